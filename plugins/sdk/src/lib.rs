@@ -1,1 +1,73 @@
-pub fn x(){}
+//! The Flotilla plugin SDK.
+//!
+//! A plugin is a type that implements one of [`Driver`], [`Policy`] or
+//! [`NetworkMode`], exported with one macro:
+//!
+//! ```ignore
+//! use flotilla_plugin_sdk::policy::*;
+//!
+//! struct Always;
+//! impl Policy for Always {
+//!     fn new() -> Self { Always }
+//!     fn info(&self) -> PluginInfo { PluginInfo::new("always", "0.1.0", "never scales") }
+//!     fn evaluate(&mut self, input: Evaluation) -> Result<Recommendation, Error> {
+//!         Ok(Recommendation::keep("nothing to do"))
+//!     }
+//! }
+//! flotilla_plugin_sdk::export_policy!(Always);
+//! ```
+//!
+//! Build it with `cargo build --release --target wasm32-wasip2`; the
+//! `.wasm` file is the plugin. The same code also compiles natively, so a
+//! policy can be unit-tested with `cargo test` and benchmarked against its
+//! Wasm build.
+
+pub mod driver;
+pub mod http;
+pub mod log;
+pub mod network;
+pub mod policy;
+pub mod types;
+
+#[doc(hidden)]
+pub mod bindings;
+
+/// Read a configuration value the operator set for this plugin
+/// (`[plugins.<id>.config]` in flotilla.toml).
+pub fn config(key: &str) -> Option<String> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        bindings::driver::flotilla::host::config::get(key)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        native_config::get(key)
+    }
+}
+
+/// Outside Wasm (unit tests, native benchmarks) configuration comes from
+/// the process: `FLOTILLA_PLUGIN_<KEY>` environment variables or values set
+/// with [`native_config::set`].
+#[cfg(not(target_arch = "wasm32"))]
+pub mod native_config {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    static VALUES: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
+
+    pub fn set(key: &str, value: &str) {
+        let mut values = VALUES.lock().unwrap_or_else(|e| e.into_inner());
+        values
+            .get_or_insert_with(HashMap::new)
+            .insert(key.to_string(), value.to_string());
+    }
+
+    pub fn get(key: &str) -> Option<String> {
+        let values = VALUES.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = values.as_ref().and_then(|m| m.get(key)) {
+            return Some(v.clone());
+        }
+        let env_key = format!("FLOTILLA_PLUGIN_{}", key.to_ascii_uppercase().replace('-', "_"));
+        std::env::var(env_key).ok()
+    }
+}
