@@ -1,0 +1,102 @@
+//! Builds the plugins in `plugins/` for wasm32-wasip2 so that `cargo build`,
+//! `cargo test` and `cargo run -- serve` work on a fresh clone with no
+//! extra step. The built-in plugins are embedded in the binary; every plugin
+//! (fault fixtures included) is also copied with its manifest to
+//! `target/plugins/dist/` for `flotilla plugin check` and the tests.
+
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// (directory under plugins/, embedded in the binary?)
+const PLUGINS: &[(&str, bool)] = &[
+    ("driver/sim", true),
+    ("elasticity/threshold", true),
+    ("network/static", true),
+    ("fixtures/spin-loop", false),
+    ("fixtures/alloc-bomb", false),
+    ("fixtures/trap", false),
+    ("fixtures/forbidden-host", false),
+];
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let workspace = manifest_dir.parent().unwrap().to_path_buf();
+    let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
+    let target_dir = match env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => workspace.join(dir),
+        None => workspace.join("target"),
+    };
+    let plugin_target = target_dir.join("plugins");
+
+    for path in ["plugins", "wit", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={}", workspace.join(path).display());
+    }
+
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&workspace)
+        .args(["build", "--profile", "plugin", "--target", "wasm32-wasip2", "--target-dir"])
+        .arg(&plugin_target);
+    for (dir, _) in PLUGINS {
+        cmd.arg("-p").arg(crate_name(dir));
+    }
+    // Flags meant for the host (a clippy wrapper, host RUSTFLAGS such as
+    // target-cpu=native) must not leak into the Wasm build.
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_MAKEFLAGS",
+    ] {
+        cmd.env_remove(var);
+    }
+    let output = cmd.output().expect("running cargo to build the plugins");
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let hint = if stderr.contains("wasm32-wasip2") && stderr.contains("target may not be installed") {
+            "\n\nThe Wasm target is missing: run `rustup target add wasm32-wasip2`."
+        } else {
+            ""
+        };
+        panic!("building the plugins for wasm32-wasip2 failed:\n{stderr}{hint}");
+    }
+
+    let built = plugin_target.join("wasm32-wasip2").join("plugin");
+    let dist = plugin_target.join("dist");
+    fs::create_dir_all(&dist).unwrap();
+    let mut embedded = String::from("pub static BUILTIN: &[Builtin] = &[\n");
+    for (dir, builtin) in PLUGINS {
+        let id = dir.rsplit('/').next().unwrap();
+        let wasm = built.join(format!("{}.wasm", crate_name(dir).replace('-', "_")));
+        let manifest = workspace.join("plugins").join(dir).join("plugin.toml");
+        copy(&wasm, &dist.join(format!("{id}.wasm")));
+        copy(&manifest, &dist.join(format!("{id}.toml")));
+        if *builtin {
+            let local = out_dir.join(format!("{id}.wasm"));
+            copy(&wasm, &local);
+            embedded.push_str(&format!(
+                "    Builtin {{ manifest: include_str!({:?}), wasm: include_bytes!({:?}) }},\n",
+                manifest.display().to_string(),
+                local.display().to_string()
+            ));
+        }
+    }
+    embedded.push_str("];\n");
+    embedded.push_str(&format!(
+        "/// Where the build put every plugin with its manifest.\npub const DIST_DIR: &str = {:?};\n",
+        dist.display().to_string()
+    ));
+    fs::write(out_dir.join("builtin_plugins.rs"), embedded).unwrap();
+}
+
+fn crate_name(dir: &str) -> String {
+    format!("flotilla-{}", dir.replace('/', "-"))
+}
+
+fn copy(from: &Path, to: &Path) {
+    fs::copy(from, to).unwrap_or_else(|e| panic!("copying {} to {}: {e}", from.display(), to.display()));
+}

@@ -1,0 +1,171 @@
+//! Outbound-host capabilities: origin patterns and the check that both the
+//! manifest and the operator's grant allow a request.
+
+use std::fmt;
+
+/// `scheme://host:port`, where `host` may be `*` or `*.domain` and `port`
+/// may be `*`. The port may be left out for the scheme's default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginPattern {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+}
+
+impl OriginPattern {
+    pub fn parse(text: &str) -> Result<OriginPattern, String> {
+        let (scheme, rest) = text
+            .split_once("://")
+            .ok_or_else(|| format!("`{text}` must look like http://host:port"))?;
+        if scheme != "http" && scheme != "https" {
+            return Err(format!("`{text}`: scheme must be http or https"));
+        }
+        let rest = rest.trim_end_matches('/');
+        if rest.contains('/') {
+            return Err(format!("`{text}`: an origin has no path"));
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, "*")) => (h, None),
+            Some((h, p)) => (
+                h,
+                Some(
+                    p.parse::<u16>()
+                        .map_err(|_| format!("`{text}`: port `{p}` is not a number or *"))?,
+                ),
+            ),
+            None => (rest, Some(default_port(scheme))),
+        };
+        if host.is_empty() {
+            return Err(format!("`{text}`: host is empty"));
+        }
+        if host.contains('*') && host != "*" && !(host.starts_with("*.") && !host[2..].contains('*')) {
+            return Err(format!("`{text}`: a wildcard host is `*` or `*.domain`"));
+        }
+        Ok(OriginPattern {
+            scheme: scheme.to_string(),
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+
+    pub fn matches(&self, scheme: &str, host: &str, port: u16) -> bool {
+        let host = host.to_ascii_lowercase();
+        let host_ok = self.host == "*"
+            || self.host == host
+            || self
+                .host
+                .strip_prefix('*')
+                .is_some_and(|suffix| host.ends_with(suffix));
+        self.scheme == scheme && host_ok && self.port.is_none_or(|p| p == port)
+    }
+}
+
+impl fmt::Display for OriginPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.port {
+            Some(p) => write!(f, "{}://{}:{}", self.scheme, self.host, p),
+            None => write!(f, "{}://{}:*", self.scheme, self.host),
+        }
+    }
+}
+
+pub fn default_port(scheme: &str) -> u16 {
+    if scheme == "https" { 443 } else { 80 }
+}
+
+/// The outbound hosts one plugin may reach: both lists must allow it.
+#[derive(Debug, Clone, Default)]
+pub struct OutboundPolicy {
+    pub declared: Vec<OriginPattern>,
+    pub granted: Vec<OriginPattern>,
+}
+
+impl OutboundPolicy {
+    pub fn new(declared: &[String], granted: &[String]) -> Result<OutboundPolicy, String> {
+        let parse = |list: &[String]| -> Result<Vec<OriginPattern>, String> {
+            list.iter().map(|s| OriginPattern::parse(s)).collect()
+        };
+        Ok(OutboundPolicy {
+            declared: parse(declared)?,
+            granted: parse(granted)?,
+        })
+    }
+
+    /// `None` when allowed, else why not.
+    pub fn check(&self, scheme: &str, host: &str, port: u16) -> Option<String> {
+        let declared = self.declared.iter().any(|p| p.matches(scheme, host, port));
+        let granted = self.granted.iter().any(|p| p.matches(scheme, host, port));
+        let origin = format!("{scheme}://{host}:{port}");
+        match (declared, granted) {
+            (true, true) => None,
+            (false, _) => Some(format!(
+                "outbound request to {origin} denied: the plugin's manifest does not declare it in allowed_outbound_hosts"
+            )),
+            (true, false) => Some(format!(
+                "outbound request to {origin} denied: the operator has not granted it (plugins.<id>.allowed_outbound_hosts)"
+            )),
+        }
+    }
+
+    /// The effective allow-list, for `plugin list`: every pattern of one
+    /// list that the other list covers.
+    pub fn effective(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let pairs = [(&self.granted, &self.declared), (&self.declared, &self.granted)];
+        for (patterns, coverers) in pairs {
+            for p in patterns.iter() {
+                let s = p.to_string();
+                if coverers.iter().any(|c| c.covers(p)) && !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+        }
+        out
+    }
+}
+
+impl OriginPattern {
+    /// Whether every origin `other` matches is matched by `self` too.
+    fn covers(&self, other: &OriginPattern) -> bool {
+        let host = self.host == "*"
+            || self.host == other.host
+            || (self.host.starts_with("*.") && other.host.ends_with(&self.host[1..]));
+        self.scheme == other.scheme && host && (self.port.is_none() || self.port == other.port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_scheme_host_and_port() {
+        let p = OriginPattern::parse("http://127.0.0.1:*").unwrap();
+        assert!(p.matches("http", "127.0.0.1", 2475));
+        assert!(!p.matches("https", "127.0.0.1", 2475));
+        assert!(!p.matches("http", "127.0.0.2", 2475));
+        let p = OriginPattern::parse("https://*.example.com").unwrap();
+        assert!(p.matches("https", "api.example.com", 443));
+        assert!(!p.matches("https", "api.example.com", 8443));
+        assert!(!p.matches("https", "example.org", 443));
+        assert!(OriginPattern::parse("127.0.0.1:80").is_err());
+        assert!(OriginPattern::parse("http://a*b.com").is_err());
+        assert!(OriginPattern::parse("http://h:port").is_err());
+    }
+
+    #[test]
+    fn both_manifest_and_grant_must_allow() {
+        let policy = OutboundPolicy::new(
+            &["http://127.0.0.1:*".into()],
+            &["http://127.0.0.1:2475".into(), "http://10.0.0.1:80".into()],
+        )
+        .unwrap();
+        assert_eq!(policy.check("http", "127.0.0.1", 2475), None);
+        assert!(policy.check("http", "127.0.0.1", 9999).unwrap().contains("not granted"));
+        assert!(policy.check("http", "10.0.0.1", 80).unwrap().contains("manifest"));
+        assert_eq!(policy.effective(), vec!["http://127.0.0.1:2475".to_string()]);
+        let nothing = OutboundPolicy::new(&["http://127.0.0.1:*".into()], &[]).unwrap();
+        assert!(nothing.check("http", "127.0.0.1", 1).is_some());
+        assert!(nothing.effective().is_empty());
+    }
+}

@@ -1,0 +1,127 @@
+//! Hypervisor drivers: a warm instance ([`DriverInstance`]) and the
+//! supervised handle the rest of Flotilla uses ([`Driver`]).
+
+use super::bindings::driver::DriverPlugin;
+use super::engine::{KindPre, LoadedPlugin};
+use super::fault::CallError;
+use super::instance::{guarded, instantiate};
+use super::state::PluginState;
+use super::supervisor::{Supervisor, WarmInstance};
+use super::{KeyValue, PluginFault, PluginInfo};
+use std::sync::Arc;
+use wasmtime::Store;
+
+pub use super::bindings::driver::exports::flotilla::driver::driver::{ManagedVm, VmAction, VmSpec, VmStatus};
+
+/// One live instance of a driver. Calls block the calling thread.
+pub struct DriverInstance {
+    plugin: Arc<LoadedPlugin>,
+    store: Store<PluginState>,
+    bindings: DriverPlugin,
+}
+
+impl DriverInstance {
+    pub fn new(plugin: Arc<LoadedPlugin>) -> Result<DriverInstance, PluginFault> {
+        let KindPre::Driver(pre) = &plugin.pre else {
+            return Err(super::instance::fault(
+                &plugin,
+                super::FaultKind::Instantiate,
+                format!("is a {} plugin, not a driver", plugin.kind()),
+            ));
+        };
+        let (store, bindings) = instantiate(&plugin, |store| pre.instantiate(store))?;
+        Ok(DriverInstance { plugin, store, bindings })
+    }
+
+    pub fn info(&mut self) -> Result<PluginInfo, CallError> {
+        let b = &self.bindings;
+        guarded(&self.plugin, &mut self.store, "info", |s| {
+            b.flotilla_driver_driver().call_info(s).map(Ok)
+        })
+    }
+
+    pub fn create(&mut self, spec: &VmSpec) -> Result<String, CallError> {
+        let b = &self.bindings;
+        guarded(&self.plugin, &mut self.store, "create", |s| {
+            b.flotilla_driver_driver().call_create(s, spec)
+        })
+    }
+
+    pub fn act(&mut self, vm_id: &str, action: VmAction, args: &[KeyValue]) -> Result<(), CallError> {
+        let b = &self.bindings;
+        guarded(&self.plugin, &mut self.store, "act", |s| {
+            b.flotilla_driver_driver().call_act(s, vm_id, action, args)
+        })
+    }
+
+    pub fn poll(&mut self, vm_ids: &[String]) -> Result<Vec<VmStatus>, CallError> {
+        let b = &self.bindings;
+        guarded(&self.plugin, &mut self.store, "poll", |s| {
+            b.flotilla_driver_driver().call_poll(s, vm_ids)
+        })
+    }
+
+    pub fn list(&mut self) -> Result<Vec<ManagedVm>, CallError> {
+        let b = &self.bindings;
+        guarded(&self.plugin, &mut self.store, "list", |s| {
+            b.flotilla_driver_driver().call_list(s)
+        })
+    }
+}
+
+impl WarmInstance for DriverInstance {
+    fn start(plugin: &Arc<LoadedPlugin>) -> Result<Self, PluginFault> {
+        DriverInstance::new(plugin.clone())
+    }
+}
+
+/// A driver as the rest of Flotilla sees it: cheap to clone, callable from
+/// async code, backed by one supervised warm instance.
+#[derive(Clone)]
+pub struct Driver {
+    supervisor: Supervisor<DriverInstance>,
+}
+
+impl Driver {
+    pub fn start(plugin: Arc<LoadedPlugin>) -> Result<Driver, String> {
+        if plugin.kind() != super::PluginKind::Driver {
+            return Err(format!("plugin `{}` is a {} plugin, not a driver", plugin.id, plugin.kind()));
+        }
+        Ok(Driver {
+            supervisor: Supervisor::start(plugin),
+        })
+    }
+
+    pub fn plugin(&self) -> &Arc<LoadedPlugin> {
+        self.supervisor.plugin()
+    }
+
+    pub async fn info(&self) -> Result<PluginInfo, CallError> {
+        self.supervisor.call(|d| d.info()).await
+    }
+
+    pub async fn create(&self, spec: VmSpec) -> Result<String, CallError> {
+        self.supervisor.call(move |d| d.create(&spec)).await
+    }
+
+    pub async fn act(&self, vm_id: String, action: VmAction, args: Vec<KeyValue>) -> Result<(), CallError> {
+        self.supervisor.call(move |d| d.act(&vm_id, action, &args)).await
+    }
+
+    pub async fn poll(&self, vm_ids: Vec<String>) -> Result<Vec<VmStatus>, CallError> {
+        self.supervisor.call(move |d| d.poll(&vm_ids)).await
+    }
+
+    pub async fn list(&self) -> Result<Vec<ManagedVm>, CallError> {
+        self.supervisor.call(|d| d.list()).await
+    }
+
+    /// Run any sequence of calls on the warm instance, blocking; for tools
+    /// (`plugin check`, benchmarks) that run outside the async runtime.
+    pub fn with_blocking<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut DriverInstance) -> Result<R, CallError> + Send + 'static,
+    ) -> Result<R, CallError> {
+        self.supervisor.call_blocking(f)
+    }
+}

@@ -1,0 +1,313 @@
+//! One wasmtime Engine for the whole process, the on-disk cache of
+//! precompiled components, and loading a component into a [`LoadedPlugin`].
+
+use super::bindings::{driver::DriverPluginPre, elasticity::ElasticityPluginPre, network::NetworkPluginPre};
+use super::capability::OutboundPolicy;
+use super::manifest::{effective_limits, Grant, Limits, Manifest, PluginKind, MAX_MEMORY_BYTES};
+use super::state::PluginState;
+use anyhow::Context as _;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+
+/// How often the engine's epoch advances: the granularity of call deadlines.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Loads plugins. Cheap to clone; all clones share one Engine.
+#[derive(Clone)]
+pub struct PluginHost {
+    inner: Arc<HostInner>,
+}
+
+struct HostInner {
+    engine: Engine,
+    pooling: bool,
+    cache_dir: Option<PathBuf>,
+    driver: Linker<PluginState>,
+    elasticity: Linker<PluginState>,
+    network: Linker<PluginState>,
+}
+
+fn engine_config(pooling: bool) -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    if pooling {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(512)
+            .total_core_instances(2048)
+            .total_memories(1024)
+            .total_tables(2048)
+            .max_memory_size(MAX_MEMORY_BYTES as usize);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    config
+}
+
+impl PluginHost {
+    /// `cache_dir`: where precompiled components are kept; `None` compiles
+    /// in memory every time (tests, `plugin check`).
+    pub fn new(cache_dir: Option<PathBuf>) -> anyhow::Result<PluginHost> {
+        // The pooling allocator makes instantiation several times faster
+        // but reserves address space up front; where that fails (small
+        // virtual memory limits), fall back to on-demand allocation.
+        let (engine, pooling) = match Engine::new(&engine_config(true)) {
+            Ok(engine) => (engine, true),
+            Err(e) => {
+                tracing::warn!("pooling allocator unavailable ({e:#}); using on-demand allocation");
+                (Engine::new(&engine_config(false))?, false)
+            }
+        };
+        start_epoch_ticker(&engine);
+
+        let mut driver = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut driver)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut driver)?;
+        super::bindings::driver::DriverPlugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+            &mut driver,
+            |s| s,
+        )?;
+        // Network modes reach their SDN over HTTP like drivers do.
+        let mut network = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut network)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut network)?;
+        super::bindings::network::NetworkPlugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+            &mut network,
+            |s| s,
+        )?;
+        // Policies are pure: no wasi:http at all. A policy that imports it
+        // fails to load.
+        let mut elasticity = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut elasticity)?;
+        super::bindings::elasticity::ElasticityPlugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+            &mut elasticity,
+            |s| s,
+        )?;
+
+        if let Some(dir) = &cache_dir {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the plugin cache {}", dir.display()))?;
+        }
+        Ok(PluginHost {
+            inner: Arc::new(HostInner {
+                engine,
+                pooling,
+                cache_dir,
+                driver,
+                elasticity,
+                network,
+            }),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub fn allocation(&self) -> &'static str {
+        if self.inner.pooling { "pooling" } else { "on-demand" }
+    }
+
+    /// Compile a component, or load it precompiled from the cache, keyed by
+    /// the component's content hash and the engine's compatibility hash
+    /// (so a wasmtime upgrade or a different CPU never loads a stale
+    /// artifact).
+    pub fn compile(&self, wasm: &[u8]) -> anyhow::Result<Component> {
+        let Some(dir) = &self.inner.cache_dir else {
+            return Ok(Component::new(&self.inner.engine, wasm)?);
+        };
+        let path = self.cache_path(dir, wasm);
+        if path.exists() {
+            // SAFETY: the file is one this process family wrote from
+            // `precompile_component` (the cache directory is ours), and the
+            // compatibility hash in its name matches this engine.
+            match unsafe { Component::deserialize_file(&self.inner.engine, &path) } {
+                Ok(component) => return Ok(component),
+                Err(e) => tracing::warn!(path = %path.display(), "discarding cached plugin artifact: {e:#}"),
+            }
+        }
+        let artifact = self.inner.engine.precompile_component(wasm)?;
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, &artifact)?;
+        std::fs::rename(&tmp, &path)?;
+        // SAFETY: as above; we wrote this file a moment ago.
+        Ok(unsafe { Component::deserialize_file(&self.inner.engine, &path) }?)
+    }
+
+    /// Where the precompiled artifact of `wasm` lives in `dir`.
+    pub fn cache_path(&self, dir: &Path, wasm: &[u8]) -> PathBuf {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.inner.engine.precompile_compatibility_hash().hash(&mut hasher);
+        let digest = hex(&Sha256::digest(wasm));
+        dir.join(format!("{}-{:016x}.cwasm", &digest[..32], hasher.finish()))
+    }
+
+    /// The kind a component implements, from the interfaces it exports.
+    pub fn detect_kind(&self, component: &Component) -> Result<PluginKind, String> {
+        let ty = component.component_type();
+        let exports: Vec<String> = ty.exports(&self.inner.engine).map(|(name, _)| name.to_string()).collect();
+        PluginKind::ALL
+            .into_iter()
+            .find(|kind| exports.iter().any(|e| e.starts_with(&format!("{}@0.1.", kind.export()))))
+            .ok_or_else(|| {
+                format!(
+                    "the component exports none of flotilla:driver/driver, flotilla:elasticity/policy, flotilla:network/mode at 0.1 (it exports: {})",
+                    if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
+                )
+            })
+    }
+
+    /// Load a plugin: compile (or fetch from cache), check that it is the
+    /// kind its manifest says, and link it against that kind's imports.
+    pub fn load(&self, manifest: Manifest, wasm: &[u8], grant: Grant) -> Result<Arc<LoadedPlugin>, String> {
+        manifest.validate()?;
+        grant.validate(&manifest.id)?;
+        let component = self
+            .compile(wasm)
+            .map_err(|e| format!("plugin `{}`: not a valid component: {e:#}", manifest.id))?;
+        let kind = self.detect_kind(&component).map_err(|e| format!("plugin `{}`: {e}", manifest.id))?;
+        if kind != manifest.kind {
+            return Err(format!(
+                "plugin `{}`: manifest says kind = \"{}\" but the component implements a {} plugin",
+                manifest.id, manifest.kind, kind
+            ));
+        }
+        let linker = match kind {
+            PluginKind::Driver => &self.inner.driver,
+            PluginKind::Elasticity => &self.inner.elasticity,
+            PluginKind::Network => &self.inner.network,
+        };
+        let link_err = |e: wasmtime::Error| {
+            format!("plugin `{}`: cannot be linked as a {kind} plugin: {e:#}", manifest.id)
+        };
+        let instance_pre = linker.instantiate_pre(&component).map_err(link_err)?;
+        let pre = match kind {
+            PluginKind::Driver => KindPre::Driver(DriverPluginPre::new(instance_pre).map_err(link_err)?),
+            PluginKind::Elasticity => KindPre::Elasticity(ElasticityPluginPre::new(instance_pre).map_err(link_err)?),
+            PluginKind::Network => KindPre::Network(NetworkPluginPre::new(instance_pre).map_err(link_err)?),
+        };
+        let outbound = OutboundPolicy::new(
+            &manifest.capabilities.allowed_outbound_hosts,
+            &grant.allowed_outbound_hosts,
+        )?;
+        Ok(Arc::new(LoadedPlugin {
+            id: Arc::from(manifest.id.as_str()),
+            limits: effective_limits(kind, &manifest.limits, &grant.limits),
+            digest: format!("sha256:{}", hex(&Sha256::digest(wasm))),
+            size: wasm.len() as u64,
+            config: Arc::new(grant.config.clone()),
+            outbound: Arc::new(outbound),
+            manifest,
+            grant,
+            engine: self.inner.engine.clone(),
+            pre,
+            stats: PluginStats::default(),
+        }))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Advance the epoch every tick for as long as the engine lives.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("plugin-epoch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(EPOCH_TICK);
+                match weak.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            }
+        })
+        .expect("spawning the epoch thread");
+}
+
+pub(crate) enum KindPre {
+    Driver(DriverPluginPre<PluginState>),
+    Elasticity(ElasticityPluginPre<PluginState>),
+    Network(NetworkPluginPre<PluginState>),
+}
+
+/// Counters per plugin, for `plugin list` and metrics.
+#[derive(Debug, Default)]
+pub struct PluginStats {
+    pub calls: AtomicU64,
+    pub errors: AtomicU64,
+    pub faults: AtomicU64,
+    pub instances_started: AtomicU64,
+}
+
+impl PluginStats {
+    pub fn snapshot(&self) -> [u64; 4] {
+        [
+            self.calls.load(Ordering::Relaxed),
+            self.errors.load(Ordering::Relaxed),
+            self.faults.load(Ordering::Relaxed),
+            self.instances_started.load(Ordering::Relaxed),
+        ]
+    }
+}
+
+/// A plugin ready to instantiate: compiled, linked, with its limits,
+/// capabilities and configuration resolved.
+pub struct LoadedPlugin {
+    pub id: Arc<str>,
+    pub manifest: Manifest,
+    pub grant: Grant,
+    pub limits: Limits,
+    /// `sha256:<hex>` of the component.
+    pub digest: String,
+    pub size: u64,
+    pub stats: PluginStats,
+    config: Arc<BTreeMap<String, String>>,
+    outbound: Arc<OutboundPolicy>,
+    engine: Engine,
+    pub(crate) pre: KindPre,
+}
+
+impl LoadedPlugin {
+    pub fn kind(&self) -> PluginKind {
+        self.manifest.kind
+    }
+
+    /// The outbound hosts the plugin may really reach.
+    pub fn effective_outbound_hosts(&self) -> Vec<String> {
+        self.outbound.effective()
+    }
+
+    /// A fresh store with this plugin's memory cap and capabilities.
+    pub(crate) fn new_store(&self) -> Store<PluginState> {
+        let state = PluginState::new(
+            self.id.clone(),
+            self.kind(),
+            self.outbound.clone(),
+            self.limits.memory_bytes,
+            self.config.clone(),
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.memory);
+        store
+    }
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("id", &self.id)
+            .field("kind", &self.kind())
+            .field("digest", &self.digest)
+            .finish()
+    }
+}

@@ -1,0 +1,228 @@
+//! What a plugin's store holds: its WASI context (no files, no env, no
+//! sockets), its outbound-HTTP policy, its memory cap, and the host
+//! imports (`flotilla:host/log`, `flotilla:host/config`).
+
+use super::bindings::{config, log, types};
+use super::capability::{default_port, OutboundPolicy};
+use super::manifest::PluginKind;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+/// How much of a plugin's stderr the host keeps (a panic message lands
+/// there, and becomes the reason of the trap fault).
+const STDERR_CAPACITY: usize = 64 * 1024;
+
+pub struct PluginState {
+    pub plugin: Arc<str>,
+    pub kind: PluginKind,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    http: WasiHttpCtx,
+    pub outbound: Outbound,
+    pub memory: MemoryCap,
+    config: Arc<BTreeMap<String, String>>,
+    pub stderr: MemoryOutputPipe,
+}
+
+impl PluginState {
+    pub fn new(
+        plugin: Arc<str>,
+        kind: PluginKind,
+        outbound: Arc<OutboundPolicy>,
+        memory_limit: u64,
+        config: Arc<BTreeMap<String, String>>,
+    ) -> PluginState {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+        // Deny by default: no preopened directories, no environment, no
+        // arguments, no sockets. Only stderr is captured.
+        let wasi = wasmtime_wasi::WasiCtxBuilder::new()
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        PluginState {
+            plugin,
+            kind,
+            wasi,
+            table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            outbound: Outbound {
+                policy: outbound,
+                denied: None,
+                deadline: None,
+            },
+            memory: MemoryCap::new(memory_limit),
+            config,
+            stderr,
+        }
+    }
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for PluginState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
+        }
+    }
+}
+
+/// The wasi:http hooks: every outbound request is checked against the
+/// plugin's allow-list, and bounded by what is left of the call's budget.
+pub struct Outbound {
+    policy: Arc<OutboundPolicy>,
+    /// The last refused request of the current call, so the host can turn
+    /// it into a capability fault even if the guest swallows the error.
+    pub denied: Option<String>,
+    /// When the current call must be over.
+    pub deadline: Option<Instant>,
+}
+
+impl WasiHttpHooks for Outbound {
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        http::Response<wasmtime_wasi_http::WasiBody>,
+                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                    ),
+                    wasmtime_wasi_http::Error,
+                >,
+            > + Send,
+    > {
+        let uri = request.uri();
+        let scheme = uri.scheme_str().unwrap_or("http").to_string();
+        let host = uri.host().unwrap_or_default().to_string();
+        let port = uri.port_u16().unwrap_or_else(|| default_port(&scheme));
+        if let Some(reason) = self.policy.check(&scheme, &host, port) {
+            tracing::warn!(%reason, "plugin capability denied");
+            self.denied = Some(reason);
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        // Never let host-side I/O outlive the call's deadline.
+        let budget = self
+            .deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::from_secs(30));
+        let mut options = options.unwrap_or_default();
+        let cap = |t: Option<Duration>| Some(t.map_or(budget, |t| t.min(budget)));
+        options.connect_timeout = cap(options.connect_timeout);
+        options.first_byte_timeout = cap(options.first_byte_timeout);
+        options.between_bytes_timeout = cap(options.between_bytes_timeout);
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+            ))
+        })
+    }
+}
+
+/// A memory cap over all of a store's linear memories together (not per
+/// memory), so a component with several memories cannot multiply it.
+pub struct MemoryCap {
+    limit: u64,
+    committed: u64,
+    /// Set when a growth was refused: the trap that follows is reported as
+    /// a memory fault, not a plain trap.
+    pub exceeded: bool,
+}
+
+impl MemoryCap {
+    fn new(limit: u64) -> MemoryCap {
+        MemoryCap {
+            limit,
+            committed: 0,
+            exceeded: false,
+        }
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+}
+
+impl wasmtime::ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let after = self.committed + (desired as u64).saturating_sub(current as u64);
+        if after > self.limit {
+            self.exceeded = true;
+            return Ok(false);
+        }
+        self.committed = after;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+
+    fn instances(&self) -> usize {
+        32
+    }
+
+    fn tables(&self) -> usize {
+        32
+    }
+
+    fn memories(&self) -> usize {
+        8
+    }
+}
+
+impl types::Host for PluginState {}
+
+impl log::Host for PluginState {
+    fn log(&mut self, level: log::Level, message: String) {
+        // Plugins must not flood the server log.
+        let message: String = message.chars().take(4096).collect();
+        let plugin = &*self.plugin;
+        let kind = self.kind.as_str();
+        match level {
+            log::Level::Trace => tracing::trace!(plugin, kind, "{message}"),
+            log::Level::Debug => tracing::debug!(plugin, kind, "{message}"),
+            log::Level::Info => tracing::info!(plugin, kind, "{message}"),
+            log::Level::Warn => tracing::warn!(plugin, kind, "{message}"),
+            log::Level::Error => tracing::error!(plugin, kind, "{message}"),
+        }
+    }
+}
+
+impl config::Host for PluginState {
+    fn get(&mut self, key: String) -> Option<String> {
+        self.config.get(&key).cloned()
+    }
+}

@@ -1,0 +1,14 @@
+//! The simulated hypervisor: the zero-setup default backend and the
+//! workhorse of tests and benchmarks.
+//!
+//! It keeps VMs with OpenNebula's states behind an HTTP API on loopback;
+//! the `sim` driver plugin reaches it only through its wasi:http grant.
+//! Behaviour is injected per VM through template attributes (see
+//! [`model::Behaviour`]), and state survives restarts in SQLite.
+
+pub mod model;
+pub mod server;
+mod store;
+
+pub use model::{Behaviour, Hypervisor, LoadShape, SimError, VmView};
+pub use server::{router, spawn, SimHypervisor, SimOptions};

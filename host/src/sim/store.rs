@@ -1,0 +1,54 @@
+//! The simulated hypervisor's VMs on disk, so they outlive a restart of
+//! the process that hosts it.
+
+use super::model::Vm;
+use anyhow::Context as _;
+use rusqlite::{params, Connection};
+use std::path::Path;
+
+pub struct VmStore {
+    db: Connection,
+}
+
+impl VmStore {
+    pub fn open(path: &Path) -> anyhow::Result<VmStore> {
+        let db = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+        db.pragma_update(None, "journal_mode", "WAL")?;
+        db.pragma_update(None, "synchronous", "NORMAL")?;
+        db.busy_timeout(std::time::Duration::from_secs(5))?;
+        db.execute_batch(
+            "CREATE TABLE IF NOT EXISTS vms (
+                id INTEGER PRIMARY KEY,
+                operation_id TEXT NOT NULL UNIQUE,
+                body TEXT NOT NULL
+            );",
+        )?;
+        Ok(VmStore { db })
+    }
+
+    pub fn in_memory() -> anyhow::Result<VmStore> {
+        let db = Connection::open_in_memory()?;
+        db.execute_batch(
+            "CREATE TABLE vms (id INTEGER PRIMARY KEY, operation_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL);",
+        )?;
+        Ok(VmStore { db })
+    }
+
+    pub fn load(&self) -> anyhow::Result<Vec<Vm>> {
+        let mut stmt = self.db.prepare("SELECT body FROM vms ORDER BY id")?;
+        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        let mut vms = Vec::new();
+        for body in rows {
+            vms.push(serde_json::from_str(&body?).context("a stored VM is not readable")?);
+        }
+        Ok(vms)
+    }
+
+    pub fn save(&self, vm: &Vm) -> anyhow::Result<()> {
+        let body = serde_json::to_string(vm)?;
+        self.db
+            .prepare_cached("INSERT OR REPLACE INTO vms (id, operation_id, body) VALUES (?1, ?2, ?3)")?
+            .execute(params![vm.id as i64, vm.operation_id, body])?;
+        Ok(())
+    }
+}
