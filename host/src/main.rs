@@ -1,1 +1,7 @@
-fn main() {}
+use clap::Parser;
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    flotilla::cli::run(flotilla::cli::Cli::parse()).await
+}

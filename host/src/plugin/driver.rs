@@ -13,6 +13,48 @@ use wasmtime::Store;
 
 pub use super::bindings::driver::exports::flotilla::driver::driver::{ManagedVm, VmAction, VmSpec, VmStatus};
 
+/// OneFlow's names for the VM actions (`terminate-hard`, …).
+const VM_ACTIONS: [(&str, VmAction); 19] = [
+    ("terminate", VmAction::Terminate),
+    ("terminate-hard", VmAction::TerminateHard),
+    ("undeploy", VmAction::Undeploy),
+    ("undeploy-hard", VmAction::UndeployHard),
+    ("hold", VmAction::Hold),
+    ("release", VmAction::Release),
+    ("stop", VmAction::Stop),
+    ("suspend", VmAction::Suspend),
+    ("resume", VmAction::Resume),
+    ("reboot", VmAction::Reboot),
+    ("reboot-hard", VmAction::RebootHard),
+    ("poweroff", VmAction::Poweroff),
+    ("poweroff-hard", VmAction::PoweroffHard),
+    ("snapshot-create", VmAction::SnapshotCreate),
+    ("snapshot-revert", VmAction::SnapshotRevert),
+    ("snapshot-delete", VmAction::SnapshotDelete),
+    ("disk-snapshot-create", VmAction::DiskSnapshotCreate),
+    ("disk-snapshot-revert", VmAction::DiskSnapshotRevert),
+    ("disk-snapshot-delete", VmAction::DiskSnapshotDelete),
+];
+
+impl VmAction {
+    pub fn as_str(&self) -> &'static str {
+        VM_ACTIONS.iter().find(|(_, a)| a == self).map_or("unknown", |(n, _)| n)
+    }
+
+    /// Parse a OneFlow action name; `_` and `-` are both accepted.
+    pub fn parse(name: &str) -> Result<VmAction, String> {
+        let wanted = name.to_ascii_lowercase().replace('_', "-");
+        VM_ACTIONS
+            .iter()
+            .find(|(n, _)| *n == wanted)
+            .map(|(_, a)| *a)
+            .ok_or_else(|| {
+                let names: Vec<&str> = VM_ACTIONS.iter().map(|(n, _)| *n).collect();
+                format!("`{name}` is not a VM action ({})", names.join(", "))
+            })
+    }
+}
+
 /// One live instance of a driver. Calls block the calling thread.
 pub struct DriverInstance {
     plugin: Arc<LoadedPlugin>,

@@ -125,10 +125,7 @@ impl PluginHost {
         };
         let path = self.cache_path(dir, wasm);
         if path.exists() {
-            // SAFETY: the file is one this process family wrote from
-            // `precompile_component` (the cache directory is ours), and the
-            // compatibility hash in its name matches this engine.
-            match unsafe { Component::deserialize_file(&self.inner.engine, &path) } {
+            match self.load_precompiled(&path) {
                 Ok(component) => return Ok(component),
                 Err(e) => tracing::warn!(path = %path.display(), "discarding cached plugin artifact: {e:#}"),
             }
@@ -137,8 +134,15 @@ impl PluginHost {
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         std::fs::write(&tmp, &artifact)?;
         std::fs::rename(&tmp, &path)?;
-        // SAFETY: as above; we wrote this file a moment ago.
-        Ok(unsafe { Component::deserialize_file(&self.inner.engine, &path) }?)
+        self.load_precompiled(&path)
+    }
+
+    /// Load an artifact from the cache directory.
+    pub fn load_precompiled(&self, path: &Path) -> anyhow::Result<Component> {
+        // SAFETY: only files in our own cache directory come here, written
+        // by `precompile_component` of an engine whose compatibility hash
+        // is in the file name; wasmtime checks the header again.
+        Ok(unsafe { Component::deserialize_file(&self.inner.engine, path) }?)
     }
 
     /// Where the precompiled artifact of `wasm` lives in `dir`.

@@ -10,5 +10,5 @@ pub mod model;
 pub mod server;
 mod store;
 
-pub use model::{Behaviour, Hypervisor, LoadShape, SimError, VmView};
+pub use model::{Behaviour, CreateRequest, Hypervisor, LoadShape, SimError, State, VmView};
 pub use server::{router, spawn, SimHypervisor, SimOptions};

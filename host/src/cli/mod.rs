@@ -1,0 +1,69 @@
+//! The `flotilla` command line.
+
+mod bench;
+mod client;
+mod plugin;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "flotilla", version, about = "Orchestrate multi-tier VM applications; drivers, policies and network modes are WebAssembly plugins")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+pub struct DataArgs {
+    /// Where Flotilla keeps its database, plugin cache and installed plugins.
+    #[arg(long, env = "FLOTILLA_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl DataArgs {
+    pub fn dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(crate::config::default_data_dir)
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (API on 127.0.0.1:2474, simulated hypervisor on 127.0.0.1:2475).
+    Serve(serve::ServeArgs),
+    /// Run the simulated hypervisor on its own.
+    SimHypervisor(serve::SimArgs),
+    /// List, check and call plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+    /// Measure Flotilla's performance.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Serve(args) => serve::serve(args).await,
+        Command::SimHypervisor(args) => serve::sim_hypervisor(args).await,
+        Command::Plugin(cmd) => plugin::run(cmd).await,
+        Command::Bench(cmd) => bench::run(cmd).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FLOTILLA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,142 @@
+//! The operator's configuration: `flotilla.toml` in the data directory (or
+//! `--config`). Every key is optional; the defaults run everything on
+//! loopback with the embedded simulated hypervisor.
+//!
+//! ```toml
+//! [server]
+//! listen = "127.0.0.1:2474"
+//!
+//! [sim]
+//! enabled = true
+//! listen = "127.0.0.1:2475"
+//! boot_seconds = 2.0
+//!
+//! [plugins.sim]                 # what the operator grants one plugin
+//! allowed_outbound_hosts = ["http://127.0.0.1:2475"]
+//! config = { endpoint = "http://127.0.0.1:2475" }
+//! limits = { timeout_ms = 10000, memory_mb = 128 }
+//! ```
+
+use crate::plugin::Grant;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_API: &str = "127.0.0.1:2474";
+pub const DEFAULT_SIM: &str = "127.0.0.1:2475";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub sim: SimConfig,
+    pub plugins: BTreeMap<String, Grant>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            sim: SimConfig::default(),
+            plugins: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: DEFAULT_API.parse().expect("valid default address"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimConfig {
+    /// Run the simulated hypervisor inside the server.
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    /// Boot time of simulated VMs that do not set SIM_BOOT_SECONDS.
+    pub boot_seconds: f64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            enabled: true,
+            listen: DEFAULT_SIM.parse().expect("valid default address"),
+            boot_seconds: 2.0,
+        }
+    }
+}
+
+impl Config {
+    /// Read `path`; a missing file means the defaults.
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        Config::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        if !(config.sim.boot_seconds >= 0.0 && config.sim.boot_seconds.is_finite()) {
+            return Err("sim.boot_seconds: must be a number of seconds, 0 or more".into());
+        }
+        for (id, grant) in &config.plugins {
+            grant.validate(id)?;
+        }
+        Ok(config)
+    }
+}
+
+/// The data directory: `--data-dir`, `FLOTILLA_DATA_DIR`, else
+/// `$XDG_DATA_HOME/flotilla` or `~/.local/share/flotilla`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(dir).join("flotilla");
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".local/share/flotilla"),
+        None => PathBuf::from("flotilla-data"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_run_on_loopback_with_the_embedded_sim() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.server.listen.to_string(), DEFAULT_API);
+        assert!(c.sim.enabled);
+        assert!(c.server.listen.ip().is_loopback());
+    }
+
+    #[test]
+    fn grants_are_read_and_checked() {
+        let c = Config::parse(
+            "[plugins.sim]\nallowed_outbound_hosts = [\"http://127.0.0.1:9000\"]\nconfig = { endpoint = \"http://127.0.0.1:9000\" }\n",
+        )
+        .unwrap();
+        assert_eq!(c.plugins["sim"].config["endpoint"], "http://127.0.0.1:9000");
+        let err = Config::parse("[plugins.sim]\nallowed_outbound_hosts = [\"nope\"]\n").unwrap_err();
+        assert!(err.starts_with("plugins.sim.allowed_outbound_hosts[0]"), "{err}");
+        let err = Config::parse("[sim]\nboot_seconds = -1\n").unwrap_err();
+        assert!(err.starts_with("sim.boot_seconds"), "{err}");
+        assert!(Config::parse("[server]\nlisten = \"here\"\n").is_err());
+        assert!(Config::parse("[surprise]\n").is_err());
+    }
+}

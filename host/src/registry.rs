@@ -1,0 +1,146 @@
+//! The plugins a server runs with: the built-in ones and those installed in
+//! `<data-dir>/plugins/` (`<id>.wasm` with `<id>.toml` beside it), each
+//! with the operator's grant. A plugin that fails to load is kept in the
+//! list with the reason, and the server goes on without it.
+
+use crate::config::Config;
+use crate::plugin::{builtin, Driver, Grant, LoadedPlugin, Manifest, PluginHost, PluginKind};
+use serde::Serialize;
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct Entry {
+    pub manifest: Manifest,
+    pub source: String,
+    pub loaded: Result<Arc<LoadedPlugin>, String>,
+}
+
+#[derive(Clone)]
+pub struct Registry {
+    pub entries: Vec<Entry>,
+    drivers: Vec<Driver>,
+}
+
+/// A plugin as `GET /plugins` and `flotilla plugin list` show it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct PluginSummary {
+    pub id: String,
+    pub kind: String,
+    pub version: String,
+    pub api: String,
+    pub source: String,
+    pub status: String,
+    pub allowed_outbound_hosts: Vec<String>,
+    pub timeout_ms: u64,
+    pub memory_mb: u64,
+    pub calls: u64,
+    pub faults: u64,
+    pub digest: String,
+}
+
+impl Registry {
+    /// Load every plugin. `defaults` are grants the server gives on its own
+    /// (the embedded hypervisor's address to the sim driver); the
+    /// operator's grant for a plugin replaces them.
+    pub fn load(host: &PluginHost, config: &Config, data_dir: Option<&Path>, defaults: &[(String, Grant)]) -> Registry {
+        let grant_for = |id: &str| -> Grant {
+            config
+                .plugins
+                .get(id)
+                .cloned()
+                .or_else(|| defaults.iter().find(|(d, _)| d == id).map(|(_, g)| g.clone()))
+                .unwrap_or_default()
+        };
+        let mut entries = Vec::new();
+        for b in builtin::BUILTIN {
+            let manifest = b.manifest();
+            let loaded = host.load(manifest.clone(), b.wasm, grant_for(&manifest.id));
+            entries.push(Entry { manifest, source: "built-in".into(), loaded });
+        }
+        if let Some(dir) = data_dir.map(|d| d.join("plugins")) {
+            entries.extend(installed(host, &dir, &grant_for));
+        }
+        for e in &entries {
+            if let Err(reason) = &e.loaded {
+                tracing::error!(plugin = %e.manifest.id, "plugin not loaded: {reason}");
+            }
+        }
+        let drivers = entries
+            .iter()
+            .filter_map(|e| e.loaded.as_ref().ok())
+            .filter(|p| p.kind() == PluginKind::Driver)
+            .filter_map(|p| Driver::start(p.clone()).ok())
+            .collect();
+        Registry { entries, drivers }
+    }
+
+    pub fn driver(&self, id: &str) -> Option<&Driver> {
+        self.drivers.iter().find(|d| &*d.plugin().id == id)
+    }
+
+    pub fn summaries(&self) -> Vec<PluginSummary> {
+        self.entries
+            .iter()
+            .map(|e| {
+                let (status, hosts, limits, stats, digest) = match &e.loaded {
+                    Ok(p) => (
+                        "loaded".to_string(),
+                        p.effective_outbound_hosts(),
+                        Some(p.limits),
+                        p.stats.snapshot(),
+                        p.digest.clone(),
+                    ),
+                    Err(reason) => (format!("failed: {reason}"), vec![], None, [0; 4], String::new()),
+                };
+                PluginSummary {
+                    id: e.manifest.id.clone(),
+                    kind: e.manifest.kind.to_string(),
+                    version: e.manifest.version.clone(),
+                    api: e.manifest.api.clone(),
+                    source: e.source.clone(),
+                    status,
+                    allowed_outbound_hosts: hosts,
+                    timeout_ms: limits.map_or(0, |l| l.timeout.as_millis() as u64),
+                    memory_mb: limits.map_or(0, |l| l.memory_bytes >> 20),
+                    calls: stats[0],
+                    faults: stats[2],
+                    digest,
+                }
+            })
+            .collect()
+    }
+}
+
+fn installed(host: &PluginHost, dir: &Path, grant_for: &dyn Fn(&str) -> Grant) -> Vec<Entry> {
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = read
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|wasm_path| {
+            let source = wasm_path.display().to_string();
+            let manifest_path = wasm_path.with_extension("toml");
+            let manifest = std::fs::read_to_string(&manifest_path)
+                .map_err(|e| format!("{}: {e}", manifest_path.display()))
+                .and_then(|t| Manifest::parse(&t));
+            match manifest {
+                Ok(manifest) => {
+                    let loaded = std::fs::read(&wasm_path)
+                        .map_err(|e| format!("{source}: {e}"))
+                        .and_then(|wasm| host.load(manifest.clone(), &wasm, grant_for(&manifest.id)));
+                    Entry { manifest, source, loaded }
+                }
+                Err(reason) => {
+                    let stem = wasm_path.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin");
+                    Entry { manifest: Manifest::bare(stem, PluginKind::Driver), source, loaded: Err(reason) }
+                }
+            }
+        })
+        .collect()
+}
