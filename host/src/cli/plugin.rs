@@ -48,7 +48,8 @@ pub enum PluginCommand {
 }
 
 pub async fn run(cmd: PluginCommand) -> Result<ExitCode, String> {
-    super::init_tracing("warn");
+    // Faults are part of the output of check and call; keep the log quiet.
+    super::init_tracing("error");
     match cmd {
         PluginCommand::List { url, json } => list(&url, json).await,
         PluginCommand::Check { file, manifest, json } => check(file, manifest, json).await,

@@ -55,6 +55,25 @@ impl VmAction {
     }
 }
 
+impl super::VmState {
+    /// The state's name as OpenNebula spells it (`RUNNING`, …).
+    pub fn as_str(&self) -> &'static str {
+        use super::VmState::*;
+        match self {
+            Pending => "PENDING",
+            Hold => "HOLD",
+            Running => "RUNNING",
+            Poweroff => "POWEROFF",
+            Suspended => "SUSPENDED",
+            Stopped => "STOPPED",
+            Undeployed => "UNDEPLOYED",
+            Unknown => "UNKNOWN",
+            Failed => "FAILED",
+            Done => "DONE",
+        }
+    }
+}
+
 /// One live instance of a driver. Calls block the calling thread.
 pub struct DriverInstance {
     plugin: Arc<LoadedPlugin>,

@@ -170,7 +170,7 @@ impl<I: WarmInstance> Worker<I> {
             self.recent_faults.pop_front();
         }
         if self.recent_faults.len() >= FAULT_BUDGET {
-            tracing::error!(plugin = &*self.plugin.id, "plugin quarantined after repeated faults");
+            tracing::warn!(plugin = &*self.plugin.id, "plugin quarantined after repeated faults");
             self.quarantined_until = Some(now + QUARANTINE);
         }
     }

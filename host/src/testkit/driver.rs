@@ -53,9 +53,9 @@ pub(super) async fn run(plugin: Arc<LoadedPlugin>, manifest: &Manifest) -> Repor
         let statuses = driver.poll(vec![id.clone()]).await?;
         match statuses.as_slice() {
             [s] if s.id == id && matches!(s.state, VmState::Pending | VmState::Running) => {
-                Ok(format!("{:?}", s.state))
+                Ok(s.state.as_str().to_string())
             }
-            [s] => Err(wrong(format!("VM {} in state {:?}", s.id, s.state))),
+            [s] => Err(wrong(format!("VM {} in state {}", s.id, s.state.as_str()))),
             other => Err(wrong(format!("{} statuses for one id", other.len()))),
         }
     }
@@ -65,7 +65,7 @@ pub(super) async fn run(plugin: Arc<LoadedPlugin>, manifest: &Manifest) -> Repor
         let statuses = driver.poll(vec![MISSING_VM.to_string()]).await?;
         match statuses.as_slice() {
             [s] if s.state == VmState::Done => Ok(s.reason.clone().unwrap_or_else(|| "done".into())),
-            [s] => Err(wrong(format!("reported {:?}", s.state))),
+            [s] => Err(wrong(format!("reported {}", s.state.as_str()))),
             other => Err(wrong(format!("{} statuses for one id", other.len()))),
         }
     }
@@ -85,14 +85,14 @@ pub(super) async fn run(plugin: Arc<LoadedPlugin>, manifest: &Manifest) -> Repor
         let held = driver.create(spec("conformance-hold", true)).await?;
         let state = poll_one(&driver, &held).await?;
         if state != VmState::Hold {
-            return Err(wrong(format!("created in state {state:?}")));
+            return Err(wrong(format!("created in state {}", state.as_str())));
         }
         driver.act(held.clone(), VmAction::Release, vec![]).await?;
         let state = poll_one(&driver, &held).await?;
         if matches!(state, VmState::Pending | VmState::Running) {
-            Ok(format!("HOLD then {state:?}"))
+            Ok(format!("HOLD then {}", state.as_str()))
         } else {
-            Err(wrong(format!("after release: {state:?}")))
+            Err(wrong(format!("after release: {}", state.as_str())))
         }
     }
     .await);
@@ -102,7 +102,7 @@ pub(super) async fn run(plugin: Arc<LoadedPlugin>, manifest: &Manifest) -> Repor
         driver.act(id.clone(), VmAction::TerminateHard, vec![]).await?;
         match poll_one(&driver, &id).await? {
             VmState::Done => Ok("DONE".into()),
-            other => Err(wrong(format!("still {other:?}"))),
+            other => Err(wrong(format!("still {}", other.as_str()))),
         }
     }
     .await);

@@ -1,0 +1,239 @@
+//! The plugin host with real Wasm components built from plugins/: the sim
+//! driver passes its conformance suite over real HTTP on loopback, and each
+//! fault fixture is contained and reported with its fault named.
+
+use flotilla::plugin::{
+    builtin, CallError, Driver, FaultKind, Grant, Manifest, PluginHost, PluginKind, Policy, VmSpec,
+};
+use flotilla::sim::{SimHypervisor, SimOptions};
+use flotilla::testkit;
+use std::path::PathBuf;
+
+fn dist(id: &str) -> PathBuf {
+    builtin::dist_path(id)
+}
+
+fn fixture(id: &str) -> (Manifest, Vec<u8>) {
+    let manifest = std::fs::read_to_string(dist(id).with_extension("toml")).unwrap();
+    (Manifest::parse(&manifest).unwrap(), std::fs::read(dist(id)).unwrap())
+}
+
+fn spec(op: &str) -> VmSpec {
+    VmSpec {
+        operation_id: op.into(),
+        service_id: 1,
+        role_name: "web".into(),
+        vm_name: format!("web_{op}"),
+        template: "{}".into(),
+        hold: false,
+    }
+}
+
+async fn sim_endpoint() -> String {
+    let sim = SimHypervisor::open(SimOptions::default()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    format!("http://{}", flotilla::sim::spawn(sim, listener).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sim_driver_passes_its_conformance_suite() {
+    let host = PluginHost::new(None).unwrap();
+    let report = testkit::check_file(&host, &dist("sim"), None).await.unwrap();
+    assert!(report.passed(), "{}", report.render());
+    assert_eq!(report.kind, PluginKind::Driver);
+    assert!(report.rows.len() >= 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_builtin_policy_and_network_mode_pass_theirs() {
+    let host = PluginHost::new(None).unwrap();
+    for id in ["threshold", "static"] {
+        let report = testkit::check_file(&host, &dist(id), None).await.unwrap();
+        assert!(report.passed(), "{}", report.render());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_fault_fixture_fails_with_its_fault_named_and_the_process_carries_on() {
+    let host = PluginHost::new(None).unwrap();
+    for (id, fault) in [
+        ("trap", "trap"),
+        ("spin-loop", "timeout"),
+        ("alloc-bomb", "memory-cap"),
+        ("forbidden-host", "capability-denied"),
+    ] {
+        let report = testkit::check_file(&host, &dist(id), None).await.unwrap();
+        assert!(!report.passed(), "{id} passed:\n{}", report.render());
+        assert_eq!(report.faults().first().map(String::as_str), Some(fault), "{}", report.render());
+        assert!(report.render().contains(&format!("fault ({fault})")));
+        // info() does not misbehave, so the plugin did load and answer.
+        assert!(report.rows[0].passed, "{}", report.render());
+    }
+    // Same process, same host: a good plugin still works.
+    let report = testkit::check_file(&host, &dist("sim"), None).await.unwrap();
+    assert!(report.passed(), "{}", report.render());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trap_poisons_the_instance_and_the_next_call_gets_a_fresh_one() {
+    let host = PluginHost::new(None).unwrap();
+    let (manifest, wasm) = fixture("trap");
+    let plugin = host.load(manifest, &wasm, Grant::default()).unwrap();
+    let driver = Driver::start(plugin.clone()).unwrap();
+    let err = driver.create(spec("t1")).await.unwrap_err();
+    let fault = err.fault().expect("a fault, not an error");
+    assert_eq!(fault.kind, FaultKind::Trap);
+    assert_eq!(fault.plugin, "trap");
+    assert!(fault.reason.contains("refusing to create web_t1"), "{}", fault.reason);
+    // A fresh instance answers.
+    assert_eq!(driver.info().await.unwrap().name, "trap");
+    let [calls, _, faults, started] = plugin.stats.snapshot();
+    assert_eq!((calls, faults, started), (2, 1, 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_hosts_need_both_the_manifest_and_the_grant() {
+    let endpoint = sim_endpoint().await;
+    let host = PluginHost::new(None).unwrap();
+    let sim = builtin::find("sim").unwrap();
+
+    let mut config_only = Grant::default();
+    config_only.config.insert("endpoint".into(), endpoint.clone());
+    let ungranted = Driver::start(host.load(sim.manifest(), sim.wasm, config_only.clone()).unwrap()).unwrap();
+    match ungranted.create(spec("a")).await {
+        Err(CallError::Fault(f)) => {
+            assert_eq!(f.kind, FaultKind::CapabilityDenied);
+            assert!(f.reason.contains("not granted"), "{}", f.reason);
+        }
+        other => panic!("expected a capability fault, got {other:?}"),
+    }
+
+    let mut granted = config_only;
+    granted.allowed_outbound_hosts.push(endpoint.clone());
+    let plugin = host.load(sim.manifest(), sim.wasm, granted).unwrap();
+    assert_eq!(plugin.effective_outbound_hosts(), vec![endpoint.clone()]);
+    let driver = Driver::start(plugin).unwrap();
+    let id = driver.create(spec("a")).await.unwrap();
+    assert_eq!(driver.poll(vec![id.clone()]).await.unwrap()[0].id, id);
+
+    // Granting a host the manifest does not declare gives nothing.
+    let (manifest, wasm) = fixture("forbidden-host");
+    let mut grant = Grant::default();
+    grant.allowed_outbound_hosts.push(endpoint);
+    let plugin = host.load(manifest, &wasm, grant).unwrap();
+    assert!(plugin.effective_outbound_hosts().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_sets_the_memory_cap() {
+    let host = PluginHost::new(None).unwrap();
+    let (manifest, wasm) = fixture("alloc-bomb");
+    let mut grant = Grant::default();
+    grant.limits.memory_mb = Some(16);
+    let plugin = host.load(manifest, &wasm, grant).unwrap();
+    assert_eq!(plugin.limits.memory_bytes, 16 << 20);
+    let network = flotilla::plugin::Network::start(plugin).unwrap();
+    let err = network
+        .deploy(flotilla::plugin::NetworkRequest {
+            operation_id: "x".into(),
+            service_id: 1,
+            name: "Public".into(),
+            source: flotilla::plugin::NetworkSource::Existing("1".into()),
+            extra: String::new(),
+        })
+        .await
+        .unwrap_err();
+    let fault = err.fault().unwrap();
+    assert_eq!(fault.kind, FaultKind::MemoryCap);
+    assert!(fault.reason.contains("16 MiB"), "{}", fault.reason);
+}
+
+#[test]
+fn the_wasm_policy_answers_as_the_native_build_does() {
+    use flotilla_plugin_sdk::policy::Policy as _;
+    let host = PluginHost::new(None).unwrap();
+    let b = builtin::find("threshold").unwrap();
+    let policy = Policy::new(host.load(b.manifest(), b.wasm, Grant::default()).unwrap()).unwrap();
+    let input = |cpu: f64| flotilla::plugin::Evaluation {
+        role: flotilla::plugin::RoleView {
+            service_id: 1,
+            role_name: "web".into(),
+            cardinality: 3,
+            min_vms: 1,
+            max_vms: 5,
+            cooldown: 60,
+        },
+        params: vec![flotilla::plugin::KeyValue { key: "above".into(), value: "70".into() }],
+        vms: vec![flotilla::plugin::VmSample {
+            vm_id: "1".into(),
+            values: vec![flotilla::plugin::Metric { name: "CPU".into(), value: cpu }],
+        }],
+        now: 1,
+        state: None,
+    };
+    let wasm = policy.evaluate_blocking(&input(85.25)).unwrap();
+    assert_eq!(wasm.desired, Some(4));
+    assert_eq!(wasm.trace, "CPU[85.25] > 70");
+
+    use flotilla_plugin_sdk::policy as sdk;
+    let native_input = sdk::Evaluation {
+        role: sdk::RoleView {
+            service_id: 1,
+            role_name: "web".into(),
+            cardinality: 3,
+            min_vms: 1,
+            max_vms: 5,
+            cooldown: 60,
+        },
+        params: vec![sdk::KeyValue::new("above", "70")],
+        vms: vec![sdk::VmSample {
+            vm_id: "1".into(),
+            values: vec![sdk::Metric::new("CPU", 85.25)],
+        }],
+        now: 1,
+        state: None,
+    };
+    let native = flotilla_elasticity_threshold::Threshold.evaluate(native_input).unwrap();
+    assert_eq!((native.desired, native.trace), (wasm.desired, wasm.trace));
+
+    // A bad parameter is an error the policy returns, not a fault.
+    let mut bad = input(50.0);
+    bad.params[0].value = "lots".into();
+    match policy.evaluate_blocking(&bad) {
+        Err(CallError::Plugin(e)) => assert!(e.to_string().contains("above"), "{e}"),
+        other => panic!("expected an invalid-input error, got {other:?}"),
+    }
+}
+
+#[test]
+fn precompiled_artifacts_are_cached_and_a_corrupt_one_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = PluginHost::new(Some(dir.path().to_path_buf())).unwrap();
+    let b = builtin::find("threshold").unwrap();
+    host.compile(b.wasm).unwrap();
+    let path = host.cache_path(dir.path(), b.wasm);
+    assert!(path.exists(), "no artifact at {}", path.display());
+    let name = path.file_name().unwrap().to_string_lossy().to_string();
+    assert!(name.ends_with(".cwasm") && name.contains('-'), "{name}");
+
+    std::fs::write(&path, b"not an artifact").unwrap();
+    let again = PluginHost::new(Some(dir.path().to_path_buf())).unwrap();
+    again.compile(b.wasm).unwrap();
+    assert!(std::fs::read(&path).unwrap().len() > 1000, "the corrupt artifact was not replaced");
+    // And a plugin loads from it.
+    assert!(again.load(b.manifest(), b.wasm, Grant::default()).is_ok());
+}
+
+#[test]
+fn a_component_of_another_kind_than_its_manifest_says_is_refused() {
+    let host = PluginHost::new(None).unwrap();
+    let threshold = builtin::find("threshold").unwrap();
+    let mut manifest = builtin::find("sim").unwrap().manifest();
+    manifest.id = "liar".into();
+    let err = host.load(manifest, threshold.wasm, Grant::default()).unwrap_err();
+    assert!(err.contains("implements a elasticity plugin") || err.contains("elasticity"), "{err}");
+    let err = host
+        .load(builtin::find("sim").unwrap().manifest(), b"\0asm garbage", Grant::default())
+        .unwrap_err();
+    assert!(err.contains("not a valid component"), "{err}");
+}
