@@ -37,7 +37,14 @@ fn main() {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&workspace)
-        .args(["build", "--profile", "plugin", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--profile",
+            "plugin",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(&plugin_target);
     for (dir, _) in PLUGINS {
         cmd.arg("-p").arg(crate_name(dir));
@@ -57,11 +64,12 @@ fn main() {
     let output = cmd.output().expect("running cargo to build the plugins");
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let hint = if stderr.contains("wasm32-wasip2") && stderr.contains("target may not be installed") {
-            "\n\nThe Wasm target is missing: run `rustup target add wasm32-wasip2`."
-        } else {
-            ""
-        };
+        let hint =
+            if stderr.contains("wasm32-wasip2") && stderr.contains("target may not be installed") {
+                "\n\nThe Wasm target is missing: run `rustup target add wasm32-wasip2`."
+            } else {
+                ""
+            };
         panic!("building the plugins for wasm32-wasip2 failed:\n{stderr}{hint}");
     }
 
@@ -98,5 +106,6 @@ fn crate_name(dir: &str) -> String {
 }
 
 fn copy(from: &Path, to: &Path) {
-    fs::copy(from, to).unwrap_or_else(|e| panic!("copying {} to {}: {e}", from.display(), to.display()));
+    fs::copy(from, to)
+        .unwrap_or_else(|e| panic!("copying {} to {}: {e}", from.display(), to.display()));
 }

@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_flotilla");
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Server(Child);
@@ -26,7 +30,11 @@ fn http_get(port: u16, path: &str) -> Option<String> {
     use std::io::Write;
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     Some(out)
@@ -38,7 +46,13 @@ fn serve_starts_the_api_and_the_sim_hypervisor_and_plugin_list_sees_them() {
     let (api, sim) = (free_port(), free_port());
     let server = Server(
         Command::new(BIN)
-            .args(["serve", "--listen", &format!("127.0.0.1:{api}"), "--sim-listen", &format!("127.0.0.1:{sim}")])
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{api}"),
+                "--sim-listen",
+                &format!("127.0.0.1:{sim}"),
+            ])
             .env("FLOTILLA_DATA_DIR", data.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -63,17 +77,35 @@ fn serve_starts_the_api_and_the_sim_hypervisor_and_plugin_list_sees_them() {
     assert!(health.contains("flotilla-sim-hypervisor"), "{health}");
 
     let out = Command::new(BIN)
-        .args(["plugin", "list", "--url", &format!("http://127.0.0.1:{api}")])
+        .args([
+            "plugin",
+            "list",
+            "--url",
+            &format!("http://127.0.0.1:{api}"),
+        ])
         .output()
         .unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{table}{}", String::from_utf8_lossy(&out.stderr));
-    let sim_row = table.lines().find(|l| l.trim_start().starts_with("sim ")).unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        out.status.success(),
+        "{table}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sim_row = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("sim "))
+        .unwrap_or_else(|| panic!("{table}"));
     assert!(sim_row.contains("driver"), "{sim_row}");
     assert!(sim_row.contains("flotilla:driver@0.1.0"), "{sim_row}");
     assert!(sim_row.contains("built-in"), "{sim_row}");
-    assert!(sim_row.contains(&format!("http://127.0.0.1:{sim}")), "{sim_row}");
-    assert!(table.contains("threshold") && table.contains("static"), "{table}");
+    assert!(
+        sim_row.contains(&format!("http://127.0.0.1:{sim}")),
+        "{sim_row}"
+    );
+    assert!(
+        table.contains("threshold") && table.contains("static"),
+        "{table}"
+    );
 
     // The data directory now holds the precompiled plugins and the sim's VMs.
     assert!(data.path().join("cache").read_dir().unwrap().count() >= 3);
@@ -85,7 +117,12 @@ fn serve_starts_the_api_and_the_sim_hypervisor_and_plugin_list_sees_them() {
 fn plugin_list_without_a_server_says_how_to_start_one() {
     let port = free_port();
     let out = Command::new(BIN)
-        .args(["plugin", "list", "--url", &format!("http://127.0.0.1:{port}")])
+        .args([
+            "plugin",
+            "list",
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -94,12 +131,17 @@ fn plugin_list_without_a_server_says_how_to_start_one() {
 }
 
 fn dist(id: &str) -> String {
-    flotilla::plugin::builtin::dist_path(id).display().to_string()
+    flotilla::plugin::builtin::dist_path(id)
+        .display()
+        .to_string()
 }
 
 #[test]
 fn plugin_check_passes_the_sim_driver_and_names_each_fixtures_fault() {
-    let out = Command::new(BIN).args(["plugin", "check", &dist("sim")]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["plugin", "check", &dist("sim")])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("10/10 checks passed"), "{stdout}");
@@ -110,10 +152,16 @@ fn plugin_check_passes_the_sim_driver_and_names_each_fixtures_fault() {
         ("alloc-bomb", "memory-cap"),
         ("forbidden-host", "capability-denied"),
     ] {
-        let out = Command::new(BIN).args(["plugin", "check", &dist(id)]).output().unwrap();
+        let out = Command::new(BIN)
+            .args(["plugin", "check", &dist(id)])
+            .output()
+            .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(1), "{id}: {stdout}");
-        assert!(stdout.contains(&format!("faults: {fault}")), "{id}: {stdout}");
+        assert!(
+            stdout.contains(&format!("faults: {fault}")),
+            "{id}: {stdout}"
+        );
     }
 }
 
@@ -123,16 +171,29 @@ fn plugin_call_runs_one_export_with_json_arguments() {
         "params": [{"key": "above", "value": "50"}],
         "vms": [{"vm_id": "0", "values": [{"name": "CPU", "value": 75.5}]}],
         "now": 0, "state": null}"#;
-    let out = Command::new(BIN).args(["plugin", "call", "threshold", "evaluate", evaluation]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["plugin", "call", "threshold", "evaluate", evaluation])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let answer: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(answer["desired"], 3);
     assert_eq!(answer["trace"], "CPU[75.5] > 50");
 
-    let out = Command::new(BIN).args(["plugin", "call", "threshold", "evaluate", "{}"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["plugin", "call", "threshold", "evaluate", "{}"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("argument 1"));
-    let out = Command::new(BIN).args(["plugin", "call", "threshold", "explode"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["plugin", "call", "threshold", "explode"])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a policy function"));
 }

@@ -3,7 +3,7 @@
 //! fault fixture is contained and reported with its fault named.
 
 use flotilla::plugin::{
-    builtin, CallError, Driver, FaultKind, Grant, Manifest, PluginHost, PluginKind, Policy, VmSpec,
+    CallError, Driver, FaultKind, Grant, Manifest, PluginHost, PluginKind, Policy, VmSpec, builtin,
 };
 use flotilla::sim::{SimHypervisor, SimOptions};
 use flotilla::testkit;
@@ -15,7 +15,10 @@ fn dist(id: &str) -> PathBuf {
 
 fn fixture(id: &str) -> (Manifest, Vec<u8>) {
     let manifest = std::fs::read_to_string(dist(id).with_extension("toml")).unwrap();
-    (Manifest::parse(&manifest).unwrap(), std::fs::read(dist(id)).unwrap())
+    (
+        Manifest::parse(&manifest).unwrap(),
+        std::fs::read(dist(id)).unwrap(),
+    )
 }
 
 fn spec(op: &str) -> VmSpec {
@@ -38,7 +41,9 @@ async fn sim_endpoint() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sim_driver_passes_its_conformance_suite() {
     let host = PluginHost::new(None).unwrap();
-    let report = testkit::check_file(&host, &dist("sim"), None).await.unwrap();
+    let report = testkit::check_file(&host, &dist("sim"), None)
+        .await
+        .unwrap();
     assert!(report.passed(), "{}", report.render());
     assert_eq!(report.kind, PluginKind::Driver);
     assert!(report.rows.len() >= 10);
@@ -64,13 +69,20 @@ async fn each_fault_fixture_fails_with_its_fault_named_and_the_process_carries_o
     ] {
         let report = testkit::check_file(&host, &dist(id), None).await.unwrap();
         assert!(!report.passed(), "{id} passed:\n{}", report.render());
-        assert_eq!(report.faults().first().map(String::as_str), Some(fault), "{}", report.render());
+        assert_eq!(
+            report.faults().first().map(String::as_str),
+            Some(fault),
+            "{}",
+            report.render()
+        );
         assert!(report.render().contains(&format!("fault ({fault})")));
         // info() does not misbehave, so the plugin did load and answer.
         assert!(report.rows[0].passed, "{}", report.render());
     }
     // Same process, same host: a good plugin still works.
-    let report = testkit::check_file(&host, &dist("sim"), None).await.unwrap();
+    let report = testkit::check_file(&host, &dist("sim"), None)
+        .await
+        .unwrap();
     assert!(report.passed(), "{}", report.render());
 }
 
@@ -84,7 +96,11 @@ async fn a_trap_poisons_the_instance_and_the_next_call_gets_a_fresh_one() {
     let fault = err.fault().expect("a fault, not an error");
     assert_eq!(fault.kind, FaultKind::Trap);
     assert_eq!(fault.plugin, "trap");
-    assert!(fault.reason.contains("refusing to create web_t1"), "{}", fault.reason);
+    assert!(
+        fault.reason.contains("refusing to create web_t1"),
+        "{}",
+        fault.reason
+    );
     // A fresh instance answers.
     assert_eq!(driver.info().await.unwrap().name, "trap");
     let [calls, _, faults, started] = plugin.stats.snapshot();
@@ -98,8 +114,14 @@ async fn outbound_hosts_need_both_the_manifest_and_the_grant() {
     let sim = builtin::find("sim").unwrap();
 
     let mut config_only = Grant::default();
-    config_only.config.insert("endpoint".into(), endpoint.clone());
-    let ungranted = Driver::start(host.load(sim.manifest(), sim.wasm, config_only.clone()).unwrap()).unwrap();
+    config_only
+        .config
+        .insert("endpoint".into(), endpoint.clone());
+    let ungranted = Driver::start(
+        host.load(sim.manifest(), sim.wasm, config_only.clone())
+            .unwrap(),
+    )
+    .unwrap();
     match ungranted.create(spec("a")).await {
         Err(CallError::Fault(f)) => {
             assert_eq!(f.kind, FaultKind::CapabilityDenied);
@@ -163,10 +185,16 @@ fn the_wasm_policy_answers_as_the_native_build_does() {
             max_vms: 5,
             cooldown: 60,
         },
-        params: vec![flotilla::plugin::KeyValue { key: "above".into(), value: "70".into() }],
+        params: vec![flotilla::plugin::KeyValue {
+            key: "above".into(),
+            value: "70".into(),
+        }],
         vms: vec![flotilla::plugin::VmSample {
             vm_id: "1".into(),
-            values: vec![flotilla::plugin::Metric { name: "CPU".into(), value: cpu }],
+            values: vec![flotilla::plugin::Metric {
+                name: "CPU".into(),
+                value: cpu,
+            }],
         }],
         now: 1,
         state: None,
@@ -193,7 +221,9 @@ fn the_wasm_policy_answers_as_the_native_build_does() {
         now: 1,
         state: None,
     };
-    let native = flotilla_elasticity_threshold::Threshold.evaluate(native_input).unwrap();
+    let native = flotilla_elasticity_threshold::Threshold
+        .evaluate(native_input)
+        .unwrap();
     assert_eq!((native.desired, native.trace), (wasm.desired, wasm.trace));
 
     // A bad parameter is an error the policy returns, not a fault.
@@ -219,7 +249,10 @@ fn precompiled_artifacts_are_cached_and_a_corrupt_one_is_replaced() {
     std::fs::write(&path, b"not an artifact").unwrap();
     let again = PluginHost::new(Some(dir.path().to_path_buf())).unwrap();
     again.compile(b.wasm).unwrap();
-    assert!(std::fs::read(&path).unwrap().len() > 1000, "the corrupt artifact was not replaced");
+    assert!(
+        std::fs::read(&path).unwrap().len() > 1000,
+        "the corrupt artifact was not replaced"
+    );
     // And a plugin loads from it.
     assert!(again.load(b.manifest(), b.wasm, Grant::default()).is_ok());
 }
@@ -230,10 +263,19 @@ fn a_component_of_another_kind_than_its_manifest_says_is_refused() {
     let threshold = builtin::find("threshold").unwrap();
     let mut manifest = builtin::find("sim").unwrap().manifest();
     manifest.id = "liar".into();
-    let err = host.load(manifest, threshold.wasm, Grant::default()).unwrap_err();
-    assert!(err.contains("implements a elasticity plugin") || err.contains("elasticity"), "{err}");
     let err = host
-        .load(builtin::find("sim").unwrap().manifest(), b"\0asm garbage", Grant::default())
+        .load(manifest, threshold.wasm, Grant::default())
+        .unwrap_err();
+    assert!(
+        err.contains("implements a elasticity plugin") || err.contains("elasticity"),
+        "{err}"
+    );
+    let err = host
+        .load(
+            builtin::find("sim").unwrap().manifest(),
+            b"\0asm garbage",
+            Grant::default(),
+        )
         .unwrap_err();
     assert!(err.contains("not a valid component"), "{err}");
 }

@@ -2,12 +2,12 @@
 //! and its behaviour seen through the real sim driver plugin.
 
 use flotilla::clock::ManualClock;
-use flotilla::plugin::{builtin, Driver, Grant, PluginHost, VmAction, VmSpec, VmState};
+use flotilla::plugin::{Driver, Grant, PluginHost, VmAction, VmSpec, VmState, builtin};
 use flotilla::sim::{SimHypervisor, SimOptions};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 async fn serve(sim: Arc<SimHypervisor>) -> String {
@@ -21,12 +21,17 @@ async fn request(method: &str, url: &str, body: Option<&str>) -> (u16, Value) {
         .method(method)
         .uri(url)
         .header("content-type", "application/json")
-        .body(Full::new(bytes::Bytes::from(body.unwrap_or("").to_string())))
+        .body(Full::new(bytes::Bytes::from(
+            body.unwrap_or("").to_string(),
+        )))
         .unwrap();
     let response = client.request(req).await.unwrap();
     let status = response.status().as_u16();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 fn create_body(op: &str, template: Value) -> String {
@@ -37,23 +42,50 @@ fn create_body(op: &str, template: Value) -> String {
 #[tokio::test]
 async fn the_http_api_creates_idempotently_and_answers_errors_in_json() {
     let base = serve(SimHypervisor::open(SimOptions::default()).unwrap()).await;
-    let (status, vm) = request("POST", &format!("{base}/vms"), Some(&create_body("op-1", json!({})))).await;
+    let (status, vm) = request(
+        "POST",
+        &format!("{base}/vms"),
+        Some(&create_body("op-1", json!({}))),
+    )
+    .await;
     assert_eq!(status, 201);
     let id = vm["id"].as_str().unwrap().to_string();
-    let (status, again) = request("POST", &format!("{base}/vms"), Some(&create_body("op-1", json!({})))).await;
+    let (status, again) = request(
+        "POST",
+        &format!("{base}/vms"),
+        Some(&create_body("op-1", json!({}))),
+    )
+    .await;
     assert_eq!((status, again["id"].as_str()), (200, Some(id.as_str())));
 
-    let (status, polled) = request("POST", &format!("{base}/vms/poll"), Some(r#"{"ids": ["0", "77"]}"#)).await;
+    let (status, polled) = request(
+        "POST",
+        &format!("{base}/vms/poll"),
+        Some(r#"{"ids": ["0", "77"]}"#),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(polled["vms"][0]["state"], "RUNNING");
     assert_eq!(polled["vms"][1]["state"], "DONE");
 
-    let (status, err) =
-        request("POST", &format!("{base}/vms/{id}/action"), Some(r#"{"action": "release"}"#)).await;
+    let (status, err) = request(
+        "POST",
+        &format!("{base}/vms/{id}/action"),
+        Some(r#"{"action": "release"}"#),
+    )
+    .await;
     assert_eq!(status, 409);
-    assert!(err["error"].as_str().unwrap().contains("RUNNING") || err["error"].as_str().unwrap().contains("Running"));
+    assert!(
+        err["error"].as_str().unwrap().contains("RUNNING")
+            || err["error"].as_str().unwrap().contains("Running")
+    );
 
-    let (status, err) = request("POST", &format!("{base}/vms"), Some(r#"{"operation_id": "x"}"#)).await;
+    let (status, err) = request(
+        "POST",
+        &format!("{base}/vms"),
+        Some(r#"{"operation_id": "x"}"#),
+    )
+    .await;
     assert_eq!(status, 400);
     assert!(err["error"].as_str().unwrap().contains("name"), "{err}");
     let (status, _) = request("POST", &format!("{base}/vms"), Some("{not json")).await;
@@ -65,11 +97,18 @@ async fn the_http_api_creates_idempotently_and_answers_errors_in_json() {
     )
     .await;
     assert_eq!(status, 400);
-    assert!(err["error"].as_str().unwrap().contains("SIM_BOOT_SECONDS"), "{err}");
+    assert!(
+        err["error"].as_str().unwrap().contains("SIM_BOOT_SECONDS"),
+        "{err}"
+    );
     let (status, _) = request("GET", &format!("{base}/vms/999"), None).await;
     assert_eq!(status, 404);
     let (_, all) = request("GET", &format!("{base}/vms"), None).await;
-    assert_eq!(all["vms"].as_array().unwrap().len(), 1, "refused creates changed nothing");
+    assert_eq!(
+        all["vms"].as_array().unwrap().len(),
+        1,
+        "refused creates changed nothing"
+    );
 }
 
 #[tokio::test]
@@ -82,10 +121,25 @@ async fn vms_survive_a_restart() {
     let sim = SimHypervisor::open(options()).unwrap();
     let base = serve(sim.clone()).await;
     for op in ["a", "b"] {
-        request("POST", &format!("{base}/vms"), Some(&create_body(op, json!({})))).await;
+        request(
+            "POST",
+            &format!("{base}/vms"),
+            Some(&create_body(op, json!({}))),
+        )
+        .await;
     }
-    request("POST", &format!("{base}/vms/1/action"), Some(r#"{"action": "poweroff"}"#)).await;
-    request("PUT", &format!("{base}/vms/0/user-attributes"), Some(r#"{"READY": "YES"}"#)).await;
+    request(
+        "POST",
+        &format!("{base}/vms/1/action"),
+        Some(r#"{"action": "poweroff"}"#),
+    )
+    .await;
+    request(
+        "PUT",
+        &format!("{base}/vms/0/user-attributes"),
+        Some(r#"{"READY": "YES"}"#),
+    )
+    .await;
     drop(sim);
 
     let reopened = SimHypervisor::open(options()).unwrap();
@@ -94,10 +148,28 @@ async fn vms_survive_a_restart() {
     assert_eq!(views[0].user_attributes["READY"], "YES");
     assert_eq!(views[1].state, flotilla::sim::State::Poweroff);
     let base = serve(reopened).await;
-    let (status, vm) = request("POST", &format!("{base}/vms"), Some(&create_body("c", json!({})))).await;
-    assert_eq!((status, vm["id"].as_str()), (201, Some("2")), "ids are never reused");
-    let (status, vm) = request("POST", &format!("{base}/vms"), Some(&create_body("a", json!({})))).await;
-    assert_eq!((status, vm["id"].as_str()), (200, Some("0")), "operation ids survive too");
+    let (status, vm) = request(
+        "POST",
+        &format!("{base}/vms"),
+        Some(&create_body("c", json!({}))),
+    )
+    .await;
+    assert_eq!(
+        (status, vm["id"].as_str()),
+        (201, Some("2")),
+        "ids are never reused"
+    );
+    let (status, vm) = request(
+        "POST",
+        &format!("{base}/vms"),
+        Some(&create_body("a", json!({}))),
+    )
+    .await;
+    assert_eq!(
+        (status, vm["id"].as_str()),
+        (200, Some("0")),
+        "operation ids survive too"
+    );
 }
 
 fn spec(op: &str, template: Value) -> VmSpec {
@@ -128,37 +200,96 @@ async fn boot_time_failures_and_readiness_reach_the_driver() {
     grant.config.insert("endpoint".into(), base.clone());
     let driver = Driver::start(host.load(b.manifest(), b.wasm, grant).unwrap()).unwrap();
 
-    let slow = driver.create(spec("slow", json!({"SIM_BOOT_SECONDS": 30, "SIM_READY": "YES"}))).await.unwrap();
-    let broken = driver.create(spec("broken", json!({"SIM_FAIL": "boot"}))).await.unwrap();
-    let normal = driver.create(spec("normal", json!({"MEMORY": "1024", "SIM_LOAD": "constant:42"}))).await.unwrap();
+    let slow = driver
+        .create(spec(
+            "slow",
+            json!({"SIM_BOOT_SECONDS": 30, "SIM_READY": "YES"}),
+        ))
+        .await
+        .unwrap();
+    let broken = driver
+        .create(spec("broken", json!({"SIM_FAIL": "boot"})))
+        .await
+        .unwrap();
+    let normal = driver
+        .create(spec(
+            "normal",
+            json!({"MEMORY": "1024", "SIM_LOAD": "constant:42"}),
+        ))
+        .await
+        .unwrap();
     let ids = vec![slow.clone(), broken.clone(), normal.clone()];
     let states = |s: &[flotilla::plugin::VmStatus]| s.iter().map(|v| v.state).collect::<Vec<_>>();
 
     let polled = driver.poll(ids.clone()).await.unwrap();
-    assert_eq!(states(&polled), [VmState::Pending, VmState::Pending, VmState::Pending]);
+    assert_eq!(
+        states(&polled),
+        [VmState::Pending, VmState::Pending, VmState::Pending]
+    );
 
     clock.advance_ms(5_000);
     let polled = driver.poll(ids.clone()).await.unwrap();
-    assert_eq!(states(&polled), [VmState::Pending, VmState::Failed, VmState::Running]);
+    assert_eq!(
+        states(&polled),
+        [VmState::Pending, VmState::Failed, VmState::Running]
+    );
     assert!(polled[1].reason.as_deref().unwrap().contains("boot"));
-    let cpu = polled[2].monitoring.iter().find(|m| m.name == "CPU").unwrap().value;
+    let cpu = polled[2]
+        .monitoring
+        .iter()
+        .find(|m| m.name == "CPU")
+        .unwrap()
+        .value;
     assert_eq!(cpu, 42.0);
-    let memory = polled[2].monitoring.iter().find(|m| m.name == "MEMORY").unwrap().value;
+    let memory = polled[2]
+        .monitoring
+        .iter()
+        .find(|m| m.name == "MEMORY")
+        .unwrap()
+        .value;
     assert_eq!(memory, (1024.0f64 * 1024.0 * 0.6).round());
 
     clock.advance_ms(25_000);
     let polled = driver.poll(vec![slow.clone()]).await.unwrap();
     assert_eq!(polled[0].state, VmState::Running);
-    assert!(polled[0].user_attributes.iter().any(|kv| kv.key == "READY" && kv.value == "YES"));
+    assert!(
+        polled[0]
+            .user_attributes
+            .iter()
+            .any(|kv| kv.key == "READY" && kv.value == "YES")
+    );
 
     // Tests drive monitoring through the API.
-    request("PUT", &format!("{base}/vms/{normal}/monitoring"), Some(r#"{"CPU": 97.5}"#)).await;
+    request(
+        "PUT",
+        &format!("{base}/vms/{normal}/monitoring"),
+        Some(r#"{"CPU": 97.5}"#),
+    )
+    .await;
     let polled = driver.poll(vec![normal.clone()]).await.unwrap();
-    assert_eq!(polled[0].monitoring.iter().find(|m| m.name == "CPU").unwrap().value, 97.5);
+    assert_eq!(
+        polled[0]
+            .monitoring
+            .iter()
+            .find(|m| m.name == "CPU")
+            .unwrap()
+            .value,
+        97.5
+    );
 
-    driver.act(normal.clone(), VmAction::Poweroff, vec![]).await.unwrap();
-    assert_eq!(driver.poll(vec![normal.clone()]).await.unwrap()[0].state, VmState::Poweroff);
+    driver
+        .act(normal.clone(), VmAction::Poweroff, vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        driver.poll(vec![normal.clone()]).await.unwrap()[0].state,
+        VmState::Poweroff
+    );
     let listed = driver.list().await.unwrap();
     assert_eq!(listed.len(), 3);
-    assert!(listed.iter().any(|v| v.operation_id == "broken" && v.state == VmState::Failed));
+    assert!(
+        listed
+            .iter()
+            .any(|v| v.operation_id == "broken" && v.state == VmState::Failed)
+    );
 }

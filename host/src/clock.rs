@@ -2,8 +2,8 @@
 //! hypervisor, and later cooldowns and deadlines) reads a [`Clock`], so
 //! tests move time forward instead of sleeping.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub trait Clock: Send + Sync + 'static {

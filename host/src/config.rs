@@ -126,14 +126,30 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_is_valid_and_matches_the_defaults() {
+        let example = Config::parse(include_str!("../../examples/flotilla.toml")).unwrap();
+        let defaults = Config::default();
+        assert_eq!(example.server.listen, defaults.server.listen);
+        assert_eq!(example.sim.listen, defaults.sim.listen);
+        assert_eq!(example.sim.boot_seconds, defaults.sim.boot_seconds);
+        let sim = crate::plugin::PluginKind::Driver.default_limits();
+        assert_eq!(example.plugins["sim"].limits.timeout_ms, Some(sim.timeout.as_millis() as u64));
+        assert_eq!(example.plugins["sim"].limits.memory_mb, Some(sim.memory_bytes >> 20));
+    }
+
+    #[test]
     fn grants_are_read_and_checked() {
         let c = Config::parse(
             "[plugins.sim]\nallowed_outbound_hosts = [\"http://127.0.0.1:9000\"]\nconfig = { endpoint = \"http://127.0.0.1:9000\" }\n",
         )
         .unwrap();
         assert_eq!(c.plugins["sim"].config["endpoint"], "http://127.0.0.1:9000");
-        let err = Config::parse("[plugins.sim]\nallowed_outbound_hosts = [\"nope\"]\n").unwrap_err();
-        assert!(err.starts_with("plugins.sim.allowed_outbound_hosts[0]"), "{err}");
+        let err =
+            Config::parse("[plugins.sim]\nallowed_outbound_hosts = [\"nope\"]\n").unwrap_err();
+        assert!(
+            err.starts_with("plugins.sim.allowed_outbound_hosts[0]"),
+            "{err}"
+        );
         let err = Config::parse("[sim]\nboot_seconds = -1\n").unwrap_err();
         assert!(err.starts_with("sim.boot_seconds"), "{err}");
         assert!(Config::parse("[server]\nlisten = \"here\"\n").is_err());

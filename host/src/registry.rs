@@ -4,7 +4,7 @@
 //! list with the reason, and the server goes on without it.
 
 use crate::config::Config;
-use crate::plugin::{builtin, Driver, Grant, LoadedPlugin, Manifest, PluginHost, PluginKind};
+use crate::plugin::{Driver, Grant, LoadedPlugin, Manifest, PluginHost, PluginKind, builtin};
 use serde::Serialize;
 use std::path::Path;
 use std::sync::Arc;
@@ -43,20 +43,34 @@ impl Registry {
     /// Load every plugin. `defaults` are grants the server gives on its own
     /// (the embedded hypervisor's address to the sim driver); the
     /// operator's grant for a plugin replaces them.
-    pub fn load(host: &PluginHost, config: &Config, data_dir: Option<&Path>, defaults: &[(String, Grant)]) -> Registry {
+    pub fn load(
+        host: &PluginHost,
+        config: &Config,
+        data_dir: Option<&Path>,
+        defaults: &[(String, Grant)],
+    ) -> Registry {
         let grant_for = |id: &str| -> Grant {
             config
                 .plugins
                 .get(id)
                 .cloned()
-                .or_else(|| defaults.iter().find(|(d, _)| d == id).map(|(_, g)| g.clone()))
+                .or_else(|| {
+                    defaults
+                        .iter()
+                        .find(|(d, _)| d == id)
+                        .map(|(_, g)| g.clone())
+                })
                 .unwrap_or_default()
         };
         let mut entries = Vec::new();
         for b in builtin::BUILTIN {
             let manifest = b.manifest();
             let loaded = host.load(manifest.clone(), b.wasm, grant_for(&manifest.id));
-            entries.push(Entry { manifest, source: "built-in".into(), loaded });
+            entries.push(Entry {
+                manifest,
+                source: "built-in".into(),
+                loaded,
+            });
         }
         if let Some(dir) = data_dir.map(|d| d.join("plugins")) {
             entries.extend(installed(host, &dir, &grant_for));
@@ -91,7 +105,13 @@ impl Registry {
                         p.stats.snapshot(),
                         p.digest.clone(),
                     ),
-                    Err(reason) => (format!("failed: {reason}"), vec![], None, [0; 4], String::new()),
+                    Err(reason) => (
+                        format!("failed: {reason}"),
+                        vec![],
+                        None,
+                        [0; 4],
+                        String::new(),
+                    ),
                 };
                 PluginSummary {
                     id: e.manifest.id.clone(),
@@ -133,12 +153,25 @@ fn installed(host: &PluginHost, dir: &Path, grant_for: &dyn Fn(&str) -> Grant) -
                 Ok(manifest) => {
                     let loaded = std::fs::read(&wasm_path)
                         .map_err(|e| format!("{source}: {e}"))
-                        .and_then(|wasm| host.load(manifest.clone(), &wasm, grant_for(&manifest.id)));
-                    Entry { manifest, source, loaded }
+                        .and_then(|wasm| {
+                            host.load(manifest.clone(), &wasm, grant_for(&manifest.id))
+                        });
+                    Entry {
+                        manifest,
+                        source,
+                        loaded,
+                    }
                 }
                 Err(reason) => {
-                    let stem = wasm_path.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin");
-                    Entry { manifest: Manifest::bare(stem, PluginKind::Driver), source, loaded: Err(reason) }
+                    let stem = wasm_path
+                        .file_stem()
+                        .and_then(|s| s.to_str())
+                        .unwrap_or("plugin");
+                    Entry {
+                        manifest: Manifest::bare(stem, PluginKind::Driver),
+                        source,
+                        loaded: Err(reason),
+                    }
                 }
             }
         })

@@ -1,8 +1,8 @@
 //! `flotilla bench plugins`: what a plugin call costs, printed as a table.
 
 use crate::plugin::{
-    builtin, Driver, DriverInstance, Evaluation, Grant, KeyValue, Metric, Policy, PolicyInstance, PluginHost, RoleView,
-    VmSample,
+    Driver, DriverInstance, Evaluation, Grant, KeyValue, Metric, PluginHost, Policy,
+    PolicyInstance, RoleView, VmSample, builtin,
 };
 use crate::sim::{CreateRequest, SimHypervisor, SimOptions};
 use std::process::ExitCode;
@@ -39,7 +39,9 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode, String> {
             .map_err(|e| e.to_string())?;
         ids.push(id);
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
     let addr = crate::sim::spawn(sim, listener).map_err(|e| e.to_string())?;
     let rows = tokio::task::spawn_blocking(move || measure(format!("http://{addr}"), calls, ids))
         .await
@@ -67,7 +69,12 @@ struct Row {
 }
 
 fn row(what: &str, plugin: &str, value: String, target: &str) -> Row {
-    Row { what: what.into(), plugin: plugin.into(), value, target: target.into() }
+    Row {
+        what: what.into(),
+        plugin: plugin.into(),
+        value,
+        target: target.into(),
+    }
 }
 
 /// Median duration of `runs` runs of `f`.
@@ -102,13 +109,32 @@ fn ms(d: Duration) -> String {
 
 fn evaluation() -> Evaluation {
     Evaluation {
-        role: RoleView { service_id: 1, role_name: "web".into(), cardinality: 4, min_vms: 1, max_vms: 10, cooldown: 300 },
+        role: RoleView {
+            service_id: 1,
+            role_name: "web".into(),
+            cardinality: 4,
+            min_vms: 1,
+            max_vms: 10,
+            cooldown: 300,
+        },
         params: vec![
-            KeyValue { key: "above".into(), value: "80".into() },
-            KeyValue { key: "below".into(), value: "20".into() },
+            KeyValue {
+                key: "above".into(),
+                value: "80".into(),
+            },
+            KeyValue {
+                key: "below".into(),
+                value: "20".into(),
+            },
         ],
         vms: (0..4)
-            .map(|i| VmSample { vm_id: i.to_string(), values: vec![Metric { name: "CPU".into(), value: 85.0 + i as f64 }] })
+            .map(|i| VmSample {
+                vm_id: i.to_string(),
+                values: vec![Metric {
+                    name: "CPU".into(),
+                    value: 85.0 + i as f64,
+                }],
+            })
             .collect(),
         now: 1_700_000_000,
         state: None,
@@ -128,13 +154,27 @@ fn native_evaluation() -> flotilla_plugin_sdk::policy::Evaluation {
             max_vms: e.role.max_vms,
             cooldown: e.role.cooldown,
         },
-        params: e.params.into_iter().map(|kv| sdk::KeyValue { key: kv.key, value: kv.value }).collect(),
+        params: e
+            .params
+            .into_iter()
+            .map(|kv| sdk::KeyValue {
+                key: kv.key,
+                value: kv.value,
+            })
+            .collect(),
         vms: e
             .vms
             .into_iter()
             .map(|v| sdk::VmSample {
                 vm_id: v.vm_id,
-                values: v.values.into_iter().map(|m| sdk::Metric { name: m.name, value: m.value }).collect(),
+                values: v
+                    .values
+                    .into_iter()
+                    .map(|m| sdk::Metric {
+                        name: m.name,
+                        value: m.value,
+                    })
+                    .collect(),
             })
             .collect(),
         now: e.now,
@@ -157,11 +197,21 @@ fn measure(endpoint: String, calls: u32, ids: Vec<String>) -> Result<Vec<Row>, S
         let load = median(50, || {
             let _ = host.load_precompiled(&path);
         });
-        rows.push(row("load precompiled artifact (deserialize_file)", &id, ms(load), "≤ 1 ms"));
+        rows.push(row(
+            "load precompiled artifact (deserialize_file)",
+            &id,
+            ms(load),
+            "≤ 1 ms",
+        ));
         let lookup = median(50, || {
             let _ = host.compile(b.wasm);
         });
-        rows.push(row("load from cache, with content hash", &id, ms(lookup), ""));
+        rows.push(row(
+            "load from cache, with content hash",
+            &id,
+            ms(lookup),
+            "",
+        ));
     }
 
     let mut grant = Grant::default();
@@ -173,11 +223,21 @@ fn measure(endpoint: String, calls: u32, ids: Vec<String>) -> Result<Vec<Row>, S
     let inst = median(200, || {
         let _ = DriverInstance::new(driver.clone());
     });
-    rows.push(row("instantiate (InstancePre, fresh store)", "sim", us(inst), ""));
+    rows.push(row(
+        "instantiate (InstancePre, fresh store)",
+        "sim",
+        us(inst),
+        "",
+    ));
     let inst = median(200, || {
         let _ = PolicyInstance::new(policy_plugin.clone());
     });
-    rows.push(row("instantiate (InstancePre, fresh store)", "threshold", us(inst), ""));
+    rows.push(row(
+        "instantiate (InstancePre, fresh store)",
+        "threshold",
+        us(inst),
+        "",
+    ));
 
     let mut warm = DriverInstance::new(driver.clone()).map_err(|e| err(&e))?;
     warm.info().map_err(|e| err(&e))?;
@@ -187,11 +247,18 @@ fn measure(endpoint: String, calls: u32, ids: Vec<String>) -> Result<Vec<Row>, S
     rows.push(row("warm call, no I/O (info)", "sim", us(call), "≤ 2 µs"));
 
     let supervised = Driver::start(driver.clone())?;
-    supervised.with_blocking(|d| d.info()).map_err(|e| err(&e))?;
+    supervised
+        .with_blocking(|d| d.info())
+        .map_err(|e| err(&e))?;
     let call = mean(calls / 10, || {
         let _ = supervised.with_blocking(|d| d.info());
     });
-    rows.push(row("warm call through the supervisor thread", "sim", us(call), ""));
+    rows.push(row(
+        "warm call through the supervisor thread",
+        "sim",
+        us(call),
+        "",
+    ));
 
     let policy = Policy::new(policy_plugin)?;
     let input = evaluation();
@@ -199,33 +266,62 @@ fn measure(endpoint: String, calls: u32, ids: Vec<String>) -> Result<Vec<Row>, S
     let fresh = mean(calls / 20, || {
         let _ = policy.evaluate_blocking(&input);
     });
-    rows.push(row("fresh-instance policy evaluation", "threshold", us(fresh), "≤ 60 µs"));
+    rows.push(row(
+        "fresh-instance policy evaluation",
+        "threshold",
+        us(fresh),
+        "≤ 60 µs",
+    ));
 
     use flotilla_plugin_sdk::policy::Policy as _;
     let native_input = native_evaluation();
-    let native_answer = flotilla_elasticity_threshold::Threshold.evaluate(native_input.clone()).map_err(|e| err(&e))?;
+    let native_answer = flotilla_elasticity_threshold::Threshold
+        .evaluate(native_input.clone())
+        .map_err(|e| err(&e))?;
     if native_answer.desired != answer.desired || native_answer.trace != answer.trace {
-        return Err(format!("native and Wasm builds disagree: {:?} vs {:?}", native_answer.trace, answer.trace));
+        return Err(format!(
+            "native and Wasm builds disagree: {:?} vs {:?}",
+            native_answer.trace, answer.trace
+        ));
     }
     let native = mean(calls, || {
-        let _ = std::hint::black_box(flotilla_elasticity_threshold::Threshold.evaluate(native_input.clone()));
+        let _ = std::hint::black_box(
+            flotilla_elasticity_threshold::Threshold.evaluate(native_input.clone()),
+        );
     });
-    rows.push(row("same policy compiled natively", "threshold", us(native), ""));
+    rows.push(row(
+        "same policy compiled natively",
+        "threshold",
+        us(native),
+        "",
+    ));
     rows.push(row(
         "fresh-instance Wasm / native",
         "threshold",
-        format!("{:.0}×", fresh.as_secs_f64() / native.as_secs_f64().max(1e-12)),
+        format!(
+            "{:.0}×",
+            fresh.as_secs_f64() / native.as_secs_f64().max(1e-12)
+        ),
         "",
     ));
 
     let statuses = warm.poll(&ids).map_err(|e| err(&e))?;
     if statuses.len() != ids.len() {
-        return Err(format!("poll returned {} of {} VMs", statuses.len(), ids.len()));
+        return Err(format!(
+            "poll returned {} of {} VMs",
+            statuses.len(),
+            ids.len()
+        ));
     }
     let poll = median(30, || {
         let _ = warm.poll(&ids);
     });
-    rows.push(row(&format!("poll {} VMs in one call", ids.len()), "sim", ms(poll), ""));
+    rows.push(row(
+        &format!("poll {} VMs in one call", ids.len()),
+        "sim",
+        ms(poll),
+        "",
+    ));
     rows.push(row(
         "poll throughput",
         "sim",

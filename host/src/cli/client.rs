@@ -7,7 +7,9 @@ use hyper_util::rt::TokioExecutor;
 pub const DEFAULT_URL: &str = "http://127.0.0.1:2474";
 
 pub async fn get_json(url: &str) -> Result<serde_json::Value, String> {
-    let uri: hyper::Uri = url.parse().map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|e| format!("`{url}` is not a URL: {e}"))?;
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
     let response = tokio::time::timeout(std::time::Duration::from_secs(10), client.get(uri))
         .await
@@ -25,7 +27,10 @@ pub async fn get_json(url: &str) -> Result<serde_json::Value, String> {
     let value: serde_json::Value =
         serde_json::from_slice(&body).map_err(|e| format!("{url}: the answer is not JSON: {e}"))?;
     if !status.is_success() {
-        let message = value.get("error").and_then(|e| e.as_str()).unwrap_or("request failed");
+        let message = value
+            .get("error")
+            .and_then(|e| e.as_str())
+            .unwrap_or("request failed");
         return Err(format!("{url}: {status}: {message}"));
     }
     Ok(value)

@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "flotilla", version, about = "Orchestrate multi-tier VM applications; drivers, policies and network modes are WebAssembly plugins")]
+#[command(
+    name = "flotilla",
+    version,
+    about = "Orchestrate multi-tier VM applications; drivers, policies and network modes are WebAssembly plugins"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -25,7 +29,9 @@ pub struct DataArgs {
 
 impl DataArgs {
     pub fn dir(&self) -> PathBuf {
-        self.data_dir.clone().unwrap_or_else(crate::config::default_data_dir)
+        self.data_dir
+            .clone()
+            .unwrap_or_else(crate::config::default_data_dir)
     }
 }
 

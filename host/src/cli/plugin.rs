@@ -2,7 +2,8 @@
 
 use super::client;
 use crate::plugin::{
-    builtin, CallError, DriverInstance, Grant, NetworkInstance, PluginHost, PluginKind, PolicyInstance, VmAction,
+    CallError, DriverInstance, Grant, NetworkInstance, PluginHost, PluginKind, PolicyInstance,
+    VmAction, builtin,
 };
 use crate::registry::PluginSummary;
 use crate::testkit;
@@ -52,29 +53,61 @@ pub async fn run(cmd: PluginCommand) -> Result<ExitCode, String> {
     super::init_tracing("error");
     match cmd {
         PluginCommand::List { url, json } => list(&url, json).await,
-        PluginCommand::Check { file, manifest, json } => check(file, manifest, json).await,
-        PluginCommand::Call { plugin, function, args, manifest, endpoint } => {
-            tokio::task::spawn_blocking(move || call(&plugin, &function, &args, manifest, &endpoint))
-                .await
-                .map_err(|e| e.to_string())?
-        }
+        PluginCommand::Check {
+            file,
+            manifest,
+            json,
+        } => check(file, manifest, json).await,
+        PluginCommand::Call {
+            plugin,
+            function,
+            args,
+            manifest,
+            endpoint,
+        } => tokio::task::spawn_blocking(move || {
+            call(&plugin, &function, &args, manifest, &endpoint)
+        })
+        .await
+        .map_err(|e| e.to_string())?,
     }
 }
 
 async fn list(url: &str, json: bool) -> Result<ExitCode, String> {
     let value = client::get_json(&format!("{}/plugins", url.trim_end_matches('/'))).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let plugins: Vec<PluginSummary> = serde_json::from_value(value["plugins"].clone())
         .map_err(|e| format!("unexpected answer from {url}: {e}"))?;
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::NOTHING);
-    table.set_header(["ID", "KIND", "VERSION", "WIT", "SOURCE", "STATUS", "OUTBOUND HOSTS", "LIMITS", "CALLS", "FAULTS"]);
+    table.set_header([
+        "ID",
+        "KIND",
+        "VERSION",
+        "WIT",
+        "SOURCE",
+        "STATUS",
+        "OUTBOUND HOSTS",
+        "LIMITS",
+        "CALLS",
+        "FAULTS",
+    ]);
     for p in plugins {
-        let hosts = if p.allowed_outbound_hosts.is_empty() { "-".to_string() } else { p.allowed_outbound_hosts.join(",") };
-        let limits = if p.timeout_ms > 0 { format!("{}ms/{}MiB", p.timeout_ms, p.memory_mb) } else { "-".into() };
+        let hosts = if p.allowed_outbound_hosts.is_empty() {
+            "-".to_string()
+        } else {
+            p.allowed_outbound_hosts.join(",")
+        };
+        let limits = if p.timeout_ms > 0 {
+            format!("{}ms/{}MiB", p.timeout_ms, p.memory_mb)
+        } else {
+            "-".into()
+        };
         table.add_row([
             p.id,
             p.kind,
@@ -96,27 +129,50 @@ async fn check(file: PathBuf, manifest: Option<PathBuf>, json: bool) -> Result<E
     let host = PluginHost::new(None).map_err(|e| format!("plugin host: {e:#}"))?;
     let report = testkit::check_file(&host, &file, manifest.as_deref()).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
     } else {
         println!("{}", report.render());
     }
-    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn arg<T: serde::de::DeserializeOwned>(args: &[String], i: usize, what: &str) -> Result<T, String> {
-    let raw = args.get(i).ok_or_else(|| format!("argument {}: missing {what}", i + 1))?;
+    let raw = args
+        .get(i)
+        .ok_or_else(|| format!("argument {}: missing {what}", i + 1))?;
     serde_json::from_str(raw).map_err(|e| format!("argument {} ({what}): {e}", i + 1))
 }
 
-fn call(plugin: &str, function: &str, args: &[String], manifest: Option<PathBuf>, endpoint: &str) -> Result<ExitCode, String> {
+fn call(
+    plugin: &str,
+    function: &str,
+    args: &[String],
+    manifest: Option<PathBuf>,
+    endpoint: &str,
+) -> Result<ExitCode, String> {
     let host = PluginHost::new(None).map_err(|e| format!("plugin host: {e:#}"))?;
     let file = match builtin::find(plugin) {
-        Some(b) => testkit::PluginFile { manifest: b.manifest(), wasm: b.wasm.to_vec(), manifest_source: "built-in".into() },
-        None => testkit::read_plugin_file(&host, std::path::Path::new(plugin), manifest.as_deref())?,
+        Some(b) => testkit::PluginFile {
+            manifest: b.manifest(),
+            wasm: b.wasm.to_vec(),
+            manifest_source: "built-in".into(),
+        },
+        None => {
+            testkit::read_plugin_file(&host, std::path::Path::new(plugin), manifest.as_deref())?
+        }
     };
     let mut grant = Grant::default();
     if file.manifest.kind == PluginKind::Driver {
-        grant.allowed_outbound_hosts.push(endpoint.trim_end_matches('/').to_string());
+        grant
+            .allowed_outbound_hosts
+            .push(endpoint.trim_end_matches('/').to_string());
         grant.config.insert("endpoint".into(), endpoint.to_string());
     }
     let loaded = host.load(file.manifest, &file.wasm, grant)?;
@@ -126,43 +182,78 @@ fn call(plugin: &str, function: &str, args: &[String], manifest: Option<PathBuf>
             let mut d = DriverInstance::new(loaded).map_err(fault)?;
             match function {
                 "info" => d.info().map(|v| serde_json::json!(v)),
-                "create" => d.create(&arg(args, 0, "a VM spec object")?).map(|v| serde_json::json!(v)),
+                "create" => d
+                    .create(&arg(args, 0, "a VM spec object")?)
+                    .map(|v| serde_json::json!(v)),
                 "act" => {
                     let vm: String = args.first().cloned().ok_or("argument 1: missing VM id")?;
-                    let name = args.get(1).ok_or("argument 2: missing action (terminate, poweroff, …)")?;
+                    let name = args
+                        .get(1)
+                        .ok_or("argument 2: missing action (terminate, poweroff, …)")?;
                     let action = VmAction::parse(name)?;
-                    let kv: std::collections::BTreeMap<String, String> =
-                        if args.len() > 2 { arg(args, 2, "an object of action arguments")? } else { Default::default() };
-                    let kv: Vec<_> = kv.into_iter().map(|(key, value)| crate::plugin::KeyValue { key, value }).collect();
+                    let kv: std::collections::BTreeMap<String, String> = if args.len() > 2 {
+                        arg(args, 2, "an object of action arguments")?
+                    } else {
+                        Default::default()
+                    };
+                    let kv: Vec<_> = kv
+                        .into_iter()
+                        .map(|(key, value)| crate::plugin::KeyValue { key, value })
+                        .collect();
                     d.act(&vm, action, &kv).map(|_| serde_json::json!(null))
                 }
-                "poll" => d.poll(&arg::<Vec<String>>(args, 0, "an array of VM ids")?).map(|v| serde_json::json!(v)),
+                "poll" => d
+                    .poll(&arg::<Vec<String>>(args, 0, "an array of VM ids")?)
+                    .map(|v| serde_json::json!(v)),
                 "list" => d.list().map(|v| serde_json::json!(v)),
-                other => return Err(format!("`{other}` is not a driver function (info, create, act, poll, list)")),
+                other => {
+                    return Err(format!(
+                        "`{other}` is not a driver function (info, create, act, poll, list)"
+                    ));
+                }
             }
         }
         PluginKind::Elasticity => {
             let mut p = PolicyInstance::new(loaded).map_err(fault)?;
             match function {
                 "info" => p.info().map(|v| serde_json::json!(v)),
-                "evaluate" => p.evaluate(&arg(args, 0, "an evaluation object")?).map(|v| serde_json::json!(v)),
-                other => return Err(format!("`{other}` is not a policy function (info, evaluate)")),
+                "evaluate" => p
+                    .evaluate(&arg(args, 0, "an evaluation object")?)
+                    .map(|v| serde_json::json!(v)),
+                other => {
+                    return Err(format!(
+                        "`{other}` is not a policy function (info, evaluate)"
+                    ));
+                }
             }
         }
         PluginKind::Network => {
             let mut n = NetworkInstance::new(loaded).map_err(fault)?;
             match function {
                 "info" => n.info().map(|v| serde_json::json!(v)),
-                "deploy" => n.deploy(&arg(args, 0, "a network request object")?).map(|v| serde_json::json!(v)),
-                "status" => n.status(&arg(args, 0, "a lease object")?).map(|v| serde_json::json!(v)),
-                "undeploy" => n.undeploy(&arg(args, 0, "a lease object")?).map(|_| serde_json::json!(null)),
-                other => return Err(format!("`{other}` is not a network function (info, deploy, status, undeploy)")),
+                "deploy" => n
+                    .deploy(&arg(args, 0, "a network request object")?)
+                    .map(|v| serde_json::json!(v)),
+                "status" => n
+                    .status(&arg(args, 0, "a lease object")?)
+                    .map(|v| serde_json::json!(v)),
+                "undeploy" => n
+                    .undeploy(&arg(args, 0, "a lease object")?)
+                    .map(|_| serde_json::json!(null)),
+                other => {
+                    return Err(format!(
+                        "`{other}` is not a network function (info, deploy, status, undeploy)"
+                    ));
+                }
             }
         }
     };
     match result {
         Ok(value) => {
-            println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

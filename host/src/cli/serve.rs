@@ -41,13 +41,14 @@ pub struct SimArgs {
 }
 
 fn create_dir(dir: &std::path::Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create the data directory {}: {e}", dir.display()))
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create the data directory {}: {e}", dir.display()))
 }
 
 async fn bind(addr: SocketAddr, what: &str) -> Result<tokio::net::TcpListener, String> {
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr} for the {what}: {e} (is another flotilla running?)"))
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        format!("cannot listen on {addr} for the {what}: {e} (is another flotilla running?)")
+    })
 }
 
 fn boot_ms(seconds: f64) -> Result<u64, String> {
@@ -58,7 +59,11 @@ fn boot_ms(seconds: f64) -> Result<u64, String> {
     }
 }
 
-async fn start_sim(data_dir: &std::path::Path, listen: SocketAddr, boot_seconds: f64) -> Result<SocketAddr, String> {
+async fn start_sim(
+    data_dir: &std::path::Path,
+    listen: SocketAddr,
+    boot_seconds: f64,
+) -> Result<SocketAddr, String> {
     let hypervisor = SimHypervisor::open(SimOptions {
         database: Some(data_dir.join("sim-hypervisor.db")),
         default_boot_ms: boot_ms(boot_seconds)?,
@@ -73,7 +78,10 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     super::init_tracing("info");
     let data_dir = args.data.dir();
     create_dir(&data_dir)?;
-    let config_path = args.config.clone().unwrap_or_else(|| data_dir.join("flotilla.toml"));
+    let config_path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| data_dir.join("flotilla.toml"));
     let mut config = Config::load(&config_path)?;
     if let Some(listen) = args.listen {
         config.server.listen = listen;
@@ -100,7 +108,8 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         None
     };
 
-    let host = PluginHost::new(Some(data_dir.join("cache"))).map_err(|e| format!("plugin host: {e:#}"))?;
+    let host =
+        PluginHost::new(Some(data_dir.join("cache"))).map_err(|e| format!("plugin host: {e:#}"))?;
     let registry = tokio::task::spawn_blocking({
         let host = host.clone();
         let config = config.clone();

@@ -38,7 +38,10 @@ impl OriginPattern {
         if host.is_empty() {
             return Err(format!("`{text}`: host is empty"));
         }
-        if host.contains('*') && host != "*" && !(host.starts_with("*.") && !host[2..].contains('*')) {
+        if host.contains('*')
+            && host != "*"
+            && !(host.starts_with("*.") && !host[2..].contains('*'))
+        {
             return Err(format!("`{text}`: a wildcard host is `*` or `*.domain`"));
         }
         Ok(OriginPattern {
@@ -111,7 +114,10 @@ impl OutboundPolicy {
     /// list that the other list covers.
     pub fn effective(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        let pairs = [(&self.granted, &self.declared), (&self.declared, &self.granted)];
+        let pairs = [
+            (&self.granted, &self.declared),
+            (&self.declared, &self.granted),
+        ];
         for (patterns, coverers) in pairs {
             for p in patterns.iter() {
                 let s = p.to_string();
@@ -161,9 +167,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!(policy.check("http", "127.0.0.1", 2475), None);
-        assert!(policy.check("http", "127.0.0.1", 9999).unwrap().contains("not granted"));
-        assert!(policy.check("http", "10.0.0.1", 80).unwrap().contains("manifest"));
-        assert_eq!(policy.effective(), vec!["http://127.0.0.1:2475".to_string()]);
+        assert!(
+            policy
+                .check("http", "127.0.0.1", 9999)
+                .unwrap()
+                .contains("not granted")
+        );
+        assert!(
+            policy
+                .check("http", "10.0.0.1", 80)
+                .unwrap()
+                .contains("manifest")
+        );
+        assert_eq!(
+            policy.effective(),
+            vec!["http://127.0.0.1:2475".to_string()]
+        );
         let nothing = OutboundPolicy::new(&["http://127.0.0.1:*".into()], &[]).unwrap();
         assert!(nothing.check("http", "127.0.0.1", 1).is_some());
         assert!(nothing.effective().is_empty());

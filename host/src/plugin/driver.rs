@@ -11,7 +11,9 @@ use super::{KeyValue, PluginFault, PluginInfo};
 use std::sync::Arc;
 use wasmtime::Store;
 
-pub use super::bindings::driver::exports::flotilla::driver::driver::{ManagedVm, VmAction, VmSpec, VmStatus};
+pub use super::bindings::driver::exports::flotilla::driver::driver::{
+    ManagedVm, VmAction, VmSpec, VmStatus,
+};
 
 /// OneFlow's names for the VM actions (`terminate-hard`, …).
 const VM_ACTIONS: [(&str, VmAction); 19] = [
@@ -38,7 +40,10 @@ const VM_ACTIONS: [(&str, VmAction); 19] = [
 
 impl VmAction {
     pub fn as_str(&self) -> &'static str {
-        VM_ACTIONS.iter().find(|(_, a)| a == self).map_or("unknown", |(n, _)| n)
+        VM_ACTIONS
+            .iter()
+            .find(|(_, a)| a == self)
+            .map_or("unknown", |(n, _)| n)
     }
 
     /// Parse a OneFlow action name; `_` and `-` are both accepted.
@@ -91,7 +96,11 @@ impl DriverInstance {
             ));
         };
         let (store, bindings) = instantiate(&plugin, |store| pre.instantiate(store))?;
-        Ok(DriverInstance { plugin, store, bindings })
+        Ok(DriverInstance {
+            plugin,
+            store,
+            bindings,
+        })
     }
 
     pub fn info(&mut self) -> Result<PluginInfo, CallError> {
@@ -108,7 +117,12 @@ impl DriverInstance {
         })
     }
 
-    pub fn act(&mut self, vm_id: &str, action: VmAction, args: &[KeyValue]) -> Result<(), CallError> {
+    pub fn act(
+        &mut self,
+        vm_id: &str,
+        action: VmAction,
+        args: &[KeyValue],
+    ) -> Result<(), CallError> {
         let b = &self.bindings;
         guarded(&self.plugin, &mut self.store, "act", |s| {
             b.flotilla_driver_driver().call_act(s, vm_id, action, args)
@@ -146,7 +160,11 @@ pub struct Driver {
 impl Driver {
     pub fn start(plugin: Arc<LoadedPlugin>) -> Result<Driver, String> {
         if plugin.kind() != super::PluginKind::Driver {
-            return Err(format!("plugin `{}` is a {} plugin, not a driver", plugin.id, plugin.kind()));
+            return Err(format!(
+                "plugin `{}` is a {} plugin, not a driver",
+                plugin.id,
+                plugin.kind()
+            ));
         }
         Ok(Driver {
             supervisor: Supervisor::start(plugin),
@@ -165,8 +183,15 @@ impl Driver {
         self.supervisor.call(move |d| d.create(&spec)).await
     }
 
-    pub async fn act(&self, vm_id: String, action: VmAction, args: Vec<KeyValue>) -> Result<(), CallError> {
-        self.supervisor.call(move |d| d.act(&vm_id, action, &args)).await
+    pub async fn act(
+        &self,
+        vm_id: String,
+        action: VmAction,
+        args: Vec<KeyValue>,
+    ) -> Result<(), CallError> {
+        self.supervisor
+            .call(move |d| d.act(&vm_id, action, &args))
+            .await
     }
 
     pub async fn poll(&self, vm_ids: Vec<String>) -> Result<Vec<VmStatus>, CallError> {

@@ -1,17 +1,19 @@
 //! One wasmtime Engine for the whole process, the on-disk cache of
 //! precompiled components, and loading a component into a [`LoadedPlugin`].
 
-use super::bindings::{driver::DriverPluginPre, elasticity::ElasticityPluginPre, network::NetworkPluginPre};
+use super::bindings::{
+    driver::DriverPluginPre, elasticity::ElasticityPluginPre, network::NetworkPluginPre,
+};
 use super::capability::OutboundPolicy;
-use super::manifest::{effective_limits, Grant, Limits, Manifest, PluginKind, MAX_MEMORY_BYTES};
+use super::manifest::{Grant, Limits, MAX_MEMORY_BYTES, Manifest, PluginKind, effective_limits};
 use super::state::PluginState;
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
@@ -86,10 +88,10 @@ impl PluginHost {
         // fails to load.
         let mut elasticity = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut elasticity)?;
-        super::bindings::elasticity::ElasticityPlugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
-            &mut elasticity,
-            |s| s,
-        )?;
+        super::bindings::elasticity::ElasticityPlugin::add_to_linker::<
+            _,
+            wasmtime::component::HasSelf<_>,
+        >(&mut elasticity, |s| s)?;
 
         if let Some(dir) = &cache_dir {
             std::fs::create_dir_all(dir)
@@ -112,7 +114,11 @@ impl PluginHost {
     }
 
     pub fn allocation(&self) -> &'static str {
-        if self.inner.pooling { "pooling" } else { "on-demand" }
+        if self.inner.pooling {
+            "pooling"
+        } else {
+            "on-demand"
+        }
     }
 
     /// Compile a component, or load it precompiled from the cache, keyed by
@@ -127,7 +133,9 @@ impl PluginHost {
         if path.exists() {
             match self.load_precompiled(&path) {
                 Ok(component) => return Ok(component),
-                Err(e) => tracing::warn!(path = %path.display(), "discarding cached plugin artifact: {e:#}"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "discarding cached plugin artifact: {e:#}")
+                }
             }
         }
         let artifact = self.inner.engine.precompile_component(wasm)?;
@@ -148,7 +156,10 @@ impl PluginHost {
     /// Where the precompiled artifact of `wasm` lives in `dir`.
     pub fn cache_path(&self, dir: &Path, wasm: &[u8]) -> PathBuf {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.inner.engine.precompile_compatibility_hash().hash(&mut hasher);
+        self.inner
+            .engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
         let digest = hex(&Sha256::digest(wasm));
         dir.join(format!("{}-{:016x}.cwasm", &digest[..32], hasher.finish()))
     }
@@ -156,7 +167,10 @@ impl PluginHost {
     /// The kind a component implements, from the interfaces it exports.
     pub fn detect_kind(&self, component: &Component) -> Result<PluginKind, String> {
         let ty = component.component_type();
-        let exports: Vec<String> = ty.exports(&self.inner.engine).map(|(name, _)| name.to_string()).collect();
+        let exports: Vec<String> = ty
+            .exports(&self.inner.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
         PluginKind::ALL
             .into_iter()
             .find(|kind| exports.iter().any(|e| e.starts_with(&format!("{}@0.1.", kind.export()))))
@@ -170,13 +184,20 @@ impl PluginHost {
 
     /// Load a plugin: compile (or fetch from cache), check that it is the
     /// kind its manifest says, and link it against that kind's imports.
-    pub fn load(&self, manifest: Manifest, wasm: &[u8], grant: Grant) -> Result<Arc<LoadedPlugin>, String> {
+    pub fn load(
+        &self,
+        manifest: Manifest,
+        wasm: &[u8],
+        grant: Grant,
+    ) -> Result<Arc<LoadedPlugin>, String> {
         manifest.validate()?;
         grant.validate(&manifest.id)?;
         let component = self
             .compile(wasm)
             .map_err(|e| format!("plugin `{}`: not a valid component: {e:#}", manifest.id))?;
-        let kind = self.detect_kind(&component).map_err(|e| format!("plugin `{}`: {e}", manifest.id))?;
+        let kind = self
+            .detect_kind(&component)
+            .map_err(|e| format!("plugin `{}`: {e}", manifest.id))?;
         if kind != manifest.kind {
             return Err(format!(
                 "plugin `{}`: manifest says kind = \"{}\" but the component implements a {} plugin",
@@ -189,13 +210,22 @@ impl PluginHost {
             PluginKind::Network => &self.inner.network,
         };
         let link_err = |e: wasmtime::Error| {
-            format!("plugin `{}`: cannot be linked as a {kind} plugin: {e:#}", manifest.id)
+            format!(
+                "plugin `{}`: cannot be linked as a {kind} plugin: {e:#}",
+                manifest.id
+            )
         };
         let instance_pre = linker.instantiate_pre(&component).map_err(link_err)?;
         let pre = match kind {
-            PluginKind::Driver => KindPre::Driver(DriverPluginPre::new(instance_pre).map_err(link_err)?),
-            PluginKind::Elasticity => KindPre::Elasticity(ElasticityPluginPre::new(instance_pre).map_err(link_err)?),
-            PluginKind::Network => KindPre::Network(NetworkPluginPre::new(instance_pre).map_err(link_err)?),
+            PluginKind::Driver => {
+                KindPre::Driver(DriverPluginPre::new(instance_pre).map_err(link_err)?)
+            }
+            PluginKind::Elasticity => {
+                KindPre::Elasticity(ElasticityPluginPre::new(instance_pre).map_err(link_err)?)
+            }
+            PluginKind::Network => {
+                KindPre::Network(NetworkPluginPre::new(instance_pre).map_err(link_err)?)
+            }
         };
         let outbound = OutboundPolicy::new(
             &manifest.capabilities.allowed_outbound_hosts,

@@ -60,7 +60,11 @@ pub struct PluginFault {
 
 impl fmt::Display for PluginFault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "plugin `{}` fault ({}): {}", self.plugin, self.kind, self.reason)
+        write!(
+            f,
+            "plugin `{}` fault ({}): {}",
+            self.plugin, self.kind, self.reason
+        )
     }
 }
 

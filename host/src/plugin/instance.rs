@@ -1,10 +1,10 @@
 //! Running one call in a plugin instance: deadline, span, and turning
 //! whatever went wrong into a typed fault.
 
-use super::engine::{LoadedPlugin, EPOCH_TICK};
+use super::PluginError;
+use super::engine::{EPOCH_TICK, LoadedPlugin};
 use super::fault::{CallError, FaultKind, PluginFault};
 use super::state::PluginState;
-use super::PluginError;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 use wasmtime::Store;
@@ -28,7 +28,12 @@ pub(crate) fn guarded<T>(
     let _enter = span.enter();
 
     // Reset before every call: a warm store keeps the previous deadline.
-    let ticks = plugin.limits.timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()) as u64 + 1;
+    let ticks = plugin
+        .limits
+        .timeout
+        .as_millis()
+        .div_ceil(EPOCH_TICK.as_millis()) as u64
+        + 1;
     store.set_epoch_deadline(ticks);
     let started = Instant::now();
     {
@@ -47,10 +52,19 @@ pub(crate) fn guarded<T>(
         Ok(value) => match denied {
             // The guest may have turned the refusal into an error of its
             // own, or ignored it; either way the operator must see it.
-            Some(reason) => Err(CallError::Fault(fault(plugin, FaultKind::CapabilityDenied, reason))),
+            Some(reason) => Err(CallError::Fault(fault(
+                plugin,
+                FaultKind::CapabilityDenied,
+                reason,
+            ))),
             None => value.map_err(CallError::Plugin),
         },
-        Err(error) => Err(CallError::Fault(classify(plugin, state, stderr_mark, error))),
+        Err(error) => Err(CallError::Fault(classify(
+            plugin,
+            state,
+            stderr_mark,
+            error,
+        ))),
     };
 
     plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
@@ -71,7 +85,12 @@ pub(crate) fn guarded<T>(
     outcome
 }
 
-fn classify(plugin: &LoadedPlugin, state: &PluginState, stderr_mark: usize, error: wasmtime::Error) -> PluginFault {
+fn classify(
+    plugin: &LoadedPlugin,
+    state: &PluginState,
+    stderr_mark: usize,
+    error: wasmtime::Error,
+) -> PluginFault {
     if state.memory.exceeded {
         return fault(
             plugin,
@@ -86,10 +105,17 @@ fn classify(plugin: &LoadedPlugin, state: &PluginState, stderr_mark: usize, erro
         return fault(
             plugin,
             FaultKind::Timeout,
-            format!("did not return within its {} ms deadline", plugin.limits.timeout.as_millis()),
+            format!(
+                "did not return within its {} ms deadline",
+                plugin.limits.timeout.as_millis()
+            ),
         );
     }
-    fault(plugin, FaultKind::Trap, trap_reason(state, stderr_mark, &error))
+    fault(
+        plugin,
+        FaultKind::Trap,
+        trap_reason(state, stderr_mark, &error),
+    )
 }
 
 /// A trap's reason: the guest's panic message when it printed one,
@@ -101,16 +127,29 @@ fn trap_reason(state: &PluginState, stderr_mark: usize, error: &wasmtime::Error)
     let mut lines = output.lines().skip_while(|l| !l.contains("panicked at"));
     if let Some(location) = lines.next() {
         let message: Vec<&str> = lines.take_while(|l| !l.starts_with("note:")).collect();
-        let at = location.split("panicked at").nth(1).unwrap_or("").trim().trim_end_matches(':');
+        let at = location
+            .split("panicked at")
+            .nth(1)
+            .unwrap_or("")
+            .trim()
+            .trim_end_matches(':');
         return format!("panicked at {at}: {}", message.join(" ").trim());
     }
     match error.downcast_ref::<wasmtime::Trap>() {
         Some(trap) => format!("wasm trap: {trap}"),
-        None => format!("{error:#}").lines().next().unwrap_or("trap").to_string(),
+        None => format!("{error:#}")
+            .lines()
+            .next()
+            .unwrap_or("trap")
+            .to_string(),
     }
 }
 
-pub(crate) fn fault(plugin: &LoadedPlugin, kind: FaultKind, reason: impl Into<String>) -> PluginFault {
+pub(crate) fn fault(
+    plugin: &LoadedPlugin,
+    kind: FaultKind,
+    reason: impl Into<String>,
+) -> PluginFault {
     PluginFault {
         plugin: plugin.id.to_string(),
         kind,
@@ -125,16 +164,28 @@ pub(crate) fn instantiate<B>(
     f: impl FnOnce(&mut Store<PluginState>) -> wasmtime::Result<B>,
 ) -> Result<(Store<PluginState>, B), PluginFault> {
     let mut store = plugin.new_store();
-    let ticks = plugin.limits.timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()) as u64 + 1;
+    let ticks = plugin
+        .limits
+        .timeout
+        .as_millis()
+        .div_ceil(EPOCH_TICK.as_millis()) as u64
+        + 1;
     store.set_epoch_deadline(ticks);
     match f(&mut store) {
         Ok(bindings) => {
-            plugin.stats.instances_started.fetch_add(1, Ordering::Relaxed);
+            plugin
+                .stats
+                .instances_started
+                .fetch_add(1, Ordering::Relaxed);
             Ok((store, bindings))
         }
         Err(e) => {
             plugin.stats.faults.fetch_add(1, Ordering::Relaxed);
-            let kind = if store.data().memory.exceeded { FaultKind::MemoryCap } else { FaultKind::Instantiate };
+            let kind = if store.data().memory.exceeded {
+                FaultKind::MemoryCap
+            } else {
+                FaultKind::Instantiate
+            };
             Err(fault(plugin, kind, format!("could not instantiate: {e:#}")))
         }
     }

@@ -18,7 +18,11 @@ pub enum PluginKind {
 }
 
 impl PluginKind {
-    pub const ALL: [PluginKind; 3] = [PluginKind::Driver, PluginKind::Elasticity, PluginKind::Network];
+    pub const ALL: [PluginKind; 3] = [
+        PluginKind::Driver,
+        PluginKind::Elasticity,
+        PluginKind::Network,
+    ];
 
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -173,7 +177,10 @@ impl Manifest {
         let semver = self.version.split('.').count() == 3
             && self.version.split('.').all(|p| p.parse::<u64>().is_ok());
         if !semver {
-            return Err(format!("version: `{}` is not MAJOR.MINOR.PATCH", self.version));
+            return Err(format!(
+                "version: `{}` is not MAJOR.MINOR.PATCH",
+                self.version
+            ));
         }
         if self.api != self.kind.api() {
             return Err(format!(
@@ -220,7 +227,11 @@ impl Grant {
 
 /// The limits a plugin runs with: the kind's defaults, lowered by its
 /// manifest, then set by the operator, capped by the host's ceiling.
-pub fn effective_limits(kind: PluginKind, manifest: &LimitOverrides, grant: &LimitOverrides) -> Limits {
+pub fn effective_limits(
+    kind: PluginKind,
+    manifest: &LimitOverrides,
+    grant: &LimitOverrides,
+) -> Limits {
     let mut limits = kind.default_limits();
     if let Some(ms) = manifest.timeout_ms {
         limits.timeout = limits.timeout.min(Duration::from_millis(ms.max(1)));
@@ -271,11 +282,17 @@ mod tests {
 
     #[test]
     fn manifests_lower_limits_and_operators_set_them_within_the_ceiling() {
-        let lower = LimitOverrides { timeout_ms: Some(100), memory_mb: Some(512) };
+        let lower = LimitOverrides {
+            timeout_ms: Some(100),
+            memory_mb: Some(512),
+        };
         let l = effective_limits(PluginKind::Elasticity, &lower, &LimitOverrides::default());
         assert_eq!(l.timeout, Duration::from_millis(100));
         assert_eq!(l.memory_bytes, 64 << 20, "a manifest cannot raise memory");
-        let raise = LimitOverrides { timeout_ms: Some(1_000), memory_mb: Some(4096) };
+        let raise = LimitOverrides {
+            timeout_ms: Some(1_000),
+            memory_mb: Some(4096),
+        };
         let l = effective_limits(PluginKind::Elasticity, &lower, &raise);
         assert_eq!(l.timeout, Duration::from_secs(1));
         assert_eq!(l.memory_bytes, MAX_MEMORY_BYTES);

@@ -11,7 +11,9 @@ use super::{PluginFault, PluginInfo};
 use std::sync::Arc;
 use wasmtime::Store;
 
-pub use super::bindings::network::exports::flotilla::network::mode::{NetworkLease, NetworkRequest, NetworkSource};
+pub use super::bindings::network::exports::flotilla::network::mode::{
+    NetworkLease, NetworkRequest, NetworkSource,
+};
 
 pub struct NetworkInstance {
     plugin: Arc<LoadedPlugin>,
@@ -29,7 +31,11 @@ impl NetworkInstance {
             ));
         };
         let (store, bindings) = instantiate(&plugin, |store| pre.instantiate(store))?;
-        Ok(NetworkInstance { plugin, store, bindings })
+        Ok(NetworkInstance {
+            plugin,
+            store,
+            bindings,
+        })
     }
 
     pub fn info(&mut self) -> Result<PluginInfo, CallError> {
@@ -75,7 +81,11 @@ pub struct Network {
 impl Network {
     pub fn start(plugin: Arc<LoadedPlugin>) -> Result<Network, String> {
         if plugin.kind() != super::PluginKind::Network {
-            return Err(format!("plugin `{}` is a {} plugin, not a network mode", plugin.id, plugin.kind()));
+            return Err(format!(
+                "plugin `{}` is a {} plugin, not a network mode",
+                plugin.id,
+                plugin.kind()
+            ));
         }
         Ok(Network {
             supervisor: Supervisor::start(plugin),

@@ -34,7 +34,11 @@ impl PolicyInstance {
             ));
         };
         let (store, bindings) = instantiate(&plugin, |store| pre.instantiate(store))?;
-        Ok(PolicyInstance { plugin, store, bindings })
+        Ok(PolicyInstance {
+            plugin,
+            store,
+            bindings,
+        })
     }
 
     pub fn info(&mut self) -> Result<PluginInfo, CallError> {
@@ -61,7 +65,11 @@ pub struct Policy {
 impl Policy {
     pub fn new(plugin: Arc<LoadedPlugin>) -> Result<Policy, String> {
         if plugin.kind() != super::PluginKind::Elasticity {
-            return Err(format!("plugin `{}` is a {} plugin, not a policy", plugin.id, plugin.kind()));
+            return Err(format!(
+                "plugin `{}` is a {} plugin, not a policy",
+                plugin.id,
+                plugin.kind()
+            ));
         }
         Ok(Policy { plugin })
     }

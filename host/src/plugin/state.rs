@@ -3,7 +3,7 @@
 //! imports (`flotilla:host/log`, `flotilla:host/config`).
 
 use super::bindings::{config, log, types};
-use super::capability::{default_port, OutboundPolicy};
+use super::capability::{OutboundPolicy, default_port};
 use super::manifest::PluginKind;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -132,7 +132,8 @@ impl WasiHttpHooks for Outbound {
         options.between_bytes_timeout = cap(options.between_bytes_timeout);
         Box::new(async move {
             use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            let (response, io) =
+                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
             Ok((
                 response.map(BodyExt::boxed_unsync),
                 Box::new(io) as Box<dyn Future<Output = _> + Send>,

@@ -6,13 +6,13 @@
 //! the instance it is dropped and the next call gets a fresh one; a plugin
 //! that keeps faulting rests in quarantine before it is tried again.
 
+use super::PluginFault;
 use super::engine::LoadedPlugin;
 use super::fault::{CallError, FaultKind};
 use super::instance::fault;
-use super::PluginFault;
 use std::collections::VecDeque;
-use std::sync::mpsc;
 use std::sync::Arc;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Faults within [`FAULT_WINDOW`] that send a plugin to quarantine.
@@ -103,7 +103,11 @@ impl<I: WarmInstance> Supervisor<I> {
     fn stopped(&self) -> CallError {
         // Only reachable if the worker thread died, which a guest cannot
         // cause (traps are values); report it rather than panic.
-        CallError::Fault(fault(&self.plugin, FaultKind::Instantiate, "the plugin's worker thread stopped"))
+        CallError::Fault(fault(
+            &self.plugin,
+            FaultKind::Instantiate,
+            "the plugin's worker thread stopped",
+        ))
     }
 }
 
@@ -170,7 +174,10 @@ impl<I: WarmInstance> Worker<I> {
             self.recent_faults.pop_front();
         }
         if self.recent_faults.len() >= FAULT_BUDGET {
-            tracing::warn!(plugin = &*self.plugin.id, "plugin quarantined after repeated faults");
+            tracing::warn!(
+                plugin = &*self.plugin.id,
+                "plugin quarantined after repeated faults"
+            );
             self.quarantined_until = Some(now + QUARANTINE);
         }
     }

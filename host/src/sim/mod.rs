@@ -11,4 +11,4 @@ pub mod server;
 mod store;
 
 pub use model::{Behaviour, CreateRequest, Hypervisor, LoadShape, SimError, State, VmView};
-pub use server::{router, spawn, SimHypervisor, SimOptions};
+pub use server::{SimHypervisor, SimOptions, router, spawn};

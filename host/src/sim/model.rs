@@ -28,9 +28,15 @@ pub enum State {
 pub enum Phase {
     Hold,
     /// Booting until `until_ms`, then running (or failed, if injected).
-    Booting { until_ms: u64 },
-    Running { since_ms: u64 },
-    Settled { state: State },
+    Booting {
+        until_ms: u64,
+    },
+    Running {
+        since_ms: u64,
+    },
+    Settled {
+        state: State,
+    },
 }
 
 /// How a VM behaves, read from its template attributes (all optional):
@@ -82,7 +88,8 @@ impl LoadShape {
     fn parse(text: &str) -> Result<LoadShape, String> {
         let parts: Vec<&str> = text.split(':').map(str::trim).collect();
         let nums: Result<Vec<f64>, _> = parts[1..].iter().map(|p| p.parse::<f64>()).collect();
-        let nums = nums.map_err(|_| format!("SIM_LOAD: `{text}` has a value that is not a number"))?;
+        let nums =
+            nums.map_err(|_| format!("SIM_LOAD: `{text}` has a value that is not a number"))?;
         let want = |n: usize| -> Result<(), String> {
             if nums.len() == n {
                 Ok(())
@@ -100,15 +107,27 @@ impl LoadShape {
                 if nums[2] <= 0.0 {
                     return Err("SIM_LOAD: a sine's period must be above 0".into());
                 }
-                LoadShape::Sine { min: nums[0], max: nums[1], period_s: nums[2] }
+                LoadShape::Sine {
+                    min: nums[0],
+                    max: nums[1],
+                    period_s: nums[2],
+                }
             }
             "ramp" => {
                 want(3)?;
-                LoadShape::Ramp { from: nums[0], to: nums[1], seconds: nums[2] }
+                LoadShape::Ramp {
+                    from: nums[0],
+                    to: nums[1],
+                    seconds: nums[2],
+                }
             }
             "step" => {
                 want(3)?;
-                LoadShape::Step { before: nums[0], after: nums[1], at_s: nums[2] }
+                LoadShape::Step {
+                    before: nums[0],
+                    after: nums[1],
+                    at_s: nums[2],
+                }
             }
             other => {
                 return Err(format!(
@@ -133,8 +152,16 @@ impl LoadShape {
                     from + (to - from) * t / seconds
                 }
             }
-            LoadShape::Step { before, after, at_s } => {
-                if t < at_s { before } else { after }
+            LoadShape::Step {
+                before,
+                after,
+                at_s,
+            } => {
+                if t < at_s {
+                    before
+                } else {
+                    after
+                }
             }
         };
         (v * 100.0).round() / 100.0
@@ -182,7 +209,10 @@ impl Behaviour {
                 }
             }),
         };
-        Ok(Behaviour { fail, ..Behaviour::from_template_without_fail(template)? })
+        Ok(Behaviour {
+            fail,
+            ..Behaviour::from_template_without_fail(template)?
+        })
     }
 
     fn from_template_without_fail(template: &serde_json::Value) -> Result<Behaviour, String> {
@@ -245,12 +275,14 @@ impl Vm {
     fn running_state(&self, since: u64, now: u64) -> (State, Option<String>) {
         let failed_at = since + self.behaviour.fail_after_ms;
         match self.behaviour.fail {
-            Some(Failure::Running) if now >= failed_at => {
-                (State::Failed, Some("failed while running (SIM_FAIL=running)".into()))
-            }
-            Some(Failure::Unknown) if now >= failed_at => {
-                (State::Unknown, Some("host unreachable (SIM_FAIL=unknown)".into()))
-            }
+            Some(Failure::Running) if now >= failed_at => (
+                State::Failed,
+                Some("failed while running (SIM_FAIL=running)".into()),
+            ),
+            Some(Failure::Unknown) if now >= failed_at => (
+                State::Unknown,
+                Some("host unreachable (SIM_FAIL=unknown)".into()),
+            ),
             _ => (State::Running, None),
         }
     }
@@ -280,7 +312,9 @@ impl Vm {
             monitoring.insert("NETRX".to_string(), (up_s * 1200.0).round());
             monitoring.insert("NETTX".to_string(), (up_s * 800.0).round());
             if self.behaviour.ready && now >= since + self.behaviour.ready_after_ms {
-                user_attributes.entry("READY".to_string()).or_insert_with(|| "YES".into());
+                user_attributes
+                    .entry("READY".to_string())
+                    .or_insert_with(|| "YES".into());
             }
         }
         for (k, v) in &self.monitoring {
@@ -404,7 +438,8 @@ impl Hypervisor {
         if !req.template.is_object() {
             return Err(SimError::Invalid("template: must be a JSON object".into()));
         }
-        let behaviour = Behaviour::from_template(&req.template).map_err(|e| SimError::Invalid(format!("template.{e}")))?;
+        let behaviour = Behaviour::from_template(&req.template)
+            .map_err(|e| SimError::Invalid(format!("template.{e}")))?;
         if behaviour.fail == Some(Failure::Create) {
             return Err(SimError::Conflict(
                 "no host has room for this VM (SIM_FAIL=create)".into(),
@@ -424,7 +459,9 @@ impl Hypervisor {
             phase: if req.hold {
                 Phase::Hold
             } else {
-                Phase::Booting { until_ms: now + boot_ms }
+                Phase::Booting {
+                    until_ms: now + boot_ms,
+                }
             },
             created_ms: now,
             reason: None,
@@ -471,16 +508,26 @@ impl Hypervisor {
                 }
                 settle(Done)
             }
-            "undeploy" | "undeploy-hard" if matches!(state, Running | Poweroff | Unknown) => settle(Undeployed),
+            "undeploy" | "undeploy-hard" if matches!(state, Running | Poweroff | Unknown) => {
+                settle(Undeployed)
+            }
             "hold" if state == Pending => Phase::Hold,
-            "release" if state == Hold => Phase::Booting { until_ms: now + boot_ms },
+            "release" if state == Hold => Phase::Booting {
+                until_ms: now + boot_ms,
+            },
             "stop" if state == Running => settle(Stopped),
             "suspend" if state == Running => settle(Suspended),
             "resume" if state == Suspended || state == Unknown => Phase::Running { since_ms: now },
-            "resume" if matches!(state, Stopped | Poweroff | Undeployed) => Phase::Booting { until_ms: now + boot_ms },
-            "reboot" | "reboot-hard" if matches!(state, Running | Unknown) => Phase::Running { since_ms: now },
+            "resume" if matches!(state, Stopped | Poweroff | Undeployed) => Phase::Booting {
+                until_ms: now + boot_ms,
+            },
+            "reboot" | "reboot-hard" if matches!(state, Running | Unknown) => {
+                Phase::Running { since_ms: now }
+            }
             "poweroff" | "poweroff-hard" if matches!(state, Running | Unknown) => settle(Poweroff),
-            "snapshot-create" | "snapshot-revert" | "snapshot-delete" if matches!(state, Running | Poweroff) => {
+            "snapshot-create" | "snapshot-revert" | "snapshot-delete"
+                if matches!(state, Running | Poweroff) =>
+            {
                 snapshot(&mut vm.snapshots, action, args.get("name"), "name")?;
                 return Ok(vm);
             }
@@ -489,12 +536,19 @@ impl Hypervisor {
             {
                 let disk = args.get("disk_id").map(String::as_str).unwrap_or("0");
                 let key = args.get("name").map(|n| format!("{disk}:{n}"));
-                snapshot(&mut vm.disk_snapshots, &action["disk-".len()..], key.as_ref(), "name")?;
+                snapshot(
+                    &mut vm.disk_snapshots,
+                    &action["disk-".len()..],
+                    key.as_ref(),
+                    "name",
+                )?;
                 return Ok(vm);
             }
             known if KNOWN_ACTIONS.contains(&known) => return Err(refuse()),
             other => {
-                return Err(SimError::Invalid(format!("action: `{other}` is not a VM action")));
+                return Err(SimError::Invalid(format!(
+                    "action: `{other}` is not a VM action"
+                )));
             }
         };
         vm.phase = next;
@@ -504,7 +558,11 @@ impl Hypervisor {
 
     /// Set monitoring values (they override the load shape); `null` values
     /// clear an override.
-    pub fn set_monitoring(&mut self, id: &str, values: BTreeMap<String, Option<f64>>) -> Result<&Vm, SimError> {
+    pub fn set_monitoring(
+        &mut self,
+        id: &str,
+        values: BTreeMap<String, Option<f64>>,
+    ) -> Result<&Vm, SimError> {
         let vm = self.vm_mut(id)?;
         for (k, v) in values {
             match v {
@@ -560,18 +618,27 @@ const KNOWN_ACTIONS: [&str; 19] = [
     "disk-snapshot-delete",
 ];
 
-fn snapshot(list: &mut Vec<String>, action: &str, name: Option<&String>, field: &str) -> Result<(), SimError> {
+fn snapshot(
+    list: &mut Vec<String>,
+    action: &str,
+    name: Option<&String>,
+    field: &str,
+) -> Result<(), SimError> {
     let name = name
         .filter(|n| !n.is_empty())
         .ok_or_else(|| SimError::Invalid(format!("args.{field}: required for {action}")))?;
     let exists = list.contains(name);
     match action {
-        "snapshot-create" if exists => Err(SimError::Conflict(format!("snapshot `{name}` already exists"))),
+        "snapshot-create" if exists => Err(SimError::Conflict(format!(
+            "snapshot `{name}` already exists"
+        ))),
         "snapshot-create" => {
             list.push(name.clone());
             Ok(())
         }
-        _ if !exists => Err(SimError::NotFound(format!("snapshot `{name}` does not exist"))),
+        _ if !exists => Err(SimError::NotFound(format!(
+            "snapshot `{name}` does not exist"
+        ))),
         "snapshot-delete" => {
             list.retain(|s| s != name);
             Ok(())
@@ -602,16 +669,26 @@ mod tests {
         let id = h.create(req("a", json!({})), 1_000).unwrap().0.id;
         assert_eq!(h.get(id).unwrap().state_at(2_999).0, State::Pending);
         assert_eq!(h.get(id).unwrap().state_at(3_000).0, State::Running);
-        let id = h.create(req("b", json!({"SIM_BOOT_SECONDS": "0.5"})), 0).unwrap().0.id;
+        let id = h
+            .create(req("b", json!({"SIM_BOOT_SECONDS": "0.5"})), 0)
+            .unwrap()
+            .0
+            .id;
         assert_eq!(h.get(id).unwrap().state_at(500).0, State::Running);
     }
 
     #[test]
     fn create_is_idempotent_on_the_operation_id() {
         let mut h = Hypervisor::new(0);
-        let (first, new) = h.create(req("op-1", json!({})), 0).map(|(vm, n)| (vm.id, n)).unwrap();
+        let (first, new) = h
+            .create(req("op-1", json!({})), 0)
+            .map(|(vm, n)| (vm.id, n))
+            .unwrap();
         assert!(new);
-        let (second, new) = h.create(req("op-1", json!({})), 5).map(|(vm, n)| (vm.id, n)).unwrap();
+        let (second, new) = h
+            .create(req("op-1", json!({})), 5)
+            .map(|(vm, n)| (vm.id, n))
+            .unwrap();
         assert!(!new);
         assert_eq!(first, second);
         assert_eq!(h.len(), 1);
@@ -620,20 +697,31 @@ mod tests {
     #[test]
     fn injected_failures_follow_the_template() {
         let mut h = Hypervisor::new(1_000);
-        let boot = h.create(req("boot", json!({"SIM_FAIL": "boot"})), 0).unwrap().0.id;
+        let boot = h
+            .create(req("boot", json!({"SIM_FAIL": "boot"})), 0)
+            .unwrap()
+            .0
+            .id;
         let (state, reason) = h.get(boot).unwrap().state_at(1_000);
         assert_eq!(state, State::Failed);
         assert!(reason.unwrap().contains("boot"));
-        assert!(matches!(h.create(req("c", json!({"SIM_FAIL": "create"})), 0), Err(SimError::Conflict(_))));
+        assert!(matches!(
+            h.create(req("c", json!({"SIM_FAIL": "create"})), 0),
+            Err(SimError::Conflict(_))
+        ));
         let unk = h
-            .create(req("u", json!({"SIM_FAIL": "unknown", "SIM_FAIL_AFTER": 10})), 0)
+            .create(
+                req("u", json!({"SIM_FAIL": "unknown", "SIM_FAIL_AFTER": 10})),
+                0,
+            )
             .unwrap()
             .0
             .id;
         assert_eq!(h.get(unk).unwrap().state_at(5_000).0, State::Running);
         assert_eq!(h.get(unk).unwrap().state_at(11_000).0, State::Unknown);
         // resuming an UNKNOWN VM brings it back
-        h.act(&unk.to_string(), "resume", &BTreeMap::new(), 12_000).unwrap();
+        h.act(&unk.to_string(), "resume", &BTreeMap::new(), 12_000)
+            .unwrap();
         assert_eq!(h.get(unk).unwrap().state_at(12_000).0, State::Running);
         let bad = h.create(req("x", json!({"SIM_FAIL": "sometimes"})), 0);
         assert!(matches!(bad, Err(SimError::Invalid(m)) if m.starts_with("template.SIM_FAIL")));
@@ -644,16 +732,28 @@ mod tests {
         let mut h = Hypervisor::new(0);
         let id = h.create(req("a", json!({})), 0).unwrap().0.id.to_string();
         let none = BTreeMap::new();
-        assert!(matches!(h.act(&id, "release", &none, 1), Err(SimError::Conflict(_))));
+        assert!(matches!(
+            h.act(&id, "release", &none, 1),
+            Err(SimError::Conflict(_))
+        ));
         h.act(&id, "poweroff", &none, 1).unwrap();
         assert_eq!(h.vms().next().unwrap().state_at(1).0, State::Poweroff);
         h.act(&id, "resume", &none, 2).unwrap();
         assert_eq!(h.vms().next().unwrap().state_at(2).0, State::Running);
         h.act(&id, "terminate", &none, 3).unwrap();
         assert_eq!(h.vms().next().unwrap().state_at(3).0, State::Done);
-        assert!(matches!(h.act(&id, "terminate", &none, 4), Err(SimError::Conflict(_))));
-        assert!(matches!(h.act(&id, "explode", &none, 4), Err(SimError::Invalid(_))));
-        assert!(matches!(h.act("99", "terminate", &none, 4), Err(SimError::NotFound(_))));
+        assert!(matches!(
+            h.act(&id, "terminate", &none, 4),
+            Err(SimError::Conflict(_))
+        ));
+        assert!(matches!(
+            h.act(&id, "explode", &none, 4),
+            Err(SimError::Invalid(_))
+        ));
+        assert!(matches!(
+            h.act("99", "terminate", &none, 4),
+            Err(SimError::NotFound(_))
+        ));
     }
 
     #[test]
@@ -663,7 +763,8 @@ mod tests {
         r.hold = true;
         let id = h.create(r, 0).unwrap().0.id;
         assert_eq!(h.get(id).unwrap().state_at(10_000).0, State::Hold);
-        h.act(&id.to_string(), "release", &BTreeMap::new(), 10_000).unwrap();
+        h.act(&id.to_string(), "release", &BTreeMap::new(), 10_000)
+            .unwrap();
         assert_eq!(h.get(id).unwrap().state_at(10_500).0, State::Pending);
         assert_eq!(h.get(id).unwrap().state_at(11_000).0, State::Running);
     }
@@ -672,14 +773,21 @@ mod tests {
     fn monitoring_follows_the_load_shape_and_can_be_overridden() {
         let mut h = Hypervisor::new(0);
         let id = h
-            .create(req("m", json!({"SIM_LOAD": "ramp:0:100:100", "SIM_READY": "YES"})), 0)
+            .create(
+                req(
+                    "m",
+                    json!({"SIM_LOAD": "ramp:0:100:100", "SIM_READY": "YES"}),
+                ),
+                0,
+            )
             .unwrap()
             .0
             .id;
         let view = h.get(id).unwrap().view(50_000);
         assert_eq!(view.monitoring["CPU"], 50.0);
         assert_eq!(view.user_attributes["READY"], "YES");
-        h.set_monitoring(&id.to_string(), [("cpu".to_string(), Some(91.5))].into()).unwrap();
+        h.set_monitoring(&id.to_string(), [("cpu".to_string(), Some(91.5))].into())
+            .unwrap();
         assert_eq!(h.get(id).unwrap().view(50_000).monitoring["CPU"], 91.5);
         assert!(LoadShape::parse("sine:0:100").is_err());
         let sine = LoadShape::parse("sine:20:80:60").unwrap();
@@ -692,9 +800,15 @@ mod tests {
         let mut h = Hypervisor::new(0);
         let id = h.create(req("s", json!({})), 0).unwrap().0.id.to_string();
         let named: BTreeMap<String, String> = [("name".to_string(), "s1".to_string())].into();
-        assert!(matches!(h.act(&id, "snapshot-revert", &named, 1), Err(SimError::NotFound(_))));
+        assert!(matches!(
+            h.act(&id, "snapshot-revert", &named, 1),
+            Err(SimError::NotFound(_))
+        ));
         h.act(&id, "snapshot-create", &named, 1).unwrap();
         h.act(&id, "snapshot-revert", &named, 2).unwrap();
-        assert!(matches!(h.act(&id, "snapshot-create", &BTreeMap::new(), 2), Err(SimError::Invalid(_))));
+        assert!(matches!(
+            h.act(&id, "snapshot-create", &BTreeMap::new(), 2),
+            Err(SimError::Invalid(_))
+        ));
     }
 }

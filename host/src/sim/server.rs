@@ -81,7 +81,9 @@ impl SimHypervisor {
         let (hypervisor, store) = &mut *guard;
         let (vm, new) = hypervisor.create(req, now)?;
         if new {
-            store.save(vm).map_err(|e| SimError::Conflict(format!("storage: {e:#}")))?;
+            store
+                .save(vm)
+                .map_err(|e| SimError::Conflict(format!("storage: {e:#}")))?;
         }
         Ok(vm.id.to_string())
     }
@@ -114,7 +116,10 @@ impl From<SimError> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(e: JsonRejection) -> Self {
-        ApiError(StatusCode::BAD_REQUEST, format!("request body: {}", e.body_text()))
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("request body: {}", e.body_text()),
+        )
     }
 }
 
@@ -140,7 +145,10 @@ struct CreateBody {
     hold: bool,
 }
 
-async fn create(State(sim): Sim, body: Result<Json<CreateBody>, JsonRejection>) -> Result<Response, ApiError> {
+async fn create(
+    State(sim): Sim,
+    body: Result<Json<CreateBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
     let Json(body) = body?;
     let now = sim.clock.now_ms();
     let mut guard = sim.lock();
@@ -159,7 +167,11 @@ async fn create(State(sim): Sim, body: Result<Json<CreateBody>, JsonRejection>) 
     if new {
         store.save(vm)?;
     }
-    let status = if new { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(vm.view(now))).into_response())
 }
 
@@ -207,30 +219,35 @@ struct PollBody {
 
 /// Many VMs in one call, in the order asked; an unknown id is reported as
 /// DONE with a reason, as a VM that is gone.
-async fn poll(State(sim): Sim, body: Result<Json<PollBody>, JsonRejection>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn poll(
+    State(sim): Sim,
+    body: Result<Json<PollBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(body) = body?;
     let now = sim.clock.now_ms();
     let guard = sim.lock();
     let vms: Vec<serde_json::Value> = body
         .ids
         .iter()
-        .map(|id| match id.parse::<u64>().ok().and_then(|n| guard.0.get(n)) {
-            Some(vm) => {
-                let v = vm.view(now);
-                json!({
-                    "id": v.id,
-                    "state": v.state,
-                    "monitoring": v.monitoring,
-                    "user_attributes": v.user_attributes,
-                    "reason": v.reason,
-                })
-            }
-            None => json!({
-                "id": id,
-                "state": "DONE",
-                "reason": format!("VM {id} does not exist on this hypervisor"),
-            }),
-        })
+        .map(
+            |id| match id.parse::<u64>().ok().and_then(|n| guard.0.get(n)) {
+                Some(vm) => {
+                    let v = vm.view(now);
+                    json!({
+                        "id": v.id,
+                        "state": v.state,
+                        "monitoring": v.monitoring,
+                        "user_attributes": v.user_attributes,
+                        "reason": v.reason,
+                    })
+                }
+                None => json!({
+                    "id": id,
+                    "state": "DONE",
+                    "reason": format!("VM {id} does not exist on this hypervisor"),
+                }),
+            },
+        )
         .collect();
     Ok(Json(json!({ "vms": vms })))
 }
@@ -281,7 +298,10 @@ pub fn router(sim: Arc<SimHypervisor>) -> Router {
 
 /// Serve the hypervisor on `listener` in the background; returns the
 /// address it listens on.
-pub fn spawn(sim: Arc<SimHypervisor>, listener: tokio::net::TcpListener) -> std::io::Result<SocketAddr> {
+pub fn spawn(
+    sim: Arc<SimHypervisor>,
+    listener: tokio::net::TcpListener,
+) -> std::io::Result<SocketAddr> {
     let addr = listener.local_addr()?;
     let app = router(sim);
     tokio::spawn(async move {

@@ -3,7 +3,7 @@
 
 use super::model::Vm;
 use anyhow::Context as _;
-use rusqlite::{params, Connection};
+use rusqlite::{Connection, params};
 use std::path::Path;
 
 pub struct VmStore {
@@ -47,7 +47,9 @@ impl VmStore {
     pub fn save(&self, vm: &Vm) -> anyhow::Result<()> {
         let body = serde_json::to_string(vm)?;
         self.db
-            .prepare_cached("INSERT OR REPLACE INTO vms (id, operation_id, body) VALUES (?1, ?2, ?3)")?
+            .prepare_cached(
+                "INSERT OR REPLACE INTO vms (id, operation_id, body) VALUES (?1, ?2, ?3)",
+            )?
             .execute(params![vm.id as i64, vm.operation_id, body])?;
         Ok(())
     }

@@ -10,7 +10,7 @@ mod driver;
 mod network;
 mod policy;
 
-use crate::plugin::{builtin, CallError, Grant, Manifest, PluginHost, PluginInfo, PluginKind};
+use crate::plugin::{CallError, Grant, Manifest, PluginHost, PluginInfo, PluginKind, builtin};
 use crate::sim::{SimHypervisor, SimOptions};
 use std::path::{Path, PathBuf};
 
@@ -54,7 +54,11 @@ impl Report {
         for row in &self.rows {
             table.add_row([
                 row.name.to_string(),
-                if row.passed { "pass".into() } else { "FAIL".into() },
+                if row.passed {
+                    "pass".into()
+                } else {
+                    "FAIL".into()
+                },
                 row.detail.clone(),
             ]);
         }
@@ -96,14 +100,24 @@ impl Checks {
     /// Record a check: `Ok(detail)` passes, `Err(failure)` fails.
     pub(crate) fn record(&mut self, name: &'static str, outcome: Result<String, Failure>) {
         let row = match outcome {
-            Ok(detail) => CheckRow { name, passed: true, detail, fault: None },
+            Ok(detail) => CheckRow {
+                name,
+                passed: true,
+                detail,
+                fault: None,
+            },
             Err(Failure::Fault(kind, reason)) => CheckRow {
                 name,
                 passed: false,
                 detail: format!("fault ({kind}): {reason}"),
                 fault: Some(kind),
             },
-            Err(Failure::Wrong(detail)) => CheckRow { name, passed: false, detail, fault: None },
+            Err(Failure::Wrong(detail)) => CheckRow {
+                name,
+                passed: false,
+                detail,
+                fault: None,
+            },
         };
         self.rows.push(row);
     }
@@ -127,7 +141,10 @@ pub(crate) fn wrong(detail: impl Into<String>) -> Failure {
     Failure::Wrong(detail.into())
 }
 
-pub(crate) fn check_info(info: Result<PluginInfo, CallError>, manifest: &Manifest) -> Result<String, Failure> {
+pub(crate) fn check_info(
+    info: Result<PluginInfo, CallError>,
+    manifest: &Manifest,
+) -> Result<String, Failure> {
     let info = info?;
     if info.name != manifest.id || info.version != manifest.version {
         return Err(wrong(format!(
@@ -150,32 +167,56 @@ pub struct PluginFile {
 /// `<name>.toml` or `plugin.toml` beside it, else the built-in manifest
 /// when the file is a built-in plugin, else a bare manifest (no
 /// capabilities) for the kind the component exports.
-pub fn read_plugin_file(host: &PluginHost, path: &Path, manifest: Option<&Path>) -> Result<PluginFile, String> {
+pub fn read_plugin_file(
+    host: &PluginHost,
+    path: &Path,
+    manifest: Option<&Path>,
+) -> Result<PluginFile, String> {
     let wasm = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let candidates: Vec<PathBuf> = match manifest {
         Some(m) => vec![m.to_path_buf()],
-        None => vec![path.with_extension("toml"), path.with_file_name("plugin.toml")],
+        None => vec![
+            path.with_extension("toml"),
+            path.with_file_name("plugin.toml"),
+        ],
     };
     for candidate in candidates {
         if candidate.exists() {
-            let text = std::fs::read_to_string(&candidate).map_err(|e| format!("{}: {e}", candidate.display()))?;
-            let manifest = Manifest::parse(&text).map_err(|e| format!("{}: {e}", candidate.display()))?;
-            return Ok(PluginFile { manifest, wasm, manifest_source: candidate.display().to_string() });
+            let text = std::fs::read_to_string(&candidate)
+                .map_err(|e| format!("{}: {e}", candidate.display()))?;
+            let manifest =
+                Manifest::parse(&text).map_err(|e| format!("{}: {e}", candidate.display()))?;
+            return Ok(PluginFile {
+                manifest,
+                wasm,
+                manifest_source: candidate.display().to_string(),
+            });
         } else if manifest.is_some() {
             return Err(format!("{}: no such manifest", candidate.display()));
         }
     }
     if let Some(b) = builtin::BUILTIN.iter().find(|b| b.wasm == wasm.as_slice()) {
-        return Ok(PluginFile { manifest: b.manifest(), wasm, manifest_source: "built-in".into() });
+        return Ok(PluginFile {
+            manifest: b.manifest(),
+            wasm,
+            manifest_source: "built-in".into(),
+        });
     }
-    let component = host.compile(&wasm).map_err(|e| format!("{}: not a valid component: {e:#}", path.display()))?;
-    let kind = host.detect_kind(&component).map_err(|e| format!("{}: {e}", path.display()))?;
+    let component = host
+        .compile(&wasm)
+        .map_err(|e| format!("{}: not a valid component: {e:#}", path.display()))?;
+    let kind = host
+        .detect_kind(&component)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     let id = path
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("plugin")
         .to_ascii_lowercase()
-        .replace(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'), "-");
+        .replace(
+            |c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "-",
+        );
     Ok(PluginFile {
         manifest: Manifest::bare(&id, kind),
         wasm,
@@ -191,7 +232,8 @@ pub async fn check(host: &PluginHost, file: PluginFile, grant: Grant) -> Result<
     let manifest = file.manifest.clone();
     match manifest.kind {
         PluginKind::Driver => {
-            let sim = SimHypervisor::open(SimOptions::default()).map_err(|e| format!("starting a simulated hypervisor: {e:#}"))?;
+            let sim = SimHypervisor::open(SimOptions::default())
+                .map_err(|e| format!("starting a simulated hypervisor: {e:#}"))?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .map_err(|e| format!("binding the simulated hypervisor: {e}"))?;
@@ -215,7 +257,11 @@ pub async fn check(host: &PluginHost, file: PluginFile, grant: Grant) -> Result<
 }
 
 /// Read, load and check one plugin file.
-pub async fn check_file(host: &PluginHost, path: &Path, manifest: Option<&Path>) -> Result<Report, String> {
+pub async fn check_file(
+    host: &PluginHost,
+    path: &Path,
+    manifest: Option<&Path>,
+) -> Result<Report, String> {
     let file = read_plugin_file(host, path, manifest)?;
     check(host, file, Grant::default()).await
 }

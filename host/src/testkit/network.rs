@@ -1,6 +1,6 @@
 //! The network mode conformance suite.
 
-use super::{check_info, wrong, Checks, Report};
+use super::{Checks, Report, check_info, wrong};
 use crate::plugin::{LoadedPlugin, Manifest, Network, NetworkRequest, NetworkSource};
 use std::sync::Arc;
 
@@ -23,46 +23,72 @@ pub(super) async fn run(plugin: Arc<LoadedPlugin>, manifest: &Manifest) -> Repor
             return c.into_report(manifest);
         }
     };
-    c.record("info matches the manifest", check_info(network.info().await, manifest));
+    c.record(
+        "info matches the manifest",
+        check_info(network.info().await, manifest),
+    );
 
-    c.record("an existing network is used as it is", async {
-        let lease = network.deploy(request("conformance-existing", NetworkSource::Existing("7".into()))).await?;
-        if lease.network_id == "7" && !lease.created {
-            Ok("network 7, not created".into())
-        } else {
-            Err(wrong(format!("network {} created={}", lease.network_id, lease.created)))
+    c.record(
+        "an existing network is used as it is",
+        async {
+            let lease = network
+                .deploy(request(
+                    "conformance-existing",
+                    NetworkSource::Existing("7".into()),
+                ))
+                .await?;
+            if lease.network_id == "7" && !lease.created {
+                Ok("network 7, not created".into())
+            } else {
+                Err(wrong(format!(
+                    "network {} created={}",
+                    lease.network_id, lease.created
+                )))
+            }
         }
-    }
-    .await);
+        .await,
+    );
 
     let from_template = || request("conformance-tpl", NetworkSource::FromTemplate("3".into()));
     let first = network.deploy(from_template()).await;
-    c.record("deploy is idempotent on the operation id", async {
-        let first = first.clone()?;
-        let again = network.deploy(from_template()).await?;
-        if first.network_id == again.network_id {
-            Ok(format!("network {}", again.network_id))
-        } else {
-            Err(wrong(format!("{} then {}", first.network_id, again.network_id)))
+    c.record(
+        "deploy is idempotent on the operation id",
+        async {
+            let first = first.clone()?;
+            let again = network.deploy(from_template()).await?;
+            if first.network_id == again.network_id {
+                Ok(format!("network {}", again.network_id))
+            } else {
+                Err(wrong(format!(
+                    "{} then {}",
+                    first.network_id, again.network_id
+                )))
+            }
         }
-    }
-    .await);
+        .await,
+    );
 
-    c.record("status keeps the network", async {
-        let lease = first.clone()?;
-        let status = network.status(lease.clone()).await?;
-        if status.network_id == lease.network_id {
-            Ok(format!("ready={}", status.ready))
-        } else {
-            Err(wrong(format!("status names network {}", status.network_id)))
+    c.record(
+        "status keeps the network",
+        async {
+            let lease = first.clone()?;
+            let status = network.status(lease.clone()).await?;
+            if status.network_id == lease.network_id {
+                Ok(format!("ready={}", status.ready))
+            } else {
+                Err(wrong(format!("status names network {}", status.network_id)))
+            }
         }
-    }
-    .await);
+        .await,
+    );
 
-    c.record("undeploy removes what deploy made", async {
-        network.undeploy(first.clone()?).await?;
-        Ok("undeployed".into())
-    }
-    .await);
+    c.record(
+        "undeploy removes what deploy made",
+        async {
+            network.undeploy(first.clone()?).await?;
+            Ok("undeployed".into())
+        }
+        .await,
+    );
     c.into_report(manifest)
 }

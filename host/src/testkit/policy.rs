@@ -2,10 +2,10 @@
 //! their own, so the suite checks the contract (answers without faults,
 //! determinism, no samples handled), not a particular scaling decision.
 
-use super::{check_info, wrong, Checks, Failure, Report};
+use super::{Checks, Failure, Report, check_info, wrong};
 use crate::plugin::{
-    CallError, Evaluation, KeyValue, LoadedPlugin, Manifest, Metric, Policy, PluginError, Recommendation, RoleView,
-    VmSample,
+    CallError, Evaluation, KeyValue, LoadedPlugin, Manifest, Metric, PluginError, Policy,
+    Recommendation, RoleView, VmSample,
 };
 use std::sync::Arc;
 
@@ -20,15 +20,24 @@ fn evaluation(cpu: &[f64]) -> Evaluation {
             cooldown: 300,
         },
         params: vec![
-            KeyValue { key: "above".into(), value: "80".into() },
-            KeyValue { key: "below".into(), value: "20".into() },
+            KeyValue {
+                key: "above".into(),
+                value: "80".into(),
+            },
+            KeyValue {
+                key: "below".into(),
+                value: "20".into(),
+            },
         ],
         vms: cpu
             .iter()
             .enumerate()
             .map(|(i, v)| VmSample {
                 vm_id: i.to_string(),
-                values: vec![Metric { name: "CPU".into(), value: *v }],
+                values: vec![Metric {
+                    name: "CPU".into(),
+                    value: *v,
+                }],
             })
             .collect(),
         now: 1_700_000_000,
@@ -45,7 +54,9 @@ fn answered(result: Result<Recommendation, CallError>) -> Result<String, Failure
             Some(n) => format!("scale to {n}: {}", r.trace),
             None => format!("no change: {}", r.reason),
         }),
-        Err(CallError::Plugin(PluginError::InvalidInput(m))) => Ok(format!("refused the suite's parameters: {m}")),
+        Err(CallError::Plugin(PluginError::InvalidInput(m))) => {
+            Ok(format!("refused the suite's parameters: {m}"))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -74,19 +85,33 @@ pub(super) async fn run(plugin: Arc<LoadedPlugin>, manifest: &Manifest) -> Repor
             Err(e) => Err(wrong(format!("task failed: {e}"))),
         },
     );
-    c.record("evaluates a busy role", answered(eval(evaluation(&[95.0, 91.0])).await));
-    c.record("evaluates an idle role", answered(eval(evaluation(&[3.0, 5.0])).await));
-    c.record("handles a role without samples", answered(eval(evaluation(&[])).await));
-    c.record("is deterministic", async {
-        let first = eval(evaluation(&[85.0, 70.0])).await;
-        let second = eval(evaluation(&[85.0, 70.0])).await;
-        match (first, second) {
-            (Ok(a), Ok(b)) if a == b => Ok("same input, same answer".into()),
-            (Ok(a), Ok(b)) => Err(wrong(format!("{:?} then {:?}", a.desired, b.desired))),
-            (Err(CallError::Plugin(a)), Err(CallError::Plugin(b))) if a == b => Ok("same error twice".into()),
-            (Err(e), _) | (_, Err(e)) => Err(e.into()),
+    c.record(
+        "evaluates a busy role",
+        answered(eval(evaluation(&[95.0, 91.0])).await),
+    );
+    c.record(
+        "evaluates an idle role",
+        answered(eval(evaluation(&[3.0, 5.0])).await),
+    );
+    c.record(
+        "handles a role without samples",
+        answered(eval(evaluation(&[])).await),
+    );
+    c.record(
+        "is deterministic",
+        async {
+            let first = eval(evaluation(&[85.0, 70.0])).await;
+            let second = eval(evaluation(&[85.0, 70.0])).await;
+            match (first, second) {
+                (Ok(a), Ok(b)) if a == b => Ok("same input, same answer".into()),
+                (Ok(a), Ok(b)) => Err(wrong(format!("{:?} then {:?}", a.desired, b.desired))),
+                (Err(CallError::Plugin(a)), Err(CallError::Plugin(b))) if a == b => {
+                    Ok("same error twice".into())
+                }
+                (Err(e), _) | (_, Err(e)) => Err(e.into()),
+            }
         }
-    }
-    .await);
+        .await,
+    );
     c.into_report(manifest)
 }

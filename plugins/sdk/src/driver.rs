@@ -7,7 +7,7 @@
 pub use crate::bindings::driver::exports::flotilla::driver::driver::{
     ManagedVm, VmAction, VmSpec, VmStatus,
 };
-pub use crate::types::{lookup, Error, KeyValue, Metric, PluginInfo, VmState};
+pub use crate::types::{Error, KeyValue, Metric, PluginInfo, VmState, lookup};
 
 pub trait Driver: 'static {
     /// Called once, before the first call the instance serves. The host

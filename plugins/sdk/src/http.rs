@@ -34,14 +34,14 @@ pub fn get(url: &str) -> Result<Response, Error> {
 }
 
 pub fn post_json<T: serde::Serialize>(url: &str, body: &T) -> Result<Response, Error> {
-    let body = serde_json::to_vec(body)
-        .map_err(|e| Error::InvalidInput(format!("request body: {e}")))?;
+    let body =
+        serde_json::to_vec(body).map_err(|e| Error::InvalidInput(format!("request body: {e}")))?;
     request("POST", url, Some(&body))
 }
 
 pub fn put_json<T: serde::Serialize>(url: &str, body: &T) -> Result<Response, Error> {
-    let body = serde_json::to_vec(body)
-        .map_err(|e| Error::InvalidInput(format!("request body: {e}")))?;
+    let body =
+        serde_json::to_vec(body).map_err(|e| Error::InvalidInput(format!("request body: {e}")))?;
     request("PUT", url, Some(&body))
 }
 
@@ -67,12 +67,10 @@ fn split_url(url: &str) -> Result<(&str, &str, &str), Error> {
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
-    use super::{split_url, Response};
+    use super::{Response, split_url};
     use crate::types::Error;
     use wasi::http::outgoing_handler;
-    use wasi::http::types::{
-        ErrorCode, Fields, Method, OutgoingBody, OutgoingRequest, Scheme,
-    };
+    use wasi::http::types::{ErrorCode, Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
     use wasi::io::streams::StreamError;
 
     pub fn request(method: &str, url: &str, body: Option<&[u8]>) -> Result<Response, Error> {
@@ -101,8 +99,10 @@ mod imp {
         let bad = |what: &str| Error::InvalidInput(format!("url `{url}`: bad {what}"));
         req.set_method(&method).map_err(|_| bad("method"))?;
         req.set_scheme(Some(&scheme)).map_err(|_| bad("scheme"))?;
-        req.set_authority(Some(authority)).map_err(|_| bad("host"))?;
-        req.set_path_with_query(Some(path)).map_err(|_| bad("path"))?;
+        req.set_authority(Some(authority))
+            .map_err(|_| bad("host"))?;
+        req.set_path_with_query(Some(path))
+            .map_err(|_| bad("path"))?;
 
         let outgoing = req
             .body()
@@ -156,9 +156,9 @@ mod imp {
 
     fn to_error(url: &str, e: ErrorCode) -> Error {
         match e {
-            ErrorCode::HttpRequestDenied => {
-                Error::Denied(format!("request to {url} denied by the host (not an allowed outbound host)"))
-            }
+            ErrorCode::HttpRequestDenied => Error::Denied(format!(
+                "request to {url} denied by the host (not an allowed outbound host)"
+            )),
             other => Error::Unavailable(format!("request to {url} failed: {other:?}")),
         }
     }
@@ -168,7 +168,7 @@ mod imp {
 /// HTTP/1.1 client over std, so driver logic runs unchanged outside Wasm.
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
-    use super::{split_url, Response};
+    use super::{Response, split_url};
     use crate::types::Error;
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpStream;

@@ -67,7 +67,10 @@ pub mod native_config {
         if let Some(v) = values.as_ref().and_then(|m| m.get(key)) {
             return Some(v.clone());
         }
-        let env_key = format!("FLOTILLA_PLUGIN_{}", key.to_ascii_uppercase().replace('-', "_"));
+        let env_key = format!(
+            "FLOTILLA_PLUGIN_{}",
+            key.to_ascii_uppercase().replace('-', "_")
+        );
         std::env::var(env_key).ok()
     }
 }

@@ -6,7 +6,7 @@
 pub use crate::bindings::network::exports::flotilla::network::mode::{
     NetworkLease, NetworkRequest, NetworkSource,
 };
-pub use crate::types::{lookup, Error, KeyValue, PluginInfo};
+pub use crate::types::{Error, KeyValue, PluginInfo, lookup};
 
 pub trait NetworkMode: 'static {
     fn new() -> Self

@@ -8,7 +8,7 @@
 pub use crate::bindings::elasticity::exports::flotilla::elasticity::policy::{
     Evaluation, Recommendation, RoleView, VmSample,
 };
-pub use crate::types::{lookup, Error, KeyValue, Metric, PluginInfo};
+pub use crate::types::{Error, KeyValue, Metric, PluginInfo, lookup};
 
 pub trait Policy: 'static {
     fn new() -> Self

@@ -126,10 +126,14 @@ impl Driver for SimDriver {
         let template: serde_json::Value = serde_json::from_str(&spec.template)
             .map_err(|e| Error::InvalidInput(format!("template: not JSON: {e}")))?;
         if !template.is_object() {
-            return Err(Error::InvalidInput("template: must be a JSON object".into()));
+            return Err(Error::InvalidInput(
+                "template: must be a JSON object".into(),
+            ));
         }
         if spec.operation_id.is_empty() {
-            return Err(Error::InvalidInput("operation-id: must not be empty".into()));
+            return Err(Error::InvalidInput(
+                "operation-id: must not be empty".into(),
+            ));
         }
         let body = CreateBody {
             operation_id: &spec.operation_id,
@@ -157,7 +161,10 @@ impl Driver for SimDriver {
     }
 
     fn poll(&mut self, vm_ids: Vec<String>) -> Result<Vec<VmStatus>, Error> {
-        let response = Self::check(http::post_json(&self.url("/vms/poll"), &PollBody { ids: &vm_ids })?)?;
+        let response = Self::check(http::post_json(
+            &self.url("/vms/poll"),
+            &PollBody { ids: &vm_ids },
+        )?)?;
         let polled: Polled = response.json()?;
         polled
             .vms

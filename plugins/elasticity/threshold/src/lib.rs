@@ -26,16 +26,22 @@ struct Params {
 fn number<T: std::str::FromStr>(input: &Evaluation, key: &str) -> Result<Option<T>, Error> {
     match input.param(key) {
         None => Ok(None),
-        Some(raw) => raw.trim().parse::<T>().map(Some).map_err(|_| {
-            Error::InvalidInput(format!("{key}: `{raw}` is not a valid number"))
-        }),
+        Some(raw) => raw
+            .trim()
+            .parse::<T>()
+            .map(Some)
+            .map_err(|_| Error::InvalidInput(format!("{key}: `{raw}` is not a valid number"))),
     }
 }
 
 impl Params {
     fn read(input: &Evaluation) -> Result<Params, Error> {
         let params = Params {
-            metric: input.param("metric").unwrap_or("CPU").trim().to_ascii_uppercase(),
+            metric: input
+                .param("metric")
+                .unwrap_or("CPU")
+                .trim()
+                .to_ascii_uppercase(),
             above: number(input, "above")?,
             below: number(input, "below")?,
             adjust: number(input, "adjust")?.unwrap_or(1),
@@ -84,16 +90,26 @@ impl Policy for Threshold {
 
     fn evaluate(&mut self, input: Evaluation) -> Result<Recommendation, Error> {
         let p = Params::read(&input)?;
-        let values: Vec<f64> = input.vms.iter().filter_map(|vm| vm.value(&p.metric)).collect();
+        let values: Vec<f64> = input
+            .vms
+            .iter()
+            .filter_map(|vm| vm.value(&p.metric))
+            .collect();
         if values.is_empty() {
-            return Ok(Recommendation::keep(format!("no running VM reports {}", p.metric))
-                .with_trace(format!("{}[--]", p.metric)));
+            return Ok(
+                Recommendation::keep(format!("no running VM reports {}", p.metric))
+                    .with_trace(format!("{}[--]", p.metric)),
+            );
         }
         let average = (values.iter().sum::<f64>() / values.len() as f64 * 100.0).round() / 100.0;
         let cardinality = input.role.cardinality;
         let (direction, trace) = match (p.above, p.below) {
-            (Some(above), _) if average > above => ("up", format!("{}[{average}] > {above}", p.metric)),
-            (_, Some(below)) if average < below => ("down", format!("{}[{average}] < {below}", p.metric)),
+            (Some(above), _) if average > above => {
+                ("up", format!("{}[{average}] > {above}", p.metric))
+            }
+            (_, Some(below)) if average < below => {
+                ("down", format!("{}[{average}] < {below}", p.metric))
+            }
             _ => {
                 let mut trace = format!("{}[{average}]", p.metric);
                 if let Some(above) = p.above {
@@ -108,7 +124,11 @@ impl Policy for Threshold {
             }
         };
         let (last_direction, last_count) = streak(input.state.as_deref());
-        let count = if last_direction == Some(direction) { last_count + 1 } else { 1 };
+        let count = if last_direction == Some(direction) {
+            last_count + 1
+        } else {
+            1
+        };
         let state = Some(format!("{direction}:{}", count.min(p.period_number)));
         if count < p.period_number {
             return Ok(Recommendation {
@@ -169,7 +189,11 @@ mod tests {
     #[test]
     fn scales_out_above_the_threshold_with_a_oneflow_style_trace() {
         let r = Threshold
-            .evaluate(eval(&[90.0, 80.6], &[("above", "80"), ("below", "20")], None))
+            .evaluate(eval(
+                &[90.0, 80.6],
+                &[("above", "80"), ("below", "20")],
+                None,
+            ))
             .unwrap();
         assert_eq!(r.desired, Some(3));
         assert_eq!(r.trace, "CPU[85.3] > 80");
@@ -178,8 +202,20 @@ mod tests {
     #[test]
     fn scales_in_below_and_keeps_within() {
         let params = [("above", "80"), ("below", "20"), ("adjust", "1")];
-        assert_eq!(Threshold.evaluate(eval(&[5.0], &params, None)).unwrap().desired, Some(1));
-        assert_eq!(Threshold.evaluate(eval(&[50.0], &params, None)).unwrap().desired, None);
+        assert_eq!(
+            Threshold
+                .evaluate(eval(&[5.0], &params, None))
+                .unwrap()
+                .desired,
+            Some(1)
+        );
+        assert_eq!(
+            Threshold
+                .evaluate(eval(&[50.0], &params, None))
+                .unwrap()
+                .desired,
+            None
+        );
     }
 
     #[test]
@@ -188,13 +224,17 @@ mod tests {
         let first = Threshold.evaluate(eval(&[95.0], &params, None)).unwrap();
         assert_eq!(first.desired, None);
         assert_eq!(first.state.as_deref(), Some("up:1"));
-        let second = Threshold.evaluate(eval(&[95.0], &params, first.state.as_deref())).unwrap();
+        let second = Threshold
+            .evaluate(eval(&[95.0], &params, first.state.as_deref()))
+            .unwrap();
         assert_eq!(second.desired, Some(3));
     }
 
     #[test]
     fn refuses_bad_parameters_naming_the_field() {
-        let err = Threshold.evaluate(eval(&[1.0], &[("above", "high")], None)).unwrap_err();
+        let err = Threshold
+            .evaluate(eval(&[1.0], &[("above", "high")], None))
+            .unwrap_err();
         assert!(matches!(err, Error::InvalidInput(m) if m.starts_with("above:")));
         let err = Threshold.evaluate(eval(&[1.0], &[], None)).unwrap_err();
         assert!(matches!(err, Error::InvalidInput(_)));
@@ -202,7 +242,9 @@ mod tests {
 
     #[test]
     fn no_samples_means_no_change() {
-        let r = Threshold.evaluate(eval(&[], &[("above", "80")], None)).unwrap();
+        let r = Threshold
+            .evaluate(eval(&[], &[("above", "80")], None))
+            .unwrap();
         assert_eq!(r.desired, None);
         assert_eq!(r.trace, "CPU[--]");
     }

@@ -56,7 +56,10 @@ impl NetworkMode for StaticNetwork {
     }
 
     fn status(&mut self, lease: NetworkLease) -> Result<NetworkLease, Error> {
-        Ok(NetworkLease { ready: true, ..lease })
+        Ok(NetworkLease {
+            ready: true,
+            ..lease
+        })
     }
 
     fn undeploy(&mut self, _lease: NetworkLease) -> Result<(), Error> {
@@ -66,7 +69,9 @@ impl NetworkMode for StaticNetwork {
 
 fn require_id(id: &str) -> Result<&str, Error> {
     if id.trim().is_empty() {
-        Err(Error::InvalidInput("source: network id must not be empty".into()))
+        Err(Error::InvalidInput(
+            "source: network id must not be empty".into(),
+        ))
     } else {
         Ok(id.trim())
     }
