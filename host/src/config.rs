@@ -26,22 +26,12 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_API: &str = "127.0.0.1:2474";
 pub const DEFAULT_SIM: &str = "127.0.0.1:2475";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
     pub sim: SimConfig,
     pub plugins: BTreeMap<String, Grant>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            sim: SimConfig::default(),
-            plugins: BTreeMap::new(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -133,8 +123,14 @@ mod tests {
         assert_eq!(example.sim.listen, defaults.sim.listen);
         assert_eq!(example.sim.boot_seconds, defaults.sim.boot_seconds);
         let sim = crate::plugin::PluginKind::Driver.default_limits();
-        assert_eq!(example.plugins["sim"].limits.timeout_ms, Some(sim.timeout.as_millis() as u64));
-        assert_eq!(example.plugins["sim"].limits.memory_mb, Some(sim.memory_bytes >> 20));
+        assert_eq!(
+            example.plugins["sim"].limits.timeout_ms,
+            Some(sim.timeout.as_millis() as u64)
+        );
+        assert_eq!(
+            example.plugins["sim"].limits.memory_mb,
+            Some(sim.memory_bytes >> 20)
+        );
     }
 
     #[test]

@@ -38,10 +38,12 @@ impl OriginPattern {
         if host.is_empty() {
             return Err(format!("`{text}`: host is empty"));
         }
-        if host.contains('*')
-            && host != "*"
-            && !(host.starts_with("*.") && !host[2..].contains('*'))
-        {
+        // A wildcard host is `*` or `*.domain`, nothing else.
+        let wildcard_ok = host == "*"
+            || host
+                .strip_prefix("*.")
+                .is_some_and(|d| !d.is_empty() && !d.contains('*'));
+        if host.contains('*') && !wildcard_ok {
             return Err(format!("`{text}`: a wildcard host is `*` or `*.domain`"));
         }
         Ok(OriginPattern {
