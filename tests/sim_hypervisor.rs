@@ -293,3 +293,39 @@ async fn boot_time_failures_and_readiness_reach_the_driver() {
             .any(|v| v.operation_id == "broken" && v.state == VmState::Failed)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_poll_reports_many_vms_in_the_order_asked() {
+    let sim = SimHypervisor::open(SimOptions::default()).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..1000 {
+        ids.push(
+            sim.create(flotilla::sim::CreateRequest {
+                operation_id: format!("many-{i}"),
+                service_id: 1,
+                role_name: "web".into(),
+                name: format!("web_{i}"),
+                template: json!({}),
+                hold: i % 2 == 1,
+            })
+            .unwrap(),
+        );
+    }
+    ids.reverse();
+    let base = serve(sim).await;
+    let host = PluginHost::new(None).unwrap();
+    let b = builtin::find("sim").unwrap();
+    let mut grant = Grant::default();
+    grant.allowed_outbound_hosts.push(base.clone());
+    grant.config.insert("endpoint".into(), base);
+    let driver = Driver::start(host.load(b.manifest(), b.wasm, grant).unwrap()).unwrap();
+    // The request body (1,000 ids) is larger than wasi:http's body pipe; a
+    // guest that wrote it before sending would hang, so bound the wait.
+    let polled = tokio::time::timeout(std::time::Duration::from_secs(30), driver.poll(ids.clone()))
+        .await
+        .expect("poll of 1,000 VMs did not return within 30 s")
+        .unwrap();
+    let got: Vec<&str> = polled.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(got, ids.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(polled.iter().filter(|s| s.state == VmState::Hold).count(), 500);
+}

@@ -88,14 +88,10 @@ pub struct DriverInstance {
 
 impl DriverInstance {
     pub fn new(plugin: Arc<LoadedPlugin>) -> Result<DriverInstance, PluginFault> {
-        let KindPre::Driver(pre) = &plugin.pre else {
-            return Err(super::instance::fault(
-                &plugin,
-                super::FaultKind::Instantiate,
-                format!("is a {} plugin, not a driver", plugin.kind()),
-            ));
-        };
-        let (store, bindings) = instantiate(&plugin, |store| pre.instantiate(store))?;
+        let (store, bindings) = instantiate(&plugin, "a driver", |pre, store| match pre {
+            KindPre::Driver(pre) => Some(pre.instantiate(store)),
+            _ => None,
+        })?;
         Ok(DriverInstance {
             plugin,
             store,

@@ -2,7 +2,7 @@
 //! whatever went wrong into a typed fault.
 
 use super::PluginError;
-use super::engine::{EPOCH_TICK, LoadedPlugin};
+use super::engine::{EPOCH_TICK, KindPre, LoadedPlugin};
 use super::fault::{CallError, FaultKind, PluginFault};
 use super::state::PluginState;
 use std::sync::atomic::Ordering;
@@ -157,29 +157,42 @@ pub(crate) fn fault(
     }
 }
 
-/// Instantiate a fresh store for `plugin`, as a fault if it fails (a
-/// start function that traps, a memory cap below the initial memory).
-pub(crate) fn instantiate<B>(
-    plugin: &LoadedPlugin,
-    f: impl FnOnce(&mut Store<PluginState>) -> wasmtime::Result<B>,
-) -> Result<(Store<PluginState>, B), PluginFault> {
-    let mut store = plugin.new_store();
-    let ticks = plugin
+/// Epoch ticks for one call of `plugin`: its timeout, rounded up, plus the
+/// tick in progress.
+fn deadline_ticks(plugin: &LoadedPlugin) -> u64 {
+    plugin
         .limits
         .timeout
         .as_millis()
         .div_ceil(EPOCH_TICK.as_millis()) as u64
-        + 1;
-    store.set_epoch_deadline(ticks);
-    match f(&mut store) {
-        Ok(bindings) => {
+        + 1
+}
+
+/// Instantiate a fresh store for `plugin`, as a fault if it fails (a
+/// start function that traps, a memory cap below the initial memory).
+/// `pick` instantiates from the plugin's pre-instance when it is of the
+/// wanted kind (`what`, for the message) and returns `None` otherwise.
+pub(crate) fn instantiate<B>(
+    plugin: &LoadedPlugin,
+    what: &str,
+    pick: impl FnOnce(&KindPre, &mut Store<PluginState>) -> Option<wasmtime::Result<B>>,
+) -> Result<(Store<PluginState>, B), PluginFault> {
+    let mut store = plugin.new_store();
+    store.set_epoch_deadline(deadline_ticks(plugin));
+    match pick(&plugin.pre, &mut store) {
+        None => Err(fault(
+            plugin,
+            FaultKind::Instantiate,
+            format!("is a {} plugin, not {what}", plugin.kind()),
+        )),
+        Some(Ok(bindings)) => {
             plugin
                 .stats
                 .instances_started
                 .fetch_add(1, Ordering::Relaxed);
             Ok((store, bindings))
         }
-        Err(e) => {
+        Some(Err(e)) => {
             plugin.stats.faults.fetch_add(1, Ordering::Relaxed);
             let kind = if store.data().memory.exceeded {
                 FaultKind::MemoryCap

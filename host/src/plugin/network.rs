@@ -23,14 +23,10 @@ pub struct NetworkInstance {
 
 impl NetworkInstance {
     pub fn new(plugin: Arc<LoadedPlugin>) -> Result<NetworkInstance, PluginFault> {
-        let KindPre::Network(pre) = &plugin.pre else {
-            return Err(super::instance::fault(
-                &plugin,
-                super::FaultKind::Instantiate,
-                format!("is a {} plugin, not a network mode", plugin.kind()),
-            ));
-        };
-        let (store, bindings) = instantiate(&plugin, |store| pre.instantiate(store))?;
+        let (store, bindings) = instantiate(&plugin, "a network mode", |pre, store| match pre {
+            KindPre::Network(pre) => Some(pre.instantiate(store)),
+            _ => None,
+        })?;
         Ok(NetworkInstance {
             plugin,
             store,

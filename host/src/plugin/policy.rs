@@ -26,14 +26,11 @@ pub struct PolicyInstance {
 
 impl PolicyInstance {
     pub fn new(plugin: Arc<LoadedPlugin>) -> Result<PolicyInstance, PluginFault> {
-        let KindPre::Elasticity(pre) = &plugin.pre else {
-            return Err(super::instance::fault(
-                &plugin,
-                super::FaultKind::Instantiate,
-                format!("is a {} plugin, not an elasticity policy", plugin.kind()),
-            ));
-        };
-        let (store, bindings) = instantiate(&plugin, |store| pre.instantiate(store))?;
+        let (store, bindings) =
+            instantiate(&plugin, "an elasticity policy", |pre, store| match pre {
+                KindPre::Elasticity(pre) => Some(pre.instantiate(store)),
+                _ => None,
+            })?;
         Ok(PolicyInstance {
             plugin,
             store,

@@ -102,17 +102,7 @@ macro_rules! export_driver {
 
             struct __FlotillaDriverExport;
 
-            ::std::thread_local! {
-                static __INSTANCE: ::std::cell::RefCell<::std::option::Option<$ty>> =
-                    const { ::std::cell::RefCell::new(::std::option::Option::None) };
-            }
-
-            fn __with<R>(f: impl FnOnce(&mut $ty) -> R) -> R {
-                __INSTANCE.with(|cell| {
-                    let mut slot = cell.borrow_mut();
-                    f(slot.get_or_insert_with(<$ty>::new))
-                })
-            }
+            $crate::__instance_slot!($ty);
 
             impl __wit::Guest for __FlotillaDriverExport {
                 fn info() -> $crate::types::PluginInfo {

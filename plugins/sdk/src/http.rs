@@ -107,6 +107,10 @@ mod imp {
         let outgoing = req
             .body()
             .map_err(|_| Error::Other("request body taken twice".into()))?;
+        // Send first, then stream the body: the body is a bounded pipe that
+        // only drains once the request is on its way, so writing a large
+        // body before `handle` would block forever.
+        let future = outgoing_handler::handle(req, None).map_err(|e| to_error(url, e))?;
         if let Some(bytes) = body {
             let stream = outgoing
                 .write()
@@ -119,7 +123,6 @@ mod imp {
             }
             drop(stream);
         }
-        let future = outgoing_handler::handle(req, None).map_err(|e| to_error(url, e))?;
         OutgoingBody::finish(outgoing, None).map_err(|e| to_error(url, e))?;
 
         future.subscribe().block();

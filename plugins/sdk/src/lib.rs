@@ -32,6 +32,27 @@ pub mod types;
 #[doc(hidden)]
 pub mod bindings;
 
+/// The one instance of a plugin type that an export macro's glue calls
+/// into, created on first use. Wasm components are single-threaded, so a
+/// thread-local is the whole instance.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __instance_slot {
+    ($ty:ty) => {
+        ::std::thread_local! {
+            static __INSTANCE: ::std::cell::RefCell<::std::option::Option<$ty>> =
+                const { ::std::cell::RefCell::new(::std::option::Option::None) };
+        }
+
+        fn __with<R>(f: impl FnOnce(&mut $ty) -> R) -> R {
+            __INSTANCE.with(|cell| {
+                let mut slot = cell.borrow_mut();
+                f(slot.get_or_insert_with(<$ty>::new))
+            })
+        }
+    };
+}
+
 /// Read a configuration value the operator set for this plugin
 /// (`[plugins.<id>.config]` in flotilla.toml).
 pub fn config(key: &str) -> Option<String> {
