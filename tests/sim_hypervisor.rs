@@ -327,5 +327,8 @@ async fn one_poll_reports_many_vms_in_the_order_asked() {
         .unwrap();
     let got: Vec<&str> = polled.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(got, ids.iter().map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(polled.iter().filter(|s| s.state == VmState::Hold).count(), 500);
+    assert_eq!(
+        polled.iter().filter(|s| s.state == VmState::Hold).count(),
+        500
+    );
 }
