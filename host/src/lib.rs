@@ -12,5 +12,6 @@ pub mod clock;
 pub mod config;
 pub mod plugin;
 pub mod registry;
+pub mod service;
 pub mod sim;
 pub mod testkit;

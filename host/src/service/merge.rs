@@ -1,0 +1,226 @@
+//! Merging JSON documents the two ways OneFlow does, and building the VM
+//! template a driver receives.
+
+use super::inputs::as_text;
+use serde_json::{Map, Value};
+
+/// `merge_template` semantics (instantiate): objects merge recursively,
+/// arrays concatenate (duplicates dropped when every element is an object),
+/// anything else is replaced by the overlay.
+pub fn deep_merge_concat(base: &mut Value, overlay: &Value) {
+    match (base, overlay) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(k) {
+                    Some(existing) => deep_merge_concat(existing, v),
+                    None => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (Value::Array(b), Value::Array(o)) => {
+            b.extend(o.iter().cloned());
+            if b.iter().all(Value::is_object) {
+                let mut seen: Vec<Value> = Vec::new();
+                b.retain(|v| {
+                    if seen.contains(v) {
+                        false
+                    } else {
+                        seen.push(v.clone());
+                        true
+                    }
+                });
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
+/// VM template semantics (`template_contents` over the VM template):
+/// objects merge recursively; arrays and scalars of the overlay replace.
+pub fn deep_merge_replace(base: &mut Map<String, Value>, overlay: &Map<String, Value>) {
+    for (k, v) in overlay {
+        match (base.get_mut(k), v) {
+            (Some(Value::Object(b)), Value::Object(o)) => deep_merge_replace(b, o),
+            _ => {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+/// The full template for one VM of a role: the VM template's attributes,
+/// overlaid with the role's `template_contents`, the user inputs (service
+/// values, then the role's, which win) as attributes and as `CONTEXT`
+/// variables, and `SERVICE_ID` / `ROLE_NAME`.
+pub fn vm_template(
+    vm_template: &Map<String, Value>,
+    template_contents: &Map<String, Value>,
+    service_inputs: &Map<String, Value>,
+    role_inputs: &Map<String, Value>,
+    service_id: u64,
+    role_name: &str,
+) -> Map<String, Value> {
+    let mut template = vm_template.clone();
+    deep_merge_replace(&mut template, template_contents);
+    let mut inputs = service_inputs.clone();
+    for (k, v) in role_inputs {
+        inputs.insert(k.clone(), v.clone());
+    }
+    for (key, value) in &inputs {
+        let Some(text) = as_text(value) else { continue };
+        template.insert(key.clone(), Value::String(text));
+        let context = template
+            .entry("CONTEXT")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(context) = context {
+            context.insert(key.clone(), Value::String(format!("${key}")));
+        }
+    }
+    template.insert("SERVICE_ID".into(), Value::String(service_id.to_string()));
+    template.insert("ROLE_NAME".into(), Value::String(role_name.to_string()));
+    template
+}
+
+/// OneFlow's VM name: `$ROLE_NAME_$VM_NUMBER_(service_$SERVICE_ID)`.
+pub fn vm_name(role: &str, number: u64, service_id: u64) -> String {
+    format!("{role}_{number}_(service_{service_id})")
+}
+
+/// Resolve `${PARENT.path}` references in every string of a template from
+/// the parents' first VMs: `lookup(parent, PATH)` returns the value at the
+/// upper-cased path (e.g. `TEMPLATE/CONTEXT/ETH0_IP`) in the first VM of
+/// that parent that has it. A reference to a role that is not a parent, or
+/// that no VM answers, becomes empty, as in OneFlow.
+pub fn resolve_parent_refs(
+    template: &mut Map<String, Value>,
+    parents: &[String],
+    lookup: &dyn Fn(&str, &str) -> Option<String>,
+) {
+    for value in template.values_mut() {
+        resolve_value(value, parents, lookup);
+    }
+}
+
+fn resolve_value(
+    value: &mut Value,
+    parents: &[String],
+    lookup: &dyn Fn(&str, &str) -> Option<String>,
+) {
+    match value {
+        Value::String(s) if s.contains("${") => *s = resolve_str(s, parents, lookup),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| resolve_value(v, parents, lookup)),
+        Value::Object(map) => map
+            .values_mut()
+            .for_each(|v| resolve_value(v, parents, lookup)),
+        _ => {}
+    }
+}
+
+fn resolve_str(
+    s: &str,
+    parents: &[String],
+    lookup: &dyn Fn(&str, &str) -> Option<String>,
+) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let reference = &after[..end];
+        let mut parts = reference.split('.');
+        let role = parts.next().unwrap_or_default();
+        let path = parts
+            .map(|p| p.to_ascii_uppercase())
+            .collect::<Vec<_>>()
+            .join("/");
+        if parents.iter().any(|p| p == role) && !path.is_empty() {
+            out.push_str(&lookup(role, &path).unwrap_or_default());
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn merge_template_concatenates_arrays_and_replaces_scalars() {
+        let mut base =
+            json!({"name": "a", "roles": [{"name": "web"}], "tags": [1, 2], "nested": {"x": 1}});
+        deep_merge_concat(
+            &mut base,
+            &json!({"name": "b", "roles": [{"name": "web"}, {"name": "db"}], "tags": [2], "nested": {"y": 2}}),
+        );
+        assert_eq!(base["name"], "b");
+        assert_eq!(base["roles"], json!([{"name": "web"}, {"name": "db"}]));
+        assert_eq!(base["tags"], json!([1, 2, 2]));
+        assert_eq!(base["nested"], json!({"x": 1, "y": 2}));
+    }
+
+    #[test]
+    fn vm_template_layers_contents_inputs_and_identity() {
+        let vm = obj(
+            json!({"CPU": "1", "MEMORY": "512", "NIC": [{"NETWORK_ID": "0"}], "CONTEXT": {"SSH": "YES"}}),
+        );
+        let contents = obj(
+            json!({"MEMORY": "2048", "NIC": [{"NETWORK_ID": "5"}], "CONTEXT": {"TOKEN": "YES"}}),
+        );
+        let t = vm_template(
+            &vm,
+            &contents,
+            &obj(json!({"DB_USER": "app", "PORT": 80})),
+            &obj(json!({"PORT": 8080})),
+            12,
+            "web",
+        );
+        assert_eq!(t["CPU"], "1");
+        assert_eq!(t["MEMORY"], "2048");
+        assert_eq!(
+            t["NIC"],
+            json!([{"NETWORK_ID": "5"}]),
+            "arrays are replaced"
+        );
+        assert_eq!(t["PORT"], "8080", "role inputs win");
+        assert_eq!(
+            t["CONTEXT"],
+            json!({"SSH": "YES", "TOKEN": "YES", "DB_USER": "$DB_USER", "PORT": "$PORT"})
+        );
+        assert_eq!(
+            (t["SERVICE_ID"].as_str(), t["ROLE_NAME"].as_str()),
+            (Some("12"), Some("web"))
+        );
+        assert_eq!(vm_name("web", 3, 12), "web_3_(service_12)");
+    }
+
+    #[test]
+    fn parent_references_come_from_the_parents_first_vm() {
+        let mut t = obj(
+            json!({"CONTEXT": {"MASTER": "${master.template.context.eth0_ip}:6443", "X": "${stranger.name}"}}),
+        );
+        let lookup = |role: &str, path: &str| {
+            (role == "master" && path == "TEMPLATE/CONTEXT/ETH0_IP").then(|| "10.0.0.1".to_string())
+        };
+        resolve_parent_refs(&mut t, &["master".to_string()], &lookup);
+        assert_eq!(t["CONTEXT"]["MASTER"], "10.0.0.1:6443");
+        assert_eq!(
+            t["CONTEXT"]["X"], "",
+            "not a parent: empty, as OneFlow does"
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! Services and their templates: the model, validation, user inputs,
+//! template merging and the deployment order. Pure code: no I/O, no
+//! wasmtime, no SQL; the lifecycle engine builds on it.
+
+pub mod inputs;
+pub mod merge;
+pub mod model;
+pub mod state;
+pub mod strategy;
+pub mod validate;
+
+pub use model::{Deployment, Role, RoleType, ServiceTemplate, ShutdownAction};
+pub use state::{RoleState, ServiceState};
+pub use validate::{FieldError, parse_template};
