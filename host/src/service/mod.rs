@@ -3,6 +3,7 @@
 //! wasmtime, no SQL; the lifecycle engine builds on it.
 
 pub mod inputs;
+pub mod lifecycle;
 pub mod merge;
 pub mod model;
 pub mod state;

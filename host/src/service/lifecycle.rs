@@ -1,0 +1,989 @@
+//! The service life cycle as a pure state machine.
+//!
+//! A [`Service`] is changed only by its methods, which take the time as an
+//! input and return the [`Effect`]s the caller must carry out (create a VM,
+//! act on one). The caller persists the service *before* carrying them out,
+//! so a crash never loses an intent: every VM is created under an operation
+//! id recorded first, and a retry after a restart asks the driver for the
+//! same id. Results come back through the `observe_*` methods.
+//!
+//! No I/O here: `engine.rs` runs this against the store and the driver.
+
+use super::model::{Deployment, ServiceTemplate, ShutdownAction};
+use super::state::{RoleState, ServiceState};
+use super::strategy::{RoleNode, roles_to_deploy, roles_to_shutdown};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// OpenNebula's VM states, as the core sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum VmState {
+    Pending,
+    Hold,
+    Running,
+    Poweroff,
+    Suspended,
+    Stopped,
+    Undeployed,
+    Unknown,
+    Failed,
+    Done,
+}
+
+/// How long a service may wait for its VMs before it fails, by default.
+pub const DEFAULT_WAIT_MS: u64 = 15 * 60 * 1000;
+/// Cooldown of roles that set none (OneFlow's `default_cooldown`).
+pub const DEFAULT_COOLDOWN_S: u32 = 300;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub time_ms: u64,
+    pub severity: Severity,
+    pub message: String,
+}
+
+/// One VM of a role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    pub vm_number: u64,
+    /// Recorded before the create call: the idempotency key.
+    pub operation_id: String,
+    pub name: String,
+    /// Known once the driver answered.
+    pub vm_id: Option<String>,
+    pub vm_state: Option<VmState>,
+    pub ready: bool,
+    /// A terminate was asked for.
+    pub terminating: bool,
+    /// A create, act or poll problem the user should see.
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScaleWay {
+    Up,
+    Down,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleRuntime {
+    pub name: String,
+    pub state: RoleState,
+    pub cardinality: u32,
+    /// Never decremented: VM numbers are not reused.
+    pub last_vmname: u64,
+    pub nodes: Vec<Node>,
+    pub on_hold: bool,
+    pub scale_way: Option<ScaleWay>,
+}
+
+/// A VM the caller must create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateVm {
+    pub operation_id: String,
+    pub role: String,
+    pub name: String,
+    pub template_id: u64,
+    pub hold: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Create(CreateVm),
+    /// Act on a VM (`terminate`, `terminate-hard`, `release`, …).
+    Act {
+        vm_id: String,
+        action: &'static str,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LifecycleError {
+    /// Not allowed in the service's state (HTTP 409).
+    WrongState(String),
+    /// Bad request (HTTP 400), naming the field.
+    Invalid(String),
+    NotFound(String),
+}
+
+impl std::fmt::Display for LifecycleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LifecycleError::WrongState(m)
+            | LifecycleError::Invalid(m)
+            | LifecycleError::NotFound(m) => f.write_str(m),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Service {
+    pub id: u64,
+    pub name: String,
+    pub template: ServiceTemplate,
+    pub state: ServiceState,
+    pub roles: Vec<RoleRuntime>,
+    pub log: Vec<LogEntry>,
+    pub start_time_ms: u64,
+    /// When the current wait (deploy, undeploy, scale) gives up.
+    pub deadline_ms: Option<u64>,
+    pub cooldown_until_ms: Option<u64>,
+    /// How long waits may last; per service so tests and operators can set it.
+    pub wait_ms: u64,
+    /// Set once every role is DONE after an undeploy: the caller deletes
+    /// the service.
+    pub deleted: bool,
+}
+
+/// One poll result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    pub vm_id: String,
+    pub state: VmState,
+    pub ready: bool,
+    pub reason: Option<String>,
+}
+
+impl Service {
+    /// A new service from a validated template, PENDING; `start` deploys it.
+    pub fn new(id: u64, template: ServiceTemplate, now: u64, wait_ms: u64) -> Service {
+        let roles = template
+            .roles
+            .iter()
+            .map(|r| RoleRuntime {
+                name: r.name.clone(),
+                state: RoleState::Pending,
+                cardinality: r.cardinality,
+                last_vmname: 0,
+                nodes: Vec::new(),
+                on_hold: r.on_hold || template.on_hold,
+                scale_way: None,
+            })
+            .collect();
+        let mut service = Service {
+            id,
+            name: template.name.clone(),
+            template,
+            state: ServiceState::Pending,
+            roles,
+            log: Vec::new(),
+            start_time_ms: now,
+            deadline_ms: None,
+            cooldown_until_ms: None,
+            wait_ms,
+            deleted: false,
+        };
+        // Children of a role on hold are held too.
+        for _ in 0..service.roles.len() {
+            for i in 0..service.roles.len() {
+                let held_parent = service.template.roles[i]
+                    .parents
+                    .iter()
+                    .any(|p| service.role(p).is_some_and(|r| r.on_hold));
+                if held_parent {
+                    service.roles[i].on_hold = true;
+                }
+            }
+        }
+        service
+    }
+
+    pub fn role(&self, name: &str) -> Option<&RoleRuntime> {
+        self.roles.iter().find(|r| r.name == name)
+    }
+
+    fn role_index(&self, name: &str) -> Option<usize> {
+        self.roles.iter().position(|r| r.name == name)
+    }
+
+    pub fn info(&mut self, now: u64, message: impl Into<String>) {
+        self.log.push(LogEntry {
+            time_ms: now,
+            severity: Severity::Info,
+            message: message.into(),
+        });
+    }
+
+    pub fn error(&mut self, now: u64, message: impl Into<String>) {
+        self.log.push(LogEntry {
+            time_ms: now,
+            severity: Severity::Error,
+            message: message.into(),
+        });
+    }
+
+    fn set_state(&mut self, state: ServiceState, now: u64) {
+        if self.state != state {
+            self.state = state;
+            self.info(now, format!("New state: {state}"));
+        }
+    }
+
+    fn set_role_state(&mut self, i: usize, state: RoleState, now: u64) {
+        if self.roles[i].state != state {
+            self.roles[i].state = state;
+            let name = self.roles[i].name.clone();
+            self.info(now, format!("Role {name} new state: {state}"));
+        }
+    }
+
+    fn nodes_of(&self) -> Vec<RoleNode<'_>> {
+        self.roles
+            .iter()
+            .zip(&self.template.roles)
+            .map(|(r, t)| RoleNode {
+                name: &r.name,
+                parents: &t.parents,
+                state: r.state,
+            })
+            .collect()
+    }
+
+    /// Every VM id the service has, to poll.
+    pub fn vm_ids(&self) -> Vec<String> {
+        self.roles
+            .iter()
+            .flat_map(|r| r.nodes.iter().filter_map(|n| n.vm_id.clone()))
+            .collect()
+    }
+
+    /// Creates recorded but not confirmed: after a restart the caller
+    /// retries them with the same operation id.
+    pub fn unconfirmed_creates(&self) -> Vec<CreateVm> {
+        self.roles
+            .iter()
+            .zip(&self.template.roles)
+            .flat_map(|(r, t)| {
+                r.nodes
+                    .iter()
+                    .filter(|n| n.vm_id.is_none() && !n.terminating)
+                    .map(move |n| CreateVm {
+                        operation_id: n.operation_id.clone(),
+                        role: r.name.clone(),
+                        name: n.name.clone(),
+                        template_id: t.template_id,
+                        hold: r.on_hold && r.state == RoleState::Hold,
+                    })
+            })
+            .collect()
+    }
+
+    /// Start deploying: PENDING → DEPLOYING (or HOLD).
+    pub fn start(&mut self, now: u64) -> Vec<Effect> {
+        let state = if self.template.on_hold {
+            ServiceState::Hold
+        } else {
+            ServiceState::Deploying
+        };
+        self.set_state(state, now);
+        self.deadline_ms = Some(now + self.wait_ms);
+        self.deploy_next(now)
+    }
+
+    /// Create the VMs of the roles whose turn it is.
+    fn deploy_next(&mut self, now: u64) -> Vec<Effect> {
+        let deployment = self.template.deployment;
+        let names: Vec<String> = {
+            let nodes = self.nodes_of();
+            let mut names: Vec<String> = roles_to_deploy(deployment, &nodes)
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+            // Roles on hold are created (on hold) as soon as their parents
+            // are created, not run.
+            if deployment == Deployment::Straight {
+                for (r, t) in self.roles.iter().zip(&self.template.roles) {
+                    let parents_held = t.parents.iter().all(|p| {
+                        self.role(p).is_some_and(|pr| {
+                            matches!(pr.state, RoleState::Hold | RoleState::Running)
+                        })
+                    });
+                    if r.state == RoleState::Pending
+                        && r.on_hold
+                        && parents_held
+                        && !names.contains(&r.name)
+                    {
+                        names.push(r.name.clone());
+                    }
+                }
+            }
+            names
+        };
+        let mut effects = Vec::new();
+        for name in names {
+            let Some(i) = self.role_index(&name) else {
+                continue;
+            };
+            let hold = self.roles[i].on_hold;
+            self.set_role_state(
+                i,
+                if hold {
+                    RoleState::Hold
+                } else {
+                    RoleState::Deploying
+                },
+                now,
+            );
+            effects.extend(self.grow(i, hold));
+        }
+        effects
+    }
+
+    /// Add nodes until the role has its cardinality; the intents are in
+    /// the service before the caller creates anything.
+    fn grow(&mut self, i: usize, hold: bool) -> Vec<Effect> {
+        let template_id = self.template.roles[i].template_id;
+        let id = self.id;
+        let role = &mut self.roles[i];
+        let mut effects = Vec::new();
+        while (role.nodes.iter().filter(|n| !n.terminating).count() as u32) < role.cardinality {
+            let number = role.last_vmname;
+            role.last_vmname += 1;
+            let node = Node {
+                vm_number: number,
+                operation_id: format!("service-{id}-{}-{number}", role.name),
+                name: super::merge::vm_name(&role.name, number, id),
+                vm_id: None,
+                vm_state: None,
+                ready: false,
+                terminating: false,
+                reason: None,
+            };
+            effects.push(Effect::Create(CreateVm {
+                operation_id: node.operation_id.clone(),
+                role: role.name.clone(),
+                name: node.name.clone(),
+                template_id,
+                hold,
+            }));
+            role.nodes.push(node);
+        }
+        effects
+    }
+
+    /// The driver created a VM (or refused to).
+    pub fn observe_created(
+        &mut self,
+        operation_id: &str,
+        result: Result<String, String>,
+        now: u64,
+    ) {
+        let Some((i, j)) = self.find_node(|n| n.operation_id == operation_id) else {
+            return;
+        };
+        match result {
+            Ok(vm_id) => {
+                let role = self.roles[i].name.clone();
+                let node = &mut self.roles[i].nodes[j];
+                node.vm_id = Some(vm_id.clone());
+                node.reason = None;
+                let name = node.name.clone();
+                self.info(now, format!("Role {role}: created VM {vm_id} ({name})"));
+            }
+            Err(reason) => {
+                let role = self.roles[i].name.clone();
+                let node = &mut self.roles[i].nodes[j];
+                node.reason = Some(reason.clone());
+                let name = node.name.clone();
+                self.error(
+                    now,
+                    format!("Role {role}: creating VM {name} failed: {reason}"),
+                );
+                self.fail_role(i, now);
+            }
+        }
+    }
+
+    fn find_node(&self, pred: impl Fn(&Node) -> bool) -> Option<(usize, usize)> {
+        self.roles
+            .iter()
+            .enumerate()
+            .find_map(|(i, r)| r.nodes.iter().position(&pred).map(|j| (i, j)))
+    }
+
+    /// Put the role and the service in the failed state of what they were
+    /// doing.
+    fn fail_role(&mut self, i: usize, now: u64) {
+        let (role_state, service_state) = match self.state {
+            ServiceState::Scaling => (RoleState::FailedScaling, ServiceState::FailedScaling),
+            ServiceState::Undeploying => (
+                RoleState::FailedUndeploying,
+                ServiceState::FailedUndeploying,
+            ),
+            _ => (RoleState::FailedDeploying, ServiceState::FailedDeploying),
+        };
+        self.set_role_state(i, role_state, now);
+        self.set_state(service_state, now);
+        self.deadline_ms = None;
+    }
+
+    /// Apply poll results, then move the service on: roles that are up,
+    /// roles that are gone, the next roles, deadlines, cooldowns, the
+    /// watchdog. Returns the next effects.
+    pub fn observe(&mut self, observed: &[Observed], now: u64) -> Vec<Effect> {
+        for o in observed {
+            if let Some((i, j)) = self.find_node(|n| n.vm_id.as_deref() == Some(&o.vm_id)) {
+                let node = &mut self.roles[i].nodes[j];
+                if node.vm_state != Some(o.state) {
+                    let role = self.roles[i].name.clone();
+                    let node = &mut self.roles[i].nodes[j];
+                    node.vm_state = Some(o.state);
+                    node.reason = o.reason.clone();
+                    let msg = format!(
+                        "Role {role}: VM {} is {:?}{}",
+                        o.vm_id,
+                        o.state,
+                        o.reason
+                            .as_deref()
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default()
+                    );
+                    if matches!(o.state, VmState::Failed | VmState::Unknown) {
+                        self.error(now, msg);
+                    } else {
+                        self.info(now, msg);
+                    }
+                }
+                self.roles[i].nodes[j].ready = o.ready;
+            }
+        }
+        self.advance(now)
+    }
+
+    fn node_up(&self, n: &Node) -> bool {
+        n.vm_state == Some(VmState::Running) && (!self.template.ready_status_gate || n.ready)
+    }
+
+    fn advance(&mut self, now: u64) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        match self.state {
+            ServiceState::Deploying | ServiceState::Scaling => {
+                for i in 0..self.roles.len() {
+                    let role = &self.roles[i];
+                    if !matches!(role.state, RoleState::Deploying | RoleState::Scaling) {
+                        continue;
+                    }
+                    if role
+                        .nodes
+                        .iter()
+                        .any(|n| n.vm_state == Some(VmState::Failed) && !n.terminating)
+                    {
+                        let name = role.name.clone();
+                        self.error(now, format!("Role {name}: a VM failed"));
+                        self.fail_role(i, now);
+                        return effects;
+                    }
+                    let live: Vec<&Node> = role.nodes.iter().filter(|n| !n.terminating).collect();
+                    let gone_done = role
+                        .nodes
+                        .iter()
+                        .filter(|n| n.terminating)
+                        .all(|n| n.vm_state == Some(VmState::Done) || n.vm_id.is_none());
+                    if live.iter().all(|n| self.node_up(n)) && gone_done {
+                        self.roles[i].nodes.retain(|n| !n.terminating);
+                        if self.state == ServiceState::Scaling {
+                            let cooldown = self.template.roles[i]
+                                .cooldown
+                                .unwrap_or(DEFAULT_COOLDOWN_S);
+                            self.roles[i].scale_way = None;
+                            self.set_role_state(i, RoleState::Cooldown, now);
+                            self.set_state(ServiceState::Cooldown, now);
+                            self.cooldown_until_ms = Some(now + cooldown as u64 * 1000);
+                            self.deadline_ms = None;
+                            return effects;
+                        }
+                        self.set_role_state(i, RoleState::Running, now);
+                    }
+                }
+                if self.state == ServiceState::Deploying {
+                    effects.extend(self.deploy_next(now));
+                    if self.roles.iter().all(|r| r.state == RoleState::Running) {
+                        self.set_state(ServiceState::Running, now);
+                        self.deadline_ms = None;
+                        return self.check_automatic_deletion(now, effects);
+                    }
+                    if self
+                        .roles
+                        .iter()
+                        .all(|r| matches!(r.state, RoleState::Hold | RoleState::Running))
+                        && self.roles.iter().any(|r| r.state == RoleState::Hold)
+                    {
+                        self.set_state(ServiceState::Hold, now);
+                        self.deadline_ms = None;
+                    }
+                }
+                self.check_deadline(now);
+            }
+            ServiceState::Hold => {
+                effects.extend(self.deploy_next(now));
+            }
+            ServiceState::Undeploying => {
+                for i in 0..self.roles.len() {
+                    if self.roles[i].state == RoleState::Undeploying
+                        && self.roles[i]
+                            .nodes
+                            .iter()
+                            .all(|n| n.vm_state == Some(VmState::Done) || n.vm_id.is_none())
+                    {
+                        self.roles[i].nodes.clear();
+                        self.set_role_state(i, RoleState::Done, now);
+                    }
+                }
+                if self.roles.iter().all(|r| r.state == RoleState::Done) {
+                    self.info(now, "Service undeployed");
+                    self.deleted = true;
+                    self.deadline_ms = None;
+                    return effects;
+                }
+                effects.extend(self.shutdown_next(now, false));
+                self.check_deadline(now);
+            }
+            ServiceState::Cooldown => {
+                if self.cooldown_until_ms.is_some_and(|t| now >= t) {
+                    self.end_cooldown(now);
+                }
+            }
+            ServiceState::Running | ServiceState::Warning => self.watchdog(now),
+            _ => {}
+        }
+        effects
+    }
+
+    fn end_cooldown(&mut self, now: u64) {
+        self.cooldown_until_ms = None;
+        for i in 0..self.roles.len() {
+            if self.roles[i].state == RoleState::Cooldown {
+                self.set_role_state(i, RoleState::Running, now);
+            }
+        }
+        self.set_state(ServiceState::Running, now);
+    }
+
+    fn check_deadline(&mut self, now: u64) {
+        if let Some(deadline) = self.deadline_ms
+            && now >= deadline
+        {
+            let waiting: Vec<String> = self
+                .roles
+                .iter()
+                .filter(|r| {
+                    matches!(
+                        r.state,
+                        RoleState::Deploying | RoleState::Scaling | RoleState::Undeploying
+                    )
+                })
+                .map(|r| r.name.clone())
+                .collect();
+            self.error(
+                now,
+                format!(
+                    "Gave up after {} s waiting for role(s) {}",
+                    self.wait_ms / 1000,
+                    waiting.join(", ")
+                ),
+            );
+            if let Some(i) = waiting.first().and_then(|n| self.role_index(n)) {
+                self.fail_role(i, now);
+            } else {
+                self.deadline_ms = None;
+            }
+        }
+    }
+
+    /// The watchdog: VMs that went DONE leave their role; UNKNOWN, FAILED
+    /// and POWEROFF VMs put the role and service in WARNING until they run
+    /// again.
+    fn watchdog(&mut self, now: u64) {
+        for i in 0..self.roles.len() {
+            let gone: Vec<Node> = self.roles[i]
+                .nodes
+                .iter()
+                .filter(|n| n.vm_state == Some(VmState::Done) && !n.terminating)
+                .cloned()
+                .collect();
+            for n in gone {
+                let role = &mut self.roles[i];
+                role.nodes.retain(|x| x.operation_id != n.operation_id);
+                role.cardinality = role.cardinality.saturating_sub(1);
+                let (name, card) = (role.name.clone(), role.cardinality);
+                self.info(
+                    now,
+                    format!(
+                        "Role {name}: VM {} is DONE and leaves the role; cardinality now {card}",
+                        n.vm_id.unwrap_or_default()
+                    ),
+                );
+            }
+            let troubled = self.roles[i].nodes.iter().any(|n| {
+                matches!(
+                    n.vm_state,
+                    Some(VmState::Unknown | VmState::Failed | VmState::Poweroff)
+                )
+            });
+            let state = if troubled {
+                RoleState::Warning
+            } else {
+                RoleState::Running
+            };
+            if matches!(self.roles[i].state, RoleState::Running | RoleState::Warning) {
+                self.set_role_state(i, state, now);
+            }
+        }
+        let warning = self.roles.iter().any(|r| r.state == RoleState::Warning);
+        self.set_state(
+            if warning {
+                ServiceState::Warning
+            } else {
+                ServiceState::Running
+            },
+            now,
+        );
+        if self.template.automatic_deletion && self.roles.iter().all(|r| r.nodes.is_empty()) {
+            self.info(now, "Every role is empty: automatic deletion");
+            let _ = self.undeploy(now, true);
+        }
+    }
+
+    fn check_automatic_deletion(&mut self, now: u64, mut effects: Vec<Effect>) -> Vec<Effect> {
+        if self.template.automatic_deletion && self.roles.iter().all(|r| r.nodes.is_empty()) {
+            self.info(now, "Every role is empty: automatic deletion");
+            if let Ok(more) = self.undeploy(now, true) {
+                effects.extend(more);
+            }
+        }
+        effects
+    }
+
+    fn shutdown_action(&self, i: usize) -> &'static str {
+        let action = self.template.roles[i]
+            .shutdown_action
+            .or(self.template.shutdown_action);
+        if action.is_some_and(|a: ShutdownAction| a.is_hard()) {
+            "terminate-hard"
+        } else {
+            "terminate"
+        }
+    }
+
+    /// Terminate the roles whose turn it is (children first with
+    /// `straight`).
+    fn shutdown_next(&mut self, now: u64, hard: bool) -> Vec<Effect> {
+        let names: Vec<String> = {
+            let nodes = self.nodes_of();
+            roles_to_shutdown(self.template.deployment, &nodes)
+                .into_iter()
+                .map(str::to_string)
+                .collect()
+        };
+        let mut effects = Vec::new();
+        for name in names {
+            let Some(i) = self.role_index(&name) else {
+                continue;
+            };
+            self.set_role_state(i, RoleState::Undeploying, now);
+            let action = if hard {
+                "terminate-hard"
+            } else {
+                self.shutdown_action(i)
+            };
+            for n in self.roles[i].nodes.iter_mut() {
+                n.terminating = true;
+                if let Some(vm_id) = &n.vm_id
+                    && n.vm_state != Some(VmState::Done)
+                {
+                    effects.push(Effect::Act {
+                        vm_id: vm_id.clone(),
+                        action,
+                    });
+                }
+            }
+        }
+        effects
+    }
+
+    /// `DELETE`: undeploy in reverse dependency order. `force` (recover
+    /// `--delete`) works from any state.
+    pub fn undeploy(&mut self, now: u64, force: bool) -> Result<Vec<Effect>, LifecycleError> {
+        if !force && !self.state.can_undeploy() {
+            return Err(LifecycleError::WrongState(format!(
+                "cannot undeploy service {} in state {}; use recover --delete to force it",
+                self.id, self.state
+            )));
+        }
+        // A forced undeploy starts over: roles that were mid-way are retried.
+        for i in 0..self.roles.len() {
+            if matches!(
+                self.roles[i].state,
+                RoleState::Undeploying | RoleState::FailedUndeploying
+            ) {
+                self.roles[i].state = RoleState::Running;
+            }
+        }
+        self.set_state(ServiceState::Undeploying, now);
+        self.deadline_ms = Some(now + self.wait_ms);
+        self.cooldown_until_ms = None;
+        Ok(self.shutdown_next(now, false))
+    }
+
+    /// A terminate (or other action) the driver refused. A soft terminate
+    /// falls back to a hard one; anything else fails the role.
+    pub fn observe_act_failed(
+        &mut self,
+        vm_id: &str,
+        action: &str,
+        reason: &str,
+        now: u64,
+    ) -> Vec<Effect> {
+        let Some((i, _)) = self.find_node(|n| n.vm_id.as_deref() == Some(vm_id)) else {
+            return Vec::new();
+        };
+        let role = self.roles[i].name.clone();
+        if action == "terminate" {
+            self.error(
+                now,
+                format!(
+                    "Role {role}: terminate of VM {vm_id} failed ({reason}); trying terminate-hard"
+                ),
+            );
+            return vec![Effect::Act {
+                vm_id: vm_id.to_string(),
+                action: "terminate-hard",
+            }];
+        }
+        self.error(
+            now,
+            format!("Role {role}: {action} of VM {vm_id} failed: {reason}"),
+        );
+        self.fail_role(i, now);
+        Vec::new()
+    }
+
+    /// Manual scale (`POST /service/:id/scale`).
+    pub fn scale(
+        &mut self,
+        role: &str,
+        cardinality: u32,
+        force: bool,
+        now: u64,
+    ) -> Result<Vec<Effect>, LifecycleError> {
+        if !self.state.can_scale() {
+            return Err(LifecycleError::WrongState(format!(
+                "service {} is {}; scaling needs RUNNING",
+                self.id, self.state
+            )));
+        }
+        let i = self.role_index(role).ok_or_else(|| {
+            LifecycleError::NotFound(format!("role `{role}` is not in service {}", self.id))
+        })?;
+        let t = &self.template.roles[i];
+        if t.kind == super::model::RoleType::Vr {
+            return Err(LifecycleError::Invalid(format!(
+                "role `{role}` is a virtual router and does not scale"
+            )));
+        }
+        if !force {
+            if let Some(min) = t.min_vms
+                && cardinality < min
+            {
+                return Err(LifecycleError::Invalid(format!(
+                    "cardinality: {cardinality} is below min_vms ({min}) of role {role}; use force to override"
+                )));
+            }
+            if let Some(max) = t.max_vms
+                && cardinality > max
+            {
+                return Err(LifecycleError::Invalid(format!(
+                    "cardinality: {cardinality} is above max_vms ({max}) of role {role}; use force to override"
+                )));
+            }
+        }
+        let current = self.roles[i].cardinality;
+        if cardinality == current {
+            return Err(LifecycleError::Invalid(format!(
+                "cardinality: role {role} already has {current} VMs"
+            )));
+        }
+        self.info(
+            now,
+            format!(
+                "Role {role} scaling {} from {current} to {cardinality} nodes",
+                if cardinality > current { "up" } else { "down" }
+            ),
+        );
+        self.roles[i].cardinality = cardinality;
+        self.set_role_state(i, RoleState::Scaling, now);
+        self.set_state(ServiceState::Scaling, now);
+        self.deadline_ms = Some(now + self.wait_ms);
+        if cardinality > current {
+            self.roles[i].scale_way = Some(ScaleWay::Up);
+            Ok(self.grow(i, false))
+        } else {
+            self.roles[i].scale_way = Some(ScaleWay::Down);
+            // The oldest VMs go first, as in OneFlow.
+            let excess = (current - cardinality) as usize;
+            let action = self.shutdown_action(i);
+            let mut effects = Vec::new();
+            for n in self.roles[i]
+                .nodes
+                .iter_mut()
+                .filter(|n| !n.terminating)
+                .take(excess)
+            {
+                n.terminating = true;
+                if let Some(vm_id) = &n.vm_id {
+                    effects.push(Effect::Act {
+                        vm_id: vm_id.clone(),
+                        action,
+                    });
+                }
+            }
+            Ok(effects)
+        }
+    }
+
+    /// Release the roles on hold.
+    pub fn release(&mut self, now: u64) -> Result<Vec<Effect>, LifecycleError> {
+        let held: Vec<usize> = (0..self.roles.len())
+            .filter(|i| self.roles[*i].state == RoleState::Hold)
+            .collect();
+        if held.is_empty() {
+            return Err(LifecycleError::WrongState(format!(
+                "service {} has no roles on hold",
+                self.id
+            )));
+        }
+        let mut effects = Vec::new();
+        for i in held {
+            // Parents first with straight: a child waits for them.
+            let parents_ok = self.template.deployment == Deployment::None
+                || self.template.roles[i].parents.iter().all(|p| {
+                    self.role(p)
+                        .is_some_and(|r| matches!(r.state, RoleState::Running | RoleState::Hold))
+                });
+            if !parents_ok {
+                continue;
+            }
+            self.roles[i].on_hold = false;
+            self.set_role_state(i, RoleState::Deploying, now);
+            for n in &self.roles[i].nodes {
+                if let Some(vm_id) = &n.vm_id {
+                    effects.push(Effect::Act {
+                        vm_id: vm_id.clone(),
+                        action: "release",
+                    });
+                }
+            }
+        }
+        self.template.on_hold = false;
+        self.set_state(ServiceState::Deploying, now);
+        self.deadline_ms = Some(now + self.wait_ms);
+        Ok(effects)
+    }
+
+    /// Recover a failed service: FAILED_DEPLOYING and FAILED_SCALING replace
+    /// failed VMs and create the missing ones; FAILED_UNDEPLOYING retries
+    /// with terminate-hard; COOLDOWN ends the cooldown.
+    pub fn recover(&mut self, now: u64) -> Result<Vec<Effect>, LifecycleError> {
+        let mut effects = Vec::new();
+        match self.state {
+            ServiceState::FailedDeploying
+            | ServiceState::FailedScaling
+            | ServiceState::Deploying
+            | ServiceState::Scaling => {
+                let scaling = matches!(
+                    self.state,
+                    ServiceState::FailedScaling | ServiceState::Scaling
+                );
+                for i in 0..self.roles.len() {
+                    if !matches!(
+                        self.roles[i].state,
+                        RoleState::FailedDeploying
+                            | RoleState::FailedScaling
+                            | RoleState::Deploying
+                            | RoleState::Scaling
+                    ) {
+                        continue;
+                    }
+                    // Failed or never-created VMs are replaced, not resumed.
+                    let role = self.roles[i].name.clone();
+                    for n in self.roles[i].nodes.iter_mut() {
+                        let failed = matches!(n.vm_state, Some(VmState::Failed | VmState::Unknown));
+                        if failed || (n.vm_id.is_none() && n.reason.is_some()) {
+                            n.terminating = true;
+                            if let Some(vm_id) = &n.vm_id {
+                                effects.push(Effect::Act {
+                                    vm_id: vm_id.clone(),
+                                    action: "terminate-hard",
+                                });
+                            }
+                        }
+                    }
+                    self.info(now, format!("Role {role}: recovering"));
+                    self.set_role_state(
+                        i,
+                        if scaling {
+                            RoleState::Scaling
+                        } else {
+                            RoleState::Deploying
+                        },
+                        now,
+                    );
+                    effects.extend(self.grow(i, false));
+                }
+                self.set_state(
+                    if scaling {
+                        ServiceState::Scaling
+                    } else {
+                        ServiceState::Deploying
+                    },
+                    now,
+                );
+                self.deadline_ms = Some(now + self.wait_ms);
+            }
+            ServiceState::FailedUndeploying | ServiceState::Undeploying => {
+                for i in 0..self.roles.len() {
+                    if self.roles[i].state == RoleState::FailedUndeploying {
+                        self.roles[i].state = RoleState::Running;
+                    }
+                }
+                self.set_state(ServiceState::Undeploying, now);
+                self.deadline_ms = Some(now + self.wait_ms);
+                effects.extend(self.shutdown_next(now, true));
+            }
+            ServiceState::Cooldown => self.end_cooldown(now),
+            other => {
+                return Err(LifecycleError::WrongState(format!(
+                    "service {} cannot be recovered in state {other}",
+                    self.id
+                )));
+            }
+        }
+        Ok(effects)
+    }
+}
+
+/// Build the VM template JSON a driver receives for one VM.
+pub fn vm_template_json(
+    service: &Service,
+    role: &str,
+    vm_template: &Map<String, Value>,
+) -> Option<Map<String, Value>> {
+    let t = service.template.role(role)?;
+    Some(super::merge::vm_template(
+        vm_template,
+        &t.template_contents,
+        &service.template.user_inputs_values,
+        &t.user_inputs_values,
+        service.id,
+        role,
+    ))
+}
