@@ -1,0 +1,326 @@
+//! The lifecycle engine: runs the pure state machine of
+//! `service::lifecycle` against the store and a driver plugin.
+//!
+//! Each operation on a service takes that service's lock (operations on one
+//! service are serialized, different services progress concurrently),
+//! applies the transition, writes the service, and only then carries out
+//! the effects (driver calls), feeding their results back and writing
+//! again.
+
+use crate::clock::SharedClock;
+use crate::plugin::{CallError, Driver, VmAction, VmSpec, VmState as DriverVmState};
+use crate::service::lifecycle::{CreateVm, Effect, LifecycleError, Observed, Service, VmState};
+use crate::service::{FieldError, parse_template};
+use crate::store::Store;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug)]
+pub enum EngineError {
+    /// The template is not valid: every problem, with its field.
+    Invalid(Vec<FieldError>),
+    Lifecycle(LifecycleError),
+    NotFound(String),
+    Storage(String),
+}
+
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineError::Invalid(errors) => {
+                let all: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                write!(f, "{}", all.join("; "))
+            }
+            EngineError::Lifecycle(e) => write!(f, "{e}"),
+            EngineError::NotFound(m) | EngineError::Storage(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<anyhow::Error> for EngineError {
+    fn from(e: anyhow::Error) -> Self {
+        EngineError::Storage(format!("{e:#}"))
+    }
+}
+
+impl From<LifecycleError> for EngineError {
+    fn from(e: LifecycleError) -> Self {
+        EngineError::Lifecycle(e)
+    }
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Mutex<Store>,
+    driver: Driver,
+    clock: SharedClock,
+    wait_ms: u64,
+    locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+fn to_core_state(s: DriverVmState) -> VmState {
+    match s {
+        DriverVmState::Pending => VmState::Pending,
+        DriverVmState::Hold => VmState::Hold,
+        DriverVmState::Running => VmState::Running,
+        DriverVmState::Poweroff => VmState::Poweroff,
+        DriverVmState::Suspended => VmState::Suspended,
+        DriverVmState::Stopped => VmState::Stopped,
+        DriverVmState::Undeployed => VmState::Undeployed,
+        DriverVmState::Unknown => VmState::Unknown,
+        DriverVmState::Failed => VmState::Failed,
+        DriverVmState::Done => VmState::Done,
+    }
+}
+
+fn call_error(e: CallError) -> String {
+    match e {
+        CallError::Plugin(e) => format!("driver error: {e}"),
+        CallError::Fault(f) => f.to_string(),
+    }
+}
+
+impl Engine {
+    /// `wait_ms`: how long a deploy, scale or undeploy may wait for VMs.
+    pub fn new(store: Store, driver: Driver, clock: SharedClock, wait_ms: u64) -> Engine {
+        Engine {
+            inner: Arc::new(Inner {
+                store: Mutex::new(store),
+                driver,
+                clock,
+                wait_ms,
+                locks: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The store, for resources outside the life cycle (VM templates).
+    pub fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.inner.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn now(&self) -> u64 {
+        self.inner.clock.now_ms()
+    }
+
+    fn lock_for(&self, id: u64) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.inner.locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(id).or_default().clone()
+    }
+
+    pub fn service(&self, id: u64) -> Result<Service, EngineError> {
+        self.store()
+            .service(id)?
+            .ok_or_else(|| EngineError::NotFound(format!("service {id} does not exist")))
+    }
+
+    pub fn service_ids(&self) -> Result<Vec<u64>, EngineError> {
+        Ok(self.store().service_ids()?)
+    }
+
+    /// Validate a template, create the service and start deploying it.
+    pub async fn instantiate(&self, document: &serde_json::Value) -> Result<u64, EngineError> {
+        let template = parse_template(document).map_err(EngineError::Invalid)?;
+        let missing: Vec<FieldError> = {
+            let store = self.store();
+            template
+                .roles
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| !matches!(store.vm_template(r.template_id), Ok(Some(_))))
+                .map(|(i, r)| FieldError {
+                    field: format!("roles[{i}].template_id"),
+                    reason: format!("VM template {} does not exist", r.template_id),
+                })
+                .collect()
+        };
+        if !missing.is_empty() {
+            return Err(EngineError::Invalid(missing));
+        }
+        let id = self.store().next_service_id()?;
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        let now = self.now();
+        let mut service = Service::new(id, template, now, self.inner.wait_ms);
+        self.store().save_service(&service)?;
+        let effects = service.start(now);
+        self.store().save_service(&service)?;
+        self.execute(&mut service, effects).await?;
+        Ok(id)
+    }
+
+    /// Apply an operation to a service under its lock.
+    async fn operate(
+        &self,
+        id: u64,
+        op: impl FnOnce(&mut Service, u64) -> Result<Vec<Effect>, LifecycleError>,
+    ) -> Result<Service, EngineError> {
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        let mut service = self.service(id)?;
+        let effects = op(&mut service, self.now())?;
+        self.store().save_service(&service)?;
+        self.execute(&mut service, effects).await?;
+        Ok(service)
+    }
+
+    pub async fn undeploy(&self, id: u64, force: bool) -> Result<Service, EngineError> {
+        self.operate(id, |s, now| s.undeploy(now, force)).await
+    }
+
+    pub async fn scale(
+        &self,
+        id: u64,
+        role: &str,
+        cardinality: u32,
+        force: bool,
+    ) -> Result<Service, EngineError> {
+        self.operate(id, |s, now| s.scale(role, cardinality, force, now))
+            .await
+    }
+
+    pub async fn release(&self, id: u64) -> Result<Service, EngineError> {
+        self.operate(id, |s, now| s.release(now)).await
+    }
+
+    pub async fn recover(&self, id: u64) -> Result<Service, EngineError> {
+        self.operate(id, |s, now| s.recover(now)).await
+    }
+
+    /// One round for one service: retry creates that were recorded but not
+    /// confirmed (after a crash), poll its VMs, move it on.
+    pub async fn tick(&self, id: u64) -> Result<(), EngineError> {
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        let mut service = match self.store().service(id)? {
+            Some(s) => s,
+            None => return Ok(()),
+        };
+        let retries: Vec<Effect> = service
+            .unconfirmed_creates()
+            .into_iter()
+            .map(Effect::Create)
+            .collect();
+        if !retries.is_empty() {
+            self.execute(&mut service, retries).await?;
+        }
+        let ids = service.vm_ids();
+        let observed = if ids.is_empty() {
+            Vec::new()
+        } else {
+            match self.inner.driver.poll(ids).await {
+                Ok(statuses) => statuses
+                    .into_iter()
+                    .map(|s| Observed {
+                        ready: s.user_attributes.iter().any(|kv| {
+                            kv.key.eq_ignore_ascii_case("READY")
+                                && kv.value.trim().eq_ignore_ascii_case("YES")
+                        }),
+                        vm_id: s.id,
+                        state: to_core_state(s.state),
+                        reason: s.reason,
+                    })
+                    .collect(),
+                Err(e) => {
+                    let message = format!("Polling VMs failed: {}", call_error(e));
+                    if service.log.last().map(|l| &l.message) != Some(&message) {
+                        service.error(self.now(), message);
+                        self.store().save_service(&service)?;
+                    }
+                    return Ok(());
+                }
+            }
+        };
+        let before = serde_json::to_string(&service).unwrap_or_default();
+        let effects = service.observe(&observed, self.now());
+        if serde_json::to_string(&service).unwrap_or_default() != before {
+            self.store().save_service(&service)?;
+        }
+        self.execute(&mut service, effects).await
+    }
+
+    /// A round over every service; services progress concurrently.
+    pub async fn tick_all(&self) -> Result<(), EngineError> {
+        let ids = self.service_ids()?;
+        let mut tasks = tokio::task::JoinSet::new();
+        for id in ids {
+            let engine = self.clone();
+            tasks.spawn(async move { engine.tick(id).await });
+        }
+        while let Some(result) = tasks.join_next().await {
+            if let Ok(Err(e)) = result {
+                tracing::error!("engine round: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Carry out effects (and those their results lead to), writing the
+    /// service after each driver answer so no answer is lost.
+    async fn execute(
+        &self,
+        service: &mut Service,
+        effects: Vec<Effect>,
+    ) -> Result<(), EngineError> {
+        let mut queue: VecDeque<Effect> = effects.into();
+        while let Some(effect) = queue.pop_front() {
+            match effect {
+                Effect::Create(create) => {
+                    let result = self.create(service, &create).await;
+                    service.observe_created(&create.operation_id, result, self.now());
+                }
+                Effect::Act { vm_id, action } => {
+                    let parsed = VmAction::parse(action).map_err(EngineError::Storage)?;
+                    if let Err(e) = self.inner.driver.act(vm_id.clone(), parsed, vec![]).await {
+                        let more =
+                            service.observe_act_failed(&vm_id, action, &call_error(e), self.now());
+                        queue.extend(more);
+                    }
+                }
+            }
+            self.store().save_service(service)?;
+        }
+        if service.deleted {
+            self.store().delete_service(service.id)?;
+        }
+        Ok(())
+    }
+
+    async fn create(&self, service: &Service, create: &CreateVm) -> Result<String, String> {
+        let vm_template = self
+            .store()
+            .vm_template(create.template_id)
+            .map_err(|e| format!("{e:#}"))?
+            .ok_or_else(|| format!("VM template {} does not exist", create.template_id))?;
+        let template = crate::service::lifecycle::vm_template_json(
+            service,
+            &create.role,
+            &vm_template.attributes,
+        )
+        .ok_or_else(|| format!("role {} is not in the service", create.role))?;
+        let spec = VmSpec {
+            operation_id: create.operation_id.clone(),
+            service_id: service.id,
+            role_name: create.role.clone(),
+            vm_name: create.name.clone(),
+            template: serde_json::Value::Object(template).to_string(),
+            hold: create.hold,
+        };
+        self.inner.driver.create(spec).await.map_err(call_error)
+    }
+
+    /// Tick every service every `interval` until the engine is dropped.
+    pub fn spawn_loop(&self, interval: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let _ = engine.tick_all().await;
+                tokio::time::sleep(interval).await;
+            }
+        })
+    }
+}
