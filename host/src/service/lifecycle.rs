@@ -31,6 +31,23 @@ pub enum VmState {
     Done,
 }
 
+impl VmState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            VmState::Pending => "PENDING",
+            VmState::Hold => "HOLD",
+            VmState::Running => "RUNNING",
+            VmState::Poweroff => "POWEROFF",
+            VmState::Suspended => "SUSPENDED",
+            VmState::Stopped => "STOPPED",
+            VmState::Undeployed => "UNDEPLOYED",
+            VmState::Unknown => "UNKNOWN",
+            VmState::Failed => "FAILED",
+            VmState::Done => "DONE",
+        }
+    }
+}
+
 /// How long a service may wait for its VMs before it fails, by default.
 pub const DEFAULT_WAIT_MS: u64 = 15 * 60 * 1000;
 /// Cooldown of roles that set none (OneFlow's `default_cooldown`).
@@ -439,9 +456,9 @@ impl Service {
                     node.vm_state = Some(o.state);
                     node.reason = o.reason.clone();
                     let msg = format!(
-                        "Role {role}: VM {} is {:?}{}",
+                        "Role {role}: VM {} is {}{}",
                         o.vm_id,
-                        o.state,
+                        o.state.as_str(),
                         o.reason
                             .as_deref()
                             .map(|r| format!(" ({r})"))

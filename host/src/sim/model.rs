@@ -556,6 +556,30 @@ impl Hypervisor {
         Ok(vm)
     }
 
+    /// Put a VM in a state, as a host failure or an operator would (tests
+    /// use it to make a VM fail, go UNKNOWN or come back).
+    pub fn force_state(
+        &mut self,
+        id: &str,
+        state: State,
+        reason: Option<String>,
+        now: u64,
+    ) -> Result<&Vm, SimError> {
+        let vm = self.vm_mut(id)?;
+        vm.phase = match state {
+            State::Running => Phase::Running { since_ms: now },
+            State::Hold => Phase::Hold,
+            State::Pending => Phase::Booting {
+                until_ms: now + vm.behaviour.boot_ms.unwrap_or(0),
+            },
+            other => Phase::Settled { state: other },
+        };
+        // A forced state replaces injected failures, so a recovered VM stays up.
+        vm.behaviour.fail = None;
+        vm.reason = reason;
+        Ok(vm)
+    }
+
     /// Set monitoring values (they override the load shape); `null` values
     /// clear an override.
     pub fn set_monitoring(

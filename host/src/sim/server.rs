@@ -9,6 +9,7 @@
 //! | `POST /vms/poll` | `{"ids": [..]}`: many VMs in one call |
 //! | `PUT /vms/{id}/monitoring` | set monitoring values, e.g. `{"CPU": 90}` |
 //! | `PUT /vms/{id}/user-attributes` | set user attributes, e.g. `{"READY": "YES"}` |
+//! | `PUT /vms/{id}/state` | force a state, e.g. `{"state": "FAILED", "reason": "disk"}` |
 //! | `GET /health` | liveness |
 
 use super::model::{CreateRequest, Hypervisor, SimError, VmView};
@@ -86,6 +87,24 @@ impl SimHypervisor {
                 .map_err(|e| SimError::Conflict(format!("storage: {e:#}")))?;
         }
         Ok(vm.id.to_string())
+    }
+
+    /// Put a VM in a state (`PUT /vms/{id}/state`): a host failure, or an
+    /// operator's repair.
+    pub fn force_state(
+        &self,
+        id: &str,
+        state: super::model::State,
+        reason: Option<String>,
+    ) -> Result<VmView, SimError> {
+        let now = self.clock.now_ms();
+        let mut guard = self.lock();
+        let (hypervisor, store) = &mut *guard;
+        let vm = hypervisor.force_state(id, state, reason, now)?;
+        store
+            .save(vm)
+            .map_err(|e| SimError::Conflict(format!("storage: {e:#}")))?;
+        Ok(vm.view(now))
     }
 
     /// Every VM as the API shows it now.
@@ -280,6 +299,23 @@ async fn set_user_attributes(
     Ok(Json(vm.view(now)))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateBody {
+    state: super::model::State,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn force_state(
+    State(sim): Sim,
+    Path(id): Path<String>,
+    body: Result<Json<StateBody>, JsonRejection>,
+) -> Result<Json<VmView>, ApiError> {
+    let Json(body) = body?;
+    Ok(Json(sim.force_state(&id, body.state, body.reason)?))
+}
+
 async fn health(State(sim): Sim) -> Json<serde_json::Value> {
     Json(json!({ "status": "ok", "service": "flotilla-sim-hypervisor", "vms": sim.vm_count() }))
 }
@@ -293,6 +329,7 @@ pub fn router(sim: Arc<SimHypervisor>) -> Router {
         .route("/vms/{id}/action", post(action))
         .route("/vms/{id}/monitoring", put(set_monitoring))
         .route("/vms/{id}/user-attributes", put(set_user_attributes))
+        .route("/vms/{id}/state", put(force_state))
         .with_state(sim)
 }
 

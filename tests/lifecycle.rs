@@ -1,0 +1,425 @@
+//! The service life cycle through the real sim driver plugin and the
+//! simulated hypervisor on loopback, with a test clock shared by both: time
+//! moves when a test says so, nothing sleeps.
+
+use flotilla::clock::ManualClock;
+use flotilla::engine::{Engine, EngineError};
+use flotilla::plugin::{Driver, Grant, PluginHost, builtin};
+use flotilla::service::lifecycle::LifecycleError;
+use flotilla::service::{RoleState, ServiceState};
+use flotilla::sim::{SimHypervisor, SimOptions, State};
+use flotilla::store::Store;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+struct Harness {
+    clock: Arc<ManualClock>,
+    sim: Arc<SimHypervisor>,
+    engine: Engine,
+}
+
+async fn harness(wait_ms: u64) -> Harness {
+    let clock = ManualClock::new(1_700_000_000_000);
+    let sim = SimHypervisor::open(SimOptions {
+        clock: clock.clone(),
+        ..SimOptions::default()
+    })
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!(
+        "http://{}",
+        flotilla::sim::spawn(sim.clone(), listener).unwrap()
+    );
+    let host = PluginHost::new(None).unwrap();
+    let b = builtin::find("sim").unwrap();
+    let mut grant = Grant::default();
+    grant.allowed_outbound_hosts.push(base.clone());
+    grant.config.insert("endpoint".into(), base);
+    let driver = Driver::start(host.load(b.manifest(), b.wasm, grant).unwrap()).unwrap();
+    let store = Store::in_memory().unwrap();
+    let attrs = |v: Value| v.as_object().unwrap().clone();
+    store
+        .create_vm_template(
+            "small",
+            "oneadmin",
+            attrs(json!({"CPU": "1", "MEMORY": "512"})),
+        )
+        .unwrap();
+    store
+        .create_vm_template(
+            "ready-late",
+            "oneadmin",
+            attrs(json!({"CPU": "1", "SIM_READY": "YES", "SIM_READY_SECONDS": 30})),
+        )
+        .unwrap();
+    Harness {
+        clock: clock.clone(),
+        sim,
+        engine: Engine::new(store, driver, clock, wait_ms),
+    }
+}
+
+impl Harness {
+    async fn tick(&self, id: u64, rounds: usize) {
+        for _ in 0..rounds {
+            self.engine.tick(id).await.unwrap();
+        }
+    }
+
+    fn state(&self, id: u64) -> ServiceState {
+        self.engine.service(id).unwrap().state
+    }
+
+    fn role_state(&self, id: u64, role: &str) -> RoleState {
+        self.engine.service(id).unwrap().role(role).unwrap().state
+    }
+
+    /// VMs on the hypervisor per role, with their states.
+    fn vms(&self) -> BTreeMap<String, Vec<State>> {
+        let mut out: BTreeMap<String, Vec<State>> = BTreeMap::new();
+        for vm in self.sim.views() {
+            out.entry(vm.role_name).or_default().push(vm.state);
+        }
+        out
+    }
+
+    fn live_vms(&self, role: &str) -> usize {
+        self.sim
+            .views()
+            .iter()
+            .filter(|v| v.role_name == role && v.state != State::Done)
+            .count()
+    }
+}
+
+/// The four-role example of the product seed.
+fn seed(deployment: &str) -> Value {
+    json!({
+        "name": "my-service",
+        "deployment": deployment,
+        "roles": [
+            {"name": "frontend", "type": "vm", "cardinality": 1, "template_id": 0, "parents": ["backend"]},
+            {"name": "backend", "type": "vm", "cardinality": 2, "template_id": 0, "parents": ["db"], "min_vms": 1, "max_vms": 4, "cooldown": 60},
+            {"name": "db", "type": "vm", "cardinality": 1, "template_id": 0},
+            {"name": "monitor", "type": "vm", "cardinality": 1, "template_id": 0}
+        ]
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn straight_deploys_the_seed_example_in_parent_order() {
+    let h = harness(600_000).await;
+    let id = h.engine.instantiate(&seed("straight")).await.unwrap();
+    assert_eq!(h.state(id), ServiceState::Deploying);
+    let vms = h.vms();
+    assert_eq!(
+        vms.keys().collect::<Vec<_>>(),
+        ["db", "monitor"],
+        "only roles without parents start"
+    );
+    h.tick(id, 1).await;
+    assert_eq!(h.role_state(id, "db"), RoleState::Running);
+    assert_eq!(h.vms()["backend"].len(), 2);
+    assert!(
+        !h.vms().contains_key("frontend"),
+        "frontend waits for backend"
+    );
+    h.tick(id, 1).await;
+    assert_eq!(h.vms()["frontend"].len(), 1);
+    h.tick(id, 1).await;
+    assert_eq!(h.state(id), ServiceState::Running);
+    let service = h.engine.service(id).unwrap();
+    assert!(service.roles.iter().all(|r| r.state == RoleState::Running));
+    let names: Vec<String> = h
+        .sim
+        .views()
+        .into_iter()
+        .filter(|v| v.role_name == "backend")
+        .map(|v| v.name)
+        .collect();
+    assert_eq!(names, ["backend_0_(service_0)", "backend_1_(service_0)"]);
+    assert!(
+        service
+            .log
+            .iter()
+            .any(|l| l.message == "New state: RUNNING")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn none_deploys_every_role_at_once() {
+    let h = harness(600_000).await;
+    let id = h.engine.instantiate(&seed("none")).await.unwrap();
+    let vms = h.vms();
+    assert_eq!(vms.values().map(Vec::len).sum::<usize>(), 5);
+    h.tick(id, 1).await;
+    assert_eq!(h.state(id), ServiceState::Running);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ready_gate_waits_for_ready_yes() {
+    let h = harness(600_000).await;
+    let template = json!({"name": "gated", "ready_status_gate": true,
+        "roles": [{"name": "app", "type": "vm", "cardinality": 2, "template_id": 1}]});
+    let id = h.engine.instantiate(&template).await.unwrap();
+    h.tick(id, 2).await;
+    assert_eq!(
+        h.state(id),
+        ServiceState::Deploying,
+        "running but not READY=YES yet"
+    );
+    h.clock.advance_ms(30_000);
+    h.tick(id, 1).await;
+    assert_eq!(h.state(id), ServiceState::Running);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vm_that_fails_to_boot_fails_the_deploy_and_recover_replaces_it() {
+    let h = harness(600_000).await;
+    let template = json!({"name": "fragile",
+        "roles": [{"name": "app", "type": "vm", "cardinality": 2, "template_id": 0,
+                   "template_contents": {"SIM_BOOT_SECONDS": 10}}]});
+    let id = h.engine.instantiate(&template).await.unwrap();
+    let first = h.sim.views()[0].id.clone();
+    h.sim
+        .force_state(&first, State::Failed, Some("boot failure: no disk".into()))
+        .unwrap();
+    h.tick(id, 1).await;
+    assert_eq!(h.state(id), ServiceState::FailedDeploying);
+    assert_eq!(h.role_state(id, "app"), RoleState::FailedDeploying);
+    let log = h.engine.service(id).unwrap().log;
+    assert!(
+        log.iter().any(|l| l
+            .message
+            .contains(&format!("VM {first} is FAILED (boot failure: no disk)"))),
+        "{log:#?}"
+    );
+
+    h.engine.recover(id).await.unwrap();
+    assert_eq!(h.state(id), ServiceState::Deploying);
+    h.clock.advance_ms(10_000);
+    h.tick(id, 2).await;
+    assert_eq!(h.state(id), ServiceState::Running);
+    assert_eq!(h.live_vms("app"), 2);
+    let failed = h.sim.views().into_iter().find(|v| v.id == first).unwrap();
+    assert_eq!(failed.state, State::Done, "the failed VM was terminated");
+    assert_eq!(
+        h.engine
+            .service(id)
+            .unwrap()
+            .role("app")
+            .unwrap()
+            .nodes
+            .len(),
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_that_outlives_its_deadline_fails_the_service() {
+    let h = harness(60_000).await;
+    let template = json!({"name": "slow",
+        "roles": [{"name": "app", "type": "vm", "cardinality": 1, "template_id": 0,
+                   "template_contents": {"SIM_BOOT_SECONDS": 3600}}]});
+    let id = h.engine.instantiate(&template).await.unwrap();
+    h.tick(id, 1).await;
+    assert_eq!(h.state(id), ServiceState::Deploying);
+    h.clock.advance_ms(61_000);
+    h.tick(id, 1).await;
+    assert_eq!(h.state(id), ServiceState::FailedDeploying);
+    let log = h.engine.service(id).unwrap().log;
+    assert!(
+        log.iter().any(|l| l
+            .message
+            .starts_with("Gave up after 60 s waiting for role(s) app")),
+        "{log:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaling_within_bounds_then_cooldown() {
+    let h = harness(600_000).await;
+    let id = h.engine.instantiate(&seed("straight")).await.unwrap();
+    h.tick(id, 3).await;
+    assert_eq!(h.state(id), ServiceState::Running);
+
+    match h.engine.scale(id, "backend", 5, false).await {
+        Err(EngineError::Lifecycle(LifecycleError::Invalid(m))) => {
+            assert!(m.contains("above max_vms (4)"), "{m}")
+        }
+        other => panic!("expected a refusal, got {:?}", other.map(|s| s.state)),
+    }
+    assert_eq!(h.live_vms("backend"), 2, "a refused scale changes nothing");
+
+    h.engine.scale(id, "backend", 3, false).await.unwrap();
+    assert_eq!(h.state(id), ServiceState::Scaling);
+    assert_eq!(h.live_vms("backend"), 3);
+    h.tick(id, 1).await;
+    assert_eq!(h.state(id), ServiceState::Cooldown);
+    assert!(matches!(
+        h.engine.scale(id, "backend", 4, false).await,
+        Err(EngineError::Lifecycle(LifecycleError::WrongState(_)))
+    ));
+    h.clock.advance_ms(59_000);
+    h.tick(id, 1).await;
+    assert_eq!(h.state(id), ServiceState::Cooldown);
+    h.clock.advance_ms(1_000);
+    h.tick(id, 1).await;
+    assert_eq!(h.state(id), ServiceState::Running);
+
+    // Down: the oldest VMs go.
+    h.engine.scale(id, "backend", 1, false).await.unwrap();
+    h.tick(id, 1).await;
+    assert_eq!(h.live_vms("backend"), 1);
+    let left: Vec<String> = h
+        .sim
+        .views()
+        .into_iter()
+        .filter(|v| v.role_name == "backend" && v.state != State::Done)
+        .map(|v| v.name)
+        .collect();
+    assert_eq!(left, ["backend_2_(service_0)"]);
+    h.clock.advance_ms(60_000);
+    h.tick(id, 1).await;
+    assert!(matches!(
+        h.engine.scale(id, "backend", 0, false).await,
+        Err(EngineError::Lifecycle(LifecycleError::Invalid(_)))
+    ));
+    h.engine.scale(id, "backend", 6, true).await.unwrap();
+    assert_eq!(h.live_vms("backend"), 6, "force goes past max_vms");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hold_then_release() {
+    let h = harness(600_000).await;
+    let mut template = seed("straight");
+    template["on_hold"] = json!(true);
+    let id = h.engine.instantiate(&template).await.unwrap();
+    h.tick(id, 4).await;
+    assert_eq!(h.state(id), ServiceState::Hold);
+    assert!(
+        h.vms().values().flatten().all(|s| *s == State::Hold),
+        "{:?}",
+        h.vms()
+    );
+    assert_eq!(h.vms().values().map(Vec::len).sum::<usize>(), 5);
+    h.engine.release(id).await.unwrap();
+    h.tick(id, 4).await;
+    assert_eq!(h.state(id), ServiceState::Running);
+    assert!(h.vms().values().flatten().all(|s| *s == State::Running));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undeploy_goes_in_reverse_dependency_order() {
+    let h = harness(600_000).await;
+    let id = h.engine.instantiate(&seed("straight")).await.unwrap();
+    h.tick(id, 3).await;
+    h.engine.undeploy(id, false).await.unwrap();
+    assert_eq!(h.state(id), ServiceState::Undeploying);
+    assert_eq!(
+        (h.live_vms("frontend"), h.live_vms("monitor")),
+        (0, 0),
+        "leaves first"
+    );
+    assert_eq!((h.live_vms("backend"), h.live_vms("db")), (2, 1));
+    h.tick(id, 1).await;
+    assert_eq!(
+        (h.live_vms("backend"), h.live_vms("db")),
+        (0, 1),
+        "then backend"
+    );
+    h.tick(id, 1).await;
+    assert_eq!(h.live_vms("db"), 0);
+    h.tick(id, 1).await;
+    assert!(
+        matches!(h.engine.service(id), Err(EngineError::NotFound(_))),
+        "the service is gone"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchdog_follows_done_and_failed_vms() {
+    let h = harness(600_000).await;
+    let id = h.engine.instantiate(&seed("none")).await.unwrap();
+    h.tick(id, 1).await;
+    assert_eq!(h.state(id), ServiceState::Running);
+    let backend: Vec<String> = h
+        .sim
+        .views()
+        .into_iter()
+        .filter(|v| v.role_name == "backend")
+        .map(|v| v.id)
+        .collect();
+
+    // A VM terminated behind Flotilla's back leaves the role.
+    h.sim.force_state(&backend[0], State::Done, None).unwrap();
+    h.tick(id, 1).await;
+    let service = h.engine.service(id).unwrap();
+    let role = service.role("backend").unwrap();
+    assert_eq!((role.cardinality, role.nodes.len()), (1, 1));
+    assert_eq!(service.state, ServiceState::Running);
+
+    // A FAILED VM puts the role and service in WARNING until it recovers.
+    h.sim
+        .force_state(&backend[1], State::Failed, Some("host down".into()))
+        .unwrap();
+    h.tick(id, 1).await;
+    assert_eq!(
+        (h.state(id), h.role_state(id, "backend")),
+        (ServiceState::Warning, RoleState::Warning)
+    );
+    h.sim
+        .force_state(&backend[1], State::Running, None)
+        .unwrap();
+    h.tick(id, 1).await;
+    assert_eq!(
+        (h.state(id), h.role_state(id, "backend")),
+        (ServiceState::Running, RoleState::Running)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_whose_roles_empty_deletes_itself_when_asked_to() {
+    let h = harness(600_000).await;
+    let template = json!({"name": "ephemeral", "automatic_deletion": true,
+        "roles": [{"name": "job", "type": "vm", "cardinality": 1, "template_id": 0}]});
+    let id = h.engine.instantiate(&template).await.unwrap();
+    h.tick(id, 1).await;
+    assert_eq!(h.state(id), ServiceState::Running);
+    let vm = h.sim.views()[0].id.clone();
+    h.sim.force_state(&vm, State::Done, None).unwrap();
+    h.tick(id, 2).await;
+    assert!(matches!(
+        h.engine.service(id),
+        Err(EngineError::NotFound(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_templates_are_refused_and_change_nothing() {
+    let h = harness(600_000).await;
+    let mut bad = seed("straight");
+    bad["roles"][2]["template_id"] = json!(42);
+    bad["roles"][3]["parents"] = json!(["ghost"]);
+    match h.engine.instantiate(&bad).await {
+        Err(EngineError::Invalid(errors)) => {
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert_eq!(errors[0].field, "roles[3].parents[0]");
+        }
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    let mut unknown = seed("straight");
+    unknown["roles"][2]["template_id"] = json!(42);
+    match h.engine.instantiate(&unknown).await {
+        Err(EngineError::Invalid(errors)) => {
+            assert_eq!(
+                errors[0].to_string(),
+                "roles[2].template_id: VM template 42 does not exist"
+            )
+        }
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    assert!(h.engine.service_ids().unwrap().is_empty());
+    assert!(h.sim.views().is_empty());
+}
