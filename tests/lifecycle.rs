@@ -423,3 +423,78 @@ async fn bad_templates_are_refused_and_change_nothing() {
     assert!(h.engine.service_ids().unwrap().is_empty());
     assert!(h.sim.views().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_are_added_and_removed_on_a_running_service() {
+    let h = harness(600_000).await;
+    let id = h.engine.instantiate(&seed("straight")).await.unwrap();
+    h.tick(id, 3).await;
+    let cache = json!({"name": "cache", "type": "vm", "cardinality": 2, "template_id": 0, "parents": ["db"]});
+    h.engine.add_role(id, &cache).await.unwrap();
+    assert_eq!(h.state(id), ServiceState::Deploying);
+    assert_eq!(h.live_vms("cache"), 2);
+    h.tick(id, 1).await;
+    assert_eq!(h.state(id), ServiceState::Running);
+
+    let duplicate = json!({"name": "cache", "type": "vm", "cardinality": 1, "template_id": 0});
+    let err = h.engine.add_role(id, &duplicate).await.unwrap_err().to_string();
+    assert!(err.contains("role name `cache` is repeated"), "{err}");
+    let err = h.engine.remove_role(id, "db").await.unwrap_err().to_string();
+    assert!(err.contains("`db` is a parent of"), "{err}");
+
+    h.engine.remove_role(id, "cache").await.unwrap();
+    assert_eq!(h.state(id), ServiceState::Undeploying);
+    h.tick(id, 1).await;
+    assert_eq!(h.state(id), ServiceState::Running);
+    let service = h.engine.service(id).unwrap();
+    assert!(service.role("cache").is_none() && service.template.role("cache").is_none());
+    assert_eq!(h.live_vms("cache"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_refuses_immutable_attributes_and_rename_changes_the_name() {
+    let h = harness(600_000).await;
+    let id = h.engine.instantiate(&seed("straight")).await.unwrap();
+    h.tick(id, 3).await;
+    let mut changed = seed("none");
+    changed["roles"][1]["cardinality"] = json!(3);
+    changed["roles"][0]["parents"] = json!([]);
+    let err = h.engine.update(id, &changed).await.unwrap_err().to_string();
+    for expected in [
+        "deployment: cannot change on a live service",
+        "roles[1].cardinality: cannot change by update (use scale)",
+        "roles[0].parents: cannot change on a live service",
+    ] {
+        assert!(err.contains(expected), "missing `{expected}` in {err}");
+    }
+    let mut allowed = seed("straight");
+    allowed["roles"][1]["max_vms"] = json!(8);
+    allowed["description"] = json!("now with room to grow");
+    h.engine.update(id, &allowed).await.unwrap();
+    assert_eq!(h.engine.service(id).unwrap().template.role("backend").unwrap().max_vms, Some(8));
+    h.engine.rename(id, "shop").await.unwrap();
+    assert_eq!(h.engine.service(id).unwrap().name, "shop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_actions_run_in_batches_period_seconds_apart() {
+    let h = harness(600_000).await;
+    let template = json!({"name": "fleet", "roles": [{"name": "worker", "type": "vm", "cardinality": 5, "template_id": 0}]});
+    let id = h.engine.instantiate(&template).await.unwrap();
+    h.tick(id, 1).await;
+    let powered_off = |h: &Harness| h.sim.views().iter().filter(|v| v.state == State::Poweroff).count();
+
+    h.engine.role_action(id, "worker", "poweroff", 60, 2).await.unwrap();
+    assert_eq!(powered_off(&h), 2, "the first batch at once");
+    h.clock.advance_ms(59_000);
+    h.tick(id, 1).await;
+    assert_eq!(powered_off(&h), 2);
+    h.clock.advance_ms(1_000);
+    h.tick(id, 1).await;
+    assert_eq!(powered_off(&h), 4, "the second batch a period later");
+    h.clock.advance_ms(60_000);
+    h.tick(id, 1).await;
+    assert_eq!(powered_off(&h), 5);
+    let err = h.engine.role_action(id, "worker", "explode", 0, 0).await.unwrap_err().to_string();
+    assert!(err.starts_with("action: `explode` is not a VM action"), "{err}");
+}

@@ -187,6 +187,59 @@ impl Engine {
         self.operate(id, |s, now| s.release(now)).await
     }
 
+    pub async fn role_action(
+        &self,
+        id: u64,
+        role: &str,
+        action: &str,
+        period_s: u64,
+        number: u64,
+    ) -> Result<Service, EngineError> {
+        self.operate(id, |s, now| {
+            s.role_action(role, action, period_s, number, now)
+        })
+        .await
+    }
+
+    pub async fn add_role(
+        &self,
+        id: u64,
+        role: &serde_json::Value,
+    ) -> Result<Service, EngineError> {
+        let role: crate::service::Role = serde_json::from_value(role.clone()).map_err(|e| {
+            EngineError::Invalid(vec![FieldError {
+                field: "role".into(),
+                reason: e.to_string(),
+            }])
+        })?;
+        if !matches!(self.store().vm_template(role.template_id), Ok(Some(_))) {
+            return Err(EngineError::Invalid(vec![FieldError {
+                field: "role.template_id".into(),
+                reason: format!("VM template {} does not exist", role.template_id),
+            }]));
+        }
+        self.operate(id, |s, now| s.add_role(role, now)).await
+    }
+
+    pub async fn remove_role(&self, id: u64, role: &str) -> Result<Service, EngineError> {
+        self.operate(id, |s, now| s.remove_role(role, now)).await
+    }
+
+    pub async fn update(
+        &self,
+        id: u64,
+        document: &serde_json::Value,
+    ) -> Result<Service, EngineError> {
+        let template = parse_template(document).map_err(EngineError::Invalid)?;
+        self.operate(id, |s, now| s.update(template, now).map(|_| Vec::new()))
+            .await
+    }
+
+    pub async fn rename(&self, id: u64, name: &str) -> Result<Service, EngineError> {
+        self.operate(id, |s, now| s.rename(name, now).map(|_| Vec::new()))
+            .await
+    }
+
     pub async fn recover(&self, id: u64) -> Result<Service, EngineError> {
         self.operate(id, |s, now| s.recover(now)).await
     }

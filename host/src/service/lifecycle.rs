@@ -159,6 +159,20 @@ pub struct Service {
     /// Set once every role is DONE after an undeploy: the caller deletes
     /// the service.
     pub deleted: bool,
+    /// The role a remove-role is taking away.
+    #[serde(default)]
+    pub removing_role: Option<String>,
+    /// Role actions waiting for their batch's turn.
+    #[serde(default)]
+    pub scheduled_actions: Vec<ScheduledAction>,
+}
+
+/// One VM action of a batched role action, due at `due_ms`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduledAction {
+    pub vm_id: String,
+    pub action: String,
+    pub due_ms: u64,
 }
 
 /// One poll result.
@@ -198,6 +212,8 @@ impl Service {
             cooldown_until_ms: None,
             wait_ms,
             deleted: false,
+            removing_role: None,
+            scheduled_actions: Vec::new(),
         };
         // Children of a role on hold are held too.
         for _ in 0..service.roles.len() {
@@ -481,7 +497,7 @@ impl Service {
     }
 
     fn advance(&mut self, now: u64) -> Vec<Effect> {
-        let mut effects = Vec::new();
+        let mut effects = self.due_actions(now);
         match self.state {
             ServiceState::Deploying | ServiceState::Scaling => {
                 for i in 0..self.roles.len() {
@@ -542,6 +558,29 @@ impl Service {
             }
             ServiceState::Hold => {
                 effects.extend(self.deploy_next(now));
+            }
+            ServiceState::Undeploying if self.removing_role.is_some() => {
+                let name = self.removing_role.clone().unwrap_or_default();
+                if let Some(i) = self.role_index(&name)
+                    && self.roles[i]
+                        .nodes
+                        .iter()
+                        .all(|n| n.vm_state == Some(VmState::Done) || n.vm_id.is_none())
+                {
+                    self.roles.remove(i);
+                    self.template.roles.retain(|r| r.name != name);
+                    self.removing_role = None;
+                    self.info(now, format!("Role {name} removed"));
+                    self.deadline_ms = None;
+                    if self.roles.is_empty() {
+                        self.info(now, "No roles left: the service is deleted");
+                        self.deleted = true;
+                    } else {
+                        self.set_state(ServiceState::Running, now);
+                    }
+                } else {
+                    self.check_deadline(now);
+                }
             }
             ServiceState::Undeploying => {
                 for i in 0..self.roles.len() {
@@ -987,6 +1026,279 @@ impl Service {
         Ok(effects)
     }
 }
+
+impl Service {
+    /// Actions whose batch is due now.
+    fn due_actions(&mut self, now: u64) -> Vec<Effect> {
+        let (due, later): (Vec<ScheduledAction>, Vec<ScheduledAction>) =
+            std::mem::take(&mut self.scheduled_actions)
+                .into_iter()
+                .partition(|a| a.due_ms <= now);
+        self.scheduled_actions = later;
+        due.into_iter()
+            .filter_map(|a| {
+                let action = VM_ACTIONS.iter().find(|n| **n == a.action)?;
+                Some(Effect::Act {
+                    vm_id: a.vm_id,
+                    action,
+                })
+            })
+            .collect()
+    }
+
+    /// Apply a VM action to every VM of a role, `number` VMs at a time,
+    /// `period` seconds apart (both 0: all at once).
+    pub fn role_action(
+        &mut self,
+        role: &str,
+        action: &str,
+        period_s: u64,
+        number: u64,
+        now: u64,
+    ) -> Result<Vec<Effect>, LifecycleError> {
+        let action = VM_ACTIONS.iter().find(|a| **a == action).ok_or_else(|| {
+            LifecycleError::Invalid(format!(
+                "action: `{action}` is not a VM action ({})",
+                VM_ACTIONS.join(", ")
+            ))
+        })?;
+        if !matches!(
+            self.state,
+            ServiceState::Running | ServiceState::Warning | ServiceState::Hold
+        ) {
+            return Err(LifecycleError::WrongState(format!(
+                "service {} is {}; role actions need RUNNING, WARNING or HOLD",
+                self.id, self.state
+            )));
+        }
+        let i = self.role_index(role).ok_or_else(|| {
+            LifecycleError::NotFound(format!("role `{role}` is not in service {}", self.id))
+        })?;
+        let vm_ids: Vec<String> = self.roles[i]
+            .nodes
+            .iter()
+            .filter_map(|n| n.vm_id.clone())
+            .collect();
+        let per_batch = if number == 0 || period_s == 0 {
+            vm_ids.len().max(1)
+        } else {
+            number as usize
+        };
+        self.info(
+            now,
+            format!(
+                "Role {role}: {action} on {} VMs, {per_batch} every {period_s} s",
+                vm_ids.len()
+            ),
+        );
+        for (k, vm_id) in vm_ids.into_iter().enumerate() {
+            self.scheduled_actions.push(ScheduledAction {
+                vm_id,
+                action: action.to_string(),
+                due_ms: now + (k / per_batch) as u64 * period_s * 1000,
+            });
+        }
+        Ok(self.due_actions(now))
+    }
+
+    /// Add a role to a running service (`add_role`).
+    pub fn add_role(
+        &mut self,
+        role: super::model::Role,
+        now: u64,
+    ) -> Result<Vec<Effect>, LifecycleError> {
+        if self.state != ServiceState::Running {
+            return Err(LifecycleError::WrongState(format!(
+                "service {} is {}; add-role needs RUNNING",
+                self.id, self.state
+            )));
+        }
+        let mut candidate = self.template.clone();
+        candidate.roles.push(role.clone());
+        let document =
+            serde_json::to_value(&candidate).map_err(|e| LifecycleError::Invalid(e.to_string()))?;
+        super::validate::parse_template(&document).map_err(|errors| {
+            LifecycleError::Invalid(
+                errors
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        self.template.roles.push(role.clone());
+        self.roles.push(RoleRuntime {
+            name: role.name.clone(),
+            state: RoleState::Pending,
+            cardinality: role.cardinality,
+            last_vmname: 0,
+            nodes: Vec::new(),
+            on_hold: false,
+            scale_way: None,
+        });
+        self.info(now, format!("Role {} added", role.name));
+        self.set_state(ServiceState::Deploying, now);
+        self.deadline_ms = Some(now + self.wait_ms);
+        Ok(self.deploy_next(now))
+    }
+
+    /// Remove a role from a running service (`remove_role`): its VMs are
+    /// terminated, then it leaves the service.
+    pub fn remove_role(&mut self, role: &str, now: u64) -> Result<Vec<Effect>, LifecycleError> {
+        if self.state != ServiceState::Running {
+            return Err(LifecycleError::WrongState(format!(
+                "service {} is {}; remove-role needs RUNNING",
+                self.id, self.state
+            )));
+        }
+        let i = self.role_index(role).ok_or_else(|| {
+            LifecycleError::NotFound(format!("role `{role}` is not in service {}", self.id))
+        })?;
+        if let Some(child) = self
+            .template
+            .roles
+            .iter()
+            .find(|r| r.parents.iter().any(|p| p == role))
+        {
+            return Err(LifecycleError::Invalid(format!(
+                "role: `{role}` is a parent of `{}`; remove the child first",
+                child.name
+            )));
+        }
+        self.removing_role = Some(role.to_string());
+        self.set_role_state(i, RoleState::Undeploying, now);
+        self.set_state(ServiceState::Undeploying, now);
+        self.deadline_ms = Some(now + self.wait_ms);
+        let action = self.shutdown_action(i);
+        let mut effects = Vec::new();
+        for n in self.roles[i].nodes.iter_mut() {
+            n.terminating = true;
+            if let Some(vm_id) = &n.vm_id {
+                effects.push(Effect::Act {
+                    vm_id: vm_id.clone(),
+                    action,
+                });
+            }
+        }
+        Ok(effects)
+    }
+
+    /// Replace the service's template (`PUT /service/:id`), refusing
+    /// changes to what cannot change on a live service.
+    pub fn update(
+        &mut self,
+        new: super::model::ServiceTemplate,
+        now: u64,
+    ) -> Result<(), LifecycleError> {
+        if !self.state.can_update() {
+            return Err(LifecycleError::WrongState(format!(
+                "service {} is {}; update needs a stable state",
+                self.id, self.state
+            )));
+        }
+        let mut refused = Vec::new();
+        let old = &self.template;
+        let service_fields: [(&str, bool); 7] = [
+            ("name", old.name == new.name),
+            ("deployment", old.deployment == new.deployment),
+            ("user_inputs", old.user_inputs == new.user_inputs),
+            (
+                "user_inputs_values",
+                old.user_inputs_values == new.user_inputs_values,
+            ),
+            ("networks", old.networks == new.networks),
+            (
+                "networks_values",
+                old.networks_values == new.networks_values,
+            ),
+            (
+                "ready_status_gate",
+                old.ready_status_gate == new.ready_status_gate,
+            ),
+        ];
+        for (field, same) in service_fields {
+            if !same {
+                let hint = if field == "name" { " (use rename)" } else { "" };
+                refused.push(format!("{field}: cannot change on a live service{hint}"));
+            }
+        }
+        if new.roles.len() != old.roles.len() {
+            refused.push(
+                "roles: update cannot add or remove roles (use add-role / remove-role)".to_string(),
+            );
+        }
+        for (i, role) in new.roles.iter().enumerate() {
+            let Some((runtime, current)) = self
+                .roles
+                .iter()
+                .zip(&old.roles)
+                .find(|(_, r)| r.name == role.name)
+            else {
+                refused.push(format!(
+                    "roles[{i}].name: `{}` is not a role of this service",
+                    role.name
+                ));
+                continue;
+            };
+            if role.cardinality != runtime.cardinality {
+                refused.push(format!(
+                    "roles[{i}].cardinality: cannot change by update (use scale)"
+                ));
+            }
+            if role.parents != current.parents {
+                refused.push(format!(
+                    "roles[{i}].parents: cannot change on a live service"
+                ));
+            }
+            if role.template_id != current.template_id {
+                refused.push(format!(
+                    "roles[{i}].template_id: cannot change on a live service"
+                ));
+            }
+        }
+        if !refused.is_empty() {
+            return Err(LifecycleError::Invalid(refused.join("; ")));
+        }
+        self.template = new;
+        self.info(now, "Service template updated");
+        Ok(())
+    }
+
+    pub fn rename(&mut self, name: &str, now: u64) -> Result<(), LifecycleError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().any(char::is_control) {
+            return Err(LifecycleError::Invalid(
+                "name: must be non-empty, without control characters".into(),
+            ));
+        }
+        self.info(now, format!("Renamed from {} to {name}", self.name));
+        self.name = name.to_string();
+        Ok(())
+    }
+}
+
+/// The actions a role action may apply (OneFlow's names).
+pub const VM_ACTIONS: [&str; 19] = [
+    "terminate",
+    "terminate-hard",
+    "undeploy",
+    "undeploy-hard",
+    "hold",
+    "release",
+    "stop",
+    "suspend",
+    "resume",
+    "reboot",
+    "reboot-hard",
+    "poweroff",
+    "poweroff-hard",
+    "snapshot-create",
+    "snapshot-revert",
+    "snapshot-delete",
+    "disk-snapshot-create",
+    "disk-snapshot-revert",
+    "disk-snapshot-delete",
+];
 
 /// Build the VM template JSON a driver receives for one VM.
 pub fn vm_template_json(
