@@ -437,9 +437,19 @@ async fn roles_are_added_and_removed_on_a_running_service() {
     assert_eq!(h.state(id), ServiceState::Running);
 
     let duplicate = json!({"name": "cache", "type": "vm", "cardinality": 1, "template_id": 0});
-    let err = h.engine.add_role(id, &duplicate).await.unwrap_err().to_string();
+    let err = h
+        .engine
+        .add_role(id, &duplicate)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("role name `cache` is repeated"), "{err}");
-    let err = h.engine.remove_role(id, "db").await.unwrap_err().to_string();
+    let err = h
+        .engine
+        .remove_role(id, "db")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("`db` is a parent of"), "{err}");
 
     h.engine.remove_role(id, "cache").await.unwrap();
@@ -471,7 +481,16 @@ async fn update_refuses_immutable_attributes_and_rename_changes_the_name() {
     allowed["roles"][1]["max_vms"] = json!(8);
     allowed["description"] = json!("now with room to grow");
     h.engine.update(id, &allowed).await.unwrap();
-    assert_eq!(h.engine.service(id).unwrap().template.role("backend").unwrap().max_vms, Some(8));
+    assert_eq!(
+        h.engine
+            .service(id)
+            .unwrap()
+            .template
+            .role("backend")
+            .unwrap()
+            .max_vms,
+        Some(8)
+    );
     h.engine.rename(id, "shop").await.unwrap();
     assert_eq!(h.engine.service(id).unwrap().name, "shop");
 }
@@ -482,9 +501,18 @@ async fn role_actions_run_in_batches_period_seconds_apart() {
     let template = json!({"name": "fleet", "roles": [{"name": "worker", "type": "vm", "cardinality": 5, "template_id": 0}]});
     let id = h.engine.instantiate(&template).await.unwrap();
     h.tick(id, 1).await;
-    let powered_off = |h: &Harness| h.sim.views().iter().filter(|v| v.state == State::Poweroff).count();
+    let powered_off = |h: &Harness| {
+        h.sim
+            .views()
+            .iter()
+            .filter(|v| v.state == State::Poweroff)
+            .count()
+    };
 
-    h.engine.role_action(id, "worker", "poweroff", 60, 2).await.unwrap();
+    h.engine
+        .role_action(id, "worker", "poweroff", 60, 2)
+        .await
+        .unwrap();
     assert_eq!(powered_off(&h), 2, "the first batch at once");
     h.clock.advance_ms(59_000);
     h.tick(id, 1).await;
@@ -495,6 +523,14 @@ async fn role_actions_run_in_batches_period_seconds_apart() {
     h.clock.advance_ms(60_000);
     h.tick(id, 1).await;
     assert_eq!(powered_off(&h), 5);
-    let err = h.engine.role_action(id, "worker", "explode", 0, 0).await.unwrap_err().to_string();
-    assert!(err.starts_with("action: `explode` is not a VM action"), "{err}");
+    let err = h
+        .engine
+        .role_action(id, "worker", "explode", 0, 0)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("action: `explode` is not a VM action"),
+        "{err}"
+    );
 }

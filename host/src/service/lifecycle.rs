@@ -603,10 +603,8 @@ impl Service {
                 effects.extend(self.shutdown_next(now, false));
                 self.check_deadline(now);
             }
-            ServiceState::Cooldown => {
-                if self.cooldown_until_ms.is_some_and(|t| now >= t) {
-                    self.end_cooldown(now);
-                }
+            ServiceState::Cooldown if self.cooldown_until_ms.is_some_and(|t| now >= t) => {
+                self.end_cooldown(now)
             }
             ServiceState::Running | ServiceState::Warning => self.watchdog(now),
             _ => {}
