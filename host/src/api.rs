@@ -11,6 +11,7 @@ use serde_json::json;
 use std::sync::Arc;
 
 pub struct AppState {
+    pub engine: Option<crate::engine::Engine>,
     pub registry: Registry,
     pub sim_url: Option<String>,
     pub started: std::time::Instant,
@@ -25,11 +26,17 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let services = state
+        .engine
+        .as_ref()
+        .and_then(|e| e.service_ids().ok())
+        .map(|ids| ids.len());
     Json(json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_s": state.started.elapsed().as_secs(),
         "sim_hypervisor": state.sim_url,
+        "services": services,
     }))
 }
 

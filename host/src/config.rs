@@ -31,7 +31,30 @@ pub const DEFAULT_SIM: &str = "127.0.0.1:2475";
 pub struct Config {
     pub server: ServerConfig,
     pub sim: SimConfig,
+    pub engine: EngineConfig,
     pub plugins: BTreeMap<String, Grant>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// The driver plugin that creates the VMs.
+    pub driver: String,
+    /// How often every service's VMs are polled and the services moved on.
+    pub tick_ms: u64,
+    /// How long a deploy, scale or undeploy may wait for its VMs before the
+    /// service goes to its FAILED_ state.
+    pub wait_seconds: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            driver: "sim".into(),
+            tick_ms: 1_000,
+            wait_seconds: 900,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -81,6 +104,9 @@ impl Config {
 
     pub fn parse(text: &str) -> Result<Config, String> {
         let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        if config.engine.tick_ms == 0 || config.engine.wait_seconds == 0 {
+            return Err("engine.tick_ms, engine.wait_seconds: must be above zero".into());
+        }
         if !(config.sim.boot_seconds >= 0.0 && config.sim.boot_seconds.is_finite()) {
             return Err("sim.boot_seconds: must be a number of seconds, 0 or more".into());
         }

@@ -253,6 +253,13 @@ impl Engine {
             Some(s) => s,
             None => return Ok(()),
         };
+        if service.state == crate::service::ServiceState::Pending {
+            // Stored but never started (a crash right after it was
+            // created): start it now.
+            let effects = service.start(self.now());
+            self.store().save_service(&service)?;
+            return self.execute(&mut service, effects).await;
+        }
         let retries: Vec<Effect> = service
             .unconfirmed_creates()
             .into_iter()
@@ -299,14 +306,17 @@ impl Engine {
     /// A round over every service; services progress concurrently.
     pub async fn tick_all(&self) -> Result<(), EngineError> {
         let ids = self.service_ids()?;
+        tracing::debug!(services = ids.len(), "engine round");
         let mut tasks = tokio::task::JoinSet::new();
         for id in ids {
             let engine = self.clone();
             tasks.spawn(async move { engine.tick(id).await });
         }
         while let Some(result) = tasks.join_next().await {
-            if let Ok(Err(e)) = result {
-                tracing::error!("engine round: {e}");
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!("engine round: {e}"),
+                Err(e) => tracing::error!("engine round task failed: {e}"),
             }
         }
         Ok(())
@@ -366,12 +376,67 @@ impl Engine {
         self.inner.driver.create(spec).await.map_err(call_error)
     }
 
+    /// After a restart: match the driver's VMs with the services. A VM
+    /// whose create was recorded but not confirmed gets its id; a VM that
+    /// carries a service operation id no service knows is an orphan and is
+    /// terminated. Returns how many VMs were adopted and terminated.
+    pub async fn reconcile(&self) -> Result<(usize, usize), EngineError> {
+        let managed = match self.inner.driver.list().await {
+            Ok(vms) => vms,
+            Err(e) => {
+                return Err(EngineError::Storage(format!(
+                    "listing the driver's VMs: {}",
+                    call_error(e)
+                )));
+            }
+        };
+        let (mut adopted, mut orphans) = (0, 0);
+        for vm in managed {
+            if vm.state == DriverVmState::Done || !vm.operation_id.starts_with("service-") {
+                continue;
+            }
+            let lock = self.lock_for(vm.service_id);
+            let _guard = lock.lock().await;
+            let service = self.store().service(vm.service_id)?;
+            let owner = service.and_then(|mut s| {
+                let node = s
+                    .roles
+                    .iter_mut()
+                    .flat_map(|r| r.nodes.iter_mut())
+                    .find(|n| n.operation_id == vm.operation_id)?;
+                if node.vm_id.is_none() {
+                    node.vm_id = Some(vm.id.clone());
+                    adopted += 1;
+                }
+                Some(s)
+            });
+            match owner {
+                Some(service) => self.store().save_service(&service)?,
+                None => {
+                    tracing::warn!(vm = %vm.id, operation = %vm.operation_id, "terminating a VM no service owns");
+                    orphans += 1;
+                    if let Err(e) = self
+                        .inner
+                        .driver
+                        .act(vm.id.clone(), VmAction::TerminateHard, vec![])
+                        .await
+                    {
+                        tracing::error!(vm = %vm.id, "terminating an orphan VM failed: {}", call_error(e));
+                    }
+                }
+            }
+        }
+        Ok((adopted, orphans))
+    }
+
     /// Tick every service every `interval` until the engine is dropped.
     pub fn spawn_loop(&self, interval: std::time::Duration) -> tokio::task::JoinHandle<()> {
         let engine = self.clone();
         tokio::spawn(async move {
             loop {
-                let _ = engine.tick_all().await;
+                if let Err(e) = engine.tick_all().await {
+                    tracing::error!("engine round: {e}");
+                }
                 tokio::time::sleep(interval).await;
             }
         })

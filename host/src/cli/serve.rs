@@ -122,7 +122,33 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         tracing::info!(plugin = %p.id, kind = %p.kind, version = %p.version, status = %p.status, "plugin");
     }
 
+    let engine = match registry.driver(&config.engine.driver) {
+        Some(driver) => {
+            let store = crate::store::Store::open(&data_dir.join("flotilla.db"))
+                .map_err(|e| format!("database: {e:#}"))?;
+            let engine = crate::engine::Engine::new(
+                store,
+                driver.clone(),
+                Arc::new(crate::clock::SystemClock),
+                config.engine.wait_seconds * 1000,
+            );
+            match engine.reconcile().await {
+                Ok((adopted, orphans)) => {
+                    tracing::info!(adopted, orphans, "reconciled with the driver")
+                }
+                Err(e) => tracing::warn!("reconciliation skipped: {e}"),
+            }
+            engine.spawn_loop(std::time::Duration::from_millis(config.engine.tick_ms));
+            Some(engine)
+        }
+        None => {
+            tracing::error!(driver = %config.engine.driver, "the engine's driver is not loaded; services will not progress");
+            None
+        }
+    };
+
     let state = Arc::new(AppState {
+        engine,
         registry,
         sim_url: sim_url.clone(),
         started: std::time::Instant::now(),
