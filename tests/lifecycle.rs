@@ -534,3 +534,29 @@ async fn role_actions_run_in_batches_period_seconds_apart() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_terminates_vms_no_service_owns() {
+    let h = harness(600_000).await;
+    let id = h.engine.instantiate(&seed("none")).await.unwrap();
+    // A VM made under a service operation id that no service recorded:
+    // what a crash between a create and a deleted service can leave.
+    let orphan = h
+        .sim
+        .create(flotilla::sim::CreateRequest {
+            operation_id: "service-77-web-0".into(),
+            service_id: 77,
+            role_name: "web".into(),
+            name: "web_0_(service_77)".into(),
+            template: json!({}),
+            hold: false,
+        })
+        .unwrap();
+    let (adopted, orphans) = h.engine.reconcile().await.unwrap();
+    assert_eq!((adopted, orphans), (0, 1));
+    let vm = h.sim.views().into_iter().find(|v| v.id == orphan).unwrap();
+    assert_eq!(vm.state, State::Done);
+    // The service's own VMs are untouched.
+    h.tick(id, 1).await;
+    assert_eq!(h.state(id), ServiceState::Running);
+}
