@@ -56,7 +56,7 @@ async fn harness(wait_ms: u64) -> Harness {
     Harness {
         clock: clock.clone(),
         sim,
-        engine: Engine::new(store, driver, clock, wait_ms),
+        engine: Engine::new(store, Arc::new(driver), clock, wait_ms),
     }
 }
 

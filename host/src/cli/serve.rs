@@ -128,7 +128,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
                 .map_err(|e| format!("database: {e:#}"))?;
             let engine = crate::engine::Engine::new(
                 store,
-                driver.clone(),
+                Arc::new(driver.clone()),
                 Arc::new(crate::clock::SystemClock),
                 config.engine.wait_seconds * 1000,
             );

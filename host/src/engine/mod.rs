@@ -8,8 +8,12 @@
 //! again.
 
 use crate::clock::SharedClock;
-use crate::plugin::{CallError, Driver, VmAction, VmSpec, VmState as DriverVmState};
-use crate::service::lifecycle::{CreateVm, Effect, LifecycleError, Observed, Service, VmState};
+mod backend;
+
+pub use backend::{ManagedRecord, NativeSimDriver, VmBackend};
+
+use crate::plugin::VmSpec;
+use crate::service::lifecycle::{CreateVm, Effect, LifecycleError, Service};
 use crate::service::{FieldError, parse_template};
 use crate::store::Store;
 use std::collections::{HashMap, VecDeque};
@@ -56,37 +60,20 @@ pub struct Engine {
 
 struct Inner {
     store: Mutex<Store>,
-    driver: Driver,
+    driver: Arc<dyn VmBackend>,
     clock: SharedClock,
     wait_ms: u64,
     locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-fn to_core_state(s: DriverVmState) -> VmState {
-    match s {
-        DriverVmState::Pending => VmState::Pending,
-        DriverVmState::Hold => VmState::Hold,
-        DriverVmState::Running => VmState::Running,
-        DriverVmState::Poweroff => VmState::Poweroff,
-        DriverVmState::Suspended => VmState::Suspended,
-        DriverVmState::Stopped => VmState::Stopped,
-        DriverVmState::Undeployed => VmState::Undeployed,
-        DriverVmState::Unknown => VmState::Unknown,
-        DriverVmState::Failed => VmState::Failed,
-        DriverVmState::Done => VmState::Done,
-    }
-}
-
-fn call_error(e: CallError) -> String {
-    match e {
-        CallError::Plugin(e) => format!("driver error: {e}"),
-        CallError::Fault(f) => f.to_string(),
-    }
-}
-
 impl Engine {
     /// `wait_ms`: how long a deploy, scale or undeploy may wait for VMs.
-    pub fn new(store: Store, driver: Driver, clock: SharedClock, wait_ms: u64) -> Engine {
+    pub fn new(
+        store: Store,
+        driver: Arc<dyn VmBackend>,
+        clock: SharedClock,
+        wait_ms: u64,
+    ) -> Engine {
         Engine {
             inner: Arc::new(Inner {
                 store: Mutex::new(store),
@@ -273,20 +260,9 @@ impl Engine {
             Vec::new()
         } else {
             match self.inner.driver.poll(ids).await {
-                Ok(statuses) => statuses
-                    .into_iter()
-                    .map(|s| Observed {
-                        ready: s.user_attributes.iter().any(|kv| {
-                            kv.key.eq_ignore_ascii_case("READY")
-                                && kv.value.trim().eq_ignore_ascii_case("YES")
-                        }),
-                        vm_id: s.id,
-                        state: to_core_state(s.state),
-                        reason: s.reason,
-                    })
-                    .collect(),
+                Ok(observed) => observed,
                 Err(e) => {
-                    let message = format!("Polling VMs failed: {}", call_error(e));
+                    let message = format!("Polling VMs failed: {e}");
                     if service.log.last().map(|l| &l.message) != Some(&message) {
                         service.error(self.now(), message);
                         self.store().save_service(&service)?;
@@ -337,10 +313,8 @@ impl Engine {
                     service.observe_created(&create.operation_id, result, self.now());
                 }
                 Effect::Act { vm_id, action } => {
-                    let parsed = VmAction::parse(action).map_err(EngineError::Storage)?;
-                    if let Err(e) = self.inner.driver.act(vm_id.clone(), parsed, vec![]).await {
-                        let more =
-                            service.observe_act_failed(&vm_id, action, &call_error(e), self.now());
+                    if let Err(e) = self.inner.driver.act(vm_id.clone(), action).await {
+                        let more = service.observe_act_failed(&vm_id, action, &e, self.now());
                         queue.extend(more);
                     }
                 }
@@ -373,7 +347,7 @@ impl Engine {
             template: serde_json::Value::Object(template).to_string(),
             hold: create.hold,
         };
-        self.inner.driver.create(spec).await.map_err(call_error)
+        self.inner.driver.create(spec).await
     }
 
     /// After a restart: match the driver's VMs with the services. A VM
@@ -381,18 +355,15 @@ impl Engine {
     /// carries a service operation id no service knows is an orphan and is
     /// terminated. Returns how many VMs were adopted and terminated.
     pub async fn reconcile(&self) -> Result<(usize, usize), EngineError> {
-        let managed = match self.inner.driver.list().await {
-            Ok(vms) => vms,
-            Err(e) => {
-                return Err(EngineError::Storage(format!(
-                    "listing the driver's VMs: {}",
-                    call_error(e)
-                )));
-            }
-        };
+        let managed = self
+            .inner
+            .driver
+            .list()
+            .await
+            .map_err(|e| EngineError::Storage(format!("listing the driver's VMs: {e}")))?;
         let (mut adopted, mut orphans) = (0, 0);
         for vm in managed {
-            if vm.state == DriverVmState::Done || !vm.operation_id.starts_with("service-") {
+            if vm.done || !vm.operation_id.starts_with("service-") {
                 continue;
             }
             let lock = self.lock_for(vm.service_id);
@@ -415,13 +386,8 @@ impl Engine {
                 None => {
                     tracing::warn!(vm = %vm.id, operation = %vm.operation_id, "terminating a VM no service owns");
                     orphans += 1;
-                    if let Err(e) = self
-                        .inner
-                        .driver
-                        .act(vm.id.clone(), VmAction::TerminateHard, vec![])
-                        .await
-                    {
-                        tracing::error!(vm = %vm.id, "terminating an orphan VM failed: {}", call_error(e));
+                    if let Err(e) = self.inner.driver.act(vm.id.clone(), "terminate-hard").await {
+                        tracing::error!(vm = %vm.id, "terminating an orphan VM failed: {e}");
                     }
                 }
             }

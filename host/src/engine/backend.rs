@@ -1,0 +1,188 @@
+//! What the engine needs from a driver, so that the same engine runs on the
+//! Wasm plugin (always, in the server) or on the same driver logic compiled
+//! natively (in the deploy benchmark, to measure what Wasm costs).
+
+use crate::plugin::{CallError, Driver, VmAction, VmSpec, VmState as DriverVmState};
+use crate::service::lifecycle::{Observed, VmState};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A VM the driver manages, for reconciliation.
+#[derive(Debug, Clone)]
+pub struct ManagedRecord {
+    pub id: String,
+    pub operation_id: String,
+    pub service_id: u64,
+    pub done: bool,
+}
+
+/// Errors are strings: the engine only logs them in the service's log.
+pub trait VmBackend: Send + Sync + 'static {
+    fn create(&self, spec: VmSpec) -> BoxFuture<'_, Result<String, String>>;
+    fn act(&self, vm_id: String, action: &'static str) -> BoxFuture<'_, Result<(), String>>;
+    fn poll(&self, vm_ids: Vec<String>) -> BoxFuture<'_, Result<Vec<Observed>, String>>;
+    fn list(&self) -> BoxFuture<'_, Result<Vec<ManagedRecord>, String>>;
+}
+
+pub fn call_error(e: CallError) -> String {
+    match e {
+        CallError::Plugin(e) => format!("driver error: {e}"),
+        CallError::Fault(f) => f.to_string(),
+    }
+}
+
+fn core_state(name: &str) -> VmState {
+    match name {
+        "PENDING" => VmState::Pending,
+        "HOLD" => VmState::Hold,
+        "RUNNING" => VmState::Running,
+        "POWEROFF" => VmState::Poweroff,
+        "SUSPENDED" => VmState::Suspended,
+        "STOPPED" => VmState::Stopped,
+        "UNDEPLOYED" => VmState::Undeployed,
+        "FAILED" => VmState::Failed,
+        "DONE" => VmState::Done,
+        _ => VmState::Unknown,
+    }
+}
+
+fn is_ready(attributes: impl IntoIterator<Item = (String, String)>) -> bool {
+    attributes
+        .into_iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("READY") && v.trim().eq_ignore_ascii_case("YES"))
+}
+
+/// The Wasm driver plugin.
+impl VmBackend for Driver {
+    fn create(&self, spec: VmSpec) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(async move { Driver::create(self, spec).await.map_err(call_error) })
+    }
+
+    fn act(&self, vm_id: String, action: &'static str) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let action = VmAction::parse(action)?;
+            Driver::act(self, vm_id, action, vec![])
+                .await
+                .map_err(call_error)
+        })
+    }
+
+    fn poll(&self, vm_ids: Vec<String>) -> BoxFuture<'_, Result<Vec<Observed>, String>> {
+        Box::pin(async move {
+            let statuses = Driver::poll(self, vm_ids).await.map_err(call_error)?;
+            Ok(statuses
+                .into_iter()
+                .map(|s| Observed {
+                    ready: is_ready(s.user_attributes.into_iter().map(|kv| (kv.key, kv.value))),
+                    state: core_state(s.state.as_str()),
+                    vm_id: s.id,
+                    reason: s.reason,
+                })
+                .collect())
+        })
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<ManagedRecord>, String>> {
+        Box::pin(async move {
+            let vms = Driver::list(self).await.map_err(call_error)?;
+            Ok(vms
+                .into_iter()
+                .map(|v| ManagedRecord {
+                    done: v.state == DriverVmState::Done,
+                    id: v.id,
+                    operation_id: v.operation_id,
+                    service_id: v.service_id,
+                })
+                .collect())
+        })
+    }
+}
+
+/// The sim driver's logic compiled natively: one instance, calls
+/// serialized, as the Wasm plugin's supervisor does.
+pub struct NativeSimDriver {
+    driver: Arc<Mutex<flotilla_driver_sim::SimDriver>>,
+}
+
+impl NativeSimDriver {
+    pub fn new(endpoint: &str) -> NativeSimDriver {
+        use flotilla_plugin_sdk::driver::Driver as _;
+        flotilla_plugin_sdk::native_config::set("endpoint", endpoint);
+        NativeSimDriver {
+            driver: Arc::new(Mutex::new(flotilla_driver_sim::SimDriver::new())),
+        }
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut flotilla_driver_sim::SimDriver) -> Result<T, String> + Send + 'static,
+    ) -> Result<T, String> {
+        let driver = self.driver.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut d = driver.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut d)
+        })
+        .await
+        .map_err(|e| format!("native driver task: {e}"))?
+    }
+}
+
+impl VmBackend for NativeSimDriver {
+    fn create(&self, spec: VmSpec) -> BoxFuture<'_, Result<String, String>> {
+        use flotilla_plugin_sdk::driver::{Driver as _, VmSpec as SdkSpec};
+        let spec = SdkSpec {
+            operation_id: spec.operation_id,
+            service_id: spec.service_id,
+            role_name: spec.role_name,
+            vm_name: spec.vm_name,
+            template: spec.template,
+            hold: spec.hold,
+        };
+        Box::pin(self.run(move |d| d.create(spec).map_err(|e| e.to_string())))
+    }
+
+    fn act(&self, vm_id: String, action: &'static str) -> BoxFuture<'_, Result<(), String>> {
+        use flotilla_plugin_sdk::driver::{Driver as _, VmAction as SdkAction};
+        Box::pin(async move {
+            let action =
+                SdkAction::parse(action).ok_or_else(|| format!("`{action}` is not a VM action"))?;
+            self.run(move |d| d.act(vm_id, action, vec![]).map_err(|e| e.to_string()))
+                .await
+        })
+    }
+
+    fn poll(&self, vm_ids: Vec<String>) -> BoxFuture<'_, Result<Vec<Observed>, String>> {
+        use flotilla_plugin_sdk::driver::Driver as _;
+        Box::pin(self.run(move |d| {
+            let statuses = d.poll(vm_ids).map_err(|e| e.to_string())?;
+            Ok(statuses
+                .into_iter()
+                .map(|s| Observed {
+                    ready: is_ready(s.user_attributes.into_iter().map(|kv| (kv.key, kv.value))),
+                    state: core_state(s.state.as_str()),
+                    vm_id: s.id,
+                    reason: s.reason,
+                })
+                .collect())
+        }))
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<ManagedRecord>, String>> {
+        use flotilla_plugin_sdk::driver::{Driver as _, VmState as SdkState};
+        Box::pin(self.run(|d| {
+            let vms = d.list().map_err(|e| e.to_string())?;
+            Ok(vms
+                .into_iter()
+                .map(|v| ManagedRecord {
+                    done: v.state == SdkState::Done,
+                    id: v.id,
+                    operation_id: v.operation_id,
+                    service_id: v.service_id,
+                })
+                .collect())
+        }))
+    }
+}
