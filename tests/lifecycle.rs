@@ -560,3 +560,24 @@ async fn reconciliation_terminates_vms_no_service_owns() {
     h.tick(id, 1).await;
     assert_eq!(h.state(id), ServiceState::Running);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_instantiations_get_distinct_services() {
+    let h = harness(600_000).await;
+    let template = json!({"name": "many", "roles": [{"name": "r", "type": "vm", "cardinality": 1, "template_id": 0}]});
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let engine = h.engine.clone();
+        let template = template.clone();
+        tasks.spawn(async move { engine.instantiate(&template).await.unwrap() });
+    }
+    let mut ids = Vec::new();
+    while let Some(id) = tasks.join_next().await {
+        ids.push(id.unwrap());
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 20);
+    assert_eq!(h.engine.service_ids().unwrap().len(), 20);
+    assert_eq!(h.sim.views().len(), 20);
+}

@@ -10,6 +10,16 @@ use std::time::{Duration, Instant};
 
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {
+    /// Deploy many services on the simulated hypervisor (zero boot time)
+    /// and time them to RUNNING, through the Wasm driver and through the
+    /// same driver compiled natively.
+    Deploy {
+        #[arg(long, default_value_t = 1_000)]
+        services: u32,
+        /// VMs per service (two roles).
+        #[arg(long, default_value_t = 10)]
+        vms: u32,
+    },
     /// Load, instantiate and call the built-in sim driver and threshold policy.
     Plugins {
         /// Calls per measurement of a warm call.
@@ -23,7 +33,10 @@ pub enum BenchCommand {
 
 pub async fn run(cmd: BenchCommand) -> Result<ExitCode, String> {
     super::init_tracing("warn");
-    let BenchCommand::Plugins { calls, vms } = cmd;
+    let (calls, vms) = match cmd {
+        BenchCommand::Plugins { calls, vms } => (calls, vms),
+        BenchCommand::Deploy { services, vms } => return deploy(services, vms).await,
+    };
     let sim = SimHypervisor::open(SimOptions::default()).map_err(|e| format!("{e:#}"))?;
     let mut ids = Vec::with_capacity(vms as usize);
     for i in 0..vms {
@@ -330,4 +343,122 @@ fn measure(endpoint: String, calls: u32, ids: Vec<String>) -> Result<Vec<Row>, S
     ));
     let _ = std::fs::remove_dir_all(&cache);
     Ok(rows)
+}
+
+/// Time to RUNNING of `services` services of `vms` VMs each, on one backend.
+async fn deploy_on(native: bool, services: u32, vms: u32) -> Result<(Duration, usize), String> {
+    use crate::engine::{Engine, NativeSimDriver, VmBackend};
+    use std::sync::Arc;
+    let sim = SimHypervisor::open(SimOptions::default()).map_err(|e| format!("{e:#}"))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let endpoint = format!(
+        "http://{}",
+        crate::sim::spawn(sim.clone(), listener).map_err(|e| e.to_string())?
+    );
+    let backend: Arc<dyn VmBackend> = if native {
+        Arc::new(NativeSimDriver::new(&endpoint))
+    } else {
+        let host = PluginHost::new(None).map_err(|e| format!("{e:#}"))?;
+        let b = builtin::find("sim").ok_or("no built-in sim driver")?;
+        let mut grant = Grant::default();
+        grant.allowed_outbound_hosts.push(endpoint.clone());
+        grant.config.insert("endpoint".into(), endpoint.clone());
+        Arc::new(Driver::start(host.load(b.manifest(), b.wasm, grant)?)?)
+    };
+    let dir = std::env::temp_dir().join(format!(
+        "flotilla-bench-deploy-{}-{native}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let store =
+        crate::store::Store::open(&dir.join("flotilla.db")).map_err(|e| format!("{e:#}"))?;
+    let attrs = serde_json::json!({"CPU": "1", "MEMORY": "512", "SIM_BOOT_SECONDS": 0});
+    store
+        .create_vm_template(
+            "bench",
+            "oneadmin",
+            attrs.as_object().cloned().unwrap_or_default(),
+        )
+        .map_err(|e| format!("{e:#}"))?;
+    let engine = Engine::new(store, backend, Arc::new(crate::clock::SystemClock), 600_000);
+    let half = vms / 2;
+    let template = serde_json::json!({
+        "name": "bench",
+        "roles": [
+            {"name": "front", "type": "vm", "cardinality": half, "template_id": 0},
+            {"name": "back", "type": "vm", "cardinality": vms - half, "template_id": 0}
+        ]
+    });
+
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..services {
+        let engine = engine.clone();
+        let template = template.clone();
+        tasks.spawn(async move {
+            engine
+                .instantiate(&template)
+                .await
+                .map_err(|e| e.to_string())
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.map_err(|e| e.to_string())??;
+    }
+    // Rounds until every service runs (bounded: a round per VM at most).
+    let mut running = 0;
+    for _ in 0..=(services * vms) {
+        engine.tick_all().await.map_err(|e| e.to_string())?;
+        let ids = engine.service_ids().map_err(|e| e.to_string())?;
+        running = ids
+            .iter()
+            .filter(|id| {
+                engine
+                    .service(**id)
+                    .is_ok_and(|s| s.state == crate::service::ServiceState::Running)
+            })
+            .count();
+        if running == services as usize {
+            break;
+        }
+    }
+    let elapsed = started.elapsed();
+    let _ = std::fs::remove_dir_all(&dir);
+    if running != services as usize {
+        return Err(format!(
+            "only {running} of {services} services reached RUNNING"
+        ));
+    }
+    Ok((elapsed, sim.vm_count()))
+}
+
+async fn deploy(services: u32, vms: u32) -> Result<ExitCode, String> {
+    if services == 0 || vms < 2 {
+        return Err("--services must be at least 1 and --vms at least 2".into());
+    }
+    let (wasm, wasm_vms) = deploy_on(false, services, vms).await?;
+    let (native, native_vms) = deploy_on(true, services, vms).await?;
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header(["driver", "services", "VMs", "time to all RUNNING", "VMs/s"]);
+    for (name, t, n) in [
+        ("sim (Wasm plugin)", wasm, wasm_vms),
+        ("sim (native)", native, native_vms),
+    ] {
+        table.add_row([
+            name.to_string(),
+            services.to_string(),
+            n.to_string(),
+            format!("{:.2} s", t.as_secs_f64()),
+            format!("{:.0}", n as f64 / t.as_secs_f64()),
+        ]);
+    }
+    println!("{table}");
+    println!(
+        "Wasm / native: {:.2}×  (target: under 10 s, within 1.3×)",
+        wasm.as_secs_f64() / native.as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
 }

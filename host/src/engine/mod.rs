@@ -128,12 +128,18 @@ impl Engine {
         if !missing.is_empty() {
             return Err(EngineError::Invalid(missing));
         }
-        let id = self.store().next_service_id()?;
+        let now = self.now();
+        // The id is taken and the service written under one hold of the
+        // store, so concurrent instantiations never share an id.
+        let mut service = {
+            let store = self.store();
+            let service = Service::new(store.next_service_id()?, template, now, self.inner.wait_ms);
+            store.save_service(&service)?;
+            service
+        };
+        let id = service.id;
         let lock = self.lock_for(id);
         let _guard = lock.lock().await;
-        let now = self.now();
-        let mut service = Service::new(id, template, now, self.inner.wait_ms);
-        self.store().save_service(&service)?;
         let effects = service.start(now);
         self.store().save_service(&service)?;
         self.execute(&mut service, effects).await?;
