@@ -173,8 +173,16 @@ mod imp {
 mod imp {
     use super::{Response, split_url};
     use crate::types::Error;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpStream;
+
+    thread_local! {
+        /// Kept-alive connections by origin, as the host's pool keeps them
+        /// for Wasm plugins, so native and Wasm builds compare fairly.
+        static IDLE: RefCell<HashMap<String, BufReader<TcpStream>>> = RefCell::new(HashMap::new());
+    }
 
     pub fn request(method: &str, url: &str, body: Option<&[u8]>) -> Result<Response, Error> {
         let (scheme, authority, path) = split_url(url)?;
@@ -183,30 +191,49 @@ mod imp {
                 "native builds speak plain http only, not `{scheme}`"
             )));
         }
-        let unavailable = |e: std::io::Error| Error::Unavailable(format!("request to {url}: {e}"));
-        let mut stream = TcpStream::connect(authority).map_err(unavailable)?;
-        stream.set_nodelay(true).map_err(unavailable)?;
         let body = body.unwrap_or_default();
+        // A kept-alive connection may have been closed by the server: retry
+        // once on a fresh one.
+        if let Some(reader) = IDLE.with(|idle| idle.borrow_mut().remove(authority))
+            && let Ok(response) = exchange(reader, method, authority, path, body)
+        {
+            return Ok(response);
+        }
+        let unavailable = |e: std::io::Error| Error::Unavailable(format!("request to {url}: {e}"));
+        let stream = TcpStream::connect(authority).map_err(unavailable)?;
+        stream.set_nodelay(true).map_err(unavailable)?;
+        exchange(BufReader::new(stream), method, authority, path, body).map_err(unavailable)
+    }
+
+    fn exchange(
+        mut reader: BufReader<TcpStream>,
+        method: &str,
+        authority: &str,
+        path: &str,
+        body: &[u8],
+    ) -> std::io::Result<Response> {
+        let bad = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
             body.len()
         );
-        stream.write_all(head.as_bytes()).map_err(unavailable)?;
-        stream.write_all(body).map_err(unavailable)?;
+        let stream = reader.get_mut();
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(body)?;
 
-        let mut reader = BufReader::new(stream);
         let mut line = String::new();
-        reader.read_line(&mut line).map_err(unavailable)?;
+        if reader.read_line(&mut line)? == 0 {
+            return Err(bad("connection closed".into()));
+        }
         let status = line
             .split_whitespace()
             .nth(1)
             .and_then(|s| s.parse::<u16>().ok())
-            .ok_or_else(|| Error::Other(format!("bad status line from {url}: {line:?}")))?;
-        let mut content_length = None;
-        let mut chunked = false;
+            .ok_or_else(|| bad(format!("bad status line: {line:?}")))?;
+        let (mut content_length, mut chunked, mut close) = (None, false, false);
         loop {
             line.clear();
-            reader.read_line(&mut line).map_err(unavailable)?;
+            reader.read_line(&mut line)?;
             let header = line.trim_end();
             if header.is_empty() {
                 break;
@@ -217,6 +244,8 @@ mod imp {
                     content_length = value.parse::<usize>().ok();
                 } else if name.eq_ignore_ascii_case("transfer-encoding") {
                     chunked = value.eq_ignore_ascii_case("chunked");
+                } else if name.eq_ignore_ascii_case("connection") {
+                    close = value.eq_ignore_ascii_case("close");
                 }
             }
         }
@@ -224,23 +253,29 @@ mod imp {
         if chunked {
             loop {
                 line.clear();
-                reader.read_line(&mut line).map_err(unavailable)?;
+                reader.read_line(&mut line)?;
                 let size = usize::from_str_radix(line.trim(), 16)
-                    .map_err(|_| Error::Other(format!("bad chunk size from {url}")))?;
+                    .map_err(|_| bad("bad chunk size".into()))?;
                 if size == 0 {
+                    line.clear();
+                    reader.read_line(&mut line)?;
                     break;
                 }
                 let start = out.len();
                 out.resize(start + size, 0);
-                reader.read_exact(&mut out[start..]).map_err(unavailable)?;
+                reader.read_exact(&mut out[start..])?;
                 line.clear();
-                reader.read_line(&mut line).map_err(unavailable)?;
+                reader.read_line(&mut line)?;
             }
         } else if let Some(n) = content_length {
             out.resize(n, 0);
-            reader.read_exact(&mut out).map_err(unavailable)?;
+            reader.read_exact(&mut out)?;
         } else {
-            reader.read_to_end(&mut out).map_err(unavailable)?;
+            reader.read_to_end(&mut out)?;
+            close = true;
+        }
+        if !close {
+            IDLE.with(|idle| idle.borrow_mut().insert(authority.to_string(), reader));
         }
         Ok(Response { status, body: out })
     }
