@@ -581,3 +581,45 @@ async fn concurrent_instantiations_get_distinct_services() {
     assert_eq!(h.engine.service_ids().unwrap().len(), 20);
     assert_eq!(h.sim.views().len(), 20);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vms_get_the_merged_template_with_inputs_identity_and_parent_values() {
+    let h = harness(600_000).await;
+    let template = json!({
+        "name": "shop",
+        "deployment": "straight",
+        "user_inputs": {"DB_USER": "M|text|database user", "WORKERS": "O|range|workers|1..8|2"},
+        "user_inputs_values": {"DB_USER": "app", "WORKERS": 2},
+        "roles": [
+            {"name": "db", "type": "vm", "cardinality": 1, "template_id": 0,
+             "template_contents": {"MEMORY": "2048", "CONTEXT": {"DB_NAME": "orders"}}},
+            {"name": "web", "type": "vm", "cardinality": 1, "template_id": 0, "parents": ["db"],
+             "user_inputs_values": {"WORKERS": 4},
+             "template_contents": {"CONTEXT": {"DB": "${db.template.context.db_name}@${db.template.memory}"}}}
+        ]
+    });
+    let id = h.engine.instantiate(&template).await.unwrap();
+    h.tick(id, 2).await;
+    let web = h
+        .sim
+        .views()
+        .into_iter()
+        .find(|v| v.role_name == "web")
+        .unwrap();
+    let t = &web.template;
+    assert_eq!(t["CPU"], "1", "from the VM template");
+    assert_eq!(
+        t["MEMORY"], "512",
+        "web's own VM template, not db's contents"
+    );
+    assert_eq!(t["SERVICE_ID"], id.to_string());
+    assert_eq!(t["ROLE_NAME"], "web");
+    assert_eq!(t["DB_USER"], "app");
+    assert_eq!(t["WORKERS"], "4", "the role's input wins");
+    assert_eq!(t["CONTEXT"]["WORKERS"], "$WORKERS");
+    assert_eq!(
+        t["CONTEXT"]["DB"], "orders@2048",
+        "resolved from the parent's template"
+    );
+    assert_eq!(web.name, format!("web_0_(service_{id})"));
+}

@@ -339,12 +339,32 @@ impl Engine {
             .vm_template(create.template_id)
             .map_err(|e| format!("{e:#}"))?
             .ok_or_else(|| format!("VM template {} does not exist", create.template_id))?;
-        let template = crate::service::lifecycle::vm_template_json(
-            service,
-            &create.role,
-            &vm_template.attributes,
-        )
-        .ok_or_else(|| format!("role {} is not in the service", create.role))?;
+        let mut template = self.role_template(service, &create.role, &vm_template.attributes)?;
+        // `${PARENT.path}` references, from the template the parent's VMs
+        // were created with.
+        let parents = service
+            .template
+            .role(&create.role)
+            .map(|r| r.parents.clone())
+            .unwrap_or_default();
+        let parent_templates: Vec<(String, serde_json::Map<String, serde_json::Value>)> = parents
+            .iter()
+            .filter_map(|p| {
+                let t = service.template.role(p)?;
+                let attrs = self
+                    .store()
+                    .vm_template(t.template_id)
+                    .ok()
+                    .flatten()?
+                    .attributes;
+                Some((p.clone(), self.role_template(service, p, &attrs).ok()?))
+            })
+            .collect();
+        let lookup = |role: &str, path: &str| {
+            let (_, t) = parent_templates.iter().find(|(r, _)| r == role)?;
+            lookup_path(t, path)
+        };
+        crate::service::merge::resolve_parent_refs(&mut template, &parents, &lookup);
         let spec = VmSpec {
             operation_id: create.operation_id.clone(),
             service_id: service.id,
@@ -354,6 +374,16 @@ impl Engine {
             hold: create.hold,
         };
         self.inner.driver.create(spec).await
+    }
+
+    fn role_template(
+        &self,
+        service: &Service,
+        role: &str,
+        vm_template: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+        crate::service::lifecycle::vm_template_json(service, role, vm_template)
+            .ok_or_else(|| format!("role {role} is not in the service"))
     }
 
     /// After a restart: match the driver's VMs with the services. A VM
@@ -413,4 +443,29 @@ impl Engine {
             }
         })
     }
+}
+
+/// The value at an OpenNebula-style path (`TEMPLATE/CONTEXT/DB_NAME`) in a
+/// VM template; the leading `TEMPLATE` is optional.
+fn lookup_path(
+    template: &serde_json::Map<String, serde_json::Value>,
+    path: &str,
+) -> Option<String> {
+    let mut parts: Vec<&str> = path.split('/').collect();
+    if parts.first() == Some(&"TEMPLATE") {
+        parts.remove(0);
+    }
+    let first = *parts.first()?;
+    let mut current = template
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(first))?
+        .1;
+    for part in &parts[1..] {
+        current = current
+            .as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(part))?
+            .1;
+    }
+    crate::service::inputs::as_text(current)
 }

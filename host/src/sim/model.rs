@@ -332,6 +332,7 @@ impl Vm {
             user_attributes,
             snapshots: self.snapshots.clone(),
             disk_snapshots: self.disk_snapshots.clone(),
+            template: self.template.clone(),
         }
     }
 }
@@ -350,6 +351,8 @@ pub struct VmView {
     pub user_attributes: BTreeMap<String, String>,
     pub snapshots: Vec<String>,
     pub disk_snapshots: Vec<String>,
+    /// The template the VM was created with.
+    pub template: serde_json::Value,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
