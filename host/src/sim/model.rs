@@ -2,6 +2,7 @@
 //! current time and the state of a VM is derived from what was stored and
 //! the clock, so tests move time instead of sleeping.
 
+use crate::service::lifecycle::VM_ACTIONS;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -547,7 +548,7 @@ impl Hypervisor {
                 )?;
                 return Ok(vm);
             }
-            known if KNOWN_ACTIONS.contains(&known) => return Err(refuse()),
+            known if VM_ACTIONS.contains(&known) => return Err(refuse()),
             other => {
                 return Err(SimError::Invalid(format!(
                     "action: `{other}` is not a VM action"
@@ -622,28 +623,6 @@ impl Hypervisor {
         Ok(vm)
     }
 }
-
-const KNOWN_ACTIONS: [&str; 19] = [
-    "terminate",
-    "terminate-hard",
-    "undeploy",
-    "undeploy-hard",
-    "hold",
-    "release",
-    "stop",
-    "suspend",
-    "resume",
-    "reboot",
-    "reboot-hard",
-    "poweroff",
-    "poweroff-hard",
-    "snapshot-create",
-    "snapshot-revert",
-    "snapshot-delete",
-    "disk-snapshot-create",
-    "disk-snapshot-revert",
-    "disk-snapshot-delete",
-];
 
 fn snapshot(
     list: &mut Vec<String>,
