@@ -623,3 +623,60 @@ async fn vms_get_the_merged_template_with_inputs_identity_and_parent_values() {
     );
     assert_eq!(web.name, format!("web_0_(service_{id})"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_terminate_falls_back_to_terminate_hard() {
+    let h = harness(600_000).await;
+    let template = json!({"name": "stubborn",
+        "roles": [{"name": "app", "type": "vm", "cardinality": 2, "template_id": 0,
+                   "template_contents": {"SIM_FAIL": "terminate"}}]});
+    let id = h.engine.instantiate(&template).await.unwrap();
+    h.tick(id, 1).await;
+    assert_eq!(h.state(id), ServiceState::Running);
+    h.engine.undeploy(id, false).await.unwrap();
+    assert_eq!(h.live_vms("app"), 0, "terminate-hard went through");
+    let log = h.engine.service(id).unwrap().log;
+    assert!(
+        log.iter()
+            .any(|l| l.message.contains("trying terminate-hard")),
+        "{log:#?}"
+    );
+    h.tick(id, 1).await;
+    assert!(matches!(
+        h.engine.service(id),
+        Err(EngineError::NotFound(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_state_operations_are_refused_and_change_nothing() {
+    let h = harness(600_000).await;
+    let template = json!({"name": "slow",
+        "roles": [{"name": "app", "type": "vm", "cardinality": 1, "template_id": 0, "min_vms": 1, "max_vms": 3,
+                   "template_contents": {"SIM_BOOT_SECONDS": 60}}]});
+    let id = h.engine.instantiate(&template).await.unwrap();
+    let before = h.engine.service(id).unwrap();
+    for result in [
+        h.engine.scale(id, "app", 2, false).await.map(|_| ()),
+        h.engine.release(id).await.map(|_| ()),
+        h.engine.undeploy(id, false).await.map(|_| ()),
+    ] {
+        assert!(
+            matches!(
+                result,
+                Err(EngineError::Lifecycle(LifecycleError::WrongState(_)))
+            ),
+            "{result:?}"
+        );
+    }
+    let after = h.engine.service(id).unwrap();
+    assert_eq!(before.roles, after.roles);
+    // recover --delete works from any state.
+    h.engine.undeploy(id, true).await.unwrap();
+    h.tick(id, 1).await;
+    assert!(matches!(
+        h.engine.service(id),
+        Err(EngineError::NotFound(_))
+    ));
+    assert_eq!(h.live_vms("app"), 0);
+}
