@@ -680,3 +680,49 @@ async fn wrong_state_operations_are_refused_and_change_nothing() {
     ));
     assert_eq!(h.live_vms("app"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driver_fault_fails_the_service_with_the_reason_in_its_log() {
+    let host = PluginHost::new(None).unwrap();
+    let path = builtin::dist_path("trap");
+    let manifest = flotilla::plugin::Manifest::parse(
+        &std::fs::read_to_string(path.with_extension("toml")).unwrap(),
+    )
+    .unwrap();
+    let plugin = host
+        .load(manifest, &std::fs::read(&path).unwrap(), Grant::default())
+        .unwrap();
+    let store = Store::in_memory().unwrap();
+    store
+        .create_vm_template("small", "oneadmin", serde_json::Map::new())
+        .unwrap();
+    let clock = ManualClock::new(0);
+    let engine = Engine::new(
+        store,
+        Arc::new(Driver::start(plugin).unwrap()),
+        clock,
+        600_000,
+    );
+    let template = json!({"name": "doomed", "roles": [{"name": "app", "type": "vm", "cardinality": 1, "template_id": 0}]});
+    let id = engine.instantiate(&template).await.unwrap();
+    let service = engine.service(id).unwrap();
+    assert_eq!(service.state, ServiceState::FailedDeploying);
+    let line = service
+        .log
+        .iter()
+        .find(|l| l.message.contains("creating VM"))
+        .unwrap();
+    assert!(
+        line.message.contains("app_0_(service_0)"),
+        "{}",
+        line.message
+    );
+    assert!(
+        line.message
+            .contains("plugin `trap` fault (trap): panicked at"),
+        "{}",
+        line.message
+    );
+    // The engine still answers.
+    assert_eq!(engine.service_ids().unwrap(), [id]);
+}
