@@ -45,6 +45,8 @@ pub struct EngineConfig {
     /// How long a deploy, scale or undeploy may wait for its VMs before the
     /// service goes to its FAILED_ state.
     pub wait_seconds: u64,
+    /// Warm instances of the driver serving the engine's calls.
+    pub driver_instances: usize,
 }
 
 impl Default for EngineConfig {
@@ -53,6 +55,7 @@ impl Default for EngineConfig {
             driver: "sim".into(),
             tick_ms: 1_000,
             wait_seconds: 900,
+            driver_instances: 2,
         }
     }
 }
@@ -104,8 +107,14 @@ impl Config {
 
     pub fn parse(text: &str) -> Result<Config, String> {
         let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
-        if config.engine.tick_ms == 0 || config.engine.wait_seconds == 0 {
-            return Err("engine.tick_ms, engine.wait_seconds: must be above zero".into());
+        if config.engine.tick_ms == 0
+            || config.engine.wait_seconds == 0
+            || config.engine.driver_instances == 0
+        {
+            return Err(
+                "engine.tick_ms, engine.wait_seconds, engine.driver_instances: must be above zero"
+                    .into(),
+            );
         }
         if !(config.sim.boot_seconds >= 0.0 && config.sim.boot_seconds.is_finite()) {
             return Err("sim.boot_seconds: must be a number of seconds, 0 or more".into());

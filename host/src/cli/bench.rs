@@ -345,6 +345,9 @@ fn measure(endpoint: String, calls: u32, ids: Vec<String>) -> Result<Vec<Row>, S
     Ok(rows)
 }
 
+/// Driver instances on each side: one per core.
+const INSTANCES: usize = 2;
+
 /// Time to RUNNING of `services` services of `vms` VMs each, on one backend.
 async fn deploy_on(native: bool, services: u32, vms: u32) -> Result<(Duration, usize), String> {
     use crate::engine::{Engine, NativeSimDriver, VmBackend};
@@ -358,14 +361,17 @@ async fn deploy_on(native: bool, services: u32, vms: u32) -> Result<(Duration, u
         crate::sim::spawn(sim.clone(), listener).map_err(|e| e.to_string())?
     );
     let backend: Arc<dyn VmBackend> = if native {
-        Arc::new(NativeSimDriver::new(&endpoint))
+        Arc::new(NativeSimDriver::new(&endpoint, INSTANCES))
     } else {
         let host = PluginHost::new(None).map_err(|e| format!("{e:#}"))?;
         let b = builtin::find("sim").ok_or("no built-in sim driver")?;
         let mut grant = Grant::default();
         grant.allowed_outbound_hosts.push(endpoint.clone());
         grant.config.insert("endpoint".into(), endpoint.clone());
-        Arc::new(Driver::start(host.load(b.manifest(), b.wasm, grant)?)?)
+        Arc::new(Driver::start_pool(
+            host.load(b.manifest(), b.wasm, grant)?,
+            INSTANCES,
+        )?)
     };
     let dir = std::env::temp_dir().join(format!(
         "flotilla-bench-deploy-{}-{native}",

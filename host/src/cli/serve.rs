@@ -128,7 +128,10 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
                 .map_err(|e| format!("database: {e:#}"))?;
             let engine = crate::engine::Engine::new(
                 store,
-                Arc::new(driver.clone()),
+                Arc::new(crate::plugin::Driver::start_pool(
+                    driver.plugin().clone(),
+                    config.engine.driver_instances,
+                )?),
                 Arc::new(crate::clock::SystemClock),
                 config.engine.wait_seconds * 1000,
             );

@@ -101,18 +101,23 @@ impl VmBackend for Driver {
     }
 }
 
-/// The sim driver's logic compiled natively: one instance, calls
-/// serialized, as the Wasm plugin's supervisor does.
+/// The sim driver's logic compiled natively: a few instances, each serving
+/// one call at a time, as the Wasm plugin's pool does.
 pub struct NativeSimDriver {
-    driver: Arc<Mutex<flotilla_driver_sim::SimDriver>>,
+    instances: Vec<Arc<Mutex<flotilla_driver_sim::SimDriver>>>,
+    next: std::sync::atomic::AtomicUsize,
 }
 
 impl NativeSimDriver {
-    pub fn new(endpoint: &str) -> NativeSimDriver {
+    /// `instances` driver values, used round-robin as the plugin's pool is.
+    pub fn new(endpoint: &str, instances: usize) -> NativeSimDriver {
         use flotilla_plugin_sdk::driver::Driver as _;
         flotilla_plugin_sdk::native_config::set("endpoint", endpoint);
         NativeSimDriver {
-            driver: Arc::new(Mutex::new(flotilla_driver_sim::SimDriver::new())),
+            instances: (0..instances.max(1))
+                .map(|_| Arc::new(Mutex::new(flotilla_driver_sim::SimDriver::new())))
+                .collect(),
+            next: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -120,7 +125,8 @@ impl NativeSimDriver {
         &self,
         f: impl FnOnce(&mut flotilla_driver_sim::SimDriver) -> Result<T, String> + Send + 'static,
     ) -> Result<T, String> {
-        let driver = self.driver.clone();
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let driver = self.instances[i % self.instances.len()].clone();
         tokio::task::spawn_blocking(move || {
             let mut d = driver.lock().unwrap_or_else(|e| e.into_inner());
             f(&mut d)

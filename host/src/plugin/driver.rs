@@ -150,7 +150,10 @@ impl WarmInstance for DriverInstance {
 /// async code, backed by one supervised warm instance.
 #[derive(Clone)]
 pub struct Driver {
-    supervisor: Supervisor<DriverInstance>,
+    /// Warm instances, each on its own thread; calls go round-robin, so
+    /// concurrent services' calls overlap instead of queueing behind one.
+    instances: Arc<[Supervisor<DriverInstance>]>,
+    next: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Driver {
@@ -162,21 +165,38 @@ impl Driver {
                 plugin.kind()
             ));
         }
-        Ok(Driver {
-            supervisor: Supervisor::start(plugin),
-        })
+        Ok(Driver::pool(plugin, 1))
+    }
+
+    /// A driver served by `instances` warm instances (at least one).
+    pub fn start_pool(plugin: Arc<LoadedPlugin>, instances: usize) -> Result<Driver, String> {
+        Driver::start(plugin.clone())?;
+        Ok(Driver::pool(plugin, instances.max(1)))
+    }
+
+    fn pool(plugin: Arc<LoadedPlugin>, n: usize) -> Driver {
+        Driver {
+            instances: (0..n).map(|_| Supervisor::start(plugin.clone())).collect(),
+            next: Arc::default(),
+        }
+    }
+
+    /// The next instance, round-robin.
+    fn supervisor(&self) -> &Supervisor<DriverInstance> {
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        &self.instances[i % self.instances.len()]
     }
 
     pub fn plugin(&self) -> &Arc<LoadedPlugin> {
-        self.supervisor.plugin()
+        self.instances[0].plugin()
     }
 
     pub async fn info(&self) -> Result<PluginInfo, CallError> {
-        self.supervisor.call(|d| d.info()).await
+        self.supervisor().call(|d| d.info()).await
     }
 
     pub async fn create(&self, spec: VmSpec) -> Result<String, CallError> {
-        self.supervisor.call(move |d| d.create(&spec)).await
+        self.supervisor().call(move |d| d.create(&spec)).await
     }
 
     pub async fn act(
@@ -185,17 +205,17 @@ impl Driver {
         action: VmAction,
         args: Vec<KeyValue>,
     ) -> Result<(), CallError> {
-        self.supervisor
+        self.supervisor()
             .call(move |d| d.act(&vm_id, action, &args))
             .await
     }
 
     pub async fn poll(&self, vm_ids: Vec<String>) -> Result<Vec<VmStatus>, CallError> {
-        self.supervisor.call(move |d| d.poll(&vm_ids)).await
+        self.supervisor().call(move |d| d.poll(&vm_ids)).await
     }
 
     pub async fn list(&self) -> Result<Vec<ManagedVm>, CallError> {
-        self.supervisor.call(|d| d.list()).await
+        self.supervisor().call(|d| d.list()).await
     }
 
     /// Run any sequence of calls on the warm instance, blocking; for tools
@@ -204,6 +224,6 @@ impl Driver {
         &self,
         f: impl FnOnce(&mut DriverInstance) -> Result<R, CallError> + Send + 'static,
     ) -> Result<R, CallError> {
-        self.supervisor.call_blocking(f)
+        self.supervisor().call_blocking(f)
     }
 }
