@@ -726,3 +726,51 @@ async fn a_driver_fault_fails_the_service_with_the_reason_in_its_log() {
     // The engine still answers.
     assert_eq!(engine.service_ids().unwrap(), [id]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instantiate_merges_the_request_and_fills_user_inputs() {
+    let h = harness(600_000).await;
+    let template = json!({
+        "name": "app",
+        "user_inputs": {"DB_USER": "M|text|database user", "WORKERS": "O|range|workers|1..8|2", "MOTD": "O|text|message"},
+        "roles": [{"name": "web", "type": "vm", "cardinality": 1, "template_id": 0,
+                   "user_inputs": {"PORT": "M|number|port||8080"}}]
+    });
+    // A mandatory input without a value or default is refused, naming it.
+    match h.engine.instantiate_merged(&template, &json!({})).await {
+        Err(EngineError::Invalid(e)) => assert_eq!(
+            e[0].to_string(),
+            "user_inputs_values.DB_USER: is required (a mandatory user input)"
+        ),
+        other => panic!("{:?}", other),
+    }
+    let merge = json!({"name": "app-prod", "user_inputs_values": {"DB_USER": "prod"},
+                       "roles": [{"name": "web", "cardinality": 2}]});
+    let id = h
+        .engine
+        .instantiate_merged(&template, &merge)
+        .await
+        .unwrap();
+    let service = h.engine.service(id).unwrap();
+    assert_eq!(service.name, "app-prod");
+    assert_eq!(service.role("web").unwrap().cardinality, 2);
+    let vm = &h.sim.views()[0];
+    assert_eq!(vm.template["DB_USER"], "prod");
+    assert_eq!(
+        vm.template["WORKERS"], "2",
+        "an optional input takes its default"
+    );
+    assert_eq!(vm.template["PORT"], "8080");
+    assert!(
+        vm.template.get("MOTD").is_none(),
+        "an optional input without a default is left out"
+    );
+    let bad = json!({"user_inputs_values": {"DB_USER": "x", "WORKERS": 99}});
+    match h.engine.instantiate_merged(&template, &bad).await {
+        Err(EngineError::Invalid(e)) => assert_eq!(
+            e[0].to_string(),
+            "user_inputs_values.WORKERS: 99 is outside 1..8"
+        ),
+        other => panic!("{:?}", other),
+    }
+}

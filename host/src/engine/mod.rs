@@ -111,7 +111,8 @@ impl Engine {
 
     /// Validate a template, create the service and start deploying it.
     pub async fn instantiate(&self, document: &serde_json::Value) -> Result<u64, EngineError> {
-        let template = parse_template(document).map_err(EngineError::Invalid)?;
+        let mut template = parse_template(document).map_err(EngineError::Invalid)?;
+        crate::service::validate::fill_inputs(&mut template).map_err(EngineError::Invalid)?;
         let missing: Vec<FieldError> = {
             let store = self.store();
             template
@@ -144,6 +145,19 @@ impl Engine {
         self.store().save_service(&service)?;
         self.execute(&mut service, effects).await?;
         Ok(id)
+    }
+
+    /// Instantiate a service template with an instantiate request's
+    /// `merge_template` (user input values, role overrides, a new name).
+    pub async fn instantiate_merged(
+        &self,
+        template: &serde_json::Value,
+        merge: &serde_json::Value,
+    ) -> Result<u64, EngineError> {
+        self.instantiate(&crate::service::merge::apply_merge_template(
+            template, merge,
+        ))
+        .await
     }
 
     /// Apply an operation to a service under its lock.

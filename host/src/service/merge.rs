@@ -224,3 +224,97 @@ mod tests {
         );
     }
 }
+
+/// Apply an instantiate request's `merge_template` to a service template
+/// document, as OneFlow does: `custom_attrs_values` is the old name of
+/// `user_inputs_values`; `roles` are matched by name and merged into the
+/// template's roles (unmatched ones are ignored); `networks_values` replace
+/// the template's entries of the same network; everything else is merged
+/// with [`deep_merge_concat`].
+pub fn apply_merge_template(template: &Value, merge: &Value) -> Value {
+    let mut base = template.clone();
+    let Value::Object(merge) = merge else {
+        return base;
+    };
+    let mut merge = merge.clone();
+    rename_legacy_inputs(&mut merge);
+    if let Some(Value::Array(extra_roles)) = merge.remove("roles")
+        && let Some(Value::Array(roles)) = base.get_mut("roles")
+    {
+        for extra in extra_roles {
+            let Value::Object(mut extra) = extra else {
+                continue;
+            };
+            rename_legacy_inputs(&mut extra);
+            let name = extra.get("name").cloned();
+            if let Some(role) = roles.iter_mut().find(|r| r.get("name") == name.as_ref()) {
+                deep_merge_concat(role, &Value::Object(extra));
+            }
+        }
+    }
+    if let Some(Value::Array(values)) = merge.remove("networks_values") {
+        let current = base.as_object_mut().map(|b| {
+            b.entry("networks_values")
+                .or_insert_with(|| Value::Array(Vec::new()))
+        });
+        if let Some(Value::Array(current)) = current {
+            for item in values {
+                let name = item.as_object().and_then(|o| o.keys().next().cloned());
+                match current
+                    .iter_mut()
+                    .find(|c| c.as_object().and_then(|o| o.keys().next().cloned()) == name)
+                {
+                    Some(slot) => *slot = item,
+                    None => current.push(item),
+                }
+            }
+        }
+    }
+    deep_merge_concat(&mut base, &Value::Object(merge));
+    base
+}
+
+fn rename_legacy_inputs(obj: &mut Map<String, Value>) {
+    if let Some(values) = obj.remove("custom_attrs_values") {
+        obj.entry("user_inputs_values").or_insert(values);
+    }
+}
+
+#[cfg(test)]
+mod merge_template_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merges_roles_by_name_and_networks_by_network() {
+        let template = json!({
+            "name": "t",
+            "user_inputs_values": {"A": "1"},
+            "networks_values": [{"Public": {"id": "0"}}],
+            "roles": [{"name": "web", "cardinality": 1, "user_inputs_values": {"X": "a"}}, {"name": "db"}]
+        });
+        let merge = json!({
+            "name": "renamed",
+            "custom_attrs_values": {"B": "2"},
+            "networks_values": [{"Public": {"id": "7"}}, {"Private": {"id": "3"}}],
+            "roles": [{"name": "web", "cardinality": 3, "custom_attrs_values": {"Y": "b"}}, {"name": "ghost", "cardinality": 9}]
+        });
+        let merged = apply_merge_template(&template, &merge);
+        assert_eq!(merged["name"], "renamed");
+        assert_eq!(merged["user_inputs_values"], json!({"A": "1", "B": "2"}));
+        assert_eq!(
+            merged["networks_values"],
+            json!([{"Public": {"id": "7"}}, {"Private": {"id": "3"}}])
+        );
+        assert_eq!(merged["roles"][0]["cardinality"], 3);
+        assert_eq!(
+            merged["roles"][0]["user_inputs_values"],
+            json!({"X": "a", "Y": "b"})
+        );
+        assert_eq!(
+            merged["roles"].as_array().unwrap().len(),
+            2,
+            "unmatched roles are ignored"
+        );
+    }
+}

@@ -252,6 +252,66 @@ pub fn parse_template(document: &Value) -> Result<ServiceTemplate, Vec<FieldErro
     })
 }
 
+/// Before instantiation: give every declared input a value, from the
+/// request, else from its default; a mandatory input without either is an
+/// error. Role inputs may be answered at the role or at the service level.
+/// (OneFlow demands a value for optional inputs too, which its own CLI
+/// does not send.)
+pub fn fill_inputs(template: &mut super::model::ServiceTemplate) -> Result<(), Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut fill = |declared: &BTreeMap<String, String>,
+                    values: &mut Map<String, Value>,
+                    fallback: &Map<String, Value>,
+                    path: &str| {
+        for (key, spec) in declared {
+            if values.contains_key(key) {
+                continue;
+            }
+            if let Some(v) = fallback.get(key) {
+                values.insert(key.clone(), v.clone());
+                continue;
+            }
+            match inputs::parse(spec) {
+                Ok(input) => match input.default {
+                    Some(d) => {
+                        values.insert(key.clone(), Value::String(d));
+                    }
+                    None if input.mandatory => errors.push(FieldError {
+                        field: field(path, &format!("user_inputs_values.{key}")),
+                        reason: "is required (a mandatory user input)".into(),
+                    }),
+                    None => {}
+                },
+                Err(e) => errors.push(FieldError {
+                    field: field(path, &format!("user_inputs.{key}")),
+                    reason: e,
+                }),
+            }
+        }
+    };
+    let empty = Map::new();
+    fill(
+        &template.user_inputs,
+        &mut template.user_inputs_values,
+        &empty,
+        "",
+    );
+    let service_values = template.user_inputs_values.clone();
+    for (i, role) in template.roles.iter_mut().enumerate() {
+        fill(
+            &role.user_inputs,
+            &mut role.user_inputs_values,
+            &service_values,
+            &format!("roles[{i}]"),
+        );
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
 /// Check `user_inputs` and `user_inputs_values` at one level; returns the
 /// declarations, for the roles to check their values against too.
 fn check_inputs(
