@@ -774,3 +774,20 @@ async fn instantiate_merges_the_request_and_fills_user_inputs() {
         other => panic!("{:?}", other),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_done_deletes_only_done_services() {
+    let h = harness(600_000).await;
+    let template = json!({"name": "keep", "roles": [{"name": "r", "type": "vm", "cardinality": 1, "template_id": 0}]});
+    let running = h.engine.instantiate(&template).await.unwrap();
+    let mut done = flotilla::service::lifecycle::Service::new(
+        41,
+        flotilla::service::parse_template(&template).unwrap(),
+        0,
+        600_000,
+    );
+    done.state = ServiceState::Done;
+    h.engine.store().save_service(&done).unwrap();
+    assert_eq!(h.engine.purge_done().await.unwrap(), [41]);
+    assert_eq!(h.engine.service_ids().unwrap(), [running]);
+}

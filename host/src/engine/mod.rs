@@ -160,6 +160,25 @@ impl Engine {
         .await
     }
 
+    /// Delete the services in DONE (`purge_done`). Undeployed services are
+    /// deleted when their last role is done, so DONE documents only come
+    /// from older data; this clears them. Returns the ids purged.
+    pub async fn purge_done(&self) -> Result<Vec<u64>, EngineError> {
+        let mut purged = Vec::new();
+        for id in self.service_ids()? {
+            let lock = self.lock_for(id);
+            let _guard = lock.lock().await;
+            let store = self.store();
+            if let Some(service) = store.service(id)?
+                && service.state == crate::service::ServiceState::Done
+            {
+                store.delete_service(id)?;
+                purged.push(id);
+            }
+        }
+        Ok(purged)
+    }
+
     /// Apply an operation to a service under its lock.
     async fn operate(
         &self,
