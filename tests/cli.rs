@@ -107,6 +107,9 @@ fn serve_starts_the_api_and_the_sim_hypervisor_and_plugin_list_sees_them() {
         "{table}"
     );
 
+    // The first start created oneadmin and its credentials file.
+    let one_auth = std::fs::read_to_string(data.path().join("one_auth")).unwrap();
+    assert!(one_auth.starts_with("oneadmin:"), "{one_auth}");
     // The data directory now holds the precompiled plugins and the sim's VMs.
     assert!(data.path().join("cache").read_dir().unwrap().count() >= 3);
     assert!(data.path().join("sim-hypervisor.db").exists());

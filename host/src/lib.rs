@@ -6,6 +6,7 @@
 //! simulated hypervisor; `testkit` runs a plugin's conformance suite;
 //! `registry`, `api` and `cli` are the edges.
 
+pub mod access;
 pub mod api;
 pub mod cli;
 pub mod clock;

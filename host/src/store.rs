@@ -45,9 +45,25 @@ impl Store {
                 id INTEGER PRIMARY KEY,
                 name TEXT NOT NULL,
                 body TEXT NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS groups (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE
+            );
+            CREATE TABLE IF NOT EXISTS users (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                password_hash TEXT NOT NULL,
+                gid INTEGER NOT NULL REFERENCES groups(id)
             );",
         )?;
         Ok(Store { db })
+    }
+
+    /// The connection, for the modules that own their own tables
+    /// (`access::users`).
+    pub(crate) fn db(&self) -> &Connection {
+        &self.db
     }
 
     pub fn next_service_id(&self) -> anyhow::Result<u64> {

@@ -122,6 +122,18 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         tracing::info!(plugin = %p.id, kind = %p.kind, version = %p.version, status = %p.status, "plugin");
     }
 
+    {
+        let store = crate::store::Store::open(&data_dir.join("flotilla.db"))
+            .map_err(|e| format!("database: {e:#}"))?;
+        match crate::access::users::bootstrap(&store, &data_dir) {
+            Ok(Some(path)) => tracing::info!(
+                "created user oneadmin; its credentials are in {}",
+                path.display()
+            ),
+            Ok(None) => {}
+            Err(e) => return Err(format!("creating the oneadmin user: {e}")),
+        }
+    }
     let engine = match registry.driver(&config.engine.driver) {
         Some(driver) => {
             let store = crate::store::Store::open(&data_dir.join("flotilla.db"))

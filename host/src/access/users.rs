@@ -1,0 +1,361 @@
+//! Users and groups, with passwords hashed by Argon2id. On first start the
+//! server creates `oneadmin` (group `oneadmin`, which may do anything) and
+//! a `users` group, and writes oneadmin's credentials to `<data>/one_auth`
+//! for the CLI, as OpenNebula does.
+
+use super::permissions::Identity;
+use crate::store::Store;
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::{PasswordHash, SaltString};
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use rusqlite::{OptionalExtension, params};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+pub const ADMIN_GROUP: u64 = 0;
+pub const USERS_GROUP: u64 = 1;
+pub const ADMIN_USER: &str = "oneadmin";
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct User {
+    pub id: u64,
+    pub name: String,
+    pub gid: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessError {
+    /// Bad input, naming the field (400).
+    Invalid(String),
+    /// A user or group of that name exists (409).
+    Exists(String),
+    NotFound(String),
+    Storage(String),
+}
+
+impl std::fmt::Display for AccessError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AccessError::Invalid(m)
+            | AccessError::Exists(m)
+            | AccessError::NotFound(m)
+            | AccessError::Storage(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for AccessError {
+    fn from(e: rusqlite::Error) -> Self {
+        AccessError::Storage(e.to_string())
+    }
+}
+
+fn check_name(field: &str, name: &str) -> Result<(), AccessError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.@-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(AccessError::Invalid(format!(
+            "{field}: `{name}` must be 1-128 characters of letters, digits, _ . @ -"
+        )))
+    }
+}
+
+pub fn create_group(store: &Store, name: &str) -> Result<u64, AccessError> {
+    check_name("name", name)?;
+    let db = store.db();
+    if db
+        .query_row(
+            "SELECT id FROM groups WHERE name = ?1",
+            params![name],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()?
+        .is_some()
+    {
+        return Err(AccessError::Exists(format!("name: group `{name}` exists")));
+    }
+    let next: i64 = db.query_row("SELECT COALESCE(MAX(id) + 1, 0) FROM groups", [], |r| {
+        r.get(0)
+    })?;
+    db.execute(
+        "INSERT INTO groups (id, name) VALUES (?1, ?2)",
+        params![next, name],
+    )?;
+    Ok(next as u64)
+}
+
+fn hash(password: &str) -> Result<String, AccessError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AccessError::Storage(format!("hashing a password: {e}")))
+}
+
+pub fn create_user(
+    store: &Store,
+    name: &str,
+    password: &str,
+    gid: u64,
+) -> Result<u64, AccessError> {
+    check_name("name", name)?;
+    if password.is_empty() {
+        return Err(AccessError::Invalid("password: must not be empty".into()));
+    }
+    let db = store.db();
+    let group: Option<i64> = db
+        .query_row(
+            "SELECT id FROM groups WHERE id = ?1",
+            params![gid as i64],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if group.is_none() {
+        return Err(AccessError::NotFound(format!(
+            "group_id: group {gid} does not exist"
+        )));
+    }
+    if db
+        .query_row("SELECT id FROM users WHERE name = ?1", params![name], |r| {
+            r.get::<_, i64>(0)
+        })
+        .optional()?
+        .is_some()
+    {
+        return Err(AccessError::Exists(format!("name: user `{name}` exists")));
+    }
+    let next: i64 = db.query_row("SELECT COALESCE(MAX(id) + 1, 0) FROM users", [], |r| {
+        r.get(0)
+    })?;
+    db.execute(
+        "INSERT INTO users (id, name, password_hash, gid) VALUES (?1, ?2, ?3, ?4)",
+        params![next, name, hash(password)?, gid as i64],
+    )?;
+    Ok(next as u64)
+}
+
+pub fn user(store: &Store, name: &str) -> Result<Option<User>, AccessError> {
+    Ok(store
+        .db()
+        .query_row(
+            "SELECT id, gid FROM users WHERE name = ?1",
+            params![name],
+            |r| {
+                Ok(User {
+                    id: r.get::<_, i64>(0)? as u64,
+                    name: name.to_string(),
+                    gid: r.get::<_, i64>(1)? as u64,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// Checks credentials. Argon2 is slow on purpose (tens of milliseconds), so
+/// credentials that verified once are remembered by their SHA-256, and a
+/// request with the same credentials costs a hash, not a verification.
+#[derive(Default)]
+pub struct Authenticator {
+    verified: Mutex<HashMap<[u8; 32], Identity>>,
+}
+
+impl Authenticator {
+    pub fn authenticate(
+        &self,
+        store: &Store,
+        name: &str,
+        password: &str,
+    ) -> Result<Option<Identity>, AccessError> {
+        let key: [u8; 32] = Sha256::digest(format!("{name}\0{password}")).into();
+        if let Some(identity) = self
+            .verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(Some(identity.clone()));
+        }
+        let row: Option<(i64, String, i64)> = store
+            .db()
+            .query_row(
+                "SELECT id, password_hash, gid FROM users WHERE name = ?1",
+                params![name],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((uid, stored, gid)) = row else {
+            return Ok(None);
+        };
+        let Ok(parsed) = PasswordHash::new(&stored) else {
+            return Ok(None);
+        };
+        if Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_err()
+        {
+            return Ok(None);
+        }
+        let identity = Identity {
+            uid: uid as u64,
+            name: name.to_string(),
+            gid: gid as u64,
+            admin: gid as u64 == ADMIN_GROUP,
+        };
+        self.verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, identity.clone());
+        Ok(Some(identity))
+    }
+
+    /// Forget remembered credentials (after a password or group change).
+    pub fn forget_all(&self) {
+        self.verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
+/// On first start (no users): create the `oneadmin` and `users` groups and
+/// the `oneadmin` user with a random password, written to
+/// `<data>/one_auth` (mode 600) as `oneadmin:<password>`. Returns the path
+/// when it created the file.
+pub fn bootstrap(store: &Store, data_dir: &Path) -> Result<Option<PathBuf>, AccessError> {
+    let users: i64 = store
+        .db()
+        .query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
+    if users > 0 {
+        return Ok(None);
+    }
+    let admin_group = create_group(store, "oneadmin")?;
+    create_group(store, "users")?;
+    debug_assert_eq!(admin_group, ADMIN_GROUP);
+    let mut bytes = [0u8; 24];
+    OsRng.fill_bytes(&mut bytes);
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let password: String = bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect();
+    create_user(store, ADMIN_USER, &password, ADMIN_GROUP)?;
+    let path = data_dir.join("one_auth");
+    write_private(&path, &format!("{ADMIN_USER}:{password}\n"))
+        .map_err(|e| AccessError::Storage(format!("writing {}: {e}", path.display())))?;
+    Ok(Some(path))
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_start_creates_oneadmin_and_its_credentials_file_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::in_memory().unwrap();
+        let path = bootstrap(&store, dir.path())
+            .unwrap()
+            .expect("created on first start");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (name, password) = text.trim().split_once(':').unwrap();
+        assert_eq!(name, "oneadmin");
+        assert_eq!(password.len(), 24);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        let auth = Authenticator::default();
+        let admin = auth.authenticate(&store, name, password).unwrap().unwrap();
+        assert!(admin.admin);
+        assert_eq!(bootstrap(&store, dir.path()).unwrap(), None, "only once");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    }
+
+    #[test]
+    fn users_authenticate_with_their_password_only() {
+        let store = Store::in_memory().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        bootstrap(&store, dir.path()).unwrap();
+        let uid = create_user(&store, "alice", "s3cret", USERS_GROUP).unwrap();
+        let auth = Authenticator::default();
+        let alice = auth
+            .authenticate(&store, "alice", "s3cret")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (alice.uid, alice.gid, alice.admin),
+            (uid, USERS_GROUP, false)
+        );
+        assert_eq!(auth.authenticate(&store, "alice", "wrong").unwrap(), None);
+        assert_eq!(
+            auth.authenticate(&store, "mallory", "s3cret").unwrap(),
+            None
+        );
+        // Remembered credentials still answer the same.
+        assert_eq!(
+            auth.authenticate(&store, "alice", "s3cret")
+                .unwrap()
+                .unwrap(),
+            alice
+        );
+        let stored: String = store
+            .db()
+            .query_row(
+                "SELECT password_hash FROM users WHERE name = 'alice'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(stored.starts_with("$argon2id$") && !stored.contains("s3cret"));
+    }
+
+    #[test]
+    fn bad_names_duplicates_and_unknown_groups_are_refused() {
+        let store = Store::in_memory().unwrap();
+        bootstrap(&store, tempfile::tempdir().unwrap().path()).unwrap();
+        assert!(
+            matches!(create_user(&store, "a b", "x", 1), Err(AccessError::Invalid(m)) if m.starts_with("name:"))
+        );
+        assert!(matches!(
+            create_user(&store, "bob:x", "x", 1),
+            Err(AccessError::Invalid(_))
+        ));
+        assert!(
+            matches!(create_user(&store, "bob", "", 1), Err(AccessError::Invalid(m)) if m.starts_with("password:"))
+        );
+        assert!(matches!(
+            create_user(&store, "bob", "x", 42),
+            Err(AccessError::NotFound(_))
+        ));
+        create_user(&store, "bob", "x", 1).unwrap();
+        assert!(matches!(
+            create_user(&store, "bob", "y", 1),
+            Err(AccessError::Exists(_))
+        ));
+        assert!(matches!(
+            create_group(&store, "users"),
+            Err(AccessError::Exists(_))
+        ));
+        assert_eq!(user(&store, "bob").unwrap().unwrap().gid, 1);
+    }
+}
