@@ -17,6 +17,18 @@ pub struct VmTemplate {
     pub attributes: Map<String, Value>,
 }
 
+/// A stored service template: the validated template document and who
+/// owns it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ServiceTemplateDoc {
+    pub id: u64,
+    pub name: String,
+    pub ownership: crate::access::Ownership,
+    /// Seconds since the epoch.
+    pub registration_time: u64,
+    pub body: Value,
+}
+
 pub struct Store {
     db: Connection,
 }
@@ -44,6 +56,10 @@ impl Store {
             CREATE TABLE IF NOT EXISTS vm_templates (
                 id INTEGER PRIMARY KEY,
                 name TEXT NOT NULL,
+                body TEXT NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS service_templates (
+                id INTEGER PRIMARY KEY,
                 body TEXT NOT NULL
             );
             CREATE TABLE IF NOT EXISTS groups (
@@ -111,6 +127,77 @@ impl Store {
             .into_iter()
             .map(|i| i as u64)
             .collect())
+    }
+
+    pub fn next_service_template_id(&self) -> anyhow::Result<u64> {
+        let max: Option<i64> =
+            self.db
+                .query_row("SELECT MAX(id) FROM service_templates", [], |r| r.get(0))?;
+        Ok(max.map_or(0, |m| m as u64 + 1))
+    }
+
+    pub fn save_service_template(&self, doc: &ServiceTemplateDoc) -> anyhow::Result<()> {
+        self.db.execute(
+            "INSERT OR REPLACE INTO service_templates (id, body) VALUES (?1, ?2)",
+            params![doc.id as i64, serde_json::to_string(doc)?],
+        )?;
+        Ok(())
+    }
+
+    pub fn service_template(&self, id: u64) -> anyhow::Result<Option<ServiceTemplateDoc>> {
+        let body: Option<String> = self
+            .db
+            .query_row(
+                "SELECT body FROM service_templates WHERE id = ?1",
+                params![id as i64],
+                |r| r.get(0),
+            )
+            .optional()?;
+        body.map(|b| serde_json::from_str(&b).context("a stored service template is not readable"))
+            .transpose()
+    }
+
+    pub fn service_templates(&self) -> anyhow::Result<Vec<ServiceTemplateDoc>> {
+        let mut stmt = self
+            .db
+            .prepare("SELECT body FROM service_templates ORDER BY id")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for body in rows {
+            out.push(
+                serde_json::from_str(&body?)
+                    .context("a stored service template is not readable")?,
+            );
+        }
+        Ok(out)
+    }
+
+    pub fn delete_service_template(&self, id: u64) -> anyhow::Result<bool> {
+        Ok(self.db.execute(
+            "DELETE FROM service_templates WHERE id = ?1",
+            params![id as i64],
+        )? > 0)
+    }
+
+    /// Names of users and groups, for documents (`UNAME`, `GNAME`).
+    pub fn user_name(&self, uid: u64) -> String {
+        self.db
+            .query_row(
+                "SELECT name FROM users WHERE id = ?1",
+                params![uid as i64],
+                |r| r.get(0),
+            )
+            .unwrap_or_else(|_| uid.to_string())
+    }
+
+    pub fn group_name(&self, gid: u64) -> String {
+        self.db
+            .query_row(
+                "SELECT name FROM groups WHERE id = ?1",
+                params![gid as i64],
+                |r| r.get(0),
+            )
+            .unwrap_or_else(|_| gid.to_string())
     }
 
     pub fn create_vm_template(

@@ -87,8 +87,8 @@ impl Permissions {
     }
 }
 
-/// Who owns a resource.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Who owns a resource (by default oneadmin, mode 600).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ownership {
     pub uid: u64,
     pub gid: u64,

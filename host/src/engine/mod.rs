@@ -111,6 +111,16 @@ impl Engine {
 
     /// Validate a template, create the service and start deploying it.
     pub async fn instantiate(&self, document: &serde_json::Value) -> Result<u64, EngineError> {
+        self.instantiate_for(document, crate::access::Ownership::default())
+            .await
+    }
+
+    /// Instantiate a service owned by `ownership`.
+    pub async fn instantiate_for(
+        &self,
+        document: &serde_json::Value,
+        ownership: crate::access::Ownership,
+    ) -> Result<u64, EngineError> {
         let mut template = parse_template(document).map_err(EngineError::Invalid)?;
         crate::service::validate::fill_inputs(&mut template).map_err(EngineError::Invalid)?;
         let missing: Vec<FieldError> = {
@@ -134,7 +144,9 @@ impl Engine {
         // store, so concurrent instantiations never share an id.
         let mut service = {
             let store = self.store();
-            let service = Service::new(store.next_service_id()?, template, now, self.inner.wait_ms);
+            let mut service =
+                Service::new(store.next_service_id()?, template, now, self.inner.wait_ms);
+            service.ownership = ownership;
             store.save_service(&service)?;
             service
         };
@@ -157,6 +169,28 @@ impl Engine {
         self.instantiate(&crate::service::merge::apply_merge_template(
             template, merge,
         ))
+        .await
+    }
+
+    /// Change a service's owner, group or permissions.
+    pub async fn set_ownership(
+        &self,
+        id: u64,
+        ownership: crate::access::Ownership,
+    ) -> Result<Service, EngineError> {
+        self.operate(id, |s, now| {
+            s.info(
+                now,
+                format!(
+                    "Owner {}:{}, permissions {}",
+                    ownership.uid,
+                    ownership.gid,
+                    ownership.permissions.octet()
+                ),
+            );
+            s.ownership = ownership;
+            Ok(Vec::new())
+        })
         .await
     }
 

@@ -159,6 +159,9 @@ pub struct Service {
     /// Set once every role is DONE after an undeploy: the caller deletes
     /// the service.
     pub deleted: bool,
+    /// Owner, group and permissions of the service document.
+    #[serde(default)]
+    pub ownership: crate::access::Ownership,
     /// The role a remove-role is taking away.
     #[serde(default)]
     pub removing_role: Option<String>,
@@ -213,6 +216,7 @@ impl Service {
             wait_ms,
             deleted: false,
             removing_role: None,
+            ownership: crate::access::Ownership::default(),
             scheduled_actions: Vec::new(),
         };
         // Children of a role on hold are held too.
