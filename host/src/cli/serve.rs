@@ -163,6 +163,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     };
 
     let state = Arc::new(AppState {
+        auth: crate::access::users::Authenticator::default(),
         engine,
         registry,
         sim_url: sim_url.clone(),

@@ -1,0 +1,90 @@
+//! HTTP Basic authentication: every route but `/health` needs a user.
+
+use super::AppState;
+use super::error::ApiError;
+use crate::access::Identity;
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use std::sync::Arc;
+
+/// The authenticated caller of a request.
+pub struct Caller(pub Identity);
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, m);
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| unauthorized("a username and password must be provided (HTTP Basic)"))?;
+        let encoded = header
+            .strip_prefix("Basic ")
+            .ok_or_else(|| unauthorized("only HTTP Basic authentication is supported"))?;
+        let decoded = decode_base64(encoded.trim())
+            .ok_or_else(|| unauthorized("malformed Basic credentials"))?;
+        let text =
+            String::from_utf8(decoded).map_err(|_| unauthorized("malformed Basic credentials"))?;
+        let (user, password) = text
+            .split_once(':')
+            .ok_or_else(|| unauthorized("malformed Basic credentials"))?;
+        let engine = state.engine()?;
+        let store = engine.store();
+        match state.auth.authenticate(&store, user, password)? {
+            Some(identity) => Ok(Caller(identity)),
+            None => Err(unauthorized("invalid credentials")),
+        }
+    }
+}
+
+/// Standard base64 (RFC 4648), as HTTP Basic uses.
+fn decode_base64(input: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let bytes = input.trim_end_matches('=').as_bytes();
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let mut acc = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            acc |= value(*c)? << (18 - 6 * i);
+        }
+        let n = match chunk.len() {
+            4 => 3,
+            3 => 2,
+            2 => 1,
+            _ => return None,
+        };
+        for i in 0..n {
+            out.push((acc >> (16 - 8 * i)) as u8);
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn decodes_basic_credentials() {
+        assert_eq!(
+            super::decode_base64("b25lYWRtaW46cGFzcw==").unwrap(),
+            b"oneadmin:pass"
+        );
+        assert_eq!(super::decode_base64("YWxpY2U6cw").unwrap(), b"alice:s");
+        assert!(super::decode_base64("!!!").is_none());
+        assert!(super::decode_base64("a").is_none());
+    }
+}

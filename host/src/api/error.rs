@@ -1,0 +1,101 @@
+//! API errors: the right HTTP status and a JSON body naming the problem.
+
+use crate::access::users::AccessError;
+use crate::engine::EngineError;
+use crate::service::lifecycle::LifecycleError;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    /// Per-field problems, for validation errors.
+    pub fields: Vec<crate::service::FieldError>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+            fields: Vec::new(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "error": self.message });
+        if !self.fields.is_empty() {
+            body["fields"] = json!(self.fields);
+        }
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                "www-authenticate",
+                axum::http::HeaderValue::from_static("Basic realm=\"flotilla\""),
+            );
+        }
+        response
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Invalid(fields) => ApiError {
+                status: StatusCode::BAD_REQUEST,
+                message: fields
+                    .iter()
+                    .map(|f| f.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                fields,
+            },
+            EngineError::Lifecycle(LifecycleError::WrongState(m)) => {
+                ApiError::new(StatusCode::CONFLICT, m)
+            }
+            EngineError::Lifecycle(LifecycleError::Invalid(m)) => ApiError::bad_request(m),
+            EngineError::Lifecycle(LifecycleError::NotFound(m)) | EngineError::NotFound(m) => {
+                ApiError::not_found(m)
+            }
+            EngineError::Storage(m) => ApiError::internal(m),
+        }
+    }
+}
+
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::Invalid(m) => ApiError::bad_request(m),
+            AccessError::Exists(m) => ApiError::new(StatusCode::CONFLICT, m),
+            AccessError::NotFound(m) => ApiError::not_found(m),
+            AccessError::Storage(m) => ApiError::internal(m),
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        ApiError::internal(format!("{e:#}"))
+    }
+}

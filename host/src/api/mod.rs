@@ -1,0 +1,223 @@
+//! The REST API served by `flotilla serve`: OneFlow's routes and shapes
+//! (`/service`, `/service_template`), with HTTP Basic authentication and
+//! OpenNebula permissions, plus health and the plugin registry.
+
+mod auth;
+mod documents;
+mod error;
+mod services;
+mod templates;
+
+pub use error::ApiError;
+
+use crate::access::users::Authenticator;
+use crate::access::{Ownership, Permissions};
+use crate::registry::Registry;
+use auth::Caller;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::json;
+use std::sync::Arc;
+
+pub struct AppState {
+    pub engine: Option<crate::engine::Engine>,
+    pub registry: Registry,
+    pub sim_url: Option<String>,
+    pub started: std::time::Instant,
+    pub auth: Authenticator,
+}
+
+impl AppState {
+    pub fn engine(&self) -> Result<&crate::engine::Engine, ApiError> {
+        self.engine.as_ref().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the engine is not running: its driver plugin did not load (see `flotilla plugin list`)",
+            )
+        })
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/plugins", get(plugins))
+        .route("/plugins/{id}", get(plugin))
+        .route(
+            "/service_template",
+            get(templates::list).post(templates::create),
+        )
+        .route(
+            "/service_template/{id}",
+            get(templates::show)
+                .put(templates::update)
+                .delete(templates::delete),
+        )
+        .route("/service_template/{id}/action", post(templates::action))
+        .route("/service", get(services::list))
+        .route(
+            "/service/{id}",
+            get(services::show)
+                .delete(services::delete)
+                .put(services::update),
+        )
+        .route("/service/{id}/action", post(services::action))
+        .route("/service/{id}/scale", post(services::scale))
+        .route("/service/{id}/role_action", post(services::role_action))
+        .route(
+            "/service/{id}/role/{role}/action",
+            post(services::role_vm_action),
+        )
+        .route("/service_pool/purge_done", post(services::purge_done))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .with_state(state)
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let services = state
+        .engine
+        .as_ref()
+        .and_then(|e| e.service_ids().ok())
+        .map(|ids| ids.len());
+    Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_s": state.started.elapsed().as_secs(),
+        "sim_hypervisor": state.sim_url,
+        "services": services,
+    }))
+}
+
+/// The request body as JSON, or a 400 saying what is wrong with it.
+fn body_json(
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<serde_json::Value, ApiError> {
+    body.map(|Json(v)| v)
+        .map_err(|e| ApiError::bad_request(format!("request body: {}", e.body_text())))
+}
+
+/// `{"action": {"perform": P, "params": {...}}}`.
+fn perform(
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<(String, serde_json::Value), ApiError> {
+    let body = body_json(body)?;
+    let action = body
+        .get("action")
+        .ok_or_else(|| ApiError::bad_request("action: required"))?;
+    let perform = action
+        .get("perform")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| ApiError::bad_request("action.perform: required, a string"))?;
+    let params = action.get("params").cloned().unwrap_or_else(|| json!({}));
+    if !params.is_object() {
+        return Err(ApiError::bad_request("action.params: must be an object"));
+    }
+    Ok((perform.to_string(), params))
+}
+
+fn param_str(params: &serde_json::Value, key: &str) -> Result<String, ApiError> {
+    match params.get(key).and_then(serde_json::Value::as_str) {
+        Some(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        _ => Err(ApiError::bad_request(format!(
+            "params.{key}: required, a non-empty string"
+        ))),
+    }
+}
+
+fn param_id(params: &serde_json::Value, key: &str) -> Result<Option<u64>, ApiError> {
+    match params.get(key) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v) => match v
+            .as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        {
+            Some(-1) => Ok(None),
+            Some(n) if n >= 0 => Ok(Some(n as u64)),
+            _ => Err(ApiError::bad_request(format!(
+                "params.{key}: must be an id"
+            ))),
+        },
+    }
+}
+
+/// rename, chmod, chown and chgrp of a document.
+fn change_ownership(
+    caller: &Caller,
+    perform: &str,
+    params: &serde_json::Value,
+    ownership: &mut Ownership,
+    name: Option<&mut String>,
+) -> Result<(), ApiError> {
+    match perform {
+        "rename" => {
+            let new = param_str(params, "name")?;
+            if let Some(name) = name {
+                *name = new;
+            }
+        }
+        "chmod" => {
+            let octet = param_str(params, "octet")?;
+            ownership.permissions =
+                Permissions::from_octet(&octet).map_err(ApiError::bad_request)?;
+        }
+        "chown" | "chgrp" => {
+            let owner = if perform == "chown" {
+                Some(
+                    param_id(params, "owner_id")?
+                        .ok_or_else(|| ApiError::bad_request("params.owner_id: required"))?,
+                )
+            } else {
+                None
+            };
+            let group = param_id(params, "group_id")?;
+            if perform == "chgrp" && group.is_none() {
+                return Err(ApiError::bad_request("params.group_id: required"));
+            }
+            if let Some(uid) = owner
+                && uid != ownership.uid
+                && !caller.0.admin
+            {
+                return Err(ApiError::forbidden(
+                    "only the oneadmin group may give a resource to another user",
+                ));
+            }
+            if let Some(gid) = group
+                && gid != caller.0.gid
+                && !caller.0.admin
+            {
+                return Err(ApiError::forbidden(format!(
+                    "user {} is not in group {gid}",
+                    caller.0.name
+                )));
+            }
+            if let Some(uid) = owner {
+                ownership.uid = uid;
+            }
+            if let Some(gid) = group {
+                ownership.gid = gid;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+async fn plugins(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    Json(json!({ "plugins": state.registry.summaries() }))
+}
+
+async fn plugin(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    match state.registry.summaries().into_iter().find(|p| p.id == id) {
+        Some(p) => Json(p).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": format!("no plugin `{id}`; `flotilla plugin list` shows the loaded ones") })),
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,242 @@
+//! `/service` routes.
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::templates::verb;
+use super::{AppState, body_json, documents};
+use crate::access::Right;
+use crate::service::lifecycle::{Service, VM_ACTIONS};
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde_json::Value;
+use std::sync::Arc;
+
+type St = State<Arc<AppState>>;
+
+fn load(state: &AppState, caller: &Caller, id: u64, right: Right) -> Result<Service, ApiError> {
+    let service = state.engine()?.service(id)?;
+    if !caller.0.may(right, &service.ownership) {
+        return Err(ApiError::forbidden(format!(
+            "user {} may not {} service {id}",
+            caller.0.name,
+            verb(right)
+        )));
+    }
+    Ok(service)
+}
+
+pub async fn list(State(state): St, caller: Caller) -> Result<Json<Value>, ApiError> {
+    let engine = state.engine()?;
+    let mut docs = Vec::new();
+    for id in engine.service_ids()? {
+        if let Ok(service) = engine.service(id)
+            && caller.0.may(Right::Use, &service.ownership)
+        {
+            docs.push(documents::service(&engine.store(), &service));
+        }
+    }
+    Ok(Json(documents::pool(docs)))
+}
+
+pub async fn show(
+    State(state): St,
+    caller: Caller,
+    Path(id): Path<u64>,
+) -> Result<Json<Value>, ApiError> {
+    let service = load(&state, &caller, id, Right::Use)?;
+    Ok(Json(documents::one(documents::service(
+        &state.engine()?.store(),
+        &service,
+    ))))
+}
+
+pub async fn delete(
+    State(state): St,
+    caller: Caller,
+    Path(id): Path<u64>,
+) -> Result<StatusCode, ApiError> {
+    load(&state, &caller, id, Right::Manage)?;
+    state.engine()?.undeploy(id, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn scale(
+    State(state): St,
+    caller: Caller,
+    Path(id): Path<u64>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let body = body_json(body)?;
+    load(&state, &caller, id, Right::Manage)?;
+    let role = body
+        .get("role_name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad_request("role_name: required"))?;
+    let cardinality = body
+        .get("cardinality")
+        .and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| ApiError::bad_request("cardinality: must be a whole number, 0 or more"))?;
+    let force = match body.get("force") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::bad_request("force: must be true or false")),
+    };
+    state.engine()?.scale(id, role, cardinality, force).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn action(
+    State(state): St,
+    caller: Caller,
+    Path(id): Path<u64>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let (perform, params) = super::perform(body)?;
+    let engine = state.engine()?;
+    match perform.as_str() {
+        "recover" => {
+            load(&state, &caller, id, Right::Manage)?;
+            if params
+                .get("delete")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+            {
+                engine.undeploy(id, true).await?;
+            } else {
+                engine.recover(id).await?;
+            }
+        }
+        "release" => {
+            load(&state, &caller, id, Right::Manage)?;
+            engine.release(id).await?;
+        }
+        "rename" | "chmod" | "chown" | "chgrp" => {
+            let service = load(&state, &caller, id, Right::Manage)?;
+            let mut ownership = service.ownership.clone();
+            let mut name = service.name.clone();
+            super::change_ownership(&caller, &perform, &params, &mut ownership, Some(&mut name))?;
+            if name != service.name {
+                engine.rename(id, &name).await?;
+            }
+            if ownership != service.ownership {
+                engine.set_ownership(id, ownership).await?;
+            }
+        }
+        vm_action if VM_ACTIONS.contains(&vm_action) => {
+            let service = load(&state, &caller, id, Right::Manage)?;
+            let (period, number) = batch(&params)?;
+            for role in &service.roles {
+                engine
+                    .role_action(id, &role.name, vm_action, period, number)
+                    .await?;
+            }
+        }
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "action.perform: `{other}` is not a service action"
+            )));
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `period` and `number` of a batched action; OneFlow's defaults (60 s, 1)
+/// apply only when the client sends neither.
+fn batch(params: &Value) -> Result<(u64, u64), ApiError> {
+    let get = |key: &str| -> Result<Option<u64>, ApiError> {
+        match params.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                .map(Some)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("params.{key}: must be a whole number"))
+                }),
+        }
+    };
+    Ok(match (get("period")?, get("number")?) {
+        (None, None) => (60, 1),
+        (p, n) => (p.unwrap_or(0), n.unwrap_or(0)),
+    })
+}
+
+pub async fn role_vm_action(
+    State(state): St,
+    caller: Caller,
+    Path((id, role)): Path<(u64, String)>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let (perform, params) = super::perform(body)?;
+    load(&state, &caller, id, Right::Manage)?;
+    let (period, number) = batch(&params)?;
+    state
+        .engine()?
+        .role_action(id, &role, &perform, period, number)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn role_action(
+    State(state): St,
+    caller: Caller,
+    Path(id): Path<u64>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let (perform, params) = super::perform(body)?;
+    load(&state, &caller, id, Right::Manage)?;
+    let engine = state.engine()?;
+    match perform.as_str() {
+        "add_role" => {
+            let role = match params.get("role") {
+                Some(Value::String(text)) => serde_json::from_str(text)
+                    .map_err(|e| ApiError::bad_request(format!("params.role: not JSON: {e}")))?,
+                Some(role @ Value::Object(_)) => role.clone(),
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "params.role: a role object is required",
+                    ));
+                }
+            };
+            engine.add_role(id, &role).await?;
+        }
+        "remove_role" => {
+            let role = super::param_str(&params, "role")?;
+            engine.remove_role(id, &role).await?;
+        }
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "action.perform: `{other}` is not a role action (add_role, remove_role)"
+            )));
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn update(
+    State(state): St,
+    caller: Caller,
+    Path(id): Path<u64>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let body = body_json(body)?;
+    load(&state, &caller, id, Right::Manage)?;
+    state.engine()?.update(id, &body).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn purge_done(State(state): St, caller: Caller) -> Result<StatusCode, ApiError> {
+    if !caller.0.admin {
+        return Err(ApiError::forbidden(
+            "only the oneadmin group may purge DONE services",
+        ));
+    }
+    state.engine()?.purge_done().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

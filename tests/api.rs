@@ -1,0 +1,350 @@
+//! The REST API of the real `flotilla` binary on loopback: OneFlow's routes
+//! and shapes, HTTP Basic authentication, permissions between users, and
+//! errors with the right status and a JSON body naming the problem.
+
+use flotilla::access::users;
+use flotilla::store::Store;
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_flotilla");
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn base64(input: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+impl Server {
+    /// One request; returns the status and the JSON body (Null if none).
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Option<(&str, &str)>,
+        body: Option<&str>,
+    ) -> (u16, Value) {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let body = body.unwrap_or("");
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+            body.len()
+        );
+        if let Some((u, p)) = auth {
+            head.push_str(&format!(
+                "authorization: Basic {}\r\n",
+                base64(format!("{u}:{p}").as_bytes())
+            ));
+        }
+        head.push_str("\r\n");
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(body.as_bytes()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let payload = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        (status, serde_json::from_str(payload).unwrap_or(Value::Null))
+    }
+}
+
+fn start(data: &Path) -> Server {
+    let (port, sim) = (free_port(), free_port());
+    let child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--sim-listen",
+            &format!("127.0.0.1:{sim}"),
+        ])
+        .env("FLOTILLA_DATA_DIR", data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server { child, port };
+    let started = Instant::now();
+    for _ in 0..300 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && server.call("GET", "/health", None, None).0 == 200
+        {
+            return server;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the server did not start");
+}
+
+fn template() -> String {
+    json!({
+        "name": "web-app",
+        "deployment": "straight",
+        "roles": [
+            {"name": "db", "type": "vm", "cardinality": 1, "template_id": 0},
+            {"name": "web", "type": "vm", "cardinality": 2, "template_id": 0, "parents": ["db"], "min_vms": 1, "max_vms": 3}
+        ]
+    })
+    .to_string()
+}
+
+#[test]
+fn oneflow_routes_with_users_permissions_and_errors() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(
+        data.path().join("flotilla.toml"),
+        "[engine]\ntick_ms = 50\n\n[sim]\nboot_seconds = 0\n",
+    )
+    .unwrap();
+    let admin_password = {
+        let store = Store::open(&data.path().join("flotilla.db")).unwrap();
+        users::bootstrap(&store, data.path()).unwrap();
+        store
+            .create_vm_template(
+                "small",
+                "oneadmin",
+                json!({"CPU": "1"}).as_object().unwrap().clone(),
+            )
+            .unwrap();
+        users::create_user(&store, "alice", "alice-pw", users::USERS_GROUP).unwrap();
+        let team = users::create_group(&store, "team").unwrap();
+        users::create_user(&store, "bob", "bob-pw", team).unwrap();
+        let auth = std::fs::read_to_string(data.path().join("one_auth")).unwrap();
+        auth.trim().split_once(':').unwrap().1.to_string()
+    };
+    let server = start(data.path());
+    let admin = Some(("oneadmin", admin_password.as_str()));
+    let alice = Some(("alice", "alice-pw"));
+    let bob = Some(("bob", "bob-pw"));
+
+    // Authentication.
+    let (status, body) = server.call("GET", "/service", None, None);
+    assert_eq!(status, 401);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("username and password")
+    );
+    assert_eq!(
+        server
+            .call("GET", "/service", Some(("alice", "nope")), None)
+            .0,
+        401
+    );
+
+    // Templates: create, with OneFlow's document shape.
+    let (status, created) = server.call("POST", "/service_template", admin, Some(&template()));
+    assert_eq!(status, 201, "{created}");
+    let doc = &created["DOCUMENT"];
+    assert_eq!(
+        (
+            doc["ID"].as_str(),
+            doc["TYPE"].as_str(),
+            doc["UNAME"].as_str()
+        ),
+        (Some("0"), Some("101"), Some("oneadmin"))
+    );
+    assert_eq!(doc["PERMISSIONS"]["OWNER_U"], "1");
+    assert_eq!(
+        doc["TEMPLATE"]["BODY"]["roles"][1]["max_vms"], 3,
+        "typed values inside BODY"
+    );
+
+    // Malformed JSON and schema errors: 400 naming the problem, nothing created.
+    let (status, err) = server.call("POST", "/service_template", admin, Some("{not json"));
+    assert_eq!(status, 400);
+    assert!(
+        err["error"].as_str().unwrap().starts_with("request body"),
+        "{err}"
+    );
+    let (status, err) = server.call("POST", "/service_template", admin, Some(r#"{"name": "x", "roles": [{"name": "a", "type": "vm", "template_id": 0, "parents": ["ghost"]}]}"#));
+    assert_eq!(status, 400);
+    assert_eq!(err["fields"][0]["field"], "roles[0].parents[0]", "{err}");
+    let (_, pool) = server.call("GET", "/service_template", admin, None);
+    assert_eq!(
+        pool["DOCUMENT_POOL"]["DOCUMENT"].as_array().unwrap().len(),
+        1
+    );
+
+    // Alice sees nothing of oneadmin's until the group/other bits allow it.
+    let (_, pool) = server.call("GET", "/service_template", alice, None);
+    assert_eq!(pool, json!({"DOCUMENT_POOL": {}}));
+    assert_eq!(
+        server.call("GET", "/service_template/0", alice, None).0,
+        403
+    );
+    let chmod = r#"{"action": {"perform": "chmod", "params": {"octet": "604"}}}"#;
+    assert_eq!(
+        server
+            .call("POST", "/service_template/0/action", admin, Some(chmod))
+            .0,
+        204
+    );
+    let (_, pool) = server.call("GET", "/service_template", alice, None);
+    assert_eq!(
+        pool["DOCUMENT_POOL"]["DOCUMENT"].as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(
+        server.call("DELETE", "/service_template/0", alice, None).0,
+        403,
+        "use, not manage"
+    );
+
+    // Alice instantiates; the service is hers.
+    let instantiate = r#"{"action": {"perform": "instantiate", "params": {"merge_template": {"name": "alice-app"}}}}"#;
+    let (status, service) = server.call(
+        "POST",
+        "/service_template/0/action",
+        alice,
+        Some(instantiate),
+    );
+    assert_eq!(status, 201, "{service}");
+    let sid = service["DOCUMENT"]["ID"].as_str().unwrap().to_string();
+    assert_eq!(service["DOCUMENT"]["TYPE"], "100");
+    assert_eq!(service["DOCUMENT"]["UNAME"], "alice");
+    assert_eq!(service["DOCUMENT"]["NAME"], "alice-app");
+
+    // Bob, in another group, cannot see or touch it.
+    assert_eq!(
+        server.call("GET", &format!("/service/{sid}"), bob, None).0,
+        403
+    );
+    assert_eq!(
+        server.call("GET", "/service", bob, None).1,
+        json!({"DOCUMENT_POOL": {}})
+    );
+    assert_eq!(
+        server
+            .call("DELETE", &format!("/service/{sid}"), bob, None)
+            .0,
+        403
+    );
+
+    // It reaches RUNNING (bounded wait).
+    let started = Instant::now();
+    let body = loop {
+        let (_, doc) = server.call("GET", &format!("/service/{sid}"), alice, None);
+        let body = doc["DOCUMENT"]["TEMPLATE"]["BODY"].clone();
+        if body["state"] == 2 || started.elapsed() > Duration::from_secs(30) {
+            break body;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(body["state"], 2, "{body}");
+    assert_eq!(body["roles"][1]["nodes"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        body["roles"][1]["nodes"][0]["vm_info"]["VM"]["NAME"],
+        format!("web_0_(service_{sid})")
+    );
+    assert!(
+        body["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["message"] == "New state: RUNNING")
+    );
+
+    // Errors: unknown role 404, outside bounds 400, wrong state 409.
+    let scale = |role: &str, n: u32| {
+        format!(r#"{{"role_name": "{role}", "cardinality": {n}, "force": false}}"#)
+    };
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                &format!("/service/{sid}/scale"),
+                alice,
+                Some(&scale("nope", 2))
+            )
+            .0,
+        404
+    );
+    let (status, err) = server.call(
+        "POST",
+        &format!("/service/{sid}/scale"),
+        alice,
+        Some(&scale("web", 9)),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        err["error"].as_str().unwrap().contains("above max_vms (3)"),
+        "{err}"
+    );
+    let release = r#"{"action": {"perform": "release"}}"#;
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                &format!("/service/{sid}/action"),
+                alice,
+                Some(release)
+            )
+            .0,
+        409
+    );
+    assert_eq!(server.call("GET", "/service/999", alice, None).0, 404);
+
+    // Delete: 204, then the service goes away.
+    assert_eq!(
+        server
+            .call("DELETE", &format!("/service/{sid}"), alice, None)
+            .0,
+        204
+    );
+    let started = Instant::now();
+    let status = loop {
+        let status = server
+            .call("GET", &format!("/service/{sid}"), alice, None)
+            .0;
+        if status == 404 || started.elapsed() > Duration::from_secs(30) {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status, 404);
+}
