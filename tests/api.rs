@@ -145,7 +145,7 @@ fn oneflow_routes_with_users_permissions_and_errors() {
         store
             .create_vm_template(
                 "small",
-                "oneadmin",
+                Default::default(),
                 json!({"CPU": "1"}).as_object().unwrap().clone(),
             )
             .unwrap();
@@ -234,6 +234,9 @@ fn oneflow_routes_with_users_permissions_and_errors() {
         403,
         "use, not manage"
     );
+
+    // Instantiating needs `use` on the VM templates too.
+    assert_eq!(server.call("POST", "/vm_template/0/action", admin, Some(chmod)).0, 204);
 
     // Alice instantiates; the service is hers.
     let instantiate = r#"{"action": {"perform": "instantiate", "params": {"merge_template": {"name": "alice-app"}}}}"#;
@@ -328,6 +331,52 @@ fn oneflow_routes_with_users_permissions_and_errors() {
         409
     );
     assert_eq!(server.call("GET", "/service/999", alice, None).0, 404);
+
+    // VM templates: alice's is hers; bob may not build a service on it.
+    let (status, vmt) = server.call(
+        "POST",
+        "/vm_template",
+        alice,
+        Some(r#"{"name": "alice-small", "template": {"CPU": "2", "MEMORY": "1024"}}"#),
+    );
+    assert_eq!(status, 201, "{vmt}");
+    let vmt_id = vmt["VMTEMPLATE"]["ID"].as_str().unwrap().to_string();
+    assert_eq!(vmt["VMTEMPLATE"]["TEMPLATE"]["MEMORY"], "1024");
+    let (status, err) = server.call(
+        "POST",
+        "/vm_template",
+        alice,
+        Some(r#"{"name": "x", "template": {"NIC": {"NETWORK_ID": "0"}}}"#),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        err["error"].as_str().unwrap().starts_with("template.NIC"),
+        "{err}"
+    );
+    assert_eq!(
+        server
+            .call("GET", &format!("/vm_template/{vmt_id}"), bob, None)
+            .0,
+        403
+    );
+    let bobs = json!({"name": "bobs", "roles": [{"name": "r", "type": "vm", "cardinality": 1, "template_id": vmt_id.parse::<u64>().unwrap()}]});
+    let (status, bob_tpl) = server.call("POST", "/service_template", bob, Some(&bobs.to_string()));
+    assert_eq!(status, 201);
+    let bob_tpl = bob_tpl["DOCUMENT"]["ID"].as_str().unwrap().to_string();
+    let (status, err) = server.call(
+        "POST",
+        &format!("/service_template/{bob_tpl}/action"),
+        bob,
+        Some(r#"{"action": {"perform": "instantiate"}}"#),
+    );
+    assert_eq!(status, 403, "{err}");
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("roles[0].template_id"),
+        "{err}"
+    );
 
     // Delete: 204, then the service goes away.
     assert_eq!(

@@ -96,7 +96,7 @@ fn a_killed_server_resumes_every_deploy_without_duplicates_or_orphans() {
             .unwrap()
             .clone();
         store
-            .create_vm_template("small", "oneadmin", attrs)
+            .create_vm_template("small", Default::default(), attrs)
             .unwrap();
         let t = parse_template(&template()).unwrap();
         for id in 0..SERVICES {

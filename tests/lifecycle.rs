@@ -42,14 +42,14 @@ async fn harness(wait_ms: u64) -> Harness {
     store
         .create_vm_template(
             "small",
-            "oneadmin",
+            Default::default(),
             attrs(json!({"CPU": "1", "MEMORY": "512"})),
         )
         .unwrap();
     store
         .create_vm_template(
             "ready-late",
-            "oneadmin",
+            Default::default(),
             attrs(json!({"CPU": "1", "SIM_READY": "YES", "SIM_READY_SECONDS": 30})),
         )
         .unwrap();
@@ -694,7 +694,7 @@ async fn a_driver_fault_fails_the_service_with_the_reason_in_its_log() {
         .unwrap();
     let store = Store::in_memory().unwrap();
     store
-        .create_vm_template("small", "oneadmin", serde_json::Map::new())
+        .create_vm_template("small", Default::default(), serde_json::Map::new())
         .unwrap();
     let clock = ManualClock::new(0);
     let engine = Engine::new(

@@ -13,7 +13,8 @@ use std::path::Path;
 pub struct VmTemplate {
     pub id: u64,
     pub name: String,
-    pub owner: String,
+    #[serde(default)]
+    pub ownership: crate::access::Ownership,
     pub attributes: Map<String, Value>,
 }
 
@@ -203,7 +204,7 @@ impl Store {
     pub fn create_vm_template(
         &self,
         name: &str,
-        owner: &str,
+        ownership: crate::access::Ownership,
         attributes: Map<String, Value>,
     ) -> anyhow::Result<u64> {
         let max: Option<i64> = self
@@ -213,14 +214,38 @@ impl Store {
         let t = VmTemplate {
             id,
             name: name.to_string(),
-            owner: owner.to_string(),
+            ownership,
             attributes,
         };
-        self.db.execute(
-            "INSERT INTO vm_templates (id, name, body) VALUES (?1, ?2, ?3)",
-            params![id as i64, name, serde_json::to_string(&t)?],
-        )?;
+        self.save_vm_template(&t)?;
         Ok(id)
+    }
+
+    pub fn save_vm_template(&self, t: &VmTemplate) -> anyhow::Result<()> {
+        self.db.execute(
+            "INSERT OR REPLACE INTO vm_templates (id, name, body) VALUES (?1, ?2, ?3)",
+            params![t.id as i64, t.name, serde_json::to_string(t)?],
+        )?;
+        Ok(())
+    }
+
+    pub fn vm_templates(&self) -> anyhow::Result<Vec<VmTemplate>> {
+        let mut stmt = self
+            .db
+            .prepare("SELECT body FROM vm_templates ORDER BY id")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for body in rows {
+            out.push(serde_json::from_str(&body?).context("a stored VM template is not readable")?);
+        }
+        Ok(out)
+    }
+
+    pub fn delete_vm_template(&self, id: u64) -> anyhow::Result<bool> {
+        Ok(self
+            .db
+            .execute("DELETE FROM vm_templates WHERE id = ?1", params![id as i64])?
+            > 0)
     }
 
     pub fn vm_template(&self, id: u64) -> anyhow::Result<Option<VmTemplate>> {

@@ -7,6 +7,7 @@ mod documents;
 mod error;
 mod services;
 mod templates;
+mod vm_templates;
 
 pub use error::ApiError;
 
@@ -74,6 +75,15 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(services::role_vm_action),
         )
         .route("/service_pool/purge_done", post(services::purge_done))
+        .route(
+            "/vm_template",
+            get(vm_templates::list).post(vm_templates::create),
+        )
+        .route(
+            "/vm_template/{id}",
+            get(vm_templates::show).delete(vm_templates::delete),
+        )
+        .route("/vm_template/{id}/action", post(vm_templates::action))
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)
 }

@@ -161,6 +161,21 @@ pub async fn action(
             }
             let merged = crate::service::merge::apply_merge_template(&doc.body, &merge);
             let engine = state.engine()?;
+            // Every VM template the roles use must be usable by the caller.
+            if let Some(roles) = merged.get("roles").and_then(Value::as_array) {
+                let store = engine.store();
+                for (i, role) in roles.iter().enumerate() {
+                    if let Some(tid) = role.get("template_id").and_then(Value::as_u64)
+                        && let Some(t) = store.vm_template(tid)?
+                        && !caller.0.may(Right::Use, &t.ownership)
+                    {
+                        return Err(ApiError::forbidden(format!(
+                            "roles[{i}].template_id: user {} may not use VM template {tid}",
+                            caller.0.name
+                        )));
+                    }
+                }
+            }
             let ownership = Ownership {
                 uid: caller.0.uid,
                 gid: caller.0.gid,

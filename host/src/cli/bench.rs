@@ -384,7 +384,7 @@ async fn deploy_on(native: bool, services: u32, vms: u32) -> Result<(Duration, u
     store
         .create_vm_template(
             "bench",
-            "oneadmin",
+            Default::default(),
             attrs.as_object().cloned().unwrap_or_default(),
         )
         .map_err(|e| format!("{e:#}"))?;
