@@ -236,7 +236,12 @@ fn oneflow_routes_with_users_permissions_and_errors() {
     );
 
     // Instantiating needs `use` on the VM templates too.
-    assert_eq!(server.call("POST", "/vm_template/0/action", admin, Some(chmod)).0, 204);
+    assert_eq!(
+        server
+            .call("POST", "/vm_template/0/action", admin, Some(chmod))
+            .0,
+        204
+    );
 
     // Alice instantiates; the service is hers.
     let instantiate = r#"{"action": {"perform": "instantiate", "params": {"merge_template": {"name": "alice-app"}}}}"#;

@@ -15,7 +15,6 @@ use crate::access::users::Authenticator;
 use crate::access::{Ownership, Permissions};
 use crate::registry::Registry;
 use auth::Caller;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -103,18 +102,32 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
     }))
 }
 
+/// A JSON request body. Like OneFlow, the body is read as JSON whatever
+/// its Content-Type (curl's `-d` says form data); a body that is not JSON
+/// is a 400 saying why.
+pub struct JsonBody(Result<serde_json::Value, String>);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("request body: {}", e.body_text())))?;
+        Ok(JsonBody(
+            serde_json::from_slice(&bytes)
+                .map_err(|e| format!("request body: not valid JSON: {e}")),
+        ))
+    }
+}
+
 /// The request body as JSON, or a 400 saying what is wrong with it.
-fn body_json(
-    body: Result<Json<serde_json::Value>, JsonRejection>,
-) -> Result<serde_json::Value, ApiError> {
-    body.map(|Json(v)| v)
-        .map_err(|e| ApiError::bad_request(format!("request body: {}", e.body_text())))
+fn body_json(body: JsonBody) -> Result<serde_json::Value, ApiError> {
+    body.0.map_err(ApiError::bad_request)
 }
 
 /// `{"action": {"perform": P, "params": {...}}}`.
-fn perform(
-    body: Result<Json<serde_json::Value>, JsonRejection>,
-) -> Result<(String, serde_json::Value), ApiError> {
+fn perform(body: JsonBody) -> Result<(String, serde_json::Value), ApiError> {
     let body = body_json(body)?;
     let action = body
         .get("action")

@@ -3,11 +3,10 @@
 use super::auth::Caller;
 use super::error::ApiError;
 use super::templates::verb;
-use super::{AppState, body_json, documents};
+use super::{AppState, JsonBody, body_json, documents};
 use crate::access::Right;
 use crate::service::lifecycle::{Service, VM_ACTIONS};
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::Value;
@@ -66,7 +65,7 @@ pub async fn scale(
     State(state): St,
     caller: Caller,
     Path(id): Path<u64>,
-    body: Result<Json<Value>, JsonRejection>,
+    body: JsonBody,
 ) -> Result<StatusCode, ApiError> {
     let body = body_json(body)?;
     load(&state, &caller, id, Right::Manage)?;
@@ -95,7 +94,7 @@ pub async fn action(
     State(state): St,
     caller: Caller,
     Path(id): Path<u64>,
-    body: Result<Json<Value>, JsonRejection>,
+    body: JsonBody,
 ) -> Result<StatusCode, ApiError> {
     let (perform, params) = super::perform(body)?;
     let engine = state.engine()?;
@@ -171,7 +170,7 @@ pub async fn role_vm_action(
     State(state): St,
     caller: Caller,
     Path((id, role)): Path<(u64, String)>,
-    body: Result<Json<Value>, JsonRejection>,
+    body: JsonBody,
 ) -> Result<StatusCode, ApiError> {
     let (perform, params) = super::perform(body)?;
     load(&state, &caller, id, Right::Manage)?;
@@ -187,7 +186,7 @@ pub async fn role_action(
     State(state): St,
     caller: Caller,
     Path(id): Path<u64>,
-    body: Result<Json<Value>, JsonRejection>,
+    body: JsonBody,
 ) -> Result<StatusCode, ApiError> {
     let (perform, params) = super::perform(body)?;
     load(&state, &caller, id, Right::Manage)?;
@@ -223,7 +222,7 @@ pub async fn update(
     State(state): St,
     caller: Caller,
     Path(id): Path<u64>,
-    body: Result<Json<Value>, JsonRejection>,
+    body: JsonBody,
 ) -> Result<StatusCode, ApiError> {
     let body = body_json(body)?;
     load(&state, &caller, id, Right::Manage)?;

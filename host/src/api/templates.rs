@@ -2,11 +2,10 @@
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::{AppState, body_json, documents};
+use super::{AppState, JsonBody, body_json, documents};
 use crate::access::{Ownership, Permissions, Right};
 use crate::store::ServiceTemplateDoc;
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -88,7 +87,7 @@ pub async fn show(
 pub async fn create(
     State(state): St,
     caller: Caller,
-    body: Result<Json<Value>, JsonRejection>,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
     let body = body_json(body)?;
     let (name, normalized) = validated(&body)?;
@@ -117,7 +116,7 @@ pub async fn update(
     State(state): St,
     caller: Caller,
     Path(id): Path<u64>,
-    body: Result<Json<Value>, JsonRejection>,
+    body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let mut doc = load(&state, &caller, id, Right::Manage)?;
     let body = body_json(body)?;
@@ -144,7 +143,7 @@ pub async fn action(
     State(state): St,
     caller: Caller,
     Path(id): Path<u64>,
-    body: Result<Json<Value>, JsonRejection>,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
     let (perform, params) = super::perform(body)?;
     match perform.as_str() {

@@ -4,11 +4,10 @@
 use super::auth::Caller;
 use super::error::ApiError;
 use super::templates::verb;
-use super::{AppState, body_json};
+use super::{AppState, JsonBody, body_json};
 use crate::access::{Ownership, Permissions, Right};
 use crate::store::{Store, VmTemplate};
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -87,7 +86,7 @@ pub async fn show(
 pub async fn create(
     State(state): St,
     caller: Caller,
-    body: Result<Json<Value>, JsonRejection>,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
     let body = body_json(body)?;
     let name = match body.get("name").and_then(Value::as_str) {
@@ -142,7 +141,7 @@ pub async fn action(
     State(state): St,
     caller: Caller,
     Path(id): Path<u64>,
-    body: Result<Json<Value>, JsonRejection>,
+    body: JsonBody,
 ) -> Result<StatusCode, ApiError> {
     let (perform, params) = super::perform(body)?;
     if !["rename", "chmod", "chown", "chgrp"].contains(&perform.as_str()) {
