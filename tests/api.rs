@@ -383,6 +383,41 @@ fn oneflow_routes_with_users_permissions_and_errors() {
         "{err}"
     );
 
+    // Users and groups: oneadmin creates them, others may not.
+    let (status, group) = server.call("POST", "/group", admin, Some(r#"{"name": "ops"}"#));
+    assert_eq!(status, 201, "{group}");
+    let gid = group["GROUP"]["ID"].as_str().unwrap().to_string();
+    let new_user = format!(r#"{{"name": "carol", "password": "carol-pw", "group_id": {gid}}}"#);
+    assert_eq!(server.call("POST", "/user", admin, Some(&new_user)).0, 201);
+    assert_eq!(
+        server.call("POST", "/user", admin, Some(&new_user)).0,
+        409,
+        "the name is taken"
+    );
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                "/user",
+                alice,
+                Some(r#"{"name": "eve", "password": "x"}"#)
+            )
+            .0,
+        403
+    );
+    assert_eq!(
+        server
+            .call("GET", "/service", Some(("carol", "carol-pw")), None)
+            .0,
+        200
+    );
+    let (_, me) = server.call("GET", "/user", alice, None);
+    assert_eq!(
+        me["USER_POOL"]["USER"].as_array().unwrap().len(),
+        1,
+        "alice sees only herself"
+    );
+
     // Delete: 204, then the service goes away.
     assert_eq!(
         server

@@ -158,6 +158,30 @@ pub fn user(store: &Store, name: &str) -> Result<Option<User>, AccessError> {
         .optional()?)
 }
 
+pub fn users(store: &Store) -> Result<Vec<User>, AccessError> {
+    let mut stmt = store
+        .db()
+        .prepare("SELECT id, name, gid FROM users ORDER BY id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(User {
+            id: r.get::<_, i64>(0)? as u64,
+            name: r.get(1)?,
+            gid: r.get::<_, i64>(2)? as u64,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+pub fn groups(store: &Store) -> Result<Vec<(u64, String)>, AccessError> {
+    let mut stmt = store
+        .db()
+        .prepare("SELECT id, name FROM groups ORDER BY id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
 /// Checks credentials. Argon2 is slow on purpose (tens of milliseconds), so
 /// credentials that verified once are remembered by their SHA-256, and a
 /// request with the same credentials costs a hash, not a verification.

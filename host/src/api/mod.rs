@@ -2,6 +2,7 @@
 //! (`/service`, `/service_template`), with HTTP Basic authentication and
 //! OpenNebula permissions, plus health and the plugin registry.
 
+mod accounts;
 mod auth;
 mod documents;
 mod error;
@@ -74,6 +75,14 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(services::role_vm_action),
         )
         .route("/service_pool/purge_done", post(services::purge_done))
+        .route(
+            "/user",
+            get(accounts::list_users).post(accounts::create_user),
+        )
+        .route(
+            "/group",
+            get(accounts::list_groups).post(accounts::create_group),
+        )
         .route(
             "/vm_template",
             get(vm_templates::list).post(vm_templates::create),
