@@ -11,7 +11,7 @@ pub const TEMPLATE_TYPE: &str = "101";
 /// OneFlow keeps the last 50 log entries in a service document.
 const MAX_LOG: usize = 50;
 
-fn permissions(p: &Permissions) -> Value {
+pub(super) fn permissions(p: &Permissions) -> Value {
     let bit = |b: bool| if b { "1" } else { "0" };
     json!({
         "OWNER_U": bit(p.owner.r#use), "OWNER_M": bit(p.owner.manage), "OWNER_A": bit(p.owner.admin),

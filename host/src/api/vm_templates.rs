@@ -17,8 +17,6 @@ use std::sync::Arc;
 type St = State<Arc<AppState>>;
 
 fn render(store: &Store, t: &VmTemplate) -> Value {
-    let p = &t.ownership.permissions;
-    let bit = |b: bool| if b { "1" } else { "0" };
     json!({
         "ID": t.id.to_string(),
         "UID": t.ownership.uid.to_string(),
@@ -26,11 +24,7 @@ fn render(store: &Store, t: &VmTemplate) -> Value {
         "UNAME": store.user_name(t.ownership.uid),
         "GNAME": store.group_name(t.ownership.gid),
         "NAME": t.name,
-        "PERMISSIONS": {
-            "OWNER_U": bit(p.owner.r#use), "OWNER_M": bit(p.owner.manage), "OWNER_A": bit(p.owner.admin),
-            "GROUP_U": bit(p.group.r#use), "GROUP_M": bit(p.group.manage), "GROUP_A": bit(p.group.admin),
-            "OTHER_U": bit(p.other.r#use), "OTHER_M": bit(p.other.manage), "OTHER_A": bit(p.other.admin),
-        },
+        "PERMISSIONS": super::documents::permissions(&t.ownership.permissions),
         "TEMPLATE": t.attributes,
     })
 }
