@@ -2,36 +2,14 @@
 //! and shapes, HTTP Basic authentication, permissions between users, and
 //! errors with the right status and a JSON body naming the problem.
 
+mod common;
+
+use common::{Server, http};
 use flotilla::access::users;
 use flotilla::store::Store;
 use serde_json::{Value, json};
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_flotilla");
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn base64(input: &[u8]) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -54,7 +32,10 @@ fn base64(input: &[u8]) -> String {
     out
 }
 
-impl Server {
+/// The server, spoken to as an API client.
+struct Api(Server);
+
+impl Api {
     /// One request; returns the status and the JSON body (Null if none).
     fn call(
         &self,
@@ -63,57 +44,32 @@ impl Server {
         auth: Option<(&str, &str)>,
         body: Option<&str>,
     ) -> (u16, Value) {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let body = body.unwrap_or("");
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
-            body.len()
-        );
-        if let Some((u, p)) = auth {
-            head.push_str(&format!(
-                "authorization: Basic {}\r\n",
-                base64(format!("{u}:{p}").as_bytes())
-            ));
-        }
-        head.push_str("\r\n");
-        s.write_all(head.as_bytes()).unwrap();
-        s.write_all(body.as_bytes()).unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let payload = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-        (status, serde_json::from_str(payload).unwrap_or(Value::Null))
+        let headers: Vec<(&str, String)> = auth
+            .map(|(u, p)| {
+                (
+                    "authorization",
+                    format!("Basic {}", base64(format!("{u}:{p}").as_bytes())),
+                )
+            })
+            .into_iter()
+            .collect();
+        let (status, payload) = http(self.0.api, method, path, &headers, body.unwrap_or(""))
+            .expect("the server answers");
+        (
+            status,
+            serde_json::from_str(&payload).unwrap_or(Value::Null),
+        )
     }
 }
 
-fn start(data: &Path) -> Server {
-    let (port, sim) = (free_port(), free_port());
-    let child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--sim-listen",
-            &format!("127.0.0.1:{sim}"),
-        ])
-        .env("FLOTILLA_DATA_DIR", data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server { child, port };
+/// Start the server and wait (bounded) until it answers.
+fn start(data: &Path) -> Api {
+    let server = Server::start(data);
     let started = Instant::now();
-    for _ in 0..300 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-            && server.call("GET", "/health", None, None).0 == 200
-        {
-            return server;
+    while started.elapsed() < Duration::from_secs(30) {
+        if http(server.api, "GET", "/health", &[], "").is_some_and(|(status, _)| status == 200) {
+            return Api(server);
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the server did not start"
-        );
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("the server did not start");

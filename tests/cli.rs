@@ -2,68 +2,22 @@
 //! directory, seen from a second process through `plugin list`; `plugin
 //! check` and `plugin call`.
 
-use std::io::Read;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use common::{BIN, Server, free_port, http};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_flotilla");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn http_get(port: u16, path: &str) -> Option<String> {
-    use std::io::Write;
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
 
 #[test]
 fn serve_starts_the_api_and_the_sim_hypervisor_and_plugin_list_sees_them() {
     let data = tempfile::tempdir().unwrap();
-    let (api, sim) = (free_port(), free_port());
-    let server = Server(
-        Command::new(BIN)
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{api}"),
-                "--sim-listen",
-                &format!("127.0.0.1:{sim}"),
-            ])
-            .env("FLOTILLA_DATA_DIR", data.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let server = Server::start(data.path());
+    let (api, sim) = (server.api, server.sim);
     // Bounded wait for the server to come up: 200 tries over at most 20 s.
     let started = Instant::now();
     let mut up = false;
     for _ in 0..200 {
-        if http_get(api, "/health").is_some_and(|r| r.contains("\"ok\"")) {
+        if http(api, "GET", "/health", &[], "").is_some_and(|(_, r)| r.contains("\"ok\"")) {
             up = true;
             break;
         }
@@ -73,7 +27,7 @@ fn serve_starts_the_api_and_the_sim_hypervisor_and_plugin_list_sees_them() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(up, "the server did not answer /health");
-    let health = http_get(sim, "/health").unwrap();
+    let (_, health) = http(sim, "GET", "/health", &[], "").unwrap();
     assert!(health.contains("flotilla-sim-hypervisor"), "{health}");
 
     let out = Command::new(BIN)

@@ -2,69 +2,23 @@
 //! again on the same data directory: every service reaches RUNNING and the
 //! hypervisor holds exactly the VMs the services list.
 
+mod common;
+
+use common::{Server, free_port, http};
 use flotilla::service::lifecycle::Service;
 use flotilla::service::{ServiceState, parse_template};
 use flotilla::store::Store;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_flotilla");
 const SERVICES: u64 = 50;
 const VMS_PER_SERVICE: usize = 5;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(data: &Path, api: u16, sim: u16) -> Server {
-    Server(
-        Command::new(BIN)
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{api}"),
-                "--sim-listen",
-                &format!("127.0.0.1:{sim}"),
-            ])
-            .env("FLOTILLA_DATA_DIR", data)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
-
 /// The simulated hypervisor's VMs, or None while it is not answering.
 fn sim_vms(port: u16) -> Option<Vec<Value>> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET /vms HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let body = out.split_once("\r\n\r\n")?.1;
-    let value: Value = serde_json::from_str(body).ok()?;
+    let (_, body) = http(port, "GET", "/vms", &[], "")?;
+    let value: Value = serde_json::from_str(&body).ok()?;
     value["vms"].as_array().cloned()
 }
 
@@ -108,7 +62,7 @@ fn a_killed_server_resumes_every_deploy_without_duplicates_or_orphans() {
     let total = SERVICES as usize * VMS_PER_SERVICE;
     let (api, sim) = (free_port(), free_port());
 
-    let server = start(data.path(), api, sim);
+    let server = Server::start_on(data.path(), api, sim);
     // Wait (bounded) until the deploy is well under way, then kill -9.
     let started = Instant::now();
     let mut seen = 0;
@@ -142,7 +96,7 @@ fn a_killed_server_resumes_every_deploy_without_duplicates_or_orphans() {
         );
     }
 
-    let _server = start(data.path(), api, sim);
+    let _server = Server::start_on(data.path(), api, sim);
     let started = Instant::now();
     let store = Store::open(&data.path().join("flotilla.db")).unwrap();
     let running = loop {

@@ -4,7 +4,7 @@
 //! list with the reason, and the server goes on without it.
 
 use crate::config::Config;
-use crate::plugin::{Driver, Grant, LoadedPlugin, Manifest, PluginHost, PluginKind, builtin};
+use crate::plugin::{Grant, LoadedPlugin, Manifest, PluginHost, PluginKind, builtin};
 use serde::Serialize;
 use std::path::Path;
 use std::sync::Arc;
@@ -19,7 +19,6 @@ pub struct Entry {
 #[derive(Clone)]
 pub struct Registry {
     pub entries: Vec<Entry>,
-    drivers: Vec<Driver>,
 }
 
 /// A plugin as `GET /plugins` and `flotilla plugin list` show it.
@@ -80,17 +79,16 @@ impl Registry {
                 tracing::error!(plugin = %e.manifest.id, "plugin not loaded: {reason}");
             }
         }
-        let drivers = entries
-            .iter()
-            .filter_map(|e| e.loaded.as_ref().ok())
-            .filter(|p| p.kind() == PluginKind::Driver)
-            .filter_map(|p| Driver::start(p.clone()).ok())
-            .collect();
-        Registry { entries, drivers }
+        Registry { entries }
     }
 
-    pub fn driver(&self, id: &str) -> Option<&Driver> {
-        self.drivers.iter().find(|d| &*d.plugin().id == id)
+    /// A loaded plugin of `kind` by id. Instances are started by whoever
+    /// uses it (the engine starts its pool of driver instances).
+    pub fn loaded(&self, id: &str, kind: PluginKind) -> Option<&Arc<LoadedPlugin>> {
+        self.entries
+            .iter()
+            .filter_map(|e| e.loaded.as_ref().ok())
+            .find(|p| &*p.id == id && p.kind() == kind)
     }
 
     pub fn summaries(&self) -> Vec<PluginSummary> {

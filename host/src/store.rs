@@ -120,6 +120,17 @@ impl Store {
             .transpose()
     }
 
+    /// Every service, in one query.
+    pub fn services(&self) -> anyhow::Result<Vec<Service>> {
+        let mut stmt = self.db.prepare("SELECT body FROM services ORDER BY id")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for body in rows {
+            out.push(serde_json::from_str(&body?).context("a stored service is not readable")?);
+        }
+        Ok(out)
+    }
+
     pub fn service_ids(&self) -> anyhow::Result<Vec<u64>> {
         let mut stmt = self.db.prepare("SELECT id FROM services ORDER BY id")?;
         let ids = stmt.query_map([], |r| r.get::<_, i64>(0))?;

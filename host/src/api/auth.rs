@@ -2,7 +2,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use crate::access::Identity;
+use crate::access::{Identity, Ownership, Right};
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -40,6 +40,25 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             Some(identity) => Ok(Caller(identity)),
             None => Err(unauthorized("invalid credentials")),
         }
+    }
+}
+
+impl Caller {
+    /// 403 unless the caller has `right` on a resource (`what`, for the
+    /// message: "service 12").
+    pub fn require(&self, right: Right, on: &Ownership, what: &str) -> Result<(), ApiError> {
+        if self.0.may(right, on) {
+            return Ok(());
+        }
+        let verb = match right {
+            Right::Use => "use",
+            Right::Manage => "manage",
+            Right::Admin => "administer",
+        };
+        Err(ApiError::forbidden(format!(
+            "user {} may not {verb} {what}",
+            self.0.name
+        )))
     }
 }
 

@@ -2,7 +2,6 @@
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::templates::verb;
 use super::{AppState, JsonBody, body_json, documents};
 use crate::access::Right;
 use crate::service::lifecycle::{Service, VM_ACTIONS};
@@ -16,26 +15,19 @@ type St = State<Arc<AppState>>;
 
 fn load(state: &AppState, caller: &Caller, id: u64, right: Right) -> Result<Service, ApiError> {
     let service = state.engine()?.service(id)?;
-    if !caller.0.may(right, &service.ownership) {
-        return Err(ApiError::forbidden(format!(
-            "user {} may not {} service {id}",
-            caller.0.name,
-            verb(right)
-        )));
-    }
+    caller.require(right, &service.ownership, &format!("service {id}"))?;
     Ok(service)
 }
 
 pub async fn list(State(state): St, caller: Caller) -> Result<Json<Value>, ApiError> {
     let engine = state.engine()?;
-    let mut docs = Vec::new();
-    for id in engine.service_ids()? {
-        if let Ok(service) = engine.service(id)
-            && caller.0.may(Right::Use, &service.ownership)
-        {
-            docs.push(documents::service(&engine.store(), &service));
-        }
-    }
+    let store = engine.store();
+    let docs = store
+        .services()?
+        .iter()
+        .filter(|s| caller.0.may(Right::Use, &s.ownership))
+        .map(|s| documents::service(&store, s))
+        .collect();
     Ok(Json(documents::pool(docs)))
 }
 

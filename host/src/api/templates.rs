@@ -26,22 +26,8 @@ pub(super) fn load(
         .store()
         .service_template(id)?
         .ok_or_else(|| ApiError::not_found(format!("service template {id} does not exist")))?;
-    if !caller.0.may(right, &doc.ownership) {
-        return Err(ApiError::forbidden(format!(
-            "user {} may not {} service template {id}",
-            caller.0.name,
-            verb(right)
-        )));
-    }
+    caller.require(right, &doc.ownership, &format!("service template {id}"))?;
     Ok(doc)
-}
-
-pub(super) fn verb(right: Right) -> &'static str {
-    match right {
-        Right::Use => "use",
-        Right::Manage => "manage",
-        Right::Admin => "administer",
-    }
 }
 
 fn validated(body: &Value) -> Result<(String, Value), ApiError> {

@@ -3,7 +3,6 @@
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::templates::verb;
 use super::{AppState, JsonBody, body_json};
 use crate::access::{Ownership, Permissions, Right};
 use crate::store::{Store, VmTemplate};
@@ -39,13 +38,7 @@ pub(super) fn load(
     let t = store
         .vm_template(id)?
         .ok_or_else(|| ApiError::not_found(format!("VM template {id} does not exist")))?;
-    if !caller.0.may(right, &t.ownership) {
-        return Err(ApiError::forbidden(format!(
-            "user {} may not {} VM template {id}",
-            caller.0.name,
-            verb(right)
-        )));
-    }
+    caller.require(right, &t.ownership, &format!("VM template {id}"))?;
     Ok(t)
 }
 

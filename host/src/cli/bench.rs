@@ -417,14 +417,10 @@ async fn deploy_on(native: bool, services: u32, vms: u32) -> Result<(Duration, u
     let mut running = 0;
     for _ in 0..=(services * vms) {
         engine.tick_all().await.map_err(|e| e.to_string())?;
-        let ids = engine.service_ids().map_err(|e| e.to_string())?;
-        running = ids
+        let all = engine.store().services().map_err(|e| format!("{e:#}"))?;
+        running = all
             .iter()
-            .filter(|id| {
-                engine
-                    .service(**id)
-                    .is_ok_and(|s| s.state == crate::service::ServiceState::Running)
-            })
+            .filter(|s| s.state == crate::service::ServiceState::Running)
             .count();
         if running == services as usize {
             break;

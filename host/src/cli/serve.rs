@@ -134,14 +134,14 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
             Err(e) => return Err(format!("creating the oneadmin user: {e}")),
         }
     }
-    let engine = match registry.driver(&config.engine.driver) {
+    let engine = match registry.loaded(&config.engine.driver, crate::plugin::PluginKind::Driver) {
         Some(driver) => {
             let store = crate::store::Store::open(&data_dir.join("flotilla.db"))
                 .map_err(|e| format!("database: {e:#}"))?;
             let engine = crate::engine::Engine::new(
                 store,
                 Arc::new(crate::plugin::Driver::start_pool(
-                    driver.plugin().clone(),
+                    driver.clone(),
                     config.engine.driver_instances,
                 )?),
                 Arc::new(crate::clock::SystemClock),

@@ -344,9 +344,11 @@ impl Engine {
                 }
             }
         };
-        let before = serde_json::to_string(&service).unwrap_or_default();
+        // Write only when the round changed something: most rounds of a
+        // running service change nothing.
+        let before = service.clone();
         let effects = service.observe(&observed, self.now());
-        if serde_json::to_string(&service).unwrap_or_default() != before {
+        if service != before {
             self.store().save_service(&service)?;
         }
         self.execute(&mut service, effects).await
@@ -408,28 +410,22 @@ impl Engine {
             .ok_or_else(|| format!("VM template {} does not exist", create.template_id))?;
         let mut template = self.role_template(service, &create.role, &vm_template.attributes)?;
         // `${PARENT.path}` references, from the template the parent's VMs
-        // were created with.
+        // were created with. The parent's template is built only when a
+        // reference asks for it: most templates have none.
         let parents = service
             .template
             .role(&create.role)
             .map(|r| r.parents.clone())
             .unwrap_or_default();
-        let parent_templates: Vec<(String, serde_json::Map<String, serde_json::Value>)> = parents
-            .iter()
-            .filter_map(|p| {
-                let t = service.template.role(p)?;
-                let attrs = self
-                    .store()
-                    .vm_template(t.template_id)
-                    .ok()
-                    .flatten()?
-                    .attributes;
-                Some((p.clone(), self.role_template(service, p, &attrs).ok()?))
-            })
-            .collect();
         let lookup = |role: &str, path: &str| {
-            let (_, t) = parent_templates.iter().find(|(r, _)| r == role)?;
-            lookup_path(t, path)
+            let t = service.template.role(role)?;
+            let attrs = self
+                .store()
+                .vm_template(t.template_id)
+                .ok()
+                .flatten()?
+                .attributes;
+            lookup_path(&self.role_template(service, role, &attrs).ok()?, path)
         };
         crate::service::merge::resolve_parent_refs(&mut template, &parents, &lookup);
         let spec = VmSpec {
@@ -464,38 +460,48 @@ impl Engine {
             .list()
             .await
             .map_err(|e| EngineError::Storage(format!("listing the driver's VMs: {e}")))?;
-        let (mut adopted, mut orphans) = (0, 0);
+        // By service, so each service is read and written once.
+        let mut by_service: std::collections::BTreeMap<u64, Vec<ManagedRecord>> =
+            Default::default();
         for vm in managed {
-            if vm.done || !vm.operation_id.starts_with("service-") {
-                continue;
-            }
-            let lock = self.lock_for(vm.service_id);
-            let _guard = lock.lock().await;
-            let service = self.store().service(vm.service_id)?;
-            let owner = service.and_then(|mut s| {
-                let node = s
-                    .roles
-                    .iter_mut()
-                    .flat_map(|r| r.nodes.iter_mut())
-                    .find(|n| n.operation_id == vm.operation_id)?;
-                if node.vm_id.is_none() {
-                    node.vm_id = Some(vm.id.clone());
-                    adopted += 1;
-                }
-                Some(s)
-            });
-            match owner {
-                Some(service) => self.store().save_service(&service)?,
-                None => {
-                    tracing::warn!(vm = %vm.id, operation = %vm.operation_id, "terminating a VM no service owns");
-                    orphans += 1;
-                    if let Err(e) = self.inner.driver.act(vm.id.clone(), "terminate-hard").await {
-                        tracing::error!(vm = %vm.id, "terminating an orphan VM failed: {e}");
-                    }
-                }
+            if !vm.done && vm.operation_id.starts_with("service-") {
+                by_service.entry(vm.service_id).or_default().push(vm);
             }
         }
-        Ok((adopted, orphans))
+        let (mut adopted, mut orphans) = (0, Vec::new());
+        for (id, vms) in by_service {
+            let lock = self.lock_for(id);
+            let _guard = lock.lock().await;
+            let mut service = self.store().service(id)?;
+            let mut changed = false;
+            for vm in vms {
+                let node = service.as_mut().and_then(|s| {
+                    s.roles
+                        .iter_mut()
+                        .flat_map(|r| r.nodes.iter_mut())
+                        .find(|n| n.operation_id == vm.operation_id)
+                });
+                match node {
+                    Some(node) if node.vm_id.is_none() => {
+                        node.vm_id = Some(vm.id);
+                        adopted += 1;
+                        changed = true;
+                    }
+                    Some(_) => {}
+                    None => orphans.push(vm),
+                }
+            }
+            if let (Some(service), true) = (&service, changed) {
+                self.store().save_service(service)?;
+            }
+        }
+        for vm in &orphans {
+            tracing::warn!(vm = %vm.id, operation = %vm.operation_id, "terminating a VM no service owns");
+            if let Err(e) = self.inner.driver.act(vm.id.clone(), "terminate-hard").await {
+                tracing::error!(vm = %vm.id, "terminating an orphan VM failed: {e}");
+            }
+        }
+        Ok((adopted, orphans.len()))
     }
 
     /// Tick every service every `interval` until the engine is dropped.

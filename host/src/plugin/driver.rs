@@ -158,6 +158,11 @@ pub struct Driver {
 
 impl Driver {
     pub fn start(plugin: Arc<LoadedPlugin>) -> Result<Driver, String> {
+        Driver::start_pool(plugin, 1)
+    }
+
+    /// A driver served by `instances` warm instances (at least one).
+    pub fn start_pool(plugin: Arc<LoadedPlugin>, instances: usize) -> Result<Driver, String> {
         if plugin.kind() != super::PluginKind::Driver {
             return Err(format!(
                 "plugin `{}` is a {} plugin, not a driver",
@@ -165,20 +170,12 @@ impl Driver {
                 plugin.kind()
             ));
         }
-        Ok(Driver::pool(plugin, 1))
-    }
-
-    /// A driver served by `instances` warm instances (at least one).
-    pub fn start_pool(plugin: Arc<LoadedPlugin>, instances: usize) -> Result<Driver, String> {
-        Driver::start(plugin.clone())?;
-        Ok(Driver::pool(plugin, instances.max(1)))
-    }
-
-    fn pool(plugin: Arc<LoadedPlugin>, n: usize) -> Driver {
-        Driver {
-            instances: (0..n).map(|_| Supervisor::start(plugin.clone())).collect(),
+        Ok(Driver {
+            instances: (0..instances.max(1))
+                .map(|_| Supervisor::start(plugin.clone()))
+                .collect(),
             next: Arc::default(),
-        }
+        })
     }
 
     /// The next instance, round-robin.

@@ -546,7 +546,8 @@ impl Service {
                     if self.roles.iter().all(|r| r.state == RoleState::Running) {
                         self.set_state(ServiceState::Running, now);
                         self.deadline_ms = None;
-                        return self.check_automatic_deletion(now, effects);
+                        effects.extend(self.automatic_deletion(now));
+                        return effects;
                     }
                     if self
                         .roles
@@ -610,7 +611,7 @@ impl Service {
             ServiceState::Cooldown if self.cooldown_until_ms.is_some_and(|t| now >= t) => {
                 self.end_cooldown(now)
             }
-            ServiceState::Running | ServiceState::Warning => self.watchdog(now),
+            ServiceState::Running | ServiceState::Warning => effects.extend(self.watchdog(now)),
             _ => {}
         }
         effects
@@ -660,7 +661,7 @@ impl Service {
     /// The watchdog: VMs that went DONE leave their role; UNKNOWN, FAILED
     /// and POWEROFF VMs put the role and service in WARNING until they run
     /// again.
-    fn watchdog(&mut self, now: u64) {
+    fn watchdog(&mut self, now: u64) -> Vec<Effect> {
         for i in 0..self.roles.len() {
             let gone: Vec<Node> = self.roles[i]
                 .nodes
@@ -705,20 +706,18 @@ impl Service {
             },
             now,
         );
-        if self.template.automatic_deletion && self.roles.iter().all(|r| r.nodes.is_empty()) {
-            self.info(now, "Every role is empty: automatic deletion");
-            let _ = self.undeploy(now, true);
-        }
+        self.automatic_deletion(now)
     }
 
-    fn check_automatic_deletion(&mut self, now: u64, mut effects: Vec<Effect>) -> Vec<Effect> {
-        if self.template.automatic_deletion && self.roles.iter().all(|r| r.nodes.is_empty()) {
-            self.info(now, "Every role is empty: automatic deletion");
-            if let Ok(more) = self.undeploy(now, true) {
-                effects.extend(more);
-            }
+    /// With `automatic_deletion`, a service whose roles are all empty
+    /// undeploys itself.
+    fn automatic_deletion(&mut self, now: u64) -> Vec<Effect> {
+        if !self.template.automatic_deletion || self.roles.iter().any(|r| !r.nodes.is_empty()) {
+            return Vec::new();
         }
-        effects
+        self.info(now, "Every role is empty: automatic deletion");
+        // A forced undeploy is allowed in every state.
+        self.undeploy(now, true).unwrap_or_default()
     }
 
     fn shutdown_action(&self, i: usize) -> &'static str {

@@ -6,21 +6,8 @@ use crate::service::lifecycle::VM_ACTIONS;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
-/// OpenNebula's VM states, as OneFlow sees them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum State {
-    Pending,
-    Hold,
-    Running,
-    Poweroff,
-    Suspended,
-    Stopped,
-    Undeployed,
-    Unknown,
-    Failed,
-    Done,
-}
+/// OpenNebula's VM states: the same set the lifecycle core uses.
+pub use crate::service::lifecycle::VmState as State;
 
 /// What was stored about a VM's life; the visible state is derived from it
 /// and the clock by [`Vm::state_at`].
