@@ -7,15 +7,42 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 use std::path::Path;
 
-/// A VM template: the attributes (CPU, MEMORY, DISK, NIC, CONTEXT, …) a
-/// role's VMs start from.
+/// A resource that is a name, an owner and OpenNebula attributes: a VM
+/// template (CPU, MEMORY, DISK, NIC, CONTEXT, …: what a role's VMs start
+/// from) or an image (PATH, SIZE, TYPE, …: what a VM template's `DISK`
+/// refers to by `IMAGE_ID`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct VmTemplate {
+pub struct Resource {
     pub id: u64,
     pub name: String,
     #[serde(default)]
     pub ownership: crate::access::Ownership,
     pub attributes: Map<String, Value>,
+}
+
+pub type VmTemplate = Resource;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceKind {
+    VmTemplate,
+    Image,
+}
+
+impl ResourceKind {
+    fn table(self) -> &'static str {
+        match self {
+            ResourceKind::VmTemplate => "vm_templates",
+            ResourceKind::Image => "images",
+        }
+    }
+
+    /// For messages: "VM template 3", "image 3".
+    pub fn label(self) -> &'static str {
+        match self {
+            ResourceKind::VmTemplate => "VM template",
+            ResourceKind::Image => "image",
+        }
+    }
 }
 
 /// A stored service template: the validated template document and who
@@ -59,9 +86,18 @@ impl Store {
                 name TEXT NOT NULL,
                 body TEXT NOT NULL
             );
+            CREATE TABLE IF NOT EXISTS images (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL,
+                body TEXT NOT NULL
+            );
             CREATE TABLE IF NOT EXISTS service_templates (
                 id INTEGER PRIMARY KEY,
                 body TEXT NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS sequences (
+                name TEXT PRIMARY KEY,
+                next INTEGER NOT NULL
             );
             CREATE TABLE IF NOT EXISTS groups (
                 id INTEGER PRIMARY KEY,
@@ -83,11 +119,27 @@ impl Store {
         &self.db
     }
 
-    pub fn next_service_id(&self) -> anyhow::Result<u64> {
-        let max: Option<i64> = self
+    /// The next id of a table. Ids are never reused, as in OpenNebula: a
+    /// new user must not inherit what a deleted one owned, nor a service
+    /// template point at a VM template that replaced a deleted one.
+    pub(crate) fn next_id(&self, table: &str) -> anyhow::Result<u64> {
+        let max: Option<i64> =
+            self.db
+                .query_row(&format!("SELECT MAX(id) FROM {table}"), [], |r| r.get(0))?;
+        let issued: Option<i64> = self
             .db
-            .query_row("SELECT MAX(id) FROM services", [], |r| r.get(0))?;
-        Ok(max.map_or(0, |m| m as u64 + 1))
+            .prepare_cached("SELECT next FROM sequences WHERE name = ?1")?
+            .query_row(params![table], |r| r.get(0))
+            .optional()?;
+        let next = max.map_or(0, |m| m + 1).max(issued.unwrap_or(0));
+        self.db
+            .prepare_cached("INSERT OR REPLACE INTO sequences (name, next) VALUES (?1, ?2)")?
+            .execute(params![table, next + 1])?;
+        Ok(next as u64)
+    }
+
+    pub fn next_service_id(&self) -> anyhow::Result<u64> {
+        self.next_id("services")
     }
 
     /// Write a service; called before the effects of a transition run.
@@ -110,11 +162,8 @@ impl Store {
     pub fn service(&self, id: u64) -> anyhow::Result<Option<Service>> {
         let body: Option<String> = self
             .db
-            .query_row(
-                "SELECT body FROM services WHERE id = ?1",
-                params![id as i64],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT body FROM services WHERE id = ?1")?
+            .query_row(params![id as i64], |r| r.get(0))
             .optional()?;
         body.map(|b| serde_json::from_str(&b).context("a stored service is not readable"))
             .transpose()
@@ -142,10 +191,7 @@ impl Store {
     }
 
     pub fn next_service_template_id(&self) -> anyhow::Result<u64> {
-        let max: Option<i64> =
-            self.db
-                .query_row("SELECT MAX(id) FROM service_templates", [], |r| r.get(0))?;
-        Ok(max.map_or(0, |m| m as u64 + 1))
+        self.next_id("service_templates")
     }
 
     pub fn save_service_template(&self, doc: &ServiceTemplateDoc) -> anyhow::Result<()> {
@@ -194,21 +240,15 @@ impl Store {
     /// Names of users and groups, for documents (`UNAME`, `GNAME`).
     pub fn user_name(&self, uid: u64) -> String {
         self.db
-            .query_row(
-                "SELECT name FROM users WHERE id = ?1",
-                params![uid as i64],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT name FROM users WHERE id = ?1")
+            .and_then(|mut stmt| stmt.query_row(params![uid as i64], |r| r.get(0)))
             .unwrap_or_else(|_| uid.to_string())
     }
 
     pub fn group_name(&self, gid: u64) -> String {
         self.db
-            .query_row(
-                "SELECT name FROM groups WHERE id = ?1",
-                params![gid as i64],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT name FROM groups WHERE id = ?1")
+            .and_then(|mut stmt| stmt.query_row(params![gid as i64], |r| r.get(0)))
             .unwrap_or_else(|_| gid.to_string())
     }
 
@@ -218,57 +258,73 @@ impl Store {
         ownership: crate::access::Ownership,
         attributes: Map<String, Value>,
     ) -> anyhow::Result<u64> {
-        let max: Option<i64> = self
-            .db
-            .query_row("SELECT MAX(id) FROM vm_templates", [], |r| r.get(0))?;
-        let id = max.map_or(0, |m| m as u64 + 1);
-        let t = VmTemplate {
+        self.create_resource(ResourceKind::VmTemplate, name, ownership, attributes)
+    }
+
+    pub fn vm_template(&self, id: u64) -> anyhow::Result<Option<VmTemplate>> {
+        self.resource(ResourceKind::VmTemplate, id)
+    }
+
+    pub fn create_resource(
+        &self,
+        kind: ResourceKind,
+        name: &str,
+        ownership: crate::access::Ownership,
+        attributes: Map<String, Value>,
+    ) -> anyhow::Result<u64> {
+        let id = self.next_id(kind.table())?;
+        let r = Resource {
             id,
             name: name.to_string(),
             ownership,
             attributes,
         };
-        self.save_vm_template(&t)?;
+        self.save_resource(kind, &r)?;
         Ok(id)
     }
 
-    pub fn save_vm_template(&self, t: &VmTemplate) -> anyhow::Result<()> {
-        self.db.execute(
-            "INSERT OR REPLACE INTO vm_templates (id, name, body) VALUES (?1, ?2, ?3)",
-            params![t.id as i64, t.name, serde_json::to_string(t)?],
-        )?;
+    pub fn save_resource(&self, kind: ResourceKind, r: &Resource) -> anyhow::Result<()> {
+        self.db
+            .prepare_cached(&format!(
+                "INSERT OR REPLACE INTO {} (id, name, body) VALUES (?1, ?2, ?3)",
+                kind.table()
+            ))?
+            .execute(params![r.id as i64, r.name, serde_json::to_string(r)?])?;
         Ok(())
     }
 
-    pub fn vm_templates(&self) -> anyhow::Result<Vec<VmTemplate>> {
+    pub fn resources(&self, kind: ResourceKind) -> anyhow::Result<Vec<Resource>> {
         let mut stmt = self
             .db
-            .prepare("SELECT body FROM vm_templates ORDER BY id")?;
+            .prepare(&format!("SELECT body FROM {} ORDER BY id", kind.table()))?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for body in rows {
-            out.push(serde_json::from_str(&body?).context("a stored VM template is not readable")?);
+            out.push(
+                serde_json::from_str(&body?)
+                    .with_context(|| format!("a stored {} is not readable", kind.label()))?,
+            );
         }
         Ok(out)
     }
 
-    pub fn delete_vm_template(&self, id: u64) -> anyhow::Result<bool> {
-        Ok(self
-            .db
-            .execute("DELETE FROM vm_templates WHERE id = ?1", params![id as i64])?
-            > 0)
+    pub fn delete_resource(&self, kind: ResourceKind, id: u64) -> anyhow::Result<bool> {
+        Ok(self.db.execute(
+            &format!("DELETE FROM {} WHERE id = ?1", kind.table()),
+            params![id as i64],
+        )? > 0)
     }
 
-    pub fn vm_template(&self, id: u64) -> anyhow::Result<Option<VmTemplate>> {
+    pub fn resource(&self, kind: ResourceKind, id: u64) -> anyhow::Result<Option<Resource>> {
         let body: Option<String> = self
             .db
-            .query_row(
-                "SELECT body FROM vm_templates WHERE id = ?1",
-                params![id as i64],
-                |r| r.get(0),
-            )
+            .prepare_cached(&format!("SELECT body FROM {} WHERE id = ?1", kind.table()))?
+            .query_row(params![id as i64], |r| r.get(0))
             .optional()?;
-        body.map(|b| serde_json::from_str(&b).context("a stored VM template is not readable"))
-            .transpose()
+        body.map(|b| {
+            serde_json::from_str(&b)
+                .with_context(|| format!("a stored {} is not readable", kind.label()))
+        })
+        .transpose()
     }
 }

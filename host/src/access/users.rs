@@ -81,9 +81,9 @@ pub fn create_group(store: &Store, name: &str) -> Result<u64, AccessError> {
     {
         return Err(AccessError::Exists(format!("name: group `{name}` exists")));
     }
-    let next: i64 = db.query_row("SELECT COALESCE(MAX(id) + 1, 0) FROM groups", [], |r| {
-        r.get(0)
-    })?;
+    let next = store
+        .next_id("groups")
+        .map_err(|e| AccessError::Storage(e.to_string()))? as i64;
     db.execute(
         "INSERT INTO groups (id, name) VALUES (?1, ?2)",
         params![next, name],
@@ -131,9 +131,9 @@ pub fn create_user(
     {
         return Err(AccessError::Exists(format!("name: user `{name}` exists")));
     }
-    let next: i64 = db.query_row("SELECT COALESCE(MAX(id) + 1, 0) FROM users", [], |r| {
-        r.get(0)
-    })?;
+    let next = store
+        .next_id("users")
+        .map_err(|e| AccessError::Storage(e.to_string()))? as i64;
     db.execute(
         "INSERT INTO users (id, name, password_hash, gid) VALUES (?1, ?2, ?3, ?4)",
         params![next, name, hash(password)?, gid as i64],
@@ -180,6 +180,109 @@ pub fn groups(store: &Store) -> Result<Vec<(u64, String)>, AccessError> {
         Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+pub fn user_by_id(store: &Store, id: u64) -> Result<Option<User>, AccessError> {
+    Ok(store
+        .db()
+        .query_row(
+            "SELECT name, gid FROM users WHERE id = ?1",
+            params![id as i64],
+            |r| {
+                Ok(User {
+                    id,
+                    name: r.get(0)?,
+                    gid: r.get::<_, i64>(1)? as u64,
+                })
+            },
+        )
+        .optional()?)
+}
+
+pub fn user_exists(store: &Store, id: u64) -> Result<bool, AccessError> {
+    Ok(user_by_id(store, id)?.is_some())
+}
+
+pub fn group_exists(store: &Store, id: u64) -> Result<bool, AccessError> {
+    Ok(groups(store)?.iter().any(|(g, _)| *g == id))
+}
+
+fn existing_user(store: &Store, id: u64) -> Result<User, AccessError> {
+    user_by_id(store, id)?.ok_or_else(|| AccessError::NotFound(format!("user {id} does not exist")))
+}
+
+pub fn set_password(store: &Store, id: u64, password: &str) -> Result<(), AccessError> {
+    existing_user(store, id)?;
+    if password.is_empty() {
+        return Err(AccessError::Invalid(
+            "params.password: must not be empty".into(),
+        ));
+    }
+    store.db().execute(
+        "UPDATE users SET password_hash = ?1 WHERE id = ?2",
+        params![hash(password)?, id as i64],
+    )?;
+    Ok(())
+}
+
+/// Move a user to another group. oneadmin stays in the oneadmin group: the
+/// server would have no administrator otherwise.
+pub fn set_group(store: &Store, id: u64, gid: u64) -> Result<(), AccessError> {
+    let user = existing_user(store, id)?;
+    if !group_exists(store, gid)? {
+        return Err(AccessError::NotFound(format!(
+            "params.group_id: group {gid} does not exist"
+        )));
+    }
+    if user.name == ADMIN_USER && gid != ADMIN_GROUP {
+        return Err(AccessError::Exists(
+            "oneadmin must stay in the oneadmin group".into(),
+        ));
+    }
+    store.db().execute(
+        "UPDATE users SET gid = ?1 WHERE id = ?2",
+        params![gid as i64, id as i64],
+    )?;
+    Ok(())
+}
+
+/// Delete a user; what they own keeps their id as owner (as in
+/// OpenNebula), so only oneadmin can act on it afterwards.
+pub fn delete_user(store: &Store, id: u64) -> Result<(), AccessError> {
+    let user = existing_user(store, id)?;
+    if user.name == ADMIN_USER {
+        return Err(AccessError::Exists("oneadmin cannot be deleted".into()));
+    }
+    store
+        .db()
+        .execute("DELETE FROM users WHERE id = ?1", params![id as i64])?;
+    Ok(())
+}
+
+/// Delete an empty group; the two built-in groups stay.
+pub fn delete_group(store: &Store, id: u64) -> Result<(), AccessError> {
+    if !group_exists(store, id)? {
+        return Err(AccessError::NotFound(format!("group {id} does not exist")));
+    }
+    if id == ADMIN_GROUP || id == USERS_GROUP {
+        return Err(AccessError::Exists(format!(
+            "group {id} is built in and cannot be deleted"
+        )));
+    }
+    let members: i64 = store.db().query_row(
+        "SELECT COUNT(*) FROM users WHERE gid = ?1",
+        params![id as i64],
+        |r| r.get(0),
+    )?;
+    if members > 0 {
+        return Err(AccessError::Exists(format!(
+            "group {id} has {members} user(s); move or delete them first"
+        )));
+    }
+    store
+        .db()
+        .execute("DELETE FROM groups WHERE id = ?1", params![id as i64])?;
+    Ok(())
 }
 
 /// Checks credentials. Argon2 is slow on purpose (tens of milliseconds), so

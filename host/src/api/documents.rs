@@ -127,6 +127,15 @@ pub fn service(store: &Store, s: &Service) -> Value {
                 })
                 .collect();
             r.insert("nodes".into(), json!(nodes));
+            let scheduled: Vec<Value> = s
+                .scheduled_actions
+                .iter()
+                .filter(|a| a.role == runtime.name)
+                .map(|a| {
+                    json!({"id": a.id, "action": a.action, "vm_id": a.vm_id, "time": a.due_ms / 1000})
+                })
+                .collect();
+            r.insert("scheduled_actions".into(), json!(scheduled));
         }
     }
     document(store, s.id, &s.name, SERVICE_TYPE, &s.ownership, body)

@@ -6,21 +6,22 @@ mod accounts;
 mod auth;
 mod documents;
 mod error;
+mod metrics;
+mod resources;
 mod services;
 mod templates;
-mod vm_templates;
 
 pub use error::ApiError;
 
-use crate::access::users::Authenticator;
+use crate::access::users::{self, Authenticator};
 use crate::access::{Ownership, Permissions};
 use crate::registry::Registry;
+use crate::store::{ResourceKind, Store};
 use auth::Caller;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::routing::post;
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub struct AppState {
     pub sim_url: Option<String>,
     pub started: std::time::Instant,
     pub auth: Authenticator,
+    pub metrics: metrics::HttpMetrics,
 }
 
 impl AppState {
@@ -84,16 +86,66 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(accounts::list_groups).post(accounts::create_group),
         )
         .route(
-            "/vm_template",
-            get(vm_templates::list).post(vm_templates::create),
+            "/service/{id}/sched_action/{sched_id}",
+            delete(services::delete_sched_action),
         )
         .route(
-            "/vm_template/{id}",
-            get(vm_templates::show).delete(vm_templates::delete),
+            "/service/{id}/role/{role}/sched_action/{sched_id}",
+            delete(services::delete_role_sched_action),
         )
-        .route("/vm_template/{id}/action", post(vm_templates::action))
+        .route(
+            "/user/{id}",
+            get(accounts::show_user).delete(accounts::delete_user),
+        )
+        .route("/user/{id}/action", post(accounts::user_action))
+        .route(
+            "/group/{id}",
+            get(accounts::show_group).delete(accounts::delete_group),
+        )
+        .merge(resource_routes("/vm_template", ResourceKind::VmTemplate))
+        .merge(resource_routes("/image", ResourceKind::Image))
+        .route("/metrics", get(metrics::metrics))
+        .route("/openapi.json", get(openapi))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)
+}
+
+/// The OpenAPI document of this API.
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
+        .into_response()
+}
+
+/// The six routes of a kind of attribute resource (`/vm_template`, `/image`).
+fn resource_routes(base: &str, kind: ResourceKind) -> Router<Arc<AppState>> {
+    type St = State<Arc<AppState>>;
+    Router::new()
+        .route(
+            base,
+            get(move |s: St, c: Caller| resources::list(kind, s, c))
+                .post(move |s: St, c: Caller, b: JsonBody| resources::create(kind, s, c, b)),
+        )
+        .route(
+            &format!("{base}/{{id}}"),
+            get(move |s: St, c: Caller, id: Path<u64>| resources::show(kind, s, c, id))
+                .put(move |s: St, c: Caller, id: Path<u64>, b: JsonBody| {
+                    resources::update(kind, s, c, id, b)
+                })
+                .delete(move |s: St, c: Caller, id: Path<u64>| resources::delete(kind, s, c, id)),
+        )
+        .route(
+            &format!("{base}/{{id}}/action"),
+            post(move |s: St, c: Caller, id: Path<u64>, b: JsonBody| {
+                resources::action(kind, s, c, id, b)
+            }),
+        )
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
@@ -114,7 +166,7 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
 /// A JSON request body. Like OneFlow, the body is read as JSON whatever
 /// its Content-Type (curl's `-d` says form data); a body that is not JSON
 /// is a 400 saying why.
-pub struct JsonBody(Result<serde_json::Value, String>);
+pub struct JsonBody(Result<Option<serde_json::Value>, String>);
 
 impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBody {
     type Rejection = ApiError;
@@ -123,16 +175,28 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBody {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| ApiError::bad_request(format!("request body: {}", e.body_text())))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(JsonBody(Ok(None)));
+        }
         Ok(JsonBody(
             serde_json::from_slice(&bytes)
+                .map(Some)
                 .map_err(|e| format!("request body: not valid JSON: {e}")),
         ))
     }
 }
 
+impl JsonBody {
+    /// A body that may be left out (`DELETE /service_template/:id`).
+    fn optional(self) -> Result<Option<serde_json::Value>, ApiError> {
+        self.0.map_err(ApiError::bad_request)
+    }
+}
+
 /// The request body as JSON, or a 400 saying what is wrong with it.
 fn body_json(body: JsonBody) -> Result<serde_json::Value, ApiError> {
-    body.0.map_err(ApiError::bad_request)
+    body.optional()?
+        .ok_or_else(|| ApiError::bad_request("request body: required, a JSON object"))
 }
 
 /// `{"action": {"perform": P, "params": {...}}}`.
@@ -161,6 +225,17 @@ fn param_str(params: &serde_json::Value, key: &str) -> Result<String, ApiError> 
     }
 }
 
+/// A boolean parameter, false when absent.
+fn param_bool(params: &serde_json::Value, key: &str) -> Result<bool, ApiError> {
+    match params.get(key) {
+        None | Some(serde_json::Value::Null) => Ok(false),
+        Some(serde_json::Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "params.{key}: must be true or false"
+        ))),
+    }
+}
+
 fn param_id(params: &serde_json::Value, key: &str) -> Result<Option<u64>, ApiError> {
     match params.get(key) {
         None | Some(serde_json::Value::Null) => Ok(None),
@@ -179,6 +254,7 @@ fn param_id(params: &serde_json::Value, key: &str) -> Result<Option<u64>, ApiErr
 
 /// rename, chmod, chown and chgrp of a document.
 fn change_ownership(
+    store: &Store,
     caller: &Caller,
     perform: &str,
     params: &serde_json::Value,
@@ -225,6 +301,20 @@ fn change_ownership(
                 return Err(ApiError::forbidden(format!(
                     "user {} is not in group {gid}",
                     caller.0.name
+                )));
+            }
+            if let Some(uid) = owner
+                && !users::user_exists(store, uid)?
+            {
+                return Err(ApiError::bad_request(format!(
+                    "params.owner_id: user {uid} does not exist"
+                )));
+            }
+            if let Some(gid) = group
+                && !users::group_exists(store, gid)?
+            {
+                return Err(ApiError::bad_request(format!(
+                    "params.group_id: group {gid} does not exist"
                 )));
             }
             if let Some(uid) = owner {

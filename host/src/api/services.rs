@@ -111,7 +111,14 @@ pub async fn action(
             let service = load(&state, &caller, id, Right::Manage)?;
             let mut ownership = service.ownership.clone();
             let mut name = service.name.clone();
-            super::change_ownership(&caller, &perform, &params, &mut ownership, Some(&mut name))?;
+            super::change_ownership(
+                &engine.store(),
+                &caller,
+                &perform,
+                &params,
+                &mut ownership,
+                Some(&mut name),
+            )?;
             if name != service.name {
                 engine.rename(id, &name).await?;
             }
@@ -120,13 +127,9 @@ pub async fn action(
             }
         }
         vm_action if VM_ACTIONS.contains(&vm_action) => {
-            let service = load(&state, &caller, id, Right::Manage)?;
+            load(&state, &caller, id, Right::Manage)?;
             let (period, number) = batch(&params)?;
-            for role in &service.roles {
-                engine
-                    .role_action(id, &role.name, vm_action, period, number)
-                    .await?;
-            }
+            engine.service_action(id, vm_action, period, number).await?;
         }
         other => {
             return Err(ApiError::bad_request(format!(
@@ -210,6 +213,8 @@ pub async fn role_action(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The full service template, or `{"append": true, "template": "<JSON>"}`
+/// whose top-level keys replace the current ones.
 pub async fn update(
     State(state): St,
     caller: Caller,
@@ -217,8 +222,68 @@ pub async fn update(
     body: JsonBody,
 ) -> Result<StatusCode, ApiError> {
     let body = body_json(body)?;
+    let service = load(&state, &caller, id, Right::Manage)?;
+    let document = if super::param_bool(&body, "append")
+        .map_err(|_| ApiError::bad_request("append: must be true or false"))?
+    {
+        let sent = match body.get("template") {
+            Some(Value::String(text)) => serde_json::from_str(text)
+                .map_err(|e| ApiError::bad_request(format!("template: not JSON: {e}")))?,
+            Some(object @ Value::Object(_)) => object.clone(),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "template: required with append, the attributes to change as JSON",
+                ));
+            }
+        };
+        let Value::Object(sent) = sent else {
+            return Err(ApiError::bad_request("template: must be a JSON object"));
+        };
+        let mut current = match serde_json::to_value(&service.template) {
+            Ok(Value::Object(current)) => current,
+            _ => {
+                return Err(ApiError::internal(
+                    "the service's template is not an object",
+                ));
+            }
+        };
+        current.extend(sent);
+        Value::Object(current)
+    } else {
+        body
+    };
+    state.engine()?.update(id, &document).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `sched_id` must be digits (OneFlow answers 400 otherwise, too).
+fn sched_id(text: &str) -> Result<u64, ApiError> {
+    text.parse()
+        .map_err(|_| ApiError::bad_request(format!("sched_id: `{text}` must be a whole number")))
+}
+
+pub async fn delete_sched_action(
+    State(state): St,
+    caller: Caller,
+    Path((id, sched)): Path<(u64, String)>,
+) -> Result<StatusCode, ApiError> {
+    let sched = sched_id(&sched)?;
     load(&state, &caller, id, Right::Manage)?;
-    state.engine()?.update(id, &body).await?;
+    state.engine()?.delete_sched_action(id, None, sched).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn delete_role_sched_action(
+    State(state): St,
+    caller: Caller,
+    Path((id, role, sched)): Path<(u64, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let sched = sched_id(&sched)?;
+    load(&state, &caller, id, Right::Manage)?;
+    state
+        .engine()?
+        .delete_sched_action(id, Some(&role), sched)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

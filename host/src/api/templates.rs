@@ -2,9 +2,10 @@
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::resources;
 use super::{AppState, JsonBody, body_json, documents};
 use crate::access::{Ownership, Permissions, Right};
-use crate::store::ServiceTemplateDoc;
+use crate::store::{ResourceKind, ServiceTemplateDoc};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -30,8 +31,20 @@ pub(super) fn load(
     Ok(doc)
 }
 
-fn validated(body: &Value) -> Result<(String, Value), ApiError> {
-    let template = crate::service::parse_template(body).map_err(|fields| ApiError {
+/// Validate a template body; `registration_time` is the server's (it may
+/// be sent back unchanged, as clients echo what they read).
+fn validated(body: &Value, registered: Option<u64>) -> Result<(String, Value), ApiError> {
+    let mut body = body.clone();
+    if let Some(sent) = body
+        .as_object_mut()
+        .and_then(|b| b.remove("registration_time"))
+        && registered.is_some_and(|t| sent.as_u64() != Some(t))
+    {
+        return Err(ApiError::bad_request(
+            "registration_time: cannot be changed",
+        ));
+    }
+    let template = crate::service::parse_template(&body).map_err(|fields| ApiError {
         status: StatusCode::BAD_REQUEST,
         message: fields
             .iter()
@@ -76,7 +89,7 @@ pub async fn create(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let body = body_json(body)?;
-    let (name, normalized) = validated(&body)?;
+    let (name, normalized) = validated(&body, None)?;
     let engine = state.engine()?;
     let store = engine.store();
     let doc = ServiceTemplateDoc {
@@ -106,7 +119,7 @@ pub async fn update(
 ) -> Result<Json<Value>, ApiError> {
     let mut doc = load(&state, &caller, id, Right::Manage)?;
     let body = body_json(body)?;
-    let (name, normalized) = validated(&body)?;
+    let (name, normalized) = validated(&body, Some(doc.registration_time))?;
     doc.name = name;
     doc.body = normalized;
     let engine = state.engine()?;
@@ -115,14 +128,202 @@ pub async fn update(
     Ok(Json(documents::one(documents::template(&store, &doc))))
 }
 
+/// Delete a template; `{"delete_type": "templates"}` also deletes the VM
+/// templates its roles use, `"all"` their images too. Nothing is deleted
+/// if the caller may not manage one of them or another template still
+/// uses it.
 pub async fn delete(
     State(state): St,
     caller: Caller,
     Path(id): Path<u64>,
+    body: JsonBody,
 ) -> Result<StatusCode, ApiError> {
-    load(&state, &caller, id, Right::Manage)?;
-    state.engine()?.store().delete_service_template(id)?;
+    let body = body.optional()?;
+    let delete_type = match body.as_ref().and_then(|b| b.get("delete_type")) {
+        None | Some(Value::Null) => "none",
+        Some(Value::String(t)) if ["none", "templates", "all"].contains(&t.as_str()) => t.as_str(),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "delete_type: must be none, templates or all",
+            ));
+        }
+    };
+    let doc = load(&state, &caller, id, Right::Manage)?;
+    let engine = state.engine()?;
+    let store = engine.store();
+    let mut vm_templates = Vec::new();
+    let mut images = Vec::new();
+    if delete_type != "none" {
+        for tid in role_template_ids(&doc.body) {
+            let Some(t) = store.resource(ResourceKind::VmTemplate, tid)? else {
+                continue;
+            };
+            caller.require(Right::Manage, &t.ownership, &format!("VM template {tid}"))?;
+            if let Some(other) = store
+                .service_templates()?
+                .iter()
+                .find(|o| o.id != id && role_template_ids(&o.body).contains(&tid))
+            {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!(
+                        "VM template {tid} is also used by service template {}; nothing was deleted",
+                        other.id
+                    ),
+                ));
+            }
+            vm_templates.push(t);
+        }
+    }
+    if delete_type == "all" {
+        for t in &vm_templates {
+            for image in resources::image_ids(t) {
+                if images
+                    .iter()
+                    .any(|i: &crate::store::Resource| i.id == image)
+                {
+                    continue;
+                }
+                let Some(i) = store.resource(ResourceKind::Image, image)? else {
+                    continue;
+                };
+                caller.require(Right::Manage, &i.ownership, &format!("image {image}"))?;
+                if let Some(user) = store.resources(ResourceKind::VmTemplate)?.iter().find(|o| {
+                    !vm_templates.iter().any(|t| t.id == o.id)
+                        && resources::image_ids(o).contains(&image)
+                }) {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        format!(
+                            "image {image} is also used by VM template {}; nothing was deleted",
+                            user.id
+                        ),
+                    ));
+                }
+                images.push(i);
+            }
+        }
+    }
+    store.delete_service_template(id)?;
+    for t in &vm_templates {
+        store.delete_resource(ResourceKind::VmTemplate, t.id)?;
+    }
+    for i in &images {
+        store.delete_resource(ResourceKind::Image, i.id)?;
+    }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The VM template ids a template's roles use, each once.
+fn role_template_ids(body: &Value) -> Vec<u64> {
+    let mut ids: Vec<u64> = body
+        .get("roles")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.get("template_id").and_then(Value::as_u64))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Name of a clone of a VM template or image: OneFlow's
+/// `<original>-<clone name>`, cropped to 119 characters.
+fn clone_name(original: &str, name: &str) -> String {
+    format!("{original}-{name}").chars().take(119).collect()
+}
+
+/// Clone the VM templates a template's roles use (and with `images`
+/// their images), point the clones' roles at them, and return the new
+/// body. Every right is checked before anything is created.
+fn clone_vm_templates(
+    store: &crate::store::Store,
+    caller: &Caller,
+    body: &mut Value,
+    name: &str,
+    images: bool,
+) -> Result<(), ApiError> {
+    let mut sources = Vec::new();
+    for tid in role_template_ids(body) {
+        let t = resources::load(store, caller, ResourceKind::VmTemplate, tid, Right::Use)?;
+        let mut disk_images = Vec::new();
+        if images {
+            for image in resources::image_ids(&t) {
+                disk_images.push(resources::load(
+                    store,
+                    caller,
+                    ResourceKind::Image,
+                    image,
+                    Right::Use,
+                )?);
+            }
+        }
+        sources.push((t, disk_images));
+    }
+    let owned = Ownership {
+        uid: caller.0.uid,
+        gid: caller.0.gid,
+        permissions: Permissions::default(),
+    };
+    let mut image_map: Vec<(u64, u64)> = Vec::new();
+    let mut template_map: Vec<(u64, u64)> = Vec::new();
+    for (t, disk_images) in sources {
+        for i in disk_images {
+            if image_map.iter().any(|(from, _)| *from == i.id) {
+                continue;
+            }
+            let new = store.create_resource(
+                ResourceKind::Image,
+                &clone_name(&i.name, name),
+                owned.clone(),
+                i.attributes.clone(),
+            )?;
+            image_map.push((i.id, new));
+        }
+        let mut attributes = t.attributes.clone();
+        if images {
+            repoint_disks(&mut attributes, &image_map);
+        }
+        let new = store.create_resource(
+            ResourceKind::VmTemplate,
+            &clone_name(&t.name, name),
+            owned.clone(),
+            attributes,
+        )?;
+        template_map.push((t.id, new));
+    }
+    if let Some(roles) = body.get_mut("roles").and_then(Value::as_array_mut) {
+        for role in roles {
+            let Some(old) = role.get("template_id").and_then(Value::as_u64) else {
+                continue;
+            };
+            if let Some((_, new)) = template_map.iter().find(|(from, _)| *from == old) {
+                role["template_id"] = Value::from(*new);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Point a VM template's disks at cloned images.
+fn repoint_disks(attributes: &mut serde_json::Map<String, Value>, image_map: &[(u64, u64)]) {
+    let disks: Vec<&mut Value> = match attributes.get_mut("DISK") {
+        Some(Value::Array(disks)) => disks.iter_mut().collect(),
+        Some(disk @ Value::Object(_)) => vec![disk],
+        _ => return,
+    };
+    for disk in disks {
+        let Some(id) = disk.get("IMAGE_ID") else {
+            continue;
+        };
+        let old = id
+            .as_u64()
+            .or_else(|| id.as_str().and_then(|s| s.trim().parse().ok()));
+        if let Some((_, new)) = image_map.iter().find(|(from, _)| Some(*from) == old) {
+            disk["IMAGE_ID"] = Value::String(new.to_string());
+        }
+    }
 }
 
 pub async fn action(
@@ -174,10 +375,24 @@ pub async fn action(
         "clone" => {
             let doc = load(&state, &caller, id, Right::Use)?;
             let name = super::param_str(&params, "name")?;
+            let recursive = match params.get("recursive") {
+                None | Some(Value::Null) => "none",
+                Some(Value::String(r)) if ["none", "templates", "all"].contains(&r.as_str()) => {
+                    r.as_str()
+                }
+                Some(_) => {
+                    return Err(ApiError::bad_request(
+                        "params.recursive: must be none, templates or all",
+                    ));
+                }
+            };
             let engine = state.engine()?;
             let store = engine.store();
             let mut body = doc.body.clone();
             body["name"] = Value::String(name.clone());
+            if recursive != "none" {
+                clone_vm_templates(&store, &caller, &mut body, &name, recursive == "all")?;
+            }
             let clone = ServiceTemplateDoc {
                 id: store.next_service_template_id()?,
                 name,
@@ -196,9 +411,47 @@ pub async fn action(
             )
                 .into_response())
         }
+        "update" => {
+            let mut doc = load(&state, &caller, id, Right::Manage)?;
+            if params.get("template_raw").is_some() {
+                return Err(ApiError::bad_request(
+                    "params.template_raw: not supported; send the template as params.template_json",
+                ));
+            }
+            let sent = match params.get("template_json") {
+                Some(Value::String(text)) => serde_json::from_str(text).map_err(|e| {
+                    ApiError::bad_request(format!("params.template_json: not JSON: {e}"))
+                })?,
+                Some(object @ Value::Object(_)) => object.clone(),
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "params.template_json: required, the template as JSON",
+                    ));
+                }
+            };
+            let Value::Object(sent) = sent else {
+                return Err(ApiError::bad_request(
+                    "params.template_json: must be a JSON object",
+                ));
+            };
+            let body = if super::param_bool(&params, "append")? {
+                let mut merged = doc.body.as_object().cloned().unwrap_or_default();
+                merged.extend(sent);
+                Value::Object(merged)
+            } else {
+                Value::Object(sent)
+            };
+            let (name, normalized) = validated(&body, Some(doc.registration_time))?;
+            doc.name = name;
+            doc.body = normalized;
+            state.engine()?.store().save_service_template(&doc)?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         "rename" | "chmod" | "chown" | "chgrp" => {
             let mut doc = load(&state, &caller, id, Right::Manage)?;
+            let engine = state.engine()?;
             super::change_ownership(
+                &engine.store(),
                 &caller,
                 &perform,
                 &params,
@@ -212,7 +465,7 @@ pub async fn action(
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         other => Err(ApiError::bad_request(format!(
-            "action.perform: `{other}` is not a template action (instantiate, clone, rename, chmod, chown, chgrp)"
+            "action.perform: `{other}` is not a template action (instantiate, clone, update, rename, chmod, chown, chgrp)"
         ))),
     }
 }

@@ -168,6 +168,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         registry,
         sim_url: sim_url.clone(),
         started: std::time::Instant::now(),
+        metrics: Default::default(),
     });
     let listener = bind(config.server.listen, "API").await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;

@@ -261,6 +261,31 @@ impl Engine {
         .await
     }
 
+    /// A VM action on every role's VMs (`POST /service/:id/action`).
+    pub async fn service_action(
+        &self,
+        id: u64,
+        action: &str,
+        period_s: u64,
+        number: u64,
+    ) -> Result<Service, EngineError> {
+        self.operate(id, |s, now| s.service_action(action, period_s, number, now))
+            .await
+    }
+
+    pub async fn delete_sched_action(
+        &self,
+        id: u64,
+        role: Option<&str>,
+        sched_id: u64,
+    ) -> Result<Service, EngineError> {
+        self.operate(id, |s, now| {
+            s.delete_sched_action(role, sched_id, now)
+                .map(|_| Vec::new())
+        })
+        .await
+    }
+
     pub async fn add_role(
         &self,
         id: u64,

@@ -168,11 +168,20 @@ pub struct Service {
     /// Role actions waiting for their batch's turn.
     #[serde(default)]
     pub scheduled_actions: Vec<ScheduledAction>,
+    /// The id the next batched action gets.
+    #[serde(default)]
+    pub next_sched_id: u64,
 }
 
-/// One VM action of a batched role action, due at `due_ms`.
+/// One VM action of a batched role action, due at `due_ms`. The VM
+/// actions of one batched action share its `id`, by which a user cancels
+/// the ones not yet due.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScheduledAction {
+    #[serde(default)]
+    pub id: u64,
+    #[serde(default)]
+    pub role: String,
     pub vm_id: String,
     pub action: String,
     pub due_ms: u64,
@@ -218,6 +227,7 @@ impl Service {
             removing_role: None,
             ownership: crate::access::Ownership::default(),
             scheduled_actions: Vec::new(),
+            next_sched_id: 0,
         };
         // Children of a role on hold are held too.
         for _ in 0..service.roles.len() {
@@ -1057,6 +1067,33 @@ impl Service {
         number: u64,
         now: u64,
     ) -> Result<Vec<Effect>, LifecycleError> {
+        let i = self.role_index(role).ok_or_else(|| {
+            LifecycleError::NotFound(format!("role `{role}` is not in service {}", self.id))
+        })?;
+        self.batch_action(&[i], action, period_s, number, now)
+    }
+
+    /// A VM action on every role, batched per role as `role_action` does,
+    /// under one scheduled-action id.
+    pub fn service_action(
+        &mut self,
+        action: &str,
+        period_s: u64,
+        number: u64,
+        now: u64,
+    ) -> Result<Vec<Effect>, LifecycleError> {
+        let all: Vec<usize> = (0..self.roles.len()).collect();
+        self.batch_action(&all, action, period_s, number, now)
+    }
+
+    fn batch_action(
+        &mut self,
+        roles: &[usize],
+        action: &str,
+        period_s: u64,
+        number: u64,
+        now: u64,
+    ) -> Result<Vec<Effect>, LifecycleError> {
         let action = VM_ACTIONS.iter().find(|a| **a == action).ok_or_else(|| {
             LifecycleError::Invalid(format!(
                 "action: `{action}` is not a VM action ({})",
@@ -1072,34 +1109,68 @@ impl Service {
                 self.id, self.state
             )));
         }
-        let i = self.role_index(role).ok_or_else(|| {
-            LifecycleError::NotFound(format!("role `{role}` is not in service {}", self.id))
-        })?;
-        let vm_ids: Vec<String> = self.roles[i]
-            .nodes
-            .iter()
-            .filter_map(|n| n.vm_id.clone())
-            .collect();
-        let per_batch = if number == 0 || period_s == 0 {
-            vm_ids.len().max(1)
-        } else {
-            number as usize
-        };
-        self.info(
-            now,
-            format!(
-                "Role {role}: {action} on {} VMs, {per_batch} every {period_s} s",
-                vm_ids.len()
-            ),
-        );
-        for (k, vm_id) in vm_ids.into_iter().enumerate() {
-            self.scheduled_actions.push(ScheduledAction {
-                vm_id,
-                action: action.to_string(),
-                due_ms: now + (k / per_batch) as u64 * period_s * 1000,
-            });
+        let sched_id = self.next_sched_id;
+        self.next_sched_id += 1;
+        for &i in roles {
+            let role = self.roles[i].name.clone();
+            let vm_ids: Vec<String> = self.roles[i]
+                .nodes
+                .iter()
+                .filter_map(|n| n.vm_id.clone())
+                .collect();
+            let per_batch = if number == 0 || period_s == 0 {
+                vm_ids.len().max(1)
+            } else {
+                number as usize
+            };
+            self.info(
+                now,
+                format!(
+                    "Role {role}: {action} on {} VMs, {per_batch} every {period_s} s (scheduled action {sched_id})",
+                    vm_ids.len()
+                ),
+            );
+            for (k, vm_id) in vm_ids.into_iter().enumerate() {
+                self.scheduled_actions.push(ScheduledAction {
+                    id: sched_id,
+                    role: role.clone(),
+                    vm_id,
+                    action: action.to_string(),
+                    due_ms: now + (k / per_batch) as u64 * period_s * 1000,
+                });
+            }
         }
         Ok(self.due_actions(now))
+    }
+
+    /// Cancel the VM actions of a batched action that are not yet due,
+    /// in one role or in all. An id with nothing pending is not an error
+    /// (as in OneFlow): the action may just have run.
+    pub fn delete_sched_action(
+        &mut self,
+        role: Option<&str>,
+        sched_id: u64,
+        now: u64,
+    ) -> Result<(), LifecycleError> {
+        if let Some(role) = role
+            && self.role_index(role).is_none()
+        {
+            return Err(LifecycleError::NotFound(format!(
+                "role `{role}` is not in service {}",
+                self.id
+            )));
+        }
+        let before = self.scheduled_actions.len();
+        self.scheduled_actions
+            .retain(|a| a.id != sched_id || role.is_some_and(|r| r != a.role));
+        let cancelled = before - self.scheduled_actions.len();
+        if cancelled > 0 {
+            self.info(
+                now,
+                format!("Scheduled action {sched_id}: {cancelled} pending VM actions cancelled"),
+            );
+        }
+        Ok(())
     }
 
     /// Add a role to a running service (`add_role`).

@@ -1,0 +1,291 @@
+//! `/vm_template` and `/image` routes: resources that are a name, an owner
+//! and OpenNebula attributes, in OpenNebula's JSON shapes (`VMTEMPLATE` /
+//! `VMTEMPLATE_POOL`, `IMAGE` / `IMAGE_POOL`). Both kinds share these
+//! handlers; `ResourceKind` says which table and which shape.
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::{AppState, JsonBody, body_json};
+use crate::access::{Ownership, Permissions, Right};
+use crate::store::{Resource, ResourceKind, Store};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+type St = State<Arc<AppState>>;
+
+/// The JSON element names of a kind: `VMTEMPLATE`, `IMAGE`.
+fn element(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::VmTemplate => "VMTEMPLATE",
+        ResourceKind::Image => "IMAGE",
+    }
+}
+
+fn render(store: &Store, r: &Resource) -> Value {
+    json!({
+        "ID": r.id.to_string(),
+        "UID": r.ownership.uid.to_string(),
+        "GID": r.ownership.gid.to_string(),
+        "UNAME": store.user_name(r.ownership.uid),
+        "GNAME": store.group_name(r.ownership.gid),
+        "NAME": r.name,
+        "PERMISSIONS": super::documents::permissions(&r.ownership.permissions),
+        "TEMPLATE": r.attributes,
+    })
+}
+
+fn one(kind: ResourceKind, store: &Store, r: &Resource) -> Value {
+    json!({ element(kind): render(store, r) })
+}
+
+/// A resource the caller has `right` on.
+pub(super) fn load(
+    store: &Store,
+    caller: &Caller,
+    kind: ResourceKind,
+    id: u64,
+    right: Right,
+) -> Result<Resource, ApiError> {
+    let r = store
+        .resource(kind, id)?
+        .ok_or_else(|| ApiError::not_found(format!("{} {id} does not exist", kind.label())))?;
+    caller.require(right, &r.ownership, &format!("{} {id}", kind.label()))?;
+    Ok(r)
+}
+
+/// The image ids a VM template's disks refer to (`DISK` is one object or
+/// a list; `IMAGE_ID` a number or a string of digits).
+pub(super) fn image_ids(vm_template: &Resource) -> Vec<u64> {
+    let disks = match vm_template.attributes.get("DISK") {
+        Some(Value::Array(disks)) => disks.iter().collect(),
+        Some(disk @ Value::Object(_)) => vec![disk],
+        _ => Vec::new(),
+    };
+    disks
+        .into_iter()
+        .filter_map(|d| {
+            let id = d.get("IMAGE_ID")?;
+            id.as_u64().or_else(|| id.as_str()?.trim().parse().ok())
+        })
+        .collect()
+}
+
+/// Check the attributes of a VM template or an image; for VM templates,
+/// every image a disk refers to must exist and be usable by the caller.
+fn check_attributes(
+    store: &Store,
+    caller: &Caller,
+    kind: ResourceKind,
+    attributes: &Map<String, Value>,
+) -> Result<(), ApiError> {
+    match kind {
+        ResourceKind::VmTemplate => {
+            let objects = |v: &Value| v.as_array().is_some_and(|a| a.iter().all(Value::is_object));
+            // NICs are merged with the role's by position, so they must be
+            // a list (as in `template_contents`); one DISK may stand alone.
+            if attributes.get("NIC").is_some_and(|v| !objects(v)) {
+                return Err(ApiError::bad_request(
+                    "template.NIC: must be an array of objects",
+                ));
+            }
+            if attributes
+                .get("DISK")
+                .is_some_and(|v| !v.is_object() && !objects(v))
+            {
+                return Err(ApiError::bad_request(
+                    "template.DISK: must be an object or an array of objects",
+                ));
+            }
+            let probe = Resource {
+                id: 0,
+                name: String::new(),
+                ownership: Ownership::default(),
+                attributes: attributes.clone(),
+            };
+            for image in image_ids(&probe) {
+                let found = store.resource(ResourceKind::Image, image)?.ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "template.DISK.IMAGE_ID: image {image} does not exist"
+                    ))
+                })?;
+                caller.require(Right::Use, &found.ownership, &format!("image {image}"))?;
+            }
+        }
+        ResourceKind::Image => {
+            if let Some(size) = attributes.get("SIZE")
+                && !(size.is_u64() || size.as_str().is_some_and(|s| s.parse::<u64>().is_ok()))
+            {
+                return Err(ApiError::bad_request(
+                    "template.SIZE: must be a whole number of MiB",
+                ));
+            }
+            const TYPES: [&str; 6] = ["OS", "CDROM", "DATABLOCK", "KERNEL", "RAMDISK", "CONTEXT"];
+            if let Some(t) = attributes.get("TYPE")
+                && !t.as_str().is_some_and(|t| TYPES.contains(&t))
+            {
+                return Err(ApiError::bad_request(format!(
+                    "template.TYPE: must be one of {}",
+                    TYPES.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn list(
+    kind: ResourceKind,
+    State(state): St,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let engine = state.engine()?;
+    let store = engine.store();
+    let items: Vec<Value> = store
+        .resources(kind)?
+        .iter()
+        .filter(|r| caller.0.may(Right::Use, &r.ownership))
+        .map(|r| render(&store, r))
+        .collect();
+    let pool = format!("{}_POOL", element(kind));
+    Ok(Json(if items.is_empty() {
+        json!({ pool: {} })
+    } else {
+        json!({ pool: { element(kind): items } })
+    }))
+}
+
+pub async fn show(
+    kind: ResourceKind,
+    State(state): St,
+    caller: Caller,
+    Path(id): Path<u64>,
+) -> Result<Json<Value>, ApiError> {
+    let engine = state.engine()?;
+    let store = engine.store();
+    let r = load(&store, &caller, kind, id, Right::Use)?;
+    Ok(Json(one(kind, &store, &r)))
+}
+
+fn name_field(body: &Value) -> Result<String, ApiError> {
+    match body.get("name").and_then(Value::as_str) {
+        Some(n) if !n.trim().is_empty() && !n.chars().any(char::is_control) => {
+            Ok(n.trim().to_string())
+        }
+        _ => Err(ApiError::bad_request("name: required, a non-empty string")),
+    }
+}
+
+fn template_field(body: &Value, kind: ResourceKind) -> Result<Map<String, Value>, ApiError> {
+    body.get("template")
+        .and_then(Value::as_object)
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "template: required, an object of {} attributes",
+                kind.label()
+            ))
+        })
+}
+
+/// `{"name": "small", "template": {"CPU": "1", "MEMORY": "512", …}}`.
+pub async fn create(
+    kind: ResourceKind,
+    State(state): St,
+    caller: Caller,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let body = body_json(body)?;
+    let name = name_field(&body)?;
+    let attributes = template_field(&body, kind)?;
+    let engine = state.engine()?;
+    let store = engine.store();
+    check_attributes(&store, &caller, kind, &attributes)?;
+    let ownership = Ownership {
+        uid: caller.0.uid,
+        gid: caller.0.gid,
+        permissions: Permissions::default(),
+    };
+    let id = store.create_resource(kind, &name, ownership, attributes)?;
+    let r = store
+        .resource(kind, id)?
+        .ok_or_else(|| ApiError::internal(format!("the new {} vanished", kind.label())))?;
+    Ok((StatusCode::CREATED, Json(one(kind, &store, &r))).into_response())
+}
+
+/// `{"template": {…}, "append": false}`: replace the attributes, or with
+/// `append` add and overwrite only the given ones.
+pub async fn update(
+    kind: ResourceKind,
+    State(state): St,
+    caller: Caller,
+    Path(id): Path<u64>,
+    body: JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let body = body_json(body)?;
+    let attributes = template_field(&body, kind)?;
+    let append = match body.get("append") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::bad_request("append: must be true or false")),
+    };
+    let engine = state.engine()?;
+    let store = engine.store();
+    let mut r = load(&store, &caller, kind, id, Right::Manage)?;
+    let attributes = if append {
+        let mut merged = r.attributes.clone();
+        merged.extend(attributes);
+        merged
+    } else {
+        attributes
+    };
+    check_attributes(&store, &caller, kind, &attributes)?;
+    r.attributes = attributes;
+    store.save_resource(kind, &r)?;
+    Ok(Json(one(kind, &store, &r)))
+}
+
+pub async fn delete(
+    kind: ResourceKind,
+    State(state): St,
+    caller: Caller,
+    Path(id): Path<u64>,
+) -> Result<StatusCode, ApiError> {
+    let engine = state.engine()?;
+    let store = engine.store();
+    load(&store, &caller, kind, id, Right::Manage)?;
+    store.delete_resource(kind, id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn action(
+    kind: ResourceKind,
+    State(state): St,
+    caller: Caller,
+    Path(id): Path<u64>,
+    body: JsonBody,
+) -> Result<StatusCode, ApiError> {
+    let (perform, params) = super::perform(body)?;
+    if !["rename", "chmod", "chown", "chgrp"].contains(&perform.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "action.perform: `{perform}` is not a {} action (rename, chmod, chown, chgrp)",
+            kind.label()
+        )));
+    }
+    let engine = state.engine()?;
+    let store = engine.store();
+    let mut r = load(&store, &caller, kind, id, Right::Manage)?;
+    super::change_ownership(
+        &store,
+        &caller,
+        &perform,
+        &params,
+        &mut r.ownership,
+        Some(&mut r.name),
+    )?;
+    store.save_resource(kind, &r)?;
+    Ok(StatusCode::NO_CONTENT)
+}
