@@ -329,11 +329,15 @@ fn change_ownership(
     Ok(())
 }
 
-async fn plugins(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+async fn plugins(State(state): State<Arc<AppState>>, _caller: Caller) -> Json<serde_json::Value> {
     Json(json!({ "plugins": state.registry.summaries() }))
 }
 
-async fn plugin(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+async fn plugin(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
     match state.registry.summaries().into_iter().find(|p| p.id == id) {
         Some(p) => Json(p).into_response(),
         None => (

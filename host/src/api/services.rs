@@ -250,10 +250,28 @@ pub async fn update(
         current.extend(sent);
         Value::Object(current)
     } else {
-        body
+        without_runtime(body)
     };
     state.engine()?.update(id, &document).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A service body as `GET` shows it, without what the server adds (state,
+/// log, nodes, …), so a client may send back what it read, edited.
+fn without_runtime(mut body: Value) -> Value {
+    if let Some(b) = body.as_object_mut() {
+        for key in ["state", "start_time", "log"] {
+            b.remove(key);
+        }
+        if let Some(Value::Array(roles)) = b.get_mut("roles") {
+            for role in roles.iter_mut().filter_map(Value::as_object_mut) {
+                for key in ["state", "nodes", "last_vmname", "scheduled_actions"] {
+                    role.remove(key);
+                }
+            }
+        }
+    }
+    body
 }
 
 /// `sched_id` must be digits (OneFlow answers 400 otherwise, too).

@@ -1,9 +1,15 @@
 //! The `flotilla` command line.
 
+mod accounts;
 mod bench;
-mod client;
+mod connection;
+mod output;
+mod ownership;
 mod plugin;
+mod resources;
 mod serve;
+mod services;
+mod templates;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -18,6 +24,8 @@ use std::process::ExitCode;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    api: connection::ApiArgs,
 }
 
 #[derive(clap::Args, Clone)]
@@ -41,6 +49,24 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run the simulated hypervisor on its own.
     SimHypervisor(serve::SimArgs),
+    /// Service templates: create, list, show, update, delete, clone, instantiate, …
+    #[command(subcommand)]
+    Template(templates::TemplateCommand),
+    /// Services: list, show, top, delete, recover, scale, action, add-role, …
+    #[command(subcommand)]
+    Service(services::ServiceCommand),
+    /// VM templates, the VMs' attributes (CPU, MEMORY, DISK, NIC, CONTEXT, …).
+    #[command(subcommand)]
+    VmTemplate(resources::ResourceCommand),
+    /// Images, which VM templates' disks refer to.
+    #[command(subcommand)]
+    Image(resources::ResourceCommand),
+    /// Users.
+    #[command(subcommand)]
+    User(accounts::UserCommand),
+    /// Groups.
+    #[command(subcommand)]
+    Group(accounts::GroupCommand),
     /// List, check and call plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -53,7 +79,13 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::serve(args).await,
         Command::SimHypervisor(args) => serve::sim_hypervisor(args).await,
-        Command::Plugin(cmd) => plugin::run(cmd).await,
+        Command::Template(cmd) => templates::run(&cli.api, cmd).await,
+        Command::Service(cmd) => services::run(&cli.api, cmd).await,
+        Command::VmTemplate(cmd) => resources::run(&cli.api, resources::VM_TEMPLATE, cmd).await,
+        Command::Image(cmd) => resources::run(&cli.api, resources::IMAGE, cmd).await,
+        Command::User(cmd) => accounts::users(&cli.api, cmd).await,
+        Command::Group(cmd) => accounts::groups(&cli.api, cmd).await,
+        Command::Plugin(cmd) => plugin::run(&cli.api, cmd).await,
         Command::Bench(cmd) => bench::run(cmd).await,
     };
     match result {

@@ -1,6 +1,6 @@
 //! `flotilla plugin list | check | call`.
 
-use super::client;
+use super::connection::ApiArgs;
 use crate::plugin::{
     CallError, DriverInstance, Grant, NetworkInstance, PluginHost, PluginKind, PolicyInstance,
     VmAction, builtin,
@@ -13,21 +13,13 @@ use std::process::ExitCode;
 #[derive(clap::Subcommand)]
 pub enum PluginCommand {
     /// The plugins a running server has loaded, with their capabilities.
-    List {
-        #[arg(long, env = "FLOTILLA_URL", default_value = client::DEFAULT_URL)]
-        url: String,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
+    List,
     /// Run the conformance suite for a plugin's kind and print the result.
     Check {
         /// The component (.wasm); its manifest is <name>.toml or plugin.toml beside it.
         file: PathBuf,
         #[arg(long)]
         manifest: Option<PathBuf>,
-        #[arg(long)]
-        json: bool,
     },
     /// Call one export with JSON arguments, for debugging.
     ///
@@ -48,16 +40,13 @@ pub enum PluginCommand {
     },
 }
 
-pub async fn run(cmd: PluginCommand) -> Result<ExitCode, String> {
+pub async fn run(args: &ApiArgs, cmd: PluginCommand) -> Result<ExitCode, String> {
+    let json = args.json;
     // Faults are part of the output of check and call; keep the log quiet.
     super::init_tracing("error");
     match cmd {
-        PluginCommand::List { url, json } => list(&url, json).await,
-        PluginCommand::Check {
-            file,
-            manifest,
-            json,
-        } => check(file, manifest, json).await,
+        PluginCommand::List => list(args).await,
+        PluginCommand::Check { file, manifest } => check(file, manifest, json).await,
         PluginCommand::Call {
             plugin,
             function,
@@ -72,9 +61,9 @@ pub async fn run(cmd: PluginCommand) -> Result<ExitCode, String> {
     }
 }
 
-async fn list(url: &str, json: bool) -> Result<ExitCode, String> {
-    let value = client::get_json(&format!("{}/plugins", url.trim_end_matches('/'))).await?;
-    if json {
+async fn list(args: &ApiArgs) -> Result<ExitCode, String> {
+    let value = args.connect()?.get("/plugins").await?;
+    if args.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&value).unwrap_or_default()
@@ -82,7 +71,7 @@ async fn list(url: &str, json: bool) -> Result<ExitCode, String> {
         return Ok(ExitCode::SUCCESS);
     }
     let plugins: Vec<PluginSummary> = serde_json::from_value(value["plugins"].clone())
-        .map_err(|e| format!("unexpected answer from {url}: {e}"))?;
+        .map_err(|e| format!("unexpected answer from {}: {e}", args.base_url()))?;
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::NOTHING);
     table.set_header([

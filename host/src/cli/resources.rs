@@ -1,0 +1,143 @@
+//! `flotilla vm-template …` and `flotilla image …`: the same commands for
+//! both kinds of attribute resource.
+
+use super::connection::ApiArgs;
+use super::output::{self, print_json, table, text};
+use super::ownership::{self, OwnershipCommand};
+use super::templates::print_created;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum ResourceCommand {
+    /// Create from a JSON file (`-` for stdin): `{"name": …, "template": {…}}`.
+    Create { file: PathBuf },
+    /// The ones you may use.
+    List,
+    /// One, with its attributes.
+    Show { id: u64 },
+    /// Replace the attributes with a JSON object from a file, or edit them in $EDITOR.
+    Update {
+        id: u64,
+        file: Option<PathBuf>,
+        /// Change only the attributes the file gives.
+        #[arg(long)]
+        append: bool,
+    },
+    /// Delete.
+    Delete {
+        #[arg(required = true)]
+        ids: Vec<u64>,
+    },
+    #[command(flatten)]
+    Ownership(OwnershipCommand),
+}
+
+/// Which kind: its route and its JSON element.
+pub struct Kind {
+    pub base: &'static str,
+    pub element: &'static str,
+    pub label: &'static str,
+}
+
+pub const VM_TEMPLATE: Kind = Kind {
+    base: "/vm_template",
+    element: "VMTEMPLATE",
+    label: "VM template",
+};
+
+pub const IMAGE: Kind = Kind {
+    base: "/image",
+    element: "IMAGE",
+    label: "image",
+};
+
+pub async fn run(args: &ApiArgs, kind: Kind, cmd: ResourceCommand) -> Result<ExitCode, String> {
+    let api = args.connect()?;
+    match cmd {
+        ResourceCommand::Create { file } => {
+            let created = api.post(kind.base, output::read_json(&file)?).await?;
+            print_created(&created, args.json);
+        }
+        ResourceCommand::List => {
+            let pool = api.get(kind.base).await?;
+            if args.json {
+                print_json(&pool);
+            } else {
+                let items = pool[format!("{}_POOL", kind.element)][kind.element]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                println!(
+                    "{}",
+                    table(
+                        ["ID", "USER", "GROUP", "NAME", "PERMISSIONS"],
+                        items.iter().map(|r| [
+                            text(r, "ID"),
+                            text(r, "UNAME"),
+                            text(r, "GNAME"),
+                            text(r, "NAME"),
+                            output::permissions(&r["PERMISSIONS"]),
+                        ]),
+                    )
+                );
+            }
+        }
+        ResourceCommand::Show { id } => {
+            let doc = api.get(&format!("{}/{id}", kind.base)).await?;
+            if args.json {
+                print_json(&doc);
+            } else {
+                let r = &doc[kind.element];
+                println!(
+                    "{} {} INFORMATION",
+                    kind.label.to_uppercase(),
+                    text(r, "ID")
+                );
+                for (k, v) in [
+                    ("ID", text(r, "ID")),
+                    ("NAME", text(r, "NAME")),
+                    ("USER", text(r, "UNAME")),
+                    ("GROUP", text(r, "GNAME")),
+                    ("PERMISSIONS", output::permissions(&r["PERMISSIONS"])),
+                ] {
+                    println!("{k:<13}: {v}");
+                }
+                println!();
+                println!("ATTRIBUTES");
+                print_json(&r["TEMPLATE"]);
+            }
+        }
+        ResourceCommand::Update { id, file, append } => {
+            let path = format!("{}/{id}", kind.base);
+            let attributes = match file {
+                Some(file) => Some(output::read_json(&file)?),
+                None => {
+                    let current = api.get(&path).await?;
+                    output::edit_json(
+                        &current[kind.element]["TEMPLATE"],
+                        &format!("{} {id}", kind.label),
+                    )?
+                }
+            };
+            match attributes {
+                Some(Value::Object(attributes)) => {
+                    api.put(&path, json!({ "template": attributes, "append": append }))
+                        .await?;
+                }
+                Some(_) => return Err("the attributes must be a JSON object".into()),
+                None => eprintln!("no changes; {} {id} left as it was", kind.label),
+            }
+        }
+        ResourceCommand::Delete { ids } => {
+            for id in ids {
+                api.delete(&format!("{}/{id}", kind.base), None)
+                    .await
+                    .map_err(|e| format!("{} {id}: {e}", kind.label))?;
+            }
+        }
+        ResourceCommand::Ownership(cmd) => ownership::run(&api, kind.base, cmd).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

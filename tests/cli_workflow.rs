@@ -1,0 +1,3 @@
+//! The `flotilla` CLI against the real server on loopback.
+
+mod common;
