@@ -393,3 +393,609 @@ fn oneflow_routes_with_users_permissions_and_errors() {
     };
     assert_eq!(status, 404);
 }
+
+/// Poll a service (bounded) until its state is `state`; returns its body.
+fn wait_state(server: &Api, id: &str, auth: Option<(&str, &str)>, state: u64) -> Value {
+    let started = Instant::now();
+    loop {
+        let (_, doc) = server.call("GET", &format!("/service/{id}"), auth, None);
+        let body = doc["DOCUMENT"]["TEMPLATE"]["BODY"].clone();
+        if body["state"] == state || started.elapsed() > Duration::from_secs(30) {
+            assert_eq!(body["state"], state, "{body}");
+            return body;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn action(perform: &str, params: Value) -> String {
+    json!({"action": {"perform": perform, "params": params}}).to_string()
+}
+
+#[test]
+fn images_template_actions_service_updates_sched_actions_accounts_and_metrics() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(
+        data.path().join("flotilla.toml"),
+        "[engine]\ntick_ms = 50\n\n[sim]\nboot_seconds = 0\n",
+    )
+    .unwrap();
+    let (admin_password, alice_id, carol_id, bob_id) = {
+        let store = Store::open(&data.path().join("flotilla.db")).unwrap();
+        users::bootstrap(&store, data.path()).unwrap();
+        let alice = users::create_user(&store, "alice", "alice-pw", users::USERS_GROUP).unwrap();
+        let carol = users::create_user(&store, "carol", "carol-pw", users::USERS_GROUP).unwrap();
+        let team = users::create_group(&store, "team").unwrap();
+        let bob = users::create_user(&store, "bob", "bob-pw", team).unwrap();
+        let auth = std::fs::read_to_string(data.path().join("one_auth")).unwrap();
+        (
+            auth.trim().split_once(':').unwrap().1.to_string(),
+            alice,
+            carol,
+            bob,
+        )
+    };
+    let server = start(data.path());
+    let admin = Some(("oneadmin", admin_password.as_str()));
+    let alice = Some(("alice", "alice-pw"));
+    let carol = Some(("carol", "carol-pw"));
+    let bob = Some(("bob", "bob-pw"));
+
+    // Open routes: health, metrics, the OpenAPI document; the rest need a user.
+    assert_eq!(server.call("GET", "/plugins", None, None).0, 401);
+    let (status, openapi) = server.call("GET", "/openapi.json", None, None);
+    assert_eq!(status, 200);
+    for path in [
+        "/service/{id}/sched_action/{sched_id}",
+        "/service/{id}/role/{role}/sched_action/{sched_id}",
+        "/service_template/{id}/action",
+        "/image/{id}",
+        "/user/{id}/action",
+        "/group/{id}",
+        "/metrics",
+    ] {
+        assert!(openapi["paths"].get(path).is_some(), "{path} documented");
+    }
+
+    // Images: OpenNebula's IMAGE shape; bad attributes are 400 naming the field.
+    let (status, image) = server.call(
+        "POST",
+        "/image",
+        admin,
+        Some(r#"{"name": "debian", "template": {"PATH": "/img/debian.qcow2", "TYPE": "OS", "SIZE": "2048"}}"#),
+    );
+    assert_eq!(status, 201, "{image}");
+    assert_eq!(image["IMAGE"]["ID"], "0");
+    assert_eq!(image["IMAGE"]["TEMPLATE"]["SIZE"], "2048");
+    let (status, err) = server.call(
+        "POST",
+        "/image",
+        admin,
+        Some(r#"{"name": "x", "template": {"TYPE": "FLOPPY"}}"#),
+    );
+    assert_eq!(status, 400);
+    assert!(err["error"].as_str().unwrap().starts_with("template.TYPE"));
+    let (status, image) = server.call(
+        "PUT",
+        "/image/0",
+        admin,
+        Some(r#"{"template": {"DESCRIPTION": "base"}, "append": true}"#),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(image["IMAGE"]["TEMPLATE"]["PATH"], "/img/debian.qcow2");
+    assert_eq!(image["IMAGE"]["TEMPLATE"]["DESCRIPTION"], "base");
+    assert_eq!(server.call("GET", "/image/0", alice, None).0, 403);
+    let (_, pool) = server.call("GET", "/image", admin, None);
+    assert_eq!(pool["IMAGE_POOL"]["IMAGE"].as_array().unwrap().len(), 1);
+
+    // A VM template's disks must name images that exist.
+    let (status, err) = server.call(
+        "POST",
+        "/vm_template",
+        admin,
+        Some(r#"{"name": "x", "template": {"DISK": [{"IMAGE_ID": "9"}]}}"#),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("template.DISK.IMAGE_ID")
+    );
+    let (status, _) = server.call(
+        "POST",
+        "/vm_template",
+        admin,
+        Some(r#"{"name": "small", "template": {"CPU": "1", "DISK": [{"IMAGE_ID": "0"}]}}"#),
+    );
+    assert_eq!(status, 201);
+    let (status, _) = server.call("POST", "/service_template", admin, Some(&template()));
+    assert_eq!(status, 201);
+
+    // Clone: plain, then recursive (VM templates and images copied and re-pointed).
+    let (status, plain) = server.call(
+        "POST",
+        "/service_template/0/action",
+        admin,
+        Some(&action("clone", json!({"name": "plain"}))),
+    );
+    assert_eq!(status, 201);
+    assert_eq!(
+        plain["DOCUMENT"]["TEMPLATE"]["BODY"]["roles"][0]["template_id"],
+        0
+    );
+    let (status, err) = server.call(
+        "POST",
+        "/service_template/0/action",
+        admin,
+        Some(&action("clone", json!({"name": "x", "recursive": "deep"}))),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("params.recursive")
+    );
+    let (status, deep) = server.call(
+        "POST",
+        "/service_template/0/action",
+        admin,
+        Some(&action(
+            "clone",
+            json!({"name": "deep", "recursive": "all"}),
+        )),
+    );
+    assert_eq!(status, 201, "{deep}");
+    let deep_id = deep["DOCUMENT"]["ID"].as_str().unwrap().to_string();
+    let new_vmt = deep["DOCUMENT"]["TEMPLATE"]["BODY"]["roles"][0]["template_id"]
+        .as_u64()
+        .unwrap();
+    assert_ne!(new_vmt, 0);
+    let (_, vmt) = server.call("GET", &format!("/vm_template/{new_vmt}"), admin, None);
+    assert_eq!(vmt["VMTEMPLATE"]["NAME"], "small-deep");
+    let new_image = vmt["VMTEMPLATE"]["TEMPLATE"]["DISK"][0]["IMAGE_ID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(new_image, "0");
+    let (_, img) = server.call("GET", &format!("/image/{new_image}"), admin, None);
+    assert_eq!(img["IMAGE"]["NAME"], "debian-deep");
+
+    // Template update action: append, registration_time is the server's,
+    // schema errors change nothing.
+    let update = |params: Value| action("update", params);
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                "/service_template/0/action",
+                admin,
+                Some(&update(
+                    json!({"template_json": "{\"description\": \"shop\"}", "append": true})
+                ))
+            )
+            .0,
+        204
+    );
+    let (_, doc) = server.call("GET", "/service_template/0", admin, None);
+    let body = doc["DOCUMENT"]["TEMPLATE"]["BODY"].clone();
+    assert_eq!(body["description"], "shop");
+    assert_eq!(
+        body["roles"].as_array().unwrap().len(),
+        2,
+        "append keeps the rest"
+    );
+    let mut changed = body.clone();
+    changed["registration_time"] = json!(1);
+    let (status, err) = server.call(
+        "PUT",
+        "/service_template/0",
+        admin,
+        Some(&changed.to_string()),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("registration_time")
+    );
+    let (status, _) = server.call("PUT", "/service_template/0", admin, Some(&body.to_string()));
+    assert_eq!(status, 200, "what GET shows may be sent back");
+    let (status, err) = server.call(
+        "POST",
+        "/service_template/0/action",
+        admin,
+        Some(&update(json!({"template_json": {"name": "x", "roles": [{"name": "a b", "type": "vm", "template_id": 0}]}}))),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(err["fields"][0]["field"], "roles[0].name");
+    let (_, doc) = server.call("GET", "/service_template/0", admin, None);
+    assert_eq!(doc["DOCUMENT"]["TEMPLATE"]["BODY"]["description"], "shop");
+
+    // delete_type: refused while another template uses the VM template, then
+    // `all` takes the VM templates and their images along.
+    let (status, err) = server.call(
+        "DELETE",
+        "/service_template/0",
+        admin,
+        Some(r#"{"delete_type": "templates"}"#),
+    );
+    assert_eq!(status, 409, "{err}");
+    assert_eq!(server.call("GET", "/vm_template/0", admin, None).0, 200);
+    assert_eq!(
+        server.call("GET", "/service_template/0", admin, None).0,
+        200
+    );
+    assert_eq!(
+        server
+            .call(
+                "DELETE",
+                &format!("/service_template/{deep_id}"),
+                admin,
+                Some(r#"{"delete_type": "all"}"#)
+            )
+            .0,
+        204
+    );
+    assert_eq!(
+        server
+            .call("GET", &format!("/vm_template/{new_vmt}"), admin, None)
+            .0,
+        404
+    );
+    assert_eq!(
+        server
+            .call("GET", &format!("/image/{new_image}"), admin, None)
+            .0,
+        404
+    );
+    assert_eq!(
+        server.call("GET", "/image/0", admin, None).0,
+        200,
+        "the original stays"
+    );
+
+    // Group use: alice's template with 640 lets carol (same group) list and
+    // instantiate but not delete; bob (another group) sees nothing.
+    let (status, vmt) = server.call(
+        "POST",
+        "/vm_template",
+        alice,
+        Some(r#"{"name": "alice-small", "template": {"CPU": "1"}}"#),
+    );
+    assert_eq!(status, 201);
+    let alice_vmt: u64 = vmt["VMTEMPLATE"]["ID"].as_str().unwrap().parse().unwrap();
+    let alice_tpl = json!({"name": "alice-app", "deployment": "straight", "roles": [
+        {"name": "db", "type": "vm", "cardinality": 1, "template_id": alice_vmt},
+        {"name": "web", "type": "vm", "cardinality": 2, "template_id": alice_vmt, "parents": ["db"]}
+    ]});
+    let (status, tpl) = server.call(
+        "POST",
+        "/service_template",
+        alice,
+        Some(&alice_tpl.to_string()),
+    );
+    assert_eq!(status, 201);
+    let tpl = tpl["DOCUMENT"]["ID"].as_str().unwrap().to_string();
+    for path in [
+        format!("/service_template/{tpl}"),
+        format!("/vm_template/{alice_vmt}"),
+    ] {
+        let chmod = action("chmod", json!({"octet": "640"}));
+        assert_eq!(
+            server
+                .call("POST", &format!("{path}/action"), alice, Some(&chmod))
+                .0,
+            204
+        );
+    }
+    let (_, pool) = server.call("GET", "/service_template", carol, None);
+    assert_eq!(
+        pool["DOCUMENT_POOL"]["DOCUMENT"].as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(
+        server.call("GET", "/service_template", bob, None).1,
+        json!({"DOCUMENT_POOL": {}})
+    );
+    assert_eq!(
+        server
+            .call("DELETE", &format!("/service_template/{tpl}"), carol, None)
+            .0,
+        403
+    );
+    let (status, service) = server.call(
+        "POST",
+        &format!("/service_template/{tpl}/action"),
+        carol,
+        Some(&action("instantiate", json!({}))),
+    );
+    assert_eq!(status, 201, "{service}");
+    assert_eq!(service["DOCUMENT"]["UNAME"], "carol");
+    let sid = service["DOCUMENT"]["ID"].as_str().unwrap().to_string();
+    let body = wait_state(&server, &sid, carol, 2);
+
+    // PUT /service: the body GET shows goes back unchanged; append changes
+    // one attribute; immutable ones are refused by name.
+    assert_eq!(
+        server
+            .call(
+                "PUT",
+                &format!("/service/{sid}"),
+                carol,
+                Some(&body.to_string())
+            )
+            .0,
+        204
+    );
+    let append = json!({"append": true, "template": "{\"description\": \"carol's\"}"});
+    assert_eq!(
+        server
+            .call(
+                "PUT",
+                &format!("/service/{sid}"),
+                carol,
+                Some(&append.to_string())
+            )
+            .0,
+        204
+    );
+    let (_, doc) = server.call("GET", &format!("/service/{sid}"), carol, None);
+    assert_eq!(
+        doc["DOCUMENT"]["TEMPLATE"]["BODY"]["description"],
+        "carol's"
+    );
+    let append = json!({"append": true, "template": "{\"deployment\": \"none\"}"});
+    let (status, err) = server.call(
+        "PUT",
+        &format!("/service/{sid}"),
+        carol,
+        Some(&append.to_string()),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        err["error"].as_str().unwrap().starts_with("deployment"),
+        "{err}"
+    );
+
+    // A batched role action shows its pending VM actions; deleting its
+    // scheduled action cancels them.
+    let reboot = action("reboot", json!({"period": 60, "number": 1}));
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                &format!("/service/{sid}/role/web/action"),
+                carol,
+                Some(&reboot)
+            )
+            .0,
+        204
+    );
+    let (_, doc) = server.call("GET", &format!("/service/{sid}"), carol, None);
+    let pending = doc["DOCUMENT"]["TEMPLATE"]["BODY"]["roles"][1]["scheduled_actions"].clone();
+    assert_eq!(pending.as_array().unwrap().len(), 1, "{pending}");
+    assert_eq!(pending[0]["id"], 0);
+    assert_eq!(pending[0]["action"], "reboot");
+    assert_eq!(
+        server
+            .call(
+                "DELETE",
+                &format!("/service/{sid}/sched_action/x"),
+                carol,
+                None
+            )
+            .0,
+        400
+    );
+    assert_eq!(
+        server
+            .call(
+                "DELETE",
+                &format!("/service/{sid}/role/nope/sched_action/0"),
+                carol,
+                None
+            )
+            .0,
+        404
+    );
+    assert_eq!(
+        server
+            .call(
+                "DELETE",
+                &format!("/service/{sid}/role/web/sched_action/0"),
+                carol,
+                None
+            )
+            .0,
+        204
+    );
+    let (_, doc) = server.call("GET", &format!("/service/{sid}"), carol, None);
+    assert_eq!(
+        doc["DOCUMENT"]["TEMPLATE"]["BODY"]["roles"][1]["scheduled_actions"],
+        json!([])
+    );
+    assert_eq!(
+        server
+            .call(
+                "DELETE",
+                &format!("/service/{sid}/sched_action/0"),
+                carol,
+                None
+            )
+            .0,
+        204
+    );
+
+    // chown of a service: its VMs follow; unknown users are refused.
+    let chown = action("chown", json!({"owner_id": alice_id}));
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                &format!("/service/{sid}/action"),
+                carol,
+                Some(&chown)
+            )
+            .0,
+        403
+    );
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                &format!("/service/{sid}/action"),
+                admin,
+                Some(&chown)
+            )
+            .0,
+        204
+    );
+    let (_, doc) = server.call("GET", &format!("/service/{sid}"), alice, None);
+    let vm = &doc["DOCUMENT"]["TEMPLATE"]["BODY"]["roles"][0]["nodes"][0]["vm_info"]["VM"];
+    assert_eq!(
+        (vm["UID"].as_str(), vm["UNAME"].as_str()),
+        (Some(alice_id.to_string().as_str()), Some("alice"))
+    );
+    let chown = action("chown", json!({"owner_id": 99}));
+    let (status, err) = server.call(
+        "POST",
+        &format!("/service/{sid}/action"),
+        admin,
+        Some(&chown),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("params.owner_id")
+    );
+
+    // Users: passwords, groups, deletion; ids are never reused.
+    let passwd = |p: &str| action("passwd", json!({"password": p}));
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                &format!("/user/{bob_id}/action"),
+                alice,
+                Some(&passwd("x"))
+            )
+            .0,
+        403
+    );
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                &format!("/user/{alice_id}/action"),
+                alice,
+                Some(&passwd("new-pw"))
+            )
+            .0,
+        204
+    );
+    assert_eq!(
+        server.call("GET", "/service", alice, None).0,
+        401,
+        "the old password is gone"
+    );
+    let alice = Some(("alice", "new-pw"));
+    assert_eq!(server.call("GET", "/service", alice, None).0, 200);
+    let (_, team) = server.call("GET", "/group", admin, None);
+    let team_id = team["GROUP_POOL"]["GROUP"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["NAME"] == "team")
+        .unwrap()["ID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let chgrp = action("chgrp", json!({"group_id": team_id}));
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                &format!("/user/{carol_id}/action"),
+                admin,
+                Some(&chgrp)
+            )
+            .0,
+        204
+    );
+    let (_, me) = server.call("GET", &format!("/user/{carol_id}"), carol, None);
+    assert_eq!(me["USER"]["GNAME"], "team");
+    assert_eq!(
+        server
+            .call("GET", &format!("/user/{bob_id}"), carol, None)
+            .0,
+        403
+    );
+    assert_eq!(
+        server
+            .call("DELETE", &format!("/group/{team_id}"), admin, None)
+            .0,
+        409
+    );
+    assert_eq!(server.call("DELETE", "/user/0", admin, None).0, 409);
+    assert_eq!(
+        server
+            .call("DELETE", &format!("/user/{bob_id}"), alice, None)
+            .0,
+        403
+    );
+    assert_eq!(
+        server
+            .call("DELETE", &format!("/user/{bob_id}"), admin, None)
+            .0,
+        204
+    );
+    assert_eq!(server.call("GET", "/service", bob, None).0, 401);
+    let (status, dave) = server.call(
+        "POST",
+        "/user",
+        admin,
+        Some(r#"{"name": "dave", "password": "d"}"#),
+    );
+    assert_eq!(status, 201);
+    assert_ne!(
+        dave["USER"]["ID"],
+        bob_id.to_string(),
+        "a new user does not inherit bob's id"
+    );
+
+    // Metrics: services and roles per state, requests per route.
+    let (status, metrics) = http(server.0.api, "GET", "/metrics", &[], "").unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("flotilla_services{state=\"RUNNING\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("flotilla_roles{state=\"RUNNING\"} 2"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("flotilla_plugin_calls_total{plugin=\"sim\",kind=\"driver\"}"));
+    assert!(metrics.contains(
+        "flotilla_http_requests_total{method=\"DELETE\",route=\"/user/{id}\",status=\"204\"} 1"
+    ));
+    assert!(metrics.contains("flotilla_http_request_duration_seconds_bucket{method=\"GET\",route=\"/service/{id}\",le=\"+Inf\"}"));
+
+    // purge_done is oneadmin's.
+    assert_eq!(
+        server
+            .call("POST", "/service_pool/purge_done", alice, Some("{}"))
+            .0,
+        403
+    );
+    assert_eq!(
+        server
+            .call("POST", "/service_pool/purge_done", admin, None)
+            .0,
+        204
+    );
+}
