@@ -5,7 +5,10 @@ use crate::service::lifecycle::Service;
 use anyhow::Context as _;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 /// A resource that is a name, an owner and OpenNebula attributes: a VM
 /// template (CPU, MEMORY, DISK, NIC, CONTEXT, …: what a role's VMs start
@@ -57,8 +60,14 @@ pub struct ServiceTemplateDoc {
     pub body: Value,
 }
 
+/// The database, with write-through caches of what every API request
+/// reads: services (parsed once, not per request) and user and group
+/// names. Only this process writes the database while it runs, so the
+/// caches cannot go stale.
 pub struct Store {
     db: Connection,
+    services: RefCell<HashMap<u64, Arc<Service>>>,
+    names: RefCell<HashMap<(&'static str, u64), String>>,
 }
 
 impl Store {
@@ -110,7 +119,11 @@ impl Store {
                 gid INTEGER NOT NULL REFERENCES groups(id)
             );",
         )?;
-        Ok(Store { db })
+        Ok(Store {
+            db,
+            services: RefCell::default(),
+            names: RefCell::default(),
+        })
     }
 
     /// The connection, for the modules that own their own tables
@@ -150,23 +163,42 @@ impl Store {
                 "INSERT OR REPLACE INTO services (id, state, body) VALUES (?1, ?2, ?3)",
             )?
             .execute(params![service.id as i64, service.state.number(), body])?;
+        self.services
+            .borrow_mut()
+            .insert(service.id, Arc::new(service.clone()));
         Ok(())
     }
 
     pub fn delete_service(&self, id: u64) -> anyhow::Result<()> {
         self.db
             .execute("DELETE FROM services WHERE id = ?1", params![id as i64])?;
+        self.services.borrow_mut().remove(&id);
         Ok(())
     }
 
     pub fn service(&self, id: u64) -> anyhow::Result<Option<Service>> {
+        Ok(self.shared_service(id)?.map(|s| (*s).clone()))
+    }
+
+    /// A service to read, not to change: no copy is made, so the store's
+    /// lock is held for as short a time as possible.
+    pub fn shared_service(&self, id: u64) -> anyhow::Result<Option<Arc<Service>>> {
+        if let Some(service) = self.services.borrow().get(&id) {
+            return Ok(Some(service.clone()));
+        }
         let body: Option<String> = self
             .db
             .prepare_cached("SELECT body FROM services WHERE id = ?1")?
             .query_row(params![id as i64], |r| r.get(0))
             .optional()?;
-        body.map(|b| serde_json::from_str(&b).context("a stored service is not readable"))
-            .transpose()
+        let service: Option<Arc<Service>> = body
+            .map(|b| serde_json::from_str(&b).context("a stored service is not readable"))
+            .transpose()?
+            .map(Arc::new);
+        if let Some(service) = &service {
+            self.services.borrow_mut().insert(id, service.clone());
+        }
+        Ok(service)
     }
 
     /// Every service, in one query.
@@ -237,19 +269,38 @@ impl Store {
         )? > 0)
     }
 
-    /// Names of users and groups, for documents (`UNAME`, `GNAME`).
+    /// Names of users and groups, for documents (`UNAME`, `GNAME`); the id
+    /// when there is no such user or group (any more).
     pub fn user_name(&self, uid: u64) -> String {
-        self.db
-            .prepare_cached("SELECT name FROM users WHERE id = ?1")
-            .and_then(|mut stmt| stmt.query_row(params![uid as i64], |r| r.get(0)))
-            .unwrap_or_else(|_| uid.to_string())
+        self.name("users", uid)
     }
 
     pub fn group_name(&self, gid: u64) -> String {
-        self.db
-            .prepare_cached("SELECT name FROM groups WHERE id = ?1")
-            .and_then(|mut stmt| stmt.query_row(params![gid as i64], |r| r.get(0)))
-            .unwrap_or_else(|_| gid.to_string())
+        self.name("groups", gid)
+    }
+
+    fn name(&self, table: &'static str, id: u64) -> String {
+        if let Some(name) = self.names.borrow().get(&(table, id)) {
+            return name.clone();
+        }
+        let name: Option<String> = self
+            .db
+            .prepare_cached(&format!("SELECT name FROM {table} WHERE id = ?1"))
+            .and_then(|mut stmt| stmt.query_row(params![id as i64], |r| r.get(0)))
+            .ok();
+        match name {
+            Some(name) => {
+                self.names.borrow_mut().insert((table, id), name.clone());
+                name
+            }
+            None => id.to_string(),
+        }
+    }
+
+    /// After a user or group is deleted (ids are not reused, so a name
+    /// never changes otherwise).
+    pub(crate) fn forget_names(&self) {
+        self.names.borrow_mut().clear();
     }
 
     pub fn create_vm_template(

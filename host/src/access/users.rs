@@ -256,6 +256,7 @@ pub fn delete_user(store: &Store, id: u64) -> Result<(), AccessError> {
     store
         .db()
         .execute("DELETE FROM users WHERE id = ?1", params![id as i64])?;
+    store.forget_names();
     Ok(())
 }
 
@@ -282,6 +283,7 @@ pub fn delete_group(store: &Store, id: u64) -> Result<(), AccessError> {
     store
         .db()
         .execute("DELETE FROM groups WHERE id = ?1", params![id as i64])?;
+    store.forget_names();
     Ok(())
 }
 
@@ -294,6 +296,16 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
+    /// Credentials that verified before, without touching the store.
+    pub fn remembered(&self, name: &str, password: &str) -> Option<Identity> {
+        let key: [u8; 32] = Sha256::digest(format!("{name}\0{password}")).into();
+        self.verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned()
+    }
+
     pub fn authenticate(
         &self,
         store: &Store,

@@ -20,8 +20,24 @@ pub(super) fn permissions(p: &Permissions) -> Value {
     })
 }
 
+/// The names of a document's owner and group (`UNAME`, `GNAME`), read
+/// from the store so that rendering can happen without it.
+pub struct Names {
+    pub user: String,
+    pub group: String,
+}
+
+impl Names {
+    pub fn of(store: &Store, ownership: &Ownership) -> Names {
+        Names {
+            user: store.user_name(ownership.uid),
+            group: store.group_name(ownership.gid),
+        }
+    }
+}
+
 fn document(
-    store: &Store,
+    names: &Names,
     id: u64,
     name: &str,
     kind: &str,
@@ -32,8 +48,8 @@ fn document(
         "ID": id.to_string(),
         "UID": ownership.uid.to_string(),
         "GID": ownership.gid.to_string(),
-        "UNAME": store.user_name(ownership.uid),
-        "GNAME": store.group_name(ownership.gid),
+        "UNAME": names.user,
+        "GNAME": names.group,
         "NAME": name,
         "TYPE": kind,
         "PERMISSIONS": permissions(&ownership.permissions),
@@ -55,12 +71,13 @@ pub fn pool(documents: Vec<Value>) -> Value {
 }
 
 pub fn template(store: &Store, doc: &ServiceTemplateDoc) -> Value {
+    let names = Names::of(store, &doc.ownership);
     let mut body = doc.body.clone();
     if let Some(b) = body.as_object_mut() {
         b.insert("registration_time".into(), json!(doc.registration_time));
     }
     document(
-        store,
+        &names,
         doc.id,
         &doc.name,
         TEMPLATE_TYPE,
@@ -70,6 +87,10 @@ pub fn template(store: &Store, doc: &ServiceTemplateDoc) -> Value {
 }
 
 pub fn service(store: &Store, s: &Service) -> Value {
+    service_named(&Names::of(store, &s.ownership), s)
+}
+
+pub fn service_named(names: &Names, s: &Service) -> Value {
     let mut body = serde_json::to_value(&s.template).unwrap_or_else(|_| json!({}));
     let Some(b) = body.as_object_mut() else {
         return json!({});
@@ -89,10 +110,6 @@ pub fn service(store: &Store, s: &Service) -> Value {
         })
         .collect();
     b.insert("log".into(), json!(log));
-    let (uname, gname) = (
-        store.user_name(s.ownership.uid),
-        store.group_name(s.ownership.gid),
-    );
     if let Some(Value::Array(roles)) = b.get_mut("roles") {
         for (role, runtime) in roles.iter_mut().zip(&s.roles) {
             let Some(r) = role.as_object_mut() else {
@@ -117,8 +134,8 @@ pub fn service(store: &Store, s: &Service) -> Value {
                     vm.insert("ID".into(), json!(id));
                     vm.insert("UID".into(), json!(s.ownership.uid.to_string()));
                     vm.insert("GID".into(), json!(s.ownership.gid.to_string()));
-                    vm.insert("UNAME".into(), json!(uname));
-                    vm.insert("GNAME".into(), json!(gname));
+                    vm.insert("UNAME".into(), json!(names.user));
+                    vm.insert("GNAME".into(), json!(names.group));
                     vm.insert("NAME".into(), json!(n.name));
                     if let Some(state) = n.vm_state {
                         vm.insert("STATE".into(), json!(state.as_str()));
@@ -138,5 +155,5 @@ pub fn service(store: &Store, s: &Service) -> Value {
             r.insert("scheduled_actions".into(), json!(scheduled));
         }
     }
-    document(store, s.id, &s.name, SERVICE_TYPE, &s.ownership, body)
+    document(names, s.id, &s.name, SERVICE_TYPE, &s.ownership, body)
 }

@@ -31,15 +31,24 @@ pub async fn list(State(state): St, caller: Caller) -> Result<Json<Value>, ApiEr
     Ok(Json(documents::pool(docs)))
 }
 
+/// The hottest route: the store's lock is held only to fetch the service
+/// and its owner's names; rendering happens outside it.
 pub async fn show(
     State(state): St,
     caller: Caller,
     Path(id): Path<u64>,
 ) -> Result<Json<Value>, ApiError> {
-    let service = load(&state, &caller, id, Right::Use)?;
-    Ok(Json(documents::one(documents::service(
-        &state.engine()?.store(),
-        &service,
+    let (service, names) = {
+        let store = state.engine()?.store();
+        let service = store
+            .shared_service(id)?
+            .ok_or_else(|| ApiError::not_found(format!("service {id} does not exist")))?;
+        let names = documents::Names::of(&store, &service.ownership);
+        (service, names)
+    };
+    caller.require(Right::Use, &service.ownership, &format!("service {id}"))?;
+    Ok(Json(documents::one(documents::service_named(
+        &names, &service,
     ))))
 }
 

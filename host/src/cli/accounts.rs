@@ -11,21 +11,37 @@ pub enum UserCommand {
     /// Users (the oneadmin group sees all; others themselves).
     List,
     /// One user, by name or id.
-    Show { user: String },
+    Show {
+        #[arg(value_name = "USER")]
+        account: String,
+    },
     /// Create a user (oneadmin group).
     Create {
         name: String,
-        password: String,
+        #[arg(value_name = "PASSWORD")]
+        secret: String,
         /// Group name or id [default: users]
         #[arg(long)]
         group: Option<String>,
     },
     /// Delete a user (oneadmin group).
-    Delete { user: String },
+    Delete {
+        #[arg(value_name = "USER")]
+        account: String,
+    },
     /// Change a password (your own, or anyone's as oneadmin).
-    Passwd { user: String, password: String },
+    Passwd {
+        #[arg(value_name = "USER")]
+        account: String,
+        #[arg(value_name = "PASSWORD")]
+        secret: String,
+    },
     /// Move a user to another group (oneadmin group).
-    Chgrp { user: String, group: String },
+    Chgrp {
+        #[arg(value_name = "USER")]
+        account: String,
+        group: String,
+    },
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -63,8 +79,8 @@ pub async fn users(args: &ApiArgs, cmd: UserCommand) -> Result<ExitCode, String>
                 );
             }
         }
-        UserCommand::Show { user } => {
-            let id = ownership::user_id(&api, &user).await?;
+        UserCommand::Show { account } => {
+            let id = ownership::user_id(&api, &account).await?;
             let doc = api.get(&format!("/user/{id}")).await?;
             if args.json {
                 print_json(&doc);
@@ -77,31 +93,31 @@ pub async fn users(args: &ApiArgs, cmd: UserCommand) -> Result<ExitCode, String>
         }
         UserCommand::Create {
             name,
-            password,
+            secret,
             group,
         } => {
-            let mut body = json!({ "name": name, "password": password });
+            let mut body = json!({ "name": name, "password": secret });
             if let Some(group) = group {
                 body["group_id"] = json!(ownership::group_id(&api, &group).await?);
             }
             let created = api.post("/user", body).await?;
             super::templates::print_created(&created, args.json);
         }
-        UserCommand::Delete { user } => {
-            let id = ownership::user_id(&api, &user).await?;
+        UserCommand::Delete { account } => {
+            let id = ownership::user_id(&api, &account).await?;
             api.delete(&format!("/user/{id}"), None).await?;
         }
-        UserCommand::Passwd { user, password } => {
-            let id = ownership::user_id(&api, &user).await?;
+        UserCommand::Passwd { account, secret } => {
+            let id = ownership::user_id(&api, &account).await?;
             api.action(
                 &format!("/user/{id}"),
                 "passwd",
-                json!({ "password": password }),
+                json!({ "password": secret }),
             )
             .await?;
         }
-        UserCommand::Chgrp { user, group } => {
-            let id = ownership::user_id(&api, &user).await?;
+        UserCommand::Chgrp { account, group } => {
+            let id = ownership::user_id(&api, &account).await?;
             let gid = ownership::group_id(&api, &group).await?;
             api.action(&format!("/user/{id}"), "chgrp", json!({ "group_id": gid }))
                 .await?;

@@ -13,7 +13,8 @@ pub enum OwnershipCommand {
     Chown {
         id: u64,
         /// User name or id.
-        user: String,
+        #[arg(value_name = "USER")]
+        owner: String,
         /// Group name or id.
         group: Option<String>,
     },
@@ -32,8 +33,8 @@ pub enum OwnershipCommand {
 pub async fn run(api: &Api, base: &str, cmd: OwnershipCommand) -> Result<(), String> {
     let (id, perform, params) = match cmd {
         OwnershipCommand::Rename { id, name } => (id, "rename", json!({ "name": name })),
-        OwnershipCommand::Chown { id, user, group } => {
-            let mut params = json!({ "owner_id": user_id(api, &user).await? });
+        OwnershipCommand::Chown { id, owner, group } => {
+            let mut params = json!({ "owner_id": user_id(api, &owner).await? });
             if let Some(group) = group {
                 params["group_id"] = json!(group_id(api, &group).await?);
             }

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Load test of the REST API: GET of one service with 1,000 services stored,
+# 64 connections for 30 s, measured by wrk (Debian package `wrk`).
+#
+#   bench/api-load.sh [DURATION] [CONNECTIONS] [SERVICES]
+#
+# Builds nothing: run `cargo build --release` first. Starts `flotilla serve`
+# on loopback with a fresh data directory, creates the services through the
+# API, waits until they are RUNNING, then runs wrk against one of them.
+set -euo pipefail
+
+duration=${1:-30s}
+connections=${2:-64}
+services=${3:-1000}
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin="$root/target/release/flotilla"
+[ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+
+data=$(mktemp -d)
+api_port=${API_PORT:-32474}
+sim_port=${SIM_PORT:-32475}
+printf '[sim]\nboot_seconds = 0\n' > "$data/flotilla.toml"
+"$bin" serve --data-dir "$data" --listen "127.0.0.1:$api_port" \
+  --sim-listen "127.0.0.1:$sim_port" >"$data/serve.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
+
+api="http://127.0.0.1:$api_port"
+for _ in $(seq 1 100); do
+  curl -sf "$api/health" >/dev/null && break
+  sleep 0.1
+done
+auth=$(cat "$data/one_auth")
+
+curl -sfu "$auth" -X POST "$api/vm_template" \
+  -d '{"name": "small", "template": {"CPU": "1", "MEMORY": "512"}}' >/dev/null
+curl -sfu "$auth" -X POST "$api/service_template" -d '{
+  "name": "web-app", "deployment": "straight",
+  "roles": [
+    {"name": "db",  "type": "vm", "cardinality": 1, "template_id": 0},
+    {"name": "web", "type": "vm", "cardinality": 2, "template_id": 0, "parents": ["db"]}
+  ]}' >/dev/null
+echo "creating $services services (3 VMs each)..." >&2
+for _ in $(seq 1 "$services"); do
+  curl -sfu "$auth" -X POST "$api/service_template/0/action" \
+    -d '{"action": {"perform": "instantiate"}}' >/dev/null
+done
+target=$((services / 2))
+for _ in $(seq 1 600); do
+  running=$(curl -sfu "$auth" "$api/metrics" | sed -n 's/^flotilla_services{state="RUNNING"} //p')
+  [ "${running:-0}" -ge "$services" ] && break
+  sleep 0.5
+done
+echo "$running of $services services RUNNING; GET /service/$target" >&2
+
+script="$data/auth.lua"
+printf 'wrk.headers["Authorization"] = "Basic %s"\n' "$(printf %s "$auth" | base64 -w0)" > "$script"
+wrk -t2 -c"$connections" -d"$duration" --latency -s "$script" "$api/service/$target"
