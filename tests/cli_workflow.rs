@@ -37,7 +37,8 @@ fn example(path: &str) -> String {
 
 /// A server with a fresh data directory, and a folder for the user's files.
 struct Site {
-    server: Server,
+    /// Kept for its lifetime: the server is killed when the site is dropped.
+    _server: Server,
     data: tempfile::TempDir,
     files: tempfile::TempDir,
     url: String,
@@ -60,7 +61,7 @@ impl Site {
             if up && data.path().join("one_auth").exists() {
                 return Site {
                     url: format!("http://127.0.0.1:{}", server.api),
-                    server,
+                    _server: server,
                     data,
                     files: tempfile::tempdir().unwrap(),
                 };
