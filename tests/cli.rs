@@ -37,6 +37,7 @@ fn serve_starts_the_api_and_the_sim_hypervisor_and_plugin_list_sees_them() {
             "--url",
             &format!("http://127.0.0.1:{api}"),
         ])
+        .env("FLOTILLA_DATA_DIR", data.path())
         .output()
         .unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
@@ -79,6 +80,10 @@ fn plugin_list_without_a_server_says_how_to_start_one() {
             "list",
             "--url",
             &format!("http://127.0.0.1:{port}"),
+            "--user",
+            "oneadmin",
+            "--password",
+            "x",
         ])
         .output()
         .unwrap();

@@ -5,7 +5,7 @@ use crate::service::lifecycle::Service;
 use anyhow::Context as _;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -62,12 +62,14 @@ pub struct ServiceTemplateDoc {
 
 /// The database, with write-through caches of what every API request
 /// reads: services (parsed once, not per request) and user and group
-/// names. Only this process writes the database while it runs, so the
-/// caches cannot go stale.
+/// names. Writes through this connection update the caches; a commit by
+/// any other connection (another process, a test looking on) changes
+/// SQLite's `data_version`, and the caches are dropped before the next read.
 pub struct Store {
     db: Connection,
     services: RefCell<HashMap<u64, Arc<Service>>>,
     names: RefCell<HashMap<(&'static str, u64), String>>,
+    data_version: Cell<i64>,
 }
 
 impl Store {
@@ -123,6 +125,7 @@ impl Store {
             db,
             services: RefCell::default(),
             names: RefCell::default(),
+            data_version: Cell::new(-1),
         })
     }
 
@@ -180,9 +183,24 @@ impl Store {
         Ok(self.shared_service(id)?.map(|s| (*s).clone()))
     }
 
+    /// Drop the caches if another connection committed since the last look.
+    fn drop_stale_caches(&self) {
+        let version = self
+            .db
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut stmt| stmt.query_row([], |r| r.get::<_, i64>(0)))
+            .unwrap_or(-1);
+        if version != self.data_version.get() || version == -1 {
+            self.services.borrow_mut().clear();
+            self.names.borrow_mut().clear();
+            self.data_version.set(version);
+        }
+    }
+
     /// A service to read, not to change: no copy is made, so the store's
     /// lock is held for as short a time as possible.
     pub fn shared_service(&self, id: u64) -> anyhow::Result<Option<Arc<Service>>> {
+        self.drop_stale_caches();
         if let Some(service) = self.services.borrow().get(&id) {
             return Ok(Some(service.clone()));
         }
@@ -280,6 +298,7 @@ impl Store {
     }
 
     fn name(&self, table: &'static str, id: u64) -> String {
+        self.drop_stale_caches();
         if let Some(name) = self.names.borrow().get(&(table, id)) {
             return name.clone();
         }
@@ -377,5 +396,29 @@ impl Store {
                 .with_context(|| format!("a stored {} is not readable", kind.label()))
         })
         .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cached_service_is_dropped_when_another_connection_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flotilla.db");
+        let writer = Store::open(&path).unwrap();
+        let reader = Store::open(&path).unwrap();
+        let template = crate::service::parse_template(&serde_json::json!({
+            "name": "s", "roles": [{"name": "r", "type": "vm", "template_id": 0}]
+        }))
+        .unwrap();
+        let mut service = Service::new(0, template, 0, 1000);
+        writer.save_service(&service).unwrap();
+        assert_eq!(reader.service(0).unwrap().unwrap().name, "s");
+        service.name = "renamed".into();
+        writer.save_service(&service).unwrap();
+        assert_eq!(reader.service(0).unwrap().unwrap().name, "renamed");
+        assert_eq!(writer.service(0).unwrap().unwrap().name, "renamed");
     }
 }

@@ -146,8 +146,9 @@ impl ApiArgs {
             }
         }
         Err(format!(
-            "no credentials: pass --user and --password, set FLOTILLA_AUTH=user:password, or \
-             run where the server's data directory is (looked in {})",
+            "no credentials: pass --user and --password, or set FLOTILLA_AUTH=user:password; \
+             on the server's machine `flotilla serve` writes oneadmin's to one_auth in its data \
+             directory when it first starts (looked in {})",
             candidates
                 .iter()
                 .map(|p| p.display().to_string())

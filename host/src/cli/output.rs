@@ -184,7 +184,7 @@ mod tests {
         assert_eq!(time(&json!("951782400")), "2000-02-29 00:00:00");
         assert_eq!(
             permissions(&json!({"OWNER_U": "1", "OWNER_M": "1", "GROUP_U": "1"})),
-            "umu------"
+            "um-u-----"
         );
         assert_eq!(service_state(&json!(2)), "RUNNING");
         assert_eq!(role_state(&json!(11)), "HOLD");

@@ -781,10 +781,7 @@ impl Service {
     /// `--delete`) works from any state.
     pub fn undeploy(&mut self, now: u64, force: bool) -> Result<Vec<Effect>, LifecycleError> {
         if !force && !self.state.can_undeploy() {
-            return Err(LifecycleError::WrongState(format!(
-                "cannot undeploy service {} in state {}; use recover --delete to force it",
-                self.id, self.state
-            )));
+            return Err(self.refuse("undeploying", "RUNNING, WARNING, HOLD or PENDING"));
         }
         // A forced undeploy starts over: roles that were mid-way are retried.
         for i in 0..self.roles.len() {
@@ -843,10 +840,7 @@ impl Service {
         now: u64,
     ) -> Result<Vec<Effect>, LifecycleError> {
         if !self.state.can_scale() {
-            return Err(LifecycleError::WrongState(format!(
-                "service {} is {}; scaling needs RUNNING",
-                self.id, self.state
-            )));
+            return Err(self.refuse("scaling", "RUNNING"));
         }
         let i = self.role_index(role).ok_or_else(|| {
             LifecycleError::NotFound(format!("role `{role}` is not in service {}", self.id))
@@ -1104,10 +1098,7 @@ impl Service {
             self.state,
             ServiceState::Running | ServiceState::Warning | ServiceState::Hold
         ) {
-            return Err(LifecycleError::WrongState(format!(
-                "service {} is {}; role actions need RUNNING, WARNING or HOLD",
-                self.id, self.state
-            )));
+            return Err(self.refuse("a VM action", "RUNNING, WARNING or HOLD"));
         }
         let sched_id = self.next_sched_id;
         self.next_sched_id += 1;
@@ -1141,6 +1132,26 @@ impl Service {
             }
         }
         Ok(self.due_actions(now))
+    }
+
+    /// A wrong-state refusal saying what the state allows and what to do.
+    fn refuse(&self, what: &str, needs: &str) -> LifecycleError {
+        use ServiceState::*;
+        let hint = match self.state {
+            Cooldown => {
+                "; it is cooling down after a scale (the role's `cooldown`): try again when it is RUNNING"
+            }
+            Deploying | Scaling | Undeploying | DeployingNets | UndeployingNets | Pending => {
+                "; wait until it is done"
+            }
+            s if s.is_failed() => "; `recover` it, or remove it with a recover with `delete`",
+            Done => "; it is being deleted",
+            _ => "",
+        };
+        LifecycleError::WrongState(format!(
+            "service {} is {}; {what} needs {needs}{hint}",
+            self.id, self.state
+        ))
     }
 
     /// Cancel the VM actions of a batched action that are not yet due,
@@ -1180,10 +1191,7 @@ impl Service {
         now: u64,
     ) -> Result<Vec<Effect>, LifecycleError> {
         if self.state != ServiceState::Running {
-            return Err(LifecycleError::WrongState(format!(
-                "service {} is {}; add-role needs RUNNING",
-                self.id, self.state
-            )));
+            return Err(self.refuse("add-role", "RUNNING"));
         }
         let mut candidate = self.template.clone();
         candidate.roles.push(role.clone());
@@ -1218,10 +1226,7 @@ impl Service {
     /// terminated, then it leaves the service.
     pub fn remove_role(&mut self, role: &str, now: u64) -> Result<Vec<Effect>, LifecycleError> {
         if self.state != ServiceState::Running {
-            return Err(LifecycleError::WrongState(format!(
-                "service {} is {}; remove-role needs RUNNING",
-                self.id, self.state
-            )));
+            return Err(self.refuse("remove-role", "RUNNING"));
         }
         let i = self.role_index(role).ok_or_else(|| {
             LifecycleError::NotFound(format!("role `{role}` is not in service {}", self.id))
@@ -1263,10 +1268,7 @@ impl Service {
         now: u64,
     ) -> Result<(), LifecycleError> {
         if !self.state.can_update() {
-            return Err(LifecycleError::WrongState(format!(
-                "service {} is {}; update needs a stable state",
-                self.id, self.state
-            )));
+            return Err(self.refuse("update", "a state with nothing in progress"));
         }
         let mut refused = Vec::new();
         let old = &self.template;
