@@ -656,6 +656,46 @@ fn images_template_actions_service_updates_sched_actions_accounts_and_metrics() 
         200,
         "the original stays"
     );
+    let (status, img) = server.call(
+        "POST",
+        "/image",
+        admin,
+        Some(r#"{"name": "scratch", "template": {"TYPE": "DATABLOCK", "SIZE": 10}}"#),
+    );
+    assert_eq!(status, 201);
+    let scratch = img["IMAGE"]["ID"].as_str().unwrap().to_string();
+    let rename = action("rename", json!({"name": "scratch-2"}));
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                &format!("/image/{scratch}/action"),
+                admin,
+                Some(&rename)
+            )
+            .0,
+        204
+    );
+    let (_, img) = server.call("GET", &format!("/image/{scratch}"), admin, None);
+    assert_eq!(img["IMAGE"]["NAME"], "scratch-2");
+    assert_eq!(
+        server
+            .call("DELETE", &format!("/image/{scratch}"), alice, None)
+            .0,
+        403
+    );
+    assert_eq!(
+        server
+            .call("DELETE", &format!("/image/{scratch}"), admin, None)
+            .0,
+        204
+    );
+    assert_eq!(
+        server
+            .call("GET", &format!("/image/{scratch}"), admin, None)
+            .0,
+        404
+    );
 
     // Group use: alice's template with 640 lets carol (same group) list and
     // instantiate but not delete; bob (another group) sees nothing.
@@ -858,6 +898,32 @@ fn images_template_actions_service_updates_sched_actions_accounts_and_metrics() 
     assert_eq!(
         (vm["UID"].as_str(), vm["UNAME"].as_str()),
         (Some(alice_id.to_string().as_str()), Some("alice"))
+    );
+    let chgrp = action("chgrp", json!({"group_id": users::ADMIN_GROUP}));
+    let (status, err) = server.call(
+        "POST",
+        &format!("/service/{sid}/action"),
+        alice,
+        Some(&chgrp),
+    );
+    assert_eq!(status, 403, "alice is not in the oneadmin group: {err}");
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                &format!("/service/{sid}/action"),
+                admin,
+                Some(&chgrp)
+            )
+            .0,
+        204
+    );
+    let (_, doc) = server.call("GET", &format!("/service/{sid}"), alice, None);
+    assert_eq!(doc["DOCUMENT"]["GNAME"], "oneadmin");
+    let vm = &doc["DOCUMENT"]["TEMPLATE"]["BODY"]["roles"][1]["nodes"][0]["vm_info"]["VM"];
+    assert_eq!(
+        vm["GNAME"], "oneadmin",
+        "the VMs follow the service's group"
     );
     let chown = action("chown", json!({"owner_id": 99}));
     let (status, err) = server.call(

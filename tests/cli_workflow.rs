@@ -483,6 +483,25 @@ fn a_failed_deploy_fails_wait_and_recover_delete_removes_it() {
     assert!(stderr.contains("recover"), "{stderr}");
     let list = ok(&env, &["service", "list"]);
     assert!(rows(&list, &id)[0].contains(&"FAILED_DEPLOYING"), "{list}");
+    // A plain recover retries the failed role (and here fails again).
+    ok(&env, &["service", "recover", &id]);
+    let doc = json_of(&env, &["service", "show", &id]);
+    let log = doc["DOCUMENT"]["TEMPLATE"]["BODY"]["log"].to_string();
+    assert!(log.contains("Role web: recovering"), "{log}");
+    let started = Instant::now();
+    let mut state = Value::Null;
+    for _ in 0..300 {
+        state = json_of(&env, &["service", "show", &id])["DOCUMENT"]["TEMPLATE"]["BODY"]["state"]
+            .clone();
+        if state == 7 || started.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        state, 7,
+        "the retried VM fails to boot again: FAILED_DEPLOYING"
+    );
     // A plain delete is refused in a failed state; recover --delete is the way.
     let err = fails(&env, &["service", "delete", &id]);
     assert!(err.contains("409") && err.contains("recover"), "{err}");
