@@ -1,7 +1,7 @@
 //! `flotilla user …` and `flotilla group …`.
 
 use super::connection::ApiArgs;
-use super::output::{print_json, table, text};
+use super::output::{emit, fields, pool_items, table, text};
 use super::ownership;
 use serde_json::json;
 use std::process::ExitCode;
@@ -59,37 +59,27 @@ pub enum GroupCommand {
 pub async fn users(args: &ApiArgs, cmd: UserCommand) -> Result<ExitCode, String> {
     let api = args.connect()?;
     match cmd {
-        UserCommand::List => {
-            let pool = api.get("/user").await?;
-            if args.json {
-                print_json(&pool);
-            } else {
-                let users = pool["USER_POOL"]["USER"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                println!(
-                    "{}",
-                    table(
-                        ["ID", "NAME", "GROUP"],
-                        users
-                            .iter()
-                            .map(|u| [text(u, "ID"), text(u, "NAME"), text(u, "GNAME")]),
-                    )
-                );
-            }
-        }
+        UserCommand::List => emit(args.json, &api.get("/user").await?, |pool| {
+            table(
+                ["ID", "NAME", "GROUP"],
+                pool_items(pool, "USER")
+                    .iter()
+                    .map(|u| [text(u, "ID"), text(u, "NAME"), text(u, "GNAME")]),
+            )
+        }),
         UserCommand::Show { account } => {
             let id = ownership::user_id(&api, &account).await?;
-            let doc = api.get(&format!("/user/{id}")).await?;
-            if args.json {
-                print_json(&doc);
-            } else {
+            emit(args.json, &api.get(&format!("/user/{id}")).await?, |doc| {
                 let u = &doc["USER"];
-                println!("ID           : {}", text(u, "ID"));
-                println!("NAME         : {}", text(u, "NAME"));
-                println!("GROUP        : {} ({})", text(u, "GNAME"), text(u, "GID"));
-            }
+                fields(&[
+                    ("ID", text(u, "ID")),
+                    ("NAME", text(u, "NAME")),
+                    (
+                        "GROUP",
+                        format!("{} ({})", text(u, "GNAME"), text(u, "GID")),
+                    ),
+                ])
+            });
         }
         UserCommand::Create {
             name,
@@ -129,33 +119,22 @@ pub async fn users(args: &ApiArgs, cmd: UserCommand) -> Result<ExitCode, String>
 pub async fn groups(args: &ApiArgs, cmd: GroupCommand) -> Result<ExitCode, String> {
     let api = args.connect()?;
     match cmd {
-        GroupCommand::List => {
-            let pool = api.get("/group").await?;
-            if args.json {
-                print_json(&pool);
-            } else {
-                let groups = pool["GROUP_POOL"]["GROUP"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                println!(
-                    "{}",
-                    table(
-                        ["ID", "NAME"],
-                        groups.iter().map(|g| [text(g, "ID"), text(g, "NAME")]),
-                    )
-                );
-            }
-        }
+        GroupCommand::List => emit(args.json, &api.get("/group").await?, |pool| {
+            table(
+                ["ID", "NAME"],
+                pool_items(pool, "GROUP")
+                    .iter()
+                    .map(|g| [text(g, "ID"), text(g, "NAME")]),
+            )
+        }),
         GroupCommand::Show { group } => {
             let id = ownership::group_id(&api, &group).await?;
-            let doc = api.get(&format!("/group/{id}")).await?;
-            if args.json {
-                print_json(&doc);
-            } else {
-                println!("ID           : {}", text(&doc["GROUP"], "ID"));
-                println!("NAME         : {}", text(&doc["GROUP"], "NAME"));
-            }
+            emit(args.json, &api.get(&format!("/group/{id}")).await?, |doc| {
+                fields(&[
+                    ("ID", text(&doc["GROUP"], "ID")),
+                    ("NAME", text(&doc["GROUP"], "NAME")),
+                ])
+            });
         }
         GroupCommand::Create { name } => {
             let created = api.post("/group", json!({ "name": name })).await?;

@@ -27,6 +27,37 @@ pub fn table<const N: usize>(
         .join("\n")
 }
 
+/// Print what the API answered: its JSON with `--json`, otherwise as
+/// `human` renders it.
+pub fn emit(json: bool, value: &Value, human: impl FnOnce(&Value) -> String) {
+    if json {
+        print_json(value);
+    } else {
+        println!("{}", human(value));
+    }
+}
+
+/// `NAME         : value` lines, as `oneflow show` prints a header.
+pub fn fields(rows: &[(&str, String)]) -> String {
+    rows.iter()
+        .map(|(k, v)| format!("{k:<13}: {v}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The elements of a pool (`{"USER_POOL": {"USER": [...]}}`); none when
+/// the pool is empty (`{"USER_POOL": {}}`).
+pub fn pool_items(value: &Value, element: &str) -> Vec<Value> {
+    value[format!("{element}_POOL")][element]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+pub fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
 pub fn print_json(value: &Value) {
     println!(
         "{}",

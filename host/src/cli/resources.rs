@@ -2,7 +2,7 @@
 //! both kinds of attribute resource.
 
 use super::connection::ApiArgs;
-use super::output::{self, print_json, table, text};
+use super::output::{self, emit, fields, pool_items, pretty, table, text};
 use super::ownership::{self, OwnershipCommand};
 use super::templates::print_created;
 use serde_json::{Value, json};
@@ -60,54 +60,38 @@ pub async fn run(args: &ApiArgs, kind: Kind, cmd: ResourceCommand) -> Result<Exi
             let created = api.post(kind.base, output::read_json(&file)?).await?;
             print_created(&created, args.json);
         }
-        ResourceCommand::List => {
-            let pool = api.get(kind.base).await?;
-            if args.json {
-                print_json(&pool);
-            } else {
-                let items = pool[format!("{}_POOL", kind.element)][kind.element]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                println!(
-                    "{}",
-                    table(
-                        ["ID", "USER", "GROUP", "NAME", "PERMISSIONS"],
-                        items.iter().map(|r| [
-                            text(r, "ID"),
-                            text(r, "UNAME"),
-                            text(r, "GNAME"),
-                            text(r, "NAME"),
-                            output::permissions(&r["PERMISSIONS"]),
-                        ]),
-                    )
-                );
-            }
-        }
+        ResourceCommand::List => emit(args.json, &api.get(kind.base).await?, |pool| {
+            table(
+                ["ID", "USER", "GROUP", "NAME", "PERMISSIONS"],
+                pool_items(pool, kind.element).iter().map(|r| {
+                    [
+                        text(r, "ID"),
+                        text(r, "UNAME"),
+                        text(r, "GNAME"),
+                        text(r, "NAME"),
+                        output::permissions(&r["PERMISSIONS"]),
+                    ]
+                }),
+            )
+        }),
         ResourceCommand::Show { id } => {
             let doc = api.get(&format!("{}/{id}", kind.base)).await?;
-            if args.json {
-                print_json(&doc);
-            } else {
+            emit(args.json, &doc, |doc| {
                 let r = &doc[kind.element];
-                println!(
-                    "{} {} INFORMATION",
+                format!(
+                    "{} {} INFORMATION\n{}\n\nATTRIBUTES\n{}",
                     kind.label.to_uppercase(),
-                    text(r, "ID")
-                );
-                for (k, v) in [
-                    ("ID", text(r, "ID")),
-                    ("NAME", text(r, "NAME")),
-                    ("USER", text(r, "UNAME")),
-                    ("GROUP", text(r, "GNAME")),
-                    ("PERMISSIONS", output::permissions(&r["PERMISSIONS"])),
-                ] {
-                    println!("{k:<13}: {v}");
-                }
-                println!();
-                println!("ATTRIBUTES");
-                print_json(&r["TEMPLATE"]);
-            }
+                    text(r, "ID"),
+                    fields(&[
+                        ("ID", text(r, "ID")),
+                        ("NAME", text(r, "NAME")),
+                        ("USER", text(r, "UNAME")),
+                        ("GROUP", text(r, "GNAME")),
+                        ("PERMISSIONS", output::permissions(&r["PERMISSIONS"])),
+                    ]),
+                    pretty(&r["TEMPLATE"])
+                )
+            });
         }
         ResourceCommand::Update { id, file, append } => {
             let path = format!("{}/{id}", kind.base);

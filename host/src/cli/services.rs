@@ -1,7 +1,7 @@
 //! `flotilla service …`: services (`oneflow`), with `top` and `--wait`.
 
 use super::connection::{Api, ApiArgs};
-use super::output::{self, join, print_json, table, text};
+use super::output::{self, emit, fields, join, pool_items, table, text};
 use super::ownership::{self, OwnershipCommand};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -109,21 +109,11 @@ pub async fn run(args: &ApiArgs, cmd: ServiceCommand) -> Result<ExitCode, String
     let json = args.json;
     let mut ok = true;
     match cmd {
-        ServiceCommand::List => {
-            let pool = api.get(BASE).await?;
-            if json {
-                print_json(&pool);
-            } else {
-                println!("{}", list_table(&pool));
-            }
-        }
+        ServiceCommand::List => emit(json, &api.get(BASE).await?, list_table),
         ServiceCommand::Show { id } => {
-            let doc = api.get(&format!("{BASE}/{id}")).await?;
-            if json {
-                print_json(&doc);
-            } else {
-                println!("{}", show(&doc["DOCUMENT"]));
-            }
+            emit(json, &api.get(&format!("{BASE}/{id}")).await?, |doc| {
+                show(&doc["DOCUMENT"])
+            });
         }
         ServiceCommand::Top { id, delay, count } => top(&api, id, delay, count, json).await?,
         ServiceCommand::Delete { ids, wait } => {
@@ -252,10 +242,7 @@ pub async fn run(args: &ApiArgs, cmd: ServiceCommand) -> Result<ExitCode, String
 }
 
 fn list_table(pool: &Value) -> String {
-    let docs = pool["DOCUMENT_POOL"]["DOCUMENT"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let docs = pool_items(pool, "DOCUMENT");
     table(
         ["ID", "USER", "GROUP", "NAME", "STATE", "ROLES", "STARTED"],
         docs.iter().map(|d| {
@@ -291,18 +278,18 @@ fn running_vms(role: &Value) -> (usize, usize) {
 
 fn show(doc: &Value) -> String {
     let body = &doc["TEMPLATE"]["BODY"];
-    let mut out = String::new();
-    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<13}: {v}\n"));
-    line("ID", text(doc, "ID"));
-    line("NAME", text(doc, "NAME"));
-    line("USER", text(doc, "UNAME"));
-    line("GROUP", text(doc, "GNAME"));
-    line("STRATEGY", text(body, "deployment"));
-    line("STATE", output::service_state(&body["state"]));
-    line("STARTED", output::time(&body["start_time"]));
-    line("PERMISSIONS", output::permissions(&doc["PERMISSIONS"]));
+    let mut out = fields(&[
+        ("ID", text(doc, "ID")),
+        ("NAME", text(doc, "NAME")),
+        ("USER", text(doc, "UNAME")),
+        ("GROUP", text(doc, "GNAME")),
+        ("STRATEGY", text(body, "deployment")),
+        ("STATE", output::service_state(&body["state"])),
+        ("STARTED", output::time(&body["start_time"])),
+        ("PERMISSIONS", output::permissions(&doc["PERMISSIONS"])),
+    ]);
     let roles = body["roles"].as_array().cloned().unwrap_or_default();
-    out.push('\n');
+    out.push_str("\n\n");
     out.push_str(&table(
         ["ROLE", "STATE", "CARDINALITY", "RUNNING", "PARENTS"],
         roles.iter().map(|r| {
@@ -391,7 +378,7 @@ async fn top(
             Some(id) => {
                 let doc = api.get(&format!("{BASE}/{id}")).await?;
                 if json {
-                    serde_json::to_string_pretty(&doc).unwrap_or_default()
+                    output::pretty(&doc)
                 } else {
                     show(&doc["DOCUMENT"])
                 }
@@ -399,7 +386,7 @@ async fn top(
             None => {
                 let pool = api.get(BASE).await?;
                 if json {
-                    serde_json::to_string_pretty(&pool).unwrap_or_default()
+                    output::pretty(&pool)
                 } else {
                     list_table(&pool)
                 }

@@ -1,7 +1,7 @@
 //! `flotilla template …`: service templates (`oneflow-template`).
 
 use super::connection::{Api, ApiArgs};
-use super::output::{self, join, print_json, table, text};
+use super::output::{self, emit, fields, join, pool_items, pretty, print_json, table, text};
 use super::ownership::{self, OwnershipCommand};
 use super::services::{self, WaitArgs};
 use serde_json::{Value, json};
@@ -74,21 +74,11 @@ pub async fn run(args: &ApiArgs, cmd: TemplateCommand) -> Result<ExitCode, Strin
             let created = api.post(BASE, output::read_json(&file)?).await?;
             print_created(&created, json);
         }
-        TemplateCommand::List => {
-            let pool = api.get(BASE).await?;
-            if json {
-                print_json(&pool);
-            } else {
-                println!("{}", list_table(&pool));
-            }
-        }
+        TemplateCommand::List => emit(json, &api.get(BASE).await?, list_table),
         TemplateCommand::Show { id } => {
-            let doc = api.get(&format!("{BASE}/{id}")).await?;
-            if json {
-                print_json(&doc);
-            } else {
-                show(&doc["DOCUMENT"]);
-            }
+            emit(json, &api.get(&format!("{BASE}/{id}")).await?, |doc| {
+                show(&doc["DOCUMENT"])
+            });
         }
         TemplateCommand::Update { id, file, append } => update(&api, id, file, append).await?,
         TemplateCommand::Delete {
@@ -193,13 +183,9 @@ pub fn print_created(created: &Value, json: bool) {
 }
 
 fn list_table(pool: &Value) -> String {
-    let docs = pool["DOCUMENT_POOL"]["DOCUMENT"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
     table(
         ["ID", "USER", "GROUP", "NAME", "ROLES", "REGTIME"],
-        docs.iter().map(|d| {
+        pool_items(pool, "DOCUMENT").iter().map(|d| {
             let body = &d["TEMPLATE"]["BODY"];
             [
                 text(d, "ID"),
@@ -213,36 +199,21 @@ fn list_table(pool: &Value) -> String {
     )
 }
 
-fn show(doc: &Value) {
+fn show(doc: &Value) -> String {
     let body = &doc["TEMPLATE"]["BODY"];
-    println!("SERVICE TEMPLATE {} INFORMATION", text(doc, "ID"));
-    println!("ID           : {}", text(doc, "ID"));
-    println!("NAME         : {}", text(doc, "NAME"));
-    println!("USER         : {}", text(doc, "UNAME"));
-    println!("GROUP        : {}", text(doc, "GNAME"));
-    println!(
-        "PERMISSIONS  : {}",
-        output::permissions(&doc["PERMISSIONS"])
-    );
-    println!(
-        "REGISTERED   : {}",
-        output::time(&body["registration_time"])
-    );
-    println!();
     let roles = body["roles"].as_array().cloned().unwrap_or_default();
-    println!(
-        "{}",
-        table(
+    let roles = table(
+        [
+            "ROLE",
+            "TYPE",
+            "VM TEMPLATE",
+            "CARDINALITY",
+            "MIN",
+            "MAX",
+            "PARENTS",
+        ],
+        roles.iter().map(|r| {
             [
-                "ROLE",
-                "TYPE",
-                "VM TEMPLATE",
-                "CARDINALITY",
-                "MIN",
-                "MAX",
-                "PARENTS"
-            ],
-            roles.iter().map(|r| [
                 text(r, "name"),
                 text(r, "type"),
                 text(r, "template_id"),
@@ -250,12 +221,22 @@ fn show(doc: &Value) {
                 text(r, "min_vms"),
                 text(r, "max_vms"),
                 join(&r["parents"]),
-            ]),
-        )
+            ]
+        }),
     );
-    println!();
-    println!("TEMPLATE CONTENTS");
-    print_json(body);
+    format!(
+        "SERVICE TEMPLATE {} INFORMATION\n{}\n\n{roles}\n\nTEMPLATE CONTENTS\n{}",
+        text(doc, "ID"),
+        fields(&[
+            ("ID", text(doc, "ID")),
+            ("NAME", text(doc, "NAME")),
+            ("USER", text(doc, "UNAME")),
+            ("GROUP", text(doc, "GNAME")),
+            ("PERMISSIONS", output::permissions(&doc["PERMISSIONS"])),
+            ("REGISTERED", output::time(&body["registration_time"])),
+        ]),
+        pretty(body)
+    )
 }
 
 async fn update(api: &Api, id: u64, file: Option<PathBuf>, append: bool) -> Result<(), String> {
