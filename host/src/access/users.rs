@@ -118,7 +118,7 @@ pub fn create_user(
         )
         .optional()?;
     if group.is_none() {
-        return Err(AccessError::NotFound(format!(
+        return Err(AccessError::Invalid(format!(
             "group_id: group {gid} does not exist"
         )));
     }
@@ -230,7 +230,7 @@ pub fn set_password(store: &Store, id: u64, password: &str) -> Result<(), Access
 pub fn set_group(store: &Store, id: u64, gid: u64) -> Result<(), AccessError> {
     let user = existing_user(store, id)?;
     if !group_exists(store, gid)? {
-        return Err(AccessError::NotFound(format!(
+        return Err(AccessError::Invalid(format!(
             "params.group_id: group {gid} does not exist"
         )));
     }
@@ -247,7 +247,8 @@ pub fn set_group(store: &Store, id: u64, gid: u64) -> Result<(), AccessError> {
 }
 
 /// Delete a user; what they own keeps their id as owner (as in
-/// OpenNebula), so only oneadmin can act on it afterwards.
+/// OpenNebula): the group and other bits still apply, the owner bits to
+/// no one, since ids are not reused.
 pub fn delete_user(store: &Store, id: u64) -> Result<(), AccessError> {
     let user = existing_user(store, id)?;
     if user.name == ADMIN_USER {
@@ -287,6 +288,36 @@ pub fn delete_group(store: &Store, id: u64) -> Result<(), AccessError> {
     Ok(())
 }
 
+/// A user's stored credentials, read under the store's lock and verified
+/// without it.
+pub struct StoredCredentials {
+    identity: Identity,
+    hash: String,
+}
+
+pub fn stored_credentials(
+    store: &Store,
+    name: &str,
+) -> Result<Option<StoredCredentials>, AccessError> {
+    let row: Option<(i64, String, i64)> = store
+        .db()
+        .query_row(
+            "SELECT id, password_hash, gid FROM users WHERE name = ?1",
+            params![name],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    Ok(row.map(|(uid, hash, gid)| StoredCredentials {
+        identity: Identity {
+            uid: uid as u64,
+            name: name.to_string(),
+            gid: gid as u64,
+            admin: gid as u64 == ADMIN_GROUP,
+        },
+        hash,
+    }))
+}
+
 /// Checks credentials. Argon2 is slow on purpose (tens of milliseconds), so
 /// credentials that verified once are remembered by their SHA-256, and a
 /// request with the same credentials costs a hash, not a verification.
@@ -295,63 +326,59 @@ pub struct Authenticator {
     verified: Mutex<HashMap<[u8; 32], Identity>>,
 }
 
+fn remember_key(name: &str, password: &str) -> [u8; 32] {
+    Sha256::digest(format!("{name}\0{password}")).into()
+}
+
 impl Authenticator {
     /// Credentials that verified before, without touching the store.
     pub fn remembered(&self, name: &str, password: &str) -> Option<Identity> {
-        let key: [u8; 32] = Sha256::digest(format!("{name}\0{password}")).into();
         self.verified
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
+            .get(&remember_key(name, password))
             .cloned()
     }
 
+    /// The slow check (Argon2), to run without holding the store. An
+    /// unknown user is checked against a stand-in hash, so that the answer
+    /// takes as long and does not tell which names exist.
+    pub fn verify(
+        &self,
+        name: &str,
+        password: &str,
+        stored: Option<StoredCredentials>,
+    ) -> Option<Identity> {
+        static STAND_IN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let stand_in = STAND_IN.get_or_init(|| hash("stand-in").unwrap_or_default());
+        let hash = stored
+            .as_ref()
+            .map_or(stand_in.as_str(), |s| s.hash.as_str());
+        let matches = PasswordHash::new(hash).is_ok_and(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        });
+        let identity = stored.filter(|_| matches)?.identity;
+        self.verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(remember_key(name, password), identity.clone());
+        Some(identity)
+    }
+
+    /// `remembered`, else `verify` (holding the store throughout: for
+    /// callers without concurrency, such as tests).
     pub fn authenticate(
         &self,
         store: &Store,
         name: &str,
         password: &str,
     ) -> Result<Option<Identity>, AccessError> {
-        let key: [u8; 32] = Sha256::digest(format!("{name}\0{password}")).into();
-        if let Some(identity) = self
-            .verified
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
-            return Ok(Some(identity.clone()));
+        if let Some(identity) = self.remembered(name, password) {
+            return Ok(Some(identity));
         }
-        let row: Option<(i64, String, i64)> = store
-            .db()
-            .query_row(
-                "SELECT id, password_hash, gid FROM users WHERE name = ?1",
-                params![name],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        let Some((uid, stored, gid)) = row else {
-            return Ok(None);
-        };
-        let Ok(parsed) = PasswordHash::new(&stored) else {
-            return Ok(None);
-        };
-        if Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_err()
-        {
-            return Ok(None);
-        }
-        let identity = Identity {
-            uid: uid as u64,
-            name: name.to_string(),
-            gid: gid as u64,
-            admin: gid as u64 == ADMIN_GROUP,
-        };
-        self.verified
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, identity.clone());
-        Ok(Some(identity))
+        Ok(self.verify(name, password, stored_credentials(store, name)?))
     }
 
     /// Forget remembered credentials (after a password or group change).

@@ -57,9 +57,7 @@ pub async fn create_user(
         .ok_or_else(|| ApiError::bad_request("password: required"))?;
     let gid = match body.get("group_id") {
         None | Some(Value::Null) => users::USERS_GROUP,
-        Some(v) => v
-            .as_u64()
-            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        Some(v) => super::json_id(v)
             .ok_or_else(|| ApiError::bad_request("group_id: must be a group id"))?,
     };
     let engine = state.engine()?;

@@ -14,7 +14,7 @@ mod templates;
 pub use error::ApiError;
 
 use crate::access::users::{self, Authenticator};
-use crate::access::{Ownership, Permissions};
+use crate::access::{Ownership, Permissions, Right};
 use crate::registry::Registry;
 use crate::store::{ResourceKind, Store};
 use auth::Caller;
@@ -111,7 +111,49 @@ pub fn router(state: Arc<AppState>) -> Router {
             metrics::track,
         ))
         .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(axum::middleware::from_fn(json_errors))
         .with_state(state)
+}
+
+/// Axum's own rejections (an id that is not a number, a method the route
+/// does not have) come as plain text or empty; answer them as JSON too.
+async fn json_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let allow = response.headers().get(axum::http::header::ALLOW).cloned();
+    let text = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = match (&allow, text.is_empty()) {
+        (Some(allow), _) => format!(
+            "{method} is not allowed here; this route takes {}",
+            allow.to_str().unwrap_or("other methods")
+        ),
+        (None, _) if status == StatusCode::METHOD_NOT_ALLOWED => {
+            format!("{method} is not allowed here; /openapi.json lists each route's methods")
+        }
+        (None, true) => status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_string(),
+        (None, false) => text,
+    };
+    let mut response = ApiError::new(status, message).into_response();
+    if let Some(allow) = allow {
+        response
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, allow);
+    }
+    response
 }
 
 /// The OpenAPI document of this API.
@@ -252,6 +294,43 @@ fn param_id(params: &serde_json::Value, key: &str) -> Result<Option<u64>, ApiErr
     }
 }
 
+/// A whole number given as a JSON number or a string of digits, as
+/// OpenNebula's clients send ids.
+pub(crate) fn json_id(v: &serde_json::Value) -> Option<u64> {
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
+/// 403 unless the caller may use VM template `id` and every image its
+/// disks name (`field` says where the id came from). A template that does
+/// not exist is left to validation (400).
+fn require_vm_template_use(
+    store: &Store,
+    caller: &Caller,
+    id: u64,
+    field: &str,
+) -> Result<(), ApiError> {
+    let Some(t) = store.vm_template(id)? else {
+        return Ok(());
+    };
+    let who = &caller.0.name;
+    if !caller.0.may(Right::Use, &t.ownership) {
+        return Err(ApiError::forbidden(format!(
+            "{field}: user {who} may not use VM template {id}"
+        )));
+    }
+    for image in resources::image_ids(&t) {
+        if let Some(i) = store.resource(ResourceKind::Image, image)?
+            && !caller.0.may(Right::Use, &i.ownership)
+        {
+            return Err(ApiError::forbidden(format!(
+                "{field}: user {who} may not use image {image}, a disk of VM template {id}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// rename, chmod, chown and chgrp of a document.
 fn change_ownership(
     store: &Store,
@@ -270,8 +349,19 @@ fn change_ownership(
         }
         "chmod" => {
             let octet = param_str(params, "octet")?;
-            ownership.permissions =
-                Permissions::from_octet(&octet).map_err(ApiError::bad_request)?;
+            let new = Permissions::from_octet(&octet).map_err(ApiError::bad_request)?;
+            // As in OpenNebula: manage allows chmod, but only admin may
+            // change the admin bits.
+            let admin_bits = |p: &Permissions| [p.owner.admin, p.group.admin, p.other.admin];
+            if admin_bits(&new) != admin_bits(&ownership.permissions)
+                && !caller.0.may(Right::Admin, ownership)
+            {
+                return Err(ApiError::forbidden(format!(
+                    "params.octet: user {} may not change the admin bits",
+                    caller.0.name
+                )));
+            }
+            ownership.permissions = new;
         }
         "chown" | "chgrp" => {
             let owner = if perform == "chown" {

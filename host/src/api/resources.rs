@@ -67,10 +67,7 @@ pub(super) fn image_ids(vm_template: &Resource) -> Vec<u64> {
     };
     disks
         .into_iter()
-        .filter_map(|d| {
-            let id = d.get("IMAGE_ID")?;
-            id.as_u64().or_else(|| id.as_str()?.trim().parse().ok())
-        })
+        .filter_map(|d| super::json_id(d.get("IMAGE_ID")?))
         .collect()
 }
 
@@ -227,11 +224,8 @@ pub async fn update(
 ) -> Result<Json<Value>, ApiError> {
     let body = body_json(body)?;
     let attributes = template_field(&body, kind)?;
-    let append = match body.get("append") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(ApiError::bad_request("append: must be true or false")),
-    };
+    let append = super::param_bool(&body, "append")
+        .map_err(|_| ApiError::bad_request("append: must be true or false"))?;
     let engine = state.engine()?;
     let store = engine.store();
     let mut r = load(&store, &caller, kind, id, Right::Manage)?;

@@ -76,17 +76,11 @@ pub async fn scale(
         .ok_or_else(|| ApiError::bad_request("role_name: required"))?;
     let cardinality = body
         .get("cardinality")
-        .and_then(|v| {
-            v.as_u64()
-                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        })
+        .and_then(super::json_id)
         .and_then(|n| u32::try_from(n).ok())
         .ok_or_else(|| ApiError::bad_request("cardinality: must be a whole number, 0 or more"))?;
-    let force = match body.get("force") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(ApiError::bad_request("force: must be true or false")),
-    };
+    let force = super::param_bool(&body, "force")
+        .map_err(|_| ApiError::bad_request("force: must be true or false"))?;
     state.engine()?.scale(id, role, cardinality, force).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -102,11 +96,7 @@ pub async fn action(
     match perform.as_str() {
         "recover" => {
             load(&state, &caller, id, Right::Manage)?;
-            if params
-                .get("delete")
-                .and_then(Value::as_bool)
-                .unwrap_or(false)
-            {
+            if super::param_bool(&params, "delete")? {
                 engine.undeploy(id, true).await?;
             } else {
                 engine.recover(id).await?;
@@ -155,13 +145,9 @@ fn batch(params: &Value) -> Result<(u64, u64), ApiError> {
     let get = |key: &str| -> Result<Option<u64>, ApiError> {
         match params.get(key) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-                .map(Some)
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!("params.{key}: must be a whole number"))
-                }),
+            Some(v) => super::json_id(v).map(Some).ok_or_else(|| {
+                ApiError::bad_request(format!("params.{key}: must be a whole number"))
+            }),
         }
     };
     Ok(match (get("period")?, get("number")?) {
@@ -207,6 +193,14 @@ pub async fn role_action(
                     ));
                 }
             };
+            if let Ok(typed) = serde_json::from_value::<crate::service::Role>(role.clone()) {
+                super::require_vm_template_use(
+                    &engine.store(),
+                    &caller,
+                    typed.template_id,
+                    "params.role.template_id",
+                )?;
+            }
             engine.add_role(id, &role).await?;
         }
         "remove_role" => {

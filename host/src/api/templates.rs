@@ -317,9 +317,7 @@ fn repoint_disks(attributes: &mut serde_json::Map<String, Value>, image_map: &[(
         let Some(id) = disk.get("IMAGE_ID") else {
             continue;
         };
-        let old = id
-            .as_u64()
-            .or_else(|| id.as_str().and_then(|s| s.trim().parse().ok()));
+        let old = super::json_id(id);
         if let Some((_, new)) = image_map.iter().find(|(from, _)| Some(*from) == old) {
             disk["IMAGE_ID"] = Value::String(new.to_string());
         }
@@ -347,19 +345,18 @@ pub async fn action(
             }
             let merged = crate::service::merge::apply_merge_template(&doc.body, &merge);
             let engine = state.engine()?;
-            // Every VM template the roles use must be usable by the caller.
-            if let Some(roles) = merged.get("roles").and_then(Value::as_array) {
+            // Every VM template the roles use, and its images, must be
+            // usable by the caller. (An invalid template is refused by the
+            // engine below, naming each field.)
+            if let Ok(template) = crate::service::parse_template(&merged) {
                 let store = engine.store();
-                for (i, role) in roles.iter().enumerate() {
-                    if let Some(tid) = role.get("template_id").and_then(Value::as_u64)
-                        && let Some(t) = store.vm_template(tid)?
-                        && !caller.0.may(Right::Use, &t.ownership)
-                    {
-                        return Err(ApiError::forbidden(format!(
-                            "roles[{i}].template_id: user {} may not use VM template {tid}",
-                            caller.0.name
-                        )));
-                    }
+                for (i, role) in template.roles.iter().enumerate() {
+                    super::require_vm_template_use(
+                        &store,
+                        &caller,
+                        role.template_id,
+                        &format!("roles[{i}].template_id"),
+                    )?;
                 }
             }
             let ownership = Ownership {
@@ -390,6 +387,7 @@ pub async fn action(
             let store = engine.store();
             let mut body = doc.body.clone();
             body["name"] = Value::String(name.clone());
+            validated(&body, None)?;
             if recursive != "none" {
                 clone_vm_templates(&store, &caller, &mut body, &name, recursive == "all")?;
             }
@@ -460,6 +458,8 @@ pub async fn action(
             )?;
             if perform == "rename" {
                 doc.body["name"] = Value::String(doc.name.clone());
+                // The name must pass the checks a created template's does.
+                doc.body = validated(&doc.body, None)?.1;
             }
             state.engine()?.store().save_service_template(&doc)?;
             Ok(StatusCode::NO_CONTENT.into_response())
