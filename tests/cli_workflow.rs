@@ -123,6 +123,10 @@ impl Site {
 /// Run `flotilla ARGS` with `env` (and nothing of the test's environment
 /// that names a server or credentials); killed after 120 s.
 fn flotilla(env: Env, args: &[&str]) -> Output {
+    flotilla_with_stdin(env, args, "")
+}
+
+fn flotilla_with_stdin(env: Env, args: &[&str], stdin: &str) -> Output {
     let mut command = Command::new(BIN);
     for var in CLEARED {
         command.env_remove(var);
@@ -130,11 +134,16 @@ fn flotilla(env: Env, args: &[&str]) -> Output {
     let mut child = command
         .envs(env.iter().copied())
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    {
+        use std::io::Write as _;
+        let mut input = child.stdin.take().unwrap();
+        let _ = input.write_all(stdin.as_bytes());
+    }
     let drain = |mut pipe: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
             let mut bytes = Vec::new();
@@ -848,19 +857,16 @@ fn user_group_and_chown_commands_manage_accounts() {
 fn accounts() {
     let site = Site::start();
     let admin = site.admin();
-    let admin_auth = std::fs::read_to_string(site.data.path().join("one_auth")).unwrap();
-    let admin_auth = admin_auth.trim();
-    let as_admin = (&admin[..], admin_auth);
     let url = site.url.as_str();
     site.fast_vm_templates();
 
     let team = created_id(&ok(&admin, &["group", "create", "team"]));
     let alice_id = change(
-        as_admin.0,
+        &admin,
         &["user", "create", "alice", "pw", "--group", "team"],
     )
     .expect("alice's id");
-    let bob_id = change(as_admin.0, &["user", "create", "bob", "pw"]).expect("bob's id");
+    let bob_id = change(&admin, &["user", "create", "bob", "pw"]).expect("bob's id");
     assert_ne!(alice_id, bob_id);
     let users = ok(&admin, &["user", "list"]);
     let user_row = |users: &str, name: &str| -> Vec<String> {
@@ -933,7 +939,10 @@ fn accounts() {
 
     // alice changes her password: the old one is refused, saying whose
     // credentials from where.
-    change((&alice, "alice:pw").0, &["user", "passwd", "alice", "pw2"]);
+    // The new password from stdin (`-`), kept out of the shell's history.
+    let args = ["user", "passwd", "alice", "-"];
+    let out = flotilla_with_stdin(&alice, &args, "pw2\n");
+    assert!(out.status.success(), "{}", describe(&args, &out));
     let err = fails(&alice, &["service", "list"]);
     assert!(err.contains("401"), "{err}");
     assert!(
@@ -949,7 +958,7 @@ fn accounts() {
     ok(&alice, &["service", "list"]);
 
     // Given to alice, the template is hers to see.
-    change(as_admin.0, &["template", "chown", &tid, "alice"]);
+    change(&admin, &["template", "chown", &tid, "alice"]);
     let templates = ok(&alice, &["template", "list"]);
     let row = rows(&templates, &tid);
     assert_eq!(row.len(), 1, "{templates}");
@@ -960,7 +969,7 @@ fn accounts() {
     let show = ok(&alice, &["template", "show", &tid]);
     assert!(show.lines().any(|l| l == "USER         : alice"), "{show}");
 
-    change(as_admin.0, &["user", "chgrp", "bob", "team"]);
+    change(&admin, &["user", "chgrp", "bob", "team"]);
     let users = ok(&admin, &["user", "list"]);
     assert_eq!(user_row(&users, "bob")[2], "team", "{users}");
 
@@ -970,7 +979,7 @@ fn accounts() {
     let groups = ok(&admin, &["group", "list"]);
     assert_eq!(rows(&groups, &team).len(), 1, "{groups}");
 
-    change(as_admin.0, &["user", "delete", "bob"]);
+    change(&admin, &["user", "delete", "bob"]);
     let users = ok(&admin, &["user", "list"]);
     assert!(!users.contains("bob"), "{users}");
     let err = fails(

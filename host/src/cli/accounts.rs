@@ -18,6 +18,7 @@ pub enum UserCommand {
     /// Create a user (oneadmin group).
     Create {
         name: String,
+        /// The password, or `-` to read it from stdin (kept out of shell history).
         #[arg(value_name = "PASSWORD")]
         secret: String,
         /// Group name or id [default: users]
@@ -33,6 +34,7 @@ pub enum UserCommand {
     Passwd {
         #[arg(value_name = "USER")]
         account: String,
+        /// The new password, or `-` to read it from stdin.
         #[arg(value_name = "PASSWORD")]
         secret: String,
     },
@@ -86,7 +88,7 @@ pub async fn users(args: &ApiArgs, cmd: UserCommand) -> Result<ExitCode, String>
             secret,
             group,
         } => {
-            let mut body = json!({ "name": name, "password": secret });
+            let mut body = json!({ "name": name, "password": password(&secret)? });
             if let Some(group) = group {
                 body["group_id"] = json!(ownership::group_id(&api, &group).await?);
             }
@@ -102,7 +104,7 @@ pub async fn users(args: &ApiArgs, cmd: UserCommand) -> Result<ExitCode, String>
             api.action(
                 &format!("/user/{id}"),
                 "passwd",
-                json!({ "password": secret }),
+                json!({ "password": password(&secret)? }),
             )
             .await?;
         }
@@ -146,4 +148,20 @@ pub async fn groups(args: &ApiArgs, cmd: GroupCommand) -> Result<ExitCode, Strin
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A password argument; `-` reads one line from stdin.
+fn password(arg: &str) -> Result<String, String> {
+    if arg != "-" {
+        return Ok(arg.to_string());
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the password from stdin: {e}"))?;
+    let line = line.trim_end_matches(['\r', '\n']).to_string();
+    if line.is_empty() {
+        return Err("no password on stdin".into());
+    }
+    Ok(line)
 }

@@ -124,7 +124,7 @@ pub async fn run(args: &ApiArgs, cmd: ServiceCommand) -> Result<ExitCode, String
             }
             if wait.wait {
                 for id in ids {
-                    ok &= wait_for(&api, id, Target::Gone, &wait).await?;
+                    ok &= wait_for(&api, id, Target::Gone, &wait, json).await?;
                 }
             }
         }
@@ -149,7 +149,7 @@ pub async fn run(args: &ApiArgs, cmd: ServiceCommand) -> Result<ExitCode, String
             )
             .await?;
             if wait.wait {
-                ok = wait_for(&api, id, Target::Scaled { role, cardinality }, &wait).await?;
+                ok = wait_for(&api, id, Target::Scaled { role, cardinality }, &wait, json).await?;
             }
         }
         ServiceCommand::Action {
@@ -371,14 +371,15 @@ async fn top(
     count: Option<u64>,
     json: bool,
 ) -> Result<(), String> {
-    let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    // With --json, one compact document per line for scripts; no screen codes.
+    let tty = !json && std::io::IsTerminal::is_terminal(&std::io::stdout());
     let mut round = 0;
     loop {
         let screen = match id {
             Some(id) => {
                 let doc = api.get(&format!("{BASE}/{id}")).await?;
                 if json {
-                    output::pretty(&doc)
+                    doc.to_string()
                 } else {
                     show(&doc["DOCUMENT"])
                 }
@@ -386,7 +387,7 @@ async fn top(
             None => {
                 let pool = api.get(BASE).await?;
                 if json {
-                    output::pretty(&pool)
+                    pool.to_string()
                 } else {
                     list_table(&pool)
                 }
@@ -395,7 +396,7 @@ async fn top(
         if tty {
             // Home the cursor and clear the screen: refresh in place.
             print!("\x1b[H\x1b[2J");
-        } else if round > 0 {
+        } else if round > 0 && !json {
             println!();
         }
         println!("{screen}");
@@ -420,14 +421,28 @@ pub enum Target {
 /// Poll a service until it reaches the target, printing each role's
 /// progress when it changes. `Ok(false)` when the service failed; an
 /// error when waiting timed out or the API did not answer.
-pub async fn wait_for(api: &Api, id: u64, target: Target, args: &WaitArgs) -> Result<bool, String> {
+pub async fn wait_for(
+    api: &Api,
+    id: u64,
+    target: Target,
+    args: &WaitArgs,
+    json: bool,
+) -> Result<bool, String> {
+    // Progress goes to stderr when stdout is for --json.
+    let say = |line: &str| {
+        if json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
     let started = Instant::now();
     let mut last = String::new();
     loop {
         let doc = match api.request("GET", &format!("{BASE}/{id}"), None).await {
             Ok(doc) => doc,
             Err(f) if f.status == 404 && matches!(target, Target::Gone) => {
-                println!("service {id}: deleted");
+                say(&format!("service {id}: deleted"));
                 return Ok(true);
             }
             Err(f) => return Err(f.message),
@@ -436,12 +451,14 @@ pub async fn wait_for(api: &Api, id: u64, target: Target, args: &WaitArgs) -> Re
         let state = output::service_state(&body["state"]);
         let progress = progress(id, body);
         if progress != last {
-            println!("{progress}");
+            say(&progress);
             last = progress;
         }
+        // WARNING: a VM failed or went missing after the deploy; waiting on
+        // would not bring it back.
         let failed = matches!(
             state.as_str(),
-            "FAILED_DEPLOYING" | "FAILED_SCALING" | "FAILED_UNDEPLOYING"
+            "FAILED_DEPLOYING" | "FAILED_SCALING" | "FAILED_UNDEPLOYING" | "WARNING"
         );
         if failed {
             let reason = body["log"]
@@ -450,15 +467,19 @@ pub async fn wait_for(api: &Api, id: u64, target: Target, args: &WaitArgs) -> Re
                 .map(|e| text(e, "message"))
                 .unwrap_or_else(|| "see `flotilla service show`".into());
             eprintln!("service {id} is {state}: {reason}");
-            eprintln!("`flotilla service recover {id}` retries; `--delete` removes it");
+            if state == "WARNING" {
+                eprintln!("`flotilla service show {id}` shows which VMs");
+            } else {
+                eprintln!("`flotilla service recover {id}` retries; `--delete` removes it");
+            }
             return Ok(false);
         }
         let done = match &target {
             Target::Running => {
                 if state == "HOLD" {
-                    println!(
+                    say(&format!(
                         "service {id} is HOLD: roles wait for `flotilla service release {id}`"
-                    );
+                    ));
                 }
                 matches!(state.as_str(), "RUNNING" | "HOLD")
             }
@@ -468,10 +489,14 @@ pub async fn wait_for(api: &Api, id: u64, target: Target, args: &WaitArgs) -> Re
                     .into_iter()
                     .flatten()
                     .find(|r| r["name"] == Value::String(role.clone()));
+                // The role is done scaling once it is out of SCALING with
+                // its new number of VMs (one a user powered off still counts).
                 matches!(state.as_str(), "RUNNING" | "COOLDOWN")
                     && role.is_some_and(|r| {
-                        let (running, total) = running_vms(r);
-                        running == total && total == *cardinality as usize
+                        matches!(
+                            output::role_state(&r["state"]).as_str(),
+                            "RUNNING" | "COOLDOWN"
+                        ) && running_vms(r).1 == *cardinality as usize
                     })
             }
             Target::Gone => state == "DONE",

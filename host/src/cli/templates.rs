@@ -157,7 +157,8 @@ pub async fn run(args: &ApiArgs, cmd: TemplateCommand) -> Result<ExitCode, Strin
             }
             if wait.wait {
                 for id in ids {
-                    if !services::wait_for(&api, id, services::Target::Running, &wait).await? {
+                    if !services::wait_for(&api, id, services::Target::Running, &wait, json).await?
+                    {
                         return Ok(ExitCode::FAILURE);
                     }
                 }
