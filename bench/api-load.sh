@@ -52,7 +52,11 @@ for _ in $(seq 1 600); do
   [ "${running:-0}" -ge "$services" ] && break
   sleep 0.5
 done
-echo "$running of $services services RUNNING; GET /service/$target" >&2
+if [ "${running:-0}" -lt "$services" ]; then
+  echo "only ${running:-0} of $services services reached RUNNING; see $data/serve.log" >&2
+  trap - EXIT; kill $server; exit 1
+fi
+echo "$running services RUNNING; GET /service/$target" >&2
 
 script="$data/auth.lua"
 printf 'wrk.headers["Authorization"] = "Basic %s"\n' "$(printf %s "$auth" | base64 -w0)" > "$script"

@@ -19,7 +19,7 @@ pub struct ApiArgs {
     /// The API endpoint [default: $FLOTILLA_URL, $ONEFLOW_URL, http://127.0.0.1:2474]
     #[arg(long, global = true, value_name = "URL")]
     pub url: Option<String>,
-    /// User name [default: $FLOTILLA_AUTH, $ONEFLOW_USER, then the auth file]
+    /// User name, with --password [default: --auth-file, $FLOTILLA_AUTH, $ONEFLOW_USER/$ONEFLOW_PASSWORD, then the auth files]
     #[arg(long, global = true)]
     pub user: Option<String>,
     /// Password of --user [default: $ONEFLOW_PASSWORD]
@@ -91,8 +91,9 @@ impl ApiArgs {
             .to_string()
     }
 
-    /// Flags first, then the environment, then files: an explicit
-    /// `--auth-file`, `$ONE_AUTH`, the server's `one_auth` in the data
+    /// Flags first (`--user`/`--password`, then `--auth-file`), then the
+    /// environment (`FLOTILLA_AUTH`, `ONEFLOW_USER`/`ONEFLOW_PASSWORD`,
+    /// `$ONE_AUTH`'s file), then files: the server's `one_auth` in the data
     /// directory (so `flotilla` works as oneadmin on the server's own
     /// machine), OpenNebula's `~/.one/one_auth`.
     fn credentials(&self) -> Result<Credentials, String> {
