@@ -41,7 +41,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         if let Some(identity) = state.auth.remembered(user, password) {
             return Ok(Caller(identity));
         }
-        let stored = users::stored_credentials(&state.engine()?.store(), user)?;
+        let stored = users::stored_credentials(&*state.store()?, user)?;
         // Argon2 takes tens of milliseconds: not on the runtime's threads,
         // and not holding the store.
         let (state, user, password) = (state.clone(), user.to_string(), password.to_string());

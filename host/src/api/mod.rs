@@ -33,9 +33,24 @@ pub struct AppState {
     pub started: std::time::Instant,
     pub auth: Authenticator,
     pub metrics: metrics::HttpMetrics,
+    /// The store when there is no engine (its driver did not load): users
+    /// can still sign in and see why in `/plugins`.
+    pub standby_store: Option<std::sync::Mutex<Store>>,
 }
 
 impl AppState {
+    /// The store: the engine's, or the standby one.
+    pub fn store(&self) -> Result<std::sync::MutexGuard<'_, Store>, ApiError> {
+        match (&self.engine, &self.standby_store) {
+            (Some(engine), _) => Ok(engine.store()),
+            (None, Some(store)) => Ok(store.lock().unwrap_or_else(|e| e.into_inner())),
+            (None, None) => Err(self
+                .engine()
+                .err()
+                .unwrap_or_else(|| ApiError::internal("no store"))),
+        }
+    }
+
     pub fn engine(&self) -> Result<&crate::engine::Engine, ApiError> {
         self.engine.as_ref().ok_or_else(|| {
             ApiError::new(

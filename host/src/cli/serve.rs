@@ -162,8 +162,16 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         }
     };
 
+    let standby_store = match engine {
+        Some(_) => None,
+        None => Some(std::sync::Mutex::new(
+            crate::store::Store::open(&data_dir.join("flotilla.db"))
+                .map_err(|e| format!("database: {e:#}"))?,
+        )),
+    };
     let state = Arc::new(AppState {
         auth: crate::access::users::Authenticator::default(),
+        standby_store,
         engine,
         registry,
         sim_url: sim_url.clone(),
