@@ -135,6 +135,31 @@ impl Store {
         &self.db
     }
 
+    /// Run `f` in one SQLite transaction: all of its writes or none (a
+    /// recursive clone or delete must not stop half-way).
+    pub fn atomically<T, E: From<anyhow::Error>>(
+        &self,
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.db
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| E::from(e.into()))?;
+        match f() {
+            Ok(value) => {
+                self.db
+                    .execute_batch("COMMIT")
+                    .map_err(|e| E::from(e.into()))?;
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = self.db.execute_batch("ROLLBACK");
+                // A service written in the transaction is gone again.
+                self.services.borrow_mut().clear();
+                Err(e)
+            }
+        }
+    }
+
     /// The next id of a table. Ids are never reused, as in OpenNebula: a
     /// new user must not inherit what a deleted one owned, nor a service
     /// template point at a VM template that replaced a deleted one.
@@ -420,5 +445,21 @@ mod tests {
         writer.save_service(&service).unwrap();
         assert_eq!(reader.service(0).unwrap().unwrap().name, "renamed");
         assert_eq!(writer.service(0).unwrap().unwrap().name, "renamed");
+    }
+
+    #[test]
+    fn a_failed_transaction_leaves_nothing_behind() {
+        let store = Store::in_memory().unwrap();
+        let owner = crate::access::Ownership::default();
+        let result: anyhow::Result<()> = store.atomically(|| {
+            store.create_resource(ResourceKind::Image, "a", owner.clone(), Map::new())?;
+            anyhow::bail!("the second step failed")
+        });
+        assert!(result.is_err());
+        assert!(store.resources(ResourceKind::Image).unwrap().is_empty());
+        store
+            .atomically(|| store.create_resource(ResourceKind::Image, "b", owner, Map::new()))
+            .unwrap();
+        assert_eq!(store.resources(ResourceKind::Image).unwrap().len(), 1);
     }
 }

@@ -204,13 +204,16 @@ pub async fn delete(
             }
         }
     }
-    store.delete_service_template(id)?;
-    for t in &vm_templates {
-        store.delete_resource(ResourceKind::VmTemplate, t.id)?;
-    }
-    for i in &images {
-        store.delete_resource(ResourceKind::Image, i.id)?;
-    }
+    store.atomically(|| {
+        store.delete_service_template(id)?;
+        for t in &vm_templates {
+            store.delete_resource(ResourceKind::VmTemplate, t.id)?;
+        }
+        for i in &images {
+            store.delete_resource(ResourceKind::Image, i.id)?;
+        }
+        Ok::<_, ApiError>(())
+    })?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -235,8 +238,8 @@ fn clone_name(original: &str, name: &str) -> String {
 }
 
 /// Clone the VM templates a template's roles use (and with `images`
-/// their images), point the clones' roles at them, and return the new
-/// body. Every right is checked before anything is created.
+/// their images) and point the roles in `body` at the clones. Every right is checked before anything is created; the caller runs
+/// this in a transaction, so a failure leaves nothing behind.
 fn clone_vm_templates(
     store: &crate::store::Store,
     caller: &Caller,
@@ -388,21 +391,25 @@ pub async fn action(
             let mut body = doc.body.clone();
             body["name"] = Value::String(name.clone());
             validated(&body, None)?;
-            if recursive != "none" {
-                clone_vm_templates(&store, &caller, &mut body, &name, recursive == "all")?;
-            }
-            let clone = ServiceTemplateDoc {
-                id: store.next_service_template_id()?,
-                name,
-                ownership: Ownership {
-                    uid: caller.0.uid,
-                    gid: caller.0.gid,
-                    permissions: Permissions::default(),
-                },
-                registration_time: crate::clock::Clock::now_ms(&crate::clock::SystemClock) / 1000,
-                body,
-            };
-            store.save_service_template(&clone)?;
+            let clone = store.atomically(|| {
+                if recursive != "none" {
+                    clone_vm_templates(&store, &caller, &mut body, &name, recursive == "all")?;
+                }
+                let clone = ServiceTemplateDoc {
+                    id: store.next_service_template_id()?,
+                    name,
+                    ownership: Ownership {
+                        uid: caller.0.uid,
+                        gid: caller.0.gid,
+                        permissions: Permissions::default(),
+                    },
+                    registration_time: crate::clock::Clock::now_ms(&crate::clock::SystemClock)
+                        / 1000,
+                    body,
+                };
+                store.save_service_template(&clone)?;
+                Ok::<_, ApiError>(clone)
+            })?;
             Ok((
                 StatusCode::CREATED,
                 Json(documents::one(documents::template(&store, &clone))),
