@@ -353,14 +353,11 @@ fn change_ownership(
     perform: &str,
     params: &serde_json::Value,
     ownership: &mut Ownership,
-    name: Option<&mut String>,
+    name: &mut String,
 ) -> Result<(), ApiError> {
     match perform {
         "rename" => {
-            let new = param_str(params, "name")?;
-            if let Some(name) = name {
-                *name = new;
-            }
+            *name = param_str(params, "name")?;
         }
         "chmod" => {
             let octet = param_str(params, "octet")?;

@@ -278,7 +278,7 @@ pub async fn action(
         &perform,
         &params,
         &mut r.ownership,
-        Some(&mut r.name),
+        &mut r.name,
     )?;
     store.save_resource(kind, &r)?;
     Ok(StatusCode::NO_CONTENT)

@@ -116,7 +116,7 @@ pub async fn action(
                 &perform,
                 &params,
                 &mut ownership,
-                Some(&mut name),
+                &mut name,
             )?;
             if name != service.name {
                 engine.rename(id, &name).await?;

@@ -461,7 +461,7 @@ pub async fn action(
                 &perform,
                 &params,
                 &mut doc.ownership,
-                Some(&mut doc.name),
+                &mut doc.name,
             )?;
             if perform == "rename" {
                 doc.body["name"] = Value::String(doc.name.clone());
