@@ -511,7 +511,7 @@ mod tests {
         );
         assert!(matches!(
             create_user(&store, "bob", "x", 42),
-            Err(AccessError::NotFound(_))
+            Err(AccessError::Invalid(m)) if m.starts_with("group_id:")
         ));
         create_user(&store, "bob", "x", 1).unwrap();
         assert!(matches!(
