@@ -36,6 +36,17 @@ fn base64(input: &[u8]) -> String {
 struct Api(Server);
 
 impl Api {
+    /// One request's status.
+    fn status(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Option<(&str, &str)>,
+        body: Option<&str>,
+    ) -> u16 {
+        self.call(method, path, auth, body).0
+    }
+
     /// One request; returns the status and the JSON body (Null if none).
     fn call(
         &self,
@@ -126,9 +137,7 @@ fn oneflow_routes_with_users_permissions_and_errors() {
             .contains("username and password")
     );
     assert_eq!(
-        server
-            .call("GET", "/service", Some(("alice", "nope")), None)
-            .0,
+        server.status("GET", "/service", Some(("alice", "nope")), None),
         401
     );
 
@@ -170,14 +179,12 @@ fn oneflow_routes_with_users_permissions_and_errors() {
     let (_, pool) = server.call("GET", "/service_template", alice, None);
     assert_eq!(pool, json!({"DOCUMENT_POOL": {}}));
     assert_eq!(
-        server.call("GET", "/service_template/0", alice, None).0,
+        server.status("GET", "/service_template/0", alice, None),
         403
     );
     let chmod = r#"{"action": {"perform": "chmod", "params": {"octet": "604"}}}"#;
     assert_eq!(
-        server
-            .call("POST", "/service_template/0/action", admin, Some(chmod))
-            .0,
+        server.status("POST", "/service_template/0/action", admin, Some(chmod)),
         204
     );
     let (_, pool) = server.call("GET", "/service_template", alice, None);
@@ -186,16 +193,14 @@ fn oneflow_routes_with_users_permissions_and_errors() {
         1
     );
     assert_eq!(
-        server.call("DELETE", "/service_template/0", alice, None).0,
+        server.status("DELETE", "/service_template/0", alice, None),
         403,
         "use, not manage"
     );
 
     // Instantiating needs `use` on the VM templates too.
     assert_eq!(
-        server
-            .call("POST", "/vm_template/0/action", admin, Some(chmod))
-            .0,
+        server.status("POST", "/vm_template/0/action", admin, Some(chmod)),
         204
     );
 
@@ -215,7 +220,7 @@ fn oneflow_routes_with_users_permissions_and_errors() {
 
     // Bob, in another group, cannot see or touch it.
     assert_eq!(
-        server.call("GET", &format!("/service/{sid}"), bob, None).0,
+        server.status("GET", &format!("/service/{sid}"), bob, None),
         403
     );
     assert_eq!(
@@ -223,9 +228,7 @@ fn oneflow_routes_with_users_permissions_and_errors() {
         json!({"DOCUMENT_POOL": {}})
     );
     assert_eq!(
-        server
-            .call("DELETE", &format!("/service/{sid}"), bob, None)
-            .0,
+        server.status("DELETE", &format!("/service/{sid}"), bob, None),
         403
     );
 
@@ -258,14 +261,12 @@ fn oneflow_routes_with_users_permissions_and_errors() {
         format!(r#"{{"role_name": "{role}", "cardinality": {n}, "force": false}}"#)
     };
     assert_eq!(
-        server
-            .call(
-                "POST",
-                &format!("/service/{sid}/scale"),
-                alice,
-                Some(&scale("nope", 2))
-            )
-            .0,
+        server.status(
+            "POST",
+            &format!("/service/{sid}/scale"),
+            alice,
+            Some(&scale("nope", 2))
+        ),
         404
     );
     let (status, err) = server.call(
@@ -281,17 +282,15 @@ fn oneflow_routes_with_users_permissions_and_errors() {
     );
     let release = r#"{"action": {"perform": "release"}}"#;
     assert_eq!(
-        server
-            .call(
-                "POST",
-                &format!("/service/{sid}/action"),
-                alice,
-                Some(release)
-            )
-            .0,
+        server.status(
+            "POST",
+            &format!("/service/{sid}/action"),
+            alice,
+            Some(release)
+        ),
         409
     );
-    assert_eq!(server.call("GET", "/service/999", alice, None).0, 404);
+    assert_eq!(server.status("GET", "/service/999", alice, None), 404);
 
     // VM templates: alice's is hers; bob may not build a service on it.
     let (status, vmt) = server.call(
@@ -315,9 +314,7 @@ fn oneflow_routes_with_users_permissions_and_errors() {
         "{err}"
     );
     assert_eq!(
-        server
-            .call("GET", &format!("/vm_template/{vmt_id}"), bob, None)
-            .0,
+        server.status("GET", &format!("/vm_template/{vmt_id}"), bob, None),
         403
     );
     let bobs = json!({"name": "bobs", "roles": [{"name": "r", "type": "vm", "cardinality": 1, "template_id": vmt_id.parse::<u64>().unwrap()}]});
@@ -344,27 +341,23 @@ fn oneflow_routes_with_users_permissions_and_errors() {
     assert_eq!(status, 201, "{group}");
     let gid = group["GROUP"]["ID"].as_str().unwrap().to_string();
     let new_user = format!(r#"{{"name": "carol", "password": "carol-pw", "group_id": {gid}}}"#);
-    assert_eq!(server.call("POST", "/user", admin, Some(&new_user)).0, 201);
+    assert_eq!(server.status("POST", "/user", admin, Some(&new_user)), 201);
     assert_eq!(
-        server.call("POST", "/user", admin, Some(&new_user)).0,
+        server.status("POST", "/user", admin, Some(&new_user)),
         409,
         "the name is taken"
     );
     assert_eq!(
-        server
-            .call(
-                "POST",
-                "/user",
-                alice,
-                Some(r#"{"name": "eve", "password": "x"}"#)
-            )
-            .0,
+        server.status(
+            "POST",
+            "/user",
+            alice,
+            Some(r#"{"name": "eve", "password": "x"}"#)
+        ),
         403
     );
     assert_eq!(
-        server
-            .call("GET", "/service", Some(("carol", "carol-pw")), None)
-            .0,
+        server.status("GET", "/service", Some(("carol", "carol-pw")), None),
         200
     );
     let (_, me) = server.call("GET", "/user", alice, None);
@@ -376,16 +369,12 @@ fn oneflow_routes_with_users_permissions_and_errors() {
 
     // Delete: 204, then the service goes away.
     assert_eq!(
-        server
-            .call("DELETE", &format!("/service/{sid}"), alice, None)
-            .0,
+        server.status("DELETE", &format!("/service/{sid}"), alice, None),
         204
     );
     let started = Instant::now();
     let status = loop {
-        let status = server
-            .call("GET", &format!("/service/{sid}"), alice, None)
-            .0;
+        let status = server.status("GET", &format!("/service/{sid}"), alice, None);
         if status == 404 || started.elapsed() > Duration::from_secs(30) {
             break status;
         }
@@ -442,7 +431,7 @@ fn images_template_actions_service_updates_sched_actions_accounts_and_metrics() 
     let bob = Some(("bob", "bob-pw"));
 
     // Open routes: health, metrics, the OpenAPI document; the rest need a user.
-    assert_eq!(server.call("GET", "/plugins", None, None).0, 401);
+    assert_eq!(server.status("GET", "/plugins", None, None), 401);
     let (status, openapi) = server.call("GET", "/openapi.json", None, None);
     assert_eq!(status, 200);
     for path in [
@@ -484,7 +473,7 @@ fn images_template_actions_service_updates_sched_actions_accounts_and_metrics() 
     assert_eq!(status, 200);
     assert_eq!(image["IMAGE"]["TEMPLATE"]["PATH"], "/img/debian.qcow2");
     assert_eq!(image["IMAGE"]["TEMPLATE"]["DESCRIPTION"], "base");
-    assert_eq!(server.call("GET", "/image/0", alice, None).0, 403);
+    assert_eq!(server.status("GET", "/image/0", alice, None), 403);
     let (_, pool) = server.call("GET", "/image", admin, None);
     assert_eq!(pool["IMAGE_POOL"]["IMAGE"].as_array().unwrap().len(), 1);
 
@@ -566,16 +555,14 @@ fn images_template_actions_service_updates_sched_actions_accounts_and_metrics() 
     // schema errors change nothing.
     let update = |params: Value| action("update", params);
     assert_eq!(
-        server
-            .call(
-                "POST",
-                "/service_template/0/action",
-                admin,
-                Some(&update(
-                    json!({"template_json": "{\"description\": \"shop\"}", "append": true})
-                ))
-            )
-            .0,
+        server.status(
+            "POST",
+            "/service_template/0/action",
+            admin,
+            Some(&update(
+                json!({"template_json": "{\"description\": \"shop\"}", "append": true})
+            ))
+        ),
         204
     );
     let (_, doc) = server.call("GET", "/service_template/0", admin, None);
@@ -623,36 +610,30 @@ fn images_template_actions_service_updates_sched_actions_accounts_and_metrics() 
         Some(r#"{"delete_type": "templates"}"#),
     );
     assert_eq!(status, 409, "{err}");
-    assert_eq!(server.call("GET", "/vm_template/0", admin, None).0, 200);
+    assert_eq!(server.status("GET", "/vm_template/0", admin, None), 200);
     assert_eq!(
-        server.call("GET", "/service_template/0", admin, None).0,
+        server.status("GET", "/service_template/0", admin, None),
         200
     );
     assert_eq!(
-        server
-            .call(
-                "DELETE",
-                &format!("/service_template/{deep_id}"),
-                admin,
-                Some(r#"{"delete_type": "all"}"#)
-            )
-            .0,
+        server.status(
+            "DELETE",
+            &format!("/service_template/{deep_id}"),
+            admin,
+            Some(r#"{"delete_type": "all"}"#)
+        ),
         204
     );
     assert_eq!(
-        server
-            .call("GET", &format!("/vm_template/{new_vmt}"), admin, None)
-            .0,
+        server.status("GET", &format!("/vm_template/{new_vmt}"), admin, None),
         404
     );
     assert_eq!(
-        server
-            .call("GET", &format!("/image/{new_image}"), admin, None)
-            .0,
+        server.status("GET", &format!("/image/{new_image}"), admin, None),
         404
     );
     assert_eq!(
-        server.call("GET", "/image/0", admin, None).0,
+        server.status("GET", "/image/0", admin, None),
         200,
         "the original stays"
     );
@@ -666,34 +647,26 @@ fn images_template_actions_service_updates_sched_actions_accounts_and_metrics() 
     let scratch = img["IMAGE"]["ID"].as_str().unwrap().to_string();
     let rename = action("rename", json!({"name": "scratch-2"}));
     assert_eq!(
-        server
-            .call(
-                "POST",
-                &format!("/image/{scratch}/action"),
-                admin,
-                Some(&rename)
-            )
-            .0,
+        server.status(
+            "POST",
+            &format!("/image/{scratch}/action"),
+            admin,
+            Some(&rename)
+        ),
         204
     );
     let (_, img) = server.call("GET", &format!("/image/{scratch}"), admin, None);
     assert_eq!(img["IMAGE"]["NAME"], "scratch-2");
     assert_eq!(
-        server
-            .call("DELETE", &format!("/image/{scratch}"), alice, None)
-            .0,
+        server.status("DELETE", &format!("/image/{scratch}"), alice, None),
         403
     );
     assert_eq!(
-        server
-            .call("DELETE", &format!("/image/{scratch}"), admin, None)
-            .0,
+        server.status("DELETE", &format!("/image/{scratch}"), admin, None),
         204
     );
     assert_eq!(
-        server
-            .call("GET", &format!("/image/{scratch}"), admin, None)
-            .0,
+        server.status("GET", &format!("/image/{scratch}"), admin, None),
         404
     );
 
@@ -725,9 +698,7 @@ fn images_template_actions_service_updates_sched_actions_accounts_and_metrics() 
     ] {
         let chmod = action("chmod", json!({"octet": "640"}));
         assert_eq!(
-            server
-                .call("POST", &format!("{path}/action"), alice, Some(&chmod))
-                .0,
+            server.status("POST", &format!("{path}/action"), alice, Some(&chmod)),
             204
         );
     }
@@ -741,9 +712,7 @@ fn images_template_actions_service_updates_sched_actions_accounts_and_metrics() 
         json!({"DOCUMENT_POOL": {}})
     );
     assert_eq!(
-        server
-            .call("DELETE", &format!("/service_template/{tpl}"), carol, None)
-            .0,
+        server.status("DELETE", &format!("/service_template/{tpl}"), carol, None),
         403
     );
     let (status, service) = server.call(
@@ -760,26 +729,22 @@ fn images_template_actions_service_updates_sched_actions_accounts_and_metrics() 
     // PUT /service: the body GET shows goes back unchanged; append changes
     // one attribute; immutable ones are refused by name.
     assert_eq!(
-        server
-            .call(
-                "PUT",
-                &format!("/service/{sid}"),
-                carol,
-                Some(&body.to_string())
-            )
-            .0,
+        server.status(
+            "PUT",
+            &format!("/service/{sid}"),
+            carol,
+            Some(&body.to_string())
+        ),
         204
     );
     let append = json!({"append": true, "template": "{\"description\": \"carol's\"}"});
     assert_eq!(
-        server
-            .call(
-                "PUT",
-                &format!("/service/{sid}"),
-                carol,
-                Some(&append.to_string())
-            )
-            .0,
+        server.status(
+            "PUT",
+            &format!("/service/{sid}"),
+            carol,
+            Some(&append.to_string())
+        ),
         204
     );
     let (_, doc) = server.call("GET", &format!("/service/{sid}"), carol, None);
@@ -804,14 +769,12 @@ fn images_template_actions_service_updates_sched_actions_accounts_and_metrics() 
     // scheduled action cancels them.
     let reboot = action("reboot", json!({"period": 60, "number": 1}));
     assert_eq!(
-        server
-            .call(
-                "POST",
-                &format!("/service/{sid}/role/web/action"),
-                carol,
-                Some(&reboot)
-            )
-            .0,
+        server.status(
+            "POST",
+            &format!("/service/{sid}/role/web/action"),
+            carol,
+            Some(&reboot)
+        ),
         204
     );
     let (_, doc) = server.call("GET", &format!("/service/{sid}"), carol, None);
@@ -820,36 +783,30 @@ fn images_template_actions_service_updates_sched_actions_accounts_and_metrics() 
     assert_eq!(pending[0]["id"], 0);
     assert_eq!(pending[0]["action"], "reboot");
     assert_eq!(
-        server
-            .call(
-                "DELETE",
-                &format!("/service/{sid}/sched_action/x"),
-                carol,
-                None
-            )
-            .0,
+        server.status(
+            "DELETE",
+            &format!("/service/{sid}/sched_action/x"),
+            carol,
+            None
+        ),
         400
     );
     assert_eq!(
-        server
-            .call(
-                "DELETE",
-                &format!("/service/{sid}/role/nope/sched_action/0"),
-                carol,
-                None
-            )
-            .0,
+        server.status(
+            "DELETE",
+            &format!("/service/{sid}/role/nope/sched_action/0"),
+            carol,
+            None
+        ),
         404
     );
     assert_eq!(
-        server
-            .call(
-                "DELETE",
-                &format!("/service/{sid}/role/web/sched_action/0"),
-                carol,
-                None
-            )
-            .0,
+        server.status(
+            "DELETE",
+            &format!("/service/{sid}/role/web/sched_action/0"),
+            carol,
+            None
+        ),
         204
     );
     let (_, doc) = server.call("GET", &format!("/service/{sid}"), carol, None);
@@ -858,39 +815,33 @@ fn images_template_actions_service_updates_sched_actions_accounts_and_metrics() 
         json!([])
     );
     assert_eq!(
-        server
-            .call(
-                "DELETE",
-                &format!("/service/{sid}/sched_action/0"),
-                carol,
-                None
-            )
-            .0,
+        server.status(
+            "DELETE",
+            &format!("/service/{sid}/sched_action/0"),
+            carol,
+            None
+        ),
         204
     );
 
     // chown of a service: its VMs follow; unknown users are refused.
     let chown = action("chown", json!({"owner_id": alice_id}));
     assert_eq!(
-        server
-            .call(
-                "POST",
-                &format!("/service/{sid}/action"),
-                carol,
-                Some(&chown)
-            )
-            .0,
+        server.status(
+            "POST",
+            &format!("/service/{sid}/action"),
+            carol,
+            Some(&chown)
+        ),
         403
     );
     assert_eq!(
-        server
-            .call(
-                "POST",
-                &format!("/service/{sid}/action"),
-                admin,
-                Some(&chown)
-            )
-            .0,
+        server.status(
+            "POST",
+            &format!("/service/{sid}/action"),
+            admin,
+            Some(&chown)
+        ),
         204
     );
     let (_, doc) = server.call("GET", &format!("/service/{sid}"), alice, None);
@@ -908,14 +859,12 @@ fn images_template_actions_service_updates_sched_actions_accounts_and_metrics() 
     );
     assert_eq!(status, 403, "alice is not in the oneadmin group: {err}");
     assert_eq!(
-        server
-            .call(
-                "POST",
-                &format!("/service/{sid}/action"),
-                admin,
-                Some(&chgrp)
-            )
-            .0,
+        server.status(
+            "POST",
+            &format!("/service/{sid}/action"),
+            admin,
+            Some(&chgrp)
+        ),
         204
     );
     let (_, doc) = server.call("GET", &format!("/service/{sid}"), alice, None);
@@ -943,34 +892,30 @@ fn images_template_actions_service_updates_sched_actions_accounts_and_metrics() 
     // Users: passwords, groups, deletion; ids are never reused.
     let passwd = |p: &str| action("passwd", json!({"password": p}));
     assert_eq!(
-        server
-            .call(
-                "POST",
-                &format!("/user/{bob_id}/action"),
-                alice,
-                Some(&passwd("x"))
-            )
-            .0,
+        server.status(
+            "POST",
+            &format!("/user/{bob_id}/action"),
+            alice,
+            Some(&passwd("x"))
+        ),
         403
     );
     assert_eq!(
-        server
-            .call(
-                "POST",
-                &format!("/user/{alice_id}/action"),
-                alice,
-                Some(&passwd("new-pw"))
-            )
-            .0,
+        server.status(
+            "POST",
+            &format!("/user/{alice_id}/action"),
+            alice,
+            Some(&passwd("new-pw"))
+        ),
         204
     );
     assert_eq!(
-        server.call("GET", "/service", alice, None).0,
+        server.status("GET", "/service", alice, None),
         401,
         "the old password is gone"
     );
     let alice = Some(("alice", "new-pw"));
-    assert_eq!(server.call("GET", "/service", alice, None).0, 200);
+    assert_eq!(server.status("GET", "/service", alice, None), 200);
     let (_, team) = server.call("GET", "/group", admin, None);
     let team_id = team["GROUP_POOL"]["GROUP"]
         .as_array()
@@ -983,44 +928,34 @@ fn images_template_actions_service_updates_sched_actions_accounts_and_metrics() 
         .to_string();
     let chgrp = action("chgrp", json!({"group_id": team_id}));
     assert_eq!(
-        server
-            .call(
-                "POST",
-                &format!("/user/{carol_id}/action"),
-                admin,
-                Some(&chgrp)
-            )
-            .0,
+        server.status(
+            "POST",
+            &format!("/user/{carol_id}/action"),
+            admin,
+            Some(&chgrp)
+        ),
         204
     );
     let (_, me) = server.call("GET", &format!("/user/{carol_id}"), carol, None);
     assert_eq!(me["USER"]["GNAME"], "team");
     assert_eq!(
-        server
-            .call("GET", &format!("/user/{bob_id}"), carol, None)
-            .0,
+        server.status("GET", &format!("/user/{bob_id}"), carol, None),
         403
     );
     assert_eq!(
-        server
-            .call("DELETE", &format!("/group/{team_id}"), admin, None)
-            .0,
+        server.status("DELETE", &format!("/group/{team_id}"), admin, None),
         409
     );
-    assert_eq!(server.call("DELETE", "/user/0", admin, None).0, 409);
+    assert_eq!(server.status("DELETE", "/user/0", admin, None), 409);
     assert_eq!(
-        server
-            .call("DELETE", &format!("/user/{bob_id}"), alice, None)
-            .0,
+        server.status("DELETE", &format!("/user/{bob_id}"), alice, None),
         403
     );
     assert_eq!(
-        server
-            .call("DELETE", &format!("/user/{bob_id}"), admin, None)
-            .0,
+        server.status("DELETE", &format!("/user/{bob_id}"), admin, None),
         204
     );
-    assert_eq!(server.call("GET", "/service", bob, None).0, 401);
+    assert_eq!(server.status("GET", "/service", bob, None), 401);
     let (status, dave) = server.call(
         "POST",
         "/user",
@@ -1053,15 +988,11 @@ fn images_template_actions_service_updates_sched_actions_accounts_and_metrics() 
 
     // purge_done is oneadmin's.
     assert_eq!(
-        server
-            .call("POST", "/service_pool/purge_done", alice, Some("{}"))
-            .0,
+        server.status("POST", "/service_pool/purge_done", alice, Some("{}")),
         403
     );
     assert_eq!(
-        server
-            .call("POST", "/service_pool/purge_done", admin, None)
-            .0,
+        server.status("POST", "/service_pool/purge_done", admin, None),
         204
     );
 }
@@ -1209,13 +1140,11 @@ fn rights_reach_through_to_vm_templates_and_images_and_errors_are_always_json() 
     );
     // Unknown users and wrong passwords get the same answer.
     assert_eq!(
-        server
-            .call("GET", "/service", Some(("nobody", "x")), None)
-            .0,
+        server.status("GET", "/service", Some(("nobody", "x")), None),
         401
     );
     assert_eq!(
-        server.call("GET", "/service", Some(("alice", "x")), None).0,
+        server.status("GET", "/service", Some(("alice", "x")), None),
         401
     );
 }
@@ -1246,9 +1175,7 @@ fn without_its_driver_the_server_still_signs_users_in_and_says_why() {
             .any(|p| p["id"] == "sim")
     );
     assert_eq!(
-        server
-            .call("GET", "/plugins", Some(("oneadmin", "x")), None)
-            .0,
+        server.status("GET", "/plugins", Some(("oneadmin", "x")), None),
         401
     );
     let (status, err) = server.call("GET", "/service", admin, None);

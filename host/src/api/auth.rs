@@ -56,6 +56,16 @@ impl FromRequestParts<Arc<AppState>> for Caller {
 }
 
 impl Caller {
+    /// What the caller creates is theirs and their group's, with the
+    /// default permissions (owner use and manage).
+    pub fn owns_new(&self) -> Ownership {
+        Ownership {
+            uid: self.0.uid,
+            gid: self.0.gid,
+            permissions: Default::default(),
+        }
+    }
+
     /// 403 unless the caller has `right` on a resource (`what`, for the
     /// message: "service 12").
     pub fn require(&self, right: Right, on: &Ownership, what: &str) -> Result<(), ApiError> {

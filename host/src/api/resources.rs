@@ -6,7 +6,7 @@
 use super::auth::Caller;
 use super::error::ApiError;
 use super::{AppState, JsonBody, body_json};
-use crate::access::{Ownership, Permissions, Right};
+use crate::access::{Ownership, Right};
 use crate::store::{Resource, ResourceKind, Store};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -201,11 +201,7 @@ pub async fn create(
     let engine = state.engine()?;
     let store = engine.store();
     check_attributes(&store, &caller, kind, &attributes)?;
-    let ownership = Ownership {
-        uid: caller.0.uid,
-        gid: caller.0.gid,
-        permissions: Permissions::default(),
-    };
+    let ownership = caller.owns_new();
     let id = store.create_resource(kind, &name, ownership, attributes)?;
     let r = store
         .resource(kind, id)?

@@ -4,7 +4,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::resources;
 use super::{AppState, JsonBody, body_json, documents};
-use crate::access::{Ownership, Permissions, Right};
+use crate::access::Right;
 use crate::store::{ResourceKind, ServiceTemplateDoc};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -95,11 +95,7 @@ pub async fn create(
     let doc = ServiceTemplateDoc {
         id: store.next_service_template_id()?,
         name,
-        ownership: Ownership {
-            uid: caller.0.uid,
-            gid: caller.0.gid,
-            permissions: Permissions::default(),
-        },
+        ownership: caller.owns_new(),
         registration_time: crate::clock::Clock::now_ms(&crate::clock::SystemClock) / 1000,
         body: normalized,
     };
@@ -264,11 +260,7 @@ fn clone_vm_templates(
         }
         sources.push((t, disk_images));
     }
-    let owned = Ownership {
-        uid: caller.0.uid,
-        gid: caller.0.gid,
-        permissions: Permissions::default(),
-    };
+    let owned = caller.owns_new();
     let mut image_map: Vec<(u64, u64)> = Vec::new();
     let mut template_map: Vec<(u64, u64)> = Vec::new();
     for (t, disk_images) in sources {
@@ -362,11 +354,7 @@ pub async fn action(
                     )?;
                 }
             }
-            let ownership = Ownership {
-                uid: caller.0.uid,
-                gid: caller.0.gid,
-                permissions: Permissions::default(),
-            };
+            let ownership = caller.owns_new();
             let service_id = engine.instantiate_for(&merged, ownership).await?;
             let service = engine.service(service_id)?;
             let body = documents::one(documents::service(&engine.store(), &service));
@@ -398,11 +386,7 @@ pub async fn action(
                 let clone = ServiceTemplateDoc {
                     id: store.next_service_template_id()?,
                     name,
-                    ownership: Ownership {
-                        uid: caller.0.uid,
-                        gid: caller.0.gid,
-                        permissions: Permissions::default(),
-                    },
+                    ownership: caller.owns_new(),
                     registration_time: crate::clock::Clock::now_ms(&crate::clock::SystemClock)
                         / 1000,
                     body,
