@@ -245,12 +245,13 @@ impl Store {
     }
 
     /// Every service, in one query.
-    pub fn services(&self) -> anyhow::Result<Vec<Service>> {
-        let mut stmt = self.db.prepare("SELECT body FROM services ORDER BY id")?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    /// Every service, shared: from the cache, parsing only those not in
+    /// it yet.
+    pub fn services(&self) -> anyhow::Result<Vec<Arc<Service>>> {
         let mut out = Vec::new();
-        for body in rows {
-            out.push(serde_json::from_str(&body?).context("a stored service is not readable")?);
+        for id in self.service_ids()? {
+            // A service deleted between the two reads is simply not listed.
+            out.extend(self.shared_service(id)?);
         }
         Ok(out)
     }
@@ -312,18 +313,23 @@ impl Store {
         )? > 0)
     }
 
-    /// Names of users and groups, for documents (`UNAME`, `GNAME`); the id
+    /// Names of groups and owners, for documents (`GNAME`, `UNAME`); the id
     /// when there is no such user or group (any more).
-    pub fn user_name(&self, uid: u64) -> String {
-        self.name("users", uid)
-    }
-
     pub fn group_name(&self, gid: u64) -> String {
+        self.drop_stale_caches();
         self.name("groups", gid)
     }
 
-    fn name(&self, table: &'static str, id: u64) -> String {
+    /// The owner's and the group's names, with one freshness check.
+    pub fn owner_names(&self, ownership: &crate::access::Ownership) -> (String, String) {
         self.drop_stale_caches();
+        (
+            self.name("users", ownership.uid),
+            self.name("groups", ownership.gid),
+        )
+    }
+
+    fn name(&self, table: &'static str, id: u64) -> String {
         if let Some(name) = self.names.borrow().get(&(table, id)) {
             return name.clone();
         }

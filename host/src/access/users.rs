@@ -110,14 +110,7 @@ pub fn create_user(
         return Err(AccessError::Invalid("password: must not be empty".into()));
     }
     let db = store.db();
-    let group: Option<i64> = db
-        .query_row(
-            "SELECT id FROM groups WHERE id = ?1",
-            params![gid as i64],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if group.is_none() {
+    if !group_exists(store, gid)? {
         return Err(AccessError::Invalid(format!(
             "group_id: group {gid} does not exist"
         )));
@@ -139,23 +132,6 @@ pub fn create_user(
         params![next, name, hash(password)?, gid as i64],
     )?;
     Ok(next as u64)
-}
-
-pub fn user(store: &Store, name: &str) -> Result<Option<User>, AccessError> {
-    Ok(store
-        .db()
-        .query_row(
-            "SELECT id, gid FROM users WHERE name = ?1",
-            params![name],
-            |r| {
-                Ok(User {
-                    id: r.get::<_, i64>(0)? as u64,
-                    name: name.to_string(),
-                    gid: r.get::<_, i64>(1)? as u64,
-                })
-            },
-        )
-        .optional()?)
 }
 
 pub fn users(store: &Store) -> Result<Vec<User>, AccessError> {
@@ -203,8 +179,20 @@ pub fn user_exists(store: &Store, id: u64) -> Result<bool, AccessError> {
     Ok(user_by_id(store, id)?.is_some())
 }
 
+/// A group's name, if the group exists.
+pub fn group(store: &Store, id: u64) -> Result<Option<String>, AccessError> {
+    Ok(store
+        .db()
+        .query_row(
+            "SELECT name FROM groups WHERE id = ?1",
+            params![id as i64],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
 pub fn group_exists(store: &Store, id: u64) -> Result<bool, AccessError> {
-    Ok(groups(store)?.iter().any(|(g, _)| *g == id))
+    Ok(group(store, id)?.is_some())
 }
 
 fn existing_user(store: &Store, id: u64) -> Result<User, AccessError> {
@@ -522,6 +510,14 @@ mod tests {
             create_group(&store, "users"),
             Err(AccessError::Exists(_))
         ));
-        assert_eq!(user(&store, "bob").unwrap().unwrap().gid, 1);
+        assert_eq!(
+            users(&store)
+                .unwrap()
+                .into_iter()
+                .find(|u| u.name == "bob")
+                .unwrap()
+                .gid,
+            1
+        );
     }
 }

@@ -185,9 +185,7 @@ pub async fn show_group(
         )));
     }
     let engine = state.engine()?;
-    let (id, name) = users::groups(&engine.store())?
-        .into_iter()
-        .find(|(g, _)| *g == id)
+    let name = users::group(&engine.store(), id)?
         .ok_or_else(|| ApiError::not_found(format!("group {id} does not exist")))?;
     Ok(Json(json!({"GROUP": {"ID": id.to_string(), "NAME": name}})))
 }

@@ -29,10 +29,8 @@ pub struct Names {
 
 impl Names {
     pub fn of(store: &Store, ownership: &Ownership) -> Names {
-        Names {
-            user: store.user_name(ownership.uid),
-            group: store.group_name(ownership.gid),
-        }
+        let (user, group) = store.owner_names(ownership);
+        Names { user, group }
     }
 }
 

@@ -29,6 +29,19 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, message)
     }
 
+    /// A 400 listing every field's problem.
+    pub fn invalid(fields: Vec<crate::service::FieldError>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: fields
+                .iter()
+                .map(|f| f.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+            fields,
+        }
+    }
+
     pub fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, message)
     }
@@ -62,15 +75,7 @@ impl IntoResponse for ApiError {
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {
-            EngineError::Invalid(fields) => ApiError {
-                status: StatusCode::BAD_REQUEST,
-                message: fields
-                    .iter()
-                    .map(|f| f.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                fields,
-            },
+            EngineError::Invalid(fields) => ApiError::invalid(fields),
             EngineError::Lifecycle(LifecycleError::WrongState(m)) => {
                 ApiError::new(StatusCode::CONFLICT, m)
             }

@@ -7,7 +7,7 @@
 use super::AppState;
 use crate::service::state::{RoleState, ServiceState};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;
@@ -29,19 +29,31 @@ struct RouteStats {
     statuses: BTreeMap<u16, u64>,
 }
 
-/// Counts and latencies of API requests, per method and route pattern
-/// (`GET /service/{id}`, not one series per id).
+/// Counts and latencies of API requests, per route pattern and method
+/// (`GET /service/{id}`, not one series per id). Keyed so that recording a
+/// request allocates only the first time its route is seen.
 #[derive(Default)]
 pub struct HttpMetrics {
-    routes: Mutex<BTreeMap<(String, String), RouteStats>>,
+    routes: Mutex<BTreeMap<String, Vec<(Method, RouteStats)>>>,
 }
 
 impl HttpMetrics {
-    fn record(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    fn record(&self, method: &Method, route: &str, status: u16, seconds: f64) {
         let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
-        let stats = routes
-            .entry((method.to_string(), route.to_string()))
-            .or_default();
+        if !routes.contains_key(route) {
+            routes.insert(route.to_string(), Vec::new());
+        }
+        let Some(methods) = routes.get_mut(route) else {
+            return;
+        };
+        let i = match methods.iter().position(|(m, _)| m == method) {
+            Some(i) => i,
+            None => {
+                methods.push((method.clone(), RouteStats::default()));
+                methods.len() - 1
+            }
+        };
+        let stats = &mut methods[i].1;
         if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
             stats.buckets[i] += 1;
         }
@@ -54,7 +66,12 @@ impl HttpMetrics {
         let routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
         out.push_str("# HELP flotilla_http_requests_total API requests by route and status.\n");
         out.push_str("# TYPE flotilla_http_requests_total counter\n");
-        for ((method, route), stats) in routes.iter() {
+        let series = || {
+            routes
+                .iter()
+                .flat_map(|(route, methods)| methods.iter().map(move |(m, s)| (m, route, s)))
+        };
+        for (method, route, stats) in series() {
             for (status, n) in &stats.statuses {
                 let _ = writeln!(
                     out,
@@ -66,7 +83,7 @@ impl HttpMetrics {
             "# HELP flotilla_http_request_duration_seconds Time to answer an API request.\n",
         );
         out.push_str("# TYPE flotilla_http_request_duration_seconds histogram\n");
-        for ((method, route), stats) in routes.iter() {
+        for (method, route, stats) in series() {
             let labels = format!("method=\"{method}\",route=\"{route}\"");
             let mut cumulative = 0;
             for (bound, n) in BUCKETS.iter().zip(stats.buckets) {
@@ -98,16 +115,13 @@ impl HttpMetrics {
 /// Middleware: time every request that matched a route.
 pub async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string());
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
     if let Some(route) = route {
         state.metrics.record(
             &method,
-            &route,
+            route.as_str(),
             response.status().as_u16(),
             started.elapsed().as_secs_f64(),
         );

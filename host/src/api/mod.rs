@@ -284,11 +284,17 @@ fn param_str(params: &serde_json::Value, key: &str) -> Result<String, ApiError> 
 
 /// A boolean parameter, false when absent.
 fn param_bool(params: &serde_json::Value, key: &str) -> Result<bool, ApiError> {
-    match params.get(key) {
+    bool_field(params, key, &format!("params.{key}"))
+}
+
+/// `value[key]` as a boolean, false when absent; `field` names it in the
+/// error.
+fn bool_field(value: &serde_json::Value, key: &str, field: &str) -> Result<bool, ApiError> {
+    match value.get(key) {
         None | Some(serde_json::Value::Null) => Ok(false),
         Some(serde_json::Value::Bool(b)) => Ok(*b),
         Some(_) => Err(ApiError::bad_request(format!(
-            "params.{key}: must be true or false"
+            "{field}: must be true or false"
         ))),
     }
 }
@@ -334,7 +340,7 @@ fn require_vm_template_use(
             "{field}: user {who} may not use VM template {id}"
         )));
     }
-    for image in resources::image_ids(&t) {
+    for image in resources::image_ids(&t.attributes) {
         if let Some(i) = store.resource(ResourceKind::Image, image)?
             && !caller.0.may(Right::Use, &i.ownership)
         {

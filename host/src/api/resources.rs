@@ -6,7 +6,7 @@
 use super::auth::Caller;
 use super::error::ApiError;
 use super::{AppState, JsonBody, body_json};
-use crate::access::{Ownership, Right};
+use crate::access::Right;
 use crate::store::{Resource, ResourceKind, Store};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -26,12 +26,13 @@ fn element(kind: ResourceKind) -> &'static str {
 }
 
 fn render(store: &Store, r: &Resource) -> Value {
+    let names = super::documents::Names::of(store, &r.ownership);
     json!({
         "ID": r.id.to_string(),
         "UID": r.ownership.uid.to_string(),
         "GID": r.ownership.gid.to_string(),
-        "UNAME": store.user_name(r.ownership.uid),
-        "GNAME": store.group_name(r.ownership.gid),
+        "UNAME": names.user,
+        "GNAME": names.group,
         "NAME": r.name,
         "PERMISSIONS": super::documents::permissions(&r.ownership.permissions),
         "TEMPLATE": r.attributes,
@@ -59,8 +60,8 @@ pub(super) fn load(
 
 /// The image ids a VM template's disks refer to (`DISK` is one object or
 /// a list; `IMAGE_ID` a number or a string of digits).
-pub(super) fn image_ids(vm_template: &Resource) -> Vec<u64> {
-    let disks = match vm_template.attributes.get("DISK") {
+pub(super) fn image_ids(vm_template: &Map<String, Value>) -> Vec<u64> {
+    let disks = match vm_template.get("DISK") {
         Some(Value::Array(disks)) => disks.iter().collect(),
         Some(disk @ Value::Object(_)) => vec![disk],
         _ => Vec::new(),
@@ -97,13 +98,7 @@ fn check_attributes(
                     "template.DISK: must be an object or an array of objects",
                 ));
             }
-            let probe = Resource {
-                id: 0,
-                name: String::new(),
-                ownership: Ownership::default(),
-                attributes: attributes.clone(),
-            };
-            for image in image_ids(&probe) {
+            for image in image_ids(attributes) {
                 let found = store.resource(ResourceKind::Image, image)?.ok_or_else(|| {
                     ApiError::bad_request(format!(
                         "template.DISK.IMAGE_ID: image {image} does not exist"
@@ -114,7 +109,7 @@ fn check_attributes(
         }
         ResourceKind::Image => {
             if let Some(size) = attributes.get("SIZE")
-                && !(size.is_u64() || size.as_str().is_some_and(|s| s.parse::<u64>().is_ok()))
+                && super::json_id(size).is_none()
             {
                 return Err(ApiError::bad_request(
                     "template.SIZE: must be a whole number of MiB",
@@ -220,8 +215,7 @@ pub async fn update(
 ) -> Result<Json<Value>, ApiError> {
     let body = body_json(body)?;
     let attributes = template_field(&body, kind)?;
-    let append = super::param_bool(&body, "append")
-        .map_err(|_| ApiError::bad_request("append: must be true or false"))?;
+    let append = super::bool_field(&body, "append", "append")?;
     let engine = state.engine()?;
     let store = engine.store();
     let mut r = load(&store, &caller, kind, id, Right::Manage)?;

@@ -5,6 +5,7 @@ use super::error::ApiError;
 use super::{AppState, JsonBody, body_json, documents};
 use crate::access::Right;
 use crate::service::lifecycle::{Service, VM_ACTIONS};
+use crate::store::Store;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -13,8 +14,21 @@ use std::sync::Arc;
 
 type St = State<Arc<AppState>>;
 
-fn load(state: &AppState, caller: &Caller, id: u64, right: Right) -> Result<Service, ApiError> {
-    let service = state.engine()?.service(id)?;
+/// A stored service, shared rather than copied.
+fn fetch(store: &Store, id: u64) -> Result<Arc<Service>, ApiError> {
+    store
+        .shared_service(id)?
+        .ok_or_else(|| ApiError::not_found(format!("service {id} does not exist")))
+}
+
+/// A service the caller has `right` on.
+fn load(
+    state: &AppState,
+    caller: &Caller,
+    id: u64,
+    right: Right,
+) -> Result<Arc<Service>, ApiError> {
+    let service = fetch(&state.engine()?.store(), id)?;
     caller.require(right, &service.ownership, &format!("service {id}"))?;
     Ok(service)
 }
@@ -40,9 +54,7 @@ pub async fn show(
 ) -> Result<Json<Value>, ApiError> {
     let (service, names) = {
         let store = state.engine()?.store();
-        let service = store
-            .shared_service(id)?
-            .ok_or_else(|| ApiError::not_found(format!("service {id} does not exist")))?;
+        let service = fetch(&store, id)?;
         let names = documents::Names::of(&store, &service.ownership);
         (service, names)
     };
@@ -79,8 +91,7 @@ pub async fn scale(
         .and_then(super::json_id)
         .and_then(|n| u32::try_from(n).ok())
         .ok_or_else(|| ApiError::bad_request("cardinality: must be a whole number, 0 or more"))?;
-    let force = super::param_bool(&body, "force")
-        .map_err(|_| ApiError::bad_request("force: must be true or false"))?;
+    let force = super::bool_field(&body, "force", "force")?;
     state.engine()?.scale(id, role, cardinality, force).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -226,9 +237,7 @@ pub async fn update(
 ) -> Result<StatusCode, ApiError> {
     let body = body_json(body)?;
     let service = load(&state, &caller, id, Right::Manage)?;
-    let document = if super::param_bool(&body, "append")
-        .map_err(|_| ApiError::bad_request("append: must be true or false"))?
-    {
+    let document = if super::bool_field(&body, "append", "append")? {
         let sent = match body.get("template") {
             Some(Value::String(text)) => serde_json::from_str(text)
                 .map_err(|e| ApiError::bad_request(format!("template: not JSON: {e}")))?,

@@ -44,15 +44,7 @@ fn validated(body: &Value, registered: Option<u64>) -> Result<(String, Value), A
             "registration_time: cannot be changed",
         ));
     }
-    let template = crate::service::parse_template(&body).map_err(|fields| ApiError {
-        status: StatusCode::BAD_REQUEST,
-        message: fields
-            .iter()
-            .map(|f| f.to_string())
-            .collect::<Vec<_>>()
-            .join("; "),
-        fields,
-    })?;
+    let template = crate::service::parse_template(&body).map_err(ApiError::invalid)?;
     let normalized =
         serde_json::to_value(&template).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok((template.name, normalized))
@@ -150,13 +142,14 @@ pub async fn delete(
     let mut vm_templates = Vec::new();
     let mut images = Vec::new();
     if delete_type != "none" {
+        // Read the other templates once, not once per VM template.
+        let others = store.service_templates()?;
         for tid in role_template_ids(&doc.body) {
             let Some(t) = store.resource(ResourceKind::VmTemplate, tid)? else {
                 continue;
             };
             caller.require(Right::Manage, &t.ownership, &format!("VM template {tid}"))?;
-            if let Some(other) = store
-                .service_templates()?
+            if let Some(other) = others
                 .iter()
                 .find(|o| o.id != id && role_template_ids(&o.body).contains(&tid))
             {
@@ -172,8 +165,9 @@ pub async fn delete(
         }
     }
     if delete_type == "all" {
+        let all_vm_templates = store.resources(ResourceKind::VmTemplate)?;
         for t in &vm_templates {
-            for image in resources::image_ids(t) {
+            for image in resources::image_ids(&t.attributes) {
                 if images
                     .iter()
                     .any(|i: &crate::store::Resource| i.id == image)
@@ -184,9 +178,9 @@ pub async fn delete(
                     continue;
                 };
                 caller.require(Right::Manage, &i.ownership, &format!("image {image}"))?;
-                if let Some(user) = store.resources(ResourceKind::VmTemplate)?.iter().find(|o| {
+                if let Some(user) = all_vm_templates.iter().find(|o| {
                     !vm_templates.iter().any(|t| t.id == o.id)
-                        && resources::image_ids(o).contains(&image)
+                        && resources::image_ids(&o.attributes).contains(&image)
                 }) {
                     return Err(ApiError::new(
                         StatusCode::CONFLICT,
@@ -248,7 +242,7 @@ fn clone_vm_templates(
         let t = resources::load(store, caller, ResourceKind::VmTemplate, tid, Right::Use)?;
         let mut disk_images = Vec::new();
         if images {
-            for image in resources::image_ids(&t) {
+            for image in resources::image_ids(&t.attributes) {
                 disk_images.push(resources::load(
                     store,
                     caller,

@@ -1,7 +1,7 @@
 //! `flotilla user …` and `flotilla group …`.
 
 use super::connection::ApiArgs;
-use super::output::{emit, fields, pool_items, table, text};
+use super::output::{self, emit, fields, pool_items, table, text};
 use super::ownership;
 use serde_json::json;
 use std::process::ExitCode;
@@ -93,7 +93,7 @@ pub async fn users(args: &ApiArgs, cmd: UserCommand) -> Result<ExitCode, String>
                 body["group_id"] = json!(ownership::group_id(&api, &group).await?);
             }
             let created = api.post("/user", body).await?;
-            super::templates::print_created(&created, args.json);
+            output::print_created(&created, args.json);
         }
         UserCommand::Delete { account } => {
             let id = ownership::user_id(&api, &account).await?;
@@ -140,7 +140,7 @@ pub async fn groups(args: &ApiArgs, cmd: GroupCommand) -> Result<ExitCode, Strin
         }
         GroupCommand::Create { name } => {
             let created = api.post("/group", json!({ "name": name })).await?;
-            super::templates::print_created(&created, args.json);
+            output::print_created(&created, args.json);
         }
         GroupCommand::Delete { group } => {
             let id = ownership::group_id(&api, &group).await?;

@@ -58,6 +58,20 @@ pub fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
+/// `ID: 3` for people, the document for scripts.
+pub fn print_created(created: &Value, json: bool) {
+    if json {
+        print_json(created);
+    } else {
+        let doc = created
+            .as_object()
+            .and_then(|o| o.values().next())
+            .cloned()
+            .unwrap_or_default();
+        println!("ID: {}", text(&doc, "ID"));
+    }
+}
+
 pub fn print_json(value: &Value) {
     println!(
         "{}",

@@ -4,7 +4,6 @@
 use super::connection::ApiArgs;
 use super::output::{self, emit, fields, pool_items, pretty, table, text};
 use super::ownership::{self, OwnershipCommand};
-use super::templates::print_created;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,7 +57,7 @@ pub async fn run(args: &ApiArgs, kind: Kind, cmd: ResourceCommand) -> Result<Exi
     match cmd {
         ResourceCommand::Create { file } => {
             let created = api.post(kind.base, output::read_json(&file)?).await?;
-            print_created(&created, args.json);
+            output::print_created(&created, args.json);
         }
         ResourceCommand::List => emit(args.json, &api.get(kind.base).await?, |pool| {
             table(

@@ -122,22 +122,20 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         tracing::info!(plugin = %p.id, kind = %p.kind, version = %p.version, status = %p.status, "plugin");
     }
 
-    {
-        let store = crate::store::Store::open(&data_dir.join("flotilla.db"))
-            .map_err(|e| format!("database: {e:#}"))?;
-        match crate::access::users::bootstrap(&store, &data_dir) {
-            Ok(Some(path)) => tracing::info!(
-                "created user oneadmin; its credentials are in {}",
-                path.display()
-            ),
-            Ok(None) => {}
-            Err(e) => return Err(format!("creating the oneadmin user: {e}")),
-        }
+    let store = crate::store::Store::open(&data_dir.join("flotilla.db"))
+        .map_err(|e| format!("database: {e:#}"))?;
+    match crate::access::users::bootstrap(&store, &data_dir) {
+        Ok(Some(path)) => tracing::info!(
+            "created user oneadmin; its credentials are in {}",
+            path.display()
+        ),
+        Ok(None) => {}
+        Err(e) => return Err(format!("creating the oneadmin user: {e}")),
     }
-    let engine = match registry.loaded(&config.engine.driver, crate::plugin::PluginKind::Driver) {
+    let (engine, standby_store) = match registry
+        .loaded(&config.engine.driver, crate::plugin::PluginKind::Driver)
+    {
         Some(driver) => {
-            let store = crate::store::Store::open(&data_dir.join("flotilla.db"))
-                .map_err(|e| format!("database: {e:#}"))?;
             let engine = crate::engine::Engine::new(
                 store,
                 Arc::new(crate::plugin::Driver::start_pool(
@@ -154,20 +152,12 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
                 Err(e) => tracing::warn!("reconciliation skipped: {e}"),
             }
             engine.spawn_loop(std::time::Duration::from_millis(config.engine.tick_ms));
-            Some(engine)
+            (Some(engine), None)
         }
         None => {
             tracing::error!(driver = %config.engine.driver, "the engine's driver is not loaded; services will not progress");
-            None
+            (None, Some(std::sync::Mutex::new(store)))
         }
-    };
-
-    let standby_store = match engine {
-        Some(_) => None,
-        None => Some(std::sync::Mutex::new(
-            crate::store::Store::open(&data_dir.join("flotilla.db"))
-                .map_err(|e| format!("database: {e:#}"))?,
-        )),
     };
     let state = Arc::new(AppState {
         auth: crate::access::users::Authenticator::default(),

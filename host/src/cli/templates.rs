@@ -1,7 +1,7 @@
 //! `flotilla template …`: service templates (`oneflow-template`).
 
 use super::connection::{Api, ApiArgs};
-use super::output::{self, emit, fields, join, pool_items, pretty, print_json, table, text};
+use super::output::{self, emit, fields, join, pool_items, pretty, table, text};
 use super::ownership::{self, OwnershipCommand};
 use super::services::{self, WaitArgs};
 use serde_json::{Value, json};
@@ -72,7 +72,7 @@ pub async fn run(args: &ApiArgs, cmd: TemplateCommand) -> Result<ExitCode, Strin
     match cmd {
         TemplateCommand::Create { file } => {
             let created = api.post(BASE, output::read_json(&file)?).await?;
-            print_created(&created, json);
+            output::print_created(&created, json);
         }
         TemplateCommand::List => emit(json, &api.get(BASE).await?, list_table),
         TemplateCommand::Show { id } => {
@@ -122,7 +122,7 @@ pub async fn run(args: &ApiArgs, cmd: TemplateCommand) -> Result<ExitCode, Strin
                     json!({ "name": name, "recursive": mode }),
                 )
                 .await?;
-            print_created(&created, json);
+            output::print_created(&created, json);
         }
         TemplateCommand::Instantiate {
             id,
@@ -150,7 +150,7 @@ pub async fn run(args: &ApiArgs, cmd: TemplateCommand) -> Result<ExitCode, Strin
                         json!({ "merge_template": merge }),
                     )
                     .await?;
-                print_created(&created, json);
+                output::print_created(&created, json);
                 if let Some(id) = created["DOCUMENT"]["ID"].as_str() {
                     ids.push(id.parse::<u64>().map_err(|e| e.to_string())?);
                 }
@@ -167,20 +167,6 @@ pub async fn run(args: &ApiArgs, cmd: TemplateCommand) -> Result<ExitCode, Strin
         TemplateCommand::Ownership(cmd) => ownership::run(&api, BASE, cmd).await?,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `ID: 3` for people, the document for scripts.
-pub fn print_created(created: &Value, json: bool) {
-    if json {
-        print_json(created);
-    } else {
-        let doc = created
-            .as_object()
-            .and_then(|o| o.values().next())
-            .cloned()
-            .unwrap_or_default();
-        println!("ID: {}", text(&doc, "ID"));
-    }
 }
 
 fn list_table(pool: &Value) -> String {

@@ -4,12 +4,10 @@
 use super::bindings::driver::DriverPlugin;
 use super::engine::{KindPre, LoadedPlugin};
 use super::fault::CallError;
-use super::instance::{guarded, instantiate};
-use super::state::PluginState;
+use super::instance::Instance;
 use super::supervisor::{Supervisor, WarmInstance};
 use super::{KeyValue, PluginFault, PluginInfo};
 use std::sync::Arc;
-use wasmtime::Store;
 
 pub use super::bindings::driver::exports::flotilla::driver::driver::{
     ManagedVm, VmAction, VmSpec, VmStatus,
@@ -80,35 +78,24 @@ impl super::VmState {
 }
 
 /// One live instance of a driver. Calls block the calling thread.
-pub struct DriverInstance {
-    plugin: Arc<LoadedPlugin>,
-    store: Store<PluginState>,
-    bindings: DriverPlugin,
-}
+pub type DriverInstance = Instance<DriverPlugin>;
 
 impl DriverInstance {
     pub fn new(plugin: Arc<LoadedPlugin>) -> Result<DriverInstance, PluginFault> {
-        let (store, bindings) = instantiate(&plugin, "a driver", |pre, store| match pre {
+        Instance::start(plugin, "a driver", |pre, store| match pre {
             KindPre::Driver(pre) => Some(pre.instantiate(store)),
             _ => None,
-        })?;
-        Ok(DriverInstance {
-            plugin,
-            store,
-            bindings,
         })
     }
 
     pub fn info(&mut self) -> Result<PluginInfo, CallError> {
-        let b = &self.bindings;
-        guarded(&self.plugin, &mut self.store, "info", |s| {
+        self.call("info", |b, s| {
             b.flotilla_driver_driver().call_info(s).map(Ok)
         })
     }
 
     pub fn create(&mut self, spec: &VmSpec) -> Result<String, CallError> {
-        let b = &self.bindings;
-        guarded(&self.plugin, &mut self.store, "create", |s| {
+        self.call("create", |b, s| {
             b.flotilla_driver_driver().call_create(s, spec)
         })
     }
@@ -119,24 +106,19 @@ impl DriverInstance {
         action: VmAction,
         args: &[KeyValue],
     ) -> Result<(), CallError> {
-        let b = &self.bindings;
-        guarded(&self.plugin, &mut self.store, "act", |s| {
+        self.call("act", |b, s| {
             b.flotilla_driver_driver().call_act(s, vm_id, action, args)
         })
     }
 
     pub fn poll(&mut self, vm_ids: &[String]) -> Result<Vec<VmStatus>, CallError> {
-        let b = &self.bindings;
-        guarded(&self.plugin, &mut self.store, "poll", |s| {
+        self.call("poll", |b, s| {
             b.flotilla_driver_driver().call_poll(s, vm_ids)
         })
     }
 
     pub fn list(&mut self) -> Result<Vec<ManagedVm>, CallError> {
-        let b = &self.bindings;
-        guarded(&self.plugin, &mut self.store, "list", |s| {
-            b.flotilla_driver_driver().call_list(s)
-        })
+        self.call("list", |b, s| b.flotilla_driver_driver().call_list(s))
     }
 }
 
@@ -163,13 +145,7 @@ impl Driver {
 
     /// A driver served by `instances` warm instances (at least one).
     pub fn start_pool(plugin: Arc<LoadedPlugin>, instances: usize) -> Result<Driver, String> {
-        if plugin.kind() != super::PluginKind::Driver {
-            return Err(format!(
-                "plugin `{}` is a {} plugin, not a driver",
-                plugin.id,
-                plugin.kind()
-            ));
-        }
+        plugin.expect_kind(super::PluginKind::Driver, "a driver")?;
         Ok(Driver {
             instances: (0..instances.max(1))
                 .map(|_| Supervisor::start(plugin.clone()))

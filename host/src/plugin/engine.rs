@@ -316,6 +316,19 @@ impl LoadedPlugin {
         self.manifest.kind
     }
 
+    /// An error unless the plugin is of `kind` (`what`: "a driver").
+    pub fn expect_kind(&self, kind: PluginKind, what: &str) -> Result<(), String> {
+        if self.kind() == kind {
+            Ok(())
+        } else {
+            Err(format!(
+                "plugin `{}` is a {} plugin, not {what}",
+                self.id,
+                self.kind()
+            ))
+        }
+    }
+
     /// The outbound hosts the plugin may really reach.
     pub fn effective_outbound_hosts(&self) -> Vec<String> {
         self.outbound.effective()

@@ -5,13 +5,50 @@ use super::PluginError;
 use super::engine::{EPOCH_TICK, KindPre, LoadedPlugin};
 use super::fault::{CallError, FaultKind, PluginFault};
 use super::state::PluginState;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 use wasmtime::Store;
 
+/// One live instance of a plugin, with its kind's bindings `B` (the typed
+/// calls live beside each kind: `DriverInstance`, `NetworkInstance`,
+/// `PolicyInstance`). Calls block the calling thread.
+pub struct Instance<B> {
+    plugin: Arc<LoadedPlugin>,
+    store: Store<PluginState>,
+    bindings: B,
+}
+
+impl<B> Instance<B> {
+    /// Instantiate `plugin`; `pick` instantiates its kind's bindings (see
+    /// [`instantiate`]).
+    pub(crate) fn start(
+        plugin: Arc<LoadedPlugin>,
+        what: &str,
+        pick: impl FnOnce(&KindPre, &mut Store<PluginState>) -> Option<wasmtime::Result<B>>,
+    ) -> Result<Instance<B>, PluginFault> {
+        let (store, bindings) = instantiate(&plugin, what, pick)?;
+        Ok(Instance {
+            plugin,
+            store,
+            bindings,
+        })
+    }
+
+    /// One export call, guarded.
+    pub(crate) fn call<T>(
+        &mut self,
+        function: &'static str,
+        f: impl FnOnce(&B, &mut Store<PluginState>) -> wasmtime::Result<Result<T, PluginError>>,
+    ) -> Result<T, CallError> {
+        let bindings = &self.bindings;
+        guarded(&self.plugin, &mut self.store, function, |s| f(bindings, s))
+    }
+}
+
 /// Run `f` (one export call) under the plugin's deadline, inside a tracing
 /// span with the plugin, kind, function, duration and outcome.
-pub(crate) fn guarded<T>(
+fn guarded<T>(
     plugin: &LoadedPlugin,
     store: &mut Store<PluginState>,
     function: &'static str,
@@ -172,7 +209,7 @@ fn deadline_ticks(plugin: &LoadedPlugin) -> u64 {
 /// start function that traps, a memory cap below the initial memory).
 /// `pick` instantiates from the plugin's pre-instance when it is of the
 /// wanted kind (`what`, for the message) and returns `None` otherwise.
-pub(crate) fn instantiate<B>(
+fn instantiate<B>(
     plugin: &LoadedPlugin,
     what: &str,
     pick: impl FnOnce(&KindPre, &mut Store<PluginState>) -> Option<wasmtime::Result<B>>,

@@ -4,60 +4,45 @@
 use super::bindings::network::NetworkPlugin;
 use super::engine::{KindPre, LoadedPlugin};
 use super::fault::CallError;
-use super::instance::{guarded, instantiate};
-use super::state::PluginState;
+use super::instance::Instance;
 use super::supervisor::{Supervisor, WarmInstance};
 use super::{PluginFault, PluginInfo};
 use std::sync::Arc;
-use wasmtime::Store;
 
 pub use super::bindings::network::exports::flotilla::network::mode::{
     NetworkLease, NetworkRequest, NetworkSource,
 };
 
-pub struct NetworkInstance {
-    plugin: Arc<LoadedPlugin>,
-    store: Store<PluginState>,
-    bindings: NetworkPlugin,
-}
+pub type NetworkInstance = Instance<NetworkPlugin>;
 
 impl NetworkInstance {
     pub fn new(plugin: Arc<LoadedPlugin>) -> Result<NetworkInstance, PluginFault> {
-        let (store, bindings) = instantiate(&plugin, "a network mode", |pre, store| match pre {
+        Instance::start(plugin, "a network mode", |pre, store| match pre {
             KindPre::Network(pre) => Some(pre.instantiate(store)),
             _ => None,
-        })?;
-        Ok(NetworkInstance {
-            plugin,
-            store,
-            bindings,
         })
     }
 
     pub fn info(&mut self) -> Result<PluginInfo, CallError> {
-        let b = &self.bindings;
-        guarded(&self.plugin, &mut self.store, "info", |s| {
+        self.call("info", |b, s| {
             b.flotilla_network_mode().call_info(s).map(Ok)
         })
     }
 
     pub fn deploy(&mut self, request: &NetworkRequest) -> Result<NetworkLease, CallError> {
-        let b = &self.bindings;
-        guarded(&self.plugin, &mut self.store, "deploy", |s| {
+        self.call("deploy", |b, s| {
             b.flotilla_network_mode().call_deploy(s, request)
         })
     }
 
     pub fn status(&mut self, lease: &NetworkLease) -> Result<NetworkLease, CallError> {
-        let b = &self.bindings;
-        guarded(&self.plugin, &mut self.store, "status", |s| {
+        self.call("status", |b, s| {
             b.flotilla_network_mode().call_status(s, lease)
         })
     }
 
     pub fn undeploy(&mut self, lease: &NetworkLease) -> Result<(), CallError> {
-        let b = &self.bindings;
-        guarded(&self.plugin, &mut self.store, "undeploy", |s| {
+        self.call("undeploy", |b, s| {
             b.flotilla_network_mode().call_undeploy(s, lease)
         })
     }
@@ -76,13 +61,7 @@ pub struct Network {
 
 impl Network {
     pub fn start(plugin: Arc<LoadedPlugin>) -> Result<Network, String> {
-        if plugin.kind() != super::PluginKind::Network {
-            return Err(format!(
-                "plugin `{}` is a {} plugin, not a network mode",
-                plugin.id,
-                plugin.kind()
-            ));
-        }
+        plugin.expect_kind(super::PluginKind::Network, "a network mode")?;
         Ok(Network {
             supervisor: Supervisor::start(plugin),
         })

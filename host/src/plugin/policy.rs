@@ -6,11 +6,9 @@
 use super::bindings::elasticity::ElasticityPlugin;
 use super::engine::{KindPre, LoadedPlugin};
 use super::fault::CallError;
-use super::instance::{guarded, instantiate};
-use super::state::PluginState;
+use super::instance::Instance;
 use super::{PluginFault, PluginInfo};
 use std::sync::Arc;
-use wasmtime::Store;
 
 pub use super::bindings::elasticity::exports::flotilla::elasticity::policy::{
     Evaluation, Recommendation, RoleView, VmSample,
@@ -18,36 +16,24 @@ pub use super::bindings::elasticity::exports::flotilla::elasticity::policy::{
 
 /// One instance of a policy, for a single evaluation (or, in benchmarks and
 /// the test kit, a few calls).
-pub struct PolicyInstance {
-    plugin: Arc<LoadedPlugin>,
-    store: Store<PluginState>,
-    bindings: ElasticityPlugin,
-}
+pub type PolicyInstance = Instance<ElasticityPlugin>;
 
 impl PolicyInstance {
     pub fn new(plugin: Arc<LoadedPlugin>) -> Result<PolicyInstance, PluginFault> {
-        let (store, bindings) =
-            instantiate(&plugin, "an elasticity policy", |pre, store| match pre {
-                KindPre::Elasticity(pre) => Some(pre.instantiate(store)),
-                _ => None,
-            })?;
-        Ok(PolicyInstance {
-            plugin,
-            store,
-            bindings,
+        Instance::start(plugin, "an elasticity policy", |pre, store| match pre {
+            KindPre::Elasticity(pre) => Some(pre.instantiate(store)),
+            _ => None,
         })
     }
 
     pub fn info(&mut self) -> Result<PluginInfo, CallError> {
-        let b = &self.bindings;
-        guarded(&self.plugin, &mut self.store, "info", |s| {
+        self.call("info", |b, s| {
             b.flotilla_elasticity_policy().call_info(s).map(Ok)
         })
     }
 
     pub fn evaluate(&mut self, input: &Evaluation) -> Result<Recommendation, CallError> {
-        let b = &self.bindings;
-        guarded(&self.plugin, &mut self.store, "evaluate", |s| {
+        self.call("evaluate", |b, s| {
             b.flotilla_elasticity_policy().call_evaluate(s, input)
         })
     }
@@ -61,13 +47,7 @@ pub struct Policy {
 
 impl Policy {
     pub fn new(plugin: Arc<LoadedPlugin>) -> Result<Policy, String> {
-        if plugin.kind() != super::PluginKind::Elasticity {
-            return Err(format!(
-                "plugin `{}` is a {} plugin, not a policy",
-                plugin.id,
-                plugin.kind()
-            ));
-        }
+        plugin.expect_kind(super::PluginKind::Elasticity, "a policy")?;
         Ok(Policy { plugin })
     }
 

@@ -84,6 +84,18 @@ pub struct Node {
     pub reason: Option<String>,
 }
 
+impl Node {
+    /// Mark the node as going away; the effect that terminates its VM, if
+    /// it has one yet.
+    fn terminate(&mut self, action: &'static str) -> Option<Effect> {
+        self.terminating = true;
+        Some(Effect::Act {
+            vm_id: self.vm_id.clone()?,
+            action,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ScaleWay {
@@ -763,15 +775,9 @@ impl Service {
                 self.shutdown_action(i)
             };
             for n in self.roles[i].nodes.iter_mut() {
-                n.terminating = true;
-                if let Some(vm_id) = &n.vm_id
-                    && n.vm_state != Some(VmState::Done)
-                {
-                    effects.push(Effect::Act {
-                        vm_id: vm_id.clone(),
-                        action,
-                    });
-                }
+                // A VM already DONE needs no terminate, but is marked all the same.
+                let done = n.vm_state == Some(VmState::Done);
+                effects.extend(n.terminate(action).filter(|_| !done));
             }
         }
         effects
@@ -899,13 +905,7 @@ impl Service {
                 .filter(|n| !n.terminating)
                 .take(excess)
             {
-                n.terminating = true;
-                if let Some(vm_id) = &n.vm_id {
-                    effects.push(Effect::Act {
-                        vm_id: vm_id.clone(),
-                        action,
-                    });
-                }
+                effects.extend(n.terminate(action));
             }
             Ok(effects)
         }
@@ -979,13 +979,7 @@ impl Service {
                     for n in self.roles[i].nodes.iter_mut() {
                         let failed = matches!(n.vm_state, Some(VmState::Failed | VmState::Unknown));
                         if failed || (n.vm_id.is_none() && n.reason.is_some()) {
-                            n.terminating = true;
-                            if let Some(vm_id) = &n.vm_id {
-                                effects.push(Effect::Act {
-                                    vm_id: vm_id.clone(),
-                                    action: "terminate-hard",
-                                });
-                            }
+                            effects.extend(n.terminate("terminate-hard"));
                         }
                     }
                     self.info(now, format!("Role {role}: recovering"));
@@ -1249,13 +1243,7 @@ impl Service {
         let action = self.shutdown_action(i);
         let mut effects = Vec::new();
         for n in self.roles[i].nodes.iter_mut() {
-            n.terminating = true;
-            if let Some(vm_id) = &n.vm_id {
-                effects.push(Effect::Act {
-                    vm_id: vm_id.clone(),
-                    action,
-                });
-            }
+            effects.extend(n.terminate(action));
         }
         Ok(effects)
     }
