@@ -3,6 +3,7 @@
 # 64 connections for 30 s, measured by wrk (Debian package `wrk`).
 #
 #   bench/api-load.sh [DURATION] [CONNECTIONS] [SERVICES]
+#   ROUTE=/service bench/api-load.sh 10s     # another route (default: one service)
 #
 # Builds nothing: run `cargo build --release` first. Starts `flotilla serve`
 # on loopback with a fresh data directory, creates the services through the
@@ -13,7 +14,7 @@ duration=${1:-30s}
 connections=${2:-64}
 services=${3:-1000}
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin="$root/target/release/flotilla"
+bin=${FLOTILLA_BIN:-"$root/target/release/flotilla"}
 [ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 
@@ -56,8 +57,9 @@ if [ "${running:-0}" -lt "$services" ]; then
   echo "only ${running:-0} of $services services reached RUNNING; see $data/serve.log" >&2
   trap - EXIT; kill $server; exit 1
 fi
-echo "$running services RUNNING; GET /service/$target" >&2
+route=${ROUTE:-/service/$target}
+echo "$running services RUNNING; GET $route" >&2
 
 script="$data/auth.lua"
 printf 'wrk.headers["Authorization"] = "Basic %s"\n' "$(printf %s "$auth" | base64 -w0)" > "$script"
-wrk -t2 -c"$connections" -d"$duration" --latency -s "$script" "$api/service/$target"
+wrk -t2 -c"$connections" -d"$duration" --latency -s "$script" "$api$route"
