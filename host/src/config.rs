@@ -47,6 +47,12 @@ pub struct EngineConfig {
     pub wait_seconds: u64,
     /// Warm instances of the driver serving the engine's calls.
     pub driver_instances: usize,
+    /// The most VMs one role may have: a scale or a template past it is
+    /// refused with a 400 naming this setting.
+    pub max_vms_per_role: u32,
+    /// Cooldown after a scale for roles that set none (OneFlow's
+    /// `default_cooldown`, 300 s).
+    pub default_cooldown_seconds: u32,
 }
 
 impl Default for EngineConfig {
@@ -56,6 +62,8 @@ impl Default for EngineConfig {
             tick_ms: 1_000,
             wait_seconds: 900,
             driver_instances: 2,
+            max_vms_per_role: 10_000,
+            default_cooldown_seconds: 300,
         }
     }
 }
@@ -64,12 +72,36 @@ impl Default for EngineConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// Connections served at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// A client must send a request's headers within this time, and a
+    /// kept-alive connection with no request for this long is closed.
+    pub header_timeout_seconds: u64,
+    pub idle_timeout_seconds: u64,
+    /// Unknown attributes in templates are refused (400) instead of
+    /// answered with warnings.
+    pub strict_attributes: bool,
+    /// Origins (`https://dash.example.com`) besides the server's own from
+    /// which browsers may send state-changing requests.
+    pub allowed_origins: Vec<String>,
+    /// Password checks (Argon2) run at once; more wait for a turn.
+    pub password_checks: usize,
+    /// Failed sign-ins per user name and per client address within a
+    /// minute before further attempts are answered 429 until it passes.
+    pub failed_logins_per_minute: u32,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: DEFAULT_API.parse().expect("valid default address"),
+            max_connections: 1024,
+            header_timeout_seconds: 10,
+            idle_timeout_seconds: 60,
+            strict_attributes: false,
+            allowed_origins: Vec::new(),
+            password_checks: 2,
+            failed_logins_per_minute: 10,
         }
     }
 }
@@ -107,14 +139,34 @@ impl Config {
 
     pub fn parse(text: &str) -> Result<Config, String> {
         let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
-        if config.engine.tick_ms == 0
-            || config.engine.wait_seconds == 0
-            || config.engine.driver_instances == 0
-        {
-            return Err(
-                "engine.tick_ms, engine.wait_seconds, engine.driver_instances: must be above zero"
-                    .into(),
-            );
+        let zeros = [
+            ("engine.tick_ms", config.engine.tick_ms == 0),
+            ("engine.wait_seconds", config.engine.wait_seconds == 0),
+            (
+                "engine.driver_instances",
+                config.engine.driver_instances == 0,
+            ),
+            (
+                "engine.max_vms_per_role",
+                config.engine.max_vms_per_role == 0,
+            ),
+            ("server.max_connections", config.server.max_connections == 0),
+            (
+                "server.header_timeout_seconds",
+                config.server.header_timeout_seconds == 0,
+            ),
+            (
+                "server.idle_timeout_seconds",
+                config.server.idle_timeout_seconds == 0,
+            ),
+            ("server.password_checks", config.server.password_checks == 0),
+            (
+                "server.failed_logins_per_minute",
+                config.server.failed_logins_per_minute == 0,
+            ),
+        ];
+        if let Some((key, _)) = zeros.iter().find(|(_, zero)| *zero) {
+            return Err(format!("{key}: must be above zero"));
         }
         if !(config.sim.boot_seconds >= 0.0 && config.sim.boot_seconds.is_finite()) {
             return Err("sim.boot_seconds: must be a number of seconds, 0 or more".into());
