@@ -510,7 +510,7 @@ async fn role_actions_run_in_batches_period_seconds_apart() {
     };
 
     h.engine
-        .role_action(id, "worker", "poweroff", 60, 2)
+        .role_action(id, "worker", &batched("poweroff", 60, 2))
         .await
         .unwrap();
     assert_eq!(powered_off(&h), 2, "the first batch at once");
@@ -525,7 +525,7 @@ async fn role_actions_run_in_batches_period_seconds_apart() {
     assert_eq!(powered_off(&h), 5);
     let err = h
         .engine
-        .role_action(id, "worker", "explode", 0, 0)
+        .role_action(id, "worker", &batched("explode", 0, 0))
         .await
         .unwrap_err()
         .to_string();
@@ -790,4 +790,17 @@ async fn purge_done_deletes_only_done_services() {
     h.engine.store().save_service(&done).unwrap();
     assert_eq!(h.engine.purge_done().await.unwrap(), [41]);
     assert_eq!(h.engine.service_ids().unwrap(), [running]);
+}
+
+fn batched(
+    action: &str,
+    period_s: u64,
+    number: u64,
+) -> flotilla::service::lifecycle::VmActionRequest {
+    flotilla::service::lifecycle::VmActionRequest {
+        action: action.into(),
+        args: Vec::new(),
+        period_s,
+        number,
+    }
 }

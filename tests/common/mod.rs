@@ -52,10 +52,17 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
+impl Server {
+    /// SIGKILL, and wait until the process is gone.
+    pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
@@ -89,4 +96,204 @@ pub fn http(
             .map(|(_, b)| b.to_string())
             .unwrap_or_default(),
     ))
+}
+
+/// HTTP Basic credentials as a header value.
+pub fn basic(user: &str, password: &str) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let input = format!("{user}:{password}");
+    let mut out = String::from("Basic ");
+    for chunk in input.as_bytes().chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Call `check` every 50 ms until it gives a value or `limit` passes.
+pub fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if started.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A running server with oneadmin's credentials and two VM templates
+/// (0: small, 1: big), spoken to as an API client.
+pub struct Flotilla {
+    pub server: Server,
+    pub data: tempfile::TempDir,
+    /// oneadmin's `authorization` header.
+    pub auth: String,
+}
+
+impl Flotilla {
+    /// A fresh data directory with `config` as flotilla.toml; waits
+    /// (bounded) until the API answers.
+    pub fn start(config: &str) -> Flotilla {
+        let data = tempfile::tempdir().unwrap();
+        std::fs::write(data.path().join("flotilla.toml"), config).unwrap();
+        let password = {
+            let store = flotilla::store::Store::open(&data.path().join("flotilla.db")).unwrap();
+            flotilla::access::users::bootstrap(&store, data.path()).unwrap();
+            for (name, memory) in [("small", "256"), ("big", "1024")] {
+                let attrs = serde_json::json!({"CPU": "1", "MEMORY": memory});
+                store
+                    .create_vm_template(
+                        name,
+                        Default::default(),
+                        attrs.as_object().unwrap().clone(),
+                    )
+                    .unwrap();
+            }
+            let auth = std::fs::read_to_string(data.path().join("one_auth")).unwrap();
+            auth.trim().split_once(':').unwrap().1.to_string()
+        };
+        let server = Server::start(data.path());
+        let f = Flotilla {
+            server,
+            data,
+            auth: basic("oneadmin", &password),
+        };
+        f.wait_up();
+        f
+    }
+
+    /// Kill the server (SIGKILL) and start it again on the same ports and
+    /// data; waits until it answers.
+    pub fn restart(&mut self) {
+        self.server.kill();
+        self.start_again();
+    }
+
+    /// Start the server again after `server.kill()`, on the same ports
+    /// and data; waits until it answers.
+    pub fn start_again(&mut self) {
+        let (api, sim) = (self.server.api, self.server.sim);
+        self.server = Server::start_on(self.data.path(), api, sim);
+        self.wait_up();
+    }
+
+    fn wait_up(&self) {
+        let up = wait_for(Duration::from_secs(30), || {
+            http(self.server.api, "GET", "/health", &[], "").filter(|(status, _)| *status == 200)
+        });
+        assert!(up.is_some(), "the server did not start");
+    }
+
+    /// One request as oneadmin: the status and the JSON body (Null if none).
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        let (status, text) = http(
+            self.server.api,
+            method,
+            path,
+            &[("authorization", self.auth.clone())],
+            &body,
+        )
+        .expect("the server answers");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Create a service template and instantiate it; the service's id.
+    pub fn deploy(&self, template: serde_json::Value) -> u64 {
+        let (status, created) = self.call("POST", "/service_template", template);
+        assert_eq!(status, 201, "{created}");
+        let id = created["DOCUMENT"]["ID"].as_str().unwrap();
+        let (status, service) = self.call(
+            "POST",
+            &format!("/service_template/{id}/action"),
+            serde_json::json!({"action": {"perform": "instantiate"}}),
+        );
+        assert_eq!(status, 201, "{service}");
+        service["DOCUMENT"]["ID"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// A service's body (`TEMPLATE.BODY`), or None once it is gone.
+    pub fn service(&self, id: u64) -> Option<serde_json::Value> {
+        let (status, doc) = self.call("GET", &format!("/service/{id}"), serde_json::Value::Null);
+        (status == 200).then(|| doc["DOCUMENT"]["TEMPLATE"]["BODY"].clone())
+    }
+
+    /// Wait (bounded) until the service is in `state` (OneFlow's number).
+    pub fn wait_state(&self, id: u64, state: u64) -> serde_json::Value {
+        wait_for(Duration::from_secs(30), || {
+            self.service(id).filter(|b| b["state"] == state)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "service {id} never reached state {state}: {:?}",
+                self.service(id)
+            )
+        })
+    }
+
+    /// Wait (bounded) until the service is gone.
+    pub fn wait_gone(&self, id: u64) {
+        let gone = wait_for(Duration::from_secs(30), || {
+            self.service(id).is_none().then_some(())
+        });
+        assert!(
+            gone.is_some(),
+            "service {id} is still there: {:?}",
+            self.service(id)
+        );
+    }
+
+    /// The simulated hypervisor's VMs that are not DONE.
+    pub fn live_vms(&self) -> Vec<serde_json::Value> {
+        let (_, body) = http(self.server.sim, "GET", "/vms", &[], "").expect("the sim answers");
+        let all: serde_json::Value = serde_json::from_str(&body).unwrap();
+        all["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["state"] != "DONE")
+            .cloned()
+            .collect()
+    }
+
+    /// The VM ids a service's document lists.
+    pub fn vm_ids(&self, id: u64) -> Vec<String> {
+        self.service(id)
+            .map(|b| {
+                b["roles"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|r| r["nodes"].as_array().cloned().unwrap_or_default())
+                    .filter_map(|n| n["vm_info"]["VM"]["ID"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }

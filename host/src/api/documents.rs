@@ -117,8 +117,7 @@ pub fn service_named(names: &Names, s: &Service) -> Value {
             r.insert("cardinality".into(), json!(runtime.cardinality));
             r.insert("last_vmname".into(), json!(runtime.last_vmname));
             r.insert("on_hold".into(), json!(runtime.on_hold));
-            r.entry("cooldown")
-                .or_insert(json!(crate::service::lifecycle::DEFAULT_COOLDOWN_S));
+            r.entry("cooldown").or_insert(json!(s.default_cooldown_s));
             let nodes: Vec<Value> = runtime
                 .nodes
                 .iter()
@@ -138,7 +137,13 @@ pub fn service_named(names: &Names, s: &Service) -> Value {
                     if let Some(state) = n.vm_state {
                         vm.insert("STATE".into(), json!(state.as_str()));
                     }
-                    Some(json!({ "deploy_id": deploy_id, "vm_info": { "VM": vm } }))
+                    let mut node = json!({ "deploy_id": deploy_id, "vm_info": { "VM": vm } });
+                    // Why the VM is as it is (a refused action, a failure):
+                    // an addition OneFlow clients ignore.
+                    if let Some(reason) = &n.reason {
+                        node["reason"] = json!(reason);
+                    }
+                    Some(node)
                 })
                 .collect();
             r.insert("nodes".into(), json!(nodes));

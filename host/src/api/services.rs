@@ -4,7 +4,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::{AppState, JsonBody, body_json, documents};
 use crate::access::Right;
-use crate::service::lifecycle::{Service, VM_ACTIONS};
+use crate::service::lifecycle::{Service, VM_ACTIONS, VmActionRequest};
 use crate::store::Store;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -138,8 +138,9 @@ pub async fn action(
         }
         vm_action if VM_ACTIONS.contains(&vm_action) => {
             load(&state, &caller, id, Right::Manage)?;
-            let (period, number) = batch(&params)?;
-            engine.service_action(id, vm_action, period, number).await?;
+            engine
+                .service_action(id, &vm_action_request(vm_action, &params)?)
+                .await?;
         }
         other => {
             return Err(ApiError::bad_request(format!(
@@ -148,6 +149,69 @@ pub async fn action(
         }
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A VM action with its `params`: `period` and `number` of the batches
+/// and the action's `args`.
+fn vm_action_request(action: &str, params: &Value) -> Result<VmActionRequest, ApiError> {
+    let (period_s, number) = batch(params)?;
+    Ok(VmActionRequest {
+        action: action.to_string(),
+        args: action_args(action, params.get("args"))?,
+        period_s,
+        number,
+    })
+}
+
+/// The driver's parameters of an action. OneFlow sends `args` as one
+/// string of comma-separated values in the order OpenNebula's VM action
+/// takes them (`snapshot-create NAME`, `disk-snapshot-create DISK,NAME`);
+/// they are named here for the driver. An object is taken as named
+/// parameters as it is.
+fn action_args(action: &str, args: Option<&Value>) -> Result<Vec<(String, String)>, ApiError> {
+    let positional: &[&str] = match action {
+        "snapshot-create" | "snapshot-revert" | "snapshot-delete" => &["name"],
+        "disk-snapshot-create" | "disk-snapshot-revert" | "disk-snapshot-delete" => {
+            &["disk_id", "name"]
+        }
+        _ => &[],
+    };
+    match args {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(text)) if text.trim().is_empty() => Ok(Vec::new()),
+        Some(Value::String(text)) => {
+            let values: Vec<&str> = text.split(',').map(str::trim).collect();
+            if values.len() > positional.len() {
+                return Err(ApiError::bad_request(format!(
+                    "params.args: `{action}` takes {} argument(s){}, not {}",
+                    positional.len(),
+                    if positional.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", positional.join(","))
+                    },
+                    values.len()
+                )));
+            }
+            Ok(positional
+                .iter()
+                .zip(values)
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect())
+        }
+        Some(Value::Object(named)) => named
+            .iter()
+            .map(|(k, v)| match crate::service::inputs::as_text(v) {
+                Some(text) => Ok((k.clone(), text)),
+                None => Err(ApiError::bad_request(format!(
+                    "params.args.{k}: must be a string or a number"
+                ))),
+            })
+            .collect(),
+        Some(_) => Err(ApiError::bad_request(
+            "params.args: must be a string of comma-separated values (OneFlow's form) or an object",
+        )),
+    }
 }
 
 /// `period` and `number` of a batched action; OneFlow's defaults (60 s, 1)
@@ -175,10 +239,9 @@ pub async fn role_vm_action(
 ) -> Result<StatusCode, ApiError> {
     let (perform, params) = super::perform(body)?;
     load(&state, &caller, id, Right::Manage)?;
-    let (period, number) = batch(&params)?;
     state
         .engine()?
-        .role_action(id, &role, &perform, period, number)
+        .role_action(id, &role, &vm_action_request(&perform, &params)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -20,6 +20,13 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         vms: u32,
     },
+    /// Scale one role from 1 VM to each size (zero boot time) through the
+    /// Wasm driver, timed until the role runs them all: the times should
+    /// grow linearly with the size.
+    Scale {
+        #[arg(long, value_delimiter = ',', default_value = "1000,5000,10000")]
+        to: Vec<u32>,
+    },
     /// Load, instantiate and call the built-in sim driver and threshold policy.
     Plugins {
         /// Calls per measurement of a warm call.
@@ -36,6 +43,7 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode, String> {
     let (calls, vms) = match cmd {
         BenchCommand::Plugins { calls, vms } => (calls, vms),
         BenchCommand::Deploy { services, vms } => return deploy(services, vms).await,
+        BenchCommand::Scale { to } => return scale(to).await,
     };
     let sim = SimHypervisor::open(SimOptions::default()).map_err(|e| format!("{e:#}"))?;
     let mut ids = Vec::with_capacity(vms as usize);
@@ -348,8 +356,20 @@ fn measure(endpoint: String, calls: u32, ids: Vec<String>) -> Result<Vec<Row>, S
 /// Driver instances on each side: one per core.
 const INSTANCES: usize = 2;
 
-/// Time to RUNNING of `services` services of `vms` VMs each, on one backend.
-async fn deploy_on(native: bool, services: u32, vms: u32) -> Result<(Duration, usize), String> {
+/// An engine on a fresh simulated hypervisor and store, through the Wasm
+/// driver or the same driver compiled natively. The store's directory is
+/// removed when the returned guard is dropped.
+async fn bench_engine(
+    native: bool,
+    settings: crate::engine::Settings,
+) -> Result<
+    (
+        crate::engine::Engine,
+        std::sync::Arc<SimHypervisor>,
+        TempDir,
+    ),
+    String,
+> {
     use crate::engine::{Engine, NativeSimDriver, VmBackend};
     use std::sync::Arc;
     let sim = SimHypervisor::open(SimOptions::default()).map_err(|e| format!("{e:#}"))?;
@@ -373,13 +393,12 @@ async fn deploy_on(native: bool, services: u32, vms: u32) -> Result<(Duration, u
             INSTANCES,
         )?)
     };
-    let dir = std::env::temp_dir().join(format!(
-        "flotilla-bench-deploy-{}-{native}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let dir = TempDir(
+        std::env::temp_dir().join(format!("flotilla-bench-{}-{native}", std::process::id())),
+    );
+    std::fs::create_dir_all(&dir.0).map_err(|e| e.to_string())?;
     let store =
-        crate::store::Store::open(&dir.join("flotilla.db")).map_err(|e| format!("{e:#}"))?;
+        crate::store::Store::open(&dir.0.join("flotilla.db")).map_err(|e| format!("{e:#}"))?;
     let attrs = serde_json::json!({"CPU": "1", "MEMORY": "512", "SIM_BOOT_SECONDS": 0});
     store
         .create_vm_template(
@@ -388,7 +407,47 @@ async fn deploy_on(native: bool, services: u32, vms: u32) -> Result<(Duration, u
             attrs.as_object().cloned().unwrap_or_default(),
         )
         .map_err(|e| format!("{e:#}"))?;
-    let engine = Engine::new(store, backend, Arc::new(crate::clock::SystemClock), 600_000);
+    let engine = Engine::with_settings(
+        store,
+        backend,
+        Arc::new(crate::clock::SystemClock),
+        settings,
+    );
+    Ok((engine, sim, dir))
+}
+
+/// A directory removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Rounds until `done` holds for the stored services (bounded).
+async fn rounds_until(
+    engine: &crate::engine::Engine,
+    limit: u32,
+    done: impl Fn(&[std::sync::Arc<crate::service::lifecycle::Service>]) -> bool,
+) -> Result<bool, String> {
+    for _ in 0..=limit {
+        engine.tick_all().await.map_err(|e| e.to_string())?;
+        let all = engine.store().services().map_err(|e| format!("{e:#}"))?;
+        if done(&all) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Time to RUNNING of `services` services of `vms` VMs each, on one backend.
+async fn deploy_on(native: bool, services: u32, vms: u32) -> Result<(Duration, usize), String> {
+    let settings = crate::engine::Settings {
+        wait_ms: 600_000,
+        ..Default::default()
+    };
+    let (engine, sim, _dir) = bench_engine(native, settings).await?;
     let half = vms / 2;
     let template = serde_json::json!({
         "name": "bench",
@@ -414,26 +473,64 @@ async fn deploy_on(native: bool, services: u32, vms: u32) -> Result<(Duration, u
         r.map_err(|e| e.to_string())??;
     }
     // Rounds until every service runs (bounded: a round per VM at most).
-    let mut running = 0;
-    for _ in 0..=(services * vms) {
-        engine.tick_all().await.map_err(|e| e.to_string())?;
-        let all = engine.store().services().map_err(|e| format!("{e:#}"))?;
-        running = all
-            .iter()
-            .filter(|s| s.state == crate::service::ServiceState::Running)
-            .count();
-        if running == services as usize {
-            break;
-        }
-    }
+    let all_running = rounds_until(&engine, services * vms, |all| {
+        all.len() == services as usize
+            && all
+                .iter()
+                .all(|s| s.state == crate::service::ServiceState::Running)
+    })
+    .await?;
     let elapsed = started.elapsed();
-    let _ = std::fs::remove_dir_all(&dir);
-    if running != services as usize {
-        return Err(format!(
-            "only {running} of {services} services reached RUNNING"
-        ));
+    if !all_running {
+        return Err(format!("not all {services} services reached RUNNING"));
     }
     Ok((elapsed, sim.vm_count()))
+}
+
+/// Scale one role from 1 VM to each size; one fresh server each.
+async fn scale(sizes: Vec<u32>) -> Result<ExitCode, String> {
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header(["VMs", "scale to RUNNING", "µs per VM", "VMs/s"]);
+    for size in sizes {
+        let settings = crate::engine::Settings {
+            wait_ms: 600_000,
+            max_vms_per_role: size.max(1),
+            default_cooldown_s: 0,
+        };
+        let (engine, _sim, _dir) = bench_engine(false, settings).await?;
+        let template = serde_json::json!({
+            "name": "bench-scale",
+            "roles": [{"name": "web", "type": "vm", "cardinality": 1, "template_id": 0, "cooldown": 0}]
+        });
+        let id = engine
+            .instantiate(&template)
+            .await
+            .map_err(|e| e.to_string())?;
+        let running = |all: &[std::sync::Arc<crate::service::lifecycle::Service>]| {
+            all.iter()
+                .all(|s| s.state == crate::service::ServiceState::Running)
+        };
+        rounds_until(&engine, 100, running).await?;
+        let started = Instant::now();
+        engine
+            .scale(id, "web", size, true)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !rounds_until(&engine, 1_000, running).await? {
+            return Err(format!("the role never ran {size} VMs"));
+        }
+        let t = started.elapsed();
+        table.add_row([
+            size.to_string(),
+            format!("{:.2} s", t.as_secs_f64()),
+            format!("{:.0}", t.as_secs_f64() * 1e6 / size as f64),
+            format!("{:.0}", size as f64 / t.as_secs_f64()),
+        ]);
+    }
+    println!("{table}");
+    println!("sim driver (Wasm), zero boot time; one service, one role scaled from 1 VM");
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn deploy(services: u32, vms: u32) -> Result<ExitCode, String> {

@@ -136,14 +136,18 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         .loaded(&config.engine.driver, crate::plugin::PluginKind::Driver)
     {
         Some(driver) => {
-            let engine = crate::engine::Engine::new(
+            let engine = crate::engine::Engine::with_settings(
                 store,
                 Arc::new(crate::plugin::Driver::start_pool(
                     driver.clone(),
                     config.engine.driver_instances,
                 )?),
                 Arc::new(crate::clock::SystemClock),
-                config.engine.wait_seconds * 1000,
+                crate::engine::Settings {
+                    wait_ms: config.engine.wait_seconds * 1000,
+                    max_vms_per_role: config.engine.max_vms_per_role,
+                    default_cooldown_s: config.engine.default_cooldown_seconds,
+                },
             );
             match engine.reconcile().await {
                 Ok((adopted, orphans)) => {

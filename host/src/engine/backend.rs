@@ -2,7 +2,7 @@
 //! Wasm plugin (always, in the server) or on the same driver logic compiled
 //! natively (in the deploy benchmark, to measure what Wasm costs).
 
-use crate::plugin::{CallError, Driver, VmAction, VmSpec, VmState as DriverVmState};
+use crate::plugin::{CallError, Driver, KeyValue, VmAction, VmSpec, VmState as DriverVmState};
 use crate::service::lifecycle::{Observed, VmState};
 use std::future::Future;
 use std::pin::Pin;
@@ -22,7 +22,13 @@ pub struct ManagedRecord {
 /// Errors are strings: the engine only logs them in the service's log.
 pub trait VmBackend: Send + Sync + 'static {
     fn create(&self, spec: VmSpec) -> BoxFuture<'_, Result<String, String>>;
-    fn act(&self, vm_id: String, action: &'static str) -> BoxFuture<'_, Result<(), String>>;
+    /// `args`: the action's parameters (`name`, `disk_id`).
+    fn act(
+        &self,
+        vm_id: String,
+        action: &str,
+        args: Vec<(String, String)>,
+    ) -> BoxFuture<'_, Result<(), String>>;
     fn poll(&self, vm_ids: Vec<String>) -> BoxFuture<'_, Result<Vec<Observed>, String>>;
     fn list(&self) -> BoxFuture<'_, Result<Vec<ManagedRecord>, String>>;
 }
@@ -61,10 +67,19 @@ impl VmBackend for Driver {
         Box::pin(async move { Driver::create(self, spec).await.map_err(call_error) })
     }
 
-    fn act(&self, vm_id: String, action: &'static str) -> BoxFuture<'_, Result<(), String>> {
+    fn act(
+        &self,
+        vm_id: String,
+        action: &str,
+        args: Vec<(String, String)>,
+    ) -> BoxFuture<'_, Result<(), String>> {
+        let action = VmAction::parse(action);
+        let args = args
+            .into_iter()
+            .map(|(key, value)| KeyValue { key, value })
+            .collect();
         Box::pin(async move {
-            let action = VmAction::parse(action)?;
-            Driver::act(self, vm_id, action, vec![])
+            Driver::act(self, vm_id, action?, args)
                 .await
                 .map_err(call_error)
         })
@@ -150,12 +165,22 @@ impl VmBackend for NativeSimDriver {
         Box::pin(self.run(move |d| d.create(spec).map_err(|e| e.to_string())))
     }
 
-    fn act(&self, vm_id: String, action: &'static str) -> BoxFuture<'_, Result<(), String>> {
+    fn act(
+        &self,
+        vm_id: String,
+        action: &str,
+        args: Vec<(String, String)>,
+    ) -> BoxFuture<'_, Result<(), String>> {
         use flotilla_plugin_sdk::driver::{Driver as _, VmAction as SdkAction};
+        let action =
+            SdkAction::parse(action).ok_or_else(|| format!("`{action}` is not a VM action"));
+        let args = args
+            .into_iter()
+            .map(|(key, value)| flotilla_plugin_sdk::types::KeyValue { key, value })
+            .collect();
         Box::pin(async move {
-            let action =
-                SdkAction::parse(action).ok_or_else(|| format!("`{action}` is not a VM action"))?;
-            self.run(move |d| d.act(vm_id, action, vec![]).map_err(|e| e.to_string()))
+            let action = action?;
+            self.run(move |d| d.act(vm_id, action, args).map_err(|e| e.to_string()))
                 .await
         })
     }

@@ -13,7 +13,9 @@ mod backend;
 pub use backend::{ManagedRecord, NativeSimDriver, VmBackend};
 
 use crate::plugin::VmSpec;
-use crate::service::lifecycle::{CreateVm, Effect, LifecycleError, Service};
+use crate::service::lifecycle::{
+    CreateVm, Effect, LifecycleError, Service, VmAct, VmActionRequest,
+};
 use crate::service::{FieldError, parse_template};
 use crate::store::Store;
 use std::collections::{HashMap, VecDeque};
@@ -62,27 +64,91 @@ struct Inner {
     store: Mutex<Store>,
     driver: Arc<dyn VmBackend>,
     clock: SharedClock,
-    wait_ms: u64,
+    settings: Settings,
     locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
 }
 
+/// The operator's settings the engine applies (`[engine]` in flotilla.toml).
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// How long a deploy, scale or undeploy may wait for VMs.
+    pub wait_ms: u64,
+    /// The most VMs one role may have, whatever `force` says.
+    pub max_vms_per_role: u32,
+    /// Cooldown of roles that set none.
+    pub default_cooldown_s: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let engine = crate::config::EngineConfig::default();
+        Settings {
+            wait_ms: engine.wait_seconds * 1000,
+            max_vms_per_role: engine.max_vms_per_role,
+            default_cooldown_s: engine.default_cooldown_seconds,
+        }
+    }
+}
+
+/// The service is written after this many driver answers (and after the
+/// last): answers not yet written when a crash comes are asked again, so
+/// writing after each one would only make a role of thousands of VMs cost
+/// a write of the whole service per VM.
+const ANSWERS_PER_WRITE: usize = 64;
+
 impl Engine {
-    /// `wait_ms`: how long a deploy, scale or undeploy may wait for VMs.
+    /// `wait_ms`: how long a deploy, scale or undeploy may wait for VMs;
+    /// the other settings take their defaults.
     pub fn new(
         store: Store,
         driver: Arc<dyn VmBackend>,
         clock: SharedClock,
         wait_ms: u64,
     ) -> Engine {
+        Engine::with_settings(
+            store,
+            driver,
+            clock,
+            Settings {
+                wait_ms,
+                ..Settings::default()
+            },
+        )
+    }
+
+    pub fn with_settings(
+        store: Store,
+        driver: Arc<dyn VmBackend>,
+        clock: SharedClock,
+        settings: Settings,
+    ) -> Engine {
         Engine {
             inner: Arc::new(Inner {
                 store: Mutex::new(store),
                 driver,
                 clock,
-                wait_ms,
+                settings,
                 locks: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.inner.settings
+    }
+
+    /// A role size past the server's cap, as the field error to answer.
+    fn check_role_size(&self, field: String, vms: u32) -> Result<(), EngineError> {
+        let max = self.inner.settings.max_vms_per_role;
+        if vms <= max {
+            return Ok(());
+        }
+        Err(EngineError::Invalid(vec![FieldError {
+            field,
+            reason: format!(
+                "{vms} VMs is more than this server allows in one role ({max}, engine.max_vms_per_role)"
+            ),
+        }]))
     }
 
     /// The store, for resources outside the life cycle (VM templates).
@@ -139,13 +205,18 @@ impl Engine {
         if !missing.is_empty() {
             return Err(EngineError::Invalid(missing));
         }
+        for (i, role) in template.roles.iter().enumerate() {
+            self.check_role_size(format!("roles[{i}].cardinality"), role.cardinality)?;
+        }
         let now = self.now();
         // The id is taken and the service written under one hold of the
         // store, so concurrent instantiations never share an id.
         let mut service = {
             let store = self.store();
+            let settings = self.inner.settings;
             let mut service =
-                Service::new(store.next_service_id()?, template, now, self.inner.wait_ms);
+                Service::new(store.next_service_id()?, template, now, settings.wait_ms);
+            service.default_cooldown_s = settings.default_cooldown_s;
             service.ownership = ownership;
             store.save_service(&service)?;
             service
@@ -154,8 +225,7 @@ impl Engine {
         let lock = self.lock_for(id);
         let _guard = lock.lock().await;
         let effects = service.start(now);
-        self.store().save_service(&service)?;
-        self.execute(&mut service, effects).await?;
+        self.commit(&mut service, effects).await?;
         Ok(id)
     }
 
@@ -223,8 +293,7 @@ impl Engine {
         let _guard = lock.lock().await;
         let mut service = self.service(id)?;
         let effects = op(&mut service, self.now())?;
-        self.store().save_service(&service)?;
-        self.execute(&mut service, effects).await?;
+        self.commit(&mut service, effects).await?;
         Ok(service)
     }
 
@@ -239,6 +308,7 @@ impl Engine {
         cardinality: u32,
         force: bool,
     ) -> Result<Service, EngineError> {
+        self.check_role_size("cardinality".into(), cardinality)?;
         self.operate(id, |s, now| s.scale(role, cardinality, force, now))
             .await
     }
@@ -251,25 +321,19 @@ impl Engine {
         &self,
         id: u64,
         role: &str,
-        action: &str,
-        period_s: u64,
-        number: u64,
+        request: &VmActionRequest,
     ) -> Result<Service, EngineError> {
-        self.operate(id, |s, now| {
-            s.role_action(role, action, period_s, number, now)
-        })
-        .await
+        self.operate(id, |s, now| s.role_action(role, request, now))
+            .await
     }
 
     /// A VM action on every role's VMs (`POST /service/:id/action`).
     pub async fn service_action(
         &self,
         id: u64,
-        action: &str,
-        period_s: u64,
-        number: u64,
+        request: &VmActionRequest,
     ) -> Result<Service, EngineError> {
-        self.operate(id, |s, now| s.service_action(action, period_s, number, now))
+        self.operate(id, |s, now| s.service_action(request, now))
             .await
     }
 
@@ -303,6 +367,7 @@ impl Engine {
                 reason: format!("VM template {} does not exist", role.template_id),
             }]));
         }
+        self.check_role_size("role.cardinality".into(), role.cardinality)?;
         self.operate(id, |s, now| s.add_role(role, now)).await
     }
 
@@ -342,13 +407,16 @@ impl Engine {
             // Stored but never started (a crash right after it was
             // created): start it now.
             let effects = service.start(self.now());
-            self.store().save_service(&service)?;
-            return self.execute(&mut service, effects).await;
+            return self.commit(&mut service, effects).await;
         }
+        // What a crash interrupted: creates recorded but not confirmed
+        // (retried under the same operation id) and VM actions recorded but
+        // not answered (sent again; they are idempotent).
         let retries: Vec<Effect> = service
             .unconfirmed_creates()
             .into_iter()
             .map(Effect::Create)
+            .chain(service.outbox.iter().cloned().map(Effect::Act))
             .collect();
         if !retries.is_empty() {
             self.execute(&mut service, retries).await?;
@@ -373,10 +441,10 @@ impl Engine {
         // running service change nothing.
         let before = service.clone();
         let effects = service.observe(&observed, self.now());
-        if service != before {
-            self.store().save_service(&service)?;
+        if service != before || !effects.is_empty() {
+            self.commit(&mut service, effects).await?;
         }
-        self.execute(&mut service, effects).await
+        Ok(())
     }
 
     /// A round over every service; services progress concurrently.
@@ -398,33 +466,70 @@ impl Engine {
         Ok(())
     }
 
+    /// Write the service with the VM actions among `effects` in its
+    /// outbox, then carry them out: an intent is on disk before the driver
+    /// hears of it.
+    async fn commit(&self, service: &mut Service, effects: Vec<Effect>) -> Result<(), EngineError> {
+        service.record(&effects);
+        self.store().save_service(service)?;
+        self.execute(service, effects).await
+    }
+
     /// Carry out effects (and those their results lead to), writing the
-    /// service after each driver answer so no answer is lost.
+    /// service every few answers and after the last. An answer lost to a
+    /// crash is asked again: creates by operation id, actions from the
+    /// outbox.
     async fn execute(
         &self,
         service: &mut Service,
         effects: Vec<Effect>,
     ) -> Result<(), EngineError> {
         let mut queue: VecDeque<Effect> = effects.into();
+        let mut unwritten = 0;
         while let Some(effect) = queue.pop_front() {
             match effect {
                 Effect::Create(create) => {
                     let result = self.create(service, &create).await;
                     service.observe_created(&create.operation_id, result, self.now());
                 }
-                Effect::Act { vm_id, action } => {
-                    if let Err(e) = self.inner.driver.act(vm_id.clone(), action).await {
-                        let more = service.observe_act_failed(&vm_id, action, &e, self.now());
-                        queue.extend(more);
-                    }
+                Effect::Act(act) => {
+                    let result = self.act(&act).await;
+                    queue.extend(service.observe_acted(&act, result, self.now()));
                 }
             }
-            self.store().save_service(service)?;
+            unwritten += 1;
+            if unwritten >= ANSWERS_PER_WRITE || queue.is_empty() {
+                self.store().save_service(service)?;
+                unwritten = 0;
+            }
         }
         if service.deleted {
             self.store().delete_service(service.id)?;
         }
         Ok(())
+    }
+
+    /// One VM action. A terminate of a VM that is already gone (DONE, or
+    /// unknown to the driver) has done its job: a retried DELETE or an
+    /// action resent after a crash must not fail the service.
+    async fn act(&self, act: &VmAct) -> Result<(), String> {
+        let driver = &self.inner.driver;
+        let refused = match driver
+            .act(act.vm_id.clone(), &act.action, act.args.clone())
+            .await
+        {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if act.is_terminate()
+            && let Ok(seen) = driver.poll(vec![act.vm_id.clone()]).await
+            && seen
+                .iter()
+                .all(|o| o.state == crate::service::lifecycle::VmState::Done)
+        {
+            return Ok(());
+        }
+        Err(refused)
     }
 
     async fn create(&self, service: &Service, create: &CreateVm) -> Result<String, String> {
@@ -522,7 +627,12 @@ impl Engine {
         }
         for vm in &orphans {
             tracing::warn!(vm = %vm.id, operation = %vm.operation_id, "terminating a VM no service owns");
-            if let Err(e) = self.inner.driver.act(vm.id.clone(), "terminate-hard").await {
+            if let Err(e) = self
+                .inner
+                .driver
+                .act(vm.id.clone(), "terminate-hard", Vec::new())
+                .await
+            {
                 tracing::error!(vm = %vm.id, "terminating an orphan VM failed: {e}");
             }
         }

@@ -89,10 +89,7 @@ impl Node {
     /// it has one yet.
     fn terminate(&mut self, action: &'static str) -> Option<Effect> {
         self.terminating = true;
-        Some(Effect::Act {
-            vm_id: self.vm_id.clone()?,
-            action,
-        })
+        Some(Effect::Act(VmAct::lifecycle(self.vm_id.clone()?, action)))
     }
 }
 
@@ -125,14 +122,45 @@ pub struct CreateVm {
     pub hold: bool,
 }
 
+/// An action on one VM. The engine records it in the service's `outbox`
+/// before sending it and removes it once the driver answered, so an action
+/// a crash interrupted is sent again after the restart; actions are
+/// idempotent for that reason (a terminate of a VM already gone succeeds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VmAct {
+    pub vm_id: String,
+    /// One of [`VM_ACTIONS`].
+    pub action: String,
+    /// The action's parameters (`name` of a snapshot, `disk_id`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<(String, String)>,
+    /// Asked for by a user's VM action rather than by the life cycle: a
+    /// VM that refuses it keeps the refusal as its reason and the service
+    /// carries on, as in OneFlow.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub requested: bool,
+}
+
+impl VmAct {
+    fn lifecycle(vm_id: String, action: &str) -> VmAct {
+        VmAct {
+            vm_id,
+            action: action.to_string(),
+            args: Vec::new(),
+            requested: false,
+        }
+    }
+
+    pub fn is_terminate(&self) -> bool {
+        matches!(self.action.as_str(), "terminate" | "terminate-hard")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Create(CreateVm),
     /// Act on a VM (`terminate`, `terminate-hard`, `release`, …).
-    Act {
-        vm_id: String,
-        action: &'static str,
-    },
+    Act(VmAct),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,7 +211,29 @@ pub struct Service {
     /// The id the next batched action gets.
     #[serde(default)]
     pub next_sched_id: u64,
+    /// VM actions recorded but not yet answered by the driver: the engine
+    /// sends them again after a crash.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outbox: Vec<VmAct>,
+    /// Cooldown of roles that set none (the server's setting when the
+    /// service was created).
+    #[serde(default = "default_cooldown_s")]
+    pub default_cooldown_s: u32,
 }
+
+fn default_cooldown_s() -> u32 {
+    DEFAULT_COOLDOWN_S
+}
+
+/// The service log keeps this many entries (the API shows the last 50, as
+/// OneFlow does): a role of thousands of VMs must not make every write of
+/// the service grow with its history.
+pub const LOG_KEPT: usize = 200;
+
+/// Bounds of a batched action: a period longer than a year or more VMs a
+/// batch than any role can hold is a mistake, not a plan.
+pub const MAX_ACTION_PERIOD_S: u64 = 365 * 24 * 3600;
+pub const MAX_ACTION_NUMBER: u64 = 1_000_000;
 
 /// One VM action of a batched role action, due at `due_ms`. The VM
 /// actions of one batched action share its `id`, by which a user cancels
@@ -196,7 +246,20 @@ pub struct ScheduledAction {
     pub role: String,
     pub vm_id: String,
     pub action: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<(String, String)>,
     pub due_ms: u64,
+}
+
+/// A user's VM action on a role or a whole service, batched: `number`
+/// VMs at a time, `period_s` seconds apart (either 0: all at once).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VmActionRequest {
+    pub action: String,
+    /// The action's parameters for the driver (`name`, `disk_id`).
+    pub args: Vec<(String, String)>,
+    pub period_s: u64,
+    pub number: u64,
 }
 
 /// One poll result.
@@ -240,6 +303,8 @@ impl Service {
             ownership: crate::access::Ownership::default(),
             scheduled_actions: Vec::new(),
             next_sched_id: 0,
+            outbox: Vec::new(),
+            default_cooldown_s: DEFAULT_COOLDOWN_S,
         };
         // Children of a role on hold are held too.
         for _ in 0..service.roles.len() {
@@ -265,18 +330,21 @@ impl Service {
     }
 
     pub fn info(&mut self, now: u64, message: impl Into<String>) {
-        self.log.push(LogEntry {
-            time_ms: now,
-            severity: Severity::Info,
-            message: message.into(),
-        });
+        self.log_entry(now, Severity::Info, message.into());
     }
 
     pub fn error(&mut self, now: u64, message: impl Into<String>) {
+        self.log_entry(now, Severity::Error, message.into());
+    }
+
+    fn log_entry(&mut self, time_ms: u64, severity: Severity, message: String) {
+        if self.log.len() >= LOG_KEPT {
+            self.log.drain(..self.log.len() + 1 - LOG_KEPT);
+        }
         self.log.push(LogEntry {
-            time_ms: now,
-            severity: Severity::Error,
-            message: message.into(),
+            time_ms,
+            severity,
+            message,
         });
     }
 
@@ -295,14 +363,23 @@ impl Service {
         }
     }
 
-    fn nodes_of(&self) -> Vec<RoleNode<'_>> {
-        self.roles
+    /// The template of the role at `i`, found by name: a runtime role is
+    /// never paired with another role's template by position.
+    fn spec(&self, i: usize) -> &super::model::Role {
+        let name = &self.roles[i].name;
+        self.template
+            .roles
             .iter()
-            .zip(&self.template.roles)
-            .map(|(r, t)| RoleNode {
-                name: &r.name,
-                parents: &t.parents,
-                state: r.state,
+            .find(|t| &t.name == name)
+            .unwrap_or(&self.template.roles[i])
+    }
+
+    fn nodes_of(&self) -> Vec<RoleNode<'_>> {
+        (0..self.roles.len())
+            .map(|i| RoleNode {
+                name: &self.roles[i].name,
+                parents: &self.spec(i).parents,
+                state: self.roles[i].state,
             })
             .collect()
     }
@@ -318,9 +395,8 @@ impl Service {
     /// Creates recorded but not confirmed: after a restart the caller
     /// retries them with the same operation id.
     pub fn unconfirmed_creates(&self) -> Vec<CreateVm> {
-        self.roles
-            .iter()
-            .zip(&self.template.roles)
+        (0..self.roles.len())
+            .map(|i| (&self.roles[i], self.spec(i)))
             .flat_map(|(r, t)| {
                 r.nodes
                     .iter()
@@ -360,7 +436,8 @@ impl Service {
             // Roles on hold are created (on hold) as soon as their parents
             // are created, not run.
             if deployment == Deployment::Straight {
-                for (r, t) in self.roles.iter().zip(&self.template.roles) {
+                for (i, r) in self.roles.iter().enumerate() {
+                    let t = self.spec(i);
                     let parents_held = t.parents.iter().all(|p| {
                         self.role(p).is_some_and(|pr| {
                             matches!(pr.state, RoleState::Hold | RoleState::Running)
@@ -400,11 +477,12 @@ impl Service {
     /// Add nodes until the role has its cardinality; the intents are in
     /// the service before the caller creates anything.
     fn grow(&mut self, i: usize, hold: bool) -> Vec<Effect> {
-        let template_id = self.template.roles[i].template_id;
+        let template_id = self.spec(i).template_id;
         let id = self.id;
         let role = &mut self.roles[i];
         let mut effects = Vec::new();
-        while (role.nodes.iter().filter(|n| !n.terminating).count() as u32) < role.cardinality {
+        let live = role.nodes.iter().filter(|n| !n.terminating).count() as u32;
+        for _ in live..role.cardinality {
             let number = role.last_vmname;
             role.last_vmname += 1;
             let node = Node {
@@ -462,11 +540,13 @@ impl Service {
         }
     }
 
+    /// Newest nodes first: answers come for the nodes just added, and a
+    /// role of thousands must not make each answer a full scan.
     fn find_node(&self, pred: impl Fn(&Node) -> bool) -> Option<(usize, usize)> {
         self.roles
             .iter()
             .enumerate()
-            .find_map(|(i, r)| r.nodes.iter().position(&pred).map(|j| (i, j)))
+            .find_map(|(i, r)| r.nodes.iter().rposition(&pred).map(|j| (i, j)))
     }
 
     /// Put the role and the service in the failed state of what they were
@@ -489,31 +569,50 @@ impl Service {
     /// roles that are gone, the next roles, deadlines, cooldowns, the
     /// watchdog. Returns the next effects.
     pub fn observe(&mut self, observed: &[Observed], now: u64) -> Vec<Effect> {
+        // One index for the whole poll: a poll answers for every VM.
+        let index: std::collections::HashMap<String, (usize, usize)> = self
+            .roles
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| {
+                r.nodes
+                    .iter()
+                    .enumerate()
+                    .filter_map(move |(j, n)| Some((n.vm_id.clone()?, (i, j))))
+            })
+            .collect();
         for o in observed {
-            if let Some((i, j)) = self.find_node(|n| n.vm_id.as_deref() == Some(&o.vm_id)) {
-                let node = &mut self.roles[i].nodes[j];
-                if node.vm_state != Some(o.state) {
-                    let role = self.roles[i].name.clone();
-                    let node = &mut self.roles[i].nodes[j];
-                    node.vm_state = Some(o.state);
-                    node.reason = o.reason.clone();
-                    let msg = format!(
-                        "Role {role}: VM {} is {}{}",
-                        o.vm_id,
-                        o.state.as_str(),
-                        o.reason
-                            .as_deref()
-                            .map(|r| format!(" ({r})"))
-                            .unwrap_or_default()
-                    );
-                    if matches!(o.state, VmState::Failed | VmState::Unknown) {
-                        self.error(now, msg);
-                    } else {
-                        self.info(now, msg);
-                    }
-                }
-                self.roles[i].nodes[j].ready = o.ready;
+            let Some(&(i, j)) = index.get(&o.vm_id) else {
+                continue;
+            };
+            let node = &mut self.roles[i].nodes[j];
+            node.ready = o.ready;
+            if node.vm_state == Some(o.state) {
+                continue;
             }
+            node.vm_state = Some(o.state);
+            node.reason = o.reason.clone();
+            let msg = format!(
+                "Role {}: VM {} is {}{}",
+                self.roles[i].name,
+                o.vm_id,
+                o.state.as_str(),
+                o.reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            );
+            if matches!(o.state, VmState::Failed | VmState::Unknown) {
+                self.error(now, msg);
+            } else {
+                self.info(now, msg);
+            }
+        }
+        // A VM the service terminated is gone once DONE, whatever the
+        // service's state (a failed service keeps no dead VMs listed).
+        for role in &mut self.roles {
+            role.nodes
+                .retain(|n| !(n.terminating && n.vm_state == Some(VmState::Done)));
         }
         self.advance(now)
     }
@@ -550,9 +649,7 @@ impl Service {
                     if live.iter().all(|n| self.node_up(n)) && gone_done {
                         self.roles[i].nodes.retain(|n| !n.terminating);
                         if self.state == ServiceState::Scaling {
-                            let cooldown = self.template.roles[i]
-                                .cooldown
-                                .unwrap_or(DEFAULT_COOLDOWN_S);
+                            let cooldown = self.spec(i).cooldown.unwrap_or(self.default_cooldown_s);
                             self.roles[i].scale_way = None;
                             self.set_role_state(i, RoleState::Cooldown, now);
                             self.set_state(ServiceState::Cooldown, now);
@@ -743,7 +840,8 @@ impl Service {
     }
 
     fn shutdown_action(&self, i: usize) -> &'static str {
-        let action = self.template.roles[i]
+        let action = self
+            .spec(i)
             .shutdown_action
             .or(self.template.shutdown_action);
         if action.is_some_and(|a: ShutdownAction| a.is_hard()) {
@@ -787,8 +885,15 @@ impl Service {
     /// `--delete`) works from any state.
     pub fn undeploy(&mut self, now: u64, force: bool) -> Result<Vec<Effect>, LifecycleError> {
         if !force && !self.state.can_undeploy() {
-            return Err(self.refuse("undeploying", "RUNNING, WARNING, HOLD or PENDING"));
+            return Err(self.refuse("undeploying", "RUNNING, WARNING, HOLD or PENDING", now));
         }
+        if !force && self.state == ServiceState::Undeploying && self.removing_role.is_none() {
+            // A repeated DELETE (a client's retry) changes nothing: the
+            // undeploy under way goes on.
+            return Ok(Vec::new());
+        }
+        // Undeploying the whole service takes the role being removed too.
+        self.removing_role = None;
         // A forced undeploy starts over: roles that were mid-way are retried.
         for i in 0..self.roles.len() {
             if matches!(
@@ -804,19 +909,36 @@ impl Service {
         Ok(self.shutdown_next(now, false))
     }
 
-    /// A terminate (or other action) the driver refused. A soft terminate
-    /// falls back to a hard one; anything else fails the role.
-    pub fn observe_act_failed(
+    /// Record the VM actions among `effects` in the outbox: the caller
+    /// writes the service, then sends them, then reports each answer with
+    /// [`Service::observe_acted`].
+    pub fn record(&mut self, effects: &[Effect]) {
+        self.outbox.extend(effects.iter().filter_map(|e| match e {
+            Effect::Act(act) => Some(act.clone()),
+            Effect::Create(_) => None,
+        }));
+    }
+
+    /// The driver answered a VM action. A soft terminate it refused falls
+    /// back to a hard one; an action a user asked for that the VM refused
+    /// is noted on the VM and in the log, and the service carries on (as
+    /// in OneFlow); a refused action of the life cycle fails the role.
+    pub fn observe_acted(
         &mut self,
-        vm_id: &str,
-        action: &str,
-        reason: &str,
+        act: &VmAct,
+        result: Result<(), String>,
         now: u64,
     ) -> Vec<Effect> {
-        let Some((i, _)) = self.find_node(|n| n.vm_id.as_deref() == Some(vm_id)) else {
+        if let Some(k) = self.outbox.iter().position(|a| a == act) {
+            self.outbox.remove(k);
+        }
+        let Err(reason) = result else {
             return Vec::new();
         };
-        let role = self.roles[i].name.clone();
+        let Some((i, j)) = self.find_node(|n| n.vm_id.as_deref() == Some(&act.vm_id)) else {
+            return Vec::new();
+        };
+        let (role, vm_id, action) = (self.roles[i].name.clone(), &act.vm_id, &act.action);
         if action == "terminate" {
             self.error(
                 now,
@@ -824,10 +946,20 @@ impl Service {
                     "Role {role}: terminate of VM {vm_id} failed ({reason}); trying terminate-hard"
                 ),
             );
-            return vec![Effect::Act {
-                vm_id: vm_id.to_string(),
-                action: "terminate-hard",
-            }];
+            let hard = VmAct {
+                action: "terminate-hard".into(),
+                ..act.clone()
+            };
+            self.outbox.push(hard.clone());
+            return vec![Effect::Act(hard)];
+        }
+        if act.requested {
+            self.roles[i].nodes[j].reason = Some(format!("{action} refused: {reason}"));
+            self.error(
+                now,
+                format!("Role {role}: VM {vm_id} refused {action}: {reason}"),
+            );
+            return Vec::new();
         }
         self.error(
             now,
@@ -846,12 +978,12 @@ impl Service {
         now: u64,
     ) -> Result<Vec<Effect>, LifecycleError> {
         if !self.state.can_scale() {
-            return Err(self.refuse("scaling", "RUNNING"));
+            return Err(self.refuse("scaling", "RUNNING", now));
         }
         let i = self.role_index(role).ok_or_else(|| {
             LifecycleError::NotFound(format!("role `{role}` is not in service {}", self.id))
         })?;
-        let t = &self.template.roles[i];
+        let t = self.spec(i);
         if t.kind == super::model::RoleType::Vr {
             return Err(LifecycleError::Invalid(format!(
                 "role `{role}` is a virtual router and does not scale"
@@ -926,7 +1058,7 @@ impl Service {
         for i in held {
             // Parents first with straight: a child waits for them.
             let parents_ok = self.template.deployment == Deployment::None
-                || self.template.roles[i].parents.iter().all(|p| {
+                || self.spec(i).parents.iter().all(|p| {
                     self.role(p)
                         .is_some_and(|r| matches!(r.state, RoleState::Running | RoleState::Hold))
                 });
@@ -937,10 +1069,7 @@ impl Service {
             self.set_role_state(i, RoleState::Deploying, now);
             for n in &self.roles[i].nodes {
                 if let Some(vm_id) = &n.vm_id {
-                    effects.push(Effect::Act {
-                        vm_id: vm_id.clone(),
-                        action: "release",
-                    });
+                    effects.push(Effect::Act(VmAct::lifecycle(vm_id.clone(), "release")));
                 }
             }
         }
@@ -1035,11 +1164,12 @@ impl Service {
                 .partition(|a| a.due_ms <= now);
         self.scheduled_actions = later;
         due.into_iter()
-            .filter_map(|a| {
-                let action = VM_ACTIONS.iter().find(|n| **n == a.action)?;
-                Some(Effect::Act {
+            .map(|a| {
+                Effect::Act(VmAct {
                     vm_id: a.vm_id,
-                    action,
+                    action: a.action,
+                    args: a.args,
+                    requested: true,
                 })
             })
             .collect()
@@ -1050,49 +1180,60 @@ impl Service {
     pub fn role_action(
         &mut self,
         role: &str,
-        action: &str,
-        period_s: u64,
-        number: u64,
+        request: &VmActionRequest,
         now: u64,
     ) -> Result<Vec<Effect>, LifecycleError> {
         let i = self.role_index(role).ok_or_else(|| {
             LifecycleError::NotFound(format!("role `{role}` is not in service {}", self.id))
         })?;
-        self.batch_action(&[i], action, period_s, number, now)
+        self.batch_action(&[i], request, now)
     }
 
     /// A VM action on every role, batched per role as `role_action` does,
     /// under one scheduled-action id.
     pub fn service_action(
         &mut self,
-        action: &str,
-        period_s: u64,
-        number: u64,
+        request: &VmActionRequest,
         now: u64,
     ) -> Result<Vec<Effect>, LifecycleError> {
         let all: Vec<usize> = (0..self.roles.len()).collect();
-        self.batch_action(&all, action, period_s, number, now)
+        self.batch_action(&all, request, now)
     }
 
     fn batch_action(
         &mut self,
         roles: &[usize],
-        action: &str,
-        period_s: u64,
-        number: u64,
+        request: &VmActionRequest,
         now: u64,
     ) -> Result<Vec<Effect>, LifecycleError> {
-        let action = VM_ACTIONS.iter().find(|a| **a == action).ok_or_else(|| {
-            LifecycleError::Invalid(format!(
+        let VmActionRequest {
+            action,
+            args,
+            period_s,
+            number,
+        } = request;
+        let (period_s, number) = (*period_s, *number);
+        if !VM_ACTIONS.contains(&action.as_str()) {
+            return Err(LifecycleError::Invalid(format!(
                 "action: `{action}` is not a VM action ({})",
                 VM_ACTIONS.join(", ")
-            ))
-        })?;
+            )));
+        }
+        if period_s > MAX_ACTION_PERIOD_S {
+            return Err(LifecycleError::Invalid(format!(
+                "params.period: {period_s} s is more than a year ({MAX_ACTION_PERIOD_S} s)"
+            )));
+        }
+        if number > MAX_ACTION_NUMBER {
+            return Err(LifecycleError::Invalid(format!(
+                "params.number: {number} is more than {MAX_ACTION_NUMBER} VMs a batch"
+            )));
+        }
         if !matches!(
             self.state,
             ServiceState::Running | ServiceState::Warning | ServiceState::Hold
         ) {
-            return Err(self.refuse("a VM action", "RUNNING, WARNING or HOLD"));
+            return Err(self.refuse("a VM action", "RUNNING, WARNING or HOLD", now));
         }
         let sched_id = self.next_sched_id;
         self.next_sched_id += 1;
@@ -1116,12 +1257,16 @@ impl Service {
                 ),
             );
             for (k, vm_id) in vm_ids.into_iter().enumerate() {
+                let offset_ms = ((k / per_batch) as u64)
+                    .saturating_mul(period_s)
+                    .saturating_mul(1000);
                 self.scheduled_actions.push(ScheduledAction {
                     id: sched_id,
                     role: role.clone(),
                     vm_id,
-                    action: action.to_string(),
-                    due_ms: now + (k / per_batch) as u64 * period_s * 1000,
+                    action: action.clone(),
+                    args: args.clone(),
+                    due_ms: now.saturating_add(offset_ms),
                 });
             }
         }
@@ -1129,11 +1274,18 @@ impl Service {
     }
 
     /// A wrong-state refusal saying what the state allows and what to do.
-    fn refuse(&self, what: &str, needs: &str) -> LifecycleError {
+    fn refuse(&self, what: &str, needs: &str, now: u64) -> LifecycleError {
         use ServiceState::*;
+        let cooldown;
         let hint = match self.state {
             Cooldown => {
-                "; it is cooling down after a scale (the role's `cooldown`): try again when it is RUNNING"
+                let left = self
+                    .cooldown_until_ms
+                    .map_or(0, |t| t.saturating_sub(now).div_ceil(1000));
+                cooldown = format!(
+                    "; it is cooling down after a scale for {left} s more (the role's `cooldown`): try again then, or end it now with `recover`"
+                );
+                cooldown.as_str()
             }
             Deploying | Scaling | Undeploying | DeployingNets | UndeployingNets | Pending => {
                 "; wait until it is done"
@@ -1185,7 +1337,7 @@ impl Service {
         now: u64,
     ) -> Result<Vec<Effect>, LifecycleError> {
         if self.state != ServiceState::Running {
-            return Err(self.refuse("add-role", "RUNNING"));
+            return Err(self.refuse("add-role", "RUNNING", now));
         }
         let mut candidate = self.template.clone();
         candidate.roles.push(role.clone());
@@ -1220,7 +1372,7 @@ impl Service {
     /// terminated, then it leaves the service.
     pub fn remove_role(&mut self, role: &str, now: u64) -> Result<Vec<Effect>, LifecycleError> {
         if self.state != ServiceState::Running {
-            return Err(self.refuse("remove-role", "RUNNING"));
+            return Err(self.refuse("remove-role", "RUNNING", now));
         }
         let i = self.role_index(role).ok_or_else(|| {
             LifecycleError::NotFound(format!("role `{role}` is not in service {}", self.id))
@@ -1256,7 +1408,7 @@ impl Service {
         now: u64,
     ) -> Result<(), LifecycleError> {
         if !self.state.can_update() {
-            return Err(self.refuse("update", "a state with nothing in progress"));
+            return Err(self.refuse("update", "a state with nothing in progress", now));
         }
         let mut refused = Vec::new();
         let old = &self.template;
@@ -1321,6 +1473,11 @@ impl Service {
         if !refused.is_empty() {
             return Err(LifecycleError::Invalid(refused.join("; ")));
         }
+        // The template's roles follow the runtime roles' order, whatever
+        // order the update listed them in.
+        let mut new = new;
+        new.roles
+            .sort_by_key(|r| self.role_index(&r.name).unwrap_or(usize::MAX));
         self.template = new;
         self.info(now, "Service template updated");
         Ok(())
