@@ -36,6 +36,10 @@ pub struct PluginSummary {
     pub calls: u64,
     pub faults: u64,
     pub digest: String,
+    /// While the plugin rests in quarantine after repeated faults (status
+    /// `quarantined`): until when, in seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantined_until: Option<u64>,
 }
 
 impl Registry {
@@ -95,9 +99,18 @@ impl Registry {
         self.entries
             .iter()
             .map(|e| {
+                let quarantined_until = e
+                    .loaded
+                    .as_ref()
+                    .ok()
+                    .and_then(|p| p.stats.quarantined_until());
                 let (status, hosts, limits, stats, digest) = match &e.loaded {
                     Ok(p) => (
-                        "loaded".to_string(),
+                        if quarantined_until.is_some() {
+                            "quarantined".to_string()
+                        } else {
+                            "loaded".to_string()
+                        },
                         p.effective_outbound_hosts(),
                         Some(p.limits),
                         p.stats.snapshot(),
@@ -124,6 +137,7 @@ impl Registry {
                     calls: stats[0],
                     faults: stats[2],
                     digest,
+                    quarantined_until,
                 }
             })
             .collect()

@@ -36,6 +36,9 @@ pub struct AppState {
     /// The store when there is no engine (its driver did not load): users
     /// can still sign in and see why in `/plugins`.
     pub standby_store: Option<std::sync::Mutex<Store>>,
+    /// `server.strict_attributes`: unknown template attributes are a 400
+    /// rather than warnings.
+    pub strict_attributes: bool,
 }
 
 impl AppState {
@@ -220,6 +223,112 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
     }))
 }
 
+/// The header that carries a warning about an accepted request (one per
+/// warning), for answers with and without a body alike; OneFlow clients
+/// ignore it. JSON answers also list them in a top-level `warnings` array.
+pub const WARNING_HEADER: &str = "flotilla-warning";
+/// Warnings carried in headers at most; the body lists them all.
+const MAX_WARNING_HEADERS: usize = 20;
+
+/// Unknown attributes found in a template a request sends, kept as
+/// OneFlow keeps them but reported; `server.strict_attributes` refuses
+/// them instead (400 naming each, nothing changed).
+#[derive(Default)]
+pub(crate) struct Warnings(Vec<crate::service::FieldError>);
+
+impl Warnings {
+    fn check(state: &AppState, found: Vec<crate::service::FieldError>) -> Result<Self, ApiError> {
+        if state.strict_attributes && !found.is_empty() {
+            let refused = found
+                .into_iter()
+                .map(|w| crate::service::FieldError {
+                    reason: format!("{} (server.strict_attributes is on)", w.reason),
+                    field: w.field,
+                })
+                .collect();
+            return Err(ApiError::invalid(refused));
+        }
+        Ok(Warnings(found))
+    }
+
+    /// The warnings about a service template document.
+    pub(crate) fn template(
+        state: &AppState,
+        document: &serde_json::Value,
+    ) -> Result<Self, ApiError> {
+        Self::check(state, crate::service::attributes::unknown(document))
+    }
+
+    /// The warnings about a role added to a service that declares
+    /// `service_inputs`.
+    pub(crate) fn role(
+        state: &AppState,
+        service_inputs: &[String],
+        role: &serde_json::Value,
+    ) -> Result<Self, ApiError> {
+        let found = role
+            .as_object()
+            .map(|r| crate::service::attributes::role_unknown(r, "params.role", service_inputs))
+            .unwrap_or_default();
+        Self::check(state, found)
+    }
+
+    /// Add them to a JSON answer (`{"DOCUMENT": …, "warnings": [...]}`).
+    fn add_to(&self, body: &mut serde_json::Value) {
+        if !self.0.is_empty()
+            && let Some(b) = body.as_object_mut()
+        {
+            b.insert(
+                "warnings".into(),
+                self.0.iter().map(|w| json!(w.to_string())).collect(),
+            );
+        }
+    }
+
+    /// An answer with a JSON body carrying the warnings, in it and in
+    /// headers.
+    fn json(&self, status: StatusCode, mut body: serde_json::Value) -> Response {
+        self.add_to(&mut body);
+        self.headers((status, Json(body)).into_response())
+    }
+
+    /// Add the warning headers to an answer. Header values are visible
+    /// ASCII: other characters are escaped, and each is cut short, so a
+    /// long or odd attribute name cannot make the answer unreadable.
+    fn headers(&self, mut response: Response) -> Response {
+        let mut lines: Vec<String> = self
+            .0
+            .iter()
+            .take(MAX_WARNING_HEADERS)
+            .map(|w| w.to_string())
+            .collect();
+        if self.0.len() > MAX_WARNING_HEADERS {
+            lines.push(format!(
+                "{} more warnings not shown",
+                self.0.len() - MAX_WARNING_HEADERS
+            ));
+        }
+        for line in lines {
+            let mut text = String::new();
+            for c in line.chars() {
+                if text.len() > 300 {
+                    text.push_str("...");
+                    break;
+                }
+                if c.is_ascii_graphic() || c == ' ' {
+                    text.push(c);
+                } else {
+                    text.push_str(&format!("\\u{{{:x}}}", c as u32));
+                }
+            }
+            if let Ok(value) = axum::http::HeaderValue::from_str(&text) {
+                response.headers_mut().append(WARNING_HEADER, value);
+            }
+        }
+        response
+    }
+}
+
 /// A JSON request body. Like OneFlow, the body is read as JSON whatever
 /// its Content-Type (curl's `-d` says form data); a body that is not JSON
 /// is a 400 saying why.
@@ -271,6 +380,34 @@ fn perform(body: JsonBody) -> Result<(String, serde_json::Value), ApiError> {
         return Err(ApiError::bad_request("action.params: must be an object"));
     }
     Ok((perform.to_string(), params))
+}
+
+/// The most characters a name may have (as a service template's).
+const MAX_NAME: usize = 128;
+
+/// A name (of a VM template, an image, or a new name in `rename`):
+/// non-empty, no control characters (names end up in log lines and VM
+/// names), at most [`MAX_NAME`] characters; trimmed.
+fn check_name(field: &str, value: Option<&serde_json::Value>) -> Result<String, ApiError> {
+    let Some(name) = value.and_then(serde_json::Value::as_str) else {
+        return Err(ApiError::bad_request(format!(
+            "{field}: required, a non-empty string"
+        )));
+    };
+    let name = name.trim();
+    if name.is_empty() {
+        Err(ApiError::bad_request(format!("{field}: must not be empty")))
+    } else if name.chars().any(char::is_control) {
+        Err(ApiError::bad_request(format!(
+            "{field}: must not contain control characters"
+        )))
+    } else if name.chars().count() > MAX_NAME {
+        Err(ApiError::bad_request(format!(
+            "{field}: must be at most {MAX_NAME} characters"
+        )))
+    } else {
+        Ok(name.to_string())
+    }
 }
 
 fn param_str(params: &serde_json::Value, key: &str) -> Result<String, ApiError> {
@@ -363,7 +500,7 @@ fn change_ownership(
 ) -> Result<(), ApiError> {
     match perform {
         "rename" => {
-            *name = param_str(params, "name")?;
+            *name = check_name("params.name", params.get("name"))?;
         }
         "chmod" => {
             let octet = param_str(params, "octet")?;

@@ -90,12 +90,47 @@ fn check_attributes(
                     "template.NIC: must be an array of objects",
                 ));
             }
+            // Shapes openapi.json promises: CONTEXT is one vector, CPU and
+            // MEMORY are values.
+            if attributes.get("CONTEXT").is_some_and(|v| !v.is_object()) {
+                return Err(ApiError::bad_request("template.CONTEXT: must be an object"));
+            }
+            if attributes
+                .get("CPU")
+                .is_some_and(|v| !v.is_string() && !v.is_number())
+            {
+                return Err(ApiError::bad_request(
+                    "template.CPU: must be a number or a string",
+                ));
+            }
+            if attributes
+                .get("MEMORY")
+                .is_some_and(|v| !v.is_string() && !v.is_u64())
+            {
+                return Err(ApiError::bad_request(
+                    "template.MEMORY: must be a whole number of MiB or a string",
+                ));
+            }
             if attributes
                 .get("DISK")
                 .is_some_and(|v| !v.is_object() && !objects(v))
             {
                 return Err(ApiError::bad_request(
                     "template.DISK: must be an object or an array of objects",
+                ));
+            }
+            let disks: Vec<&Value> = match attributes.get("DISK") {
+                Some(Value::Array(disks)) => disks.iter().collect(),
+                Some(disk) => vec![disk],
+                None => Vec::new(),
+            };
+            if disks
+                .iter()
+                .filter_map(|d| d.get("IMAGE_ID"))
+                .any(|id| super::json_id(id).is_none())
+            {
+                return Err(ApiError::bad_request(
+                    "template.DISK.IMAGE_ID: must be an image id (a whole number)",
                 ));
             }
             for image in image_ids(attributes) {
@@ -163,12 +198,7 @@ pub async fn show(
 }
 
 fn name_field(body: &Value) -> Result<String, ApiError> {
-    match body.get("name").and_then(Value::as_str) {
-        Some(n) if !n.trim().is_empty() && !n.chars().any(char::is_control) => {
-            Ok(n.trim().to_string())
-        }
-        _ => Err(ApiError::bad_request("name: required, a non-empty string")),
-    }
+    super::check_name("name", body.get("name"))
 }
 
 fn template_field(body: &Value, kind: ResourceKind) -> Result<Map<String, Value>, ApiError> {

@@ -2,13 +2,14 @@
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::{AppState, JsonBody, body_json, documents};
+use super::{AppState, JsonBody, Warnings, body_json, documents};
 use crate::access::Right;
 use crate::service::lifecycle::{Service, VM_ACTIONS, VmActionRequest};
 use crate::store::Store;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -251,7 +252,7 @@ pub async fn role_action(
     caller: Caller,
     Path(id): Path<u64>,
     body: JsonBody,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let (perform, params) = super::perform(body)?;
     load(&state, &caller, id, Right::Manage)?;
     let engine = state.engine()?;
@@ -267,6 +268,7 @@ pub async fn role_action(
                     ));
                 }
             };
+            let warnings = Warnings::role(&state, &service_inputs(&state, id)?, &role)?;
             if let Ok(typed) = serde_json::from_value::<crate::service::Role>(role.clone()) {
                 super::require_vm_template_use(
                     &engine.store(),
@@ -276,6 +278,7 @@ pub async fn role_action(
                 )?;
             }
             engine.add_role(id, &role).await?;
+            return Ok(warnings.headers(StatusCode::NO_CONTENT.into_response()));
         }
         "remove_role" => {
             let role = super::param_str(&params, "role")?;
@@ -287,7 +290,13 @@ pub async fn role_action(
             )));
         }
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The user inputs a service declares, which a role's values may answer.
+fn service_inputs(state: &AppState, id: u64) -> Result<Vec<String>, ApiError> {
+    let service = fetch(&state.engine()?.store(), id)?;
+    Ok(service.template.user_inputs.keys().cloned().collect())
 }
 
 /// The full service template, or `{"append": true, "template": "<JSON>"}`
@@ -297,7 +306,7 @@ pub async fn update(
     caller: Caller,
     Path(id): Path<u64>,
     body: JsonBody,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let body = body_json(body)?;
     let service = load(&state, &caller, id, Right::Manage)?;
     let document = if super::bool_field(&body, "append", "append")? {
@@ -327,8 +336,9 @@ pub async fn update(
     } else {
         without_runtime(body)
     };
+    let warnings = Warnings::template(&state, &document)?;
     state.engine()?.update(id, &document).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(warnings.headers(StatusCode::NO_CONTENT.into_response()))
 }
 
 /// A service body as `GET` shows it, without what the server adds (state,

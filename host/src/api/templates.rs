@@ -3,7 +3,7 @@
 use super::auth::Caller;
 use super::error::ApiError;
 use super::resources;
-use super::{AppState, JsonBody, body_json, documents};
+use super::{AppState, JsonBody, Warnings, body_json, documents};
 use crate::access::Right;
 use crate::store::{ResourceKind, ServiceTemplateDoc};
 use axum::Json;
@@ -81,6 +81,7 @@ pub async fn create(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let body = body_json(body)?;
+    let warnings = Warnings::template(&state, &body)?;
     let (name, normalized) = validated(&body, None)?;
     let engine = state.engine()?;
     let store = engine.store();
@@ -92,11 +93,10 @@ pub async fn create(
         body: normalized,
     };
     store.save_service_template(&doc)?;
-    Ok((
+    Ok(warnings.json(
         StatusCode::CREATED,
-        Json(documents::one(documents::template(&store, &doc))),
-    )
-        .into_response())
+        documents::one(documents::template(&store, &doc)),
+    ))
 }
 
 pub async fn update(
@@ -104,16 +104,20 @@ pub async fn update(
     caller: Caller,
     Path(id): Path<u64>,
     body: JsonBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let mut doc = load(&state, &caller, id, Right::Manage)?;
     let body = body_json(body)?;
+    let warnings = Warnings::template(&state, &body)?;
     let (name, normalized) = validated(&body, Some(doc.registration_time))?;
     doc.name = name;
     doc.body = normalized;
     let engine = state.engine()?;
     let store = engine.store();
     store.save_service_template(&doc)?;
-    Ok(Json(documents::one(documents::template(&store, &doc))))
+    Ok(warnings.json(
+        StatusCode::OK,
+        documents::one(documents::template(&store, &doc)),
+    ))
 }
 
 /// Delete a template; `{"delete_type": "templates"}` also deletes the VM
@@ -333,6 +337,7 @@ pub async fn action(
                 ));
             }
             let merged = crate::service::merge::apply_merge_template(&doc.body, &merge);
+            let warnings = Warnings::template(&state, &merged)?;
             let engine = state.engine()?;
             // Every VM template the roles use, and its images, must be
             // usable by the caller. (An invalid template is refused by the
@@ -352,11 +357,11 @@ pub async fn action(
             let service_id = engine.instantiate_for(&merged, ownership).await?;
             let service = engine.service(service_id)?;
             let body = documents::one(documents::service(&engine.store(), &service));
-            Ok((StatusCode::CREATED, Json(body)).into_response())
+            Ok(warnings.json(StatusCode::CREATED, body))
         }
         "clone" => {
             let doc = load(&state, &caller, id, Right::Use)?;
-            let name = super::param_str(&params, "name")?;
+            let name = super::check_name("params.name", params.get("name"))?;
             let recursive = match params.get("recursive") {
                 None | Some(Value::Null) => "none",
                 Some(Value::String(r)) if ["none", "templates", "all"].contains(&r.as_str()) => {
@@ -424,11 +429,12 @@ pub async fn action(
             } else {
                 Value::Object(sent)
             };
+            let warnings = Warnings::template(&state, &body)?;
             let (name, normalized) = validated(&body, Some(doc.registration_time))?;
             doc.name = name;
             doc.body = normalized;
             state.engine()?.store().save_service_template(&doc)?;
-            Ok(StatusCode::NO_CONTENT.into_response())
+            Ok(warnings.headers(StatusCode::NO_CONTENT.into_response()))
         }
         "rename" | "chmod" | "chown" | "chgrp" => {
             let mut doc = load(&state, &caller, id, Right::Manage)?;

@@ -74,8 +74,8 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode, String> {
     for r in rows {
         table.add_row([r.what, r.plugin, r.value, r.target]);
     }
-    println!("{table}");
-    println!(
+    outln!("{table}");
+    outln!(
         "{} cores, wasmtime 48.0.8; median of repeated single operations, mean of tight loops",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
@@ -554,8 +554,8 @@ async fn deploy(services: u32, vms: u32) -> Result<ExitCode, String> {
             format!("{:.0}", n as f64 / t.as_secs_f64()),
         ]);
     }
-    println!("{table}");
-    println!(
+    outln!("{table}");
+    outln!(
         "Wasm / native: {:.2}×  (target: under 10 s, within 1.3×)",
         wasm.as_secs_f64() / native.as_secs_f64()
     );

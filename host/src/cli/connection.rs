@@ -229,7 +229,7 @@ impl Api {
                 403 => format!(" (as user `{}`)", self.credentials.user),
                 _ => String::new(),
             };
-            format!("{}{hint}", f.message)
+            format!("{}{hint}", cli_hints(&f.message))
         })
     }
 
@@ -266,6 +266,11 @@ impl Api {
                 ))
             })?;
         let status = response.status();
+        // Warnings about an accepted request (unknown template attributes):
+        // the server sends them as headers whatever the answer's shape.
+        for warning in response.headers().get_all(crate::api::WARNING_HEADER) {
+            eprintln!("warning: {}", String::from_utf8_lossy(warning.as_bytes()));
+        }
         let bytes = response
             .into_body()
             .collect()
@@ -297,6 +302,23 @@ impl Api {
             ),
         })
     }
+}
+
+/// The server's hints name API fields (`use force to override`); on the
+/// command line the same thing is a flag or a command.
+fn cli_hints(message: &str) -> String {
+    const HINTS: &[(&str, &str)] = &[
+        ("use force to override", "use --force to override"),
+        ("(use scale)", "(use `flotilla service scale`)"),
+        ("(use rename)", "(use `flotilla service rename`)"),
+        (
+            "(use add-role / remove-role)",
+            "(use `flotilla service add-role` / `remove-role`)",
+        ),
+    ];
+    HINTS
+        .iter()
+        .fold(message.to_string(), |m, (api, cli)| m.replace(api, cli))
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -332,6 +354,20 @@ fn base64(input: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_hints_become_flags() {
+        assert_eq!(
+            cli_hints(
+                "400 Bad Request: cardinality: 9 is above max_vms (5) of role web; use force to override"
+            ),
+            "400 Bad Request: cardinality: 9 is above max_vms (5) of role web; use --force to override"
+        );
+        assert_eq!(
+            cli_hints("roles[1].cardinality: cannot change by update (use scale)"),
+            "roles[1].cardinality: cannot change by update (use `flotilla service scale`)"
+        );
+    }
 
     #[test]
     fn encodes_basic_credentials() {

@@ -1,5 +1,24 @@
 //! The `flotilla` command line.
 
+/// `println!` for what the CLI prints: when the reader has gone away
+/// (`flotilla service list | head -1`) the command ends quietly with
+/// success, as Unix tools do, instead of panicking on the closed pipe.
+macro_rules! outln {
+    () => {
+        $crate::cli::output::write_out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` with the same handling of a closed pipe as [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_out(format_args!($($arg)*))
+    };
+}
+
 mod accounts;
 mod bench;
 mod connection;

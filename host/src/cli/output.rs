@@ -33,7 +33,7 @@ pub fn emit(json: bool, value: &Value, human: impl FnOnce(&Value) -> String) {
     if json {
         print_json(value);
     } else {
-        println!("{}", human(value));
+        outln!("{}", human(value));
     }
 }
 
@@ -54,6 +54,20 @@ pub fn pool_items(value: &Value, element: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// Write to stdout; a closed pipe ends the process with success (the
+/// reader has what it wanted), any other failure with an error.
+pub fn write_out(args: std::fmt::Arguments) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing the output: {e}");
+        std::process::exit(1);
+    }
+}
+
 pub fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
@@ -68,12 +82,12 @@ pub fn print_created(created: &Value, json: bool) {
             .and_then(|o| o.values().next())
             .cloned()
             .unwrap_or_default();
-        println!("ID: {}", text(&doc, "ID"));
+        outln!("ID: {}", text(&doc, "ID"));
     }
 }
 
 pub fn print_json(value: &Value) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
     );

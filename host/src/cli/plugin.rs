@@ -64,7 +64,7 @@ pub async fn run(args: &ApiArgs, cmd: PluginCommand) -> Result<ExitCode, String>
 async fn list(args: &ApiArgs) -> Result<ExitCode, String> {
     let value = args.connect()?.get("/plugins").await?;
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&value).unwrap_or_default()
         );
@@ -97,33 +97,52 @@ async fn list(args: &ApiArgs) -> Result<ExitCode, String> {
         } else {
             "-".into()
         };
+        let status = status(&p);
         table.add_row([
             p.id,
             p.kind,
             p.version,
             p.api,
             p.source,
-            p.status,
+            status,
             hosts,
             limits,
             p.calls.to_string(),
             p.faults.to_string(),
         ]);
     }
-    println!("{table}");
+    outln!("{table}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `quarantined until 2025-01-02 10:00:15 UTC (14 s)` while a plugin rests
+/// after repeated faults; otherwise the status as the server says it.
+fn status(p: &PluginSummary) -> String {
+    match p.quarantined_until {
+        Some(until) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            format!(
+                "quarantined until {} UTC ({} s)",
+                super::output::time(&serde_json::Value::from(until)),
+                until.saturating_sub(now)
+            )
+        }
+        None => p.status.clone(),
+    }
 }
 
 async fn check(file: PathBuf, manifest: Option<PathBuf>, json: bool) -> Result<ExitCode, String> {
     let host = PluginHost::new(None).map_err(|e| format!("plugin host: {e:#}"))?;
     let report = testkit::check_file(&host, &file, manifest.as_deref()).await?;
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
     } else {
-        println!("{}", report.render());
+        outln!("{}", report.render());
     }
     Ok(if report.passed() {
         ExitCode::SUCCESS
@@ -239,7 +258,7 @@ fn call(
     };
     match result {
         Ok(value) => {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&value).unwrap_or_default()
             );

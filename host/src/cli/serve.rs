@@ -171,6 +171,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         sim_url: sim_url.clone(),
         started: std::time::Instant::now(),
         metrics: Default::default(),
+        strict_attributes: config.server.strict_attributes,
     });
     let listener = bind(config.server.listen, "API").await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;

@@ -395,11 +395,11 @@ async fn top(
         };
         if tty {
             // Home the cursor and clear the screen: refresh in place.
-            print!("\x1b[H\x1b[2J");
+            out!("\x1b[H\x1b[2J");
         } else if round > 0 && !json {
-            println!();
+            outln!();
         }
-        println!("{screen}");
+        outln!("{screen}");
         round += 1;
         if count.is_some_and(|c| round >= c) {
             return Ok(());
@@ -433,7 +433,7 @@ pub async fn wait_for(
         if json {
             eprintln!("{line}");
         } else {
-            println!("{line}");
+            outln!("{line}");
         }
     };
     let started = Instant::now();

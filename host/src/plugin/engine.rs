@@ -281,9 +281,22 @@ pub struct PluginStats {
     pub errors: AtomicU64,
     pub faults: AtomicU64,
     pub instances_started: AtomicU64,
+    /// Until when (ms since the epoch) an instance of the plugin rests in
+    /// quarantine after repeated faults; 0 when none has been.
+    pub quarantined_until_ms: AtomicU64,
 }
 
 impl PluginStats {
+    /// The end of the quarantine, in seconds since the epoch, while it
+    /// lasts.
+    pub fn quarantined_until(&self) -> Option<u64> {
+        let until = self.quarantined_until_ms.load(Ordering::Relaxed);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        (until > now).then(|| until.div_ceil(1000))
+    }
+
     pub fn snapshot(&self) -> [u64; 4] {
         [
             self.calls.load(Ordering::Relaxed),

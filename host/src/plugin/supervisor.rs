@@ -197,6 +197,15 @@ impl<I: WarmInstance> Worker<I> {
                 "plugin quarantined after repeated faults"
             );
             self.quarantined_until = Some(now + QUARANTINE);
+            // Shared with the registry, so `plugin list` can say so.
+            let until = std::time::SystemTime::now() + QUARANTINE;
+            let until_ms = until
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            self.plugin
+                .stats
+                .quarantined_until_ms
+                .fetch_max(until_ms, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }

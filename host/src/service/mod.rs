@@ -2,6 +2,7 @@
 //! template merging and the deployment order. Pure code: no I/O, no
 //! wasmtime, no SQL; the lifecycle engine builds on it.
 
+pub mod attributes;
 pub mod inputs;
 pub mod lifecycle;
 pub mod merge;

@@ -176,6 +176,8 @@ pub fn parse_template(document: &Value) -> Result<ServiceTemplate, Vec<FieldErro
         return Err(c.errors);
     };
     let mut doc = original.clone();
+    // OneFlow 7 reads a 6.x template (`vm_template`, no `type`) converted.
+    super::attributes::upgrade_6x(&mut doc);
     match c.string(&doc, "name", "", true) {
         Some(name) if name.trim().is_empty() => c.fail("name", "must not be empty"),
         Some(name) if name.chars().any(char::is_control) => {
@@ -191,6 +193,19 @@ pub fn parse_template(document: &Value) -> Result<ServiceTemplate, Vec<FieldErro
         c.boolean(&doc, key, "");
     }
     let service_inputs = check_inputs(&mut c, &doc, "");
+    // OneFlow 6's name of user_inputs, kept as sent in a OneFlow 7
+    // template; openapi.json promises its values are strings.
+    if let Some(attrs) = c.object(&doc, "custom_attrs", "") {
+        for (key, spec) in attrs {
+            if !spec.is_string() {
+                c.fail(
+                    format!("custom_attrs.{key}"),
+                    "must be a string like `M|text|description`",
+                );
+            }
+        }
+    }
+    c.object(&doc, "custom_attrs_values", "");
     check_networks(&mut c, &doc);
 
     let mut role_names: Vec<Option<String>> = Vec::new();
