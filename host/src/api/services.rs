@@ -204,14 +204,7 @@ pub async fn role_action(
                     ));
                 }
             };
-            if let Ok(typed) = serde_json::from_value::<crate::service::Role>(role.clone()) {
-                super::require_vm_template_use(
-                    &engine.store(),
-                    &caller,
-                    typed.template_id,
-                    "params.role.template_id",
-                )?;
-            }
+            super::require_role_use(&engine.store(), &caller, &role, "params.role")?;
             engine.add_role(id, &role).await?;
         }
         "remove_role" => {
@@ -264,6 +257,9 @@ pub async fn update(
     } else {
         without_runtime(body)
     };
+    // An update may name other VM templates and images: the same checks
+    // as at instantiate.
+    super::require_roles_use(&state.engine()?.store(), &caller, &document)?;
     state.engine()?.update(id, &document).await?;
     Ok(StatusCode::NO_CONTENT)
 }
