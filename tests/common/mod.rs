@@ -50,6 +50,12 @@ impl Server {
     pub fn start(data: &Path) -> Server {
         Server::start_on(data, free_port(), free_port())
     }
+
+    /// The server's process id (to read its memory and descriptors in
+    /// /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Server {

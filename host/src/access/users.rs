@@ -5,9 +5,9 @@
 
 use super::permissions::Identity;
 use crate::store::Store;
+use argon2::password_hash::SaltString;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
-use argon2::password_hash::{PasswordHash, SaltString};
-use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use argon2::{Argon2, PasswordHasher};
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -283,6 +283,16 @@ pub struct StoredCredentials {
     hash: String,
 }
 
+impl StoredCredentials {
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    pub fn into_identity(self) -> Identity {
+        self.identity
+    }
+}
+
 pub fn stored_credentials(
     store: &Store,
     name: &str,
@@ -306,12 +316,33 @@ pub fn stored_credentials(
     }))
 }
 
+/// The hash an unknown user's password is checked against, so that the
+/// answer takes as long and does not tell which names exist.
+pub fn stand_in_hash() -> &'static str {
+    static STAND_IN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    STAND_IN.get_or_init(|| hash("stand-in").unwrap_or_default())
+}
+
+/// Credentials that verified, and the generation they were read in.
+#[derive(Default)]
+struct Remembered {
+    /// Bumped by every change to a user: a check that read the stored
+    /// credentials before a change must not remember what it read after.
+    generation: u64,
+    verified: HashMap<[u8; 32], Identity>,
+}
+
 /// Checks credentials. Argon2 is slow on purpose (tens of milliseconds), so
 /// credentials that verified once are remembered by their SHA-256, and a
 /// request with the same credentials costs a hash, not a verification.
+///
+/// A check reads `generation()` before it reads the stored credentials and
+/// hands it to `remember`; `forget_all` bumps the generation and clears
+/// under the same lock, so a check in flight across a change of the user
+/// is not remembered.
 #[derive(Default)]
 pub struct Authenticator {
-    verified: Mutex<HashMap<[u8; 32], Identity>>,
+    remembered: Mutex<Remembered>,
 }
 
 fn remember_key(name: &str, password: &str) -> [u8; 32] {
@@ -319,39 +350,48 @@ fn remember_key(name: &str, password: &str) -> [u8; 32] {
 }
 
 impl Authenticator {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Remembered> {
+        self.remembered.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Credentials that verified before, without touching the store.
     pub fn remembered(&self, name: &str, password: &str) -> Option<Identity> {
-        self.verified
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.lock()
+            .verified
             .get(&remember_key(name, password))
             .cloned()
     }
 
-    /// The slow check (Argon2), to run without holding the store. An
-    /// unknown user is checked against a stand-in hash, so that the answer
-    /// takes as long and does not tell which names exist.
+    /// The current generation; read it before the stored credentials.
+    pub fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    /// Remember verified credentials, unless a user changed since
+    /// `generation` was read (then what was verified may be stale).
+    pub fn remember(&self, name: &str, password: &str, identity: Identity, generation: u64) {
+        let mut remembered = self.lock();
+        if remembered.generation == generation {
+            remembered
+                .verified
+                .insert(remember_key(name, password), identity);
+        }
+    }
+
+    /// The slow check (Argon2) in the calling thread, remembered if it
+    /// matches and nothing changed since `generation`. The server checks
+    /// on its own threads instead (`passwords::PasswordChecks`).
     pub fn verify(
         &self,
         name: &str,
         password: &str,
         stored: Option<StoredCredentials>,
+        generation: u64,
     ) -> Option<Identity> {
-        static STAND_IN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        let stand_in = STAND_IN.get_or_init(|| hash("stand-in").unwrap_or_default());
-        let hash = stored
-            .as_ref()
-            .map_or(stand_in.as_str(), |s| s.hash.as_str());
-        let matches = PasswordHash::new(hash).is_ok_and(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        });
+        let hash = stored.as_ref().map_or(stand_in_hash(), |s| s.hash.as_str());
+        let matches = super::passwords::matches(password.as_bytes(), hash, &mut Vec::new());
         let identity = stored.filter(|_| matches)?.identity;
-        self.verified
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(remember_key(name, password), identity.clone());
+        self.remember(name, password, identity.clone(), generation);
         Some(identity)
     }
 
@@ -366,15 +406,16 @@ impl Authenticator {
         if let Some(identity) = self.remembered(name, password) {
             return Ok(Some(identity));
         }
-        Ok(self.verify(name, password, stored_credentials(store, name)?))
+        let generation = self.generation();
+        Ok(self.verify(name, password, stored_credentials(store, name)?, generation))
     }
 
-    /// Forget remembered credentials (after a password or group change).
+    /// Forget remembered credentials: after any change to a user (password,
+    /// group, deletion), once the change is stored.
     pub fn forget_all(&self) {
-        self.verified
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        let mut remembered = self.lock();
+        remembered.generation += 1;
+        remembered.verified.clear();
     }
 }
 
@@ -481,6 +522,25 @@ mod tests {
             )
             .unwrap();
         assert!(stored.starts_with("$argon2id$") && !stored.contains("s3cret"));
+    }
+
+    #[test]
+    fn a_check_in_flight_across_a_change_is_not_remembered() {
+        let store = Store::in_memory().unwrap();
+        bootstrap(&store, tempfile::tempdir().unwrap().path()).unwrap();
+        let uid = create_user(&store, "alice", "old", USERS_GROUP).unwrap();
+        let auth = Authenticator::default();
+        // The check reads the generation and the stored password...
+        let generation = auth.generation();
+        let stored = stored_credentials(&store, "alice").unwrap();
+        // ...the password changes meanwhile...
+        set_password(&store, uid, "new").unwrap();
+        auth.forget_all();
+        // ...and the old password, verified against what was read, is not
+        // remembered.
+        assert!(auth.verify("alice", "old", stored, generation).is_some());
+        assert_eq!(auth.remembered("alice", "old"), None);
+        assert_eq!(auth.authenticate(&store, "alice", "old").unwrap(), None);
     }
 
     #[test]

@@ -5,10 +5,12 @@ use super::AppState;
 use super::error::ApiError;
 use crate::access::users;
 use crate::access::{Identity, Ownership, Right};
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The authenticated caller of a request.
 pub struct Caller(pub Identity);
@@ -37,21 +39,60 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .split_once(':')
             .ok_or_else(|| unauthorized("malformed Basic credentials"))?;
         // Most requests come with credentials that verified before: answer
-        // those without waiting for the store.
+        // those without waiting for the store, and before throttling, so
+        // that a signed-in client goes on while someone guesses its name.
         if let Some(identity) = state.auth.remembered(user, password) {
             return Ok(Caller(identity));
         }
+        let address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        if let Some(wait) = state.throttle.blocked(user, address, Instant::now()) {
+            let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+            return Err(ApiError::retry_later(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "too many failed sign-ins for this user or from this address; try again in {seconds} s"
+                ),
+                seconds,
+            ));
+        }
+        // Read before the stored credentials: a change to the user after
+        // this point keeps what is verified below from being remembered.
+        let generation = state.auth.generation();
         let stored = users::stored_credentials(&*state.store()?, user)?;
-        // Argon2 takes tens of milliseconds: not on the runtime's threads,
-        // and not holding the store.
-        let (state, user, password) = (state.clone(), user.to_string(), password.to_string());
-        let verified =
-            tokio::task::spawn_blocking(move || state.auth.verify(&user, &password, stored))
-                .await
-                .map_err(|e| ApiError::internal(format!("checking credentials: {e}")))?;
-        verified
-            .map(Caller)
-            .ok_or_else(|| unauthorized("invalid credentials"))
+        // Argon2 takes tens of milliseconds and megabytes: on the password
+        // threads, not the runtime's, and not holding the store.
+        let hash = stored
+            .as_ref()
+            .map_or(users::stand_in_hash(), |s| s.hash())
+            .to_string();
+        let matches = state
+            .passwords
+            .check(hash, password.to_string())
+            .await
+            .map_err(|_| {
+                ApiError::retry_later(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many sign-ins are being checked; try again shortly",
+                    1,
+                )
+            })?;
+        match stored.filter(|_| matches) {
+            Some(stored) => {
+                let identity = stored.into_identity();
+                state.throttle.succeeded(user);
+                state
+                    .auth
+                    .remember(user, password, identity.clone(), generation);
+                Ok(Caller(identity))
+            }
+            None => {
+                state.throttle.failed(user, address, Instant::now());
+                Err(unauthorized("invalid credentials"))
+            }
+        }
     }
 }
 

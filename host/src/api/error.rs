@@ -14,6 +14,8 @@ pub struct ApiError {
     pub message: String,
     /// Per-field problems, for validation errors.
     pub fields: Vec<crate::service::FieldError>,
+    /// Seconds for a `Retry-After` header (429, 503).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -22,6 +24,7 @@ impl ApiError {
             status,
             message: message.into(),
             fields: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -39,6 +42,7 @@ impl ApiError {
                 .collect::<Vec<_>>()
                 .join("; "),
             fields,
+            retry_after: None,
         }
     }
 
@@ -52,6 +56,14 @@ impl ApiError {
 
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
+    /// `status` (429 or 503) with a `Retry-After` of `seconds`.
+    pub fn retry_later(status: StatusCode, message: impl Into<String>, seconds: u64) -> ApiError {
+        ApiError {
+            retry_after: Some(seconds),
+            ..ApiError::new(status, message)
+        }
     }
 }
 
@@ -67,6 +79,11 @@ impl IntoResponse for ApiError {
                 "www-authenticate",
                 axum::http::HeaderValue::from_static("Basic realm=\"flotilla\""),
             );
+        }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
         response
     }

@@ -6,12 +6,15 @@ mod accounts;
 mod auth;
 mod documents;
 mod error;
+pub mod listener;
 mod metrics;
+mod origin;
 mod resources;
 mod services;
 mod templates;
 
 pub use error::ApiError;
+pub use origin::normalise as origin_normalise;
 
 use crate::access::users::{self, Authenticator};
 use crate::access::{Ownership, Permissions, Right};
@@ -39,6 +42,13 @@ pub struct AppState {
     /// `server.strict_attributes`: unknown template attributes are a 400
     /// rather than warnings.
     pub strict_attributes: bool,
+    /// Where passwords are checked (`server.password_checks` threads).
+    pub passwords: crate::access::passwords::PasswordChecks,
+    /// Failed sign-ins per name and address (`server.failed_logins_per_minute`).
+    pub throttle: crate::access::throttle::SignInThrottle,
+    /// Origins besides the server's own that may send state-changing
+    /// requests (`server.allowed_origins`), normalised by `origin::normalise`.
+    pub allowed_origins: Vec<String>,
 }
 
 impl AppState {
@@ -130,6 +140,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         ))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::middleware::from_fn(json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            origin::same_origin,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
 
@@ -328,6 +343,9 @@ impl Warnings {
         response
     }
 }
+/// The largest request body read (axum's default, stated here so that the
+/// 413 can name it).
+const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 /// A JSON request body. Like OneFlow, the body is read as JSON whatever
 /// its Content-Type (curl's `-d` says form data); a body that is not JSON
@@ -338,9 +356,29 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body: over the limit of {BODY_LIMIT} bytes"),
+            )
+        };
+        // Refused from its announced length, before any of it is read.
+        let announced = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+        if announced.is_some_and(|n| n > BODY_LIMIT as u64) {
+            return Err(too_large());
+        }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| ApiError::bad_request(format!("request body: {}", e.body_text())))?;
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    too_large()
+                } else {
+                    ApiError::bad_request(format!("request body: {}", e.body_text()))
+                }
+            })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonBody(Ok(None)));
         }
@@ -477,7 +515,7 @@ fn require_vm_template_use(
             "{field}: user {who} may not use VM template {id}"
         )));
     }
-    for image in resources::image_ids(&t.attributes) {
+    for image in resources::checked_image_ids(&t.attributes, &format!("VM template {id}"))? {
         if let Some(i) = store.resource(ResourceKind::Image, image)?
             && !caller.0.may(Right::Use, &i.ownership)
         {
@@ -485,6 +523,65 @@ fn require_vm_template_use(
                 "{field}: user {who} may not use image {image}, a disk of VM template {id}"
             )));
         }
+    }
+    Ok(())
+}
+
+/// 403 unless the caller may use everything a service role (`role`, at
+/// `field`) makes its VMs from: its VM template with that template's
+/// images, and the images its `template_contents` disks name. Ids that
+/// are not whole numbers are a 400 naming them; a role without a
+/// template_id is left to validation.
+fn require_role_use(
+    store: &Store,
+    caller: &Caller,
+    role: &serde_json::Value,
+    field: &str,
+) -> Result<(), ApiError> {
+    match role.get("template_id") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(v) => {
+            let id = json_id(v).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "{field}.template_id: must be a VM template id (a whole number)"
+                ))
+            })?;
+            require_vm_template_use(store, caller, id, &format!("{field}.template_id"))?;
+        }
+    }
+    if let Some(contents) = role
+        .get("template_contents")
+        .and_then(serde_json::Value::as_object)
+    {
+        let at = format!("{field}.template_contents");
+        for image in resources::checked_image_ids(contents, &at)? {
+            if let Some(i) = store.resource(ResourceKind::Image, image)?
+                && !caller.0.may(Right::Use, &i.ownership)
+            {
+                return Err(ApiError::forbidden(format!(
+                    "{at}.DISK: user {} may not use image {image}",
+                    caller.0.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `require_role_use` for every role of a service template or service
+/// document (`roles[i]`).
+fn require_roles_use(
+    store: &Store,
+    caller: &Caller,
+    document: &serde_json::Value,
+) -> Result<(), ApiError> {
+    let roles = document
+        .get("roles")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten();
+    for (i, role) in roles.enumerate() {
+        require_role_use(store, caller, role, &format!("roles[{i}]"))?;
     }
     Ok(())
 }

@@ -59,17 +59,47 @@ pub(super) fn load(
 }
 
 /// The image ids a VM template's disks refer to (`DISK` is one object or
-/// a list; `IMAGE_ID` a number or a string of digits).
+/// a list; `IMAGE_ID` a number or a string of digits). For stored
+/// templates, whose ids were checked by `checked_image_ids`.
 pub(super) fn image_ids(vm_template: &Map<String, Value>) -> Vec<u64> {
-    let disks = match vm_template.get("DISK") {
-        Some(Value::Array(disks)) => disks.iter().collect(),
-        Some(disk @ Value::Object(_)) => vec![disk],
-        _ => Vec::new(),
-    };
-    disks
+    disks(vm_template)
         .into_iter()
-        .filter_map(|d| super::json_id(d.get("IMAGE_ID")?))
+        .filter_map(|(_, d)| super::json_id(d.get("IMAGE_ID")?))
         .collect()
+}
+
+/// The disks of `attributes` with their place (`DISK`, `DISK[1]`).
+fn disks(attributes: &Map<String, Value>) -> Vec<(String, &Value)> {
+    match attributes.get("DISK") {
+        Some(Value::Array(disks)) => disks
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (format!("DISK[{i}]"), d))
+            .collect(),
+        Some(disk @ Value::Object(_)) => vec![("DISK".to_string(), disk)],
+        _ => Vec::new(),
+    }
+}
+
+/// Every image id the disks of `attributes` name; an `IMAGE_ID` that is
+/// not a whole number (`19.0`, `"1e3"`) is a 400 naming it under `prefix`,
+/// since it would otherwise escape the checks that look for ids.
+pub(super) fn checked_image_ids(
+    attributes: &Map<String, Value>,
+    prefix: &str,
+) -> Result<Vec<u64>, ApiError> {
+    let mut ids = Vec::new();
+    for (place, disk) in disks(attributes) {
+        match disk.get("IMAGE_ID") {
+            None | Some(Value::Null) => {}
+            Some(v) => ids.push(super::json_id(v).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "{prefix}.{place}.IMAGE_ID: must be an image id (a whole number), not {v}"
+                ))
+            })?),
+        }
+    }
+    Ok(ids)
 }
 
 /// Check the attributes of a VM template or an image; for VM templates,
@@ -119,21 +149,7 @@ fn check_attributes(
                     "template.DISK: must be an object or an array of objects",
                 ));
             }
-            let disks: Vec<&Value> = match attributes.get("DISK") {
-                Some(Value::Array(disks)) => disks.iter().collect(),
-                Some(disk) => vec![disk],
-                None => Vec::new(),
-            };
-            if disks
-                .iter()
-                .filter_map(|d| d.get("IMAGE_ID"))
-                .any(|id| super::json_id(id).is_none())
-            {
-                return Err(ApiError::bad_request(
-                    "template.DISK.IMAGE_ID: must be an image id (a whole number)",
-                ));
-            }
-            for image in image_ids(attributes) {
+            for image in checked_image_ids(attributes, "template")? {
                 let found = store.resource(ResourceKind::Image, image)?.ok_or_else(|| {
                     ApiError::bad_request(format!(
                         "template.DISK.IMAGE_ID: image {image} does not exist"

@@ -269,14 +269,7 @@ pub async fn role_action(
                 }
             };
             let warnings = Warnings::role(&state, &service_inputs(&state, id)?, &role)?;
-            if let Ok(typed) = serde_json::from_value::<crate::service::Role>(role.clone()) {
-                super::require_vm_template_use(
-                    &engine.store(),
-                    &caller,
-                    typed.template_id,
-                    "params.role.template_id",
-                )?;
-            }
+            super::require_role_use(&engine.store(), &caller, &role, "params.role")?;
             engine.add_role(id, &role).await?;
             return Ok(warnings.headers(StatusCode::NO_CONTENT.into_response()));
         }
@@ -337,6 +330,9 @@ pub async fn update(
         without_runtime(body)
     };
     let warnings = Warnings::template(&state, &document)?;
+    // An update may name other VM templates and images: the same checks
+    // as at instantiate.
+    super::require_roles_use(&state.engine()?.store(), &caller, &document)?;
     state.engine()?.update(id, &document).await?;
     Ok(warnings.headers(StatusCode::NO_CONTENT.into_response()))
 }

@@ -339,20 +339,11 @@ pub async fn action(
             let merged = crate::service::merge::apply_merge_template(&doc.body, &merge);
             let warnings = Warnings::template(&state, &merged)?;
             let engine = state.engine()?;
-            // Every VM template the roles use, and its images, must be
-            // usable by the caller. (An invalid template is refused by the
-            // engine below, naming each field.)
-            if let Ok(template) = crate::service::parse_template(&merged) {
-                let store = engine.store();
-                for (i, role) in template.roles.iter().enumerate() {
-                    super::require_vm_template_use(
-                        &store,
-                        &caller,
-                        role.template_id,
-                        &format!("roles[{i}].template_id"),
-                    )?;
-                }
-            }
+            // Every VM template the roles use, its images, and the images
+            // the roles' template_contents name must be usable by the
+            // caller. (An invalid template is refused by the engine below,
+            // naming each field.)
+            super::require_roles_use(&engine.store(), &caller, &merged)?;
             let ownership = caller.owns_new();
             let service_id = engine.instantiate_for(&merged, ownership).await?;
             let service = engine.service(service_id)?;

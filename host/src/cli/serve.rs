@@ -172,14 +172,28 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         started: std::time::Instant::now(),
         metrics: Default::default(),
         strict_attributes: config.server.strict_attributes,
+        passwords: crate::access::passwords::PasswordChecks::start(config.server.password_checks)
+            .map_err(|e| format!("starting the password checks: {e}"))?,
+        throttle: crate::access::throttle::SignInThrottle::new(
+            config.server.failed_logins_per_minute,
+        ),
+        allowed_origins: config
+            .server
+            .allowed_origins
+            .iter()
+            .map(|o| api::origin_normalise(o))
+            .collect(),
     });
     let listener = bind(config.server.listen, "API").await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(data_dir = %data_dir.display(), "Flotilla API on http://{addr}");
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("API server: {e}"))?;
+    api::listener::serve(
+        listener,
+        api::router(state),
+        api::listener::Limits::from_config(&config.server),
+        shutdown_signal(),
+    )
+    .await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
