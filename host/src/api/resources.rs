@@ -91,7 +91,7 @@ pub(super) fn checked_image_ids(
     let mut ids = Vec::new();
     for (place, disk) in disks(attributes) {
         match disk.get("IMAGE_ID") {
-            None | Some(Value::Null) => {}
+            None => {}
             Some(v) => ids.push(super::json_id(v).ok_or_else(|| {
                 ApiError::bad_request(format!(
                     "{prefix}.{place}.IMAGE_ID: must be an image id (a whole number), not {v}"

@@ -131,6 +131,14 @@ pub async fn delete(
     body: JsonBody,
 ) -> Result<StatusCode, ApiError> {
     let body = body.optional()?;
+    if body
+        .as_ref()
+        .is_some_and(|b| !b.is_object() && !b.is_null())
+    {
+        return Err(ApiError::bad_request(
+            "request body: must be a JSON object (`{\"delete_type\": \"none\"}`) or empty",
+        ));
+    }
     let delete_type = match body.as_ref().and_then(|b| b.get("delete_type")) {
         None | Some(Value::Null) => "none",
         Some(Value::String(t)) if ["none", "templates", "all"].contains(&t.as_str()) => t.as_str(),

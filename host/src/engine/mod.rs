@@ -90,10 +90,11 @@ impl Default for Settings {
     }
 }
 
-/// The service is written after this many driver answers (and after the
-/// last): answers not yet written when a crash comes are asked again, so
-/// writing after each one would only make a role of thousands of VMs cost
-/// a write of the whole service per VM.
+/// The service is written after this many driver answers, or after a
+/// quarter of the answers so far if that is more (and after the last):
+/// answers not yet written when a crash comes are asked again, and writing
+/// after each one would make a role of thousands of VMs cost a write of
+/// the whole service per VM. Growing the batch keeps a large scale linear.
 const ANSWERS_PER_WRITE: usize = 64;
 
 impl Engine {
@@ -485,12 +486,12 @@ impl Engine {
         effects: Vec<Effect>,
     ) -> Result<(), EngineError> {
         let mut queue: VecDeque<Effect> = effects.into();
-        let mut unwritten = 0;
+        let (mut unwritten, mut answered) = (0, 0);
         while let Some(effect) = queue.pop_front() {
             match effect {
                 Effect::Create(create) => {
                     let result = self.create(service, &create).await;
-                    service.observe_created(&create.operation_id, result, self.now());
+                    service.observe_created(&create, result, self.now());
                 }
                 Effect::Act(act) => {
                     let result = self.act(&act).await;
@@ -498,7 +499,8 @@ impl Engine {
                 }
             }
             unwritten += 1;
-            if unwritten >= ANSWERS_PER_WRITE || queue.is_empty() {
+            answered += 1;
+            if unwritten >= ANSWERS_PER_WRITE.max(answered / 4) || queue.is_empty() {
                 self.store().save_service(service)?;
                 unwritten = 0;
             }

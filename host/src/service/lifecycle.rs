@@ -117,6 +117,8 @@ pub struct RoleRuntime {
 pub struct CreateVm {
     pub operation_id: String,
     pub role: String,
+    /// The node's number in its role (nodes are kept in this order).
+    pub vm_number: u64,
     pub name: String,
     pub template_id: u64,
     pub hold: bool,
@@ -404,6 +406,7 @@ impl Service {
                     .map(move |n| CreateVm {
                         operation_id: n.operation_id.clone(),
                         role: r.name.clone(),
+                        vm_number: n.vm_number,
                         name: n.name.clone(),
                         template_id: t.template_id,
                         hold: r.on_hold && r.state == RoleState::Hold,
@@ -498,6 +501,7 @@ impl Service {
             effects.push(Effect::Create(CreateVm {
                 operation_id: node.operation_id.clone(),
                 role: role.name.clone(),
+                vm_number: number,
                 name: node.name.clone(),
                 template_id,
                 hold,
@@ -508,13 +512,19 @@ impl Service {
     }
 
     /// The driver created a VM (or refused to).
-    pub fn observe_created(
-        &mut self,
-        operation_id: &str,
-        result: Result<String, String>,
-        now: u64,
-    ) {
-        let Some((i, j)) = self.find_node(|n| n.operation_id == operation_id) else {
+    pub fn observe_created(&mut self, create: &CreateVm, result: Result<String, String>, now: u64) {
+        // A role's nodes are in VM number order: a binary search keeps a
+        // role of thousands from scanning its nodes for every answer.
+        let found = self.role_index(&create.role).and_then(|i| {
+            let nodes = &self.roles[i].nodes;
+            let j = nodes
+                .binary_search_by_key(&create.vm_number, |n| n.vm_number)
+                .ok()?;
+            (nodes[j].operation_id == create.operation_id).then_some((i, j))
+        });
+        let Some((i, j)) =
+            found.or_else(|| self.find_node(|n| n.operation_id == create.operation_id))
+        else {
             return;
         };
         match result {
