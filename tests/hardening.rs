@@ -468,3 +468,24 @@ fn vms_listed_match_the_hypervisor_after_scaling_down() {
     assert_eq!(listed, live);
     assert_eq!(live.len(), 2);
 }
+
+#[test]
+fn a_refused_create_is_not_retried_every_round() {
+    let f = Flotilla::start(FAST);
+    let id = f.deploy(json!({
+        "name": "no-room",
+        "roles": [{"name": "app", "type": "vm", "cardinality": 2, "template_id": 0,
+                   "template_contents": {"SIM_FAIL": "create"}}]
+    }));
+    f.wait_state(id, 7); // FAILED_DEPLOYING
+    // Twenty rounds (50 ms each) later the driver has been asked once per
+    // VM, not once per round.
+    std::thread::sleep(Duration::from_secs(1));
+    let body = f.service(id).unwrap();
+    let failures = log_of(&body)
+        .iter()
+        .filter(|m| m.contains("creating VM") && m.contains("no host has room"))
+        .count();
+    assert_eq!(failures, 2, "{:?}", log_of(&body));
+    assert_eq!(body["state"], 7);
+}

@@ -131,10 +131,7 @@ pub async fn delete(
     body: JsonBody,
 ) -> Result<StatusCode, ApiError> {
     let body = body.optional()?;
-    if body
-        .as_ref()
-        .is_some_and(|b| !b.is_object() && !b.is_null())
-    {
+    if body.as_ref().is_some_and(|b| !b.is_object()) {
         return Err(ApiError::bad_request(
             "request body: must be a JSON object (`{\"delete_type\": \"none\"}`) or empty",
         ));

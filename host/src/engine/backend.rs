@@ -35,7 +35,7 @@ pub trait VmBackend: Send + Sync + 'static {
 
 pub fn call_error(e: CallError) -> String {
     match e {
-        CallError::Plugin(e) => format!("driver error: {e}"),
+        e @ CallError::Plugin(_) => format!("driver error: {e}"),
         CallError::Fault(f) => f.to_string(),
     }
 }

@@ -96,7 +96,15 @@ impl From<PluginFault> for CallError {
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CallError::Plugin(e) => write!(f, "{e}"),
+            // The generated type prints as Rust source; users read this.
+            CallError::Plugin(e) => match e {
+                PluginError::InvalidInput(m) => write!(f, "invalid input: {m}"),
+                PluginError::NotFound(m) => write!(f, "not found: {m}"),
+                PluginError::Unsupported(m) => write!(f, "unsupported: {m}"),
+                PluginError::Unavailable(m) => write!(f, "unavailable: {m}"),
+                PluginError::Denied(m) => write!(f, "denied: {m}"),
+                PluginError::Other(m) => f.write_str(m),
+            },
             CallError::Fault(fault) => write!(f, "{fault}"),
         }
     }

@@ -394,15 +394,17 @@ impl Service {
             .collect()
     }
 
-    /// Creates recorded but not confirmed: after a restart the caller
-    /// retries them with the same operation id.
+    /// Creates recorded but not answered: after a restart the caller
+    /// retries them with the same operation id. A create the driver
+    /// refused (the node has a reason) is not retried every round: the
+    /// service failed, and `recover` replaces it.
     pub fn unconfirmed_creates(&self) -> Vec<CreateVm> {
         (0..self.roles.len())
             .map(|i| (&self.roles[i], self.spec(i)))
             .flat_map(|(r, t)| {
                 r.nodes
                     .iter()
-                    .filter(|n| n.vm_id.is_none() && !n.terminating)
+                    .filter(|n| n.vm_id.is_none() && !n.terminating && n.reason.is_none())
                     .map(move |n| CreateVm {
                         operation_id: n.operation_id.clone(),
                         role: r.name.clone(),
