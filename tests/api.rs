@@ -11,27 +11,6 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn base64(input: &[u8]) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// The server, spoken to as an API client.
 struct Api(Server);
 
@@ -56,12 +35,7 @@ impl Api {
         body: Option<&str>,
     ) -> (u16, Value) {
         let headers: Vec<(&str, String)> = auth
-            .map(|(u, p)| {
-                (
-                    "authorization",
-                    format!("Basic {}", base64(format!("{u}:{p}").as_bytes())),
-                )
-            })
+            .map(|(u, p)| ("authorization", common::basic(u, p)))
             .into_iter()
             .collect();
         let (status, payload) = http(self.0.api, method, path, &headers, body.unwrap_or(""))

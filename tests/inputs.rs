@@ -60,8 +60,11 @@ impl Site {
         write!(
             s,
             "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\
-             authorization: Basic {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-            base64(self.auth.as_bytes()),
+             authorization: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            {
+                let (user, password) = self.auth.split_once(':').unwrap();
+                common::basic(user, password)
+            },
             body.len()
         )
         .unwrap();
@@ -137,27 +140,6 @@ impl Site {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-}
-
-fn base64(input: &[u8]) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 fn warnings_header(headers: &[(String, String)]) -> Vec<String> {
@@ -568,7 +550,7 @@ fn plugin_list_shows_a_quarantined_plugin_and_until_when() {
     let (status, _, _) = site.call(
         "POST",
         "/service_template",
-        &json!({"name": "t", "roles": [{"name": "web", "type": "vm", "template_id": 0, "cardinality": 1}]}),
+        &json!({"name": "t", "roles": [{"name": "web", "type": "vm", "template_id": 0, "cardinality": 6}]}),
     );
     assert_eq!(status, 201);
     let (status, _, service) = site.call(
@@ -578,7 +560,7 @@ fn plugin_list_shows_a_quarantined_plugin_and_until_when() {
     );
     assert_eq!(status, 201, "{service}");
 
-    // The engine retries the create each round; five traps quarantine it.
+    // The deploy asks for six VMs; the first five traps quarantine it.
     let started = Instant::now();
     let trap = loop {
         let (_, _, plugins) = site.call("GET", "/plugins", &Value::Null);

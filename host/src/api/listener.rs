@@ -295,13 +295,15 @@ impl AsyncRead for Deadlines {
     }
 }
 
-impl AsyncWrite for Deadlines {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
+impl Deadlines {
+    /// A write the client does not take for `idle_timeout` ends the
+    /// connection: a client that stops reading its answer must not hold it.
+    fn write_progress<T>(
+        &mut self,
         cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.stream).poll_write(cx, data) {
+        poll: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match poll {
             Poll::Pending => {
                 let since = *self.write_stalled.get_or_insert_with(Instant::now);
                 let deadline = since + self.limits.idle_timeout;
@@ -313,6 +315,17 @@ impl AsyncWrite for Deadlines {
                 ready
             }
         }
+    }
+}
+
+impl AsyncWrite for Deadlines {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.stream).poll_write(cx, data);
+        self.write_progress(cx, poll)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -328,18 +341,8 @@ impl AsyncWrite for Deadlines {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.stream).poll_write_vectored(cx, bufs) {
-            Poll::Pending => {
-                let since = *self.write_stalled.get_or_insert_with(Instant::now);
-                let deadline = since + self.limits.idle_timeout;
-                self.poll_deadline(cx, deadline)?;
-                Poll::Pending
-            }
-            ready => {
-                self.write_stalled = None;
-                ready
-            }
-        }
+        let poll = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.write_progress(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {
