@@ -44,6 +44,24 @@ pub const MIGRATIONS: &[&str] = &[
         password_hash TEXT NOT NULL,
         gid INTEGER NOT NULL REFERENCES groups(id)
     );",
+    // 2: a service's log in its own append-only table (the store keeps the
+    // last `services::LOG_RETAINED` entries of each), out of the document.
+    "CREATE TABLE service_log (
+        service_id INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        time_ms INTEGER NOT NULL,
+        severity TEXT NOT NULL,
+        message TEXT NOT NULL,
+        PRIMARY KEY (service_id, seq)
+    ) WITHOUT ROWID;
+    INSERT INTO service_log (service_id, seq, time_ms, severity, message)
+        SELECT services.id, CAST(entry.key AS INTEGER),
+            json_extract(entry.value, '$.time_ms'),
+            json_extract(entry.value, '$.severity'),
+            json_extract(entry.value, '$.message')
+        FROM services, json_each(services.body, '$.log') AS entry;
+    UPDATE services SET body = json_set(body, '$.log', json('[]'))
+        WHERE json_type(body, '$.log') = 'array';",
 ];
 
 /// The schema version this binary writes.
@@ -168,7 +186,9 @@ mod tests {
             "name": "web", "roles": [{"name": "front", "type": "vm", "template_id": 0}]
         }))
         .unwrap();
-        let service = crate::service::lifecycle::Service::new(0, template, 1_000, 60_000);
+        let mut service = crate::service::lifecycle::Service::new(0, template, 1_000, 60_000);
+        service.info(1_000, "New state: DEPLOYING");
+        service.error(2_000, "role front: VM 3 failed");
         db.execute(
             "INSERT INTO services (id, state, body) VALUES (0, ?1, ?2)",
             params![
@@ -213,6 +233,19 @@ mod tests {
             ("web", 1755680000)
         );
         assert_eq!(store.service(0).unwrap().unwrap(), service);
+        assert_eq!(store.service(0).unwrap().unwrap().log.len(), 2);
+        // The log moved out of the document into its own table.
+        let (body, entries): (String, i64) = store
+            .db
+            .query_row(
+                "SELECT body, (SELECT COUNT(*) FROM service_log WHERE service_id = 0)
+                 FROM services WHERE id = 0",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert!(body.contains(r#""log":[]"#), "{body}");
+        assert_eq!(entries, 2);
         assert_eq!(store.services().unwrap().len(), 1);
         assert_eq!(
             store.owner_names(&template.ownership),

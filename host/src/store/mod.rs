@@ -163,4 +163,39 @@ mod tests {
             .unwrap();
         assert_eq!(store.resources(ResourceKind::Image).unwrap().len(), 1);
     }
+
+    #[test]
+    fn a_service_log_is_appended_kept_bounded_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flotilla.db");
+        let store = Store::open(&path).unwrap();
+        let template = crate::service::parse_template(&serde_json::json!({
+            "name": "s", "roles": [{"name": "r", "type": "vm", "template_id": 0}]
+        }))
+        .unwrap();
+        let mut service = Service::new(0, template, 0, 1000);
+        let stored = |store: &Store| -> i64 {
+            store
+                .db
+                .query_row("SELECT COUNT(*) FROM service_log", [], |r| r.get(0))
+                .unwrap()
+        };
+        let mut written = 0;
+        for round in 0..40u64 {
+            for i in 0..30 {
+                service.info(round * 100 + i, format!("entry {}", round * 30 + i));
+            }
+            written += 30;
+            store.save_service(&service).unwrap();
+            // Saved again unchanged: nothing appended.
+            store.save_service(&service).unwrap();
+            assert_eq!(stored(&store), written.min(services::LOG_RETAINED));
+            let fresh = Store::open(&path).unwrap();
+            assert_eq!(fresh.service(0).unwrap().unwrap(), service, "round {round}");
+        }
+        assert_eq!(service.log.len(), crate::service::lifecycle::LOG_KEPT);
+        assert_eq!(service.log.last().unwrap().message, "entry 1199");
+        store.delete_service(0).unwrap();
+        assert_eq!(stored(&store), 0);
+    }
 }
