@@ -45,9 +45,10 @@ impl std::fmt::Display for AccessError {
     }
 }
 
+/// A failure of the store, worded as SQLite words it.
 impl From<anyhow::Error> for AccessError {
     fn from(e: anyhow::Error) -> Self {
-        AccessError::Storage(format!("{e:#}"))
+        AccessError::Storage(e.to_string())
     }
 }
 
