@@ -8,7 +8,6 @@ use crate::store::Store;
 use argon2::password_hash::SaltString;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::{Argon2, PasswordHasher};
-use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -46,8 +45,9 @@ impl std::fmt::Display for AccessError {
     }
 }
 
-impl From<rusqlite::Error> for AccessError {
-    fn from(e: rusqlite::Error) -> Self {
+/// A failure of the store, worded as SQLite words it.
+impl From<anyhow::Error> for AccessError {
+    fn from(e: anyhow::Error) -> Self {
         AccessError::Storage(e.to_string())
     }
 }
@@ -69,26 +69,10 @@ fn check_name(field: &str, name: &str) -> Result<(), AccessError> {
 
 pub fn create_group(store: &Store, name: &str) -> Result<u64, AccessError> {
     check_name("name", name)?;
-    let db = store.db();
-    if db
-        .query_row(
-            "SELECT id FROM groups WHERE name = ?1",
-            params![name],
-            |r| r.get::<_, i64>(0),
-        )
-        .optional()?
-        .is_some()
-    {
+    if store.group_id_by_name(name)?.is_some() {
         return Err(AccessError::Exists(format!("name: group `{name}` exists")));
     }
-    let next = store
-        .next_id("groups")
-        .map_err(|e| AccessError::Storage(e.to_string()))? as i64;
-    db.execute(
-        "INSERT INTO groups (id, name) VALUES (?1, ?2)",
-        params![next, name],
-    )?;
-    Ok(next as u64)
+    Ok(store.insert_group(name)?)
 }
 
 fn hash(password: &str) -> Result<String, AccessError> {
@@ -109,70 +93,27 @@ pub fn create_user(
     if password.is_empty() {
         return Err(AccessError::Invalid("password: must not be empty".into()));
     }
-    let db = store.db();
     if !group_exists(store, gid)? {
         return Err(AccessError::Invalid(format!(
             "group_id: group {gid} does not exist"
         )));
     }
-    if db
-        .query_row("SELECT id FROM users WHERE name = ?1", params![name], |r| {
-            r.get::<_, i64>(0)
-        })
-        .optional()?
-        .is_some()
-    {
+    if store.user_by_name(name)?.is_some() {
         return Err(AccessError::Exists(format!("name: user `{name}` exists")));
     }
-    let next = store
-        .next_id("users")
-        .map_err(|e| AccessError::Storage(e.to_string()))? as i64;
-    db.execute(
-        "INSERT INTO users (id, name, password_hash, gid) VALUES (?1, ?2, ?3, ?4)",
-        params![next, name, hash(password)?, gid as i64],
-    )?;
-    Ok(next as u64)
+    Ok(store.insert_user(name, &hash(password)?, gid)?)
 }
 
 pub fn users(store: &Store) -> Result<Vec<User>, AccessError> {
-    let mut stmt = store
-        .db()
-        .prepare("SELECT id, name, gid FROM users ORDER BY id")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(User {
-            id: r.get::<_, i64>(0)? as u64,
-            name: r.get(1)?,
-            gid: r.get::<_, i64>(2)? as u64,
-        })
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    Ok(store.users()?)
 }
 
 pub fn groups(store: &Store) -> Result<Vec<(u64, String)>, AccessError> {
-    let mut stmt = store
-        .db()
-        .prepare("SELECT id, name FROM groups ORDER BY id")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    Ok(store.groups()?)
 }
 
 pub fn user_by_id(store: &Store, id: u64) -> Result<Option<User>, AccessError> {
-    Ok(store
-        .db()
-        .query_row(
-            "SELECT name, gid FROM users WHERE id = ?1",
-            params![id as i64],
-            |r| {
-                Ok(User {
-                    id,
-                    name: r.get(0)?,
-                    gid: r.get::<_, i64>(1)? as u64,
-                })
-            },
-        )
-        .optional()?)
+    Ok(store.user_by_id(id)?)
 }
 
 pub fn user_exists(store: &Store, id: u64) -> Result<bool, AccessError> {
@@ -181,14 +122,7 @@ pub fn user_exists(store: &Store, id: u64) -> Result<bool, AccessError> {
 
 /// A group's name, if the group exists.
 pub fn group(store: &Store, id: u64) -> Result<Option<String>, AccessError> {
-    Ok(store
-        .db()
-        .query_row(
-            "SELECT name FROM groups WHERE id = ?1",
-            params![id as i64],
-            |r| r.get(0),
-        )
-        .optional()?)
+    Ok(store.group_by_id(id)?)
 }
 
 pub fn group_exists(store: &Store, id: u64) -> Result<bool, AccessError> {
@@ -206,11 +140,7 @@ pub fn set_password(store: &Store, id: u64, password: &str) -> Result<(), Access
             "params.password: must not be empty".into(),
         ));
     }
-    store.db().execute(
-        "UPDATE users SET password_hash = ?1 WHERE id = ?2",
-        params![hash(password)?, id as i64],
-    )?;
-    Ok(())
+    Ok(store.set_user_password_hash(id, &hash(password)?)?)
 }
 
 /// Move a user to another group. oneadmin stays in the oneadmin group: the
@@ -227,11 +157,7 @@ pub fn set_group(store: &Store, id: u64, gid: u64) -> Result<(), AccessError> {
             "oneadmin must stay in the oneadmin group".into(),
         ));
     }
-    store.db().execute(
-        "UPDATE users SET gid = ?1 WHERE id = ?2",
-        params![gid as i64, id as i64],
-    )?;
-    Ok(())
+    Ok(store.set_user_group(id, gid)?)
 }
 
 /// Delete a user; what they own keeps their id as owner (as in
@@ -242,10 +168,7 @@ pub fn delete_user(store: &Store, id: u64) -> Result<(), AccessError> {
     if user.name == ADMIN_USER {
         return Err(AccessError::Exists("oneadmin cannot be deleted".into()));
     }
-    store
-        .db()
-        .execute("DELETE FROM users WHERE id = ?1", params![id as i64])?;
-    store.forget_names();
+    store.delete_user(id)?;
     Ok(())
 }
 
@@ -259,20 +182,13 @@ pub fn delete_group(store: &Store, id: u64) -> Result<(), AccessError> {
             "group {id} is built in and cannot be deleted"
         )));
     }
-    let members: i64 = store.db().query_row(
-        "SELECT COUNT(*) FROM users WHERE gid = ?1",
-        params![id as i64],
-        |r| r.get(0),
-    )?;
+    let members = store.group_member_count(id)?;
     if members > 0 {
         return Err(AccessError::Exists(format!(
             "group {id} has {members} user(s); move or delete them first"
         )));
     }
-    store
-        .db()
-        .execute("DELETE FROM groups WHERE id = ?1", params![id as i64])?;
-    store.forget_names();
+    store.delete_group(id)?;
     Ok(())
 }
 
@@ -297,22 +213,14 @@ pub fn stored_credentials(
     store: &Store,
     name: &str,
 ) -> Result<Option<StoredCredentials>, AccessError> {
-    let row: Option<(i64, String, i64)> = store
-        .db()
-        .query_row(
-            "SELECT id, password_hash, gid FROM users WHERE name = ?1",
-            params![name],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    Ok(row.map(|(uid, hash, gid)| StoredCredentials {
+    Ok(store.user_by_name(name)?.map(|user| StoredCredentials {
         identity: Identity {
-            uid: uid as u64,
-            name: name.to_string(),
-            gid: gid as u64,
-            admin: gid as u64 == ADMIN_GROUP,
+            uid: user.id,
+            name: user.name,
+            gid: user.gid,
+            admin: user.gid == ADMIN_GROUP,
         },
-        hash,
+        hash: user.password_hash,
     }))
 }
 
@@ -424,10 +332,7 @@ impl Authenticator {
 /// `<data>/one_auth` (mode 600) as `oneadmin:<password>`. Returns the path
 /// when it created the file.
 pub fn bootstrap(store: &Store, data_dir: &Path) -> Result<Option<PathBuf>, AccessError> {
-    let users: i64 = store
-        .db()
-        .query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
-    if users > 0 {
+    if store.user_count()? > 0 {
         return Ok(None);
     }
     let admin_group = create_group(store, "oneadmin")?;
@@ -513,14 +418,7 @@ mod tests {
                 .unwrap(),
             alice
         );
-        let stored: String = store
-            .db()
-            .query_row(
-                "SELECT password_hash FROM users WHERE name = 'alice'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let stored = store.user_by_name("alice").unwrap().unwrap().password_hash;
         assert!(stored.starts_with("$argon2id$") && !stored.contains("s3cret"));
     }
 
