@@ -10,11 +10,12 @@
 
 mod actions;
 mod deploy;
+mod edit;
 mod scale;
 mod testkit;
 mod undeploy;
 
-use super::super::state::{RoleState, ServiceState};
+use crate::service::state::{RoleState, ServiceState};
 use std::collections::BTreeSet;
 
 /// Every numbered state OneFlow has (but the `*_NETS` ones) is the outcome
