@@ -1,0 +1,209 @@
+//! Scaling, cooldown and recovery of a scale.
+
+use super::testkit::*;
+use crate::service::lifecycle::VmState;
+
+pub const CASES: &[Case] = &[
+    Case {
+        name: "scale up: SCALING, a VM created",
+        given: running,
+        when: |k| k.s.scale("web", 2, false, k.now),
+        service: "SCALING",
+        roles: &[("db", "RUNNING"), ("web", "SCALING")],
+        effects: &["create web"],
+    },
+    Case {
+        name: "scale down: the oldest VM goes first",
+        given: running_two_webs,
+        when: |k| k.s.scale("web", 1, false, k.now),
+        service: "SCALING",
+        roles: &[("db", "RUNNING"), ("web", "SCALING")],
+        effects: &["terminate vm-1"],
+    },
+    Case {
+        name: "scaled up VMs running: COOLDOWN",
+        given: scaled_up,
+        when: |k| ok(k.poll()),
+        service: "COOLDOWN",
+        roles: &[("db", "RUNNING"), ("web", "COOLDOWN")],
+        effects: &[],
+    },
+    Case {
+        name: "scaled down VM gone: COOLDOWN",
+        given: scaled_down,
+        when: |k| ok(k.poll()),
+        service: "COOLDOWN",
+        roles: &[("db", "RUNNING"), ("web", "COOLDOWN")],
+        effects: &[],
+    },
+    Case {
+        name: "cooldown over: RUNNING",
+        given: cooldown,
+        when: |k| ok(k.later(60_000).poll()),
+        service: "RUNNING",
+        roles: &[("db", "RUNNING"), ("web", "RUNNING")],
+        effects: &[],
+    },
+    Case {
+        name: "cooldown not over: still COOLDOWN",
+        given: cooldown,
+        when: |k| ok(k.later(59_999).poll()),
+        service: "COOLDOWN",
+        roles: &[("db", "RUNNING"), ("web", "COOLDOWN")],
+        effects: &[],
+    },
+    Case {
+        name: "recover in COOLDOWN ends it",
+        given: cooldown,
+        when: |k| k.s.recover(k.now),
+        service: "RUNNING",
+        roles: &[("db", "RUNNING"), ("web", "RUNNING")],
+        effects: &[],
+    },
+    Case {
+        name: "a VM FAILED while scaling: FAILED_SCALING",
+        given: scaled_up,
+        when: |k| ok(k.set("vm-2", VmState::Failed).poll()),
+        service: "FAILED_SCALING",
+        roles: &[("db", "RUNNING"), ("web", "FAILED_SCALING")],
+        effects: &[],
+    },
+    Case {
+        name: "create refused while scaling: FAILED_SCALING",
+        given: || {
+            running().with(|k| {
+                k.s.scale("web", 2, false, k.now).unwrap();
+            })
+        },
+        when: |k| {
+            let op = k.op("web");
+            k.s.observe_created(&op, Err("no capacity".into()), k.now);
+            ok(Vec::new())
+        },
+        service: "FAILED_SCALING",
+        roles: &[("db", "RUNNING"), ("web", "FAILED_SCALING")],
+        effects: &[],
+    },
+    Case {
+        name: "deadline passed while scaling: FAILED_SCALING",
+        given: || {
+            running().with(|k| {
+                k.boot = VmState::Pending;
+                let effects = k.s.scale("web", 2, false, k.now).unwrap();
+                k.drive(effects);
+            })
+        },
+        when: |k| ok(k.later(WAIT_MS).poll()),
+        service: "FAILED_SCALING",
+        roles: &[("db", "RUNNING"), ("web", "FAILED_SCALING")],
+        effects: &[],
+    },
+    Case {
+        name: "recover FAILED_SCALING: the failed VM replaced",
+        given: failed_scaling,
+        when: |k| k.s.recover(k.now),
+        service: "SCALING",
+        roles: &[("db", "RUNNING"), ("web", "SCALING")],
+        effects: &["terminate-hard vm-2", "create web"],
+    },
+    Case {
+        name: "recovered scale: the replacement runs, COOLDOWN",
+        given: || {
+            failed_scaling().with(|k| {
+                let effects = k.s.recover(k.now).unwrap();
+                k.drive(effects);
+            })
+        },
+        when: |k| ok(k.poll()),
+        service: "COOLDOWN",
+        roles: &[("db", "RUNNING"), ("web", "COOLDOWN")],
+        effects: &[],
+    },
+    Case {
+        name: "scale in COOLDOWN is refused",
+        given: cooldown,
+        when: |k| k.s.scale("web", 3, false, k.now),
+        service: "COOLDOWN",
+        roles: &[("db", "RUNNING"), ("web", "COOLDOWN")],
+        effects: &["refused: WrongState"],
+    },
+    Case {
+        name: "scale in WARNING is refused",
+        given: warning,
+        when: |k| k.s.scale("web", 2, false, k.now),
+        service: "WARNING",
+        roles: &[("db", "RUNNING"), ("web", "WARNING")],
+        effects: &["refused: WrongState"],
+    },
+    Case {
+        name: "scale below min_vms is refused",
+        given: running,
+        when: |k| k.s.scale("web", 0, false, k.now),
+        service: "RUNNING",
+        roles: &[("db", "RUNNING"), ("web", "RUNNING")],
+        effects: &["refused: Invalid"],
+    },
+    Case {
+        name: "scale below min_vms with force",
+        given: running,
+        when: |k| k.s.scale("web", 0, true, k.now),
+        service: "SCALING",
+        roles: &[("db", "RUNNING"), ("web", "SCALING")],
+        effects: &["terminate vm-1"],
+    },
+    Case {
+        name: "scale above max_vms is refused",
+        given: running,
+        when: |k| k.s.scale("web", 4, false, k.now),
+        service: "RUNNING",
+        roles: &[("db", "RUNNING"), ("web", "RUNNING")],
+        effects: &["refused: Invalid"],
+    },
+    Case {
+        name: "scale to the cardinality it has is refused",
+        given: running,
+        when: |k| k.s.scale("web", 1, false, k.now),
+        service: "RUNNING",
+        roles: &[("db", "RUNNING"), ("web", "RUNNING")],
+        effects: &["refused: Invalid"],
+    },
+    Case {
+        name: "scale of an unknown role",
+        given: running,
+        when: |k| k.s.scale("cache", 2, false, k.now),
+        service: "RUNNING",
+        roles: &[("db", "RUNNING"), ("web", "RUNNING")],
+        effects: &["refused: NotFound"],
+    },
+    Case {
+        name: "recover of a RUNNING service is refused",
+        given: running,
+        when: |k| k.s.recover(k.now),
+        service: "RUNNING",
+        roles: &[("db", "RUNNING"), ("web", "RUNNING")],
+        effects: &["refused: WrongState"],
+    },
+];
+
+#[test]
+fn scale_transitions() {
+    run(CASES);
+}
+
+#[test]
+fn a_refusal_in_cooldown_says_how_long_is_left() {
+    let mut k = cooldown();
+    k.later(20_000);
+    let err = k.s.scale("web", 3, false, k.now).unwrap_err();
+    assert!(err.to_string().contains("40 s more"), "{err}");
+}
+
+#[test]
+fn a_role_without_cooldown_uses_the_service_default() {
+    let mut k = running();
+    k.s.template.roles[1].cooldown = None;
+    k.s.default_cooldown_s = 5;
+    let effects = k.s.scale("web", 2, false, k.now).unwrap();
+    k.drive(effects).poll();
+    assert_eq!(k.s.cooldown_until_ms, Some(k.now + 5_000));
+}
