@@ -33,17 +33,15 @@ fn severity_text(severity: Severity) -> &'static str {
     }
 }
 
-/// What `new` adds to `old`: the life cycle only appends to a log, and
-/// drops its oldest entries past `LOG_KEPT`, so `new` is a tail of `old`
-/// and then the new entries. The longest such tail is taken.
-fn appended<'a>(old: &[LogEntry], new: &'a [LogEntry]) -> &'a [LogEntry] {
-    for dropped in 0..=old.len() {
-        let kept = &old[dropped..];
-        if new.len() >= kept.len() && new[..kept.len()] == *kept {
-            return &new[kept.len()..];
-        }
-    }
-    new
+/// The entries `service` logged since `stored` was written (all of them
+/// for a service not stored yet): the core counts every entry it logs.
+fn appended<'a>(stored: Option<&Service>, service: &'a Service) -> &'a [LogEntry] {
+    let new = match stored {
+        Some(stored) => service.log_count.saturating_sub(stored.log_count),
+        None => service.log.len() as u64,
+    };
+    let new = usize::try_from(new).map_or(service.log.len(), |n| n.min(service.log.len()));
+    &service.log[service.log.len() - new..]
 }
 
 impl Store {
@@ -56,7 +54,7 @@ impl Store {
     /// `service_log`, in the same transaction as the document.
     pub fn save_service(&self, service: &Service) -> anyhow::Result<()> {
         let previous = self.shared_service(service.id)?;
-        let appended = appended(previous.as_deref().map_or(&[], |p| &p.log), &service.log);
+        let appended = appended(previous.as_deref(), service);
         let mut body = serde_json::to_value(service)?;
         if let Some(log) = body.get_mut("log") {
             *log = Value::Array(Vec::new());

@@ -208,7 +208,12 @@ pub struct Service {
     pub template: ServiceTemplate,
     pub state: ServiceState,
     pub roles: Vec<RoleRuntime>,
+    /// The last `LOG_KEPT` entries.
     pub log: Vec<LogEntry>,
+    /// Entries ever logged: the store appends to its log table the ones
+    /// that came since it last wrote the service.
+    #[serde(default)]
+    pub log_count: u64,
     pub start_time_ms: u64,
     /// When the current wait (deploy, undeploy, scale) gives up.
     pub deadline_ms: Option<u64>,
@@ -313,6 +318,7 @@ impl Service {
             state: ServiceState::Pending,
             roles,
             log: Vec::new(),
+            log_count: 0,
             start_time_ms: now,
             deadline_ms: None,
             cooldown_until_ms: None,
@@ -357,6 +363,7 @@ impl Service {
     }
 
     fn log_entry(&mut self, time_ms: u64, severity: Severity, message: String) {
+        self.log_count += 1;
         if self.log.len() >= LOG_KEPT {
             self.log.drain(..self.log.len() + 1 - LOG_KEPT);
         }
