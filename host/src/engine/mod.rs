@@ -134,10 +134,6 @@ impl Engine {
         }
     }
 
-    pub fn settings(&self) -> Settings {
-        self.inner.settings
-    }
-
     /// A role size past the server's cap, as the field error to answer.
     fn check_role_size(&self, field: String, vms: u32) -> Result<(), EngineError> {
         let max = self.inner.settings.max_vms_per_role;
