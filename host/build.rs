@@ -34,6 +34,7 @@ fn main() {
         println!("cargo:rerun-if-changed={}", workspace.join(path).display());
     }
 
+    ensure_wasm_target();
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&workspace)
@@ -64,13 +65,7 @@ fn main() {
     let output = cmd.output().expect("running cargo to build the plugins");
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let hint =
-            if stderr.contains("wasm32-wasip2") && stderr.contains("target may not be installed") {
-                "\n\nThe Wasm target is missing: run `rustup target add wasm32-wasip2`."
-            } else {
-                ""
-            };
-        panic!("building the plugins for wasm32-wasip2 failed:\n{stderr}{hint}");
+        panic!("building the plugins for wasm32-wasip2 failed:\n{stderr}");
     }
 
     let built = plugin_target.join("wasm32-wasip2").join("plugin");
@@ -99,6 +94,41 @@ fn main() {
         dist.display().to_string()
     ));
     fs::write(out_dir.join("builtin_plugins.rs"), embedded).unwrap();
+}
+
+/// The plugins need the toolchain's wasm32-wasip2 standard library.
+/// rust-toolchain.toml lists the target, but rustup adds listed targets
+/// only when it installs a toolchain, so a toolchain installed before
+/// lacks it: add it with rustup, or stop with the command to run (without
+/// it the nested build fails deep in `can't find crate for core`).
+fn ensure_wasm_target() {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let Some(sysroot) = sysroot else {
+        return; // no answer: let the build itself say what is wrong
+    };
+    let installed = Path::new(&sysroot).join("lib/rustlib/wasm32-wasip2");
+    if installed.exists() {
+        return;
+    }
+    println!("cargo:warning=adding the wasm32-wasip2 target: rustup target add wasm32-wasip2");
+    let added = Command::new("rustup")
+        .args(["target", "add", "wasm32-wasip2"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !added || !installed.exists() {
+        panic!(
+            "\n\nThe plugins are built for wasm32-wasip2, and this toolchain ({sysroot}) \
+             does not have that target.\nRun:\n\n    rustup target add wasm32-wasip2\n\n\
+             then build again. (Without rustup, install the toolchain's \
+             wasm32-wasip2 standard library.)\n"
+        );
+    }
 }
 
 fn crate_name(dir: &str) -> String {

@@ -159,6 +159,11 @@ fn check_attributes(
             }
         }
         ResourceKind::Image => {
+            if attributes.get("PATH").is_some_and(|p| !p.is_string()) {
+                return Err(ApiError::bad_request(
+                    "template.PATH: must be a string (the image's file or URL)",
+                ));
+            }
             if let Some(size) = attributes.get("SIZE")
                 && super::json_id(size).is_none()
             {
