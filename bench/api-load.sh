@@ -18,21 +18,8 @@ bin=${FLOTILLA_BIN:-"$root/target/release/flotilla"}
 [ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 
-data=$(mktemp -d)
-api_port=${API_PORT:-32474}
-sim_port=${SIM_PORT:-32475}
-printf '[sim]\nboot_seconds = 0\n' > "$data/flotilla.toml"
-"$bin" serve --data-dir "$data" --listen "127.0.0.1:$api_port" \
-  --sim-listen "127.0.0.1:$sim_port" >"$data/serve.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
-
-api="http://127.0.0.1:$api_port"
-for _ in $(seq 1 100); do
-  curl -sf "$api/health" >/dev/null && break
-  sleep 0.1
-done
-auth=$(cat "$data/one_auth")
+. "$root/bench/server.sh"
+start_server '[sim]\nboot_seconds = 0\n' "${API_PORT:-32474}" "${SIM_PORT:-32475}"
 
 curl -sfu "$auth" -X POST "$api/vm_template" \
   -d '{"name": "small", "template": {"CPU": "1", "MEMORY": "512"}}' >/dev/null

@@ -14,20 +14,12 @@ bin=${FLOTILLA_BIN:-"$root/target/release/flotilla"}
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1000 2500 5000)
 limit=${LIMIT_SECONDS:-120}
+. "$root/bench/server.sh"
 
 for size in "${sizes[@]}"; do
-  data=$(mktemp -d)
-  api=${API_PORT:-32494}
-  printf '[engine]\ntick_ms = 50\n\n[sim]\nboot_seconds = 0\nlisten = "127.0.0.1:%s"\n' \
-    "${SIM_PORT:-32495}" >"$data/flotilla.toml"
-  "$bin" serve --data-dir "$data" --listen "127.0.0.1:$api" >"$data/serve.log" 2>&1 &
-  server=$!
-  trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
-  for _ in $(seq 1 100); do
-    [ -s "$data/one_auth" ] && curl -sf "http://127.0.0.1:$api/health" >/dev/null && break
-    sleep 0.1
-  done
-  SIZE=$size API="http://127.0.0.1:$api" AUTH=$(cat "$data/one_auth") LIMIT=$limit python3 - <<'PY'
+  start_server '[engine]\ntick_ms = 50\n\n[sim]\nboot_seconds = 0\n' \
+    "${API_PORT:-32494}" "${SIM_PORT:-32495}"
+  SIZE=$size API=$api AUTH=$auth LIMIT=$limit python3 - <<'PY'
 import base64, json, os, time, urllib.request
 api, size, limit = os.environ["API"], int(os.environ["SIZE"]), float(os.environ["LIMIT"])
 auth = "Basic " + base64.b64encode(os.environ["AUTH"].strip().encode()).decode()
@@ -60,7 +52,6 @@ except Exception as e:  # a server that does not answer within the limit
     took = None
 print(f"{size:>6} VMs: " + (f"{took:.2f} s ({took * 1e6 / size:.0f} µs/VM)" if took else f"not RUNNING within {limit:.0f} s"))
 PY
-  kill $server 2>/dev/null; wait $server 2>/dev/null || true
-  rm -rf "$data"
+  stop_server
   trap - EXIT
 done

@@ -19,21 +19,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${FLOTILLA_BIN:-"$root/target/release/flotilla"}
 [ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 
-data=$(mktemp -d)
-api_port=${API_PORT:-32484}
-sim_port=${SIM_PORT:-32485}
-printf '[server]\nfailed_logins_per_minute = %s\n' "$limit" > "$data/flotilla.toml"
-"$bin" serve --data-dir "$data" --listen "127.0.0.1:$api_port" \
-  --sim-listen "127.0.0.1:$sim_port" >"$data/serve.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
-
-api="http://127.0.0.1:$api_port"
-for _ in $(seq 1 100); do
-  curl -sf "$api/health" >/dev/null && break
-  sleep 0.1
-done
-auth=$(cat "$data/one_auth")
+. "$root/bench/server.sh"
+start_server "[server]\nfailed_logins_per_minute = $limit\n" "${API_PORT:-32484}" "${SIM_PORT:-32485}"
 rss() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$server/status"; }
 
 curl -sfu "$auth" "$api/service" >/dev/null   # oneadmin signed in (remembered)
@@ -47,5 +34,5 @@ sleep 1
 after=$(rss)
 signed_in=$(curl -sfu "$auth" -o /dev/null -w '%{time_total}' "$api/service")
 echo "answers: $(sort "$data/codes" | uniq -c | awk '{printf "%s x%s  ", $2, $1}')"
-echo "RSS before: $((before / 1024)) MiB; after $requests wrong passwords over $connections connections (${elapsed%.*} s): $((after / 1024)) MiB"
+echo "RSS before: $((before / 1024)) MiB; after $requests wrong passwords over $connections connections ($(printf "%.1f" "$elapsed") s): $((after / 1024)) MiB"
 echo "signed-in request after the flood: ${signed_in} s"

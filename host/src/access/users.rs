@@ -287,8 +287,10 @@ impl Authenticator {
     }
 
     /// The slow check (Argon2) in the calling thread, remembered if it
-    /// matches and nothing changed since `generation`. The server checks
-    /// on its own threads instead (`passwords::PasswordChecks`).
+    /// matches and nothing changed since `generation`: for tests. The
+    /// server checks on its own threads (`passwords::PasswordChecks`, in
+    /// `api::auth`).
+    #[cfg(test)]
     pub fn verify(
         &self,
         name: &str,
@@ -303,8 +305,9 @@ impl Authenticator {
         Some(identity)
     }
 
-    /// `remembered`, else `verify` (holding the store throughout: for
-    /// callers without concurrency, such as tests).
+    /// `remembered`, else `verify` (holding the store throughout): for
+    /// tests.
+    #[cfg(test)]
     pub fn authenticate(
         &self,
         store: &Store,

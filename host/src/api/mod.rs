@@ -12,9 +12,12 @@ mod origin;
 mod resources;
 mod services;
 mod templates;
+mod warnings;
 
 pub use error::ApiError;
 pub use origin::normalise as origin_normalise;
+pub use warnings::WARNING_HEADER;
+use warnings::Warnings;
 
 use crate::access::users::{self, Authenticator};
 use crate::access::{Ownership, Permissions, Right};
@@ -237,111 +240,6 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
     }))
 }
 
-/// The header that carries a warning about an accepted request (one per
-/// warning), for answers with and without a body alike; OneFlow clients
-/// ignore it. JSON answers also list them in a top-level `warnings` array.
-pub const WARNING_HEADER: &str = "flotilla-warning";
-/// Warnings carried in headers at most; the body lists them all.
-const MAX_WARNING_HEADERS: usize = 20;
-
-/// Unknown attributes found in a template a request sends, kept as
-/// OneFlow keeps them but reported; `server.strict_attributes` refuses
-/// them instead (400 naming each, nothing changed).
-#[derive(Default)]
-pub(crate) struct Warnings(Vec<crate::service::FieldError>);
-
-impl Warnings {
-    fn check(state: &AppState, found: Vec<crate::service::FieldError>) -> Result<Self, ApiError> {
-        if state.strict_attributes && !found.is_empty() {
-            let refused = found
-                .into_iter()
-                .map(|w| crate::service::FieldError {
-                    reason: format!("{} (server.strict_attributes is on)", w.reason),
-                    field: w.field,
-                })
-                .collect();
-            return Err(ApiError::invalid(refused));
-        }
-        Ok(Warnings(found))
-    }
-
-    /// The warnings about a service template document.
-    pub(crate) fn template(
-        state: &AppState,
-        document: &serde_json::Value,
-    ) -> Result<Self, ApiError> {
-        Self::check(state, crate::service::attributes::unknown(document))
-    }
-
-    /// The warnings about a role added to a service that declares
-    /// `service_inputs`.
-    pub(crate) fn role(
-        state: &AppState,
-        service_inputs: &[String],
-        role: &serde_json::Value,
-    ) -> Result<Self, ApiError> {
-        let found = role
-            .as_object()
-            .map(|r| crate::service::attributes::role_unknown(r, "params.role", service_inputs))
-            .unwrap_or_default();
-        Self::check(state, found)
-    }
-
-    /// Add them to a JSON answer (`{"DOCUMENT": …, "warnings": [...]}`).
-    fn add_to(&self, body: &mut serde_json::Value) {
-        if !self.0.is_empty()
-            && let Some(b) = body.as_object_mut()
-        {
-            b.insert(
-                "warnings".into(),
-                self.0.iter().map(|w| json!(w.to_string())).collect(),
-            );
-        }
-    }
-
-    /// An answer with a JSON body carrying the warnings, in it and in
-    /// headers.
-    fn json(&self, status: StatusCode, mut body: serde_json::Value) -> Response {
-        self.add_to(&mut body);
-        self.headers((status, Json(body)).into_response())
-    }
-
-    /// Add the warning headers to an answer. Header values are visible
-    /// ASCII: other characters are escaped, and each is cut short, so a
-    /// long or odd attribute name cannot make the answer unreadable.
-    fn headers(&self, mut response: Response) -> Response {
-        let mut lines: Vec<String> = self
-            .0
-            .iter()
-            .take(MAX_WARNING_HEADERS)
-            .map(|w| w.to_string())
-            .collect();
-        if self.0.len() > MAX_WARNING_HEADERS {
-            lines.push(format!(
-                "{} more warnings not shown",
-                self.0.len() - MAX_WARNING_HEADERS
-            ));
-        }
-        for line in lines {
-            let mut text = String::new();
-            for c in line.chars() {
-                if text.len() > 300 {
-                    text.push_str("...");
-                    break;
-                }
-                if c.is_ascii_graphic() || c == ' ' {
-                    text.push(c);
-                } else {
-                    text.push_str(&format!("\\u{{{:x}}}", c as u32));
-                }
-            }
-            if let Ok(value) = axum::http::HeaderValue::from_str(&text) {
-                response.headers_mut().append(WARNING_HEADER, value);
-            }
-        }
-        response
-    }
-}
 /// The largest request body read (axum's default, stated here so that the
 /// 413 can name it).
 const BODY_LIMIT: usize = 2 * 1024 * 1024;
@@ -514,13 +412,33 @@ fn require_vm_template_use(
             "{field}: user {who} may not use VM template {id}"
         )));
     }
-    for image in resources::checked_image_ids(&t.attributes, &format!("VM template {id}"))? {
+    require_images_use(
+        store,
+        caller,
+        &t.attributes,
+        &format!("VM template {id}"),
+        |image| {
+            format!("{field}: user {who} may not use image {image}, a disk of VM template {id}")
+        },
+    )
+}
+
+/// 403 (`denied(image)` says why) unless the caller may use every image
+/// the disks of `attributes` name; ids that are not whole numbers are a
+/// 400 naming them under `at`. An image that does not exist is left to the
+/// driver.
+fn require_images_use(
+    store: &Store,
+    caller: &Caller,
+    attributes: &serde_json::Map<String, serde_json::Value>,
+    at: &str,
+    denied: impl Fn(u64) -> String,
+) -> Result<(), ApiError> {
+    for image in resources::checked_image_ids(attributes, at)? {
         if let Some(i) = store.resource(ResourceKind::Image, image)?
             && !caller.0.may(Right::Use, &i.ownership)
         {
-            return Err(ApiError::forbidden(format!(
-                "{field}: user {who} may not use image {image}, a disk of VM template {id}"
-            )));
+            return Err(ApiError::forbidden(denied(image)));
         }
     }
     Ok(())
@@ -553,16 +471,12 @@ fn require_role_use(
         .and_then(serde_json::Value::as_object)
     {
         let at = format!("{field}.template_contents");
-        for image in resources::checked_image_ids(contents, &at)? {
-            if let Some(i) = store.resource(ResourceKind::Image, image)?
-                && !caller.0.may(Right::Use, &i.ownership)
-            {
-                return Err(ApiError::forbidden(format!(
-                    "{at}.DISK: user {} may not use image {image}",
-                    caller.0.name
-                )));
-            }
-        }
+        require_images_use(store, caller, contents, &at, |image| {
+            format!(
+                "{at}.DISK: user {} may not use image {image}",
+                caller.0.name
+            )
+        })?;
     }
     Ok(())
 }

@@ -189,12 +189,12 @@ mod tests {
         let mut service = crate::service::lifecycle::Service::new(0, template, 1_000, 60_000);
         service.info(1_000, "New state: DEPLOYING");
         service.error(2_000, "role front: VM 3 failed");
+        // Those releases kept the log inside the document.
+        let mut body = serde_json::to_value(&service).unwrap();
+        body["log"] = serde_json::to_value(&service.log).unwrap();
         db.execute(
             "INSERT INTO services (id, state, body) VALUES (0, ?1, ?2)",
-            params![
-                service.state.number(),
-                serde_json::to_string(&service).unwrap()
-            ],
+            params![service.state.number(), body.to_string()],
         )
         .unwrap();
         service

@@ -55,11 +55,9 @@ impl Store {
     pub fn save_service(&self, service: &Service) -> anyhow::Result<()> {
         let previous = self.shared_service(service.id)?;
         let appended = appended(previous.as_deref(), service);
-        let mut body = serde_json::to_value(service)?;
-        if let Some(log) = body.get_mut("log") {
-            *log = Value::Array(Vec::new());
-        }
-        let body = serde_json::to_string(&body)?;
+        // The log is not in the document (`Service::log` is not
+        // serialized): its new entries go to `service_log`.
+        let body = serde_json::to_string(service)?;
         self.db.execute_batch("SAVEPOINT save_service")?;
         let written = (|| -> anyhow::Result<()> {
             self.db

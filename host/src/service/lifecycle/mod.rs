@@ -208,7 +208,10 @@ pub struct Service {
     pub template: ServiceTemplate,
     pub state: ServiceState,
     pub roles: Vec<RoleRuntime>,
-    /// The last `LOG_KEPT` entries.
+    /// The last `LOG_KEPT` entries. The store keeps them in a table of
+    /// their own, so they are not part of the service's document (older
+    /// documents that carry them still read).
+    #[serde(default, skip_serializing)]
     pub log: Vec<LogEntry>,
     /// Entries ever logged: the store appends to its log table the ones
     /// that came since it last wrote the service.

@@ -1,0 +1,114 @@
+//! Warnings about what a request sent that the server kept but did not
+//! expect (unknown template attributes), in headers and JSON answers.
+
+use super::{ApiError, AppState};
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// The header that carries a warning about an accepted request (one per
+/// warning), for answers with and without a body alike; OneFlow clients
+/// ignore it. JSON answers also list them in a top-level `warnings` array.
+pub const WARNING_HEADER: &str = "flotilla-warning";
+/// Warnings carried in headers at most; the body lists them all.
+const MAX_WARNING_HEADERS: usize = 20;
+
+/// Unknown attributes found in a template a request sends, kept as
+/// OneFlow keeps them but reported; `server.strict_attributes` refuses
+/// them instead (400 naming each, nothing changed).
+#[derive(Default)]
+pub(crate) struct Warnings(Vec<crate::service::FieldError>);
+
+impl Warnings {
+    fn check(state: &AppState, found: Vec<crate::service::FieldError>) -> Result<Self, ApiError> {
+        if state.strict_attributes && !found.is_empty() {
+            let refused = found
+                .into_iter()
+                .map(|w| crate::service::FieldError {
+                    reason: format!("{} (server.strict_attributes is on)", w.reason),
+                    field: w.field,
+                })
+                .collect();
+            return Err(ApiError::invalid(refused));
+        }
+        Ok(Warnings(found))
+    }
+
+    /// The warnings about a service template document.
+    pub(crate) fn template(
+        state: &AppState,
+        document: &serde_json::Value,
+    ) -> Result<Self, ApiError> {
+        Self::check(state, crate::service::attributes::unknown(document))
+    }
+
+    /// The warnings about a role added to a service that declares
+    /// `service_inputs`.
+    pub(crate) fn role(
+        state: &AppState,
+        service_inputs: &[String],
+        role: &serde_json::Value,
+    ) -> Result<Self, ApiError> {
+        let found = role
+            .as_object()
+            .map(|r| crate::service::attributes::role_unknown(r, "params.role", service_inputs))
+            .unwrap_or_default();
+        Self::check(state, found)
+    }
+
+    /// Add them to a JSON answer (`{"DOCUMENT": …, "warnings": [...]}`).
+    pub(super) fn add_to(&self, body: &mut serde_json::Value) {
+        if !self.0.is_empty()
+            && let Some(b) = body.as_object_mut()
+        {
+            b.insert(
+                "warnings".into(),
+                self.0.iter().map(|w| json!(w.to_string())).collect(),
+            );
+        }
+    }
+
+    /// An answer with a JSON body carrying the warnings, in it and in
+    /// headers.
+    pub(super) fn json(&self, status: StatusCode, mut body: serde_json::Value) -> Response {
+        self.add_to(&mut body);
+        self.headers((status, Json(body)).into_response())
+    }
+
+    /// Add the warning headers to an answer. Header values are visible
+    /// ASCII: other characters are escaped, and each is cut short, so a
+    /// long or odd attribute name cannot make the answer unreadable.
+    pub(super) fn headers(&self, mut response: Response) -> Response {
+        let mut lines: Vec<String> = self
+            .0
+            .iter()
+            .take(MAX_WARNING_HEADERS)
+            .map(|w| w.to_string())
+            .collect();
+        if self.0.len() > MAX_WARNING_HEADERS {
+            lines.push(format!(
+                "{} more warnings not shown",
+                self.0.len() - MAX_WARNING_HEADERS
+            ));
+        }
+        for line in lines {
+            let mut text = String::new();
+            for c in line.chars() {
+                if text.len() > 300 {
+                    text.push_str("...");
+                    break;
+                }
+                if c.is_ascii_graphic() || c == ' ' {
+                    text.push(c);
+                } else {
+                    text.push_str(&format!("\\u{{{:x}}}", c as u32));
+                }
+            }
+            if let Ok(value) = axum::http::HeaderValue::from_str(&text) {
+                response.headers_mut().append(WARNING_HEADER, value);
+            }
+        }
+        response
+    }
+}
