@@ -5,11 +5,11 @@
 # invalid input refused). The server runs on loopback with a fresh data
 # directory and is stopped however this script ends.
 #
-#   tests/schema/run.sh            # uses target/debug/flotilla
+#   tests/schema/run.sh            # uses target/release/flotilla
 #   FLOTILLA_BIN=... MAX_EXAMPLES=50 MAX_TIME=300 tests/schema/run.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${FLOTILLA_BIN:-$root/target/debug/flotilla}
+bin=${FLOTILLA_BIN:-$root/target/release/flotilla}
 venv=${SCHEMA_VENV:-$root/target/schema-venv}
 st_version=4.32.5
 max_examples=${MAX_EXAMPLES:-25}
