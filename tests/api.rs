@@ -6,7 +6,7 @@ mod common;
 
 use common::{Server, http};
 use flotilla::access::users;
-use flotilla::store::Store;
+
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -81,8 +81,10 @@ fn oneflow_routes_with_users_permissions_and_errors() {
     )
     .unwrap();
     let admin_password = {
-        let store = Store::open(&data.path().join("flotilla.db")).unwrap();
-        users::bootstrap(&store, data.path()).unwrap();
+        let store = flotilla::store::SqliteStore::open(&data.path().join("flotilla.db"))
+            .unwrap()
+            .boxed();
+        users::bootstrap(&*store, data.path()).unwrap();
         store
             .create_vm_template(
                 "small",
@@ -90,9 +92,9 @@ fn oneflow_routes_with_users_permissions_and_errors() {
                 json!({"CPU": "1"}).as_object().unwrap().clone(),
             )
             .unwrap();
-        users::create_user(&store, "alice", "alice-pw", users::USERS_GROUP).unwrap();
-        let team = users::create_group(&store, "team").unwrap();
-        users::create_user(&store, "bob", "bob-pw", team).unwrap();
+        users::create_user(&*store, "alice", "alice-pw", users::USERS_GROUP).unwrap();
+        let team = users::create_group(&*store, "team").unwrap();
+        users::create_user(&*store, "bob", "bob-pw", team).unwrap();
         let auth = std::fs::read_to_string(data.path().join("one_auth")).unwrap();
         auth.trim().split_once(':').unwrap().1.to_string()
     };
@@ -384,12 +386,14 @@ fn images_template_actions_service_updates_sched_actions_accounts_and_metrics() 
     )
     .unwrap();
     let (admin_password, alice_id, carol_id, bob_id) = {
-        let store = Store::open(&data.path().join("flotilla.db")).unwrap();
-        users::bootstrap(&store, data.path()).unwrap();
-        let alice = users::create_user(&store, "alice", "alice-pw", users::USERS_GROUP).unwrap();
-        let carol = users::create_user(&store, "carol", "carol-pw", users::USERS_GROUP).unwrap();
-        let team = users::create_group(&store, "team").unwrap();
-        let bob = users::create_user(&store, "bob", "bob-pw", team).unwrap();
+        let store = flotilla::store::SqliteStore::open(&data.path().join("flotilla.db"))
+            .unwrap()
+            .boxed();
+        users::bootstrap(&*store, data.path()).unwrap();
+        let alice = users::create_user(&*store, "alice", "alice-pw", users::USERS_GROUP).unwrap();
+        let carol = users::create_user(&*store, "carol", "carol-pw", users::USERS_GROUP).unwrap();
+        let team = users::create_group(&*store, "team").unwrap();
+        let bob = users::create_user(&*store, "bob", "bob-pw", team).unwrap();
         let auth = std::fs::read_to_string(data.path().join("one_auth")).unwrap();
         (
             auth.trim().split_once(':').unwrap().1.to_string(),
@@ -739,6 +743,22 @@ fn images_template_actions_service_updates_sched_actions_accounts_and_metrics() 
         "{err}"
     );
 
+    // An action that is not a VM action is refused, naming the field.
+    let (status, err) = server.call(
+        "POST",
+        &format!("/service/{sid}/role/web/action"),
+        carol,
+        Some(&action("explode", json!({}))),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("action: `explode` is not a VM action"),
+        "{err}"
+    );
+
     // A batched role action shows its pending VM actions; deleting its
     // scheduled action cancels them.
     let reboot = action("reboot", json!({"period": 60, "number": 1}));
@@ -980,9 +1000,11 @@ fn rights_reach_through_to_vm_templates_and_images_and_errors_are_always_json() 
     )
     .unwrap();
     let admin_password = {
-        let store = Store::open(&data.path().join("flotilla.db")).unwrap();
-        users::bootstrap(&store, data.path()).unwrap();
-        users::create_user(&store, "alice", "alice-pw", users::USERS_GROUP).unwrap();
+        let store = flotilla::store::SqliteStore::open(&data.path().join("flotilla.db"))
+            .unwrap()
+            .boxed();
+        users::bootstrap(&*store, data.path()).unwrap();
+        users::create_user(&*store, "alice", "alice-pw", users::USERS_GROUP).unwrap();
         let auth = std::fs::read_to_string(data.path().join("one_auth")).unwrap();
         auth.trim().split_once(':').unwrap().1.to_string()
     };
@@ -1132,8 +1154,10 @@ fn without_its_driver_the_server_still_signs_users_in_and_says_why() {
     )
     .unwrap();
     let admin_password = {
-        let store = Store::open(&data.path().join("flotilla.db")).unwrap();
-        users::bootstrap(&store, data.path()).unwrap();
+        let store = flotilla::store::SqliteStore::open(&data.path().join("flotilla.db"))
+            .unwrap()
+            .boxed();
+        users::bootstrap(&*store, data.path()).unwrap();
         let auth = std::fs::read_to_string(data.path().join("one_auth")).unwrap();
         auth.trim().split_once(':').unwrap().1.to_string()
     };

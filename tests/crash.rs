@@ -7,7 +7,7 @@ mod common;
 use common::{Server, free_port, http};
 use flotilla::service::lifecycle::Service;
 use flotilla::service::{ServiceState, parse_template};
-use flotilla::store::Store;
+
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -44,7 +44,9 @@ fn a_killed_server_resumes_every_deploy_without_duplicates_or_orphans() {
     .unwrap();
     {
         // 50 services, stored before the server starts: it picks them up.
-        let store = Store::open(&data.path().join("flotilla.db")).unwrap();
+        let store = flotilla::store::SqliteStore::open(&data.path().join("flotilla.db"))
+            .unwrap()
+            .boxed();
         let attrs = json!({"CPU": "1", "MEMORY": "256"})
             .as_object()
             .unwrap()
@@ -75,13 +77,17 @@ fn a_killed_server_resumes_every_deploy_without_duplicates_or_orphans() {
     }
     drop(server); // SIGKILL
     if seen < total / 5 {
-        let store = Store::open(&data.path().join("flotilla.db")).unwrap();
+        let store = flotilla::store::SqliteStore::open(&data.path().join("flotilla.db"))
+            .unwrap()
+            .boxed();
         let first = store.service(0).unwrap().map(|s| (s.state, s.log));
         panic!("the deploy never got going ({seen} VMs); service 0: {first:?}");
     }
     assert!(sim_vms(sim).is_none(), "the server is gone");
     {
-        let store = Store::open(&data.path().join("flotilla.db")).unwrap();
+        let store = flotilla::store::SqliteStore::open(&data.path().join("flotilla.db"))
+            .unwrap()
+            .boxed();
         let running = (0..SERVICES)
             .filter(|id| {
                 store
@@ -98,7 +104,9 @@ fn a_killed_server_resumes_every_deploy_without_duplicates_or_orphans() {
 
     let _server = Server::start_on(data.path(), api, sim);
     let started = Instant::now();
-    let store = Store::open(&data.path().join("flotilla.db")).unwrap();
+    let store = flotilla::store::SqliteStore::open(&data.path().join("flotilla.db"))
+        .unwrap()
+        .boxed();
     let running = loop {
         let states: Vec<ServiceState> = (0..SERVICES)
             .filter_map(|id| store.service(id).ok().flatten().map(|s| s.state))

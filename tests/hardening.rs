@@ -92,7 +92,9 @@ fn a_kill_during_a_burst_of_deletes_leaves_no_vm_behind() {
     {
         // The kill came mid-burst: a service was undeploying with VMs it
         // had not terminated yet.
-        let store = flotilla::store::Store::open(&f.data.path().join("flotilla.db")).unwrap();
+        let store = flotilla::store::SqliteStore::open(&f.data.path().join("flotilla.db"))
+            .unwrap()
+            .boxed();
         let interrupted = store
             .services()
             .unwrap()

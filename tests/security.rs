@@ -8,7 +8,7 @@ mod common;
 
 use common::{Server, http};
 use flotilla::access::users;
-use flotilla::store::Store;
+use flotilla::store::SqliteStore;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -86,10 +86,12 @@ fn action(perform: &str, params: Value) -> Value {
 /// oneadmin's password.
 fn prepare(data: &Path, config: &str) -> String {
     std::fs::write(data.join("flotilla.toml"), config).unwrap();
-    let store = Store::open(&data.join("flotilla.db")).unwrap();
-    users::bootstrap(&store, data).unwrap();
-    users::create_user(&store, "alice", "alice-pw", users::USERS_GROUP).unwrap();
-    users::create_user(&store, "bob", "bob-pw", users::USERS_GROUP).unwrap();
+    let store = SqliteStore::open(&data.join("flotilla.db"))
+        .unwrap()
+        .boxed();
+    users::bootstrap(&*store, data).unwrap();
+    users::create_user(&*store, "alice", "alice-pw", users::USERS_GROUP).unwrap();
+    users::create_user(&*store, "bob", "bob-pw", users::USERS_GROUP).unwrap();
     let auth = std::fs::read_to_string(data.join("one_auth")).unwrap();
     auth.trim().split_once(':').unwrap().1.to_string()
 }

@@ -157,8 +157,10 @@ impl Flotilla {
         let data = tempfile::tempdir().unwrap();
         std::fs::write(data.path().join("flotilla.toml"), config).unwrap();
         let password = {
-            let store = flotilla::store::Store::open(&data.path().join("flotilla.db")).unwrap();
-            flotilla::access::users::bootstrap(&store, data.path()).unwrap();
+            let store = flotilla::store::SqliteStore::open(&data.path().join("flotilla.db"))
+                .unwrap()
+                .boxed();
+            flotilla::access::users::bootstrap(&*store, data.path()).unwrap();
             for (name, memory) in [("small", "256"), ("big", "1024")] {
                 let attrs = serde_json::json!({"CPU": "1", "MEMORY": memory});
                 store

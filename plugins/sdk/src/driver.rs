@@ -4,10 +4,8 @@
 //! retries, ordering and service state; a driver translates calls to its
 //! backend's API (reached through [`crate::http`]) and nothing more.
 
-pub use crate::bindings::driver::exports::flotilla::driver::driver::{
-    ManagedVm, VmAction, VmSpec, VmStatus,
-};
 pub use crate::types::{Error, KeyValue, Metric, PluginInfo, VmState, lookup};
+pub use flotilla_model::{ManagedVm, VmAction, VmSpec, VmStatus};
 
 pub trait Driver: 'static {
     /// Called once, before the first call the instance serves. The host
@@ -34,61 +32,6 @@ pub trait Driver: 'static {
     fn list(&mut self) -> Result<Vec<ManagedVm>, Error>;
 }
 
-impl VmAction {
-    pub const ALL: [VmAction; 19] = [
-        VmAction::Terminate,
-        VmAction::TerminateHard,
-        VmAction::Undeploy,
-        VmAction::UndeployHard,
-        VmAction::Hold,
-        VmAction::Release,
-        VmAction::Stop,
-        VmAction::Suspend,
-        VmAction::Resume,
-        VmAction::Reboot,
-        VmAction::RebootHard,
-        VmAction::Poweroff,
-        VmAction::PoweroffHard,
-        VmAction::SnapshotCreate,
-        VmAction::SnapshotRevert,
-        VmAction::SnapshotDelete,
-        VmAction::DiskSnapshotCreate,
-        VmAction::DiskSnapshotRevert,
-        VmAction::DiskSnapshotDelete,
-    ];
-
-    /// The action's name as OneFlow spells it (`terminate-hard`, …).
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            VmAction::Terminate => "terminate",
-            VmAction::TerminateHard => "terminate-hard",
-            VmAction::Undeploy => "undeploy",
-            VmAction::UndeployHard => "undeploy-hard",
-            VmAction::Hold => "hold",
-            VmAction::Release => "release",
-            VmAction::Stop => "stop",
-            VmAction::Suspend => "suspend",
-            VmAction::Resume => "resume",
-            VmAction::Reboot => "reboot",
-            VmAction::RebootHard => "reboot-hard",
-            VmAction::Poweroff => "poweroff",
-            VmAction::PoweroffHard => "poweroff-hard",
-            VmAction::SnapshotCreate => "snapshot-create",
-            VmAction::SnapshotRevert => "snapshot-revert",
-            VmAction::SnapshotDelete => "snapshot-delete",
-            VmAction::DiskSnapshotCreate => "disk-snapshot-create",
-            VmAction::DiskSnapshotRevert => "disk-snapshot-revert",
-            VmAction::DiskSnapshotDelete => "disk-snapshot-delete",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<VmAction> {
-        VmAction::ALL
-            .into_iter()
-            .find(|a| a.as_str() == name.to_ascii_lowercase().replace('_', "-"))
-    }
-}
-
 /// Export a [`Driver`] implementation as the plugin's `flotilla:driver`
 /// world. Outside Wasm the macro expands to nothing, so the same crate can
 /// be used natively.
@@ -104,25 +47,32 @@ macro_rules! export_driver {
 
             $crate::__instance_slot!($ty);
 
+            type __Error = $crate::bindings::driver::flotilla::types::types::Error;
+
             impl __wit::Guest for __FlotillaDriverExport {
-                fn info() -> $crate::types::PluginInfo {
-                    __with(|d| d.info())
+                fn info() -> $crate::bindings::driver::flotilla::types::types::PluginInfo {
+                    __with(|d| d.info()).into()
                 }
-                fn create(spec: __wit::VmSpec) -> Result<String, $crate::types::Error> {
-                    __with(|d| d.create(spec))
+                fn create(spec: __wit::VmSpec) -> Result<String, __Error> {
+                    __with(|d| d.create(spec.into())).map_err(Into::into)
                 }
                 fn act(
                     vm_id: String,
                     action: __wit::VmAction,
-                    args: Vec<$crate::types::KeyValue>,
-                ) -> Result<(), $crate::types::Error> {
-                    __with(|d| d.act(vm_id, action, args))
+                    args: Vec<$crate::bindings::driver::flotilla::types::types::KeyValue>,
+                ) -> Result<(), __Error> {
+                    let args = args.into_iter().map(Into::into).collect();
+                    __with(|d| d.act(vm_id, action.into(), args)).map_err(Into::into)
                 }
-                fn poll(vm_ids: Vec<String>) -> Result<Vec<__wit::VmStatus>, $crate::types::Error> {
+                fn poll(vm_ids: Vec<String>) -> Result<Vec<__wit::VmStatus>, __Error> {
                     __with(|d| d.poll(vm_ids))
+                        .map(|vms| vms.into_iter().map(Into::into).collect())
+                        .map_err(Into::into)
                 }
-                fn list() -> Result<Vec<__wit::ManagedVm>, $crate::types::Error> {
+                fn list() -> Result<Vec<__wit::ManagedVm>, __Error> {
                     __with(|d| d.list())
+                        .map(|vms| vms.into_iter().map(Into::into).collect())
+                        .map_err(Into::into)
                 }
             }
 

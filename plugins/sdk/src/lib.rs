@@ -22,6 +22,8 @@
 //! policy can be unit-tested with `cargo test` and benchmarked against its
 //! Wasm build.
 
+#[doc(hidden)]
+pub mod convert;
 pub mod driver;
 pub mod http;
 pub mod log;

@@ -3,10 +3,8 @@
 //! A network mode makes (or finds) the virtual network a service's roles
 //! attach to, and removes what it made when the service goes away.
 
-pub use crate::bindings::network::exports::flotilla::network::mode::{
-    NetworkLease, NetworkRequest, NetworkSource,
-};
 pub use crate::types::{Error, KeyValue, PluginInfo, lookup};
+pub use flotilla_model::{NetworkLease, NetworkRequest, NetworkSource};
 
 pub trait NetworkMode: 'static {
     fn new() -> Self
@@ -41,22 +39,24 @@ macro_rules! export_network {
 
             $crate::__instance_slot!($ty);
 
+            type __Error = $crate::bindings::driver::flotilla::types::types::Error;
+
             impl __wit::Guest for __FlotillaNetworkExport {
-                fn info() -> $crate::types::PluginInfo {
-                    __with(|n| n.info())
+                fn info() -> $crate::bindings::driver::flotilla::types::types::PluginInfo {
+                    __with(|n| n.info()).into()
                 }
-                fn deploy(
-                    request: __wit::NetworkRequest,
-                ) -> Result<__wit::NetworkLease, $crate::types::Error> {
-                    __with(|n| n.deploy(request))
+                fn deploy(request: __wit::NetworkRequest) -> Result<__wit::NetworkLease, __Error> {
+                    __with(|n| n.deploy(request.into()))
+                        .map(Into::into)
+                        .map_err(Into::into)
                 }
-                fn status(
-                    lease: __wit::NetworkLease,
-                ) -> Result<__wit::NetworkLease, $crate::types::Error> {
-                    __with(|n| n.status(lease))
+                fn status(lease: __wit::NetworkLease) -> Result<__wit::NetworkLease, __Error> {
+                    __with(|n| n.status(lease.into()))
+                        .map(Into::into)
+                        .map_err(Into::into)
                 }
-                fn undeploy(lease: __wit::NetworkLease) -> Result<(), $crate::types::Error> {
-                    __with(|n| n.undeploy(lease))
+                fn undeploy(lease: __wit::NetworkLease) -> Result<(), __Error> {
+                    __with(|n| n.undeploy(lease.into())).map_err(Into::into)
                 }
             }
 

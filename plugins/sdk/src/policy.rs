@@ -5,10 +5,8 @@
 //! calls (return it in `Recommendation::state`): the host runs every
 //! evaluation in a fresh instance and may replay evaluations.
 
-pub use crate::bindings::elasticity::exports::flotilla::elasticity::policy::{
-    Evaluation, Recommendation, RoleView, VmSample,
-};
 pub use crate::types::{Error, KeyValue, Metric, PluginInfo, lookup};
+pub use flotilla_model::{Evaluation, Recommendation, RoleView, VmSample};
 
 pub trait Policy: 'static {
     fn new() -> Self
@@ -18,48 +16,6 @@ pub trait Policy: 'static {
     fn info(&self) -> PluginInfo;
 
     fn evaluate(&mut self, input: Evaluation) -> Result<Recommendation, Error>;
-}
-
-impl Recommendation {
-    /// No change, with the reason for the service log.
-    pub fn keep(reason: impl Into<String>) -> Self {
-        Recommendation {
-            desired: None,
-            reason: reason.into(),
-            trace: String::new(),
-            cooldown: None,
-            state: None,
-        }
-    }
-
-    /// Scale the role to `desired` VMs.
-    pub fn scale_to(desired: u32, reason: impl Into<String>) -> Self {
-        Recommendation {
-            desired: Some(desired),
-            ..Recommendation::keep(reason)
-        }
-    }
-
-    pub fn with_trace(mut self, trace: impl Into<String>) -> Self {
-        self.trace = trace.into();
-        self
-    }
-}
-
-impl Evaluation {
-    /// A policy parameter from the service template, case-insensitively.
-    pub fn param(&self, key: &str) -> Option<&str> {
-        lookup(&self.params, key)
-    }
-}
-
-impl VmSample {
-    pub fn value(&self, name: &str) -> Option<f64> {
-        self.values
-            .iter()
-            .find(|m| m.name.eq_ignore_ascii_case(name))
-            .map(|m| m.value)
-    }
 }
 
 /// Export a [`Policy`] implementation as the plugin's `flotilla:elasticity`
@@ -76,14 +32,16 @@ macro_rules! export_policy {
 
             $crate::__instance_slot!($ty);
 
+            type __Error = $crate::bindings::driver::flotilla::types::types::Error;
+
             impl __wit::Guest for __FlotillaPolicyExport {
-                fn info() -> $crate::types::PluginInfo {
-                    __with(|p| p.info())
+                fn info() -> $crate::bindings::driver::flotilla::types::types::PluginInfo {
+                    __with(|p| p.info()).into()
                 }
-                fn evaluate(
-                    input: __wit::Evaluation,
-                ) -> Result<__wit::Recommendation, $crate::types::Error> {
-                    __with(|p| p.evaluate(input))
+                fn evaluate(input: __wit::Evaluation) -> Result<__wit::Recommendation, __Error> {
+                    __with(|p| p.evaluate(input.into()))
+                        .map(Into::into)
+                        .map_err(Into::into)
                 }
             }
 

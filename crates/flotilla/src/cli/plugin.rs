@@ -1,0 +1,272 @@
+//! `flotilla plugin list | check | call`.
+
+use super::connection::ApiArgs;
+use crate::plugin::{
+    CallError, DriverInstance, Grant, NetworkInstance, PluginHost, PluginKind, PolicyInstance,
+    VmAction, builtin,
+};
+use crate::registry::PluginSummary;
+use crate::testkit;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Subcommand)]
+pub enum PluginCommand {
+    /// The plugins a running server has loaded, with their capabilities.
+    List,
+    /// Run the conformance suite for a plugin's kind and print the result.
+    Check {
+        /// The component (.wasm); its manifest is <name>.toml or plugin.toml beside it.
+        file: PathBuf,
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
+    /// Call one export with JSON arguments, for debugging.
+    ///
+    /// Drivers: info | create SPEC | act VM-ID ACTION [ARGS] | poll IDS | list.
+    /// Policies: info | evaluate EVALUATION. Network modes: info | deploy
+    /// REQUEST | status LEASE | undeploy LEASE.
+    Call {
+        /// A built-in plugin's id (sim, threshold, static) or a .wasm file.
+        plugin: String,
+        function: String,
+        /// Arguments, one JSON value each.
+        args: Vec<String>,
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+        /// A driver's backend, granted for the call and passed as its `endpoint`.
+        #[arg(long, default_value = "http://127.0.0.1:2475")]
+        endpoint: String,
+    },
+}
+
+pub async fn run(args: &ApiArgs, cmd: PluginCommand) -> Result<ExitCode, String> {
+    let json = args.json;
+    // Faults are part of the output of check and call; keep the log quiet.
+    super::init_tracing("error");
+    match cmd {
+        PluginCommand::List => list(args).await,
+        PluginCommand::Check { file, manifest } => check(file, manifest, json).await,
+        PluginCommand::Call {
+            plugin,
+            function,
+            args,
+            manifest,
+            endpoint,
+        } => tokio::task::spawn_blocking(move || {
+            call(&plugin, &function, &args, manifest, &endpoint)
+        })
+        .await
+        .map_err(|e| e.to_string())?,
+    }
+}
+
+async fn list(args: &ApiArgs) -> Result<ExitCode, String> {
+    let value = args.connect()?.get("/plugins").await?;
+    if args.json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let plugins: Vec<PluginSummary> = serde_json::from_value(value["plugins"].clone())
+        .map_err(|e| format!("unexpected answer from {}: {e}", args.base_url()))?;
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::NOTHING);
+    table.set_header([
+        "ID",
+        "KIND",
+        "VERSION",
+        "WIT",
+        "SOURCE",
+        "STATUS",
+        "OUTBOUND HOSTS",
+        "LIMITS",
+        "CALLS",
+        "FAULTS",
+    ]);
+    for p in plugins {
+        let hosts = if p.allowed_outbound_hosts.is_empty() {
+            "-".to_string()
+        } else {
+            p.allowed_outbound_hosts.join(",")
+        };
+        let limits = if p.timeout_ms > 0 {
+            format!("{}ms/{}MiB", p.timeout_ms, p.memory_mb)
+        } else {
+            "-".into()
+        };
+        let status = status(&p);
+        table.add_row([
+            p.id,
+            p.kind,
+            p.version,
+            p.api,
+            p.source,
+            status,
+            hosts,
+            limits,
+            p.calls.to_string(),
+            p.faults.to_string(),
+        ]);
+    }
+    outln!("{table}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `quarantined until 2025-01-02 10:00:15 UTC (14 s)` while a plugin rests
+/// after repeated faults; otherwise the status as the server says it.
+fn status(p: &PluginSummary) -> String {
+    match p.quarantined_until {
+        Some(until) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            format!(
+                "quarantined until {} UTC ({} s)",
+                super::output::time(&serde_json::Value::from(until)),
+                until.saturating_sub(now)
+            )
+        }
+        None => p.status.clone(),
+    }
+}
+
+async fn check(file: PathBuf, manifest: Option<PathBuf>, json: bool) -> Result<ExitCode, String> {
+    let host = PluginHost::new(None).map_err(|e| format!("plugin host: {e:#}"))?;
+    let report = testkit::check_file(&host, &file, manifest.as_deref()).await?;
+    if json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        outln!("{}", report.render());
+    }
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn arg<T: serde::de::DeserializeOwned>(args: &[String], i: usize, what: &str) -> Result<T, String> {
+    let raw = args
+        .get(i)
+        .ok_or_else(|| format!("argument {}: missing {what}", i + 1))?;
+    serde_json::from_str(raw).map_err(|e| format!("argument {} ({what}): {e}", i + 1))
+}
+
+fn call(
+    plugin: &str,
+    function: &str,
+    args: &[String],
+    manifest: Option<PathBuf>,
+    endpoint: &str,
+) -> Result<ExitCode, String> {
+    let host = PluginHost::new(None).map_err(|e| format!("plugin host: {e:#}"))?;
+    let file = match builtin::find(plugin) {
+        Some(b) => testkit::PluginFile {
+            manifest: b.manifest(),
+            wasm: b.wasm.to_vec(),
+            manifest_source: "built-in".into(),
+        },
+        None => {
+            testkit::read_plugin_file(&host, std::path::Path::new(plugin), manifest.as_deref())?
+        }
+    };
+    let mut grant = Grant::default();
+    if file.manifest.kind == PluginKind::Driver {
+        grant
+            .allowed_outbound_hosts
+            .push(endpoint.trim_end_matches('/').to_string());
+        grant.config.insert("endpoint".into(), endpoint.to_string());
+    }
+    let loaded = host.load(file.manifest, &file.wasm, grant)?;
+    let fault = |f: crate::plugin::PluginFault| f.to_string();
+    let result: Result<serde_json::Value, CallError> = match loaded.kind() {
+        PluginKind::Driver => {
+            let mut d = DriverInstance::new(loaded).map_err(fault)?;
+            match function {
+                "info" => d.info().map(|v| serde_json::json!(v)),
+                "create" => d
+                    .create(&arg(args, 0, "a VM spec object")?)
+                    .map(|v| serde_json::json!(v)),
+                "act" => {
+                    let vm: String = args.first().cloned().ok_or("argument 1: missing VM id")?;
+                    let name = args
+                        .get(1)
+                        .ok_or("argument 2: missing action (terminate, poweroff, …)")?;
+                    let action = VmAction::try_from(name.clone())?;
+                    let kv: std::collections::BTreeMap<String, String> = if args.len() > 2 {
+                        arg(args, 2, "an object of action arguments")?
+                    } else {
+                        Default::default()
+                    };
+                    let kv: Vec<_> = kv
+                        .into_iter()
+                        .map(|(key, value)| crate::plugin::KeyValue { key, value })
+                        .collect();
+                    d.act(&vm, action, &kv).map(|_| serde_json::json!(null))
+                }
+                "poll" => d
+                    .poll(&arg::<Vec<String>>(args, 0, "an array of VM ids")?)
+                    .map(|v| serde_json::json!(v)),
+                "list" => d.list().map(|v| serde_json::json!(v)),
+                other => {
+                    return Err(format!(
+                        "`{other}` is not a driver function (info, create, act, poll, list)"
+                    ));
+                }
+            }
+        }
+        PluginKind::Elasticity => {
+            let mut p = PolicyInstance::new(loaded).map_err(fault)?;
+            match function {
+                "info" => p.info().map(|v| serde_json::json!(v)),
+                "evaluate" => p
+                    .evaluate(&arg(args, 0, "an evaluation object")?)
+                    .map(|v| serde_json::json!(v)),
+                other => {
+                    return Err(format!(
+                        "`{other}` is not a policy function (info, evaluate)"
+                    ));
+                }
+            }
+        }
+        PluginKind::Network => {
+            let mut n = NetworkInstance::new(loaded).map_err(fault)?;
+            match function {
+                "info" => n.info().map(|v| serde_json::json!(v)),
+                "deploy" => n
+                    .deploy(&arg(args, 0, "a network request object")?)
+                    .map(|v| serde_json::json!(v)),
+                "status" => n
+                    .status(&arg(args, 0, "a lease object")?)
+                    .map(|v| serde_json::json!(v)),
+                "undeploy" => n
+                    .undeploy(&arg(args, 0, "a lease object")?)
+                    .map(|_| serde_json::json!(null)),
+                other => {
+                    return Err(format!(
+                        "`{other}` is not a network function (info, deploy, status, undeploy)"
+                    ));
+                }
+            }
+        }
+    };
+    match result {
+        Ok(value) => {
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

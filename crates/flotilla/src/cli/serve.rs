@@ -1,0 +1,231 @@
+//! `flotilla serve` and `flotilla sim-hypervisor`.
+
+use super::DataArgs;
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::plugin::{Grant, PluginHost};
+use crate::registry::Registry;
+use crate::sim::{self, SimHypervisor, SimOptions};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Configuration file (default: flotilla.toml in the data directory).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address of the API (overrides server.listen).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Address of the embedded simulated hypervisor (overrides sim.listen).
+    #[arg(long)]
+    sim_listen: Option<SocketAddr>,
+    /// Do not start the embedded simulated hypervisor.
+    #[arg(long)]
+    no_sim: bool,
+}
+
+#[derive(clap::Args)]
+pub struct SimArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[arg(long, default_value = crate::config::DEFAULT_SIM)]
+    listen: SocketAddr,
+    /// Boot time of VMs that do not set SIM_BOOT_SECONDS.
+    #[arg(long, default_value_t = 2.0)]
+    boot_seconds: f64,
+}
+
+fn create_dir(dir: &std::path::Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create the data directory {}: {e}", dir.display()))
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        format!("cannot listen on {addr} for the {what}: {e} (is another flotilla running?)")
+    })
+}
+
+fn boot_ms(seconds: f64) -> Result<u64, String> {
+    if seconds >= 0.0 && seconds.is_finite() {
+        Ok((seconds * 1000.0) as u64)
+    } else {
+        Err("boot seconds must be 0 or more".into())
+    }
+}
+
+async fn start_sim(
+    data_dir: &std::path::Path,
+    listen: SocketAddr,
+    boot_seconds: f64,
+) -> Result<SocketAddr, String> {
+    let hypervisor = SimHypervisor::open(SimOptions {
+        database: Some(data_dir.join("sim-hypervisor.db")),
+        default_boot_ms: boot_ms(boot_seconds)?,
+        ..SimOptions::default()
+    })
+    .map_err(|e| format!("simulated hypervisor: {e:#}"))?;
+    let listener = bind(listen, "simulated hypervisor").await?;
+    sim::spawn(hypervisor, listener).map_err(|e| e.to_string())
+}
+
+pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+    super::init_tracing("info");
+    let data_dir = args.data.dir();
+    create_dir(&data_dir)?;
+    let config_path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| data_dir.join("flotilla.toml"));
+    let mut config = Config::load(&config_path)?;
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
+    if let Some(listen) = args.sim_listen {
+        config.sim.listen = listen;
+    }
+    if args.no_sim {
+        config.sim.enabled = false;
+    }
+
+    let mut defaults = Vec::new();
+    let sim_url = if config.sim.enabled {
+        let addr = start_sim(&data_dir, config.sim.listen, config.sim.boot_seconds).await?;
+        let url = format!("http://{addr}");
+        tracing::info!("simulated hypervisor on {url}");
+        // The embedded hypervisor is granted to the sim driver by default.
+        let mut grant = Grant::default();
+        grant.allowed_outbound_hosts.push(url.clone());
+        grant.config.insert("endpoint".into(), url.clone());
+        defaults.push(("sim".to_string(), grant));
+        Some(url)
+    } else {
+        None
+    };
+
+    let host =
+        PluginHost::new(Some(data_dir.join("cache"))).map_err(|e| format!("plugin host: {e:#}"))?;
+    let registry = tokio::task::spawn_blocking({
+        let host = host.clone();
+        let config = config.clone();
+        let data_dir = data_dir.clone();
+        move || Registry::load(&host, &config, Some(&data_dir), &defaults)
+    })
+    .await
+    .map_err(|e| format!("loading plugins: {e}"))?;
+    for p in registry.summaries() {
+        tracing::info!(plugin = %p.id, kind = %p.kind, version = %p.version, status = %p.status, "plugin");
+    }
+
+    let store = crate::store::SqliteStore::open(&data_dir.join("flotilla.db"))
+        .map_err(|e| format!("database: {e:#}"))?
+        .boxed();
+    match crate::access::users::bootstrap(&*store, &data_dir) {
+        Ok(Some(path)) => tracing::info!(
+            "created user oneadmin; its credentials are in {}",
+            path.display()
+        ),
+        Ok(None) => {}
+        Err(e) => return Err(format!("creating the oneadmin user: {e}")),
+    }
+    let (engine, standby_store) = match registry
+        .loaded(&config.engine.driver, crate::plugin::PluginKind::Driver)
+    {
+        Some(driver) => {
+            let engine = crate::engine::Engine::with_settings(
+                store,
+                Arc::new(crate::plugin::Driver::start_pool(
+                    driver.clone(),
+                    config.engine.driver_instances,
+                )?),
+                Arc::new(crate::clock::SystemClock),
+                crate::engine::Settings {
+                    wait_ms: config.engine.wait_seconds * 1000,
+                    max_vms_per_role: config.engine.max_vms_per_role,
+                    default_cooldown_s: config.engine.default_cooldown_seconds,
+                },
+            );
+            match engine.reconcile().await {
+                Ok((adopted, orphans)) => {
+                    tracing::info!(adopted, orphans, "reconciled with the driver")
+                }
+                Err(e) => tracing::warn!("reconciliation skipped: {e}"),
+            }
+            engine.spawn_loop(std::time::Duration::from_millis(config.engine.tick_ms));
+            (Some(engine), None)
+        }
+        None => {
+            tracing::error!(driver = %config.engine.driver, "the engine's driver is not loaded; services will not progress");
+            (None, Some(crate::store::SharedStore::new(store)))
+        }
+    };
+    let state = Arc::new(AppState {
+        auth: crate::access::users::Authenticator::default(),
+        standby_store,
+        engine,
+        registry,
+        sim_url: sim_url.clone(),
+        started: std::time::Instant::now(),
+        metrics: Default::default(),
+        strict_attributes: config.server.strict_attributes,
+        passwords: crate::access::passwords::PasswordChecks::start(config.server.password_checks)
+            .map_err(|e| format!("starting the password checks: {e}"))?,
+        throttle: crate::access::throttle::SignInThrottle::new(
+            config.server.failed_logins_per_minute,
+        ),
+        allowed_origins: config
+            .server
+            .allowed_origins
+            .iter()
+            .map(|o| api::origin_normalise(o))
+            .collect(),
+    });
+    let listener = bind(config.server.listen, "API").await?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(data_dir = %data_dir.display(), "Flotilla API on http://{addr}");
+    api::listener::serve(
+        listener,
+        api::router(state),
+        api::listener::Limits::from_config(&config.server),
+        shutdown_signal(),
+    )
+    .await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn sim_hypervisor(args: SimArgs) -> Result<ExitCode, String> {
+    super::init_tracing("info");
+    let data_dir = args.data.dir();
+    create_dir(&data_dir)?;
+    let addr = start_sim(&data_dir, args.listen, args.boot_seconds).await?;
+    tracing::info!(data_dir = %data_dir.display(), "simulated hypervisor on http://{addr}");
+    shutdown_signal().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

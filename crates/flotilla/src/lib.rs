@@ -1,0 +1,22 @@
+//! Flotilla: an orchestrator of multi-tier VM applications whose
+//! hypervisor drivers, elasticity policies and network modes are sandboxed
+//! WebAssembly components.
+//!
+//! This crate is the `flotilla` command line (`cli`) over the parts, each a
+//! crate of its own (see docs/ARCHITECTURE.md): `flotilla-model` (the words
+//! host and plugins share), `flotilla-core` (the pure life cycle),
+//! `flotilla-plugin-host` (the only crate that links wasmtime),
+//! `flotilla-store`, `flotilla-sim` (the simulated hypervisor),
+//! `flotilla-testkit` (conformance suites) and `flotilla-server` (API and
+//! engine). They are re-exported here under short names, for the command
+//! line and the integration tests.
+
+pub mod cli;
+
+pub use flotilla_core::{clock, permissions, service};
+pub use flotilla_model as model;
+pub use flotilla_plugin_host as plugin;
+pub use flotilla_server::{access, api, config, engine, registry};
+pub use flotilla_sim as sim;
+pub use flotilla_store as store;
+pub use flotilla_testkit as testkit;

@@ -1,0 +1,271 @@
+//! The records of the WIT contracts (`wit/`), field for field.
+
+use crate::{VmAction, VmState};
+use serde::{Deserialize, Serialize};
+
+/// What a plugin call can fail with (`flotilla:types/error`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "message")]
+pub enum PluginError {
+    InvalidInput(String),
+    NotFound(String),
+    Unsupported(String),
+    Unavailable(String),
+    Denied(String),
+    Other(String),
+}
+
+impl PluginError {
+    pub fn message(&self) -> &str {
+        match self {
+            PluginError::InvalidInput(m)
+            | PluginError::NotFound(m)
+            | PluginError::Unsupported(m)
+            | PluginError::Unavailable(m)
+            | PluginError::Denied(m)
+            | PluginError::Other(m) => m,
+        }
+    }
+
+    /// The kind as the contract spells it (`not-found`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PluginError::InvalidInput(_) => "invalid-input",
+            PluginError::NotFound(_) => "not-found",
+            PluginError::Unsupported(_) => "unsupported",
+            PluginError::Unavailable(_) => "unavailable",
+            PluginError::Denied(_) => "denied",
+            PluginError::Other(_) => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for PluginError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PluginError::InvalidInput(m) => write!(f, "invalid input: {m}"),
+            PluginError::NotFound(m) => write!(f, "not found: {m}"),
+            PluginError::Unsupported(m) => write!(f, "unsupported: {m}"),
+            PluginError::Unavailable(m) => write!(f, "unavailable: {m}"),
+            PluginError::Denied(m) => write!(f, "denied: {m}"),
+            PluginError::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for PluginError {}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+}
+
+impl PluginInfo {
+    pub fn new(name: &str, version: &str, description: &str) -> Self {
+        PluginInfo {
+            name: name.to_string(),
+            version: version.to_string(),
+            description: description.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyValue {
+    pub key: String,
+    pub value: String,
+}
+
+impl KeyValue {
+    pub fn new(key: impl Into<String>, value: impl Into<String>) -> Self {
+        KeyValue {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// Look a key up in a list of key-value pairs, case-insensitively, as
+/// OpenNebula attribute names are.
+pub fn lookup<'a>(pairs: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|kv| kv.key.eq_ignore_ascii_case(key))
+        .map(|kv| kv.value.as_str())
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    pub name: String,
+    pub value: f64,
+}
+
+impl Metric {
+    pub fn new(name: impl Into<String>, value: f64) -> Self {
+        Metric {
+            name: name.into(),
+            value,
+        }
+    }
+}
+
+// ---- flotilla:driver ----
+
+/// A VM to create (`flotilla:driver/vm-spec`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VmSpec {
+    /// Creates are idempotent on this id: a retry after a crash returns the
+    /// VM the first call made.
+    pub operation_id: String,
+    pub service_id: u64,
+    pub role_name: String,
+    pub vm_name: String,
+    /// The merged VM template, as JSON.
+    pub template: String,
+    pub hold: bool,
+}
+
+/// One VM as a poll reports it: its state, the monitoring values the
+/// hypervisor measured and the attributes the VM itself reported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VmStatus {
+    pub id: String,
+    pub state: VmState,
+    pub monitoring: Vec<Metric>,
+    pub user_attributes: Vec<KeyValue>,
+    pub reason: Option<String>,
+}
+
+/// A VM the driver manages, for reconciliation after a restart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManagedVm {
+    pub id: String,
+    pub operation_id: String,
+    pub name: String,
+    pub service_id: u64,
+    pub role_name: String,
+    pub state: VmState,
+}
+
+/// An action on one VM with its named arguments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VmActRequest {
+    pub vm_id: String,
+    pub action: VmAction,
+    pub args: Vec<KeyValue>,
+}
+
+// ---- flotilla:elasticity ----
+
+/// The role a policy decides for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleView {
+    pub service_id: u64,
+    pub role_name: String,
+    pub cardinality: u32,
+    pub min_vms: u32,
+    pub max_vms: u32,
+    pub cooldown: u32,
+}
+
+/// One VM's values, as a policy sees them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VmSample {
+    pub vm_id: String,
+    pub values: Vec<Metric>,
+}
+
+/// What a policy evaluates: the role, its parameters, its VMs' values, the
+/// time, and the state the policy returned last time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub role: RoleView,
+    pub params: Vec<KeyValue>,
+    pub vms: Vec<VmSample>,
+    pub now: u64,
+    pub state: Option<String>,
+}
+
+/// A policy's answer: the cardinality it wants (none: leave it), why, and
+/// the state to hand back next time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recommendation {
+    pub desired: Option<u32>,
+    pub reason: String,
+    pub trace: String,
+    pub cooldown: Option<u32>,
+    pub state: Option<String>,
+}
+
+// ---- flotilla:network ----
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "value")]
+pub enum NetworkSource {
+    Existing(String),
+    ReserveFrom(String),
+    FromTemplate(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkRequest {
+    pub operation_id: String,
+    pub service_id: u64,
+    pub name: String,
+    pub source: NetworkSource,
+    pub extra: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkLease {
+    pub network_id: String,
+    pub name: String,
+    pub created: bool,
+    pub ready: bool,
+    pub attributes: Vec<KeyValue>,
+}
+
+impl Evaluation {
+    /// A policy parameter from the service template, case-insensitively.
+    pub fn param(&self, key: &str) -> Option<&str> {
+        lookup(&self.params, key)
+    }
+}
+
+impl VmSample {
+    /// One of the VM's values by name, case-insensitively.
+    pub fn value(&self, name: &str) -> Option<f64> {
+        self.values
+            .iter()
+            .find(|m| m.name.eq_ignore_ascii_case(name))
+            .map(|m| m.value)
+    }
+}
+
+impl Recommendation {
+    /// No change, with the reason for the service log.
+    pub fn keep(reason: impl Into<String>) -> Self {
+        Recommendation {
+            desired: None,
+            reason: reason.into(),
+            trace: String::new(),
+            cooldown: None,
+            state: None,
+        }
+    }
+
+    /// Scale the role to `desired` VMs.
+    pub fn scale_to(desired: u32, reason: impl Into<String>) -> Self {
+        Recommendation {
+            desired: Some(desired),
+            ..Recommendation::keep(reason)
+        }
+    }
+
+    pub fn with_trace(mut self, trace: impl Into<String>) -> Self {
+        self.trace = trace.into();
+        self
+    }
+}

@@ -1,0 +1,142 @@
+//! Builds the plugins in `plugins/` for wasm32-wasip2 so that `cargo build`,
+//! `cargo test` and `cargo run -- serve` work on a fresh clone with no
+//! extra step. The built-in plugins are embedded in the binary; every plugin
+//! (fault fixtures included) is also copied with its manifest to
+//! `target/plugins/dist/` for `flotilla plugin check` and the tests.
+
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// (directory under plugins/, embedded in the binary?)
+const PLUGINS: &[(&str, bool)] = &[
+    ("driver/sim", true),
+    ("elasticity/threshold", true),
+    ("network/static", true),
+    ("fixtures/spin-loop", false),
+    ("fixtures/alloc-bomb", false),
+    ("fixtures/trap", false),
+    ("fixtures/forbidden-host", false),
+];
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    // crates/plugin-host → the workspace root.
+    let workspace = manifest_dir.ancestors().nth(2).unwrap().to_path_buf();
+    let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
+    let target_dir = match env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => workspace.join(dir),
+        None => workspace.join("target"),
+    };
+    let plugin_target = target_dir.join("plugins");
+
+    for path in ["plugins", "wit", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={}", workspace.join(path).display());
+    }
+
+    ensure_wasm_target();
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&workspace)
+        .args([
+            "build",
+            "--profile",
+            "plugin",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
+        .arg(&plugin_target);
+    for (dir, _) in PLUGINS {
+        cmd.arg("-p").arg(crate_name(dir));
+    }
+    // Flags meant for the host (a clippy wrapper, host RUSTFLAGS such as
+    // target-cpu=native) must not leak into the Wasm build.
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_MAKEFLAGS",
+    ] {
+        cmd.env_remove(var);
+    }
+    let output = cmd.output().expect("running cargo to build the plugins");
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        panic!("building the plugins for wasm32-wasip2 failed:\n{stderr}");
+    }
+
+    let built = plugin_target.join("wasm32-wasip2").join("plugin");
+    let dist = plugin_target.join("dist");
+    fs::create_dir_all(&dist).unwrap();
+    let mut embedded = String::from("pub static BUILTIN: &[Builtin] = &[\n");
+    for (dir, builtin) in PLUGINS {
+        let id = dir.rsplit('/').next().unwrap();
+        let wasm = built.join(format!("{}.wasm", crate_name(dir).replace('-', "_")));
+        let manifest = workspace.join("plugins").join(dir).join("plugin.toml");
+        copy(&wasm, &dist.join(format!("{id}.wasm")));
+        copy(&manifest, &dist.join(format!("{id}.toml")));
+        if *builtin {
+            let local = out_dir.join(format!("{id}.wasm"));
+            copy(&wasm, &local);
+            embedded.push_str(&format!(
+                "    Builtin {{ manifest: include_str!({:?}), wasm: include_bytes!({:?}) }},\n",
+                manifest.display().to_string(),
+                local.display().to_string()
+            ));
+        }
+    }
+    embedded.push_str("];\n");
+    embedded.push_str(&format!(
+        "/// Where the build put every plugin with its manifest.\npub const DIST_DIR: &str = {:?};\n",
+        dist.display().to_string()
+    ));
+    fs::write(out_dir.join("builtin_plugins.rs"), embedded).unwrap();
+}
+
+/// The plugins need the toolchain's wasm32-wasip2 standard library.
+/// rust-toolchain.toml lists the target, but rustup adds listed targets
+/// only when it installs a toolchain, so a toolchain installed before
+/// lacks it: add it with rustup, or stop with the command to run (without
+/// it the nested build fails deep in `can't find crate for core`).
+fn ensure_wasm_target() {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let Some(sysroot) = sysroot else {
+        return; // no answer: let the build itself say what is wrong
+    };
+    let installed = Path::new(&sysroot).join("lib/rustlib/wasm32-wasip2");
+    if installed.exists() {
+        return;
+    }
+    println!("cargo:warning=adding the wasm32-wasip2 target: rustup target add wasm32-wasip2");
+    let added = Command::new("rustup")
+        .args(["target", "add", "wasm32-wasip2"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !added || !installed.exists() {
+        panic!(
+            "\n\nThe plugins are built for wasm32-wasip2, and this toolchain ({sysroot}) \
+             does not have that target.\nRun:\n\n    rustup target add wasm32-wasip2\n\n\
+             then build again. (Without rustup, install the toolchain's \
+             wasm32-wasip2 standard library.)\n"
+        );
+    }
+}
+
+fn crate_name(dir: &str) -> String {
+    format!("flotilla-{}", dir.replace('/', "-"))
+}
+
+fn copy(from: &Path, to: &Path) {
+    fs::copy(from, to)
+        .unwrap_or_else(|e| panic!("copying {} to {}: {e}", from.display(), to.display()));
+}

@@ -1,0 +1,41 @@
+//! Host-side bindings for the three plugin worlds. The shared packages
+//! (`flotilla:types`, `flotilla:host`) are generated once, with the driver
+//! world, and reused by the others so every kind shares one set of types
+//! and one implementation of the host imports.
+
+pub mod driver {
+    wasmtime::component::bindgen!({
+        path: ["../../wit/types", "../../wit/host", "../../wit/driver"],
+        world: "flotilla:driver/driver-plugin",
+        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+    });
+}
+
+pub mod elasticity {
+    wasmtime::component::bindgen!({
+        path: ["../../wit/types", "../../wit/host", "../../wit/elasticity"],
+        world: "flotilla:elasticity/elasticity-plugin",
+        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+        with: {
+            "flotilla:types/types": crate::bindings::driver::flotilla::types::types,
+            "flotilla:host/log": crate::bindings::driver::flotilla::host::log,
+            "flotilla:host/config": crate::bindings::driver::flotilla::host::config,
+        },
+    });
+}
+
+pub mod network {
+    wasmtime::component::bindgen!({
+        path: ["../../wit/types", "../../wit/host", "../../wit/network"],
+        world: "flotilla:network/network-plugin",
+        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+        with: {
+            "flotilla:types/types": crate::bindings::driver::flotilla::types::types,
+            "flotilla:host/log": crate::bindings::driver::flotilla::host::log,
+            "flotilla:host/config": crate::bindings::driver::flotilla::host::config,
+        },
+    });
+}
+
+pub use driver::flotilla::host::{config, log};
+pub use driver::flotilla::types::types;

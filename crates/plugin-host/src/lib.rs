@@ -1,0 +1,35 @@
+//! The plugin host: the only code in Flotilla that touches wasmtime.
+//!
+//! Everything else talks to the types here: a [`PluginHost`] loads a
+//! component with its [`Manifest`] and the operator's [`Grant`] into a
+//! [`LoadedPlugin`]; from that, [`Driver`] and [`Network`] give warm,
+//! supervised instances and [`Policy`] runs every evaluation in a fresh one.
+//! A trap, a timeout, an exhausted memory cap or a refused capability comes
+//! back as a typed [`PluginFault`], never as a crash.
+
+mod bindings;
+pub mod builtin;
+mod capability;
+mod convert;
+mod driver;
+mod engine;
+mod fault;
+mod instance;
+pub mod manifest;
+mod network;
+mod policy;
+mod state;
+mod supervisor;
+
+pub use capability::OriginPattern;
+pub use driver::{Driver, DriverInstance};
+pub use engine::{LoadedPlugin, PluginHost, PluginStats};
+pub use fault::{CallError, FaultKind, PluginFault};
+pub use flotilla_model::{
+    Evaluation, KeyValue, ManagedVm, Metric, NetworkLease, NetworkRequest, NetworkSource,
+    PluginError, PluginInfo, Recommendation, RoleView, VmAction, VmSample, VmSpec, VmState,
+    VmStatus,
+};
+pub use manifest::{Grant, Limits, Manifest, PluginKind};
+pub use network::{Network, NetworkInstance};
+pub use policy::{Policy, PolicyInstance};

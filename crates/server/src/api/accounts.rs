@@ -1,0 +1,201 @@
+//! `/user` and `/group` routes. Only the oneadmin group creates users and
+//! groups; everyone may see themselves and their group.
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::{AppState, JsonBody, body_json};
+use crate::access::users;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+type St = State<Arc<AppState>>;
+
+fn render_user(store: &dyn crate::store::Store, u: &users::User) -> Value {
+    json!({"ID": u.id.to_string(), "NAME": u.name, "GID": u.gid.to_string(), "GNAME": store.group_name(u.gid)})
+}
+
+fn require_admin(caller: &Caller) -> Result<(), ApiError> {
+    if caller.0.admin {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "only the oneadmin group may manage users and groups",
+        ))
+    }
+}
+
+pub async fn list_users(State(state): St, caller: Caller) -> Result<Json<Value>, ApiError> {
+    let engine = state.engine()?;
+    let store = engine.store();
+    let list: Vec<Value> = users::users(&*store)?
+        .into_iter()
+        .filter(|u| caller.0.admin || u.id == caller.0.uid)
+        .map(|u| render_user(&*store, &u))
+        .collect();
+    Ok(Json(json!({ "USER_POOL": { "USER": list } })))
+}
+
+/// `{"name": "alice", "password": "…", "group_id": 1}`.
+pub async fn create_user(
+    State(state): St,
+    caller: Caller,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    require_admin(&caller)?;
+    let body = body_json(body)?;
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad_request("name: required"))?;
+    let password = body
+        .get("password")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad_request("password: required"))?;
+    let gid = match body.get("group_id") {
+        None | Some(Value::Null) => users::USERS_GROUP,
+        Some(v) => super::json_id(v)
+            .ok_or_else(|| ApiError::bad_request("group_id: must be a group id"))?,
+    };
+    let engine = state.engine()?;
+    let store = engine.store();
+    let id = users::create_user(&*store, name, password, gid)?;
+    let user = users::User {
+        id,
+        name: name.to_string(),
+        gid,
+    };
+    let body = json!({ "USER": render_user(&*store, &user) });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+pub async fn list_groups(State(state): St, caller: Caller) -> Result<Json<Value>, ApiError> {
+    let engine = state.engine()?;
+    let list: Vec<Value> = users::groups(&*engine.store())?
+        .into_iter()
+        .filter(|(id, _)| caller.0.admin || *id == caller.0.gid)
+        .map(|(id, name)| json!({"ID": id.to_string(), "NAME": name}))
+        .collect();
+    Ok(Json(json!({ "GROUP_POOL": { "GROUP": list } })))
+}
+
+/// `{"name": "team"}`.
+pub async fn create_group(
+    State(state): St,
+    caller: Caller,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    require_admin(&caller)?;
+    let body = body_json(body)?;
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad_request("name: required"))?;
+    let engine = state.engine()?;
+    let id = users::create_group(&*engine.store(), name)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"GROUP": {"ID": id.to_string(), "NAME": name}})),
+    )
+        .into_response())
+}
+
+pub async fn show_user(
+    State(state): St,
+    caller: Caller,
+    Path(id): Path<u64>,
+) -> Result<Json<Value>, ApiError> {
+    if !caller.0.admin && id != caller.0.uid {
+        return Err(ApiError::forbidden(format!(
+            "user {} may only see themselves",
+            caller.0.name
+        )));
+    }
+    let engine = state.engine()?;
+    let store = engine.store();
+    let user = users::user_by_id(&*store, id)?
+        .ok_or_else(|| ApiError::not_found(format!("user {id} does not exist")))?;
+    Ok(Json(json!({ "USER": render_user(&*store, &user) })))
+}
+
+pub async fn delete_user(
+    State(state): St,
+    caller: Caller,
+    Path(id): Path<u64>,
+) -> Result<StatusCode, ApiError> {
+    require_admin(&caller)?;
+    users::delete_user(&*state.engine()?.store(), id)?;
+    state.auth.forget_all();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `passwd {password}` (a user for themselves, or the oneadmin group) and
+/// `chgrp {group_id}` (the oneadmin group).
+pub async fn user_action(
+    State(state): St,
+    caller: Caller,
+    Path(id): Path<u64>,
+    body: JsonBody,
+) -> Result<StatusCode, ApiError> {
+    let (perform, params) = super::perform(body)?;
+    let engine = state.engine()?;
+    match perform.as_str() {
+        "passwd" => {
+            if !caller.0.admin && id != caller.0.uid {
+                return Err(ApiError::forbidden(format!(
+                    "user {} may only change their own password",
+                    caller.0.name
+                )));
+            }
+            let password = params
+                .get("password")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ApiError::bad_request("params.password: required, a string"))?;
+            users::set_password(&*engine.store(), id, password)?;
+        }
+        "chgrp" => {
+            require_admin(&caller)?;
+            let gid = super::param_id(&params, "group_id")?
+                .ok_or_else(|| ApiError::bad_request("params.group_id: required"))?;
+            users::set_group(&*engine.store(), id, gid)?;
+        }
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "action.perform: `{other}` is not a user action (passwd, chgrp)"
+            )));
+        }
+    }
+    // Remembered credentials carry the old password and group.
+    state.auth.forget_all();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn show_group(
+    State(state): St,
+    caller: Caller,
+    Path(id): Path<u64>,
+) -> Result<Json<Value>, ApiError> {
+    if !caller.0.admin && id != caller.0.gid {
+        return Err(ApiError::forbidden(format!(
+            "user {} may only see their own group",
+            caller.0.name
+        )));
+    }
+    let engine = state.engine()?;
+    let name = users::group(&*engine.store(), id)?
+        .ok_or_else(|| ApiError::not_found(format!("group {id} does not exist")))?;
+    Ok(Json(json!({"GROUP": {"ID": id.to_string(), "NAME": name}})))
+}
+
+pub async fn delete_group(
+    State(state): St,
+    caller: Caller,
+    Path(id): Path<u64>,
+) -> Result<StatusCode, ApiError> {
+    require_admin(&caller)?;
+    users::delete_group(&*state.engine()?.store(), id)?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,162 @@
+//! OneFlow's response shapes: a resource is a `DOCUMENT` whose attributes
+//! are strings (`"ID": "12"`) and whose `TEMPLATE.BODY` is typed JSON.
+
+use crate::access::{Ownership, Permissions};
+use crate::service::lifecycle::{Service, Severity};
+use crate::store::{ServiceTemplateDoc, Store};
+use serde_json::{Map, Value, json};
+
+pub const SERVICE_TYPE: &str = "100";
+pub const TEMPLATE_TYPE: &str = "101";
+/// OneFlow keeps the last 50 log entries in a service document.
+const MAX_LOG: usize = 50;
+
+pub(super) fn permissions(p: &Permissions) -> Value {
+    let bit = |b: bool| if b { "1" } else { "0" };
+    json!({
+        "OWNER_U": bit(p.owner.r#use), "OWNER_M": bit(p.owner.manage), "OWNER_A": bit(p.owner.admin),
+        "GROUP_U": bit(p.group.r#use), "GROUP_M": bit(p.group.manage), "GROUP_A": bit(p.group.admin),
+        "OTHER_U": bit(p.other.r#use), "OTHER_M": bit(p.other.manage), "OTHER_A": bit(p.other.admin),
+    })
+}
+
+/// The names of a document's owner and group (`UNAME`, `GNAME`), read
+/// from the store so that rendering can happen without it.
+pub struct Names {
+    pub user: String,
+    pub group: String,
+}
+
+impl Names {
+    pub fn of(store: &dyn Store, ownership: &Ownership) -> Names {
+        let (user, group) = store.owner_names(ownership);
+        Names { user, group }
+    }
+}
+
+fn document(
+    names: &Names,
+    id: u64,
+    name: &str,
+    kind: &str,
+    ownership: &Ownership,
+    body: Value,
+) -> Value {
+    json!({
+        "ID": id.to_string(),
+        "UID": ownership.uid.to_string(),
+        "GID": ownership.gid.to_string(),
+        "UNAME": names.user,
+        "GNAME": names.group,
+        "NAME": name,
+        "TYPE": kind,
+        "PERMISSIONS": permissions(&ownership.permissions),
+        "TEMPLATE": { "BODY": body },
+    })
+}
+
+pub fn one(document: Value) -> Value {
+    json!({ "DOCUMENT": document })
+}
+
+/// `{"DOCUMENT_POOL":{"DOCUMENT":[…]}}`, or `{"DOCUMENT_POOL":{}}` when empty.
+pub fn pool(documents: Vec<Value>) -> Value {
+    if documents.is_empty() {
+        json!({ "DOCUMENT_POOL": {} })
+    } else {
+        json!({ "DOCUMENT_POOL": { "DOCUMENT": documents } })
+    }
+}
+
+pub fn template(store: &dyn Store, doc: &ServiceTemplateDoc) -> Value {
+    let names = Names::of(store, &doc.ownership);
+    let mut body = doc.body.clone();
+    if let Some(b) = body.as_object_mut() {
+        b.insert("registration_time".into(), json!(doc.registration_time));
+    }
+    document(
+        &names,
+        doc.id,
+        &doc.name,
+        TEMPLATE_TYPE,
+        &doc.ownership,
+        body,
+    )
+}
+
+pub fn service(store: &dyn Store, s: &Service) -> Value {
+    service_named(&Names::of(store, &s.ownership), s)
+}
+
+pub fn service_named(names: &Names, s: &Service) -> Value {
+    let mut body = serde_json::to_value(&s.template).unwrap_or_else(|_| json!({}));
+    let Some(b) = body.as_object_mut() else {
+        return json!({});
+    };
+    b.insert("state".into(), json!(s.state.number()));
+    b.insert("start_time".into(), json!(s.start_time_ms / 1000));
+    let log: Vec<Value> = s
+        .log
+        .iter()
+        .skip(s.log.len().saturating_sub(MAX_LOG))
+        .map(|l| {
+            json!({
+                "timestamp": l.time_ms / 1000,
+                "severity": if l.severity == Severity::Error { "E" } else { "I" },
+                "message": l.message,
+            })
+        })
+        .collect();
+    b.insert("log".into(), json!(log));
+    if let Some(Value::Array(roles)) = b.get_mut("roles") {
+        for (role, runtime) in roles.iter_mut().zip(&s.roles) {
+            let Some(r) = role.as_object_mut() else {
+                continue;
+            };
+            r.insert("state".into(), json!(runtime.state.number()));
+            r.insert("cardinality".into(), json!(runtime.cardinality));
+            r.insert("last_vmname".into(), json!(runtime.last_vmname));
+            r.insert("on_hold".into(), json!(runtime.on_hold));
+            r.entry("cooldown").or_insert(json!(s.default_cooldown_s));
+            let nodes: Vec<Value> = runtime
+                .nodes
+                .iter()
+                .filter_map(|n| {
+                    let id = n.vm_id.clone()?;
+                    let deploy_id = id
+                        .parse::<u64>()
+                        .map(Value::from)
+                        .unwrap_or(Value::String(id.clone()));
+                    let mut vm = Map::new();
+                    vm.insert("ID".into(), json!(id));
+                    vm.insert("UID".into(), json!(s.ownership.uid.to_string()));
+                    vm.insert("GID".into(), json!(s.ownership.gid.to_string()));
+                    vm.insert("UNAME".into(), json!(names.user));
+                    vm.insert("GNAME".into(), json!(names.group));
+                    vm.insert("NAME".into(), json!(n.name));
+                    if let Some(state) = n.vm_state {
+                        vm.insert("STATE".into(), json!(state.as_str()));
+                    }
+                    let mut node = json!({ "deploy_id": deploy_id, "vm_info": { "VM": vm } });
+                    // Why the VM is as it is (a refused action, a failure):
+                    // an addition OneFlow clients ignore.
+                    if let Some(reason) = &n.reason {
+                        node["reason"] = json!(reason);
+                    }
+                    Some(node)
+                })
+                .collect();
+            r.insert("nodes".into(), json!(nodes));
+            let scheduled: Vec<Value> = s
+                .scheduled_actions
+                .iter()
+                .filter(|a| a.role == runtime.name)
+                .map(|a| {
+                    json!({"id": a.id, "action": a.action, "vm_id": a.vm_id, "time": a.due_ms / 1000})
+                })
+                .collect();
+            r.insert("scheduled_actions".into(), json!(scheduled));
+        }
+    }
+    document(names, s.id, &s.name, SERVICE_TYPE, &s.ownership, body)
+}

@@ -1,0 +1,241 @@
+//! The operator's configuration: `flotilla.toml` in the data directory (or
+//! `--config`). Every key is optional; the defaults run everything on
+//! loopback with the embedded simulated hypervisor.
+//!
+//! ```toml
+//! [server]
+//! listen = "127.0.0.1:2474"
+//!
+//! [sim]
+//! enabled = true
+//! listen = "127.0.0.1:2475"
+//! boot_seconds = 2.0
+//!
+//! [plugins.sim]                 # what the operator grants one plugin
+//! allowed_outbound_hosts = ["http://127.0.0.1:2475"]
+//! config = { endpoint = "http://127.0.0.1:2475" }
+//! limits = { timeout_ms = 10000, memory_mb = 128 }
+//! ```
+
+use crate::plugin::Grant;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_API: &str = "127.0.0.1:2474";
+pub const DEFAULT_SIM: &str = "127.0.0.1:2475";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub sim: SimConfig,
+    pub engine: EngineConfig,
+    pub plugins: BTreeMap<String, Grant>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// The driver plugin that creates the VMs.
+    pub driver: String,
+    /// How often every service's VMs are polled and the services moved on.
+    pub tick_ms: u64,
+    /// How long a deploy, scale or undeploy may wait for its VMs before the
+    /// service goes to its FAILED_ state.
+    pub wait_seconds: u64,
+    /// Warm instances of the driver serving the engine's calls.
+    pub driver_instances: usize,
+    /// The most VMs one role may have: a scale or a template past it is
+    /// refused with a 400 naming this setting.
+    pub max_vms_per_role: u32,
+    /// Cooldown after a scale for roles that set none (OneFlow's
+    /// `default_cooldown`, 300 s).
+    pub default_cooldown_seconds: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            driver: "sim".into(),
+            tick_ms: 1_000,
+            wait_seconds: 900,
+            driver_instances: 2,
+            max_vms_per_role: 10_000,
+            default_cooldown_seconds: 300,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Connections served at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// A client must send a request's headers within this time, and a
+    /// kept-alive connection with no request for this long is closed.
+    pub header_timeout_seconds: u64,
+    pub idle_timeout_seconds: u64,
+    /// Unknown attributes in templates are refused (400) instead of
+    /// answered with warnings.
+    pub strict_attributes: bool,
+    /// Origins (`https://dash.example.com`) besides the server's own from
+    /// which browsers may send state-changing requests.
+    pub allowed_origins: Vec<String>,
+    /// Password checks (Argon2) run at once; more wait for a turn.
+    pub password_checks: usize,
+    /// Failed sign-ins per user name and per client address within a
+    /// minute before further attempts are answered 429 until it passes.
+    pub failed_logins_per_minute: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: DEFAULT_API.parse().expect("valid default address"),
+            max_connections: 1024,
+            header_timeout_seconds: 10,
+            idle_timeout_seconds: 60,
+            strict_attributes: false,
+            allowed_origins: Vec::new(),
+            password_checks: 2,
+            failed_logins_per_minute: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimConfig {
+    /// Run the simulated hypervisor inside the server.
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    /// Boot time of simulated VMs that do not set SIM_BOOT_SECONDS.
+    pub boot_seconds: f64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            enabled: true,
+            listen: DEFAULT_SIM.parse().expect("valid default address"),
+            boot_seconds: 2.0,
+        }
+    }
+}
+
+impl Config {
+    /// Read `path`; a missing file means the defaults.
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        Config::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        let zeros = [
+            ("engine.tick_ms", config.engine.tick_ms == 0),
+            ("engine.wait_seconds", config.engine.wait_seconds == 0),
+            (
+                "engine.driver_instances",
+                config.engine.driver_instances == 0,
+            ),
+            (
+                "engine.max_vms_per_role",
+                config.engine.max_vms_per_role == 0,
+            ),
+            ("server.max_connections", config.server.max_connections == 0),
+            (
+                "server.header_timeout_seconds",
+                config.server.header_timeout_seconds == 0,
+            ),
+            (
+                "server.idle_timeout_seconds",
+                config.server.idle_timeout_seconds == 0,
+            ),
+            ("server.password_checks", config.server.password_checks == 0),
+            (
+                "server.failed_logins_per_minute",
+                config.server.failed_logins_per_minute == 0,
+            ),
+        ];
+        if let Some((key, _)) = zeros.iter().find(|(_, zero)| *zero) {
+            return Err(format!("{key}: must be above zero"));
+        }
+        if !(config.sim.boot_seconds >= 0.0 && config.sim.boot_seconds.is_finite()) {
+            return Err("sim.boot_seconds: must be a number of seconds, 0 or more".into());
+        }
+        for (id, grant) in &config.plugins {
+            grant.validate(id)?;
+        }
+        Ok(config)
+    }
+}
+
+/// The data directory: `--data-dir`, `FLOTILLA_DATA_DIR`, else
+/// `$XDG_DATA_HOME/flotilla` or `~/.local/share/flotilla`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(dir).join("flotilla");
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".local/share/flotilla"),
+        None => PathBuf::from("flotilla-data"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_run_on_loopback_with_the_embedded_sim() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.server.listen.to_string(), DEFAULT_API);
+        assert!(c.sim.enabled);
+        assert!(c.server.listen.ip().is_loopback());
+    }
+
+    #[test]
+    fn the_documented_example_is_valid_and_matches_the_defaults() {
+        let example = Config::parse(include_str!("../../../examples/flotilla.toml")).unwrap();
+        let defaults = Config::default();
+        assert_eq!(example.server.listen, defaults.server.listen);
+        assert_eq!(example.sim.listen, defaults.sim.listen);
+        assert_eq!(example.sim.boot_seconds, defaults.sim.boot_seconds);
+        let sim = crate::plugin::PluginKind::Driver.default_limits();
+        assert_eq!(
+            example.plugins["sim"].limits.timeout_ms,
+            Some(sim.timeout.as_millis() as u64)
+        );
+        assert_eq!(
+            example.plugins["sim"].limits.memory_mb,
+            Some(sim.memory_bytes >> 20)
+        );
+    }
+
+    #[test]
+    fn grants_are_read_and_checked() {
+        let c = Config::parse(
+            "[plugins.sim]\nallowed_outbound_hosts = [\"http://127.0.0.1:9000\"]\nconfig = { endpoint = \"http://127.0.0.1:9000\" }\n",
+        )
+        .unwrap();
+        assert_eq!(c.plugins["sim"].config["endpoint"], "http://127.0.0.1:9000");
+        let err =
+            Config::parse("[plugins.sim]\nallowed_outbound_hosts = [\"nope\"]\n").unwrap_err();
+        assert!(
+            err.starts_with("plugins.sim.allowed_outbound_hosts[0]"),
+            "{err}"
+        );
+        let err = Config::parse("[sim]\nboot_seconds = -1\n").unwrap_err();
+        assert!(err.starts_with("sim.boot_seconds"), "{err}");
+        assert!(Config::parse("[server]\nlisten = \"here\"\n").is_err());
+        assert!(Config::parse("[surprise]\n").is_err());
+    }
+}

@@ -1,0 +1,15 @@
+//! Flotilla's server: the REST API (`api`), users, passwords and sign-in
+//! throttling (`access`), the engine that runs the life cycle and carries
+//! out its effects through the plugins (`engine`), the plugins a server runs
+//! (`registry`) and its configuration (`config`).
+
+pub mod access;
+pub mod api;
+pub mod config;
+pub mod engine;
+pub mod registry;
+
+// The parts the server is built from, by the names its modules use.
+use flotilla_core::{clock, service};
+use flotilla_plugin_host as plugin;
+use flotilla_store as store;

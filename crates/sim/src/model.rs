@@ -1,0 +1,807 @@
+//! The simulated hypervisor's VMs, as a pure model: every method takes the
+//! current time and the state of a VM is derived from what was stored and
+//! the clock, so tests move time instead of sleeping.
+
+use flotilla_model::VmAction;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// OpenNebula's VM states: the same set the lifecycle core uses.
+pub use flotilla_model::VmState as State;
+
+/// What was stored about a VM's life; the visible state is derived from it
+/// and the clock by [`Vm::state_at`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum Phase {
+    Hold,
+    /// Booting until `until_ms`, then running (or failed, if injected).
+    Booting {
+        until_ms: u64,
+    },
+    Running {
+        since_ms: u64,
+    },
+    Settled {
+        state: State,
+    },
+}
+
+/// How a VM behaves, read from its template attributes (all optional):
+///
+/// | attribute | effect |
+/// |---|---|
+/// | `SIM_BOOT_SECONDS` | boot time (default: the hypervisor's) |
+/// | `SIM_FAIL` | `create` (refused), `boot` (FAILED after booting), `running` / `unknown` (FAILED / UNKNOWN `SIM_FAIL_AFTER` seconds after boot), `terminate` (soft terminate refused) |
+/// | `SIM_FAIL_AFTER` | seconds, for `running` / `unknown` (default 0) |
+/// | `SIM_READY` | `YES`: report `READY=YES` once running … |
+/// | `SIM_READY_SECONDS` | … this many seconds after boot (default 0) |
+/// | `SIM_LOAD` | CPU shape: `constant:V`, `sine:MIN:MAX:PERIOD`, `ramp:FROM:TO:SECONDS`, `step:BEFORE:AFTER:AT` |
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Behaviour {
+    pub boot_ms: Option<u64>,
+    pub fail: Option<Failure>,
+    pub fail_after_ms: u64,
+    pub ready: bool,
+    pub ready_after_ms: u64,
+    pub load: LoadShape,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Failure {
+    Create,
+    Boot,
+    Running,
+    Unknown,
+    Terminate,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "shape", rename_all = "snake_case")]
+pub enum LoadShape {
+    Constant { value: f64 },
+    Sine { min: f64, max: f64, period_s: f64 },
+    Ramp { from: f64, to: f64, seconds: f64 },
+    Step { before: f64, after: f64, at_s: f64 },
+}
+
+impl Default for LoadShape {
+    fn default() -> Self {
+        LoadShape::Constant { value: 5.0 }
+    }
+}
+
+impl LoadShape {
+    fn parse(text: &str) -> Result<LoadShape, String> {
+        let parts: Vec<&str> = text.split(':').map(str::trim).collect();
+        let nums: Result<Vec<f64>, _> = parts[1..].iter().map(|p| p.parse::<f64>()).collect();
+        let nums =
+            nums.map_err(|_| format!("SIM_LOAD: `{text}` has a value that is not a number"))?;
+        let want = |n: usize| -> Result<(), String> {
+            if nums.len() == n {
+                Ok(())
+            } else {
+                Err(format!("SIM_LOAD: `{}` takes {n} numbers", parts[0]))
+            }
+        };
+        Ok(match parts[0].to_ascii_lowercase().as_str() {
+            "constant" => {
+                want(1)?;
+                LoadShape::Constant { value: nums[0] }
+            }
+            "sine" => {
+                want(3)?;
+                if nums[2] <= 0.0 {
+                    return Err("SIM_LOAD: a sine's period must be above 0".into());
+                }
+                LoadShape::Sine {
+                    min: nums[0],
+                    max: nums[1],
+                    period_s: nums[2],
+                }
+            }
+            "ramp" => {
+                want(3)?;
+                LoadShape::Ramp {
+                    from: nums[0],
+                    to: nums[1],
+                    seconds: nums[2],
+                }
+            }
+            "step" => {
+                want(3)?;
+                LoadShape::Step {
+                    before: nums[0],
+                    after: nums[1],
+                    at_s: nums[2],
+                }
+            }
+            other => {
+                return Err(format!(
+                    "SIM_LOAD: unknown shape `{other}` (constant, sine, ramp, step)"
+                ));
+            }
+        })
+    }
+
+    /// The value `t` seconds after the VM started running.
+    pub fn at(&self, t: f64) -> f64 {
+        let v = match *self {
+            LoadShape::Constant { value } => value,
+            LoadShape::Sine { min, max, period_s } => {
+                let phase = (t / period_s) * std::f64::consts::TAU;
+                min + (max - min) * (1.0 - phase.cos()) / 2.0
+            }
+            LoadShape::Ramp { from, to, seconds } => {
+                if seconds <= 0.0 || t >= seconds {
+                    to
+                } else {
+                    from + (to - from) * t / seconds
+                }
+            }
+            LoadShape::Step {
+                before,
+                after,
+                at_s,
+            } => {
+                if t < at_s {
+                    before
+                } else {
+                    after
+                }
+            }
+        };
+        (v * 100.0).round() / 100.0
+    }
+}
+
+/// Template attributes are looked up case-insensitively, as strings or
+/// numbers.
+fn attr(template: &serde_json::Value, key: &str) -> Option<String> {
+    let obj = template.as_object()?;
+    let (_, v) = obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(key))?;
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn seconds_attr(template: &serde_json::Value, key: &str) -> Result<Option<u64>, String> {
+    match attr(template, key) {
+        None => Ok(None),
+        Some(raw) => match raw.trim().parse::<f64>() {
+            Ok(s) if s >= 0.0 && s.is_finite() => Ok(Some((s * 1000.0) as u64)),
+            _ => Err(format!("{key}: `{raw}` is not a number of seconds")),
+        },
+    }
+}
+
+impl Behaviour {
+    pub fn from_template(template: &serde_json::Value) -> Result<Behaviour, String> {
+        let fail = match attr(template, "SIM_FAIL").map(|s| s.to_ascii_lowercase()) {
+            None => None,
+            Some(s) => Some(match s.as_str() {
+                "create" => Failure::Create,
+                "boot" => Failure::Boot,
+                "running" => Failure::Running,
+                "unknown" => Failure::Unknown,
+                "terminate" => Failure::Terminate,
+                "" | "no" | "none" => return Behaviour::from_template_without_fail(template),
+                other => {
+                    return Err(format!(
+                        "SIM_FAIL: `{other}` is not one of create, boot, running, unknown, terminate"
+                    ));
+                }
+            }),
+        };
+        Ok(Behaviour {
+            fail,
+            ..Behaviour::from_template_without_fail(template)?
+        })
+    }
+
+    fn from_template_without_fail(template: &serde_json::Value) -> Result<Behaviour, String> {
+        Ok(Behaviour {
+            boot_ms: seconds_attr(template, "SIM_BOOT_SECONDS")?,
+            fail: None,
+            fail_after_ms: seconds_attr(template, "SIM_FAIL_AFTER")?.unwrap_or(0),
+            ready: attr(template, "SIM_READY").is_some_and(|v| v.eq_ignore_ascii_case("yes")),
+            ready_after_ms: seconds_attr(template, "SIM_READY_SECONDS")?.unwrap_or(0),
+            load: match attr(template, "SIM_LOAD") {
+                Some(text) => LoadShape::parse(&text)?,
+                None => LoadShape::default(),
+            },
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Vm {
+    pub id: u64,
+    pub operation_id: String,
+    pub name: String,
+    pub service_id: u64,
+    pub role_name: String,
+    pub template: serde_json::Value,
+    pub behaviour: Behaviour,
+    pub phase: Phase,
+    pub created_ms: u64,
+    /// Why the VM is where it is (a failed action, an injected failure).
+    pub reason: Option<String>,
+    /// Values set through the API; they override the load shape.
+    #[serde(default)]
+    pub monitoring: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub user_attributes: BTreeMap<String, String>,
+    #[serde(default)]
+    pub snapshots: Vec<String>,
+    #[serde(default)]
+    pub disk_snapshots: Vec<String>,
+}
+
+impl Vm {
+    /// The state at `now`, with the reason when the VM failed.
+    pub fn state_at(&self, now: u64) -> (State, Option<String>) {
+        match &self.phase {
+            Phase::Hold => (State::Hold, None),
+            Phase::Booting { until_ms } if now < *until_ms => (State::Pending, None),
+            Phase::Booting { until_ms } => {
+                if self.behaviour.fail == Some(Failure::Boot) {
+                    (State::Failed, Some("boot failure (SIM_FAIL=boot)".into()))
+                } else {
+                    self.running_state(*until_ms, now)
+                }
+            }
+            Phase::Running { since_ms } => self.running_state(*since_ms, now),
+            Phase::Settled { state } => (*state, self.reason.clone()),
+        }
+    }
+
+    fn running_state(&self, since: u64, now: u64) -> (State, Option<String>) {
+        let failed_at = since + self.behaviour.fail_after_ms;
+        match self.behaviour.fail {
+            Some(Failure::Running) if now >= failed_at => (
+                State::Failed,
+                Some("failed while running (SIM_FAIL=running)".into()),
+            ),
+            Some(Failure::Unknown) if now >= failed_at => (
+                State::Unknown,
+                Some("host unreachable (SIM_FAIL=unknown)".into()),
+            ),
+            _ => (State::Running, None),
+        }
+    }
+
+    fn running_since(&self, now: u64) -> Option<u64> {
+        match self.phase {
+            Phase::Booting { until_ms } if now >= until_ms => Some(until_ms),
+            Phase::Running { since_ms } => Some(since_ms),
+            _ => None,
+        }
+    }
+
+    pub fn view(&self, now: u64) -> VmView {
+        let (state, reason) = self.state_at(now);
+        let mut monitoring = BTreeMap::new();
+        let mut user_attributes = self.user_attributes.clone();
+        if state == State::Running
+            && let Some(since) = self.running_since(now)
+        {
+            let up_s = (now - since) as f64 / 1000.0;
+            monitoring.insert("CPU".to_string(), self.behaviour.load.at(up_s));
+            let memory_mb = attr(&self.template, "MEMORY")
+                .and_then(|m| m.parse::<f64>().ok())
+                .unwrap_or(512.0);
+            // OpenNebula reports MEMORY in KiB.
+            monitoring.insert("MEMORY".to_string(), (memory_mb * 1024.0 * 0.6).round());
+            monitoring.insert("NETRX".to_string(), (up_s * 1200.0).round());
+            monitoring.insert("NETTX".to_string(), (up_s * 800.0).round());
+            if self.behaviour.ready && now >= since + self.behaviour.ready_after_ms {
+                user_attributes
+                    .entry("READY".to_string())
+                    .or_insert_with(|| "YES".into());
+            }
+        }
+        for (k, v) in &self.monitoring {
+            monitoring.insert(k.clone(), *v);
+        }
+        VmView {
+            id: self.id.to_string(),
+            operation_id: self.operation_id.clone(),
+            name: self.name.clone(),
+            service_id: self.service_id,
+            role_name: self.role_name.clone(),
+            state,
+            reason,
+            monitoring,
+            user_attributes,
+            snapshots: self.snapshots.clone(),
+            disk_snapshots: self.disk_snapshots.clone(),
+            template: self.template.clone(),
+        }
+    }
+}
+
+/// A VM as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VmView {
+    pub id: String,
+    pub operation_id: String,
+    pub name: String,
+    pub service_id: u64,
+    pub role_name: String,
+    pub state: State,
+    pub reason: Option<String>,
+    pub monitoring: BTreeMap<String, f64>,
+    pub user_attributes: BTreeMap<String, String>,
+    pub snapshots: Vec<String>,
+    pub disk_snapshots: Vec<String>,
+    /// The template the VM was created with.
+    pub template: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SimError {
+    /// Bad input; the message names the field.
+    Invalid(String),
+    NotFound(String),
+    /// The action does not apply in the VM's state.
+    Conflict(String),
+}
+
+impl std::fmt::Display for SimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SimError::Invalid(m) | SimError::NotFound(m) | SimError::Conflict(m) => f.write_str(m),
+        }
+    }
+}
+
+pub struct CreateRequest {
+    pub operation_id: String,
+    pub service_id: u64,
+    pub role_name: String,
+    pub name: String,
+    pub template: serde_json::Value,
+    pub hold: bool,
+}
+
+/// All VMs of the simulated hypervisor.
+#[derive(Debug, Default)]
+pub struct Hypervisor {
+    vms: BTreeMap<u64, Vm>,
+    by_operation: HashMap<String, u64>,
+    next_id: u64,
+    /// Boot time of VMs that do not set `SIM_BOOT_SECONDS`.
+    pub default_boot_ms: u64,
+}
+
+impl Hypervisor {
+    pub fn new(default_boot_ms: u64) -> Hypervisor {
+        Hypervisor {
+            default_boot_ms,
+            ..Hypervisor::default()
+        }
+    }
+
+    /// Rebuild from stored VMs.
+    pub fn restore(default_boot_ms: u64, vms: impl IntoIterator<Item = Vm>) -> Hypervisor {
+        let mut h = Hypervisor::new(default_boot_ms);
+        for vm in vms {
+            h.next_id = h.next_id.max(vm.id + 1);
+            h.by_operation.insert(vm.operation_id.clone(), vm.id);
+            h.vms.insert(vm.id, vm);
+        }
+        h
+    }
+
+    pub fn len(&self) -> usize {
+        self.vms.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.vms.is_empty()
+    }
+
+    pub fn get(&self, id: u64) -> Option<&Vm> {
+        self.vms.get(&id)
+    }
+
+    pub fn vms(&self) -> impl Iterator<Item = &Vm> {
+        self.vms.values()
+    }
+
+    /// Create a VM. Returns the VM and whether it is new: a second create
+    /// with the same operation id returns the first VM.
+    pub fn create(&mut self, req: CreateRequest, now: u64) -> Result<(&Vm, bool), SimError> {
+        if let Some(id) = self.by_operation.get(&req.operation_id) {
+            return Ok((&self.vms[id], false));
+        }
+        if req.operation_id.trim().is_empty() {
+            return Err(SimError::Invalid("operation_id: must not be empty".into()));
+        }
+        if req.name.trim().is_empty() {
+            return Err(SimError::Invalid("name: must not be empty".into()));
+        }
+        if !req.template.is_object() {
+            return Err(SimError::Invalid("template: must be a JSON object".into()));
+        }
+        let behaviour = Behaviour::from_template(&req.template)
+            .map_err(|e| SimError::Invalid(format!("template.{e}")))?;
+        if behaviour.fail == Some(Failure::Create) {
+            return Err(SimError::Conflict(
+                "no host has room for this VM (SIM_FAIL=create)".into(),
+            ));
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let boot_ms = behaviour.boot_ms.unwrap_or(self.default_boot_ms);
+        let vm = Vm {
+            id,
+            operation_id: req.operation_id.clone(),
+            name: req.name,
+            service_id: req.service_id,
+            role_name: req.role_name,
+            template: req.template,
+            behaviour,
+            phase: if req.hold {
+                Phase::Hold
+            } else {
+                Phase::Booting {
+                    until_ms: now + boot_ms,
+                }
+            },
+            created_ms: now,
+            reason: None,
+            monitoring: BTreeMap::new(),
+            user_attributes: BTreeMap::new(),
+            snapshots: Vec::new(),
+            disk_snapshots: Vec::new(),
+        };
+        self.by_operation.insert(req.operation_id, id);
+        self.vms.insert(id, vm);
+        Ok((&self.vms[&id], true))
+    }
+
+    fn vm_mut(&mut self, id: &str) -> Result<&mut Vm, SimError> {
+        let not_found = || SimError::NotFound(format!("VM {id} does not exist"));
+        let id: u64 = id.parse().map_err(|_| not_found())?;
+        self.vms.get_mut(&id).ok_or_else(not_found)
+    }
+
+    /// Apply an action (OneFlow's names: `terminate-hard`, `poweroff`, …).
+    pub fn act(
+        &mut self,
+        id: &str,
+        action: &str,
+        args: &BTreeMap<String, String>,
+        now: u64,
+    ) -> Result<&Vm, SimError> {
+        let default_boot = self.default_boot_ms;
+        let vm = self.vm_mut(id)?;
+        let (state, _) = vm.state_at(now);
+        let boot_ms = vm.behaviour.boot_ms.unwrap_or(default_boot);
+        let refuse = || SimError::Conflict(format!("cannot {action} VM {id}: it is {state:?}"));
+        use State::*;
+        let settle = |s: State| Phase::Settled { state: s };
+        let next = match action {
+            "terminate" | "terminate-hard" => {
+                if state == Done {
+                    return Err(refuse());
+                }
+                if action == "terminate" && vm.behaviour.fail == Some(Failure::Terminate) {
+                    return Err(SimError::Conflict(format!(
+                        "VM {id} did not shut down (SIM_FAIL=terminate); try terminate-hard"
+                    )));
+                }
+                settle(Done)
+            }
+            "undeploy" | "undeploy-hard" if matches!(state, Running | Poweroff | Unknown) => {
+                settle(Undeployed)
+            }
+            "hold" if state == Pending => Phase::Hold,
+            "release" if state == Hold => Phase::Booting {
+                until_ms: now + boot_ms,
+            },
+            "stop" if state == Running => settle(Stopped),
+            "suspend" if state == Running => settle(Suspended),
+            "resume" if state == Suspended || state == Unknown => Phase::Running { since_ms: now },
+            "resume" if matches!(state, Stopped | Poweroff | Undeployed) => Phase::Booting {
+                until_ms: now + boot_ms,
+            },
+            "reboot" | "reboot-hard" if matches!(state, Running | Unknown) => {
+                Phase::Running { since_ms: now }
+            }
+            "poweroff" | "poweroff-hard" if matches!(state, Running | Unknown) => settle(Poweroff),
+            "snapshot-create" | "snapshot-revert" | "snapshot-delete"
+                if matches!(state, Running | Poweroff) =>
+            {
+                snapshot(&mut vm.snapshots, action, args.get("name"), "name")?;
+                return Ok(vm);
+            }
+            "disk-snapshot-create" | "disk-snapshot-revert" | "disk-snapshot-delete"
+                if matches!(state, Running | Poweroff) =>
+            {
+                let disk = args.get("disk_id").map(String::as_str).unwrap_or("0");
+                let key = args.get("name").map(|n| format!("{disk}:{n}"));
+                snapshot(
+                    &mut vm.disk_snapshots,
+                    &action["disk-".len()..],
+                    key.as_ref(),
+                    "name",
+                )?;
+                return Ok(vm);
+            }
+            known if VmAction::ALL.iter().any(|a| a.as_str() == known) => return Err(refuse()),
+            other => {
+                return Err(SimError::Invalid(format!(
+                    "action: `{other}` is not a VM action"
+                )));
+            }
+        };
+        vm.phase = next;
+        vm.reason = None;
+        Ok(vm)
+    }
+
+    /// Put a VM in a state, as a host failure or an operator would (tests
+    /// use it to make a VM fail, go UNKNOWN or come back).
+    pub fn force_state(
+        &mut self,
+        id: &str,
+        state: State,
+        reason: Option<String>,
+        now: u64,
+    ) -> Result<&Vm, SimError> {
+        let vm = self.vm_mut(id)?;
+        vm.phase = match state {
+            State::Running => Phase::Running { since_ms: now },
+            State::Hold => Phase::Hold,
+            State::Pending => Phase::Booting {
+                until_ms: now + vm.behaviour.boot_ms.unwrap_or(0),
+            },
+            other => Phase::Settled { state: other },
+        };
+        // A forced state replaces injected failures, so a recovered VM stays up.
+        vm.behaviour.fail = None;
+        vm.reason = reason;
+        Ok(vm)
+    }
+
+    /// Set monitoring values (they override the load shape); `null` values
+    /// clear an override.
+    pub fn set_monitoring(
+        &mut self,
+        id: &str,
+        values: BTreeMap<String, Option<f64>>,
+    ) -> Result<&Vm, SimError> {
+        let vm = self.vm_mut(id)?;
+        for (k, v) in values {
+            match v {
+                Some(v) if v.is_finite() => {
+                    vm.monitoring.insert(k.to_ascii_uppercase(), v);
+                }
+                Some(_) => return Err(SimError::Invalid(format!("{k}: must be a finite number"))),
+                None => {
+                    vm.monitoring.remove(&k.to_ascii_uppercase());
+                }
+            }
+        }
+        Ok(vm)
+    }
+
+    /// Set user attributes, as a VM reports them about itself (OneGate);
+    /// `null` values remove one.
+    pub fn set_user_attributes(
+        &mut self,
+        id: &str,
+        values: BTreeMap<String, Option<String>>,
+    ) -> Result<&Vm, SimError> {
+        let vm = self.vm_mut(id)?;
+        for (k, v) in values {
+            match v {
+                Some(v) => vm.user_attributes.insert(k.to_ascii_uppercase(), v),
+                None => vm.user_attributes.remove(&k.to_ascii_uppercase()),
+            };
+        }
+        Ok(vm)
+    }
+}
+
+fn snapshot(
+    list: &mut Vec<String>,
+    action: &str,
+    name: Option<&String>,
+    field: &str,
+) -> Result<(), SimError> {
+    let name = name
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| SimError::Invalid(format!("args.{field}: required for {action}")))?;
+    let exists = list.contains(name);
+    match action {
+        "snapshot-create" if exists => Err(SimError::Conflict(format!(
+            "snapshot `{name}` already exists"
+        ))),
+        "snapshot-create" => {
+            list.push(name.clone());
+            Ok(())
+        }
+        _ if !exists => Err(SimError::NotFound(format!(
+            "snapshot `{name}` does not exist"
+        ))),
+        "snapshot-delete" => {
+            list.retain(|s| s != name);
+            Ok(())
+        }
+        _ => Ok(()), // revert: nothing to simulate beyond the check
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn req(op: &str, template: serde_json::Value) -> CreateRequest {
+        CreateRequest {
+            operation_id: op.into(),
+            service_id: 7,
+            role_name: "web".into(),
+            name: format!("web_{op}"),
+            template,
+            hold: false,
+        }
+    }
+
+    #[test]
+    fn a_vm_boots_after_its_boot_time_then_runs() {
+        let mut h = Hypervisor::new(2_000);
+        let id = h.create(req("a", json!({})), 1_000).unwrap().0.id;
+        assert_eq!(h.get(id).unwrap().state_at(2_999).0, State::Pending);
+        assert_eq!(h.get(id).unwrap().state_at(3_000).0, State::Running);
+        let id = h
+            .create(req("b", json!({"SIM_BOOT_SECONDS": "0.5"})), 0)
+            .unwrap()
+            .0
+            .id;
+        assert_eq!(h.get(id).unwrap().state_at(500).0, State::Running);
+    }
+
+    #[test]
+    fn create_is_idempotent_on_the_operation_id() {
+        let mut h = Hypervisor::new(0);
+        let (first, new) = h
+            .create(req("op-1", json!({})), 0)
+            .map(|(vm, n)| (vm.id, n))
+            .unwrap();
+        assert!(new);
+        let (second, new) = h
+            .create(req("op-1", json!({})), 5)
+            .map(|(vm, n)| (vm.id, n))
+            .unwrap();
+        assert!(!new);
+        assert_eq!(first, second);
+        assert_eq!(h.len(), 1);
+    }
+
+    #[test]
+    fn injected_failures_follow_the_template() {
+        let mut h = Hypervisor::new(1_000);
+        let boot = h
+            .create(req("boot", json!({"SIM_FAIL": "boot"})), 0)
+            .unwrap()
+            .0
+            .id;
+        let (state, reason) = h.get(boot).unwrap().state_at(1_000);
+        assert_eq!(state, State::Failed);
+        assert!(reason.unwrap().contains("boot"));
+        assert!(matches!(
+            h.create(req("c", json!({"SIM_FAIL": "create"})), 0),
+            Err(SimError::Conflict(_))
+        ));
+        let unk = h
+            .create(
+                req("u", json!({"SIM_FAIL": "unknown", "SIM_FAIL_AFTER": 10})),
+                0,
+            )
+            .unwrap()
+            .0
+            .id;
+        assert_eq!(h.get(unk).unwrap().state_at(5_000).0, State::Running);
+        assert_eq!(h.get(unk).unwrap().state_at(11_000).0, State::Unknown);
+        // resuming an UNKNOWN VM brings it back
+        h.act(&unk.to_string(), "resume", &BTreeMap::new(), 12_000)
+            .unwrap();
+        assert_eq!(h.get(unk).unwrap().state_at(12_000).0, State::Running);
+        let bad = h.create(req("x", json!({"SIM_FAIL": "sometimes"})), 0);
+        assert!(matches!(bad, Err(SimError::Invalid(m)) if m.starts_with("template.SIM_FAIL")));
+    }
+
+    #[test]
+    fn actions_follow_opennebula_states() {
+        let mut h = Hypervisor::new(0);
+        let id = h.create(req("a", json!({})), 0).unwrap().0.id.to_string();
+        let none = BTreeMap::new();
+        assert!(matches!(
+            h.act(&id, "release", &none, 1),
+            Err(SimError::Conflict(_))
+        ));
+        h.act(&id, "poweroff", &none, 1).unwrap();
+        assert_eq!(h.vms().next().unwrap().state_at(1).0, State::Poweroff);
+        h.act(&id, "resume", &none, 2).unwrap();
+        assert_eq!(h.vms().next().unwrap().state_at(2).0, State::Running);
+        h.act(&id, "terminate", &none, 3).unwrap();
+        assert_eq!(h.vms().next().unwrap().state_at(3).0, State::Done);
+        assert!(matches!(
+            h.act(&id, "terminate", &none, 4),
+            Err(SimError::Conflict(_))
+        ));
+        assert!(matches!(
+            h.act(&id, "explode", &none, 4),
+            Err(SimError::Invalid(_))
+        ));
+        assert!(matches!(
+            h.act("99", "terminate", &none, 4),
+            Err(SimError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn hold_and_release() {
+        let mut h = Hypervisor::new(1_000);
+        let mut r = req("h", json!({}));
+        r.hold = true;
+        let id = h.create(r, 0).unwrap().0.id;
+        assert_eq!(h.get(id).unwrap().state_at(10_000).0, State::Hold);
+        h.act(&id.to_string(), "release", &BTreeMap::new(), 10_000)
+            .unwrap();
+        assert_eq!(h.get(id).unwrap().state_at(10_500).0, State::Pending);
+        assert_eq!(h.get(id).unwrap().state_at(11_000).0, State::Running);
+    }
+
+    #[test]
+    fn monitoring_follows_the_load_shape_and_can_be_overridden() {
+        let mut h = Hypervisor::new(0);
+        let id = h
+            .create(
+                req(
+                    "m",
+                    json!({"SIM_LOAD": "ramp:0:100:100", "SIM_READY": "YES"}),
+                ),
+                0,
+            )
+            .unwrap()
+            .0
+            .id;
+        let view = h.get(id).unwrap().view(50_000);
+        assert_eq!(view.monitoring["CPU"], 50.0);
+        assert_eq!(view.user_attributes["READY"], "YES");
+        h.set_monitoring(&id.to_string(), [("cpu".to_string(), Some(91.5))].into())
+            .unwrap();
+        assert_eq!(h.get(id).unwrap().view(50_000).monitoring["CPU"], 91.5);
+        assert!(LoadShape::parse("sine:0:100").is_err());
+        let sine = LoadShape::parse("sine:20:80:60").unwrap();
+        assert_eq!(sine.at(0.0), 20.0);
+        assert_eq!(sine.at(30.0), 80.0);
+    }
+
+    #[test]
+    fn snapshots_need_a_name_and_must_exist_to_revert() {
+        let mut h = Hypervisor::new(0);
+        let id = h.create(req("s", json!({})), 0).unwrap().0.id.to_string();
+        let named: BTreeMap<String, String> = [("name".to_string(), "s1".to_string())].into();
+        assert!(matches!(
+            h.act(&id, "snapshot-revert", &named, 1),
+            Err(SimError::NotFound(_))
+        ));
+        h.act(&id, "snapshot-create", &named, 1).unwrap();
+        h.act(&id, "snapshot-revert", &named, 2).unwrap();
+        assert!(matches!(
+            h.act(&id, "snapshot-create", &BTreeMap::new(), 2),
+            Err(SimError::Invalid(_))
+        ));
+    }
+}

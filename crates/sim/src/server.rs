@@ -1,0 +1,350 @@
+//! The simulated hypervisor's HTTP API.
+//!
+//! | route | |
+//! |---|---|
+//! | `POST /vms` | create (idempotent on `operation_id`): 201 new, 200 existing |
+//! | `GET /vms` | every VM (for a driver's `list`) |
+//! | `GET /vms/{id}` | one VM |
+//! | `POST /vms/{id}/action` | `{"action": "poweroff", "args": {}}` |
+//! | `POST /vms/poll` | `{"ids": [..]}`: many VMs in one call |
+//! | `PUT /vms/{id}/monitoring` | set monitoring values, e.g. `{"CPU": 90}` |
+//! | `PUT /vms/{id}/user-attributes` | set user attributes, e.g. `{"READY": "YES"}` |
+//! | `PUT /vms/{id}/state` | force a state, e.g. `{"state": "FAILED", "reason": "disk"}` |
+//! | `GET /health` | liveness |
+
+use super::model::{CreateRequest, Hypervisor, SimError, VmView};
+use super::store::VmStore;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use flotilla_core::clock::{SharedClock, SystemClock};
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+pub struct SimOptions {
+    /// SQLite file for the VMs; `None` keeps them in memory.
+    pub database: Option<std::path::PathBuf>,
+    pub default_boot_ms: u64,
+    pub clock: SharedClock,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            database: None,
+            default_boot_ms: 0,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// The hypervisor with its persistence: every change is written before the
+/// API answers.
+pub struct SimHypervisor {
+    state: Mutex<(Hypervisor, VmStore)>,
+    clock: SharedClock,
+}
+
+impl SimHypervisor {
+    pub fn open(options: SimOptions) -> anyhow::Result<Arc<SimHypervisor>> {
+        let store = match &options.database {
+            Some(path) => VmStore::open(path)?,
+            None => VmStore::in_memory()?,
+        };
+        let hypervisor = Hypervisor::restore(options.default_boot_ms, store.load()?);
+        Ok(Arc::new(SimHypervisor {
+            state: Mutex::new((hypervisor, store)),
+            clock: options.clock,
+        }))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Hypervisor, VmStore)> {
+        // A panic while holding the lock cannot leave the model half
+        // written (every mutation is one assignment), so keep serving.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn vm_count(&self) -> usize {
+        self.lock().0.len()
+    }
+
+    /// Create a VM directly (benchmarks and tests seed the hypervisor this
+    /// way); returns its id.
+    pub fn create(&self, req: CreateRequest) -> Result<String, SimError> {
+        let now = self.clock.now_ms();
+        let mut guard = self.lock();
+        let (hypervisor, store) = &mut *guard;
+        let (vm, new) = hypervisor.create(req, now)?;
+        if new {
+            store
+                .save(vm)
+                .map_err(|e| SimError::Conflict(format!("storage: {e:#}")))?;
+        }
+        Ok(vm.id.to_string())
+    }
+
+    /// Put a VM in a state (`PUT /vms/{id}/state`): a host failure, or an
+    /// operator's repair.
+    pub fn force_state(
+        &self,
+        id: &str,
+        state: super::model::State,
+        reason: Option<String>,
+    ) -> Result<VmView, SimError> {
+        let now = self.clock.now_ms();
+        let mut guard = self.lock();
+        let (hypervisor, store) = &mut *guard;
+        let vm = hypervisor.force_state(id, state, reason, now)?;
+        store
+            .save(vm)
+            .map_err(|e| SimError::Conflict(format!("storage: {e:#}")))?;
+        Ok(vm.view(now))
+    }
+
+    /// Every VM as the API shows it now.
+    pub fn views(&self) -> Vec<VmView> {
+        let now = self.clock.now_ms();
+        self.lock().0.vms().map(|vm| vm.view(now)).collect()
+    }
+}
+
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<SimError> for ApiError {
+    fn from(e: SimError) -> Self {
+        let status = match e {
+            SimError::Invalid(_) => StatusCode::BAD_REQUEST,
+            SimError::NotFound(_) => StatusCode::NOT_FOUND,
+            SimError::Conflict(_) => StatusCode::CONFLICT,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(e: JsonRejection) -> Self {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("request body: {}", e.body_text()),
+        )
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("storage: {e:#}"))
+    }
+}
+
+type Sim = State<Arc<SimHypervisor>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    operation_id: String,
+    #[serde(default)]
+    service_id: u64,
+    #[serde(default)]
+    role_name: String,
+    name: String,
+    template: serde_json::Value,
+    #[serde(default)]
+    hold: bool,
+}
+
+async fn create(
+    State(sim): Sim,
+    body: Result<Json<CreateBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body?;
+    let now = sim.clock.now_ms();
+    let mut guard = sim.lock();
+    let (hypervisor, store) = &mut *guard;
+    let (vm, new) = hypervisor.create(
+        CreateRequest {
+            operation_id: body.operation_id,
+            service_id: body.service_id,
+            role_name: body.role_name,
+            name: body.name,
+            template: body.template,
+            hold: body.hold,
+        },
+        now,
+    )?;
+    if new {
+        store.save(vm)?;
+    }
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(vm.view(now))).into_response())
+}
+
+async fn list(State(sim): Sim) -> Json<serde_json::Value> {
+    Json(json!({ "vms": sim.views() }))
+}
+
+async fn show(State(sim): Sim, Path(id): Path<String>) -> Result<Json<VmView>, ApiError> {
+    let now = sim.clock.now_ms();
+    let guard = sim.lock();
+    id.parse::<u64>()
+        .ok()
+        .and_then(|id| guard.0.get(id))
+        .map(|vm| Json(vm.view(now)))
+        .ok_or_else(|| SimError::NotFound(format!("VM {id} does not exist")).into())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionBody {
+    action: String,
+    #[serde(default)]
+    args: BTreeMap<String, String>,
+}
+
+async fn action(
+    State(sim): Sim,
+    Path(id): Path<String>,
+    body: Result<Json<ActionBody>, JsonRejection>,
+) -> Result<Json<VmView>, ApiError> {
+    let Json(body) = body?;
+    let now = sim.clock.now_ms();
+    let mut guard = sim.lock();
+    let (hypervisor, store) = &mut *guard;
+    let vm = hypervisor.act(&id, &body.action, &body.args, now)?;
+    store.save(vm)?;
+    Ok(Json(vm.view(now)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PollBody {
+    ids: Vec<String>,
+}
+
+/// Many VMs in one call, in the order asked; an unknown id is reported as
+/// DONE with a reason, as a VM that is gone.
+async fn poll(
+    State(sim): Sim,
+    body: Result<Json<PollBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(body) = body?;
+    let now = sim.clock.now_ms();
+    let guard = sim.lock();
+    let vms: Vec<serde_json::Value> = body
+        .ids
+        .iter()
+        .map(
+            |id| match id.parse::<u64>().ok().and_then(|n| guard.0.get(n)) {
+                Some(vm) => {
+                    let v = vm.view(now);
+                    json!({
+                        "id": v.id,
+                        "state": v.state,
+                        "monitoring": v.monitoring,
+                        "user_attributes": v.user_attributes,
+                        "reason": v.reason,
+                    })
+                }
+                None => json!({
+                    "id": id,
+                    "state": "DONE",
+                    "reason": format!("VM {id} does not exist on this hypervisor"),
+                }),
+            },
+        )
+        .collect();
+    Ok(Json(json!({ "vms": vms })))
+}
+
+async fn set_monitoring(
+    State(sim): Sim,
+    Path(id): Path<String>,
+    body: Result<Json<BTreeMap<String, Option<f64>>>, JsonRejection>,
+) -> Result<Json<VmView>, ApiError> {
+    let Json(values) = body?;
+    let now = sim.clock.now_ms();
+    let mut guard = sim.lock();
+    let (hypervisor, store) = &mut *guard;
+    let vm = hypervisor.set_monitoring(&id, values)?;
+    store.save(vm)?;
+    Ok(Json(vm.view(now)))
+}
+
+async fn set_user_attributes(
+    State(sim): Sim,
+    Path(id): Path<String>,
+    body: Result<Json<BTreeMap<String, Option<String>>>, JsonRejection>,
+) -> Result<Json<VmView>, ApiError> {
+    let Json(values) = body?;
+    let now = sim.clock.now_ms();
+    let mut guard = sim.lock();
+    let (hypervisor, store) = &mut *guard;
+    let vm = hypervisor.set_user_attributes(&id, values)?;
+    store.save(vm)?;
+    Ok(Json(vm.view(now)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateBody {
+    state: super::model::State,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn force_state(
+    State(sim): Sim,
+    Path(id): Path<String>,
+    body: Result<Json<StateBody>, JsonRejection>,
+) -> Result<Json<VmView>, ApiError> {
+    let Json(body) = body?;
+    Ok(Json(sim.force_state(&id, body.state, body.reason)?))
+}
+
+async fn health(State(sim): Sim) -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok", "service": "flotilla-sim-hypervisor", "vms": sim.vm_count() }))
+}
+
+pub fn router(sim: Arc<SimHypervisor>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/vms", post(create).get(list))
+        .route("/vms/poll", post(poll))
+        .route("/vms/{id}", get(show))
+        .route("/vms/{id}/action", post(action))
+        .route("/vms/{id}/monitoring", put(set_monitoring))
+        .route("/vms/{id}/user-attributes", put(set_user_attributes))
+        .route("/vms/{id}/state", put(force_state))
+        .with_state(sim)
+}
+
+/// Serve the hypervisor on `listener` in the background; returns the
+/// address it listens on.
+pub fn spawn(
+    sim: Arc<SimHypervisor>,
+    listener: tokio::net::TcpListener,
+) -> std::io::Result<SocketAddr> {
+    let addr = listener.local_addr()?;
+    let app = router(sim);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!("simulated hypervisor stopped: {e}");
+        }
+    });
+    Ok(addr)
+}

@@ -1,0 +1,277 @@
+//! Services and service templates. A service is one JSON document, but
+//! for its log: the entries go to the append-only `service_log` table (the
+//! last `LOG_RETAINED` of each service are kept), and a service read back
+//! gets the last `LOG_KEPT` of them, as many as the life cycle keeps.
+
+use super::SqliteStore;
+use anyhow::Context as _;
+use flotilla_core::service::lifecycle::{LOG_KEPT, LogEntry, Service, Severity};
+use rusqlite::{OptionalExtension, params};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// A stored service template: the validated template document and who
+/// owns it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ServiceTemplateDoc {
+    pub id: u64,
+    pub name: String,
+    pub ownership: flotilla_core::permissions::Ownership,
+    /// Seconds since the epoch.
+    pub registration_time: u64,
+    pub body: Value,
+}
+
+/// Log entries kept per service in `service_log`.
+pub const LOG_RETAINED: i64 = 1_000;
+
+/// As the life cycle writes it: `info`, `error`.
+fn severity_text(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Info => "info",
+        Severity::Error => "error",
+    }
+}
+
+/// The entries `service` logged since `stored` was written (all of them
+/// for a service not stored yet): the core counts every entry it logs.
+fn appended<'a>(stored: Option<&Service>, service: &'a Service) -> &'a [LogEntry] {
+    let new = match stored {
+        Some(stored) => service.log_count.saturating_sub(stored.log_count),
+        None => service.log.len() as u64,
+    };
+    let new = usize::try_from(new).map_or(service.log.len(), |n| n.min(service.log.len()));
+    &service.log[service.log.len() - new..]
+}
+
+/// Services, with their logs, and service templates.
+pub trait Services {
+    fn next_service_id(&self) -> anyhow::Result<u64>;
+
+    /// Write a service; called before the effects of a transition run.
+    /// The entries its log gained since the stored version are appended to
+    /// `service_log`, in the same transaction as the document.
+    fn save_service(&self, service: &Service) -> anyhow::Result<()>;
+
+    fn delete_service(&self, id: u64) -> anyhow::Result<()>;
+
+    fn service(&self, id: u64) -> anyhow::Result<Option<Service>>;
+
+    /// A service to read, not to change: no copy is made, so the store's
+    /// lock is held for as short a time as possible.
+    fn shared_service(&self, id: u64) -> anyhow::Result<Option<Arc<Service>>>;
+
+    /// Every service, shared: from the cache, parsing only those not in
+    /// it yet.
+    fn services(&self) -> anyhow::Result<Vec<Arc<Service>>>;
+
+    fn service_ids(&self) -> anyhow::Result<Vec<u64>>;
+
+    fn next_service_template_id(&self) -> anyhow::Result<u64>;
+
+    fn save_service_template(&self, doc: &ServiceTemplateDoc) -> anyhow::Result<()>;
+
+    fn service_template(&self, id: u64) -> anyhow::Result<Option<ServiceTemplateDoc>>;
+
+    fn service_templates(&self) -> anyhow::Result<Vec<ServiceTemplateDoc>>;
+
+    fn delete_service_template(&self, id: u64) -> anyhow::Result<bool>;
+}
+
+impl Services for SqliteStore {
+    fn next_service_id(&self) -> anyhow::Result<u64> {
+        self.next_id("services")
+    }
+
+    fn save_service(&self, service: &Service) -> anyhow::Result<()> {
+        let previous = self.shared_service(service.id)?;
+        let appended = appended(previous.as_deref(), service);
+        // The log is not in the document (`Service::log` is not
+        // serialized): its new entries go to `service_log`.
+        let body = serde_json::to_string(service)?;
+        self.db.execute_batch("SAVEPOINT save_service")?;
+        let written = (|| -> anyhow::Result<()> {
+            self.db
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO services (id, state, body) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![service.id as i64, service.state.number(), body])?;
+            self.append_log(service.id, appended)
+        })();
+        match written {
+            Ok(()) => self.db.execute_batch("RELEASE save_service")?,
+            Err(e) => {
+                let _ = self
+                    .db
+                    .execute_batch("ROLLBACK TO save_service; RELEASE save_service");
+                return Err(e);
+            }
+        }
+        self.services
+            .borrow_mut()
+            .insert(service.id, Arc::new(service.clone()));
+        Ok(())
+    }
+
+    fn delete_service(&self, id: u64) -> anyhow::Result<()> {
+        self.db
+            .execute("DELETE FROM services WHERE id = ?1", params![id as i64])?;
+        self.db.execute(
+            "DELETE FROM service_log WHERE service_id = ?1",
+            params![id as i64],
+        )?;
+        self.services.borrow_mut().remove(&id);
+        Ok(())
+    }
+
+    fn service(&self, id: u64) -> anyhow::Result<Option<Service>> {
+        Ok(self.shared_service(id)?.map(|s| (*s).clone()))
+    }
+
+    fn shared_service(&self, id: u64) -> anyhow::Result<Option<Arc<Service>>> {
+        self.drop_stale_caches();
+        if let Some(service) = self.services.borrow().get(&id) {
+            return Ok(Some(service.clone()));
+        }
+        let body: Option<String> = self
+            .db
+            .prepare_cached("SELECT body FROM services WHERE id = ?1")?
+            .query_row(params![id as i64], |r| r.get(0))
+            .optional()?;
+        let service: Option<Service> = body
+            .map(|b| serde_json::from_str(&b).context("a stored service is not readable"))
+            .transpose()?;
+        let service = match service {
+            Some(mut service) => {
+                service.log = self.service_log(id)?;
+                Some(Arc::new(service))
+            }
+            None => None,
+        };
+        if let Some(service) = &service {
+            self.services.borrow_mut().insert(id, service.clone());
+        }
+        Ok(service)
+    }
+
+    fn services(&self) -> anyhow::Result<Vec<Arc<Service>>> {
+        let mut out = Vec::new();
+        for id in self.service_ids()? {
+            // A service deleted between the two reads is simply not listed.
+            out.extend(self.shared_service(id)?);
+        }
+        Ok(out)
+    }
+
+    fn service_ids(&self) -> anyhow::Result<Vec<u64>> {
+        let mut stmt = self.db.prepare("SELECT id FROM services ORDER BY id")?;
+        let ids = stmt.query_map([], |r| r.get::<_, i64>(0))?;
+        Ok(ids
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .map(|i| i as u64)
+            .collect())
+    }
+
+    fn next_service_template_id(&self) -> anyhow::Result<u64> {
+        self.next_id("service_templates")
+    }
+
+    fn save_service_template(&self, doc: &ServiceTemplateDoc) -> anyhow::Result<()> {
+        self.db.execute(
+            "INSERT OR REPLACE INTO service_templates (id, body) VALUES (?1, ?2)",
+            params![doc.id as i64, serde_json::to_string(doc)?],
+        )?;
+        Ok(())
+    }
+
+    fn service_template(&self, id: u64) -> anyhow::Result<Option<ServiceTemplateDoc>> {
+        let body: Option<String> = self
+            .db
+            .query_row(
+                "SELECT body FROM service_templates WHERE id = ?1",
+                params![id as i64],
+                |r| r.get(0),
+            )
+            .optional()?;
+        body.map(|b| serde_json::from_str(&b).context("a stored service template is not readable"))
+            .transpose()
+    }
+
+    fn service_templates(&self) -> anyhow::Result<Vec<ServiceTemplateDoc>> {
+        let mut stmt = self
+            .db
+            .prepare("SELECT body FROM service_templates ORDER BY id")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for body in rows {
+            out.push(
+                serde_json::from_str(&body?)
+                    .context("a stored service template is not readable")?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn delete_service_template(&self, id: u64) -> anyhow::Result<bool> {
+        Ok(self.db.execute(
+            "DELETE FROM service_templates WHERE id = ?1",
+            params![id as i64],
+        )? > 0)
+    }
+}
+
+impl SqliteStore {
+    fn append_log(&self, id: u64, entries: &[LogEntry]) -> anyhow::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut seq: i64 = self
+            .db
+            .prepare_cached(
+                "SELECT COALESCE(MAX(seq) + 1, 0) FROM service_log WHERE service_id = ?1",
+            )?
+            .query_row(params![id as i64], |r| r.get(0))?;
+        let mut insert = self.db.prepare_cached(
+            "INSERT INTO service_log (service_id, seq, time_ms, severity, message)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for entry in entries {
+            insert.execute(params![
+                id as i64,
+                seq,
+                entry.time_ms as i64,
+                severity_text(entry.severity),
+                entry.message
+            ])?;
+            seq += 1;
+        }
+        self.db
+            .prepare_cached("DELETE FROM service_log WHERE service_id = ?1 AND seq < ?2")?
+            .execute(params![id as i64, seq - LOG_RETAINED])?;
+        Ok(())
+    }
+
+    /// The last `LOG_KEPT` entries of a service's log, oldest first.
+    fn service_log(&self, id: u64) -> anyhow::Result<Vec<LogEntry>> {
+        let mut stmt = self.db.prepare_cached(
+            "SELECT time_ms, severity, message FROM service_log
+             WHERE service_id = ?1 ORDER BY seq DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![id as i64, LOG_KEPT as i64], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get(2)?))
+        })?;
+        let mut log = Vec::new();
+        for row in rows {
+            let (time_ms, severity, message) = row?;
+            log.push(LogEntry {
+                time_ms: time_ms as u64,
+                severity: serde_json::from_value(Value::String(severity))
+                    .context("a stored log entry is not readable")?,
+                message,
+            });
+        }
+        log.reverse();
+        Ok(log)
+    }
+}

@@ -1,0 +1,191 @@
+//! The driver conformance suite.
+
+use super::{Checks, Failure, Report, check_info, wrong};
+use flotilla_plugin_host::{
+    CallError, Driver, LoadedPlugin, Manifest, PluginError, VmAction, VmSpec, VmState,
+};
+use std::sync::Arc;
+
+fn spec(operation_id: &str, hold: bool) -> VmSpec {
+    VmSpec {
+        operation_id: operation_id.to_string(),
+        service_id: 4242,
+        role_name: "conformance".into(),
+        vm_name: format!("conformance_{operation_id}"),
+        template: r#"{"CPU":"1","MEMORY":"512","CONTEXT":{"NETWORK":"YES"}}"#.into(),
+        hold,
+    }
+}
+
+const MISSING_VM: &str = "987654321";
+
+pub(super) async fn run(plugin: Arc<LoadedPlugin>, manifest: &Manifest) -> Report {
+    let driver = match Driver::start(plugin) {
+        Ok(d) => d,
+        Err(e) => {
+            let mut c = Checks::new();
+            c.record("loads as a driver", Err(wrong(e)));
+            return c.into_report(manifest);
+        }
+    };
+    let mut c = Checks::new();
+    c.record(
+        "info matches the manifest",
+        check_info(driver.info().await, manifest),
+    );
+
+    let created = driver.create(spec("conformance-1", false)).await;
+    let id = created.clone().ok();
+    c.record(
+        "create returns a VM id",
+        created.map_err(Failure::from).and_then(|id| {
+            if id.is_empty() {
+                Err(wrong("empty id"))
+            } else {
+                Ok(format!("VM {id}"))
+            }
+        }),
+    );
+
+    c.record(
+        "create is idempotent on the operation id",
+        async {
+            let again = driver.create(spec("conformance-1", false)).await?;
+            match &id {
+                Some(first) if *first == again => Ok(format!("same VM {again}")),
+                Some(first) => Err(wrong(format!(
+                    "second create made VM {again}, first made {first}"
+                ))),
+                None => Err(wrong("the first create failed")),
+            }
+        }
+        .await,
+    );
+
+    c.record(
+        "poll reports the VM",
+        async {
+            let Some(id) = id.clone() else {
+                return Err(wrong("no VM to poll"));
+            };
+            let statuses = driver.poll(vec![id.clone()]).await?;
+            match statuses.as_slice() {
+                [s] if s.id == id && matches!(s.state, VmState::Pending | VmState::Running) => {
+                    Ok(s.state.as_str().to_string())
+                }
+                [s] => Err(wrong(format!("VM {} in state {}", s.id, s.state.as_str()))),
+                other => Err(wrong(format!("{} statuses for one id", other.len()))),
+            }
+        }
+        .await,
+    );
+
+    c.record(
+        "poll reports a VM it does not know as done",
+        async {
+            let statuses = driver.poll(vec![MISSING_VM.to_string()]).await?;
+            match statuses.as_slice() {
+                [s] if s.state == VmState::Done => {
+                    Ok(s.reason.clone().unwrap_or_else(|| "done".into()))
+                }
+                [s] => Err(wrong(format!("reported {}", s.state.as_str()))),
+                other => Err(wrong(format!("{} statuses for one id", other.len()))),
+            }
+        }
+        .await,
+    );
+
+    c.record(
+        "list includes the VM with its operation id",
+        async {
+            let vms = driver.list().await?;
+            match vms.iter().find(|v| v.operation_id == "conformance-1") {
+                Some(vm) if Some(&vm.id) == id.as_ref() => Ok(format!("{} VMs listed", vms.len())),
+                Some(vm) => Err(wrong(format!("listed as VM {}", vm.id))),
+                None => Err(wrong("not listed")),
+            }
+        }
+        .await,
+    );
+
+    c.record(
+        "create on hold holds, release lets it boot",
+        async {
+            let held = driver.create(spec("conformance-hold", true)).await?;
+            let state = poll_one(&driver, &held).await?;
+            if state != VmState::Hold {
+                return Err(wrong(format!("created in state {}", state.as_str())));
+            }
+            driver.act(held.clone(), VmAction::Release, vec![]).await?;
+            let state = poll_one(&driver, &held).await?;
+            if matches!(state, VmState::Pending | VmState::Running) {
+                Ok(format!("HOLD then {}", state.as_str()))
+            } else {
+                Err(wrong(format!("after release: {}", state.as_str())))
+            }
+        }
+        .await,
+    );
+
+    c.record(
+        "terminate-hard ends the VM",
+        async {
+            let Some(id) = id.clone() else {
+                return Err(wrong("no VM to terminate"));
+            };
+            driver
+                .act(id.clone(), VmAction::TerminateHard, vec![])
+                .await?;
+            match poll_one(&driver, &id).await? {
+                VmState::Done => Ok("DONE".into()),
+                other => Err(wrong(format!("still {}", other.as_str()))),
+            }
+        }
+        .await,
+    );
+
+    c.record(
+        "acting on a missing VM is a not-found error",
+        async {
+            match driver
+                .act(MISSING_VM.into(), VmAction::Terminate, vec![])
+                .await
+            {
+                Err(CallError::Plugin(PluginError::NotFound(m))) => Ok(m),
+                Err(CallError::Plugin(other)) => {
+                    Err(wrong(format!("expected not-found, got {other}")))
+                }
+                Err(fault) => Err(fault.into()),
+                Ok(()) => Err(wrong("succeeded")),
+            }
+        }
+        .await,
+    );
+
+    c.record(
+        "a template that is not a JSON object is invalid input",
+        async {
+            let mut bad = spec("conformance-bad", false);
+            bad.template = "[1, 2, 3]".into();
+            match driver.create(bad).await {
+                Err(CallError::Plugin(PluginError::InvalidInput(m))) => Ok(m),
+                Err(CallError::Plugin(other)) => {
+                    Err(wrong(format!("expected invalid-input, got {other}")))
+                }
+                Err(fault) => Err(fault.into()),
+                Ok(id) => Err(wrong(format!("created VM {id}"))),
+            }
+        }
+        .await,
+    );
+
+    c.into_report(manifest)
+}
+
+async fn poll_one(driver: &Driver, id: &str) -> Result<VmState, Failure> {
+    let statuses = driver.poll(vec![id.to_string()]).await?;
+    statuses
+        .first()
+        .map(|s| s.state)
+        .ok_or_else(|| wrong("poll returned nothing"))
+}
