@@ -121,15 +121,15 @@ impl HttpMetrics {
 /// states and plugin counters as read now, then the request metrics.
 #[derive(Debug)]
 struct Scrape {
-    /// Services and roles per state; none without an engine.
-    states: Option<(Vec<(ServiceState, u64)>, Vec<(RoleState, u64)>)>,
+    /// None without an engine.
+    states: Option<StateCounts>,
     plugins: Vec<PluginSummary>,
     http: HttpMetrics,
 }
 
 impl Collector for Scrape {
     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
-        if let Some((services, roles)) = &self.states {
+        if let Some(StateCounts { services, roles }) = &self.states {
             let mut family = encoder.encode_descriptor(
                 "flotilla_services",
                 "Services by state.",
@@ -149,23 +149,18 @@ impl Collector for Scrape {
                 ConstGauge::new(*n).encode(family.encode_family(&[("state", state.as_str())])?)?;
             }
         }
-        let counters: [(&str, &str, fn(&PluginSummary) -> u64); 2] = [
-            ("flotilla_plugin_calls", "Calls into each plugin.", |p| {
-                p.calls
-            }),
-            (
-                "flotilla_plugin_faults",
-                "Plugin calls that trapped, timed out, ran out of memory or were refused a capability.",
-                |p| p.faults,
-            ),
-        ];
-        for (name, help, value) in counters {
-            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
-            for p in &self.plugins {
-                let labels = [("plugin", p.id.as_str()), ("kind", p.kind.as_str())];
-                ConstCounter::new(value(p)).encode(family.encode_family(&labels)?)?;
-            }
-        }
+        self.plugin_counter(
+            &mut encoder,
+            "flotilla_plugin_calls",
+            "Calls into each plugin.",
+            |p| p.calls,
+        )?;
+        self.plugin_counter(
+            &mut encoder,
+            "flotilla_plugin_faults",
+            "Plugin calls that trapped, timed out, ran out of memory or were refused a capability.",
+            |p| p.faults,
+        )?;
         // Written even before the first request, so every scrape has the
         // same families.
         self.http.requests.encode(encoder.encode_descriptor(
@@ -180,6 +175,23 @@ impl Collector for Scrape {
             None,
             MetricType::Histogram,
         )?)
+    }
+}
+
+impl Scrape {
+    fn plugin_counter(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        value: impl Fn(&PluginSummary) -> u64,
+    ) -> std::fmt::Result {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for p in &self.plugins {
+            let labels = [("plugin", p.id.as_str()), ("kind", p.kind.as_str())];
+            ConstCounter::new(value(p)).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
     }
 }
 
@@ -235,9 +247,13 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 
 /// Every state with how many services (roles) are in it, zeros included,
 /// so a series does not vanish when its last service leaves the state.
-fn count_states(
-    services: &[Arc<crate::service::lifecycle::Service>],
-) -> (Vec<(ServiceState, u64)>, Vec<(RoleState, u64)>) {
+#[derive(Debug)]
+struct StateCounts {
+    services: Vec<(ServiceState, u64)>,
+    roles: Vec<(RoleState, u64)>,
+}
+
+fn count_states(services: &[Arc<crate::service::lifecycle::Service>]) -> StateCounts {
     let mut by_state: Vec<(ServiceState, u64)> =
         ServiceState::ALL.iter().map(|s| (*s, 0)).collect();
     let mut roles_by_state: Vec<(RoleState, u64)> =
@@ -252,7 +268,10 @@ fn count_states(
             }
         }
     }
-    (by_state, roles_by_state)
+    StateCounts {
+        services: by_state,
+        roles: roles_by_state,
+    }
 }
 
 fn render(scrape: Scrape) -> Result<String, std::fmt::Error> {
