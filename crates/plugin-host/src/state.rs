@@ -56,7 +56,7 @@ impl PluginState {
                 policy: outbound,
                 denied: None,
                 deadline: None,
-                connections: ConnectionPool::default(),
+                client: http_client(),
             },
             memory: MemoryCap::new(memory_limit),
             config,
@@ -93,7 +93,7 @@ pub struct Outbound {
     pub denied: Option<String>,
     /// When the current call must be over.
     pub deadline: Option<Instant>,
-    connections: ConnectionPool,
+    client: HttpClient,
 }
 
 impl WasiHttpHooks for Outbound {
@@ -132,104 +132,66 @@ impl WasiHttpHooks for Outbound {
         options.connect_timeout = cap(options.connect_timeout);
         options.first_byte_timeout = cap(options.first_byte_timeout);
         options.between_bytes_timeout = cap(options.between_bytes_timeout);
-        let pool = self.connections.clone();
+        let client = self.client.clone();
         Box::new(async move {
-            let (response, io) = send_pooled(&pool, request, options).await?;
+            let (response, io) = send(&client, request, options).await?;
             Ok((response, Box::new(io) as Box<dyn Future<Output = _> + Send>))
         })
     }
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<wasmtime_wasi_http::WasiBody>;
+type HttpClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    wasmtime_wasi_http::WasiBody,
+>;
 type IoFuture =
     std::pin::Pin<Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>>;
 
-/// Open HTTP/1.1 connections of one plugin instance, by origin. A driver
-/// talks to one API many times a second; reusing connections saves a TCP
-/// and HTTP handshake per call.
-#[derive(Default, Clone)]
-pub struct ConnectionPool {
-    idle: Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<Sender>>>>,
+/// The plain-HTTP client of one plugin instance. A driver talks to one API
+/// many times a second; its pool keeps up to four connections per origin
+/// alive, which saves a TCP and HTTP handshake per call.
+fn http_client() -> HttpClient {
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_nodelay(true);
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_max_idle_per_host(4)
+        .pool_timer(hyper_util::rt::TokioTimer::new())
+        .build(connector)
 }
 
-impl ConnectionPool {
-    fn take(&self, origin: &str) -> Option<Sender> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let senders = idle.get_mut(origin)?;
-        while let Some(sender) = senders.pop() {
-            if !sender.is_closed() {
-                return Some(sender);
-            }
-        }
-        None
-    }
-
-    fn put(&self, origin: String, sender: Sender) {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let senders = idle.entry(origin).or_default();
-        if senders.len() < 4 {
-            senders.push(sender);
-        }
-    }
-}
-
-/// Send one request over a pooled connection (plain HTTP), or with
-/// wasmtime's default client (HTTPS).
-async fn send_pooled(
-    pool: &ConnectionPool,
-    mut request: http::Request<wasmtime_wasi_http::WasiBody>,
+/// Send one request with the instance's pooled client (plain HTTP), or
+/// with wasmtime's default client (HTTPS).
+async fn send(
+    client: &HttpClient,
+    request: http::Request<wasmtime_wasi_http::WasiBody>,
     options: wasmtime_wasi_http::RequestOptions,
 ) -> Result<(http::Response<wasmtime_wasi_http::WasiBody>, IoFuture), wasmtime_wasi_http::Error> {
     use http_body_util::BodyExt;
     use wasmtime_wasi_http::Error;
-    let uri = request.uri().clone();
-    if uri.scheme_str() == Some("https") {
+    if request.uri().scheme_str() == Some("https") {
         let (response, io) =
             wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
         return Ok((response.map(BodyExt::boxed_unsync), Box::pin(io)));
     }
-    let authority = uri.authority().ok_or(Error::HttpRequestUriInvalid)?;
-    let origin = match authority.port() {
-        Some(_) => authority.to_string(),
-        None => format!("{authority}:80"),
-    };
-    let connect_timeout = options.connect_timeout.unwrap_or(Duration::from_secs(30));
-    let first_byte_timeout = options
-        .first_byte_timeout
+    // The client connects (or takes an idle connection) and sends in one
+    // future, so one bound covers both; each timeout is already capped by
+    // the call's remaining budget.
+    let timeout = [options.connect_timeout, options.first_byte_timeout]
+        .into_iter()
+        .flatten()
+        .max()
         .unwrap_or(Duration::from_secs(30));
-    let mut sender = match pool.take(&origin) {
-        Some(sender) => sender,
-        None => {
-            let stream =
-                tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect(&origin))
-                    .await
-                    .map_err(|_| Error::ConnectionTimeout)?
-                    .map_err(Error::Connect)?;
-            let _ = stream.set_nodelay(true);
-            let (sender, connection) = tokio::time::timeout(
-                connect_timeout,
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)),
-            )
-            .await
-            .map_err(|_| Error::ConnectionTimeout)??;
-            tokio::spawn(async move {
-                let _ = connection.await;
-            });
-            sender
-        }
-    };
-    // Only the path goes on the wire; the Host header carries the origin.
-    *request.uri_mut() = http::Uri::builder()
-        .path_and_query(uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
-        .build()
-        .map_err(|_| Error::HttpRequestUriInvalid)?;
-    tokio::time::timeout(connect_timeout, sender.ready())
+    let response = tokio::time::timeout(timeout, client.request(request))
         .await
-        .map_err(|_| Error::ConnectionTimeout)??;
-    let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
-        .await
-        .map_err(|_| Error::ConnectionReadTimeout)??;
-    pool.put(origin, sender);
+        .map_err(|_| Error::ConnectionReadTimeout)?
+        .map_err(|e| {
+            if e.is_connect() {
+                Error::Connect(std::io::Error::other(e))
+            } else {
+                // With its causes: the plugin sees only this message.
+                Error::InternalError(Some(format!("{:#}", anyhow::Error::new(e))))
+            }
+        })?;
     Ok((
         response.map(|body| body.map_err(Error::from).boxed_unsync()),
         Box::pin(async { Ok(()) }),

@@ -167,117 +167,56 @@ mod imp {
     }
 }
 
-/// Native builds (unit tests, native benchmarks) use a minimal blocking
-/// HTTP/1.1 client over std, so driver logic runs unchanged outside Wasm.
+/// Native builds (unit tests, native benchmarks) send requests with
+/// ureq, so driver logic runs unchanged outside Wasm.
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
     use super::{Response, split_url};
     use crate::types::Error;
-    use std::cell::RefCell;
-    use std::collections::HashMap;
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::TcpStream;
+    use std::sync::LazyLock;
 
-    thread_local! {
-        /// Kept-alive connections by origin, as the host's pool keeps them
-        /// for Wasm plugins, so native and Wasm builds compare fairly.
-        static IDLE: RefCell<HashMap<String, BufReader<TcpStream>>> = RefCell::new(HashMap::new());
-    }
+    /// One agent for the process: it keeps connections alive per origin,
+    /// as the host's pool does for Wasm plugins, so native and Wasm builds
+    /// compare fairly. Callers run on many threads, each with at most one
+    /// request in flight; a few idle connections per origin cover them.
+    static AGENT: LazyLock<ureq::Agent> = LazyLock::new(|| {
+        ureq::Agent::config_builder()
+            // Error statuses are answers the driver reads, as over wasi:http.
+            .http_status_as_error(false)
+            .no_delay(true)
+            .max_idle_connections_per_host(8)
+            .build()
+            .new_agent()
+    });
 
     pub fn request(method: &str, url: &str, body: Option<&[u8]>) -> Result<Response, Error> {
-        let (scheme, authority, path) = split_url(url)?;
+        let (scheme, _, _) = split_url(url)?;
         if scheme != "http" {
             return Err(Error::Unsupported(format!(
                 "native builds speak plain http only, not `{scheme}`"
             )));
         }
-        let body = body.unwrap_or_default();
-        // A kept-alive connection may have been closed by the server: retry
-        // once on a fresh one.
-        if let Some(reader) = IDLE.with(|idle| idle.borrow_mut().remove(authority))
-            && let Ok(response) = exchange(reader, method, authority, path, body)
-        {
-            return Ok(response);
-        }
-        let unavailable = |e: std::io::Error| Error::Unavailable(format!("request to {url}: {e}"));
-        let stream = TcpStream::connect(authority).map_err(unavailable)?;
-        stream.set_nodelay(true).map_err(unavailable)?;
-        exchange(BufReader::new(stream), method, authority, path, body).map_err(unavailable)
-    }
-
-    fn exchange(
-        mut reader: BufReader<TcpStream>,
-        method: &str,
-        authority: &str,
-        path: &str,
-        body: &[u8],
-    ) -> std::io::Result<Response> {
-        let bad = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-            body.len()
-        );
-        let stream = reader.get_mut();
-        stream.write_all(head.as_bytes())?;
-        stream.write_all(body)?;
-
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Err(bad("connection closed".into()));
-        }
-        let status = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse::<u16>().ok())
-            .ok_or_else(|| bad(format!("bad status line: {line:?}")))?;
-        let (mut content_length, mut chunked, mut close) = (None, false, false);
-        loop {
-            line.clear();
-            reader.read_line(&mut line)?;
-            let header = line.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':') {
-                let value = value.trim();
-                if name.eq_ignore_ascii_case("content-length") {
-                    content_length = value.parse::<usize>().ok();
-                } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                    chunked = value.eq_ignore_ascii_case("chunked");
-                } else if name.eq_ignore_ascii_case("connection") {
-                    close = value.eq_ignore_ascii_case("close");
-                }
-            }
-        }
-        let mut out = Vec::new();
-        if chunked {
-            loop {
-                line.clear();
-                reader.read_line(&mut line)?;
-                let size = usize::from_str_radix(line.trim(), 16)
-                    .map_err(|_| bad("bad chunk size".into()))?;
-                if size == 0 {
-                    line.clear();
-                    reader.read_line(&mut line)?;
-                    break;
-                }
-                let start = out.len();
-                out.resize(start + size, 0);
-                reader.read_exact(&mut out[start..])?;
-                line.clear();
-                reader.read_line(&mut line)?;
-            }
-        } else if let Some(n) = content_length {
-            out.resize(n, 0);
-            reader.read_exact(&mut out)?;
-        } else {
-            reader.read_to_end(&mut out)?;
-            close = true;
-        }
-        if !close {
-            IDLE.with(|idle| idle.borrow_mut().insert(authority.to_string(), reader));
-        }
-        Ok(Response { status, body: out })
+        let builder = ureq::http::Request::builder().method(method).uri(url);
+        let built = match body {
+            // A body is JSON, as over wasi:http.
+            Some(bytes) => builder
+                .header("content-type", "application/json")
+                .body(bytes.to_vec())
+                .map(|request| AGENT.run(request)),
+            None => builder.body(()).map(|request| AGENT.run(request)),
+        };
+        let result = built.map_err(|e| Error::InvalidInput(format!("url `{url}`: {e}")))?;
+        let unavailable = |e: ureq::Error| Error::Unavailable(format!("request to {url}: {e}"));
+        let mut response = result.map_err(unavailable)?;
+        let status = response.status().as_u16();
+        // No cap but the caller's memory, as over wasi:http.
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(u64::MAX)
+            .read_to_vec()
+            .map_err(unavailable)?;
+        Ok(Response { status, body })
     }
 }
 

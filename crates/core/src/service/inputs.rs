@@ -128,14 +128,17 @@ pub fn check_value(input: &UserInput, value: &Value) -> Result<(), String> {
     match &input.kind {
         InputType::Text | InputType::Password | InputType::Fixed => Ok(()),
         InputType::Text64 => {
-            let ok = text.len() % 4 == 0
-                && text
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=');
-            if ok {
-                Ok(())
-            } else {
-                Err(format!("`{text}` is not base64"))
+            use base64::Engine as _;
+            use base64::engine::{GeneralPurpose, GeneralPurposeConfig};
+            // Standard alphabet, padded. The value is stored as given, never
+            // decoded here, so unused bits in its last character are let be.
+            const TEXT64: GeneralPurpose = GeneralPurpose::new(
+                &base64::alphabet::STANDARD,
+                GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+            );
+            match TEXT64.decode(&text) {
+                Ok(_) => Ok(()),
+                Err(_) => Err(format!("`{text}` is not base64")),
             }
         }
         InputType::Boolean => match text.as_str() {
@@ -214,5 +217,10 @@ mod tests {
         let b64 = parse("M|text64|blob").unwrap();
         assert!(check_value(&b64, &json!("aGVsbG8=")).is_ok());
         assert!(check_value(&b64, &json!("not base64!")).is_err());
+        assert!(check_value(&b64, &json!("")).is_ok());
+        // The right characters in the wrong places.
+        assert!(check_value(&b64, &json!("====")).is_err());
+        assert!(check_value(&b64, &json!("aG=V")).is_err());
+        assert!(check_value(&b64, &json!("aGVsbG8")).is_err());
     }
 }

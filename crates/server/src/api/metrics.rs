@@ -5,14 +5,26 @@
 //! scrape always agrees with what the API shows.
 
 use super::AppState;
+use crate::registry::PluginSummary;
 use crate::service::state::{RoleState, ServiceState};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::collections::BTreeMap;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
+};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Upper bounds of the latency histogram, in seconds.
@@ -20,95 +32,166 @@ const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
-#[derive(Default)]
-struct RouteStats {
-    /// Requests at or under each bound of `BUCKETS` (not cumulative).
-    buckets: [u64; BUCKETS.len()],
-    count: u64,
-    sum_seconds: f64,
-    statuses: BTreeMap<u16, u64>,
+/// A request's method as a label value; cloning a standard method does not
+/// allocate.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct MethodLabel(Method);
+
+impl EncodeLabelValue for MethodLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
+        encoder.write_str(self.0.as_str())
+    }
 }
 
-/// Counts and latencies of API requests, per route pattern and method
-/// (`GET /service/{id}`, not one series per id). Keyed so that recording a
-/// request allocates only the first time its route is seen.
-#[derive(Default)]
+/// A route pattern (`/service/{id}`, not one series per id) as a label
+/// value; axum shares the pattern, so keying by it does not allocate.
+#[derive(Clone, Debug)]
+struct RouteLabel(MatchedPath);
+
+impl PartialEq for RouteLabel {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl Eq for RouteLabel {}
+
+impl Hash for RouteLabel {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.as_str().hash(state);
+    }
+}
+
+impl EncodeLabelValue for RouteLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
+        encoder.write_str(self.0.as_str())
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: MethodLabel,
+    route: RouteLabel,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    method: MethodLabel,
+    route: RouteLabel,
+    status: u16,
+}
+
+/// Counts and latencies of API requests, per route pattern and method.
+#[derive(Clone, Debug)]
 pub struct HttpMetrics {
-    routes: Mutex<BTreeMap<String, Vec<(Method, RouteStats)>>>,
+    requests: Family<StatusLabels, Counter>,
+    latency: Family<RouteLabels, Histogram>,
+}
+
+impl Default for HttpMetrics {
+    fn default() -> HttpMetrics {
+        HttpMetrics {
+            requests: Family::default(),
+            latency: Family::new_with_constructor(|| Histogram::new(BUCKETS)),
+        }
+    }
 }
 
 impl HttpMetrics {
-    fn record(&self, method: &Method, route: &str, status: u16, seconds: f64) {
-        let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
-        if !routes.contains_key(route) {
-            routes.insert(route.to_string(), Vec::new());
-        }
-        let Some(methods) = routes.get_mut(route) else {
-            return;
-        };
-        let i = match methods.iter().position(|(m, _)| m == method) {
-            Some(i) => i,
-            None => {
-                methods.push((method.clone(), RouteStats::default()));
-                methods.len() - 1
-            }
-        };
-        let stats = &mut methods[i].1;
-        if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
-            stats.buckets[i] += 1;
-        }
-        stats.count += 1;
-        stats.sum_seconds += seconds;
-        *stats.statuses.entry(status).or_default() += 1;
+    fn record(&self, method: &Method, route: &MatchedPath, status: u16, seconds: f64) {
+        let method = MethodLabel(method.clone());
+        let route = RouteLabel(route.clone());
+        self.latency
+            .get_or_create(&RouteLabels {
+                method: method.clone(),
+                route: route.clone(),
+            })
+            .observe(seconds);
+        self.requests
+            .get_or_create(&StatusLabels {
+                method,
+                route,
+                status,
+            })
+            .inc();
     }
+}
 
-    fn render(&self, out: &mut String) {
-        let routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
-        out.push_str("# HELP flotilla_http_requests_total API requests by route and status.\n");
-        out.push_str("# TYPE flotilla_http_requests_total counter\n");
-        let series = || {
-            routes
-                .iter()
-                .flat_map(|(route, methods)| methods.iter().map(move |(m, s)| (m, route, s)))
-        };
-        for (method, route, stats) in series() {
-            for (status, n) in &stats.statuses {
-                let _ = writeln!(
-                    out,
-                    "flotilla_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
-                );
+/// What one scrape shows, in the order the families are written: the
+/// states and plugin counters as read now, then the request metrics.
+#[derive(Debug)]
+struct Scrape {
+    /// None without an engine.
+    states: Option<StateCounts>,
+    plugins: Vec<PluginSummary>,
+    http: HttpMetrics,
+}
+
+impl Collector for Scrape {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        if let Some(StateCounts { services, roles }) = &self.states {
+            let mut family = encoder.encode_descriptor(
+                "flotilla_services",
+                "Services by state.",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (state, n) in services {
+                ConstGauge::new(*n).encode(family.encode_family(&[("state", state.as_str())])?)?;
+            }
+            let mut family = encoder.encode_descriptor(
+                "flotilla_roles",
+                "Roles of all services by state.",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (state, n) in roles {
+                ConstGauge::new(*n).encode(family.encode_family(&[("state", state.as_str())])?)?;
             }
         }
-        out.push_str(
-            "# HELP flotilla_http_request_duration_seconds Time to answer an API request.\n",
-        );
-        out.push_str("# TYPE flotilla_http_request_duration_seconds histogram\n");
-        for (method, route, stats) in series() {
-            let labels = format!("method=\"{method}\",route=\"{route}\"");
-            let mut cumulative = 0;
-            for (bound, n) in BUCKETS.iter().zip(stats.buckets) {
-                cumulative += n;
-                let _ = writeln!(
-                    out,
-                    "flotilla_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "flotilla_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                stats.count
-            );
-            let _ = writeln!(
-                out,
-                "flotilla_http_request_duration_seconds_sum{{{labels}}} {}",
-                stats.sum_seconds
-            );
-            let _ = writeln!(
-                out,
-                "flotilla_http_request_duration_seconds_count{{{labels}}} {}",
-                stats.count
-            );
+        self.plugin_counter(
+            &mut encoder,
+            "flotilla_plugin_calls",
+            "Calls into each plugin.",
+            |p| p.calls,
+        )?;
+        self.plugin_counter(
+            &mut encoder,
+            "flotilla_plugin_faults",
+            "Plugin calls that trapped, timed out, ran out of memory or were refused a capability.",
+            |p| p.faults,
+        )?;
+        // Written even before the first request, so every scrape has the
+        // same families.
+        self.http.requests.encode(encoder.encode_descriptor(
+            "flotilla_http_requests",
+            "API requests by route and status.",
+            None,
+            MetricType::Counter,
+        )?)?;
+        self.http.latency.encode(encoder.encode_descriptor(
+            "flotilla_http_request_duration_seconds",
+            "Time to answer an API request.",
+            None,
+            MetricType::Histogram,
+        )?)
+    }
+}
+
+impl Scrape {
+    fn plugin_counter(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        value: impl Fn(&PluginSummary) -> u64,
+    ) -> std::fmt::Result {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for p in &self.plugins {
+            let labels = [("plugin", p.id.as_str()), ("kind", p.kind.as_str())];
+            ConstCounter::new(value(p)).encode(family.encode_family(&labels)?)?;
         }
+        Ok(())
     }
 }
 
@@ -121,7 +204,7 @@ pub async fn track(State(state): State<Arc<AppState>>, request: Request, next: N
     if let Some(route) = route {
         state.metrics.record(
             &method,
-            route.as_str(),
+            &route,
             response.status().as_u16(),
             started.elapsed().as_secs_f64(),
         );
@@ -130,10 +213,10 @@ pub async fn track(State(state): State<Arc<AppState>>, request: Request, next: N
 }
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let mut out = String::new();
-    if let Some(engine) = &state.engine {
-        let services = match engine.store().services() {
-            Ok(services) => services,
+    let states = match &state.engine {
+        None => None,
+        Some(engine) => match engine.store().services() {
+            Ok(services) => Some(count_states(&services)),
             Err(e) => {
                 return (
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -141,56 +224,183 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
                 )
                     .into_response();
             }
-        };
-        let mut by_state: BTreeMap<u8, u64> = BTreeMap::new();
-        let mut roles_by_state: BTreeMap<u8, u64> = BTreeMap::new();
-        for s in &services {
-            *by_state.entry(s.state.number()).or_default() += 1;
-            for r in &s.roles {
-                *roles_by_state.entry(r.state.number()).or_default() += 1;
+        },
+    };
+    let scrape = Scrape {
+        states,
+        plugins: state.registry.summaries(),
+        http: state.metrics.clone(),
+    };
+    match render(scrape) {
+        Ok(text) => (
+            [(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)],
+            text,
+        )
+            .into_response(),
+        Err(std::fmt::Error) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "encoding the metrics failed\n",
+        )
+            .into_response(),
+    }
+}
+
+/// Every state with how many services (roles) are in it, zeros included,
+/// so a series does not vanish when its last service leaves the state.
+#[derive(Debug)]
+struct StateCounts {
+    services: Vec<(ServiceState, u64)>,
+    roles: Vec<(RoleState, u64)>,
+}
+
+fn count_states(services: &[Arc<crate::service::lifecycle::Service>]) -> StateCounts {
+    let mut by_state: Vec<(ServiceState, u64)> =
+        ServiceState::ALL.iter().map(|s| (*s, 0)).collect();
+    let mut roles_by_state: Vec<(RoleState, u64)> =
+        RoleState::ALL.iter().map(|s| (*s, 0)).collect();
+    for s in services {
+        if let Some(entry) = by_state.iter_mut().find(|(st, _)| *st == s.state) {
+            entry.1 += 1;
+        }
+        for r in &s.roles {
+            if let Some(entry) = roles_by_state.iter_mut().find(|(st, _)| *st == r.state) {
+                entry.1 += 1;
             }
         }
-        out.push_str("# HELP flotilla_services Services by state.\n");
-        out.push_str("# TYPE flotilla_services gauge\n");
-        for st in ServiceState::ALL {
-            let n = by_state.get(&st.number()).copied().unwrap_or(0);
-            let _ = writeln!(out, "flotilla_services{{state=\"{st}\"}} {n}");
+    }
+    StateCounts {
+        services: by_state,
+        roles: roles_by_state,
+    }
+}
+
+fn render(scrape: Scrape) -> Result<String, std::fmt::Error> {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(scrape));
+    let mut out = String::new();
+    prometheus_text::encode(&mut out, &registry)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::extract::State;
+
+    /// Requests through a router, so each carries its matched route as in
+    /// the server, recorded as `track` records them.
+    async fn serve(metrics: &HttpMetrics, requests: &[(Method, &str)]) {
+        use tower_service::Service as _;
+        async fn answer(
+            State(metrics): State<HttpMetrics>,
+            method: Method,
+            route: MatchedPath,
+            axum::extract::Path(status): axum::extract::Path<u16>,
+        ) -> StatusCode {
+            metrics.record(&method, &route, status, 0.003);
+            StatusCode::from_u16(status).unwrap_or(StatusCode::OK)
         }
-        out.push_str("# HELP flotilla_roles Roles of all services by state.\n");
-        out.push_str("# TYPE flotilla_roles gauge\n");
-        for st in RoleState::ALL {
-            let n = roles_by_state.get(&st.number()).copied().unwrap_or(0);
-            let _ = writeln!(out, "flotilla_roles{{state=\"{st}\"}} {n}");
+        let mut router = axum::Router::new()
+            .route(
+                "/service/{status}",
+                axum::routing::get(answer).delete(answer),
+            )
+            .with_state(metrics.clone());
+        for (method, path) in requests {
+            let request = Request::builder()
+                .method(method)
+                .uri(*path)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            router.call(request).await.unwrap();
         }
     }
-    let plugins = state.registry.summaries();
-    out.push_str("# HELP flotilla_plugin_calls_total Calls into each plugin.\n");
-    out.push_str("# TYPE flotilla_plugin_calls_total counter\n");
-    for p in &plugins {
-        let _ = writeln!(
-            out,
-            "flotilla_plugin_calls_total{{plugin=\"{}\",kind=\"{}\"}} {}",
-            p.id, p.kind, p.calls
+
+    fn plugin(id: &str, calls: u64, faults: u64) -> PluginSummary {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "kind": "driver", "version": "0.1.0", "api": "0.1.0",
+            "source": "built-in", "status": "loaded", "allowed_outbound_hosts": [],
+            "timeout_ms": 1000, "memory_mb": 64, "calls": calls, "faults": faults,
+            "digest": "",
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn writes_every_family_in_the_text_format() {
+        let metrics = HttpMetrics::default();
+        serve(
+            &metrics,
+            &[(Method::GET, "/service/200"), (Method::GET, "/service/200")],
+        )
+        .await;
+        let states = count_states(&[]);
+        let text = render(Scrape {
+            states: Some(states),
+            plugins: vec![plugin("sim", 7, 1)],
+            http: metrics,
+        })
+        .unwrap();
+        let expected_start = "\
+# HELP flotilla_services Services by state.
+# TYPE flotilla_services gauge
+flotilla_services{state=\"PENDING\"} 0
+";
+        assert!(text.starts_with(expected_start), "{text}");
+        for line in [
+            "flotilla_roles{state=\"RUNNING\"} 0\n",
+            "# HELP flotilla_plugin_calls_total Calls into each plugin.\n\
+             # TYPE flotilla_plugin_calls_total counter\n\
+             flotilla_plugin_calls_total{plugin=\"sim\",kind=\"driver\"} 7\n",
+            "# TYPE flotilla_plugin_faults_total counter\n\
+             flotilla_plugin_faults_total{plugin=\"sim\",kind=\"driver\"} 1\n",
+            "# HELP flotilla_http_requests_total API requests by route and status.\n\
+             # TYPE flotilla_http_requests_total counter\n\
+             flotilla_http_requests_total{method=\"GET\",route=\"/service/{status}\",status=\"200\"} 2\n",
+            "# HELP flotilla_http_request_duration_seconds Time to answer an API request.\n\
+             # TYPE flotilla_http_request_duration_seconds histogram\n\
+             flotilla_http_request_duration_seconds_bucket{method=\"GET\",route=\"/service/{status}\",le=\"0.0005\"} 0\n",
+            "flotilla_http_request_duration_seconds_bucket{method=\"GET\",route=\"/service/{status}\",le=\"0.005\"} 2\n",
+            "flotilla_http_request_duration_seconds_bucket{method=\"GET\",route=\"/service/{status}\",le=\"+Inf\"} 2\n",
+            "flotilla_http_request_duration_seconds_sum{method=\"GET\",route=\"/service/{status}\"} 0.006\n",
+            "flotilla_http_request_duration_seconds_count{method=\"GET\",route=\"/service/{status}\"} 2\n",
+        ] {
+            assert!(text.contains(line), "no {line:?} in\n{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn counts_each_status_of_a_route_apart() {
+        let metrics = HttpMetrics::default();
+        serve(
+            &metrics,
+            &[
+                (Method::DELETE, "/service/204"),
+                (Method::DELETE, "/service/404"),
+                (Method::DELETE, "/service/404"),
+            ],
+        )
+        .await;
+        let text = render(Scrape {
+            states: None,
+            plugins: Vec::new(),
+            http: metrics,
+        })
+        .unwrap();
+        let route = "method=\"DELETE\",route=\"/service/{status}\"";
+        for line in [
+            format!("flotilla_http_requests_total{{{route},status=\"204\"}} 1\n"),
+            format!("flotilla_http_requests_total{{{route},status=\"404\"}} 2\n"),
+            format!("flotilla_http_request_duration_seconds_count{{{route}}} 3\n"),
+        ] {
+            assert!(text.contains(&line), "no {line:?} in\n{text}");
+        }
+        // Without an engine there are no states to count; the plugin
+        // families are written, empty.
+        assert!(!text.contains("flotilla_services"), "{text}");
+        assert!(
+            text.contains("# TYPE flotilla_plugin_faults_total counter\n# HELP"),
+            "{text}"
         );
     }
-    out.push_str(
-        "# HELP flotilla_plugin_faults_total Plugin calls that trapped, timed out, ran out of memory or were refused a capability.\n",
-    );
-    out.push_str("# TYPE flotilla_plugin_faults_total counter\n");
-    for p in &plugins {
-        let _ = writeln!(
-            out,
-            "flotilla_plugin_faults_total{{plugin=\"{}\",kind=\"{}\"}} {}",
-            p.id, p.kind, p.faults
-        );
-    }
-    state.metrics.render(&mut out);
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        out,
-    )
-        .into_response()
 }
