@@ -22,24 +22,39 @@ pub struct Registry {
 }
 
 /// A plugin as `GET /plugins` and `flotilla plugin list` show it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct PluginSummary {
     pub id: String,
+    #[schema(schema_with = plugin_kinds)]
     pub kind: String,
     pub version: String,
+    #[schema(examples("flotilla:driver@0.1.0"))]
     pub api: String,
+    /// "built-in" or the file it was loaded from.
     pub source: String,
+    /// "loaded", "quarantined" (resting after repeated faults, see
+    /// quarantined_until) or "failed: <reason>".
     pub status: String,
     pub allowed_outbound_hosts: Vec<String>,
     pub timeout_ms: u64,
     pub memory_mb: u64,
     pub calls: u64,
     pub faults: u64,
+    /// sha256:<hex> of the component; empty if it failed to load.
     pub digest: String,
     /// While the plugin rests in quarantine after repeated faults (status
     /// `quarantined`): until when, in seconds since the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub quarantined_until: Option<u64>,
+}
+
+/// The kinds `PluginSummary::kind` takes, for the OpenAPI document.
+fn plugin_kinds() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(PluginKind::ALL.map(|k| k.as_str())))
+        .build()
 }
 
 impl Registry {

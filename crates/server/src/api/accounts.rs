@@ -3,6 +3,9 @@
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::openapi::{
+    BadRequest, Conflict, Forbidden, NoContent, NotFound, Unauthorized, Unavailable, json_schema,
+};
 use super::{AppState, JsonBody, body_json};
 use crate::access::users;
 use axum::Json;
@@ -28,6 +31,18 @@ fn require_admin(caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/user",
+    operation_id = "listUsers",
+    tag = "user",
+    summary = "List users",
+    responses(
+        (status = 200, description = "All users for the oneadmin group; otherwise the caller only.", body = UserPool),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn list_users(State(state): St, caller: Caller) -> Result<Json<Value>, ApiError> {
     let engine = state.engine()?;
     let store = engine.store();
@@ -40,6 +55,23 @@ pub async fn list_users(State(state): St, caller: Caller) -> Result<Json<Value>,
 }
 
 /// `{"name": "alice", "password": "…", "group_id": 1}`.
+#[utoipa::path(
+    post,
+    path = "/user",
+    operation_id = "createUser",
+    tag = "user",
+    summary = "Create a user",
+    description = "oneadmin group only. 409 if the name is taken.",
+    request_body(content = inline(CreateUserRequest), content_type = "application/json"),
+    responses(
+        (status = 201, description = "The new user.", body = UserResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn create_user(
     State(state): St,
     caller: Caller,
@@ -72,6 +104,18 @@ pub async fn create_user(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/group",
+    operation_id = "listGroups",
+    tag = "group",
+    summary = "List groups",
+    responses(
+        (status = 200, description = "All groups for the oneadmin group; otherwise the caller's group.", body = GroupPool),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn list_groups(State(state): St, caller: Caller) -> Result<Json<Value>, ApiError> {
     let engine = state.engine()?;
     let list: Vec<Value> = users::groups(&*engine.store())?
@@ -83,6 +127,23 @@ pub async fn list_groups(State(state): St, caller: Caller) -> Result<Json<Value>
 }
 
 /// `{"name": "team"}`.
+#[utoipa::path(
+    post,
+    path = "/group",
+    operation_id = "createGroup",
+    tag = "group",
+    summary = "Create a group",
+    description = "oneadmin group only. 409 if the name is taken.",
+    request_body(content = inline(CreateGroupRequest), content_type = "application/json"),
+    responses(
+        (status = 201, description = "The new group.", body = GroupResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn create_group(
     State(state): St,
     caller: Caller,
@@ -103,6 +164,23 @@ pub async fn create_group(
         .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/user/{id}",
+    operation_id = "getUser",
+    tag = "user",
+    summary = "Show a user",
+    description = "The caller, or any user for the oneadmin group.",
+    params(("id" = u64, Path)),
+    responses(
+        (status = 200, description = "The user.", body = UserResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn show_user(
     State(state): St,
     caller: Caller,
@@ -121,6 +199,24 @@ pub async fn show_user(
     Ok(Json(json!({ "USER": render_user(&*store, &user) })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/user/{id}",
+    operation_id = "deleteUser",
+    tag = "user",
+    summary = "Delete a user",
+    description = "oneadmin group only; user 0 cannot be deleted (409).",
+    params(("id" = u64, Path)),
+    responses(
+        (status = 204, response = NoContent),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn delete_user(
     State(state): St,
     caller: Caller,
@@ -134,6 +230,25 @@ pub async fn delete_user(
 
 /// `passwd {password}` (a user for themselves, or the oneadmin group) and
 /// `chgrp {group_id}` (the oneadmin group).
+#[utoipa::path(
+    post,
+    path = "/user/{id}/action",
+    operation_id = "userAction",
+    tag = "user",
+    summary = "Change a user's password or group",
+    description = "passwd: the user themselves or the oneadmin group; chgrp: the oneadmin group.",
+    params(("id" = u64, Path)),
+    request_body(content = inline(UserActionRequest), content_type = "application/json"),
+    responses(
+        (status = 204, response = NoContent),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+        (status = 409, response = Conflict)
+    )
+)]
 pub async fn user_action(
     State(state): St,
     caller: Caller,
@@ -173,6 +288,22 @@ pub async fn user_action(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/group/{id}",
+    operation_id = "getGroup",
+    tag = "group",
+    summary = "Show a group",
+    params(("id" = u64, Path)),
+    responses(
+        (status = 200, description = "The group.", body = GroupResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn show_group(
     State(state): St,
     caller: Caller,
@@ -190,6 +321,24 @@ pub async fn show_group(
     Ok(Json(json!({"GROUP": {"ID": id.to_string(), "NAME": name}})))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/group/{id}",
+    operation_id = "deleteGroup",
+    tag = "group",
+    summary = "Delete a group",
+    description = "oneadmin group only; groups 0 and 1, and groups with users, cannot be deleted (409).",
+    params(("id" = u64, Path)),
+    responses(
+        (status = 204, response = NoContent),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn delete_group(
     State(state): St,
     caller: Caller,
@@ -199,3 +348,185 @@ pub async fn delete_group(
     users::delete_group(&*state.engine()?.store(), id)?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+// The bodies above as the OpenAPI document describes them.
+
+json_schema!(User, {
+    "type": "object",
+    "required": ["ID", "NAME", "GID"],
+    "properties": {
+        "ID": {
+            "type": "string",
+            "pattern": "^[0-9]+$"
+        },
+        "NAME": {
+            "type": "string"
+        },
+        "GID": {
+            "type": "string",
+            "pattern": "^[0-9]+$"
+        },
+        "GNAME": {
+            "type": "string"
+        }
+    }
+});
+
+json_schema!(UserResponse, {
+    "type": "object",
+    "required": ["USER"],
+    "properties": {
+        "USER": {
+            "$ref": "#/components/schemas/User"
+        }
+    }
+});
+
+json_schema!(UserPool, {
+    "type": "object",
+    "required": ["USER_POOL"],
+    "properties": {
+        "USER_POOL": {
+            "type": "object",
+            "properties": {
+                "USER": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/components/schemas/User"
+                    }
+                }
+            }
+        }
+    }
+});
+
+json_schema!(Group, {
+    "type": "object",
+    "required": ["ID", "NAME"],
+    "properties": {
+        "ID": {
+            "type": "string",
+            "pattern": "^[0-9]+$"
+        },
+        "NAME": {
+            "type": "string"
+        }
+    }
+});
+
+json_schema!(GroupResponse, {
+    "type": "object",
+    "required": ["GROUP"],
+    "properties": {
+        "GROUP": {
+            "$ref": "#/components/schemas/Group"
+        }
+    }
+});
+
+json_schema!(GroupPool, {
+    "type": "object",
+    "required": ["GROUP_POOL"],
+    "properties": {
+        "GROUP_POOL": {
+            "type": "object",
+            "properties": {
+                "GROUP": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/components/schemas/Group"
+                    }
+                }
+            }
+        }
+    }
+});
+
+json_schema!(CreateUserRequest, {
+    "type": "object",
+    "required": ["name", "password"],
+    "properties": {
+        "name": {
+            "type": "string",
+            "minLength": 1
+        },
+        "password": {
+            "type": "string",
+            "minLength": 1
+        },
+        "group_id": {
+            "type": ["integer", "string", "null"],
+            "minimum": 0,
+            "pattern": "^[0-9]+$",
+            "description": "Defaults to the users group (1)."
+        }
+    }
+});
+
+json_schema!(UserActionRequest, {
+    "oneOf": [
+        {
+            "type": "object",
+            "required": ["action"],
+            "properties": {
+                "action": {
+                    "type": "object",
+                    "required": ["perform", "params"],
+                    "properties": {
+                        "perform": {
+                            "const": "passwd"
+                        },
+                        "params": {
+                            "type": "object",
+                            "required": ["password"],
+                            "properties": {
+                                "password": {
+                                    "type": "string",
+                                    "minLength": 1
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+        {
+            "type": "object",
+            "required": ["action"],
+            "properties": {
+                "action": {
+                    "type": "object",
+                    "required": ["perform", "params"],
+                    "properties": {
+                        "perform": {
+                            "const": "chgrp"
+                        },
+                        "params": {
+                            "type": "object",
+                            "required": ["group_id"],
+                            "properties": {
+                                "group_id": {
+                                    "type": ["integer", "string"],
+                                    "minimum": 0,
+                                    "pattern": "^[0-9]+$",
+                                    "description": "An id, as a number or a string of digits."
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    ]
+});
+
+json_schema!(CreateGroupRequest, {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {
+            "type": "string",
+            "minLength": 1
+        }
+    }
+});

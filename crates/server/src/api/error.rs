@@ -1,5 +1,6 @@
 //! API errors: the right HTTP status and a JSON body naming the problem.
 
+use super::openapi::json_schema;
 use crate::access::users::AccessError;
 use crate::engine::EngineError;
 use crate::service::lifecycle::LifecycleError;
@@ -121,3 +122,33 @@ impl From<anyhow::Error> for ApiError {
         ApiError::internal(format!("{e:#}"))
     }
 }
+
+// The bodies above as the OpenAPI document describes them.
+
+json_schema!(Error, {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "string",
+            "description": "What went wrong; for validation errors, every `field: reason` joined with `; `."
+        },
+        "fields": {
+            "type": "array",
+            "description": "Per-field problems, on validation errors only.",
+            "items": {
+                "type": "object",
+                "required": ["field", "reason"],
+                "properties": {
+                    "field": {
+                        "type": "string",
+                        "examples": ["roles[1].cardinality"]
+                    },
+                    "reason": {
+                        "type": "string"
+                    }
+                }
+            }
+        }
+    }
+});

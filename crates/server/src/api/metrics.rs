@@ -212,6 +212,17 @@ pub async fn track(State(state): State<Arc<AppState>>, request: Request, next: N
     response
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "getMetrics",
+    tag = "system",
+    summary = "Prometheus metrics",
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4: gauges flotilla_services{state}, flotilla_roles{state}; counters flotilla_plugin_calls_total{plugin,kind}, flotilla_plugin_faults_total{plugin,kind}, flotilla_http_requests_total{method,route,status}; histogram flotilla_http_request_duration_seconds{method,route} (_bucket{le}, _sum, _count).", body = String, content_type = "text/plain; version=0.0.4")
+    ),
+    security(())
+)]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let states = match &state.engine {
         None => None,

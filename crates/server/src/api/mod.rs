@@ -8,6 +8,7 @@ mod documents;
 mod error;
 pub mod listener;
 mod metrics;
+mod openapi;
 mod origin;
 mod resources;
 mod services;
@@ -21,14 +22,15 @@ use warnings::Warnings;
 
 use crate::access::users::{self, Authenticator};
 use crate::access::{Ownership, Permissions, Right};
-use crate::registry::Registry;
+use crate::registry::{PluginSummary, Registry};
 use crate::store::{ResourceKind, SharedStore, Store, StoreGuard};
 use auth::Caller;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use axum::{Json, Router};
+use openapi::{NotFound, Unauthorized, Unavailable, json_schema};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -77,66 +79,101 @@ impl AppState {
     }
 }
 
-pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/plugins", get(plugins))
-        .route("/plugins/{id}", get(plugin))
-        .route(
+/// Every route the API serves, with its handlers. `router` serves these,
+/// and each handler's `#[utoipa::path]` puts it in the OpenAPI document; a
+/// test checks that the two name the same routes and methods.
+pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
+    vec![
+        ("/health", get(health)),
+        ("/plugins", get(plugins)),
+        ("/plugins/{id}", get(plugin)),
+        (
             "/service_template",
             get(templates::list).post(templates::create),
-        )
-        .route(
+        ),
+        (
             "/service_template/{id}",
             get(templates::show)
                 .put(templates::update)
                 .delete(templates::delete),
-        )
-        .route("/service_template/{id}/action", post(templates::action))
-        .route("/service", get(services::list))
-        .route(
+        ),
+        ("/service_template/{id}/action", post(templates::action)),
+        ("/service", get(services::list)),
+        (
             "/service/{id}",
             get(services::show)
                 .delete(services::delete)
                 .put(services::update),
-        )
-        .route("/service/{id}/action", post(services::action))
-        .route("/service/{id}/scale", post(services::scale))
-        .route("/service/{id}/role_action", post(services::role_action))
-        .route(
+        ),
+        ("/service/{id}/action", post(services::action)),
+        ("/service/{id}/scale", post(services::scale)),
+        ("/service/{id}/role_action", post(services::role_action)),
+        (
             "/service/{id}/role/{role}/action",
             post(services::role_vm_action),
-        )
-        .route("/service_pool/purge_done", post(services::purge_done))
-        .route(
+        ),
+        ("/service_pool/purge_done", post(services::purge_done)),
+        (
             "/user",
             get(accounts::list_users).post(accounts::create_user),
-        )
-        .route(
+        ),
+        (
             "/group",
             get(accounts::list_groups).post(accounts::create_group),
-        )
-        .route(
+        ),
+        (
             "/service/{id}/sched_action/{sched_id}",
             delete(services::delete_sched_action),
-        )
-        .route(
+        ),
+        (
             "/service/{id}/role/{role}/sched_action/{sched_id}",
             delete(services::delete_role_sched_action),
-        )
-        .route(
+        ),
+        (
             "/user/{id}",
             get(accounts::show_user).delete(accounts::delete_user),
-        )
-        .route("/user/{id}/action", post(accounts::user_action))
-        .route(
+        ),
+        ("/user/{id}/action", post(accounts::user_action)),
+        (
             "/group/{id}",
             get(accounts::show_group).delete(accounts::delete_group),
-        )
-        .merge(resource_routes("/vm_template", ResourceKind::VmTemplate))
-        .merge(resource_routes("/image", ResourceKind::Image))
-        .route("/metrics", get(metrics::metrics))
-        .route("/openapi.json", get(openapi))
+        ),
+        (
+            "/vm_template",
+            get(resources::list_vm_templates).post(resources::create_vm_template),
+        ),
+        (
+            "/vm_template/{id}",
+            get(resources::show_vm_template)
+                .put(resources::update_vm_template)
+                .delete(resources::delete_vm_template),
+        ),
+        (
+            "/vm_template/{id}/action",
+            post(resources::vm_template_action),
+        ),
+        (
+            "/image",
+            get(resources::list_images).post(resources::create_image),
+        ),
+        (
+            "/image/{id}",
+            get(resources::show_image)
+                .put(resources::update_image)
+                .delete(resources::delete_image),
+        ),
+        ("/image/{id}/action", post(resources::image_action)),
+        ("/metrics", get(metrics::metrics)),
+        ("/openapi.json", get(openapi)),
+    ]
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, handlers)| {
+            router.route(path, handlers)
+        })
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
@@ -192,52 +229,74 @@ async fn json_errors(request: axum::extract::Request, next: axum::middleware::Ne
     response
 }
 
-/// The OpenAPI document of this API.
+/// The OpenAPI document of this API, generated once.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    operation_id = "getOpenApi",
+    tag = "system",
+    summary = "This OpenAPI document",
+    responses(
+        (status = 200, description = "OpenAPI 3.1 document.", body = inline(GetOpenApiResponse))
+    ),
+    security(())
+)]
 async fn openapi() -> Response {
+    static DOCUMENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(openapi::document);
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        include_str!("openapi.json"),
+        DOCUMENT.as_str(),
     )
         .into_response()
-}
-
-/// The six routes of a kind of attribute resource (`/vm_template`, `/image`).
-fn resource_routes(base: &str, kind: ResourceKind) -> Router<Arc<AppState>> {
-    type St = State<Arc<AppState>>;
-    Router::new()
-        .route(
-            base,
-            get(move |s: St, c: Caller| resources::list(kind, s, c))
-                .post(move |s: St, c: Caller, b: JsonBody| resources::create(kind, s, c, b)),
-        )
-        .route(
-            &format!("{base}/{{id}}"),
-            get(move |s: St, c: Caller, id: Path<u64>| resources::show(kind, s, c, id))
-                .put(move |s: St, c: Caller, id: Path<u64>, b: JsonBody| {
-                    resources::update(kind, s, c, id, b)
-                })
-                .delete(move |s: St, c: Caller, id: Path<u64>| resources::delete(kind, s, c, id)),
-        )
-        .route(
-            &format!("{base}/{{id}}/action"),
-            post(move |s: St, c: Caller, id: Path<u64>, b: JsonBody| {
-                resources::action(kind, s, c, id, b)
-            }),
-        )
 }
 
 /// Liveness, for probes that call it often and without credentials: it
 /// reads nothing from the store (it listed every service id before, which
 /// made a probe's cost grow with the services and told anyone how many
 /// there were).
-async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    Json(json!({
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_s": state.started.elapsed().as_secs(),
-        "sim_hypervisor": state.sim_url,
-        "engine": state.engine.is_some(),
-    }))
+#[utoipa::path(
+    get,
+    path = "/health",
+    operation_id = "getHealth",
+    tag = "system",
+    summary = "Server health",
+    responses(
+        (status = 200, description = "Health.", body = Health)
+    ),
+    security(())
+)]
+async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
+    Json(Health {
+        engine: state.engine.is_some(),
+        sim_hypervisor: state.sim_url.clone(),
+        status: HealthStatus::Ok,
+        uptime_s: state.started.elapsed().as_secs(),
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// The server's liveness.
+// The fields are in alphabetical order, as the keys of the JSON object this
+// replaced came out, so the answer is the same to the byte.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Health {
+    /// Whether the engine runs (false when its driver did not load).
+    /// Liveness only: nothing is read from the store.
+    engine: bool,
+    /// URL of the embedded simulated hypervisor, if running.
+    #[schema(required = true)]
+    sim_hypervisor: Option<String>,
+    #[schema(inline)]
+    status: HealthStatus,
+    uptime_s: u64,
+    version: &'static str,
+}
+
+/// Always `ok`: an answer at all is the news.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum HealthStatus {
+    Ok,
 }
 
 /// The largest request body read (axum's default, stated here so that the
@@ -584,10 +643,36 @@ fn change_ownership(
     Ok(())
 }
 
+#[utoipa::path(
+    get,
+    path = "/plugins",
+    operation_id = "listPlugins",
+    tag = "plugins",
+    summary = "Loaded plugins",
+    responses(
+        (status = 200, description = "Every plugin, loaded or failed.", body = inline(ListPluginsResponse)),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable)
+    )
+)]
 async fn plugins(State(state): State<Arc<AppState>>, _caller: Caller) -> Json<serde_json::Value> {
     Json(json!({ "plugins": state.registry.summaries() }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/plugins/{id}",
+    operation_id = "getPlugin",
+    tag = "plugins",
+    summary = "One plugin",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The plugin.", body = PluginSummary),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable)
+    )
+)]
 async fn plugin(
     State(state): State<Arc<AppState>>,
     _caller: Caller,
@@ -602,3 +687,162 @@ async fn plugin(
             .into_response(),
     }
 }
+
+// The bodies above as the OpenAPI document describes them.
+
+json_schema!(ActionRequest, {
+    "type": "object",
+    "description": "Generic action request; params defaults to {}.",
+    "required": ["action"],
+    "properties": {
+        "action": {
+            "type": "object",
+            "required": ["perform"],
+            "properties": {
+                "perform": {
+                    "type": "string"
+                },
+                "params": {
+                    "type": "object",
+                    "default": {}
+                }
+            }
+        }
+    }
+});
+
+json_schema!(RenameAction, {
+    "type": "object",
+    "required": ["action"],
+    "properties": {
+        "action": {
+            "type": "object",
+            "required": ["perform", "params"],
+            "properties": {
+                "perform": {
+                    "const": "rename"
+                },
+                "params": {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": {
+                        "name": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 128,
+                            "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$",
+                            "description": "At most 128 characters, no control characters."
+                        }
+                    }
+                }
+            }
+        }
+    }
+});
+
+json_schema!(ChmodAction, {
+    "type": "object",
+    "required": ["action"],
+    "properties": {
+        "action": {
+            "type": "object",
+            "required": ["perform", "params"],
+            "properties": {
+                "perform": {
+                    "const": "chmod"
+                },
+                "params": {
+                    "type": "object",
+                    "required": ["octet"],
+                    "properties": {
+                        "octet": {
+                            "type": "string",
+                            "pattern": "^[0-7]{3}$",
+                            "examples": ["640"]
+                        }
+                    }
+                }
+            }
+        }
+    }
+});
+
+json_schema!(ChownAction, {
+    "type": "object",
+    "required": ["action"],
+    "properties": {
+        "action": {
+            "type": "object",
+            "required": ["perform", "params"],
+            "properties": {
+                "perform": {
+                    "const": "chown"
+                },
+                "params": {
+                    "type": "object",
+                    "required": ["owner_id"],
+                    "properties": {
+                        "owner_id": {
+                            "type": ["integer", "string"],
+                            "minimum": 0,
+                            "pattern": "^[0-9]+$",
+                            "description": "An id, as a number or a string of digits."
+                        },
+                        "group_id": {
+                            "type": ["integer", "string", "null"],
+                            "minimum": -1,
+                            "pattern": "^(-1|[0-9]+)$",
+                            "description": "An id, as a number or a string of digits; absent or -1 keeps the group."
+                        }
+                    }
+                }
+            }
+        }
+    },
+    "description": "Giving to another user needs the oneadmin group; group_id absent keeps the group."
+});
+
+json_schema!(ChgrpAction, {
+    "type": "object",
+    "required": ["action"],
+    "properties": {
+        "action": {
+            "type": "object",
+            "required": ["perform", "params"],
+            "properties": {
+                "perform": {
+                    "const": "chgrp"
+                },
+                "params": {
+                    "type": "object",
+                    "required": ["group_id"],
+                    "properties": {
+                        "group_id": {
+                            "type": ["integer", "string"],
+                            "minimum": 0,
+                            "pattern": "^[0-9]+$",
+                            "description": "An id, as a number or a string of digits."
+                        }
+                    }
+                }
+            }
+        }
+    }
+});
+
+json_schema!(GetOpenApiResponse, {
+    "type": "object"
+});
+
+json_schema!(ListPluginsResponse, {
+    "type": "object",
+    "required": ["plugins"],
+    "properties": {
+        "plugins": {
+            "type": "array",
+            "items": {
+                "$ref": "#/components/schemas/PluginSummary"
+            }
+        }
+    }
+});

@@ -5,6 +5,9 @@
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::openapi::{
+    BadRequest, Forbidden, NoContent, NotFound, Unauthorized, Unavailable, json_schema,
+};
 use super::{AppState, JsonBody, body_json};
 use crate::access::Right;
 use crate::store::{Resource, ResourceKind, Store};
@@ -324,3 +327,529 @@ pub async fn action(
     store.save_resource(kind, &r)?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+// One handler per kind and route, each with its own entry in the OpenAPI
+// document (the kinds differ in their shapes).
+
+#[utoipa::path(
+    get,
+    path = "/vm_template",
+    operation_id = "listVmTemplates",
+    tag = "vm_template",
+    summary = "List VM templates",
+    responses(
+        (status = 200, description = "The VM templates the caller may use.", body = VmTemplatePool),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable)
+    )
+)]
+pub async fn list_vm_templates(State(state): St, caller: Caller) -> Result<Json<Value>, ApiError> {
+    list(ResourceKind::VmTemplate, State(state), caller).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/vm_template",
+    operation_id = "createVmTemplate",
+    tag = "vm_template",
+    summary = "Create a VM template",
+    request_body(content = VmTemplateCreate, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The new VM template.", body = VmTemplateResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+        (status = 403, response = Forbidden)
+    )
+)]
+pub async fn create_vm_template(
+    State(state): St,
+    caller: Caller,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    create(ResourceKind::VmTemplate, State(state), caller, body).await
+}
+
+#[utoipa::path(
+    get,
+    path = "/vm_template/{id}",
+    operation_id = "getVmTemplate",
+    tag = "vm_template",
+    summary = "Show a VM template",
+    params(("id" = u64, Path)),
+    responses(
+        (status = 200, description = "The VM template.", body = VmTemplateResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable)
+    )
+)]
+pub async fn show_vm_template(
+    State(state): St,
+    caller: Caller,
+    id: Path<u64>,
+) -> Result<Json<Value>, ApiError> {
+    show(ResourceKind::VmTemplate, State(state), caller, id).await
+}
+
+#[utoipa::path(
+    put,
+    path = "/vm_template/{id}",
+    operation_id = "updateVmTemplate",
+    tag = "vm_template",
+    summary = "Update a VM template's attributes",
+    params(("id" = u64, Path)),
+    request_body(content = AttributesUpdate, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The updated VM template.", body = VmTemplateResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable)
+    )
+)]
+pub async fn update_vm_template(
+    State(state): St,
+    caller: Caller,
+    id: Path<u64>,
+    body: JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    update(ResourceKind::VmTemplate, State(state), caller, id, body).await
+}
+
+#[utoipa::path(
+    delete,
+    path = "/vm_template/{id}",
+    operation_id = "deleteVmTemplate",
+    tag = "vm_template",
+    summary = "Delete a VM template",
+    params(("id" = u64, Path)),
+    responses(
+        (status = 204, response = NoContent),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable)
+    )
+)]
+pub async fn delete_vm_template(
+    State(state): St,
+    caller: Caller,
+    id: Path<u64>,
+) -> Result<StatusCode, ApiError> {
+    delete(ResourceKind::VmTemplate, State(state), caller, id).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/vm_template/{id}/action",
+    operation_id = "vmTemplateAction",
+    tag = "vm_template",
+    summary = "Rename, chmod, chown or chgrp a VM template",
+    params(("id" = u64, Path)),
+    request_body(content = inline(VmTemplateActionRequest), content_type = "application/json"),
+    responses(
+        (status = 204, response = NoContent),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable)
+    )
+)]
+pub async fn vm_template_action(
+    State(state): St,
+    caller: Caller,
+    id: Path<u64>,
+    body: JsonBody,
+) -> Result<StatusCode, ApiError> {
+    action(ResourceKind::VmTemplate, State(state), caller, id, body).await
+}
+
+#[utoipa::path(
+    get,
+    path = "/image",
+    operation_id = "listImages",
+    tag = "image",
+    summary = "List images",
+    responses(
+        (status = 200, description = "The images the caller may use.", body = ImagePool),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable)
+    )
+)]
+pub async fn list_images(State(state): St, caller: Caller) -> Result<Json<Value>, ApiError> {
+    list(ResourceKind::Image, State(state), caller).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/image",
+    operation_id = "createImage",
+    tag = "image",
+    summary = "Create an image",
+    request_body(content = ImageCreate, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The new image.", body = ImageResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable)
+    )
+)]
+pub async fn create_image(
+    State(state): St,
+    caller: Caller,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    create(ResourceKind::Image, State(state), caller, body).await
+}
+
+#[utoipa::path(
+    get,
+    path = "/image/{id}",
+    operation_id = "getImage",
+    tag = "image",
+    summary = "Show an image",
+    params(("id" = u64, Path)),
+    responses(
+        (status = 200, description = "The image.", body = ImageResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable)
+    )
+)]
+pub async fn show_image(
+    State(state): St,
+    caller: Caller,
+    id: Path<u64>,
+) -> Result<Json<Value>, ApiError> {
+    show(ResourceKind::Image, State(state), caller, id).await
+}
+
+#[utoipa::path(
+    put,
+    path = "/image/{id}",
+    operation_id = "updateImage",
+    tag = "image",
+    summary = "Update an image's attributes",
+    params(("id" = u64, Path)),
+    request_body(content = AttributesUpdate, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The updated image.", body = ImageResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable)
+    )
+)]
+pub async fn update_image(
+    State(state): St,
+    caller: Caller,
+    id: Path<u64>,
+    body: JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    update(ResourceKind::Image, State(state), caller, id, body).await
+}
+
+#[utoipa::path(
+    delete,
+    path = "/image/{id}",
+    operation_id = "deleteImage",
+    tag = "image",
+    summary = "Delete an image",
+    params(("id" = u64, Path)),
+    responses(
+        (status = 204, response = NoContent),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable)
+    )
+)]
+pub async fn delete_image(
+    State(state): St,
+    caller: Caller,
+    id: Path<u64>,
+) -> Result<StatusCode, ApiError> {
+    delete(ResourceKind::Image, State(state), caller, id).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/image/{id}/action",
+    operation_id = "imageAction",
+    tag = "image",
+    summary = "Rename, chmod, chown or chgrp an image",
+    params(("id" = u64, Path)),
+    request_body(content = inline(ImageActionRequest), content_type = "application/json"),
+    responses(
+        (status = 204, response = NoContent),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable)
+    )
+)]
+pub async fn image_action(
+    State(state): St,
+    caller: Caller,
+    id: Path<u64>,
+    body: JsonBody,
+) -> Result<StatusCode, ApiError> {
+    action(ResourceKind::Image, State(state), caller, id, body).await
+}
+
+// The bodies above as the OpenAPI document describes them.
+
+json_schema!(AttributesDocument, {
+    "type": "object",
+    "description": "A VM template or image. Every attribute except TEMPLATE is a string.",
+    "required": ["ID", "UID", "GID", "UNAME", "GNAME", "NAME", "PERMISSIONS", "TEMPLATE"],
+    "properties": {
+        "ID": {
+            "type": "string",
+            "pattern": "^[0-9]+$"
+        },
+        "UID": {
+            "type": "string",
+            "pattern": "^[0-9]+$"
+        },
+        "GID": {
+            "type": "string",
+            "pattern": "^[0-9]+$"
+        },
+        "UNAME": {
+            "type": "string"
+        },
+        "GNAME": {
+            "type": "string"
+        },
+        "NAME": {
+            "type": "string"
+        },
+        "PERMISSIONS": {
+            "$ref": "#/components/schemas/Permissions"
+        },
+        "TEMPLATE": {
+            "type": "object",
+            "description": "The attributes, as given."
+        }
+    }
+});
+
+json_schema!(VmTemplateResponse, {
+    "type": "object",
+    "required": ["VMTEMPLATE"],
+    "properties": {
+        "VMTEMPLATE": {
+            "$ref": "#/components/schemas/AttributesDocument"
+        }
+    }
+});
+
+json_schema!(VmTemplatePool, {
+    "type": "object",
+    "description": "An empty pool is {\"VMTEMPLATE_POOL\": {}}.",
+    "required": ["VMTEMPLATE_POOL"],
+    "properties": {
+        "VMTEMPLATE_POOL": {
+            "type": "object",
+            "properties": {
+                "VMTEMPLATE": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/components/schemas/AttributesDocument"
+                    }
+                }
+            }
+        }
+    }
+});
+
+json_schema!(ImageResponse, {
+    "type": "object",
+    "required": ["IMAGE"],
+    "properties": {
+        "IMAGE": {
+            "$ref": "#/components/schemas/AttributesDocument"
+        }
+    }
+});
+
+json_schema!(ImagePool, {
+    "type": "object",
+    "description": "An empty pool is {\"IMAGE_POOL\": {}}.",
+    "required": ["IMAGE_POOL"],
+    "properties": {
+        "IMAGE_POOL": {
+            "type": "object",
+            "properties": {
+                "IMAGE": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/components/schemas/AttributesDocument"
+                    }
+                }
+            }
+        }
+    }
+});
+
+json_schema!(Disk, {
+    "type": "object",
+    "properties": {
+        "IMAGE_ID": {
+            "type": ["integer", "string"],
+            "minimum": 0,
+            "pattern": "^[0-9]+$"
+        }
+    }
+});
+
+json_schema!(VmTemplateCreate, {
+    "type": "object",
+    "required": ["name", "template"],
+    "properties": {
+        "name": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 128,
+            "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$",
+            "description": "At most 128 characters, no control characters."
+        },
+        "template": {
+            "type": "object",
+            "description": "VM attributes; NIC must be an array of objects.",
+            "properties": {
+                "CPU": {
+                    "type": ["string", "number"]
+                },
+                "MEMORY": {
+                    "type": ["string", "integer"],
+                    "description": "MiB."
+                },
+                "DISK": {
+                    "anyOf": [
+                        {
+                            "type": "array",
+                            "items": {
+                                "$ref": "#/components/schemas/Disk"
+                            }
+                        },
+                        {
+                            "$ref": "#/components/schemas/Disk"
+                        }
+                    ],
+                    "description": "One disk or a list; IMAGE_ID must exist."
+                },
+                "NIC": {
+                    "type": "array",
+                    "items": {
+                        "type": "object"
+                    }
+                },
+                "CONTEXT": {
+                    "type": "object"
+                }
+            }
+        }
+    },
+    "examples": [
+        {
+            "name": "small",
+            "template": {
+                "CPU": "1",
+                "MEMORY": "512"
+            }
+        }
+    ]
+});
+
+json_schema!(ImageCreate, {
+    "type": "object",
+    "required": ["name", "template"],
+    "properties": {
+        "name": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 128,
+            "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$",
+            "description": "At most 128 characters, no control characters."
+        },
+        "template": {
+            "type": "object",
+            "description": "Image attributes.",
+            "properties": {
+                "PATH": {
+                    "type": "string"
+                },
+                "SIZE": {
+                    "type": ["string", "integer"],
+                    "description": "MiB."
+                },
+                "TYPE": {
+                    "type": "string",
+                    "examples": ["OS", "DATABLOCK", "CDROM"]
+                }
+            }
+        }
+    }
+});
+
+json_schema!(AttributesUpdate, {
+    "type": "object",
+    "required": ["template"],
+    "properties": {
+        "template": {
+            "type": "object"
+        },
+        "append": {
+            "type": ["boolean", "null"],
+            "default": false,
+            "description": "true merges into the attributes; false replaces them."
+        }
+    }
+});
+
+json_schema!(VmTemplateActionRequest, {
+    "oneOf": [
+        {
+            "$ref": "#/components/schemas/RenameAction"
+        },
+        {
+            "$ref": "#/components/schemas/ChmodAction"
+        },
+        {
+            "$ref": "#/components/schemas/ChownAction"
+        },
+        {
+            "$ref": "#/components/schemas/ChgrpAction"
+        }
+    ]
+});
+
+json_schema!(ImageActionRequest, {
+    "oneOf": [
+        {
+            "$ref": "#/components/schemas/RenameAction"
+        },
+        {
+            "$ref": "#/components/schemas/ChmodAction"
+        },
+        {
+            "$ref": "#/components/schemas/ChownAction"
+        },
+        {
+            "$ref": "#/components/schemas/ChgrpAction"
+        }
+    ]
+});

@@ -2,6 +2,9 @@
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::openapi::{
+    BadRequest, Conflict, Forbidden, NoContent, NotFound, Unauthorized, Unavailable, json_schema,
+};
 use super::{AppState, JsonBody, Warnings, body_json, documents};
 use crate::access::Right;
 use crate::service::lifecycle::{Service, VmAction, VmActionRequest};
@@ -34,6 +37,18 @@ fn load(
     Ok(service)
 }
 
+#[utoipa::path(
+    get,
+    path = "/service",
+    operation_id = "listServices",
+    tag = "service",
+    summary = "List services",
+    responses(
+        (status = 200, description = "The services the caller may use.", body = inline(ListServicesResponse)),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn list(State(state): St, caller: Caller) -> Result<Json<Value>, ApiError> {
     let engine = state.engine()?;
     let store = engine.store();
@@ -48,6 +63,22 @@ pub async fn list(State(state): St, caller: Caller) -> Result<Json<Value>, ApiEr
 
 /// The hottest route: the store's lock is held only to fetch the service
 /// and its owner's names; rendering happens outside it.
+#[utoipa::path(
+    get,
+    path = "/service/{id}",
+    operation_id = "getService",
+    tag = "service",
+    summary = "Show a service",
+    params(("id" = u64, Path)),
+    responses(
+        (status = 200, description = "The service.", body = inline(GetServiceResponse)),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn show(
     State(state): St,
     caller: Caller,
@@ -65,6 +96,24 @@ pub async fn show(
     ))))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/service/{id}",
+    operation_id = "deleteService",
+    tag = "service",
+    summary = "Undeploy a service",
+    description = "Undeploys, then deletes the service. 409 unless PENDING, RUNNING, UNDEPLOYING, WARNING or HOLD.",
+    params(("id" = u64, Path)),
+    responses(
+        (status = 204, response = NoContent),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn delete(
     State(state): St,
     caller: Caller,
@@ -75,6 +124,25 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/service/{id}/scale",
+    operation_id = "scaleService",
+    tag = "service",
+    summary = "Scale a role",
+    description = "409 unless the service is RUNNING (e.g. in COOLDOWN); 400 outside min_vms..max_vms without force, or to the current cardinality.",
+    params(("id" = u64, Path)),
+    request_body(content = inline(ScaleServiceRequest), content_type = "application/json"),
+    responses(
+        (status = 204, response = NoContent),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn scale(
     State(state): St,
     caller: Caller,
@@ -97,6 +165,25 @@ pub async fn scale(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/service/{id}/action",
+    operation_id = "serviceAction",
+    tag = "service",
+    summary = "Act on a service",
+    description = "recover (delete: true removes the service from any state); release releases held roles; rename, chmod, chown, chgrp (chown and chgrp change the service's VMs too); any other perform is a VM action scheduled on every role's VMs in batches. 409 in a state the action does not allow.",
+    params(("id" = u64, Path)),
+    request_body(content = inline(ServiceActionRequest), content_type = "application/json"),
+    responses(
+        (status = 204, response = NoContent),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn action(
     State(state): St,
     caller: Caller,
@@ -233,6 +320,25 @@ fn batch(params: &Value) -> Result<(u64, u64), ApiError> {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/service/{id}/role/{role}/action",
+    operation_id = "roleVmAction",
+    tag = "service",
+    summary = "VM action on a role's VMs",
+    description = "Schedules the action on the role's VMs in batches (release means VM release here). 409 unless the service is RUNNING, WARNING or HOLD.",
+    params(("id" = u64, Path), ("role" = String, Path, description = "Role name.")),
+    request_body(content = inline(RoleVmActionRequest), content_type = "application/json"),
+    responses(
+        (status = 204, response = NoContent),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn role_vm_action(
     State(state): St,
     caller: Caller,
@@ -248,6 +354,25 @@ pub async fn role_vm_action(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/service/{id}/role_action",
+    operation_id = "serviceRoleAction",
+    tag = "service",
+    summary = "Add or remove a role",
+    description = "The service must be RUNNING (409). A role that is another role's parent cannot be removed.",
+    params(("id" = u64, Path)),
+    request_body(content = inline(ServiceRoleActionRequest), content_type = "application/json"),
+    responses(
+        (status = 204, description = "Done; empty body.", headers(("Flotilla-Warning" = String, description = "One per warning about the request (an unknown template attribute); repeated. Non-ASCII characters are escaped as \\u{hex}."))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn role_action(
     State(state): St,
     caller: Caller,
@@ -295,6 +420,25 @@ fn service_inputs(state: &AppState, id: u64) -> Result<Vec<String>, ApiError> {
 
 /// The full service template, or `{"append": true, "template": "<JSON>"}`
 /// whose top-level keys replace the current ones.
+#[utoipa::path(
+    put,
+    path = "/service/{id}",
+    operation_id = "updateService",
+    tag = "service",
+    summary = "Update a service",
+    description = "A full service template body, or {append: true, template: \"<JSON text>\"} merging top-level keys. Cannot change (400 listing each): name (use rename), deployment, user_inputs, user_inputs_values, networks, networks_values, ready_status_gate, the set of roles (use role_action), and per role cardinality (use scale), parents, template_id. 409 while the service is in a transient or failed state.",
+    params(("id" = u64, Path)),
+    request_body(content = inline(UpdateServiceRequest), content_type = "application/json"),
+    responses(
+        (status = 204, description = "Done; empty body.", headers(("Flotilla-Warning" = String, description = "One per warning about the request (an unknown template attribute); repeated. Non-ASCII characters are escaped as \\u{hex}."))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn update(
     State(state): St,
     caller: Caller,
@@ -362,6 +506,23 @@ fn sched_id(text: &str) -> Result<u64, ApiError> {
         .map_err(|_| ApiError::bad_request(format!("sched_id: `{text}` must be a whole number")))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/service/{id}/sched_action/{sched_id}",
+    operation_id = "deleteServiceSchedAction",
+    tag = "service",
+    summary = "Cancel a batched action (all roles)",
+    description = "Cancels the pending VM actions of a batched action. An unknown id is a success.",
+    params(("id" = u64, Path), ("sched_id" = String, Path, description = "Id of a batched action; anything but digits is a 400.", pattern = "^[0-9]+$")),
+    responses(
+        (status = 204, response = NoContent),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn delete_sched_action(
     State(state): St,
     caller: Caller,
@@ -373,6 +534,23 @@ pub async fn delete_sched_action(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/service/{id}/role/{role}/sched_action/{sched_id}",
+    operation_id = "deleteRoleSchedAction",
+    tag = "service",
+    summary = "Cancel a batched action of a role",
+    description = "Cancels the pending VM actions of a batched action. An unknown id is a success.",
+    params(("id" = u64, Path), ("role" = String, Path, description = "Role name."), ("sched_id" = String, Path, description = "Id of a batched action; anything but digits is a 400.", pattern = "^[0-9]+$")),
+    responses(
+        (status = 204, response = NoContent),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn delete_role_sched_action(
     State(state): St,
     caller: Caller,
@@ -387,6 +565,20 @@ pub async fn delete_role_sched_action(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/service_pool/purge_done",
+    operation_id = "purgeDoneServices",
+    tag = "service",
+    summary = "Delete DONE services",
+    description = "oneadmin group only.",
+    responses(
+        (status = 204, response = NoContent),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn purge_done(State(state): St, caller: Caller) -> Result<StatusCode, ApiError> {
     if !caller.0.admin {
         return Err(ApiError::forbidden(
@@ -396,3 +588,261 @@ pub async fn purge_done(State(state): St, caller: Caller) -> Result<StatusCode, 
     state.engine()?.purge_done().await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+// The bodies above as the OpenAPI document describes them.
+
+json_schema!(BatchParams, {
+    "type": "object",
+    "description": "Defaults period 60, number 1 only when both are absent; 0 in either means all VMs at once. Numbers may be strings of digits.",
+    "properties": {
+        "period": {
+            "type": ["integer", "string", "null"],
+            "minimum": 0,
+            "maximum": 31536000,
+            "pattern": "^[0-9]+$",
+            "description": "Seconds between batches (a whole number, or a string of digits as some OneFlow clients send), at most a year."
+        },
+        "number": {
+            "type": ["integer", "string", "null"],
+            "minimum": 0,
+            "maximum": 1000000,
+            "pattern": "^[0-9]+$",
+            "description": "VMs per batch (a whole number, or a string of digits), at most 1,000,000."
+        },
+        "args": {
+            "type": ["string", "object", "null"],
+            "additionalProperties": {
+                "type": ["string", "number", "boolean"]
+            },
+            "description": "Arguments of the VM action: OneFlow's comma-separated string in OpenNebula's order (snapshot-*: name; disk-snapshot-*: disk_id,name), or an object of named values passed to the driver as they are. More values than the action takes is a 400."
+        }
+    }
+});
+
+json_schema!(ListServicesResponse, {
+    "type": "object",
+    "description": "An empty pool is {\"DOCUMENT_POOL\": {}}.",
+    "required": ["DOCUMENT_POOL"],
+    "properties": {
+        "DOCUMENT_POOL": {
+            "type": "object",
+            "properties": {
+                "DOCUMENT": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/components/schemas/ServiceDocument"
+                    }
+                }
+            }
+        }
+    }
+});
+
+json_schema!(GetServiceResponse, {
+    "type": "object",
+    "required": ["DOCUMENT"],
+    "properties": {
+        "DOCUMENT": {
+            "$ref": "#/components/schemas/ServiceDocument"
+        }
+    }
+});
+
+json_schema!(UpdateServiceRequest, {
+    "oneOf": [
+        {
+            "$ref": "#/components/schemas/ServiceTemplateBody"
+        },
+        {
+            "type": "object",
+            "required": ["append", "template"],
+            "properties": {
+                "append": {
+                    "const": true
+                },
+                "template": {
+                    "type": ["string", "object"],
+                    "description": "The top-level keys to merge, as JSON text or an object."
+                }
+            }
+        }
+    ]
+});
+
+json_schema!(ServiceActionRequest, {
+    "oneOf": [
+        {
+            "type": "object",
+            "required": ["action"],
+            "properties": {
+                "action": {
+                    "type": "object",
+                    "required": ["perform"],
+                    "properties": {
+                        "perform": {
+                            "const": "recover"
+                        },
+                        "params": {
+                            "type": "object",
+                            "properties": {
+                                "delete": {
+                                    "type": ["boolean", "null"],
+                                    "default": false
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+        {
+            "type": "object",
+            "required": ["action"],
+            "properties": {
+                "action": {
+                    "type": "object",
+                    "required": ["perform"],
+                    "properties": {
+                        "perform": {
+                            "const": "release"
+                        }
+                    }
+                }
+            },
+            "description": "Release the roles in HOLD."
+        },
+        {
+            "$ref": "#/components/schemas/RenameAction"
+        },
+        {
+            "$ref": "#/components/schemas/ChmodAction"
+        },
+        {
+            "$ref": "#/components/schemas/ChownAction"
+        },
+        {
+            "$ref": "#/components/schemas/ChgrpAction"
+        },
+        {
+            "type": "object",
+            "required": ["action"],
+            "description": "A VM action on every role's VMs.",
+            "properties": {
+                "action": {
+                    "type": "object",
+                    "required": ["perform"],
+                    "properties": {
+                        "perform": {
+                            "type": "string",
+                            "enum": ["terminate", "terminate-hard", "undeploy", "undeploy-hard", "hold", "stop", "suspend", "resume", "reboot", "reboot-hard", "poweroff", "poweroff-hard", "snapshot-create", "snapshot-revert", "snapshot-delete", "disk-snapshot-create", "disk-snapshot-revert", "disk-snapshot-delete"]
+                        },
+                        "params": {
+                            "$ref": "#/components/schemas/BatchParams"
+                        }
+                    }
+                }
+            }
+        }
+    ]
+});
+
+json_schema!(ScaleServiceRequest, {
+    "type": "object",
+    "required": ["role_name", "cardinality"],
+    "properties": {
+        "role_name": {
+            "type": "string"
+        },
+        "cardinality": {
+            "type": ["integer", "string"],
+            "minimum": 0,
+            "pattern": "^[0-9]+$"
+        },
+        "force": {
+            "type": ["boolean", "null"],
+            "default": false
+        }
+    }
+});
+
+json_schema!(ServiceRoleActionRequest, {
+    "oneOf": [
+        {
+            "type": "object",
+            "required": ["action"],
+            "properties": {
+                "action": {
+                    "type": "object",
+                    "required": ["perform", "params"],
+                    "properties": {
+                        "perform": {
+                            "const": "add_role"
+                        },
+                        "params": {
+                            "type": "object",
+                            "required": ["role"],
+                            "properties": {
+                                "role": {
+                                    "oneOf": [
+                                        {
+                                            "$ref": "#/components/schemas/Role"
+                                        },
+                                        {
+                                            "type": "string",
+                                            "description": "The role as JSON text."
+                                        }
+                                    ]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+        {
+            "type": "object",
+            "required": ["action"],
+            "properties": {
+                "action": {
+                    "type": "object",
+                    "required": ["perform", "params"],
+                    "properties": {
+                        "perform": {
+                            "const": "remove_role"
+                        },
+                        "params": {
+                            "type": "object",
+                            "required": ["role"],
+                            "properties": {
+                                "role": {
+                                    "type": "string",
+                                    "description": "Role name."
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    ]
+});
+
+json_schema!(RoleVmActionRequest, {
+    "type": "object",
+    "required": ["action"],
+    "properties": {
+        "action": {
+            "type": "object",
+            "required": ["perform"],
+            "properties": {
+                "perform": {
+                    "type": "string",
+                    "enum": ["terminate", "terminate-hard", "undeploy", "undeploy-hard", "hold", "release", "stop", "suspend", "resume", "reboot", "reboot-hard", "poweroff", "poweroff-hard", "snapshot-create", "snapshot-revert", "snapshot-delete", "disk-snapshot-create", "disk-snapshot-revert", "disk-snapshot-delete"]
+                },
+                "params": {
+                    "$ref": "#/components/schemas/BatchParams"
+                }
+            }
+        }
+    }
+});

@@ -1,0 +1,283 @@
+//! The OpenAPI document served at `/openapi.json`, generated from the
+//! `#[utoipa::path]` declarations on the handlers and the body schemas
+//! beside them, so that it cannot drift from the routes.
+
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr};
+use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
+
+/// A body schema written in JSON Schema next to the code that reads or
+/// builds that body by hand. utoipa's schema types cannot state some of
+/// what the API promises (`const`, a `oneOf` beside `properties`), so the
+/// schema is carried through as written: its keys go out as the members
+/// of an otherwise empty schema object.
+macro_rules! json_schema {
+    ($name:ident, { $($schema:tt)* }) => {
+        json_schema!($name as stringify!($name), { $($schema)* });
+    };
+    // A name other than the type's, for a type whose name is taken.
+    ($name:ident as $title:expr, { $($schema:tt)* }) => {
+        // Never a value: it only names a schema.
+        pub(crate) enum $name {}
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::api::openapi::verbatim(serde_json::json!({ $($schema)* }))
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed($title)
+            }
+        }
+    };
+}
+pub(crate) use json_schema;
+
+/// `schema` (a JSON object) as a utoipa schema that serializes to exactly
+/// `schema`.
+pub(crate) fn verbatim(schema: serde_json::Value) -> RefOr<Schema> {
+    // `json_schema!` takes only an object literal.
+    let serde_json::Value::Object(members) = schema else {
+        return RefOr::T(Schema::default());
+    };
+    let mut object = ObjectBuilder::new()
+        .schema_type(SchemaType::AnyValue)
+        .build();
+    object.extensions = Some(members.into_iter().collect());
+    RefOr::T(Schema::Object(object))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Flotilla API",
+        description = "Flotilla speaks OneFlow's routes and shapes (/service, /service_template), plus VM templates, images, users, groups and plugins. HTTP Basic authentication on every route except /health, /metrics and /openapi.json. Request bodies are read as JSON whatever their Content-Type. Errors are JSON {\"error\": string, \"fields\"?: [{\"field\": string, \"reason\": string}]}: 400 bad input (naming the field), 401 missing or wrong credentials (with WWW-Authenticate: Basic), 403 no permission, 404 not found, 409 wrong state or conflict, 503 engine not running."
+    ),
+    servers((url = "http://127.0.0.1:2474")),
+    security(("basic" = [])),
+    modifiers(&Components),
+    tags(
+        (name = "system"),
+        (name = "plugins"),
+        (name = "service_template"),
+        (name = "service"),
+        (name = "vm_template"),
+        (name = "image"),
+        (name = "user"),
+        (name = "group")
+    ),
+    paths(
+        super::health,
+        super::metrics::metrics,
+        super::openapi,
+        super::plugins,
+        super::plugin,
+        super::templates::list,
+        super::templates::create,
+        super::templates::show,
+        super::templates::update,
+        super::templates::delete,
+        super::templates::action,
+        super::services::list,
+        super::services::show,
+        super::services::update,
+        super::services::delete,
+        super::services::action,
+        super::services::scale,
+        super::services::role_action,
+        super::services::role_vm_action,
+        super::services::delete_sched_action,
+        super::services::delete_role_sched_action,
+        super::services::purge_done,
+        super::resources::list_vm_templates,
+        super::resources::create_vm_template,
+        super::resources::show_vm_template,
+        super::resources::update_vm_template,
+        super::resources::delete_vm_template,
+        super::resources::vm_template_action,
+        super::resources::list_images,
+        super::resources::create_image,
+        super::resources::show_image,
+        super::resources::update_image,
+        super::resources::delete_image,
+        super::resources::image_action,
+        super::accounts::list_users,
+        super::accounts::create_user,
+        super::accounts::show_user,
+        super::accounts::delete_user,
+        super::accounts::user_action,
+        super::accounts::list_groups,
+        super::accounts::create_group,
+        super::accounts::show_group,
+        super::accounts::delete_group,
+    ),
+    components(
+        responses(NoContent, BadRequest, Unauthorized, Forbidden, NotFound, Conflict, Unavailable)
+    )
+)]
+struct ApiDoc;
+
+/// The named schemas (those the others refer to by `$ref`, which utoipa
+/// does not follow), and HTTP Basic for every route but the open ones
+/// (which say `security(())`).
+struct Components;
+
+impl Modify for Components {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        fn add<T: ToSchema>(components: &mut utoipa::openapi::Components) {
+            components
+                .schemas
+                .insert(T::name().into_owned(), T::schema());
+        }
+        let components = openapi.components.get_or_insert_default();
+        add::<super::error::Error>(components);
+        add::<super::Health>(components);
+        add::<crate::registry::PluginSummary>(components);
+        add::<super::RenameAction>(components);
+        add::<super::ChmodAction>(components);
+        add::<super::ChownAction>(components);
+        add::<super::ChgrpAction>(components);
+        add::<super::ActionRequest>(components);
+        add::<super::documents::PermissionsSchema>(components);
+        add::<super::documents::Document>(components);
+        add::<super::documents::ServiceTemplateDocument>(components);
+        add::<super::documents::ServiceDocument>(components);
+        add::<super::documents::DocumentResponse>(components);
+        add::<super::documents::DocumentPool>(components);
+        add::<super::documents::VmNode>(components);
+        add::<super::documents::ScheduledAction>(components);
+        add::<super::documents::ServiceRole>(components);
+        add::<super::documents::ServiceBody>(components);
+        add::<super::templates::ElasticityPolicy>(components);
+        add::<super::templates::ScheduledPolicy>(components);
+        add::<super::templates::Role>(components);
+        add::<super::templates::ServiceTemplateBody>(components);
+        add::<super::services::BatchParams>(components);
+        add::<super::resources::AttributesDocument>(components);
+        add::<super::resources::VmTemplateResponse>(components);
+        add::<super::resources::VmTemplatePool>(components);
+        add::<super::resources::ImageResponse>(components);
+        add::<super::resources::ImagePool>(components);
+        add::<super::resources::Disk>(components);
+        add::<super::resources::VmTemplateCreate>(components);
+        add::<super::resources::ImageCreate>(components);
+        add::<super::resources::AttributesUpdate>(components);
+        add::<super::accounts::User>(components);
+        add::<super::accounts::UserResponse>(components);
+        add::<super::accounts::UserPool>(components);
+        add::<super::accounts::Group>(components);
+        add::<super::accounts::GroupResponse>(components);
+        add::<super::accounts::GroupPool>(components);
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+        );
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [&mut item.put, &mut item.post, &mut item.delete] {
+                if let Some(body) = operation.as_mut().and_then(|o| o.request_body.as_mut()) {
+                    may_be_left_out(body);
+                }
+            }
+        }
+    }
+}
+
+/// utoipa states a body that may be left out (an `Option` one, not
+/// required) as "null or the schema"; the handlers refuse a `null` body,
+/// so such a body is stated as the schema alone.
+fn may_be_left_out(body: &mut utoipa::openapi::request_body::RequestBody) {
+    for content in body.content.values_mut() {
+        let Some(RefOr::T(Schema::OneOf(one_of))) = &mut content.schema else {
+            continue;
+        };
+        let is_null = |schema: &RefOr<Schema>| matches!(schema, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null));
+        if let [null, schema] = one_of.items.as_mut_slice()
+            && is_null(null)
+        {
+            content.schema = Some(std::mem::take(schema));
+        }
+    }
+}
+
+/// The document, as served.
+pub(crate) fn document() -> String {
+    // Through `serde_json::Value`, whose objects keep their keys sorted, so
+    // that the document is the same from one start to the next (the
+    // verbatim schemas' members are hashed).
+    serde_json::to_value(ApiDoc::openapi())
+        .and_then(|value| serde_json::to_string(&value))
+        .unwrap_or_else(|e| format!("{{\"error\": \"the OpenAPI document: {e}\"}}"))
+}
+
+/// A response answered with an `Error` body.
+fn error_response(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Error")))
+                .build(),
+        )
+        .build()
+}
+
+/// The error answers every operation shares, each named once under
+/// `components.responses`.
+macro_rules! error_responses {
+    ($($name:ident: $description:literal;)*) => {
+        $(
+            pub(crate) enum $name {}
+
+            impl<'r> ToResponse<'r> for $name {
+                fn response() -> (&'r str, RefOr<Response>) {
+                    (stringify!($name), error_response($description).into())
+                }
+            }
+        )*
+    };
+}
+
+error_responses! {
+    BadRequest: "Bad input; the message (and `fields`) names the field.";
+    Forbidden: "The caller may not do this.";
+    NotFound: "No such resource.";
+    Conflict: "Wrong state, or a conflict with another resource.";
+    Unavailable: "The engine is not running (its driver plugin did not load).";
+}
+
+pub(crate) enum NoContent {}
+
+impl<'r> ToResponse<'r> for NoContent {
+    fn response() -> (&'r str, RefOr<Response>) {
+        (
+            "NoContent",
+            ResponseBuilder::new()
+                .description("Done; empty body.")
+                .build()
+                .into(),
+        )
+    }
+}
+
+pub(crate) enum Unauthorized {}
+
+impl<'r> ToResponse<'r> for Unauthorized {
+    fn response() -> (&'r str, RefOr<Response>) {
+        let mut response = error_response("Missing or wrong credentials.");
+        let header = utoipa::openapi::header::HeaderBuilder::new()
+            .schema(verbatim(serde_json::json!({
+                "type": "string",
+                "examples": ["Basic realm=\"flotilla\""],
+            })))
+            .build();
+        response
+            .headers
+            .insert("WWW-Authenticate".to_string(), header);
+        ("Unauthorized", response.into())
+    }
+}
