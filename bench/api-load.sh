@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Load test of the REST API: GET of one service with 1,000 services stored,
-# 64 connections for 30 s, measured by wrk (Debian package `wrk`).
+# Load test of the REST API with 1,000 services stored, 64 connections for
+# 30 s per route, measured by wrk (Debian package `wrk`). Three routes in one
+# run, side by side: GET of one service, an unknown route (the JSON 404, the
+# router's floor) and /health, each with requests per second and p99.
 #
 #   bench/api-load.sh [DURATION] [CONNECTIONS] [SERVICES]
-#   ROUTE=/service bench/api-load.sh 10s     # another route (default: one service)
+#   ROUTE=/service bench/api-load.sh 10s     # another first route (default: one service)
 #
 # Builds nothing: run `cargo build --release` first. Starts `flotilla serve`
 # on loopback with a fresh data directory, creates the services through the
-# API, waits until they are RUNNING, then runs wrk against one of them.
+# API, waits until they are RUNNING, then runs wrk against each route.
 set -euo pipefail
 
 duration=${1:-30s}
@@ -45,8 +47,18 @@ if [ "${running:-0}" -lt "$services" ]; then
   trap - EXIT; kill $server; exit 1
 fi
 route=${ROUTE:-/service/$target}
-echo "$running services RUNNING; GET $route" >&2
+echo "$running services RUNNING" >&2
 
 script="$data/auth.lua"
 printf 'wrk.headers["Authorization"] = "Basic %s"\n' "$(printf %s "$auth" | base64 -w0)" > "$script"
-wrk -t2 -c"$connections" -d"$duration" --latency -s "$script" "$api$route"
+printf '%-24s %12s %10s %10s\n' route req/s p50 p99
+for path in "$route" /no/such/route /health; do
+  out=$(wrk -t2 -c"$connections" -d"$duration" --latency -s "$script" "$api$path")
+  if echo "$out" | grep -q 'Non-2xx'; then
+    [ "$path" = /no/such/route ] || { echo "$out" >&2; echo "GET $path: errors" >&2; exit 1; }
+  fi
+  rps=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
+  p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
+  p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+  printf '%-24s %12s %10s %10s\n' "GET $path" "$rps" "$p50" "$p99"
+done

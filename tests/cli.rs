@@ -106,7 +106,7 @@ fn plugin_check_passes_the_sim_driver_and_names_each_fixtures_fault() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains("10/10 checks passed"), "{stdout}");
+    assert!(stdout.contains("11/11 checks passed"), "{stdout}");
 
     for (id, fault) in [
         ("trap", "trap"),

@@ -643,6 +643,43 @@ async fn a_refused_terminate_falls_back_to_terminate_hard() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_vm_in_a_batch_of_creates_does_not_stop_the_others() {
+    let h = harness(600_000).await;
+    // Every role deploys at once, so the three creates go to the driver in
+    // one call; the hypervisor refuses the middle role's VM.
+    let template = json!({"name": "mixed", "deployment": "none",
+    "roles": [
+        {"name": "first", "type": "vm", "cardinality": 1, "template_id": 0},
+        {"name": "refused", "type": "vm", "cardinality": 1, "template_id": 0,
+         "template_contents": {"SIM_FAIL": "create"}},
+        {"name": "last", "type": "vm", "cardinality": 1, "template_id": 0}
+    ]});
+    let id = h.engine.instantiate(&template).await.unwrap();
+    let vms = h.vms();
+    assert_eq!(
+        vms.keys().collect::<Vec<_>>(),
+        ["first", "last"],
+        "the VMs around the refused one are created"
+    );
+    let service = h.engine.service(id).unwrap();
+    for role in ["first", "last"] {
+        let nodes = &service.role(role).unwrap().nodes;
+        assert!(nodes.iter().all(|n| n.vm_id.is_some()), "{role}: {nodes:?}");
+    }
+    let refused = &service.role("refused").unwrap().nodes;
+    assert!(refused.iter().all(|n| n.vm_id.is_none()), "{refused:?}");
+    assert!(
+        service
+            .log
+            .iter()
+            .any(|l| l.message.contains("creating VM") && l.message.contains("SIM_FAIL=create")),
+        "{:#?}",
+        service.log
+    );
+    assert_eq!(h.role_state(id, "refused"), RoleState::FailedDeploying);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_state_operations_are_refused_and_change_nothing() {
     let h = harness(600_000).await;
     let template = json!({"name": "slow",

@@ -332,3 +332,38 @@ async fn one_poll_reports_many_vms_in_the_order_asked() {
         500
     );
 }
+
+#[tokio::test]
+async fn a_batch_of_creates_answers_each_vm_on_its_own() {
+    let sim = SimHypervisor::open(SimOptions::default()).unwrap();
+    let base = serve(sim.clone()).await;
+    let (status, first) = request(
+        "POST",
+        &format!("{base}/vms"),
+        Some(&create_body("op-1", json!({}))),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let vms: Vec<Value> = [
+        create_body("op-2", json!({})),
+        create_body("op-3", json!({"SIM_FAIL": "create"})),
+        create_body("op-1", json!({})),
+        create_body("op-4", json!([1])),
+    ]
+    .iter()
+    .map(|b| serde_json::from_str(b).unwrap())
+    .collect();
+    let (status, batch) = request(
+        "POST",
+        &format!("{base}/vms/batch"),
+        Some(&json!({ "vms": vms }).to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{batch}");
+    let results = batch["results"].as_array().unwrap();
+    let statuses: Vec<u64> = results.iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [201, 409, 200, 400], "{batch}");
+    assert_eq!(results[2]["id"], first["id"], "the same VM again");
+    assert!(results[1]["error"].as_str().unwrap().contains("SIM_FAIL"));
+    assert_eq!(sim.vm_count(), 2, "only op-1 and op-2 exist");
+}

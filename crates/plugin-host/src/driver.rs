@@ -6,7 +6,7 @@ use super::engine::{KindPre, LoadedPlugin};
 use super::fault::CallError;
 use super::instance::Instance;
 use super::supervisor::{Supervisor, WarmInstance};
-use super::{KeyValue, ManagedVm, PluginFault, PluginInfo, VmAction, VmSpec, VmStatus};
+use super::{KeyValue, ManagedVm, PluginError, PluginFault, PluginInfo, VmAction, VmSpec, VmStatus};
 use crate::bindings::driver::exports::flotilla::driver::driver as wit;
 use std::sync::Arc;
 
@@ -33,6 +33,31 @@ impl DriverInstance {
         self.call("create", |b, s| {
             b.flotilla_driver_driver().call_create(s, &spec)
         })
+    }
+
+    /// One outcome per spec, in order; an `Err` of the call itself is a
+    /// fault (or the plugin's answer was not one outcome per spec).
+    pub fn create_many(
+        &mut self,
+        specs: &[VmSpec],
+    ) -> Result<Vec<Result<String, PluginError>>, CallError> {
+        let wit_specs: Vec<wit::VmSpec> = specs.iter().map(Into::into).collect();
+        let outcomes = self.call("create-many", |b, s| {
+            b.flotilla_driver_driver()
+                .call_create_many(s, &wit_specs)
+                .map(Ok)
+        })?;
+        if outcomes.len() != specs.len() {
+            return Err(CallError::Plugin(PluginError::Other(format!(
+                "create-many answered {} outcomes for {} VMs",
+                outcomes.len(),
+                specs.len()
+            ))));
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| outcome.map_err(Into::into))
+            .collect())
     }
 
     pub fn act(
@@ -109,6 +134,14 @@ impl Driver {
 
     pub async fn create(&self, spec: VmSpec) -> Result<String, CallError> {
         self.supervisor().call(move |d| d.create(&spec)).await
+    }
+
+    /// Create several VMs in one call: one outcome per spec, in order.
+    pub async fn create_many(
+        &self,
+        specs: Vec<VmSpec>,
+    ) -> Result<Vec<Result<String, PluginError>>, CallError> {
+        self.supervisor().call(move |d| d.create_many(&specs)).await
     }
 
     pub async fn act(

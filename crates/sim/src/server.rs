@@ -3,6 +3,7 @@
 //! | route | |
 //! |---|---|
 //! | `POST /vms` | create (idempotent on `operation_id`): 201 new, 200 existing |
+//! | `POST /vms/batch` | `{"vms": [..]}`: many creates in one call, one outcome each |
 //! | `GET /vms` | every VM (for a driver's `list`) |
 //! | `GET /vms/{id}` | one VM |
 //! | `POST /vms/{id}/action` | `{"action": "poweroff", "args": {}}` |
@@ -194,6 +195,71 @@ async fn create(
     Ok((status, Json(vm.view(now))).into_response())
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchBody {
+    vms: Vec<CreateBody>,
+}
+
+/// Many creates in one call, written in one transaction. Each VM is on its
+/// own, as with `POST /vms`: its outcome carries the status that route
+/// would answer (201 new, 200 existing, 4xx refused) with the VM's `id` or
+/// an `error`, in the order asked; one refused VM does not fail the others.
+async fn create_batch(
+    State(sim): Sim,
+    body: Result<Json<BatchBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(body) = body?;
+    let now = sim.clock.now_ms();
+    let mut guard = sim.lock();
+    let (hypervisor, store) = &mut *guard;
+    let outcomes: Vec<Result<(u64, bool), SimError>> = body
+        .vms
+        .into_iter()
+        .map(|vm| {
+            hypervisor
+                .create(
+                    CreateRequest {
+                        operation_id: vm.operation_id,
+                        service_id: vm.service_id,
+                        role_name: vm.role_name,
+                        name: vm.name,
+                        template: vm.template,
+                        hold: vm.hold,
+                    },
+                    now,
+                )
+                .map(|(vm, new)| (vm.id, new))
+        })
+        .collect();
+    let new = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Ok((id, true)) => hypervisor.get(*id),
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    store.save_all(new)?;
+    let results: Vec<serde_json::Value> = outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            Ok((id, new)) => {
+                let status = if new {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                };
+                json!({ "status": status.as_u16(), "id": id.to_string() })
+            }
+            Err(e) => {
+                let ApiError(status, error) = e.into();
+                json!({ "status": status.as_u16(), "error": error })
+            }
+        })
+        .collect();
+    Ok(Json(json!({ "results": results })))
+}
+
 async fn list(State(sim): Sim) -> Json<serde_json::Value> {
     Json(json!({ "vms": sim.views() }))
 }
@@ -325,6 +391,7 @@ pub fn router(sim: Arc<SimHypervisor>) -> Router {
         .route("/health", get(health))
         .route("/vms", post(create).get(list))
         .route("/vms/poll", post(poll))
+        .route("/vms/batch", post(create_batch))
         .route("/vms/{id}", get(show))
         .route("/vms/{id}/action", post(action))
         .route("/vms/{id}/monitoring", put(set_monitoring))

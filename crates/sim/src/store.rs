@@ -45,12 +45,24 @@ impl VmStore {
     }
 
     pub fn save(&self, vm: &Vm) -> anyhow::Result<()> {
-        let body = serde_json::to_string(vm)?;
-        self.db
-            .prepare_cached(
-                "INSERT OR REPLACE INTO vms (id, operation_id, body) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![vm.id as i64, vm.operation_id, body])?;
+        save(&self.db, vm)
+    }
+
+    /// Write many VMs in one transaction (a batch of creates): one commit
+    /// rather than one per VM.
+    pub fn save_all<'a>(&mut self, vms: impl IntoIterator<Item = &'a Vm>) -> anyhow::Result<()> {
+        let tx = self.db.transaction()?;
+        for vm in vms {
+            save(&tx, vm)?;
+        }
+        tx.commit()?;
         Ok(())
     }
+}
+
+fn save(db: &Connection, vm: &Vm) -> anyhow::Result<()> {
+    let body = serde_json::to_string(vm)?;
+    db.prepare_cached("INSERT OR REPLACE INTO vms (id, operation_id, body) VALUES (?1, ?2, ?3)")?
+        .execute(params![vm.id as i64, vm.operation_id, body])?;
+    Ok(())
 }

@@ -179,6 +179,39 @@ pub(super) async fn run(plugin: Arc<LoadedPlugin>, manifest: &Manifest) -> Repor
         .await,
     );
 
+    c.record(
+        "create-many answers each VM on its own, in order",
+        async {
+            let mut bad = spec("conformance-many-bad", false);
+            bad.template = "[1, 2, 3]".into();
+            let specs = vec![
+                spec("conformance-many-1", false),
+                bad,
+                spec("conformance-1", false),
+            ];
+            let outcomes = driver.create_many(specs).await?;
+            match outcomes.as_slice() {
+                [Ok(new), Err(PluginError::InvalidInput(_)), Ok(again)]
+                    if !new.is_empty() && Some(again) == id.as_ref() =>
+                {
+                    Ok(format!(
+                        "VM {new} created, the invalid one refused, VM {again} again"
+                    ))
+                }
+                [Ok(_), Err(PluginError::InvalidInput(_)), Ok(again)] => Err(wrong(format!(
+                    "the repeated operation id gave VM {again}, not the first VM"
+                ))),
+                [_, Ok(id), _] => Err(wrong(format!("created VM {id} from an invalid template"))),
+                [Err(e), _, _] | [_, _, Err(e)] => {
+                    Err(wrong(format!("a valid VM was refused: {e}")))
+                }
+                [_, Err(e), _] => Err(wrong(format!("expected invalid-input, got {e}"))),
+                other => Err(wrong(format!("{} outcomes for 3 VMs", other.len()))),
+            }
+        }
+        .await,
+    );
+
     c.into_report(manifest)
 }
 

@@ -22,6 +22,16 @@ pub trait Driver: 'static {
     /// and expects the VM the first call made.
     fn create(&mut self, spec: VmSpec) -> Result<String, Error>;
 
+    /// Create several VMs: one outcome per spec, in the order given, each
+    /// as [`Driver::create`] would answer it (idempotent on its operation
+    /// id; one refused VM does not fail the others). The host sends a
+    /// round's creates together, so a backend that can create many VMs in
+    /// one request saves a round trip per VM by overriding this; the
+    /// default creates them one at a time.
+    fn create_many(&mut self, specs: Vec<VmSpec>) -> Vec<Result<String, Error>> {
+        specs.into_iter().map(|spec| self.create(spec)).collect()
+    }
+
     fn act(&mut self, vm_id: String, action: VmAction, args: Vec<KeyValue>) -> Result<(), Error>;
 
     /// The state of many VMs, in the order asked. A VM the backend does not
@@ -55,6 +65,15 @@ macro_rules! export_driver {
                 }
                 fn create(spec: __wit::VmSpec) -> Result<String, __Error> {
                     __with(|d| d.create(spec.into())).map_err(Into::into)
+                }
+                fn create_many(
+                    specs: Vec<__wit::VmSpec>,
+                ) -> Vec<Result<String, __Error>> {
+                    let specs = specs.into_iter().map(Into::into).collect();
+                    __with(|d| d.create_many(specs))
+                        .into_iter()
+                        .map(|outcome| outcome.map_err(Into::into))
+                        .collect()
                 }
                 fn act(
                     vm_id: String,

@@ -184,6 +184,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
             .iter()
             .map(|o| api::origin_normalise(o))
             .collect(),
+        rendered: Default::default(),
     });
     let listener = bind(config.server.listen, "API").await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;

@@ -23,6 +23,7 @@ pub(super) fn permissions(p: &Permissions) -> Value {
 
 /// The names of a document's owner and group (`UNAME`, `GNAME`), read
 /// from the store so that rendering can happen without it.
+#[derive(PartialEq)]
 pub struct Names {
     pub user: String,
     pub group: String,

@@ -54,6 +54,8 @@ pub struct AppState {
     /// Origins besides the server's own that may send state-changing
     /// requests (`server.allowed_origins`), normalised by `origin::normalise`.
     pub allowed_origins: Vec<String>,
+    /// `GET /service/:id` answers, rendered once per version of a service.
+    pub rendered: services::RenderedServices,
 }
 
 impl AppState {

@@ -21,7 +21,9 @@ pub struct ManagedRecord {
 
 /// Errors are strings: the engine only logs them in the service's log.
 pub trait VmBackend: Send + Sync + 'static {
-    fn create(&self, spec: VmSpec) -> BoxFuture<'_, Result<String, String>>;
+    /// Create VMs in one call: one outcome per spec, in order; a failure
+    /// of the call as a whole is every VM's outcome.
+    fn create_many(&self, specs: Vec<VmSpec>) -> BoxFuture<'_, Vec<Result<String, String>>>;
     /// `args`: the action's parameters (`name`, `disk_id`).
     fn act(
         &self,
@@ -57,8 +59,17 @@ fn managed(vms: Vec<crate::plugin::ManagedVm>) -> Vec<ManagedRecord> {
 
 /// The Wasm driver plugin.
 impl VmBackend for Driver {
-    fn create(&self, spec: VmSpec) -> BoxFuture<'_, Result<String, String>> {
-        Box::pin(async move { Driver::create(self, spec).await.map_err(call_error) })
+    fn create_many(&self, specs: Vec<VmSpec>) -> BoxFuture<'_, Vec<Result<String, String>>> {
+        let n = specs.len();
+        Box::pin(async move {
+            match Driver::create_many(self, specs).await {
+                Ok(outcomes) => outcomes
+                    .into_iter()
+                    .map(|o| o.map_err(|e| call_error(CallError::Plugin(e))))
+                    .collect(),
+                Err(e) => vec![Err(call_error(e)); n],
+            }
+        })
     }
 
     fn act(
@@ -125,9 +136,18 @@ impl NativeSimDriver {
 }
 
 impl VmBackend for NativeSimDriver {
-    fn create(&self, spec: VmSpec) -> BoxFuture<'_, Result<String, String>> {
+    fn create_many(&self, specs: Vec<VmSpec>) -> BoxFuture<'_, Vec<Result<String, String>>> {
         use flotilla_plugin_sdk::driver::Driver as _;
-        Box::pin(self.run(move |d| d.create(spec).map_err(|e| e.to_string())))
+        let n = specs.len();
+        Box::pin(async move {
+            let outcomes = self.run(move |d| {
+                Ok(d.create_many(specs)
+                    .into_iter()
+                    .map(|o| o.map_err(|e| e.to_string()))
+                    .collect())
+            });
+            outcomes.await.unwrap_or_else(|e| vec![Err(e); n])
+        })
     }
 
     fn act(

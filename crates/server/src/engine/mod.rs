@@ -96,6 +96,11 @@ impl Default for Settings {
 /// after each one would make a role of thousands of VMs cost a write of
 /// the whole service per VM. Growing the batch keeps a large scale linear.
 const ANSWERS_PER_WRITE: usize = 64;
+/// Creates sent to the driver in one call: a round's creates go together,
+/// up to this many, so a VM costs a share of a call rather than a whole
+/// one. Bounded so that one call stays well within the plugin's deadline
+/// and memory, and answers are written as often as `ANSWERS_PER_WRITE`.
+const CREATES_PER_CALL: usize = ANSWERS_PER_WRITE;
 
 impl Engine {
     /// `wait_ms`: how long a deploy, scale or undeploy may wait for VMs;
@@ -484,18 +489,34 @@ impl Engine {
         let mut queue: VecDeque<Effect> = effects.into();
         let (mut unwritten, mut answered) = (0, 0);
         while let Some(effect) = queue.pop_front() {
-            match effect {
+            let done = match effect {
                 Effect::Create(create) => {
-                    let result = self.create(service, &create).await;
-                    service.observe_created(&create, result, self.now());
+                    // The creates that follow go in the same call.
+                    let mut batch = vec![create];
+                    while batch.len() < CREATES_PER_CALL {
+                        match queue.pop_front() {
+                            Some(Effect::Create(next)) => batch.push(next),
+                            Some(other) => {
+                                queue.push_front(other);
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    let results = self.create_many(service, &batch).await;
+                    for (create, result) in batch.iter().zip(results) {
+                        service.observe_created(create, result, self.now());
+                    }
+                    batch.len()
                 }
                 Effect::Act(act) => {
                     let result = self.act(&act).await;
                     queue.extend(service.observe_acted(&act, result, self.now()));
+                    1
                 }
-            }
-            unwritten += 1;
-            answered += 1;
+            };
+            unwritten += done;
+            answered += done;
             if unwritten >= ANSWERS_PER_WRITE.max(answered / 4) || queue.is_empty() {
                 self.store().save_service(service)?;
                 unwritten = 0;
@@ -537,7 +558,44 @@ impl Engine {
         Err(refused)
     }
 
-    async fn create(&self, service: &Service, create: &CreateVm) -> Result<String, String> {
+    /// Create VMs in one driver call: one outcome per create, in order. A
+    /// create whose spec cannot be built (its VM template is gone) fails
+    /// alone, without a call.
+    async fn create_many(
+        &self,
+        service: &Service,
+        creates: &[CreateVm],
+    ) -> Vec<Result<String, String>> {
+        let mut outcomes: Vec<Option<Result<String, String>>> = Vec::with_capacity(creates.len());
+        let mut specs = Vec::with_capacity(creates.len());
+        for create in creates {
+            match self.vm_spec(service, create) {
+                Ok(spec) => {
+                    specs.push(spec);
+                    outcomes.push(None);
+                }
+                Err(e) => outcomes.push(Some(Err(e))),
+            }
+        }
+        let mut answers = if specs.is_empty() {
+            Vec::new()
+        } else {
+            self.inner.driver.create_many(specs).await
+        }
+        .into_iter();
+        outcomes
+            .into_iter()
+            .map(|outcome| {
+                outcome.unwrap_or_else(|| {
+                    answers
+                        .next()
+                        .unwrap_or_else(|| Err("the driver gave no answer for this VM".into()))
+                })
+            })
+            .collect()
+    }
+
+    fn vm_spec(&self, service: &Service, create: &CreateVm) -> Result<VmSpec, String> {
         let vm_template = self
             .store()
             .vm_template(create.template_id)
@@ -563,15 +621,14 @@ impl Engine {
             lookup_path(&self.role_template(service, role, &attrs).ok()?, path)
         };
         crate::service::merge::resolve_parent_refs(&mut template, &parents, &lookup);
-        let spec = VmSpec {
+        Ok(VmSpec {
             operation_id: create.operation_id.clone(),
             service_id: service.id,
             role_name: create.role.clone(),
             vm_name: create.name.clone(),
             template: serde_json::Value::Object(template).to_string(),
             hold: create.hold,
-        };
-        self.inner.driver.create(spec).await
+        })
     }
 
     fn role_template(

@@ -31,6 +31,27 @@ struct Created {
 }
 
 #[derive(Serialize)]
+struct BatchBody<'a> {
+    vms: &'a [CreateBody<'a>],
+}
+
+#[derive(Deserialize)]
+struct Batch {
+    results: Vec<BatchResult>,
+}
+
+/// One VM of a batch: the status `POST /vms` would have answered, with
+/// the VM's id or the error.
+#[derive(Deserialize)]
+struct BatchResult {
+    status: u16,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
 struct ActionBody<'a> {
     action: &'a str,
     args: BTreeMap<&'a str, &'a str>,
@@ -92,13 +113,70 @@ impl SimDriver {
             .json::<ApiError>()
             .map(|e| e.error)
             .unwrap_or_else(|_| response.text());
-        Err(match response.status {
-            400 | 422 => Error::InvalidInput(message),
-            404 => Error::NotFound(message),
-            409 => Error::Denied(message),
-            500..=599 => Error::Unavailable(message),
-            _ => Error::Other(format!("HTTP {}: {message}", response.status)),
+        Err(status_error(response.status, message))
+    }
+
+    /// What the hypervisor is sent for one VM, or why the spec is refused
+    /// before anything is sent.
+    fn create_body(spec: &VmSpec) -> Result<CreateBody<'_>, Error> {
+        let template: serde_json::Value = serde_json::from_str(&spec.template)
+            .map_err(|e| Error::InvalidInput(format!("template: not JSON: {e}")))?;
+        if !template.is_object() {
+            return Err(Error::InvalidInput(
+                "template: must be a JSON object".into(),
+            ));
+        }
+        if spec.operation_id.is_empty() {
+            return Err(Error::InvalidInput(
+                "operation-id: must not be empty".into(),
+            ));
+        }
+        Ok(CreateBody {
+            operation_id: &spec.operation_id,
+            service_id: spec.service_id,
+            role_name: &spec.role_name,
+            name: &spec.vm_name,
+            template,
+            hold: spec.hold,
         })
+    }
+
+    /// `POST /vms/batch`: one outcome per body, in order.
+    fn send_batch(&self, bodies: &[CreateBody<'_>]) -> Result<Vec<Result<String, Error>>, Error> {
+        let response = Self::check(http::post_json(
+            &self.url("/vms/batch"),
+            &BatchBody { vms: bodies },
+        )?)?;
+        let batch: Batch = response.json()?;
+        if batch.results.len() != bodies.len() {
+            return Err(Error::Other(format!(
+                "the hypervisor answered {} of {} creates",
+                batch.results.len(),
+                bodies.len()
+            )));
+        }
+        Ok(batch
+            .results
+            .into_iter()
+            .map(|r| match (r.id, r.error) {
+                (Some(id), _) if (200..300).contains(&r.status) => Ok(id),
+                (_, error) => Err(status_error(
+                    r.status,
+                    error.unwrap_or_else(|| "no VM id in the answer".into()),
+                )),
+            })
+            .collect())
+    }
+}
+
+/// The error for a non-2xx status of the hypervisor.
+fn status_error(status: u16, message: String) -> Error {
+    match status {
+        400 | 422 => Error::InvalidInput(message),
+        404 => Error::NotFound(message),
+        409 => Error::Denied(message),
+        500..=599 => Error::Unavailable(message),
+        _ => Error::Other(format!("HTTP {status}: {message}")),
     }
 }
 
@@ -123,28 +201,43 @@ impl Driver for SimDriver {
     }
 
     fn create(&mut self, spec: VmSpec) -> Result<String, Error> {
-        let template: serde_json::Value = serde_json::from_str(&spec.template)
-            .map_err(|e| Error::InvalidInput(format!("template: not JSON: {e}")))?;
-        if !template.is_object() {
-            return Err(Error::InvalidInput(
-                "template: must be a JSON object".into(),
-            ));
-        }
-        if spec.operation_id.is_empty() {
-            return Err(Error::InvalidInput(
-                "operation-id: must not be empty".into(),
-            ));
-        }
-        let body = CreateBody {
-            operation_id: &spec.operation_id,
-            service_id: spec.service_id,
-            role_name: &spec.role_name,
-            name: &spec.vm_name,
-            template,
-            hold: spec.hold,
-        };
+        let body = Self::create_body(&spec)?;
         let response = Self::check(http::post_json(&self.url("/vms"), &body)?)?;
         Ok(response.json::<Created>()?.id)
+    }
+
+    /// One request for every spec that is valid; the others are refused
+    /// here, as `create` refuses them, without failing the rest.
+    fn create_many(&mut self, specs: Vec<VmSpec>) -> Vec<Result<String, Error>> {
+        let mut outcomes = Vec::with_capacity(specs.len());
+        let mut bodies = Vec::with_capacity(specs.len());
+        for spec in &specs {
+            match Self::create_body(spec) {
+                Ok(body) => {
+                    bodies.push(body);
+                    outcomes.push(None);
+                }
+                Err(e) => outcomes.push(Some(Err(e))),
+            }
+        }
+        let mut sent = match bodies.as_slice() {
+            [] => Vec::new(),
+            bodies => match self.send_batch(bodies) {
+                Ok(results) => results,
+                // The request as a whole failed: so did each VM in it.
+                Err(e) => vec![Err(e); bodies.len()],
+            },
+        }
+        .into_iter();
+        outcomes
+            .into_iter()
+            .map(|outcome| {
+                outcome.unwrap_or_else(|| {
+                    sent.next()
+                        .unwrap_or_else(|| Err(Error::Other("no answer for this VM".into())))
+                })
+            })
+            .collect()
     }
 
     fn act(&mut self, vm_id: String, action: VmAction, args: Vec<KeyValue>) -> Result<(), Error> {
