@@ -1,0 +1,217 @@
+//! Carrying out the life cycle's effects: written first (VM actions into
+//! the service's outbox), then sent to the driver, their answers fed back
+//! to the service and written in batches.
+
+use super::{Engine, EngineError};
+
+/// The service is written after this many driver answers, or after a
+/// quarter of the answers so far if that is more (and after the last):
+/// answers not yet written when a crash comes are asked again, and writing
+/// after each one would make a role of thousands of VMs cost a write of
+/// the whole service per VM. Growing the batch keeps a large scale linear.
+const ANSWERS_PER_WRITE: usize = 64;
+/// Creates sent to the driver in one call: a round's creates go together,
+/// up to this many, so a VM costs a share of a call rather than a whole
+/// one. Bounded so that one call stays well within the plugin's deadline
+/// and memory, and answers are written as often as `ANSWERS_PER_WRITE`.
+const CREATES_PER_CALL: usize = ANSWERS_PER_WRITE;
+
+impl Engine {
+    /// Write the service with the VM actions among `effects` in its
+    /// outbox, then carry them out: an intent is on disk before the driver
+    /// hears of it.
+    async fn commit(&self, service: &mut Service, effects: Vec<Effect>) -> Result<(), EngineError> {
+        service.record(&effects);
+        self.store().save_service(service)?;
+        self.execute(service, effects).await
+    }
+
+    /// Carry out effects (and those their results lead to), writing the
+    /// service every few answers and after the last. An answer lost to a
+    /// crash is asked again: creates by operation id, actions from the
+    /// outbox.
+    async fn execute(
+        &self,
+        service: &mut Service,
+        effects: Vec<Effect>,
+    ) -> Result<(), EngineError> {
+        let mut queue: VecDeque<Effect> = effects.into();
+        let (mut unwritten, mut answered) = (0, 0);
+        while let Some(effect) = queue.pop_front() {
+            let done = match effect {
+                Effect::Create(create) => {
+                    // The creates that follow go in the same call.
+                    let mut batch = vec![create];
+                    while batch.len() < CREATES_PER_CALL {
+                        match queue.pop_front() {
+                            Some(Effect::Create(next)) => batch.push(next),
+                            Some(other) => {
+                                queue.push_front(other);
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    let results = self.create_many(service, &batch).await;
+                    for (create, result) in batch.iter().zip(results) {
+                        service.observe_created(create, result, self.now());
+                    }
+                    batch.len()
+                }
+                Effect::Act(act) => {
+                    let result = self.act(&act).await;
+                    queue.extend(service.observe_acted(&act, result, self.now()));
+                    1
+                }
+            };
+            unwritten += done;
+            answered += done;
+            if unwritten >= ANSWERS_PER_WRITE.max(answered / 4) || queue.is_empty() {
+                self.store().save_service(service)?;
+                unwritten = 0;
+            }
+        }
+        if service.deleted {
+            self.store().delete_service(service.id)?;
+        }
+        Ok(())
+    }
+
+    /// One VM action. A terminate of a VM that is already gone (DONE, or
+    /// unknown to the driver) has done its job: a retried DELETE or an
+    /// action resent after a crash must not fail the service.
+    async fn act(&self, act: &VmAct) -> Result<(), String> {
+        let driver = &self.inner.driver;
+        let refused = match driver
+            .act(
+                act.vm_id.clone(),
+                act.action,
+                act.args
+                    .iter()
+                    .map(|(k, v)| crate::plugin::KeyValue::new(k, v))
+                    .collect(),
+            )
+            .await
+        {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if act.is_terminate()
+            && let Ok(seen) = driver.poll(vec![act.vm_id.clone()]).await
+            && seen
+                .iter()
+                .all(|o| o.state == crate::service::lifecycle::VmState::Done)
+        {
+            return Ok(());
+        }
+        Err(refused)
+    }
+
+    /// Create VMs in one driver call: one outcome per create, in order. A
+    /// create whose spec cannot be built (its VM template is gone) fails
+    /// alone, without a call.
+    async fn create_many(
+        &self,
+        service: &Service,
+        creates: &[CreateVm],
+    ) -> Vec<Result<String, String>> {
+        let mut outcomes: Vec<Option<Result<String, String>>> = Vec::with_capacity(creates.len());
+        let mut specs = Vec::with_capacity(creates.len());
+        for create in creates {
+            match self.vm_spec(service, create) {
+                Ok(spec) => {
+                    specs.push(spec);
+                    outcomes.push(None);
+                }
+                Err(e) => outcomes.push(Some(Err(e))),
+            }
+        }
+        let mut answers = if specs.is_empty() {
+            Vec::new()
+        } else {
+            self.inner.driver.create_many(specs).await
+        }
+        .into_iter();
+        outcomes
+            .into_iter()
+            .map(|outcome| {
+                outcome.unwrap_or_else(|| {
+                    answers
+                        .next()
+                        .unwrap_or_else(|| Err("the driver gave no answer for this VM".into()))
+                })
+            })
+            .collect()
+    }
+
+    fn vm_spec(&self, service: &Service, create: &CreateVm) -> Result<VmSpec, String> {
+        let vm_template = self
+            .store()
+            .vm_template(create.template_id)
+            .map_err(|e| format!("{e:#}"))?
+            .ok_or_else(|| format!("VM template {} does not exist", create.template_id))?;
+        let mut template = self.role_template(service, &create.role, &vm_template.attributes)?;
+        // `${PARENT.path}` references, from the template the parent's VMs
+        // were created with. The parent's template is built only when a
+        // reference asks for it: most templates have none.
+        let parents = service
+            .template
+            .role(&create.role)
+            .map(|r| r.parents.clone())
+            .unwrap_or_default();
+        let lookup = |role: &str, path: &str| {
+            let t = service.template.role(role)?;
+            let attrs = self
+                .store()
+                .vm_template(t.template_id)
+                .ok()
+                .flatten()?
+                .attributes;
+            lookup_path(&self.role_template(service, role, &attrs).ok()?, path)
+        };
+        crate::service::merge::resolve_parent_refs(&mut template, &parents, &lookup);
+        Ok(VmSpec {
+            operation_id: create.operation_id.clone(),
+            service_id: service.id,
+            role_name: create.role.clone(),
+            vm_name: create.name.clone(),
+            template: serde_json::Value::Object(template).to_string(),
+            hold: create.hold,
+        })
+    }
+
+    fn role_template(
+        &self,
+        service: &Service,
+        role: &str,
+        vm_template: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+        crate::service::lifecycle::vm_template_json(service, role, vm_template)
+            .ok_or_else(|| format!("role {role} is not in the service"))
+    }
+}
+
+/// The value at an OpenNebula-style path (`TEMPLATE/CONTEXT/DB_NAME`) in a
+/// VM template; the leading `TEMPLATE` is optional.
+fn lookup_path(
+    template: &serde_json::Map<String, serde_json::Value>,
+    path: &str,
+) -> Option<String> {
+    let mut parts: Vec<&str> = path.split('/').collect();
+    if parts.first() == Some(&"TEMPLATE") {
+        parts.remove(0);
+    }
+    let first = *parts.first()?;
+    let mut current = template
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(first))?
+        .1;
+    for part in &parts[1..] {
+        current = current
+            .as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(part))?
+            .1;
+    }
+    crate::service::inputs::as_text(current)
+}

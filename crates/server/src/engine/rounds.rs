@@ -1,0 +1,156 @@
+//! Rounds: every service is polled and moved on, and what a crash
+//! interrupted is sent again; after a restart, the driver's VMs are matched
+//! with the services (reconciliation).
+
+use super::{Engine, EngineError};
+
+impl Engine {
+    /// One round for one service: retry creates that were recorded but not
+    /// confirmed (after a crash), poll its VMs, move it on.
+    pub async fn tick(&self, id: u64) -> Result<(), EngineError> {
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        let mut service = match self.store().service(id)? {
+            Some(s) => s,
+            None => return Ok(()),
+        };
+        if service.state == crate::service::ServiceState::Pending {
+            // Stored but never started (a crash right after it was
+            // created): start it now.
+            let effects = service.start(self.now());
+            return self.commit(&mut service, effects).await;
+        }
+        // What a crash interrupted: creates recorded but not confirmed
+        // (retried under the same operation id) and VM actions recorded but
+        // not answered (sent again; they are idempotent).
+        let retries: Vec<Effect> = service
+            .unconfirmed_creates()
+            .into_iter()
+            .map(Effect::Create)
+            .chain(service.outbox.iter().cloned().map(Effect::Act))
+            .collect();
+        if !retries.is_empty() {
+            self.execute(&mut service, retries).await?;
+        }
+        let ids = service.vm_ids();
+        let observed = if ids.is_empty() {
+            Vec::new()
+        } else {
+            match self.inner.driver.poll(ids).await {
+                Ok(observed) => observed,
+                Err(e) => {
+                    let message = format!("Polling VMs failed: {e}");
+                    if service.log.last().map(|l| &l.message) != Some(&message) {
+                        service.error(self.now(), message);
+                        self.store().save_service(&service)?;
+                    }
+                    return Ok(());
+                }
+            }
+        };
+        // Write only when the round changed something: most rounds of a
+        // running service change nothing.
+        let before = service.clone();
+        let effects = service.observe(&observed, self.now());
+        if service != before || !effects.is_empty() {
+            self.commit(&mut service, effects).await?;
+        }
+        Ok(())
+    }
+
+    /// A round over every service; services progress concurrently.
+    pub async fn tick_all(&self) -> Result<(), EngineError> {
+        let ids = self.service_ids()?;
+        tracing::debug!(services = ids.len(), "engine round");
+        let mut tasks = tokio::task::JoinSet::new();
+        for id in ids {
+            let engine = self.clone();
+            tasks.spawn(async move { engine.tick(id).await });
+        }
+        while let Some(result) = tasks.join_next().await {
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!("engine round: {e}"),
+                Err(e) => tracing::error!("engine round task failed: {e}"),
+            }
+        }
+        Ok(())
+    }
+
+    /// After a restart: match the driver's VMs with the services. A VM
+    /// whose create was recorded but not confirmed gets its id; a VM that
+    /// carries a service operation id no service knows is an orphan and is
+    /// terminated. Returns how many VMs were adopted and terminated.
+    pub async fn reconcile(&self) -> Result<(usize, usize), EngineError> {
+        let managed = self
+            .inner
+            .driver
+            .list()
+            .await
+            .map_err(|e| EngineError::Storage(format!("listing the driver's VMs: {e}")))?;
+        // By service, so each service is read and written once.
+        let mut by_service: std::collections::BTreeMap<u64, Vec<ManagedRecord>> =
+            Default::default();
+        for vm in managed {
+            if !vm.done && vm.operation_id.starts_with("service-") {
+                by_service.entry(vm.service_id).or_default().push(vm);
+            }
+        }
+        let (mut adopted, mut orphans) = (0, Vec::new());
+        for (id, vms) in by_service {
+            let lock = self.lock_for(id);
+            let _guard = lock.lock().await;
+            let mut service = self.store().service(id)?;
+            let mut changed = false;
+            for vm in vms {
+                let node = service.as_mut().and_then(|s| {
+                    s.roles
+                        .iter_mut()
+                        .flat_map(|r| r.nodes.iter_mut())
+                        .find(|n| n.operation_id == vm.operation_id)
+                });
+                match node {
+                    Some(node) if node.vm_id.is_none() => {
+                        node.vm_id = Some(vm.id);
+                        adopted += 1;
+                        changed = true;
+                    }
+                    Some(_) => {}
+                    None => orphans.push(vm),
+                }
+            }
+            if let (Some(service), true) = (&service, changed) {
+                self.store().save_service(service)?;
+            }
+        }
+        for vm in &orphans {
+            tracing::warn!(vm = %vm.id, operation = %vm.operation_id, "terminating a VM no service owns");
+            if let Err(e) = self
+                .inner
+                .driver
+                .act(
+                    vm.id.clone(),
+                    crate::plugin::VmAction::TerminateHard,
+                    Vec::new(),
+                )
+                .await
+            {
+                tracing::error!(vm = %vm.id, "terminating an orphan VM failed: {e}");
+            }
+        }
+        Ok((adopted, orphans.len()))
+    }
+
+    /// Tick every service every `interval` until the engine is dropped.
+    pub fn spawn_loop(&self, interval: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = engine.tick_all().await {
+                    tracing::error!("engine round: {e}");
+                }
+                tokio::time::sleep(interval).await;
+            }
+        })
+    }
+}
