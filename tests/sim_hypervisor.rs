@@ -361,7 +361,10 @@ async fn a_batch_of_creates_answers_each_vm_on_its_own() {
     .await;
     assert_eq!(status, 200, "{batch}");
     let results = batch["results"].as_array().unwrap();
-    let statuses: Vec<u64> = results.iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    let statuses: Vec<u64> = results
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
     assert_eq!(statuses, [201, 409, 200, 400], "{batch}");
     assert_eq!(results[2]["id"], first["id"], "the same VM again");
     assert!(results[1]["error"].as_str().unwrap().contains("SIM_FAIL"));

@@ -6,7 +6,9 @@ use super::engine::{KindPre, LoadedPlugin};
 use super::fault::CallError;
 use super::instance::Instance;
 use super::supervisor::{Supervisor, WarmInstance};
-use super::{KeyValue, ManagedVm, PluginError, PluginFault, PluginInfo, VmAction, VmSpec, VmStatus};
+use super::{
+    KeyValue, ManagedVm, PluginError, PluginFault, PluginInfo, VmAction, VmSpec, VmStatus,
+};
 use crate::bindings::driver::exports::flotilla::driver::driver as wit;
 use std::sync::Arc;
 

@@ -3,9 +3,10 @@
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::schemas::accounts::*;
 use super::openapi::{
-    BadRequest, Conflict, Forbidden, NoContent, NotFound, Unauthorized, Unavailable};
+    BadRequest, Conflict, Forbidden, NoContent, NotFound, Unauthorized, Unavailable,
+};
+use super::schemas::accounts::*;
 use super::{AppState, JsonBody, body_json};
 use crate::access::users;
 use axum::Json;

@@ -4,6 +4,8 @@
 //! naming the field.
 
 use super::error::ApiError;
+use axum::http::StatusCode;
+use serde_json::json;
 
 /// The largest request body read (axum's default, stated here so that the
 /// 413 can name it).
@@ -54,7 +56,7 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBody {
 
 impl JsonBody {
     /// A body that may be left out (`DELETE /service_template/:id`).
-    fn optional(self) -> Result<Option<serde_json::Value>, ApiError> {
+    pub(super) fn optional(self) -> Result<Option<serde_json::Value>, ApiError> {
         self.0.map_err(ApiError::bad_request)
     }
 }
@@ -88,7 +90,10 @@ const MAX_NAME: usize = 128;
 /// A name (of a VM template, an image, or a new name in `rename`):
 /// non-empty, no control characters (names end up in log lines and VM
 /// names), at most [`MAX_NAME`] characters; trimmed.
-pub(super) fn check_name(field: &str, value: Option<&serde_json::Value>) -> Result<String, ApiError> {
+pub(super) fn check_name(
+    field: &str,
+    value: Option<&serde_json::Value>,
+) -> Result<String, ApiError> {
     let Some(name) = value.and_then(serde_json::Value::as_str) else {
         return Err(ApiError::bad_request(format!(
             "{field}: required, a non-empty string"
@@ -126,7 +131,11 @@ pub(super) fn param_bool(params: &serde_json::Value, key: &str) -> Result<bool, 
 
 /// `value[key]` as a boolean, false when absent; `field` names it in the
 /// error.
-pub(super) fn bool_field(value: &serde_json::Value, key: &str, field: &str) -> Result<bool, ApiError> {
+pub(super) fn bool_field(
+    value: &serde_json::Value,
+    key: &str,
+    field: &str,
+) -> Result<bool, ApiError> {
     match value.get(key) {
         None | Some(serde_json::Value::Null) => Ok(false),
         Some(serde_json::Value::Bool(b)) => Ok(*b),

@@ -1,7 +1,6 @@
 //! OneFlow's response shapes: a resource is a `DOCUMENT` whose attributes
 //! are strings (`"ID": "12"`) and whose `TEMPLATE.BODY` is typed JSON.
 
-use super::openapi::json_schema;
 use crate::access::{Ownership, Permissions};
 use crate::service::lifecycle::{Service, Severity};
 use crate::store::{ServiceTemplateDoc, Store};

@@ -21,20 +21,16 @@ mod warnings;
 
 pub use body::JsonBody;
 pub(crate) use body::json_id;
+use body::{body_json, bool_field, check_name, param_bool, param_id, param_str, perform};
 pub use error::ApiError;
-use body::{bool_field, body_json, check_name, param_bool, param_id, param_str, perform};
-use rights::{
-    change_ownership, require_images_use, require_role_use, require_roles_use,
-    require_vm_template_use,
-};
 pub use origin::normalise as origin_normalise;
+use rights::{change_ownership, require_role_use, require_roles_use};
 pub use warnings::WARNING_HEADER;
 use warnings::Warnings;
 
-use crate::access::users::{self, Authenticator};
-use crate::access::{Ownership, Permissions, Right};
+use crate::access::users::Authenticator;
 use crate::registry::{PluginSummary, Registry};
-use crate::store::{ResourceKind, SharedStore, Store, StoreGuard};
+use crate::store::{SharedStore, StoreGuard};
 use auth::Caller;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

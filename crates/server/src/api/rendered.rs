@@ -1,6 +1,6 @@
 //! Rendered `GET /service/:id` answers, kept per version of a service.
 
-use super::Names;
+use super::documents::Names;
 use crate::service::lifecycle::Service;
 use axum::body::Bytes;
 use std::collections::HashMap;

@@ -5,9 +5,8 @@
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::openapi::{BadRequest, Forbidden, NoContent, NotFound, Unauthorized, Unavailable};
 use super::schemas::resources::*;
-use super::openapi::{
-    BadRequest, Forbidden, NoContent, NotFound, Unauthorized, Unavailable};
 use super::{AppState, JsonBody, body_json};
 use crate::access::Right;
 use crate::store::{Resource, ResourceKind, Store};

@@ -6,6 +6,10 @@
 use super::auth::Caller;
 use super::body::{check_name, json_id, param_id, param_str};
 use super::error::ApiError;
+use super::resources;
+use crate::access::users;
+use crate::access::{Ownership, Permissions, Right};
+use crate::store::{ResourceKind, Store};
 
 /// 403 unless the caller may use VM template `id` and every image its
 /// disks name (`field` says where the id came from). A template that does

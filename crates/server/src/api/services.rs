@@ -2,9 +2,10 @@
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::schemas::services::*;
 use super::openapi::{
-    BadRequest, Conflict, Forbidden, NoContent, NotFound, Unauthorized, Unavailable};
+    BadRequest, Conflict, Forbidden, NoContent, NotFound, Unauthorized, Unavailable,
+};
+use super::schemas::services::*;
 use super::{AppState, JsonBody, Warnings, body_json, documents};
 use crate::access::Right;
 use crate::service::lifecycle::{Service, VmAction, VmActionRequest};
@@ -15,8 +16,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 
 type St = State<Arc<AppState>>;
 

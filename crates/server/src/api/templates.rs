@@ -2,10 +2,11 @@
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::schemas::templates::*;
 use super::openapi::{
-    BadRequest, Conflict, Forbidden, NoContent, NotFound, Unauthorized, Unavailable};
+    BadRequest, Conflict, Forbidden, NoContent, NotFound, Unauthorized, Unavailable,
+};
 use super::resources;
+use super::schemas::templates::*;
 use super::{AppState, JsonBody, Warnings, body_json, documents};
 use crate::access::Right;
 use crate::store::{ResourceKind, ServiceTemplateDoc};

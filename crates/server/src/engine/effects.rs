@@ -2,7 +2,7 @@
 //! the service's outbox), then sent to the driver, their answers fed back
 //! to the service and written in batches.
 
-use super::{Engine, EngineError};
+use super::*;
 
 /// The service is written after this many driver answers, or after a
 /// quarter of the answers so far if that is more (and after the last):
@@ -20,7 +20,11 @@ impl Engine {
     /// Write the service with the VM actions among `effects` in its
     /// outbox, then carry them out: an intent is on disk before the driver
     /// hears of it.
-    async fn commit(&self, service: &mut Service, effects: Vec<Effect>) -> Result<(), EngineError> {
+    pub(super) async fn commit(
+        &self,
+        service: &mut Service,
+        effects: Vec<Effect>,
+    ) -> Result<(), EngineError> {
         service.record(&effects);
         self.store().save_service(service)?;
         self.execute(service, effects).await
@@ -30,7 +34,7 @@ impl Engine {
     /// service every few answers and after the last. An answer lost to a
     /// crash is asked again: creates by operation id, actions from the
     /// outbox.
-    async fn execute(
+    pub(super) async fn execute(
         &self,
         service: &mut Service,
         effects: Vec<Effect>,
@@ -80,7 +84,7 @@ impl Engine {
     /// One VM action. A terminate of a VM that is already gone (DONE, or
     /// unknown to the driver) has done its job: a retried DELETE or an
     /// action resent after a crash must not fail the service.
-    async fn act(&self, act: &VmAct) -> Result<(), String> {
+    pub(super) async fn act(&self, act: &VmAct) -> Result<(), String> {
         let driver = &self.inner.driver;
         let refused = match driver
             .act(
@@ -110,7 +114,7 @@ impl Engine {
     /// Create VMs in one driver call: one outcome per create, in order. A
     /// create whose spec cannot be built (its VM template is gone) fails
     /// alone, without a call.
-    async fn create_many(
+    pub(super) async fn create_many(
         &self,
         service: &Service,
         creates: &[CreateVm],
@@ -144,7 +148,7 @@ impl Engine {
             .collect()
     }
 
-    fn vm_spec(&self, service: &Service, create: &CreateVm) -> Result<VmSpec, String> {
+    pub(super) fn vm_spec(&self, service: &Service, create: &CreateVm) -> Result<VmSpec, String> {
         let vm_template = self
             .store()
             .vm_template(create.template_id)
@@ -180,7 +184,7 @@ impl Engine {
         })
     }
 
-    fn role_template(
+    pub(super) fn role_template(
         &self,
         service: &Service,
         role: &str,

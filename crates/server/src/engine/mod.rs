@@ -385,5 +385,4 @@ impl Engine {
     pub async fn recover(&self, id: u64) -> Result<Service, EngineError> {
         self.operate(id, |s, now| s.recover(now)).await
     }
-
 }

@@ -2,7 +2,7 @@
 //! interrupted is sent again; after a restart, the driver's VMs are matched
 //! with the services (reconciliation).
 
-use super::{Engine, EngineError};
+use super::*;
 
 impl Engine {
     /// One round for one service: retry creates that were recorded but not

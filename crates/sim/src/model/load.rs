@@ -18,7 +18,7 @@ impl Default for LoadShape {
 }
 
 impl LoadShape {
-    fn parse(text: &str) -> Result<LoadShape, String> {
+    pub(super) fn parse(text: &str) -> Result<LoadShape, String> {
         let parts: Vec<&str> = text.split(':').map(str::trim).collect();
         let nums: Result<Vec<f64>, _> = parts[1..].iter().map(|p| p.parse::<f64>()).collect();
         let nums =

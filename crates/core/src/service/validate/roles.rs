@@ -204,7 +204,11 @@ fn check_policies(
 
 /// Every parent must be a role of the service, and parents must not form a
 /// cycle (OneFlow accepts both and then never finishes deploying).
-pub(super) fn check_parents(c: &mut Checker, names: &[Option<String>], role_parents: &[Vec<String>]) {
+pub(super) fn check_parents(
+    c: &mut Checker,
+    names: &[Option<String>],
+    role_parents: &[Vec<String>],
+) {
     let known: BTreeSet<&str> = names.iter().flatten().map(String::as_str).collect();
     // By name, first occurrence (a repeated name is reported already).
     let mut parents: BTreeMap<String, Vec<String>> = BTreeMap::new();

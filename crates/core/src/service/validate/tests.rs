@@ -129,8 +129,7 @@ fn checks_bounds_and_policies() {
 #[test]
 fn checks_user_input_values_against_their_types() {
     let mut v = seed_example();
-    v["user_inputs"] =
-        json!({"WORKERS": "M|range|workers|1..4|2", "SIZE": "O|list|size|s,m,l|"});
+    v["user_inputs"] = json!({"WORKERS": "M|range|workers|1..4|2", "SIZE": "O|list|size|s,m,l|"});
     v["user_inputs_values"] = json!({"WORKERS": 9, "SIZE": "m"});
     v["roles"][0]["user_inputs_values"] = json!({"SIZE": "xl"});
     let e = errors(v);
