@@ -71,8 +71,8 @@ done
 [ -n "$up" ] || { cat "$data/server.log" >&2; echo "the server did not answer within 30 s" >&2; exit 1; }
 auth=$(tr -d '\n' <"$data/one_auth")
 # POST /user/{id}/action is left out: a generated `passwd` for oneadmin
-# would change the credentials the rest of the run uses (tests/api.rs
-# covers it).
+# would change the credentials the rest of the run uses
+# (tests/api/scenario/accounts.rs covers it).
 
 status=0
 # From the data directory: schemathesis keeps a cache (.schemathesis/) in

@@ -1,0 +1,97 @@
+//! The REST API of the real `flotilla` binary on loopback: OneFlow's routes
+//! and shapes, HTTP Basic authentication, permissions between users, and
+//! errors with the right status and a JSON body naming the problem.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod driver;
+mod oneflow;
+mod rights;
+mod scenario;
+mod services;
+
+use common::{Server, http};
+
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The server, spoken to as an API client.
+struct Api(Server);
+
+impl Api {
+    /// One request's status.
+    fn status(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Option<(&str, &str)>,
+        body: Option<&str>,
+    ) -> u16 {
+        self.call(method, path, auth, body).0
+    }
+
+    /// One request; returns the status and the JSON body (Null if none).
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Option<(&str, &str)>,
+        body: Option<&str>,
+    ) -> (u16, Value) {
+        let headers: Vec<(&str, String)> = auth
+            .map(|(u, p)| ("authorization", common::basic(u, p)))
+            .into_iter()
+            .collect();
+        let (status, payload) = http(self.0.api, method, path, &headers, body.unwrap_or(""))
+            .expect("the server answers");
+        (
+            status,
+            serde_json::from_str(&payload).unwrap_or(Value::Null),
+        )
+    }
+}
+
+/// Start the server and wait (bounded) until it answers.
+fn start(data: &Path) -> Api {
+    let server = Server::start(data);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        if http(server.api, "GET", "/health", &[], "").is_some_and(|(status, _)| status == 200) {
+            return Api(server);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the server did not start");
+}
+
+fn template() -> String {
+    json!({
+        "name": "web-app",
+        "deployment": "straight",
+        "roles": [
+            {"name": "db", "type": "vm", "cardinality": 1, "template_id": 0},
+            {"name": "web", "type": "vm", "cardinality": 2, "template_id": 0, "parents": ["db"], "min_vms": 1, "max_vms": 3}
+        ]
+    })
+    .to_string()
+}
+
+/// Poll a service (bounded) until its state is `state`; returns its body.
+fn wait_state(server: &Api, id: &str, auth: Option<(&str, &str)>, state: u64) -> Value {
+    let started = Instant::now();
+    loop {
+        let (_, doc) = server.call("GET", &format!("/service/{id}"), auth, None);
+        let body = doc["DOCUMENT"]["TEMPLATE"]["BODY"].clone();
+        if body["state"] == state || started.elapsed() > Duration::from_secs(30) {
+            assert_eq!(body["state"], state, "{body}");
+            return body;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn action(perform: &str, params: Value) -> String {
+    json!({"action": {"perform": perform, "params": params}}).to_string()
+}

@@ -1,0 +1,78 @@
+//! A shown service: what GET /service/:id answers follows every change.
+
+use crate::{action, start, template, wait_state};
+use flotilla::access::users;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+#[test]
+fn a_shown_service_follows_every_change_to_it() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(
+        data.path().join("flotilla.toml"),
+        "[engine]\ntick_ms = 50\n\n[sim]\nboot_seconds = 0\n",
+    )
+    .unwrap();
+    let admin_password = {
+        let store = flotilla::store::SqliteStore::open(&data.path().join("flotilla.db"))
+            .unwrap()
+            .boxed();
+        users::bootstrap(&*store, data.path()).unwrap();
+        store
+            .create_vm_template(
+                "small",
+                Default::default(),
+                json!({"CPU": "1"}).as_object().unwrap().clone(),
+            )
+            .unwrap();
+        let auth = std::fs::read_to_string(data.path().join("one_auth")).unwrap();
+        auth.trim().split_once(':').unwrap().1.to_string()
+    };
+    let server = start(data.path());
+    let admin = Some(("oneadmin", admin_password.as_str()));
+    assert_eq!(
+        server.status("POST", "/service_template", admin, Some(&template())),
+        201
+    );
+    let (status, doc) = server.call(
+        "POST",
+        "/service_template/0/action",
+        admin,
+        Some(&action("instantiate", json!({}))),
+    );
+    assert_eq!(status, 201, "{doc}");
+    let id = doc["DOCUMENT"]["ID"].as_str().unwrap().to_string();
+    let path = format!("/service/{id}");
+
+    // Shown while it deploys, then again as it runs: the same document is
+    // not served across a change of state.
+    let (_, shown) = server.call("GET", &path, admin, None);
+    assert_eq!(shown["DOCUMENT"]["NAME"], "web-app");
+    let body = wait_state(&server, &id, admin, 2);
+    assert_eq!(body["roles"][1]["nodes"].as_array().unwrap().len(), 2);
+
+    let (_, before) = server.call("GET", &path, admin, None);
+    let rename = action("rename", json!({"name": "web-app-2"}));
+    assert_eq!(
+        server.status("POST", &format!("{path}/action"), admin, Some(&rename)),
+        204
+    );
+    let (_, after) = server.call("GET", &path, admin, None);
+    assert_eq!(after["DOCUMENT"]["NAME"], "web-app-2");
+    assert_eq!(before["DOCUMENT"]["NAME"], "web-app");
+
+    let chmod = action("chmod", json!({"octet": "644"}));
+    assert_eq!(
+        server.status("POST", &format!("{path}/action"), admin, Some(&chmod)),
+        204
+    );
+    let (_, after) = server.call("GET", &path, admin, None);
+    assert_eq!(after["DOCUMENT"]["PERMISSIONS"]["OTHER_U"], "1", "{after}");
+
+    assert_eq!(server.status("DELETE", &path, admin, None), 204);
+    let started = Instant::now();
+    while server.status("GET", &path, admin, None) != 404 {
+        assert!(started.elapsed() < Duration::from_secs(30), "never deleted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,114 @@
+//! Security of the real `flotilla` binary on loopback: user changes take
+//! effect at once, wrong-password floods are throttled and keep memory
+//! flat, idle connections are closed and capped, cross-site requests are
+//! refused, oversized bodies get 413, and every image a service uses is
+//! checked.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod connections;
+mod images;
+mod requests;
+mod sign_in;
+
+use common::{Server, http};
+use flotilla::access::users;
+use flotilla::store::SqliteStore;
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn basic(user: &str, password: &str) -> String {
+    common::basic(user, password)
+}
+
+/// An answer: status, head (lower-cased) and JSON body (Null if none).
+struct Answer {
+    status: u16,
+    head: String,
+    body: Value,
+}
+
+/// One request with the Host a browser would send (`127.0.0.1:<port>`);
+/// `None` when nothing answers within 10 s.
+fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    auth: Option<(&str, &str)>,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<Answer> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    if let Some((u, p)) = auth {
+        head.push_str(&format!("authorization: {}\r\n", basic(u, p)));
+    }
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).ok()?;
+    s.write_all(body.as_bytes()).ok()?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).ok()?;
+    let out = String::from_utf8_lossy(&out);
+    let status = out.split_whitespace().nth(1)?.parse().ok()?;
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    Some(Answer {
+        status,
+        head: head.to_ascii_lowercase(),
+        body: serde_json::from_str(body).unwrap_or(Value::Null),
+    })
+}
+
+fn call(
+    server: &Server,
+    method: &str,
+    path: &str,
+    auth: (&str, &str),
+    body: Option<Value>,
+) -> (u16, Value) {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let a = request(server.api, method, path, Some(auth), &[], &body).expect("the server answers");
+    (a.status, a.body)
+}
+
+fn action(perform: &str, params: Value) -> Value {
+    json!({"action": {"perform": perform, "params": params}})
+}
+
+/// A data directory with `config` as flotilla.toml, oneadmin, and alice
+/// and bob (users group, passwords `alice-pw` and `bob-pw`); returns
+/// oneadmin's password.
+fn prepare(data: &Path, config: &str) -> String {
+    std::fs::write(data.join("flotilla.toml"), config).unwrap();
+    let store = SqliteStore::open(&data.join("flotilla.db"))
+        .unwrap()
+        .boxed();
+    users::bootstrap(&*store, data).unwrap();
+    users::create_user(&*store, "alice", "alice-pw", users::USERS_GROUP).unwrap();
+    users::create_user(&*store, "bob", "bob-pw", users::USERS_GROUP).unwrap();
+    let auth = std::fs::read_to_string(data.join("one_auth")).unwrap();
+    auth.trim().split_once(':').unwrap().1.to_string()
+}
+
+/// Start the server and wait (bounded) until it answers.
+fn start(data: &Path) -> Server {
+    let server = Server::start(data);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        if http(server.api, "GET", "/health", &[], "").is_some_and(|(status, _)| status == 200) {
+            return server;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the server did not start");
+}
