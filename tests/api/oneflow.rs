@@ -79,6 +79,29 @@ fn oneflow_routes_with_users_permissions_and_errors() {
     let (status, err) = server.call("POST", "/service_template", admin, Some(r#"{"name": "x", "roles": [{"name": "a", "type": "vm", "template_id": 0, "parents": ["ghost"]}]}"#));
     assert_eq!(status, 400);
     assert_eq!(err["fields"][0]["field"], "roles[0].parents[0]", "{err}");
+    // A policy expression is parsed when the template is created: the
+    // error names the policy and the column.
+    let bad_policy = json!({"name": "x", "roles": [{"name": "a", "type": "vm", "template_id": 0,
+        "min_vms": 1, "max_vms": 3,
+        "elasticity_policies": [{"type": "CHANGE", "adjust": 1, "expression": "CPU >> 80"}]}]});
+    let (status, err) = server.call(
+        "POST",
+        "/service_template",
+        admin,
+        Some(&bad_policy.to_string()),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(
+        err["fields"][0]["field"], "roles[0].elasticity_policies[0].expression",
+        "{err}"
+    );
+    assert!(
+        err["fields"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("at column 6: expected a name or a number, found `>`"),
+        "{err}"
+    );
     let (_, pool) = server.call("GET", "/service_template", admin, None);
     assert_eq!(
         pool["DOCUMENT_POOL"]["DOCUMENT"].as_array().unwrap().len(),

@@ -192,7 +192,15 @@ fn check_policies(
                 Some(e) if e.trim().is_empty() => {
                     c.fail(field(&at, "expression"), "must not be empty")
                 }
-                _ => {}
+                // Parsed now, so a policy that could never be evaluated is
+                // refused when the template is created rather than failing
+                // quietly at every evaluation, as in OneFlow.
+                Some(e) => {
+                    if let Err(error) = flotilla_policy::Expression::parse(&e) {
+                        c.fail(field(&at, "expression"), format!("`{e}`: {error}"));
+                    }
+                }
+                None => {}
             }
             for k in ["period_number", "period", "cooldown"] {
                 c.uint(p, k, &at, false);

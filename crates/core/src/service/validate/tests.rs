@@ -178,3 +178,24 @@ fn refuses_non_objects_and_missing_roles() {
         ["roles: a service needs at least one role"]
     );
 }
+
+#[test]
+fn an_expression_that_does_not_parse_is_refused_naming_the_policy_and_the_column() {
+    let mut v = seed_example();
+    v["roles"][1]["elasticity_policies"] = json!([
+        {"type": "CHANGE", "adjust": 1, "expression": "CPU > 80"},
+        {"type": "CHANGE", "adjust": -1, "expression": "CPU < 20 &&"}
+    ]);
+    let e = errors(v);
+    assert!(
+        e.iter().any(|m| m
+            == "roles[1].elasticity_policies[1].expression: `CPU < 20 &&`: at column 12: \
+                expected a name or a number, found the end"),
+        "{e:#?}"
+    );
+    assert!(
+        !e.iter()
+            .any(|m| m.starts_with("roles[1].elasticity_policies[0]")),
+        "{e:#?}"
+    );
+}
