@@ -1,6 +1,6 @@
 //! OneFlow's elasticity rules as pure functions: the expression of a
 //! metric policy ([`expression`]), how consecutive evaluations make it
-//! fire ([`streak`]), and how a policy's `type` and `adjust` turn the
+//! fire ([`streak`]), when a scheduled policy fires ([`schedule`]), and how a policy's `type` and `adjust` turn the
 //! current cardinality into a new one ([`adjustment`]).
 //!
 //! The core uses this crate to refuse a bad expression when a template is
@@ -10,8 +10,10 @@
 
 pub mod adjustment;
 pub mod expression;
+pub mod schedule;
 pub mod streak;
 
 pub use adjustment::{Adjustment, AdjustmentKind, Bounds, Hold, Target};
 pub use expression::{Evaluated, Expression, ParseError, Truth};
+pub use schedule::{CatchUp, Due, Schedule, ScheduleError};
 pub use streak::{Count, Streak};

@@ -85,6 +85,8 @@ const SCHEDULED_KEYS: &[&str] = &[
     "min_adjust_step",
     "start_time",
     "recurrence",
+    "time_zone",
+    "catch_up",
     "cooldown",
     "last_eval",
 ];

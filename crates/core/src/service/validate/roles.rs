@@ -171,19 +171,25 @@ fn check_policies(
         if scheduled {
             let start = c.string(p, "start_time", &at, false);
             let recurrence = c.string(p, "recurrence", &at, false);
-            match (&start, &recurrence) {
-                (Some(_), Some(_)) | (None, None) => c.fail(
-                    at.clone(),
-                    "must set exactly one of start_time and recurrence",
-                ),
-                _ => {}
+            let zone = c.string(p, "time_zone", &at, false);
+            if let Err(e) = flotilla_policy::Schedule::parse(
+                recurrence.as_deref(),
+                start.as_deref(),
+                zone.as_deref(),
+            ) {
+                let target = if e.message.starts_with("set exactly one") {
+                    at.clone()
+                } else {
+                    field(&at, e.attribute)
+                };
+                c.fail(target, e.message);
             }
-            if let Some(r) = recurrence
-                && r.split_whitespace().count() != 5
+            if let Some(rule) = c.string(p, "catch_up", &at, false)
+                && flotilla_policy::CatchUp::parse(&rule).is_none()
             {
                 c.fail(
-                    field(&at, "recurrence"),
-                    format!("`{r}` is not a 5-field cron expression"),
+                    field(&at, "catch_up"),
+                    format!("`{rule}` is not one of latest, skip"),
                 );
             }
             c.uint(p, "cooldown", &at, false);

@@ -199,3 +199,46 @@ fn an_expression_that_does_not_parse_is_refused_naming_the_policy_and_the_column
         "{e:#?}"
     );
 }
+
+#[test]
+fn scheduled_policies_are_checked_as_cron_times_and_zones() {
+    let mut v = seed_example();
+    v["roles"][1]["scheduled_policies"] = json!([
+        {"type": "CARDINALITY", "adjust": 3, "recurrence": "0 9 * * MON-FRI", "time_zone": "Europe/Madrid"},
+        {"type": "CARDINALITY", "adjust": 2, "recurrence": "0 0 31 2 *"},
+        {"type": "CARDINALITY", "adjust": 2, "recurrence": "0 9 * * *", "time_zone": "Moon/Base"},
+        {"type": "CARDINALITY", "adjust": 2, "start_time": "next friday"},
+        {"type": "CARDINALITY", "adjust": 2, "start_time": "2026-12-24 18:00", "catch_up": "always"}
+    ]);
+    let e = errors(v);
+    let at = |i: usize, rest: &str| format!("roles[1].scheduled_policies[{i}]{rest}");
+    assert!(!e.iter().any(|m| m.starts_with(&at(0, ""))), "{e:#?}");
+    assert!(
+        e.contains(&format!(
+            "{}: `0 0 31 2 *` never matches a date",
+            at(1, ".recurrence")
+        )),
+        "{e:#?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with(&at(2, ".time_zone: `Moon/Base`"))),
+        "{e:#?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with(&at(3, ".start_time: `next friday`"))),
+        "{e:#?}"
+    );
+    assert!(
+        e.contains(&format!(
+            "{}: `always` is not one of latest, skip",
+            at(4, ".catch_up")
+        )),
+        "{e:#?}"
+    );
+    assert!(
+        !e.iter().any(|m| m.starts_with(&at(4, ".start_time"))),
+        "{e:#?}"
+    );
+}

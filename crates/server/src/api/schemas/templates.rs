@@ -69,12 +69,22 @@ json_schema!(ScheduledPolicy, {
         },
         "start_time": {
             "type": ["string", "null"],
-            "description": "Epoch seconds or a date-time."
+            "description": "A one-shot time: epoch seconds, RFC 3339, or YYYY-MM-DD HH:MM[:SS] in time_zone."
         },
         "recurrence": {
             "type": ["string", "null"],
-            "description": "Five-field cron expression.",
-            "examples": ["0 9 * * *"]
+            "description": "Cron: five fields (or six, seconds first), with ranges, steps, lists, names, L, # and W; read in time_zone. A pattern that never matches is refused.",
+            "examples": ["0 9 * * MON-FRI"]
+        },
+        "time_zone": {
+            "type": ["string", "null"],
+            "description": "IANA time zone name in which recurrence and a local start_time are read; UTC when absent.",
+            "examples": ["Europe/Madrid"]
+        },
+        "catch_up": {
+            "type": ["string", "null"],
+            "enum": ["latest", "skip", null],
+            "description": "An occurrence that passed while the server was down: latest (default) fires once for the latest; skip does not fire."
         },
         "cooldown": {
             "type": ["integer", "null"],
