@@ -3,6 +3,7 @@
 //! wasmtime, no SQL; the lifecycle engine builds on it.
 
 pub mod attributes;
+pub mod elasticity;
 pub mod inputs;
 pub mod lifecycle;
 pub mod merge;

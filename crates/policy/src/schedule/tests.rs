@@ -129,7 +129,15 @@ fn a_start_time_fires_once() {
 
 #[test]
 fn mistakes_name_the_attribute() {
-    let table: [(Option<&str>, Option<&str>, Option<&str>, &str, &str); 8] = [
+    // (recurrence, start_time, time_zone, attribute, message)
+    type Row<'a> = (
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+        &'a str,
+        &'a str,
+    );
+    let table: [Row; 8] = [
         (Some("61 * * * *"), None, None, "recurrence", "`61 * * * *`"),
         (Some("* * *"), None, None, "recurrence", "`* * *`"),
         (
