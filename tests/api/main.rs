@@ -6,6 +6,7 @@
 mod common;
 
 mod driver;
+mod elasticity;
 mod oneflow;
 mod rights;
 mod scenario;

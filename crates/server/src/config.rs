@@ -53,6 +53,9 @@ pub struct EngineConfig {
     /// Cooldown after a scale for roles that set none (OneFlow's
     /// `default_cooldown`, 300 s).
     pub default_cooldown_seconds: u32,
+    /// How often each role's metric policies are evaluated (OneFlow's
+    /// autoscaler pass is 90 s).
+    pub policy_evaluation_seconds: u64,
 }
 
 impl Default for EngineConfig {
@@ -64,6 +67,7 @@ impl Default for EngineConfig {
             driver_instances: 2,
             max_vms_per_role: 10_000,
             default_cooldown_seconds: 300,
+            policy_evaluation_seconds: 15,
         }
     }
 }
@@ -142,6 +146,10 @@ impl Config {
         let zeros = [
             ("engine.tick_ms", config.engine.tick_ms == 0),
             ("engine.wait_seconds", config.engine.wait_seconds == 0),
+            (
+                "engine.policy_evaluation_seconds",
+                config.engine.policy_evaluation_seconds == 0,
+            ),
             (
                 "engine.driver_instances",
                 config.engine.driver_instances == 0,

@@ -498,6 +498,7 @@ async fn scale(sizes: Vec<u32>) -> Result<ExitCode, String> {
             wait_ms: 600_000,
             max_vms_per_role: size.max(1),
             default_cooldown_s: 0,
+            ..Default::default()
         };
         let (engine, _sim, _dir) = bench_engine(false, settings).await?;
         let template = serde_json::json!({

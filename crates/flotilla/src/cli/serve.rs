@@ -148,6 +148,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
                     wait_ms: config.engine.wait_seconds * 1000,
                     max_vms_per_role: config.engine.max_vms_per_role,
                     default_cooldown_s: config.engine.default_cooldown_seconds,
+                    policy_evaluation_ms: config.engine.policy_evaluation_seconds * 1000,
                 },
             );
             match engine.reconcile().await {

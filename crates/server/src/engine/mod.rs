@@ -79,6 +79,8 @@ pub struct Settings {
     pub max_vms_per_role: u32,
     /// Cooldown of roles that set none.
     pub default_cooldown_s: u32,
+    /// How often each role's metric policies are evaluated.
+    pub policy_evaluation_ms: u64,
 }
 
 impl Default for Settings {
@@ -88,6 +90,7 @@ impl Default for Settings {
             wait_ms: engine.wait_seconds * 1000,
             max_vms_per_role: engine.max_vms_per_role,
             default_cooldown_s: engine.default_cooldown_seconds,
+            policy_evaluation_ms: engine.policy_evaluation_seconds * 1000,
         }
     }
 }

@@ -51,7 +51,11 @@ impl Engine {
         // Write only when the round changed something: most rounds of a
         // running service change nothing.
         let before = service.clone();
-        let effects = service.observe(&observed, self.now());
+        let now = self.now();
+        let mut effects = service.observe(&observed, now);
+        if effects.is_empty() {
+            effects = service.autoscale(now, self.inner.settings.policy_evaluation_ms);
+        }
         if service != before || !effects.is_empty() {
             self.commit(&mut service, effects).await?;
         }

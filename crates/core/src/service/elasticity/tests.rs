@@ -42,6 +42,7 @@ fn role(nodes: Vec<Node>) -> RoleRuntime {
         nodes,
         on_hold: false,
         scale_way: None,
+        autoscale: Default::default(),
     }
 }
 

@@ -33,6 +33,7 @@ impl Service {
             nodes: Vec::new(),
             on_hold: false,
             scale_way: None,
+            autoscale: Default::default(),
         });
         self.info(now, format!("Role {} added", role.name));
         self.set_state(ServiceState::Deploying, now);

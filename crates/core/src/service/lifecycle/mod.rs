@@ -14,10 +14,12 @@
 //! `deploy.rs` deploys and watches (start, poll results, deadlines, the
 //! watchdog, automatic deletion); `undeploy.rs` takes VMs and roles away;
 //! `scale.rs` scales, ends cooldowns, releases held roles and recovers;
+//! `autoscale.rs` scales roles by their metric policies;
 //! `actions.rs` runs users' VM actions (batched and scheduled) and keeps
 //! the outbox; `edit.rs` changes the template (update, rename, add-role).
 
 mod actions;
+mod autoscale;
 mod deploy;
 mod edit;
 mod scale;
@@ -32,6 +34,7 @@ use super::strategy::RoleNode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use autoscale::{Autoscale, DECISIONS_KEPT, DecisionRecord, PolicyStreak};
 pub use flotilla_model::{KeyValue, Metric, VmAction, VmState, VmStatus};
 
 /// How long a service may wait for its VMs before it fails, by default.
@@ -134,6 +137,9 @@ pub struct RoleRuntime {
     pub nodes: Vec<Node>,
     pub on_hold: bool,
     pub scale_way: Option<ScaleWay>,
+    /// Its metric policies' streaks and last evaluations.
+    #[serde(default, skip_serializing_if = "Autoscale::is_empty")]
+    pub autoscale: Autoscale,
 }
 
 /// A VM the caller must create.
@@ -337,6 +343,7 @@ impl Service {
                 nodes: Vec::new(),
                 on_hold: r.on_hold || template.on_hold,
                 scale_way: None,
+                autoscale: Autoscale::default(),
             })
             .collect();
         let mut service = Service {

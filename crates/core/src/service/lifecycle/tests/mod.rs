@@ -9,6 +9,7 @@
 //! them out.
 
 mod actions;
+mod autoscale;
 mod deploy;
 mod edit;
 mod scale;
