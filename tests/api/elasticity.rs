@@ -82,6 +82,14 @@ fn a_role_under_load_scales_out_by_its_policy_up_to_max_vms() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(cardinality(&body, 1), Some(1), "{body}");
+    // Each policy shows its last evaluation, as OneFlow's do.
+    let idle = &body["roles"][1]["elasticity_policies"][0];
+    assert_eq!(
+        idle["expression_evaluated"], "CPU[5] > 80 → false",
+        "{body}"
+    );
+    assert_eq!(idle["true_evals"], 0, "{body}");
+    assert!(idle["last_eval"].as_u64().is_some(), "{body}");
     let log: Vec<&str> = body["log"]
         .as_array()
         .unwrap()

@@ -148,6 +148,31 @@ pub fn service_named(names: &Names, s: &Service) -> Value {
                 })
                 .collect();
             r.insert("nodes".into(), json!(nodes));
+            // What OneFlow writes into each metric policy: when it was last
+            // evaluated, its streak and the evaluation's trace.
+            if let Some(Value::Array(policies)) = r.get_mut("elasticity_policies") {
+                for (k, policy) in policies.iter_mut().enumerate() {
+                    let Some(p) = policy.as_object_mut() else {
+                        continue;
+                    };
+                    if let Some(streak) = runtime.autoscale.streaks.get(k) {
+                        if let Some(t) = streak.last_eval_ms {
+                            p.insert("last_eval".into(), json!(t / 1000));
+                        }
+                        p.insert("true_evals".into(), json!(streak.true_evals));
+                    }
+                    let name = format!("elasticity_policies[{k}]");
+                    if let Some(d) = runtime
+                        .autoscale
+                        .decisions
+                        .iter()
+                        .rev()
+                        .find(|d| d.policy == name)
+                    {
+                        p.insert("expression_evaluated".into(), json!(d.trace));
+                    }
+                }
+            }
             let scheduled: Vec<Value> = s
                 .scheduled_actions
                 .iter()
