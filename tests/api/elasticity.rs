@@ -2,39 +2,22 @@
 //! (the simulated hypervisor's `SIM_LOAD`) scales out by its policy, one
 //! step per firing, and stops at `max_vms`; the service log says why.
 
-use crate::{start, wait_state};
-use flotilla::access::users;
+use crate::{prepare, start, wait_state};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 #[test]
 fn a_role_under_load_scales_out_by_its_policy_up_to_max_vms() {
     let data = tempfile::tempdir().unwrap();
-    std::fs::write(
-        data.path().join("flotilla.toml"),
+    let admin_password = prepare(
+        data.path(),
         "[engine]\ntick_ms = 100\npolicy_evaluation_seconds = 1\n\n[sim]\nboot_seconds = 0\n",
-    )
-    .unwrap();
-    let admin_password = {
-        let store = flotilla::store::SqliteStore::open(&data.path().join("flotilla.db"))
-            .unwrap()
-            .boxed();
-        users::bootstrap(&*store, data.path()).unwrap();
-        for (name, load) in [("busy", "constant:95"), ("idle", "constant:5")] {
-            store
-                .create_vm_template(
-                    name,
-                    Default::default(),
-                    json!({"CPU": "1", "SIM_LOAD": load})
-                        .as_object()
-                        .unwrap()
-                        .clone(),
-                )
-                .unwrap();
-        }
-        let auth = std::fs::read_to_string(data.path().join("one_auth")).unwrap();
-        auth.trim().split_once(':').unwrap().1.to_string()
-    };
+        &[
+            ("busy", json!({"CPU": "1", "SIM_LOAD": "constant:95"})),
+            ("idle", json!({"CPU": "1", "SIM_LOAD": "constant:5"})),
+        ],
+        |_| {},
+    );
     let server = start(data.path());
     let admin = Some(("oneadmin", admin_password.as_str()));
     let policy = json!([{"type": "CHANGE", "adjust": 1, "expression": "CPU > 80",

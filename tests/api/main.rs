@@ -67,6 +67,34 @@ fn start(data: &Path) -> Api {
     panic!("the server did not start");
 }
 
+/// A data directory for `start`: `config` as its flotilla.toml, the first
+/// start's users (oneadmin, whose password is returned), the VM templates
+/// `vm_templates` (name, attributes) in id order, and whatever `more` adds.
+fn prepare(
+    data: &Path,
+    config: &str,
+    vm_templates: &[(&str, Value)],
+    more: impl FnOnce(&dyn flotilla::store::Store),
+) -> String {
+    std::fs::write(data.join("flotilla.toml"), config).unwrap();
+    let store = flotilla::store::SqliteStore::open(&data.join("flotilla.db"))
+        .unwrap()
+        .boxed();
+    flotilla::access::users::bootstrap(&*store, data).unwrap();
+    for (name, attributes) in vm_templates {
+        store
+            .create_vm_template(
+                name,
+                Default::default(),
+                attributes.as_object().unwrap().clone(),
+            )
+            .unwrap();
+    }
+    more(&*store);
+    let auth = std::fs::read_to_string(data.join("one_auth")).unwrap();
+    auth.trim().split_once(':').unwrap().1.to_string()
+}
+
 fn template() -> String {
     json!({
         "name": "web-app",

@@ -1,7 +1,7 @@
 //! OneFlow's routes with users, permissions and errors: one server, one
 //! walk from authentication to deleting a service.
 
-use crate::{start, template};
+use crate::{prepare, start, template};
 use flotilla::access::users;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -9,29 +9,16 @@ use std::time::{Duration, Instant};
 #[test]
 fn oneflow_routes_with_users_permissions_and_errors() {
     let data = tempfile::tempdir().unwrap();
-    std::fs::write(
-        data.path().join("flotilla.toml"),
+    let admin_password = prepare(
+        data.path(),
         "[engine]\ntick_ms = 50\n\n[sim]\nboot_seconds = 0\n",
-    )
-    .unwrap();
-    let admin_password = {
-        let store = flotilla::store::SqliteStore::open(&data.path().join("flotilla.db"))
-            .unwrap()
-            .boxed();
-        users::bootstrap(&*store, data.path()).unwrap();
-        store
-            .create_vm_template(
-                "small",
-                Default::default(),
-                json!({"CPU": "1"}).as_object().unwrap().clone(),
-            )
-            .unwrap();
-        users::create_user(&*store, "alice", "alice-pw", users::USERS_GROUP).unwrap();
-        let team = users::create_group(&*store, "team").unwrap();
-        users::create_user(&*store, "bob", "bob-pw", team).unwrap();
-        let auth = std::fs::read_to_string(data.path().join("one_auth")).unwrap();
-        auth.trim().split_once(':').unwrap().1.to_string()
-    };
+        &[("small", json!({"CPU": "1"}))],
+        |store| {
+            users::create_user(store, "alice", "alice-pw", users::USERS_GROUP).unwrap();
+            let team = users::create_group(store, "team").unwrap();
+            users::create_user(store, "bob", "bob-pw", team).unwrap();
+        },
+    );
     let server = start(data.path());
     let admin = Some(("oneadmin", admin_password.as_str()));
     let alice = Some(("alice", "alice-pw"));

@@ -1,33 +1,18 @@
 //! A shown service: what GET /service/:id answers follows every change.
 
-use crate::{action, start, template, wait_state};
-use flotilla::access::users;
+use crate::{action, prepare, start, template, wait_state};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
 #[test]
 fn a_shown_service_follows_every_change_to_it() {
     let data = tempfile::tempdir().unwrap();
-    std::fs::write(
-        data.path().join("flotilla.toml"),
+    let admin_password = prepare(
+        data.path(),
         "[engine]\ntick_ms = 50\n\n[sim]\nboot_seconds = 0\n",
-    )
-    .unwrap();
-    let admin_password = {
-        let store = flotilla::store::SqliteStore::open(&data.path().join("flotilla.db"))
-            .unwrap()
-            .boxed();
-        users::bootstrap(&*store, data.path()).unwrap();
-        store
-            .create_vm_template(
-                "small",
-                Default::default(),
-                json!({"CPU": "1"}).as_object().unwrap().clone(),
-            )
-            .unwrap();
-        let auth = std::fs::read_to_string(data.path().join("one_auth")).unwrap();
-        auth.trim().split_once(':').unwrap().1.to_string()
-    };
+        &[("small", json!({"CPU": "1"}))],
+        |_| {},
+    );
     let server = start(data.path());
     let admin = Some(("oneadmin", admin_password.as_str()));
     assert_eq!(
