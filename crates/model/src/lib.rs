@@ -7,6 +7,7 @@
 //! spelled once, here, and never converted through a string.
 
 mod action;
+pub mod batch;
 mod data;
 mod state;
 

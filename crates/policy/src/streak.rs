@@ -3,12 +3,15 @@
 //! consecutive true evaluations (0 and 1 both mean the first).
 
 use crate::expression::Truth;
+use serde::{Deserialize, Serialize};
 
 /// What a policy remembers between evaluations. The caller stores it with
 /// the role; times are milliseconds on the caller's clock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Streak {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_eval_ms: Option<u64>,
+    #[serde(default)]
     pub true_evals: u32,
 }
 

@@ -5,6 +5,8 @@
 //! backend's API (reached through [`crate::http`]) and nothing more.
 
 pub use crate::types::{Error, KeyValue, Metric, PluginInfo, VmState, lookup};
+/// For a driver whose `create_many` checks each spec before one request.
+pub use flotilla_model::batch::{Prechecked, precheck};
 pub use flotilla_model::{ManagedVm, VmAction, VmSpec, VmStatus};
 
 pub trait Driver: 'static {

@@ -119,33 +119,14 @@ impl Engine {
         service: &Service,
         creates: &[CreateVm],
     ) -> Vec<Result<String, String>> {
-        let mut outcomes: Vec<Option<Result<String, String>>> = Vec::with_capacity(creates.len());
-        let mut specs = Vec::with_capacity(creates.len());
-        for create in creates {
-            match self.vm_spec(service, create) {
-                Ok(spec) => {
-                    specs.push(spec);
-                    outcomes.push(None);
-                }
-                Err(e) => outcomes.push(Some(Err(e))),
-            }
-        }
-        let mut answers = if specs.is_empty() {
+        let (places, specs) =
+            flotilla_model::batch::precheck(creates, |create| self.vm_spec(service, create));
+        let answers = if specs.is_empty() {
             Vec::new()
         } else {
             self.inner.driver.create_many(specs).await
-        }
-        .into_iter();
-        outcomes
-            .into_iter()
-            .map(|outcome| {
-                outcome.unwrap_or_else(|| {
-                    answers
-                        .next()
-                        .unwrap_or_else(|| Err("the driver gave no answer for this VM".into()))
-                })
-            })
-            .collect()
+        };
+        places.fill(answers, || "the driver gave no answer for this VM".into())
     }
 
     pub(super) fn vm_spec(&self, service: &Service, create: &CreateVm) -> Result<VmSpec, String> {

@@ -209,35 +209,16 @@ impl Driver for SimDriver {
     /// One request for every spec that is valid; the others are refused
     /// here, as `create` refuses them, without failing the rest.
     fn create_many(&mut self, specs: Vec<VmSpec>) -> Vec<Result<String, Error>> {
-        let mut outcomes = Vec::with_capacity(specs.len());
-        let mut bodies = Vec::with_capacity(specs.len());
-        for spec in &specs {
-            match Self::create_body(spec) {
-                Ok(body) => {
-                    bodies.push(body);
-                    outcomes.push(None);
-                }
-                Err(e) => outcomes.push(Some(Err(e))),
-            }
-        }
-        let mut sent = match bodies.as_slice() {
+        let (places, bodies) = precheck(&specs, Self::create_body);
+        let sent = match bodies.as_slice() {
             [] => Vec::new(),
             bodies => match self.send_batch(bodies) {
                 Ok(results) => results,
                 // The request as a whole failed: so did each VM in it.
                 Err(e) => vec![Err(e); bodies.len()],
             },
-        }
-        .into_iter();
-        outcomes
-            .into_iter()
-            .map(|outcome| {
-                outcome.unwrap_or_else(|| {
-                    sent.next()
-                        .unwrap_or_else(|| Err(Error::Other("no answer for this VM".into())))
-                })
-            })
-            .collect()
+        };
+        places.fill(sent, || Error::Other("no answer for this VM".into()))
     }
 
     fn act(&mut self, vm_id: String, action: VmAction, args: Vec<KeyValue>) -> Result<(), Error> {

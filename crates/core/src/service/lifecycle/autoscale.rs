@@ -24,7 +24,7 @@ pub struct Autoscale {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_eval_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub streaks: Vec<PolicyStreak>,
+    pub streaks: Vec<Streak>,
     #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
     pub decisions: VecDeque<DecisionRecord>,
 }
@@ -33,14 +33,6 @@ impl Autoscale {
     pub fn is_empty(&self) -> bool {
         *self == Autoscale::default()
     }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PolicyStreak {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_eval_ms: Option<u64>,
-    #[serde(default)]
-    pub true_evals: u32,
 }
 
 /// One evaluation of one policy, as `service explain` is to show it.
@@ -67,24 +59,22 @@ impl Service {
             return Vec::new();
         }
         for i in 0..self.roles.len() {
-            let spec = self.spec(i).clone();
-            if spec.elasticity_policies.is_empty() {
-                continue;
-            }
-            let state = &mut self.roles[i].autoscale;
-            if state
-                .last_eval_ms
-                .is_some_and(|last| now < last.saturating_add(cadence_ms))
+            // Most rounds find no role due: decide that on borrowed data and
+            // copy only the policies of a role that is.
+            let spec = self.spec(i);
+            let last = self.roles[i].autoscale.last_eval_ms;
+            if spec.elasticity_policies.is_empty()
+                || last.is_some_and(|last| now < last.saturating_add(cadence_ms))
             {
                 continue;
             }
-            state.last_eval_ms = Some(now);
-            state
-                .streaks
-                .resize(spec.elasticity_policies.len(), PolicyStreak::default());
+            let policies = spec.elasticity_policies.clone();
             let cardinality = self.roles[i].cardinality;
-            let bounds = elasticity::bounds(&spec, cardinality);
-            for (k, raw) in spec.elasticity_policies.iter().enumerate() {
+            let bounds = elasticity::bounds(spec, cardinality);
+            let state = &mut self.roles[i].autoscale;
+            state.last_eval_ms = Some(now);
+            state.streaks.resize(policies.len(), Streak::default());
+            for (k, raw) in policies.iter().enumerate() {
                 let name = format!("elasticity_policies[{k}]");
                 let policy = match MetricPolicy::read(raw) {
                     Ok(p) => p,
@@ -93,11 +83,7 @@ impl Service {
                         continue;
                     }
                 };
-                let stored = self.roles[i].autoscale.streaks[k];
-                let mut streak = Streak {
-                    last_eval_ms: stored.last_eval_ms,
-                    true_evals: stored.true_evals,
-                };
+                let mut streak = self.roles[i].autoscale.streaks[k];
                 let role = &self.roles[i];
                 let decision = elasticity::evaluate(
                     &policy,
@@ -108,10 +94,7 @@ impl Service {
                     None,
                     now,
                 );
-                self.roles[i].autoscale.streaks[k] = PolicyStreak {
-                    last_eval_ms: streak.last_eval_ms,
-                    true_evals: streak.true_evals,
-                };
+                self.roles[i].autoscale.streaks[k] = streak;
                 let Some(d) = decision else { continue };
                 let mut kept = record(now, &name, d.trace.clone(), &d.streak, "none");
                 kept.guards = d.guards;

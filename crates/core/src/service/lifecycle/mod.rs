@@ -34,7 +34,7 @@ use super::strategy::RoleNode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use autoscale::{Autoscale, DECISIONS_KEPT, DecisionRecord, PolicyStreak};
+pub use autoscale::{Autoscale, DECISIONS_KEPT, DecisionRecord};
 pub use flotilla_model::{KeyValue, Metric, VmAction, VmState, VmStatus};
 
 /// How long a service may wait for its VMs before it fails, by default.
