@@ -9,15 +9,20 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// (directory under plugins/, embedded in the binary?)
+/// (directory in the workspace, embedded in the binary?). The crate in
+/// `plugins/<kind>/<id>` is `flotilla-<kind>-<id>`; an example's crate is
+/// `flotilla-example-<id>`.
 const PLUGINS: &[(&str, bool)] = &[
-    ("driver/sim", true),
-    ("elasticity/threshold", true),
-    ("network/static", true),
-    ("fixtures/spin-loop", false),
-    ("fixtures/alloc-bomb", false),
-    ("fixtures/trap", false),
-    ("fixtures/forbidden-host", false),
+    ("plugins/driver/sim", true),
+    ("plugins/elasticity/threshold", true),
+    ("plugins/elasticity/expression", true),
+    ("plugins/network/static", true),
+    ("plugins/fixtures/spin-loop", false),
+    ("plugins/fixtures/alloc-bomb", false),
+    ("plugins/fixtures/trap", false),
+    ("plugins/fixtures/forbidden-host", false),
+    ("plugins/fixtures/policy-fault", false),
+    ("examples/policies/target-tracking", false),
 ];
 
 fn main() {
@@ -31,7 +36,7 @@ fn main() {
     };
     let plugin_target = target_dir.join("plugins");
 
-    for path in ["plugins", "wit", "Cargo.lock"] {
+    for path in ["plugins", "examples/policies/target-tracking", "wit", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", workspace.join(path).display());
     }
 
@@ -76,7 +81,7 @@ fn main() {
     for (dir, builtin) in PLUGINS {
         let id = dir.rsplit('/').next().unwrap();
         let wasm = built.join(format!("{}.wasm", crate_name(dir).replace('-', "_")));
-        let manifest = workspace.join("plugins").join(dir).join("plugin.toml");
+        let manifest = workspace.join(dir).join("plugin.toml");
         copy(&wasm, &dist.join(format!("{id}.wasm")));
         copy(&manifest, &dist.join(format!("{id}.toml")));
         if *builtin {
@@ -133,7 +138,10 @@ fn ensure_wasm_target() {
 }
 
 fn crate_name(dir: &str) -> String {
-    format!("flotilla-{}", dir.replace('/', "-"))
+    match dir.strip_prefix("plugins/") {
+        Some(rest) => format!("flotilla-{}", rest.replace('/', "-")),
+        None => format!("flotilla-example-{}", dir.rsplit('/').next().unwrap()),
+    }
 }
 
 fn copy(from: &Path, to: &Path) {

@@ -79,15 +79,24 @@ fn a_role_under_load_scales_out_by_its_policy_up_to_max_vms() {
         .iter()
         .filter_map(|l| l["message"].as_str())
         .collect();
-    let fired: Vec<&&str> = log.iter().filter(|m| m.contains("fired")).collect();
+    let fired: Vec<&&str> = log.iter().filter(|m| m.contains("scaling to")).collect();
     assert_eq!(
         fired,
         [
-            &"Role web: elasticity_policies[0] fired (CPU[95] > 80 → true): scaling to 2",
-            &"Role web: elasticity_policies[0] fired (CPU[95] > 80 → true): scaling to 3"
+            &"Role web: elasticity_policies[0] (expression) CPU[95] > 80 → true: scaling to 2",
+            &"Role web: elasticity_policies[0] (expression) CPU[95] > 80 → true: scaling to 3"
         ],
         "{log:#?}"
     );
+    // Evaluated by the built-in policy plugin, in its sandbox.
+    let (_, plugins) = server.call("GET", "/plugins", admin, None);
+    let expression = plugins
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "expression")
+        .unwrap();
+    assert!(expression["calls"].as_u64().unwrap() >= 4, "{plugins}");
 
     // At max_vms it stays: a few more evaluations change nothing.
     std::thread::sleep(Duration::from_secs(3));

@@ -9,6 +9,7 @@
 //! accepts is exactly what evaluation understands.
 
 pub mod adjustment;
+pub mod builtin;
 pub mod expression;
 pub mod schedule;
 pub mod streak;

@@ -155,6 +155,11 @@ impl Schedule {
     }
 }
 
+/// `2026-12-24 18:00:00 UTC`, for decision records and logs.
+pub fn utc(ms: u64) -> String {
+    instant(ms).format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
 fn parse_cron(text: &str, zone: Tz) -> Result<Cron, ScheduleError> {
     let error = |message: String| ScheduleError {
         attribute: "recurrence",

@@ -56,6 +56,9 @@ pub struct EngineConfig {
     /// How often each role's metric policies are evaluated (OneFlow's
     /// autoscaler pass is 90 s).
     pub policy_evaluation_seconds: u64,
+    /// A VM's values older than this are stale: policies never read them
+    /// (the decision says so).
+    pub metric_max_age_seconds: u64,
 }
 
 impl Default for EngineConfig {
@@ -68,6 +71,7 @@ impl Default for EngineConfig {
             max_vms_per_role: 10_000,
             default_cooldown_seconds: 300,
             policy_evaluation_seconds: 15,
+            metric_max_age_seconds: 120,
         }
     }
 }
@@ -149,6 +153,10 @@ impl Config {
             (
                 "engine.policy_evaluation_seconds",
                 config.engine.policy_evaluation_seconds == 0,
+            ),
+            (
+                "engine.metric_max_age_seconds",
+                config.engine.metric_max_age_seconds == 0,
             ),
             (
                 "engine.driver_instances",

@@ -1,92 +1,118 @@
-//! Elasticity decisions for one role, pure: a metric policy of the
-//! template read into typed form, the role's values averaged over its
-//! running VMs, and one evaluation that says what it read, how the streak
-//! stands, what the bounds did and what to scale to. Nothing here calls a
-//! plugin or the clock: the caller passes the time and the values.
+//! Elasticity for one role, pure: a role's policy read into typed form,
+//! the VMs whose values a policy may read (and why the others are left
+//! out), and the guards the host applies to what a policy recommends.
+//! Nothing here calls a plugin or the clock: the caller passes the time.
 //!
-//! The engine is to run these on a cadence and keep each [`Decision`] for
-//! `service explain`; the expression itself may be evaluated by the
-//! built-in policy plugin with the same `flotilla-policy` code.
+//! The policies themselves are plugins: OneFlow's metric policies are
+//! evaluated by the built-in `expression` plugin (`flotilla_policy::builtin`),
+//! others by the plugin a policy names. The host decides which VMs count,
+//! when a policy is due and whether its recommendation is applied.
 
-use super::lifecycle::RoleRuntime;
+use super::lifecycle::{Node, RoleRuntime};
 use super::model::Role;
-use flotilla_model::VmState;
-use flotilla_policy::{Adjustment, AdjustmentKind, Bounds, Count, Expression, Hold, Streak, Truth};
+use flotilla_model::{Evaluation, KeyValue, Metric, RoleView, VmSample, VmState};
+use flotilla_policy::{Bounds, Expression, builtin};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// One of a role's `elasticity_policies`, typed.
+/// Policy attributes the server writes into a policy (OneFlow's runtime
+/// keys): never handed to a plugin.
+const RUNTIME_KEYS: &[&str] = &["last_eval", "true_evals", "expression_evaluated"];
+
+/// VMs whose values one decision record lists; a role larger than this
+/// records the first ones and how many more there were.
+pub const INPUTS_RECORDED: usize = 32;
+
+/// One of a role's `elasticity_policies`, typed: which plugin evaluates it,
+/// with what parameters, how often.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MetricPolicy {
-    pub expression: Expression,
-    pub adjustment: Adjustment,
-    /// Seconds between evaluations (OneFlow's `period`, default 0).
+pub struct PolicySpec {
+    /// `expression` (OneFlow's policies) or the plugin the policy names.
+    pub plugin: String,
+    /// What the plugin gets: a OneFlow policy's own attributes, or a
+    /// plugin policy's `params`.
+    pub params: Vec<KeyValue>,
+    /// Seconds between evaluations (OneFlow's `period`, default 0: every
+    /// round).
     pub period_s: u64,
-    /// Consecutive true evaluations to fire (0 and 1: the first).
-    pub period_number: u32,
-    /// Seconds the role waits after this policy scaled it.
+    /// Seconds the role waits after a scale before this policy may scale
+    /// it again; overrides the role's cooldowns.
     pub cooldown_s: Option<u32>,
+    /// The values the policy reads, for the decision record (all of a
+    /// VM's values when unknown).
+    pub metrics: Vec<String>,
 }
 
-fn whole(policy: &Map<String, Value>, key: &str) -> Option<i64> {
+fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn whole(policy: &Map<String, Value>, key: &str) -> Option<u64> {
     match policy.get(key)? {
-        Value::Number(n) => n.as_i64(),
+        Value::Number(n) => n.as_u64(),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
 }
 
-impl MetricPolicy {
+impl PolicySpec {
     /// From a policy validation accepted; `Err` names what is unusable
     /// (a policy stored by an older release may not have been checked).
-    pub fn read(policy: &Map<String, Value>) -> Result<MetricPolicy, String> {
-        let kind = policy
-            .get("type")
-            .and_then(Value::as_str)
-            .and_then(AdjustmentKind::parse)
-            .ok_or("type: not CHANGE, CARDINALITY or PERCENTAGE_CHANGE")?;
-        let adjust = whole(policy, "adjust").ok_or("adjust: not a whole number")?;
-        let text = policy
+    pub fn read(policy: &Map<String, Value>) -> Result<PolicySpec, String> {
+        let period_s = whole(policy, "period").unwrap_or(0);
+        let cooldown_s = whole(policy, "cooldown").and_then(|n| u32::try_from(n).ok());
+        if let Some(plugin) = policy.get("plugin") {
+            let plugin = plugin.as_str().ok_or("plugin: not a string")?.to_string();
+            let mut params: Vec<KeyValue> = match policy.get("params") {
+                Some(Value::Object(p)) => p
+                    .iter()
+                    .filter_map(|(k, v)| Some(KeyValue::new(k.clone(), scalar(v)?)))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            // A plugin that counts consecutive evaluations reads it as the
+            // built-in one does.
+            if let Some(n) = policy.get("period_number").and_then(scalar) {
+                params.push(KeyValue::new("period_number", n));
+            }
+            let metrics = flotilla_model::lookup(&params, "metric")
+                .map(|m| vec![m.trim().to_string()])
+                .unwrap_or_default();
+            return Ok(PolicySpec {
+                plugin,
+                params,
+                period_s,
+                cooldown_s,
+                metrics,
+            });
+        }
+        let expression = policy
             .get("expression")
             .and_then(Value::as_str)
             .ok_or("expression: missing")?;
-        let expression = Expression::parse(text).map_err(|e| format!("expression: {e}"))?;
-        let unsigned = |key: &str| whole(policy, key).and_then(|n| u64::try_from(n).ok());
-        Ok(MetricPolicy {
-            expression,
-            adjustment: Adjustment {
-                kind,
-                adjust,
-                min_adjust_step: unsigned("min_adjust_step")
-                    .and_then(|n| u32::try_from(n).ok())
-                    .unwrap_or(0),
-            },
-            period_s: unsigned("period").unwrap_or(0),
-            period_number: unsigned("period_number")
-                .and_then(|n| u32::try_from(n).ok())
-                .unwrap_or(0),
-            cooldown_s: unsigned("cooldown").and_then(|n| u32::try_from(n).ok()),
+        let metrics = Expression::parse(expression)
+            .map_err(|e| format!("expression: {e}"))?
+            .names()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        Ok(PolicySpec {
+            plugin: builtin::ID.to_string(),
+            params: policy
+                .iter()
+                .filter(|(k, _)| !RUNTIME_KEYS.contains(&k.as_str()))
+                .filter_map(|(k, v)| Some(KeyValue::new(k.clone(), scalar(v)?)))
+                .collect(),
+            period_s,
+            cooldown_s,
+            metrics,
         })
     }
-}
-
-/// The average of `name` over the role's RUNNING VMs that report it,
-/// rounded to two decimals as OneFlow rounds it; `None` when none does.
-/// A VM's own reported attributes come first, then the hypervisor's
-/// monitoring. VMs that are not RUNNING do not count (OneFlow's ACTIVE +
-/// RUNNING rule).
-pub fn role_average(role: &RoleRuntime, name: &str) -> Option<f64> {
-    let values: Vec<f64> = role
-        .nodes
-        .iter()
-        .filter(|n| n.vm_state == Some(VmState::Running) && !n.terminating)
-        .filter_map(|n| n.values.get(name))
-        .filter(|v| v.is_finite())
-        .collect();
-    if values.is_empty() {
-        return None;
-    }
-    let mean = values.iter().sum::<f64>() / values.len() as f64;
-    Some((mean * 100.0).round() / 100.0)
 }
 
 /// The role's `min_vms`..`max_vms` (validation requires both on a role
@@ -99,74 +125,150 @@ pub fn bounds(role: &Role, cardinality: u32) -> Bounds {
     }
 }
 
-/// What one evaluation of a metric policy found and decided.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Decision {
-    pub at_ms: u64,
-    /// `CPU[85.3] > 80 → true`.
-    pub trace: String,
-    pub truth: Truth,
-    /// `2/3 consecutive`, or why the streak started over.
-    pub streak: String,
-    /// The guards that held the role back or changed the target.
-    pub guards: Vec<String>,
-    /// The cardinality to scale to, if the policy fired and moves the role.
-    pub scale_to: Option<u32>,
+/// One VM as a decision saw it: its values (those the policy reads) with
+/// their age, or why it was left out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VmInput {
+    pub vm_id: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<Metric>,
+    /// Seconds since the poll that brought the values.
+    pub age_s: u64,
+    /// `warming up: 20 s left`, `stale: 95 s old`: the VM did not count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_out: Option<String>,
 }
 
-/// Evaluate `policy` for a role of `cardinality` VMs at `now_ms`, with
-/// `value` giving the role's averages. `cooldown_until_ms`: automatic
-/// scaling of this role is held until then. `None` when the policy is not
-/// due yet (its `period` has not passed): nothing was evaluated.
-pub fn evaluate(
-    policy: &MetricPolicy,
-    streak: &mut Streak,
-    value: impl Fn(&str) -> Option<f64>,
-    cardinality: u32,
-    bounds: Bounds,
-    cooldown_until_ms: Option<u64>,
+/// What decides whether a VM's values count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Freshness {
+    /// Values older than this are stale (the VM stopped being polled or
+    /// reporting): never read as numbers.
+    pub max_age_ms: u64,
+    /// A new VM counts once it has run this long (the role's `warmup`).
+    pub warmup_ms: u64,
+}
+
+/// The VMs of a role a policy evaluates, and the record of each VM it
+/// looked at. Only RUNNING VMs that are not going away are looked at
+/// (OneFlow's ACTIVE + RUNNING rule); of those, a VM still warming up or
+/// with stale values is recorded as left out.
+pub fn samples(
+    role: &RoleRuntime,
+    metrics: &[String],
+    freshness: Freshness,
     now_ms: u64,
-) -> Option<Decision> {
-    if streak.last_eval_ms.is_some() && now_ms < streak.due_ms(policy.period_s) {
-        return None;
+) -> (Vec<VmSample>, Vec<VmInput>) {
+    let mut samples = Vec::new();
+    let mut inputs = Vec::new();
+    let running = role
+        .nodes
+        .iter()
+        .filter(|n| n.vm_state == Some(VmState::Running) && !n.terminating);
+    for node in running {
+        let Some(vm_id) = node.vm_id.clone() else {
+            continue;
+        };
+        let values = node.values.numbers();
+        let age_ms = now_ms.saturating_sub(node.values.at_ms);
+        let left_out = left_out(node, freshness, now_ms, age_ms);
+        if inputs.len() < INPUTS_RECORDED {
+            inputs.push(VmInput {
+                vm_id: vm_id.clone(),
+                values: values
+                    .iter()
+                    .filter(|m| {
+                        metrics.is_empty() || metrics.iter().any(|n| n.eq_ignore_ascii_case(&m.name))
+                    })
+                    .cloned()
+                    .collect(),
+                age_s: age_ms / 1000,
+                left_out: left_out.clone(),
+            });
+        }
+        if left_out.is_none() {
+            samples.push(VmSample { vm_id, values });
+        }
     }
-    let evaluated = policy.expression.evaluate(value);
-    let count = streak.count(now_ms, evaluated.truth, policy.period_number);
-    let mut decision = Decision {
-        at_ms: now_ms,
-        trace: evaluated.to_string(),
-        truth: evaluated.truth,
-        streak: match count {
-            Count::True { true_evals, of } => format!("{true_evals}/{of} consecutive"),
-            Count::False => "false: starts over".into(),
-            Count::Missing => format!(
-                "metric missing ({}): starts over",
-                evaluated.missing.join(", ")
-            ),
+    (samples, inputs)
+}
+
+fn left_out(node: &Node, freshness: Freshness, now_ms: u64, age_ms: u64) -> Option<String> {
+    if let Some(since) = node.running_since_ms {
+        let ready_at = since.saturating_add(freshness.warmup_ms);
+        if now_ms < ready_at {
+            return Some(format!(
+                "warming up: {} s left",
+                (ready_at - now_ms).div_ceil(1000)
+            ));
+        }
+    }
+    (age_ms > freshness.max_age_ms).then(|| format!("stale: {} s old", age_ms / 1000))
+}
+
+/// The evaluation a policy plugin gets.
+pub fn evaluation(
+    service_id: u64,
+    role: &RoleRuntime,
+    spec: &Role,
+    policy: &PolicySpec,
+    vms: Vec<VmSample>,
+    state: Option<String>,
+    now_ms: u64,
+) -> Evaluation {
+    let b = bounds(spec, role.cardinality);
+    Evaluation {
+        role: RoleView {
+            service_id,
+            role_name: role.name.clone(),
+            cardinality: role.cardinality,
+            min_vms: b.min,
+            max_vms: b.max,
+            cooldown: spec.cooldown.unwrap_or(0),
         },
-        guards: Vec::new(),
-        scale_to: None,
+        params: policy.params.clone(),
+        vms,
+        now: now_ms / 1000,
+        state,
+    }
+}
+
+/// Which way a scale goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Out,
+    In,
+}
+
+/// The cooldown that holds a scale `direction` back: the policy's own,
+/// else the role's for that direction, else the role's `cooldown`, else
+/// the server's default. With where it came from, for the record.
+pub fn cooldown_s(
+    policy: Option<u32>,
+    role: &Role,
+    direction: Direction,
+    default_s: u32,
+) -> (u32, &'static str) {
+    let by_direction = match direction {
+        Direction::Out => role.cooldown_out.map(|c| (c, "the role's cooldown_out")),
+        Direction::In => role.cooldown_in.map(|c| (c, "the role's cooldown_in")),
     };
-    if !count.fires() {
-        return Some(decision);
-    }
-    if let Some(until) = cooldown_until_ms.filter(|until| *until > now_ms) {
-        let left = (until - now_ms).div_ceil(1000);
-        decision.guards.push(format!("cooldown: {left} s left"));
-        return Some(decision);
-    }
-    let target = policy.adjustment.target(cardinality, bounds);
-    if let Some(hold) = target.held {
-        decision.guards.push(match hold {
-            Hold::Outside => hold.to_string(),
-            _ => format!("wanted {}, {hold}", target.wanted),
-        });
-    }
-    if target.cardinality != cardinality {
-        decision.scale_to = Some(target.cardinality);
-        streak.fired();
-    }
-    Some(decision)
+    policy
+        .map(|c| (c, "the policy's cooldown"))
+        .or(by_direction)
+        .or(role.cooldown.map(|c| (c, "the role's cooldown")))
+        .unwrap_or((default_s, "the server's default cooldown"))
+}
+
+/// The scale-in stabilization window: the highest cardinality the role's
+/// policies recommended within `window_ms` of `now_ms`, newest last.
+pub fn highest_recent(recent: &[(u64, u32)], window_ms: u64, now_ms: u64) -> Option<u32> {
+    recent
+        .iter()
+        .filter(|(t, _)| now_ms.saturating_sub(*t) <= window_ms)
+        .map(|(_, c)| *c)
+        .max()
 }
 
 #[cfg(test)]

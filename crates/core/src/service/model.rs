@@ -67,6 +67,19 @@ pub struct Role {
     pub max_vms: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cooldown: Option<u32>,
+    /// Seconds after the role's last scale before a policy may scale it
+    /// out, or in; each falls back to `cooldown`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown_out: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown_in: Option<u32>,
+    /// A policy scales the role in no lower than the highest cardinality
+    /// its policies recommended over this many seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_in_stabilization: Option<u32>,
+    /// Seconds a new VM runs before its values count in the role's averages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<u32>,
     #[serde(default)]
     pub on_hold: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -133,22 +133,33 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         Ok(None) => {}
         Err(e) => return Err(format!("creating the oneadmin user: {e}")),
     }
+    // Every loaded elasticity plugin, by id; installing one adds it here.
+    let policies = Arc::new(crate::engine::PolicyLibrary::new(
+        registry
+            .entries
+            .iter()
+            .filter_map(|e| e.loaded.as_ref().ok())
+            .filter(|p| p.kind() == crate::plugin::PluginKind::Elasticity)
+            .cloned(),
+    ));
     let (engine, standby_store) = match registry
         .loaded(&config.engine.driver, crate::plugin::PluginKind::Driver)
     {
         Some(driver) => {
-            let engine = crate::engine::Engine::with_settings(
+            let engine = crate::engine::Engine::with_policies(
                 store,
                 Arc::new(crate::plugin::Driver::start_pool(
                     driver.clone(),
                     config.engine.driver_instances,
                 )?),
+                policies.clone(),
                 Arc::new(crate::clock::SystemClock),
                 crate::engine::Settings {
                     wait_ms: config.engine.wait_seconds * 1000,
                     max_vms_per_role: config.engine.max_vms_per_role,
                     default_cooldown_s: config.engine.default_cooldown_seconds,
                     policy_evaluation_ms: config.engine.policy_evaluation_seconds * 1000,
+                    metric_max_age_ms: config.engine.metric_max_age_seconds * 1000,
                 },
             );
             match engine.reconcile().await {

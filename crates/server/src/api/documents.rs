@@ -155,11 +155,20 @@ pub fn service_named(names: &Names, s: &Service) -> Value {
                     let Some(p) = policy.as_object_mut() else {
                         continue;
                     };
-                    if let Some(streak) = runtime.autoscale.streaks.get(k) {
-                        if let Some(t) = streak.last_eval_ms {
+                    if let Some(state) = runtime.autoscale.policies.get(k) {
+                        if let Some(t) = state.last_eval_ms {
                             p.insert("last_eval".into(), json!(t / 1000));
                         }
-                        p.insert("true_evals".into(), json!(streak.true_evals));
+                        // The built-in policy keeps its consecutive-true
+                        // count as its state; a plugin's state is its own.
+                        if !p.contains_key("plugin") {
+                            let true_evals: u32 = state
+                                .state
+                                .as_deref()
+                                .and_then(|s| s.parse().ok())
+                                .unwrap_or(0);
+                            p.insert("true_evals".into(), json!(true_evals));
+                        }
                     }
                     let name = format!("elasticity_policies[{k}]");
                     if let Some(d) = runtime

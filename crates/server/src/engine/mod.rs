@@ -10,9 +10,11 @@
 use crate::clock::SharedClock;
 mod backend;
 mod effects;
+mod policies;
 mod rounds;
 
 pub use backend::{ManagedRecord, NativeSimDriver, VmBackend};
+pub use policies::{NativePolicies, PolicyBackend, PolicyLibrary};
 
 use crate::plugin::VmSpec;
 use crate::service::lifecycle::{
@@ -65,6 +67,7 @@ pub struct Engine {
 struct Inner {
     store: SharedStore,
     driver: Arc<dyn VmBackend>,
+    policies: Arc<dyn PolicyBackend>,
     clock: SharedClock,
     settings: Settings,
     locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
@@ -81,6 +84,8 @@ pub struct Settings {
     pub default_cooldown_s: u32,
     /// How often each role's metric policies are evaluated.
     pub policy_evaluation_ms: u64,
+    /// VM values older than this are stale: no policy reads them.
+    pub metric_max_age_ms: u64,
 }
 
 impl Default for Settings {
@@ -91,6 +96,7 @@ impl Default for Settings {
             max_vms_per_role: engine.max_vms_per_role,
             default_cooldown_s: engine.default_cooldown_seconds,
             policy_evaluation_ms: engine.policy_evaluation_seconds * 1000,
+            metric_max_age_ms: engine.metric_max_age_seconds * 1000,
         }
     }
 }
@@ -121,10 +127,24 @@ impl Engine {
         clock: SharedClock,
         settings: Settings,
     ) -> Engine {
+        Engine::with_policies(store, driver, Arc::new(NativePolicies), clock, settings)
+    }
+
+    /// An engine whose elasticity policies are evaluated by `policies` (the
+    /// server's policy plugins); the others evaluate the built-in policy
+    /// natively.
+    pub fn with_policies(
+        store: Box<dyn Store>,
+        driver: Arc<dyn VmBackend>,
+        policies: Arc<dyn PolicyBackend>,
+        clock: SharedClock,
+        settings: Settings,
+    ) -> Engine {
         Engine {
             inner: Arc::new(Inner {
                 store: SharedStore::new(store),
                 driver,
+                policies,
                 clock,
                 settings,
                 locks: Mutex::new(HashMap::new()),

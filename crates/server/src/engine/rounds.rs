@@ -53,13 +53,34 @@ impl Engine {
         let before = service.clone();
         let now = self.now();
         let mut effects = service.observe(&observed, now);
-        if effects.is_empty() {
-            effects = service.autoscale(now, self.inner.settings.policy_evaluation_ms);
+        let settings = self.autoscale_settings();
+        if effects.is_empty() && service.autoscale_due(now, settings.cadence_ms) {
+            // Policy plugins run until their deadline at worst: off the
+            // async threads.
+            let policies = self.inner.policies.clone();
+            let mut moved = service;
+            let (back, scaled) = tokio::task::spawn_blocking(move || {
+                let effects = moved.autoscale(now, settings, &mut |id, input| {
+                    policies.evaluate(id, input)
+                });
+                (moved, effects)
+            })
+            .await
+            .map_err(|e| EngineError::Storage(format!("evaluating policies: {e}")))?;
+            service = back;
+            effects = scaled;
         }
         if service != before || !effects.is_empty() {
             self.commit(&mut service, effects).await?;
         }
         Ok(())
+    }
+
+    fn autoscale_settings(&self) -> crate::service::lifecycle::AutoscaleSettings {
+        crate::service::lifecycle::AutoscaleSettings {
+            cadence_ms: self.inner.settings.policy_evaluation_ms,
+            max_age_ms: self.inner.settings.metric_max_age_ms,
+        }
     }
 
     /// A round over every service; services progress concurrently.

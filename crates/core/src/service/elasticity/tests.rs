@@ -1,5 +1,6 @@
 use super::*;
 use crate::service::lifecycle::{Node, VmValues};
+use crate::service::model::Role;
 use crate::service::state::RoleState;
 use flotilla_model::{KeyValue, Metric};
 use serde_json::json;
@@ -29,7 +30,9 @@ fn node(n: u64, state: VmState, cpu: Option<f64>, reported: Option<&str>) -> Nod
                 })
                 .into_iter()
                 .collect(),
+            at_ms: 1_000_000,
         },
+        running_since_ms: Some(0),
     }
 }
 
@@ -46,144 +49,147 @@ fn role(nodes: Vec<Node>) -> RoleRuntime {
     }
 }
 
-fn policy(json: Value) -> MetricPolicy {
-    MetricPolicy::read(json.as_object().unwrap()).unwrap()
+fn spec(json: Value) -> PolicySpec {
+    PolicySpec::read(json.as_object().unwrap()).unwrap()
+}
+
+const FRESH: Freshness = Freshness {
+    max_age_ms: 60_000,
+    warmup_ms: 0,
+};
+
+fn cpu_of(samples: &[VmSample]) -> Vec<(String, Option<f64>)> {
+    samples
+        .iter()
+        .map(|s| (s.vm_id.clone(), s.value("CPU")))
+        .collect()
 }
 
 #[test]
-fn the_average_counts_running_vms_that_report_and_prefers_what_a_vm_reports() {
+fn policies_read_running_vms_with_what_a_vm_reports_before_monitoring() {
     let r = role(vec![
         node(0, VmState::Running, Some(80.0), None),
-        node(1, VmState::Running, Some(91.0), None),
         // What the VM reported wins over monitoring.
         node(2, VmState::Running, Some(10.0), Some("70.333")),
-        // Not running: left out.
+        // Not running: not looked at.
         node(3, VmState::Poweroff, Some(0.0), None),
-        // Running but reports nothing: left out of the average.
+        // Running but reports nothing: counted, with no CPU.
         node(4, VmState::Running, None, None),
     ]);
-    assert_eq!(role_average(&r, "CPU"), Some(80.44));
-    assert_eq!(role_average(&r, "MEMORY"), None);
-    assert_eq!(role_average(&role(vec![]), "CPU"), None);
-}
-
-#[test]
-fn a_policy_fires_after_its_streak_and_scales_within_the_bounds() {
-    let p = policy(
-        json!({"type": "CHANGE", "adjust": 2, "expression": "CPU > 80",
-                          "period": 60, "period_number": 3}),
+    let (samples, inputs) = samples(&r, &["CPU".into()], FRESH, 1_000_000);
+    assert_eq!(
+        cpu_of(&samples),
+        [
+            ("0".to_string(), Some(80.0)),
+            ("2".to_string(), Some(70.333)),
+            ("4".to_string(), None)
+        ]
     );
-    let b = Bounds { min: 1, max: 4 };
-    let mut s = Streak::default();
-    let cpu = |v: f64| move |name: &str| (name == "CPU").then_some(v);
-    // (seconds, cpu, streak, scale_to); evaluations before `period` passed
-    // are not made at all.
-    let rows = [
-        (0, 85.3, Some("1/3 consecutive"), None),
-        (30, 99.0, None, None),
-        (60, 90.0, Some("2/3 consecutive"), None),
-        (120, 95.0, Some("3/3 consecutive"), Some(4)),
-    ];
-    for (t, v, streak, scale_to) in rows {
-        let d = evaluate(&p, &mut s, cpu(v), 3, b, None, t * 1000);
-        match streak {
-            None => assert!(d.is_none(), "at {t}s"),
-            Some(text) => {
-                let d = d.unwrap();
-                assert_eq!(d.streak, text, "at {t}s");
-                assert_eq!(d.scale_to, scale_to, "at {t}s");
-            }
-        }
-    }
-    // 3 + 2 = 5 is clamped to max_vms, and the decision says so.
-    let p1 = policy(json!({"type": "CHANGE", "adjust": 2, "expression": "CPU > 80"}));
-    let d = evaluate(&p1, &mut Streak::default(), cpu(95.0), 3, b, None, 0).unwrap();
-    assert_eq!(d.scale_to, Some(4));
-    assert_eq!(d.guards, vec!["wanted 5, clamped to max_vms 4".to_string()]);
-    assert_eq!(d.trace, "CPU[95] > 80 → true");
+    assert_eq!(inputs.len(), 3);
+    assert_eq!(inputs[1].values, vec![Metric::new("CPU", 70.333)]);
+    // The built-in policy averages them as OneFlow does.
+    let input = Evaluation {
+        role: RoleView {
+            service_id: 1,
+            role_name: "web".into(),
+            cardinality: 3,
+            min_vms: 1,
+            max_vms: 3,
+            cooldown: 0,
+        },
+        params: vec![],
+        vms: samples,
+        now: 0,
+        state: None,
+    };
+    assert_eq!(builtin::average(&input, "CPU"), Some(75.17));
 }
 
 #[test]
-fn a_missing_metric_changes_nothing_and_says_so() {
-    let p = policy(json!({"type": "CHANGE", "adjust": -1, "expression": "CPU < 20"}));
-    let d = evaluate(
-        &p,
-        &mut Streak::default(),
-        |_| None,
-        3,
-        Bounds { min: 1, max: 5 },
-        None,
-        0,
-    )
+fn warming_up_and_stale_vms_are_recorded_but_not_read() {
+    let mut young = node(1, VmState::Running, Some(99.0), None);
+    young.running_since_ms = Some(990_000);
+    let mut stale = node(2, VmState::Running, Some(1.0), None);
+    stale.values.at_ms = 1_000_000 - 95_000;
+    let r = role(vec![node(0, VmState::Running, Some(50.0), None), young, stale]);
+    let freshness = Freshness {
+        max_age_ms: 60_000,
+        warmup_ms: 30_000,
+    };
+    let (samples, inputs) = samples(&r, &[], freshness, 1_000_000);
+    assert_eq!(cpu_of(&samples), [("0".to_string(), Some(50.0))]);
+    let left: Vec<Option<&str>> = inputs.iter().map(|i| i.left_out.as_deref()).collect();
+    assert_eq!(
+        left,
+        [None, Some("warming up: 20 s left"), Some("stale: 95 s old")]
+    );
+    assert_eq!(inputs[2].age_s, 95);
+}
+
+#[test]
+fn a_cooldown_comes_from_the_policy_then_the_role_by_direction_then_the_server() {
+    let role: Role = serde_json::from_value(json!({
+        "name": "web", "type": "vm", "template_id": 0,
+        "cooldown": 100, "cooldown_in": 300
+    }))
     .unwrap();
-    assert_eq!(d.scale_to, None);
-    assert_eq!(d.truth, Truth::Missing);
-    assert_eq!(d.trace, "CPU[--] < 20 → missing");
-    assert_eq!(d.streak, "metric missing (CPU): starts over");
+    assert_eq!(
+        cooldown_s(Some(5), &role, Direction::In, 60),
+        (5, "the policy's cooldown")
+    );
+    assert_eq!(
+        cooldown_s(None, &role, Direction::In, 60),
+        (300, "the role's cooldown_in")
+    );
+    assert_eq!(
+        cooldown_s(None, &role, Direction::Out, 60),
+        (100, "the role's cooldown")
+    );
+    let bare: Role =
+        serde_json::from_value(json!({"name": "web", "type": "vm", "template_id": 0})).unwrap();
+    assert_eq!(
+        cooldown_s(None, &bare, Direction::Out, 60),
+        (60, "the server's default cooldown")
+    );
 }
 
 #[test]
-fn a_cooldown_holds_a_firing_policy_and_says_how_long() {
-    let p = policy(json!({"type": "CHANGE", "adjust": 1, "expression": "CPU > 80"}));
-    let b = Bounds { min: 1, max: 5 };
-    let mut s = Streak::default();
-    let d = evaluate(&p, &mut s, |_| Some(90.0), 2, b, Some(45_500), 10_000).unwrap();
-    assert_eq!(d.scale_to, None);
-    assert_eq!(d.guards, vec!["cooldown: 36 s left".to_string()]);
-    // Still true once the cooldown ended: fires.
-    let d = evaluate(&p, &mut s, |_| Some(90.0), 2, b, Some(45_500), 46_000).unwrap();
-    assert_eq!(d.scale_to, Some(3));
-}
-
-#[test]
-fn a_role_at_its_bound_is_left_as_it_is() {
-    let p = policy(json!({"type": "CHANGE", "adjust": 1, "expression": "CPU > 80"}));
-    let d = evaluate(
-        &p,
-        &mut Streak::default(),
-        |_| Some(90.0),
-        5,
-        Bounds { min: 1, max: 5 },
-        None,
-        0,
-    )
-    .unwrap();
-    assert_eq!(d.scale_to, None);
-    assert_eq!(d.guards, vec!["wanted 6, clamped to max_vms 5".to_string()]);
+fn the_stabilization_window_remembers_the_highest_recent_recommendation() {
+    let recent = [(1_000, 5), (50_000, 3), (100_000, 2)];
+    assert_eq!(highest_recent(&recent, 100_000, 100_000), Some(5));
+    assert_eq!(highest_recent(&recent, 60_000, 100_000), Some(3));
+    assert_eq!(highest_recent(&[], 60_000, 100_000), None);
 }
 
 #[test]
 fn policies_are_read_from_the_template_or_refused_with_the_reason() {
-    let p = policy(
-        json!({"type": "percentage_change", "adjust": "-10", "min_adjust_step": 2,
-                          "expression": "cpu < 20", "period": "30", "period_number": 2, "cooldown": 120}),
-    );
-    assert_eq!(p.adjustment.kind, AdjustmentKind::PercentageChange);
-    assert_eq!(
-        (p.adjustment.adjust, p.adjustment.min_adjust_step),
-        (-10, 2)
-    );
-    assert_eq!(
-        (p.period_s, p.period_number, p.cooldown_s),
-        (30, 2, Some(120))
-    );
-    assert_eq!(p.expression.to_string(), "CPU < 20");
+    let p = spec(json!({"type": "percentage_change", "adjust": "-10", "min_adjust_step": 2,
+        "expression": "cpu < 20 && MEM > 1", "period": "30", "period_number": 2,
+        "cooldown": 120, "last_eval": 7, "true_evals": 1}));
+    assert_eq!(p.plugin, "expression");
+    assert_eq!((p.period_s, p.cooldown_s), (30, Some(120)));
+    assert_eq!(p.metrics, ["CPU", "MEM"]);
+    // The server's runtime keys are not the plugin's business.
+    assert!(flotilla_model::lookup(&p.params, "last_eval").is_none());
+    assert_eq!(flotilla_model::lookup(&p.params, "adjust"), Some("-10"));
+
+    let p = spec(json!({"plugin": "target-tracking", "period": 5, "period_number": 2,
+        "params": {"metric": "CPU", "target": 60, "tolerance": "0.1"}}));
+    assert_eq!(p.plugin, "target-tracking");
+    assert_eq!(p.period_s, 5);
+    assert_eq!(p.metrics, ["CPU"]);
+    assert_eq!(flotilla_model::lookup(&p.params, "target"), Some("60"));
+    assert_eq!(flotilla_model::lookup(&p.params, "period_number"), Some("2"));
+
     for (bad, reason) in [
-        (
-            json!({"type": "MORE", "adjust": 1, "expression": "A > 1"}),
-            "type",
-        ),
-        (json!({"type": "CHANGE", "expression": "A > 1"}), "adjust"),
-        (
-            json!({"type": "CHANGE", "adjust": 1}),
-            "expression: missing",
-        ),
+        (json!({"type": "CHANGE", "adjust": 1}), "expression: missing"),
         (
             json!({"type": "CHANGE", "adjust": 1, "expression": "A >"}),
             "expression: at column 4",
         ),
+        (json!({"plugin": 7}), "plugin: not a string"),
     ] {
-        let e = MetricPolicy::read(bad.as_object().unwrap()).unwrap_err();
+        let e = PolicySpec::read(bad.as_object().unwrap()).unwrap_err();
         assert!(e.starts_with(reason), "{e}");
     }
 }

@@ -91,6 +91,7 @@ impl Service {
                 ready: false,
                 terminating: false,
                 reason: None,
+                running_since_ms: None,
                 values: Default::default(),
             };
             effects.push(Effect::Create(CreateVm {
@@ -168,10 +169,12 @@ impl Service {
             let node = &mut self.roles[i].nodes[j];
             node.ready = o.ready;
             node.values = o.values.clone();
+            node.values.at_ms = now;
             if node.vm_state == Some(o.state) {
                 continue;
             }
             node.vm_state = Some(o.state);
+            node.running_since_ms = (o.state == VmState::Running).then_some(now);
             node.reason = o.reason.clone();
             let msg = format!(
                 "Role {}: VM {} is {}{}",
@@ -230,11 +233,15 @@ impl Service {
                     if live.iter().all(|n| self.node_up(n)) && gone_done {
                         self.roles[i].nodes.retain(|n| !n.terminating);
                         if self.state == ServiceState::Scaling {
-                            let cooldown = self.spec(i).cooldown.unwrap_or(self.default_cooldown_s);
+                            // The role's cooldown counts from here and holds
+                            // back only its own automatic scaling: the
+                            // service is RUNNING again at once (OneFlow's
+                            // service-wide COOLDOWN held every role and
+                            // every user action).
                             self.roles[i].scale_way = None;
-                            self.set_role_state(i, RoleState::Cooldown, now);
-                            self.set_state(ServiceState::Cooldown, now);
-                            self.cooldown_until_ms = Some(now + cooldown as u64 * 1000);
+                            self.roles[i].autoscale.settled_ms = Some(now);
+                            self.set_role_state(i, RoleState::Running, now);
+                            self.set_state(ServiceState::Running, now);
                             self.deadline_ms = None;
                             return effects;
                         }

@@ -14,7 +14,7 @@
 //! `deploy.rs` deploys and watches (start, poll results, deadlines, the
 //! watchdog, automatic deletion); `undeploy.rs` takes VMs and roles away;
 //! `scale.rs` scales, ends cooldowns, releases held roles and recovers;
-//! `autoscale.rs` scales roles by their metric policies;
+//! `autoscale.rs` scales roles by their policies, with the guards;
 //! `actions.rs` runs users' VM actions (batched and scheduled) and keeps
 //! the outbox; `edit.rs` changes the template (update, rename, add-role).
 
@@ -34,7 +34,9 @@ use super::strategy::RoleNode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use autoscale::{Autoscale, DECISIONS_KEPT, DecisionRecord};
+pub use autoscale::{
+    Autoscale, AutoscaleSettings, DECISIONS_KEPT, DecisionRecord, Evaluate, PolicyState,
+};
 pub use flotilla_model::{KeyValue, Metric, VmAction, VmState, VmStatus};
 
 /// How long a service may wait for its VMs before it fails, by default.
@@ -71,6 +73,10 @@ pub struct Node {
     pub terminating: bool,
     /// A create, act or poll problem the user should see.
     pub reason: Option<String>,
+    /// When the VM was last seen become RUNNING: its warm-up counts from
+    /// there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_since_ms: Option<u64>,
     /// What the last poll measured and the VM reported of itself.
     #[serde(skip)]
     pub values: VmValues,
@@ -88,6 +94,8 @@ pub struct Node {
 pub struct VmValues {
     pub monitoring: Vec<Metric>,
     pub attributes: Vec<KeyValue>,
+    /// When the poll that brought them ran (0: never polled).
+    pub at_ms: u64,
 }
 
 impl PartialEq for VmValues {
@@ -108,6 +116,26 @@ impl VmValues {
                     .find(|m| m.name.eq_ignore_ascii_case(name))
                     .map(|m| m.value)
             })
+    }
+
+    /// Every value a policy can read, by name, in OneFlow's order of
+    /// lookup: the VM's own numeric attributes first, then monitoring
+    /// values it did not report itself.
+    pub fn numbers(&self) -> Vec<Metric> {
+        let mut out: Vec<Metric> = self
+            .attributes
+            .iter()
+            .filter_map(|kv| {
+                let value: f64 = kv.value.trim().parse().ok()?;
+                value.is_finite().then(|| Metric::new(kv.key.clone(), value))
+            })
+            .collect();
+        for m in &self.monitoring {
+            if m.value.is_finite() && !out.iter().any(|o| o.name.eq_ignore_ascii_case(&m.name)) {
+                out.push(m.clone());
+            }
+        }
+        out
     }
 }
 
@@ -324,6 +352,7 @@ impl From<VmStatus> for Observed {
             values: VmValues {
                 monitoring: s.monitoring,
                 attributes: s.user_attributes,
+                at_ms: 0,
             },
         }
     }

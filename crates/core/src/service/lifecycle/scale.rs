@@ -56,6 +56,7 @@ impl Service {
             ),
         );
         self.roles[i].cardinality = cardinality;
+        self.roles[i].autoscale.scaled();
         self.set_role_state(i, RoleState::Scaling, now);
         self.set_state(ServiceState::Scaling, now);
         self.deadline_ms = Some(now + self.wait_ms);

@@ -60,13 +60,15 @@ pub(super) fn check_role(
     c.boolean(role, "on_hold", path);
     let min = c.uint(role, "min_vms", path, false);
     let max = c.uint(role, "max_vms", path, false);
-    c.uint(role, "cooldown", path, false);
+    for key in ROLE_GUARDS {
+        c.uint(role, key, path, false);
+    }
     let elasticity = check_policies(c, role, "elasticity_policies", path, false);
     let scheduled = check_policies(c, role, "scheduled_policies", path, true);
 
     if is_vr {
-        for key in ["min_vms", "max_vms", "cooldown"] {
-            if role.contains_key(key) {
+        for key in ["min_vms", "max_vms"].iter().chain(ROLE_GUARDS) {
+            if role.contains_key(*key) {
                 c.fail(field(path, key), "a vr role does not scale");
             }
         }
@@ -127,6 +129,17 @@ pub(super) fn check_role(
     name
 }
 
+/// A role's automatic-scaling guards, in seconds: OneFlow's `cooldown`,
+/// the cooldowns by direction, the scale-in stabilization window and the
+/// warm-up of new VMs.
+const ROLE_GUARDS: &[&str] = &[
+    "cooldown",
+    "cooldown_out",
+    "cooldown_in",
+    "scale_in_stabilization",
+    "warmup",
+];
+
 /// Check a role's policies; returns how many there are.
 fn check_policies(
     c: &mut Checker,
@@ -150,6 +163,12 @@ fn check_policies(
             c.fail(at, "must be an object");
             continue;
         };
+        // A policy that names a plugin takes its parameters in `params`;
+        // OneFlow's type, adjust and expression are the built-in one's.
+        if !scheduled && p.contains_key("plugin") {
+            check_plugin_policy(c, p, &at);
+            continue;
+        }
         c.one_of(p, "type", &at, true, POLICY_TYPES);
         match p.get("adjust") {
             Some(Value::Number(n)) if n.is_i64() => {}
@@ -211,9 +230,60 @@ fn check_policies(
             for k in ["period_number", "period", "cooldown"] {
                 c.uint(p, k, &at, false);
             }
+            check_on_missing(c, p, &at);
         }
     }
     items.len()
+}
+
+/// `{"plugin": "<id>", "params": {...}, "period", "period_number",
+/// "cooldown"}`: the plugin need not be installed yet (its evaluations
+/// say so until it is), but its id and parameters must be well formed.
+fn check_plugin_policy(c: &mut Checker, p: &mut Map<String, Value>, at: &str) {
+    if let Some(id) = c.string(p, "plugin", at, true) {
+        let valid = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '_');
+        if !valid {
+            c.fail(
+                field(at, "plugin"),
+                format!("`{id}` is not a plugin id (lowercase letters, digits, - and _)"),
+            );
+        }
+    }
+    match p.get("params") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(params)) => {
+            for (key, value) in params {
+                if !matches!(value, Value::String(_) | Value::Number(_) | Value::Bool(_)) {
+                    c.fail(
+                        field(&field(at, "params"), key),
+                        format!("must be a string, number or boolean, not {}", kind(value)),
+                    );
+                }
+            }
+        }
+        Some(other) => c.fail(
+            field(at, "params"),
+            format!("must be an object, not {}", kind(other)),
+        ),
+    }
+    for k in ["period_number", "period", "cooldown"] {
+        c.uint(p, k, at, false);
+    }
+}
+
+fn check_on_missing(c: &mut Checker, p: &Map<String, Value>, at: &str) {
+    if let Some(rule) = c.string(p, "on_missing", at, false)
+        && flotilla_policy::builtin::OnMissing::parse(&rule).is_none()
+    {
+        c.fail(
+            field(at, "on_missing"),
+            format!("`{rule}` is not one of hold, true, false"),
+        );
+    }
 }
 
 /// Every parent must be a role of the service, and parents must not form a

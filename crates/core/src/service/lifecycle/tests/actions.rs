@@ -115,8 +115,8 @@ pub const CASES: &[Case] = &[
         effects: &[],
     },
     Case {
-        name: "a VM action in COOLDOWN is refused",
-        given: cooldown,
+        name: "a VM action in a stored COOLDOWN is refused",
+        given: stored_cooldown,
         when: |k| k.s.role_action("web", &request("reboot", 0, 0), k.now),
         service: "COOLDOWN",
         roles: &[("db", "RUNNING"), ("web", "COOLDOWN")],

@@ -354,6 +354,7 @@ fn a_poll_keeps_each_vms_values_without_changing_the_service() {
             KeyValue::new("QUEUE_LENGTH", " 42 "),
             KeyValue::new("CPU", "7"),
         ],
+        at_ms: 0,
     };
     assert!(k.poll().is_empty());
     // Only numbers changed: nothing to write.

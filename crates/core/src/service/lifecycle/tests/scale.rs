@@ -21,32 +21,32 @@ pub const CASES: &[Case] = &[
         effects: &["terminate vm-1"],
     },
     Case {
-        name: "scaled up VMs running: COOLDOWN",
+        name: "scaled up VMs running: RUNNING (the role's cooldown holds only its policies)",
         given: scaled_up,
         when: |k| ok(k.poll()),
-        service: "COOLDOWN",
-        roles: &[("db", "RUNNING"), ("web", "COOLDOWN")],
+        service: "RUNNING",
+        roles: &[("db", "RUNNING"), ("web", "RUNNING")],
         effects: &[],
     },
     Case {
-        name: "scaled down VM gone: COOLDOWN",
+        name: "scaled down VM gone: RUNNING",
         given: scaled_down,
         when: |k| ok(k.poll()),
-        service: "COOLDOWN",
-        roles: &[("db", "RUNNING"), ("web", "COOLDOWN")],
+        service: "RUNNING",
+        roles: &[("db", "RUNNING"), ("web", "RUNNING")],
         effects: &[],
     },
     Case {
-        name: "cooldown over: RUNNING",
-        given: cooldown,
+        name: "a COOLDOWN an earlier release stored ends: RUNNING",
+        given: stored_cooldown,
         when: |k| ok(k.later(60_000).poll()),
         service: "RUNNING",
         roles: &[("db", "RUNNING"), ("web", "RUNNING")],
         effects: &[],
     },
     Case {
-        name: "cooldown not over: still COOLDOWN",
-        given: cooldown,
+        name: "a stored COOLDOWN not over: still COOLDOWN",
+        given: stored_cooldown,
         when: |k| ok(k.later(59_999).poll()),
         service: "COOLDOWN",
         roles: &[("db", "RUNNING"), ("web", "COOLDOWN")],
@@ -54,7 +54,7 @@ pub const CASES: &[Case] = &[
     },
     Case {
         name: "recover in COOLDOWN ends it",
-        given: cooldown,
+        given: stored_cooldown,
         when: |k| k.s.recover(k.now),
         service: "RUNNING",
         roles: &[("db", "RUNNING"), ("web", "RUNNING")],
@@ -107,7 +107,7 @@ pub const CASES: &[Case] = &[
         effects: &["terminate-hard vm-2", "create web"],
     },
     Case {
-        name: "recovered scale: the replacement runs, COOLDOWN",
+        name: "recovered scale: the replacement runs, RUNNING",
         given: || {
             failed_scaling().with(|k| {
                 let effects = k.s.recover(k.now).unwrap();
@@ -115,13 +115,21 @@ pub const CASES: &[Case] = &[
             })
         },
         when: |k| ok(k.poll()),
-        service: "COOLDOWN",
-        roles: &[("db", "RUNNING"), ("web", "COOLDOWN")],
+        service: "RUNNING",
+        roles: &[("db", "RUNNING"), ("web", "RUNNING")],
         effects: &[],
     },
     Case {
-        name: "scale in COOLDOWN is refused",
+        name: "a user scales a role during its cooldown",
         given: cooldown,
+        when: |k| k.s.scale("web", 3, false, k.now),
+        service: "SCALING",
+        roles: &[("db", "RUNNING"), ("web", "SCALING")],
+        effects: &["create web"],
+    },
+    Case {
+        name: "scale in a stored COOLDOWN is refused",
+        given: stored_cooldown,
         when: |k| k.s.scale("web", 3, false, k.now),
         service: "COOLDOWN",
         roles: &[("db", "RUNNING"), ("web", "COOLDOWN")],
@@ -192,18 +200,17 @@ fn scale_transitions() {
 
 #[test]
 fn a_refusal_in_cooldown_says_how_long_is_left() {
-    let mut k = cooldown();
+    let mut k = stored_cooldown();
     k.later(20_000);
     let err = k.s.scale("web", 3, false, k.now).unwrap_err();
     assert!(err.to_string().contains("40 s more"), "{err}");
 }
 
 #[test]
-fn a_role_without_cooldown_uses_the_service_default() {
+fn a_finished_scale_starts_the_roles_cooldown_clock() {
     let mut k = running();
-    k.s.template.roles[1].cooldown = None;
-    k.s.default_cooldown_s = 5;
     let effects = k.s.scale("web", 2, false, k.now).unwrap();
-    k.drive(effects).poll();
-    assert_eq!(k.s.cooldown_until_ms, Some(k.now + 5_000));
+    k.later(3_000).drive(effects).poll();
+    assert_eq!(k.s.role("web").unwrap().autoscale.settled_ms, Some(k.now));
+    assert_eq!(k.s.cooldown_until_ms, None);
 }

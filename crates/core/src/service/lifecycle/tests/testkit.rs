@@ -321,9 +321,6 @@ pub fn running_two_webs() -> Kit {
     running().with(|k| {
         let effects = k.s.scale("web", 2, false, k.now).unwrap();
         k.drive(effects).settle();
-        let until = k.s.cooldown_until_ms.unwrap();
-        k.now = until;
-        k.settle();
     })
 }
 
@@ -364,10 +361,20 @@ pub fn scaled_down() -> Kit {
     })
 }
 
-/// COOLDOWN after a scale up (60 s, from `now`).
+/// RUNNING right after a scale up: `web`'s cooldown (60 s) runs from `now`.
 pub fn cooldown() -> Kit {
     scaled_up().with(|k| {
         k.poll();
+    })
+}
+
+/// COOLDOWN as an earlier release stored it (the whole service held for
+/// 60 s from `now`): such a service still comes out of it.
+pub fn stored_cooldown() -> Kit {
+    cooldown().with(|k| {
+        k.s.state = crate::service::state::ServiceState::Cooldown;
+        k.s.roles[1].state = crate::service::state::RoleState::Cooldown;
+        k.s.cooldown_until_ms = Some(k.now + 60_000);
     })
 }
 

@@ -1,0 +1,28 @@
+//! The built-in expression policy: every OneFlow metric policy (a role's
+//! `elasticity_policies` entry without `plugin`) is evaluated by this
+//! plugin, in a fresh sandboxed instance each time. The rules live in
+//! `flotilla_policy::builtin`, which benchmarks also call natively.
+
+use flotilla_plugin_sdk::policy::*;
+
+pub struct ExpressionPolicy;
+
+impl Policy for ExpressionPolicy {
+    fn new() -> Self {
+        ExpressionPolicy
+    }
+
+    fn info(&self) -> PluginInfo {
+        PluginInfo::new(
+            flotilla_policy::builtin::ID,
+            env!("CARGO_PKG_VERSION"),
+            "OneFlow's metric policies: an expression over the role's averages",
+        )
+    }
+
+    fn evaluate(&mut self, input: Evaluation) -> Result<Recommendation, Error> {
+        flotilla_policy::builtin::evaluate(&input).map_err(Into::into)
+    }
+}
+
+flotilla_plugin_sdk::export_policy!(ExpressionPolicy);
