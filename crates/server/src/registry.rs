@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::plugin::{Grant, LoadedPlugin, Manifest, PluginHost, PluginKind, builtin};
 use serde::Serialize;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 #[derive(Clone)]
 pub struct Entry {
@@ -16,9 +16,11 @@ pub struct Entry {
     pub loaded: Result<Arc<LoadedPlugin>, String>,
 }
 
-#[derive(Clone)]
+/// The plugins, changed only by [`Registry::replace`] (an install through
+/// the API): readers take a snapshot under a short read lock.
+#[derive(Default)]
 pub struct Registry {
-    pub entries: Vec<Entry>,
+    entries: RwLock<Vec<Entry>>,
 }
 
 /// A plugin as `GET /plugins` and `flotilla plugin list` show it.
@@ -98,20 +100,53 @@ impl Registry {
                 tracing::error!(plugin = %e.manifest.id, "plugin not loaded: {reason}");
             }
         }
-        Registry { entries }
+        Registry {
+            entries: RwLock::new(entries),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Entry>> {
+        self.entries.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every plugin that loaded, of `kind`.
+    pub fn loaded_of(&self, kind: PluginKind) -> Vec<Arc<LoadedPlugin>> {
+        self.read()
+            .iter()
+            .filter_map(|e| e.loaded.as_ref().ok())
+            .filter(|p| p.kind() == kind)
+            .cloned()
+            .collect()
+    }
+
+    /// Whether `id` is one of the plugins built into the binary.
+    pub fn is_builtin(&self, id: &str) -> bool {
+        self.read()
+            .iter()
+            .any(|e| e.manifest.id == id && e.source == "built-in")
+    }
+
+    /// Add an installed plugin, or replace the one of the same id.
+    pub fn replace(&self, entry: Entry) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        match entries.iter_mut().find(|e| e.manifest.id == entry.manifest.id) {
+            Some(old) => *old = entry,
+            None => entries.push(entry),
+        }
     }
 
     /// A loaded plugin of `kind` by id. Instances are started by whoever
     /// uses it (the engine starts its pool of driver instances).
-    pub fn loaded(&self, id: &str, kind: PluginKind) -> Option<&Arc<LoadedPlugin>> {
-        self.entries
+    pub fn loaded(&self, id: &str, kind: PluginKind) -> Option<Arc<LoadedPlugin>> {
+        self.read()
             .iter()
             .filter_map(|e| e.loaded.as_ref().ok())
             .find(|p| &*p.id == id && p.kind() == kind)
+            .cloned()
     }
 
     pub fn summaries(&self) -> Vec<PluginSummary> {
-        self.entries
+        self.read()
             .iter()
             .map(|e| {
                 let quarantined_until = e

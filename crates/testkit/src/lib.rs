@@ -27,6 +27,9 @@ pub struct CheckRow {
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Report {
+    /// Where the manifest came from (`none found: …` when the component
+    /// was checked without one).
+    pub manifest: String,
     pub plugin: String,
     pub version: String,
     pub kind: PluginKind,
@@ -76,7 +79,15 @@ impl Report {
         if !faults.is_empty() {
             summary.push_str(&format!("; faults: {}", faults.join(", ")));
         }
-        format!("{table}\n{summary}")
+        let manifest = if self.manifest.starts_with("none found") {
+            format!(
+                "manifest: none found beside the component (<name>.toml or plugin.toml): checked as a bare {} plugin named `{}` with no capabilities; installing it needs a manifest (--manifest)",
+                self.kind, self.plugin
+            )
+        } else {
+            format!("manifest: {}", self.manifest)
+        };
+        format!("{table}\n{summary}\n{manifest}")
     }
 }
 
@@ -92,6 +103,7 @@ impl Checks {
 
     fn into_report(self, manifest: &Manifest) -> Report {
         Report {
+            manifest: String::new(),
             plugin: manifest.id.clone(),
             version: manifest.version.clone(),
             kind: manifest.kind,
@@ -265,5 +277,8 @@ pub async fn check_file(
     manifest: Option<&Path>,
 ) -> Result<Report, String> {
     let file = read_plugin_file(host, path, manifest)?;
-    check(host, file, Grant::default()).await
+    let source = file.manifest_source.clone();
+    let mut report = check(host, file, Grant::default()).await?;
+    report.manifest = source;
+    Ok(report)
 }

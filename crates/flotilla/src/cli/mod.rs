@@ -22,6 +22,7 @@ macro_rules! out {
 mod accounts;
 mod bench;
 mod connection;
+mod explain;
 mod output;
 mod ownership;
 mod plugin;

@@ -1,4 +1,4 @@
-//! `flotilla plugin list | check | call`.
+//! `flotilla plugin list | check | call | install`.
 
 use super::connection::ApiArgs;
 use crate::plugin::{
@@ -16,6 +16,15 @@ pub enum PluginCommand {
     List,
     /// Run the conformance suite for a plugin's kind and print the result.
     Check {
+        /// The component (.wasm); its manifest is <name>.toml or plugin.toml beside it.
+        file: PathBuf,
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
+    /// Install a plugin on the running server and use it at once (oneadmin
+    /// group). A policy plugin of the same id is replaced once its running
+    /// evaluations finish.
+    Install {
         /// The component (.wasm); its manifest is <name>.toml or plugin.toml beside it.
         file: PathBuf,
         #[arg(long)]
@@ -47,6 +56,7 @@ pub async fn run(args: &ApiArgs, cmd: PluginCommand) -> Result<ExitCode, String>
     match cmd {
         PluginCommand::List => list(args).await,
         PluginCommand::Check { file, manifest } => check(file, manifest, json).await,
+        PluginCommand::Install { file, manifest } => install(args, file, manifest).await,
         PluginCommand::Call {
             plugin,
             function,
@@ -131,6 +141,46 @@ fn status(p: &PluginSummary) -> String {
         }
         None => p.status.clone(),
     }
+}
+
+/// The manifest beside a component, as `plugin check` finds it; an
+/// install without one is refused here rather than by the server.
+fn manifest_text(file: &std::path::Path, manifest: Option<PathBuf>) -> Result<String, String> {
+    let candidates = match manifest {
+        Some(m) => vec![m],
+        None => vec![file.with_extension("toml"), file.with_file_name("plugin.toml")],
+    };
+    for candidate in &candidates {
+        if candidate.exists() {
+            return std::fs::read_to_string(candidate)
+                .map_err(|e| format!("{}: {e}", candidate.display()));
+        }
+    }
+    let looked: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
+    Err(format!(
+        "no manifest for {}: looked for {}; give one with --manifest",
+        file.display(),
+        looked.join(" and ")
+    ))
+}
+
+async fn install(args: &ApiArgs, file: PathBuf, manifest: Option<PathBuf>) -> Result<ExitCode, String> {
+    use base64::Engine as _;
+    let manifest = manifest_text(&file, manifest)?;
+    let wasm = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let body = serde_json::json!({
+        "manifest": manifest,
+        "wasm": base64::engine::general_purpose::STANDARD.encode(&wasm),
+    });
+    let installed = args.connect()?.post("/plugins", body).await?;
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&installed).unwrap_or_default());
+    } else {
+        let p: PluginSummary = serde_json::from_value(installed)
+            .map_err(|e| format!("unexpected answer from {}: {e}", args.base_url()))?;
+        outln!("installed {} {} ({}), {}: {}", p.id, p.version, p.kind, p.digest, p.status);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn check(file: PathBuf, manifest: Option<PathBuf>, json: bool) -> Result<ExitCode, String> {

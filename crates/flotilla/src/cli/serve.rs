@@ -135,12 +135,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     }
     // Every loaded elasticity plugin, by id; installing one adds it here.
     let policies = Arc::new(crate::engine::PolicyLibrary::new(
-        registry
-            .entries
-            .iter()
-            .filter_map(|e| e.loaded.as_ref().ok())
-            .filter(|p| p.kind() == crate::plugin::PluginKind::Elasticity)
-            .cloned(),
+        registry.loaded_of(crate::plugin::PluginKind::Elasticity),
     ));
     let (engine, standby_store) = match registry
         .loaded(&config.engine.driver, crate::plugin::PluginKind::Driver)
@@ -181,6 +176,12 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         standby_store,
         engine,
         registry,
+        installer: Some(Arc::new(crate::install::Installer::new(
+            host.clone(),
+            data_dir.join("plugins"),
+            config.plugins.clone(),
+            policies.clone(),
+        ))),
         sim_url: sim_url.clone(),
         started: std::time::Instant::now(),
         metrics: Default::default(),

@@ -14,6 +14,15 @@ pub enum ServiceCommand {
     List,
     /// One service: its roles, VMs, scheduled actions and recent log.
     Show { id: u64 },
+    /// Why each role has the size it has: its bounds, guards and policies,
+    /// and every evaluation kept (newest first) with what it read and did.
+    Explain {
+        id: u64,
+        role: Option<String>,
+        /// Show at most this many decisions per role.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
     /// The service list (or one service), refreshed in place until Ctrl-C.
     Top {
         id: Option<u64>,
@@ -114,6 +123,13 @@ pub async fn run(args: &ApiArgs, cmd: ServiceCommand) -> Result<ExitCode, String
             emit(json, &api.get(&format!("{BASE}/{id}")).await?, |doc| {
                 show(&doc["DOCUMENT"])
             });
+        }
+        ServiceCommand::Explain { id, role, limit } => {
+            let mut path = format!("{BASE}/{id}/explain?limit={limit}");
+            if let Some(role) = role {
+                path.push_str(&format!("&role={role}"));
+            }
+            emit(json, &api.get(&path).await?, super::explain::render);
         }
         ServiceCommand::Top { id, delay, count } => top(&api, id, delay, count, json).await?,
         ServiceCommand::Delete { ids, wait } => {

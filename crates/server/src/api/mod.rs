@@ -7,10 +7,12 @@ mod auth;
 mod body;
 mod documents;
 mod error;
+pub mod explain;
 pub mod listener;
 mod metrics;
 mod openapi;
 mod origin;
+mod plugins;
 mod rendered;
 mod resources;
 mod rights;
@@ -45,6 +47,8 @@ use std::sync::Arc;
 pub struct AppState {
     pub engine: Option<crate::engine::Engine>,
     pub registry: Registry,
+    /// Installs plugins through the API; `None` without a data directory.
+    pub installer: Option<Arc<crate::install::Installer>>,
     pub sim_url: Option<String>,
     pub started: std::time::Instant,
     pub auth: Authenticator,
@@ -95,7 +99,12 @@ impl AppState {
 pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
     vec![
         ("/health", get(health)),
-        ("/plugins", get(plugins)),
+        (
+            "/plugins",
+            get(plugins).post(plugins::install).layer(
+                axum::extract::DefaultBodyLimit::max(plugins::INSTALL_LIMIT),
+            ),
+        ),
         ("/plugins/{id}", get(plugin)),
         (
             "/service_template",
@@ -117,6 +126,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
         ),
         ("/service/{id}/action", post(services::action)),
         ("/service/{id}/scale", post(services::scale)),
+        ("/service/{id}/explain", get(explain::explain)),
         ("/service/{id}/role_action", post(services::role_action)),
         (
             "/service/{id}/role/{role}/action",
