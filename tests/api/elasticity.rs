@@ -1,37 +1,32 @@
-//! Metric policies on the real binary: a role whose VMs report high CPU
-//! (the simulated hypervisor's `SIM_LOAD`) scales out by its policy, one
-//! step per firing, and stops at `max_vms`; the service log says why.
+//! OneFlow's policies on the real binary, evaluated by the built-in
+//! `expression` plugin: a role whose VMs report high CPU (the simulated
+//! hypervisor's `SIM_LOAD`, or values pinned through its API) scales out
+//! by its policy after `period_number` evaluations, waits out its
+//! cooldown while another role scales, scales in when the load falls,
+//! never past min/max; a cron policy fires at its time; `service
+//! explain` shows each decision.
 
-use crate::{prepare, start, wait_state};
+use crate::{Api, cli, pin, prepare, start, wait_body, wait_state};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-#[test]
-fn a_role_under_load_scales_out_by_its_policy_up_to_max_vms() {
-    let data = tempfile::tempdir().unwrap();
-    let admin_password = prepare(
-        data.path(),
-        "[engine]\ntick_ms = 100\npolicy_evaluation_seconds = 1\n\n[sim]\nboot_seconds = 0\n",
+const CONFIG: &str =
+    "[engine]\ntick_ms = 100\npolicy_evaluation_seconds = 1\n\n[sim]\nboot_seconds = 0\n";
+
+/// A server with two VM templates (`busy`: CPU 95, `idle`: CPU 5), the
+/// service of `template` deployed and RUNNING: (server, password, id).
+fn deployed(data: &std::path::Path, template: Value) -> (Api, String, String) {
+    let password = prepare(
+        data,
+        CONFIG,
         &[
             ("busy", json!({"CPU": "1", "SIM_LOAD": "constant:95"})),
             ("idle", json!({"CPU": "1", "SIM_LOAD": "constant:5"})),
         ],
         |_| {},
     );
-    let server = start(data.path());
-    let admin = Some(("oneadmin", admin_password.as_str()));
-    let policy = json!([{"type": "CHANGE", "adjust": 1, "expression": "CPU > 80",
-                         "period_number": 2}]);
-    let template = json!({
-        "name": "elastic",
-        "deployment": "none",
-        "roles": [
-            {"name": "web", "type": "vm", "cardinality": 1, "template_id": 0,
-             "min_vms": 1, "max_vms": 3, "cooldown": 1, "elasticity_policies": policy},
-            {"name": "batch", "type": "vm", "cardinality": 1, "template_id": 1,
-             "min_vms": 1, "max_vms": 3, "cooldown": 1, "elasticity_policies": policy}
-        ]
-    });
+    let server = start(data);
+    let admin = Some(("oneadmin", password.as_str()));
     let (status, body) = server.call(
         "POST",
         "/service_template",
@@ -39,32 +34,77 @@ fn a_role_under_load_scales_out_by_its_policy_up_to_max_vms() {
         Some(&template.to_string()),
     );
     assert_eq!(status, 201, "{body}");
+    let tid = body["DOCUMENT"]["ID"].as_str().unwrap().to_string();
     let (status, doc) = server.call(
         "POST",
-        "/service_template/0/action",
+        &format!("/service_template/{tid}/action"),
         admin,
         Some(&json!({"action": {"perform": "instantiate"}}).to_string()),
     );
     assert_eq!(status, 201, "{doc}");
     let id = doc["DOCUMENT"]["ID"].as_str().unwrap().to_string();
     wait_state(&server, &id, admin, 2);
+    (server, password, id)
+}
 
+fn cardinality(body: &Value, role: usize) -> u64 {
+    body["roles"][role]["cardinality"].as_u64().unwrap_or(0)
+}
+
+fn log(body: &Value) -> Vec<String> {
+    body["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["message"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// When the service log says `needle` first (seconds since the epoch).
+fn logged_at(body: &Value, needle: &str) -> Option<u64> {
+    body["log"]
+        .as_array()?
+        .iter()
+        .find(|l| l["message"].as_str().is_some_and(|m| m.contains(needle)))
+        .and_then(|l| l["timestamp"].as_u64())
+}
+
+fn vm_ids(body: &Value, role: usize) -> Vec<String> {
+    body["roles"][role]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| match &n["deploy_id"] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn a_role_under_load_scales_out_by_its_policy_up_to_max_vms() {
+    let data = tempfile::tempdir().unwrap();
+    let policy = json!([{"type": "CHANGE", "adjust": 1, "expression": "CPU > 80",
+                         "period_number": 2}]);
+    let (server, password, id) = deployed(
+        data.path(),
+        json!({
+            "name": "elastic",
+            "deployment": "none",
+            "roles": [
+                {"name": "web", "type": "vm", "cardinality": 1, "template_id": 0,
+                 "min_vms": 1, "max_vms": 3, "cooldown": 1, "elasticity_policies": policy},
+                {"name": "batch", "type": "vm", "cardinality": 1, "template_id": 1,
+                 "min_vms": 1, "max_vms": 3, "cooldown": 1, "elasticity_policies": policy}
+            ]
+        }),
+    );
+    let admin = Some(("oneadmin", password.as_str()));
     // web scales 1 -> 2 -> 3 and stops there; batch, idle, stays at 1.
-    let started = Instant::now();
-    let cardinality = |body: &Value, role: usize| body["roles"][role]["cardinality"].as_u64();
-    let body = loop {
-        let (_, doc) = server.call("GET", &format!("/service/{id}"), admin, None);
-        let body = doc["DOCUMENT"]["TEMPLATE"]["BODY"].clone();
-        if cardinality(&body, 0) == Some(3) && body["state"] == 2 {
-            break body;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "web never reached 3 VMs: {body}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert_eq!(cardinality(&body, 1), Some(1), "{body}");
+    let body = wait_body(&server, &id, admin, "web at 3 VMs", |b| {
+        cardinality(b, 0) == 3 && b["state"] == 2
+    });
+    assert_eq!(cardinality(&body, 1), 1, "{body}");
     // Each policy shows its last evaluation, as OneFlow's do.
     let idle = &body["roles"][1]["elasticity_policies"][0];
     assert_eq!(
@@ -73,36 +113,153 @@ fn a_role_under_load_scales_out_by_its_policy_up_to_max_vms() {
     );
     assert_eq!(idle["true_evals"], 0, "{body}");
     assert!(idle["last_eval"].as_u64().is_some(), "{body}");
-    let log: Vec<&str> = body["log"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|l| l["message"].as_str())
+    let fired: Vec<String> = log(&body)
+        .into_iter()
+        .filter(|m| m.contains("scaling to"))
         .collect();
-    let fired: Vec<&&str> = log.iter().filter(|m| m.contains("scaling to")).collect();
     assert_eq!(
         fired,
         [
-            &"Role web: elasticity_policies[0] (expression) CPU[95] > 80 → true: scaling to 2",
-            &"Role web: elasticity_policies[0] (expression) CPU[95] > 80 → true: scaling to 3"
+            "Role web: elasticity_policies[0] (expression) CPU[95] > 80 → true: scaling to 2",
+            "Role web: elasticity_policies[0] (expression) CPU[95] > 80 → true: scaling to 3"
         ],
-        "{log:#?}"
     );
     // Evaluated by the built-in policy plugin, in its sandbox.
-    let (_, plugins) = server.call("GET", "/plugins", admin, None);
-    let expression = plugins
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["id"] == "expression")
-        .unwrap();
-    assert!(expression["calls"].as_u64().unwrap() >= 4, "{plugins}");
+    let (_, plugins) = server.call("GET", "/plugins/expression", admin, None);
+    assert!(plugins["calls"].as_u64().unwrap() >= 4, "{plugins}");
 
-    // At max_vms it stays: a few more evaluations change nothing.
+    // At max_vms it stays: a few more evaluations change nothing, and
+    // explain says why.
     std::thread::sleep(Duration::from_secs(3));
     let (_, doc) = server.call("GET", &format!("/service/{id}"), admin, None);
     let body = &doc["DOCUMENT"]["TEMPLATE"]["BODY"];
-    assert_eq!(cardinality(body, 0), Some(3), "{body}");
+    assert_eq!(cardinality(body, 0), 3, "{body}");
     assert_eq!(body["roles"][0]["nodes"].as_array().unwrap().len(), 3);
-    assert_eq!(cardinality(body, 1), Some(1), "{body}");
+    assert_eq!(cardinality(body, 1), 1, "{body}");
+    let (status, explained) =
+        server.call("GET", &format!("/service/{id}/explain?role=web"), admin, None);
+    assert_eq!(status, 200, "{explained}");
+    let newest = &explained["roles"][0]["decisions"][0];
+    assert_eq!(newest["trace"], "CPU[95] > 80 → true", "{explained}");
+    assert_eq!(newest["inputs"].as_array().unwrap().len(), 3, "{newest}");
+    assert_eq!(newest["inputs"][0]["values"]["CPU"], 95.0, "{newest}");
+    let text = cli(&server, &password, &["service", "explain", &id, "web", "--limit", "3"]);
+    assert!(text.contains("Role web: 3 VMs (min 1, max 3)"), "{text}");
+    assert!(
+        text.contains("elasticity_policies[0] (expression)")
+            && text.contains("clamped to max_vms 3: no change"),
+        "{text}"
+    );
+    let (status, err) =
+        server.call("GET", &format!("/service/{id}/explain?role=nope"), admin, None);
+    assert_eq!(status, 404, "{err}");
+}
+
+#[test]
+fn a_role_cools_down_while_another_scales_then_scales_in_when_the_load_falls() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, password, id) = deployed(
+        data.path(),
+        json!({
+            "name": "tidal",
+            "deployment": "none",
+            "roles": [
+                {"name": "web", "type": "vm", "cardinality": 1, "template_id": 0,
+                 "min_vms": 1, "max_vms": 3, "cooldown": 6,
+                 "elasticity_policies": [
+                    {"type": "CHANGE", "adjust": 1, "expression": "CPU > 80"},
+                    {"type": "CHANGE", "adjust": -1, "expression": "CPU < 20"}
+                 ]},
+                {"name": "batch", "type": "vm", "cardinality": 1, "template_id": 1,
+                 "min_vms": 1, "max_vms": 2, "cooldown": 1,
+                 "elasticity_policies": [
+                    {"type": "CHANGE", "adjust": 1, "expression": "CPU > 80"}
+                 ]}
+            ]
+        }),
+    );
+    let admin = Some(("oneadmin", password.as_str()));
+    let body = wait_body(&server, &id, admin, "web's first scale", |b| {
+        cardinality(b, 0) == 2 && b["state"] == 2
+    });
+    // batch gets busy while web cools down: it scales at once.
+    for vm in vm_ids(&body, 1) {
+        pin(&server, &vm, json!({"CPU": 97}));
+    }
+    let body = wait_body(&server, &id, admin, "web at max_vms", |b| {
+        cardinality(b, 0) == 3 && cardinality(b, 1) == 2 && b["state"] == 2
+    });
+    let web_2 = logged_at(&body, "Role web: elasticity_policies[0] (expression) CPU[95] > 80 → true: scaling to 2").unwrap();
+    let web_3 = logged_at(&body, "scaling to 3").unwrap();
+    let batch_2 = logged_at(&body, "Role batch:").unwrap();
+    assert!(web_3 >= web_2 + 6, "web waited out its cooldown: {:#?}", log(&body));
+    assert!(batch_2 < web_3, "batch scaled during web's cooldown: {:#?}", log(&body));
+    let (_, explained) = server.call("GET", &format!("/service/{id}/explain?role=web"), admin, None);
+    let guards: Vec<String> = explained["roles"][0]["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|d| d["guards"].as_array().cloned().unwrap_or_default())
+        .filter_map(|g| g.as_str().map(str::to_string))
+        .collect();
+    assert!(
+        guards.iter().any(|g| g.contains("cooldown:") && g.contains("(6 s, the role's cooldown)")),
+        "{guards:#?}"
+    );
+
+    // The load falls: web scales in, one VM per cooldown, down to min_vms.
+    for vm in vm_ids(&body, 0) {
+        pin(&server, &vm, json!({"CPU": 3}));
+    }
+    let body = wait_body(&server, &id, admin, "web back at min_vms", |b| {
+        cardinality(b, 0) == 1 && b["state"] == 2
+    });
+    let scaled_in: Vec<String> = log(&body)
+        .into_iter()
+        .filter(|m| m.starts_with("Role web: elasticity_policies[1]"))
+        .collect();
+    assert_eq!(
+        scaled_in,
+        [
+            "Role web: elasticity_policies[1] (expression) CPU[3] < 20 → true: scaling to 2",
+            "Role web: elasticity_policies[1] (expression) CPU[3] < 20 → true: scaling to 1"
+        ]
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, doc) = server.call("GET", &format!("/service/{id}"), admin, None);
+    assert_eq!(cardinality(&doc["DOCUMENT"]["TEMPLATE"]["BODY"], 0), 1);
+}
+
+#[test]
+fn a_cron_policy_fires_at_its_time() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, password, id) = deployed(
+        data.path(),
+        json!({
+            "name": "scheduled",
+            "deployment": "none",
+            "roles": [
+                {"name": "web", "type": "vm", "cardinality": 1, "template_id": 1,
+                 "min_vms": 1, "max_vms": 2,
+                 "scheduled_policies": [
+                    {"type": "CARDINALITY", "adjust": 2, "recurrence": "*/3 * * * * *"}
+                 ]}
+            ]
+        }),
+    );
+    let admin = Some(("oneadmin", password.as_str()));
+    let body = wait_body(&server, &id, admin, "the cron policy", |b| {
+        cardinality(b, 0) == 2 && b["state"] == 2
+    });
+    let line = log(&body)
+        .into_iter()
+        .find(|m| m.contains("scaling to 2"))
+        .unwrap();
+    assert!(
+        line.starts_with("Role web: scheduled_policies[0] (schedule) run due at "),
+        "{line}"
+    );
+    let text = cli(&server, &password, &["service", "explain", &id]);
+    assert!(text.contains("recurrence: */3 * * * * *"), "{text}");
+    assert!(text.contains("action:  scale to 2"), "{text}");
 }

@@ -8,6 +8,7 @@ mod common;
 mod driver;
 mod elasticity;
 mod oneflow;
+mod policies;
 mod rights;
 mod scenario;
 mod services;
@@ -118,6 +119,62 @@ fn wait_state(server: &Api, id: &str, auth: Option<(&str, &str)>, state: u64) ->
             return body;
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Run the `flotilla` CLI against `server` as oneadmin; its stdout, or a
+/// panic with its stderr.
+fn cli(server: &Api, password: &str, args: &[&str]) -> String {
+    let url = format!("http://127.0.0.1:{}", server.0.api);
+    let out = std::process::Command::new(common::BIN)
+        .args(["--url", &url, "--user", "oneadmin", "--password", password])
+        .args(args)
+        .env_remove("FLOTILLA_URL")
+        .env_remove("ONEFLOW_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "flotilla {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Set what the simulated hypervisor reports for one VM (`{"CPU": 5}`).
+fn pin(server: &Api, vm_id: &str, values: Value) {
+    let (status, body) = http(
+        server.0.sim,
+        "PUT",
+        &format!("/vms/{vm_id}/monitoring"),
+        &[],
+        &values.to_string(),
+    )
+    .expect("the simulated hypervisor answers");
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Poll (bounded, 60 s) until `done` says a service body is what the test
+/// waits for; returns that body.
+fn wait_body(
+    server: &Api,
+    id: &str,
+    auth: Option<(&str, &str)>,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let started = Instant::now();
+    loop {
+        let (_, doc) = server.call("GET", &format!("/service/{id}"), auth, None);
+        let body = doc["DOCUMENT"]["TEMPLATE"]["BODY"].clone();
+        if done(&body) {
+            return body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{what} never happened: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
