@@ -11,10 +11,12 @@
 pub mod adjustment;
 pub mod builtin;
 pub mod expression;
+pub mod load;
 pub mod schedule;
 pub mod streak;
 
 pub use adjustment::{Adjustment, AdjustmentKind, Bounds, Hold, Target};
 pub use expression::{Evaluated, Expression, ParseError, Truth};
+pub use load::LoadShape;
 pub use schedule::{CatchUp, Due, Schedule, ScheduleError};
 pub use streak::{Count, Streak};

@@ -114,7 +114,7 @@ impl Behaviour {
             ready: attr(template, "SIM_READY").is_some_and(|v| v.eq_ignore_ascii_case("yes")),
             ready_after_ms: seconds_attr(template, "SIM_READY_SECONDS")?.unwrap_or(0),
             load: match attr(template, "SIM_LOAD") {
-                Some(text) => LoadShape::parse(&text)?,
+                Some(text) => LoadShape::parse(&text).map_err(|e| format!("SIM_LOAD: {e}"))?,
                 None => LoadShape::default(),
             },
         })

@@ -8,6 +8,7 @@ pub mod inputs;
 pub mod lifecycle;
 pub mod merge;
 pub mod model;
+pub mod simulation;
 pub mod state;
 pub mod strategy;
 pub mod validate;

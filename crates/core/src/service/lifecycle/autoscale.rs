@@ -102,6 +102,13 @@ pub struct DecisionRecord {
     /// `schedule`.
     #[serde(default)]
     pub plugin: String,
+    /// The role's size when it was evaluated.
+    #[serde(default)]
+    pub cardinality: u32,
+    /// The state the plugin was handed (what it returned the time before):
+    /// with the inputs, what a replay needs to reproduce the decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_in: Option<String>,
     /// The VMs it read, with their values and age, and those left out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<VmInput>,
@@ -202,6 +209,7 @@ impl Service {
                 continue;
             };
             let mut record = DecisionRecord::new(now, format!("scheduled_policies[{k}]"), "schedule");
+            record.cardinality = cardinality;
             match schedule.due(last, now, grace_ms, catch_up) {
                 Due::No => continue,
                 Due::Skipped { at_ms } => {
@@ -261,6 +269,8 @@ impl Service {
             let input = elasticity::evaluation(self.id, role, &spec, &policy, vms, previous, now);
             let result = evaluate(&policy.plugin, &input);
             let mut record = DecisionRecord::new(now, name, &policy.plugin);
+            record.cardinality = cardinality;
+            record.state_in = input.state;
             record.inputs = inputs;
             self.roles[i].autoscale.policies[k].last_eval_ms = Some(now);
             let recommendation = match result {
@@ -397,6 +407,8 @@ impl DecisionRecord {
             time_ms,
             policy,
             plugin: plugin.to_string(),
+            cardinality: 0,
+            state_in: None,
             inputs: Vec::new(),
             trace: String::new(),
             verdict: String::new(),

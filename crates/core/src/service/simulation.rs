@@ -1,0 +1,342 @@
+//! Policies replayed before they go live, on a virtual clock and through
+//! the same code the server runs: a [`Service`] is driven through its life
+//! cycle with VMs that boot in a set time and report a load shape, and its
+//! policies are evaluated by the same plugins (`evaluate`), so a simulated
+//! decision is the decision the server would make.
+//!
+//! [`replay`] goes the other way: it takes the evaluations a live role
+//! recorded (inputs, size, the policy's state) and runs them again, to show
+//! that they reproduce.
+
+use super::lifecycle::{
+    AutoscaleSettings, DecisionRecord, Effect, Evaluate, Observed, Service, VmState, VmValues,
+};
+use super::model::ServiceTemplate;
+use super::state::ServiceState;
+use crate::service::elasticity::{self, PolicySpec};
+use flotilla_model::{Metric, VmSample};
+use flotilla_policy::LoadShape;
+use std::collections::BTreeMap;
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub template: ServiceTemplate,
+    /// The role whose policies are replayed.
+    pub role: String,
+    pub load: LoadShape,
+    /// The value the load is reported as (`CPU`).
+    pub metric: String,
+    /// The load is what each VM reports whatever the role's size; by
+    /// default it is the role's total demand, in percent of one VM, shared
+    /// by its running VMs (so scaling out lowers what each reports).
+    pub per_vm: bool,
+    pub duration_ms: u64,
+    /// Evaluation cadence, and the step of the virtual clock.
+    pub settings: AutoscaleSettings,
+    /// How long a new VM takes to run.
+    pub boot_ms: u64,
+    /// For time above and below target.
+    pub target: Option<f64>,
+}
+
+/// What happened.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Report {
+    /// (time, VMs running or booting, value each VM reported), per step.
+    pub samples: Vec<(u64, u32, f64)>,
+    pub events: Vec<ScaleEvent>,
+    /// Scales that reversed the previous one within ten minutes.
+    pub flaps: usize,
+    /// VMs × minutes the role held (booting ones included: they are paid for).
+    pub vm_minutes: f64,
+    pub above_target_s: u64,
+    pub below_target_s: u64,
+    pub evaluations: usize,
+    /// Every evaluation of the role's policies, oldest first (the server
+    /// keeps the last 50; a simulation keeps them all).
+    pub decisions: Vec<DecisionRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScaleEvent {
+    pub time_ms: u64,
+    pub from: u32,
+    pub to: u32,
+    pub policy: String,
+    /// The trace, or the verdict when there is none.
+    pub says: String,
+    pub guards: Vec<String>,
+}
+
+/// A reversal within this long counts as a flap.
+pub const FLAP_WINDOW_MS: u64 = 10 * 60 * 1000;
+
+/// The simulated VMs: when each runs, and whether it is gone.
+#[derive(Default)]
+struct Machines {
+    next: u64,
+    /// vm id → (running from, done).
+    vms: BTreeMap<String, (u64, bool)>,
+}
+
+impl Machines {
+    /// Carry effects out at `now`, feeding the answers back.
+    fn carry_out(&mut self, s: &mut Service, effects: Vec<Effect>, now: u64, boot_ms: u64) {
+        s.record(&effects);
+        let mut queue: std::collections::VecDeque<Effect> = effects.into();
+        while let Some(effect) = queue.pop_front() {
+            match effect {
+                Effect::Create(c) => {
+                    let id = format!("sim-{}", self.next);
+                    self.next += 1;
+                    self.vms.insert(id.clone(), (now + boot_ms, false));
+                    s.observe_created(&c, Ok(id), now);
+                }
+                Effect::Act(a) => {
+                    if a.action.terminates()
+                        && let Some(vm) = self.vms.get_mut(&a.vm_id)
+                    {
+                        vm.1 = true;
+                    }
+                    queue.extend(s.observe_acted(&a, Ok(()), now));
+                }
+            }
+        }
+    }
+
+    fn state(&self, id: &str, now: u64) -> Option<VmState> {
+        let (running_at, done) = *self.vms.get(id)?;
+        Some(if done {
+            VmState::Done
+        } else if now >= running_at {
+            VmState::Running
+        } else {
+            VmState::Pending
+        })
+    }
+}
+
+/// Run `scenario`, evaluating policies with `evaluate`.
+pub fn simulate(scenario: &Scenario, evaluate: &mut Evaluate<'_>) -> Result<Report, String> {
+    let role_name = scenario.role.as_str();
+    if !scenario.template.roles.iter().any(|r| r.name == role_name) {
+        return Err(format!("role: `{role_name}` is not a role of the template"));
+    }
+    let step = scenario.settings.cadence_ms.max(1);
+    let mut s = Service::new(0, scenario.template.clone(), 0, u64::MAX / 4);
+    let mut machines = Machines::default();
+    let effects = s.start(0);
+    machines.carry_out(&mut s, effects, 0, scenario.boot_ms);
+    let mut report = Report::default();
+    let mut now = 0;
+    while now <= scenario.duration_ms {
+        let ids = s.vm_ids();
+        let role = s.role(role_name).ok_or("the role was removed")?;
+        let ours: Vec<&String> = role.nodes.iter().filter_map(|n| n.vm_id.as_ref()).collect();
+        let running = ours
+            .iter()
+            .filter(|id| machines.state(id, now) == Some(VmState::Running))
+            .count()
+            .max(1) as f64;
+        let load = scenario.load.at(now as f64 / 1000.0);
+        let value = if scenario.per_vm {
+            load
+        } else {
+            ((load / running).min(100.0) * 100.0).round() / 100.0
+        };
+        let held = ours.iter().filter(|id| machines.state(id, now) != Some(VmState::Done)).count() as u32;
+        report.samples.push((now, held, value));
+        if let Some(target) = scenario.target {
+            if value > target {
+                report.above_target_s += step / 1000;
+            } else if value < target {
+                report.below_target_s += step / 1000;
+            }
+        }
+        report.vm_minutes += f64::from(held) * step as f64 / 60_000.0;
+        let observed: Vec<Observed> = ids
+            .iter()
+            .filter_map(|id| {
+                let state = machines.state(id, now)?;
+                let mine = ours.contains(&id);
+                Some(Observed {
+                    vm_id: id.clone(),
+                    state,
+                    ready: true,
+                    reason: None,
+                    values: VmValues {
+                        monitoring: if mine {
+                            vec![Metric::new(scenario.metric.clone(), value)]
+                        } else {
+                            Vec::new()
+                        },
+                        attributes: Vec::new(),
+                        at_ms: now,
+                    },
+                })
+            })
+            .collect();
+        let mut effects = s.observe(&observed, now);
+        if effects.is_empty() && s.autoscale_due(now, scenario.settings.cadence_ms) {
+            let before = s.role(role_name).map_or(0, |r| r.cardinality);
+            effects = s.autoscale(now, scenario.settings, evaluate);
+            let role = s.role(role_name).ok_or("the role was removed")?;
+            let new = role
+                .autoscale
+                .decisions
+                .iter()
+                .rev()
+                .take_while(|d| d.time_ms == now)
+                .count();
+            report.evaluations += new;
+            let from = role.autoscale.decisions.len() - new;
+            report
+                .decisions
+                .extend(role.autoscale.decisions.range(from..).cloned());
+            if role.cardinality != before
+                && let Some(d) = role
+                    .autoscale
+                    .decisions
+                    .iter()
+                    .rev()
+                    .find(|d| d.action.starts_with("scale to"))
+            {
+                report.events.push(ScaleEvent {
+                    time_ms: now,
+                    from: before,
+                    to: role.cardinality,
+                    policy: d.policy.clone(),
+                    says: if d.trace.is_empty() {
+                        d.verdict.clone()
+                    } else {
+                        d.trace.clone()
+                    },
+                    guards: d.guards.clone(),
+                });
+            }
+        }
+        machines.carry_out(&mut s, effects, now, scenario.boot_ms);
+        if s.state.is_failed() || s.state == ServiceState::Done {
+            return Err(format!("the service went {} at {} s", s.state.as_str(), now / 1000));
+        }
+        now += step;
+    }
+    report.flaps = report
+        .events
+        .windows(2)
+        .filter(|w| {
+            (w[0].to > w[0].from) != (w[1].to > w[1].from)
+                && w[1].time_ms - w[0].time_ms <= FLAP_WINDOW_MS
+        })
+        .count();
+    Ok(report)
+}
+
+/// One recorded evaluation run again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replayed {
+    pub record: DecisionRecord,
+    pub trace: String,
+    pub verdict: String,
+    pub desired: Option<u32>,
+    /// The replay gave what the live evaluation gave.
+    pub same: bool,
+}
+
+/// Run a role's recorded metric-policy evaluations (oldest first) again:
+/// each with the VMs' recorded values, the role's size then and the state
+/// its policy was handed, through `evaluate`, and compare with what was
+/// recorded. The state is carried from one replayed evaluation to the
+/// next as the server carries it (a scale starts it over), so a chain that
+/// reproduces shows the state too was what the live policy kept.
+pub fn replay(
+    spec: &super::model::Role,
+    service_id: u64,
+    records: &[DecisionRecord],
+    evaluate: &mut Evaluate<'_>,
+) -> Vec<Replayed> {
+    let mut states: BTreeMap<String, Option<String>> = BTreeMap::new();
+    // After a scale every policy starts over from no state, as live.
+    let mut scaled = false;
+    let mut out = Vec::new();
+    for record in records {
+        let was_scale = record.action.starts_with("scale to");
+        let Some(k) = record
+            .policy
+            .strip_prefix("elasticity_policies[")
+            .and_then(|r| r.strip_suffix(']'))
+            .and_then(|k| k.parse::<usize>().ok())
+        else {
+            if was_scale {
+                states.clear();
+                scaled = true;
+            }
+            continue;
+        };
+        let Some(policy) = spec.elasticity_policies.get(k).and_then(|p| PolicySpec::read(p).ok())
+        else {
+            continue;
+        };
+        let state = match states.get(&record.policy) {
+            Some(carried) => carried.clone(),
+            None if scaled => None,
+            None => record.state_in.clone(),
+        };
+        let vms: Vec<VmSample> = record
+            .inputs
+            .iter()
+            .filter(|i| i.left_out.is_none())
+            .map(|i| VmSample {
+                vm_id: i.vm_id.clone(),
+                values: i.values.clone(),
+            })
+            .collect();
+        let runtime = super::lifecycle::RoleRuntime {
+            name: spec.name.clone(),
+            state: super::state::RoleState::Running,
+            cardinality: record.cardinality,
+            last_vmname: 0,
+            nodes: Vec::new(),
+            on_hold: false,
+            scale_way: None,
+            autoscale: Default::default(),
+        };
+        let input = elasticity::evaluation(
+            service_id,
+            &runtime,
+            spec,
+            &policy,
+            vms,
+            state,
+            record.time_ms,
+        );
+        let (trace, verdict, desired, next) = match evaluate(&policy.plugin, &input) {
+            Ok(r) => {
+                let b = elasticity::bounds(spec, record.cardinality);
+                let (low, high) = (b.min.min(record.cardinality), b.max.max(record.cardinality));
+                let to = r.desired.map(|d| d.clamp(low, high)).filter(|d| *d != record.cardinality);
+                (r.trace, r.reason, to, r.state)
+            }
+            Err(e) => (String::new(), e, None, None),
+        };
+        if was_scale {
+            states.clear();
+            scaled = true;
+        } else {
+            states.insert(record.policy.clone(), next);
+        }
+        let same = trace == record.trace && verdict == record.verdict && desired == record.desired;
+        out.push(Replayed {
+            record: record.clone(),
+            trace,
+            verdict,
+            desired,
+            same,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
