@@ -6,7 +6,7 @@
 //! never past min/max; a cron policy fires at its time; `service
 //! explain` shows each decision.
 
-use crate::{Api, cli, pin, prepare, start, wait_body, wait_state};
+use crate::{Api, cli, common, pin, prepare, start, wait_body, wait_state};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -153,6 +153,51 @@ fn a_role_under_load_scales_out_by_its_policy_up_to_max_vms() {
     let (status, err) =
         server.call("GET", &format!("/service/{id}/explain?role=nope"), admin, None);
     assert_eq!(status, 404, "{err}");
+
+    // The live decisions, replayed through the same plugin, reproduce.
+    let replayed = cli(&server, &password, &["policy", "simulate", "--service", &id, "--role", "web"]);
+    let first = replayed.lines().next().unwrap();
+    assert!(first.contains(" reproduce, 0 differ"), "{replayed}");
+    let n: usize = first
+        .split(": ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(n >= 5, "{replayed}");
+}
+
+#[test]
+fn a_simulation_shows_what_a_template_s_policies_would_do_under_a_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shop.json");
+    let template = json!({"name": "shop", "roles": [
+        {"name": "web", "type": "vm", "template_id": 0, "cardinality": 1, "min_vms": 1,
+         "max_vms": 4, "cooldown": 120,
+         "elasticity_policies": [
+            {"type": "CHANGE", "adjust": 1, "expression": "CPU > 80"},
+            {"type": "CHANGE", "adjust": -1, "expression": "CPU < 30"}
+         ]}]});
+    std::fs::write(&path, template.to_string()).unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .args(["policy", "simulate", path.to_str().unwrap(), "--load", "spike:40:250:3600:3600",
+               "--duration", "4h", "--every", "60s", "--target", "80"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    // The spike (2.5 VMs of demand for an hour) takes the role up one VM
+    // per cooldown until each VM's share is under 80 %, then back to 1.
+    for line in [
+        "01:00:00  1 -> 2 VMs  elasticity_policies[0]: CPU[100] > 80 → true",
+        "01:06:00  3 -> 4 VMs  elasticity_policies[0]: CPU[83.33] > 80 → true",
+        "02:00:00  4 -> 3 VMs  elasticity_policies[1]: CPU[10] < 30 → true",
+        "02:06:00  2 -> 1 VMs  elasticity_policies[1]: CPU[20] < 30 → true",
+        "Scale-outs 3, scale-ins 3, flaps 0",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+    assert!(text.contains("VM-minutes "), "{text}");
 }
 
 #[test]

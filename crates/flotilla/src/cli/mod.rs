@@ -26,6 +26,7 @@ mod explain;
 mod output;
 mod ownership;
 mod plugin;
+mod policy;
 mod resources;
 mod serve;
 mod services;
@@ -90,6 +91,9 @@ enum Command {
     /// List, check and call plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Elasticity policies: simulate them before they go live.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
     /// Measure Flotilla's performance.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -106,6 +110,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::User(cmd) => accounts::users(&cli.api, cmd).await,
         Command::Group(cmd) => accounts::groups(&cli.api, cmd).await,
         Command::Plugin(cmd) => plugin::run(&cli.api, cmd).await,
+        Command::Policy(cmd) => policy::run(&cli.api, cmd).await,
         Command::Bench(cmd) => bench::run(cmd).await,
     };
     match result {

@@ -64,6 +64,12 @@ pub struct Decision {
     pub time: u64,
     pub policy: String,
     pub plugin: String,
+    /// The role's size when it was evaluated.
+    pub cardinality: u32,
+    /// The state the policy was handed (what it returned the time before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub state_in: Option<String>,
     pub inputs: Vec<Input>,
     pub trace: String,
     pub verdict: String,
@@ -236,6 +242,8 @@ fn decision(d: &DecisionRecord) -> Decision {
         time: d.time_ms / 1000,
         policy: d.policy.clone(),
         plugin: d.plugin.clone(),
+        cardinality: d.cardinality,
+        state_in: d.state_in.clone(),
         inputs: d
             .inputs
             .iter()
