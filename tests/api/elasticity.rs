@@ -307,4 +307,23 @@ fn a_cron_policy_fires_at_its_time() {
     let text = cli(&server, &password, &["service", "explain", &id]);
     assert!(text.contains("recurrence: */3 * * * * *"), "{text}");
     assert!(text.contains("action:  scale to 2"), "{text}");
+
+    // A template whose policies will flap is created, with a warning.
+    let flapping = json!({"name": "flappy", "roles": [
+        {"name": "web", "type": "vm", "cardinality": 1, "template_id": 1, "min_vms": 1,
+         "max_vms": 4, "elasticity_policies": [
+            {"type": "CHANGE", "adjust": 1, "expression": "CPU > 60"},
+            {"type": "CHANGE", "adjust": -1, "expression": "CPU < 65"}]}]});
+    let (status, body) = server.call(
+        "POST",
+        "/service_template",
+        admin,
+        Some(&flapping.to_string()),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["warnings"][0],
+        "roles[0].elasticity_policies[1].expression: scales in below 65 while elasticity_policies[0] scales out above 60: both fire between them and the role flaps",
+        "{body}"
+    );
 }

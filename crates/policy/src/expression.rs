@@ -194,6 +194,40 @@ impl Expression {
         }
     }
 
+    /// When the whole expression is one comparison of a name with a
+    /// number (`CPU > 80`, `20 > CPU`, in parentheses or not): the name,
+    /// whether it fires above (`true`) or below the number, and the number.
+    /// What a lint can reason about; `None` for anything else.
+    pub fn threshold(&self) -> Option<(&str, bool, f64)> {
+        let mut node = &self.root;
+        while let Node::Group(inner) = node {
+            node = inner;
+        }
+        let Node::Compare(l, op, r) = node else {
+            return None;
+        };
+        let (name, op, number) = match (l, r) {
+            (Operand::Name(n), Operand::Number(_, v)) => (n, *op, *v),
+            (Operand::Number(_, v), Operand::Name(n)) => (
+                n,
+                match op {
+                    Comparison::Gt => Comparison::Lt,
+                    Comparison::Ge => Comparison::Le,
+                    Comparison::Lt => Comparison::Gt,
+                    Comparison::Le => Comparison::Ge,
+                    other => *other,
+                },
+                *v,
+            ),
+            _ => return None,
+        };
+        match op {
+            Comparison::Gt | Comparison::Ge => Some((name, true, number)),
+            Comparison::Lt | Comparison::Le => Some((name, false, number)),
+            Comparison::Eq | Comparison::Ne => None,
+        }
+    }
+
     /// The names the expression reads, upper-cased, each once, in order.
     pub fn names(&self) -> Vec<&str> {
         fn walk<'a>(node: &'a Node, out: &mut Vec<&'a str>) {

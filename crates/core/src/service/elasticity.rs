@@ -271,5 +271,7 @@ pub fn highest_recent(recent: &[(u64, u32)], window_ms: u64, now_ms: u64) -> Opt
         .max()
 }
 
+pub mod lint;
+
 #[cfg(test)]
 mod tests;

@@ -139,6 +139,10 @@ fn simulate(args: &SimulateArgs, library: &PolicyLibrary, json: bool) -> Result<
             .map(|r| r.name.clone())
             .ok_or("no role of the template has policies; name one with --role")?,
     };
+    // What the server would warn of when the template is created.
+    for w in crate::service::elasticity::lint::lint(&template, &|r| r.warmup) {
+        eprintln!("warning: {w}");
+    }
     let every = duration("every", &args.every)?;
     let scenario = Scenario {
         template,

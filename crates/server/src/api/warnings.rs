@@ -1,5 +1,7 @@
 //! Warnings about what a request sent that the server kept but did not
-//! expect (unknown template attributes), in headers and JSON answers.
+//! expect (unknown template attributes) or that will not do what its
+//! author expects (policies that will flap, …), in headers and JSON
+//! answers.
 
 use super::{ApiError, AppState};
 use axum::Json;
@@ -40,7 +42,9 @@ impl Warnings {
         state: &AppState,
         document: &serde_json::Value,
     ) -> Result<Self, ApiError> {
-        Self::check(state, crate::service::attributes::unknown(document))
+        let mut warnings = Self::check(state, crate::service::attributes::unknown(document))?;
+        warnings.0.extend(policy_lint(state, document));
+        Ok(warnings)
     }
 
     /// The warnings about a role added to a service that declares
@@ -111,4 +115,40 @@ impl Warnings {
         }
         response
     }
+}
+
+/// The policy lint for a template that validates (one that does not gets
+/// its 400 elsewhere). A role's boot time is its VM template's
+/// `SIM_BOOT_SECONDS` (the simulated hypervisor's), else its `warmup`.
+fn policy_lint(state: &AppState, document: &serde_json::Value) -> Vec<crate::service::FieldError> {
+    let Ok(template) = crate::service::parse_template(document) else {
+        return Vec::new();
+    };
+    let boots: Vec<Option<u32>> = match state.engine() {
+        Ok(engine) => {
+            let store = engine.store();
+            template
+                .roles
+                .iter()
+                .map(|r| {
+                    let vm = store.vm_template(r.template_id).ok().flatten();
+                    vm.and_then(|t| {
+                        let v = t.attributes.get("SIM_BOOT_SECONDS")?;
+                        v.as_u64()
+                            .or_else(|| v.as_str()?.trim().parse().ok())
+                            .and_then(|n| u32::try_from(n).ok())
+                    })
+                    .or(r.warmup)
+                })
+                .collect()
+        }
+        Err(_) => template.roles.iter().map(|r| r.warmup).collect(),
+    };
+    crate::service::elasticity::lint::lint(&template, &|role| {
+        template
+            .roles
+            .iter()
+            .position(|r| std::ptr::eq(r, role))
+            .and_then(|i| boots[i])
+    })
 }
