@@ -108,6 +108,23 @@ impl SimHypervisor {
         Ok(vm.view(now))
     }
 
+    /// Pin (or, with `None`, unpin) monitoring values of one VM, as
+    /// `PUT /vms/{id}/monitoring` does.
+    pub fn set_monitoring(
+        &self,
+        id: &str,
+        values: BTreeMap<String, Option<f64>>,
+    ) -> Result<VmView, SimError> {
+        let now = self.clock.now_ms();
+        let mut guard = self.lock();
+        let (hypervisor, store) = &mut *guard;
+        let vm = hypervisor.set_monitoring(id, values)?;
+        store
+            .save(vm)
+            .map_err(|e| SimError::Conflict(format!("storage: {e:#}")))?;
+        Ok(vm.view(now))
+    }
+
     /// Every VM as the API shows it now.
     pub fn views(&self) -> Vec<VmView> {
         let now = self.clock.now_ms();
@@ -343,12 +360,7 @@ async fn set_monitoring(
     body: Result<Json<BTreeMap<String, Option<f64>>>, JsonRejection>,
 ) -> Result<Json<VmView>, ApiError> {
     let Json(values) = body?;
-    let now = sim.clock.now_ms();
-    let mut guard = sim.lock();
-    let (hypervisor, store) = &mut *guard;
-    let vm = hypervisor.set_monitoring(&id, values)?;
-    store.save(vm)?;
-    Ok(Json(vm.view(now)))
+    Ok(Json(sim.set_monitoring(&id, values)?))
 }
 
 async fn set_user_attributes(

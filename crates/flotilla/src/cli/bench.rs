@@ -1,4 +1,7 @@
-//! `flotilla bench plugins`: what a plugin call costs, printed as a table.
+//! `flotilla bench plugins | deploy | scale | policies`: what a plugin
+//! call, a deploy, a scale and a policy evaluation cost, printed as tables.
+
+mod policies;
 
 use crate::plugin::{
     Driver, DriverInstance, Evaluation, Grant, KeyValue, Metric, PluginHost, Policy,
@@ -27,6 +30,23 @@ pub enum BenchCommand {
         #[arg(long, value_delimiter = ',', default_value = "1000,5000,10000")]
         to: Vec<u32>,
     },
+    /// Evaluate policies: many roles through the built-in expression plugin
+    /// against the same policy compiled natively, other policy plugins, a
+    /// simulated week, and the time from a threshold crossed to the scale.
+    Policies {
+        #[arg(long, default_value_t = 1_000)]
+        roles: u32,
+        /// VMs per role.
+        #[arg(long, default_value_t = 5)]
+        vms: u32,
+        /// Another policy plugin: FILE=PARAMS, PARAMS a JSON object
+        /// (`queue.wasm={"per_vm":"50","metric":"QUEUE"}`); repeatable.
+        #[arg(long = "plugin")]
+        plugins: Vec<String>,
+        /// Services scaled for the latency measurement (0 skips it).
+        #[arg(long, default_value_t = 5)]
+        latency_runs: u32,
+    },
     /// Load, instantiate and call the built-in sim driver and threshold policy.
     Plugins {
         /// Calls per measurement of a warm call.
@@ -44,6 +64,12 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode, String> {
         BenchCommand::Plugins { calls, vms } => (calls, vms),
         BenchCommand::Deploy { services, vms } => return deploy(services, vms).await,
         BenchCommand::Scale { to } => return scale(to).await,
+        BenchCommand::Policies {
+            roles,
+            vms,
+            plugins,
+            latency_runs,
+        } => return policies::policies(roles, vms, plugins, latency_runs).await,
     };
     let sim = SimHypervisor::open(SimOptions::default()).map_err(|e| format!("{e:#}"))?;
     let mut ids = Vec::with_capacity(vms as usize);
@@ -370,6 +396,23 @@ async fn bench_engine(
     ),
     String,
 > {
+    bench_engine_with(native, settings, None).await
+}
+
+/// [`bench_engine`], its policies evaluated by `policies` (the built-in
+/// policy natively when `None`).
+async fn bench_engine_with(
+    native: bool,
+    settings: crate::engine::Settings,
+    policies: Option<std::sync::Arc<crate::engine::PolicyLibrary>>,
+) -> Result<
+    (
+        crate::engine::Engine,
+        std::sync::Arc<SimHypervisor>,
+        TempDir,
+    ),
+    String,
+> {
     use crate::engine::{Engine, NativeSimDriver, VmBackend};
     use std::sync::Arc;
     let sim = SimHypervisor::open(SimOptions::default()).map_err(|e| format!("{e:#}"))?;
@@ -408,9 +451,14 @@ async fn bench_engine(
             attrs.as_object().cloned().unwrap_or_default(),
         )
         .map_err(|e| format!("{e:#}"))?;
-    let engine = Engine::with_settings(
+    let policies: Arc<dyn crate::engine::PolicyBackend> = match policies {
+        Some(library) => library,
+        None => Arc::new(crate::engine::NativePolicies),
+    };
+    let engine = Engine::with_policies(
         store,
         backend,
+        policies,
         Arc::new(crate::clock::SystemClock),
         settings,
     );
