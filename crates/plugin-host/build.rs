@@ -36,7 +36,12 @@ fn main() {
     };
     let plugin_target = target_dir.join("plugins");
 
-    for path in ["plugins", "examples/policies/target-tracking", "wit", "Cargo.lock"] {
+    for path in [
+        "plugins",
+        "examples/policies/target-tracking",
+        "wit",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", workspace.join(path).display());
     }
 

@@ -136,26 +136,42 @@ fn a_role_under_load_scales_out_by_its_policy_up_to_max_vms() {
     assert_eq!(cardinality(body, 0), 3, "{body}");
     assert_eq!(body["roles"][0]["nodes"].as_array().unwrap().len(), 3);
     assert_eq!(cardinality(body, 1), 1, "{body}");
-    let (status, explained) =
-        server.call("GET", &format!("/service/{id}/explain?role=web"), admin, None);
+    let (status, explained) = server.call(
+        "GET",
+        &format!("/service/{id}/explain?role=web"),
+        admin,
+        None,
+    );
     assert_eq!(status, 200, "{explained}");
     let newest = &explained["roles"][0]["decisions"][0];
     assert_eq!(newest["trace"], "CPU[95] > 80 → true", "{explained}");
     assert_eq!(newest["inputs"].as_array().unwrap().len(), 3, "{newest}");
     assert_eq!(newest["inputs"][0]["values"]["CPU"], 95.0, "{newest}");
-    let text = cli(&server, &password, &["service", "explain", &id, "web", "--limit", "3"]);
+    let text = cli(
+        &server,
+        &password,
+        &["service", "explain", &id, "web", "--limit", "3"],
+    );
     assert!(text.contains("Role web: 3 VMs (min 1, max 3)"), "{text}");
     assert!(
         text.contains("elasticity_policies[0] (expression)")
             && text.contains("clamped to max_vms 3: no change"),
         "{text}"
     );
-    let (status, err) =
-        server.call("GET", &format!("/service/{id}/explain?role=nope"), admin, None);
+    let (status, err) = server.call(
+        "GET",
+        &format!("/service/{id}/explain?role=nope"),
+        admin,
+        None,
+    );
     assert_eq!(status, 404, "{err}");
 
     // The live decisions, replayed through the same plugin, reproduce.
-    let replayed = cli(&server, &password, &["policy", "simulate", "--service", &id, "--role", "web"]);
+    let replayed = cli(
+        &server,
+        &password,
+        &["policy", "simulate", "--service", &id, "--role", "web"],
+    );
     let first = replayed.lines().next().unwrap();
     assert!(first.contains(" reproduce, 0 differ"), "{replayed}");
     let n: usize = first
@@ -172,19 +188,34 @@ fn a_simulation_shows_what_a_template_s_policies_would_do_under_a_load() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shop.json");
     let template = json!({"name": "shop", "roles": [
-        {"name": "web", "type": "vm", "template_id": 0, "cardinality": 1, "min_vms": 1,
-         "max_vms": 4, "cooldown": 120,
-         "elasticity_policies": [
-            {"type": "CHANGE", "adjust": 1, "expression": "CPU > 80"},
-            {"type": "CHANGE", "adjust": -1, "expression": "CPU < 30"}
-         ]}]});
+    {"name": "web", "type": "vm", "template_id": 0, "cardinality": 1, "min_vms": 1,
+     "max_vms": 4, "cooldown": 120,
+     "elasticity_policies": [
+        {"type": "CHANGE", "adjust": 1, "expression": "CPU > 80"},
+        {"type": "CHANGE", "adjust": -1, "expression": "CPU < 30"}
+     ]}]});
     std::fs::write(&path, template.to_string()).unwrap();
     let out = std::process::Command::new(common::BIN)
-        .args(["policy", "simulate", path.to_str().unwrap(), "--load", "spike:40:250:3600:3600",
-               "--duration", "4h", "--every", "60s", "--target", "80"])
+        .args([
+            "policy",
+            "simulate",
+            path.to_str().unwrap(),
+            "--load",
+            "spike:40:250:3600:3600",
+            "--duration",
+            "4h",
+            "--every",
+            "60s",
+            "--target",
+            "80",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     // The spike (2.5 VMs of demand for an hour) takes the role up one VM
     // per cooldown until each VM's share is under 80 %, then back to 1.
@@ -234,12 +265,29 @@ fn a_role_cools_down_while_another_scales_then_scales_in_when_the_load_falls() {
     let body = wait_body(&server, &id, admin, "web at max_vms", |b| {
         cardinality(b, 0) == 3 && cardinality(b, 1) == 2 && b["state"] == 2
     });
-    let web_2 = logged_at(&body, "Role web: elasticity_policies[0] (expression) CPU[95] > 80 → true: scaling to 2").unwrap();
+    let web_2 = logged_at(
+        &body,
+        "Role web: elasticity_policies[0] (expression) CPU[95] > 80 → true: scaling to 2",
+    )
+    .unwrap();
     let web_3 = logged_at(&body, "scaling to 3").unwrap();
     let batch_2 = logged_at(&body, "Role batch:").unwrap();
-    assert!(web_3 >= web_2 + 6, "web waited out its cooldown: {:#?}", log(&body));
-    assert!(batch_2 < web_3, "batch scaled during web's cooldown: {:#?}", log(&body));
-    let (_, explained) = server.call("GET", &format!("/service/{id}/explain?role=web"), admin, None);
+    assert!(
+        web_3 >= web_2 + 6,
+        "web waited out its cooldown: {:#?}",
+        log(&body)
+    );
+    assert!(
+        batch_2 < web_3,
+        "batch scaled during web's cooldown: {:#?}",
+        log(&body)
+    );
+    let (_, explained) = server.call(
+        "GET",
+        &format!("/service/{id}/explain?role=web"),
+        admin,
+        None,
+    );
     let guards: Vec<String> = explained["roles"][0]["decisions"]
         .as_array()
         .unwrap()
@@ -248,7 +296,9 @@ fn a_role_cools_down_while_another_scales_then_scales_in_when_the_load_falls() {
         .filter_map(|g| g.as_str().map(str::to_string))
         .collect();
     assert!(
-        guards.iter().any(|g| g.contains("cooldown:") && g.contains("(6 s, the role's cooldown)")),
+        guards
+            .iter()
+            .any(|g| g.contains("cooldown:") && g.contains("(6 s, the role's cooldown)")),
         "{guards:#?}"
     );
 

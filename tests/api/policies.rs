@@ -25,7 +25,10 @@ fn dist(id: &str) -> PathBuf {
 
 /// Build an example with its own build script into `out`; the component.
 fn build_example(dir: &str, out: &Path, id: &str) -> PathBuf {
-    let script = workspace().join("examples/policies").join(dir).join("build.sh");
+    let script = workspace()
+        .join("examples/policies")
+        .join(dir)
+        .join("build.sh");
     let built = Command::new("bash").arg(&script).arg(out).output().unwrap();
     assert!(
         built.status.success(),
@@ -125,7 +128,10 @@ fn rust_python_and_javascript_policies_installed_live_drive_real_scaling() {
     let javascript = build_example("javascript", work.path(), "step");
     let examples = workspace().join("examples/policies");
     for (file, manifest) in [
-        (dist("target-tracking"), dist("target-tracking").with_extension("toml")),
+        (
+            dist("target-tracking"),
+            dist("target-tracking").with_extension("toml"),
+        ),
         (python, examples.join("python/plugin.toml")),
         (javascript, examples.join("javascript/plugin.toml")),
     ] {
@@ -160,7 +166,10 @@ fn rust_python_and_javascript_policies_installed_live_drive_real_scaling() {
         "Role queued: elasticity_policies[0] (queue) QUEUE[total=120] / 50 per VM → 3: scaling to 3",
         "Role stepped: elasticity_policies[0] (step) LOAD[93.5] >= 90 → +2: scaling to 3",
     ] {
-        assert!(lines.iter().any(|l| l == expected), "{expected}\n{lines:#?}");
+        assert!(
+            lines.iter().any(|l| l == expected),
+            "{expected}\n{lines:#?}"
+        );
     }
     let listed = cli(&server, &password, &["plugin", "list"]);
     for id in ["target-tracking", "queue", "step"] {
@@ -171,12 +180,7 @@ fn rust_python_and_javascript_policies_installed_live_drive_real_scaling() {
 #[test]
 fn a_policy_plugin_that_traps_loops_or_runs_out_of_memory_leaves_its_role_as_it_is() {
     let data = tempfile::tempdir().unwrap();
-    let password = prepare(
-        data.path(),
-        CONFIG,
-        &[("app", json!({"CPU": "1"}))],
-        |_| {},
-    );
+    let password = prepare(data.path(), CONFIG, &[("app", json!({"CPU": "1"}))], |_| {});
     let server = start(data.path());
     let admin = Some(("oneadmin", password.as_str()));
     let fixture = dist("policy-fault");
@@ -217,7 +221,8 @@ fn a_policy_plugin_that_traps_loops_or_runs_out_of_memory_leaves_its_role_as_it_
         assert!(
             verdicts
                 .iter()
-                .any(|v| v.contains("plugin `policy-fault` fault") && v.contains(kind)
+                .any(|v| v.contains("plugin `policy-fault` fault")
+                    && v.contains(kind)
                     && v.ends_with("the role is left as it is")),
             "role {role}: {verdicts:#?}"
         );
@@ -225,5 +230,8 @@ fn a_policy_plugin_that_traps_loops_or_runs_out_of_memory_leaves_its_role_as_it_
     std::thread::sleep(Duration::from_secs(2));
     let (status, doc) = server.call("GET", &format!("/service/{id}"), admin, None);
     assert_eq!(status, 200);
-    assert_eq!(cardinalities(&doc["DOCUMENT"]["TEMPLATE"]["BODY"])[..3], [1, 1, 1]);
+    assert_eq!(
+        cardinalities(&doc["DOCUMENT"]["TEMPLATE"]["BODY"])[..3],
+        [1, 1, 1]
+    );
 }

@@ -159,8 +159,7 @@ pub fn evaluate(input: &Evaluation) -> Result<Recommendation, PluginError> {
     }
     Ok(Recommendation {
         state,
-        ..Recommendation::scale_to(target.cardinality, format!("{fired}{held}"))
-            .with_trace(trace)
+        ..Recommendation::scale_to(target.cardinality, format!("{fired}{held}")).with_trace(trace)
     })
 }
 
@@ -193,7 +192,11 @@ mod tests {
         }
     }
 
-    const OUT: [(&str, &str); 3] = [("type", "CHANGE"), ("adjust", "1"), ("expression", "CPU > 80")];
+    const OUT: [(&str, &str); 3] = [
+        ("type", "CHANGE"),
+        ("adjust", "1"),
+        ("expression", "CPU > 80"),
+    ];
 
     #[test]
     fn fires_with_oneflows_maths_and_trace() {
@@ -230,11 +233,19 @@ mod tests {
 
     #[test]
     fn the_bounds_hold_the_target_and_say_so() {
-        let params = [("type", "CHANGE"), ("adjust", "5"), ("expression", "CPU > 80")];
+        let params = [
+            ("type", "CHANGE"),
+            ("adjust", "5"),
+            ("expression", "CPU > 80"),
+        ];
         let r = evaluate(&input(&[90.0], &params, None)).unwrap();
         assert_eq!(r.desired, Some(4));
         assert_eq!(r.reason, "fired: CHANGE 5 gives 7, clamped to max_vms 4");
-        let params = [("type", "CARDINALITY"), ("adjust", "2"), ("expression", "CPU > 80")];
+        let params = [
+            ("type", "CARDINALITY"),
+            ("adjust", "2"),
+            ("expression", "CPU > 80"),
+        ];
         let r = evaluate(&input(&[90.0], &params, None)).unwrap();
         assert_eq!(r.desired, None);
         assert_eq!(r.reason, "fired: CARDINALITY 2 gives 2: no change");
@@ -243,9 +254,21 @@ mod tests {
     #[test]
     fn bad_parameters_are_refused_naming_the_field() {
         let err = |params: &[(&str, &str)]| evaluate(&input(&[1.0], params, None)).unwrap_err();
-        assert!(err(&[("adjust", "1"), ("expression", "CPU > 1")]).message().starts_with("type:"));
-        assert!(err(&[OUT[0], ("adjust", "x"), OUT[2]]).message().starts_with("adjust:"));
-        assert!(err(&[OUT[0], OUT[1], ("expression", "CPU >")]).message().starts_with("expression:"));
+        assert!(
+            err(&[("adjust", "1"), ("expression", "CPU > 1")])
+                .message()
+                .starts_with("type:")
+        );
+        assert!(
+            err(&[OUT[0], ("adjust", "x"), OUT[2]])
+                .message()
+                .starts_with("adjust:")
+        );
+        assert!(
+            err(&[OUT[0], OUT[1], ("expression", "CPU >")])
+                .message()
+                .starts_with("expression:")
+        );
         let bad = [OUT[0], OUT[1], OUT[2], ("on_missing", "maybe")];
         assert!(err(&bad).message().starts_with("on_missing:"));
     }

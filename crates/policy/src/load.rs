@@ -9,12 +9,31 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "shape", rename_all = "snake_case")]
 pub enum LoadShape {
-    Constant { value: f64 },
-    Sine { min: f64, max: f64, period_s: f64 },
-    Ramp { from: f64, to: f64, seconds: f64 },
-    Step { before: f64, after: f64, at_s: f64 },
+    Constant {
+        value: f64,
+    },
+    Sine {
+        min: f64,
+        max: f64,
+        period_s: f64,
+    },
+    Ramp {
+        from: f64,
+        to: f64,
+        seconds: f64,
+    },
+    Step {
+        before: f64,
+        after: f64,
+        at_s: f64,
+    },
     /// `base`, then `peak` for `for_s` seconds from `at_s`, then `base`.
-    Spike { base: f64, peak: f64, at_s: f64, for_s: f64 },
+    Spike {
+        base: f64,
+        peak: f64,
+        at_s: f64,
+        for_s: f64,
+    },
 }
 
 impl Default for LoadShape {
@@ -27,8 +46,7 @@ impl LoadShape {
     pub fn parse(text: &str) -> Result<LoadShape, String> {
         let parts: Vec<&str> = text.split(':').map(str::trim).collect();
         let nums: Result<Vec<f64>, _> = parts[1..].iter().map(|p| p.parse::<f64>()).collect();
-        let nums =
-            nums.map_err(|_| format!("`{text}` has a value that is not a number"))?;
+        let nums = nums.map_err(|_| format!("`{text}` has a value that is not a number"))?;
         let want = |n: usize| -> Result<(), String> {
             if nums.len() == n {
                 Ok(())

@@ -129,7 +129,10 @@ impl Registry {
     /// Add an installed plugin, or replace the one of the same id.
     pub fn replace(&self, entry: Entry) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        match entries.iter_mut().find(|e| e.manifest.id == entry.manifest.id) {
+        match entries
+            .iter_mut()
+            .find(|e| e.manifest.id == entry.manifest.id)
+        {
             Some(old) => *old = entry,
             None => entries.push(entry),
         }

@@ -178,7 +178,8 @@ pub fn samples(
                 values: values
                     .iter()
                     .filter(|m| {
-                        metrics.is_empty() || metrics.iter().any(|n| n.eq_ignore_ascii_case(&m.name))
+                        metrics.is_empty()
+                            || metrics.iter().any(|n| n.eq_ignore_ascii_case(&m.name))
                     })
                     .cloned()
                     .collect(),

@@ -13,7 +13,7 @@ pub mod state;
 pub mod strategy;
 pub mod validate;
 
-pub use model::{Deployment, Role, RoleType, ServiceTemplate, ShutdownAction};
 pub use flotilla_policy::LoadShape;
+pub use model::{Deployment, Role, RoleType, ServiceTemplate, ShutdownAction};
 pub use state::{RoleState, ServiceState};
 pub use validate::{FieldError, parse_template};

@@ -145,7 +145,10 @@ pub fn simulate(scenario: &Scenario, evaluate: &mut Evaluate<'_>) -> Result<Repo
         } else {
             ((load / running).min(100.0) * 100.0).round() / 100.0
         };
-        let held = ours.iter().filter(|id| machines.state(id, now) != Some(VmState::Done)).count() as u32;
+        let held = ours
+            .iter()
+            .filter(|id| machines.state(id, now) != Some(VmState::Done))
+            .count() as u32;
         report.samples.push((now, held, value));
         if let Some(target) = scenario.target {
             if value > target {
@@ -218,7 +221,11 @@ pub fn simulate(scenario: &Scenario, evaluate: &mut Evaluate<'_>) -> Result<Repo
         }
         machines.carry_out(&mut s, effects, now, scenario.boot_ms);
         if s.state.is_failed() || s.state == ServiceState::Done {
-            return Err(format!("the service went {} at {} s", s.state.as_str(), now / 1000));
+            return Err(format!(
+                "the service went {} at {} s",
+                s.state.as_str(),
+                now / 1000
+            ));
         }
         now += step;
     }
@@ -274,7 +281,10 @@ pub fn replay(
             }
             continue;
         };
-        let Some(policy) = spec.elasticity_policies.get(k).and_then(|p| PolicySpec::read(p).ok())
+        let Some(policy) = spec
+            .elasticity_policies
+            .get(k)
+            .and_then(|p| PolicySpec::read(p).ok())
         else {
             continue;
         };
@@ -315,7 +325,10 @@ pub fn replay(
             Ok(r) => {
                 let b = elasticity::bounds(spec, record.cardinality);
                 let (low, high) = (b.min.min(record.cardinality), b.max.max(record.cardinality));
-                let to = r.desired.map(|d| d.clamp(low, high)).filter(|d| *d != record.cardinality);
+                let to = r
+                    .desired
+                    .map(|d| d.clamp(low, high))
+                    .filter(|d| *d != record.cardinality);
                 (r.trace, r.reason, to, r.state)
             }
             Err(e) => (String::new(), e, None, None),

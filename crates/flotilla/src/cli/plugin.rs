@@ -148,7 +148,10 @@ fn status(p: &PluginSummary) -> String {
 fn manifest_text(file: &std::path::Path, manifest: Option<PathBuf>) -> Result<String, String> {
     let candidates = match manifest {
         Some(m) => vec![m],
-        None => vec![file.with_extension("toml"), file.with_file_name("plugin.toml")],
+        None => vec![
+            file.with_extension("toml"),
+            file.with_file_name("plugin.toml"),
+        ],
     };
     for candidate in &candidates {
         if candidate.exists() {
@@ -164,7 +167,11 @@ fn manifest_text(file: &std::path::Path, manifest: Option<PathBuf>) -> Result<St
     ))
 }
 
-async fn install(args: &ApiArgs, file: PathBuf, manifest: Option<PathBuf>) -> Result<ExitCode, String> {
+async fn install(
+    args: &ApiArgs,
+    file: PathBuf,
+    manifest: Option<PathBuf>,
+) -> Result<ExitCode, String> {
     use base64::Engine as _;
     let manifest = manifest_text(&file, manifest)?;
     let wasm = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
@@ -174,11 +181,21 @@ async fn install(args: &ApiArgs, file: PathBuf, manifest: Option<PathBuf>) -> Re
     });
     let installed = args.connect()?.post("/plugins", body).await?;
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&installed).unwrap_or_default());
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&installed).unwrap_or_default()
+        );
     } else {
         let p: PluginSummary = serde_json::from_value(installed)
             .map_err(|e| format!("unexpected answer from {}: {e}", args.base_url()))?;
-        outln!("installed {} {} ({}), {}: {}", p.id, p.version, p.kind, p.digest, p.status);
+        outln!(
+            "installed {} {} ({}), {}: {}",
+            p.id,
+            p.version,
+            p.kind,
+            p.digest,
+            p.status
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -7,11 +7,11 @@ use super::connection::ApiArgs;
 use super::output::time;
 use crate::engine::{PolicyBackend, PolicyLibrary};
 use crate::plugin::{PluginHost, PluginKind, builtin};
+use crate::service::LoadShape;
 use crate::service::elasticity::VmInput;
 use crate::service::lifecycle::{AutoscaleSettings, DecisionRecord};
 use crate::service::model::Role;
 use crate::service::simulation::{self, Replayed, Report, Scenario};
-use crate::service::LoadShape;
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -162,7 +162,10 @@ fn simulate(args: &SimulateArgs, library: &PolicyLibrary, json: bool) -> Result<
     let report = simulation::simulate(&scenario, &mut |id, input| library.evaluate(id, input))?;
     let elapsed = started.elapsed();
     if json {
-        outln!("{}", serde_json::to_string_pretty(&report_json(&report)).unwrap_or_default());
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&report_json(&report)).unwrap_or_default()
+        );
     } else {
         outln!("{}", render(args, &scenario, &report, elapsed));
     }
@@ -172,7 +175,13 @@ fn simulate(args: &SimulateArgs, library: &PolicyLibrary, json: bool) -> Result<
 fn clock(ms: u64) -> String {
     let s = ms / 1000;
     if s >= 86_400 {
-        format!("{}d {:02}:{:02}:{:02}", s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60)
+        format!(
+            "{}d {:02}:{:02}:{:02}",
+            s / 86_400,
+            s % 86_400 / 3600,
+            s % 3600 / 60,
+            s % 60
+        )
     } else {
         format!("{:02}:{:02}:{:02}", s / 3600, s % 3600 / 60, s % 60)
     }
@@ -225,7 +234,11 @@ fn render(
             char::from_digit(most.min(35), 36).unwrap_or('+')
         })
         .collect();
-    let _ = writeln!(out, "\nVMs over time (a column each {}):\n  {line}", clock(per as u64 * scenario.settings.cadence_ms));
+    let _ = writeln!(
+        out,
+        "\nVMs over time (a column each {}):\n  {line}",
+        clock(per as u64 * scenario.settings.cadence_ms)
+    );
     let outs = report.events.iter().filter(|e| e.to > e.from).count();
     let _ = writeln!(
         out,
@@ -243,11 +256,7 @@ fn render(
             clock(report.below_target_s * 1000)
         );
     }
-    let _ = write!(
-        out,
-        "{} evaluations in {:.0?}",
-        report.evaluations, elapsed
-    );
+    let _ = write!(out, "{} evaluations in {:.0?}", report.evaluations, elapsed);
     out
 }
 
@@ -281,9 +290,11 @@ async fn replay(
         .unwrap_or_default();
     let raw = match role {
         Some(name) => roles.iter().find(|r| r["name"] == name),
-        None => roles
-            .iter()
-            .find(|r| r["elasticity_policies"].as_array().is_some_and(|p| !p.is_empty())),
+        None => roles.iter().find(|r| {
+            r["elasticity_policies"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty())
+        }),
     }
     .ok_or_else(|| format!("service {id} has no such role with policies"))?;
     let spec: Role = serde_json::from_value(raw.clone())
@@ -300,7 +311,9 @@ async fn replay(
     records.reverse(); // oldest first
     let json = api.json;
     let replayed = tokio::task::spawn_blocking(move || {
-        simulation::replay(&spec, id, &records, &mut |p, input| library.evaluate(p, input))
+        simulation::replay(&spec, id, &records, &mut |p, input| {
+            library.evaluate(p, input)
+        })
     })
     .await
     .map_err(|e| e.to_string())?;
@@ -338,8 +351,13 @@ fn render_replay(id: u64, replayed: &[Replayed], same: usize) -> String {
             "  {mark} {}  {}  {}  {}",
             time(&Value::from(r.record.time_ms / 1000)),
             r.record.policy,
-            if r.trace.is_empty() { &r.verdict } else { &r.trace },
-            r.desired.map_or("no change".to_string(), |d| format!("wants {d}"))
+            if r.trace.is_empty() {
+                &r.verdict
+            } else {
+                &r.trace
+            },
+            r.desired
+                .map_or("no change".to_string(), |d| format!("wants {d}"))
         );
         if !r.same {
             let _ = writeln!(

@@ -3,10 +3,10 @@
 //! kept (newest first) with the VMs' inputs, the trace, the policy's
 //! verdict, the guards applied and the action taken.
 
+use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::openapi::{BadRequest, Forbidden, NotFound, Unauthorized, Unavailable};
-use super::AppState;
 use crate::access::Right;
 use crate::service::elasticity::{self, Direction, PolicySpec};
 use crate::service::lifecycle::{DecisionRecord, RoleRuntime, Service};
@@ -136,7 +136,11 @@ pub async fn explain(
             "role: `{role}` is not a role of service {id}"
         )));
     }
-    Ok(Json(explanation(&service, query.role.as_deref(), query.limit)))
+    Ok(Json(explanation(
+        &service,
+        query.role.as_deref(),
+        query.limit,
+    )))
 }
 
 /// The explanation of `service` (one role, or all), for the API and the
@@ -148,7 +152,12 @@ pub fn explanation(service: &Service, role: Option<&str>, limit: Option<usize>) 
         .filter(|r| role.is_none_or(|name| r.name == name))
         .filter_map(|r| {
             let spec = service.template.roles.iter().find(|t| t.name == r.name)?;
-            Some(role_explanation(service, r, spec, limit.unwrap_or(usize::MAX)))
+            Some(role_explanation(
+                service,
+                r,
+                spec,
+                limit.unwrap_or(usize::MAX),
+            ))
         })
         .collect();
     Explanation {
@@ -174,11 +183,18 @@ fn role_explanation(
         .map(|(k, p)| PolicyExplanation {
             policy: format!("scheduled_policies[{k}]"),
             plugin: "schedule".into(),
-            rule: ["recurrence", "start_time", "type", "adjust", "time_zone", "catch_up"]
-                .iter()
-                .filter_map(|key| Some(format!("{key}: {}", scalar(p.get(*key)?))))
-                .collect::<Vec<_>>()
-                .join(", "),
+            rule: [
+                "recurrence",
+                "start_time",
+                "type",
+                "adjust",
+                "time_zone",
+                "catch_up",
+            ]
+            .iter()
+            .filter_map(|key| Some(format!("{key}: {}", scalar(p.get(*key)?))))
+            .collect::<Vec<_>>()
+            .join(", "),
         })
         .collect();
     for (k, p) in spec.elasticity_policies.iter().enumerate() {

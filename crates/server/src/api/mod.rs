@@ -101,9 +101,9 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
         ("/health", get(health)),
         (
             "/plugins",
-            get(plugins).post(plugins::install).layer(
-                axum::extract::DefaultBodyLimit::max(plugins::INSTALL_LIMIT),
-            ),
+            get(plugins)
+                .post(plugins::install)
+                .layer(axum::extract::DefaultBodyLimit::max(plugins::INSTALL_LIMIT)),
         ),
         ("/plugins/{id}", get(plugin)),
         (

@@ -78,11 +78,10 @@ pub async fn install(
         .decode(text("wasm")?.trim())
         .map_err(|e| ApiError::bad_request(format!("wasm: not base64: {e}")))?;
     let state2 = state.clone();
-    let installed = tokio::task::spawn_blocking(move || {
-        installer.install(&state2.registry, &manifest, &wasm)
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("installing: {e}")))?;
+    let installed =
+        tokio::task::spawn_blocking(move || installer.install(&state2.registry, &manifest, &wasm))
+            .await
+            .map_err(|e| ApiError::internal(format!("installing: {e}")))?;
     match installed {
         Ok(summary) => Ok((StatusCode::CREATED, Json(summary))),
         Err(InstallError::Invalid(m)) => Err(ApiError::bad_request(m)),

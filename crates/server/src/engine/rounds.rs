@@ -60,9 +60,8 @@ impl Engine {
             let policies = self.inner.policies.clone();
             let mut moved = service;
             let (back, scaled) = tokio::task::spawn_blocking(move || {
-                let effects = moved.autoscale(now, settings, &mut |id, input| {
-                    policies.evaluate(id, input)
-                });
+                let effects =
+                    moved.autoscale(now, settings, &mut |id, input| policies.evaluate(id, input));
                 (moved, effects)
             })
             .await

@@ -84,10 +84,11 @@ impl Policy for TargetTracking {
     fn evaluate(&mut self, input: Evaluation) -> Result<Recommendation, Error> {
         let p = Params::read(&input)?;
         let Some(average) = average(&input, &p.metric) else {
-            return Ok(
-                Recommendation::keep(format!("metric missing ({}): nothing changes", p.metric))
-                    .with_trace(format!("{}[--]", p.metric)),
-            );
+            return Ok(Recommendation::keep(format!(
+                "metric missing ({}): nothing changes",
+                p.metric
+            ))
+            .with_trace(format!("{}[--]", p.metric)));
         };
         let current = input.role.cardinality;
         let ratio = average / p.target;
@@ -103,7 +104,8 @@ impl Policy for TargetTracking {
         }
         // At least one VM: a role of zero VMs reports nothing and is
         // handled above.
-        let desired = ((f64::from(current) * ratio).ceil().max(1.0)).min(f64::from(u32::MAX)) as u32;
+        let desired =
+            ((f64::from(current) * ratio).ceil().max(1.0)).min(f64::from(u32::MAX)) as u32;
         let trace = format!(
             "ceil({current} × {}[{average}] / {}) = {desired}",
             p.metric, p.target
@@ -111,10 +113,11 @@ impl Policy for TargetTracking {
         if desired == current {
             return Ok(Recommendation::keep("already at the desired size").with_trace(trace));
         }
-        Ok(
-            Recommendation::scale_to(desired, format!("{desired} VMs keep {} near {}", p.metric, p.target))
-                .with_trace(trace),
+        Ok(Recommendation::scale_to(
+            desired,
+            format!("{desired} VMs keep {} near {}", p.metric, p.target),
         )
+        .with_trace(trace))
     }
 }
 
@@ -159,9 +162,19 @@ mod tests {
 
     #[test]
     fn stays_inside_the_tolerance_band() {
-        let r = eval(3, &[64.0, 65.0, 62.0], &[("target", "60"), ("tolerance", "0.1")]).unwrap();
+        let r = eval(
+            3,
+            &[64.0, 65.0, 62.0],
+            &[("target", "60"), ("tolerance", "0.1")],
+        )
+        .unwrap();
         assert_eq!(r.desired, None);
-        let r = eval(3, &[64.0, 65.0, 62.0], &[("target", "60"), ("tolerance", "0.01")]).unwrap();
+        let r = eval(
+            3,
+            &[64.0, 65.0, 62.0],
+            &[("target", "60"), ("tolerance", "0.01")],
+        )
+        .unwrap();
         assert_eq!(r.desired, Some(4));
     }
 

@@ -21,7 +21,7 @@ impl Policy for ExpressionPolicy {
     }
 
     fn evaluate(&mut self, input: Evaluation) -> Result<Recommendation, Error> {
-        flotilla_policy::builtin::evaluate(&input).map_err(Into::into)
+        flotilla_policy::builtin::evaluate(&input)
     }
 }
 

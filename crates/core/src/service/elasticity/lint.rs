@@ -69,20 +69,28 @@ fn lint_role(i: usize, role: &Role, boot_s: Option<u32>, out: &mut Vec<FieldErro
 
     for r in &rules {
         match r.kind {
-            AdjustmentKind::Change if r.adjust.unsigned_abs() > u64::from(max.saturating_sub(min)) => warn(
-                at(r.k, "adjust"),
-                format!(
-                    "{} is more than the role's range (min_vms {min} to max_vms {max}): every firing takes the role to a bound",
-                    r.adjust
-                ),
-            ),
-            AdjustmentKind::Cardinality if r.adjust < i64::from(min) || r.adjust > i64::from(max) => warn(
-                at(r.k, "adjust"),
-                format!(
-                    "CARDINALITY {} is outside min_vms {min} to max_vms {max}: it is held at the bound",
-                    r.adjust
-                ),
-            ),
+            AdjustmentKind::Change
+                if r.adjust.unsigned_abs() > u64::from(max.saturating_sub(min)) =>
+            {
+                warn(
+                    at(r.k, "adjust"),
+                    format!(
+                        "{} is more than the role's range (min_vms {min} to max_vms {max}): every firing takes the role to a bound",
+                        r.adjust
+                    ),
+                )
+            }
+            AdjustmentKind::Cardinality
+                if r.adjust < i64::from(min) || r.adjust > i64::from(max) =>
+            {
+                warn(
+                    at(r.k, "adjust"),
+                    format!(
+                        "CARDINALITY {} is outside min_vms {min} to max_vms {max}: it is held at the bound",
+                        r.adjust
+                    ),
+                )
+            }
             AdjustmentKind::PercentageChange if r.adjust != 0 => {
                 // Below this size a change is less than one VM: OneFlow
                 // moves one VM whatever the percentage.
@@ -243,7 +251,9 @@ mod tests {
         let w = warnings(two("CPU > 80", "CPU < 20"), Some(600));
         assert_eq!(
             w,
-            ["roles[0].cooldown: 300 s is shorter than the 600 s the role's VMs take to boot: a policy may scale again before the new VMs carry load"]
+            [
+                "roles[0].cooldown: 300 s is shorter than the 600 s the role's VMs take to boot: a policy may scale again before the new VMs carry load"
+            ]
         );
         assert!(warnings(two("CPU > 80", "CPU < 20"), Some(120)).is_empty());
     }

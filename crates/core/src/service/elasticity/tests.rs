@@ -111,7 +111,11 @@ fn warming_up_and_stale_vms_are_recorded_but_not_read() {
     young.running_since_ms = Some(990_000);
     let mut stale = node(2, VmState::Running, Some(1.0), None);
     stale.values.at_ms = 1_000_000 - 95_000;
-    let r = role(vec![node(0, VmState::Running, Some(50.0), None), young, stale]);
+    let r = role(vec![
+        node(0, VmState::Running, Some(50.0), None),
+        young,
+        stale,
+    ]);
     let freshness = Freshness {
         max_age_ms: 60_000,
         warmup_ms: 30_000,
@@ -163,9 +167,11 @@ fn the_stabilization_window_remembers_the_highest_recent_recommendation() {
 
 #[test]
 fn policies_are_read_from_the_template_or_refused_with_the_reason() {
-    let p = spec(json!({"type": "percentage_change", "adjust": "-10", "min_adjust_step": 2,
+    let p = spec(
+        json!({"type": "percentage_change", "adjust": "-10", "min_adjust_step": 2,
         "expression": "cpu < 20 && MEM > 1", "period": "30", "period_number": 2,
-        "cooldown": 120, "last_eval": 7, "true_evals": 1}));
+        "cooldown": 120, "last_eval": 7, "true_evals": 1}),
+    );
     assert_eq!(p.plugin, "expression");
     assert_eq!((p.period_s, p.cooldown_s), (30, Some(120)));
     assert_eq!(p.metrics, ["CPU", "MEM"]);
@@ -173,16 +179,24 @@ fn policies_are_read_from_the_template_or_refused_with_the_reason() {
     assert!(flotilla_model::lookup(&p.params, "last_eval").is_none());
     assert_eq!(flotilla_model::lookup(&p.params, "adjust"), Some("-10"));
 
-    let p = spec(json!({"plugin": "target-tracking", "period": 5, "period_number": 2,
-        "params": {"metric": "CPU", "target": 60, "tolerance": "0.1"}}));
+    let p = spec(
+        json!({"plugin": "target-tracking", "period": 5, "period_number": 2,
+        "params": {"metric": "CPU", "target": 60, "tolerance": "0.1"}}),
+    );
     assert_eq!(p.plugin, "target-tracking");
     assert_eq!(p.period_s, 5);
     assert_eq!(p.metrics, ["CPU"]);
     assert_eq!(flotilla_model::lookup(&p.params, "target"), Some("60"));
-    assert_eq!(flotilla_model::lookup(&p.params, "period_number"), Some("2"));
+    assert_eq!(
+        flotilla_model::lookup(&p.params, "period_number"),
+        Some("2")
+    );
 
     for (bad, reason) in [
-        (json!({"type": "CHANGE", "adjust": 1}), "expression: missing"),
+        (
+            json!({"type": "CHANGE", "adjust": 1}),
+            "expression: missing",
+        ),
         (
             json!({"type": "CHANGE", "adjust": 1, "expression": "A >"}),
             "expression: at column 4",

@@ -208,7 +208,8 @@ impl Service {
             let Some((schedule, catch_up, adjustment)) = scheduled(raw) else {
                 continue;
             };
-            let mut record = DecisionRecord::new(now, format!("scheduled_policies[{k}]"), "schedule");
+            let mut record =
+                DecisionRecord::new(now, format!("scheduled_policies[{k}]"), "schedule");
             record.cardinality = cardinality;
             match schedule.due(last, now, grace_ms, catch_up) {
                 Due::No => continue,
@@ -258,9 +259,10 @@ impl Service {
                 }
             };
             let state = &self.roles[i].autoscale.policies[k];
-            if state.last_eval_ms.is_some_and(|t| {
-                now < t.saturating_add(policy.period_s.saturating_mul(1000))
-            }) {
+            if state
+                .last_eval_ms
+                .is_some_and(|t| now < t.saturating_add(policy.period_s.saturating_mul(1000)))
+            {
                 continue;
             }
             let previous = state.state.clone();
@@ -331,8 +333,12 @@ impl Service {
             };
             let mut to = c.to;
             if let Some(policy_cooldown) = c.metric {
-                let (cooldown, source) =
-                    elasticity::cooldown_s(policy_cooldown, &spec, direction, self.default_cooldown_s);
+                let (cooldown, source) = elasticity::cooldown_s(
+                    policy_cooldown,
+                    &spec,
+                    direction,
+                    self.default_cooldown_s,
+                );
                 let until = self.roles[i]
                     .autoscale
                     .settled_ms
@@ -428,8 +434,11 @@ fn scheduled(raw: &Map<String, Value>) -> Option<(Schedule, CatchUp, Adjustment)
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     };
-    let schedule = Schedule::parse(text("recurrence"), text("start_time"), text("time_zone")).ok()?;
-    let catch_up = text("catch_up").and_then(CatchUp::parse).unwrap_or_default();
+    let schedule =
+        Schedule::parse(text("recurrence"), text("start_time"), text("time_zone")).ok()?;
+    let catch_up = text("catch_up")
+        .and_then(CatchUp::parse)
+        .unwrap_or_default();
     let adjustment = Adjustment {
         kind: AdjustmentKind::parse(text("type")?)?,
         adjust: number("adjust")?,

@@ -127,7 +127,9 @@ impl VmValues {
             .iter()
             .filter_map(|kv| {
                 let value: f64 = kv.value.trim().parse().ok()?;
-                value.is_finite().then(|| Metric::new(kv.key.clone(), value))
+                value
+                    .is_finite()
+                    .then(|| Metric::new(kv.key.clone(), value))
             })
             .collect();
         for m in &self.monitoring {

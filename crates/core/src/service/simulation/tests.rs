@@ -34,10 +34,10 @@ fn scenario(role: Value, load: &str, minutes: u64) -> Scenario {
 
 fn elastic(out: &str, r#in: &str) -> Value {
     json!({"cardinality": 1, "min_vms": 1, "max_vms": 4, "cooldown": 120,
-           "elasticity_policies": [
-             {"type": "CHANGE", "adjust": 1, "expression": out},
-             {"type": "CHANGE", "adjust": -1, "expression": r#in}
-           ]})
+    "elasticity_policies": [
+      {"type": "CHANGE", "adjust": 1, "expression": out},
+      {"type": "CHANGE", "adjust": -1, "expression": r#in}
+    ]})
 }
 
 #[test]
@@ -55,7 +55,11 @@ fn a_rising_demand_is_met_one_vm_per_cooldown_up_to_max_vms() {
     assert_eq!(report.samples.last().unwrap().1, 4);
     assert_eq!(report.samples.last().unwrap().2, 75.0);
     assert_eq!(report.flaps, 0);
-    assert!(report.vm_minutes > 90.0 && report.vm_minutes < 120.0, "{}", report.vm_minutes);
+    assert!(
+        report.vm_minutes > 90.0 && report.vm_minutes < 120.0,
+        "{}",
+        report.vm_minutes
+    );
 }
 
 #[test]
@@ -70,21 +74,34 @@ fn overlapping_thresholds_flap_and_a_wide_band_does_not() {
         &mut builtin,
     )
     .unwrap();
-    assert!(flapping.flaps > calm.flaps, "{} vs {}", flapping.flaps, calm.flaps);
+    assert!(
+        flapping.flaps > calm.flaps,
+        "{} vs {}",
+        flapping.flaps,
+        calm.flaps
+    );
     assert!(flapping.events.len() > calm.events.len());
 }
 
 #[test]
 fn a_spike_scales_out_and_back_in_and_time_over_target_is_counted() {
     let report = simulate(
-        &scenario(elastic("CPU > 80", "CPU < 30"), "spike:40:250:1800:1800", 180),
+        &scenario(
+            elastic("CPU > 80", "CPU < 30"),
+            "spike:40:250:1800:1800",
+            180,
+        ),
         &mut builtin,
     )
     .unwrap();
     let first = &report.events[0];
     assert_eq!((first.from, first.to), (1, 2));
     assert!(first.time_ms >= 1_800_000, "{first:?}");
-    assert_eq!(report.samples.last().unwrap().1, 1, "back to one VM after the spike");
+    assert_eq!(
+        report.samples.last().unwrap().1,
+        1,
+        "back to one VM after the spike"
+    );
     assert!(report.above_target_s > 0 && report.below_target_s > 0);
 }
 
@@ -93,10 +110,10 @@ fn a_replay_of_recorded_evaluations_reproduces_every_decision() {
     let report = simulate(
         &scenario(
             json!({"cardinality": 1, "min_vms": 1, "max_vms": 4, "cooldown": 120,
-                   "elasticity_policies": [
-                     {"type": "CHANGE", "adjust": 1, "expression": "CPU > 80", "period_number": 2},
-                     {"type": "PERCENTAGE_CHANGE", "adjust": -50, "expression": "CPU < 30"}
-                   ]}),
+            "elasticity_policies": [
+              {"type": "CHANGE", "adjust": 1, "expression": "CPU > 80", "period_number": 2},
+              {"type": "PERCENTAGE_CHANGE", "adjust": -50, "expression": "CPU < 30"}
+            ]}),
             "sine:20:250:3600",
             240,
         ),
@@ -105,11 +122,11 @@ fn a_replay_of_recorded_evaluations_reproduces_every_decision() {
     .unwrap();
     assert!(report.events.len() >= 4, "{:?}", report.events);
     let template = parse_template(&json!({"name": "sim", "roles": [
-        {"name": "web", "type": "vm", "template_id": 0, "cardinality": 1, "min_vms": 1,
-         "max_vms": 4, "cooldown": 120, "elasticity_policies": [
-           {"type": "CHANGE", "adjust": 1, "expression": "CPU > 80", "period_number": 2},
-           {"type": "PERCENTAGE_CHANGE", "adjust": -50, "expression": "CPU < 30"}
-         ]}]}))
+    {"name": "web", "type": "vm", "template_id": 0, "cardinality": 1, "min_vms": 1,
+     "max_vms": 4, "cooldown": 120, "elasticity_policies": [
+       {"type": "CHANGE", "adjust": 1, "expression": "CPU > 80", "period_number": 2},
+       {"type": "PERCENTAGE_CHANGE", "adjust": -50, "expression": "CPU < 30"}
+     ]}]}))
     .unwrap();
     let replayed = replay(&template.roles[0], 0, &report.decisions, &mut builtin);
     assert_eq!(replayed.len(), report.decisions.len());
@@ -127,7 +144,11 @@ fn a_replay_of_recorded_evaluations_reproduces_every_decision() {
 #[test]
 fn a_week_of_one_minute_samples_runs() {
     let report = simulate(
-        &scenario(elastic("CPU > 80", "CPU < 30"), "sine:50:300:86400", 7 * 24 * 60),
+        &scenario(
+            elastic("CPU > 80", "CPU < 30"),
+            "sine:50:300:86400",
+            7 * 24 * 60,
+        ),
         &mut builtin,
     )
     .unwrap();

@@ -7,13 +7,20 @@
 
 use super::{TempDir, median, ms, us};
 use crate::engine::{PolicyBackend, PolicyLibrary};
-use crate::plugin::{Evaluation, KeyValue, Metric, PluginHost, PluginKind, RoleView, VmSample, builtin};
+use crate::plugin::{
+    Evaluation, KeyValue, Metric, PluginHost, PluginKind, RoleView, VmSample, builtin,
+};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub async fn policies(roles: u32, vms: u32, plugins: Vec<String>, latency_runs: u32) -> Result<ExitCode, String> {
+pub async fn policies(
+    roles: u32,
+    vms: u32,
+    plugins: Vec<String>,
+    latency_runs: u32,
+) -> Result<ExitCode, String> {
     let library = tokio::task::spawn_blocking(|| -> Result<Arc<PolicyLibrary>, String> {
         let host = PluginHost::new(None).map_err(|e| format!("plugin host: {e:#}"))?;
         let library = PolicyLibrary::default();
@@ -122,7 +129,9 @@ fn evaluations(library: &PolicyLibrary, roles: u32, vms: u32) -> Result<Vec<supe
     }
     let native = start.elapsed();
     if scaled != native_scaled {
-        return Err(format!("Wasm scaled {scaled} roles, native {native_scaled}: they must agree"));
+        return Err(format!(
+            "Wasm scaled {scaled} roles, native {native_scaled}: they must agree"
+        ));
     }
     // Both cores, as the engine evaluates services concurrently.
     let start = Instant::now();
@@ -154,7 +163,10 @@ fn evaluations(library: &PolicyLibrary, roles: u32, vms: u32) -> Result<Vec<supe
         super::row(
             "Wasm / native",
             "",
-            format!("{:.1}×", wasm.as_secs_f64() / native.as_secs_f64().max(1e-9)),
+            format!(
+                "{:.1}×",
+                wasm.as_secs_f64() / native.as_secs_f64().max(1e-9)
+            ),
             "",
         ),
         super::row(
@@ -194,7 +206,10 @@ fn other_plugin(spec: &str, vms: u32) -> Result<Vec<super::Row>, String> {
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("metric"))
         .map_or("CPU".to_string(), |(_, v)| v.clone());
-    let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let refs: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let mut i = 0;
     let first = Instant::now();
     let answer = library.evaluate(&id, &input(0, vms, &refs, &metric))?;
@@ -276,7 +291,8 @@ async fn latency(library: Arc<PolicyLibrary>, runs: u32) -> Result<super::Row, S
         policy_evaluation_ms: 1_000,
         ..Default::default()
     };
-    let (engine, sim, _dir): (_, _, TempDir) = super::bench_engine_with(false, settings, Some(library)).await?;
+    let (engine, sim, _dir): (_, _, TempDir) =
+        super::bench_engine_with(false, settings, Some(library)).await?;
     let looping = engine.spawn_loop(Duration::from_millis(100));
     let template = serde_json::json!({
         "name": "latency", "deployment": "none",
@@ -286,7 +302,10 @@ async fn latency(library: Arc<PolicyLibrary>, runs: u32) -> Result<super::Row, S
     });
     let mut times = Vec::new();
     for _ in 0..runs {
-        let id = engine.instantiate(&template).await.map_err(|e| e.to_string())?;
+        let id = engine
+            .instantiate(&template)
+            .await
+            .map_err(|e| e.to_string())?;
         let vm = wait(&engine, id, Duration::from_secs(30), |s| {
             let web = &s.roles[0];
             (s.state == crate::service::ServiceState::Running)
@@ -310,7 +329,11 @@ async fn latency(library: Arc<PolicyLibrary>, runs: u32) -> Result<super::Row, S
     Ok(super::row(
         &format!("threshold crossed → scale, period 1 s (median, max of {runs})"),
         "expression (Wasm)",
-        format!("{} / {}", ms(times[times.len() / 2]), ms(times[times.len() - 1])),
+        format!(
+            "{} / {}",
+            ms(times[times.len() / 2]),
+            ms(times[times.len() - 1])
+        ),
         "≤ 2 s (OneFlow: its 90 s loop)",
     ))
 }

@@ -82,7 +82,10 @@ fn a_role_scales_out_after_period_number_true_evaluations_and_says_why() {
     let d = last(&k, "web");
     assert_eq!(d.trace, "CPU[95] > 80 → true");
     assert_eq!(d.verdict, "fired: CHANGE 1 gives 2");
-    assert_eq!((d.plugin.as_str(), d.action.as_str()), ("expression", "scale to 2"));
+    assert_eq!(
+        (d.plugin.as_str(), d.action.as_str()),
+        ("expression", "scale to 2")
+    );
     assert_eq!(d.inputs[0].values, vec![Metric::new("CPU", 95.0)]);
     assert!(
         k.s.log.iter().any(|l| l.message
@@ -108,7 +111,10 @@ fn a_role_scales_out_after_period_number_true_evaluations_and_says_why() {
         round(&mut k);
     }
     assert_eq!(k.s.role("web").unwrap().cardinality, 3);
-    assert_eq!(last(&k, "web").verdict, "fired: CHANGE 1 gives 4, clamped to max_vms 3: no change");
+    assert_eq!(
+        last(&k, "web").verdict,
+        "fired: CHANGE 1 gives 4, clamped to max_vms 3: no change"
+    );
 }
 
 #[test]
@@ -127,7 +133,11 @@ fn a_cooldown_holds_only_its_own_role_and_never_a_user() {
     assert_eq!(round(&mut k), 1);
     assert_eq!(round(&mut k), 1);
     let cards: Vec<u32> = k.s.roles.iter().map(|r| r.cardinality).collect();
-    assert_eq!(cards, [2, 2], "the second role scaled while the first cools down");
+    assert_eq!(
+        cards,
+        [2, 2],
+        "the second role scaled while the first cools down"
+    );
     assert_eq!(round(&mut k), 0, "both cool down");
     // A user still scales a cooling role.
     let effects = k.s.scale("web", 3, false, k.now).unwrap();
@@ -214,7 +224,10 @@ fn a_missing_metric_a_plugin_fault_or_an_absent_plugin_changes_nothing() {
     });
     assert!(effects.is_empty());
     assert_eq!(k.s.role("web").unwrap().cardinality, 1);
-    assert_eq!(last(&k, "web").verdict, "plugin `x` fault (trap): wasm trap: unreachable");
+    assert_eq!(
+        last(&k, "web").verdict,
+        "plugin `x` fault (trap): wasm trap: unreachable"
+    );
 }
 
 #[test]
@@ -227,7 +240,10 @@ fn new_vms_count_once_warmed_up() {
     // The VM came up at the start: 15 s in, it still warms up.
     assert_eq!(round(&mut k), 0);
     let d = last(&k, "web");
-    assert_eq!(d.inputs[0].left_out.as_deref(), Some("warming up: 25 s left"));
+    assert_eq!(
+        d.inputs[0].left_out.as_deref(),
+        Some("warming up: 25 s left")
+    );
     assert_eq!(d.trace, "CPU[--] > 80 → missing");
     round(&mut k);
     assert_eq!(round(&mut k), 1, "45 s in it counts");
@@ -248,16 +264,15 @@ fn a_cron_policy_fires_at_its_time_and_catch_up_decides_for_missed_runs() {
     }
     // 00:20 passed: the first fired.
     assert_eq!(k.s.role("web").unwrap().cardinality, 3);
-    let fired = k
-        .s
-        .role("web")
-        .unwrap()
-        .autoscale
-        .decisions
-        .iter()
-        .find(|d| d.policy == "scheduled_policies[0]")
-        .cloned()
-        .unwrap();
+    let fired =
+        k.s.role("web")
+            .unwrap()
+            .autoscale
+            .decisions
+            .iter()
+            .find(|d| d.policy == "scheduled_policies[0]")
+            .cloned()
+            .unwrap();
     assert_eq!(fired.trace, "run due at 1970-01-01 00:20:00 UTC");
     assert_eq!(fired.action, "scale to 3");
     // The server is down over 00:30 and comes back at 00:40: skipped.
