@@ -6,7 +6,7 @@
 //! never past min/max; a cron policy fires at its time; `service
 //! explain` shows each decision.
 
-use crate::{Api, cli, common, pin, prepare, start, wait_body, wait_state};
+use crate::{Api, cli, common, deploy, pin, prepare, start, wait_body};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -26,24 +26,7 @@ fn deployed(data: &std::path::Path, template: Value) -> (Api, String, String) {
         |_| {},
     );
     let server = start(data);
-    let admin = Some(("oneadmin", password.as_str()));
-    let (status, body) = server.call(
-        "POST",
-        "/service_template",
-        admin,
-        Some(&template.to_string()),
-    );
-    assert_eq!(status, 201, "{body}");
-    let tid = body["DOCUMENT"]["ID"].as_str().unwrap().to_string();
-    let (status, doc) = server.call(
-        "POST",
-        &format!("/service_template/{tid}/action"),
-        admin,
-        Some(&json!({"action": {"perform": "instantiate"}}).to_string()),
-    );
-    assert_eq!(status, 201, "{doc}");
-    let id = doc["DOCUMENT"]["ID"].as_str().unwrap().to_string();
-    wait_state(&server, &id, admin, 2);
+    let id = deploy(&server, Some(("oneadmin", password.as_str())), template);
     (server, password, id)
 }
 

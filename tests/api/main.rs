@@ -122,6 +122,28 @@ fn wait_state(server: &Api, id: &str, auth: Option<(&str, &str)>, state: u64) ->
     }
 }
 
+/// Create `template`, instantiate it and wait until the service runs; its id.
+fn deploy(server: &Api, admin: Option<(&str, &str)>, template: Value) -> String {
+    let (status, body) = server.call(
+        "POST",
+        "/service_template",
+        admin,
+        Some(&template.to_string()),
+    );
+    assert_eq!(status, 201, "{body}");
+    let tid = body["DOCUMENT"]["ID"].as_str().unwrap().to_string();
+    let (status, doc) = server.call(
+        "POST",
+        &format!("/service_template/{tid}/action"),
+        admin,
+        Some(&json!({"action": {"perform": "instantiate"}}).to_string()),
+    );
+    assert_eq!(status, 201, "{doc}");
+    let id = doc["DOCUMENT"]["ID"].as_str().unwrap().to_string();
+    wait_state(server, &id, admin, 2);
+    id
+}
+
 /// Run the `flotilla` CLI against `server` as oneadmin; its stdout, or a
 /// panic with its stderr.
 fn cli(server: &Api, password: &str, args: &[&str]) -> String {

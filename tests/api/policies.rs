@@ -5,7 +5,7 @@
 //! real scaling; a plugin that traps, loops or exhausts its memory leaves
 //! its role as it is and the decision names the fault.
 
-use crate::{Api, cli, pin, prepare, start, wait_body, wait_state};
+use crate::{cli, deploy, pin, prepare, start, wait_body};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,29 +37,6 @@ fn build_example(dir: &str, out: &Path, id: &str) -> PathBuf {
         String::from_utf8_lossy(&built.stderr)
     );
     out.join(format!("{id}.wasm"))
-}
-
-/// Instantiate `template` (its roles use VM template 0, `CPU` 5) and wait
-/// until it runs; the service id.
-fn deploy(server: &Api, admin: Option<(&str, &str)>, template: Value) -> String {
-    let (status, body) = server.call(
-        "POST",
-        "/service_template",
-        admin,
-        Some(&template.to_string()),
-    );
-    assert_eq!(status, 201, "{body}");
-    let tid = body["DOCUMENT"]["ID"].as_str().unwrap().to_string();
-    let (status, doc) = server.call(
-        "POST",
-        &format!("/service_template/{tid}/action"),
-        admin,
-        Some(&json!({"action": {"perform": "instantiate"}}).to_string()),
-    );
-    assert_eq!(status, 201, "{doc}");
-    let id = doc["DOCUMENT"]["ID"].as_str().unwrap().to_string();
-    wait_state(server, &id, admin, 2);
-    id
 }
 
 fn role(name: &str, max: u32, policy: Value) -> Value {

@@ -232,6 +232,23 @@ impl Evaluation {
     pub fn param(&self, key: &str) -> Option<&str> {
         lookup(&self.params, key)
     }
+
+    /// The average of `name` over the VMs that report it (finite values
+    /// only), rounded to two decimals as OneFlow rounds it; `None` when no
+    /// VM does.
+    pub fn average(&self, name: &str) -> Option<f64> {
+        let values: Vec<f64> = self
+            .vms
+            .iter()
+            .filter_map(|vm| vm.value(name))
+            .filter(|v| v.is_finite())
+            .collect();
+        if values.is_empty() {
+            return None;
+        }
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        Some((mean * 100.0).round() / 100.0)
+    }
 }
 
 impl VmSample {

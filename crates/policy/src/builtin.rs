@@ -53,22 +53,6 @@ fn whole<T: std::str::FromStr>(input: &Evaluation, key: &str) -> Result<Option<T
         .transpose()
 }
 
-/// The average of `name` over the VMs that report it, rounded to two
-/// decimals as OneFlow rounds it; `None` when none does.
-pub fn average(input: &Evaluation, name: &str) -> Option<f64> {
-    let values: Vec<f64> = input
-        .vms
-        .iter()
-        .filter_map(|vm| vm.value(name))
-        .filter(|v| v.is_finite())
-        .collect();
-    if values.is_empty() {
-        return None;
-    }
-    let mean = values.iter().sum::<f64>() / values.len() as f64;
-    Some((mean * 100.0).round() / 100.0)
-}
-
 /// The consecutive-true count kept in `state`.
 fn true_evals(state: Option<&str>) -> u32 {
     state.and_then(|s| s.trim().parse().ok()).unwrap_or(0)
@@ -99,7 +83,7 @@ pub fn evaluate(input: &Evaluation) -> Result<Recommendation, PluginError> {
             .ok_or_else(|| invalid("on_missing", format!("`{raw}` is not hold, true or false")))?,
     };
 
-    let evaluated = expression.evaluate(|name| average(input, name));
+    let evaluated = expression.evaluate(|name| input.average(name));
     let mut trace = evaluated.to_string();
     let truth = match (evaluated.truth, on_missing) {
         (Truth::Missing, OnMissing::True) => {

@@ -94,6 +94,16 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode, String> {
         .await
         .map_err(|e| e.to_string())??;
 
+    print_rows(rows);
+    outln!(
+        "{} cores, wasmtime 48.0.8; median of repeated single operations, mean of tight loops",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The measurements as a table.
+fn print_rows(rows: Vec<Row>) {
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
     table.set_header(["measurement", "plugin", "result", "target"]);
@@ -101,11 +111,6 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode, String> {
         table.add_row([r.what, r.plugin, r.value, r.target]);
     }
     outln!("{table}");
-    outln!(
-        "{} cores, wasmtime 48.0.8; median of repeated single operations, mean of tight loops",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
-    Ok(ExitCode::SUCCESS)
 }
 
 struct Row {

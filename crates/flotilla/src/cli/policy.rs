@@ -6,7 +6,7 @@
 use super::connection::ApiArgs;
 use super::output::time;
 use crate::engine::{PolicyBackend, PolicyLibrary};
-use crate::plugin::{PluginHost, PluginKind, builtin};
+use crate::plugin::PluginHost;
 use crate::service::LoadShape;
 use crate::service::elasticity::VmInput;
 use crate::service::lifecycle::{AutoscaleSettings, DecisionRecord};
@@ -87,13 +87,7 @@ pub async fn run(api: &ApiArgs, cmd: PolicyCommand) -> Result<ExitCode, String> 
 /// The built-in policy plugins and the ones given, as the server loads them.
 fn library(files: &[PathBuf]) -> Result<Arc<PolicyLibrary>, String> {
     let host = PluginHost::new(None).map_err(|e| format!("plugin host: {e:#}"))?;
-    let library = PolicyLibrary::default();
-    for b in builtin::BUILTIN {
-        let manifest = b.manifest();
-        if manifest.kind == PluginKind::Elasticity {
-            library.install(host.load(manifest, b.wasm, Default::default())?);
-        }
-    }
+    let library = PolicyLibrary::builtin(&host)?;
     for file in files {
         let found = crate::testkit::read_plugin_file(&host, file, None)?;
         library.install(host.load(found.manifest, &found.wasm, Default::default())?);

@@ -97,7 +97,29 @@ pub struct ExplainQuery {
     /// Only this role.
     pub role: Option<String>,
     /// At most this many decisions per role (default: all kept, 50).
+    #[param(minimum = 1)]
     pub limit: Option<usize>,
+}
+
+impl ExplainQuery {
+    /// Read by hand so that a bad `limit` is a 400 naming it.
+    fn read(raw: &BTreeMap<String, String>) -> Result<ExplainQuery, ApiError> {
+        let limit = match raw.get("limit") {
+            None => None,
+            Some(text) => match text.trim().parse::<usize>() {
+                Ok(n) if n >= 1 => Some(n),
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "limit: `{text}` is not a whole number of 1 or more"
+                    )));
+                }
+            },
+        };
+        Ok(ExplainQuery {
+            role: raw.get("role").cloned(),
+            limit,
+        })
+    }
 }
 
 #[utoipa::path(
@@ -121,8 +143,9 @@ pub async fn explain(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<u64>,
-    Query(query): Query<ExplainQuery>,
+    Query(raw): Query<BTreeMap<String, String>>,
 ) -> Result<Json<Explanation>, ApiError> {
+    let query = ExplainQuery::read(&raw)?;
     let service = state
         .engine()?
         .store()

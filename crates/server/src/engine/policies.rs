@@ -33,6 +33,19 @@ impl PolicyLibrary {
         library
     }
 
+    /// The built-in policy plugins, loaded with no grant: what `policy
+    /// simulate` and the benchmarks evaluate with, as the server does.
+    pub fn builtin(host: &crate::plugin::PluginHost) -> Result<PolicyLibrary, String> {
+        let library = PolicyLibrary::default();
+        for b in crate::plugin::builtin::BUILTIN {
+            let manifest = b.manifest();
+            if manifest.kind == crate::plugin::PluginKind::Elasticity {
+                library.install(host.load(manifest, b.wasm, Default::default())?);
+            }
+        }
+        Ok(library)
+    }
+
     /// Add or replace a policy plugin; a plugin of another kind is ignored.
     pub fn install(&self, plugin: Arc<LoadedPlugin>) {
         let id = plugin.id.to_string();

@@ -59,15 +59,6 @@ impl Params {
     }
 }
 
-/// The average over the VMs that report the metric, to two decimals.
-fn average(input: &Evaluation, metric: &str) -> Option<f64> {
-    let values: Vec<f64> = input.vms.iter().filter_map(|vm| vm.value(metric)).collect();
-    if values.is_empty() {
-        return None;
-    }
-    Some((values.iter().sum::<f64>() / values.len() as f64 * 100.0).round() / 100.0)
-}
-
 impl Policy for TargetTracking {
     fn new() -> Self {
         TargetTracking
@@ -83,7 +74,7 @@ impl Policy for TargetTracking {
 
     fn evaluate(&mut self, input: Evaluation) -> Result<Recommendation, Error> {
         let p = Params::read(&input)?;
-        let Some(average) = average(&input, &p.metric) else {
+        let Some(average) = input.average(&p.metric) else {
             return Ok(Recommendation::keep(format!(
                 "metric missing ({}): nothing changes",
                 p.metric

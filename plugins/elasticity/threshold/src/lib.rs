@@ -90,18 +90,12 @@ impl Policy for Threshold {
 
     fn evaluate(&mut self, input: Evaluation) -> Result<Recommendation, Error> {
         let p = Params::read(&input)?;
-        let values: Vec<f64> = input
-            .vms
-            .iter()
-            .filter_map(|vm| vm.value(&p.metric))
-            .collect();
-        if values.is_empty() {
+        let Some(average) = input.average(&p.metric) else {
             return Ok(
                 Recommendation::keep(format!("no running VM reports {}", p.metric))
                     .with_trace(format!("{}[--]", p.metric)),
             );
-        }
-        let average = (values.iter().sum::<f64>() / values.len() as f64 * 100.0).round() / 100.0;
+        };
         let cardinality = input.role.cardinality;
         let (direction, trace) = match (p.above, p.below) {
             (Some(above), _) if average > above => {

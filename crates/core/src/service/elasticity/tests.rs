@@ -102,7 +102,7 @@ fn policies_read_running_vms_with_what_a_vm_reports_before_monitoring() {
         now: 0,
         state: None,
     };
-    assert_eq!(builtin::average(&input, "CPU"), Some(75.17));
+    assert_eq!(input.average("CPU"), Some(75.17));
 }
 
 #[test]

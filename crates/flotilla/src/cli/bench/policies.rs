@@ -7,9 +7,7 @@
 
 use super::{TempDir, median, ms, us};
 use crate::engine::{PolicyBackend, PolicyLibrary};
-use crate::plugin::{
-    Evaluation, KeyValue, Metric, PluginHost, PluginKind, RoleView, VmSample, builtin,
-};
+use crate::plugin::{Evaluation, KeyValue, Metric, PluginHost, RoleView, VmSample};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -21,16 +19,9 @@ pub async fn policies(
     plugins: Vec<String>,
     latency_runs: u32,
 ) -> Result<ExitCode, String> {
-    let library = tokio::task::spawn_blocking(|| -> Result<Arc<PolicyLibrary>, String> {
+    let library = tokio::task::spawn_blocking(|| {
         let host = PluginHost::new(None).map_err(|e| format!("plugin host: {e:#}"))?;
-        let library = PolicyLibrary::default();
-        for b in builtin::BUILTIN {
-            let manifest = b.manifest();
-            if manifest.kind == PluginKind::Elasticity {
-                library.install(host.load(manifest, b.wasm, Default::default())?);
-            }
-        }
-        Ok(Arc::new(library))
+        PolicyLibrary::builtin(&host).map(Arc::new)
     })
     .await
     .map_err(|e| e.to_string())??;
@@ -59,13 +50,7 @@ pub async fn policies(
         rows.push(latency(library, latency_runs).await?);
     }
 
-    let mut table = comfy_table::Table::new();
-    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-    table.set_header(["measurement", "plugin", "result", "target"]);
-    for r in rows {
-        table.add_row([r.what, r.plugin, r.value, r.target]);
-    }
-    outln!("{table}");
+    super::print_rows(rows);
     outln!(
         "{} cores; evaluations through Wasm each start a fresh instance, as the server's do",
         std::thread::available_parallelism().map_or(0, |n| n.get())
