@@ -93,6 +93,7 @@ pub struct Input {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExplainQuery {
     /// Only this role.
     pub role: Option<String>,
