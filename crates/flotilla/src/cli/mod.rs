@@ -30,6 +30,7 @@ mod policy;
 mod resources;
 mod serve;
 mod services;
+mod systemd;
 mod templates;
 
 use clap::{Parser, Subcommand};

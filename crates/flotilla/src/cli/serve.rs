@@ -137,6 +137,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let policies = Arc::new(crate::engine::PolicyLibrary::new(
         registry.loaded_of(crate::plugin::PluginKind::Elasticity),
     ));
+    let mut startup = api::ready::Startup::default();
     let (engine, standby_store) = match registry
         .loaded(&config.engine.driver, crate::plugin::PluginKind::Driver)
     {
@@ -157,12 +158,15 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
                     metric_max_age_ms: config.engine.metric_max_age_seconds * 1000,
                 },
             );
-            match engine.reconcile().await {
+            super::systemd::notify("STATUS=reconciling with the driver");
+            let reconciled = engine.reconcile().await.map_err(|e| e.to_string());
+            match &reconciled {
                 Ok((adopted, orphans)) => {
                     tracing::info!(adopted, orphans, "reconciled with the driver")
                 }
                 Err(e) => tracing::warn!("reconciliation skipped: {e}"),
             }
+            startup.reconciliation = Some(reconciled);
             engine.spawn_loop(std::time::Duration::from_millis(config.engine.tick_ms));
             (Some(engine), None)
         }
@@ -176,6 +180,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         standby_store,
         engine,
         registry,
+        startup,
         installer: Some(Arc::new(crate::install::Installer::new(
             host.clone(),
             data_dir.join("plugins"),
@@ -202,6 +207,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let listener = bind(config.server.listen, "API").await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(data_dir = %data_dir.display(), "Flotilla API on http://{addr}");
+    tell_the_service_manager(state.clone(), addr).await;
     api::listener::serve(
         listener,
         api::router(state),
@@ -209,8 +215,50 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         shutdown_signal(),
     )
     .await;
+    super::systemd::notify("STOPPING=1");
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Under systemd (`Type=notify`): READY once the API listens and the
+/// readiness checks pass (store, driver, first reconciliation), or a STATUS
+/// saying why not; then a watchdog ping at half `WatchdogSec`, sent only
+/// while the store answers.
+async fn tell_the_service_manager(state: Arc<AppState>, addr: SocketAddr) {
+    let checked = state.clone();
+    let Ok(readiness) =
+        tokio::task::spawn_blocking(move || api::ready::readiness(&checked)).await
+    else {
+        return;
+    };
+    if readiness.ready {
+        super::systemd::notify(&format!(
+            "READY=1\nSTATUS=serving on http://{addr}; reconciliation {}",
+            readiness.reconciliation
+        ));
+    } else {
+        tracing::error!(?readiness, "not ready: the service manager is not told READY");
+        super::systemd::notify(&format!(
+            "STATUS=not ready: store {}, driver {}, reconciliation {}",
+            readiness.store, readiness.driver, readiness.reconciliation
+        ));
+    }
+    if let Some(every) = super::systemd::watchdog_interval() {
+        tokio::spawn(async move {
+            loop {
+                let checked = state.clone();
+                let alive = tokio::task::spawn_blocking(move || {
+                    checked.engine.as_ref().is_none_or(|e| e.service_ids().is_ok())
+                })
+                .await
+                .unwrap_or(false);
+                if alive {
+                    super::systemd::notify("WATCHDOG=1");
+                }
+                tokio::time::sleep(every).await;
+            }
+        });
+    }
 }
 
 pub async fn sim_hypervisor(args: SimArgs) -> Result<ExitCode, String> {

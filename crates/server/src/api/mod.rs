@@ -13,6 +13,7 @@ mod metrics;
 mod openapi;
 mod origin;
 mod plugins;
+pub mod ready;
 mod rendered;
 mod resources;
 mod rights;
@@ -47,6 +48,8 @@ use std::sync::Arc;
 pub struct AppState {
     pub engine: Option<crate::engine::Engine>,
     pub registry: Registry,
+    /// How the start went (the first reconciliation), for `/ready`.
+    pub startup: ready::Startup,
     /// Installs plugins through the API; `None` without a data directory.
     pub installer: Option<Arc<crate::install::Installer>>,
     pub sim_url: Option<String>,
@@ -99,6 +102,7 @@ impl AppState {
 pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
     vec![
         ("/health", get(health)),
+        ("/ready", get(ready::ready)),
         (
             "/plugins",
             get(plugins)

@@ -55,7 +55,7 @@ pub(crate) fn verbatim(schema: serde_json::Value) -> RefOr<Schema> {
 #[openapi(
     info(
         title = "Flotilla API",
-        description = "Flotilla speaks OneFlow's routes and shapes (/service, /service_template), plus VM templates, images, users, groups and plugins. HTTP Basic authentication on every route except /health, /metrics and /openapi.json. Request bodies are read as JSON whatever their Content-Type. Errors are JSON {\"error\": string, \"fields\"?: [{\"field\": string, \"reason\": string}]}: 400 bad input (naming the field), 401 missing or wrong credentials (with WWW-Authenticate: Basic), 403 no permission, 404 not found, 409 wrong state or conflict, 503 engine not running."
+        description = "Flotilla speaks OneFlow's routes and shapes (/service, /service_template), plus VM templates, images, users, groups and plugins. HTTP Basic authentication on every route except /health, /ready, /metrics and /openapi.json. Request bodies are read as JSON whatever their Content-Type. Errors are JSON {\"error\": string, \"fields\"?: [{\"field\": string, \"reason\": string}]}: 400 bad input (naming the field), 401 missing or wrong credentials (with WWW-Authenticate: Basic), 403 no permission, 404 not found, 409 wrong state or conflict, 503 engine not running."
     ),
     servers((url = "http://127.0.0.1:2474")),
     security(("basic" = [])),
@@ -76,6 +76,7 @@ pub(crate) fn verbatim(schema: serde_json::Value) -> RefOr<Schema> {
         super::openapi,
         super::plugins,
         super::plugins::install,
+        super::ready::ready,
         super::plugin,
         super::templates::list,
         super::templates::create,

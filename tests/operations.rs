@@ -1,0 +1,164 @@
+//! Running Flotilla as a service: the systemd unit verifies, the server
+//! tells a service manager READY only once it listens and has reconciled
+//! with its driver (and why not, when it cannot), and `/ready` says the
+//! same to anyone who asks.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{BIN, free_port, http};
+use std::os::unix::net::UnixDatagram;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `flotilla serve` with a notify socket, killed when dropped.
+struct Supervised {
+    child: Child,
+    api: u16,
+    socket: UnixDatagram,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn supervised(config: &str) -> Supervised {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("flotilla.toml"), config).unwrap();
+    let path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let api = free_port();
+    let child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{api}"),
+            "--sim-listen",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .env("FLOTILLA_DATA_DIR", &data)
+        .env("NOTIFY_SOCKET", &path)
+        .env("WATCHDOG_USEC", "400000")
+        .env_remove("WATCHDOG_PID")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Supervised {
+        child,
+        api,
+        socket,
+        _dir: dir,
+    }
+}
+
+impl Supervised {
+    /// The next message to the service manager (bounded: 30 s).
+    fn next(&self) -> String {
+        let mut buf = [0u8; 4096];
+        let n = self.socket.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    /// Messages until one contains `needle` (at most 20); all of them.
+    fn until(&self, needle: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        for _ in 0..20 {
+            let m = self.next();
+            let done = m.contains(needle);
+            seen.push(m);
+            if done {
+                return seen;
+            }
+        }
+        panic!("no `{needle}` in {seen:?}");
+    }
+
+    fn ready(&self) -> (u16, serde_json::Value) {
+        let (status, body) = http(self.api, "GET", "/ready", &[], "").expect("an answer");
+        (status, serde_json::from_str(&body).unwrap())
+    }
+}
+
+#[test]
+fn ready_is_told_only_after_reconciliation_and_the_watchdog_is_fed() {
+    let s = supervised("[sim]\nboot_seconds = 0\n");
+    let seen = s.until("READY=1");
+    let reconciling = seen
+        .iter()
+        .position(|m| m == "STATUS=reconciling with the driver")
+        .unwrap_or_else(|| panic!("{seen:?}"));
+    let ready = seen.len() - 1;
+    assert!(reconciling < ready, "{seen:?}");
+    assert!(
+        seen[ready].contains("reconciliation ok: 0 VMs adopted, 0 orphans terminated"),
+        "{seen:?}"
+    );
+    // By the time READY is sent, the API answers and agrees.
+    let (status, body) = s.ready();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ready"], true);
+    assert_eq!(body["driver"], "ok");
+    // The watchdog is fed at half its interval (here 0.2 s).
+    let started = Instant::now();
+    s.until("WATCHDOG=1");
+    s.until("WATCHDOG=1");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn a_server_without_its_driver_is_not_ready_and_says_why() {
+    let s = supervised("[engine]\ndriver = \"absent\"\n\n[sim]\nboot_seconds = 0\n");
+    let seen = s.until("STATUS=not ready");
+    assert!(seen.iter().all(|m| !m.contains("READY=1")), "{seen:?}");
+    assert!(
+        seen.last().unwrap().contains("driver not loaded"),
+        "{seen:?}"
+    );
+    // The API still answers (users can see why), and /ready says no.
+    let started = Instant::now();
+    let (status, body) = loop {
+        if let Some((status, body)) = http(s.api, "GET", "/ready", &[], "") {
+            break (status, body);
+        }
+        assert!(started.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status, 503, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["ready"], false);
+    assert_eq!(body["reconciliation"], "not run");
+}
+
+#[test]
+fn the_systemd_unit_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let unit = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/flotilla.service"),
+    )
+    .unwrap();
+    // The unit names the installed binary; verify it against this build.
+    let unit = unit.replace("/usr/local/bin/flotilla", BIN);
+    let path = dir.path().join("flotilla.service");
+    std::fs::write(&path, unit).unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze (Debian's systemd package) is installed");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
