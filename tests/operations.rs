@@ -162,3 +162,124 @@ fn the_systemd_unit_verifies() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Run `flotilla ARGS` with `data` as the data directory.
+fn flotilla(data: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env("FLOTILLA_DATA_DIR", data)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_backup_taken_under_a_deploy_of_200_services_restores_every_one() {
+    let f = common::Flotilla::start("[engine]\ntick_ms = 50\n\n[sim]\nboot_seconds = 0\n");
+    let (status, created) = f.call(
+        "POST",
+        "/service_template",
+        serde_json::json!({"name": "busy", "roles": [
+            {"name": "web", "type": "vm", "cardinality": 2, "template_id": 0}]}),
+    );
+    assert_eq!(status, 201, "{created}");
+    let template = created["DOCUMENT"]["ID"].as_str().unwrap().to_string();
+    let instantiate = || {
+        let (status, body) = f.call(
+            "POST",
+            &format!("/service_template/{template}/action"),
+            serde_json::json!({"action": {"perform": "instantiate"}}),
+        );
+        assert_eq!(status, 201, "{body}");
+    };
+    for _ in 0..150 {
+        instantiate();
+    }
+    // The backup runs while the last 50 are created and all deploy.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("flotilla.backup");
+    let backup = std::thread::scope(|s| {
+        let taken = s.spawn(|| flotilla(f.data.path(), &["backup", file.to_str().unwrap()]));
+        for _ in 0..50 {
+            instantiate();
+        }
+        taken.join().unwrap()
+    });
+    assert!(
+        backup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&backup.stderr)
+    );
+    let said = String::from_utf8_lossy(&backup.stdout).to_string();
+    assert!(said.starts_with("backed up "), "{said}");
+    let in_backup: u64 = said["backed up ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((150..=200).contains(&in_backup), "{said}");
+
+    // Restored into a fresh data directory, a server shows them all, and
+    // oneadmin's password (in the store) still signs in.
+    let data = tempfile::tempdir().unwrap();
+    let restored = flotilla(data.path(), &["restore", file.to_str().unwrap()]);
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    let server = common::Server::start(data.path());
+    let listed = common::wait_for(Duration::from_secs(30), || {
+        let (status, body) = http(
+            server.api,
+            "GET",
+            "/service",
+            &[("authorization", f.auth.clone())],
+            "",
+        )?;
+        (status == 200).then_some(body)
+    })
+    .expect("the restored server answers");
+    let pool: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let services = pool["DOCUMENT_POOL"]["DOCUMENT"].as_array().unwrap().len() as u64;
+    assert_eq!(services, in_backup);
+
+    // A restore under the running server is refused.
+    let refused = flotilla(f.data.path(), &["restore", file.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("a flotilla server is using"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
+
+#[test]
+fn a_server_refuses_to_start_while_others_may_read_oneadmins_password() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let data = tempfile::tempdir().unwrap();
+    let store = flotilla::store::SqliteStore::open(&data.path().join("flotilla.db"))
+        .unwrap()
+        .boxed();
+    flotilla::access::users::bootstrap(&*store, data.path()).unwrap();
+    drop(store);
+    let auth = data.path().join("one_auth");
+    std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--sim-listen",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .env("FLOTILLA_DATA_DIR", data.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("others may read it (mode 644): run `chmod 600"),
+        "{said}"
+    );
+}

@@ -15,6 +15,7 @@
 //! `resources.rs` and `accounts.rs` the statements per kind of record.
 
 mod accounts;
+pub mod backup;
 pub mod migrations;
 mod resources;
 mod services;

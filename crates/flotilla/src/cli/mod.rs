@@ -20,6 +20,7 @@ macro_rules! out {
 }
 
 mod accounts;
+mod backup;
 mod bench;
 mod connection;
 mod explain;
@@ -95,6 +96,10 @@ enum Command {
     /// Elasticity policies: simulate them before they go live.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Copy the store to FILE, consistently, while the server runs.
+    Backup(backup::BackupArgs),
+    /// Put a backup in place as the store (the server must be stopped).
+    Restore(backup::BackupArgs),
     /// Measure Flotilla's performance.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -113,6 +118,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Plugin(cmd) => plugin::run(&cli.api, cmd).await,
         Command::Policy(cmd) => policy::run(&cli.api, cmd).await,
         Command::Bench(cmd) => bench::run(cmd).await,
+        Command::Backup(args) => backup::backup(args),
+        Command::Restore(args) => backup::restore(args),
     };
     match result {
         Ok(code) => code,

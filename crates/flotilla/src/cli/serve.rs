@@ -122,6 +122,8 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         tracing::info!(plugin = %p.id, kind = %p.kind, version = %p.version, status = %p.status, "plugin");
     }
 
+    // One server per data directory; `restore` waits for none.
+    let _lock = super::backup::lock(&data_dir)?;
     let store = crate::store::SqliteStore::open(&data_dir.join("flotilla.db"))
         .map_err(|e| format!("database: {e:#}"))?
         .boxed();
@@ -133,6 +135,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         Ok(None) => {}
         Err(e) => return Err(format!("creating the oneadmin user: {e}")),
     }
+    refuse_open_secrets(&data_dir)?;
     // Every loaded elasticity plugin, by id; installing one adds it here.
     let policies = Arc::new(crate::engine::PolicyLibrary::new(
         registry.loaded_of(crate::plugin::PluginKind::Elasticity),
@@ -220,14 +223,32 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// oneadmin's password in `one_auth` is for its owner only: a server
+/// refuses to start while others may read it.
+fn refuse_open_secrets(data_dir: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = data_dir.join("one_auth");
+    let Ok(meta) = std::fs::metadata(&path) else {
+        return Ok(());
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{} holds oneadmin's password and others may read it (mode {mode:o}): run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
 /// Under systemd (`Type=notify`): READY once the API listens and the
 /// readiness checks pass (store, driver, first reconciliation), or a STATUS
 /// saying why not; then a watchdog ping at half `WatchdogSec`, sent only
 /// while the store answers.
 async fn tell_the_service_manager(state: Arc<AppState>, addr: SocketAddr) {
     let checked = state.clone();
-    let Ok(readiness) =
-        tokio::task::spawn_blocking(move || api::ready::readiness(&checked)).await
+    let Ok(readiness) = tokio::task::spawn_blocking(move || api::ready::readiness(&checked)).await
     else {
         return;
     };
@@ -237,7 +258,10 @@ async fn tell_the_service_manager(state: Arc<AppState>, addr: SocketAddr) {
             readiness.reconciliation
         ));
     } else {
-        tracing::error!(?readiness, "not ready: the service manager is not told READY");
+        tracing::error!(
+            ?readiness,
+            "not ready: the service manager is not told READY"
+        );
         super::systemd::notify(&format!(
             "STATUS=not ready: store {}, driver {}, reconciliation {}",
             readiness.store, readiness.driver, readiness.reconciliation
@@ -248,7 +272,10 @@ async fn tell_the_service_manager(state: Arc<AppState>, addr: SocketAddr) {
             loop {
                 let checked = state.clone();
                 let alive = tokio::task::spawn_blocking(move || {
-                    checked.engine.as_ref().is_none_or(|e| e.service_ids().is_ok())
+                    checked
+                        .engine
+                        .as_ref()
+                        .is_none_or(|e| e.service_ids().is_ok())
                 })
                 .await
                 .unwrap_or(false);

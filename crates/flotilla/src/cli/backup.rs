@@ -1,0 +1,77 @@
+//! `flotilla backup FILE` and `flotilla restore FILE`: a consistent copy
+//! of the store taken while the server runs, and put back while it does
+//! not. The data directory's lock (`flotilla.lock`, held by a running
+//! server) tells the two apart.
+
+use super::DataArgs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct BackupArgs {
+    /// Where to write the copy (must not exist).
+    file: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+/// The lock a server holds on its data directory while it runs.
+pub fn lock_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("flotilla.lock")
+}
+
+/// Take the data directory's lock, or say who holds it.
+pub fn lock(data_dir: &Path) -> Result<std::fs::File, String> {
+    let path = lock_file(data_dir);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "a flotilla server is using {} (it holds {})",
+            data_dir.display(),
+            path.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+pub fn backup(args: BackupArgs) -> Result<ExitCode, String> {
+    let db = args.data.dir().join("flotilla.db");
+    let started = std::time::Instant::now();
+    let info = crate::store::backup::backup(&db, &args.file).map_err(|e| format!("{e:#}"))?;
+    outln!(
+        "backed up {} services ({} bytes, schema {}) to {} in {:.2?}",
+        info.services,
+        info.bytes,
+        info.schema_version,
+        args.file.display(),
+        started.elapsed()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn restore(args: BackupArgs) -> Result<ExitCode, String> {
+    let dir = args.data.dir();
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let _held = lock(&dir).map_err(|e| format!("{e}: stop it before restoring"))?;
+    let db = dir.join("flotilla.db");
+    let info = crate::store::backup::restore(&args.file, &db).map_err(|e| format!("{e:#}"))?;
+    let kept = db.with_extension("db.before-restore");
+    outln!(
+        "restored {} services from {} into {}{}",
+        info.services,
+        args.file.display(),
+        db.display(),
+        if kept.exists() {
+            format!("; the database it replaced is {}", kept.display())
+        } else {
+            String::new()
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
