@@ -283,3 +283,102 @@ fn a_server_refuses_to_start_while_others_may_read_oneadmins_password() {
         "{said}"
     );
 }
+
+/// Send SIGHUP to the server and wait (bounded) until `done` says the
+/// plugin list shows the reload.
+fn hangup_until(f: &common::Flotilla, done: impl Fn(&serde_json::Value) -> bool) {
+    let sent = Command::new("kill")
+        .args(["-HUP", &f.server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let seen = common::wait_for(Duration::from_secs(20), || {
+        let (status, sim) = f.call("GET", "/plugins/sim", serde_json::Value::Null);
+        (status == 200 && done(&sim)).then_some(())
+    });
+    assert!(seen.is_some(), "the reload never showed");
+}
+
+#[test]
+fn a_reload_revokes_and_restores_a_grant_and_an_invalid_file_changes_nothing() {
+    let base = "[engine]\ntick_ms = 50\nwait_seconds = 5\n\n[sim]\nboot_seconds = 0\n";
+    let f = common::Flotilla::start(base);
+    let config = f.data.path().join("flotilla.toml");
+    let sim = format!("http://127.0.0.1:{}", f.server.sim);
+    let grant = |hosts: &str| {
+        format!(
+            "{base}\n[plugins.sim]\nallowed_outbound_hosts = [{hosts}]\nconfig = {{ endpoint = \"{sim}\" }}\n"
+        )
+    };
+    let template = serde_json::json!({"name": "app", "roles": [
+        {"name": "web", "type": "vm", "cardinality": 1, "template_id": 0}]});
+
+    // Revoked: the driver's next call is refused with capability-denied.
+    std::fs::write(&config, grant("")).unwrap();
+    hangup_until(&f, |p| p["allowed_outbound_hosts"] == serde_json::json!([]));
+    let id = f.deploy(template.clone());
+    let body = f.wait_state(id, 7); // FAILED_DEPLOYING
+    let log = body["log"].to_string();
+    assert!(log.contains("capability-denied"), "{log}");
+
+    // Restored: the next call succeeds; recovering the service deploys it.
+    std::fs::write(&config, grant(&format!("\"{sim}\""))).unwrap();
+    hangup_until(&f, |p| {
+        p["allowed_outbound_hosts"] == serde_json::json!([sim])
+    });
+    let (status, body) = f.call(
+        "POST",
+        &format!("/service/{id}/action"),
+        serde_json::json!({"action": {"perform": "recover"}}),
+    );
+    assert!(status < 300, "{status} {body}");
+    f.wait_state(id, 2);
+
+    // An invalid file is refused with the reason, and nothing changes.
+    std::fs::write(&config, "[engine]\ntick_ms = 0\n").unwrap();
+    let (status, body) = f.call("POST", "/config/reload", serde_json::Value::Null);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("configuration refused, nothing changed")
+            && body["error"]
+                .as_str()
+                .unwrap()
+                .contains("engine.tick_ms: must be above zero"),
+        "{body}"
+    );
+    let (_, sim_now) = f.call("GET", "/plugins/sim", serde_json::Value::Null);
+    assert_eq!(sim_now["allowed_outbound_hosts"], serde_json::json!([sim]));
+    let second = f.deploy(template);
+    f.wait_state(second, 2);
+}
+
+#[test]
+fn config_check_validates_a_file_without_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "[engine]\npolicy_evaluation_seconds = 5\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["config", "check"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("valid."));
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[plugins.sim]\nallowed_outbound_hosts = [\"ftp://x\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["config", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("bad.toml: "), "{said}");
+}

@@ -227,19 +227,13 @@ impl PluginHost {
                 KindPre::Network(NetworkPluginPre::new(instance_pre).map_err(link_err)?)
             }
         };
-        let outbound = OutboundPolicy::new(
-            &manifest.capabilities.allowed_outbound_hosts,
-            &grant.allowed_outbound_hosts,
-        )?;
+        let terms = Terms::new(&manifest, grant)?;
         Ok(Arc::new(LoadedPlugin {
             id: Arc::from(manifest.id.as_str()),
-            limits: effective_limits(kind, &manifest.limits, &grant.limits),
             digest: format!("sha256:{}", hex(&Sha256::digest(wasm))),
             size: wasm.len() as u64,
-            config: Arc::new(grant.config.clone()),
-            outbound: Arc::new(outbound),
+            terms: std::sync::RwLock::new(Arc::new(terms)),
             manifest,
-            grant,
             engine: self.inner.engine.clone(),
             pre,
             stats: PluginStats::default(),
@@ -312,16 +306,40 @@ impl PluginStats {
 pub struct LoadedPlugin {
     pub id: Arc<str>,
     pub manifest: Manifest,
-    pub grant: Grant,
-    pub limits: Limits,
     /// `sha256:<hex>` of the component.
     pub digest: String,
     pub size: u64,
     pub stats: PluginStats,
-    config: Arc<BTreeMap<String, String>>,
-    outbound: Arc<OutboundPolicy>,
+    /// What the operator grants it; replaced by [`LoadedPlugin::regrant`]
+    /// when the configuration is reloaded, read at the start of every call.
+    terms: std::sync::RwLock<Arc<Terms>>,
     engine: Engine,
     pub(crate) pre: KindPre,
+}
+
+/// A plugin's grant and what follows from it with its manifest.
+#[derive(Debug)]
+pub struct Terms {
+    pub grant: Grant,
+    pub limits: Limits,
+    pub(crate) config: Arc<BTreeMap<String, String>>,
+    pub(crate) outbound: Arc<OutboundPolicy>,
+}
+
+impl Terms {
+    fn new(manifest: &Manifest, grant: Grant) -> Result<Terms, String> {
+        grant.validate(&manifest.id)?;
+        let outbound = OutboundPolicy::new(
+            &manifest.capabilities.allowed_outbound_hosts,
+            &grant.allowed_outbound_hosts,
+        )?;
+        Ok(Terms {
+            limits: effective_limits(manifest.kind, &manifest.limits, &grant.limits),
+            config: Arc::new(grant.config.clone()),
+            outbound: Arc::new(outbound),
+            grant,
+        })
+    }
 }
 
 impl LoadedPlugin {
@@ -342,19 +360,45 @@ impl LoadedPlugin {
         }
     }
 
+    /// The grant in force now.
+    pub fn terms(&self) -> Arc<Terms> {
+        self.terms.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The limits in force now.
+    pub fn limits(&self) -> Limits {
+        self.terms().limits
+    }
+
+    /// Apply a new grant (a reloaded configuration): outbound hosts, the
+    /// config and the call deadline apply from the next call, warm
+    /// instances included; a new memory cap applies to instances started
+    /// from now on. Returns whether anything changed; a grant that does
+    /// not validate is refused and the old one stays.
+    pub fn regrant(&self, grant: Grant) -> Result<bool, String> {
+        let new = Terms::new(&self.manifest, grant)?;
+        let mut terms = self.terms.write().unwrap_or_else(|e| e.into_inner());
+        if terms.grant == new.grant {
+            return Ok(false);
+        }
+        *terms = Arc::new(new);
+        Ok(true)
+    }
+
     /// The outbound hosts the plugin may really reach.
     pub fn effective_outbound_hosts(&self) -> Vec<String> {
-        self.outbound.effective()
+        self.terms().outbound.effective()
     }
 
     /// A fresh store with this plugin's memory cap and capabilities.
     pub(crate) fn new_store(&self) -> Store<PluginState> {
+        let terms = self.terms();
         let state = PluginState::new(
             self.id.clone(),
             self.kind(),
-            self.outbound.clone(),
-            self.limits.memory_bytes,
-            self.config.clone(),
+            terms.outbound.clone(),
+            terms.limits.memory_bytes,
+            terms.config.clone(),
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);

@@ -64,8 +64,10 @@ fn guarded<T>(
     );
     let _enter = span.enter();
 
-    // Reset before every call: a warm store keeps the previous deadline.
-    let ticks = plugin
+    // Reset before every call: a warm store keeps the previous deadline,
+    // and the grant may have been reloaded since the last call.
+    let terms = plugin.terms();
+    let ticks = terms
         .limits
         .timeout
         .as_millis()
@@ -75,7 +77,8 @@ fn guarded<T>(
     let started = Instant::now();
     {
         let state = store.data_mut();
-        state.outbound.deadline = Some(started + plugin.limits.timeout);
+        state.set_terms(&terms);
+        state.outbound.deadline = Some(started + terms.limits.timeout);
         state.outbound.denied = None;
     }
     let stderr_mark = store.data().stderr.contents().len();
@@ -144,7 +147,7 @@ fn classify(
             FaultKind::Timeout,
             format!(
                 "did not return within its {} ms deadline",
-                plugin.limits.timeout.as_millis()
+                plugin.limits().timeout.as_millis()
             ),
         );
     }
@@ -198,7 +201,7 @@ pub(crate) fn fault(
 /// tick in progress.
 fn deadline_ticks(plugin: &LoadedPlugin) -> u64 {
     plugin
-        .limits
+        .limits()
         .timeout
         .as_millis()
         .div_ceil(EPOCH_TICK.as_millis()) as u64

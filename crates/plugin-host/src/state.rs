@@ -65,6 +65,19 @@ impl PluginState {
     }
 }
 
+impl PluginState {
+    /// Take the grant in force for the next call (it may have been
+    /// reloaded since this store started).
+    pub(crate) fn set_terms(&mut self, terms: &crate::engine::Terms) {
+        if !Arc::ptr_eq(&self.outbound.policy, &terms.outbound) {
+            self.outbound.policy = terms.outbound.clone();
+        }
+        if !Arc::ptr_eq(&self.config, &terms.config) {
+            self.config = terms.config.clone();
+        }
+    }
+}
+
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {

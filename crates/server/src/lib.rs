@@ -10,6 +10,7 @@ pub mod config;
 pub mod engine;
 pub mod install;
 pub mod registry;
+pub mod reload;
 
 // The parts the server is built from, by the names its modules use.
 use flotilla_core::{clock, service};

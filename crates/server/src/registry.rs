@@ -126,6 +126,50 @@ impl Registry {
             .any(|e| e.manifest.id == id && e.source == "built-in")
     }
 
+    /// Every plugin that loaded, with its id.
+    pub fn loaded_all(&self) -> Vec<Arc<LoadedPlugin>> {
+        self.read()
+            .iter()
+            .filter_map(|e| e.loaded.as_ref().ok().cloned())
+            .collect()
+    }
+
+    /// After the operator changed `<data-dir>/plugins`: load the plugin
+    /// files no entry has yet, and drop the entries whose file is gone
+    /// (calls running on them finish: they hold the plugin). Returns what
+    /// was added and the ids removed.
+    pub fn rescan(
+        &self,
+        host: &PluginHost,
+        dir: &Path,
+        grant_for: &dyn Fn(&str) -> Grant,
+    ) -> (Vec<Entry>, Vec<String>) {
+        let known: Vec<String> = self.read().iter().map(|e| e.source.clone()).collect();
+        let added: Vec<Entry> = installed(host, dir, grant_for)
+            .into_iter()
+            .filter(|e| !known.contains(&e.source))
+            .collect();
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        let mut removed = Vec::new();
+        entries.retain(|e| {
+            let gone = e.source != "built-in" && !Path::new(&e.source).exists();
+            if gone {
+                removed.push(e.manifest.id.clone());
+            }
+            !gone
+        });
+        for entry in &added {
+            match entries
+                .iter_mut()
+                .find(|e| e.manifest.id == entry.manifest.id)
+            {
+                Some(old) => *old = entry.clone(),
+                None => entries.push(entry.clone()),
+            }
+        }
+        (added, removed)
+    }
+
     /// Add an installed plugin, or replace the one of the same id.
     pub fn replace(&self, entry: Entry) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
@@ -165,7 +209,7 @@ impl Registry {
                             "loaded".to_string()
                         },
                         p.effective_outbound_hosts(),
-                        Some(p.limits),
+                        Some(p.limits()),
                         p.stats.snapshot(),
                         p.digest.clone(),
                     ),

@@ -22,6 +22,7 @@ macro_rules! out {
 mod accounts;
 mod backup;
 mod bench;
+mod config;
 mod connection;
 mod explain;
 mod output;
@@ -96,6 +97,9 @@ enum Command {
     /// Elasticity policies: simulate them before they go live.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Check a configuration file without a server.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
     /// Copy the store to FILE, consistently, while the server runs.
     Backup(backup::BackupArgs),
     /// Put a backup in place as the store (the server must be stopped).
@@ -119,6 +123,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Policy(cmd) => policy::run(&cli.api, cmd).await,
         Command::Bench(cmd) => bench::run(cmd).await,
         Command::Backup(args) => backup::backup(args),
+        Command::Config(cmd) => config::run(cmd),
         Command::Restore(args) => backup::restore(args),
     };
     match result {

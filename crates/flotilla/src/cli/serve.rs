@@ -83,6 +83,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         .clone()
         .unwrap_or_else(|| data_dir.join("flotilla.toml"));
     let mut config = Config::load(&config_path)?;
+    let as_read = config.clone();
     if let Some(listen) = args.listen {
         config.server.listen = listen;
     }
@@ -114,6 +115,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         let host = host.clone();
         let config = config.clone();
         let data_dir = data_dir.clone();
+        let defaults = defaults.clone();
         move || Registry::load(&host, &config, Some(&data_dir), &defaults)
     })
     .await
@@ -184,6 +186,14 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         engine,
         registry,
         startup,
+        reloader: Some(Arc::new(crate::reload::Reloader::new(
+            config_path.clone(),
+            data_dir.join("plugins"),
+            host.clone(),
+            defaults.clone(),
+            policies.clone(),
+            as_read,
+        ))),
         installer: Some(Arc::new(crate::install::Installer::new(
             host.clone(),
             data_dir.join("plugins"),
@@ -211,6 +221,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(data_dir = %data_dir.display(), "Flotilla API on http://{addr}");
     tell_the_service_manager(state.clone(), addr).await;
+    reload_on_sighup(state.clone());
     api::listener::serve(
         listener,
         api::router(state),
@@ -221,6 +232,36 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     super::systemd::notify("STOPPING=1");
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGHUP re-reads flotilla.toml, as `POST /config/reload` does; a
+/// refused file is logged and changes nothing.
+fn reload_on_sighup(state: Arc<AppState>) {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    else {
+        return;
+    };
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let Some(reloader) = state.reloader.clone() else {
+                continue;
+            };
+            super::systemd::notify("RELOADING=1");
+            let state2 = state.clone();
+            match tokio::task::spawn_blocking(move || reloader.reload(&state2.registry)).await {
+                Ok(Ok(done)) => tracing::info!(
+                    applied = ?done.applied,
+                    at_restart = ?done.at_restart,
+                    "configuration reloaded"
+                ),
+                Ok(Err(e)) => {
+                    tracing::error!("configuration refused, nothing changed: {e}")
+                }
+                Err(e) => tracing::error!("reloading the configuration: {e}"),
+            }
+            super::systemd::notify("READY=1");
+        }
+    });
 }
 
 /// oneadmin's password in `one_auth` is for its owner only: a server

@@ -50,6 +50,8 @@ pub struct AppState {
     pub registry: Registry,
     /// How the start went (the first reconciliation), for `/ready`.
     pub startup: ready::Startup,
+    /// Re-reads flotilla.toml (SIGHUP, `POST /config/reload`).
+    pub reloader: Option<Arc<crate::reload::Reloader>>,
     /// Installs plugins through the API; `None` without a data directory.
     pub installer: Option<Arc<crate::install::Installer>>,
     pub sim_url: Option<String>,
@@ -103,6 +105,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
     vec![
         ("/health", get(health)),
         ("/ready", get(ready::ready)),
+        ("/config/reload", post(plugins::reload)),
         (
             "/plugins",
             get(plugins)

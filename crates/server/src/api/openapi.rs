@@ -77,6 +77,7 @@ pub(crate) fn verbatim(schema: serde_json::Value) -> RefOr<Schema> {
         super::plugins,
         super::plugins::install,
         super::ready::ready,
+        super::plugins::reload,
         super::plugin,
         super::templates::list,
         super::templates::create,

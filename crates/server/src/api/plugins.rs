@@ -89,3 +89,41 @@ pub async fn install(
         Err(InstallError::Storage(m)) => Err(ApiError::internal(m)),
     }
 }
+
+#[utoipa::path(
+    post,
+    path = "/config/reload",
+    operation_id = "reloadConfig",
+    tag = "plugins",
+    summary = "Re-read flotilla.toml",
+    description = "oneadmin group only; what SIGHUP does. Plugin grants (outbound hosts, config, limits) apply to their next call, plugins added to or removed from <data-dir>/plugins are loaded or dropped, and what takes a restart is named. A file that does not parse or validate is refused (400, with the reason) and the running configuration stays.",
+    responses(
+        (status = 200, description = "Applied.", body = crate::reload::Reloaded),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable)
+    )
+)]
+pub async fn reload(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Json<crate::reload::Reloaded>, ApiError> {
+    if !caller.0.admin {
+        return Err(ApiError::forbidden(
+            "only the oneadmin group may reload the configuration",
+        ));
+    }
+    let reloader = state.reloader.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this server has no configuration file to reload",
+        )
+    })?;
+    let state2 = state.clone();
+    tokio::task::spawn_blocking(move || reloader.reload(&state2.registry))
+        .await
+        .map_err(|e| ApiError::internal(format!("reloading: {e}")))?
+        .map(Json)
+        .map_err(|e| ApiError::bad_request(format!("configuration refused, nothing changed: {e}")))
+}

@@ -57,6 +57,14 @@ impl PolicyLibrary {
         }
     }
 
+    /// Stop using a policy plugin; evaluations running on it finish.
+    pub fn remove(&self, id: &str) {
+        self.plugins
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+    }
+
     fn get(&self, id: &str) -> Option<Policy> {
         self.plugins
             .read()

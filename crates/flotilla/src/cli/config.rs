@@ -1,0 +1,36 @@
+//! `flotilla config check FILE`: validate a configuration without a
+//! server, as a start or a reload would read it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Subcommand)]
+pub enum ConfigCommand {
+    /// Parse and validate a flotilla.toml; say what it sets.
+    Check { file: PathBuf },
+}
+
+pub fn run(cmd: ConfigCommand) -> Result<ExitCode, String> {
+    let ConfigCommand::Check { file } = cmd;
+    let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let config =
+        crate::config::Config::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let grants: Vec<&str> = config.plugins.keys().map(String::as_str).collect();
+    outln!(
+        "{}: valid. API on {}, driver `{}`, simulated hypervisor {}, grants for {}",
+        file.display(),
+        config.server.listen,
+        config.engine.driver,
+        if config.sim.enabled {
+            format!("on {}", config.sim.listen)
+        } else {
+            "off".into()
+        },
+        if grants.is_empty() {
+            "no plugin".to_string()
+        } else {
+            grants.join(", ")
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,141 @@
+//! Re-reading `flotilla.toml` while the server runs (SIGHUP, `POST
+//! /config/reload`): each plugin's grant (outbound hosts, config, limits)
+//! is applied to its next call, plugin files added to or removed from
+//! `<data-dir>/plugins` are loaded or dropped, and what only a restart can
+//! change (addresses, engine settings) is named. A file that does not
+//! parse or validate is refused with the reason, and the running
+//! configuration stays as it was.
+
+use crate::config::Config;
+use crate::engine::PolicyLibrary;
+use crate::plugin::{Grant, PluginHost, PluginKind};
+use crate::registry::Registry;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+pub struct Reloader {
+    path: PathBuf,
+    /// `<data-dir>/plugins`.
+    plugins_dir: PathBuf,
+    host: PluginHost,
+    /// The grants the server gives on its own (the embedded hypervisor to
+    /// the sim driver); the operator's replace them.
+    defaults: Vec<(String, Grant)>,
+    policies: Arc<PolicyLibrary>,
+    /// The file as last applied.
+    current: Mutex<Config>,
+    /// One reload at a time.
+    busy: Mutex<()>,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Reloaded {
+    /// What changed now (`plugin sim: grant changed`, `plugin queue: loaded`).
+    pub applied: Vec<String>,
+    /// What changed in the file but takes a restart (`engine`, `server`).
+    pub at_restart: Vec<String>,
+}
+
+impl Reloader {
+    pub fn new(
+        path: PathBuf,
+        plugins_dir: PathBuf,
+        host: PluginHost,
+        defaults: Vec<(String, Grant)>,
+        policies: Arc<PolicyLibrary>,
+        current: Config,
+    ) -> Reloader {
+        Reloader {
+            path,
+            plugins_dir,
+            host,
+            defaults,
+            policies,
+            current: Mutex::new(current),
+            busy: Mutex::new(()),
+        }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Read the file and apply it; `Err` says why it was refused, and
+    /// then nothing changed. Blocks (plugins may be compiled).
+    pub fn reload(&self, registry: &Registry) -> Result<Reloaded, String> {
+        let _one = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        let config = Config::load(&self.path)?;
+        let grant_for = |id: &str| -> Grant {
+            config
+                .plugins
+                .get(id)
+                .cloned()
+                .or_else(|| {
+                    self.defaults
+                        .iter()
+                        .find(|(d, _)| d == id)
+                        .map(|(_, g)| g.clone())
+                })
+                .unwrap_or_default()
+        };
+        // Every grant is checked against its plugin before any is applied,
+        // so a refused file changes nothing.
+        let plugins = registry.loaded_all();
+        for p in &plugins {
+            grant_for(&p.id)
+                .validate(&p.id)
+                .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        }
+        let mut done = Reloaded::default();
+        for p in &plugins {
+            if p.regrant(grant_for(&p.id))? {
+                done.applied.push(format!("plugin {}: grant changed", p.id));
+            }
+        }
+        let (added, removed) = registry.rescan(&self.host, &self.plugins_dir, &grant_for);
+        for entry in added {
+            match &entry.loaded {
+                Ok(p) => {
+                    if p.kind() == PluginKind::Elasticity {
+                        self.policies.install(p.clone());
+                    }
+                    done.applied.push(format!("plugin {}: loaded", p.id));
+                }
+                Err(e) => done
+                    .applied
+                    .push(format!("plugin {}: failed to load: {e}", entry.manifest.id)),
+            }
+        }
+        for id in removed {
+            self.policies.remove(&id);
+            done.applied
+                .push(format!("plugin {id}: removed (running calls finish)"));
+        }
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        for (section, before, after) in [
+            (
+                "server",
+                format!("{:?}", current.server),
+                format!("{:?}", config.server),
+            ),
+            (
+                "engine",
+                format!("{:?}", current.engine),
+                format!("{:?}", config.engine),
+            ),
+            (
+                "sim",
+                format!("{:?}", current.sim),
+                format!("{:?}", config.sim),
+            ),
+        ] {
+            if before != after {
+                done.at_restart
+                    .push(format!("[{section}] changed: applies at the next start"));
+            }
+        }
+        *current = config;
+        Ok(done)
+    }
+}
