@@ -382,3 +382,103 @@ fn config_check_validates_a_file_without_a_server() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("bad.toml: "), "{said}");
 }
+
+#[test]
+fn json_logs_parse_and_carry_the_service_and_the_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(
+        data.join("flotilla.toml"),
+        "[engine]\ntick_ms = 50\n\n[sim]\nboot_seconds = 0\n",
+    )
+    .unwrap();
+    let password = {
+        let store = flotilla::store::SqliteStore::open(&data.join("flotilla.db"))
+            .unwrap()
+            .boxed();
+        flotilla::access::users::bootstrap(&*store, &data).unwrap();
+        store
+            .create_vm_template("small", Default::default(), Default::default())
+            .unwrap();
+        let auth = std::fs::read_to_string(data.join("one_auth")).unwrap();
+        auth.trim().split_once(':').unwrap().1.to_string()
+    };
+    let log = dir.path().join("stderr.log");
+    let api = free_port();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--log-format",
+            "json",
+            "--listen",
+            &format!("127.0.0.1:{api}"),
+            "--sim-listen",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .env("FLOTILLA_DATA_DIR", &data)
+        .env_remove("FLOTILLA_LOG")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let auth = [("authorization", common::basic("oneadmin", &password))];
+    let call = |method: &str, path: &str, body: &str| {
+        common::wait_for(Duration::from_secs(30), || {
+            http(api, method, path, &auth, body)
+        })
+        .expect("the server answers")
+    };
+    let (status, created) = call(
+        "POST",
+        "/service_template",
+        r#"{"name": "app", "roles": [{"name": "web", "type": "vm", "cardinality": 1, "template_id": 0}]}"#,
+    );
+    assert_eq!(status, 201, "{created}");
+    let (status, service) = call(
+        "POST",
+        "/service_template/0/action",
+        r#"{"action": {"perform": "instantiate"}}"#,
+    );
+    assert_eq!(status, 201, "{service}");
+    let running = common::wait_for(Duration::from_secs(30), || {
+        let (_, body) = call("GET", "/service/0", "");
+        body.contains("\"state\":2,").then_some(())
+    });
+    assert!(running.is_some());
+    let (status, missing) = call("GET", "/service/77", "");
+    assert_eq!(status, 404);
+    let missing: serde_json::Value = serde_json::from_str(&missing).unwrap();
+    let request_id = missing["request_id"]
+        .as_str()
+        .expect("a request id")
+        .to_string();
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let about_service: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["target"] == "flotilla::service")
+        .collect();
+    assert!(about_service.len() >= 4, "{text}");
+    for l in &about_service {
+        assert_eq!(l["service"], 0, "{l}");
+    }
+    assert!(
+        about_service
+            .iter()
+            .any(|l| l["message"] == "New state: RUNNING"),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["span"]["request_id"] == request_id.as_str() && l["status"] == 404),
+        "{request_id} not in\n{text}"
+    );
+}

@@ -107,6 +107,18 @@ impl Services for SqliteStore {
                 return Err(e);
             }
         }
+        // Each entry reaches the server's log once, when it is written,
+        // with the service's id for whoever searches the log.
+        for entry in appended {
+            match entry.severity {
+                Severity::Error => {
+                    tracing::error!(target: "flotilla::service", service = service.id, "{}", entry.message)
+                }
+                Severity::Info => {
+                    tracing::info!(target: "flotilla::service", service = service.id, "{}", entry.message)
+                }
+            }
+        }
         self.services
             .borrow_mut()
             .insert(service.id, Arc::new(service.clone()));

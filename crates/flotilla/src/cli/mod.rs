@@ -136,11 +136,34 @@ pub async fn run(cli: Cli) -> ExitCode {
 }
 
 pub fn init_tracing(default: &str) {
+    init_tracing_as(default, LogFormat::Text);
+}
+
+/// How the server writes its log to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// For people: one readable line per event.
+    Text,
+    /// For machines: one JSON object per line, with the fields of the
+    /// spans it happened in (request_id, service, plugin, …).
+    Json,
+}
+
+pub fn init_tracing_as(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FLOTILLA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .flatten_event(true)
+            .try_init(),
+    };
 }

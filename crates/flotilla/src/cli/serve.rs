@@ -27,6 +27,9 @@ pub struct ServeArgs {
     /// Do not start the embedded simulated hypervisor.
     #[arg(long)]
     no_sim: bool,
+    /// How the log on stderr is written (json: one object per line).
+    #[arg(long, value_enum, default_value = "text", env = "FLOTILLA_LOG_FORMAT")]
+    log_format: super::LogFormat,
 }
 
 #[derive(clap::Args)]
@@ -75,7 +78,7 @@ async fn start_sim(
 }
 
 pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
-    super::init_tracing("info");
+    super::init_tracing_as("info", args.log_format);
     let data_dir = args.data.dir();
     create_dir(&data_dir)?;
     let config_path = args

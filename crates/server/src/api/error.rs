@@ -133,6 +133,10 @@ json_schema!(Error, {
             "type": "string",
             "description": "What went wrong; for validation errors, every `field: reason` joined with `; `."
         },
+        "request_id": {
+            "type": "string",
+            "description": "The request's id, also in the x-request-id header and on the server's log lines for it."
+        },
         "fields": {
             "type": "array",
             "description": "Per-field problems, on validation errors only.",

@@ -15,6 +15,7 @@ mod origin;
 mod plugins;
 pub mod ready;
 mod rendered;
+mod request_id;
 mod resources;
 mod rights;
 mod schemas;
@@ -207,6 +208,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         ))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::middleware::from_fn(json_errors))
+        .layer(axum::middleware::from_fn(request_id::request_id))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             origin::same_origin,

@@ -89,7 +89,12 @@ impl Engine {
         let mut tasks = tokio::task::JoinSet::new();
         for id in ids {
             let engine = self.clone();
-            tasks.spawn(async move { engine.tick(id).await });
+            // What is logged while a service moves on carries its id.
+            let span = tracing::info_span!("service", service = id);
+            tasks.spawn(tracing::Instrument::instrument(
+                async move { engine.tick(id).await },
+                span,
+            ));
         }
         while let Some(result) = tasks.join_next().await {
             match result {
