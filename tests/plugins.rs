@@ -153,7 +153,7 @@ async fn the_operator_sets_the_memory_cap() {
     let mut grant = Grant::default();
     grant.limits.memory_mb = Some(16);
     let plugin = host.load(manifest, &wasm, grant).unwrap();
-    assert_eq!(plugin.limits.memory_bytes, 16 << 20);
+    assert_eq!(plugin.limits().memory_bytes, 16 << 20);
     let network = flotilla::plugin::Network::start(plugin).unwrap();
     let err = network
         .deploy(flotilla::plugin::NetworkRequest {
