@@ -349,6 +349,10 @@ fn a_reload_revokes_and_restores_a_grant_and_an_invalid_file_changes_nothing() {
                 .contains("engine.tick_ms: must be above zero"),
         "{body}"
     );
+    // The same file by SIGHUP: refused too (logged), the grant stays.
+    hangup_until(&f, |p| {
+        p["allowed_outbound_hosts"] == serde_json::json!([sim])
+    });
     let (_, sim_now) = f.call("GET", "/plugins/sim", serde_json::Value::Null);
     assert_eq!(sim_now["allowed_outbound_hosts"], serde_json::json!([sim]));
     let second = f.deploy(template);

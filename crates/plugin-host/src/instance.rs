@@ -116,7 +116,12 @@ fn guarded<T>(
         }
         Err(CallError::Fault(f)) => {
             plugin.stats.faults.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(fault = f.kind.as_str(), reason = %f.reason, "plugin fault");
+            tracing::warn!(
+                plugin = &*plugin.id,
+                fault = f.kind.as_str(),
+                reason = %f.reason,
+                "plugin fault"
+            );
             f.kind.as_str()
         }
     };
