@@ -211,6 +211,11 @@ fn a_backup_taken_under_a_deploy_of_200_services_restores_every_one() {
     );
     let said = String::from_utf8_lossy(&backup.stdout).to_string();
     assert!(said.starts_with("backed up "), "{said}");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "a backup holds password hashes");
+    }
     let in_backup: u64 = said["backed up ".len()..]
         .split(' ')
         .next()

@@ -11,7 +11,6 @@
 use crate::engine::PolicyLibrary;
 use crate::plugin::{Grant, Manifest, PluginHost, PluginKind, Policy};
 use crate::registry::{Entry, PluginSummary, Registry};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -19,9 +18,11 @@ pub struct Installer {
     host: PluginHost,
     /// `<data-dir>/plugins`.
     dir: PathBuf,
-    /// The operator's grants by plugin id (`[plugins.<id>]`).
-    grants: BTreeMap<String, Grant>,
+    /// The grants in force (the configuration as last reloaded).
+    grants: Arc<dyn Fn(&str) -> Grant + Send + Sync>,
     policies: Arc<PolicyLibrary>,
+    /// One install at a time: two of one id must not mix their files.
+    busy: std::sync::Mutex<()>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -38,7 +39,7 @@ impl Installer {
     pub fn new(
         host: PluginHost,
         dir: PathBuf,
-        grants: BTreeMap<String, Grant>,
+        grants: Arc<dyn Fn(&str) -> Grant + Send + Sync>,
         policies: Arc<PolicyLibrary>,
     ) -> Installer {
         Installer {
@@ -46,6 +47,7 @@ impl Installer {
             dir,
             grants,
             policies,
+            busy: std::sync::Mutex::new(()),
         }
     }
 
@@ -57,9 +59,21 @@ impl Installer {
         manifest_text: &str,
         wasm: &[u8],
     ) -> Result<PluginSummary, InstallError> {
+        let _one = self.busy.lock().unwrap_or_else(|e| e.into_inner());
         let manifest = Manifest::parse(manifest_text)
             .map_err(|e| InstallError::Invalid(format!("manifest: {e}")))?;
         let id = manifest.id.clone();
+        if let Some(other) = registry
+            .loaded_all()
+            .into_iter()
+            .find(|p| *p.id == *id && p.kind() != manifest.kind)
+        {
+            return Err(InstallError::Conflict(format!(
+                "manifest: id: `{id}` is installed as a {} plugin; give this {} plugin another id",
+                other.kind(),
+                manifest.kind
+            )));
+        }
         if registry.is_builtin(&id) {
             return Err(InstallError::Conflict(format!(
                 "manifest: id: `{id}` is a built-in plugin; give yours another id"
@@ -72,7 +86,7 @@ impl Installer {
                 self.dir.display()
             )));
         }
-        let grant = self.grants.get(&id).cloned().unwrap_or_default();
+        let grant = (self.grants)(&id);
         let loaded = self
             .host
             .load(manifest.clone(), wasm, grant)
@@ -121,8 +135,12 @@ impl Installer {
             (format!("{id}.toml"), manifest.as_bytes()),
         ] {
             let tmp = self.dir.join(format!(".{name}.tmp"));
-            std::fs::write(&tmp, bytes)?;
-            std::fs::rename(&tmp, self.dir.join(name))?;
+            let written = std::fs::write(&tmp, bytes)
+                .and_then(|()| std::fs::rename(&tmp, self.dir.join(&name)));
+            if written.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            written?;
         }
         Ok(())
     }

@@ -93,7 +93,7 @@ impl Registry {
             });
         }
         if let Some(dir) = data_dir.map(|d| d.join("plugins")) {
-            entries.extend(installed(host, &dir, &grant_for));
+            entries.extend(without_builtin_ids(installed(host, &dir, &grant_for)));
         }
         for e in &entries {
             if let Err(reason) = &e.loaded {
@@ -145,7 +145,7 @@ impl Registry {
         grant_for: &dyn Fn(&str) -> Grant,
     ) -> (Vec<Entry>, Vec<String>) {
         let known: Vec<String> = self.read().iter().map(|e| e.source.clone()).collect();
-        let added: Vec<Entry> = installed(host, dir, grant_for)
+        let added: Vec<Entry> = without_builtin_ids(installed(host, dir, grant_for))
             .into_iter()
             .filter(|e| !known.contains(&e.source))
             .collect();
@@ -239,6 +239,23 @@ impl Registry {
             })
             .collect()
     }
+}
+
+/// An installed plugin may not take a built-in one's id: it would
+/// replace, say, the `expression` policy every OneFlow policy runs on.
+fn without_builtin_ids(entries: Vec<Entry>) -> Vec<Entry> {
+    entries
+        .into_iter()
+        .map(|mut e| {
+            if builtin::find(&e.manifest.id).is_some() {
+                e.loaded = Err(format!(
+                    "id `{}` is a built-in plugin's; give this one another id",
+                    e.manifest.id
+                ));
+            }
+            e
+        })
+        .collect()
 }
 
 fn installed(host: &PluginHost, dir: &Path, grant_for: &dyn Fn(&str) -> Grant) -> Vec<Entry> {

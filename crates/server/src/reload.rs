@@ -61,24 +61,19 @@ impl Reloader {
         &self.path
     }
 
+    /// The grant a plugin gets under the configuration in force: the
+    /// operator's, else the server's own default, else none.
+    pub fn grant_for(&self, id: &str) -> Grant {
+        let current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        grant_in(&current, &self.defaults, id)
+    }
+
     /// Read the file and apply it; `Err` says why it was refused, and
     /// then nothing changed. Blocks (plugins may be compiled).
     pub fn reload(&self, registry: &Registry) -> Result<Reloaded, String> {
         let _one = self.busy.lock().unwrap_or_else(|e| e.into_inner());
         let config = Config::load(&self.path)?;
-        let grant_for = |id: &str| -> Grant {
-            config
-                .plugins
-                .get(id)
-                .cloned()
-                .or_else(|| {
-                    self.defaults
-                        .iter()
-                        .find(|(d, _)| d == id)
-                        .map(|(_, g)| g.clone())
-                })
-                .unwrap_or_default()
-        };
+        let grant_for = |id: &str| grant_in(&config, &self.defaults, id);
         // Every grant is checked against its plugin before any is applied,
         // so a refused file changes nothing.
         let plugins = registry.loaded_all();
@@ -108,7 +103,9 @@ impl Reloader {
             }
         }
         for id in removed {
-            self.policies.remove(&id);
+            if registry.loaded(&id, PluginKind::Elasticity).is_none() {
+                self.policies.remove(&id);
+            }
             done.applied
                 .push(format!("plugin {id}: removed (running calls finish)"));
         }
@@ -138,4 +135,18 @@ impl Reloader {
         *current = config;
         Ok(done)
     }
+}
+
+fn grant_in(config: &Config, defaults: &[(String, Grant)], id: &str) -> Grant {
+    config
+        .plugins
+        .get(id)
+        .cloned()
+        .or_else(|| {
+            defaults
+                .iter()
+                .find(|(d, _)| d == id)
+                .map(|(_, g)| g.clone())
+        })
+        .unwrap_or_default()
 }

@@ -36,10 +36,28 @@ pub fn backup(db: &Path, to: &Path) -> anyhow::Result<BackupInfo> {
     let target = to
         .to_str()
         .with_context(|| format!("{}: not a UTF-8 path", to.display()))?;
-    source
+    // The copy holds password hashes: it is created for its owner only
+    // (VACUUM INTO writes into an empty file).
+    create_private(to)?;
+    let copied = source
         .execute("VACUUM INTO ?1", [target])
-        .with_context(|| format!("copying {} to {}", db.display(), to.display()))?;
+        .with_context(|| format!("copying {} to {}", db.display(), to.display()));
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(to);
+        return Err(e);
+    }
     inspect(to)
+}
+
+fn create_private(path: &Path) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    Ok(())
 }
 
 /// Check that `file` is a Flotilla database and say what it holds.
@@ -79,18 +97,36 @@ pub fn inspect(file: &Path) -> anyhow::Result<BackupInfo> {
 pub fn restore(from: &Path, db: &Path) -> anyhow::Result<BackupInfo> {
     let info = inspect(from)?;
     let staged = db.with_extension("db.restoring");
-    std::fs::copy(from, &staged)
-        .with_context(|| format!("copying {} to {}", from.display(), staged.display()))?;
-    // Brought up to this release's schema now, as a start would.
-    crate::SqliteStore::open(&staged).with_context(|| format!("opening {}", staged.display()))?;
-    let _ = std::fs::remove_file(staged.with_extension("db.restoring-wal"));
-    let _ = std::fs::remove_file(staged.with_extension("db.restoring-shm"));
-    // The database replaced is kept beside it, its log folded in first.
+    let clean = |staged: &Path| {
+        for suffix in ["db.restoring", "db.restoring-wal", "db.restoring-shm"] {
+            let _ = std::fs::remove_file(staged.with_extension(suffix));
+        }
+    };
+    clean(&staged);
+    let prepared = std::fs::copy(from, &staged)
+        .with_context(|| format!("copying {} to {}", from.display(), staged.display()))
+        .and_then(|_| {
+            // Brought up to this release's schema now, as a start would.
+            crate::SqliteStore::open(&staged)
+                .map(drop)
+                .with_context(|| format!("opening {}", staged.display()))
+        });
+    if let Err(e) = prepared {
+        clean(&staged);
+        return Err(e);
+    }
+    let _ = std::fs::remove_file(db.with_extension("db.restoring-wal"));
+    let _ = std::fs::remove_file(db.with_extension("db.restoring-shm"));
+    // The database replaced is kept beside it (never overwriting an
+    // earlier one), its log folded in first.
     if db.exists() {
         let old = Connection::open(db).with_context(|| format!("opening {}", db.display()))?;
         old.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
         drop(old);
-        let kept = db.with_extension("db.before-restore");
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let kept = db.with_extension(format!("db.before-restore-{stamp}"));
         std::fs::rename(db, &kept)
             .with_context(|| format!("keeping the old database as {}", kept.display()))?;
     }

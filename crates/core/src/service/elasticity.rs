@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 const RUNTIME_KEYS: &[&str] = &["last_eval", "true_evals", "expression_evaluated"];
 
 /// VMs whose values one decision record lists; a role larger than this
-/// records the first ones and how many more there were.
+/// records only the first ones (so its replay is not exact).
 pub const INPUTS_RECORDED: usize = 32;
 
 /// One of a role's `elasticity_policies`, typed: which plugin evaluates it,
@@ -244,11 +244,14 @@ pub enum Direction {
 
 /// The cooldown that holds a scale `direction` back: the policy's own,
 /// else the role's for that direction, else the role's `cooldown`, else
-/// the server's default. With where it came from, for the record.
+/// what the policy's plugin suggested, else the server's default: what the
+/// operator wrote always wins over a plugin. With where it came from, for
+/// the record.
 pub fn cooldown_s(
     policy: Option<u32>,
     role: &Role,
     direction: Direction,
+    suggested: Option<u32>,
     default_s: u32,
 ) -> (u32, &'static str) {
     let by_direction = match direction {
@@ -259,6 +262,7 @@ pub fn cooldown_s(
         .map(|c| (c, "the policy's cooldown"))
         .or(by_direction)
         .or(role.cooldown.map(|c| (c, "the role's cooldown")))
+        .or(suggested.map(|c| (c, "the plugin's suggestion")))
         .unwrap_or((default_s, "the server's default cooldown"))
 }
 

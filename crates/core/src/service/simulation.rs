@@ -255,8 +255,10 @@ pub struct Replayed {
 /// each with the VMs' recorded values, the role's size then and the state
 /// its policy was handed, through `evaluate`, and compare with what was
 /// recorded. The state is carried from one replayed evaluation to the
-/// next as the server carries it (a scale starts it over), so a chain that
-/// reproduces shows the state too was what the live policy kept.
+/// next as the server carries it (a scale starts it over; a failed
+/// evaluation keeps it), so a chain that reproduces shows the state too
+/// was what the live policy kept. A role of more VMs than a record lists
+/// (`INPUTS_RECORDED`) cannot be replayed exactly.
 pub fn replay(
     spec: &super::model::Role,
     service_id: u64,
@@ -264,21 +266,26 @@ pub fn replay(
     evaluate: &mut Evaluate<'_>,
 ) -> Vec<Replayed> {
     let mut states: BTreeMap<String, Option<String>> = BTreeMap::new();
-    // After a scale every policy starts over from no state, as live.
+    // A scale (by a policy or a user) starts every policy over from no
+    // state, as live; it shows as a new round at another size. The first
+    // round's states are taken from the records.
     let mut scaled = false;
+    let mut round: Option<(u64, u32)> = None;
     let mut out = Vec::new();
     for record in records {
-        let was_scale = record.action.starts_with("scale to");
+        if round.is_some_and(|(t, size)| t != record.time_ms && size != record.cardinality) {
+            states.clear();
+            scaled = true;
+        }
+        if round.is_none_or(|(t, _)| t != record.time_ms) {
+            round = Some((record.time_ms, record.cardinality));
+        }
         let Some(k) = record
             .policy
             .strip_prefix("elasticity_policies[")
             .and_then(|r| r.strip_suffix(']'))
             .and_then(|k| k.parse::<usize>().ok())
         else {
-            if was_scale {
-                states.clear();
-                scaled = true;
-            }
             continue;
         };
         let Some(policy) = spec
@@ -321,6 +328,7 @@ pub fn replay(
             state,
             record.time_ms,
         );
+        let carried = input.state.clone();
         let (trace, verdict, desired, next) = match evaluate(&policy.plugin, &input) {
             Ok(r) => {
                 let b = elasticity::bounds(spec, record.cardinality);
@@ -329,16 +337,17 @@ pub fn replay(
                     .desired
                     .map(|d| d.clamp(low, high))
                     .filter(|d| *d != record.cardinality);
-                (r.trace, r.reason, to, r.state)
+                (
+                    super::lifecycle::bounded(r.trace),
+                    super::lifecycle::bounded(r.reason),
+                    to,
+                    r.state,
+                )
             }
-            Err(e) => (String::new(), e, None, None),
+            // Live keeps the state it had when a plugin fails.
+            Err(e) => (String::new(), e, None, carried),
         };
-        if was_scale {
-            states.clear();
-            scaled = true;
-        } else {
-            states.insert(record.policy.clone(), next);
-        }
+        states.insert(record.policy.clone(), next);
         let same = trace == record.trace && verdict == record.verdict && desired == record.desired;
         out.push(Replayed {
             record: record.clone(),

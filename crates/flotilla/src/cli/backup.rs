@@ -60,17 +60,17 @@ pub fn restore(args: BackupArgs) -> Result<ExitCode, String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let _held = lock(&dir).map_err(|e| format!("{e}: stop it before restoring"))?;
     let db = dir.join("flotilla.db");
+    let existed = db.exists();
     let info = crate::store::backup::restore(&args.file, &db).map_err(|e| format!("{e:#}"))?;
-    let kept = db.with_extension("db.before-restore");
     outln!(
         "restored {} services from {} into {}{}",
         info.services,
         args.file.display(),
         db.display(),
-        if kept.exists() {
-            format!("; the database it replaced is {}", kept.display())
+        if existed {
+            "; the database it replaced is kept beside it as flotilla.db.before-restore-<time>"
         } else {
-            String::new()
+            ""
         }
     );
     Ok(ExitCode::SUCCESS)

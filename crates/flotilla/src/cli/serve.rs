@@ -145,7 +145,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let policies = Arc::new(crate::engine::PolicyLibrary::new(
         registry.loaded_of(crate::plugin::PluginKind::Elasticity),
     ));
-    let mut startup = api::ready::Startup::default();
+    let startup = api::ready::Startup::default();
     let (engine, standby_store) = match registry
         .loaded(&config.engine.driver, crate::plugin::PluginKind::Driver)
     {
@@ -159,11 +159,14 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
                 policies.clone(),
                 Arc::new(crate::clock::SystemClock),
                 crate::engine::Settings {
-                    wait_ms: config.engine.wait_seconds * 1000,
+                    wait_ms: config.engine.wait_seconds.saturating_mul(1000),
                     max_vms_per_role: config.engine.max_vms_per_role,
                     default_cooldown_s: config.engine.default_cooldown_seconds,
-                    policy_evaluation_ms: config.engine.policy_evaluation_seconds * 1000,
-                    metric_max_age_ms: config.engine.metric_max_age_seconds * 1000,
+                    policy_evaluation_ms: config
+                        .engine
+                        .policy_evaluation_seconds
+                        .saturating_mul(1000),
+                    metric_max_age_ms: config.engine.metric_max_age_seconds.saturating_mul(1000),
                 },
             );
             super::systemd::notify("STATUS=reconciling with the driver");
@@ -174,7 +177,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
                 }
                 Err(e) => tracing::warn!("reconciliation skipped: {e}"),
             }
-            startup.reconciliation = Some(reconciled);
+            startup.reconciled(reconciled);
             engine.spawn_loop(std::time::Duration::from_millis(config.engine.tick_ms));
             (Some(engine), None)
         }
@@ -183,24 +186,25 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
             (None, Some(crate::store::SharedStore::new(store)))
         }
     };
+    let reloader = Arc::new(crate::reload::Reloader::new(
+        config_path.clone(),
+        data_dir.join("plugins"),
+        host.clone(),
+        defaults.clone(),
+        policies.clone(),
+        as_read,
+    ));
     let state = Arc::new(AppState {
         auth: crate::access::users::Authenticator::default(),
         standby_store,
         engine,
         registry,
         startup,
-        reloader: Some(Arc::new(crate::reload::Reloader::new(
-            config_path.clone(),
-            data_dir.join("plugins"),
-            host.clone(),
-            defaults.clone(),
-            policies.clone(),
-            as_read,
-        ))),
+        reloader: Some(reloader.clone()),
         installer: Some(Arc::new(crate::install::Installer::new(
             host.clone(),
             data_dir.join("plugins"),
-            config.plugins.clone(),
+            Arc::new(move |id: &str| reloader.grant_for(id)),
             policies.clone(),
         ))),
         sim_url: sim_url.clone(),
@@ -224,6 +228,8 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(data_dir = %data_dir.display(), "Flotilla API on http://{addr}");
     tell_the_service_manager(state.clone(), addr).await;
+    feed_the_watchdog(state.clone());
+    retry_reconciliation(state.clone(), addr);
     reload_on_sighup(state.clone());
     api::listener::serve(
         listener,
@@ -235,6 +241,37 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     super::systemd::notify("STOPPING=1");
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A first reconciliation that failed (the driver's backend unreachable
+/// at boot) is tried again every 5 s until it runs; then the server is
+/// ready and says so.
+fn retry_reconciliation(state: Arc<AppState>, addr: SocketAddr) {
+    let (Some(engine), Some(Err(_))) = (state.engine.clone(), state.startup.reconciliation())
+    else {
+        return;
+    };
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            match engine.reconcile().await {
+                Ok(done) => {
+                    tracing::info!(
+                        adopted = done.0,
+                        orphans = done.1,
+                        "reconciled with the driver"
+                    );
+                    state.startup.reconciled(Ok(done));
+                    tell_the_service_manager(state, addr).await;
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!("reconciliation failed again, retrying in 5 s: {e}");
+                    state.startup.reconciled(Err(e.to_string()));
+                }
+            }
+        }
+    });
 }
 
 /// SIGHUP re-reads flotilla.toml, as `POST /config/reload` does; a
@@ -262,7 +299,13 @@ fn reload_on_sighup(state: Arc<AppState>) {
                 }
                 Err(e) => tracing::error!("reloading the configuration: {e}"),
             }
-            super::systemd::notify("READY=1");
+            let checked = state.clone();
+            let ready = tokio::task::spawn_blocking(move || api::ready::readiness(&checked).ready)
+                .await
+                .unwrap_or(false);
+            if ready {
+                super::systemd::notify("READY=1");
+            }
         }
     });
 }
@@ -288,8 +331,7 @@ fn refuse_open_secrets(data_dir: &std::path::Path) -> Result<(), String> {
 
 /// Under systemd (`Type=notify`): READY once the API listens and the
 /// readiness checks pass (store, driver, first reconciliation), or a STATUS
-/// saying why not; then a watchdog ping at half `WatchdogSec`, sent only
-/// while the store answers.
+/// saying why not.
 async fn tell_the_service_manager(state: Arc<AppState>, addr: SocketAddr) {
     let checked = state.clone();
     let Ok(readiness) = tokio::task::spawn_blocking(move || api::ready::readiness(&checked)).await
@@ -311,25 +353,31 @@ async fn tell_the_service_manager(state: Arc<AppState>, addr: SocketAddr) {
             readiness.store, readiness.driver, readiness.reconciliation
         ));
     }
-    if let Some(every) = super::systemd::watchdog_interval() {
-        tokio::spawn(async move {
-            loop {
-                let checked = state.clone();
-                let alive = tokio::task::spawn_blocking(move || {
-                    checked
-                        .engine
-                        .as_ref()
-                        .is_none_or(|e| e.service_ids().is_ok())
-                })
-                .await
-                .unwrap_or(false);
-                if alive {
-                    super::systemd::notify("WATCHDOG=1");
-                }
-                tokio::time::sleep(every).await;
+}
+
+/// The watchdog is fed at half `WatchdogSec`, only while the store
+/// answers: a server whose store hangs is restarted.
+fn feed_the_watchdog(state: Arc<AppState>) {
+    let Some(every) = super::systemd::watchdog_interval() else {
+        return;
+    };
+    tokio::spawn(async move {
+        loop {
+            let checked = state.clone();
+            let alive = tokio::task::spawn_blocking(move || {
+                checked
+                    .engine
+                    .as_ref()
+                    .is_none_or(|e| e.service_ids().is_ok())
+            })
+            .await
+            .unwrap_or(false);
+            if alive {
+                super::systemd::notify("WATCHDOG=1");
             }
-        });
-    }
+            tokio::time::sleep(every).await;
+        }
+    });
 }
 
 pub async fn sim_hypervisor(args: SimArgs) -> Result<ExitCode, String> {

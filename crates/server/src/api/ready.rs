@@ -13,11 +13,27 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// How the server's start went, as far as readiness is concerned.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Startup {
     /// The first reconciliation's outcome: (VMs adopted, orphans
-    /// terminated), or why it did not run.
-    pub reconciliation: Option<Result<(usize, usize), String>>,
+    /// terminated), or why it did not run (it is retried until it does).
+    reconciliation: std::sync::Mutex<Option<Result<(usize, usize), String>>>,
+}
+
+impl Startup {
+    pub fn reconciled(&self, outcome: Result<(usize, usize), String>) {
+        *self
+            .reconciliation
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(outcome);
+    }
+
+    pub fn reconciliation(&self) -> Option<Result<(usize, usize), String>> {
+        self.reconciliation
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -40,7 +56,7 @@ pub fn readiness(state: &AppState) -> Readiness {
         Some(Err(e)) => format!("not answering: {e}"),
         None => "not in use: no engine".to_string(),
     };
-    let reconciliation = match &state.startup.reconciliation {
+    let reconciliation = match &state.startup.reconciliation() {
         Some(Ok((adopted, orphans))) => {
             format!("ok: {adopted} VMs adopted, {orphans} orphans terminated")
         }

@@ -92,11 +92,11 @@ impl Default for Settings {
     fn default() -> Self {
         let engine = crate::config::EngineConfig::default();
         Settings {
-            wait_ms: engine.wait_seconds * 1000,
+            wait_ms: engine.wait_seconds.saturating_mul(1000),
             max_vms_per_role: engine.max_vms_per_role,
             default_cooldown_s: engine.default_cooldown_seconds,
-            policy_evaluation_ms: engine.policy_evaluation_seconds * 1000,
-            metric_max_age_ms: engine.metric_max_age_seconds * 1000,
+            policy_evaluation_ms: engine.policy_evaluation_seconds.saturating_mul(1000),
+            metric_max_age_ms: engine.metric_max_age_seconds.saturating_mul(1000),
         }
     }
 }

@@ -9,6 +9,11 @@ use crate::service::validate::FieldError;
 use flotilla_policy::{AdjustmentKind, Expression};
 use serde_json::{Map, Value};
 
+/// Role sizes the lint looks at, from `min_vms` up: enough for any role
+/// a person watches, bounded so that a template with an enormous
+/// `max_vms` cannot make creating it slow.
+const SIZES_LOOKED_AT: usize = 10_000;
+
 /// A metric policy OneFlow-style, as far as the lint needs it.
 struct Rule {
     k: usize,
@@ -95,6 +100,7 @@ fn lint_role(i: usize, role: &Role, boot_s: Option<u32>, out: &mut Vec<FieldErro
                 // Below this size a change is less than one VM: OneFlow
                 // moves one VM whatever the percentage.
                 let small: Vec<u32> = (min.max(1)..=max)
+                    .take(SIZES_LOOKED_AT)
                     .filter(|n| (f64::from(*n) * r.adjust as f64 / 100.0).abs() < 1.0)
                     .collect();
                 if let (Some(first), Some(last)) = (small.first(), small.last()) {
@@ -135,7 +141,7 @@ fn lint_role(i: usize, role: &Role, boot_s: Option<u32>, out: &mut Vec<FieldErro
             // After scaling out from n VMs, the same load spread over more
             // VMs reads lower: if that falls under the scale-in threshold,
             // the next evaluation scales back in.
-            let flaps_at = (min.max(1)..max).find(|n| {
+            let flaps_at = (min.max(1)..max).take(SIZES_LOOKED_AT).find(|n| {
                 let after = step_after(out_rule, *n, max);
                 after > *n && high * f64::from(*n) / f64::from(after) < *low
             });

@@ -138,22 +138,26 @@ fn a_cooldown_comes_from_the_policy_then_the_role_by_direction_then_the_server()
     }))
     .unwrap();
     assert_eq!(
-        cooldown_s(Some(5), &role, Direction::In, 60),
+        cooldown_s(Some(5), &role, Direction::In, Some(1), 60),
         (5, "the policy's cooldown")
     );
     assert_eq!(
-        cooldown_s(None, &role, Direction::In, 60),
+        cooldown_s(None, &role, Direction::In, Some(1), 60),
         (300, "the role's cooldown_in")
     );
     assert_eq!(
-        cooldown_s(None, &role, Direction::Out, 60),
+        cooldown_s(None, &role, Direction::Out, None, 60),
         (100, "the role's cooldown")
     );
     let bare: Role =
         serde_json::from_value(json!({"name": "web", "type": "vm", "template_id": 0})).unwrap();
     assert_eq!(
-        cooldown_s(None, &bare, Direction::Out, 60),
+        cooldown_s(None, &bare, Direction::Out, None, 60),
         (60, "the server's default cooldown")
+    );
+    assert_eq!(
+        cooldown_s(None, &bare, Direction::Out, Some(7), 60),
+        (7, "the plugin's suggestion")
     );
 }
 

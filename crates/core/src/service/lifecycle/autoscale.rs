@@ -24,6 +24,24 @@ use std::collections::VecDeque;
 /// Evaluations kept per role, newest last.
 pub const DECISIONS_KEPT: usize = 50;
 
+/// The most a policy's state may hold; a larger one is refused.
+pub const MAX_STATE_BYTES: usize = 64 * 1024;
+
+/// Traces and verdicts are cut to this many bytes when kept.
+const MAX_TEXT_BYTES: usize = 2048;
+
+pub(crate) fn bounded(mut text: String) -> String {
+    if text.len() > MAX_TEXT_BYTES {
+        let mut end = MAX_TEXT_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
 /// A policy evaluation: the plugin's id and the input; a plugin error or
 /// fault comes back as the sentence to record.
 pub type Evaluate<'a> = dyn FnMut(&str, &Evaluation) -> Result<Recommendation, String> + 'a;
@@ -131,9 +149,10 @@ pub struct DecisionRecord {
 struct Candidate {
     record: usize,
     to: u32,
-    /// Metric policies pass the cooldown and stabilization guards;
+    /// Metric policies pass the cooldown and stabilization guards (with
+    /// the policy's own cooldown and the one its plugin suggested);
     /// scheduled ones are a plan and only meet the bounds.
-    metric: Option<Option<u32>>,
+    metric: Option<(Option<u32>, Option<u32>)>,
 }
 
 impl Service {
@@ -283,9 +302,23 @@ impl Service {
                     continue;
                 }
             };
+            // A plugin's words are bounded before they are kept: the state
+            // is written with the service at every evaluation.
+            if recommendation
+                .state
+                .as_ref()
+                .is_some_and(|s| s.len() > MAX_STATE_BYTES)
+            {
+                record.verdict = format!(
+                    "plugin `{}` returned a state over {MAX_STATE_BYTES} bytes: nothing changes",
+                    policy.plugin
+                );
+                records.push(record);
+                continue;
+            }
             self.roles[i].autoscale.policies[k].state = recommendation.state;
-            record.trace = recommendation.trace;
-            record.verdict = recommendation.reason;
+            record.trace = bounded(recommendation.trace);
+            record.verdict = bounded(recommendation.reason);
             let wanted = recommendation.desired.unwrap_or(cardinality);
             let to = wanted.clamp(low, high);
             if to != wanted {
@@ -300,14 +333,20 @@ impl Service {
             // Only what a policy asked for counts in the window: a policy
             // content with the role must not veto another's scale-in.
             if recommendation.desired.is_some() {
-                self.roles[i].autoscale.recent.push_back((now, to));
+                // Only the highest recent request matters to the window: an
+                // older one no higher than this one never will again.
+                let recent = &mut self.roles[i].autoscale.recent;
+                while recent.back().is_some_and(|(_, c)| *c <= to) {
+                    recent.pop_back();
+                }
+                recent.push_back((now, to));
             }
             if to != cardinality {
                 record.desired = Some(to);
                 candidates.push(Candidate {
                     record: records.len(),
                     to,
-                    metric: Some(recommendation.cooldown.or(policy.cooldown_s)),
+                    metric: Some((policy.cooldown_s, recommendation.cooldown)),
                 });
             }
             records.push(record);
@@ -332,11 +371,12 @@ impl Service {
                 Direction::In
             };
             let mut to = c.to;
-            if let Some(policy_cooldown) = c.metric {
+            if let Some((policy_cooldown, suggested)) = c.metric {
                 let (cooldown, source) = elasticity::cooldown_s(
                     policy_cooldown,
                     &spec,
                     direction,
+                    suggested,
                     self.default_cooldown_s,
                 );
                 let until = self.roles[i]
@@ -379,7 +419,10 @@ impl Service {
                 continue;
             }
             let role_name = self.roles[i].name.clone();
-            match self.scale(&role_name, to, false, now) {
+            // The target is within the bounds, or between a size a user
+            // forced outside them and the bounds: a move back toward them
+            // (clamped above), which a user's scale without force refuses.
+            match self.scale(&role_name, to, true, now) {
                 Ok(e) => {
                     let record = &mut records[c.record];
                     record.action = format!("scale to {to}");

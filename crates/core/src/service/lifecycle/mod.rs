@@ -34,6 +34,7 @@ use super::strategy::RoleNode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub(crate) use autoscale::bounded;
 pub use autoscale::{
     Autoscale, AutoscaleSettings, DECISIONS_KEPT, DecisionRecord, Evaluate, PolicyState,
 };

@@ -156,3 +156,37 @@ fn a_week_of_one_minute_samples_runs() {
     // Two policies a minute, but for the first minute: the role was booting.
     assert_eq!(report.evaluations, 2 * 7 * 24 * 60);
 }
+
+#[test]
+fn a_replay_carries_state_through_shared_rounds_failures_and_scales() {
+    let role = json!({"cardinality": 1, "min_vms": 1, "max_vms": 6, "cooldown": 60,
+    "elasticity_policies": [
+      {"type": "CHANGE", "adjust": 1, "expression": "CPU > 50", "period_number": 2},
+      {"type": "CHANGE", "adjust": 2, "expression": "CPU > 70", "period_number": 3},
+      {"type": "CHANGE", "adjust": -1, "expression": "CPU < 20", "period_number": 2}
+    ]});
+    // A plugin that fails now and then: live keeps the state it had.
+    let mut flaky = |id: &str, input: &Evaluation| {
+        if input.now % 420 == 0 {
+            return Err("plugin `expression` fault (trap): now and then".to_string());
+        }
+        builtin(id, input)
+    };
+    let report = simulate(&scenario(role.clone(), "sine:20:400:3600", 360), &mut flaky).unwrap();
+    assert!(report.events.len() >= 6, "{:?}", report.events);
+    assert!(
+        report
+            .decisions
+            .iter()
+            .any(|d| d.verdict.contains("now and then")),
+        "the failures happened"
+    );
+    let mut role = role;
+    role["name"] = json!("web");
+    role["type"] = json!("vm");
+    role["template_id"] = json!(0);
+    let template = parse_template(&json!({"name": "sim", "roles": [role]})).unwrap();
+    let replayed = replay(&template.roles[0], 0, &report.decisions, &mut flaky);
+    let differ: Vec<&Replayed> = replayed.iter().filter(|r| !r.same).collect();
+    assert!(differ.is_empty(), "{differ:#?}");
+}
