@@ -167,7 +167,7 @@ fn a_replay_carries_state_through_shared_rounds_failures_and_scales() {
     ]});
     // A plugin that fails now and then: live keeps the state it had.
     let mut flaky = |id: &str, input: &Evaluation| {
-        if input.now % 420 == 0 {
+        if input.now.is_multiple_of(420) {
             return Err("plugin `expression` fault (trap): now and then".to_string());
         }
         builtin(id, input)
