@@ -69,19 +69,7 @@ impl Registry {
         data_dir: Option<&Path>,
         defaults: &[(String, Grant)],
     ) -> Registry {
-        let grant_for = |id: &str| -> Grant {
-            config
-                .plugins
-                .get(id)
-                .cloned()
-                .or_else(|| {
-                    defaults
-                        .iter()
-                        .find(|(d, _)| d == id)
-                        .map(|(_, g)| g.clone())
-                })
-                .unwrap_or_default()
-        };
+        let grant_for = |id: &str| crate::reload::grant_in(config, defaults, id);
         let mut entries = Vec::new();
         for b in builtin::BUILTIN {
             let manifest = b.manifest();

@@ -137,7 +137,9 @@ impl Reloader {
     }
 }
 
-fn grant_in(config: &Config, defaults: &[(String, Grant)], id: &str) -> Grant {
+/// The grant a plugin gets under `config`: the operator's, else the
+/// server's own default (`defaults`), else none.
+pub(crate) fn grant_in(config: &Config, defaults: &[(String, Grant)], id: &str) -> Grant {
     config
         .plugins
         .get(id)
