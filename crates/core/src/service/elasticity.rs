@@ -207,7 +207,10 @@ fn left_out(node: &Node, freshness: Freshness, now_ms: u64, age_ms: u64) -> Opti
     (age_ms > freshness.max_age_ms).then(|| format!("stale: {} s old", age_ms / 1000))
 }
 
-/// The evaluation a policy plugin gets.
+/// The evaluation a policy plugin gets. Its `cooldown` is the role's
+/// scale-out cooldown as the host resolves it (`default_cooldown_s` when
+/// the role sets none).
+#[allow(clippy::too_many_arguments)]
 pub fn evaluation(
     service_id: u64,
     role: &RoleRuntime,
@@ -216,6 +219,7 @@ pub fn evaluation(
     vms: Vec<VmSample>,
     state: Option<String>,
     now_ms: u64,
+    default_cooldown_s: u32,
 ) -> Evaluation {
     let b = bounds(spec, role.cardinality);
     Evaluation {
@@ -225,7 +229,14 @@ pub fn evaluation(
             cardinality: role.cardinality,
             min_vms: b.min,
             max_vms: b.max,
-            cooldown: spec.cooldown.unwrap_or(0),
+            cooldown: cooldown_s(
+                policy.cooldown_s,
+                spec,
+                Direction::Out,
+                None,
+                default_cooldown_s,
+            )
+            .0,
         },
         params: policy.params.clone(),
         vms,

@@ -38,6 +38,8 @@ pub struct Scenario {
     pub boot_ms: u64,
     /// For time above and below target.
     pub target: Option<f64>,
+    /// The server's `engine.default_cooldown_seconds`.
+    pub default_cooldown_s: u32,
 }
 
 /// What happened.
@@ -125,6 +127,7 @@ pub fn simulate(scenario: &Scenario, evaluate: &mut Evaluate<'_>) -> Result<Repo
     }
     let step = scenario.settings.cadence_ms.max(1);
     let mut s = Service::new(0, scenario.template.clone(), 0, u64::MAX / 4);
+    s.default_cooldown_s = scenario.default_cooldown_s;
     let mut machines = Machines::default();
     let effects = s.start(0);
     machines.carry_out(&mut s, effects, 0, scenario.boot_ms);
@@ -262,6 +265,7 @@ pub struct Replayed {
 pub fn replay(
     spec: &super::model::Role,
     service_id: u64,
+    default_cooldown_s: u32,
     records: &[DecisionRecord],
     evaluate: &mut Evaluate<'_>,
 ) -> Vec<Replayed> {
@@ -327,6 +331,7 @@ pub fn replay(
             vms,
             state,
             record.time_ms,
+            default_cooldown_s,
         );
         let carried = input.state.clone();
         let (trace, verdict, desired, next) = match evaluate(&policy.plugin, &input) {

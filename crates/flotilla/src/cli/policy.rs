@@ -54,6 +54,10 @@ pub struct SimulateArgs {
     /// How long a new VM takes to run.
     #[arg(long, default_value = "60s")]
     boot: String,
+    /// Cooldown of roles that set none (the server's
+    /// engine.default_cooldown_seconds).
+    #[arg(long, default_value = "300s")]
+    default_cooldown: String,
     /// Count the time each VM's value is above and below this.
     #[arg(long)]
     target: Option<f64>,
@@ -113,7 +117,7 @@ fn duration(what: &str, text: &str) -> Result<u64, String> {
         _ => return Err(format!("--{what}: `{unit}` is not a unit (s, m, h, d)")),
     };
     n.checked_mul(unit_ms)
-        .filter(|ms| *ms > 0 || what == "boot")
+        .filter(|ms| *ms > 0 || what == "boot" || what == "default-cooldown")
         .ok_or_else(|| format!("--{what}: `{text}` is out of range"))
 }
 
@@ -151,6 +155,10 @@ fn simulate(args: &SimulateArgs, library: &PolicyLibrary, json: bool) -> Result<
         },
         boot_ms: duration("boot", &args.boot)?,
         target: args.target,
+        default_cooldown_s: u32::try_from(
+            duration("default-cooldown", &args.default_cooldown)? / 1000,
+        )
+        .map_err(|_| "--default-cooldown: out of range".to_string())?,
     };
     let started = std::time::Instant::now();
     let report = simulation::simulate(&scenario, &mut |id, input| library.evaluate(id, input))?;
@@ -304,8 +312,12 @@ async fn replay(
         .collect();
     records.reverse(); // oldest first
     let json = api.json;
+    let default_cooldown = explained["default_cooldown"]
+        .as_u64()
+        .and_then(|c| u32::try_from(c).ok())
+        .unwrap_or(crate::service::lifecycle::DEFAULT_COOLDOWN_S);
     let replayed = tokio::task::spawn_blocking(move || {
-        simulation::replay(&spec, id, &records, &mut |p, input| {
+        simulation::replay(&spec, id, default_cooldown, &records, &mut |p, input| {
             library.evaluate(p, input)
         })
     })

@@ -24,6 +24,9 @@ pub struct Explanation {
     /// The service's state (`RUNNING`, …): policies are evaluated only
     /// while it is RUNNING.
     pub state: String,
+    /// The cooldown of roles that set none (the server's setting when the
+    /// service was created).
+    pub default_cooldown: u32,
     pub roles: Vec<RoleExplanation>,
 }
 
@@ -188,6 +191,7 @@ pub fn explanation(service: &Service, role: Option<&str>, limit: Option<usize>) 
         service_id: service.id,
         service: service.name.clone(),
         state: service.state.as_str().to_string(),
+        default_cooldown: service.default_cooldown_s,
         roles,
     }
 }

@@ -208,12 +208,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         ))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::middleware::from_fn(json_errors))
-        .layer(axum::middleware::from_fn(request_id::request_id))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             origin::same_origin,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(body::BODY_LIMIT))
+        // Outermost: every answer, a refused cross-site request included,
+        // carries its id.
+        .layer(axum::middleware::from_fn(request_id::request_id))
         .with_state(state)
 }
 

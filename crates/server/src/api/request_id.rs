@@ -51,7 +51,7 @@ pub async fn request_id(request: axum::extract::Request, next: axum::middleware:
 /// An error answer with its `request_id`, logged.
 async fn with_id_in_body(response: Response, id: &str) -> Response {
     let (mut parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, 256 * 1024).await else {
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
         return Response::from_parts(parts, Body::empty());
     };
     let mut value: serde_json::Value = match serde_json::from_slice(&bytes) {

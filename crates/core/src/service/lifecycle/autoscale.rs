@@ -287,7 +287,16 @@ impl Service {
             let previous = state.state.clone();
             let role = &self.roles[i];
             let (vms, inputs) = elasticity::samples(role, &policy.metrics, freshness, now);
-            let input = elasticity::evaluation(self.id, role, &spec, &policy, vms, previous, now);
+            let input = elasticity::evaluation(
+                self.id,
+                role,
+                &spec,
+                &policy,
+                vms,
+                previous,
+                now,
+                self.default_cooldown_s,
+            );
             let result = evaluate(&policy.plugin, &input);
             let mut record = DecisionRecord::new(now, name, &policy.plugin);
             record.cardinality = cardinality;

@@ -29,6 +29,7 @@ fn scenario(role: Value, load: &str, minutes: u64) -> Scenario {
         },
         boot_ms: 60_000,
         target: Some(70.0),
+        default_cooldown_s: 300,
     }
 }
 
@@ -128,14 +129,14 @@ fn a_replay_of_recorded_evaluations_reproduces_every_decision() {
        {"type": "PERCENTAGE_CHANGE", "adjust": -50, "expression": "CPU < 30"}
      ]}]}))
     .unwrap();
-    let replayed = replay(&template.roles[0], 0, &report.decisions, &mut builtin);
+    let replayed = replay(&template.roles[0], 0, 300, &report.decisions, &mut builtin);
     assert_eq!(replayed.len(), report.decisions.len());
     let differ: Vec<&Replayed> = replayed.iter().filter(|r| !r.same).collect();
     assert!(differ.is_empty(), "{differ:#?}");
     // Only the last 50 kept: the replay starts from the state recorded.
     let tail = &report.decisions[report.decisions.len() - 50..];
     assert!(
-        replay(&template.roles[0], 0, tail, &mut builtin)
+        replay(&template.roles[0], 0, 300, tail, &mut builtin)
             .iter()
             .all(|r| r.same)
     );
@@ -186,7 +187,7 @@ fn a_replay_carries_state_through_shared_rounds_failures_and_scales() {
     role["type"] = json!("vm");
     role["template_id"] = json!(0);
     let template = parse_template(&json!({"name": "sim", "roles": [role]})).unwrap();
-    let replayed = replay(&template.roles[0], 0, &report.decisions, &mut flaky);
+    let replayed = replay(&template.roles[0], 0, 300, &report.decisions, &mut flaky);
     let differ: Vec<&Replayed> = replayed.iter().filter(|r| !r.same).collect();
     assert!(differ.is_empty(), "{differ:#?}");
 }

@@ -252,6 +252,7 @@ fn week(library: &PolicyLibrary) -> Result<super::Row, String> {
         },
         boot_ms: 60_000,
         target: None,
+        default_cooldown_s: 300,
     };
     let start = Instant::now();
     let report = simulate(&scenario, &mut |id, i| library.evaluate(id, i))?;
