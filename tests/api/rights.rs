@@ -1,27 +1,21 @@
 //! Rights reach through a service template to its VM templates and their
 //! images; errors, routing's included, are always JSON.
 
-use crate::{action, start, wait_state};
+use crate::{action, prepare, start, wait_state};
 use flotilla::access::users;
 use serde_json::json;
 
 #[test]
 fn rights_reach_through_to_vm_templates_and_images_and_errors_are_always_json() {
     let data = tempfile::tempdir().unwrap();
-    std::fs::write(
-        data.path().join("flotilla.toml"),
+    let admin_password = prepare(
+        data.path(),
         "[engine]\ntick_ms = 50\n\n[sim]\nboot_seconds = 0\n",
-    )
-    .unwrap();
-    let admin_password = {
-        let store = flotilla::store::SqliteStore::open(&data.path().join("flotilla.db"))
-            .unwrap()
-            .boxed();
-        users::bootstrap(&*store, data.path()).unwrap();
-        users::create_user(&*store, "alice", "alice-pw", users::USERS_GROUP).unwrap();
-        let auth = std::fs::read_to_string(data.path().join("one_auth")).unwrap();
-        auth.trim().split_once(':').unwrap().1.to_string()
-    };
+        &[],
+        |store| {
+            users::create_user(store, "alice", "alice-pw", users::USERS_GROUP).unwrap();
+        },
+    );
     let server = start(data.path());
     let admin = Some(("oneadmin", admin_password.as_str()));
     let alice = Some(("alice", "alice-pw"));

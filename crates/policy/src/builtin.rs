@@ -53,8 +53,9 @@ fn whole<T: std::str::FromStr>(input: &Evaluation, key: &str) -> Result<Option<T
         .transpose()
 }
 
-/// The consecutive-true count kept in `state`.
-fn true_evals(state: Option<&str>) -> u32 {
+/// The consecutive-true count kept in `state` (what OneFlow shows as a
+/// policy's `true_evals`).
+pub fn true_evals(state: Option<&str>) -> u32 {
     state.and_then(|s| s.trim().parse().ok()).unwrap_or(0)
 }
 

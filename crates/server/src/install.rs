@@ -8,19 +8,15 @@
 //! Drivers are not replaced live: the engine holds a pool of instances of
 //! the one it started with.
 
-use crate::engine::PolicyLibrary;
-use crate::plugin::{Grant, Manifest, PluginHost, PluginKind, Policy};
+use crate::plugin::{Manifest, PluginKind, Policy};
 use crate::registry::{Entry, PluginSummary, Registry};
-use std::path::PathBuf;
+use crate::reload::Reloader;
 use std::sync::Arc;
 
 pub struct Installer {
-    host: PluginHost,
-    /// `<data-dir>/plugins`.
-    dir: PathBuf,
-    /// The grants in force (the configuration as last reloaded).
-    grants: Arc<dyn Fn(&str) -> Grant + Send + Sync>,
-    policies: Arc<PolicyLibrary>,
+    /// The plugin directory, host, grants in force and policy library are
+    /// the reloader's: an install and a reload act on the same ones.
+    plugins: Arc<Reloader>,
     /// One install at a time: two of one id must not mix their files.
     busy: std::sync::Mutex<()>,
 }
@@ -36,17 +32,9 @@ pub enum InstallError {
 }
 
 impl Installer {
-    pub fn new(
-        host: PluginHost,
-        dir: PathBuf,
-        grants: Arc<dyn Fn(&str) -> Grant + Send + Sync>,
-        policies: Arc<PolicyLibrary>,
-    ) -> Installer {
+    pub fn new(plugins: Arc<Reloader>) -> Installer {
         Installer {
-            host,
-            dir,
-            grants,
-            policies,
+            plugins,
             busy: std::sync::Mutex::new(()),
         }
     }
@@ -83,12 +71,13 @@ impl Installer {
             return Err(InstallError::Conflict(format!(
                 "manifest: kind: `{id}` is a driver; drivers are installed by placing \
                  {id}.wasm and {id}.toml in {} and restarting the server",
-                self.dir.display()
+                self.plugins.plugins_dir().display()
             )));
         }
-        let grant = (self.grants)(&id);
+        let grant = self.plugins.grant_for(&id);
         let loaded = self
-            .host
+            .plugins
+            .host()
             .load(manifest.clone(), wasm, grant)
             .map_err(|e| InstallError::Invalid(format!("wasm: {e}")))?;
         // A policy must answer `info` with the manifest's name and version
@@ -107,14 +96,14 @@ impl Installer {
         }
         self.keep(&id, manifest_text, wasm)
             .map_err(|e| InstallError::Storage(format!("keeping plugin `{id}`: {e}")))?;
-        let wasm_path = self.dir.join(format!("{id}.wasm"));
+        let wasm_path = self.plugins.plugins_dir().join(format!("{id}.wasm"));
         registry.replace(Entry {
             manifest: manifest.clone(),
             source: wasm_path.display().to_string(),
             loaded: Ok(loaded.clone()),
         });
         if manifest.kind == PluginKind::Elasticity {
-            self.policies.install(loaded);
+            self.plugins.policies().install(loaded);
         }
         tracing::info!(plugin = %id, version = %manifest.version, "plugin installed");
         registry
@@ -129,14 +118,15 @@ impl Installer {
     /// pair or a new component with the old manifest, which loading
     /// refuses by name and version rather than running the wrong thing.
     fn keep(&self, id: &str, manifest: &str, wasm: &[u8]) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
+        let dir = self.plugins.plugins_dir();
+        std::fs::create_dir_all(dir)?;
         for (name, bytes) in [
             (format!("{id}.wasm"), wasm),
             (format!("{id}.toml"), manifest.as_bytes()),
         ] {
-            let tmp = self.dir.join(format!(".{name}.tmp"));
-            let written = std::fs::write(&tmp, bytes)
-                .and_then(|()| std::fs::rename(&tmp, self.dir.join(&name)));
+            let tmp = dir.join(format!(".{name}.tmp"));
+            let written =
+                std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, dir.join(&name)));
             if written.is_err() {
                 let _ = std::fs::remove_file(&tmp);
             }

@@ -81,7 +81,7 @@ impl Registry {
             });
         }
         if let Some(dir) = data_dir.map(|d| d.join("plugins")) {
-            entries.extend(without_builtin_ids(installed(host, &dir, &grant_for)));
+            entries.extend(installed(host, &dir, &grant_for, &|_| false));
         }
         for e in &entries {
             if let Err(reason) = &e.loaded {
@@ -133,10 +133,10 @@ impl Registry {
         grant_for: &dyn Fn(&str) -> Grant,
     ) -> (Vec<Entry>, Vec<String>) {
         let known: Vec<String> = self.read().iter().map(|e| e.source.clone()).collect();
-        let added: Vec<Entry> = without_builtin_ids(installed(host, dir, grant_for))
-            .into_iter()
-            .filter(|e| !known.contains(&e.source))
-            .collect();
+        // Only new files are read and loaded.
+        let added = installed(host, dir, grant_for, &|path| {
+            known.contains(&path.display().to_string())
+        });
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         let mut removed = Vec::new();
         entries.retain(|e| {
@@ -229,30 +229,20 @@ impl Registry {
     }
 }
 
-/// An installed plugin may not take a built-in one's id: it would
-/// replace, say, the `expression` policy every OneFlow policy runs on.
-fn without_builtin_ids(entries: Vec<Entry>) -> Vec<Entry> {
-    entries
-        .into_iter()
-        .map(|mut e| {
-            if builtin::find(&e.manifest.id).is_some() {
-                e.loaded = Err(format!(
-                    "id `{}` is a built-in plugin's; give this one another id",
-                    e.manifest.id
-                ));
-            }
-            e
-        })
-        .collect()
-}
-
-fn installed(host: &PluginHost, dir: &Path, grant_for: &dyn Fn(&str) -> Grant) -> Vec<Entry> {
+/// The plugins in `dir` (`<id>.wasm` with `<id>.toml`), but those `skip`
+/// names; one that takes a built-in plugin's id is refused.
+fn installed(
+    host: &PluginHost,
+    dir: &Path,
+    grant_for: &dyn Fn(&str) -> Grant,
+    skip: &dyn Fn(&Path) -> bool,
+) -> Vec<Entry> {
     let Ok(read) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut files: Vec<_> = read
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm") && !skip(p))
         .collect();
     files.sort();
     files
@@ -264,6 +254,17 @@ fn installed(host: &PluginHost, dir: &Path, grant_for: &dyn Fn(&str) -> Grant) -
                 .map_err(|e| format!("{}: {e}", manifest_path.display()))
                 .and_then(|t| Manifest::parse(&t));
             match manifest {
+                // An installed plugin may not take a built-in one's id: it
+                // would replace, say, the `expression` policy every OneFlow
+                // policy runs on.
+                Ok(manifest) if builtin::find(&manifest.id).is_some() => Entry {
+                    loaded: Err(format!(
+                        "id `{}` is a built-in plugin's; give this one another id",
+                        manifest.id
+                    )),
+                    manifest,
+                    source,
+                },
                 Ok(manifest) => {
                     let loaded = std::fs::read(&wasm_path)
                         .map_err(|e| format!("{source}: {e}"))

@@ -61,6 +61,20 @@ impl Reloader {
         &self.path
     }
 
+    /// `<data-dir>/plugins`, where installed plugins are kept.
+    pub fn plugins_dir(&self) -> &std::path::Path {
+        &self.plugins_dir
+    }
+
+    pub fn host(&self) -> &PluginHost {
+        &self.host
+    }
+
+    /// The policy plugins the engine evaluates with.
+    pub fn policies(&self) -> &PolicyLibrary {
+        &self.policies
+    }
+
     /// The grant a plugin gets under the configuration in force: the
     /// operator's, else the server's own default, else none.
     pub fn grant_for(&self, id: &str) -> Grant {

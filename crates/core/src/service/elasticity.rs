@@ -43,7 +43,9 @@ pub struct PolicySpec {
     pub metrics: Vec<String>,
 }
 
-fn scalar(value: &Value) -> Option<String> {
+/// A policy attribute as the text a plugin gets; `None` for an object or
+/// an array.
+pub fn scalar(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

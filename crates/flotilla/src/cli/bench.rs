@@ -193,47 +193,6 @@ fn evaluation() -> Evaluation {
     }
 }
 
-/// The same evaluation, in the SDK's types, for the native build.
-fn native_evaluation() -> flotilla_plugin_sdk::policy::Evaluation {
-    use flotilla_plugin_sdk::policy as sdk;
-    let e = evaluation();
-    sdk::Evaluation {
-        role: sdk::RoleView {
-            service_id: e.role.service_id,
-            role_name: e.role.role_name,
-            cardinality: e.role.cardinality,
-            min_vms: e.role.min_vms,
-            max_vms: e.role.max_vms,
-            cooldown: e.role.cooldown,
-        },
-        params: e
-            .params
-            .into_iter()
-            .map(|kv| sdk::KeyValue {
-                key: kv.key,
-                value: kv.value,
-            })
-            .collect(),
-        vms: e
-            .vms
-            .into_iter()
-            .map(|v| sdk::VmSample {
-                vm_id: v.vm_id,
-                values: v
-                    .values
-                    .into_iter()
-                    .map(|m| sdk::Metric {
-                        name: m.name,
-                        value: m.value,
-                    })
-                    .collect(),
-            })
-            .collect(),
-        now: e.now,
-        state: e.state,
-    }
-}
-
 fn measure(endpoint: String, calls: u32, ids: Vec<String>) -> Result<Vec<Row>, String> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
     let cache = std::env::temp_dir().join(format!("flotilla-bench-{}", std::process::id()));
@@ -326,7 +285,8 @@ fn measure(endpoint: String, calls: u32, ids: Vec<String>) -> Result<Vec<Row>, S
     ));
 
     use flotilla_plugin_sdk::policy::Policy as _;
-    let native_input = native_evaluation();
+    // The SDK speaks the host's types: the same input serves both builds.
+    let native_input = evaluation();
     let native_answer = flotilla_elasticity_threshold::Threshold
         .evaluate(native_input.clone())
         .map_err(|e| err(&e))?;

@@ -201,12 +201,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         registry,
         startup,
         reloader: Some(reloader.clone()),
-        installer: Some(Arc::new(crate::install::Installer::new(
-            host.clone(),
-            data_dir.join("plugins"),
-            Arc::new(move |id: &str| reloader.grant_for(id)),
-            policies.clone(),
-        ))),
+        installer: Some(Arc::new(crate::install::Installer::new(reloader))),
         sim_url: sim_url.clone(),
         started: std::time::Instant::now(),
         metrics: Default::default(),

@@ -162,11 +162,8 @@ pub fn service_named(names: &Names, s: &Service) -> Value {
                         // The built-in policy keeps its consecutive-true
                         // count as its state; a plugin's state is its own.
                         if !p.contains_key("plugin") {
-                            let true_evals: u32 = state
-                                .state
-                                .as_deref()
-                                .and_then(|s| s.parse().ok())
-                                .unwrap_or(0);
+                            let true_evals =
+                                flotilla_policy::builtin::true_evals(state.state.as_deref());
                             p.insert("true_evals".into(), json!(true_evals));
                         }
                     }

@@ -211,29 +211,24 @@ fn role_explanation(
         .map(|(k, p)| PolicyExplanation {
             policy: format!("scheduled_policies[{k}]"),
             plugin: "schedule".into(),
-            rule: [
-                "recurrence",
-                "start_time",
-                "type",
-                "adjust",
-                "time_zone",
-                "catch_up",
-            ]
-            .iter()
-            .filter_map(|key| Some(format!("{key}: {}", scalar(p.get(*key)?))))
-            .collect::<Vec<_>>()
-            .join(", "),
+            rule: listed(
+                p,
+                &[
+                    "recurrence",
+                    "start_time",
+                    "type",
+                    "adjust",
+                    "time_zone",
+                    "catch_up",
+                ],
+            ),
         })
         .collect();
     for (k, p) in spec.elasticity_policies.iter().enumerate() {
         let (plugin, rule) = match PolicySpec::read(p) {
             Ok(s) if s.plugin == flotilla_policy::builtin::ID => {
-                let rule = ["expression", "type", "adjust", "period", "period_number"]
-                    .iter()
-                    .filter_map(|key| Some(format!("{key}: {}", scalar(p.get(*key)?))))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                (s.plugin, rule)
+                let keys = ["expression", "type", "adjust", "period", "period_number"];
+                (s.plugin, listed(p, &keys))
             }
             Ok(s) => {
                 let rule = s
@@ -274,11 +269,12 @@ fn role_explanation(
     }
 }
 
-fn scalar(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
+/// `key: value, …` of the policy attributes `keys` it sets.
+fn listed(policy: &serde_json::Map<String, serde_json::Value>, keys: &[&str]) -> String {
+    keys.iter()
+        .filter_map(|key| Some(format!("{key}: {}", elasticity::scalar(policy.get(*key)?)?)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn decision(d: &DecisionRecord) -> Decision {

@@ -160,14 +160,18 @@ impl Service {
     /// prepares an evaluation only when there is one to make.
     pub fn autoscale_due(&self, now: u64, cadence_ms: u64) -> bool {
         self.state == ServiceState::Running
-            && (0..self.roles.len()).any(|i| {
-                let spec = self.spec(i);
-                !(spec.elasticity_policies.is_empty() && spec.scheduled_policies.is_empty())
-                    && self.roles[i]
-                        .autoscale
-                        .last_eval_ms
-                        .is_none_or(|last| now >= last.saturating_add(cadence_ms))
-            })
+            && (0..self.roles.len()).any(|i| self.role_due(i, now, cadence_ms))
+    }
+
+    /// Whether role `i` has policies and its turn has come, decided on
+    /// borrowed data: most rounds find no role due.
+    fn role_due(&self, i: usize, now: u64, cadence_ms: u64) -> bool {
+        let spec = self.spec(i);
+        !(spec.elasticity_policies.is_empty() && spec.scheduled_policies.is_empty())
+            && self.roles[i]
+                .autoscale
+                .last_eval_ms
+                .is_none_or(|last| now >= last.saturating_add(cadence_ms))
     }
 
     /// Look at the policies of every role whose turn has come; the effects
@@ -182,12 +186,7 @@ impl Service {
             return Vec::new();
         }
         for i in 0..self.roles.len() {
-            // Most rounds find no role due: decide that on borrowed data.
-            let spec = self.spec(i);
-            let last = self.roles[i].autoscale.last_eval_ms;
-            if (spec.elasticity_policies.is_empty() && spec.scheduled_policies.is_empty())
-                || last.is_some_and(|last| now < last.saturating_add(settings.cadence_ms))
-            {
+            if !self.role_due(i, now, settings.cadence_ms) {
                 continue;
             }
             let effects = self.autoscale_role(i, now, settings, evaluate);
