@@ -103,6 +103,25 @@ impl Machines {
                     }
                     queue.extend(s.observe_acted(&a, Ok(()), now));
                 }
+                // A simulation's networks are ready at once.
+                Effect::Network(op) => {
+                    use crate::service::lifecycle::NetworkStep;
+                    let lease = match &op.step {
+                        NetworkStep::Deploy(r) => Some(flotilla_model::NetworkLease {
+                            network_id: r.name.clone(),
+                            name: r.name.clone(),
+                            created: true,
+                            ready: true,
+                            attributes: Vec::new(),
+                        }),
+                        NetworkStep::Status(l) => Some(flotilla_model::NetworkLease {
+                            ready: true,
+                            ..l.clone()
+                        }),
+                        NetworkStep::Undeploy(_) => None,
+                    };
+                    s.observe_network(&op, Ok(lease), now);
+                }
             }
         }
     }
@@ -322,6 +341,7 @@ pub fn replay(
             on_hold: false,
             scale_way: None,
             autoscale: Default::default(),
+            vrouter: None,
         };
         let input = elasticity::evaluation(
             service_id,

@@ -8,6 +8,8 @@ use super::model::ServiceTemplate;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
+pub use networks::fill_networks;
+use networks::{check_networks, check_nic_networks};
 use roles::{check_parents, check_role};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -257,6 +259,7 @@ pub fn parse_template(document: &Value) -> Result<ServiceTemplate, Vec<FieldErro
         }
     }
     check_parents(&mut c, &role_names, &role_parents);
+    check_nic_networks(&mut c, &doc);
 
     if !c.errors.is_empty() {
         return Err(c.errors);
@@ -361,71 +364,7 @@ fn check_inputs(
     declared
 }
 
-fn check_networks(c: &mut Checker, doc: &Map<String, Value>) {
-    if let Some(networks) = c.object(doc, "networks", "") {
-        for (name, spec) in networks {
-            let at = format!("networks.{name}");
-            let Some(spec) = spec.as_str() else {
-                c.fail(at, "must be a string like `M|network|description||id:0`");
-                continue;
-            };
-            let fields: Vec<&str> = spec.split('|').collect();
-            if fields.len() < 2 || fields[1].trim() != "network" {
-                c.fail(
-                    at,
-                    format!("`{spec}` must look like `M|network|description||id:0`"),
-                );
-                continue;
-            }
-            if let Some(default) = fields.get(4).map(|d| d.trim()).filter(|d| !d.is_empty()) {
-                let kind = default.split(':').next().unwrap_or_default();
-                if !["id", "template_id", "reserve_from"].contains(&kind) {
-                    c.fail(
-                        at,
-                        format!(
-                            "default `{default}` must start with id:, template_id: or reserve_from:"
-                        ),
-                    );
-                }
-            }
-        }
-    }
-    match doc.get("networks_values") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(items)) => {
-            for (i, item) in items.iter().enumerate() {
-                let Some(item) = item.as_object() else {
-                    c.fail(
-                        format!("networks_values[{i}]"),
-                        "must be an object like {\"Public\": {\"id\": \"0\"}}",
-                    );
-                    continue;
-                };
-                for (name, source) in item {
-                    let at = format!("networks_values[{i}].{name}");
-                    let keys: Vec<&str> = source
-                        .as_object()
-                        .map(|o| {
-                            o.keys()
-                                .map(String::as_str)
-                                .filter(|k| *k != "extra")
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    if keys.len() != 1 || !["id", "template_id", "reserve_from"].contains(&keys[0])
-                    {
-                        c.fail(at, "must have exactly one of id, template_id, reserve_from");
-                    }
-                }
-            }
-        }
-        Some(other) => c.fail(
-            "networks_values",
-            format!("must be an array, not {}", kind(other)),
-        ),
-    }
-}
-
+mod networks;
 mod roles;
 #[cfg(test)]
 mod tests;

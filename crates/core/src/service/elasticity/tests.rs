@@ -46,6 +46,7 @@ fn role(nodes: Vec<Node>) -> RoleRuntime {
         on_hold: false,
         scale_way: None,
         autoscale: Default::default(),
+        vrouter: None,
     }
 }
 

@@ -14,7 +14,7 @@ impl Service {
     pub fn record(&mut self, effects: &[Effect]) {
         self.outbox.extend(effects.iter().filter_map(|e| match e {
             Effect::Act(act) => Some(act.clone()),
-            Effect::Create(_) => None,
+            Effect::Create(_) | Effect::Network(_) => None,
         }));
     }
 

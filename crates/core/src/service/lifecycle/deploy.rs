@@ -9,8 +9,18 @@ use crate::service::state::{RoleState, ServiceState};
 use crate::service::strategy::roles_to_deploy;
 
 impl Service {
-    /// Start deploying: PENDING → DEPLOYING (or HOLD).
+    /// Start deploying: PENDING → DEPLOYING_NETS when the service has
+    /// networks of its own, else DEPLOYING (or HOLD).
     pub fn start(&mut self, now: u64) -> Vec<Effect> {
+        if self.networks.is_empty() {
+            self.start_roles(now)
+        } else {
+            self.deploy_networks(now)
+        }
+    }
+
+    /// The networks are ready (or there are none): deploy the roles.
+    pub(super) fn start_roles(&mut self, now: u64) -> Vec<Effect> {
         let state = if self.template.on_hold {
             ServiceState::Hold
         } else {
@@ -307,9 +317,7 @@ impl Service {
                     }
                 }
                 if self.roles.iter().all(|r| r.state == RoleState::Done) {
-                    self.info(now, "Service undeployed");
-                    self.deleted = true;
-                    self.deadline_ms = None;
+                    effects.extend(self.undeploy_networks(now));
                     return effects;
                 }
                 effects.extend(self.shutdown_next(now, false));
@@ -319,6 +327,9 @@ impl Service {
                 self.end_cooldown(now)
             }
             ServiceState::Running | ServiceState::Warning => effects.extend(self.watchdog(now)),
+            ServiceState::DeployingNets | ServiceState::UndeployingNets => {
+                effects.extend(self.advance_networks(now))
+            }
             _ => {}
         }
         effects

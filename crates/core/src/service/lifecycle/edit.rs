@@ -34,6 +34,7 @@ impl Service {
             on_hold: false,
             scale_way: None,
             autoscale: Default::default(),
+            vrouter: None,
         });
         self.info(now, format!("Role {} added", role.name));
         self.set_state(ServiceState::Deploying, now);

@@ -22,6 +22,7 @@ mod actions;
 mod autoscale;
 mod deploy;
 mod edit;
+mod networks;
 mod scale;
 mod undeploy;
 
@@ -39,6 +40,7 @@ pub use autoscale::{
     Autoscale, AutoscaleSettings, DECISIONS_KEPT, DecisionRecord, Evaluate, PolicyState,
 };
 pub use flotilla_model::{KeyValue, Metric, VmAction, VmState, VmStatus};
+pub use networks::{NetworkAnswer, NetworkOp, NetworkStep, ServiceNetwork, from_values};
 
 /// How long a service may wait for its VMs before it fails, by default.
 pub const DEFAULT_WAIT_MS: u64 = 15 * 60 * 1000;
@@ -171,6 +173,27 @@ pub struct RoleRuntime {
     /// Its metric policies' streaks and last evaluations.
     #[serde(default, skip_serializing_if = "Autoscale::is_empty")]
     pub autoscale: Autoscale,
+    /// A `vr` role's virtual router, once its VMs are being created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrouter: Option<Vrouter>,
+}
+
+/// The virtual router of a `vr` role: one object for all its VMs (HA
+/// when there are several), holding the floating IPs of the NICs marked
+/// `FLOATING_IP`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Vrouter {
+    pub id: u64,
+    /// One per floating NIC: `{"NETWORK_ID": .., "VROUTER_IP": ..}`.
+    pub ips: Vec<VrouterIp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VrouterIp {
+    /// The index of the NIC in the role's template.
+    pub nic: usize,
+    pub network_id: String,
+    pub ip: String,
 }
 
 /// A VM the caller must create.
@@ -223,6 +246,8 @@ pub enum Effect {
     Create(CreateVm),
     /// Act on a VM (`terminate`, `terminate-hard`, `release`, …).
     Act(VmAct),
+    /// Deploy, check or remove one of the service's networks.
+    Network(NetworkOp),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -289,6 +314,10 @@ pub struct Service {
     /// service was created).
     #[serde(default = "default_cooldown_s")]
     pub default_cooldown_s: u32,
+    /// The service's own networks (`networks_values`), deployed before
+    /// its roles and removed after them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<ServiceNetwork>,
 }
 
 fn default_cooldown_s() -> u32 {
@@ -376,8 +405,10 @@ impl Service {
                 on_hold: r.on_hold || template.on_hold,
                 scale_way: None,
                 autoscale: Autoscale::default(),
+                vrouter: None,
             })
             .collect();
+        let networks = from_values(id, &template.networks_values);
         let mut service = Service {
             id,
             name: template.name.clone(),
@@ -397,6 +428,7 @@ impl Service {
             next_sched_id: 0,
             outbox: Vec::new(),
             default_cooldown_s: DEFAULT_COOLDOWN_S,
+            networks,
         };
         // Children of a role on hold are held too.
         for _ in 0..service.roles.len() {
@@ -521,6 +553,10 @@ impl Service {
     /// doing.
     fn fail_role(&mut self, i: usize, now: u64) {
         let (role_state, service_state) = match self.state {
+            ServiceState::DeployingNets => (
+                RoleState::FailedDeploying,
+                ServiceState::FailedDeployingNets,
+            ),
             ServiceState::Scaling => (RoleState::FailedScaling, ServiceState::FailedScaling),
             ServiceState::Undeploying => (
                 RoleState::FailedUndeploying,

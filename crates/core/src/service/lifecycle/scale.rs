@@ -195,6 +195,10 @@ impl Service {
                 effects.extend(self.shutdown_next(now, true));
             }
             ServiceState::Cooldown => self.end_cooldown(now),
+            ServiceState::FailedDeployingNets
+            | ServiceState::DeployingNets
+            | ServiceState::FailedUndeployingNets
+            | ServiceState::UndeployingNets => return self.recover_networks(now),
             other => {
                 return Err(LifecycleError::WrongState(format!(
                     "service {} cannot be recovered in state {other}",

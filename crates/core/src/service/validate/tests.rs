@@ -151,8 +151,14 @@ fn checks_vr_roles_and_networks() {
     v["roles"][3] = json!({"name": "router", "type": "vr", "cardinality": 2, "template_id": 4,
                            "template_contents": {"NIC": [{"NETWORK_ID": "$Public"}]}});
     v["networks"] = json!({"Public": "M|network|public||id:0", "Bad": "whatever"});
-    v["networks_values"] = json!([{"Public": {"id": "0", "template_id": "1"}}]);
+    v["networks_values"] = json!([{"Public": {"reserve_from": "0", "template_id": "1"}}]);
+    v["roles"][0]["template_contents"] =
+        json!({"NIC": [{"NETWORK_ID": "$Public"}, {"NETWORK_ID": "$Nope"}]});
     let e = errors(v);
+    assert!(
+        e.contains(&"roles[0].template_contents.NIC[1].NETWORK_ID: `$Nope` is not a network of this template (declared: Bad, Public)".to_string()),
+        "{e:#?}"
+    );
     assert!(
         e.iter()
             .any(|m| m.starts_with("roles[3].cardinality: a vr role with more than one VM")),

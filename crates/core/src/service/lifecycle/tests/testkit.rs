@@ -3,10 +3,12 @@
 //! the table runner.
 
 use crate::service::lifecycle::{
-    CreateVm, Effect, LifecycleError, Observed, Service, VmAct, VmAction, VmState, VmValues,
+    CreateVm, Effect, LifecycleError, NetworkStep, Observed, Service, VmAct, VmAction, VmState,
+    VmValues,
 };
 use crate::service::model::Role;
 use crate::service::parse_template;
+use flotilla_model::{NetworkLease, NetworkSource};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -67,6 +69,14 @@ pub fn summary(outcome: &Outcome) -> Vec<String> {
                 Effect::Create(c) if c.hold => format!("create {} (held)", c.role),
                 Effect::Create(c) => format!("create {}", c.role),
                 Effect::Act(a) => format!("{} {}", a.action, a.vm_id),
+                Effect::Network(op) => {
+                    let verb = match op.step {
+                        NetworkStep::Deploy(_) => "deploy-net",
+                        NetworkStep::Status(_) => "status-net",
+                        NetworkStep::Undeploy(_) => "undeploy-net",
+                    };
+                    format!("{verb} {}", op.name)
+                }
             })
             .collect(),
         Err(e) => vec![format!("refused: {}", error_kind(e))],
@@ -163,6 +173,31 @@ impl Kit {
                         Ok(())
                     };
                     queue.extend(self.s.observe_acted(&a, result, self.now));
+                }
+                // Networks the mode makes are ready at once; `refuse`
+                // `network` or `network-undeploy` makes the mode fail.
+                Effect::Network(op) => {
+                    let answer = match &op.step {
+                        NetworkStep::Deploy(_) if self.refuse.contains(&"network") => {
+                            Err("the parent network has 2 free addresses".to_string())
+                        }
+                        NetworkStep::Deploy(r) => Ok(Some(NetworkLease {
+                            network_id: format!("net-{}", r.name),
+                            name: r.name.clone(),
+                            created: !matches!(r.source, NetworkSource::Existing(_)),
+                            ready: true,
+                            attributes: Vec::new(),
+                        })),
+                        NetworkStep::Status(l) => Ok(Some(NetworkLease {
+                            ready: true,
+                            ..l.clone()
+                        })),
+                        NetworkStep::Undeploy(_) if self.refuse.contains(&"network-undeploy") => {
+                            Err("the network is in use".to_string())
+                        }
+                        NetworkStep::Undeploy(_) => Ok(None),
+                    };
+                    self.s.observe_network(&op, answer, self.now);
                 }
             }
         }
