@@ -22,6 +22,7 @@ const PLUGINS: &[(&str, bool)] = &[
     ("plugins/fixtures/trap", false),
     ("plugins/fixtures/forbidden-host", false),
     ("plugins/fixtures/policy-fault", false),
+    ("plugins/fixtures/network-fault", false),
     ("examples/policies/target-tracking", false),
 ];
 

@@ -218,6 +218,23 @@ pub struct NetworkRequest {
     pub extra: String,
 }
 
+/// One of Flotilla's own networks, as a network mode sees it
+/// (`flotilla:network/registry`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VnetInfo {
+    pub id: String,
+    pub name: String,
+    pub ranges: Vec<VnetRange>,
+    pub leased: u32,
+    pub attributes: Vec<KeyValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VnetRange {
+    pub ip: String,
+    pub size: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NetworkLease {
     pub network_id: String,

@@ -34,6 +34,7 @@ struct HostInner {
     driver: Linker<PluginState>,
     elasticity: Linker<PluginState>,
     network: Linker<PluginState>,
+    networks: Arc<crate::registry::RegistrySlot>,
 }
 
 fn engine_config(pooling: bool) -> Config {
@@ -105,8 +106,16 @@ impl PluginHost {
                 driver,
                 elasticity,
                 network,
+                networks: Default::default(),
             }),
         })
+    }
+
+    /// Give network modes Flotilla's virtual networks
+    /// (`flotilla:network/registry`); until then their calls to it are
+    /// `unsupported`. Applies to plugins loaded before and after.
+    pub fn set_network_registry(&self, registry: Arc<dyn crate::NetworkRegistry>) {
+        self.inner.networks.set(registry);
     }
 
     pub fn engine(&self) -> &Engine {
@@ -237,6 +246,7 @@ impl PluginHost {
             engine: self.inner.engine.clone(),
             pre,
             stats: PluginStats::default(),
+            networks: self.inner.networks.clone(),
         }))
     }
 }
@@ -315,6 +325,7 @@ pub struct LoadedPlugin {
     terms: std::sync::RwLock<Arc<Terms>>,
     engine: Engine,
     pub(crate) pre: KindPre,
+    networks: Arc<crate::registry::RegistrySlot>,
 }
 
 /// A plugin's grant and what follows from it with its manifest.
@@ -399,6 +410,7 @@ impl LoadedPlugin {
             terms.outbound.clone(),
             terms.limits.memory_bytes,
             terms.config.clone(),
+            self.networks.clone(),
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);

@@ -18,6 +18,7 @@ mod instance;
 pub mod manifest;
 mod network;
 mod policy;
+mod registry;
 mod state;
 mod supervisor;
 
@@ -28,8 +29,9 @@ pub use fault::{CallError, FaultKind, PluginFault};
 pub use flotilla_model::{
     Evaluation, KeyValue, ManagedVm, Metric, NetworkLease, NetworkRequest, NetworkSource,
     PluginError, PluginInfo, Recommendation, RoleView, VmAction, VmSample, VmSpec, VmState,
-    VmStatus,
+    VmStatus, VnetInfo, VnetRange,
 };
 pub use manifest::{Grant, Limits, Manifest, PluginKind};
 pub use network::{Network, NetworkInstance};
+pub use registry::NetworkRegistry;
 pub use policy::{Policy, PolicyInstance};

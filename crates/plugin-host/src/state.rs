@@ -27,6 +27,8 @@ pub struct PluginState {
     pub memory: MemoryCap,
     config: Arc<BTreeMap<String, String>>,
     pub stderr: MemoryOutputPipe,
+    /// Flotilla's virtual networks, for network modes.
+    pub(crate) networks: Arc<crate::registry::RegistrySlot>,
 }
 
 impl PluginState {
@@ -36,6 +38,7 @@ impl PluginState {
         outbound: Arc<OutboundPolicy>,
         memory_limit: u64,
         config: Arc<BTreeMap<String, String>>,
+        networks: Arc<crate::registry::RegistrySlot>,
     ) -> PluginState {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         // Deny by default: no preopened directories, no environment, no
@@ -61,6 +64,7 @@ impl PluginState {
             memory: MemoryCap::new(memory_limit),
             config,
             stderr,
+            networks,
         }
     }
 }

@@ -17,11 +17,15 @@
 mod accounts;
 pub mod backup;
 pub mod migrations;
+mod networks;
 mod resources;
 mod services;
+mod vm_attributes;
 
 pub use accounts::{Accounts, StoredUser, User};
+pub use networks::{Lease, MadeFor, NetworkError, Networks, StoredVrouter};
 pub use resources::{Resource, ResourceKind, Resources, VmTemplate};
+pub use vm_attributes::{VmAttributes, VmReport};
 pub use services::{ServiceTemplateDoc, Services};
 
 use anyhow::Context as _;
@@ -34,7 +38,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Everything the server stores. Calls block; the server holds a store
 /// behind one lock and calls it from its threads.
-pub trait Store: Services + Resources + Accounts + Send {
+pub trait Store: Services + Resources + Accounts + Networks + VmAttributes + Send {
     /// The version of the schema the data is in.
     fn schema_version(&self) -> anyhow::Result<i64>;
 

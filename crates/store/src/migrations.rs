@@ -62,6 +62,40 @@ pub const MIGRATIONS: &[&str] = &[
         FROM services, json_each(services.body, '$.log') AS entry;
     UPDATE services SET body = json_set(body, '$.log', json('[]'))
         WHERE json_type(body, '$.log') = 'array';",
+    // 3: virtual networks, network templates, the addresses leased from
+    // them, virtual routers, and what VMs report through OneGate.
+    "CREATE TABLE vnets (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE TABLE vnet_templates (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE TABLE leases (
+        vnet_id INTEGER NOT NULL,
+        ip TEXT NOT NULL,
+        holder TEXT NOT NULL,
+        service_id INTEGER,
+        PRIMARY KEY (vnet_id, ip)
+    ) WITHOUT ROWID;
+    CREATE INDEX leases_by_holder ON leases (holder);
+    CREATE INDEX leases_by_service ON leases (service_id);
+    CREATE TABLE vrouters (
+        id INTEGER PRIMARY KEY,
+        service_id INTEGER NOT NULL,
+        role TEXT NOT NULL,
+        body TEXT NOT NULL,
+        UNIQUE (service_id, role)
+    );
+    CREATE TABLE vm_attributes (
+        service_id INTEGER NOT NULL,
+        operation_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (service_id, operation_id)
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this binary writes.

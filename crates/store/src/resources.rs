@@ -24,6 +24,11 @@ pub type VmTemplate = Resource;
 pub enum ResourceKind {
     VmTemplate,
     Image,
+    /// A virtual network: address ranges (`AR`) and settings (GATEWAY,
+    /// DNS, …); its leases are in `Networks`.
+    Vnet,
+    /// A virtual network template, instantiated into a network.
+    VnetTemplate,
 }
 
 impl ResourceKind {
@@ -31,6 +36,8 @@ impl ResourceKind {
         match self {
             ResourceKind::VmTemplate => "vm_templates",
             ResourceKind::Image => "images",
+            ResourceKind::Vnet => "vnets",
+            ResourceKind::VnetTemplate => "vnet_templates",
         }
     }
 
@@ -39,6 +46,8 @@ impl ResourceKind {
         match self {
             ResourceKind::VmTemplate => "VM template",
             ResourceKind::Image => "image",
+            ResourceKind::Vnet => "virtual network",
+            ResourceKind::VnetTemplate => "virtual network template",
         }
     }
 }

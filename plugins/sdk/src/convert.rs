@@ -235,3 +235,35 @@ impl From<m::NetworkLease> for wit_network::NetworkLease {
         }
     }
 }
+
+impl From<wit::Error> for m::PluginError {
+    fn from(e: wit::Error) -> Self {
+        match e {
+            wit::Error::InvalidInput(s) => m::PluginError::InvalidInput(s),
+            wit::Error::NotFound(s) => m::PluginError::NotFound(s),
+            wit::Error::Unsupported(s) => m::PluginError::Unsupported(s),
+            wit::Error::Unavailable(s) => m::PluginError::Unavailable(s),
+            wit::Error::Denied(s) => m::PluginError::Denied(s),
+            wit::Error::Other(s) => m::PluginError::Other(s),
+        }
+    }
+}
+
+impl From<crate::bindings::network::flotilla::network::registry::Vnet> for m::VnetInfo {
+    fn from(v: crate::bindings::network::flotilla::network::registry::Vnet) -> Self {
+        m::VnetInfo {
+            id: v.id,
+            name: v.name,
+            ranges: v
+                .ranges
+                .into_iter()
+                .map(|r| m::VnetRange {
+                    ip: r.ip,
+                    size: r.size,
+                })
+                .collect(),
+            leased: v.leased,
+            attributes: v.attributes.into_iter().map(Into::into).collect(),
+        }
+    }
+}

@@ -64,3 +64,82 @@ macro_rules! export_network {
         };
     };
 }
+
+/// Flotilla's own virtual networks (`flotilla:network/registry`), for a
+/// mode that keeps its addresses there. Outside Wasm these calls are
+/// `unsupported`.
+pub mod registry {
+    pub use flotilla_model::{VnetInfo, VnetRange};
+
+    use crate::types::Error;
+
+    #[cfg(target_arch = "wasm32")]
+    use crate::bindings::network::flotilla::network::registry as host;
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn native() -> Error {
+        Error::Unsupported("the network registry exists only inside the host".into())
+    }
+
+    /// A network by id.
+    pub fn get(id: &str) -> Result<VnetInfo, Error> {
+        #[cfg(target_arch = "wasm32")]
+        return host::get(id).map(Into::into).map_err(Into::into);
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let _ = id;
+            Err(native())
+        }
+    }
+
+    /// Reserve `size` consecutive addresses of `parent` as network `name`.
+    /// Idempotent on `operation_id`.
+    pub fn reserve(
+        operation_id: &str,
+        service_id: u64,
+        parent: &str,
+        name: &str,
+        size: u32,
+    ) -> Result<VnetInfo, Error> {
+        #[cfg(target_arch = "wasm32")]
+        return host::reserve(operation_id, service_id, parent, name, size)
+            .map(Into::into)
+            .map_err(Into::into);
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let _ = (operation_id, service_id, parent, name, size);
+            Err(native())
+        }
+    }
+
+    /// A network from a network template with `extra` template text.
+    /// Idempotent on `operation_id`.
+    pub fn instantiate(
+        operation_id: &str,
+        service_id: u64,
+        template: &str,
+        name: &str,
+        extra: &str,
+    ) -> Result<VnetInfo, Error> {
+        #[cfg(target_arch = "wasm32")]
+        return host::instantiate(operation_id, service_id, template, name, extra)
+            .map(Into::into)
+            .map_err(Into::into);
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let _ = (operation_id, service_id, template, name, extra);
+            Err(native())
+        }
+    }
+
+    /// Delete a network made by `reserve` or `instantiate`.
+    pub fn delete(id: &str) -> Result<(), Error> {
+        #[cfg(target_arch = "wasm32")]
+        return host::delete(id).map_err(Into::into);
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let _ = id;
+            Err(native())
+        }
+    }
+}
