@@ -16,7 +16,7 @@ pub mod cli;
 pub use flotilla_core::{clock, permissions, service};
 pub use flotilla_model as model;
 pub use flotilla_plugin_host as plugin;
-pub use flotilla_server::{access, api, config, engine, install, registry, reload};
+pub use flotilla_server::{access, api, config, engine, install, onegate, registry, reload};
 pub use flotilla_sim as sim;
 pub use flotilla_store as store;
 pub use flotilla_testkit as testkit;

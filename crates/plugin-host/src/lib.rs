@@ -33,5 +33,5 @@ pub use flotilla_model::{
 };
 pub use manifest::{Grant, Limits, Manifest, PluginKind};
 pub use network::{Network, NetworkInstance};
-pub use registry::NetworkRegistry;
 pub use policy::{Policy, PolicyInstance};
+pub use registry::NetworkRegistry;

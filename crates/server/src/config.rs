@@ -32,6 +32,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub sim: SimConfig,
     pub engine: EngineConfig,
+    pub onegate: OneGateConfig,
     pub plugins: BTreeMap<String, Grant>,
 }
 
@@ -59,6 +60,8 @@ pub struct EngineConfig {
     /// A VM's values older than this are stale: policies never read them
     /// (the decision says so).
     pub metric_max_age_seconds: u64,
+    /// The network-mode plugin of service networks that name none.
+    pub network_mode: String,
 }
 
 impl Default for EngineConfig {
@@ -72,6 +75,7 @@ impl Default for EngineConfig {
             default_cooldown_seconds: 300,
             policy_evaluation_seconds: 15,
             metric_max_age_seconds: 120,
+            network_mode: "static".into(),
         }
     }
 }
@@ -130,6 +134,40 @@ impl Default for SimConfig {
             enabled: true,
             listen: DEFAULT_SIM.parse().expect("valid default address"),
             boot_seconds: 2.0,
+        }
+    }
+}
+
+/// OneGate: the endpoint VMs talk to (report READY, push values, read
+/// their service, scale their role). Off unless `listen` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OneGateConfig {
+    /// Where OneGate listens (`127.0.0.1:5030`); unset: no OneGate.
+    pub listen: Option<SocketAddr>,
+    /// The URL VMs are given (`ONEGATE_ENDPOINT`), when they reach OneGate
+    /// by another address than `listen` (a bridge, a NAT forward).
+    pub endpoint: Option<String>,
+    /// How long a VM's token is valid; VMs that live longer need a new
+    /// one (`0`: as long as the VM is in its service).
+    pub token_ttl_seconds: u64,
+    /// Attributes a VM may not set on itself.
+    pub restricted_attributes: Vec<String>,
+    /// Reports a VM may send per second (a burst of twice that is
+    /// allowed); more are answered 429.
+    pub reports_per_second: u32,
+}
+
+impl Default for OneGateConfig {
+    fn default() -> Self {
+        OneGateConfig {
+            listen: None,
+            endpoint: None,
+            token_ttl_seconds: 0,
+            restricted_attributes: ["SCHED_REQUIREMENTS", "SERVICE_ID", "ROLE_NAME"]
+                .map(String::from)
+                .to_vec(),
+            reports_per_second: 10,
         }
     }
 }

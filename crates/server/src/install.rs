@@ -102,7 +102,7 @@ impl Installer {
             source: wasm_path.display().to_string(),
             loaded: Ok(loaded.clone()),
         });
-        if manifest.kind == PluginKind::Elasticity {
+        if manifest.kind != PluginKind::Driver {
             self.plugins.policies().install(loaded);
         }
         tracing::info!(plugin = %id, version = %manifest.version, "plugin installed");

@@ -9,6 +9,7 @@ pub mod api;
 pub mod config;
 pub mod engine;
 pub mod install;
+pub mod onegate;
 pub mod registry;
 pub mod reload;
 

@@ -7,7 +7,7 @@
 //! configuration stays as it was.
 
 use crate::config::Config;
-use crate::engine::PolicyLibrary;
+use crate::engine::PluginLibrary;
 use crate::plugin::{Grant, PluginHost, PluginKind};
 use crate::registry::Registry;
 use std::path::PathBuf;
@@ -21,7 +21,7 @@ pub struct Reloader {
     /// The grants the server gives on its own (the embedded hypervisor to
     /// the sim driver); the operator's replace them.
     defaults: Vec<(String, Grant)>,
-    policies: Arc<PolicyLibrary>,
+    policies: Arc<PluginLibrary>,
     /// The file as last applied.
     current: Mutex<Config>,
     /// One reload at a time.
@@ -43,7 +43,7 @@ impl Reloader {
         plugins_dir: PathBuf,
         host: PluginHost,
         defaults: Vec<(String, Grant)>,
-        policies: Arc<PolicyLibrary>,
+        policies: Arc<PluginLibrary>,
         current: Config,
     ) -> Reloader {
         Reloader {
@@ -71,7 +71,7 @@ impl Reloader {
     }
 
     /// The policy plugins the engine evaluates with.
-    pub fn policies(&self) -> &PolicyLibrary {
+    pub fn policies(&self) -> &PluginLibrary {
         &self.policies
     }
 
@@ -106,7 +106,7 @@ impl Reloader {
         for entry in added {
             match &entry.loaded {
                 Ok(p) => {
-                    if p.kind() == PluginKind::Elasticity {
+                    if p.kind() != PluginKind::Driver {
                         self.policies.install(p.clone());
                     }
                     done.applied.push(format!("plugin {}: loaded", p.id));
@@ -117,7 +117,9 @@ impl Reloader {
             }
         }
         for id in removed {
-            if registry.loaded(&id, PluginKind::Elasticity).is_none() {
+            if registry.loaded(&id, PluginKind::Elasticity).is_none()
+                && registry.loaded(&id, PluginKind::Network).is_none()
+            {
                 self.policies.remove(&id);
             }
             done.applied

@@ -4,11 +4,16 @@
 //! It keeps VMs with OpenNebula's states behind an HTTP API on loopback;
 //! the `sim` driver plugin reaches it only through its wasi:http grant.
 //! Behaviour is injected per VM through template attributes (see
-//! [`model::Behaviour`]), and state survives restarts in SQLite.
+//! [`model::Behaviour`]), and state survives restarts in SQLite. VMs with
+//! `SIM_ONEGATE=YES` report about themselves to the OneGate endpoint of
+//! their `CONTEXT` over real HTTP, as a VM's start script would (see
+//! [`model::onegate`] and [`server`]).
 
 pub mod model;
 pub mod server;
 mod store;
 
-pub use model::{Behaviour, CreateRequest, Hypervisor, LoadShape, SimError, State, VmView};
+pub use model::{
+    Behaviour, CreateRequest, Hypervisor, LoadShape, OneGateView, SimError, State, VmView,
+};
 pub use server::{SimHypervisor, SimOptions, router, spawn};

@@ -4,9 +4,10 @@
 
 use flotilla_model::VmAction;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub use load::LoadShape;
+pub use onegate::{OneGateReport, OneGateStatus, OneGateTotals, OneGateView, parse_push};
 
 /// OpenNebula's VM states: the same set the lifecycle core uses.
 pub use flotilla_model::VmState as State;
@@ -39,6 +40,13 @@ pub enum Phase {
 /// | `SIM_READY` | `YES`: report `READY=YES` once running … |
 /// | `SIM_READY_SECONDS` | … this many seconds after boot (default 0) |
 /// | `SIM_LOAD` | CPU shape: `constant:V`, `sine:MIN:MAX:PERIOD`, `ramp:FROM:TO:SECONDS`, `step:BEFORE:AFTER:AT` |
+/// | `SIM_ONEGATE` | `YES`: report through OneGate over HTTP (`PUT {ONEGATE_ENDPOINT}/vm` with `CONTEXT`'s `ONEGATE_ENDPOINT` and `ONEGATE_TOKEN`) instead of the poll's shortcut: `READY=YES` is then not in the poll's user attributes but sent to OneGate once running and `SIM_READY_SECONDS` passed |
+/// | `SIM_ONEGATE_PUSH` | `K=V` pairs separated by `;` or newlines, sent in that first report (which happens even without `SIM_READY`) |
+/// | `SIM_ONEGATE_REPORT_SECONDS` | seconds (> 0): report `REPORTS=<reports sent, this one included>` and `LOAD=<CPU now>` in the first report and again every this many seconds while RUNNING |
+///
+/// A `SIM_ONEGATE` VM without `ONEGATE_ENDPOINT` / `ONEGATE_TOKEN` in its
+/// `CONTEXT` sends nothing and shows why in its view's `onegate.last_error`;
+/// see [`onegate`] for the schedule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Behaviour {
     pub boot_ms: Option<u64>,
@@ -47,6 +55,15 @@ pub struct Behaviour {
     pub ready: bool,
     pub ready_after_ms: u64,
     pub load: LoadShape,
+    /// `SIM_ONEGATE=YES`
+    #[serde(default)]
+    pub onegate: bool,
+    /// `SIM_ONEGATE_PUSH`, in order.
+    #[serde(default)]
+    pub onegate_push: Vec<(String, String)>,
+    /// `SIM_ONEGATE_REPORT_SECONDS`
+    #[serde(default)]
+    pub onegate_report_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +134,17 @@ impl Behaviour {
                 Some(text) => LoadShape::parse(&text).map_err(|e| format!("SIM_LOAD: {e}"))?,
                 None => LoadShape::default(),
             },
+            onegate: attr(template, "SIM_ONEGATE").is_some_and(|v| v.eq_ignore_ascii_case("yes")),
+            onegate_push: match attr(template, "SIM_ONEGATE_PUSH") {
+                Some(text) => parse_push(&text).map_err(|e| format!("SIM_ONEGATE_PUSH: {e}"))?,
+                None => Vec::new(),
+            },
+            onegate_report_ms: match seconds_attr(template, "SIM_ONEGATE_REPORT_SECONDS")? {
+                Some(0) => {
+                    return Err("SIM_ONEGATE_REPORT_SECONDS: must be more than 0 seconds".into());
+                }
+                other => other,
+            },
         })
     }
 }
@@ -143,6 +171,10 @@ pub struct Vm {
     pub snapshots: Vec<String>,
     #[serde(default)]
     pub disk_snapshots: Vec<String>,
+    /// OneGate reporting (`SIM_ONEGATE`); not stored: after a restart the
+    /// VM reports again.
+    #[serde(skip)]
+    pub onegate: OneGateStatus,
 }
 
 impl Vm {
@@ -186,6 +218,18 @@ impl Vm {
         }
     }
 
+    /// The CPU the VM shows at `now`, running since `since`: a value set
+    /// through the API, else the load shape.
+    fn cpu_at(&self, since: u64, now: u64) -> f64 {
+        match self.monitoring.get("CPU") {
+            Some(v) => *v,
+            None => self
+                .behaviour
+                .load
+                .at(now.saturating_sub(since) as f64 / 1000.0),
+        }
+    }
+
     pub fn view(&self, now: u64) -> VmView {
         let (state, reason) = self.state_at(now);
         let mut monitoring = BTreeMap::new();
@@ -194,7 +238,7 @@ impl Vm {
             && let Some(since) = self.running_since(now)
         {
             let up_s = (now - since) as f64 / 1000.0;
-            monitoring.insert("CPU".to_string(), self.behaviour.load.at(up_s));
+            monitoring.insert("CPU".to_string(), self.cpu_at(since, now));
             let memory_mb = attr(&self.template, "MEMORY")
                 .and_then(|m| m.parse::<f64>().ok())
                 .unwrap_or(512.0);
@@ -202,7 +246,11 @@ impl Vm {
             monitoring.insert("MEMORY".to_string(), (memory_mb * 1024.0 * 0.6).round());
             monitoring.insert("NETRX".to_string(), (up_s * 1200.0).round());
             monitoring.insert("NETTX".to_string(), (up_s * 800.0).round());
-            if self.behaviour.ready && now >= since + self.behaviour.ready_after_ms {
+            // A SIM_ONEGATE VM says READY=YES to OneGate, not here.
+            if self.behaviour.ready
+                && !self.behaviour.onegate
+                && now >= since + self.behaviour.ready_after_ms
+            {
                 user_attributes
                     .entry("READY".to_string())
                     .or_insert_with(|| "YES".into());
@@ -224,6 +272,7 @@ impl Vm {
             snapshots: self.snapshots.clone(),
             disk_snapshots: self.disk_snapshots.clone(),
             template: self.template.clone(),
+            onegate: self.onegate_view(),
         }
     }
 }
@@ -244,6 +293,9 @@ pub struct VmView {
     pub disk_snapshots: Vec<String>,
     /// The template the VM was created with.
     pub template: serde_json::Value,
+    /// OneGate reporting, for `SIM_ONEGATE` VMs only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onegate: Option<OneGateView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -278,6 +330,9 @@ pub struct Hypervisor {
     vms: BTreeMap<u64, Vm>,
     by_operation: HashMap<String, u64>,
     next_id: u64,
+    /// The `SIM_ONEGATE` VMs, so a scan for reports does not visit the
+    /// others.
+    onegate_vms: BTreeSet<u64>,
     /// Boot time of VMs that do not set `SIM_BOOT_SECONDS`.
     pub default_boot_ms: u64,
 }
@@ -296,6 +351,9 @@ impl Hypervisor {
         for vm in vms {
             h.next_id = h.next_id.max(vm.id + 1);
             h.by_operation.insert(vm.operation_id.clone(), vm.id);
+            if vm.behaviour.onegate {
+                h.onegate_vms.insert(vm.id);
+            }
             h.vms.insert(vm.id, vm);
         }
         h
@@ -363,7 +421,11 @@ impl Hypervisor {
             user_attributes: BTreeMap::new(),
             snapshots: Vec::new(),
             disk_snapshots: Vec::new(),
+            onegate: OneGateStatus::default(),
         };
+        if vm.behaviour.onegate {
+            self.onegate_vms.insert(id);
+        }
         self.by_operation.insert(req.operation_id, id);
         self.vms.insert(id, vm);
         Ok((&self.vms[&id], true))
@@ -544,5 +606,6 @@ fn snapshot(
 }
 
 mod load;
+pub mod onegate;
 #[cfg(test)]
 mod tests;

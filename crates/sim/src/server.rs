@@ -5,13 +5,20 @@
 //! | `POST /vms` | create (idempotent on `operation_id`): 201 new, 200 existing |
 //! | `POST /vms/batch` | `{"vms": [..]}`: many creates in one call, one outcome each |
 //! | `GET /vms` | every VM (for a driver's `list`) |
-//! | `GET /vms/{id}` | one VM |
+//! | `GET /vms/{id}` | one VM; a `SIM_ONEGATE` VM's has `onegate: {"sent": n, "failed": n, "last_error": ..}` |
 //! | `POST /vms/{id}/action` | `{"action": "poweroff", "args": {}}` |
 //! | `POST /vms/poll` | `{"ids": [..]}`: many VMs in one call |
 //! | `PUT /vms/{id}/monitoring` | set monitoring values, e.g. `{"CPU": 90}` |
 //! | `PUT /vms/{id}/user-attributes` | set user attributes, e.g. `{"READY": "YES"}` |
 //! | `PUT /vms/{id}/state` | force a state, e.g. `{"state": "FAILED", "reason": "disk"}` |
-//! | `GET /health` | liveness |
+//! | `GET /health` | liveness, with `vms` and the OneGate reports sent and failed (`onegate_sent`, `onegate_failed`) |
+//!
+//! VMs with `SIM_ONEGATE=YES` report to the OneGate endpoint in their
+//! template's `CONTEXT` (`PUT {ONEGATE_ENDPOINT}/vm`, as a VM's start
+//! script would) from a background task, started by [`spawn`], by
+//! [`SimHypervisor::open`] inside a tokio runtime, or by
+//! [`SimHypervisor::start_onegate`]; it ends when the hypervisor is
+//! dropped. See [`crate::model::onegate`] for what is sent when.
 
 use super::model::{CreateRequest, Hypervisor, SimError, VmView};
 use super::store::VmStore;
@@ -27,6 +34,8 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+
+mod onegate;
 
 pub struct SimOptions {
     /// SQLite file for the VMs; `None` keeps them in memory.
@@ -50,19 +59,60 @@ impl Default for SimOptions {
 pub struct SimHypervisor {
     state: Mutex<(Hypervisor, VmStore)>,
     clock: SharedClock,
+    /// The OneGate reporting task, once started.
+    onegate_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl SimHypervisor {
+    /// Open the hypervisor; inside a tokio runtime, this also starts its
+    /// OneGate reporting (see [`SimHypervisor::start_onegate`]).
     pub fn open(options: SimOptions) -> anyhow::Result<Arc<SimHypervisor>> {
         let store = match &options.database {
             Some(path) => VmStore::open(path)?,
             None => VmStore::in_memory()?,
         };
         let hypervisor = Hypervisor::restore(options.default_boot_ms, store.load()?);
-        Ok(Arc::new(SimHypervisor {
+        let sim = Arc::new(SimHypervisor {
             state: Mutex::new((hypervisor, store)),
             clock: options.clock,
-        }))
+            onegate_task: Mutex::new(None),
+        });
+        sim.start_onegate();
+        Ok(sim)
+    }
+
+    /// Start sending the OneGate reports of `SIM_ONEGATE` VMs in the
+    /// background, on the current tokio runtime; the task holds the
+    /// hypervisor weakly and ends once it is dropped. Returns whether the
+    /// task runs: false outside a runtime. Starting it again does nothing
+    /// while it runs (it is started anew if its runtime went away).
+    pub fn start_onegate(self: &Arc<Self>) -> bool {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return false;
+        };
+        let mut task = self.onegate_task.lock().unwrap_or_else(|e| e.into_inner());
+        if task.as_ref().is_none_or(|t| t.is_finished()) {
+            // Reports a dead task had in flight are due again.
+            self.lock().0.onegate_forget_in_flight();
+            *task = Some(runtime.spawn(onegate::run(Arc::downgrade(self))));
+        }
+        true
+    }
+
+    /// The OneGate reports due now, then in flight.
+    fn onegate_due(&self) -> Vec<crate::model::OneGateReport> {
+        let now = self.clock.now_ms();
+        self.lock().0.onegate_due(now)
+    }
+
+    fn onegate_record(&self, report: &crate::model::OneGateReport, outcome: Result<(), String>) {
+        let now = self.clock.now_ms();
+        self.lock().0.onegate_record(report, outcome, now);
+    }
+
+    /// OneGate reports sent and failed, over all VMs.
+    pub fn onegate_totals(&self) -> crate::model::OneGateTotals {
+        self.lock().0.onegate_totals()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, (Hypervisor, VmStore)> {
@@ -395,7 +445,17 @@ async fn force_state(
 }
 
 async fn health(State(sim): Sim) -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok", "service": "flotilla-sim-hypervisor", "vms": sim.vm_count() }))
+    let (vms, onegate) = {
+        let guard = sim.lock();
+        (guard.0.len(), guard.0.onegate_totals())
+    };
+    Json(json!({
+        "status": "ok",
+        "service": "flotilla-sim-hypervisor",
+        "vms": vms,
+        "onegate_sent": onegate.sent,
+        "onegate_failed": onegate.failed,
+    }))
 }
 
 pub fn router(sim: Arc<SimHypervisor>) -> Router {
@@ -412,13 +472,15 @@ pub fn router(sim: Arc<SimHypervisor>) -> Router {
         .with_state(sim)
 }
 
-/// Serve the hypervisor on `listener` in the background; returns the
-/// address it listens on.
+/// Serve the hypervisor on `listener` in the background, and send its
+/// VMs' OneGate reports; returns the address it listens on. Must be
+/// called inside a tokio runtime.
 pub fn spawn(
     sim: Arc<SimHypervisor>,
     listener: tokio::net::TcpListener,
 ) -> std::io::Result<SocketAddr> {
     let addr = listener.local_addr()?;
+    sim.start_onegate();
     let app = router(sim);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {

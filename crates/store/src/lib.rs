@@ -25,8 +25,8 @@ mod vm_attributes;
 pub use accounts::{Accounts, StoredUser, User};
 pub use networks::{Lease, MadeFor, NetworkError, Networks, StoredVrouter};
 pub use resources::{Resource, ResourceKind, Resources, VmTemplate};
-pub use vm_attributes::{VmAttributes, VmReport};
 pub use services::{ServiceTemplateDoc, Services};
+pub use vm_attributes::{VmAttributes, VmReport};
 
 use anyhow::Context as _;
 use flotilla_core::service::lifecycle::Service;

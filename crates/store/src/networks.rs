@@ -89,6 +89,9 @@ pub trait Networks {
     /// Every lease of a network, by address.
     fn leases(&self, vnet: u64) -> Result<Vec<Lease>, NetworkError>;
 
+    /// The leases of one holder's NICs (`<operation id>/…`), any network.
+    fn leases_of(&self, holder: &str) -> Result<Vec<Lease>, NetworkError>;
+
     /// Lease an address of `vnet` to `holder`: the one it holds already,
     /// else the first free one.
     fn lease(
@@ -163,9 +166,8 @@ impl SqliteStore {
     }
 
     fn ranges(&self, vnet: &Resource) -> Result<Vec<AddressRange>, NetworkError> {
-        network::parse_ranges(&vnet.attributes).map_err(|e| {
-            NetworkError::Refused(format!("virtual network {}: {e}", vnet.id))
-        })
+        network::parse_ranges(&vnet.attributes)
+            .map_err(|e| NetworkError::Refused(format!("virtual network {}: {e}", vnet.id)))
     }
 
     fn leased(&self, vnet: u64) -> Result<BTreeSet<Ipv4Addr>, NetworkError> {
@@ -246,6 +248,24 @@ impl Networks for SqliteStore {
         // By address, not by text ("10.0.0.10" after "10.0.0.9").
         out.sort_by_key(|l| l.ip.parse::<Ipv4Addr>().ok());
         Ok(out)
+    }
+
+    fn leases_of(&self, holder: &str) -> Result<Vec<Lease>, NetworkError> {
+        // `<holder>/` up to `<holder>0` (the next byte): a range of the
+        // holder index.
+        let mut stmt = self.db.prepare_cached(
+            "SELECT vnet_id, ip, holder, service_id FROM leases
+             WHERE holder > ?1 AND holder < ?2 ORDER BY holder",
+        )?;
+        let rows = stmt.query_map(params![format!("{holder}/"), format!("{holder}0")], |r| {
+            Ok(Lease {
+                vnet_id: r.get::<_, i64>(0)? as u64,
+                ip: r.get(1)?,
+                holder: r.get(2)?,
+                service_id: r.get::<_, Option<i64>>(3)?.map(|s| s as u64),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn lease(
@@ -478,7 +498,8 @@ impl Networks for SqliteStore {
             let id = self.next_id("vrouters")?;
             let mut ips = Vec::new();
             for &(nic, vnet) in floating {
-                let lease = self.lease(vnet, &format!("vrouter-{id}/NIC{nic}"), Some(service_id))?;
+                let lease =
+                    self.lease(vnet, &format!("vrouter-{id}/NIC{nic}"), Some(service_id))?;
                 ips.push((nic, vnet, lease.ip));
             }
             let vrouter = StoredVrouter {

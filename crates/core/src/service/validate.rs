@@ -364,7 +364,7 @@ fn check_inputs(
     declared
 }
 
-mod networks;
+pub mod networks;
 mod roles;
 #[cfg(test)]
 mod tests;

@@ -369,7 +369,7 @@ async fn bench_engine(
 async fn bench_engine_with(
     native: bool,
     settings: crate::engine::Settings,
-    policies: Option<std::sync::Arc<crate::engine::PolicyLibrary>>,
+    policies: Option<std::sync::Arc<crate::engine::PluginLibrary>>,
 ) -> Result<
     (
         crate::engine::Engine,

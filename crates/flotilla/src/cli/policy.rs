@@ -5,7 +5,7 @@
 
 use super::connection::ApiArgs;
 use super::output::time;
-use crate::engine::{PolicyBackend, PolicyLibrary};
+use crate::engine::{PluginLibrary, PolicyBackend};
 use crate::plugin::PluginHost;
 use crate::service::LoadShape;
 use crate::service::elasticity::VmInput;
@@ -89,9 +89,9 @@ pub async fn run(api: &ApiArgs, cmd: PolicyCommand) -> Result<ExitCode, String> 
 }
 
 /// The built-in policy plugins and the ones given, as the server loads them.
-fn library(files: &[PathBuf]) -> Result<Arc<PolicyLibrary>, String> {
+fn library(files: &[PathBuf]) -> Result<Arc<PluginLibrary>, String> {
     let host = PluginHost::new(None).map_err(|e| format!("plugin host: {e:#}"))?;
-    let library = PolicyLibrary::builtin(&host)?;
+    let library = PluginLibrary::builtin(&host)?;
     for file in files {
         let found = crate::testkit::read_plugin_file(&host, file, None)?;
         library.install(host.load(found.manifest, &found.wasm, Default::default())?);
@@ -121,7 +121,7 @@ fn duration(what: &str, text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("--{what}: `{text}` is out of range"))
 }
 
-fn simulate(args: &SimulateArgs, library: &PolicyLibrary, json: bool) -> Result<ExitCode, String> {
+fn simulate(args: &SimulateArgs, library: &PluginLibrary, json: bool) -> Result<ExitCode, String> {
     let path = args.template.as_ref().ok_or("a template file is needed")?;
     let document = super::output::read_json(path)?;
     let template = crate::service::parse_template(&document).map_err(|errors| {
@@ -282,7 +282,7 @@ async fn replay(
     api: &ApiArgs,
     id: u64,
     role: Option<&str>,
-    library: Arc<PolicyLibrary>,
+    library: Arc<PluginLibrary>,
 ) -> Result<ExitCode, String> {
     let client = api.connect()?;
     let doc = client.get(&format!("/service/{id}")).await?;

@@ -141,21 +141,30 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         Err(e) => return Err(format!("creating the oneadmin user: {e}")),
     }
     refuse_open_secrets(&data_dir)?;
-    // Every loaded elasticity plugin, by id; installing one adds it here.
-    let policies = Arc::new(crate::engine::PolicyLibrary::new(
-        registry.loaded_of(crate::plugin::PluginKind::Elasticity),
+    // Every loaded elasticity and network plugin, by id; installing one
+    // adds it here.
+    let policies = Arc::new(crate::engine::PluginLibrary::new(
+        registry
+            .loaded_of(crate::plugin::PluginKind::Elasticity)
+            .into_iter()
+            .chain(registry.loaded_of(crate::plugin::PluginKind::Network)),
     ));
+    policies.set_default_network(&config.engine.network_mode);
+    let saved_reports = store
+        .vm_attributes()
+        .map_err(|e| format!("database: {e:#}"))?;
     let startup = api::ready::Startup::default();
     let (engine, standby_store) = match registry
         .loaded(&config.engine.driver, crate::plugin::PluginKind::Driver)
     {
         Some(driver) => {
-            let engine = crate::engine::Engine::with_policies(
+            let engine = crate::engine::Engine::with_plugins(
                 store,
                 Arc::new(crate::plugin::Driver::start_pool(
                     driver.clone(),
                     config.engine.driver_instances,
                 )?),
+                policies.clone(),
                 policies.clone(),
                 Arc::new(crate::clock::SystemClock),
                 crate::engine::Settings {
@@ -169,6 +178,11 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
                     metric_max_age_ms: config.engine.metric_max_age_seconds.saturating_mul(1000),
                 },
             );
+            // Network modes reach the store's networks through the engine.
+            host.set_network_registry(Arc::new(crate::engine::StoreRegistry::new(&engine)));
+            if let Some(listen) = config.onegate.listen {
+                start_onegate(&engine, &config.onegate, listen, &data_dir, saved_reports).await?;
+            }
             super::systemd::notify("STATUS=reconciling with the driver");
             let reconciled = engine.reconcile().await.map_err(|e| e.to_string());
             match &reconciled {
@@ -383,6 +397,45 @@ pub async fn sim_hypervisor(args: SimArgs) -> Result<ExitCode, String> {
     tracing::info!(data_dir = %data_dir.display(), "simulated hypervisor on http://{addr}");
     shutdown_signal().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// OneGate on its own listener: VMs' reports never queue behind the API.
+async fn start_onegate(
+    engine: &crate::engine::Engine,
+    config: &crate::config::OneGateConfig,
+    listen: SocketAddr,
+    data_dir: &std::path::Path,
+    saved: Vec<crate::store::VmReport>,
+) -> Result<(), String> {
+    use crate::onegate::{OneGate, Reports, token::Signer};
+    let signer = Signer::load_or_create(data_dir)?;
+    let listener = bind(listen, "OneGate").await?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let endpoint = config
+        .endpoint
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let gate = Arc::new(OneGate::new(
+        signer,
+        endpoint.clone(),
+        config,
+        Reports::load(saved),
+    ));
+    engine.set_onegate(gate.clone());
+    gate.spawn_flusher(engine.clone());
+    let router = crate::onegate::router(gate, engine.clone());
+    tokio::spawn(api::listener::serve(
+        listener,
+        router,
+        api::listener::Limits {
+            max_connections: 4096,
+            header_timeout: std::time::Duration::from_secs(10),
+            idle_timeout: std::time::Duration::from_secs(60),
+        },
+        shutdown_signal(),
+    ));
+    tracing::info!(%endpoint, "OneGate on http://{addr}");
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -351,12 +351,17 @@ pub fn bootstrap(store: &dyn Store, data_dir: &Path) -> Result<Option<PathBuf>, 
 }
 
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    write_private_bytes(path, contents.as_bytes())
+}
+
+/// Write a file only its owner may read (a secret).
+pub(crate) fn write_private_bytes(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(contents.as_bytes())
+    options.open(path)?.write_all(contents)
 }
 
 #[cfg(test)]

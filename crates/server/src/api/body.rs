@@ -16,6 +16,14 @@ pub(super) const BODY_LIMIT: usize = 2 * 1024 * 1024;
 /// is a 400 saying why.
 pub struct JsonBody(Result<Option<serde_json::Value>, String>);
 
+impl JsonBody {
+    /// A body already read (a handler that looked at it first hands it
+    /// on).
+    pub(super) fn from_value(value: serde_json::Value) -> JsonBody {
+        JsonBody(Ok(Some(value)))
+    }
+}
+
 impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 

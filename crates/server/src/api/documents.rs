@@ -119,6 +119,10 @@ pub fn service_named(names: &Names, s: &Service) -> Value {
             r.insert("last_vmname".into(), json!(runtime.last_vmname));
             r.insert("on_hold".into(), json!(runtime.on_hold));
             r.entry("cooldown").or_insert(json!(s.default_cooldown_s));
+            if let Some(v) = &runtime.vrouter {
+                r.insert("vrouter_id".into(), json!(v.id));
+                r.insert("vrouter_ips".into(), v.oneflow_ips());
+            }
             let nodes: Vec<Value> = runtime
                 .nodes
                 .iter()

@@ -21,6 +21,7 @@ mod rights;
 mod schemas;
 mod services;
 mod templates;
+mod vnets;
 mod warnings;
 
 pub use body::JsonBody;
@@ -191,6 +192,27 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
                 .delete(resources::delete_image),
         ),
         ("/image/{id}/action", post(resources::image_action)),
+        ("/vnet", get(vnets::list_vnets).post(vnets::create_vnet)),
+        (
+            "/vnet/{id}",
+            get(vnets::show_vnet)
+                .put(vnets::update_vnet)
+                .delete(vnets::delete_vnet),
+        ),
+        ("/vnet/{id}/action", post(vnets::vnet_action)),
+        ("/vnet/{id}/reserve", post(vnets::reserve_vnet)),
+        (
+            "/vntemplate",
+            get(vnets::list_vntemplates).post(vnets::create_vntemplate),
+        ),
+        (
+            "/vntemplate/{id}",
+            get(vnets::show_vntemplate).delete(vnets::delete_vntemplate),
+        ),
+        (
+            "/vntemplate/{id}/instantiate",
+            post(vnets::instantiate_vntemplate),
+        ),
         ("/metrics", get(metrics::metrics)),
         ("/openapi.json", get(openapi)),
     ]

@@ -67,6 +67,8 @@ pub(crate) fn verbatim(schema: serde_json::Value) -> RefOr<Schema> {
         (name = "service"),
         (name = "vm_template"),
         (name = "image"),
+        (name = "vnet"),
+        (name = "vntemplate"),
         (name = "user"),
         (name = "group")
     ),
@@ -109,6 +111,18 @@ pub(crate) fn verbatim(schema: serde_json::Value) -> RefOr<Schema> {
         super::resources::update_image,
         super::resources::delete_image,
         super::resources::image_action,
+        super::vnets::list_vnets,
+        super::vnets::create_vnet,
+        super::vnets::show_vnet,
+        super::vnets::update_vnet,
+        super::vnets::delete_vnet,
+        super::vnets::vnet_action,
+        super::vnets::reserve_vnet,
+        super::vnets::list_vntemplates,
+        super::vnets::create_vntemplate,
+        super::vnets::show_vntemplate,
+        super::vnets::delete_vntemplate,
+        super::vnets::instantiate_vntemplate,
         super::accounts::list_users,
         super::accounts::create_user,
         super::accounts::show_user,
@@ -170,6 +184,13 @@ impl Modify for Components {
         add::<super::schemas::resources::VmTemplateCreate>(components);
         add::<super::schemas::resources::ImageCreate>(components);
         add::<super::schemas::resources::AttributesUpdate>(components);
+        add::<super::schemas::networks::VnetResponse>(components);
+        add::<super::schemas::networks::VnetPool>(components);
+        add::<super::schemas::networks::VntemplateResponse>(components);
+        add::<super::schemas::networks::VntemplatePool>(components);
+        add::<super::schemas::networks::VnetCreate>(components);
+        add::<super::schemas::networks::ReserveRequest>(components);
+        add::<super::schemas::networks::InstantiateNetwork>(components);
         add::<super::schemas::accounts::User>(components);
         add::<super::schemas::accounts::UserResponse>(components);
         add::<super::schemas::accounts::UserPool>(components);

@@ -24,6 +24,8 @@ fn element(kind: ResourceKind) -> &'static str {
     match kind {
         ResourceKind::VmTemplate => "VMTEMPLATE",
         ResourceKind::Image => "IMAGE",
+        ResourceKind::Vnet => "VNET",
+        ResourceKind::VnetTemplate => "VNTEMPLATE",
     }
 }
 
@@ -41,7 +43,7 @@ fn render(store: &dyn Store, r: &Resource) -> Value {
     })
 }
 
-fn one(kind: ResourceKind, store: &dyn Store, r: &Resource) -> Value {
+pub(super) fn one(kind: ResourceKind, store: &dyn Store, r: &Resource) -> Value {
     json!({ element(kind): render(store, r) })
 }
 
@@ -182,6 +184,9 @@ fn check_attributes(
                     TYPES.join(", ")
                 )));
             }
+        }
+        ResourceKind::Vnet | ResourceKind::VnetTemplate => {
+            super::vnets::check_network_attributes(attributes)?;
         }
     }
     Ok(())

@@ -56,7 +56,10 @@ impl Engine {
                             None => break,
                         }
                     }
-                    let results = self.create_many(service, &batch).await;
+                    let results = match self.prepare_vrouters(service, &batch) {
+                        Ok(()) => self.create_many(service, &batch).await,
+                        Err(e) => vec![Err(e); batch.len()],
+                    };
                     for (create, result) in batch.iter().zip(results) {
                         service.observe_created(create, result, self.now());
                     }
@@ -65,6 +68,20 @@ impl Engine {
                 Effect::Act(act) => {
                     let result = self.act(&act).await;
                     queue.extend(service.observe_acted(&act, result, self.now()));
+                    1
+                }
+                Effect::Network(op) => {
+                    let answer = self
+                        .inner
+                        .networks
+                        .run(op.mode.as_deref(), op.step.clone())
+                        .await;
+                    service.observe_network(&op, answer, self.now());
+                    // The last answer moves the service on (to its roles,
+                    // or to its end) without waiting for a round.
+                    if !queue.iter().any(|e| matches!(e, Effect::Network(_))) {
+                        queue.extend(service.networks_answered(self.now()));
+                    }
                     1
                 }
             };
@@ -77,6 +94,7 @@ impl Engine {
         }
         if service.deleted {
             self.store().delete_service(service.id)?;
+            self.release_leases(service)?;
         }
         Ok(())
     }
@@ -145,6 +163,9 @@ impl Engine {
             .map(|r| r.parents.clone())
             .unwrap_or_default();
         let lookup = |role: &str, path: &str| {
+            if let Some(v) = self.reported_value(service, role, path) {
+                return Some(v);
+            }
             let t = service.template.role(role)?;
             let attrs = self
                 .store()
@@ -155,6 +176,17 @@ impl Engine {
             lookup_path(&self.role_template(service, role, &attrs).ok()?, path)
         };
         crate::service::merge::resolve_parent_refs(&mut template, &parents, &lookup);
+        self.attach_nics(service, &create.role, &create.operation_id, &mut template)?;
+        if let Some(onegate) = self.onegate() {
+            let context = template
+                .entry("CONTEXT")
+                .or_insert_with(|| serde_json::Value::Object(Default::default()));
+            if let serde_json::Value::Object(context) = context {
+                for (k, v) in onegate.context(service.id, &create.operation_id) {
+                    context.insert(k, serde_json::Value::String(v));
+                }
+            }
+        }
         Ok(VmSpec {
             operation_id: create.operation_id.clone(),
             service_id: service.id,
@@ -162,6 +194,25 @@ impl Engine {
             vm_name: create.name.clone(),
             template: serde_json::Value::Object(template).to_string(),
             hold: create.hold,
+        })
+    }
+
+    /// A value a parent's VM reported through OneGate, for `${PARENT.path}`
+    /// references: `USER_TEMPLATE/X`, or `TEMPLATE/CONTEXT/X` (a reported
+    /// value wins over the template's), from the first of the parent's VMs
+    /// that reported it, as OneFlow takes the first VM that has it.
+    fn reported_value(&self, service: &Service, role: &str, path: &str) -> Option<String> {
+        let onegate = self.onegate()?;
+        let parts: Vec<&str> = path.split('/').collect();
+        let key = match parts.as_slice() {
+            ["USER_TEMPLATE", key] | ["CONTEXT", key] | ["TEMPLATE", "CONTEXT", key] => *key,
+            _ => return None,
+        };
+        service.role(role)?.nodes.iter().find_map(|n| {
+            let reported = onegate.reported(service.id, &n.operation_id);
+            flotilla_model::lookup(&reported, key)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
         })
     }
 

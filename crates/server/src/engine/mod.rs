@@ -10,11 +10,14 @@
 use crate::clock::SharedClock;
 mod backend;
 mod effects;
-mod policies;
+mod library;
+mod nics;
 mod rounds;
+mod vnets;
 
 pub use backend::{ManagedRecord, NativeSimDriver, VmBackend};
-pub use policies::{NativePolicies, PolicyBackend, PolicyLibrary};
+pub use library::{NativePolicies, NetworkBackend, NoNetworks, PluginLibrary, PolicyBackend};
+pub use vnets::{StoreRegistry, vnet_info};
 
 use crate::plugin::VmSpec;
 use crate::service::lifecycle::{
@@ -59,6 +62,17 @@ impl From<LifecycleError> for EngineError {
     }
 }
 
+/// What VMs reported of themselves through OneGate, and the context a
+/// new VM needs to reach it. The server's OneGate implements it.
+pub trait VmReports: Send + Sync + 'static {
+    /// The attributes a VM reported (`READY`, an application's values).
+    fn reported(&self, service_id: u64, operation_id: &str) -> Vec<crate::plugin::KeyValue>;
+    /// `ONEGATE_ENDPOINT`, `ONEGATE_TOKEN`, … for a new VM's `CONTEXT`.
+    fn context(&self, service_id: u64, operation_id: &str) -> Vec<(String, String)>;
+    /// Forget the VMs of a service that `keep` refuses (they left it).
+    fn forget(&self, service_id: u64, keep: &dyn Fn(&str) -> bool);
+}
+
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
@@ -68,6 +82,10 @@ struct Inner {
     store: SharedStore,
     driver: Arc<dyn VmBackend>,
     policies: Arc<dyn PolicyBackend>,
+    networks: Arc<dyn NetworkBackend>,
+    /// Set once the server runs OneGate: VMs get its endpoint and a token
+    /// in their context, and what they report counts as observed.
+    onegate: std::sync::OnceLock<Arc<dyn VmReports>>,
     clock: SharedClock,
     settings: Settings,
     locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
@@ -140,11 +158,33 @@ impl Engine {
         clock: SharedClock,
         settings: Settings,
     ) -> Engine {
+        Engine::with_plugins(
+            store,
+            driver,
+            policies,
+            Arc::new(NoNetworks),
+            clock,
+            settings,
+        )
+    }
+
+    /// An engine whose policies are evaluated by `policies` and whose
+    /// services' networks are made by `networks` (the server's plugins).
+    pub fn with_plugins(
+        store: Box<dyn Store>,
+        driver: Arc<dyn VmBackend>,
+        policies: Arc<dyn PolicyBackend>,
+        networks: Arc<dyn NetworkBackend>,
+        clock: SharedClock,
+        settings: Settings,
+    ) -> Engine {
         Engine {
             inner: Arc::new(Inner {
                 store: SharedStore::new(store),
                 driver,
                 policies,
+                networks,
+                onegate: std::sync::OnceLock::new(),
                 clock,
                 settings,
                 locks: Mutex::new(HashMap::new()),
@@ -164,6 +204,16 @@ impl Engine {
                 "{vms} VMs is more than this server allows in one role ({max}, engine.max_vms_per_role)"
             ),
         }]))
+    }
+
+    /// Run OneGate alongside: VMs created from now on get its endpoint and
+    /// a token, and what VMs report through it counts in every round.
+    pub fn set_onegate(&self, reports: Arc<dyn VmReports>) {
+        let _ = self.inner.onegate.set(reports);
+    }
+
+    pub fn onegate(&self) -> Option<&Arc<dyn VmReports>> {
+        self.inner.onegate.get()
     }
 
     /// The store, for resources outside the life cycle (VM templates).
@@ -204,6 +254,7 @@ impl Engine {
     ) -> Result<u64, EngineError> {
         let mut template = parse_template(document).map_err(EngineError::Invalid)?;
         crate::service::validate::fill_inputs(&mut template).map_err(EngineError::Invalid)?;
+        crate::service::validate::fill_networks(&mut template).map_err(EngineError::Invalid)?;
         let missing: Vec<FieldError> = {
             let store = self.store();
             template

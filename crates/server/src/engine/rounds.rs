@@ -28,6 +28,7 @@ impl Engine {
             .into_iter()
             .map(Effect::Create)
             .chain(service.outbox.iter().cloned().map(Effect::Act))
+            .chain(service.pending_network_steps())
             .collect();
         if !retries.is_empty() {
             self.execute(&mut service, retries).await?;
@@ -52,6 +53,7 @@ impl Engine {
         // running service change nothing.
         let before = service.clone();
         let now = self.now();
+        let observed = self.with_reports(&service, observed);
         let mut effects = service.observe(&observed, now);
         let settings = self.autoscale_settings();
         if effects.is_empty() && service.autoscale_due(now, settings.cadence_ms) {
@@ -71,8 +73,51 @@ impl Engine {
         }
         if service != before || !effects.is_empty() {
             self.commit(&mut service, effects).await?;
+            // A VM that left gives its addresses and reports back.
+            if !service.deleted {
+                self.release_leases(&service)?;
+            }
         }
         Ok(())
+    }
+
+    /// What VMs reported through OneGate, over what the driver saw: a
+    /// VM's own `READY=YES` and values count as if its hypervisor reported
+    /// them (OpenNebula keeps both in the VM's user template).
+    fn with_reports(
+        &self,
+        service: &Service,
+        mut observed: Vec<crate::service::lifecycle::Observed>,
+    ) -> Vec<crate::service::lifecycle::Observed> {
+        let Some(onegate) = self.onegate() else {
+            return observed;
+        };
+        let operations: HashMap<&str, &str> = service
+            .roles
+            .iter()
+            .flat_map(|r| r.nodes.iter())
+            .filter_map(|n| Some((n.vm_id.as_deref()?, n.operation_id.as_str())))
+            .collect();
+        for o in &mut observed {
+            let Some(op) = operations.get(o.vm_id.as_str()) else {
+                continue;
+            };
+            let reported = onegate.reported(service.id, op);
+            if reported.is_empty() {
+                continue;
+            }
+            if flotilla_model::lookup(&reported, "READY")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("YES"))
+            {
+                o.ready = true;
+            }
+            let attributes = &mut o.values.attributes;
+            for kv in reported {
+                attributes.retain(|a| !a.key.eq_ignore_ascii_case(&kv.key));
+                attributes.push(kv);
+            }
+        }
+        observed
     }
 
     fn autoscale_settings(&self) -> crate::service::lifecycle::AutoscaleSettings {
@@ -103,6 +148,7 @@ impl Engine {
                 Err(e) => tracing::error!("engine round task failed: {e}"),
             }
         }
+        self.sweep_gone_services()?;
         Ok(())
     }
 

@@ -160,3 +160,218 @@ fn snapshots_need_a_name_and_must_exist_to_revert() {
         Err(SimError::Invalid(_))
     ));
 }
+
+fn onegate_template(extra: serde_json::Value) -> serde_json::Value {
+    let mut t = json!({
+        "CONTEXT": {"ONEGATE_ENDPOINT": "http://127.0.0.1:5030/", "ONEGATE_TOKEN": "tok"},
+        "sim_onegate": "yes",
+    });
+    t.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    t
+}
+
+#[test]
+fn onegate_reports_are_due_after_the_ready_seconds_then_every_n_seconds_while_running() {
+    let mut h = Hypervisor::new(0);
+    let template = onegate_template(json!({
+        "SIM_BOOT_SECONDS": 1,
+        "SIM_READY": "YES",
+        "SIM_READY_SECONDS": 2,
+        "SIM_ONEGATE_PUSH": "ROLE=web",
+        "SIM_ONEGATE_REPORT_SECONDS": "1.5",
+        "SIM_LOAD": "constant:42",
+    }));
+    let id = h.create(req("g", template), 0).unwrap().0.id;
+    // booting until 1 s, ready 2 s later
+    assert!(h.onegate_due(500).is_empty());
+    assert!(h.onegate_due(2_999).is_empty());
+    let first = h.onegate_due(3_000);
+    assert_eq!(first.len(), 1);
+    let first = &first[0];
+    assert_eq!(first.vm_id, id);
+    assert_eq!(first.url, "http://127.0.0.1:5030/vm");
+    assert_eq!(first.token, "tok");
+    assert_eq!(first.body, "READY=YES\nROLE=web\nREPORTS=1\nLOAD=42\n");
+    // in flight: not due twice
+    assert!(h.onegate_due(3_100).is_empty());
+    h.onegate_record(first, Ok(()), 3_010);
+    assert_eq!(h.get(id).unwrap().onegate.sent, 1);
+    assert!(h.onegate_due(4_499).is_empty());
+    let second = h.onegate_due(4_500);
+    assert_eq!(second[0].body, "REPORTS=2\nLOAD=42\n");
+    // a failure is retried at the next scan, and shows until one goes through
+    h.onegate_record(
+        &second[0],
+        Err("503 Service Unavailable: busy".into()),
+        4_510,
+    );
+    let view = h.get(id).unwrap().view(4_510).onegate.unwrap();
+    assert_eq!((view.sent, view.failed), (1, 1));
+    assert_eq!(
+        view.last_error.as_deref(),
+        Some("503 Service Unavailable: busy")
+    );
+    let retry = h.onegate_due(4_700);
+    assert_eq!(retry[0].body, "REPORTS=2\nLOAD=42\n");
+    h.onegate_record(&retry[0], Ok(()), 4_710);
+    assert_eq!(
+        h.get(id).unwrap().view(4_710).onegate.unwrap().last_error,
+        None
+    );
+    // the schedule keeps its pace: next at 4.5 s + 1.5 s
+    assert!(h.onegate_due(5_999).is_empty());
+    let third = h.onegate_due(6_000);
+    assert_eq!(third.len(), 1);
+    h.onegate_record(&third[0], Ok(()), 6_000);
+    assert_eq!(h.onegate_totals(), OneGateTotals { sent: 3, failed: 1 });
+    // nothing while not running
+    h.act(&id.to_string(), "poweroff", &BTreeMap::new(), 6_100)
+        .unwrap();
+    assert!(h.onegate_due(20_000).is_empty());
+    // booting again starts over with the first report
+    h.act(&id.to_string(), "resume", &BTreeMap::new(), 20_000)
+        .unwrap();
+    assert!(h.onegate_due(22_999).is_empty());
+    let again = h.onegate_due(23_000);
+    assert!(
+        again[0]
+            .body
+            .starts_with("READY=YES\nROLE=web\nREPORTS=4\n")
+    );
+}
+
+#[test]
+fn a_onegate_vm_without_repeats_reports_once() {
+    let mut h = Hypervisor::new(0);
+    let id = h
+        .create(
+            req("p", onegate_template(json!({"SIM_ONEGATE_PUSH": "A=1"}))),
+            0,
+        )
+        .unwrap()
+        .0
+        .id;
+    let first = h.onegate_due(0);
+    assert_eq!(first[0].body, "A=1\n");
+    h.onegate_record(&first[0], Ok(()), 1);
+    assert!(h.onegate_due(100_000).is_empty());
+    assert_eq!(h.get(id).unwrap().onegate.sent, 1);
+    // nothing to say: nothing sent
+    h.create(req("q", onegate_template(json!({}))), 0).unwrap();
+    assert!(h.onegate_due(100_000).is_empty());
+}
+
+#[test]
+fn sim_onegate_push_is_parsed() {
+    assert_eq!(
+        parse_push("A=1; B = two\nC=x=y;;\r\nD=").unwrap(),
+        vec![
+            ("A".to_string(), "1".to_string()),
+            ("B".to_string(), "two".to_string()),
+            ("C".to_string(), "x=y".to_string()),
+            ("D".to_string(), String::new()),
+        ]
+    );
+    assert!(parse_push("").unwrap().is_empty());
+    assert!(parse_push("A=1;novalue").is_err());
+    assert!(parse_push("=x").is_err());
+    assert!(parse_push("A B=x").is_err());
+    let mut h = Hypervisor::new(0);
+    let bad = h.create(req("x", json!({"SIM_ONEGATE_PUSH": "oops"})), 0);
+    assert!(matches!(bad, Err(SimError::Invalid(m)) if m.starts_with("template.SIM_ONEGATE_PUSH")));
+    let bad = h.create(req("y", json!({"SIM_ONEGATE_REPORT_SECONDS": "0"})), 0);
+    assert!(matches!(bad, Err(SimError::Invalid(m)) if m.contains("more than 0")));
+}
+
+#[test]
+fn sim_onegate_stops_the_ready_shortcut() {
+    let mut h = Hypervisor::new(0);
+    let plain = h
+        .create(req("plain", json!({"SIM_READY": "YES"})), 0)
+        .unwrap()
+        .0
+        .id;
+    let gate = h
+        .create(
+            req("gate", onegate_template(json!({"SIM_READY": "yes"}))),
+            0,
+        )
+        .unwrap()
+        .0
+        .id;
+    let plain = h.get(plain).unwrap().view(10);
+    assert_eq!(plain.user_attributes["READY"], "YES");
+    assert_eq!(plain.onegate, None);
+    let gate = h.get(gate).unwrap().view(10);
+    assert!(!gate.user_attributes.contains_key("READY"));
+    assert_eq!(gate.onegate.unwrap().sent, 0);
+    assert_eq!(h.onegate_due(10)[0].body, "READY=YES\n");
+}
+
+#[test]
+fn a_onegate_vm_that_cannot_reach_onegate_says_why_and_sends_nothing() {
+    let mut h = Hypervisor::new(0);
+    let cases = [
+        json!({"SIM_ONEGATE": "YES", "SIM_READY": "YES"}),
+        json!({"SIM_ONEGATE": "YES", "SIM_READY": "YES", "CONTEXT": {"ONEGATE_ENDPOINT": "http://h:1"}}),
+        json!({"SIM_ONEGATE": "YES", "SIM_READY": "YES", "CONTEXT": "nope"}),
+        onegate_template(
+            json!({"SIM_READY": "YES", "CONTEXT": {"ONEGATE_ENDPOINT": "not a url", "ONEGATE_TOKEN": "t"}}),
+        ),
+        onegate_template(
+            json!({"SIM_READY": "YES", "CONTEXT": {"ONEGATE_ENDPOINT": "https://h:1", "ONEGATE_TOKEN": "t"}}),
+        ),
+        onegate_template(
+            json!({"SIM_READY": "YES", "CONTEXT": {"ONEGATE_ENDPOINT": "http://h:1", "ONEGATE_TOKEN": "a\nb"}}),
+        ),
+    ];
+    let ids: Vec<u64> = cases
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| h.create(req(&format!("c{i}"), t), 0).unwrap().0.id)
+        .collect();
+    assert!(h.onegate_due(1_000).is_empty());
+    for id in ids {
+        let view = h.get(id).unwrap().view(1_000).onegate.unwrap();
+        assert_eq!(view.sent, 0);
+        assert!(view.last_error.is_some(), "VM {id}: {view:?}");
+    }
+    assert!(
+        h.get(0)
+            .unwrap()
+            .onegate
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("ONEGATE_ENDPOINT")
+    );
+}
+
+#[test]
+fn stored_vms_load_with_and_without_the_onegate_attributes() {
+    let mut h = Hypervisor::new(0);
+    let id = h
+        .create(req("s", onegate_template(json!({"SIM_READY": "YES"}))), 0)
+        .unwrap()
+        .0
+        .id;
+    let report = h.onegate_due(0).remove(0);
+    h.onegate_record(&report, Ok(()), 0);
+    let mut stored = serde_json::to_value(h.get(id).unwrap()).unwrap();
+    // reporting is not stored: after a restart the VM reports again
+    let restored: Vm = serde_json::from_value(stored.clone()).unwrap();
+    assert_eq!(restored.onegate, OneGateStatus::default());
+    assert!(restored.behaviour.onegate);
+    let mut h = Hypervisor::restore(0, [restored]);
+    assert_eq!(h.onegate_due(10)[0].body, "READY=YES\n");
+    // a VM stored before these attributes existed
+    let behaviour = stored["behaviour"].as_object_mut().unwrap();
+    for key in ["onegate", "onegate_push", "onegate_report_ms"] {
+        behaviour.remove(key).unwrap();
+    }
+    let old: Vm = serde_json::from_value(stored).unwrap();
+    assert!(!old.behaviour.onegate);
+    assert!(Hypervisor::restore(0, [old]).onegate_due(10).is_empty());
+}

@@ -75,7 +75,10 @@ impl NetworkMode for StaticNetwork {
 fn lease(name: &str, vnet: VnetInfo, created: bool, origin: &str) -> NetworkLease {
     let mut attributes = vec![KeyValue::new("ORIGIN", origin)];
     for (i, r) in vnet.ranges.iter().enumerate() {
-        attributes.push(KeyValue::new(format!("AR{i}"), format!("{}+{}", r.ip, r.size)));
+        attributes.push(KeyValue::new(
+            format!("AR{i}"),
+            format!("{}+{}", r.ip, r.size),
+        ));
     }
     NetworkLease {
         network_id: vnet.id,
@@ -93,13 +96,10 @@ fn size_of(extra: &str) -> Result<u32, Error> {
         .filter_map(|part| part.split_once('='))
         .find(|(k, _)| k.trim().eq_ignore_ascii_case("SIZE"))
         .map(|(_, v)| v.trim().trim_matches('"').to_string())
-        .ok_or_else(|| {
-            Error::InvalidInput("extra: a reservation needs SIZE=<addresses>".into())
-        })?;
-    size.parse()
-        .ok()
-        .filter(|s| *s > 0)
-        .ok_or_else(|| Error::InvalidInput(format!("extra: SIZE `{size}` is not a positive number")))
+        .ok_or_else(|| Error::InvalidInput("extra: a reservation needs SIZE=<addresses>".into()))?;
+    size.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+        Error::InvalidInput(format!("extra: SIZE `{size}` is not a positive number"))
+    })
 }
 
 fn require_id(id: &str) -> Result<&str, Error> {

@@ -188,6 +188,25 @@ pub struct Vrouter {
     pub ips: Vec<VrouterIp>,
 }
 
+impl Vrouter {
+    /// OneFlow's `vrouter_ips`: `[{"NETWORK_ID": n, "VROUTER_IP": ip}]`.
+    pub fn oneflow_ips(&self) -> Value {
+        Value::Array(
+            self.ips
+                .iter()
+                .map(|ip| {
+                    let network = ip
+                        .network_id
+                        .parse::<u64>()
+                        .map(Value::from)
+                        .unwrap_or_else(|_| Value::from(ip.network_id.clone()));
+                    serde_json::json!({"NETWORK_ID": network, "VROUTER_IP": ip.ip})
+                })
+                .collect(),
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VrouterIp {
     /// The index of the NIC in the role's template.

@@ -216,6 +216,17 @@ impl Service {
         }
     }
 
+    /// Every network step under way was answered: move DEPLOYING_NETS or
+    /// UNDEPLOYING_NETS on at once (to the roles, or to the end).
+    pub fn networks_answered(&mut self, now: u64) -> Vec<Effect> {
+        match self.state {
+            ServiceState::DeployingNets | ServiceState::UndeployingNets => {
+                self.advance_networks(now)
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// Moves DEPLOYING_NETS and UNDEPLOYING_NETS on; returns the next
     /// effects.
     pub(super) fn advance_networks(&mut self, now: u64) -> Vec<Effect> {

@@ -6,7 +6,7 @@
 //! crossing its threshold to the scale, on an engine with a 1 s cadence.
 
 use super::{TempDir, median, ms, us};
-use crate::engine::{PolicyBackend, PolicyLibrary};
+use crate::engine::{PluginLibrary, PolicyBackend};
 use crate::plugin::{Evaluation, KeyValue, Metric, PluginHost, RoleView, VmSample};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -21,7 +21,7 @@ pub async fn policies(
 ) -> Result<ExitCode, String> {
     let library = tokio::task::spawn_blocking(|| {
         let host = PluginHost::new(None).map_err(|e| format!("plugin host: {e:#}"))?;
-        PolicyLibrary::builtin(&host).map(Arc::new)
+        PluginLibrary::builtin(&host).map(Arc::new)
     })
     .await
     .map_err(|e| e.to_string())??;
@@ -92,7 +92,7 @@ const ONEFLOW: &[(&str, &str)] = &[
     ("period_number", "2"),
 ];
 
-fn evaluations(library: &PolicyLibrary, roles: u32, vms: u32) -> Result<Vec<super::Row>, String> {
+fn evaluations(library: &PluginLibrary, roles: u32, vms: u32) -> Result<Vec<super::Row>, String> {
     let inputs: Vec<Evaluation> = (0..roles).map(|r| input(r, vms, ONEFLOW, "CPU")).collect();
     // Warm the plugin's code path once.
     library.evaluate("expression", &inputs[0])?;
@@ -186,7 +186,7 @@ fn other_plugin(spec: &str, vms: u32) -> Result<Vec<super::Row>, String> {
     let started = Instant::now();
     let loaded = host.load(found.manifest, &found.wasm, Default::default())?;
     let compile = started.elapsed();
-    let library = PolicyLibrary::new([loaded]);
+    let library = PluginLibrary::new([loaded]);
     let metric = params
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("metric"))
@@ -227,7 +227,7 @@ fn other_plugin(spec: &str, vms: u32) -> Result<Vec<super::Row>, String> {
 }
 
 /// A week of one-minute samples for one role, through the Wasm plugin.
-fn week(library: &PolicyLibrary) -> Result<super::Row, String> {
+fn week(library: &PluginLibrary) -> Result<super::Row, String> {
     use crate::service::LoadShape;
     use crate::service::lifecycle::AutoscaleSettings;
     use crate::service::simulation::{Scenario, simulate};
@@ -271,7 +271,7 @@ fn week(library: &PolicyLibrary) -> Result<super::Row, String> {
 
 /// From a VM's CPU crossing the threshold to the role scaling, on an
 /// engine ticking every 100 ms with a 1 s policy cadence and `period` 1.
-async fn latency(library: Arc<PolicyLibrary>, runs: u32) -> Result<super::Row, String> {
+async fn latency(library: Arc<PluginLibrary>, runs: u32) -> Result<super::Row, String> {
     let settings = crate::engine::Settings {
         wait_ms: 600_000,
         policy_evaluation_ms: 1_000,

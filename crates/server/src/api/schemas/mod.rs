@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod common;
 pub mod documents;
+pub mod networks;
 pub mod resources;
 pub mod services;
 pub mod templates;

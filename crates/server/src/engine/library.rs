@@ -1,0 +1,186 @@
+//! The plugins the engine calls besides its driver, by id: elasticity
+//! policies (the built-in `expression` plugin and any installed one), each
+//! evaluation in a fresh sandboxed instance, and network modes (the
+//! built-in `static` and any installed one), each a supervised warm
+//! instance. For benchmarks and tests of the engine alone, the built-in
+//! policy compiled natively.
+//!
+//! Policy calls block (a plugin may run until its deadline): the engine
+//! makes them from a blocking thread.
+
+use super::backend::BoxFuture;
+use crate::plugin::{CallError, Evaluation, LoadedPlugin, Network, Policy, Recommendation};
+use crate::service::lifecycle::{NetworkAnswer, NetworkStep};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+pub trait PolicyBackend: Send + Sync + 'static {
+    /// Evaluate with plugin `id`; an error or fault comes back as the
+    /// sentence the decision record shows.
+    fn evaluate(&self, id: &str, input: &Evaluation) -> Result<Recommendation, String>;
+}
+
+/// What the engine deploys, checks and removes a service's networks
+/// with: the network mode `mode` (`None`: the server's default).
+pub trait NetworkBackend: Send + Sync + 'static {
+    fn run(&self, mode: Option<&str>, step: NetworkStep) -> BoxFuture<'_, NetworkAnswer>;
+}
+
+/// The loaded policy and network plugins by id. Installing a plugin
+/// replaces its entry: calls already running finish on the version they
+/// started with (they hold its `Arc`), the next ones use the new one.
+#[derive(Default)]
+pub struct PluginLibrary {
+    plugins: RwLock<HashMap<String, Policy>>,
+    networks: RwLock<HashMap<String, Network>>,
+    /// The network mode of networks that name none (`[network] mode`).
+    default_network: RwLock<String>,
+}
+
+impl PluginLibrary {
+    pub fn new(plugins: impl IntoIterator<Item = Arc<LoadedPlugin>>) -> PluginLibrary {
+        let library = PluginLibrary::default();
+        for p in plugins {
+            library.install(p);
+        }
+        library
+    }
+
+    /// The built-in policy plugins, loaded with no grant: what `policy
+    /// simulate` and the benchmarks evaluate with, as the server does.
+    pub fn builtin(host: &crate::plugin::PluginHost) -> Result<PluginLibrary, String> {
+        let library = PluginLibrary::default();
+        for b in crate::plugin::builtin::BUILTIN {
+            let manifest = b.manifest();
+            if manifest.kind == crate::plugin::PluginKind::Elasticity {
+                library.install(host.load(manifest, b.wasm, Default::default())?);
+            }
+        }
+        Ok(library)
+    }
+
+    /// Add or replace a policy or network plugin; a driver is ignored.
+    pub fn install(&self, plugin: Arc<LoadedPlugin>) {
+        let id = plugin.id.to_string();
+        match plugin.kind() {
+            crate::plugin::PluginKind::Elasticity => {
+                if let Ok(policy) = Policy::new(plugin) {
+                    write(&self.plugins).insert(id, policy);
+                }
+            }
+            crate::plugin::PluginKind::Network => {
+                if let Ok(network) = Network::start(plugin) {
+                    write(&self.networks).insert(id, network);
+                }
+            }
+            crate::plugin::PluginKind::Driver => {}
+        }
+    }
+
+    /// Stop using a plugin; calls running on it finish.
+    pub fn remove(&self, id: &str) {
+        write(&self.plugins).remove(id);
+        write(&self.networks).remove(id);
+    }
+
+    /// The network mode for networks that name none.
+    pub fn set_default_network(&self, id: &str) {
+        *write(&self.default_network) = id.to_string();
+    }
+
+    fn network(&self, mode: Option<&str>) -> Result<Network, String> {
+        let default = self
+            .default_network
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let id = mode.unwrap_or(&default);
+        self.networks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+            .ok_or_else(|| {
+                format!("network mode `{id}` is not loaded (plugin list shows the network plugins)")
+            })
+    }
+
+    fn get(&self, id: &str) -> Option<Policy> {
+        self.plugins
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+impl NetworkBackend for PluginLibrary {
+    fn run(&self, mode: Option<&str>, step: NetworkStep) -> BoxFuture<'_, NetworkAnswer> {
+        let network = self.network(mode);
+        Box::pin(async move {
+            let network = network?;
+            let id = network.plugin().id.clone();
+            let said = |e: CallError| match e {
+                e @ CallError::Plugin(_) => format!("network mode `{id}`: {e}"),
+                CallError::Fault(f) => format!("network mode `{id}`: {f}"),
+            };
+            match step {
+                NetworkStep::Deploy(request) => {
+                    network.deploy(request).await.map(Some).map_err(said)
+                }
+                NetworkStep::Status(lease) => network.status(lease).await.map(Some).map_err(said),
+                NetworkStep::Undeploy(lease) => {
+                    network.undeploy(lease).await.map(|()| None).map_err(said)
+                }
+            }
+        })
+    }
+}
+
+/// For engines without network modes (benchmarks, tests of the engine):
+/// every network step fails, saying so.
+pub struct NoNetworks;
+
+impl NetworkBackend for NoNetworks {
+    fn run(&self, mode: Option<&str>, _step: NetworkStep) -> BoxFuture<'_, NetworkAnswer> {
+        let mode = mode.unwrap_or("default").to_string();
+        Box::pin(async move {
+            Err(format!(
+                "network mode `{mode}`: this engine has no network modes"
+            ))
+        })
+    }
+}
+
+impl PolicyBackend for PluginLibrary {
+    fn evaluate(&self, id: &str, input: &Evaluation) -> Result<Recommendation, String> {
+        let policy = self.get(id).ok_or_else(|| {
+            format!("plugin `{id}` is not installed as an elasticity policy: nothing changes")
+        })?;
+        policy.evaluate_blocking(input).map_err(|e| match e {
+            e @ CallError::Plugin(_) => format!("plugin `{id}` refused the evaluation: {e}"),
+            CallError::Fault(f) => format!("{f}: the role is left as it is"),
+        })
+    }
+}
+
+/// The built-in expression policy compiled into the host: the engine's
+/// default outside the server (benchmarks, tests of the engine), and the
+/// native side of `bench policies`.
+pub struct NativePolicies;
+
+impl PolicyBackend for NativePolicies {
+    fn evaluate(&self, id: &str, input: &Evaluation) -> Result<Recommendation, String> {
+        if id != flotilla_policy::builtin::ID {
+            return Err(format!(
+                "plugin `{id}` is not available natively: nothing changes"
+            ));
+        }
+        flotilla_policy::builtin::evaluate(input)
+            .map_err(|e| format!("plugin `{id}` refused the evaluation: {e}"))
+    }
+}

@@ -1,0 +1,238 @@
+//! A VM's NICs as the driver receives them: `NETWORK_ID = "$Public"`
+//! resolved to the service's network, an address leased from each of
+//! Flotilla's networks (keyed by the VM's operation id and the NIC, so a
+//! create repeated after a crash gets the same one), NIC aliases with
+//! their own address, a `vr` role's floating IPs, and the `ETH<n>_*`
+//! context variables OpenNebula's contextualization gives a guest.
+
+use super::*;
+use crate::service::lifecycle::{Vrouter, VrouterIp};
+use crate::service::validate::networks::{network_reference, nics};
+use crate::store::ResourceKind;
+use serde_json::{Map, Value};
+
+/// Attributes of a network copied into the context of a NIC on it.
+const CONTEXT_ATTRIBUTES: &[&str] = &[
+    "GATEWAY",
+    "DNS",
+    "NETWORK_MASK",
+    "NETWORK_ADDRESS",
+    "SEARCH_DOMAIN",
+    "GUEST_MTU",
+];
+
+fn text(v: Option<&Value>) -> Option<String> {
+    v.and_then(crate::service::inputs::as_text)
+}
+
+fn is_yes(v: Option<&Value>) -> bool {
+    text(v).is_some_and(|t| t.eq_ignore_ascii_case("YES"))
+}
+
+impl Engine {
+    /// Resolve a NIC's `NETWORK_ID` (`$Name` → the service's network).
+    fn resolve_network(
+        service: &Service,
+        nic: &Map<String, Value>,
+    ) -> Result<Option<String>, String> {
+        let Some(raw) = text(nic.get("NETWORK_ID")) else {
+            return Ok(None);
+        };
+        let Some(name) = network_reference(&raw) else {
+            return Ok(Some(raw));
+        };
+        let network = service
+            .networks
+            .iter()
+            .find(|n| n.name == name)
+            .ok_or_else(|| {
+                format!(
+                    "NETWORK_ID: `${name}` is not a network of service {}",
+                    service.id
+                )
+            })?;
+        network
+            .network_id()
+            .map(|id| Some(id.to_string()))
+            .ok_or_else(|| format!("NETWORK_ID: network `{name}` is not deployed"))
+    }
+
+    /// The NICs of a VM's template, resolved and with their addresses;
+    /// `holder` is the VM's operation id.
+    pub(super) fn attach_nics(
+        &self,
+        service: &Service,
+        role: &str,
+        holder: &str,
+        template: &mut Map<String, Value>,
+    ) -> Result<(), String> {
+        let vrouter = service.role(role).and_then(|r| r.vrouter.clone());
+        let mut context_vars: Vec<(String, String)> = Vec::new();
+        let mut nic_names: Vec<String> = Vec::new();
+        for key in ["NIC", "NIC_ALIAS"] {
+            let Some(list) = template.get(key).map(|v| match v {
+                Value::Array(items) => items.clone(),
+                other => vec![other.clone()],
+            }) else {
+                continue;
+            };
+            let mut out = Vec::new();
+            for (j, nic) in list.into_iter().enumerate() {
+                let Value::Object(mut nic) = nic else {
+                    out.push(nic);
+                    continue;
+                };
+                let at = format!("{key}[{j}]");
+                if let Some(id) =
+                    Self::resolve_network(service, &nic).map_err(|e| format!("{at}.{e}"))?
+                {
+                    nic.insert("NETWORK_ID".into(), Value::String(id.clone()));
+                    self.lease_nic(service, holder, key, j, &id, &mut nic)
+                        .map_err(|e| format!("{at}: {e}"))?;
+                }
+                let name = if key == "NIC" {
+                    let name = format!("NIC{j}");
+                    nic.insert("NIC_ID".into(), Value::from(j.to_string()));
+                    nic.entry("NAME")
+                        .or_insert_with(|| Value::String(name.clone()));
+                    nic_names.push(name.clone());
+                    if let Some(ip) = vrouter
+                        .as_ref()
+                        .and_then(|v| v.ips.iter().find(|i| i.nic == j))
+                    {
+                        nic.insert("VROUTER_IP".into(), Value::String(ip.ip.clone()));
+                        if let Some(v) = &vrouter {
+                            nic.insert("VROUTER_ID".into(), Value::from(v.id.to_string()));
+                        }
+                    }
+                    format!("ETH{j}")
+                } else {
+                    // An alias names its parent NIC (`PARENT = "NIC0"`).
+                    let parent = text(nic.get("PARENT")).unwrap_or_else(|| "NIC0".into());
+                    nic.insert("PARENT".into(), Value::String(parent.clone()));
+                    format!("{}_ALIAS{j}", parent.replace("NIC", "ETH"))
+                };
+                for (k, ctx) in [("IP", "IP"), ("MAC", "MAC"), ("VROUTER_IP", "VROUTER_IP")]
+                    .into_iter()
+                    .chain(CONTEXT_ATTRIBUTES.iter().map(|a| (*a, *a)))
+                {
+                    if let Some(v) = text(nic.get(k)) {
+                        context_vars.push((format!("{name}_{ctx}"), v));
+                    }
+                }
+                out.push(Value::Object(nic));
+            }
+            template.insert(key.into(), Value::Array(out));
+        }
+        // OpenNebula's contextualization: with CONTEXT/NETWORK = YES the
+        // guest gets each NIC's settings as ETH<n>_* variables.
+        if let Some(Value::Object(context)) = template.get_mut("CONTEXT")
+            && is_yes(context.get("NETWORK"))
+        {
+            for (k, v) in context_vars {
+                context.entry(k).or_insert(Value::String(v));
+            }
+        }
+        Ok(())
+    }
+
+    /// Lease an address for a NIC on one of Flotilla's networks (a
+    /// network id that is not one is left to the driver).
+    fn lease_nic(
+        &self,
+        service: &Service,
+        holder: &str,
+        key: &str,
+        j: usize,
+        network: &str,
+        nic: &mut Map<String, Value>,
+    ) -> Result<(), String> {
+        let Ok(vnet) = network.parse::<u64>() else {
+            return Ok(());
+        };
+        let store = self.store();
+        let Some(net) = store
+            .resource(ResourceKind::Vnet, vnet)
+            .map_err(|e| format!("{e:#}"))?
+        else {
+            return Ok(());
+        };
+        let lease = store
+            .lease(vnet, &format!("{holder}/{key}{j}"), Some(service.id))
+            .map_err(|e| e.to_string())?;
+        let ip: std::net::Ipv4Addr = lease
+            .ip
+            .parse()
+            .map_err(|_| format!("leased address `{}` is not IPv4", lease.ip))?;
+        nic.insert("IP".into(), Value::String(lease.ip.clone()));
+        nic.insert(
+            "MAC".into(),
+            Value::String(flotilla_core::network::mac_for(ip)),
+        );
+        nic.insert("NETWORK".into(), Value::String(net.name.clone()));
+        for a in CONTEXT_ATTRIBUTES {
+            if let Some(v) = text(net.attributes.get(*a)) {
+                nic.entry(a.to_string()).or_insert(Value::String(v));
+            }
+        }
+        Ok(())
+    }
+
+    /// Before a `vr` role's VMs are created: its virtual router, with a
+    /// floating IP leased on each NIC marked `FLOATING_IP = YES` (made
+    /// once; a retry finds it).
+    pub(super) fn prepare_vrouters(
+        &self,
+        service: &mut Service,
+        creates: &[CreateVm],
+    ) -> Result<(), String> {
+        for create in creates {
+            let Some(i) = service.roles.iter().position(|r| r.name == create.role) else {
+                continue;
+            };
+            let Some(spec) = service.template.role(&create.role) else {
+                continue;
+            };
+            if spec.kind != crate::service::RoleType::Vr || service.roles[i].vrouter.is_some() {
+                continue;
+            }
+            let mut floating = Vec::new();
+            for (j, nic) in nics(&spec.template_contents, "NIC") {
+                if !is_yes(nic.get("FLOATING_IP")) {
+                    continue;
+                }
+                let id = Self::resolve_network(service, nic)?
+                    .ok_or_else(|| format!("NIC[{j}]: a floating IP needs a NETWORK_ID"))?;
+                let vnet = id.parse::<u64>().map_err(|_| {
+                    format!("NIC[{j}]: a floating IP needs one of Flotilla's networks, not `{id}`")
+                })?;
+                floating.push((j, vnet));
+            }
+            let stored = self
+                .store()
+                .vrouter(service.id, &create.role, &floating)
+                .map_err(|e| format!("virtual router: {e}"))?;
+            let ips = stored
+                .ips
+                .iter()
+                .map(|(nic, network, ip)| VrouterIp {
+                    nic: *nic,
+                    network_id: network.to_string(),
+                    ip: ip.clone(),
+                })
+                .collect();
+            let now = self.now();
+            service.info(
+                now,
+                format!(
+                    "Role {}: virtual router {} ({} floating IP(s))",
+                    create.role,
+                    stored.id,
+                    stored.ips.len()
+                ),
+            );
+            service.roles[i].vrouter = Some(Vrouter { id: stored.id, ips });
+        }
+        Ok(())
+    }
+}

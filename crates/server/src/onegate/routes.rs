@@ -1,0 +1,546 @@
+//! OneGate's routes, as OpenNebula's `onegate-server` serves them:
+//!
+//! | route | |
+//! |---|---|
+//! | `GET /` | where the VM and service routes are |
+//! | `GET /vm` | the VM itself: state, `USER_TEMPLATE` (what it reported), NICs |
+//! | `PUT /vm` | report attributes: `KEY=VALUE` lines, or form `data=…&type=1` (`type=2`: erase `data`) |
+//! | `GET /vms/{id}`, `PUT /vms/{id}` | the same for a VM of the same service |
+//! | `GET /service` | the VM's service, its roles and their VMs |
+//! | `PUT /service/role/{role}` | `{"cardinality": N}`: scale a role of the VM's own service |
+//! | `GET /vrouter` | the virtual router of the VM's role |
+//!
+//! Every request carries `X-ONEGATE-TOKEN` (and may carry
+//! `X-ONEGATE-VMID`); a missing, tampered or expired token, or one of a VM
+//! that left its service, gets 401 and nothing else. `POST` is taken for
+//! `PUT` (busybox's wget cannot send a PUT). Errors are plain text.
+
+use super::OneGate;
+use crate::engine::{Engine, EngineError};
+use crate::service::lifecycle::{Node, Service, VmState};
+use crate::store::Lease;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// A report is a few attributes; a megabyte is a mistake.
+const BODY_LIMIT: usize = 64 * 1024;
+
+#[derive(Clone)]
+struct Gate {
+    gate: Arc<OneGate>,
+    engine: Engine,
+}
+
+type St = State<Gate>;
+
+/// A plain-text error, as OneGate answers.
+struct GateError(StatusCode, String);
+
+impl IntoResponse for GateError {
+    fn into_response(self) -> Response {
+        (
+            self.0,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            self.1,
+        )
+            .into_response()
+    }
+}
+
+fn unauthorized() -> GateError {
+    GateError(StatusCode::UNAUTHORIZED, "Not authorized".into())
+}
+
+fn bad_request(m: impl Into<String>) -> GateError {
+    GateError(StatusCode::BAD_REQUEST, m.into())
+}
+
+impl From<EngineError> for GateError {
+    fn from(e: EngineError) -> Self {
+        let status = match &e {
+            EngineError::Invalid(_)
+            | EngineError::Lifecycle(crate::service::lifecycle::LifecycleError::Invalid(_)) => {
+                StatusCode::BAD_REQUEST
+            }
+            EngineError::Lifecycle(crate::service::lifecycle::LifecycleError::WrongState(_)) => {
+                StatusCode::CONFLICT
+            }
+            EngineError::NotFound(_)
+            | EngineError::Lifecycle(crate::service::lifecycle::LifecycleError::NotFound(_)) => {
+                StatusCode::NOT_FOUND
+            }
+            EngineError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        GateError(status, e.to_string())
+    }
+}
+
+fn json_response(v: Value) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        v.to_string(),
+    )
+        .into_response()
+}
+
+pub fn router(gate: Arc<OneGate>, engine: Engine) -> Router {
+    Router::new()
+        .route("/", get(root))
+        .route("/vm", get(show_vm).put(update_vm).post(update_vm))
+        .route(
+            "/vms/{id}",
+            get(show_sibling).put(update_sibling).post(update_sibling),
+        )
+        .route("/service", get(show_service))
+        .route("/service/role/{role}", put(scale_role).post(scale_role))
+        .route("/vrouter", get(show_vrouter))
+        .fallback(|| async { bad_request("OneGate server doesn't support this feature") })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(Gate { gate, engine })
+}
+
+/// The VM a request speaks for, with its service (as the store has it).
+struct Caller {
+    service: Service,
+    role: usize,
+    node: usize,
+}
+
+impl Caller {
+    fn node(&self) -> &Node {
+        &self.service.roles[self.role].nodes[self.node]
+    }
+}
+
+async fn authenticate(g: &Gate, headers: &HeaderMap) -> Result<Caller, GateError> {
+    g.gate.requests.fetch_add(1, Ordering::Relaxed);
+    let token = headers
+        .get("x-onegate-token")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(unauthorized)?;
+    let claims = g
+        .gate
+        .signer
+        .verify(token, OneGate::now_s())
+        .map_err(|_| unauthorized())?;
+    let engine = g.engine.clone();
+    let service = tokio::task::spawn_blocking(move || engine.service(claims.service_id))
+        .await
+        .map_err(|e| GateError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|_| unauthorized())?;
+    // A VM that left its service (scaled in, replaced) speaks for nothing.
+    let (role, node) = service
+        .roles
+        .iter()
+        .enumerate()
+        .find_map(|(i, r)| {
+            let j = r
+                .nodes
+                .iter()
+                .position(|n| n.operation_id == claims.operation_id && !n.terminating)?;
+            Some((i, j))
+        })
+        .ok_or_else(unauthorized)?;
+    let caller = Caller {
+        service,
+        role,
+        node,
+    };
+    if let Some(claimed) = headers.get("x-onegate-vmid").and_then(|v| v.to_str().ok())
+        && let Some(vm_id) = &caller.node().vm_id
+        && claimed.trim() != vm_id
+    {
+        return Err(unauthorized());
+    }
+    if !g
+        .gate
+        .limiter
+        .allow(caller.service.id, &claims.operation_id)
+    {
+        return Err(GateError(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests from this VM; slow down".into(),
+        ));
+    }
+    Ok(caller)
+}
+
+/// OpenNebula's (STATE, LCM_STATE) numbers for a VM state.
+fn one_states(state: Option<VmState>) -> (&'static str, &'static str) {
+    match state {
+        None | Some(VmState::Pending) => ("1", "0"),
+        Some(VmState::Hold) => ("2", "0"),
+        Some(VmState::Running) => ("3", "3"),
+        Some(VmState::Stopped) => ("4", "0"),
+        Some(VmState::Suspended) => ("5", "0"),
+        Some(VmState::Done) => ("6", "0"),
+        Some(VmState::Failed) => ("3", "36"),
+        Some(VmState::Poweroff) => ("8", "0"),
+        Some(VmState::Undeployed) => ("9", "0"),
+        Some(VmState::Unknown) => ("3", "16"),
+    }
+}
+
+fn nics(leases: &[Lease]) -> (Vec<Value>, Vec<Value>) {
+    let (mut nics, mut aliases) = (Vec::new(), Vec::new());
+    for l in leases {
+        let (_, which) = l.holder.split_once('/').unwrap_or_default();
+        let mac =
+            l.ip.parse()
+                .map(flotilla_core::network::mac_for)
+                .unwrap_or_default();
+        let mut nic = json!({"IP": l.ip, "MAC": mac, "NETWORK_ID": l.vnet_id.to_string()});
+        if let Some(n) = which.strip_prefix("NIC_ALIAS") {
+            nic["NIC_ID"] = json!(n);
+            aliases.push(nic);
+        } else if let Some(n) = which.strip_prefix("NIC") {
+            nic["NIC_ID"] = json!(n);
+            nic["NAME"] = json!(format!("NIC{n}"));
+            nics.push(nic);
+        }
+    }
+    (nics, aliases)
+}
+
+/// A VM as OneGate shows it: its state, what it reported of itself (with
+/// SERVICE_ID and ROLE_NAME, as OneFlow puts them there), its NICs.
+fn vm_json(g: &Gate, service: &Service, role: &str, node: &Node) -> Value {
+    let mut user: Map<String, Value> = g.gate.reports.get(service.id, &node.operation_id);
+    user.insert("SERVICE_ID".into(), json!(service.id.to_string()));
+    user.insert("ROLE_NAME".into(), json!(role));
+    let leases = g
+        .engine
+        .store()
+        .leases_of(&node.operation_id)
+        .unwrap_or_default();
+    let (nic, alias) = nics(&leases);
+    let (state, lcm) = one_states(node.vm_state);
+    json!({"VM": {
+        "NAME": node.name,
+        "ID": node.vm_id.clone().unwrap_or_default(),
+        "STATE": state,
+        "LCM_STATE": lcm,
+        "USER_TEMPLATE": user,
+        "TEMPLATE": {"NIC": nic, "NIC_ALIAS": alias},
+    }})
+}
+
+async fn root(State(g): St, headers: HeaderMap) -> Result<Response, GateError> {
+    authenticate(&g, &headers).await?;
+    let base = g.gate.endpoint().trim_end_matches('/');
+    Ok(json_response(json!({
+        "vm_info": format!("{base}/vm"),
+        "service_info": format!("{base}/service"),
+    })))
+}
+
+async fn show_vm(State(g): St, headers: HeaderMap) -> Result<Response, GateError> {
+    let c = authenticate(&g, &headers).await?;
+    let role = &c.service.roles[c.role].name;
+    Ok(json_response(vm_json(&g, &c.service, role, c.node())))
+}
+
+/// A VM of the caller's service by its id.
+fn sibling<'a>(c: &'a Caller, id: &str) -> Result<(&'a str, &'a Node), GateError> {
+    c.service
+        .roles
+        .iter()
+        .find_map(|r| {
+            r.nodes
+                .iter()
+                .find(|n| n.vm_id.as_deref() == Some(id))
+                .map(|n| (r.name.as_str(), n))
+        })
+        .ok_or_else(|| {
+            GateError(
+                StatusCode::FORBIDDEN,
+                format!("VM {id} is not a VM of this VM's service"),
+            )
+        })
+}
+
+async fn show_sibling(
+    State(g): St,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, GateError> {
+    let c = authenticate(&g, &headers).await?;
+    let (role, node) = sibling(&c, &id)?;
+    Ok(json_response(vm_json(&g, &c.service, role, node)))
+}
+
+/// `KEY=VALUE` lines (`KEY = "VALUE"` as OpenNebula writes them too).
+fn parse_lines(text: &str) -> Result<Vec<(String, String)>, GateError> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(bad_request(format!(
+                "line {}: `{line}` is not KEY=VALUE",
+                i + 1
+            )));
+        };
+        let key = key.trim();
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(bad_request(format!(
+                "line {}: `{key}` is not an attribute name (letters, digits, _)",
+                i + 1
+            )));
+        }
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        if value.len() > super::reports::MAX_VALUE_BYTES {
+            return Err(bad_request(format!(
+                "{key}: longer than {} bytes",
+                super::reports::MAX_VALUE_BYTES
+            )));
+        }
+        out.push((key.to_ascii_uppercase(), value.to_string()));
+    }
+    Ok(out)
+}
+
+/// `application/x-www-form-urlencoded` pairs.
+fn form(body: &str) -> Vec<(String, String)> {
+    fn decode(s: &str) -> String {
+        let bytes = s.replace('+', " ").into_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+            if bytes[i] == b'%'
+                && let (Some(h), Some(l)) = (
+                    bytes.get(i + 1).and_then(|b| hex(*b)),
+                    bytes.get(i + 2).and_then(|b| hex(*b)),
+                )
+            {
+                out.push(h * 16 + l);
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    body.split('&')
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (!k.is_empty()).then(|| (decode(k), decode(v)))
+        })
+        .collect()
+}
+
+/// A report: what to set and what to erase.
+fn report(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Vec<(String, String)>, Vec<String>), GateError> {
+    let text = std::str::from_utf8(body).map_err(|_| bad_request("the body is not UTF-8 text"))?;
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Ok((parse_lines(text)?, Vec::new()));
+    }
+    let fields = form(text);
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let data = field("data").unwrap_or_default();
+    match field("type").unwrap_or("1") {
+        "1" => Ok((parse_lines(data)?, Vec::new())),
+        "2" => Ok((
+            Vec::new(),
+            data.split_whitespace()
+                .map(|k| k.trim().to_ascii_uppercase())
+                .collect(),
+        )),
+        other => Err(bad_request(format!(
+            "type: `{other}` is not 1 (update) or 2 (erase)"
+        ))),
+    }
+}
+
+fn apply_report(
+    g: &Gate,
+    service: &Service,
+    node: &Node,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, GateError> {
+    let (set, erase) = report(headers, body)?;
+    if let Some(key) = set
+        .iter()
+        .map(|(k, _)| k)
+        .chain(erase.iter())
+        .find(|k| g.gate.is_restricted(k))
+    {
+        return Err(GateError(
+            StatusCode::FORBIDDEN,
+            format!("Attribute {key} is restricted"),
+        ));
+    }
+    g.gate
+        .reports
+        .update(service.id, &node.operation_id, set, &erase)
+        .map_err(|super::reports::ReportError::TooMany(n)| {
+            bad_request(format!(
+                "a VM keeps at most {} attributes; this report would make {n}",
+                super::reports::MAX_ATTRIBUTES
+            ))
+        })?;
+    g.gate.updates.fetch_add(1, Ordering::Relaxed);
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn update_vm(State(g): St, headers: HeaderMap, body: Bytes) -> Result<Response, GateError> {
+    let c = authenticate(&g, &headers).await?;
+    apply_report(&g, &c.service, c.node(), &headers, &body)
+}
+
+async fn update_sibling(
+    State(g): St,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, GateError> {
+    let c = authenticate(&g, &headers).await?;
+    let (_, node) = sibling(&c, &id)?;
+    apply_report(&g, &c.service, node, &headers, &body)
+}
+
+async fn show_service(State(g): St, headers: HeaderMap) -> Result<Response, GateError> {
+    let c = authenticate(&g, &headers).await?;
+    let s = &c.service;
+    let roles: Vec<Value> = s
+        .roles
+        .iter()
+        .map(|r| {
+            let nodes: Vec<Value> = r
+                .nodes
+                .iter()
+                .filter(|n| n.vm_id.is_some() && !n.terminating)
+                .map(|n| {
+                    let id = n.vm_id.clone().unwrap_or_default();
+                    let deploy_id = id.parse::<u64>().map(Value::from).unwrap_or(json!(id));
+                    json!({"deploy_id": deploy_id, "running": null, "vm_info": vm_json(&g, s, &r.name, n)})
+                })
+                .collect();
+            let mut role = json!({
+                "name": r.name,
+                "cardinality": r.cardinality,
+                "state": r.state.number().to_string(),
+                "nodes": nodes,
+            });
+            if let Some(v) = &r.vrouter {
+                role["vrouter_id"] = json!(v.id);
+                role["vrouter_ips"] = v.oneflow_ips();
+            }
+            role
+        })
+        .collect();
+    Ok(json_response(json!({"SERVICE": {
+        "name": s.name,
+        "id": s.id.to_string(),
+        "state": s.state.number(),
+        "roles": roles,
+    }})))
+}
+
+#[derive(serde::Deserialize)]
+struct Cardinality {
+    cardinality: u32,
+}
+
+async fn scale_role(
+    State(g): St,
+    headers: HeaderMap,
+    Path(role): Path<String>,
+    body: Bytes,
+) -> Result<Response, GateError> {
+    let c = authenticate(&g, &headers).await?;
+    let Cardinality { cardinality } = serde_json::from_slice(&body).map_err(|e| {
+        bad_request(format!(
+            "the body must be {{\"cardinality\": N}} with N a whole number: {e}"
+        ))
+    })?;
+    // Only the caller's own service: the token's.
+    g.engine
+        .scale(c.service.id, &role, cardinality, false)
+        .await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn show_vrouter(State(g): St, headers: HeaderMap) -> Result<Response, GateError> {
+    let c = authenticate(&g, &headers).await?;
+    let r = &c.service.roles[c.role];
+    let v = r.vrouter.as_ref().ok_or_else(|| {
+        GateError(
+            StatusCode::NOT_FOUND,
+            "This VM is not part of a virtual router".into(),
+        )
+    })?;
+    let vms: Vec<String> = r.nodes.iter().filter_map(|n| n.vm_id.clone()).collect();
+    let nics: Vec<Value> = v
+        .ips
+        .iter()
+        .map(|ip| json!({"NIC_ID": ip.nic.to_string(), "NETWORK_ID": ip.network_id, "VROUTER_IP": ip.ip, "FLOATING_IP": "YES"}))
+        .collect();
+    Ok(json_response(json!({"VROUTER": {
+        "ID": v.id.to_string(),
+        "NAME": format!("{}({})", r.name, c.service.id),
+        "VMS": {"ID": vms},
+        "TEMPLATE": {"NIC": nics},
+    }})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_are_read_as_lines_or_forms() {
+        let lines = parse_lines("READY=YES\n db_host = \"10.0.0.5\" \n\n").unwrap();
+        assert_eq!(
+            lines,
+            [
+                ("READY".into(), "YES".into()),
+                ("DB_HOST".into(), "10.0.0.5".into())
+            ]
+        );
+        assert!(
+            parse_lines("no equals sign")
+                .unwrap_err()
+                .1
+                .contains("line 1")
+        );
+        assert!(parse_lines("BAD KEY=1").is_err());
+        assert_eq!(
+            form("data=A%3D1%0AB%3Dtwo+words&type=1"),
+            [
+                ("data".into(), "A=1\nB=two words".into()),
+                ("type".into(), "1".into())
+            ]
+        );
+        // A stray % is kept as it is.
+        assert_eq!(form("data=100%"), [("data".into(), "100%".into())]);
+    }
+}
