@@ -163,7 +163,10 @@ impl Engine {
             .map(|r| r.parents.clone())
             .unwrap_or_default();
         let lookup = |role: &str, path: &str| {
-            if let Some(v) = self.reported_value(service, role, path) {
+            if let Some(v) = self
+                .reported_value(service, role, path)
+                .or_else(|| vrouter_value(service, role, path))
+            {
                 return Some(v);
             }
             let t = service.template.role(role)?;
@@ -225,6 +228,26 @@ impl Engine {
         crate::service::lifecycle::vm_template_json(service, role, vm_template)
             .ok_or_else(|| format!("role {role} is not in the service"))
     }
+}
+
+/// A parent `vr` role's router, for `${ROUTER.…}` references: its
+/// `VROUTER_ID`, the floating IP of its first floating NIC (`…VROUTER_IP`)
+/// or of NIC n (`…ETH<n>_VROUTER_IP`).
+fn vrouter_value(service: &Service, role: &str, path: &str) -> Option<String> {
+    let v = service.role(role)?.vrouter.as_ref()?;
+    let last = path.rsplit('/').next()?;
+    if last == "VROUTER_ID" {
+        return Some(v.id.to_string());
+    }
+    let nic = match last.strip_suffix("_VROUTER_IP") {
+        Some(eth) => Some(eth.strip_prefix("ETH")?.parse::<usize>().ok()?),
+        None if last == "VROUTER_IP" => None,
+        None => return None,
+    };
+    v.ips
+        .iter()
+        .find(|ip| nic.is_none_or(|n| ip.nic == n))
+        .map(|ip| ip.ip.clone())
 }
 
 /// The value at an OpenNebula-style path (`TEMPLATE/CONTEXT/DB_NAME`) in a
