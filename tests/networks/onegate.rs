@@ -274,3 +274,72 @@ fn a_token_opens_only_its_own_vm_and_its_own_service() {
         }
     }
 }
+
+/// `examples/onegate/onegate`, the shell client a VM image carries, as a
+/// VM would run it: the endpoint and token from its environment.
+fn client(port: u16, token: &str, args: &[&str]) -> (bool, String) {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/onegate/onegate"
+    );
+    let out = std::process::Command::new("sh")
+        .arg(script)
+        .args(args)
+        .env("ONEGATE_ENDPOINT", format!("http://127.0.0.1:{port}"))
+        .env("ONEGATE_TOKEN", token)
+        .env("ONEGATE_CONTEXT", "/dev/null")
+        .env_remove("VMID")
+        .output()
+        .expect("sh runs the client");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn the_shell_client_reports_reads_and_scales_through_onegate() {
+    let (f, port) = with_onegate("");
+    let id = f.deploy(
+        json!({"name": "shell", "roles": [{"name": "web", "type": "vm",
+        "cardinality": 1, "template_id": 0, "max_vms": 2}]}),
+    );
+    f.wait_state(id, 2);
+    let vm = role_vms(&f, id, "web")[0].clone();
+    let token = token_of(&f, &vm);
+
+    let (ok, said) = client(
+        port,
+        &token,
+        &["vm", "update", "--data", "APP_STATE=warm\nQUEUE=3"],
+    );
+    assert!(ok, "{said}");
+    let (ok, said) = client(port, &token, &["vm", "show", "--json"]);
+    assert!(ok, "{said}");
+    let shown: Value = serde_json::from_str(said.trim()).expect("JSON");
+    assert_eq!(shown["VM"]["USER_TEMPLATE"]["APP_STATE"], "warm");
+    assert_eq!(shown["VM"]["USER_TEMPLATE"]["QUEUE"], "3");
+    let (ok, said) = client(port, &token, &["vm", "update", "--erase", "QUEUE"]);
+    assert!(ok, "{said}");
+    let (_, said) = client(port, &token, &["vm", "show", "--json"]);
+    assert!(!said.contains("QUEUE"), "{said}");
+
+    let (ok, said) = client(port, &token, &["service", "show", "--json"]);
+    assert!(ok, "{said}");
+    let service: Value = serde_json::from_str(said.trim()).expect("JSON");
+    assert_eq!(service["SERVICE"]["id"], id.to_string());
+    let (ok, said) = client(
+        port,
+        &token,
+        &["service", "scale", "--role", "web", "--cardinality", "2"],
+    );
+    assert!(ok, "{said}");
+    wait_body(&f, id, "scaled to 2 by the VM", |b| {
+        b["roles"][0]["cardinality"] == 2
+    });
+
+    let (ok, said) = client(port, &format!("{token}x"), &["vm", "show"]);
+    assert!(!ok && said.contains("401"), "{said}");
+}

@@ -18,6 +18,7 @@ mod accounts;
 pub mod backup;
 pub mod migrations;
 mod networks;
+pub mod registry;
 mod resources;
 mod services;
 mod vm_attributes;

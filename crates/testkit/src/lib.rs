@@ -265,7 +265,7 @@ pub async fn check(host: &PluginHost, file: PluginFile, grant: Grant) -> Result<
         }
         PluginKind::Network => {
             let plugin = host.load(manifest.clone(), &file.wasm, grant)?;
-            Ok(network::run(plugin, &manifest).await)
+            Ok(network::run(host, plugin, &manifest).await)
         }
     }
 }

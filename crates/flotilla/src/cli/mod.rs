@@ -25,6 +25,7 @@ mod bench;
 mod config;
 mod connection;
 mod explain;
+mod networks;
 mod output;
 mod ownership;
 mod plugin;
@@ -85,6 +86,12 @@ enum Command {
     /// Images, which VM templates' disks refer to.
     #[command(subcommand)]
     Image(resources::ResourceCommand),
+    /// Virtual networks: address ranges, leases, reservations.
+    #[command(subcommand)]
+    Vnet(networks::VnetCommand),
+    /// Virtual network templates, instantiated into networks.
+    #[command(subcommand)]
+    Vntemplate(networks::VntemplateCommand),
     /// Users.
     #[command(subcommand)]
     User(accounts::UserCommand),
@@ -117,6 +124,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Service(cmd) => services::run(&cli.api, cmd).await,
         Command::VmTemplate(cmd) => resources::run(&cli.api, resources::VM_TEMPLATE, cmd).await,
         Command::Image(cmd) => resources::run(&cli.api, resources::IMAGE, cmd).await,
+        Command::Vnet(cmd) => networks::vnet(&cli.api, cmd).await,
+        Command::Vntemplate(cmd) => networks::vntemplate(&cli.api, cmd).await,
         Command::User(cmd) => accounts::users(&cli.api, cmd).await,
         Command::Group(cmd) => accounts::groups(&cli.api, cmd).await,
         Command::Plugin(cmd) => plugin::run(&cli.api, cmd).await,

@@ -207,8 +207,11 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
         ),
         (
             "/vntemplate/{id}",
-            get(vnets::show_vntemplate).delete(vnets::delete_vntemplate),
+            get(vnets::show_vntemplate)
+                .put(vnets::update_vntemplate)
+                .delete(vnets::delete_vntemplate),
         ),
+        ("/vntemplate/{id}/action", post(vnets::vntemplate_action)),
         (
             "/vntemplate/{id}/instantiate",
             post(vnets::instantiate_vntemplate),

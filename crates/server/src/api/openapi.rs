@@ -121,6 +121,8 @@ pub(crate) fn verbatim(schema: serde_json::Value) -> RefOr<Schema> {
         super::vnets::list_vntemplates,
         super::vnets::create_vntemplate,
         super::vnets::show_vntemplate,
+        super::vnets::update_vntemplate,
+        super::vnets::vntemplate_action,
         super::vnets::delete_vntemplate,
         super::vnets::instantiate_vntemplate,
         super::accounts::list_users,

@@ -345,6 +345,50 @@ pub async fn show_vntemplate(
     resources::show(ResourceKind::VnetTemplate, state, caller, id).await
 }
 
+#[utoipa::path(put, path = "/vntemplate/{id}", operation_id = "updateVntemplate", tag = "vntemplate",
+    summary = "Replace or append to a virtual network template's attributes",
+    params(("id" = u64, Path)),
+    request_body(content = super::schemas::resources::AttributesUpdate, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The template.", body = super::schemas::networks::VntemplateResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable)
+    )
+)]
+pub async fn update_vntemplate(
+    state: St,
+    caller: Caller,
+    id: Path<u64>,
+    body: JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    resources::update(ResourceKind::VnetTemplate, state, caller, id, body).await
+}
+
+#[utoipa::path(post, path = "/vntemplate/{id}/action", operation_id = "vntemplateAction", tag = "vntemplate",
+    summary = "Rename, chmod, chown or chgrp a virtual network template",
+    params(("id" = u64, Path)),
+    request_body(content = super::schemas::common::ActionRequest, content_type = "application/json"),
+    responses(
+        (status = 204, response = NoContent),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable)
+    )
+)]
+pub async fn vntemplate_action(
+    state: St,
+    caller: Caller,
+    id: Path<u64>,
+    body: JsonBody,
+) -> Result<StatusCode, ApiError> {
+    resources::action(ResourceKind::VnetTemplate, state, caller, id, body).await
+}
+
 #[utoipa::path(delete, path = "/vntemplate/{id}", operation_id = "deleteVntemplate", tag = "vntemplate",
     summary = "Delete a virtual network template",
     params(("id" = u64, Path)),

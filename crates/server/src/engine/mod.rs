@@ -17,7 +17,7 @@ mod vnets;
 
 pub use backend::{ManagedRecord, NativeSimDriver, VmBackend};
 pub use library::{NativePolicies, NetworkBackend, NoNetworks, PluginLibrary, PolicyBackend};
-pub use vnets::{StoreRegistry, vnet_info};
+pub use vnets::StoreRegistry;
 
 use crate::plugin::VmSpec;
 use crate::service::lifecycle::{

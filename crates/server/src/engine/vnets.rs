@@ -3,8 +3,8 @@
 //! back: a VM that left its service, a service that is gone.
 
 use super::*;
-use crate::plugin::{KeyValue, NetworkRegistry, PluginError, VnetInfo, VnetRange};
-use crate::store::{MadeFor, NetworkError, Resource, ResourceKind};
+use crate::plugin::{NetworkRegistry, PluginError, VnetInfo};
+use crate::store::{MadeFor, NetworkError, registry};
 
 /// The registry network modes call, over the engine's store.
 /// It holds the engine weakly: the engine holds the plugins that hold it.
@@ -32,56 +32,9 @@ impl StoreRegistry {
     }
 }
 
-fn plugin_error(e: NetworkError) -> PluginError {
-    match e {
-        NetworkError::NotFound(m) => PluginError::NotFound(m),
-        NetworkError::Refused(m) => PluginError::Denied(m),
-        NetworkError::Storage(e) => PluginError::Unavailable(format!("the host's store: {e:#}")),
-    }
-}
-
-fn network_id(id: &str) -> Result<u64, PluginError> {
-    id.trim()
-        .parse()
-        .map_err(|_| PluginError::NotFound(format!("virtual network `{id}` does not exist")))
-}
-
-/// A stored network as a mode sees it.
-pub fn vnet_info(store: &dyn Store, net: &Resource) -> Result<VnetInfo, NetworkError> {
-    let ranges = flotilla_core::network::parse_ranges(&net.attributes).unwrap_or_default();
-    let leased = store.leases(net.id)?.len() as u32;
-    Ok(VnetInfo {
-        id: net.id.to_string(),
-        name: net.name.clone(),
-        ranges: ranges
-            .iter()
-            .map(|r| VnetRange {
-                ip: r.ip.to_string(),
-                size: r.size,
-            })
-            .collect(),
-        leased,
-        attributes: net
-            .attributes
-            .iter()
-            .filter(|(k, _)| k.as_str() != "AR")
-            .filter_map(|(k, v)| Some(KeyValue::new(k, crate::service::inputs::as_text(v)?)))
-            .collect(),
-    })
-}
-
 impl NetworkRegistry for StoreRegistry {
     fn get(&self, id: &str) -> Result<VnetInfo, PluginError> {
-        let id = network_id(id)?;
-        self.with_store(|store| {
-            let net = store
-                .resource(ResourceKind::Vnet, id)
-                .map_err(|e| plugin_error(e.into()))?
-                .ok_or_else(|| {
-                    PluginError::NotFound(format!("virtual network {id} does not exist"))
-                })?;
-            vnet_info(store, &net).map_err(plugin_error)
-        })
+        self.with_store(|store| registry::get(store, id))
     }
 
     fn reserve(
@@ -92,17 +45,13 @@ impl NetworkRegistry for StoreRegistry {
         name: &str,
         size: u32,
     ) -> Result<VnetInfo, PluginError> {
-        let parent = network_id(parent)?;
         self.with_store(|store| {
-            let owner = service_owner(store, service_id)?;
             let made_for = MadeFor {
                 service_id,
                 operation_id,
             };
-            let net = store
-                .reserve(parent, name, size, owner, Some(made_for))
-                .map_err(plugin_error)?;
-            vnet_info(store, &net).map_err(plugin_error)
+            let owner = service_owner(store, service_id)?;
+            registry::reserve(store, owner, made_for, parent, name, size)
         })
     }
 
@@ -114,44 +63,18 @@ impl NetworkRegistry for StoreRegistry {
         name: &str,
         extra: &str,
     ) -> Result<VnetInfo, PluginError> {
-        let template: u64 = template.trim().parse().map_err(|_| {
-            PluginError::NotFound(format!(
-                "virtual network template `{template}` does not exist"
-            ))
-        })?;
-        let extra = crate::service::attributes::template_contents(extra);
         self.with_store(|store| {
-            let owner = service_owner(store, service_id)?;
             let made_for = MadeFor {
                 service_id,
                 operation_id,
             };
-            let net = store
-                .instantiate_network(template, name, extra, owner, Some(made_for))
-                .map_err(plugin_error)?;
-            vnet_info(store, &net).map_err(plugin_error)
+            let owner = service_owner(store, service_id)?;
+            registry::instantiate(store, owner, made_for, template, name, extra)
         })
     }
 
     fn delete(&self, id: &str) -> Result<(), PluginError> {
-        let id = network_id(id)?;
-        self.with_store(|store| {
-            let Some(net) = store
-                .resource(ResourceKind::Vnet, id)
-                .map_err(|e| plugin_error(e.into()))?
-            else {
-                return Ok(());
-            };
-            // A mode removes what it made for a service, never an
-            // operator's network.
-            if !net.attributes.contains_key("SERVICE_ID") {
-                return Err(PluginError::Denied(format!(
-                    "virtual network {id} was not made for a service; only an operator deletes it"
-                )));
-            }
-            store.delete_network(id).map_err(plugin_error)?;
-            Ok(())
-        })
+        self.with_store(|store| registry::delete(store, id))
     }
 }
 
@@ -162,7 +85,7 @@ fn service_owner(
 ) -> Result<crate::access::Ownership, PluginError> {
     store
         .service(service_id)
-        .map_err(|e| plugin_error(e.into()))?
+        .map_err(|e| PluginError::Unavailable(format!("the host's store: {e:#}")))?
         .map(|s| s.ownership)
         .ok_or_else(|| PluginError::NotFound(format!("service {service_id} does not exist")))
 }

@@ -41,6 +41,7 @@ struct Gate {
 type St = State<Gate>;
 
 /// A plain-text error, as OneGate answers.
+#[derive(Debug)]
 struct GateError(StatusCode, String);
 
 impl IntoResponse for GateError {
