@@ -109,7 +109,9 @@ pub fn router(gate: Arc<OneGate>, engine: Engine) -> Router {
 
 /// The VM a request speaks for, with its service (as the store has it).
 struct Caller {
-    service: Service,
+    /// Shared with the store's cache: a report costs no copy of a
+    /// service of thousands of VMs.
+    service: Arc<Service>,
     role: usize,
     node: usize,
 }
@@ -131,11 +133,13 @@ async fn authenticate(g: &Gate, headers: &HeaderMap) -> Result<Caller, GateError
         .signer
         .verify(token, OneGate::now_s())
         .map_err(|_| unauthorized())?;
-    let engine = g.engine.clone();
-    let service = tokio::task::spawn_blocking(move || engine.service(claims.service_id))
-        .await
-        .map_err(|e| GateError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(|_| unauthorized())?;
+    let service = g
+        .engine
+        .store()
+        .shared_service(claims.service_id)
+        .ok()
+        .flatten()
+        .ok_or_else(unauthorized)?;
     // A VM that left its service (scaled in, replaced) speaks for nothing.
     let (role, node) = service
         .roles
@@ -345,18 +349,23 @@ fn form(body: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A report: what to set and what to erase.
-fn report(
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(Vec<(String, String)>, Vec<String>), GateError> {
+/// A report: the attributes to set, and those to erase.
+struct Report {
+    set: Vec<(String, String)>,
+    erase: Vec<String>,
+}
+
+fn report(headers: &HeaderMap, body: &[u8]) -> Result<Report, GateError> {
     let text = std::str::from_utf8(body).map_err(|_| bad_request("the body is not UTF-8 text"))?;
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
     if !is_form {
-        return Ok((parse_lines(text)?, Vec::new()));
+        return Ok(Report {
+            set: parse_lines(text)?,
+            erase: Vec::new(),
+        });
     }
     let fields = form(text);
     let field = |name: &str| {
@@ -367,13 +376,17 @@ fn report(
     };
     let data = field("data").unwrap_or_default();
     match field("type").unwrap_or("1") {
-        "1" => Ok((parse_lines(data)?, Vec::new())),
-        "2" => Ok((
-            Vec::new(),
-            data.split_whitespace()
+        "1" => Ok(Report {
+            set: parse_lines(data)?,
+            erase: Vec::new(),
+        }),
+        "2" => Ok(Report {
+            set: Vec::new(),
+            erase: data
+                .split_whitespace()
                 .map(|k| k.trim().to_ascii_uppercase())
                 .collect(),
-        )),
+        }),
         other => Err(bad_request(format!(
             "type: `{other}` is not 1 (update) or 2 (erase)"
         ))),
@@ -387,7 +400,7 @@ fn apply_report(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, GateError> {
-    let (set, erase) = report(headers, body)?;
+    let Report { set, erase } = report(headers, body)?;
     if let Some(key) = set
         .iter()
         .map(|(k, _)| k)
