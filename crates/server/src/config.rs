@@ -215,12 +215,23 @@ impl Config {
             ),
             ("server.password_checks", config.server.password_checks == 0),
             (
+                "onegate.reports_per_second",
+                config.onegate.reports_per_second == 0,
+            ),
+            (
                 "server.failed_logins_per_minute",
                 config.server.failed_logins_per_minute == 0,
             ),
         ];
         if let Some((key, _)) = zeros.iter().find(|(_, zero)| *zero) {
             return Err(format!("{key}: must be above zero"));
+        }
+        if let Some(endpoint) = &config.onegate.endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            return Err(format!(
+                "onegate.endpoint: `{endpoint}` must be a URL (http://host:port) the VMs reach OneGate by"
+            ));
         }
         if !(config.sim.boot_seconds >= 0.0 && config.sim.boot_seconds.is_finite()) {
             return Err("sim.boot_seconds: must be a number of seconds, 0 or more".into());
@@ -291,5 +302,9 @@ mod tests {
         assert!(err.starts_with("sim.boot_seconds"), "{err}");
         assert!(Config::parse("[server]\nlisten = \"here\"\n").is_err());
         assert!(Config::parse("[surprise]\n").is_err());
+        let err = Config::parse("[onegate]\nendpoint = \"10.0.0.1:5030\"\n").unwrap_err();
+        assert!(err.starts_with("onegate.endpoint"), "{err}");
+        let err = Config::parse("[onegate]\nreports_per_second = 0\n").unwrap_err();
+        assert!(err.starts_with("onegate.reports_per_second"), "{err}");
     }
 }
