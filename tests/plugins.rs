@@ -279,3 +279,106 @@ fn a_component_of_another_kind_than_its_manifest_says_is_refused() {
         .unwrap_err();
     assert!(err.contains("not a valid component"), "{err}");
 }
+
+/// The `exec-probe` fixture makes one host-process call per create; the
+/// answer, or the host's refusal.
+async fn probe(driver: &Driver, call: serde_json::Value) -> Result<String, String> {
+    let mut s = spec("probe");
+    s.template = call.to_string();
+    driver.create(s).await.map_err(|e| e.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_processes_need_the_grant_and_only_the_granted_program_and_arguments_run() {
+    use serde_json::json;
+    let host = PluginHost::new(None).unwrap();
+    let (manifest, wasm) = fixture("exec-probe");
+    let truth = ["/usr/bin/true", "/bin/true"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("true(1) is installed");
+
+    // No grant: nothing starts, though the manifest declares programs.
+    let ungranted = Driver::start(
+        host.load(manifest.clone(), &wasm, Grant::default())
+            .unwrap(),
+    )
+    .unwrap();
+    let refused = probe(
+        &ungranted,
+        json!({"call": "run", "program": "true", "args": []}),
+    )
+    .await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.contains("granted no program")),
+        "{refused:?}"
+    );
+
+    // `true` granted with two argument patterns; `sh` declared, not granted.
+    let mut grant = Grant::default();
+    grant.exec.insert(
+        truth.into(),
+        flotilla::plugin::ExecGrant {
+            args: vec!["--version".into(), "ok-*".into()],
+        },
+    );
+    let plugin = host.load(manifest.clone(), &wasm, grant).unwrap();
+    assert_eq!(plugin.effective_programs(), vec![truth.to_string()]);
+    let driver = Driver::start(plugin).unwrap();
+    assert_eq!(
+        probe(
+            &driver,
+            json!({"call": "run", "program": "true", "args": ["ok-1", "--version"]})
+        )
+        .await,
+        Ok("ok: exit 0".into())
+    );
+    let other = probe(
+        &driver,
+        json!({"call": "run", "program": "sh", "args": ["-c", "id"]}),
+    )
+    .await;
+    assert!(
+        other
+            .as_ref()
+            .is_err_and(|e| e.contains("`sh`: not granted")),
+        "{other:?}"
+    );
+    let spawned = probe(
+        &driver,
+        json!({"call": "spawn", "program": "/bin/sh", "args": []}),
+    )
+    .await;
+    assert!(spawned.is_err(), "{spawned:?}");
+    let bad_arg = probe(
+        &driver,
+        json!({"call": "run", "program": "true", "args": ["ok-1", "; rm -rf /"]}),
+    )
+    .await;
+    assert!(
+        bad_arg.as_ref().is_err_and(|e| e.contains("argument 1")),
+        "{bad_arg:?}"
+    );
+    // Processes of other programs cannot be watched or signalled, nor
+    // sockets outside a granted directory reached.
+    let init = probe(&driver, json!({"call": "kill", "pid": 1})).await;
+    assert!(
+        init.as_ref()
+            .is_err_and(|e| e.contains("does not run a granted program")),
+        "{init:?}"
+    );
+    let stats = probe(&driver, json!({"call": "stats", "pid": std::process::id()})).await;
+    assert!(stats.is_err(), "{stats:?}");
+    let dial = probe(
+        &driver,
+        json!({"call": "exchange", "socket": "/run/systemd/private"}),
+    )
+    .await;
+    assert!(
+        dial.as_ref()
+            .is_err_and(|e| e.contains("not inside a granted directory")),
+        "{dial:?}"
+    );
+}

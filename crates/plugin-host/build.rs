@@ -23,6 +23,7 @@ const PLUGINS: &[(&str, bool)] = &[
     ("plugins/fixtures/forbidden-host", false),
     ("plugins/fixtures/policy-fault", false),
     ("plugins/fixtures/network-fault", false),
+    ("plugins/fixtures/exec-probe", false),
     ("examples/policies/target-tracking", false),
 ];
 

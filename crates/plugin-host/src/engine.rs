@@ -335,6 +335,7 @@ pub struct Terms {
     pub limits: Limits,
     pub(crate) config: Arc<BTreeMap<String, String>>,
     pub(crate) outbound: Arc<OutboundPolicy>,
+    pub(crate) exec: Arc<crate::process::ExecPolicy>,
 }
 
 impl Terms {
@@ -345,6 +346,7 @@ impl Terms {
             &grant.allowed_outbound_hosts,
         )?;
         Ok(Terms {
+            exec: Arc::new(crate::process::ExecPolicy::new(manifest, &grant)),
             limits: effective_limits(manifest.kind, &manifest.limits, &grant.limits),
             config: Arc::new(grant.config.clone()),
             outbound: Arc::new(outbound),
@@ -396,6 +398,11 @@ impl LoadedPlugin {
         Ok(true)
     }
 
+    /// The programs the plugin may really start.
+    pub fn effective_programs(&self) -> Vec<String> {
+        self.terms().exec.programs()
+    }
+
     /// The outbound hosts the plugin may really reach.
     pub fn effective_outbound_hosts(&self) -> Vec<String> {
         self.terms().outbound.effective()
@@ -411,6 +418,7 @@ impl LoadedPlugin {
             terms.limits.memory_bytes,
             terms.config.clone(),
             self.networks.clone(),
+            terms.exec.clone(),
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);

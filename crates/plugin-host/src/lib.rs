@@ -18,6 +18,7 @@ mod instance;
 pub mod manifest;
 mod network;
 mod policy;
+mod process;
 mod registry;
 mod state;
 mod supervisor;
@@ -31,7 +32,7 @@ pub use flotilla_model::{
     PluginError, PluginInfo, Recommendation, RoleView, VmAction, VmSample, VmSpec, VmState,
     VmStatus, VnetInfo, VnetRange,
 };
-pub use manifest::{Grant, Limits, Manifest, PluginKind};
+pub use manifest::{ExecGrant, Grant, Limits, Manifest, PluginKind};
 pub use network::{Network, NetworkInstance};
 pub use policy::{Policy, PolicyInstance};
 pub use registry::NetworkRegistry;

@@ -121,6 +121,10 @@ pub struct Capabilities {
     /// `http://127.0.0.1:*` or `https://*.example.com:443`.
     #[serde(default)]
     pub allowed_outbound_hosts: Vec<String>,
+    /// Programs the plugin starts as host processes, by file name
+    /// (`qemu-system-x86_64`); the operator grants each by its path.
+    #[serde(default)]
+    pub exec: Vec<String>,
 }
 
 /// `plugin.toml`: who a plugin is and what it needs.
@@ -210,6 +214,23 @@ pub struct Grant {
     /// Limits; may raise the kind's defaults up to the host's ceiling.
     #[serde(default)]
     pub limits: LimitOverrides,
+    /// Programs the plugin may start (`"/usr/bin/qemu-system-x86_64"`),
+    /// each with the patterns its arguments must match.
+    #[serde(default)]
+    pub exec: BTreeMap<String, ExecGrant>,
+    /// Host directories the plugin may read and write (seen at the same
+    /// path inside the sandbox), and reach sockets in.
+    #[serde(default)]
+    pub dirs: Vec<std::path::PathBuf>,
+}
+
+/// One granted program: every argument must match one of `args`, where
+/// `*` matches any run of characters and `{dir}` one of the granted
+/// directories (`file={dir}/*`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecGrant {
+    pub args: Vec<String>,
 }
 
 impl Grant {
@@ -220,6 +241,25 @@ impl Grant {
         }
         if self.limits.memory_mb == Some(0) || self.limits.timeout_ms == Some(0) {
             return Err(format!("plugins.{id}.limits: limits must be above zero"));
+        }
+        for program in self.exec.keys() {
+            if !std::path::Path::new(program).is_absolute() {
+                return Err(format!(
+                    "plugins.{id}.exec.\"{program}\": a program is granted by its absolute path"
+                ));
+            }
+        }
+        for (i, dir) in self.dirs.iter().enumerate() {
+            if !dir.is_absolute()
+                || dir
+                    .components()
+                    .any(|c| c == std::path::Component::ParentDir)
+            {
+                return Err(format!(
+                    "plugins.{id}.dirs[{i}]: `{}` must be an absolute path without `..`",
+                    dir.display()
+                ));
+            }
         }
         Ok(())
     }

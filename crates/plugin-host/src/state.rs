@@ -29,6 +29,8 @@ pub struct PluginState {
     pub stderr: MemoryOutputPipe,
     /// Flotilla's virtual networks, for network modes.
     pub(crate) networks: Arc<crate::registry::RegistrySlot>,
+    /// The programs and directories the operator granted.
+    pub(crate) exec: Arc<crate::process::ExecPolicy>,
 }
 
 impl PluginState {
@@ -39,16 +41,25 @@ impl PluginState {
         memory_limit: u64,
         config: Arc<BTreeMap<String, String>>,
         networks: Arc<crate::registry::RegistrySlot>,
+        exec: Arc<crate::process::ExecPolicy>,
     ) -> PluginState {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         // Deny by default: no preopened directories, no environment, no
         // arguments, no sockets. Only stderr is captured.
-        let wasi = wasmtime_wasi::WasiCtxBuilder::new()
-            .stderr(stderr.clone())
+        let mut wasi = wasmtime_wasi::WasiCtxBuilder::new();
+        wasi.stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+            .allow_ip_name_lookup(false);
+        // Directories the operator granted, at the same path inside (so a
+        // path the plugin hands a host process means the same file).
+        for dir in exec.dirs() {
+            let path = dir.display().to_string();
+            if let Err(e) = wasi.preopened_dir(dir, &path, wasmtime_wasi::FsPerms::ReadWrite) {
+                tracing::warn!(plugin = %plugin, dir = %path, "granted directory not opened: {e:#}");
+            }
+        }
+        let wasi = wasi.build();
         PluginState {
             plugin,
             kind,
@@ -65,6 +76,7 @@ impl PluginState {
             config,
             stderr,
             networks,
+            exec,
         }
     }
 }
@@ -78,6 +90,9 @@ impl PluginState {
         }
         if !Arc::ptr_eq(&self.config, &terms.config) {
             self.config = terms.config.clone();
+        }
+        if !Arc::ptr_eq(&self.exec, &terms.exec) {
+            self.exec = terms.exec.clone();
         }
     }
 }

@@ -29,6 +29,7 @@ pub mod http;
 pub mod log;
 pub mod network;
 pub mod policy;
+pub mod process;
 pub mod types;
 
 #[doc(hidden)]

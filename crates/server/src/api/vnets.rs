@@ -433,7 +433,7 @@ pub async fn instantiate_vntemplate(
     let body = body_json(body)?;
     let name = check_name("name", body.get("name"))?;
     let extra = match body.get("extra") {
-        None | Some(Value::Null) => String::new(),
+        None => String::new(),
         Some(Value::String(s)) => s.clone(),
         Some(_) => {
             return Err(ApiError::bad_request(
