@@ -38,6 +38,10 @@ pub struct PluginSummary {
     /// quarantined_until) or "failed: <reason>".
     pub status: String,
     pub allowed_outbound_hosts: Vec<String>,
+    /// Programs it may start as host processes (declared by its manifest
+    /// and granted by the operator).
+    #[serde(default)]
+    pub programs: Vec<String>,
     pub timeout_ms: u64,
     pub memory_mb: u64,
     pub calls: u64,
@@ -189,6 +193,11 @@ impl Registry {
                     .as_ref()
                     .ok()
                     .and_then(|p| p.stats.quarantined_until());
+                let programs = e
+                    .loaded
+                    .as_ref()
+                    .map(|p| p.effective_programs())
+                    .unwrap_or_default();
                 let (status, hosts, limits, stats, digest) = match &e.loaded {
                     Ok(p) => (
                         if quarantined_until.is_some() {
@@ -217,6 +226,7 @@ impl Registry {
                     source: e.source.clone(),
                     status,
                     allowed_outbound_hosts: hosts,
+                    programs,
                     timeout_ms: limits.map_or(0, |l| l.timeout.as_millis() as u64),
                     memory_mb: limits.map_or(0, |l| l.memory_bytes >> 20),
                     calls: stats[0],

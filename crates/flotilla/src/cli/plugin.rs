@@ -92,6 +92,7 @@ async fn list(args: &ApiArgs) -> Result<ExitCode, String> {
         "SOURCE",
         "STATUS",
         "OUTBOUND HOSTS",
+        "PROGRAMS",
         "LIMITS",
         "CALLS",
         "FAULTS",
@@ -101,6 +102,11 @@ async fn list(args: &ApiArgs) -> Result<ExitCode, String> {
             "-".to_string()
         } else {
             p.allowed_outbound_hosts.join(",")
+        };
+        let programs = if p.programs.is_empty() {
+            "-".to_string()
+        } else {
+            p.programs.join(",")
         };
         let limits = if p.timeout_ms > 0 {
             format!("{}ms/{}MiB", p.timeout_ms, p.memory_mb)
@@ -116,6 +122,7 @@ async fn list(args: &ApiArgs) -> Result<ExitCode, String> {
             p.source,
             status,
             hosts,
+            programs,
             limits,
             p.calls.to_string(),
             p.faults.to_string(),
