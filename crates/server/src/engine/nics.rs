@@ -157,6 +157,15 @@ impl Engine {
         else {
             return Ok(());
         };
+        // A service's VMs take addresses only from networks its owner
+        // may use (an operator's network shared with them, or the
+        // service's own).
+        let owner = super::vnets::owner_identity(&service.ownership);
+        if !owner.may(flotilla_core::permissions::Right::Use, &net.ownership) {
+            return Err(format!(
+                "virtual network {vnet}: the service's owner may not use it"
+            ));
+        }
         let lease = store
             .lease(vnet, &format!("{holder}/{key}{j}"), Some(service.id))
             .map_err(|e| e.to_string())?;

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::plugin::{NetworkRegistry, PluginError, VnetInfo};
-use crate::store::{MadeFor, NetworkError, registry};
+use crate::store::{MadeFor, NetworkError, ResourceKind, registry};
 
 /// The registry network modes call, over the engine's store.
 /// It holds the engine weakly: the engine holds the plugins that hold it.
@@ -51,6 +51,7 @@ impl NetworkRegistry for StoreRegistry {
                 operation_id,
             };
             let owner = service_owner(store, service_id)?;
+            may_use(store, &owner, ResourceKind::Vnet, parent)?;
             registry::reserve(store, owner, made_for, parent, name, size)
         })
     }
@@ -69,12 +70,49 @@ impl NetworkRegistry for StoreRegistry {
                 operation_id,
             };
             let owner = service_owner(store, service_id)?;
+            may_use(store, &owner, ResourceKind::VnetTemplate, template)?;
             registry::instantiate(store, owner, made_for, template, name, extra)
         })
     }
 
     fn delete(&self, id: &str) -> Result<(), PluginError> {
         self.with_store(|store| registry::delete(store, id))
+    }
+}
+
+/// The identity of whoever owns `ownership`, for its rights on others.
+pub(super) fn owner_identity(ownership: &crate::access::Ownership) -> flotilla_core::permissions::Identity {
+    flotilla_core::permissions::Identity {
+        uid: ownership.uid,
+        name: String::new(),
+        gid: ownership.gid,
+        admin: ownership.gid == crate::access::users::ADMIN_GROUP,
+    }
+}
+
+/// A service reserves from, or instantiates, only what its owner may use.
+fn may_use(
+    store: &dyn Store,
+    owner: &crate::access::Ownership,
+    kind: ResourceKind,
+    id: &str,
+) -> Result<(), PluginError> {
+    let Ok(id) = id.trim().parse::<u64>() else {
+        return Ok(()); // the registry call names it not found
+    };
+    let Some(r) = store
+        .resource(kind, id)
+        .map_err(|e| PluginError::Unavailable(format!("the host's store: {e:#}")))?
+    else {
+        return Ok(());
+    };
+    if owner_identity(owner).may(flotilla_core::permissions::Right::Use, &r.ownership) {
+        Ok(())
+    } else {
+        Err(PluginError::Denied(format!(
+            "the service's owner may not use {} {id}",
+            kind.label()
+        )))
     }
 }
 
