@@ -218,3 +218,69 @@ fn templates_naming_undeclared_networks_and_bad_ranges_are_refused() {
     let (status, body) = f.call("DELETE", &format!("/vnet/{parent}"), Value::Null);
     assert_eq!(status, 409, "a parent with a reservation stays: {body}");
 }
+
+#[test]
+fn a_users_service_cannot_reserve_from_or_attach_to_a_network_she_may_not_use() {
+    let f = Flotilla::start("");
+    let private = vnet(&f, "operators-only", range("10.20.0.1", 16));
+    let (status, body) = f.call(
+        "POST",
+        "/user",
+        json!({"name": "alice", "password": "alice-password-1"}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let alice = common::basic("alice", "alice-password-1");
+    // VM template 0 is oneadmin's: share it so only the network is in the way.
+    let (status, _) = f.call(
+        "POST",
+        "/vm_template/0/action",
+        json!({"action": {"perform": "chmod", "params": {"octet": "604"}}}),
+    );
+    assert!(status < 300);
+    let as_alice = |method: &str, path: &str, body: Value| {
+        let (status, text) = http(
+            f.server.api,
+            method,
+            path,
+            &[("authorization", alice.clone())],
+            &body.to_string(),
+        )
+        .expect("the server answers");
+        (
+            status,
+            serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+        )
+    };
+    for values in [
+        json!([{"Lan": {"reserve_from": private.to_string(), "extra": "SIZE=2"}}]),
+        json!([{"Lan": {"id": private.to_string()}}]),
+    ] {
+        let (status, t) = as_alice(
+            "POST",
+            "/service_template",
+            json!({
+                "name": "sneaky",
+                "networks": {"Lan": "M|network|lan||"},
+                "networks_values": values,
+                "roles": [{"name": "web", "type": "vm", "cardinality": 1, "template_id": 0,
+                           "template_contents": {"NIC": [{"NETWORK_ID": "$Lan"}]}}]
+            }),
+        );
+        assert_eq!(status, 201, "{t}");
+        let tid = t["DOCUMENT"]["ID"].as_str().unwrap();
+        let (status, s) = as_alice(
+            "POST",
+            &format!("/service_template/{tid}/action"),
+            json!({"action": {"perform": "instantiate"}}),
+        );
+        assert_eq!(status, 201, "{s}");
+        let id: u64 = s["DOCUMENT"]["ID"].as_str().unwrap().parse().unwrap();
+        let body = wait_body(&f, id, "a refusal", |b| b["state"] == 13 || b["state"] == 7);
+        let said = log(&body).join("\n");
+        assert!(said.contains("may not use"), "{said}");
+    }
+    assert!(
+        leases(&f, private).is_empty(),
+        "alice's services took nothing"
+    );
+}
