@@ -22,14 +22,21 @@ impl NetworkInstance {
 
     pub fn info(&mut self) -> Result<PluginInfo, CallError> {
         self.call("info", |b, s| {
+            s.data_mut().network_scope = None;
             b.flotilla_network_mode().call_info(s).map(Ok)
         })
         .map(Into::into)
     }
 
     pub fn deploy(&mut self, request: &NetworkRequest) -> Result<NetworkLease, CallError> {
+        let scope = crate::registry::Scope {
+            service_id: request.service_id,
+            operation_id: Some(request.operation_id.clone()),
+            network: None,
+        };
         let request = wit::NetworkRequest::from(request);
         self.call("deploy", |b, s| {
+            s.data_mut().network_scope = Some(scope);
             b.flotilla_network_mode().call_deploy(s, &request)
         })
         .map(Into::into)
@@ -38,14 +45,21 @@ impl NetworkInstance {
     pub fn status(&mut self, lease: &NetworkLease) -> Result<NetworkLease, CallError> {
         let lease = wit::NetworkLease::from(lease);
         self.call("status", |b, s| {
+            s.data_mut().network_scope = None;
             b.flotilla_network_mode().call_status(s, &lease)
         })
         .map(Into::into)
     }
 
     pub fn undeploy(&mut self, lease: &NetworkLease) -> Result<(), CallError> {
+        let scope = crate::registry::Scope {
+            service_id: 0,
+            operation_id: None,
+            network: Some(lease.network_id.clone()),
+        };
         let lease = wit::NetworkLease::from(lease);
         self.call("undeploy", |b, s| {
+            s.data_mut().network_scope = Some(scope);
             b.flotilla_network_mode().call_undeploy(s, &lease)
         })
     }

@@ -19,6 +19,18 @@ use std::time::{Duration, Instant};
 
 /// Output of `run` kept for the plugin.
 const OUTPUT_KEPT: usize = 4096;
+/// The longest answer line of an `exchange`.
+const MAX_LINE: usize = 1 << 20;
+
+impl PluginState {
+    /// When a host-process call must be over: its own timeout, and never
+    /// after the plugin call's deadline (the epoch cannot interrupt a host
+    /// call).
+    fn call_deadline(&self, timeout_ms: u32) -> Instant {
+        let own = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
+        self.outbound.deadline.map_or(own, |d| d.min(own))
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct ExecPolicy {
@@ -96,12 +108,47 @@ impl ExecPolicy {
         if !pattern.contains("{dir}") {
             return glob(pattern, arg);
         }
-        // A path inside a granted directory, never one that climbs out.
+        // A path inside a granted directory, never one that climbs out,
+        // through `..` or a symlink the plugin made there.
         !arg.contains("..")
             && self.dirs.iter().any(|d| {
-                let d = d.display().to_string();
-                glob(&pattern.replace("{dir}", d.trim_end_matches('/')), arg)
+                let dir = d.display().to_string();
+                let dir = dir.trim_end_matches('/');
+                glob(&pattern.replace("{dir}", dir), arg) && self.paths_stay_inside(arg, dir)
             })
+    }
+
+    /// Every path in `arg` that starts with `dir` resolves (symlinks
+    /// followed) inside a granted directory; a path that does not exist
+    /// yet must not be a symlink and its directory must resolve inside.
+    fn paths_stay_inside(&self, arg: &str, dir: &str) -> bool {
+        let granted: Vec<PathBuf> = self
+            .dirs
+            .iter()
+            .filter_map(|d| std::fs::canonicalize(d).ok())
+            .collect();
+        let inside = |p: &Path| granted.iter().any(|g| p.starts_with(g));
+        let mut rest = arg;
+        while let Some(at) = rest.find(dir) {
+            let tail = &rest[at..];
+            let end = tail.find(|c: char| !safe(c)).unwrap_or(tail.len());
+            let path = Path::new(&tail[..end]);
+            let ok = match std::fs::canonicalize(path) {
+                Ok(real) => inside(&real),
+                Err(_) => {
+                    std::fs::symlink_metadata(path).is_err()
+                        && path
+                            .parent()
+                            .and_then(|p| std::fs::canonicalize(p).ok())
+                            .is_some_and(|p| inside(&p))
+                }
+            };
+            if !ok {
+                return false;
+            }
+            rest = &tail[end..];
+        }
+        true
     }
 
     /// The process with `pid`, if it runs a granted program.
@@ -123,42 +170,47 @@ impl ExecPolicy {
 
     /// A socket path inside a granted directory.
     fn granted_socket(&self, socket: &str) -> Result<PathBuf, String> {
-        let path = Path::new(socket);
-        let parent = path
-            .parent()
-            .and_then(|p| std::fs::canonicalize(p).ok())
-            .ok_or_else(|| format!("socket `{socket}`: no such directory"))?;
+        // Resolved whole (a symlink in a granted directory pointing out of
+        // it is refused), as the kernel will resolve it.
+        let real = std::fs::canonicalize(socket)
+            .map_err(|_| format!("socket `{socket}`: not inside a granted directory"))?;
         let inside = self
             .dirs
             .iter()
             .filter_map(|d| std::fs::canonicalize(d).ok())
-            .any(|d| parent.starts_with(d));
-        if inside && !socket.contains("..") {
-            Ok(path.to_path_buf())
+            .any(|d| real.starts_with(d));
+        if inside {
+            Ok(real)
         } else {
             Err(format!("socket `{socket}`: not inside a granted directory"))
         }
     }
 }
 
-/// `*` matches any run of characters; everything else is literal.
+/// What `*` may stand for: letters, digits and `. _ - / + @`. Never a
+/// comma, colon, space, quote or `;`, so a `*` cannot smuggle another
+/// option into a QEMU argument (`file={dir}/*` is not
+/// `file=…,driver=…`) or a command into one QEMU runs through a shell.
+fn safe(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "._-/+@".contains(c)
+}
+
+/// `*` matches a run of [`safe`] characters; everything else is literal.
 fn glob(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == text;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || !text[first.len()..].ends_with(last) {
-        return false;
-    }
-    let mut rest = &text[first.len()..text.len() - last.len()];
-    for part in &parts[1..parts.len() - 1] {
-        match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
-            None => return false,
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((literal, rest)) => {
+            let Some(after) = text.strip_prefix(literal) else {
+                return false;
+            };
+            // Every split point of the safe run the star may cover.
+            let run = after.find(|c: char| !safe(c)).unwrap_or(after.len());
+            (0..=run)
+                .rev()
+                .filter(|i| after.is_char_boundary(*i))
+                .any(|i| glob(rest, &after[i..]))
         }
     }
-    true
 }
 
 fn denied(m: String) -> wit_types::Error {
@@ -234,12 +286,44 @@ impl wit::Host for PluginState {
         timeout_ms: u32,
     ) -> Result<wit::Finished, wit_types::Error> {
         let path = self.exec.check(&program, &args).map_err(denied)?;
+        let deadline = self.call_deadline(timeout_ms);
         let mut child = command(&path, &args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .map_err(|e| unavailable(format!("starting {}: {e}", path.display())))?;
-        let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
+        // Read while it runs: a child that fills a pipe would otherwise
+        // wait for us while we wait for it. Only the end is kept.
+        let drain = |stream: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut kept: Vec<u8> = Vec::new();
+                if let Some(mut stream) = stream {
+                    let mut buf = [0u8; 8192];
+                    while let Ok(n) = stream.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        kept.extend_from_slice(&buf[..n]);
+                        if kept.len() > 2 * OUTPUT_KEPT {
+                            kept.drain(..kept.len() - OUTPUT_KEPT);
+                        }
+                    }
+                }
+                kept
+            })
+        };
+        let err = drain(
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        );
+        let out = drain(
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        );
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
@@ -247,7 +331,7 @@ impl wit::Host for PluginState {
                     let _ = child.kill();
                     let _ = child.wait();
                     return Err(unavailable(format!(
-                        "{} did not finish within {timeout_ms} ms",
+                        "{} did not finish in time",
                         path.display()
                     )));
                 }
@@ -255,16 +339,8 @@ impl wit::Host for PluginState {
                 Err(e) => return Err(unavailable(e.to_string())),
             }
         };
-        let mut output = Vec::new();
-        for mut stream in [
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn Read>),
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let _ = stream.read_to_end(&mut output);
-        }
+        let mut output = err.join().unwrap_or_default();
+        output.extend(out.join().unwrap_or_default());
         let start = output.len().saturating_sub(OUTPUT_KEPT);
         Ok(wit::Finished {
             exit_code: status.code().unwrap_or(-1),
@@ -310,7 +386,7 @@ impl wit::Host for PluginState {
         timeout_ms: u32,
     ) -> Result<Vec<String>, wit_types::Error> {
         let path = self.exec.granted_socket(&socket).map_err(denied)?;
-        let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms.max(1)));
+        let deadline = self.call_deadline(timeout_ms.max(1));
         let stream = std::os::unix::net::UnixStream::connect(&path)
             .map_err(|e| unavailable(format!("connecting to {socket}: {e}")))?;
         let left = || {
@@ -326,10 +402,18 @@ impl wit::Host for PluginState {
                     .get_ref()
                     .set_read_timeout(Some(left()))
                     .map_err(|e| unavailable(e.to_string()))?;
+                // One answer is a line of at most MAX_LINE bytes: a peer
+                // that never ends its line cannot grow the host.
                 let mut line = String::new();
-                let n = reader
+                let n = (&mut *reader)
+                    .take(MAX_LINE as u64)
                     .read_line(&mut line)
                     .map_err(|e| unavailable(format!("reading {socket}: {e}")))?;
+                if n >= MAX_LINE && !line.ends_with('\n') {
+                    return Err(unavailable(format!(
+                        "{socket}: an answer over {MAX_LINE} bytes"
+                    )));
+                }
                 if n == 0 {
                     return Err(unavailable(format!("{socket} closed the connection")));
                 }
@@ -360,26 +444,28 @@ impl wit::Host for PluginState {
 mod tests {
     use super::*;
 
-    fn policy() -> ExecPolicy {
+    fn policy(dir: &Path) -> ExecPolicy {
         ExecPolicy {
             programs: vec![(
                 PathBuf::from("/usr/bin/qemu-system-x86_64"),
                 vec![
                     "-m".into(),
-                    "[0-9]*".into(),
                     "*M".into(),
-                    "file={dir}/*".into(),
+                    "file={dir}/*,format=raw".into(),
                     "-name".into(),
                     "vm-*".into(),
                 ],
             )],
-            dirs: vec![PathBuf::from("/var/lib/flotilla/qemu")],
+            dirs: vec![dir.to_path_buf()],
         }
     }
 
     #[test]
     fn programs_and_arguments_must_be_granted() {
-        let p = policy();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = std::fs::canonicalize(tmp.path()).unwrap();
+        let p = policy(&dir);
+        let d = dir.display();
         let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert!(
             p.check(
@@ -388,12 +474,10 @@ mod tests {
             )
             .is_ok()
         );
+        let disk = format!("file={d}/vm-3.qcow2,format=raw");
         assert!(
-            p.check(
-                "/usr/bin/qemu-system-x86_64",
-                &args(&["file=/var/lib/flotilla/qemu/vm-3/disk.qcow2"])
-            )
-            .is_ok()
+            p.check("/usr/bin/qemu-system-x86_64", &args(&[&disk]))
+                .is_ok()
         );
         let err = p.check("sh", &args(&["-c", "id"])).unwrap_err();
         assert!(err.contains("not granted"), "{err}");
@@ -401,17 +485,22 @@ mod tests {
             .check("qemu-system-x86_64", &args(&["-name", "x"]))
             .unwrap_err();
         assert!(err.starts_with("argument 1 `x`"), "{err}");
-        assert!(
-            p.check("qemu-system-x86_64", &args(&["file=/etc/shadow"]))
-                .is_err()
-        );
-        assert!(
-            p.check(
-                "qemu-system-x86_64",
-                &args(&["file=/var/lib/flotilla/qemu/../../etc/shadow"])
-            )
-            .is_err()
-        );
+        for escape in [
+            "file=/etc/shadow,format=raw".to_string(),
+            format!("file={d}/../../etc/shadow,format=raw"),
+            // A `*` never covers a comma: no option is smuggled in.
+            format!("file={d}/a,driver=file,filename=/etc/shadow,format=raw"),
+            "vm-1; rm -rf ~".to_string(),
+        ] {
+            assert!(
+                p.check("qemu-system-x86_64", &args(&[&escape])).is_err(),
+                "{escape}"
+            );
+        }
+        // A symlink the plugin made in its directory, pointing out of it.
+        std::os::unix::fs::symlink("/etc/shadow", dir.join("link")).unwrap();
+        let link = format!("file={d}/link,format=raw");
+        assert!(p.check("qemu-system-x86_64", &args(&[&link])).is_err());
         let nothing = ExecPolicy::default();
         assert!(
             nothing
@@ -424,6 +513,7 @@ mod tests {
     #[test]
     fn globs_match_runs_of_characters() {
         assert!(glob("*", "anything"));
+        assert!(!glob("*", "two words") && !glob("*", "a,b") && !glob("*", "a:b"));
         assert!(glob("vm-*", "vm-12"));
         assert!(glob("a*c*e", "abcde"));
         assert!(!glob("a*c*e", "abde"));

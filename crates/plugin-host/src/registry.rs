@@ -38,6 +38,16 @@ pub trait NetworkRegistry: Send + Sync + 'static {
     fn delete(&self, id: &str) -> Result<(), PluginError>;
 }
 
+/// What one network-mode call is for.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub service_id: u64,
+    /// The operation a deploy may make a network under.
+    pub operation_id: Option<String>,
+    /// The network an undeploy may delete.
+    pub network: Option<String>,
+}
+
 /// The registry a host hands to its network modes, set once the server
 /// has its store (plugins load before it).
 #[derive(Default)]
@@ -82,6 +92,22 @@ fn to_wit(v: VnetInfo) -> wit::Vnet {
 }
 
 impl PluginState {
+    /// A registry call that makes a network must be for the request the
+    /// mode is serving.
+    fn in_scope(&self, operation_id: &str, service_id: u64) -> Result<(), wit_types::Error> {
+        match &self.network_scope {
+            Some(s)
+                if s.service_id == service_id
+                    && s.operation_id.as_deref() == Some(operation_id) =>
+            {
+                Ok(())
+            }
+            _ => Err(wit_types::Error::Denied(format!(
+                "operation `{operation_id}` of service {service_id} is not the request this call serves"
+            ))),
+        }
+    }
+
     fn registry(&self) -> Result<Arc<dyn NetworkRegistry>, wit_types::Error> {
         self.networks.get().ok_or_else(|| {
             wit_types::Error::Unsupported("this host keeps no virtual networks".into())
@@ -105,6 +131,7 @@ impl wit::Host for PluginState {
         name: String,
         size: u32,
     ) -> Answer<wit::Vnet> {
+        self.in_scope(&operation_id, service_id)?;
         let r = self.registry()?;
         r.reserve(&operation_id, service_id, &parent, &name, size)
             .map(to_wit)
@@ -119,6 +146,7 @@ impl wit::Host for PluginState {
         name: String,
         extra: String,
     ) -> Answer<wit::Vnet> {
+        self.in_scope(&operation_id, service_id)?;
         let r = self.registry()?;
         r.instantiate(&operation_id, service_id, &template, &name, &extra)
             .map(to_wit)
@@ -126,6 +154,16 @@ impl wit::Host for PluginState {
     }
 
     fn delete(&mut self, id: String) -> Answer<()> {
+        let named = self
+            .network_scope
+            .as_ref()
+            .and_then(|s| s.network.as_deref())
+            == Some(id.as_str());
+        if !named {
+            return Err(wit_types::Error::Denied(format!(
+                "network `{id}` is not the one this undeploy names"
+            )));
+        }
         let r = self.registry()?;
         r.delete(&id).map_err(to_wit_error)
     }

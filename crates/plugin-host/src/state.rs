@@ -31,6 +31,10 @@ pub struct PluginState {
     pub(crate) networks: Arc<crate::registry::RegistrySlot>,
     /// The programs and directories the operator granted.
     pub(crate) exec: Arc<crate::process::ExecPolicy>,
+    /// What the network-mode call under way is for: its registry calls
+    /// may make networks for that service and operation only, and delete
+    /// only the network it names.
+    pub(crate) network_scope: Option<crate::registry::Scope>,
 }
 
 impl PluginState {
@@ -77,6 +81,7 @@ impl PluginState {
             stderr,
             networks,
             exec,
+            network_scope: None,
         }
     }
 }

@@ -24,7 +24,10 @@ mod services;
 mod vm_attributes;
 
 pub use accounts::{Accounts, StoredUser, User};
-pub use networks::{Lease, MadeFor, NetworkError, Networks, StoredVrouter};
+pub use networks::{
+    Lease, MAX_ADDRESSES, MAX_RANGES, MadeFor, NETWORK_MARKS, NetworkError, Networks,
+    StoredVrouter, check_size,
+};
 pub use resources::{Resource, ResourceKind, Resources, VmTemplate};
 pub use services::{ServiceTemplateDoc, Services};
 pub use vm_attributes::{VmAttributes, VmReport};

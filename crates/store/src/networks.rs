@@ -17,6 +17,24 @@ use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
+/// Attributes Flotilla writes on the networks it makes, never taken from
+/// a request: what ties a network to a service and an operation.
+pub const NETWORK_MARKS: [&str; 4] = [
+    "SERVICE_ID",
+    "OPERATION_ID",
+    "PARENT_NETWORK_ID",
+    "TEMPLATE_ID",
+];
+
+fn is_mark(key: &str) -> bool {
+    NETWORK_MARKS.iter().any(|m| key.eq_ignore_ascii_case(m))
+}
+
+/// The most address ranges a network holds, and addresses in all: a scan
+/// for a free block must stay short while it holds the store.
+pub const MAX_RANGES: usize = 16;
+pub const MAX_ADDRESSES: u64 = 262_144;
+
 /// An address held by someone.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Lease {
@@ -92,6 +110,9 @@ pub trait Networks {
     /// The leases of one holder's NICs (`<operation id>/…`), any network.
     fn leases_of(&self, holder: &str) -> Result<Vec<Lease>, NetworkError>;
 
+    /// Every lease a service holds, in one query.
+    fn leases_of_service(&self, service_id: u64) -> Result<Vec<Lease>, NetworkError>;
+
     /// Lease an address of `vnet` to `holder`: the one it holds already,
     /// else the first free one.
     fn lease(
@@ -159,6 +180,23 @@ pub trait Networks {
     fn delete_vrouters(&self, service_id: u64) -> Result<usize, NetworkError>;
 }
 
+/// Ranges within [`MAX_RANGES`] and [`MAX_ADDRESSES`].
+pub fn check_size(ranges: &[AddressRange]) -> Result<(), String> {
+    if ranges.len() > MAX_RANGES {
+        return Err(format!(
+            "AR: at most {MAX_RANGES} address ranges, not {}",
+            ranges.len()
+        ));
+    }
+    let total = network::capacity(ranges);
+    if total > MAX_ADDRESSES {
+        return Err(format!(
+            "AR: at most {MAX_ADDRESSES} addresses in all, not {total}"
+        ));
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     fn network(&self, id: u64) -> Result<Resource, NetworkError> {
         self.resource(ResourceKind::Vnet, id)?
@@ -201,12 +239,24 @@ impl SqliteStore {
         mut attributes: Map<String, Value>,
         made_for: Option<MadeFor<'_>>,
     ) -> Result<Resource, NetworkError> {
+        attributes.retain(|k, _| !is_mark(k) || k == "PARENT_NETWORK_ID" || k == "TEMPLATE_ID");
         if let Some(m) = made_for {
             attributes.insert("SERVICE_ID".into(), Value::from(m.service_id.to_string()));
             attributes.insert("OPERATION_ID".into(), Value::from(m.operation_id));
         }
         let id = self.create_resource(ResourceKind::Vnet, name, ownership, attributes)?;
         self.network(id)
+    }
+
+    /// The network an earlier call made for the same service and operation.
+    fn made_for(&self, made_for: Option<MadeFor<'_>>) -> Result<Option<Resource>, NetworkError> {
+        let Some(m) = made_for else {
+            return Ok(None);
+        };
+        Ok(self.network_made_by(m.operation_id)?.filter(|n| {
+            n.attributes.get("SERVICE_ID").and_then(Value::as_str)
+                == Some(m.service_id.to_string().as_str())
+        }))
     }
 
     /// Run `f` in a transaction unless one is open already (the caller's).
@@ -263,6 +313,21 @@ impl Networks for SqliteStore {
                 ip: r.get(1)?,
                 holder: r.get(2)?,
                 service_id: r.get::<_, Option<i64>>(3)?.map(|s| s as u64),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn leases_of_service(&self, service_id: u64) -> Result<Vec<Lease>, NetworkError> {
+        let mut stmt = self.db.prepare_cached(
+            "SELECT vnet_id, ip, holder FROM leases WHERE service_id = ?1 ORDER BY holder",
+        )?;
+        let rows = stmt.query_map(params![service_id as i64], |r| {
+            Ok(Lease {
+                vnet_id: r.get::<_, i64>(0)? as u64,
+                ip: r.get(1)?,
+                holder: r.get(2)?,
+                service_id: Some(service_id),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -337,6 +402,7 @@ impl Networks for SqliteStore {
             "SELECT DISTINCT CAST(json_extract(body, '$.attributes.SERVICE_ID') AS INTEGER)
                 FROM vnets WHERE json_extract(body, '$.attributes.SERVICE_ID') IS NOT NULL",
             "SELECT DISTINCT service_id FROM vrouters",
+            "SELECT DISTINCT service_id FROM vm_attributes",
         ] {
             let mut stmt = self.db.prepare_cached(sql)?;
             for id in stmt.query_map([], |r| r.get::<_, i64>(0))? {
@@ -381,9 +447,7 @@ impl Networks for SqliteStore {
         made_for: Option<MadeFor<'_>>,
     ) -> Result<Resource, NetworkError> {
         self.in_transaction(|| {
-            if let Some(m) = made_for
-                && let Some(made) = self.network_made_by(m.operation_id)?
-            {
+            if let Some(made) = self.made_for(made_for)? {
                 return Ok(made);
             }
             let parent_net = self.network(parent)?;
@@ -439,9 +503,7 @@ impl Networks for SqliteStore {
         made_for: Option<MadeFor<'_>>,
     ) -> Result<Resource, NetworkError> {
         self.in_transaction(|| {
-            if let Some(m) = made_for
-                && let Some(made) = self.network_made_by(m.operation_id)?
-            {
+            if let Some(made) = self.made_for(made_for)? {
                 return Ok(made);
             }
             let t = self
@@ -456,7 +518,10 @@ impl Networks for SqliteStore {
                 attributes.retain(|existing, _| !existing.eq_ignore_ascii_case(&k));
                 attributes.insert(k, v);
             }
+            // What ties a network to a service is Flotilla's to write.
+            attributes.retain(|k, _| !is_mark(k));
             let ranges = network::parse_ranges(&attributes).map_err(NetworkError::Refused)?;
+            check_size(&ranges).map_err(NetworkError::Refused)?;
             if ranges.is_empty() {
                 return Err(NetworkError::Refused(format!(
                     "virtual network template {template} has no address range: give one in extra, e.g. AR=[IP=10.0.0.1, SIZE=10, TYPE=IP4]"

@@ -22,16 +22,21 @@ use std::sync::Arc;
 type St = State<Arc<AppState>>;
 
 /// Attributes Flotilla writes on the networks it makes for services.
-const MARKS: &[&str] = &["SERVICE_ID", "OPERATION_ID", "PARENT_NETWORK_ID"];
+const MARKS: &[&str] = &crate::store::NETWORK_MARKS;
 
 /// A network's or network template's attributes: its `AR` well formed,
 /// and none of the marks Flotilla keeps for itself.
 pub(super) fn check_network_attributes(attributes: &Map<String, Value>) -> Result<(), ApiError> {
-    flotilla_core::network::parse_ranges(attributes)
+    let ranges = flotilla_core::network::parse_ranges(attributes)
         .map_err(|e| ApiError::bad_request(format!("template.{e}")))?;
-    if let Some(mark) = MARKS.iter().find(|m| attributes.contains_key(**m)) {
+    crate::store::check_size(&ranges)
+        .map_err(|e| ApiError::bad_request(format!("template.{e}")))?;
+    if let Some(key) = attributes
+        .keys()
+        .find(|k| MARKS.iter().any(|m| k.eq_ignore_ascii_case(m)))
+    {
         return Err(ApiError::bad_request(format!(
-            "template.{mark}: is set by Flotilla, not by a request"
+            "template.{key}: is set by Flotilla, not by a request"
         )));
     }
     Ok(())
@@ -146,7 +151,7 @@ pub async fn update_vnet(
         let engine = state.engine()?;
         let store = engine.store();
         let current = resources::load(&*store, &caller, ResourceKind::Vnet, id, Right::Manage)?;
-        if MARKS.iter().any(|m| current.attributes.contains_key(*m)) {
+        if current.attributes.contains_key("SERVICE_ID") {
             return Err(ApiError::conflict(format!(
                 "virtual network {id} belongs to a service; it changes with the service"
             )));
@@ -442,8 +447,17 @@ pub async fn instantiate_vntemplate(
         }
     };
     let extra = crate::service::attributes::template_contents(&extra);
-    flotilla_core::network::parse_ranges(&extra)
+    if let Some(key) = extra
+        .keys()
+        .find(|k| MARKS.iter().any(|m| k.eq_ignore_ascii_case(m)))
+    {
+        return Err(ApiError::bad_request(format!(
+            "extra: {key} is set by Flotilla, not by a request"
+        )));
+    }
+    let ranges = flotilla_core::network::parse_ranges(&extra)
         .map_err(|e| ApiError::bad_request(format!("extra: {e}")))?;
+    crate::store::check_size(&ranges).map_err(|e| ApiError::bad_request(format!("extra: {e}")))?;
     let engine = state.engine()?;
     let store = engine.store();
     resources::load(&*store, &caller, ResourceKind::VnetTemplate, id, Right::Use)?;

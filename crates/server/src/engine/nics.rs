@@ -11,6 +11,9 @@ use crate::service::validate::networks::{network_reference, nics};
 use crate::store::ResourceKind;
 use serde_json::{Map, Value};
 
+/// Floating IPs one virtual router may hold.
+const MAX_FLOATING: usize = 8;
+
 /// Attributes of a network copied into the context of a NIC on it.
 const CONTEXT_ATTRIBUTES: &[&str] = &[
     "GATEWAY",
@@ -206,15 +209,33 @@ impl Engine {
                 continue;
             }
             let mut floating = Vec::new();
+            let owner = super::vnets::owner_identity(&service.ownership);
             for (j, nic) in nics(&spec.template_contents, "NIC") {
                 if !is_yes(nic.get("FLOATING_IP")) {
                     continue;
+                }
+                if floating.len() == MAX_FLOATING {
+                    return Err(format!(
+                        "NIC[{j}]: a virtual router has at most {MAX_FLOATING} floating IPs"
+                    ));
                 }
                 let id = Self::resolve_network(service, nic)?
                     .ok_or_else(|| format!("NIC[{j}]: a floating IP needs a NETWORK_ID"))?;
                 let vnet = id.parse::<u64>().map_err(|_| {
                     format!("NIC[{j}]: a floating IP needs one of Flotilla's networks, not `{id}`")
                 })?;
+                let usable = self
+                    .store()
+                    .resource(ResourceKind::Vnet, vnet)
+                    .map_err(|e| format!("{e:#}"))?
+                    .is_some_and(|net| {
+                        owner.may(flotilla_core::permissions::Right::Use, &net.ownership)
+                    });
+                if !usable {
+                    return Err(format!(
+                        "NIC[{j}]: virtual network {vnet}: missing, or the service's owner may not use it"
+                    ));
+                }
                 floating.push((j, vnet));
             }
             let stored = self

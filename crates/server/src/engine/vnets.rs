@@ -81,7 +81,9 @@ impl NetworkRegistry for StoreRegistry {
 }
 
 /// The identity of whoever owns `ownership`, for its rights on others.
-pub(super) fn owner_identity(ownership: &crate::access::Ownership) -> flotilla_core::permissions::Identity {
+pub(super) fn owner_identity(
+    ownership: &crate::access::Ownership,
+) -> flotilla_core::permissions::Identity {
     flotilla_core::permissions::Identity {
         uid: ownership.uid,
         name: String::new(),

@@ -15,6 +15,8 @@ use std::sync::Mutex;
 /// reports its whole environment must not grow the server without bound.
 pub const MAX_ATTRIBUTES: usize = 256;
 pub const MAX_VALUE_BYTES: usize = 16 * 1024;
+/// All of a VM's attributes, keys and values.
+pub const MAX_TOTAL_BYTES: usize = 64 * 1024;
 
 type Key = (u64, String);
 
@@ -29,6 +31,7 @@ pub struct Reports {
 #[derive(Debug, PartialEq, Eq)]
 pub enum ReportError {
     TooMany(usize),
+    TooLarge(usize),
 }
 
 impl Reports {
@@ -66,6 +69,13 @@ impl Reports {
             }
             if next.len() > MAX_ATTRIBUTES {
                 return Err(ReportError::TooMany(next.len()));
+            }
+            let bytes: usize = next
+                .iter()
+                .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+                .sum();
+            if bytes > MAX_TOTAL_BYTES {
+                return Err(ReportError::TooLarge(bytes));
             }
             *current = next;
         }

@@ -216,16 +216,17 @@ fn nics(leases: &[Lease]) -> (Vec<Value>, Vec<Value>) {
 
 /// A VM as OneGate shows it: its state, what it reported of itself (with
 /// SERVICE_ID and ROLE_NAME, as OneFlow puts them there), its NICs.
-fn vm_json(g: &Gate, service: &Service, role: &str, node: &Node) -> Value {
+fn vm_json(g: &Gate, service: &Service, role: &str, node: &Node, leases: &[Lease]) -> Value {
     let mut user: Map<String, Value> = g.gate.reports.get(service.id, &node.operation_id);
     user.insert("SERVICE_ID".into(), json!(service.id.to_string()));
     user.insert("ROLE_NAME".into(), json!(role));
-    let leases = g
-        .engine
-        .store()
-        .leases_of(&node.operation_id)
-        .unwrap_or_default();
-    let (nic, alias) = nics(&leases);
+    let prefix = format!("{}/", node.operation_id);
+    let own: Vec<Lease> = leases
+        .iter()
+        .filter(|l| l.holder.starts_with(&prefix))
+        .cloned()
+        .collect();
+    let (nic, alias) = nics(&own);
     let (state, lcm) = one_states(node.vm_state);
     json!({"VM": {
         "NAME": node.name,
@@ -235,6 +236,10 @@ fn vm_json(g: &Gate, service: &Service, role: &str, node: &Node) -> Value {
         "USER_TEMPLATE": user,
         "TEMPLATE": {"NIC": nic, "NIC_ALIAS": alias},
     }})
+}
+
+fn leases_of(g: &Gate, operation_id: &str) -> Vec<Lease> {
+    g.engine.store().leases_of(operation_id).unwrap_or_default()
 }
 
 async fn root(State(g): St, headers: HeaderMap) -> Result<Response, GateError> {
@@ -249,7 +254,14 @@ async fn root(State(g): St, headers: HeaderMap) -> Result<Response, GateError> {
 async fn show_vm(State(g): St, headers: HeaderMap) -> Result<Response, GateError> {
     let c = authenticate(&g, &headers).await?;
     let role = &c.service.roles[c.role].name;
-    Ok(json_response(vm_json(&g, &c.service, role, c.node())))
+    let leases = leases_of(&g, &c.node().operation_id);
+    Ok(json_response(vm_json(
+        &g,
+        &c.service,
+        role,
+        c.node(),
+        &leases,
+    )))
 }
 
 /// A VM of the caller's service by its id.
@@ -278,7 +290,8 @@ async fn show_sibling(
 ) -> Result<Response, GateError> {
     let c = authenticate(&g, &headers).await?;
     let (role, node) = sibling(&c, &id)?;
-    Ok(json_response(vm_json(&g, &c.service, role, node)))
+    let leases = leases_of(&g, &node.operation_id);
+    Ok(json_response(vm_json(&g, &c.service, role, node, &leases)))
 }
 
 /// `KEY=VALUE` lines (`KEY = "VALUE"` as OpenNebula writes them too).
@@ -415,11 +428,16 @@ fn apply_report(
     g.gate
         .reports
         .update(service.id, &node.operation_id, set, &erase)
-        .map_err(|super::reports::ReportError::TooMany(n)| {
-            bad_request(format!(
-                "a VM keeps at most {} attributes; this report would make {n}",
-                super::reports::MAX_ATTRIBUTES
-            ))
+        .map_err(|e| {
+            use super::reports::{MAX_ATTRIBUTES, MAX_TOTAL_BYTES, ReportError};
+            bad_request(match e {
+                ReportError::TooMany(n) => format!(
+                    "a VM keeps at most {MAX_ATTRIBUTES} attributes; this report would make {n}"
+                ),
+                ReportError::TooLarge(n) => format!(
+                    "a VM keeps at most {MAX_TOTAL_BYTES} bytes of attributes; this report would make {n}"
+                ),
+            })
         })?;
     g.gate.updates.fetch_add(1, Ordering::Relaxed);
     Ok(StatusCode::OK.into_response())
@@ -444,6 +462,8 @@ async fn update_sibling(
 async fn show_service(State(g): St, headers: HeaderMap) -> Result<Response, GateError> {
     let c = authenticate(&g, &headers).await?;
     let s = &c.service;
+    // One query for every VM's addresses.
+    let leases = g.engine.store().leases_of_service(s.id).unwrap_or_default();
     let roles: Vec<Value> = s
         .roles
         .iter()
@@ -455,7 +475,7 @@ async fn show_service(State(g): St, headers: HeaderMap) -> Result<Response, Gate
                 .map(|n| {
                     let id = n.vm_id.clone().unwrap_or_default();
                     let deploy_id = id.parse::<u64>().map(Value::from).unwrap_or(json!(id));
-                    json!({"deploy_id": deploy_id, "running": null, "vm_info": vm_json(&g, s, &r.name, n)})
+                    json!({"deploy_id": deploy_id, "running": null, "vm_info": vm_json(&g, s, &r.name, n, &leases)})
                 })
                 .collect();
             let mut role = json!({

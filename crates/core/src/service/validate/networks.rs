@@ -193,10 +193,19 @@ pub fn fill_networks(template: &mut ServiceTemplate) -> Result<(), Vec<FieldErro
         }
     }
     // A reservation without a size would fail only when it deploys
-    // (OneFlow stores `false` as its id, #4564).
+    // (OneFlow stores `false` as its id, #4564). A name given twice would
+    // make two networks under one operation id.
+    let mut seen: Vec<&String> = Vec::new();
     for (i, entry) in template.networks_values.iter().enumerate() {
         for (name, spec) in entry {
-            if spec.get("reserve_from").is_some() && spec.get("id").is_none() {
+            if seen.contains(&name) {
+                errors.push(FieldError {
+                    field: format!("networks_values[{i}].{name}"),
+                    reason: format!("network `{name}` has a value already"),
+                });
+            }
+            seen.push(name);
+            if spec.get("reserve_from").is_some() {
                 let extra = spec
                     .get("extra")
                     .and_then(Value::as_str)
