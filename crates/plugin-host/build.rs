@@ -14,6 +14,7 @@ use std::process::Command;
 /// `flotilla-example-<id>`.
 const PLUGINS: &[(&str, bool)] = &[
     ("plugins/driver/sim", true),
+    ("plugins/driver/qemu", true),
     ("plugins/elasticity/threshold", true),
     ("plugins/elasticity/expression", true),
     ("plugins/network/static", true),

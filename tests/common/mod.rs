@@ -154,7 +154,12 @@ impl Flotilla {
     /// A fresh data directory with `config` as flotilla.toml; waits
     /// (bounded) until the API answers.
     pub fn start(config: &str) -> Flotilla {
-        let data = tempfile::tempdir().unwrap();
+        Flotilla::start_in(tempfile::tempdir().unwrap(), config)
+    }
+
+    /// As `start`, in a data directory the caller made (its config may
+    /// name paths inside it).
+    pub fn start_in(data: tempfile::TempDir, config: &str) -> Flotilla {
         std::fs::write(data.path().join("flotilla.toml"), config).unwrap();
         let password = {
             let store = flotilla::store::SqliteStore::open(&data.path().join("flotilla.db"))

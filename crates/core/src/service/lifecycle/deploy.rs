@@ -251,6 +251,11 @@ impl Service {
                             self.roles[i].scale_way = None;
                             self.roles[i].autoscale.settled_ms = Some(now);
                             self.set_role_state(i, RoleState::Running, now);
+                            // A recover may replace VMs of several roles
+                            // at once: RUNNING when the last is done.
+                            if self.roles.iter().any(|r| r.state == RoleState::Scaling) {
+                                continue;
+                            }
                             self.set_state(ServiceState::Running, now);
                             self.deadline_ms = None;
                             return effects;

@@ -133,6 +133,38 @@ impl Service {
     /// Recover a failed service: FAILED_DEPLOYING and FAILED_SCALING replace
     /// failed VMs and create the missing ones; FAILED_UNDEPLOYING retries
     /// with terminate-hard; COOLDOWN ends the cooldown.
+    /// `recover` of WARNING: the roles' FAILED and UNKNOWN VMs are
+    /// terminated (hard) and replaced under new numbers, as a scale would
+    /// (OneFlow refuses to recover a service in WARNING).
+    fn replace_failed(&mut self, now: u64) -> Result<Vec<Effect>, LifecycleError> {
+        let mut effects = Vec::new();
+        for i in 0..self.roles.len() {
+            let failed = |n: &super::Node| {
+                !n.terminating && matches!(n.vm_state, Some(VmState::Failed | VmState::Unknown))
+            };
+            if !self.roles[i].nodes.iter().any(failed) {
+                continue;
+            }
+            let role = self.roles[i].name.clone();
+            for n in self.roles[i].nodes.iter_mut().filter(|n| failed(n)) {
+                effects.extend(n.terminate(VmAction::TerminateHard));
+            }
+            self.info(now, format!("Role {role}: replacing its failed VMs"));
+            self.roles[i].scale_way = Some(super::ScaleWay::Up);
+            self.set_role_state(i, RoleState::Scaling, now);
+            effects.extend(self.grow(i, false));
+        }
+        if effects.is_empty() {
+            return Err(LifecycleError::WrongState(format!(
+                "service {} is in WARNING but has no FAILED or UNKNOWN VM to replace (a powered-off VM is resumed with a VM action)",
+                self.id
+            )));
+        }
+        self.set_state(ServiceState::Scaling, now);
+        self.deadline_ms = Some(now + self.wait_ms);
+        Ok(effects)
+    }
+
     pub fn recover(&mut self, now: u64) -> Result<Vec<Effect>, LifecycleError> {
         let mut effects = Vec::new();
         match self.state {
@@ -195,6 +227,7 @@ impl Service {
                 effects.extend(self.shutdown_next(now, true));
             }
             ServiceState::Cooldown => self.end_cooldown(now),
+            ServiceState::Warning => return self.replace_failed(now),
             ServiceState::FailedDeployingNets
             | ServiceState::DeployingNets
             | ServiceState::FailedUndeployingNets

@@ -5,6 +5,27 @@ use crate::service::lifecycle::VmState;
 
 pub const CASES: &[Case] = &[
     Case {
+        name: "recover of WARNING replaces the failed VM, as a scale",
+        given: || {
+            running().with(|k| {
+                k.set("vm-1", crate::service::lifecycle::VmState::Failed)
+                    .poll();
+            })
+        },
+        when: |k| k.s.recover(k.now),
+        service: "SCALING",
+        roles: &[("db", "RUNNING"), ("web", "SCALING")],
+        effects: &["terminate-hard vm-1", "create web"],
+    },
+    Case {
+        name: "recover of WARNING with only a powered-off VM is refused",
+        given: warning,
+        when: |k| k.s.recover(k.now),
+        service: "WARNING",
+        roles: &[("db", "RUNNING"), ("web", "WARNING")],
+        effects: &["refused: WrongState"],
+    },
+    Case {
         name: "scale up: SCALING, a VM created",
         given: running,
         when: |k| k.s.scale("web", 2, false, k.now),

@@ -1,0 +1,223 @@
+//! The plugin's configuration (`[plugins.qemu.config]` in flotilla.toml),
+//! read and checked. Pure: the values come from a lookup function, so the
+//! checks are tested natively.
+
+use flotilla_plugin_sdk::driver::Error;
+
+pub const DEFAULT_MEMORY_MB: u64 = 256;
+pub const DEFAULT_APPEND: &str = "console=ttyS0 quiet";
+
+/// The longest state directory: `<state_dir>/vms/q<u64>/qmp.sock` must fit
+/// a unix socket address (108 bytes with its NUL).
+pub const MAX_STATE_DIR_LEN: usize = 107 - "/vms/q18446744073709551615/qmp.sock".len();
+
+/// QEMU's accelerator (`-machine q35,accel=…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    Tcg,
+    Kvm,
+}
+
+impl Accel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Accel::Tcg => "tcg",
+            Accel::Kvm => "kvm",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The granted directory the VMs' files live in (the same path inside
+    /// the sandbox and for QEMU).
+    pub state_dir: String,
+    /// Default boot files for a VM without DISK (absolute paths on the host).
+    pub kernel: Option<String>,
+    pub initrd: Option<String>,
+    pub accel: Accel,
+    /// The host loopback port OneGate listens on, when the endpoint VMs are
+    /// given is not a loopback URL (see `context::onegate_forward`).
+    pub onegate_port: Option<u16>,
+    /// For a template without MEMORY.
+    pub memory_mb: u64,
+    /// The kernel command line of a kernel boot without KERNEL_CMD.
+    pub boot_append: String,
+}
+
+fn config_error(message: String) -> Error {
+    Error::InvalidInput(format!("config: {message}"))
+}
+
+/// An absolute path without `..` components and without characters that
+/// would change the meaning of a QEMU option string it is put in.
+pub fn check_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("`{path}` must be an absolute path"));
+    }
+    if path.split('/').any(|c| c == "..") {
+        return Err(format!("`{path}` must not contain `..`"));
+    }
+    if let Some(c) = path.chars().find(|c| matches!(c, ',' | '\0' | '\n' | '\r')) {
+        return Err(format!("`{path}` must not contain {c:?}"));
+    }
+    Ok(())
+}
+
+impl Settings {
+    /// The settings from the plugin's configuration.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Settings, Error> {
+        let get = |key: &str| {
+            get(key)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let state_dir = get("state_dir").ok_or_else(|| {
+            config_error(
+                "state_dir is not set; grant a directory and set [plugins.qemu.config] state_dir"
+                    .into(),
+            )
+        })?;
+        check_path(&state_dir).map_err(|e| config_error(format!("state_dir: {e}")))?;
+        let state_dir = match state_dir.trim_end_matches('/') {
+            "" => "/".to_string(),
+            dir => dir.to_string(),
+        };
+        if state_dir == "/" {
+            return Err(config_error("state_dir: must not be `/`".into()));
+        }
+        if state_dir.len() > MAX_STATE_DIR_LEN {
+            return Err(config_error(format!(
+                "state_dir: `{state_dir}` is longer than {MAX_STATE_DIR_LEN} bytes, too long for the \
+                 QMP socket path inside it (a unix socket path has at most 107)"
+            )));
+        }
+        let boot_file = |key: &str| -> Result<Option<String>, Error> {
+            match get(key) {
+                None => Ok(None),
+                Some(path) => {
+                    check_path(&path).map_err(|e| config_error(format!("{key}: {e}")))?;
+                    Ok(Some(path))
+                }
+            }
+        };
+        let kernel = boot_file("kernel")?;
+        let initrd = boot_file("initrd")?;
+        let accel = match get("accel")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("tcg") => Accel::Tcg,
+            Some("kvm") => Accel::Kvm,
+            Some(other) => {
+                return Err(config_error(format!(
+                    "accel: `{other}` is neither tcg nor kvm"
+                )));
+            }
+        };
+        let onegate_port = match get("onegate_port") {
+            None => None,
+            Some(p) => match p.parse::<u16>() {
+                Ok(port) if port > 0 => Some(port),
+                _ => {
+                    return Err(config_error(format!(
+                        "onegate_port: `{p}` is not a port (1 to 65535)"
+                    )));
+                }
+            },
+        };
+        let memory_mb = match get("memory_mb") {
+            None => DEFAULT_MEMORY_MB,
+            Some(m) => match m.parse::<u64>() {
+                Ok(mb) if (1..=crate::template::MAX_MEMORY_MB).contains(&mb) => mb,
+                _ => {
+                    return Err(config_error(format!(
+                        "memory_mb: `{m}` is not a whole number of MiB from 1 to {}",
+                        crate::template::MAX_MEMORY_MB
+                    )));
+                }
+            },
+        };
+        let boot_append = get("boot_append").unwrap_or_else(|| DEFAULT_APPEND.to_string());
+        Ok(Settings {
+            state_dir,
+            kernel,
+            initrd,
+            accel,
+            onegate_port,
+            memory_mb,
+            boot_append,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, Error> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_to_unset_keys() {
+        let s = settings(&[("state_dir", "/var/lib/flotilla/qemu/")]).unwrap();
+        assert_eq!(s.state_dir, "/var/lib/flotilla/qemu");
+        assert_eq!(s.accel, Accel::Tcg);
+        assert_eq!(s.memory_mb, 256);
+        assert_eq!(s.boot_append, "console=ttyS0 quiet");
+        assert_eq!((s.kernel, s.initrd, s.onegate_port), (None, None, None));
+    }
+
+    #[test]
+    fn a_missing_state_dir_says_what_to_set() {
+        let err = settings(&[("kernel", "/k")]).unwrap_err();
+        assert_eq!(
+            err,
+            Error::InvalidInput(
+                "config: state_dir is not set; grant a directory and set [plugins.qemu.config] state_dir"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused_naming_the_key() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("state_dir", "relative/dir")], "state_dir"),
+            (&[("state_dir", "/a/../b")], "state_dir"),
+            (&[("state_dir", "/a,b")], "state_dir"),
+            (&[("state_dir", "/")], "state_dir"),
+            (&[("state_dir", &"/x".repeat(60))], "state_dir"),
+            (&[("state_dir", "/s"), ("accel", "hvf")], "accel"),
+            (&[("state_dir", "/s"), ("memory_mb", "lots")], "memory_mb"),
+            (&[("state_dir", "/s"), ("memory_mb", "0")], "memory_mb"),
+            (
+                &[("state_dir", "/s"), ("onegate_port", "70000")],
+                "onegate_port",
+            ),
+            (&[("state_dir", "/s"), ("kernel", "vmlinuz")], "kernel"),
+        ];
+        for (pairs, key) in cases {
+            match settings(pairs) {
+                Err(Error::InvalidInput(m)) => {
+                    assert!(m.starts_with(&format!("config: {key}:")), "{m}")
+                }
+                other => panic!("{pairs:?}: {other:?}"),
+            }
+        }
+        let s = settings(&[
+            ("state_dir", "/s"),
+            ("accel", "KVM"),
+            ("onegate_port", "5030"),
+        ])
+        .unwrap();
+        assert_eq!((s.accel, s.onegate_port), (Accel::Kvm, Some(5030)));
+    }
+}

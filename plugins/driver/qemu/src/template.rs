@@ -1,0 +1,591 @@
+//! The VM template (OpenNebula attributes, as JSON) read into what QEMU
+//! needs, and the launch plan kept in `vm.json`. Pure: no files, no
+//! processes.
+
+use crate::context::Forward;
+use crate::settings::{Settings, check_path};
+use flotilla_plugin_sdk::driver::Error;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub const MAX_VCPUS: u32 = 255;
+/// 4 TiB.
+pub const MAX_MEMORY_MB: u64 = 4 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiskFormat {
+    Qcow2,
+    Raw,
+}
+
+impl DiskFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiskFormat::Qcow2 => "qcow2",
+            DiskFormat::Raw => "raw",
+        }
+    }
+
+    fn parse(name: &str) -> Option<DiskFormat> {
+        match name.to_ascii_lowercase().as_str() {
+            "qcow2" => Some(DiskFormat::Qcow2),
+            "raw" => Some(DiskFormat::Raw),
+            _ => None,
+        }
+    }
+
+    /// The format of a base image: the one the template declares, else
+    /// what its first bytes say (when the sandbox can read them), else
+    /// `raw` for a `.raw` file and `qcow2` for anything else (`qemu-img`
+    /// refuses a wrong guess, with its reason).
+    pub fn resolve(declared: Option<DiskFormat>, magic: Option<&[u8]>, path: &str) -> DiskFormat {
+        if let Some(format) = declared {
+            return format;
+        }
+        match magic {
+            Some(m) if m.starts_with(b"QFI\xfb") => DiskFormat::Qcow2,
+            Some(m) if m.len() >= 4 => DiskFormat::Raw,
+            _ if path.to_ascii_lowercase().ends_with(".raw") => DiskFormat::Raw,
+            _ => DiskFormat::Qcow2,
+        }
+    }
+}
+
+/// The one disk a VM gets: a copy-on-write overlay on `base`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskRequest {
+    pub base: String,
+    /// DRIVER or FORMAT, when the template says.
+    pub format: Option<DiskFormat>,
+}
+
+/// What the driver reads from a template.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Template {
+    pub vcpus: Option<u32>,
+    pub memory_mb: Option<u64>,
+    pub disk: Option<DiskRequest>,
+    /// DISK entries beyond the first (ignored, with a log line).
+    pub extra_disks: usize,
+    pub kernel: Option<String>,
+    pub initrd: Option<String>,
+    pub kernel_cmd: Option<String>,
+    /// CONTEXT, as strings, in the template's order.
+    pub context: Vec<(String, String)>,
+    pub nics: usize,
+}
+
+fn invalid(field: &str, reason: impl std::fmt::Display) -> Error {
+    Error::InvalidInput(format!("{field}: {reason}"))
+}
+
+/// A scalar attribute as text; `None` for null, an error for a list or
+/// an object.
+fn scalar(field: &str, value: &Value) -> Result<Option<String>, Error> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        Value::Number(n) => Ok(Some(n.to_string())),
+        Value::Bool(b) => Ok(Some(b.to_string())),
+        Value::Array(_) | Value::Object(_) => {
+            Err(invalid(field, "must be a value, not a list or an object"))
+        }
+    }
+}
+
+/// An attribute by name, case-insensitively (OpenNebula's names are).
+fn attr<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    map.get(name).or_else(|| {
+        map.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    })
+}
+
+fn text_attr(map: &Map<String, Value>, name: &str, field: &str) -> Result<Option<String>, Error> {
+    match attr(map, name) {
+        None => Ok(None),
+        Some(v) => Ok(scalar(field, v)?
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())),
+    }
+}
+
+fn path_attr(map: &Map<String, Value>, name: &str, field: &str) -> Result<Option<String>, Error> {
+    let Some(path) = text_attr(map, name, field)? else {
+        return Ok(None);
+    };
+    check_path(&path).map_err(|e| invalid(field, e))?;
+    Ok(Some(path))
+}
+
+fn parse_vcpus(text: &str) -> Option<u32> {
+    text.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_VCPUS).contains(n))
+}
+
+/// OpenNebula's CPU is a share of a physical CPU (`0.5`): the VM gets
+/// that many virtual CPUs, rounded up, unless VCPU says.
+fn parse_cpu(text: &str) -> Option<u32> {
+    let cpu: f64 = text.parse().ok()?;
+    if !cpu.is_finite() || cpu <= 0.0 || cpu > f64::from(MAX_VCPUS) {
+        return None;
+    }
+    Some(cpu.ceil() as u32)
+}
+
+/// A list attribute (`DISK`, `NIC`): one object or a list of objects.
+fn objects<'a>(field: &str, value: &'a Value) -> Result<Vec<&'a Map<String, Value>>, Error> {
+    match value {
+        Value::Null => Ok(Vec::new()),
+        Value::Object(o) => Ok(vec![o]),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                item.as_object()
+                    .ok_or_else(|| invalid(&format!("{field}[{i}]"), "must be an object"))
+            })
+            .collect(),
+        _ => Err(invalid(field, "must be an object or a list of objects")),
+    }
+}
+
+/// A name the guest's shell can assign (`context.sh` is sourced).
+pub fn is_shell_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+fn parse_disk(disks: &[&Map<String, Value>], list: bool) -> Result<Option<DiskRequest>, Error> {
+    let Some(disk) = disks.first() else {
+        return Ok(None);
+    };
+    let field = if list { "DISK[0]" } else { "DISK" };
+    let base = match path_attr(disk, "PATH", &format!("{field}.PATH"))? {
+        Some(p) => p,
+        None => match path_attr(disk, "IMAGE", &format!("{field}.IMAGE"))? {
+            Some(p) => p,
+            None => {
+                let has: Vec<&str> = disk.keys().map(String::as_str).collect();
+                return Err(invalid(
+                    field,
+                    format!(
+                        "needs PATH (or IMAGE): the absolute path of a qcow2 or raw image on the \
+                         host (the qemu driver does not resolve IMAGE_ID or volatile disks; this \
+                         DISK has {})",
+                        if has.is_empty() {
+                            "no attributes".to_string()
+                        } else {
+                            has.join(", ")
+                        }
+                    ),
+                ));
+            }
+        },
+    };
+    let mut format = None;
+    for key in ["DRIVER", "FORMAT"] {
+        let f = format!("{field}.{key}");
+        if let Some(name) = text_attr(disk, key, &f)? {
+            format = Some(
+                DiskFormat::parse(&name)
+                    .ok_or_else(|| invalid(&f, format!("`{name}` is neither qcow2 nor raw")))?,
+            );
+            break;
+        }
+    }
+    Ok(Some(DiskRequest { base, format }))
+}
+
+fn parse_context(value: &Value) -> Result<Vec<(String, String)>, Error> {
+    let map = match value {
+        Value::Null => return Ok(Vec::new()),
+        Value::Object(map) => map,
+        _ => return Err(invalid("CONTEXT", "must be an object")),
+    };
+    let mut pairs = Vec::with_capacity(map.len());
+    for (key, value) in map {
+        let field = format!("CONTEXT.{key}");
+        if !is_shell_name(key) {
+            return Err(invalid(
+                &field,
+                "not a shell variable name (letters, digits and `_`, not starting with a digit)",
+            ));
+        }
+        let value = scalar(&field, value)?.unwrap_or_default();
+        if value.contains('\0') {
+            return Err(invalid(&field, "contains a NUL character"));
+        }
+        pairs.push((key.to_ascii_uppercase(), value));
+    }
+    Ok(pairs)
+}
+
+impl Template {
+    pub fn parse(text: &str) -> Result<Template, Error> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| invalid("template", format!("not JSON: {e}")))?;
+        let Value::Object(map) = value else {
+            return Err(invalid("template", "must be a JSON object"));
+        };
+        let mut t = Template::default();
+
+        let cpu = text_attr(&map, "CPU", "CPU")?;
+        let vcpu = text_attr(&map, "VCPU", "VCPU")?;
+        t.vcpus = match (vcpu, cpu) {
+            (Some(v), _) => Some(parse_vcpus(&v).ok_or_else(|| {
+                invalid(
+                    "VCPU",
+                    format!("`{v}` is not a whole number of CPUs from 1 to {MAX_VCPUS}"),
+                )
+            })?),
+            (None, Some(c)) => Some(parse_cpu(&c).ok_or_else(|| {
+                invalid(
+                    "CPU",
+                    format!("`{c}` is not a number of CPUs above 0 and at most {MAX_VCPUS}"),
+                )
+            })?),
+            (None, None) => None,
+        };
+        t.memory_mb = match text_attr(&map, "MEMORY", "MEMORY")? {
+            None => None,
+            Some(m) => Some(
+                m.parse::<u64>()
+                    .ok()
+                    .filter(|mb| (1..=MAX_MEMORY_MB).contains(mb))
+                    .ok_or_else(|| {
+                        invalid(
+                            "MEMORY",
+                            format!("`{m}` is not a whole number of MiB from 1 to {MAX_MEMORY_MB}"),
+                        )
+                    })?,
+            ),
+        };
+
+        if let Some(disks) = attr(&map, "DISK") {
+            let list = disks.is_array();
+            let disks = objects("DISK", disks)?;
+            t.disk = parse_disk(&disks, list)?;
+            t.extra_disks = disks.len().saturating_sub(1);
+        }
+
+        // KERNEL / INITRD / KERNEL_CMD at the top level, or in OpenNebula's
+        // OS vector; the top level wins.
+        let os = match attr(&map, "OS") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(os)) => Some(os),
+            Some(_) => return Err(invalid("OS", "must be an object")),
+        };
+        let boot_attr = |name: &str, path: bool| -> Result<Option<String>, Error> {
+            let read = |m: &Map<String, Value>, field: &str| {
+                if path {
+                    path_attr(m, name, field)
+                } else {
+                    text_attr(m, name, field)
+                }
+            };
+            match read(&map, name)? {
+                Some(v) => Ok(Some(v)),
+                None => match os {
+                    Some(os) => read(os, &format!("OS.{name}")),
+                    None => Ok(None),
+                },
+            }
+        };
+        t.kernel = boot_attr("KERNEL", true)?;
+        t.initrd = boot_attr("INITRD", true)?;
+        t.kernel_cmd = boot_attr("KERNEL_CMD", false)?;
+
+        if let Some(context) = attr(&map, "CONTEXT") {
+            t.context = parse_context(context)?;
+        }
+        if let Some(nics) = attr(&map, "NIC") {
+            t.nics = objects("NIC", nics)?.len();
+        }
+        Ok(t)
+    }
+}
+
+/// How a VM boots from a kernel and initrd on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelBoot {
+    pub kernel: String,
+    #[serde(default)]
+    pub initrd: Option<String>,
+    pub append: String,
+}
+
+/// The VM's disk: an overlay (`disk.qcow2` in its directory) on `base`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskImage {
+    pub base: String,
+    pub format: DiskFormat,
+}
+
+/// The VM's one NIC: QEMU user networking, with OneGate forwarded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Net {
+    #[serde(default)]
+    pub onegate: Option<Forward>,
+}
+
+/// Everything the QEMU command line is made from, kept in `vm.json` (as
+/// its `template` summary) so that a restart (resume after a power-off,
+/// a create retried after a crash) runs the same machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Launch {
+    pub accel: String,
+    pub vcpus: u32,
+    pub memory_mb: u64,
+    #[serde(default)]
+    pub kernel: Option<KernelBoot>,
+    #[serde(default)]
+    pub disk: Option<DiskImage>,
+    #[serde(default)]
+    pub net: Option<Net>,
+}
+
+impl Launch {
+    /// The plan for `template` under `settings`. `disk_format` is the
+    /// resolved format of the template's disk; `onegate` the forward the
+    /// context asks for.
+    pub fn plan(
+        template: &Template,
+        settings: &Settings,
+        disk_format: Option<DiskFormat>,
+        onegate: Option<Forward>,
+    ) -> Result<Launch, Error> {
+        let disk = template.disk.as_ref().map(|d| DiskImage {
+            base: d.base.clone(),
+            format: disk_format.or(d.format).unwrap_or(DiskFormat::Qcow2),
+        });
+        // The template's KERNEL brings its own INITRD (or none); without
+        // KERNEL, a VM without a disk boots the configured pair.
+        let kernel = match (&template.kernel, &disk) {
+            (Some(kernel), _) => Some((kernel.clone(), template.initrd.clone())),
+            (None, Some(_)) => None,
+            (None, None) => match &settings.kernel {
+                Some(kernel) => Some((
+                    kernel.clone(),
+                    template.initrd.clone().or_else(|| settings.initrd.clone()),
+                )),
+                None => {
+                    return Err(invalid(
+                        "KERNEL",
+                        "the template has neither DISK nor KERNEL, and no default kernel is \
+                         configured (set [plugins.qemu.config] kernel and initrd)",
+                    ));
+                }
+            },
+        };
+        let kernel = kernel.map(|(kernel, initrd)| KernelBoot {
+            kernel,
+            initrd,
+            append: template
+                .kernel_cmd
+                .clone()
+                .unwrap_or_else(|| settings.boot_append.clone()),
+        });
+        // A NIC when the template has one, or when the guest needs one to
+        // reach OneGate.
+        let net = (template.nics > 0 || onegate.is_some()).then_some(Net { onegate });
+        Ok(Launch {
+            accel: settings.accel.as_str().to_string(),
+            vcpus: template.vcpus.unwrap_or(1),
+            memory_mb: template.memory_mb.unwrap_or(settings.memory_mb),
+            kernel,
+            disk,
+            net,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Accel;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<Template, Error> {
+        Template::parse(&v.to_string())
+    }
+
+    fn field_of(err: Error) -> String {
+        match err {
+            Error::InvalidInput(m) => m.split(':').next().unwrap_or_default().to_string(),
+            other => panic!("not invalid-input: {other:?}"),
+        }
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            state_dir: "/srv/q".into(),
+            kernel: Some("/img/vmlinuz".into()),
+            initrd: Some("/img/initrd.img".into()),
+            accel: Accel::Tcg,
+            onegate_port: None,
+            memory_mb: 256,
+            boot_append: "console=ttyS0 quiet".into(),
+        }
+    }
+
+    #[test]
+    fn cpu_memory_and_vcpu_are_read() {
+        let t = parse(json!({"CPU": "0.5", "MEMORY": "512"})).unwrap();
+        assert_eq!((t.vcpus, t.memory_mb), (Some(1), Some(512)));
+        let t = parse(json!({"CPU": 1.5, "VCPU": "4", "MEMORY": 1024})).unwrap();
+        assert_eq!((t.vcpus, t.memory_mb), (Some(4), Some(1024)));
+        let t = parse(json!({"cpu": "3"})).unwrap();
+        assert_eq!(t.vcpus, Some(3));
+        let t = parse(json!({})).unwrap();
+        assert_eq!(t, Template::default());
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let cases = [
+            (json!({"CPU": "many"}), "CPU"),
+            (json!({"CPU": "0"}), "CPU"),
+            (json!({"CPU": "-1"}), "CPU"),
+            (json!({"CPU": "NaN"}), "CPU"),
+            (json!({"VCPU": "1.5", "CPU": "1"}), "VCPU"),
+            (json!({"VCPU": "0"}), "VCPU"),
+            (json!({"VCPU": "256"}), "VCPU"),
+            (json!({"MEMORY": "1G"}), "MEMORY"),
+            (json!({"MEMORY": 0}), "MEMORY"),
+            (json!({"MEMORY": [512]}), "MEMORY"),
+            (json!({"DISK": "disk.qcow2"}), "DISK"),
+            (json!({"DISK": [{"IMAGE_ID": 3}]}), "DISK[0]"),
+            (json!({"DISK": {"IMAGE_ID": 3}}), "DISK"),
+            (json!({"DISK": {"PATH": "relative.qcow2"}}), "DISK.PATH"),
+            (json!({"DISK": {"IMAGE": "/a/../etc/shadow"}}), "DISK.IMAGE"),
+            (
+                json!({"DISK": {"PATH": "/a.vmdk", "DRIVER": "vmdk"}}),
+                "DISK.DRIVER",
+            ),
+            (json!({"DISK": [1]}), "DISK[0]"),
+            (json!({"KERNEL": "vmlinuz"}), "KERNEL"),
+            (json!({"OS": {"INITRD": "/x,y"}}), "OS.INITRD"),
+            (json!({"OS": "linux"}), "OS"),
+            (json!({"CONTEXT": "A=1"}), "CONTEXT"),
+            (json!({"CONTEXT": {"A B": "1"}}), "CONTEXT.A B"),
+            (json!({"CONTEXT": {"$(reboot)": "1"}}), "CONTEXT.$(reboot)"),
+            (json!({"CONTEXT": {"1A": "1"}}), "CONTEXT.1A"),
+            (json!({"CONTEXT": {"A": {"B": "1"}}}), "CONTEXT.A"),
+            (json!({"CONTEXT": {"A": "a\u{0}b"}}), "CONTEXT.A"),
+            (json!({"NIC": "eth0"}), "NIC"),
+        ];
+        for (template, field) in cases {
+            let err = parse(template.clone()).expect_err(&template.to_string());
+            assert_eq!(field_of(err), field, "{template}");
+        }
+        assert_eq!(
+            field_of(Template::parse("[1, 2, 3]").unwrap_err()),
+            "template"
+        );
+        assert_eq!(field_of(Template::parse("{").unwrap_err()), "template");
+    }
+
+    #[test]
+    fn disks_nics_boot_files_and_context_are_read() {
+        let t = parse(json!({
+            "DISK": [{"PATH": "/img/base.qcow2"}, {"IMAGE": "/img/data.raw"}],
+            "NIC": [{"NETWORK": "a"}, {"NETWORK": "b"}],
+            "OS": {"KERNEL": "/boot/k", "KERNEL_CMD": "console=ttyS0"},
+            "INITRD": "/boot/i",
+            "CONTEXT": {"NETWORK": "YES", "burn_cpu": 2, "EMPTY": null},
+        }))
+        .unwrap();
+        assert_eq!(
+            t.disk,
+            Some(DiskRequest {
+                base: "/img/base.qcow2".into(),
+                format: None
+            })
+        );
+        assert_eq!((t.extra_disks, t.nics), (1, 2));
+        assert_eq!(t.kernel.as_deref(), Some("/boot/k"));
+        assert_eq!(t.initrd.as_deref(), Some("/boot/i"));
+        assert_eq!(t.kernel_cmd.as_deref(), Some("console=ttyS0"));
+        let mut context = t.context.clone();
+        context.sort();
+        assert_eq!(
+            context,
+            vec![
+                ("BURN_CPU".to_string(), "2".to_string()),
+                ("EMPTY".into(), "".into()),
+                ("NETWORK".into(), "YES".into())
+            ]
+        );
+        let t = parse(json!({"DISK": {"IMAGE": "/img/a.img", "DRIVER": "RAW"}})).unwrap();
+        assert_eq!(t.disk.unwrap().format, Some(DiskFormat::Raw));
+    }
+
+    #[test]
+    fn disk_formats_resolve_from_what_is_known() {
+        use DiskFormat::*;
+        assert_eq!(DiskFormat::resolve(Some(Raw), Some(b"QFI\xfb"), "/a"), Raw);
+        assert_eq!(
+            DiskFormat::resolve(None, Some(b"QFI\xfb\0\0"), "/a.raw"),
+            Qcow2
+        );
+        assert_eq!(
+            DiskFormat::resolve(None, Some(b"\xeb\x63\x90\x10"), "/a.qcow2"),
+            Raw
+        );
+        assert_eq!(DiskFormat::resolve(None, None, "/a.RAW"), Raw);
+        assert_eq!(DiskFormat::resolve(None, None, "/cloud.img"), Qcow2);
+    }
+
+    #[test]
+    fn the_plan_boots_the_configured_kernel_without_a_disk() {
+        let s = settings();
+        let t = parse(json!({"MEMORY": "512"})).unwrap();
+        let plan = Launch::plan(&t, &s, None, None).unwrap();
+        assert_eq!(
+            plan,
+            Launch {
+                accel: "tcg".into(),
+                vcpus: 1,
+                memory_mb: 512,
+                kernel: Some(KernelBoot {
+                    kernel: "/img/vmlinuz".into(),
+                    initrd: Some("/img/initrd.img".into()),
+                    append: "console=ttyS0 quiet".into(),
+                }),
+                disk: None,
+                net: None,
+            }
+        );
+        // A disk boots from the disk; the template's KERNEL brings its own
+        // INITRD (here none) and command line.
+        let t = parse(json!({"DISK": {"PATH": "/img/base.qcow2"}, "NIC": [{}]})).unwrap();
+        let plan = Launch::plan(&t, &s, Some(DiskFormat::Qcow2), None).unwrap();
+        assert_eq!((plan.kernel, plan.memory_mb), (None, 256));
+        assert_eq!(plan.net, Some(Net { onegate: None }));
+        let t = parse(json!({"KERNEL": "/k", "KERNEL_CMD": "root=/dev/vda"})).unwrap();
+        let kernel = Launch::plan(&t, &s, None, None).unwrap().kernel.unwrap();
+        assert_eq!(
+            (kernel.initrd, kernel.append.as_str()),
+            (None, "root=/dev/vda")
+        );
+        // Nothing to boot.
+        let bare = Settings {
+            kernel: None,
+            ..settings()
+        };
+        let err = Launch::plan(&Template::default(), &bare, None, None).unwrap_err();
+        assert_eq!(field_of(err), "KERNEL");
+        // OneGate needs a NIC even when the template has none.
+        let fwd = Forward {
+            guest_port: 5030,
+            host_port: 5030,
+        };
+        let plan = Launch::plan(&Template::default(), &s, None, Some(fwd.clone())).unwrap();
+        assert_eq!(plan.net, Some(Net { onegate: Some(fwd) }));
+    }
+}
