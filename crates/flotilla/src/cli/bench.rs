@@ -2,6 +2,7 @@
 //! call, a deploy, a scale and a policy evaluation cost, printed as tables.
 
 mod policies;
+mod qemu;
 
 use crate::plugin::{
     Driver, DriverInstance, Evaluation, Grant, KeyValue, Metric, PluginHost, Policy,
@@ -47,6 +48,19 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         latency_runs: u32,
     },
+    /// The qemu driver on real QEMU processes, granted as CONFIG says
+    /// (`[plugins.qemu]`): VMs to running, the cost of a poll of them
+    /// all, an idle VM's memory. Terminates every VM it made.
+    Qemu {
+        /// A flotilla.toml with the qemu driver's grant.
+        #[arg(long)]
+        config: std::path::PathBuf,
+        #[arg(long, default_value_t = 50)]
+        vms: u32,
+        /// Polls timed.
+        #[arg(long, default_value_t = 20)]
+        polls: u32,
+    },
     /// Load, instantiate and call the built-in sim driver and threshold policy.
     Plugins {
         /// Calls per measurement of a warm call.
@@ -70,6 +84,11 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode, String> {
             plugins,
             latency_runs,
         } => return policies::policies(roles, vms, plugins, latency_runs).await,
+        BenchCommand::Qemu { config, vms, polls } => {
+            let rows = qemu::qemu(&config, vms, polls).await?;
+            print_rows(rows);
+            return Ok(ExitCode::SUCCESS);
+        }
     };
     let sim = SimHypervisor::open(SimOptions::default()).map_err(|e| format!("{e:#}"))?;
     let mut ids = Vec::with_capacity(vms as usize);

@@ -29,6 +29,8 @@ const TERMINATE_GRACE_MS: u64 = 10_000;
 const STARTUP_GRACE_MS: u64 = 10_000;
 /// How long `create` waits for QMP to answer before it returns.
 const START_WAIT_MS: u64 = 2_000;
+/// How long a batch of creates waits, once, before checking its QEMUs.
+const BATCH_SETTLE_MS: u64 = 300;
 /// How long QEMU gets to exit after `quit`, before SIGKILL.
 const QUIT_WAIT_MS: u64 = 3_000;
 /// A VM whose create never got as far as starting QEMU is FAILED after this.
@@ -41,6 +43,10 @@ pub struct QemuDriver<H: Host> {
     host: H,
     /// The previous CPU sample of each VM, for the CPU percentage.
     cpu: HashMap<String, Sample>,
+    /// Inside `create_many`: start each QEMU without waiting for it; the
+    /// batch waits once for them all (waiting for each in turn would make
+    /// a round of 64 creates outlast the call's deadline).
+    batch: bool,
 }
 
 /// How a QMP exchange failed.
@@ -132,6 +138,7 @@ impl<H: Host> QemuDriver<H> {
         QemuDriver {
             host,
             cpu: HashMap::new(),
+            batch: false,
         }
     }
 
@@ -303,6 +310,9 @@ impl<H: Host> QemuDriver<H> {
         store.save(rec)?;
         self.cpu.remove(&rec.id);
         log::info(&format!("VM {}: QEMU started, pid {pid}", rec.id));
+        if self.batch {
+            return Ok(());
+        }
 
         let deadline = self.now().saturating_add(START_WAIT_MS);
         loop {
@@ -317,6 +327,21 @@ impl<H: Host> QemuDriver<H> {
             }
             self.host.sleep_ms(50);
         }
+    }
+
+    /// A VM started without waiting: fine unless its QEMU already exited.
+    fn check_started(&mut self, id: &str) -> Result<(), Error> {
+        let settings = self.settings()?;
+        let store = Store::new(&settings.state_dir);
+        let Some(rec) = store.load(id)? else {
+            return Ok(());
+        };
+        if rec.terminated || !matches!(self.process(&rec), Proc::Gone) {
+            return Ok(());
+        }
+        let dir = store.vm_dir(&rec.id);
+        let qemu_args = args::qemu_args(&rec.id, &dir, &rec.template, rec.hold);
+        Err(self.why_exited(&rec.id, &qemu_args))
     }
 
     fn why_exited(&mut self, id: &str, qemu_args: &[String]) -> Error {
@@ -955,6 +980,26 @@ impl<H: Host + Default + 'static> Driver for QemuDriver<H> {
 
     fn create(&mut self, spec: VmSpec) -> Result<String, Error> {
         self.create_vm(spec)
+    }
+
+    /// Every QEMU of the batch is started first; then one short wait, and
+    /// a QEMU that exited as it started fails its own create, saying why.
+    fn create_many(&mut self, specs: Vec<VmSpec>) -> Vec<Result<String, Error>> {
+        self.batch = true;
+        let created: Vec<Result<String, Error>> =
+            specs.into_iter().map(|spec| self.create_vm(spec)).collect();
+        self.batch = false;
+        if created.iter().any(Result::is_ok) {
+            self.host.sleep_ms(BATCH_SETTLE_MS);
+        }
+        created
+            .into_iter()
+            .map(|outcome| {
+                let id = outcome?;
+                self.check_started(&id)?;
+                Ok(id)
+            })
+            .collect()
     }
 
     fn act(&mut self, vm_id: String, action: VmAction, args: Vec<KeyValue>) -> Result<(), Error> {
