@@ -140,6 +140,31 @@ pub fn first_free(ranges: &[AddressRange], leased: &BTreeSet<Ipv4Addr>) -> Optio
     })
 }
 
+/// Each run of consecutive free addresses inside one range: its first
+/// address and its length, in range order.
+fn free_runs<'a>(
+    ranges: &'a [AddressRange],
+    leased: &'a BTreeSet<Ipv4Addr>,
+) -> impl Iterator<Item = (Ipv4Addr, u32)> + 'a {
+    ranges.iter().flat_map(move |r| {
+        let mut runs = Vec::new();
+        let mut start = None;
+        for i in 0..r.size {
+            if leased.contains(&r.nth(i)) {
+                if let Some(s) = start.take() {
+                    runs.push((r.nth(s), i - s));
+                }
+            } else if start.is_none() {
+                start = Some(i);
+            }
+        }
+        if let Some(s) = start {
+            runs.push((r.nth(s), r.size - s));
+        }
+        runs
+    })
+}
+
 /// `size` consecutive free addresses inside one range, the first such
 /// block: what a reservation takes (OpenNebula reserves a contiguous block
 /// so the child network is one range).
@@ -148,38 +173,18 @@ pub fn free_block(
     leased: &BTreeSet<Ipv4Addr>,
     size: u32,
 ) -> Option<Ipv4Addr> {
-    for r in ranges {
-        let mut run = 0;
-        for i in 0..r.size {
-            if leased.contains(&r.nth(i)) {
-                run = 0;
-            } else {
-                run += 1;
-                if run == size {
-                    return Some(r.nth(i + 1 - size));
-                }
-            }
-        }
-    }
-    None
+    free_runs(ranges, leased)
+        .find(|(_, len)| *len >= size)
+        .map(|(first, _)| first)
 }
 
 /// The largest block of consecutive free addresses, for the message when
 /// a reservation does not fit.
 pub fn largest_free_block(ranges: &[AddressRange], leased: &BTreeSet<Ipv4Addr>) -> u32 {
-    let mut best = 0;
-    for r in ranges {
-        let mut run = 0;
-        for i in 0..r.size {
-            if leased.contains(&r.nth(i)) {
-                run = 0;
-            } else {
-                run += 1;
-                best = best.max(run);
-            }
-        }
-    }
-    best
+    free_runs(ranges, leased)
+        .map(|(_, len)| len)
+        .max()
+        .unwrap_or(0)
 }
 
 /// How many addresses the ranges hold.
