@@ -382,3 +382,18 @@ async fn host_processes_need_the_grant_and_only_the_granted_program_and_argument
         "{dial:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_qemu_driver_checks_as_refused_until_its_programs_are_granted() {
+    let host = PluginHost::new(None).unwrap();
+    let report = testkit::check_file(&host, &dist("qemu"), None)
+        .await
+        .unwrap();
+    assert!(report.passed(), "{}", report.render());
+    let text = report.render();
+    assert!(text.contains("qemu-system-x86_64, qemu-img"), "{text}");
+    assert!(
+        text.contains("without the operator's grant, no program starts"),
+        "{text}"
+    );
+}

@@ -222,3 +222,45 @@ async fn poll_one(driver: &Driver, id: &str) -> Result<VmState, Failure> {
         .map(|s| s.state)
         .ok_or_else(|| wrong("poll returned nothing"))
 }
+
+/// A driver that declares host programs (`capabilities.exec`), checked
+/// without a grant for them: it loads, says who it is, and starting a VM
+/// is refused by the host rather than run. Its own suite needs real
+/// processes (see its end-to-end tests).
+pub(super) async fn check_ungranted(plugin: Arc<LoadedPlugin>, manifest: &Manifest) -> Report {
+    let mut c = Checks::new();
+    let driver = match Driver::start(plugin) {
+        Ok(d) => d,
+        Err(e) => {
+            c.record("loads as a driver", Err(wrong(e)));
+            return c.into_report(manifest);
+        }
+    };
+    c.record(
+        "info matches the manifest",
+        check_info(driver.info().await, manifest),
+    );
+    let programs = manifest.capabilities.exec.join(", ");
+    let spec = flotilla_plugin_host::VmSpec {
+        operation_id: "conformance-ungranted".into(),
+        service_id: 4242,
+        role_name: "web".into(),
+        vm_name: "web_0_(service_4242)".into(),
+        template: "{}".into(),
+        hold: false,
+    };
+    c.record(
+        "without the operator's grant, no program starts",
+        match driver.create(spec).await {
+            Err(e) if e.to_string().contains("denied") || e.to_string().contains("granted") => {
+                Ok(format!(
+                    "declares {programs}; refused until [plugins.{}.exec] grants them",
+                    manifest.id
+                ))
+            }
+            Err(e) => Ok(format!("declares {programs}; create refused: {e}")),
+            Ok(id) => Err(wrong(format!("created VM {id} with nothing granted"))),
+        },
+    );
+    c.into_report(manifest)
+}

@@ -245,6 +245,12 @@ pub fn read_plugin_file(
 pub async fn check(host: &PluginHost, file: PluginFile, grant: Grant) -> Result<Report, String> {
     let manifest = file.manifest.clone();
     match manifest.kind {
+        // A driver of processes (QEMU) runs nothing without the operator's
+        // grant of its programs: what a check can show is the refusal.
+        PluginKind::Driver if !manifest.capabilities.exec.is_empty() && grant.exec.is_empty() => {
+            let plugin = host.load(manifest.clone(), &file.wasm, grant)?;
+            Ok(driver::check_ungranted(plugin, &manifest).await)
+        }
         PluginKind::Driver => {
             let sim = SimHypervisor::open(SimOptions::default())
                 .map_err(|e| format!("starting a simulated hypervisor: {e:#}"))?;
