@@ -133,21 +133,11 @@ fn wait_body(
     limit_s: u64,
     check: impl Fn(&Value) -> bool,
 ) -> Value {
-    wait_for(Duration::from_secs(limit_s), || {
-        f.service(id).filter(|b| check(b))
-    })
-    .unwrap_or_else(|| panic!("{what} never happened: {:?}", f.service(id)))
+    f.wait_body(id, what, limit_s, check)
 }
 
 fn vms_of(body: &Value, role: &str) -> Vec<String> {
-    body["roles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["name"] == role)
-        .flat_map(|r| r["nodes"].as_array().cloned().unwrap_or_default())
-        .map(|n| n["vm_info"]["VM"]["ID"].as_str().unwrap().to_string())
-        .collect()
+    common::role_vms(body, role)
 }
 
 /// The OneGate token the driver wrote into a VM's context.

@@ -104,6 +104,18 @@ pub fn http(
     ))
 }
 
+/// The VM ids of one role in a service's body.
+pub fn role_vms(body: &serde_json::Value, role: &str) -> Vec<String> {
+    body["roles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["name"] == role)
+        .flat_map(|r| r["nodes"].as_array().cloned().unwrap_or_default())
+        .filter_map(|n| n["vm_info"]["VM"]["ID"].as_str().map(str::to_string))
+        .collect()
+}
+
 /// HTTP Basic credentials as a header value.
 pub fn basic(user: &str, password: &str) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -268,6 +280,21 @@ impl Flotilla {
                 self.service(id)
             )
         })
+    }
+
+    /// Wait (bounded by `limit_s`) until `check` holds of a service's
+    /// body; that body.
+    pub fn wait_body(
+        &self,
+        id: u64,
+        what: &str,
+        limit_s: u64,
+        check: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        wait_for(Duration::from_secs(limit_s), || {
+            self.service(id).filter(|b| check(b))
+        })
+        .unwrap_or_else(|| panic!("{what} never happened: {:?}", self.service(id)))
     }
 
     /// Wait (bounded) until the service is gone.

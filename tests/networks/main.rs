@@ -72,16 +72,7 @@ fn sim_vm(f: &Flotilla, vm_id: &str) -> Value {
 /// The VM ids of one role of a service.
 fn role_vms(f: &Flotilla, id: u64, role: &str) -> Vec<String> {
     f.service(id)
-        .map(|b| {
-            b["roles"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|r| r["name"] == role)
-                .flat_map(|r| r["nodes"].as_array().cloned().unwrap_or_default())
-                .map(|n| n["vm_info"]["VM"]["ID"].as_str().unwrap().to_string())
-                .collect()
-        })
+        .map(|b| common::role_vms(&b, role))
         .unwrap_or_default()
 }
 
@@ -92,10 +83,7 @@ fn nics(vm: &Value, key: &str) -> Vec<Value> {
 
 /// Wait (bounded) until `check` holds of a service's body.
 fn wait_body(f: &Flotilla, id: u64, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-    wait_for(Duration::from_secs(60), || {
-        f.service(id).filter(|b| check(b))
-    })
-    .unwrap_or_else(|| panic!("{what} never happened: {:?}", f.service(id)))
+    f.wait_body(id, what, 60, check)
 }
 
 /// A service's log messages.

@@ -96,6 +96,12 @@ pub fn lookup<'a>(pairs: &'a [KeyValue], key: &str) -> Option<&'a str> {
         .map(|kv| kv.value.as_str())
 }
 
+/// Whether a VM's attributes say `READY=YES` (what `ready_status_gate`
+/// waits for), however the VM reported it.
+pub fn says_ready(pairs: &[KeyValue]) -> bool {
+    lookup(pairs, "READY").is_some_and(|v| v.trim().eq_ignore_ascii_case("YES"))
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metric {
     pub name: String,

@@ -11,6 +11,8 @@ pub mod batch;
 mod data;
 mod state;
 
+pub mod pattern;
+
 pub use action::VmAction;
 pub use data::*;
 pub use state::VmState;

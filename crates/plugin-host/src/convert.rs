@@ -6,6 +6,7 @@
 use crate::bindings::driver::exports::flotilla::driver::driver as wit_driver;
 use crate::bindings::elasticity::exports::flotilla::elasticity::policy as wit_policy;
 use crate::bindings::network::exports::flotilla::network::mode as wit_network;
+use crate::bindings::network::flotilla::network::registry as wit_registry;
 use crate::bindings::types as wit;
 use flotilla_model as m;
 
@@ -236,6 +237,40 @@ impl From<wit_network::NetworkLease> for m::NetworkLease {
             created: l.created,
             ready: l.ready,
             attributes: l.attributes.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+// ---- network registry (host side) ----
+
+impl From<m::PluginError> for wit::Error {
+    fn from(e: m::PluginError) -> Self {
+        match e {
+            m::PluginError::InvalidInput(s) => wit::Error::InvalidInput(s),
+            m::PluginError::NotFound(s) => wit::Error::NotFound(s),
+            m::PluginError::Unsupported(s) => wit::Error::Unsupported(s),
+            m::PluginError::Unavailable(s) => wit::Error::Unavailable(s),
+            m::PluginError::Denied(s) => wit::Error::Denied(s),
+            m::PluginError::Other(s) => wit::Error::Other(s),
+        }
+    }
+}
+
+impl From<m::VnetInfo> for wit_registry::Vnet {
+    fn from(v: m::VnetInfo) -> Self {
+        wit_registry::Vnet {
+            id: v.id,
+            name: v.name,
+            ranges: v
+                .ranges
+                .into_iter()
+                .map(|r| wit_registry::AddressRange {
+                    ip: r.ip,
+                    size: r.size,
+                })
+                .collect(),
+            leased: v.leased,
+            attributes: v.attributes.iter().map(Into::into).collect(),
         }
     }
 }

@@ -88,6 +88,8 @@ fn guarded<T>(
 
     let state = store.data_mut();
     let denied = state.outbound.denied.take();
+    // A network mode's scope lasts for the call that set it.
+    state.network_scope = None;
     let outcome = match result {
         Ok(value) => match denied {
             // The guest may have turned the refusal into an error of its

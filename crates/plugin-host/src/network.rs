@@ -22,7 +22,6 @@ impl NetworkInstance {
 
     pub fn info(&mut self) -> Result<PluginInfo, CallError> {
         self.call("info", |b, s| {
-            s.data_mut().network_scope = None;
             b.flotilla_network_mode().call_info(s).map(Ok)
         })
         .map(Into::into)
@@ -45,7 +44,6 @@ impl NetworkInstance {
     pub fn status(&mut self, lease: &NetworkLease) -> Result<NetworkLease, CallError> {
         let lease = wit::NetworkLease::from(lease);
         self.call("status", |b, s| {
-            s.data_mut().network_scope = None;
             b.flotilla_network_mode().call_status(s, &lease)
         })
         .map(Into::into)

@@ -13,6 +13,7 @@ use crate::bindings::driver::flotilla::host::process as wit;
 use crate::bindings::types as wit_types;
 use crate::manifest::{Grant, Manifest};
 use crate::state::PluginState;
+use flotilla_model::pattern::{glob, safe};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -183,32 +184,6 @@ impl ExecPolicy {
             Ok(real)
         } else {
             Err(format!("socket `{socket}`: not inside a granted directory"))
-        }
-    }
-}
-
-/// What `*` may stand for: letters, digits and `. _ - / + @`. Never a
-/// comma, colon, space, quote or `;`, so a `*` cannot smuggle another
-/// option into a QEMU argument (`file={dir}/*` is not
-/// `file=…,driver=…`) or a command into one QEMU runs through a shell.
-fn safe(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "._-/+@".contains(c)
-}
-
-/// `*` matches a run of [`safe`] characters; everything else is literal.
-fn glob(pattern: &str, text: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == text,
-        Some((literal, rest)) => {
-            let Some(after) = text.strip_prefix(literal) else {
-                return false;
-            };
-            // Every split point of the safe run the star may cover.
-            let run = after.find(|c: char| !safe(c)).unwrap_or(after.len());
-            (0..=run)
-                .rev()
-                .filter(|i| after.is_char_boundary(*i))
-                .any(|i| glob(rest, &after[i..]))
         }
     }
 }

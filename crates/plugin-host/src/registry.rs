@@ -63,34 +63,6 @@ impl RegistrySlot {
     }
 }
 
-fn to_wit_error(e: PluginError) -> wit_types::Error {
-    match e {
-        PluginError::InvalidInput(m) => wit_types::Error::InvalidInput(m),
-        PluginError::NotFound(m) => wit_types::Error::NotFound(m),
-        PluginError::Unsupported(m) => wit_types::Error::Unsupported(m),
-        PluginError::Unavailable(m) => wit_types::Error::Unavailable(m),
-        PluginError::Denied(m) => wit_types::Error::Denied(m),
-        PluginError::Other(m) => wit_types::Error::Other(m),
-    }
-}
-
-fn to_wit(v: VnetInfo) -> wit::Vnet {
-    wit::Vnet {
-        id: v.id,
-        name: v.name,
-        ranges: v
-            .ranges
-            .into_iter()
-            .map(|r| wit::AddressRange {
-                ip: r.ip,
-                size: r.size,
-            })
-            .collect(),
-        leased: v.leased,
-        attributes: v.attributes.iter().map(Into::into).collect(),
-    }
-}
-
 impl PluginState {
     /// A registry call that makes a network must be for the request the
     /// mode is serving.
@@ -120,7 +92,7 @@ type Answer<T> = Result<T, wit_types::Error>;
 impl wit::Host for PluginState {
     fn get(&mut self, id: String) -> Answer<wit::Vnet> {
         let r = self.registry()?;
-        r.get(&id).map(to_wit).map_err(to_wit_error)
+        r.get(&id).map(Into::into).map_err(Into::into)
     }
 
     fn reserve(
@@ -134,8 +106,8 @@ impl wit::Host for PluginState {
         self.in_scope(&operation_id, service_id)?;
         let r = self.registry()?;
         r.reserve(&operation_id, service_id, &parent, &name, size)
-            .map(to_wit)
-            .map_err(to_wit_error)
+            .map(Into::into)
+            .map_err(Into::into)
     }
 
     fn instantiate(
@@ -149,8 +121,8 @@ impl wit::Host for PluginState {
         self.in_scope(&operation_id, service_id)?;
         let r = self.registry()?;
         r.instantiate(&operation_id, service_id, &template, &name, &extra)
-            .map(to_wit)
-            .map_err(to_wit_error)
+            .map(Into::into)
+            .map_err(Into::into)
     }
 
     fn delete(&mut self, id: String) -> Answer<()> {
@@ -165,6 +137,6 @@ impl wit::Host for PluginState {
             )));
         }
         let r = self.registry()?;
-        r.delete(&id).map_err(to_wit_error)
+        r.delete(&id).map_err(Into::into)
     }
 }

@@ -102,9 +102,8 @@ impl Installer {
             source: wasm_path.display().to_string(),
             loaded: Ok(loaded.clone()),
         });
-        if manifest.kind != PluginKind::Driver {
-            self.plugins.policies().install(loaded);
-        }
+        // The library takes policies and network modes; a driver it ignores.
+        self.plugins.policies().install(loaded);
         tracing::info!(plugin = %id, version = %manifest.version, "plugin installed");
         registry
             .summaries()

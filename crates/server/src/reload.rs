@@ -106,9 +106,8 @@ impl Reloader {
         for entry in added {
             match &entry.loaded {
                 Ok(p) => {
-                    if p.kind() != PluginKind::Driver {
-                        self.policies.install(p.clone());
-                    }
+                    // The library ignores drivers.
+                    self.policies.install(p.clone());
                     done.applied.push(format!("plugin {}: loaded", p.id));
                 }
                 Err(e) => done

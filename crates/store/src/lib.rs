@@ -26,7 +26,7 @@ mod vm_attributes;
 pub use accounts::{Accounts, StoredUser, User};
 pub use networks::{
     Lease, MAX_ADDRESSES, MAX_RANGES, MadeFor, NETWORK_MARKS, NetworkError, Networks,
-    StoredVrouter, check_size,
+    StoredVrouter, check_size, is_mark,
 };
 pub use resources::{Resource, ResourceKind, Resources, VmTemplate};
 pub use services::{ServiceTemplateDoc, Services};
@@ -88,15 +88,7 @@ impl Store for SqliteStore {
 
     fn transaction(&self, body: &mut dyn FnMut() -> anyhow::Result<()>) -> anyhow::Result<()> {
         self.db.execute_batch("BEGIN IMMEDIATE")?;
-        match body() {
-            Ok(()) => Ok(self.db.execute_batch("COMMIT")?),
-            Err(e) => {
-                let _ = self.db.execute_batch("ROLLBACK");
-                // A service written in the transaction is gone again.
-                self.services.borrow_mut().clear();
-                Err(e)
-            }
-        }
+        self.finish_transaction(body())
     }
 }
 
@@ -140,6 +132,38 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Run `f` in a transaction of its own, or inside the caller's when
+    /// one is open (a network deleted while a service's whole sweep runs).
+    fn in_transaction<T, E: From<rusqlite::Error>>(
+        &self,
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
+        if !self.db.is_autocommit() {
+            return f();
+        }
+        self.db.execute_batch("BEGIN IMMEDIATE")?;
+        self.finish_transaction(f())
+    }
+
+    /// Commit what `outcome` says succeeded, or roll it all back.
+    fn finish_transaction<T, E: From<rusqlite::Error>>(
+        &self,
+        outcome: Result<T, E>,
+    ) -> Result<T, E> {
+        match outcome {
+            Ok(v) => {
+                self.db.execute_batch("COMMIT")?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.db.execute_batch("ROLLBACK");
+                // A service written in the transaction is gone again.
+                self.services.borrow_mut().clear();
+                Err(e)
+            }
+        }
+    }
+
     /// Open (or create) the database at `path` and bring its schema up to
     /// date; refused if a newer Flotilla wrote it.
     pub fn open(path: &Path) -> anyhow::Result<SqliteStore> {

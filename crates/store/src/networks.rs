@@ -26,7 +26,8 @@ pub const NETWORK_MARKS: [&str; 4] = [
     "TEMPLATE_ID",
 ];
 
-fn is_mark(key: &str) -> bool {
+/// Whether an attribute is one of [`NETWORK_MARKS`], in any case.
+pub fn is_mark(key: &str) -> bool {
     NETWORK_MARKS.iter().any(|m| key.eq_ignore_ascii_case(m))
 }
 
@@ -209,11 +210,17 @@ impl SqliteStore {
     }
 
     fn leased(&self, vnet: u64) -> Result<BTreeSet<Ipv4Addr>, NetworkError> {
-        Ok(self
-            .leases(vnet)?
-            .iter()
-            .filter_map(|l| l.ip.parse().ok())
-            .collect())
+        let mut stmt = self
+            .db
+            .prepare_cached("SELECT ip FROM leases WHERE vnet_id = ?1")?;
+        let ips = stmt.query_map(params![vnet as i64], |r| r.get::<_, String>(0))?;
+        let mut out = BTreeSet::new();
+        for ip in ips {
+            if let Ok(ip) = ip?.parse() {
+                out.insert(ip);
+            }
+        }
+        Ok(out)
     }
 
     fn insert_lease(&self, lease: &Lease) -> Result<(), NetworkError> {
@@ -257,27 +264,6 @@ impl SqliteStore {
             n.attributes.get("SERVICE_ID").and_then(Value::as_str)
                 == Some(m.service_id.to_string().as_str())
         }))
-    }
-
-    /// Run `f` in a transaction unless one is open already (the caller's).
-    fn in_transaction<T>(
-        &self,
-        f: impl FnOnce() -> Result<T, NetworkError>,
-    ) -> Result<T, NetworkError> {
-        if !self.db.is_autocommit() {
-            return f();
-        }
-        self.db.execute_batch("BEGIN IMMEDIATE")?;
-        match f() {
-            Ok(v) => {
-                self.db.execute_batch("COMMIT")?;
-                Ok(v)
-            }
-            Err(e) => {
-                let _ = self.db.execute_batch("ROLLBACK");
-                Err(e)
-            }
-        }
     }
 }
 
@@ -467,11 +453,7 @@ impl Networks for SqliteStore {
             let mut attributes: Map<String, Value> = parent_net
                 .attributes
                 .iter()
-                .filter(|(k, _)| {
-                    !["AR", "SERVICE_ID", "OPERATION_ID", "PARENT_NETWORK_ID"]
-                        .iter()
-                        .any(|x| k.eq_ignore_ascii_case(x))
-                })
+                .filter(|(k, _)| !k.eq_ignore_ascii_case("AR") && !is_mark(k))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             let range = AddressRange {

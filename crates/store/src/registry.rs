@@ -61,15 +61,19 @@ pub fn get(store: &dyn Store, id: &str) -> Result<VnetInfo, PluginError> {
     vnet_info(store, &net).map_err(plugin_error)
 }
 
-/// Reserve for a service; what is made belongs to `owner`.
+/// Reserve for a service's operation; what is made belongs to `owner`.
 pub fn reserve(
     store: &dyn Store,
     owner: Ownership,
-    made_for: MadeFor<'_>,
+    (operation_id, service_id): (&str, u64),
     parent: &str,
     name: &str,
     size: u32,
 ) -> Result<VnetInfo, PluginError> {
+    let made_for = MadeFor {
+        service_id,
+        operation_id,
+    };
     let parent = network_id(parent)?;
     let net = store
         .reserve(parent, name, size, owner, Some(made_for))
@@ -81,7 +85,7 @@ pub fn reserve(
 pub fn instantiate(
     store: &dyn Store,
     owner: Ownership,
-    made_for: MadeFor<'_>,
+    (operation_id, service_id): (&str, u64),
     template: &str,
     name: &str,
     extra: &str,
@@ -92,6 +96,10 @@ pub fn instantiate(
         ))
     })?;
     let extra = flotilla_core::service::attributes::template_contents(extra);
+    let made_for = MadeFor {
+        service_id,
+        operation_id,
+    };
     let net = store
         .instantiate_network(template, name, extra, owner, Some(made_for))
         .map_err(plugin_error)?;

@@ -28,11 +28,7 @@ pub trait VmAttributes {
 
 impl VmAttributes for SqliteStore {
     fn save_vm_attributes(&self, reports: &[VmReport]) -> anyhow::Result<()> {
-        let nested = !self.db.is_autocommit();
-        if !nested {
-            self.db.execute_batch("BEGIN IMMEDIATE")?;
-        }
-        let written = (|| -> anyhow::Result<()> {
+        self.in_transaction(|| -> anyhow::Result<()> {
             let mut stmt = self.db.prepare_cached(
                 "INSERT OR REPLACE INTO vm_attributes (service_id, operation_id, body) VALUES (?1, ?2, ?3)",
             )?;
@@ -44,16 +40,7 @@ impl VmAttributes for SqliteStore {
                 ])?;
             }
             Ok(())
-        })();
-        if !nested {
-            match &written {
-                Ok(()) => self.db.execute_batch("COMMIT")?,
-                Err(_) => {
-                    let _ = self.db.execute_batch("ROLLBACK");
-                }
-            }
-        }
-        written
+        })
     }
 
     fn vm_attributes(&self) -> anyhow::Result<Vec<VmReport>> {

@@ -241,14 +241,7 @@ pub(super) async fn check_ungranted(plugin: Arc<LoadedPlugin>, manifest: &Manife
         check_info(driver.info().await, manifest),
     );
     let programs = manifest.capabilities.exec.join(", ");
-    let spec = flotilla_plugin_host::VmSpec {
-        operation_id: "conformance-ungranted".into(),
-        service_id: 4242,
-        role_name: "web".into(),
-        vm_name: "web_0_(service_4242)".into(),
-        template: "{}".into(),
-        hold: false,
-    };
+    let spec = spec("conformance-ungranted", false);
     c.record(
         "without the operator's grant, no program starts",
         match driver.create(spec).await {

@@ -9,7 +9,7 @@ use flotilla_plugin_host::{
     LoadedPlugin, Manifest, Network, NetworkRegistry, NetworkRequest, NetworkSource, PluginError,
     PluginHost, VnetInfo,
 };
-use flotilla_store::{MadeFor, SqliteStore, Store, registry};
+use flotilla_store::{SqliteStore, Store, registry};
 use std::sync::{Arc, Mutex};
 
 /// The service the suite's requests are for.
@@ -81,11 +81,8 @@ impl NetworkRegistry for MemoryRegistry {
         name: &str,
         size: u32,
     ) -> Result<VnetInfo, PluginError> {
-        let made_for = MadeFor {
-            service_id,
-            operation_id,
-        };
-        self.with(|s| registry::reserve(s, Default::default(), made_for, parent, name, size))
+        let op = (operation_id, service_id);
+        self.with(|s| registry::reserve(s, Default::default(), op, parent, name, size))
     }
 
     fn instantiate(
@@ -96,11 +93,8 @@ impl NetworkRegistry for MemoryRegistry {
         name: &str,
         extra: &str,
     ) -> Result<VnetInfo, PluginError> {
-        let made_for = MadeFor {
-            service_id,
-            operation_id,
-        };
-        self.with(|s| registry::instantiate(s, Default::default(), made_for, template, name, extra))
+        let op = (operation_id, service_id);
+        self.with(|s| registry::instantiate(s, Default::default(), op, template, name, extra))
     }
 
     fn delete(&self, id: &str) -> Result<(), PluginError> {

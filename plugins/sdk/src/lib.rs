@@ -30,6 +30,9 @@ pub mod log;
 pub mod network;
 pub mod policy;
 pub mod process;
+
+/// The argument patterns of a host-process grant, as the host matches them.
+pub use flotilla_model::pattern;
 pub mod types;
 
 #[doc(hidden)]

@@ -150,9 +150,12 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
             .chain(registry.loaded_of(crate::plugin::PluginKind::Network)),
     ));
     policies.set_default_network(&config.engine.network_mode);
-    let saved_reports = store
-        .vm_attributes()
-        .map_err(|e| format!("database: {e:#}"))?;
+    let saved_reports = match config.onegate.listen {
+        Some(_) => store
+            .vm_attributes()
+            .map_err(|e| format!("database: {e:#}"))?,
+        None => Vec::new(),
+    };
     let startup = api::ready::Startup::default();
     let (engine, standby_store) = match registry
         .loaded(&config.engine.driver, crate::plugin::PluginKind::Driver)

@@ -21,9 +21,6 @@ use std::sync::Arc;
 
 type St = State<Arc<AppState>>;
 
-/// Attributes Flotilla writes on the networks it makes for services.
-const MARKS: &[&str] = &crate::store::NETWORK_MARKS;
-
 /// A network's or network template's attributes: its `AR` well formed,
 /// and none of the marks Flotilla keeps for itself.
 pub(super) fn check_network_attributes(attributes: &Map<String, Value>) -> Result<(), ApiError> {
@@ -31,10 +28,7 @@ pub(super) fn check_network_attributes(attributes: &Map<String, Value>) -> Resul
         .map_err(|e| ApiError::bad_request(format!("template.{e}")))?;
     crate::store::check_size(&ranges)
         .map_err(|e| ApiError::bad_request(format!("template.{e}")))?;
-    if let Some(key) = attributes
-        .keys()
-        .find(|k| MARKS.iter().any(|m| k.eq_ignore_ascii_case(m)))
-    {
+    if let Some(key) = attributes.keys().find(|k| crate::store::is_mark(k)) {
         return Err(ApiError::bad_request(format!(
             "template.{key}: is set by Flotilla, not by a request"
         )));
@@ -447,10 +441,7 @@ pub async fn instantiate_vntemplate(
         }
     };
     let extra = crate::service::attributes::template_contents(&extra);
-    if let Some(key) = extra
-        .keys()
-        .find(|k| MARKS.iter().any(|m| k.eq_ignore_ascii_case(m)))
-    {
+    if let Some(key) = extra.keys().find(|k| crate::store::is_mark(k)) {
         return Err(ApiError::bad_request(format!(
             "extra: {key} is set by Flotilla, not by a request"
         )));

@@ -74,7 +74,7 @@ impl Engine {
         if service != before || !effects.is_empty() {
             self.commit(&mut service, effects).await?;
             // A VM that left gives its addresses and reports back.
-            if !service.deleted {
+            if !service.deleted && super::vnets::a_node_left(&before, &service) {
                 self.release_leases(&service)?;
             }
         }
@@ -106,11 +106,7 @@ impl Engine {
             if reported.is_empty() {
                 continue;
             }
-            if flotilla_model::lookup(&reported, "READY")
-                .is_some_and(|v| v.trim().eq_ignore_ascii_case("YES"))
-            {
-                o.ready = true;
-            }
+            o.ready |= flotilla_model::says_ready(&reported);
             let attributes = &mut o.values.attributes;
             for kv in reported {
                 attributes.retain(|a| !a.key.eq_ignore_ascii_case(&kv.key));

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::plugin::{NetworkRegistry, PluginError, VnetInfo};
-use crate::store::{MadeFor, NetworkError, ResourceKind, registry};
+use crate::store::{NetworkError, ResourceKind, registry};
 
 /// The registry network modes call, over the engine's store.
 /// It holds the engine weakly: the engine holds the plugins that hold it.
@@ -46,13 +46,9 @@ impl NetworkRegistry for StoreRegistry {
         size: u32,
     ) -> Result<VnetInfo, PluginError> {
         self.with_store(|store| {
-            let made_for = MadeFor {
-                service_id,
-                operation_id,
-            };
             let owner = service_owner(store, service_id)?;
             may_use(store, &owner, ResourceKind::Vnet, parent)?;
-            registry::reserve(store, owner, made_for, parent, name, size)
+            registry::reserve(store, owner, (operation_id, service_id), parent, name, size)
         })
     }
 
@@ -65,13 +61,16 @@ impl NetworkRegistry for StoreRegistry {
         extra: &str,
     ) -> Result<VnetInfo, PluginError> {
         self.with_store(|store| {
-            let made_for = MadeFor {
-                service_id,
-                operation_id,
-            };
             let owner = service_owner(store, service_id)?;
             may_use(store, &owner, ResourceKind::VnetTemplate, template)?;
-            registry::instantiate(store, owner, made_for, template, name, extra)
+            registry::instantiate(
+                store,
+                owner,
+                (operation_id, service_id),
+                template,
+                name,
+                extra,
+            )
         })
     }
 
@@ -195,6 +194,21 @@ impl Engine {
         }
         Ok(swept)
     }
+}
+
+/// Whether a VM of `before` is no longer in `after`: only then may
+/// something it held be given back (most rounds change states, not nodes).
+pub(super) fn a_node_left(before: &Service, after: &Service) -> bool {
+    let now: std::collections::HashSet<&str> = after
+        .roles
+        .iter()
+        .flat_map(|r| r.nodes.iter().map(|n| n.operation_id.as_str()))
+        .collect();
+    before
+        .roles
+        .iter()
+        .flat_map(|r| &r.nodes)
+        .any(|n| !now.contains(n.operation_id.as_str()))
 }
 
 fn storage(e: NetworkError) -> EngineError {

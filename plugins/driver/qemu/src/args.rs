@@ -326,26 +326,8 @@ mod tests {
         );
     }
 
-    /// The host's matcher (crates/plugin-host/src/process.rs): `*` is any
-    /// run of characters, `{dir}` a granted directory, `..` never.
-    fn glob(pattern: &str, text: &str) -> bool {
-        let parts: Vec<&str> = pattern.split('*').collect();
-        if parts.len() == 1 {
-            return pattern == text;
-        }
-        let (first, last) = (parts[0], parts[parts.len() - 1]);
-        if !text.starts_with(first) || !text[first.len()..].ends_with(last) {
-            return false;
-        }
-        let mut rest = &text[first.len()..text.len() - last.len()];
-        for part in &parts[1..parts.len() - 1] {
-            match rest.find(part) {
-                Some(at) => rest = &rest[at + part.len()..],
-                None => return false,
-            }
-        }
-        true
-    }
+    /// The host's matcher, the one `flotilla:host/process` enforces.
+    use flotilla_plugin_sdk::pattern::glob;
 
     fn granted(patterns: &[String], dir: &str, arg: &str) -> bool {
         patterns.iter().any(|p| {

@@ -393,8 +393,7 @@ pub struct Observed {
 
 impl From<VmStatus> for Observed {
     fn from(s: VmStatus) -> Observed {
-        let ready = flotilla_model::lookup(&s.user_attributes, "READY")
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("YES"));
+        let ready = flotilla_model::says_ready(&s.user_attributes);
         Observed {
             vm_id: s.id,
             state: s.state,

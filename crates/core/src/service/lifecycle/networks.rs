@@ -240,11 +240,11 @@ impl Service {
                     self.info(now, "Every network is ready");
                     return self.start_roles(now);
                 }
+                // A lease not ready yet is asked again by the next round
+                // (`pending_network_steps`), not at once: answering here
+                // would loop on the mode until the deadline.
                 self.network_deadline(now, ServiceState::FailedDeployingNets);
-                self.pending_network_steps()
-                    .into_iter()
-                    .filter(|e| matches!(e, Effect::Network(op) if matches!(op.step, NetworkStep::Status(_))))
-                    .collect()
+                Vec::new()
             }
             ServiceState::UndeployingNets => {
                 if self.networks.iter().all(|n| !n.to_remove()) {
