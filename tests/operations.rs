@@ -31,6 +31,13 @@ fn supervised(config: &str) -> Supervised {
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
     std::fs::write(data.join("flotilla.toml"), config).unwrap();
+    // A plugin installed but not loading (not a component): a server
+    // whose driver it is starts without one. A driver no plugin has is
+    // refused at start.
+    if config.contains("\"broken\"") {
+        std::fs::create_dir(data.join("plugins")).unwrap();
+        std::fs::write(data.join("plugins/broken.wasm"), b"not a component").unwrap();
+    }
     let path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&path).unwrap();
     socket
@@ -117,7 +124,7 @@ fn ready_is_told_only_after_reconciliation_and_the_watchdog_is_fed() {
 
 #[test]
 fn a_server_without_its_driver_is_not_ready_and_says_why() {
-    let s = supervised("[engine]\ndriver = \"absent\"\n\n[sim]\nboot_seconds = 0\n");
+    let s = supervised("[engine]\ndriver = \"broken\"\n\n[sim]\nboot_seconds = 0\n");
     let seen = s.until("STATUS=not ready");
     assert!(seen.iter().all(|m| !m.contains("READY=1")), "{seen:?}");
     assert!(

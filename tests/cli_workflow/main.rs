@@ -8,6 +8,8 @@ mod common;
 
 mod accounts;
 mod deploy;
+mod first_hour;
+mod readme;
 mod services;
 mod templates;
 

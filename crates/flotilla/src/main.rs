@@ -1,7 +1,6 @@
-use clap::Parser;
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    flotilla::cli::run(flotilla::cli::Cli::parse()).await
+    flotilla::cli::run(flotilla::cli::Cli::from_env()).await
 }

@@ -243,6 +243,107 @@ impl Config {
     }
 }
 
+/// A plugin a configuration may name: its id and kind (unknown for an
+/// installed file whose manifest does not read: the server lists it as
+/// failed, and a setting naming it is the operator's to fix there).
+pub type AvailablePlugin = (String, Option<crate::plugin::PluginKind>);
+
+/// The plugins a server on `data_dir` has: the built-in ones and the files
+/// installed in `<data_dir>/plugins` (`<id>.wasm`, manifest `<id>.toml`).
+pub fn available_plugins(data_dir: Option<&Path>) -> Vec<AvailablePlugin> {
+    let mut out: Vec<AvailablePlugin> = crate::plugin::builtin::BUILTIN
+        .iter()
+        .map(|b| {
+            let m = b.manifest();
+            (m.id, Some(m.kind))
+        })
+        .collect();
+    let files = data_dir
+        .and_then(|d| std::fs::read_dir(d.join("plugins")).ok())
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"));
+    for wasm in files {
+        let manifest = std::fs::read_to_string(wasm.with_extension("toml"))
+            .ok()
+            .and_then(|t| crate::plugin::Manifest::parse(&t).ok());
+        match manifest {
+            Some(m) => out.push((m.id, Some(m.kind))),
+            None => {
+                if let Some(stem) = wasm.file_stem().and_then(|s| s.to_str()) {
+                    out.push((stem.to_string(), None));
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.dedup();
+    out
+}
+
+impl Config {
+    /// The plugins the configuration names exist: `engine.driver` is a
+    /// driver, `engine.network_mode` a network mode, and every
+    /// `[plugins.<id>]` grant is for a plugin there is. A typo would
+    /// otherwise start a server that creates no VM, or grant nothing.
+    pub fn check_plugin_ids(&self, available: &[AvailablePlugin]) -> Result<(), String> {
+        use crate::plugin::PluginKind;
+        let of_kind = |kind: PluginKind| -> Vec<&str> {
+            available
+                .iter()
+                .filter(|(_, k)| k.is_none_or(|k| k == kind))
+                .map(|(id, _)| id.as_str())
+                .collect()
+        };
+        let check = |key: &str, id: &str, kind: PluginKind, plural: &str| {
+            let others = of_kind(kind);
+            if others.contains(&id) {
+                return Ok(());
+            }
+            let found = available.iter().find_map(|(i, k)| (i == id).then_some(*k));
+            let what = match found {
+                Some(Some(k)) => format!("\"{id}\" is a{} {k} plugin", article(k.as_str())),
+                _ => format!("no plugin \"{id}\""),
+            };
+            Err(format!(
+                "{key}: {what}; the {plural} are: {}",
+                others.join(", ")
+            ))
+        };
+        check(
+            "engine.driver",
+            &self.engine.driver,
+            PluginKind::Driver,
+            "drivers",
+        )?;
+        check(
+            "engine.network_mode",
+            &self.engine.network_mode,
+            PluginKind::Network,
+            "network modes",
+        )?;
+        for id in self.plugins.keys() {
+            if !available.iter().any(|(i, _)| i == id) {
+                let ids: Vec<&str> = available.iter().map(|(i, _)| i.as_str()).collect();
+                return Err(format!(
+                    "plugins.{id}: no plugin \"{id}\" to grant to; the plugins are: {}",
+                    ids.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "n"
+    } else {
+        ""
+    }
+}
+
 /// The data directory: `--data-dir`, `FLOTILLA_DATA_DIR`, else
 /// `$XDG_DATA_HOME/flotilla` or `~/.local/share/flotilla`.
 pub fn default_data_dir() -> PathBuf {

@@ -6,15 +6,24 @@ use std::process::ExitCode;
 
 #[derive(clap::Subcommand)]
 pub enum ConfigCommand {
-    /// Parse and validate a flotilla.toml; say what it sets.
-    Check { file: PathBuf },
+    /// Parse and validate a flotilla.toml; say what it sets. The plugins it
+    /// names must be built in or installed in the data directory.
+    Check {
+        file: PathBuf,
+        #[command(flatten)]
+        data: super::DataArgs,
+    },
 }
 
 pub fn run(cmd: ConfigCommand) -> Result<ExitCode, String> {
-    let ConfigCommand::Check { file } = cmd;
+    let ConfigCommand::Check { file, data } = cmd;
     let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let config =
-        crate::config::Config::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let config = crate::config::Config::parse(&text)
+        .and_then(|c| {
+            c.check_plugin_ids(&crate::config::available_plugins(Some(&data.dir())))?;
+            Ok(c)
+        })
+        .map_err(|e| format!("{}: {e}", file.display()))?;
     let grants: Vec<&str> = config.plugins.keys().map(String::as_str).collect();
     outln!(
         "{}: valid. API on {}, driver `{}`, simulated hypervisor {}, grants for {}",

@@ -25,6 +25,7 @@ mod bench;
 mod config;
 mod connection;
 mod explain;
+mod names;
 mod networks;
 mod output;
 mod ownership;
@@ -36,7 +37,7 @@ mod services;
 mod systemd;
 mod templates;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -114,6 +115,59 @@ enum Command {
     /// Measure Flotilla's performance.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Print a shell's completion script: `flotilla completion bash >
+    /// /etc/bash_completion.d/flotilla`, or for zsh into a folder of $fpath
+    /// as `_flotilla`, for fish into ~/.config/fish/completions/flotilla.fish.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Commands that never talk to a server: the API flags (`--url`, `--user`,
+/// `--json`, …) are accepted there but not shown in their help.
+const LOCAL_ONLY: &[&[&str]] = &[
+    &["serve"],
+    &["sim-hypervisor"],
+    &["config"],
+    &["backup"],
+    &["restore"],
+    &["bench"],
+    &["completion"],
+    &["plugin", "check"],
+    &["plugin", "call"],
+];
+
+impl Cli {
+    /// The command line as clap sees it, the API flags hidden from the
+    /// local-only commands.
+    pub fn command_line() -> clap::Command {
+        let mut command = Cli::command();
+        // A subcommand that has an argument of a global one's id keeps its
+        // own: give the local-only ones hidden copies.
+        let hidden: Vec<clap::Arg> = command
+            .get_arguments()
+            .filter(|a| a.is_global_set())
+            .map(|a| a.clone().hide(true))
+            .collect();
+        for path in LOCAL_ONLY {
+            command = hide_in(command, path, &hidden);
+        }
+        command
+    }
+
+    /// Parse the process's arguments (exits with clap's message on an error).
+    pub fn from_env() -> Cli {
+        let matches = Cli::command_line().get_matches();
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
+fn hide_in(command: clap::Command, path: &[&str], hidden: &[clap::Arg]) -> clap::Command {
+    match path {
+        [] => command.args(hidden.iter().cloned()),
+        [first, rest @ ..] => command.mut_subcommand(*first, |sub| hide_in(sub, rest, hidden)),
+    }
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
@@ -134,6 +188,13 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Backup(args) => backup::backup(args),
         Command::Config(cmd) => config::run(cmd),
         Command::Restore(args) => backup::restore(args),
+        Command::Completion { shell } => {
+            let mut command = Cli::command_line();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "flotilla", &mut script);
+            out!("{}", String::from_utf8_lossy(&script));
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

@@ -4,6 +4,7 @@
 //! particular to networks (leases, reservations, instantiation) is here.
 
 use super::connection::ApiArgs;
+use super::names;
 use super::output::{self, emit, table, text};
 use super::resources::{self, Kind, ResourceCommand};
 use serde_json::{Value, json};
@@ -13,12 +14,14 @@ pub const VNET: Kind = Kind {
     base: "/vnet",
     element: "VNET",
     label: "virtual network",
+    command: "vnet",
 };
 
 pub const VNTEMPLATE: Kind = Kind {
     base: "/vntemplate",
     element: "VNTEMPLATE",
     label: "virtual network template",
+    command: "vntemplate",
 };
 
 #[derive(clap::Subcommand, Debug)]
@@ -26,10 +29,14 @@ pub enum VnetCommand {
     #[command(flatten)]
     Resource(ResourceCommand),
     /// The addresses leased from a network, and who holds them.
-    Leases { id: u64 },
+    Leases {
+        #[arg(value_name = "ID|NAME")]
+        id: String,
+    },
     /// Reserve SIZE consecutive free addresses of a network as a new one.
     Reserve {
-        id: u64,
+        #[arg(value_name = "ID|NAME")]
+        id: String,
         #[arg(long)]
         name: String,
         #[arg(long)]
@@ -44,7 +51,8 @@ pub enum VntemplateCommand {
     /// Make a network from a template; EXTRA is OpenNebula template text
     /// (`AR=[IP=10.0.0.1, SIZE=10, TYPE=IP4]`).
     Instantiate {
-        id: u64,
+        #[arg(value_name = "ID|NAME")]
+        id: String,
         #[arg(long)]
         name: String,
         #[arg(long)]
@@ -57,6 +65,7 @@ pub async fn vnet(args: &ApiArgs, cmd: VnetCommand) -> Result<ExitCode, String> 
     match cmd {
         VnetCommand::Resource(cmd) => return resources::run(args, VNET, cmd).await,
         VnetCommand::Leases { id } => {
+            let id = names::id(&api, &VNET.named(), &id).await?;
             let doc = api.get(&format!("/vnet/{id}")).await?;
             emit(args.json, &doc["VNET"]["LEASES"], |leases| {
                 let rows: Vec<Value> = leases.as_array().cloned().unwrap_or_default();
@@ -74,6 +83,7 @@ pub async fn vnet(args: &ApiArgs, cmd: VnetCommand) -> Result<ExitCode, String> 
             });
         }
         VnetCommand::Reserve { id, name, size } => {
+            let id = names::id(&api, &VNET.named(), &id).await?;
             let created = api
                 .post(
                     &format!("/vnet/{id}/reserve"),
@@ -91,6 +101,7 @@ pub async fn vntemplate(args: &ApiArgs, cmd: VntemplateCommand) -> Result<ExitCo
         VntemplateCommand::Resource(cmd) => resources::run(args, VNTEMPLATE, cmd).await,
         VntemplateCommand::Instantiate { id, name, extra } => {
             let api = args.connect()?;
+            let id = names::id(&api, &VNTEMPLATE.named(), &id).await?;
             let created = api
                 .post(
                     &format!("/vntemplate/{id}/instantiate"),

@@ -1,17 +1,23 @@
 //! rename, chown, chgrp and chmod: the same four commands for service
-//! templates, services, VM templates and images. Users and groups may be
-//! given by name or id.
+//! templates, services, VM templates, images and networks. The resource,
+//! users and groups may be given by name or id.
 
 use super::connection::Api;
-use serde_json::{Value, json};
+use super::names::{self, Named};
+use serde_json::json;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum OwnershipCommand {
     /// Rename.
-    Rename { id: u64, name: String },
+    Rename {
+        #[arg(value_name = "ID|NAME")]
+        id: String,
+        name: String,
+    },
     /// Give to another user, and optionally another group.
     Chown {
-        id: u64,
+        #[arg(value_name = "ID|NAME")]
+        id: String,
         /// User name or id.
         #[arg(value_name = "USER")]
         owner: String,
@@ -20,17 +26,22 @@ pub enum OwnershipCommand {
     },
     /// Move to another group.
     Chgrp {
-        id: u64,
+        #[arg(value_name = "ID|NAME")]
+        id: String,
         /// Group name or id.
         group: String,
     },
     /// Set owner/group/other permissions as an octet: use 4, manage 2,
     /// admin 1 (`640`: owner use and manage, group use).
-    Chmod { id: u64, octet: String },
+    Chmod {
+        #[arg(value_name = "ID|NAME")]
+        id: String,
+        octet: String,
+    },
 }
 
-/// Run one of the four on the resource at `<base>/<id>`.
-pub async fn run(api: &Api, base: &str, cmd: OwnershipCommand) -> Result<(), String> {
+/// Run one of the four on a resource of `kind`.
+pub async fn run(api: &Api, kind: &Named, cmd: OwnershipCommand) -> Result<(), String> {
     let (id, perform, params) = match cmd {
         OwnershipCommand::Rename { id, name } => (id, "rename", json!({ "name": name })),
         OwnershipCommand::Chown { id, owner, group } => {
@@ -47,39 +58,18 @@ pub async fn run(api: &Api, base: &str, cmd: OwnershipCommand) -> Result<(), Str
         ),
         OwnershipCommand::Chmod { id, octet } => (id, "chmod", json!({ "octet": octet })),
     };
-    api.action(&format!("{base}/{id}"), perform, params).await?;
+    let id = names::id(api, kind, &id).await?;
+    api.action(&format!("{}/{id}", kind.path), perform, params)
+        .await?;
     Ok(())
 }
 
 /// A user id from a name or an id.
 pub async fn user_id(api: &Api, user: &str) -> Result<u64, String> {
-    find_id(api, "/user", "USER_POOL", "USER", "user", user).await
+    names::id(api, &names::USER, user).await
 }
 
 /// A group id from a name or an id.
 pub async fn group_id(api: &Api, group: &str) -> Result<u64, String> {
-    find_id(api, "/group", "GROUP_POOL", "GROUP", "group", group).await
-}
-
-async fn find_id(
-    api: &Api,
-    path: &str,
-    pool: &str,
-    element: &str,
-    what: &str,
-    wanted: &str,
-) -> Result<u64, String> {
-    if let Ok(id) = wanted.parse() {
-        return Ok(id);
-    }
-    let list = api.get(path).await?;
-    list[pool][element]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|e| e["NAME"] == Value::String(wanted.to_string()))
-        .and_then(|e| e["ID"].as_str()?.parse().ok())
-        .ok_or_else(|| {
-            format!("no {what} named `{wanted}` (or you may not see it); `flotilla {what} list` shows them")
-        })
+    names::id(api, &names::GROUP, group).await
 }

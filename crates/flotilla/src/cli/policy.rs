@@ -74,29 +74,39 @@ pub async fn run(api: &ApiArgs, cmd: PolicyCommand) -> Result<ExitCode, String> 
     super::init_tracing("error");
     let PolicyCommand::Simulate(args) = cmd;
     let plugins = args.plugins.clone();
-    let library = tokio::task::spawn_blocking(move || library(&plugins))
+    let (library, policies) = tokio::task::spawn_blocking(move || library(&plugins))
         .await
         .map_err(|e| e.to_string())??;
     match args.service {
         Some(id) => replay(api, id, args.role.as_deref(), library).await,
         None => {
             let json = api.json;
-            tokio::task::spawn_blocking(move || simulate(&args, &library, json))
+            tokio::task::spawn_blocking(move || simulate(&args, &library, &policies, json))
                 .await
                 .map_err(|e| e.to_string())?
         }
     }
 }
 
-/// The built-in policy plugins and the ones given, as the server loads them.
-fn library(files: &[PathBuf]) -> Result<Arc<PluginLibrary>, String> {
+/// The built-in policy plugins and the ones given, as the server loads
+/// them, with the ids of the policy plugins among them.
+fn library(files: &[PathBuf]) -> Result<(Arc<PluginLibrary>, Vec<String>), String> {
     let host = PluginHost::new(None).map_err(|e| format!("plugin host: {e:#}"))?;
     let library = PluginLibrary::builtin(&host)?;
+    let mut policies: Vec<String> = crate::plugin::builtin::BUILTIN
+        .iter()
+        .map(|b| b.manifest())
+        .filter(|m| m.kind == crate::plugin::PluginKind::Elasticity)
+        .map(|m| m.id)
+        .collect();
     for file in files {
         let found = crate::testkit::read_plugin_file(&host, file, None)?;
+        if found.manifest.kind == crate::plugin::PluginKind::Elasticity {
+            policies.push(found.manifest.id.clone());
+        }
         library.install(host.load(found.manifest, &found.wasm, Default::default())?);
     }
-    Ok(Arc::new(library))
+    Ok((Arc::new(library), policies))
 }
 
 /// `90s`, `30m`, `24h`, `7d` or plain seconds, in milliseconds.
@@ -121,7 +131,12 @@ fn duration(what: &str, text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("--{what}: `{text}` is out of range"))
 }
 
-fn simulate(args: &SimulateArgs, library: &PluginLibrary, json: bool) -> Result<ExitCode, String> {
+fn simulate(
+    args: &SimulateArgs,
+    library: &PluginLibrary,
+    policies: &[String],
+    json: bool,
+) -> Result<ExitCode, String> {
     let path = args.template.as_ref().ok_or("a template file is needed")?;
     let document = super::output::read_json(path)?;
     let template = crate::service::parse_template(&document).map_err(|errors| {
@@ -140,6 +155,27 @@ fn simulate(args: &SimulateArgs, library: &PluginLibrary, json: bool) -> Result<
     // What the server would warn of when the template is created.
     for w in crate::service::elasticity::lint::lint(&template, &|r| r.warmup) {
         eprintln!("warning: {w}");
+    }
+    for w in crate::service::elasticity::lint::missing_plugins(&template, &|id| {
+        policies.iter().any(|p| p == id)
+    }) {
+        eprintln!("warning: {w}; give its file with --plugin");
+    }
+    // The simulated VMs report one value: policies reading others see
+    // nothing, and never fire here whatever they would do live.
+    if let Some(simulated) = template.roles.iter().find(|r| r.name == role) {
+        let unsimulated: Vec<String> = crate::service::elasticity::lint::metrics_read(simulated)
+            .into_iter()
+            .filter(|m| !m.eq_ignore_ascii_case(args.metric.trim()))
+            .collect();
+        if !unsimulated.is_empty() {
+            eprintln!(
+                "warning: role {role}'s policies read {}, which this simulation does not report \
+                 (only {}, --metric): policies reading them see no value and never fire here",
+                unsimulated.join(", "),
+                args.metric.trim()
+            );
+        }
     }
     let every = duration("every", &args.every)?;
     let scenario = Scenario {

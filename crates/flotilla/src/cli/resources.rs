@@ -2,6 +2,7 @@
 //! both kinds of attribute resource.
 
 use super::connection::ApiArgs;
+use super::names::{self, Named};
 use super::output::{self, emit, fields, pool_items, pretty, table, text};
 use super::ownership::{self, OwnershipCommand};
 use serde_json::{Value, json};
@@ -15,10 +16,14 @@ pub enum ResourceCommand {
     /// The ones you may use.
     List,
     /// One, with its attributes.
-    Show { id: u64 },
+    Show {
+        #[arg(value_name = "ID|NAME")]
+        id: String,
+    },
     /// Replace the attributes with a JSON object from a file, or edit them in $EDITOR.
     Update {
-        id: u64,
+        #[arg(value_name = "ID|NAME")]
+        id: String,
         file: Option<PathBuf>,
         /// Change only the attributes the file gives.
         #[arg(long)]
@@ -26,8 +31,8 @@ pub enum ResourceCommand {
     },
     /// Delete.
     Delete {
-        #[arg(required = true)]
-        ids: Vec<u64>,
+        #[arg(required = true, value_name = "ID|NAME")]
+        ids: Vec<String>,
     },
     #[command(flatten)]
     Ownership(OwnershipCommand),
@@ -38,18 +43,33 @@ pub struct Kind {
     pub base: &'static str,
     pub element: &'static str,
     pub label: &'static str,
+    /// The command, `vm-template`, …
+    pub command: &'static str,
+}
+
+impl Kind {
+    /// How a name of this kind is looked up.
+    pub fn named(&self) -> Named {
+        Named {
+            path: self.base,
+            element: self.element,
+            command: self.command,
+        }
+    }
 }
 
 pub const VM_TEMPLATE: Kind = Kind {
     base: "/vm_template",
     element: "VMTEMPLATE",
     label: "VM template",
+    command: "vm-template",
 };
 
 pub const IMAGE: Kind = Kind {
     base: "/image",
     element: "IMAGE",
     label: "image",
+    command: "image",
 };
 
 pub async fn run(args: &ApiArgs, kind: Kind, cmd: ResourceCommand) -> Result<ExitCode, String> {
@@ -74,6 +94,7 @@ pub async fn run(args: &ApiArgs, kind: Kind, cmd: ResourceCommand) -> Result<Exi
             )
         }),
         ResourceCommand::Show { id } => {
+            let id = names::id(&api, &kind.named(), &id).await?;
             let doc = api.get(&format!("{}/{id}", kind.base)).await?;
             emit(args.json, &doc, |doc| {
                 let r = &doc[kind.element];
@@ -93,6 +114,7 @@ pub async fn run(args: &ApiArgs, kind: Kind, cmd: ResourceCommand) -> Result<Exi
             });
         }
         ResourceCommand::Update { id, file, append } => {
+            let id = names::id(&api, &kind.named(), &id).await?;
             let path = format!("{}/{id}", kind.base);
             let attributes = match file {
                 Some(file) => Some(output::read_json(&file)?),
@@ -114,13 +136,13 @@ pub async fn run(args: &ApiArgs, kind: Kind, cmd: ResourceCommand) -> Result<Exi
             }
         }
         ResourceCommand::Delete { ids } => {
-            for id in ids {
+            for id in names::ids(&api, &kind.named(), &ids).await? {
                 api.delete(&format!("{}/{id}", kind.base), None)
                     .await
                     .map_err(|e| format!("{} {id}: {e}", kind.label))?;
             }
         }
-        ResourceCommand::Ownership(cmd) => ownership::run(&api, kind.base, cmd).await?,
+        ResourceCommand::Ownership(cmd) => ownership::run(&api, &kind.named(), cmd).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

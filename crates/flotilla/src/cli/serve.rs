@@ -86,6 +86,9 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         .clone()
         .unwrap_or_else(|| data_dir.join("flotilla.toml"));
     let mut config = Config::load(&config_path)?;
+    config
+        .check_plugin_ids(&crate::config::available_plugins(Some(&data_dir)))
+        .map_err(|e| format!("{}: {e}", config_path.display()))?;
     let as_read = config.clone();
     if let Some(listen) = args.listen {
         config.server.listen = listen;

@@ -1,6 +1,7 @@
 //! `flotilla service …`: services (`oneflow`), with `top` and `--wait`.
 
 use super::connection::{Api, ApiArgs};
+use super::names;
 use super::output::{self, emit, fields, join, pool_items, table, text};
 use super::ownership::{self, OwnershipCommand};
 use serde_json::{Value, json};
@@ -11,13 +12,22 @@ use std::time::{Duration, Instant};
 #[derive(clap::Subcommand, Debug)]
 pub enum ServiceCommand {
     /// The services you may use.
-    List,
+    List {
+        #[command(flatten)]
+        format: FormatArgs,
+    },
     /// One service: its roles, VMs, scheduled actions and recent log.
-    Show { id: u64 },
+    Show {
+        #[arg(value_name = "ID|NAME")]
+        id: String,
+        #[command(flatten)]
+        format: FormatArgs,
+    },
     /// Why each role has the size it has: its bounds, guards and policies,
     /// and every evaluation kept (newest first) with what it read and did.
     Explain {
-        id: u64,
+        #[arg(value_name = "ID|NAME")]
+        id: String,
         role: Option<String>,
         /// Show at most this many decisions per role.
         #[arg(long, default_value_t = 10)]
@@ -25,7 +35,8 @@ pub enum ServiceCommand {
     },
     /// The service list (or one service), refreshed in place until Ctrl-C.
     Top {
-        id: Option<u64>,
+        #[arg(value_name = "ID|NAME")]
+        id: Option<String>,
         /// Seconds between refreshes.
         #[arg(short, long, default_value_t = 2)]
         delay: u64,
@@ -35,20 +46,22 @@ pub enum ServiceCommand {
     },
     /// Undeploy services: terminate their VMs in reverse dependency order.
     Delete {
-        #[arg(required = true)]
-        ids: Vec<u64>,
+        #[arg(required = true, value_name = "ID|NAME")]
+        ids: Vec<String>,
         #[command(flatten)]
         wait: WaitArgs,
     },
     /// Recover a failed service (retry, or with --delete remove it from any state).
     Recover {
-        id: u64,
+        #[arg(value_name = "ID|NAME")]
+        id: String,
         #[arg(long)]
         delete: bool,
     },
     /// Change how many VMs a role has.
     Scale {
-        id: u64,
+        #[arg(value_name = "ID|NAME")]
+        id: String,
         role: String,
         cardinality: u32,
         /// Go beyond the role's min_vms / max_vms.
@@ -60,14 +73,17 @@ pub enum ServiceCommand {
     /// Run a VM action (reboot, poweroff, …) on a role's VMs, or on every
     /// role's when no role is given: `action 3 web reboot`, `action 3 reboot`.
     Action {
-        id: u64,
+        #[arg(value_name = "ID|NAME")]
+        id: String,
         /// [ROLE] ACTION
         #[arg(num_args = 1..=2, required = true, value_names = ["ROLE", "ACTION"])]
         target: Vec<String>,
-        /// Seconds between batches.
+        /// Seconds between batches [default: 60 when neither --period nor
+        /// --number is given, else 0: all at once]
         #[arg(short, long)]
         period: Option<u64>,
-        /// VMs per batch.
+        /// VMs per batch [default: 1 when neither --period nor --number is
+        /// given, else 0: all at once]
         #[arg(short, long)]
         number: Option<u64>,
         /// Arguments of the action (snapshot name, …).
@@ -75,24 +91,37 @@ pub enum ServiceCommand {
         args: Option<String>,
     },
     /// Add a role (JSON file, `-` for stdin) to a running service.
-    AddRole { id: u64, file: PathBuf },
+    AddRole {
+        #[arg(value_name = "ID|NAME")]
+        id: String,
+        file: PathBuf,
+    },
     /// Remove a role and its VMs from a running service.
-    RemoveRole { id: u64, role: String },
+    RemoveRole {
+        #[arg(value_name = "ID|NAME")]
+        id: String,
+        role: String,
+    },
     /// Change a running service's template from a JSON file, or in $EDITOR.
     Update {
-        id: u64,
+        #[arg(value_name = "ID|NAME")]
+        id: String,
         file: Option<PathBuf>,
         /// Change only the attributes the file gives.
         #[arg(long)]
         append: bool,
     },
     /// Deploy the roles a service holds (on_hold).
-    Release { id: u64 },
+    Release {
+        #[arg(value_name = "ID|NAME")]
+        id: String,
+    },
     /// Delete every DONE service (oneadmin group).
     PurgeDone,
     /// Cancel the pending VM actions of a batched action: `sched-delete 3 [ROLE] 0`.
     SchedDelete {
-        id: u64,
+        #[arg(value_name = "ID|NAME")]
+        id: String,
         /// [ROLE] SCHED_ID
         #[arg(num_args = 1..=2, required = true, value_names = ["ROLE", "SCHED_ID"])]
         target: Vec<String>,
@@ -111,32 +140,67 @@ pub struct WaitArgs {
     pub timeout: u64,
 }
 
+/// `-o wide`: more columns (each VM's addresses).
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct FormatArgs {
+    /// `wide` adds each VM's IP addresses.
+    #[arg(short = 'o', long = "output", value_enum, value_name = "FORMAT")]
+    format: Option<Format>,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Wide,
+}
+
+impl FormatArgs {
+    fn wide(&self) -> bool {
+        self.format == Some(Format::Wide)
+    }
+}
+
 const BASE: &str = "/service";
 
 pub async fn run(args: &ApiArgs, cmd: ServiceCommand) -> Result<ExitCode, String> {
     let api = args.connect()?;
     let json = args.json;
     let mut ok = true;
+    let id_of = |given: String| {
+        let api = &api;
+        async move { names::id(api, &names::SERVICE, &given).await }
+    };
     match cmd {
-        ServiceCommand::List => emit(json, &api.get(BASE).await?, list_table),
-        ServiceCommand::Show { id } => {
+        ServiceCommand::List { format } => emit(json, &api.get(BASE).await?, |pool| {
+            list_table(pool, format.wide())
+        }),
+        ServiceCommand::Show { id, format } => {
+            let id = id_of(id).await?;
             emit(json, &api.get(&format!("{BASE}/{id}")).await?, |doc| {
-                show(&doc["DOCUMENT"])
+                show(&doc["DOCUMENT"], format.wide())
             });
         }
         ServiceCommand::Explain { id, role, limit } => {
+            let id = id_of(id).await?;
             let mut path = format!("{BASE}/{id}/explain?limit={limit}");
             if let Some(role) = role {
                 path.push_str(&format!("&role={role}"));
             }
             emit(json, &api.get(&path).await?, super::explain::render);
         }
-        ServiceCommand::Top { id, delay, count } => top(&api, id, delay, count, json).await?,
+        ServiceCommand::Top { id, delay, count } => {
+            let id = match id {
+                Some(id) => Some(id_of(id).await?),
+                None => None,
+            };
+            top(&api, id, delay, count, json).await?
+        }
         ServiceCommand::Delete { ids, wait } => {
+            let ids = names::ids(&api, &names::SERVICE, &ids).await?;
             for id in &ids {
                 api.delete(&format!("{BASE}/{id}"), None)
                     .await
                     .map_err(|e| format!("service {id}: {e}"))?;
+                say(json, &format!("service {id}: undeploying"));
             }
             if wait.wait {
                 for id in ids {
@@ -145,12 +209,21 @@ pub async fn run(args: &ApiArgs, cmd: ServiceCommand) -> Result<ExitCode, String
             }
         }
         ServiceCommand::Recover { id, delete } => {
+            let id = id_of(id).await?;
             api.action(
                 &format!("{BASE}/{id}"),
                 "recover",
                 json!({ "delete": delete }),
             )
             .await?;
+            say(
+                json,
+                &if delete {
+                    format!("service {id}: being removed")
+                } else {
+                    format!("service {id}: recovering")
+                },
+            );
         }
         ServiceCommand::Scale {
             id,
@@ -159,11 +232,16 @@ pub async fn run(args: &ApiArgs, cmd: ServiceCommand) -> Result<ExitCode, String
             force,
             wait,
         } => {
+            let id = id_of(id).await?;
             api.post(
                 &format!("{BASE}/{id}/scale"),
                 json!({ "role_name": role, "cardinality": cardinality, "force": force }),
             )
             .await?;
+            say(
+                json,
+                &format!("service {id}: role {role} scaling to {cardinality} VMs"),
+            );
             if wait.wait {
                 ok = wait_for(&api, id, Target::Scaled { role, cardinality }, &wait, json).await?;
             }
@@ -175,6 +253,7 @@ pub async fn run(args: &ApiArgs, cmd: ServiceCommand) -> Result<ExitCode, String
             number,
             args,
         } => {
+            let id = id_of(id).await?;
             let mut params = json!({});
             if let Some(p) = period {
                 params["period"] = json!(p);
@@ -185,31 +264,43 @@ pub async fn run(args: &ApiArgs, cmd: ServiceCommand) -> Result<ExitCode, String
             if let Some(a) = args {
                 params["args"] = json!(a);
             }
-            match target.as_slice() {
-                [action] => api.action(&format!("{BASE}/{id}"), action, params).await?,
-                [role, action] => {
-                    api.action(&format!("{BASE}/{id}/role/{role}"), action, params)
-                        .await?
-                }
+            let (role, action) = match target.as_slice() {
+                [action] => (None, action),
+                [role, action] => (Some(role.as_str()), action),
                 _ => unreachable!("clap allows one or two values"),
             };
+            let path = match role {
+                Some(role) => format!("{BASE}/{id}/role/{role}"),
+                None => format!("{BASE}/{id}"),
+            };
+            api.action(&path, action, params).await?;
+            let doc = api.get(&format!("{BASE}/{id}")).await?;
+            for line in action_report(id, &doc["DOCUMENT"]["TEMPLATE"]["BODY"], role, action) {
+                say(json, &line);
+            }
         }
         ServiceCommand::AddRole { id, file } => {
+            let id = id_of(id).await?;
             let role = output::read_json(&file)?;
+            let name = text(&role, "name");
             api.post(
                 &format!("{BASE}/{id}/role_action"),
                 json!({ "action": { "perform": "add_role", "params": { "role": role } } }),
             )
             .await?;
+            say(json, &format!("service {id}: role {name} added, deploying"));
         }
         ServiceCommand::RemoveRole { id, role } => {
+            let id = id_of(id).await?;
             api.post(
                 &format!("{BASE}/{id}/role_action"),
                 json!({ "action": { "perform": "remove_role", "params": { "role": role } } }),
             )
             .await?;
+            say(json, &format!("service {id}: role {role} being removed"));
         }
         ServiceCommand::Update { id, file, append } => {
+            let id = id_of(id).await?;
             let path = format!("{BASE}/{id}");
             match file {
                 Some(file) => {
@@ -234,13 +325,16 @@ pub async fn run(args: &ApiArgs, cmd: ServiceCommand) -> Result<ExitCode, String
             }
         }
         ServiceCommand::Release { id } => {
+            let id = id_of(id).await?;
             api.action(&format!("{BASE}/{id}"), "release", json!({}))
                 .await?;
+            say(json, &format!("service {id}: held roles released"));
         }
         ServiceCommand::PurgeDone => {
             api.post("/service_pool/purge_done", json!({})).await?;
         }
         ServiceCommand::SchedDelete { id, target } => {
+            let id = id_of(id).await?;
             let path = match target.as_slice() {
                 [sched] => format!("{BASE}/{id}/sched_action/{sched}"),
                 [role, sched] => format!("{BASE}/{id}/role/{role}/sched_action/{sched}"),
@@ -248,7 +342,7 @@ pub async fn run(args: &ApiArgs, cmd: ServiceCommand) -> Result<ExitCode, String
             };
             api.delete(&path, None).await?;
         }
-        ServiceCommand::Ownership(cmd) => ownership::run(&api, BASE, cmd).await?,
+        ServiceCommand::Ownership(cmd) => ownership::run(&api, &names::SERVICE, cmd).await?,
     }
     Ok(if ok {
         ExitCode::SUCCESS
@@ -257,29 +351,114 @@ pub async fn run(args: &ApiArgs, cmd: ServiceCommand) -> Result<ExitCode, String
     })
 }
 
-fn list_table(pool: &Value) -> String {
-    let docs = pool_items(pool, "DOCUMENT");
-    table(
-        ["ID", "USER", "GROUP", "NAME", "STATE", "ROLES", "STARTED"],
-        docs.iter().map(|d| {
-            let body = &d["TEMPLATE"]["BODY"];
-            let roles: Vec<String> = body["roles"]
+/// What a command did, for people: on stdout, or on stderr when stdout
+/// is for `--json`.
+fn say(json: bool, line: &str) {
+    if json {
+        eprintln!("{line}");
+    } else {
+        outln!("{line}");
+    }
+}
+
+/// `role web: poweroff sent to 2 VMs`, one line per role the action went
+/// to, read from the service just after: the VMs it went to now and
+/// those a batched action holds for later.
+fn action_report(id: u64, body: &Value, role: Option<&str>, action: &str) -> Vec<String> {
+    let roles = body["roles"].as_array().cloned().unwrap_or_default();
+    roles
+        .iter()
+        .filter(|r| role.is_none_or(|name| r["name"] == name))
+        .map(|r| {
+            let name = text(r, "name");
+            let vms = r["nodes"].as_array().map_or(0, Vec::len);
+            let pending: Vec<&Value> = r["scheduled_actions"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|r| format!("{}:{}", text(r, "name"), running_vms(r).0))
+                .filter(|a| a["action"] == action)
                 .collect();
-            [
-                text(d, "ID"),
-                text(d, "UNAME"),
-                text(d, "GNAME"),
-                text(d, "NAME"),
-                output::service_state(&body["state"]),
-                roles.join(" "),
-                output::time(&body["start_time"]),
-            ]
+            let newest = pending.iter().filter_map(|a| a["id"].as_u64()).max();
+            let later: Vec<&&Value> = pending
+                .iter()
+                .filter(|a| a["id"].as_u64() == newest)
+                .collect();
+            let now = vms.saturating_sub(later.len());
+            let mut line = format!("role {name}: {action} sent to {now} {}", vm_word(now));
+            if let (Some(sched), false) = (newest, later.is_empty()) {
+                line.push_str(&format!(
+                    ", {} more scheduled (`flotilla service sched-delete {id} {name} {sched}` cancels them)",
+                    later.len()
+                ));
+            }
+            line
+        })
+        .collect()
+}
+
+fn vm_word(n: usize) -> &'static str {
+    if n == 1 { "VM" } else { "VMs" }
+}
+
+fn list_table(pool: &Value, wide: bool) -> String {
+    let docs = pool_items(pool, "DOCUMENT");
+    let rows = docs.iter().map(|d| {
+        let body = &d["TEMPLATE"]["BODY"];
+        let roles: Vec<String> = body["roles"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| format!("{}:{}", text(r, "name"), running_vms(r).0))
+            .collect();
+        [
+            text(d, "ID"),
+            text(d, "UNAME"),
+            text(d, "GNAME"),
+            text(d, "NAME"),
+            output::service_state(&body["state"]),
+            roles.join(" "),
+            output::time(&body["start_time"]),
+        ]
+    });
+    let header = ["ID", "USER", "GROUP", "NAME", "STATE", "ROLES", "STARTED"];
+    if !wide {
+        return table(header, rows);
+    }
+    let ips = docs.iter().map(|d| {
+        let all: Vec<String> = d["TEMPLATE"]["BODY"]["roles"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r["nodes"].as_array().cloned().unwrap_or_default())
+            .flat_map(|n| ips(&n))
+            .collect();
+        dash_if_empty(all.join(","))
+    });
+    table(
+        [
+            "ID", "USER", "GROUP", "NAME", "STATE", "ROLES", "STARTED", "IPS",
+        ],
+        rows.zip(ips).map(|(r, ips)| {
+            let [a, b, c, d, e, f, g] = r;
+            [a, b, c, d, e, f, g, ips]
         }),
     )
+}
+
+/// The addresses of a node's NICs, as the service document gives them
+/// (`vm_info.VM.TEMPLATE.NIC[].IP`).
+fn ips(node: &Value) -> Vec<String> {
+    node["vm_info"]["VM"]["TEMPLATE"]["NIC"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|nic| text(nic, "IP"))
+        .filter(|ip| !ip.is_empty())
+        .collect()
+}
+
+fn dash_if_empty(s: String) -> String {
+    if s.is_empty() { "-".into() } else { s }
 }
 
 /// (VMs RUNNING, VMs) of a role.
@@ -292,8 +471,52 @@ fn running_vms(role: &Value) -> (usize, usize) {
     (running, nodes.len())
 }
 
-fn show(doc: &Value) -> String {
+/// Whether the service's roles wait for their VMs to report `READY=YES`
+/// through OneGate before they count as running (`ready_status_gate`).
+fn ready_gate(body: &Value) -> bool {
+    body["ready_status_gate"] == true
+}
+
+/// VMs of a role that reported READY=YES.
+fn ready_vms(role: &Value) -> usize {
+    role["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| n["ready"] == true)
+        .count()
+}
+
+/// What a role that is not yet deployed waits for: `READY=YES` from its
+/// VMs, or (deployment `straight`) parents that are not running yet.
+fn waiting_for(body: &Value, role: &Value) -> Option<String> {
+    let state = output::role_state(&role["state"]);
+    match state.as_str() {
+        "PENDING" if body["deployment"] == "straight" => {
+            let roles = body["roles"].as_array()?;
+            let waiting: Vec<&str> = role["parents"]
+                .as_array()?
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|p| {
+                    roles
+                        .iter()
+                        .any(|r| r["name"] == *p && output::role_state(&r["state"]) != "RUNNING")
+                })
+                .collect();
+            (!waiting.is_empty()).then(|| format!("waiting for parents: {}", waiting.join(", ")))
+        }
+        "DEPLOYING" | "SCALING" if ready_gate(body) => {
+            let (running, _) = running_vms(role);
+            (running > ready_vms(role)).then(|| "waiting for READY=YES through OneGate".to_string())
+        }
+        _ => None,
+    }
+}
+
+fn show(doc: &Value, wide: bool) -> String {
     let body = &doc["TEMPLATE"]["BODY"];
+    let gate = ready_gate(body);
     let mut out = fields(&[
         ("ID", text(doc, "ID")),
         ("NAME", text(doc, "NAME")),
@@ -304,23 +527,50 @@ fn show(doc: &Value) -> String {
         ("STARTED", output::time(&body["start_time"])),
         ("PERMISSIONS", output::permissions(&doc["PERMISSIONS"])),
     ]);
+    if gate {
+        out.push('\n');
+        out.push_str(&fields(&[(
+            "READY GATE",
+            "roles wait for their VMs to report READY=YES through OneGate".into(),
+        )]));
+    }
     let roles = body["roles"].as_array().cloned().unwrap_or_default();
     out.push_str("\n\n");
-    out.push_str(&table(
-        ["ROLE", "STATE", "CARDINALITY", "RUNNING", "PARENTS"],
-        roles.iter().map(|r| {
-            let (running, total) = running_vms(r);
+    let role_rows = roles.iter().map(|r| {
+        let (running, total) = running_vms(r);
+        let mut parents = join(&r["parents"]);
+        if let Some(wait) = waiting_for(body, r) {
+            parents = format!("{} ({wait})", dash_if_empty(parents));
+        }
+        [
+            text(r, "name"),
+            output::role_state(&r["state"]),
+            text(r, "cardinality"),
+            format!("{running}/{total}"),
+            format!("{}/{total}", ready_vms(r)),
+            parents,
+        ]
+    });
+    if gate {
+        out.push_str(&table(
             [
-                text(r, "name"),
-                output::role_state(&r["state"]),
-                text(r, "cardinality"),
-                format!("{running}/{total}"),
-                join(&r["parents"]),
-            ]
-        }),
-    ));
+                "ROLE",
+                "STATE",
+                "CARDINALITY",
+                "RUNNING",
+                "READY",
+                "PARENTS",
+            ],
+            role_rows,
+        ));
+    } else {
+        out.push_str(&table(
+            ["ROLE", "STATE", "CARDINALITY", "RUNNING", "PARENTS"],
+            role_rows.map(|[a, b, c, d, _, f]| [a, b, c, d, f]),
+        ));
+    }
     out.push_str("\n\n");
-    let nodes: Vec<[String; 4]> = roles
+    let nodes: Vec<[String; 6]> = roles
         .iter()
         .flat_map(|r| {
             let role = text(r, "name");
@@ -336,11 +586,28 @@ fn show(doc: &Value) -> String {
                         text(vm, "NAME"),
                         role.clone(),
                         text(vm, "STATE"),
+                        if n["ready"] == true { "yes" } else { "no" }.to_string(),
+                        dash_if_empty(ips(&n).join(",")),
                     ]
                 })
         })
         .collect();
-    out.push_str(&table(["VM", "NAME", "ROLE", "STATE"], nodes));
+    let vm_table = match (gate, wide) {
+        (true, true) => table(["VM", "NAME", "ROLE", "STATE", "READY", "IPS"], nodes),
+        (true, false) => table(
+            ["VM", "NAME", "ROLE", "STATE", "READY"],
+            nodes.into_iter().map(|[a, b, c, d, e, _]| [a, b, c, d, e]),
+        ),
+        (false, true) => table(
+            ["VM", "NAME", "ROLE", "STATE", "IPS"],
+            nodes.into_iter().map(|[a, b, c, d, _, f]| [a, b, c, d, f]),
+        ),
+        (false, false) => table(
+            ["VM", "NAME", "ROLE", "STATE"],
+            nodes.into_iter().map(|[a, b, c, d, _, _]| [a, b, c, d]),
+        ),
+    };
+    out.push_str(&vm_table);
     let scheduled: Vec<[String; 5]> = roles
         .iter()
         .flat_map(|r| {
@@ -397,7 +664,7 @@ async fn top(
                 if json {
                     doc.to_string()
                 } else {
-                    show(&doc["DOCUMENT"])
+                    show(&doc["DOCUMENT"], false)
                 }
             }
             None => {
@@ -405,7 +672,7 @@ async fn top(
                 if json {
                     pool.to_string()
                 } else {
-                    list_table(&pool)
+                    list_table(&pool, false)
                 }
             }
         };
@@ -445,13 +712,7 @@ pub async fn wait_for(
     json: bool,
 ) -> Result<bool, String> {
     // Progress goes to stderr when stdout is for --json.
-    let say = |line: &str| {
-        if json {
-            eprintln!("{line}");
-        } else {
-            outln!("{line}");
-        }
-    };
+    let say = |line: &str| say(json, line);
     let started = Instant::now();
     let mut last = String::new();
     loop {
@@ -530,17 +791,25 @@ pub async fn wait_for(
     }
 }
 
-/// `service 3 DEPLOYING` and one line per role: its state and VMs running.
+/// `service 3 DEPLOYING` and one line per role: its state, VMs running,
+/// (with `ready_status_gate`) VMs that reported READY, and what it waits
+/// for.
 fn progress(id: u64, body: &Value) -> String {
     let mut out = format!("service {id} {}", output::service_state(&body["state"]));
     for r in body["roles"].as_array().into_iter().flatten() {
         let (running, total) = running_vms(r);
+        let wanted = r["cardinality"].as_u64().unwrap_or(total as u64);
         out.push_str(&format!(
-            "\n  {:<16} {:<18} {running}/{} VMs running",
+            "\n  {:<16} {:<18} {running}/{wanted} VMs running",
             text(r, "name"),
             output::role_state(&r["state"]),
-            r["cardinality"].as_u64().unwrap_or(total as u64),
         ));
+        if ready_gate(body) {
+            out.push_str(&format!(", {}/{wanted} ready", ready_vms(r)));
+        }
+        if let Some(wait) = waiting_for(body, r) {
+            out.push_str(&format!(" ({wait})"));
+        }
     }
     out
 }

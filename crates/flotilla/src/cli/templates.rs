@@ -1,6 +1,7 @@
 //! `flotilla template …`: service templates (`oneflow-template`).
 
 use super::connection::{Api, ApiArgs};
+use super::names;
 use super::output::{self, emit, fields, join, pool_items, pretty, table, text};
 use super::ownership::{self, OwnershipCommand};
 use super::services::{self, WaitArgs};
@@ -15,10 +16,14 @@ pub enum TemplateCommand {
     /// The service templates you may use.
     List,
     /// One template: its roles and its JSON body.
-    Show { id: u64 },
+    Show {
+        #[arg(value_name = "ID|NAME")]
+        id: String,
+    },
     /// Replace a template with a JSON file, or edit it in $EDITOR.
     Update {
-        id: u64,
+        #[arg(value_name = "ID|NAME")]
+        id: String,
         file: Option<PathBuf>,
         /// Change only the attributes the file gives.
         #[arg(long)]
@@ -26,8 +31,8 @@ pub enum TemplateCommand {
     },
     /// Delete templates.
     Delete {
-        #[arg(required = true)]
-        ids: Vec<u64>,
+        #[arg(required = true, value_name = "ID|NAME")]
+        ids: Vec<String>,
         /// Also delete the VM templates the roles use.
         #[arg(long)]
         delete_vm_templates: bool,
@@ -37,7 +42,8 @@ pub enum TemplateCommand {
     },
     /// Copy a template under a new name.
     Clone {
-        id: u64,
+        #[arg(value_name = "ID|NAME")]
+        id: String,
         name: String,
         /// Also copy the VM templates the roles use.
         #[arg(short = 'R', long)]
@@ -48,7 +54,8 @@ pub enum TemplateCommand {
     },
     /// Deploy services from a template.
     Instantiate {
-        id: u64,
+        #[arg(value_name = "ID|NAME")]
+        id: String,
         /// JSON merged into the template (`merge_template`: name, user inputs values, …).
         file: Option<PathBuf>,
         /// Name of the service.
@@ -76,11 +83,15 @@ pub async fn run(args: &ApiArgs, cmd: TemplateCommand) -> Result<ExitCode, Strin
         }
         TemplateCommand::List => emit(json, &api.get(BASE).await?, list_table),
         TemplateCommand::Show { id } => {
+            let id = names::id(&api, &names::TEMPLATE, &id).await?;
             emit(json, &api.get(&format!("{BASE}/{id}")).await?, |doc| {
                 show(&doc["DOCUMENT"])
             });
         }
-        TemplateCommand::Update { id, file, append } => update(&api, id, file, append).await?,
+        TemplateCommand::Update { id, file, append } => {
+            let id = names::id(&api, &names::TEMPLATE, &id).await?;
+            update(&api, id, file, append).await?
+        }
         TemplateCommand::Delete {
             ids,
             delete_vm_templates,
@@ -93,7 +104,7 @@ pub async fn run(args: &ApiArgs, cmd: TemplateCommand) -> Result<ExitCode, Strin
             } else {
                 "none"
             };
-            for id in ids {
+            for id in names::ids(&api, &names::TEMPLATE, &ids).await? {
                 api.delete(
                     &format!("{BASE}/{id}"),
                     Some(json!({ "delete_type": delete_type })),
@@ -115,6 +126,7 @@ pub async fn run(args: &ApiArgs, cmd: TemplateCommand) -> Result<ExitCode, Strin
             } else {
                 "none"
             };
+            let id = names::id(&api, &names::TEMPLATE, &id).await?;
             let created = api
                 .action(
                     &format!("{BASE}/{id}"),
@@ -141,6 +153,7 @@ pub async fn run(args: &ApiArgs, cmd: TemplateCommand) -> Result<ExitCode, Strin
             if let Some(name) = name {
                 merge["name"] = Value::String(name);
             }
+            let id = names::id(&api, &names::TEMPLATE, &id).await?;
             let mut ids = Vec::new();
             for _ in 0..multiple.max(1) {
                 let created = api
@@ -164,7 +177,7 @@ pub async fn run(args: &ApiArgs, cmd: TemplateCommand) -> Result<ExitCode, Strin
                 }
             }
         }
-        TemplateCommand::Ownership(cmd) => ownership::run(&api, BASE, cmd).await?,
+        TemplateCommand::Ownership(cmd) => ownership::run(&api, &names::TEMPLATE, cmd).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -3,8 +3,9 @@
 
 use crate::access::{Ownership, Permissions};
 use crate::service::lifecycle::{Service, Severity};
-use crate::store::{ServiceTemplateDoc, Store};
+use crate::store::{Lease, ServiceTemplateDoc, Store};
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 
 pub const SERVICE_TYPE: &str = "100";
 pub const TEMPLATE_TYPE: &str = "101";
@@ -85,11 +86,52 @@ pub fn template(store: &dyn Store, doc: &ServiceTemplateDoc) -> Value {
     )
 }
 
-pub fn service(store: &dyn Store, s: &Service) -> Value {
-    service_named(&Names::of(store, &s.ownership), s)
+/// The addresses a service's VMs hold, by the VM's operation id (a NIC's
+/// lease is held by `<operation id>/NIC<n>`), read from the store so that
+/// rendering can happen without it.
+#[derive(Default)]
+pub struct Addresses(HashMap<String, Vec<Lease>>);
+
+impl Addresses {
+    pub fn of(store: &dyn Store, service_id: u64) -> Addresses {
+        let mut by_vm: HashMap<String, Vec<Lease>> = HashMap::new();
+        // A store that cannot say shows the VMs without addresses rather
+        // than failing the whole document.
+        for lease in store.leases_of_service(service_id).unwrap_or_default() {
+            if let Some((vm, _nic)) = lease.holder.split_once('/') {
+                by_vm.entry(vm.to_string()).or_default().push(lease);
+            }
+        }
+        Addresses(by_vm)
+    }
+
+    /// `[{"NIC_ID": "0", "IP": …, "NETWORK_ID": …}]`, as OpenNebula's VM
+    /// template lists NICs (aliases are left out).
+    fn nics(&self, operation_id: &str) -> Vec<Value> {
+        self.0
+            .get(operation_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|l| {
+                let (_, which) = l.holder.split_once('/')?;
+                let nic = which.strip_prefix("NIC")?;
+                nic.bytes().all(|b| b.is_ascii_digit()).then(
+                    || json!({"NIC_ID": nic, "IP": l.ip, "NETWORK_ID": l.vnet_id.to_string()}),
+                )
+            })
+            .collect()
+    }
 }
 
-pub fn service_named(names: &Names, s: &Service) -> Value {
+pub fn service(store: &dyn Store, s: &Service) -> Value {
+    service_named(
+        &Names::of(store, &s.ownership),
+        &Addresses::of(store, s.id),
+        s,
+    )
+}
+
+pub fn service_named(names: &Names, addresses: &Addresses, s: &Service) -> Value {
     let mut body = serde_json::to_value(&s.template).unwrap_or_else(|_| json!({}));
     let Some(b) = body.as_object_mut() else {
         return json!({});
@@ -142,7 +184,18 @@ pub fn service_named(names: &Names, s: &Service) -> Value {
                     if let Some(state) = n.vm_state {
                         vm.insert("STATE".into(), json!(state.as_str()));
                     }
-                    let mut node = json!({ "deploy_id": deploy_id, "vm_info": { "VM": vm } });
+                    let nics = addresses.nics(&n.operation_id);
+                    if !nics.is_empty() {
+                        vm.insert("TEMPLATE".into(), json!({ "NIC": nics }));
+                    }
+                    // Whether the VM reported READY=YES through OneGate,
+                    // what `ready_status_gate` waits for: an addition
+                    // OneFlow clients ignore.
+                    let mut node = json!({
+                        "deploy_id": deploy_id,
+                        "vm_info": { "VM": vm },
+                        "ready": n.ready,
+                    });
                     // Why the VM is as it is (a refused action, a failure):
                     // an addition OneFlow clients ignore.
                     if let Some(reason) = &n.reason {

@@ -104,7 +104,8 @@ pub async fn show(
     let body = match state.rendered.get(&service, &names) {
         Some(body) => body,
         None => {
-            let document = documents::one(documents::service_named(&names, &service));
+            let addresses = documents::Addresses::of(&*state.engine()?.store(), id);
+            let document = documents::one(documents::service_named(&names, &addresses, &service));
             let body = Bytes::from(
                 serde_json::to_vec(&document)
                     .map_err(|e| ApiError::internal(format!("rendering service {id}: {e}")))?,

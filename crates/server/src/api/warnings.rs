@@ -118,7 +118,8 @@ impl Warnings {
 }
 
 /// The policy lint for a template that validates (one that does not gets
-/// its 400 elsewhere). A role's boot time is its VM template's
+/// its 400 elsewhere), and its policies that name a plugin the server has
+/// not loaded. A role's boot time is its VM template's
 /// `SIM_BOOT_SECONDS` (the simulated hypervisor's), else its `warmup`.
 fn policy_lint(state: &AppState, document: &serde_json::Value) -> Vec<crate::service::FieldError> {
     let Ok(template) = crate::service::parse_template(document) else {
@@ -144,11 +145,21 @@ fn policy_lint(state: &AppState, document: &serde_json::Value) -> Vec<crate::ser
         }
         Err(_) => template.roles.iter().map(|r| r.warmup).collect(),
     };
-    crate::service::elasticity::lint::lint(&template, &|role| {
+    let mut warnings = crate::service::elasticity::lint::lint(&template, &|role| {
         template
             .roles
             .iter()
             .position(|r| std::ptr::eq(r, role))
             .and_then(|i| boots[i])
-    })
+    });
+    warnings.extend(crate::service::elasticity::lint::missing_plugins(
+        &template,
+        &|id| {
+            state
+                .registry
+                .loaded(id, crate::plugin::PluginKind::Elasticity)
+                .is_some()
+        },
+    ));
+    warnings
 }

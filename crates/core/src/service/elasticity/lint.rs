@@ -178,6 +178,49 @@ fn lint_role(i: usize, role: &Role, boot_s: Option<u32>, out: &mut Vec<FieldErro
     }
 }
 
+/// Policies that name a plugin `installed` does not know: the template is
+/// kept (the plugin may be installed later, as OneFlow keeps a policy it
+/// cannot evaluate yet), but until then the policy never scales the role.
+pub fn missing_plugins(
+    template: &ServiceTemplate,
+    installed: &dyn Fn(&str) -> bool,
+) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    for (i, role) in template.roles.iter().enumerate() {
+        for (k, policy) in role.elasticity_policies.iter().enumerate() {
+            let Some(plugin) = policy.get("plugin").and_then(Value::as_str) else {
+                continue;
+            };
+            if !installed(plugin) {
+                out.push(FieldError {
+                    field: format!("roles[{i}].elasticity_policies[{k}].plugin"),
+                    reason: format!(
+                        "policy plugin \"{plugin}\" is not installed (or did not load): this policy is not evaluated until it is (`flotilla plugin list` shows the plugins)"
+                    ),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The values a role's OneFlow policies read (`MEM_USED` in
+/// `MEM_USED > 80`) and plugin policies name as their `metric`, each once.
+pub fn metrics_read(role: &Role) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for policy in &role.elasticity_policies {
+        let Ok(spec) = super::PolicySpec::read(policy) else {
+            continue;
+        };
+        for m in spec.metrics {
+            if !out.contains(&m) {
+                out.push(m);
+            }
+        }
+    }
+    out
+}
+
 fn grows(r: &Rule) -> bool {
     match r.kind {
         AdjustmentKind::Cardinality => false,
@@ -250,6 +293,29 @@ mod tests {
                 "roles[0].elasticity_policies[2].adjust: -20% is less than one VM at 2 to 4 VMs: each firing there moves one VM (or min_adjust_step)"
             ]
         );
+    }
+
+    #[test]
+    fn policies_naming_a_plugin_not_installed_and_the_values_read_are_named() {
+        let t = parse_template(&json!({"name": "t", "roles": [{
+            "name": "web", "type": "vm", "template_id": 0, "cardinality": 1,
+            "min_vms": 1, "max_vms": 4, "elasticity_policies": [
+                {"plugin": "target-tracking", "params": {"metric": "QUEUE"}},
+                {"plugin": "absent", "params": {}},
+                {"type": "CHANGE", "adjust": 1, "expression": "CPU > 80 && MEM_USED > 50"}]}]}))
+        .unwrap();
+        let w: Vec<String> = missing_plugins(&t, &|id| id == "target-tracking")
+            .into_iter()
+            .map(|w| w.to_string())
+            .collect();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with(
+                "roles[0].elasticity_policies[1].plugin: policy plugin \"absent\" is not installed"
+            ),
+            "{w:?}"
+        );
+        assert_eq!(metrics_read(&t.roles[0]), ["QUEUE", "CPU", "MEM_USED"]);
     }
 
     #[test]

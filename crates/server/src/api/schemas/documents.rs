@@ -219,10 +219,42 @@ json_schema!(VmNode, {
                             "type": "string",
                             "enum": ["PENDING", "HOLD", "RUNNING", "POWEROFF", "SUSPENDED", "STOPPED", "UNDEPLOYED", "UNKNOWN", "FAILED", "DONE"],
                             "description": "Last observed VM state, once polled."
+                        },
+                        "TEMPLATE": {
+                            "type": "object",
+                            "description": "Present when the VM holds addresses of Flotilla's networks.",
+                            "properties": {
+                                "NIC": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["NIC_ID", "IP", "NETWORK_ID"],
+                                        "properties": {
+                                            "NIC_ID": {
+                                                "type": "string"
+                                            },
+                                            "IP": {
+                                                "type": "string"
+                                            },
+                                            "NETWORK_ID": {
+                                                "type": "string"
+                                            }
+                                        }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
             }
+        },
+        "ready": {
+            "type": "boolean",
+            "description": "The VM reported READY=YES through OneGate: what a service with ready_status_gate waits for before the role counts as running."
+        },
+        "reason": {
+            "type": "string",
+            "description": "Why the VM is as it is (a refused action, a failure)."
         }
     }
 });
