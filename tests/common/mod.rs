@@ -25,26 +25,47 @@ pub struct Server {
     child: Child,
     pub api: u16,
     pub sim: u16,
+    /// OneGate's port, when the data directory's flotilla.toml leaves it
+    /// to the test (OneGate is on by default, on one fixed port).
+    pub onegate: Option<u16>,
 }
 
 impl Server {
     /// Start on the given ports with `data` as the data directory; does not
     /// wait for it to answer.
     pub fn start_on(data: &Path, api: u16, sim: u16) -> Server {
+        let configured = std::fs::read_to_string(data.join("flotilla.toml"))
+            .is_ok_and(|c| c.contains("[onegate]"));
+        let onegate = (!configured).then(free_port);
+        Server::start_with(data, api, sim, onegate)
+    }
+
+    /// As `start_on`, with OneGate on `onegate` (None: where
+    /// flotilla.toml says).
+    pub fn start_with(data: &Path, api: u16, sim: u16, onegate: Option<u16>) -> Server {
+        let mut args = vec![
+            "serve".to_string(),
+            "--listen".into(),
+            format!("127.0.0.1:{api}"),
+            "--sim-listen".into(),
+            format!("127.0.0.1:{sim}"),
+        ];
+        if let Some(port) = onegate {
+            args.extend(["--onegate-listen".into(), format!("127.0.0.1:{port}")]);
+        }
         let child = Command::new(BIN)
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{api}"),
-                "--sim-listen",
-                &format!("127.0.0.1:{sim}"),
-            ])
+            .args(args)
             .env("FLOTILLA_DATA_DIR", data)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        Server { child, api, sim }
+        Server {
+            child,
+            api,
+            sim,
+            onegate,
+        }
     }
 
     pub fn start(data: &Path) -> Server {
@@ -211,8 +232,9 @@ impl Flotilla {
     /// Start the server again after `server.kill()`, on the same ports
     /// and data; waits until it answers.
     pub fn start_again(&mut self) {
-        let (api, sim) = (self.server.api, self.server.sim);
-        self.server = Server::start_on(self.data.path(), api, sim);
+        let (api, sim, onegate) = (self.server.api, self.server.sim, self.server.onegate);
+        // The same OneGate port: the VMs' contexts name it.
+        self.server = Server::start_with(self.data.path(), api, sim, onegate);
         self.wait_up();
     }
 

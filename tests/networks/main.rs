@@ -10,6 +10,7 @@ mod common;
 mod faults;
 mod modes;
 mod onegate;
+mod onegate_compat;
 mod vrouter;
 
 use common::{Flotilla, free_port, http, wait_for};

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 pub const DEFAULT_API: &str = "127.0.0.1:2474";
 pub const DEFAULT_SIM: &str = "127.0.0.1:2475";
+pub const DEFAULT_ONEGATE: &str = "127.0.0.1:5030";
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -139,12 +140,15 @@ impl Default for SimConfig {
 }
 
 /// OneGate: the endpoint VMs talk to (report READY, push values, read
-/// their service, scale their role). Off unless `listen` is set.
+/// their service, scale their role). On by default, on loopback.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OneGateConfig {
-    /// Where OneGate listens (`127.0.0.1:5030`); unset: no OneGate.
-    pub listen: Option<SocketAddr>,
+    /// `false`: no OneGate (VMs get no endpoint or token; a
+    /// `ready_status_gate` service then waits on its hypervisor alone).
+    pub enabled: bool,
+    /// Where OneGate listens.
+    pub listen: SocketAddr,
     /// The URL VMs are given (`ONEGATE_ENDPOINT`), when they reach OneGate
     /// by another address than `listen` (a bridge, a NAT forward).
     pub endpoint: Option<String>,
@@ -156,18 +160,27 @@ pub struct OneGateConfig {
     /// Reports a VM may send per second (a burst of twice that is
     /// allowed); more are answered 429.
     pub reports_per_second: u32,
+    /// VM actions a VM may not ask for through `POST /vms/:id/action`
+    /// (OneGate's `restricted_actions`; its default keeps `reboot` out).
+    pub restricted_actions: Vec<String>,
+    /// Connections OneGate serves at once; more wait in the kernel's
+    /// backlog until one closes.
+    pub max_connections: usize,
 }
 
 impl Default for OneGateConfig {
     fn default() -> Self {
         OneGateConfig {
-            listen: None,
+            enabled: true,
+            listen: DEFAULT_ONEGATE.parse().expect("valid default address"),
             endpoint: None,
             token_ttl_seconds: 0,
             restricted_attributes: ["SCHED_REQUIREMENTS", "SERVICE_ID", "ROLE_NAME"]
                 .map(String::from)
                 .to_vec(),
             reports_per_second: 10,
+            restricted_actions: vec!["reboot".into()],
+            max_connections: 4096,
         }
     }
 }
@@ -217,6 +230,10 @@ impl Config {
             (
                 "onegate.reports_per_second",
                 config.onegate.reports_per_second == 0,
+            ),
+            (
+                "onegate.max_connections",
+                config.onegate.max_connections == 0,
             ),
             (
                 "server.failed_logins_per_minute",
@@ -407,5 +424,10 @@ mod tests {
         assert!(err.starts_with("onegate.endpoint"), "{err}");
         let err = Config::parse("[onegate]\nreports_per_second = 0\n").unwrap_err();
         assert!(err.starts_with("onegate.reports_per_second"), "{err}");
+        let err = Config::parse("[onegate]\nmax_connections = 0\n").unwrap_err();
+        assert!(err.starts_with("onegate.max_connections"), "{err}");
+        let onegate = Config::parse("").unwrap().onegate;
+        assert!(onegate.enabled, "OneGate is on by default");
+        assert_eq!(onegate.listen.to_string(), DEFAULT_ONEGATE);
     }
 }

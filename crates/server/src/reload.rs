@@ -33,7 +33,8 @@ pub struct Reloader {
 pub struct Reloaded {
     /// What changed now (`plugin sim: grant changed`, `plugin queue: loaded`).
     pub applied: Vec<String>,
-    /// What changed in the file but takes a restart (`engine`, `server`).
+    /// What changed in the file but takes a restart (`engine`, `server`,
+    /// `sim`, `onegate`).
     pub at_restart: Vec<String>,
 }
 
@@ -140,6 +141,12 @@ impl Reloader {
                 "sim",
                 format!("{:?}", current.sim),
                 format!("{:?}", config.sim),
+            ),
+            // OneGate's listener, tokens and limits are made at start.
+            (
+                "onegate",
+                format!("{:?}", current.onegate),
+                format!("{:?}", config.onegate),
             ),
         ] {
             if before != after {

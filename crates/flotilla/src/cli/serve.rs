@@ -27,6 +27,9 @@ pub struct ServeArgs {
     /// Do not start the embedded simulated hypervisor.
     #[arg(long)]
     no_sim: bool,
+    /// Address of OneGate (overrides onegate.listen).
+    #[arg(long)]
+    onegate_listen: Option<SocketAddr>,
     /// How the log on stderr is written (json: one object per line).
     #[arg(long, value_enum, default_value = "text", env = "FLOTILLA_LOG_FORMAT")]
     log_format: super::LogFormat,
@@ -96,6 +99,9 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     if let Some(listen) = args.sim_listen {
         config.sim.listen = listen;
     }
+    if let Some(listen) = args.onegate_listen {
+        config.onegate.listen = listen;
+    }
     if args.no_sim {
         config.sim.enabled = false;
     }
@@ -153,11 +159,12 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
             .chain(registry.loaded_of(crate::plugin::PluginKind::Network)),
     ));
     policies.set_default_network(&config.engine.network_mode);
-    let saved_reports = match config.onegate.listen {
-        Some(_) => store
+    let saved_reports = if config.onegate.enabled {
+        store
             .vm_attributes()
-            .map_err(|e| format!("database: {e:#}"))?,
-        None => Vec::new(),
+            .map_err(|e| format!("database: {e:#}"))?
+    } else {
+        Vec::new()
     };
     let startup = api::ready::Startup::default();
     let (engine, standby_store) = match registry
@@ -186,8 +193,8 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
             );
             // Network modes reach the store's networks through the engine.
             host.set_network_registry(Arc::new(crate::engine::StoreRegistry::new(&engine)));
-            if let Some(listen) = config.onegate.listen {
-                start_onegate(&engine, &config.onegate, listen, &data_dir, saved_reports).await?;
+            if config.onegate.enabled {
+                start_onegate(&engine, &config.onegate, &data_dir, saved_reports).await?;
             }
             super::systemd::notify("STATUS=reconciling with the driver");
             let reconciled = engine.reconcile().await.map_err(|e| e.to_string());
@@ -409,13 +416,12 @@ pub async fn sim_hypervisor(args: SimArgs) -> Result<ExitCode, String> {
 async fn start_onegate(
     engine: &crate::engine::Engine,
     config: &crate::config::OneGateConfig,
-    listen: SocketAddr,
     data_dir: &std::path::Path,
     saved: Vec<crate::store::VmReport>,
 ) -> Result<(), String> {
     use crate::onegate::{OneGate, Reports, token::Signer};
     let signer = Signer::load_or_create(data_dir)?;
-    let listener = bind(listen, "OneGate").await?;
+    let listener = bind(config.listen, "OneGate").await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let endpoint = config
         .endpoint
@@ -434,7 +440,7 @@ async fn start_onegate(
         listener,
         router,
         api::listener::Limits {
-            max_connections: 4096,
+            max_connections: config.max_connections,
             header_timeout: std::time::Duration::from_secs(10),
             idle_timeout: std::time::Duration::from_secs(60),
         },

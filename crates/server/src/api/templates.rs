@@ -444,7 +444,7 @@ pub async fn action(
                 ));
             }
             let merged = crate::service::merge::apply_merge_template(&doc.body, &merge);
-            let warnings = Warnings::template(&state, &merged)?;
+            let warnings = Warnings::instantiate(&state, &merged)?;
             let engine = state.engine()?;
             // Every VM template the roles use, its images, and the images
             // the roles' template_contents name must be usable by the

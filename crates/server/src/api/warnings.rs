@@ -47,6 +47,30 @@ impl Warnings {
         Ok(warnings)
     }
 
+    /// The warnings about a service about to be instantiated from
+    /// `document`: the template's, and a `ready_status_gate` its VMs
+    /// cannot open through OneGate because this server runs none (they
+    /// can still report READY=YES through their hypervisor, if it does).
+    pub(crate) fn instantiate(
+        state: &AppState,
+        document: &serde_json::Value,
+    ) -> Result<Self, ApiError> {
+        let mut warnings = Self::template(state, document)?;
+        let gated = document.get("ready_status_gate") == Some(&json!(true));
+        let onegate = state.engine().is_ok_and(|e| e.onegate().is_some());
+        if gated && !onegate {
+            warnings.0.push(crate::service::FieldError {
+                field: "ready_status_gate".into(),
+                reason:
+                    "OneGate is off on this server ([onegate] enabled = false): the VMs get no \
+                         endpoint to report READY=YES to, so each role waits for its hypervisor \
+                         to report it, or fails after engine.wait_seconds"
+                        .into(),
+            });
+        }
+        Ok(warnings)
+    }
+
     /// The warnings about a role added to a service that declares
     /// `service_inputs`.
     pub(crate) fn role(

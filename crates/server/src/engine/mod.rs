@@ -393,6 +393,19 @@ impl Engine {
             .await
     }
 
+    /// A VM action on one VM of a service (OneGate's
+    /// `POST /vms/:id/action`).
+    pub async fn vm_action(
+        &self,
+        id: u64,
+        vm_id: &str,
+        action: crate::service::lifecycle::VmAction,
+        args: Vec<(String, String)>,
+    ) -> Result<Service, EngineError> {
+        self.operate(id, |s, now| s.vm_action(vm_id, action, args, now))
+            .await
+    }
+
     /// A VM action on every role's VMs (`POST /service/:id/action`).
     pub async fn service_action(
         &self,

@@ -8,11 +8,17 @@
 //! Each VM gets a token in its context, bound to its service and operation
 //! id (`token.rs`); a token opens only its own VM and its own service.
 //! Reports live in memory and reach the store once a second
-//! (`reports.rs`); the routes are in `routes.rs`.
+//! (`reports.rs`); the routes are in `routes.rs`, VM actions in
+//! `actions.rs`, what a virtual router reads of its networks in
+//! `vnets.rs`, and `GET /service` answers are rendered once per version of
+//! the service (`rendered.rs`).
 
+mod actions;
+mod rendered;
 mod reports;
 mod routes;
 pub mod token;
+mod vnets;
 
 pub use reports::Reports;
 pub use routes::router;
@@ -30,7 +36,10 @@ pub struct OneGate {
     endpoint: String,
     ttl_s: u64,
     restricted: Vec<String>,
+    /// VM actions a VM may not ask for (OneGate's `restricted_actions`).
+    restricted_actions: Vec<String>,
     pub reports: Reports,
+    rendered: rendered::RenderedServices,
     limiter: Limiter,
     /// Requests served, and reports (updates) accepted.
     pub requests: std::sync::atomic::AtomicU64,
@@ -49,7 +58,9 @@ impl OneGate {
             endpoint,
             ttl_s: config.token_ttl_seconds,
             restricted: config.restricted_attributes.clone(),
+            restricted_actions: config.restricted_actions.clone(),
             reports,
+            rendered: Default::default(),
             limiter: Limiter::new(config.reports_per_second),
             requests: Default::default(),
             updates: Default::default(),

@@ -26,6 +26,9 @@ pub struct Reports {
     values: Mutex<HashMap<Key, Map<String, Value>>>,
     /// Changed since the last write to the store.
     dirty: Mutex<HashSet<Key>>,
+    /// By service: how many times what its VMs reported changed, so an
+    /// answer rendered from them can tell it is still current.
+    generations: Mutex<HashMap<u64, u64>>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -77,13 +80,33 @@ impl Reports {
             if bytes > MAX_TOTAL_BYTES {
                 return Err(ReportError::TooLarge(bytes));
             }
+            // A VM that says again what it said changes nothing.
+            if *current == next {
+                return Ok(());
+            }
             *current = next;
+            self.changed(service);
         }
         self.dirty
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(key);
         Ok(())
+    }
+
+    fn changed(&self, service: u64) {
+        let mut generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+        *generations.entry(service).or_default() += 1;
+    }
+
+    /// How many times what the VMs of `service` reported changed.
+    pub fn generation(&self, service: u64) -> u64 {
+        self.generations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&service)
+            .copied()
+            .unwrap_or_default()
     }
 
     /// A VM's attributes.
@@ -106,8 +129,11 @@ impl Reports {
     /// Forget VMs of `service` that `keep` refuses (they left it); the
     /// store forgets them in the engine's round.
     pub fn forget(&self, service: u64, keep: &dyn Fn(&str) -> bool) {
-        let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
-        values.retain(|(s, op), _| *s != service || keep(op));
+        {
+            let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
+            values.retain(|(s, op), _| *s != service || keep(op));
+        }
+        self.changed(service);
     }
 
     /// Write what changed since the last call, in one transaction.
@@ -154,8 +180,14 @@ mod tests {
             &[],
         )
         .unwrap();
+        let before = r.generation(1);
         r.update(1, "op", vec![("a".into(), "2".into())], &["ready".into()])
             .unwrap();
+        assert_eq!(r.generation(1), before + 1, "a change is a new generation");
+        r.update(1, "op", vec![("a".into(), "2".into())], &[])
+            .unwrap();
+        assert_eq!(r.generation(1), before + 1, "saying it again is not");
+        assert_eq!(r.generation(2), 0);
         assert_eq!(
             r.get(1, "op"),
             serde_json::json!({"a": "2"}).as_object().unwrap().clone()

@@ -4,27 +4,32 @@
 //! |---|---|
 //! | `GET /` | where the VM and service routes are |
 //! | `GET /vm` | the VM itself: state, `USER_TEMPLATE` (what it reported), NICs |
-//! | `PUT /vm` | report attributes: `KEY=VALUE` lines, or form `data=…&type=1` (`type=2`: erase `data`) |
+//! | `PUT /vm` | report attributes: `KEY=VALUE` lines, or form `data=…&type=1` (`type=2`: erase `data`); a literal `\n` separates lines, as OneGate reads it |
 //! | `GET /vms/{id}`, `PUT /vms/{id}` | the same for a VM of the same service |
-//! | `GET /service` | the VM's service, its roles and their VMs |
-//! | `PUT /service/role/{role}` | `{"cardinality": N}`: scale a role of the VM's own service |
+//! | `POST /vms/{id}/action` | `{"action": {"perform": …, "params": …}}` on the VM or one of the same service (`actions.rs`) |
+//! | `GET /service` | the VM's service, its roles and their VMs; `extended=true` (query or form body) adds each VM's owner |
+//! | `PUT /service/role/{role}` | `{"cardinality": N}` (or `"N"`): scale a role of the VM's own service |
 //! | `GET /vrouter` | the virtual router of the VM's role |
+//! | `GET /vnet/{id}` | a network the VM's virtual router routes (`vnets.rs`) |
 //!
 //! Every request carries `X-ONEGATE-TOKEN` (and may carry
 //! `X-ONEGATE-VMID`); a missing, tampered or expired token, or one of a VM
-//! that left its service, gets 401 and nothing else. `POST` is taken for
-//! `PUT` (busybox's wget cannot send a PUT). Errors are plain text.
+//! that left its service, gets 401 and nothing else, before any body is
+//! read: a client without a token cannot hold a connection by sending a
+//! body slowly. `POST` is taken for `PUT` (busybox's wget cannot send a
+//! PUT). Errors are plain text.
 
 use super::OneGate;
+use super::rendered::{Variant, Version};
 use crate::engine::{Engine, EngineError};
 use crate::service::lifecycle::{Node, Service, VmState};
 use crate::store::Lease;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -84,11 +89,25 @@ impl From<EngineError> for GateError {
 }
 
 fn json_response(v: Value) -> Response {
+    json_bytes(Bytes::from(v.to_string()))
+}
+
+fn json_bytes(body: Bytes) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-        v.to_string(),
+        body,
     )
         .into_response()
+}
+
+/// The request's body, read only once its token passed.
+async fn read_body(body: Body) -> Result<Bytes, GateError> {
+    axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| {
+        GateError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than {} KiB", BODY_LIMIT / 1024),
+        )
+    })
 }
 
 pub fn router(gate: Arc<OneGate>, engine: Engine) -> Router {
@@ -99,11 +118,12 @@ pub fn router(gate: Arc<OneGate>, engine: Engine) -> Router {
             "/vms/{id}",
             get(show_sibling).put(update_sibling).post(update_sibling),
         )
+        .route("/vms/{id}/action", post(vm_action))
         .route("/service", get(show_service))
         .route("/service/role/{role}", put(scale_role).post(scale_role))
         .route("/vrouter", get(show_vrouter))
+        .route("/vnet/{id}", get(show_vnet))
         .fallback(|| async { bad_request("OneGate server doesn't support this feature") })
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(Gate { gate, engine })
 }
 
@@ -215,8 +235,16 @@ fn nics(leases: &[Lease]) -> (Vec<Value>, Vec<Value>) {
 }
 
 /// A VM as OneGate shows it: its state, what it reported of itself (with
-/// SERVICE_ID and ROLE_NAME, as OneFlow puts them there), its NICs.
-fn vm_json(g: &Gate, service: &Service, role: &str, node: &Node, leases: &[Lease]) -> Value {
+/// SERVICE_ID and ROLE_NAME, as OneFlow puts them there), its NICs; with
+/// its owner's names, its owner and group too (`extended`).
+fn vm_json(
+    g: &Gate,
+    service: &Service,
+    role: &str,
+    node: &Node,
+    leases: &[Lease],
+    variant: &Variant,
+) -> Value {
     let mut user: Map<String, Value> = g.gate.reports.get(service.id, &node.operation_id);
     user.insert("SERVICE_ID".into(), json!(service.id.to_string()));
     user.insert("ROLE_NAME".into(), json!(role));
@@ -228,14 +256,21 @@ fn vm_json(g: &Gate, service: &Service, role: &str, node: &Node, leases: &[Lease
         .collect();
     let (nic, alias) = nics(&own);
     let (state, lcm) = one_states(node.vm_state);
-    json!({"VM": {
+    let mut vm = json!({
         "NAME": node.name,
         "ID": node.vm_id.clone().unwrap_or_default(),
         "STATE": state,
         "LCM_STATE": lcm,
         "USER_TEMPLATE": user,
         "TEMPLATE": {"NIC": nic, "NIC_ALIAS": alias},
-    }})
+    });
+    if let Variant::Extended { user, group } = variant {
+        vm["UID"] = json!(service.ownership.uid.to_string());
+        vm["GID"] = json!(service.ownership.gid.to_string());
+        vm["UNAME"] = json!(user);
+        vm["GNAME"] = json!(group);
+    }
+    json!({ "VM": vm })
 }
 
 fn leases_of(g: &Gate, operation_id: &str) -> Vec<Lease> {
@@ -261,6 +296,7 @@ async fn show_vm(State(g): St, headers: HeaderMap) -> Result<Response, GateError
         role,
         c.node(),
         &leases,
+        &Variant::Plain,
     )))
 }
 
@@ -291,7 +327,14 @@ async fn show_sibling(
     let c = authenticate(&g, &headers).await?;
     let (role, node) = sibling(&c, &id)?;
     let leases = leases_of(&g, &node.operation_id);
-    Ok(json_response(vm_json(&g, &c.service, role, node, &leases)))
+    Ok(json_response(vm_json(
+        &g,
+        &c.service,
+        role,
+        node,
+        &leases,
+        &Variant::Plain,
+    )))
 }
 
 /// `KEY=VALUE` lines (`KEY = "VALUE"` as OpenNebula writes them too).
@@ -362,6 +405,13 @@ fn form(body: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// OneGate takes a literal `\n` (backslash, n) for a line break, as its
+/// documentation writes `onegate vm update --data "A=1\nB=2"` and the
+/// shell passes it: two attributes, not one value with a backslash.
+fn unescape_newlines(text: &str) -> String {
+    text.replace("\\n", "\n")
+}
+
 /// A report: the attributes to set, and those to erase.
 struct Report {
     set: Vec<(String, String)>,
@@ -376,7 +426,7 @@ fn report(headers: &HeaderMap, body: &[u8]) -> Result<Report, GateError> {
         .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
     if !is_form {
         return Ok(Report {
-            set: parse_lines(text)?,
+            set: parse_lines(&unescape_newlines(text))?,
             erase: Vec::new(),
         });
     }
@@ -387,10 +437,10 @@ fn report(headers: &HeaderMap, body: &[u8]) -> Result<Report, GateError> {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
-    let data = field("data").unwrap_or_default();
+    let data = unescape_newlines(field("data").unwrap_or_default());
     match field("type").unwrap_or("1") {
         "1" => Ok(Report {
-            set: parse_lines(data)?,
+            set: parse_lines(&data)?,
             erase: Vec::new(),
         }),
         "2" => Ok(Report {
@@ -443,8 +493,9 @@ fn apply_report(
     Ok(StatusCode::OK.into_response())
 }
 
-async fn update_vm(State(g): St, headers: HeaderMap, body: Bytes) -> Result<Response, GateError> {
+async fn update_vm(State(g): St, headers: HeaderMap, body: Body) -> Result<Response, GateError> {
     let c = authenticate(&g, &headers).await?;
+    let body = read_body(body).await?;
     apply_report(&g, &c.service, c.node(), &headers, &body)
 }
 
@@ -452,16 +503,79 @@ async fn update_sibling(
     State(g): St,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, GateError> {
     let c = authenticate(&g, &headers).await?;
     let (_, node) = sibling(&c, &id)?;
+    let body = read_body(body).await?;
     apply_report(&g, &c.service, node, &headers, &body)
 }
 
-async fn show_service(State(g): St, headers: HeaderMap) -> Result<Response, GateError> {
+async fn vm_action(
+    State(g): St,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Response, GateError> {
+    use super::actions::{Refused, parse};
     let c = authenticate(&g, &headers).await?;
+    let (_, node) = sibling(&c, &id)?;
+    let vm_id = node.vm_id.clone().unwrap_or_default();
+    let body = read_body(body).await?;
+    let (action, args) = parse(&body, &g.gate.restricted_actions).map_err(|r| match r {
+        Refused::Restricted(m) => GateError(StatusCode::FORBIDDEN, m),
+        Refused::Malformed(m) | Refused::Unsupported(m) => bad_request(m),
+    })?;
+    g.engine
+        .vm_action(c.service.id, &vm_id, action, args)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `extended=true` in the query, or in a form body as OpenNebula's
+/// `onegate service show --extended` sends it on a GET.
+fn wants_extended(query: Option<&str>, body: &[u8]) -> bool {
+    let body = std::str::from_utf8(body).unwrap_or_default();
+    [query.unwrap_or_default(), body].iter().any(|text| {
+        form(text)
+            .iter()
+            .any(|(k, v)| k == "extended" && v.eq_ignore_ascii_case("true"))
+    })
+}
+
+/// The caller's service, rendered once per version of it and of its VMs'
+/// reports (`rendered.rs`): every VM may read it every second.
+async fn show_service(
+    State(g): St,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Result<Response, GateError> {
+    let c = authenticate(&g, &headers).await?;
+    let body = read_body(body).await?;
     let s = &c.service;
+    let variant = if wants_extended(query.as_deref(), &body) {
+        let (user, group) = g.engine.store().owner_names(&s.ownership);
+        Variant::Extended { user, group }
+    } else {
+        Variant::Plain
+    };
+    let version = Version {
+        service: s,
+        // Read before rendering: a report that lands meanwhile makes the
+        // next request render again.
+        reports: g.gate.reports.generation(s.id),
+        variant,
+    };
+    if let Some(body) = g.gate.rendered.get(&version) {
+        return Ok(json_bytes(body));
+    }
+    let body = Bytes::from(render_service(&g, s, &version.variant).to_string());
+    g.gate.rendered.put(version, body.clone());
+    Ok(json_bytes(body))
+}
+
+fn render_service(g: &Gate, s: &Service, variant: &Variant) -> Value {
     // One query for every VM's addresses.
     let leases = g.engine.store().leases_of_service(s.id).unwrap_or_default();
     let roles: Vec<Value> = s
@@ -475,7 +589,7 @@ async fn show_service(State(g): St, headers: HeaderMap) -> Result<Response, Gate
                 .map(|n| {
                     let id = n.vm_id.clone().unwrap_or_default();
                     let deploy_id = id.parse::<u64>().map(Value::from).unwrap_or(json!(id));
-                    json!({"deploy_id": deploy_id, "running": null, "vm_info": vm_json(&g, s, &r.name, n, &leases)})
+                    json!({"deploy_id": deploy_id, "running": null, "vm_info": vm_json(g, s, &r.name, n, &leases, variant)})
                 })
                 .collect();
             let mut role = json!({
@@ -491,31 +605,38 @@ async fn show_service(State(g): St, headers: HeaderMap) -> Result<Response, Gate
             role
         })
         .collect();
-    Ok(json_response(json!({"SERVICE": {
+    json!({"SERVICE": {
         "name": s.name,
         "id": s.id.to_string(),
         "state": s.state.number(),
         "roles": roles,
-    }})))
+    }})
 }
 
-#[derive(serde::Deserialize)]
-struct Cardinality {
-    cardinality: u32,
+/// `{"cardinality": N}`; OpenNebula's `onegate service scale` sends N as
+/// a string of digits, which the REST API takes too.
+fn cardinality(body: &[u8]) -> Result<u32, GateError> {
+    let body: Value = serde_json::from_slice(body).map_err(|e| {
+        bad_request(format!(
+            "the body must be {{\"cardinality\": N}} with N a whole number: {e}"
+        ))
+    })?;
+    let value = body.get("cardinality").ok_or_else(|| {
+        bad_request("cardinality: missing; the body must be {\"cardinality\": N}")
+    })?;
+    crate::api::json_id(value)
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| bad_request(format!("cardinality: {value} is not a whole number")))
 }
 
 async fn scale_role(
     State(g): St,
     headers: HeaderMap,
     Path(role): Path<String>,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, GateError> {
     let c = authenticate(&g, &headers).await?;
-    let Cardinality { cardinality } = serde_json::from_slice(&body).map_err(|e| {
-        bad_request(format!(
-            "the body must be {{\"cardinality\": N}} with N a whole number: {e}"
-        ))
-    })?;
+    let cardinality = cardinality(&read_body(body).await?)?;
     // Only the caller's own service: the token's.
     g.engine
         .scale(c.service.id, &role, cardinality, false)
@@ -544,6 +665,51 @@ async fn show_vrouter(State(g): St, headers: HeaderMap) -> Result<Response, Gate
         "VMS": {"ID": vms},
         "TEMPLATE": {"NIC": nics},
     }})))
+}
+
+async fn show_vnet(
+    State(g): St,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, GateError> {
+    let c = authenticate(&g, &headers).await?;
+    let id: u64 = id.parse().map_err(|_| {
+        bad_request(format!(
+            "Invalid id format (ID: {id}). ID must be an integer."
+        ))
+    })?;
+    let role = &c.service.roles[c.role];
+    let Some(router) = &role.vrouter else {
+        return Err(bad_request(
+            "Virtual networks information can only be retrieved from Virtual Routers.",
+        ));
+    };
+    let store = g.engine.store();
+    let internal = |e: anyhow::Error| {
+        GateError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reading virtual network {id}: {e}"),
+        )
+    };
+    let vnet = store
+        .resource(crate::store::ResourceKind::Vnet, id)
+        .map_err(internal)?
+        .ok_or_else(|| {
+            GateError(
+                StatusCode::NOT_FOUND,
+                format!("Virtual network {id} not found"),
+            )
+        })?;
+    let readable = super::vnets::readable(&*store, &c.service, role).map_err(internal)?;
+    if !super::vnets::may_read(&readable, &vnet) {
+        return Err(bad_request(format!(
+            "Virtual Network {id} cannot be retrieved from Virtual router {}.",
+            router.id
+        )));
+    }
+    Ok(json_response(
+        super::vnets::render(&*store, &vnet).map_err(internal)?,
+    ))
 }
 
 #[cfg(test)]
@@ -576,5 +742,31 @@ mod tests {
         );
         // A stray % is kept as it is.
         assert_eq!(form("data=100%"), [("data".into(), "100%".into())]);
+        assert_eq!(unescape_newlines("A=1\\nB=2"), "A=1\nB=2");
+    }
+
+    #[test]
+    fn a_cardinality_is_a_number_or_a_string_of_digits() {
+        assert_eq!(cardinality(br#"{"cardinality": 3}"#).unwrap(), 3);
+        assert_eq!(cardinality(br#"{"cardinality": "3"}"#).unwrap(), 3);
+        for bad in [
+            &br#"{"cardinality": "three"}"#[..],
+            br#"{"cardinality": -1}"#,
+            br#"{"cardinality": 5000000000}"#,
+            br#"{"size": 3}"#,
+            b"3",
+        ] {
+            let e = cardinality(bad).unwrap_err();
+            assert_eq!(e.0, StatusCode::BAD_REQUEST);
+            assert!(e.1.contains("cardinality"), "{}", e.1);
+        }
+    }
+
+    #[test]
+    fn extended_is_read_from_the_query_or_a_form_body() {
+        assert!(wants_extended(Some("extended=true"), b""));
+        assert!(wants_extended(None, b"extended=true"));
+        assert!(!wants_extended(Some("extended=false"), b""));
+        assert!(!wants_extended(None, b""));
     }
 }

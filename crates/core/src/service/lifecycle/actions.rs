@@ -179,6 +179,38 @@ impl Service {
         Ok(self.due_actions(now))
     }
 
+    /// A VM action on one VM of the service, at once (a VM asking through
+    /// OneGate, as OpenNebula lets it act on itself and its siblings).
+    /// Sent as a user's action: a refusal is noted on the VM and the
+    /// service carries on.
+    pub fn vm_action(
+        &mut self,
+        vm_id: &str,
+        action: VmAction,
+        args: Vec<(String, String)>,
+        now: u64,
+    ) -> Result<Vec<Effect>, LifecycleError> {
+        let (i, _) = self
+            .find_node(|n| n.vm_id.as_deref() == Some(vm_id) && !n.terminating)
+            .ok_or_else(|| {
+                LifecycleError::NotFound(format!("VM {vm_id} is not in service {}", self.id))
+            })?;
+        if !matches!(
+            self.state,
+            ServiceState::Running | ServiceState::Warning | ServiceState::Hold
+        ) {
+            return Err(self.refuse("a VM action", "RUNNING, WARNING or HOLD", now));
+        }
+        let role = self.roles[i].name.clone();
+        self.info(now, format!("Role {role}: {action} on VM {vm_id}"));
+        Ok(vec![Effect::Act(VmAct {
+            vm_id: vm_id.to_string(),
+            action,
+            args,
+            requested: true,
+        })])
+    }
+
     /// Cancel the VM actions of a batched action that are not yet due,
     /// in one role or in all. An id with nothing pending is not an error
     /// (as in OneFlow): the action may just have run.
