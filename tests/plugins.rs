@@ -2,6 +2,9 @@
 //! driver passes its conformance suite over real HTTP on loopback, and each
 //! fault fixture is contained and reported with its fault named.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use flotilla::plugin::{
     CallError, Driver, FaultKind, Grant, Manifest, PluginHost, PluginKind, Policy, VmSpec, builtin,
 };
@@ -396,4 +399,145 @@ async fn the_qemu_driver_checks_as_refused_until_its_programs_are_granted() {
         text.contains("without the operator's grant, no program starts"),
         "{text}"
     );
+}
+
+/// `flotilla ARGS` against the server of `f` as oneadmin: the exit status's
+/// success, stdout and stderr.
+fn flotilla_as_admin(f: &common::Flotilla, args: &[&str]) -> (bool, String, String) {
+    let auth = std::fs::read_to_string(f.data.path().join("one_auth")).unwrap();
+    let (user, password) = auth.trim().split_once(':').unwrap();
+    let url = format!("http://127.0.0.1:{}", f.server.api);
+    let out = std::process::Command::new(common::BIN)
+        .args(["--url", &url, "--user", user, "--password", password])
+        .args(args)
+        .env_remove("FLOTILLA_URL")
+        .env_remove("ONEFLOW_URL")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// The files uploads left in the data directory.
+fn uploads_left(f: &common::Flotilla) -> Vec<PathBuf> {
+    std::fs::read_dir(f.data.path().join("uploads"))
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn an_installed_plugin_is_removed_unless_built_in_or_in_use() {
+    use serde_json::json;
+    let f = common::Flotilla::start("");
+    let tracking = dist("target-tracking");
+    let (ok, out, err) = flotilla_as_admin(&f, &["plugin", "install", tracking.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    assert!(uploads_left(&f).is_empty(), "{:?}", uploads_left(&f));
+    let installed = f.data.path().join("plugins/target-tracking.wasm");
+    assert!(installed.exists());
+
+    // Built in: refused, saying why; nothing changes.
+    let (ok, _, err) = flotilla_as_admin(&f, &["plugin", "remove", "threshold"]);
+    assert!(!ok && err.contains("built into the server"), "{err}");
+    assert_eq!(
+        f.call("GET", "/plugins/threshold", serde_json::Value::Null)
+            .0,
+        200
+    );
+
+    // In use by a service's policy: refused, naming the service and role.
+    let service = f.deploy(json!({
+        "name": "tracked",
+        "deployment": "none",
+        "roles": [{"name": "web", "type": "vm", "cardinality": 1, "template_id": 0,
+                   "min_vms": 1, "max_vms": 3, "cooldown": 1,
+                   "elasticity_policies": [{"plugin": "target-tracking",
+                                            "params": {"target": 50}}]}]
+    }));
+    let (status, body) = f.call(
+        "DELETE",
+        "/plugins/target-tracking",
+        serde_json::Value::Null,
+    );
+    assert_eq!(status, 409, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("service {service} (tracked) role web")),
+        "{error}"
+    );
+    assert!(installed.exists());
+
+    // Once the service is gone, it goes: files, list, and policy.
+    f.wait_state(service, 2);
+    assert_eq!(
+        f.call(
+            "DELETE",
+            &format!("/service/{service}"),
+            serde_json::Value::Null
+        )
+        .0,
+        204
+    );
+    f.wait_gone(service);
+    let (ok, out, err) = flotilla_as_admin(&f, &["plugin", "remove", "target-tracking"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("removed target-tracking"), "{out}");
+    assert!(!installed.exists());
+    assert!(!installed.with_extension("toml").exists());
+    assert_eq!(
+        f.call("GET", "/plugins/target-tracking", serde_json::Value::Null)
+            .0,
+        404
+    );
+    let (status, body) = f.call(
+        "DELETE",
+        "/plugins/target-tracking",
+        serde_json::Value::Null,
+    );
+    assert_eq!(status, 404, "{body}");
+
+    // An upload that does not install leaves no file behind.
+    let (status, body) = f.call(
+        "POST",
+        "/plugins",
+        json!({"manifest": "id = \"x\"", "wasm": "not base64!"}),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(uploads_left(&f).is_empty(), "{:?}", uploads_left(&f));
+}
+
+#[test]
+fn plugin_check_counts_refused_evaluations_as_failures() {
+    let tracking = dist("target-tracking");
+    // The suite's own parameters: target-tracking refuses them (no
+    // `target`), and a refusal is not a pass.
+    let out = std::process::Command::new(common::BIN)
+        .args(["plugin", "check", tracking.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL"), "{stdout}");
+    assert!(stdout.contains("target: missing"), "{stdout}");
+    // What it was doing, on stderr, as it went.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("compiling"), "{stderr}");
+    assert!(stderr.contains("evaluates a busy role"), "{stderr}");
+
+    // With the policy's own parameters every check passes.
+    let out = std::process::Command::new(common::BIN)
+        .args(["plugin", "check", tracking.to_str().unwrap()])
+        .args(["--param", "target=50", "--param", "metric=CPU"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!stdout.contains("FAIL"), "{stdout}");
 }

@@ -104,3 +104,91 @@ fn connections_past_the_cap_wait_and_are_served_in_turn() {
     assert_eq!(call(&server, "GET", "/service", admin, None).0, 200);
     drop(held);
 }
+
+#[test]
+fn slow_bodies_are_cut_and_do_not_hold_the_connections() {
+    let data = tempfile::tempdir().unwrap();
+    // The body deadline is left at its default (10 s, then 1 KiB a second).
+    let admin_pw = prepare(data.path(), "[server]\nmax_connections = 64\n");
+    let server = start(data.path());
+    let admin = ("oneadmin", admin_pw.as_str());
+    // Signed in once, so the 64 below are answered from the remembered
+    // credentials and each of them gets as far as reading its body.
+    assert_eq!(call(&server, "GET", "/service", admin, None).0, 200);
+    let head = format!(
+        "POST /vm_template HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: {}\r\ncontent-length: 4096\r\n\r\n{{",
+        crate::basic(admin.0, admin.1)
+    );
+    let mut slow: Vec<TcpStream> = (0..64)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", server.api)).unwrap();
+            s.write_all(head.as_bytes()).unwrap();
+            s
+        })
+        .collect();
+    // One byte every 2 s on each, from another thread, until the good
+    // request is answered (bounded: 60 s at most).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let trickle = {
+        let stop = stop.clone();
+        let mut writers: Vec<TcpStream> = slow.iter().map(|s| s.try_clone().unwrap()).collect();
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                && started.elapsed() < Duration::from_secs(60)
+            {
+                for w in &mut writers {
+                    let _ = w.write_all(b" ");
+                }
+                for _ in 0..20 {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        })
+    };
+    // A signed-in client is served once the slow bodies are cut (the
+    // deadline is 10 s; 40 s bounds the wait).
+    let started = std::time::Instant::now();
+    let served = std::thread::spawn({
+        let port = server.api;
+        let auth = crate::basic(admin.0, admin.1);
+        move || {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(40))).unwrap();
+            s.write_all(
+                format!(
+                    "GET /service HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\nauthorization: {auth}\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+            let mut out = Vec::new();
+            let _ = s.read_to_end(&mut out);
+            String::from_utf8_lossy(&out).to_string()
+        }
+    })
+    .join()
+    .unwrap();
+    let waited = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    trickle.join().unwrap();
+    assert!(
+        served.starts_with("HTTP/1.1 200"),
+        "not served within 40 s while 64 slow bodies trickled: {served:?}"
+    );
+    assert!(waited < Duration::from_secs(30), "served after {waited:?}");
+    // Each slow client was told why (408) or at least cut off.
+    for s in &mut slow {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let out = String::from_utf8_lossy(&out);
+        assert!(
+            out.is_empty() || (out.starts_with("HTTP/1.1 408") && out.contains("too slow")),
+            "a slow body's answer: {out}"
+        );
+    }
+}

@@ -96,3 +96,63 @@ fn a_body_over_the_limit_is_413() {
     let body: Value = serde_json::from_str(out.split_once("\r\n\r\n").unwrap().1).unwrap();
     assert!(body["error"].as_str().unwrap().contains("limit"), "{body}");
 }
+
+/// Send `head` (a request's head with its blank line, no body) and read
+/// the answer, giving the server `within` to answer before any of the
+/// body is sent: the status and the JSON body, or None if it did not
+/// answer in time.
+fn answer_before_the_body(port: u16, head: &str, within: Duration) -> Option<(u16, Value)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(within)).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    let out = String::from_utf8_lossy(&out);
+    let status = out.split_whitespace().nth(1)?.parse().ok()?;
+    let body = serde_json::from_str(out.split_once("\r\n\r\n")?.1).unwrap_or(Value::Null);
+    Some((status, body))
+}
+
+#[test]
+fn a_plugin_upload_over_its_limit_is_413_at_once() {
+    let data = tempfile::tempdir().unwrap();
+    let admin_pw = prepare(data.path(), "");
+    let server = start(data.path());
+    let head = format!(
+        "POST /plugins HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\nauthorization: {}\r\ncontent-length: {}\r\n\r\n",
+        basic("oneadmin", &admin_pw),
+        200u64 << 20
+    );
+    let answer = answer_before_the_body(server.api, &head, Duration::from_secs(5));
+    let (status, body) = answer.expect("no answer to a 200 MiB announced upload within 5 s");
+    assert_eq!(status, 413, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("limit of"), "{error}");
+}
+
+#[test]
+fn a_user_not_in_oneadmin_is_refused_a_plugin_upload_before_it_is_read() {
+    let data = tempfile::tempdir().unwrap();
+    prepare(data.path(), "");
+    let server = start(data.path());
+    // 90 MiB announced, within the upload limit; not a byte of it sent.
+    let head = format!(
+        "POST /plugins HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\nauthorization: {}\r\ncontent-length: {}\r\n\r\n",
+        basic("alice", "alice-pw"),
+        90u64 << 20
+    );
+    let answer = answer_before_the_body(server.api, &head, Duration::from_secs(5));
+    let (status, body) = answer.expect("no answer before the body was sent");
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("oneadmin"),
+        "{body}"
+    );
+}

@@ -91,6 +91,12 @@ pub struct ServerConfig {
     /// kept-alive connection with no request for this long is closed.
     pub header_timeout_seconds: u64,
     pub idle_timeout_seconds: u64,
+    /// A request's body must arrive within this many seconds of the
+    /// server asking for it, plus one second for every
+    /// `body_min_bytes_per_second` bytes received; else 408 and the
+    /// connection is closed.
+    pub body_timeout_seconds: u64,
+    pub body_min_bytes_per_second: u64,
     /// Unknown attributes in templates are refused (400) instead of
     /// answered with warnings.
     pub strict_attributes: bool,
@@ -111,6 +117,8 @@ impl Default for ServerConfig {
             max_connections: 1024,
             header_timeout_seconds: 10,
             idle_timeout_seconds: 60,
+            body_timeout_seconds: 10,
+            body_min_bytes_per_second: 1024,
             strict_attributes: false,
             allowed_origins: Vec::new(),
             password_checks: 2,
@@ -225,6 +233,14 @@ impl Config {
             (
                 "server.idle_timeout_seconds",
                 config.server.idle_timeout_seconds == 0,
+            ),
+            (
+                "server.body_timeout_seconds",
+                config.server.body_timeout_seconds == 0,
+            ),
+            (
+                "server.body_min_bytes_per_second",
+                config.server.body_min_bytes_per_second == 0,
             ),
             ("server.password_checks", config.server.password_checks == 0),
             (

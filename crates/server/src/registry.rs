@@ -9,6 +9,9 @@ use serde::Serialize;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
+/// An entry's `source` when the plugin is built into the binary.
+const BUILT_IN: &str = "built-in";
+
 #[derive(Clone)]
 pub struct Entry {
     pub manifest: Manifest,
@@ -16,8 +19,8 @@ pub struct Entry {
     pub loaded: Result<Arc<LoadedPlugin>, String>,
 }
 
-/// The plugins, changed only by [`Registry::replace`] (an install through
-/// the API): readers take a snapshot under a short read lock.
+/// The plugins, changed only by an install or a removal through the API
+/// and by a reload: readers take a snapshot under a short read lock.
 #[derive(Default)]
 pub struct Registry {
     entries: RwLock<Vec<Entry>>,
@@ -80,7 +83,7 @@ impl Registry {
             let loaded = host.load(manifest.clone(), b.wasm, grant_for(&manifest.id));
             entries.push(Entry {
                 manifest,
-                source: "built-in".into(),
+                source: BUILT_IN.into(),
                 loaded,
             });
         }
@@ -115,7 +118,7 @@ impl Registry {
     pub fn is_builtin(&self, id: &str) -> bool {
         self.read()
             .iter()
-            .any(|e| e.manifest.id == id && e.source == "built-in")
+            .any(|e| e.manifest.id == id && e.source == BUILT_IN)
     }
 
     /// Every plugin that loaded, with its id.
@@ -144,7 +147,7 @@ impl Registry {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         let mut removed = Vec::new();
         entries.retain(|e| {
-            let gone = e.source != "built-in" && !Path::new(&e.source).exists();
+            let gone = e.source != BUILT_IN && !Path::new(&e.source).exists();
             if gone {
                 removed.push(e.manifest.id.clone());
             }
@@ -160,6 +163,21 @@ impl Registry {
             }
         }
         (added, removed)
+    }
+
+    /// The installed (not built-in) plugin `id`, loaded or not.
+    pub fn installed(&self, id: &str) -> Option<Entry> {
+        self.read()
+            .iter()
+            .find(|e| e.manifest.id == id && e.source != BUILT_IN)
+            .cloned()
+    }
+
+    /// Drop the installed plugin `id` (calls running on it finish: they
+    /// hold the plugin).
+    pub fn remove_installed(&self, id: &str) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|e| e.manifest.id != id || e.source == BUILT_IN);
     }
 
     /// Add an installed plugin, or replace the one of the same id.

@@ -1,6 +1,6 @@
 //! The driver conformance suite.
 
-use super::{Checks, Failure, Report, check_info, wrong};
+use super::{Checks, Failure, Progress, Report, check_info, wrong};
 use flotilla_plugin_host::{
     CallError, Driver, LoadedPlugin, Manifest, PluginError, VmAction, VmSpec, VmState,
 };
@@ -19,20 +19,24 @@ fn spec(operation_id: &str, hold: bool) -> VmSpec {
 
 const MISSING_VM: &str = "987654321";
 
-pub(super) async fn run(plugin: Arc<LoadedPlugin>, manifest: &Manifest) -> Report {
+pub(super) async fn run(
+    plugin: Arc<LoadedPlugin>,
+    manifest: &Manifest,
+    progress: &Progress,
+) -> Report {
     let driver = match Driver::start(plugin) {
         Ok(d) => d,
         Err(e) => {
-            let mut c = Checks::new();
+            let mut c = Checks::new(progress);
             c.record("loads as a driver", Err(wrong(e)));
             return c.into_report(manifest);
         }
     };
-    let mut c = Checks::new();
-    c.record(
-        "info matches the manifest",
-        check_info(driver.info().await, manifest),
-    );
+    let mut c = Checks::new(progress);
+    c.check("info matches the manifest", async {
+        check_info(driver.info().await, manifest)
+    })
+    .await;
 
     let created = driver.create(spec("conformance-1", false)).await;
     let id = created.clone().ok();
@@ -47,122 +51,99 @@ pub(super) async fn run(plugin: Arc<LoadedPlugin>, manifest: &Manifest) -> Repor
         }),
     );
 
-    c.record(
-        "create is idempotent on the operation id",
-        async {
-            let again = driver.create(spec("conformance-1", false)).await?;
-            match &id {
-                Some(first) if *first == again => Ok(format!("same VM {again}")),
-                Some(first) => Err(wrong(format!(
-                    "second create made VM {again}, first made {first}"
-                ))),
-                None => Err(wrong("the first create failed")),
-            }
+    c.check("create is idempotent on the operation id", async {
+        let again = driver.create(spec("conformance-1", false)).await?;
+        match &id {
+            Some(first) if *first == again => Ok(format!("same VM {again}")),
+            Some(first) => Err(wrong(format!(
+                "second create made VM {again}, first made {first}"
+            ))),
+            None => Err(wrong("the first create failed")),
         }
-        .await,
-    );
+    })
+    .await;
 
-    c.record(
-        "poll reports the VM",
-        async {
-            let Some(id) = id.clone() else {
-                return Err(wrong("no VM to poll"));
-            };
-            let statuses = driver.poll(vec![id.clone()]).await?;
-            match statuses.as_slice() {
-                [s] if s.id == id && matches!(s.state, VmState::Pending | VmState::Running) => {
-                    Ok(s.state.as_str().to_string())
-                }
-                [s] => Err(wrong(format!("VM {} in state {}", s.id, s.state.as_str()))),
-                other => Err(wrong(format!("{} statuses for one id", other.len()))),
+    c.check("poll reports the VM", async {
+        let Some(id) = id.clone() else {
+            return Err(wrong("no VM to poll"));
+        };
+        let statuses = driver.poll(vec![id.clone()]).await?;
+        match statuses.as_slice() {
+            [s] if s.id == id && matches!(s.state, VmState::Pending | VmState::Running) => {
+                Ok(s.state.as_str().to_string())
             }
+            [s] => Err(wrong(format!("VM {} in state {}", s.id, s.state.as_str()))),
+            other => Err(wrong(format!("{} statuses for one id", other.len()))),
         }
-        .await,
-    );
+    })
+    .await;
 
-    c.record(
-        "poll reports a VM it does not know as done",
-        async {
-            let statuses = driver.poll(vec![MISSING_VM.to_string()]).await?;
-            match statuses.as_slice() {
-                [s] if s.state == VmState::Done => {
-                    Ok(s.reason.clone().unwrap_or_else(|| "done".into()))
-                }
-                [s] => Err(wrong(format!("reported {}", s.state.as_str()))),
-                other => Err(wrong(format!("{} statuses for one id", other.len()))),
+    c.check("poll reports a VM it does not know as done", async {
+        let statuses = driver.poll(vec![MISSING_VM.to_string()]).await?;
+        match statuses.as_slice() {
+            [s] if s.state == VmState::Done => {
+                Ok(s.reason.clone().unwrap_or_else(|| "done".into()))
             }
+            [s] => Err(wrong(format!("reported {}", s.state.as_str()))),
+            other => Err(wrong(format!("{} statuses for one id", other.len()))),
         }
-        .await,
-    );
+    })
+    .await;
 
-    c.record(
-        "list includes the VM with its operation id",
-        async {
-            let vms = driver.list().await?;
-            match vms.iter().find(|v| v.operation_id == "conformance-1") {
-                Some(vm) if Some(&vm.id) == id.as_ref() => Ok(format!("{} VMs listed", vms.len())),
-                Some(vm) => Err(wrong(format!("listed as VM {}", vm.id))),
-                None => Err(wrong("not listed")),
-            }
+    c.check("list includes the VM with its operation id", async {
+        let vms = driver.list().await?;
+        match vms.iter().find(|v| v.operation_id == "conformance-1") {
+            Some(vm) if Some(&vm.id) == id.as_ref() => Ok(format!("{} VMs listed", vms.len())),
+            Some(vm) => Err(wrong(format!("listed as VM {}", vm.id))),
+            None => Err(wrong("not listed")),
         }
-        .await,
-    );
+    })
+    .await;
 
-    c.record(
-        "create on hold holds, release lets it boot",
-        async {
-            let held = driver.create(spec("conformance-hold", true)).await?;
-            let state = poll_one(&driver, &held).await?;
-            if state != VmState::Hold {
-                return Err(wrong(format!("created in state {}", state.as_str())));
-            }
-            driver.act(held.clone(), VmAction::Release, vec![]).await?;
-            let state = poll_one(&driver, &held).await?;
-            if matches!(state, VmState::Pending | VmState::Running) {
-                Ok(format!("HOLD then {}", state.as_str()))
-            } else {
-                Err(wrong(format!("after release: {}", state.as_str())))
-            }
+    c.check("create on hold holds, release lets it boot", async {
+        let held = driver.create(spec("conformance-hold", true)).await?;
+        let state = poll_one(&driver, &held).await?;
+        if state != VmState::Hold {
+            return Err(wrong(format!("created in state {}", state.as_str())));
         }
-        .await,
-    );
-
-    c.record(
-        "terminate-hard ends the VM",
-        async {
-            let Some(id) = id.clone() else {
-                return Err(wrong("no VM to terminate"));
-            };
-            driver
-                .act(id.clone(), VmAction::TerminateHard, vec![])
-                .await?;
-            match poll_one(&driver, &id).await? {
-                VmState::Done => Ok("DONE".into()),
-                other => Err(wrong(format!("still {}", other.as_str()))),
-            }
+        driver.act(held.clone(), VmAction::Release, vec![]).await?;
+        let state = poll_one(&driver, &held).await?;
+        if matches!(state, VmState::Pending | VmState::Running) {
+            Ok(format!("HOLD then {}", state.as_str()))
+        } else {
+            Err(wrong(format!("after release: {}", state.as_str())))
         }
-        .await,
-    );
+    })
+    .await;
 
-    c.record(
-        "acting on a missing VM is a not-found error",
-        async {
-            match driver
-                .act(MISSING_VM.into(), VmAction::Terminate, vec![])
-                .await
-            {
-                Err(CallError::Plugin(PluginError::NotFound(m))) => Ok(m),
-                Err(CallError::Plugin(other)) => {
-                    Err(wrong(format!("expected not-found, got {other}")))
-                }
-                Err(fault) => Err(fault.into()),
-                Ok(()) => Err(wrong("succeeded")),
-            }
+    c.check("terminate-hard ends the VM", async {
+        let Some(id) = id.clone() else {
+            return Err(wrong("no VM to terminate"));
+        };
+        driver
+            .act(id.clone(), VmAction::TerminateHard, vec![])
+            .await?;
+        match poll_one(&driver, &id).await? {
+            VmState::Done => Ok("DONE".into()),
+            other => Err(wrong(format!("still {}", other.as_str()))),
         }
-        .await,
-    );
+    })
+    .await;
 
-    c.record(
+    c.check("acting on a missing VM is a not-found error", async {
+        match driver
+            .act(MISSING_VM.into(), VmAction::Terminate, vec![])
+            .await
+        {
+            Err(CallError::Plugin(PluginError::NotFound(m))) => Ok(m),
+            Err(CallError::Plugin(other)) => Err(wrong(format!("expected not-found, got {other}"))),
+            Err(fault) => Err(fault.into()),
+            Ok(()) => Err(wrong("succeeded")),
+        }
+    })
+    .await;
+
+    c.check(
         "a template that is not a JSON object is invalid input",
         async {
             let mut bad = spec("conformance-bad", false);
@@ -175,42 +156,37 @@ pub(super) async fn run(plugin: Arc<LoadedPlugin>, manifest: &Manifest) -> Repor
                 Err(fault) => Err(fault.into()),
                 Ok(id) => Err(wrong(format!("created VM {id}"))),
             }
-        }
-        .await,
-    );
+        },
+    )
+    .await;
 
-    c.record(
-        "create-many answers each VM on its own, in order",
-        async {
-            let mut bad = spec("conformance-many-bad", false);
-            bad.template = "[1, 2, 3]".into();
-            let specs = vec![
-                spec("conformance-many-1", false),
-                bad,
-                spec("conformance-1", false),
-            ];
-            let outcomes = driver.create_many(specs).await?;
-            match outcomes.as_slice() {
-                [Ok(new), Err(PluginError::InvalidInput(_)), Ok(again)]
-                    if !new.is_empty() && Some(again) == id.as_ref() =>
-                {
-                    Ok(format!(
-                        "VM {new} created, the invalid one refused, VM {again} again"
-                    ))
-                }
-                [Ok(_), Err(PluginError::InvalidInput(_)), Ok(again)] => Err(wrong(format!(
-                    "the repeated operation id gave VM {again}, not the first VM"
-                ))),
-                [_, Ok(id), _] => Err(wrong(format!("created VM {id} from an invalid template"))),
-                [Err(e), _, _] | [_, _, Err(e)] => {
-                    Err(wrong(format!("a valid VM was refused: {e}")))
-                }
-                [_, Err(e), _] => Err(wrong(format!("expected invalid-input, got {e}"))),
-                other => Err(wrong(format!("{} outcomes for 3 VMs", other.len()))),
+    c.check("create-many answers each VM on its own, in order", async {
+        let mut bad = spec("conformance-many-bad", false);
+        bad.template = "[1, 2, 3]".into();
+        let specs = vec![
+            spec("conformance-many-1", false),
+            bad,
+            spec("conformance-1", false),
+        ];
+        let outcomes = driver.create_many(specs).await?;
+        match outcomes.as_slice() {
+            [Ok(new), Err(PluginError::InvalidInput(_)), Ok(again)]
+                if !new.is_empty() && Some(again) == id.as_ref() =>
+            {
+                Ok(format!(
+                    "VM {new} created, the invalid one refused, VM {again} again"
+                ))
             }
+            [Ok(_), Err(PluginError::InvalidInput(_)), Ok(again)] => Err(wrong(format!(
+                "the repeated operation id gave VM {again}, not the first VM"
+            ))),
+            [_, Ok(id), _] => Err(wrong(format!("created VM {id} from an invalid template"))),
+            [Err(e), _, _] | [_, _, Err(e)] => Err(wrong(format!("a valid VM was refused: {e}"))),
+            [_, Err(e), _] => Err(wrong(format!("expected invalid-input, got {e}"))),
+            other => Err(wrong(format!("{} outcomes for 3 VMs", other.len()))),
         }
-        .await,
-    );
+    })
+    .await;
 
     c.into_report(manifest)
 }
@@ -227,8 +203,12 @@ async fn poll_one(driver: &Driver, id: &str) -> Result<VmState, Failure> {
 /// without a grant for them: it loads, says who it is, and starting a VM
 /// is refused by the host rather than run. Its own suite needs real
 /// processes (see its end-to-end tests).
-pub(super) async fn check_ungranted(plugin: Arc<LoadedPlugin>, manifest: &Manifest) -> Report {
-    let mut c = Checks::new();
+pub(super) async fn check_ungranted(
+    plugin: Arc<LoadedPlugin>,
+    manifest: &Manifest,
+    progress: &Progress,
+) -> Report {
+    let mut c = Checks::new(progress);
     let driver = match Driver::start(plugin) {
         Ok(d) => d,
         Err(e) => {
@@ -236,14 +216,13 @@ pub(super) async fn check_ungranted(plugin: Arc<LoadedPlugin>, manifest: &Manife
             return c.into_report(manifest);
         }
     };
-    c.record(
-        "info matches the manifest",
-        check_info(driver.info().await, manifest),
-    );
+    c.check("info matches the manifest", async {
+        check_info(driver.info().await, manifest)
+    })
+    .await;
     let programs = manifest.capabilities.exec.join(", ");
     let spec = spec("conformance-ungranted", false);
-    c.record(
-        "without the operator's grant, no program starts",
+    c.check("without the operator's grant, no program starts", async {
         match driver.create(spec).await {
             Err(e) if e.to_string().contains("denied") || e.to_string().contains("granted") => {
                 Ok(format!(
@@ -253,7 +232,8 @@ pub(super) async fn check_ungranted(plugin: Arc<LoadedPlugin>, manifest: &Manife
             }
             Err(e) => Ok(format!("declares {programs}; create refused: {e}")),
             Ok(id) => Err(wrong(format!("created VM {id} with nothing granted"))),
-        },
-    );
+        }
+    })
+    .await;
     c.into_report(manifest)
 }

@@ -15,6 +15,7 @@ use flotilla_plugin_host::{
 };
 use flotilla_sim::{SimHypervisor, SimOptions};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CheckRow {
@@ -91,14 +92,58 @@ impl Report {
     }
 }
 
-/// Collects check results.
+/// Where a check says what it is doing as it goes (`flotilla plugin
+/// check` prints it on stderr): compiling a Python or JavaScript component
+/// takes many seconds.
+#[derive(Clone, Default)]
+pub struct Progress(Option<Arc<Say>>);
+
+type Say = dyn Fn(&str) + Send + Sync;
+
+impl Progress {
+    pub fn new(say: impl Fn(&str) + Send + Sync + 'static) -> Progress {
+        Progress(Some(Arc::new(say)))
+    }
+
+    pub fn say(&self, what: &str) {
+        if let Some(say) = &self.0 {
+            say(what);
+        }
+    }
+}
+
+/// How a check runs.
+#[derive(Clone, Default)]
+pub struct CheckOptions {
+    /// The parameters a policy's evaluations get (`--param KEY=VALUE`);
+    /// none: the `threshold` plugin's (`above`, `below`).
+    pub params: Vec<(String, String)>,
+    pub progress: Progress,
+}
+
+/// Collects check results, saying each as it starts and ends.
 pub(crate) struct Checks {
     rows: Vec<CheckRow>,
+    progress: Progress,
 }
 
 impl Checks {
-    fn new() -> Checks {
-        Checks { rows: Vec::new() }
+    fn new(progress: &Progress) -> Checks {
+        Checks {
+            rows: Vec::new(),
+            progress: progress.clone(),
+        }
+    }
+
+    /// Run one check: `Ok(detail)` passes, `Err(failure)` fails.
+    pub(crate) async fn check(
+        &mut self,
+        name: &'static str,
+        outcome: impl std::future::Future<Output = Result<String, Failure>>,
+    ) {
+        self.progress.say(&format!("checking: {name}"));
+        let outcome = outcome.await;
+        self.record(name, outcome);
     }
 
     fn into_report(self, manifest: &Manifest) -> Report {
@@ -133,6 +178,10 @@ impl Checks {
                 fault: None,
             },
         };
+        self.progress.say(&format!(
+            "  {}: {name}",
+            if row.passed { "pass" } else { "FAIL" }
+        ));
         self.rows.push(row);
     }
 }
@@ -186,6 +235,17 @@ pub fn read_plugin_file(
     path: &Path,
     manifest: Option<&Path>,
 ) -> Result<PluginFile, String> {
+    read_plugin_file_with(host, path, manifest, &Progress::default())
+}
+
+/// [`read_plugin_file`], saying what it does.
+fn read_plugin_file_with(
+    host: &PluginHost,
+    path: &Path,
+    manifest: Option<&Path>,
+    progress: &Progress,
+) -> Result<PluginFile, String> {
+    progress.say(&format!("reading {}", path.display()));
     let wasm = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let candidates: Vec<PathBuf> = match manifest {
         Some(m) => vec![m.to_path_buf()],
@@ -216,6 +276,10 @@ pub fn read_plugin_file(
             manifest_source: "built-in".into(),
         });
     }
+    progress.say(&format!(
+        "compiling the component ({}) to find its kind",
+        megabytes(wasm.len())
+    ));
     let component = host
         .compile(&wasm)
         .map_err(|e| format!("{}: not a valid component: {e:#}", path.display()))?;
@@ -238,20 +302,39 @@ pub fn read_plugin_file(
     })
 }
 
+/// `18.2 MB`.
+fn megabytes(bytes: usize) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
 /// Run the conformance suite for a plugin. Drivers run against a
 /// simulated hypervisor started for the check, on loopback, and granted to
 /// the plugin; `grant` adds the operator's own grant (for a driver of a
 /// real hypervisor, its endpoint and credentials).
-pub async fn check(host: &PluginHost, file: PluginFile, grant: Grant) -> Result<Report, String> {
+pub async fn check(
+    host: &PluginHost,
+    file: PluginFile,
+    grant: Grant,
+    options: &CheckOptions,
+) -> Result<Report, String> {
     let manifest = file.manifest.clone();
+    let progress = &options.progress;
+    let load = |grant: Grant| {
+        progress.say(&format!(
+            "compiling the component ({}); a Python or JavaScript one takes a while",
+            megabytes(file.wasm.len())
+        ));
+        host.load(manifest.clone(), &file.wasm, grant)
+    };
     match manifest.kind {
         // A driver of processes (QEMU) runs nothing without the operator's
         // grant of its programs: what a check can show is the refusal.
         PluginKind::Driver if !manifest.capabilities.exec.is_empty() && grant.exec.is_empty() => {
-            let plugin = host.load(manifest.clone(), &file.wasm, grant)?;
-            Ok(driver::check_ungranted(plugin, &manifest).await)
+            let plugin = load(grant)?;
+            Ok(driver::check_ungranted(plugin, &manifest, progress).await)
         }
         PluginKind::Driver => {
+            progress.say("starting a simulated hypervisor for the driver");
             let sim = SimHypervisor::open(SimOptions::default())
                 .map_err(|e| format!("starting a simulated hypervisor: {e:#}"))?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -262,16 +345,16 @@ pub async fn check(host: &PluginHost, file: PluginFile, grant: Grant) -> Result<
             let origin = format!("http://{addr}");
             grant.allowed_outbound_hosts.push(origin.clone());
             grant.config.entry("endpoint".into()).or_insert(origin);
-            let plugin = host.load(manifest.clone(), &file.wasm, grant)?;
-            Ok(driver::run(plugin, &manifest).await)
+            let plugin = load(grant)?;
+            Ok(driver::run(plugin, &manifest, progress).await)
         }
         PluginKind::Elasticity => {
-            let plugin = host.load(manifest.clone(), &file.wasm, grant)?;
-            Ok(policy::run(plugin, &manifest).await)
+            let plugin = load(grant)?;
+            Ok(policy::run(plugin, &manifest, &options.params, progress).await)
         }
         PluginKind::Network => {
-            let plugin = host.load(manifest.clone(), &file.wasm, grant)?;
-            Ok(network::run(host, plugin, &manifest).await)
+            let plugin = load(grant)?;
+            Ok(network::run(host, plugin, &manifest, progress).await)
         }
     }
 }
@@ -282,9 +365,19 @@ pub async fn check_file(
     path: &Path,
     manifest: Option<&Path>,
 ) -> Result<Report, String> {
-    let file = read_plugin_file(host, path, manifest)?;
+    check_file_with(host, path, manifest, &CheckOptions::default()).await
+}
+
+/// [`check_file`] with options: a policy's parameters, progress.
+pub async fn check_file_with(
+    host: &PluginHost,
+    path: &Path,
+    manifest: Option<&Path>,
+    options: &CheckOptions,
+) -> Result<Report, String> {
+    let file = read_plugin_file_with(host, path, manifest, &options.progress)?;
     let source = file.manifest_source.clone();
-    let mut report = check(host, file, Grant::default()).await?;
+    let mut report = check(host, file, Grant::default(), options).await?;
     report.manifest = source;
     Ok(report)
 }

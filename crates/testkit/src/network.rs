@@ -4,7 +4,7 @@
 //! reserve from. A mode for an outside SDN that never calls the registry
 //! passes the same checks.
 
-use super::{Checks, Report, check_info, wrong};
+use super::{Checks, Progress, Report, check_info, wrong};
 use flotilla_plugin_host::{
     LoadedPlugin, Manifest, Network, NetworkRegistry, NetworkRequest, NetworkSource, PluginError,
     PluginHost, VnetInfo,
@@ -116,8 +116,9 @@ pub(super) async fn run(
     host: &PluginHost,
     plugin: Arc<LoadedPlugin>,
     manifest: &Manifest,
+    progress: &Progress,
 ) -> Report {
-    let mut c = Checks::new();
+    let mut c = Checks::new(progress);
     let registry = match MemoryRegistry::new() {
         Ok(r) => Arc::new(r),
         Err(e) => {
@@ -133,33 +134,30 @@ pub(super) async fn run(
             return c.into_report(manifest);
         }
     };
-    c.record(
-        "info matches the manifest",
-        check_info(network.info().await, manifest),
-    );
+    c.check("info matches the manifest", async {
+        check_info(network.info().await, manifest)
+    })
+    .await;
 
     let existing = registry.existing.to_string();
-    c.record(
-        "an existing network is used as it is",
-        async {
-            let lease = network
-                .deploy(request(
-                    "conformance-existing",
-                    NetworkSource::Existing(existing.clone()),
-                    "",
-                ))
-                .await?;
-            if lease.network_id == existing && !lease.created {
-                Ok(format!("network {existing}, not created"))
-            } else {
-                Err(wrong(format!(
-                    "network {} created={}",
-                    lease.network_id, lease.created
-                )))
-            }
+    c.check("an existing network is used as it is", async {
+        let lease = network
+            .deploy(request(
+                "conformance-existing",
+                NetworkSource::Existing(existing.clone()),
+                "",
+            ))
+            .await?;
+        if lease.network_id == existing && !lease.created {
+            Ok(format!("network {existing}, not created"))
+        } else {
+            Err(wrong(format!(
+                "network {} created={}",
+                lease.network_id, lease.created
+            )))
         }
-        .await,
-    );
+    })
+    .await;
 
     let template = registry.template.to_string();
     let from_template = || {
@@ -170,39 +168,33 @@ pub(super) async fn run(
         )
     };
     let first = network.deploy(from_template()).await;
-    c.record(
-        "deploy is idempotent on the operation id",
-        async {
-            let first = first.clone()?;
-            let again = network.deploy(from_template()).await?;
-            if first.network_id == again.network_id {
-                Ok(format!("network {}", again.network_id))
-            } else {
-                Err(wrong(format!(
-                    "{} then {}",
-                    first.network_id, again.network_id
-                )))
-            }
+    c.check("deploy is idempotent on the operation id", async {
+        let first = first.clone()?;
+        let again = network.deploy(from_template()).await?;
+        if first.network_id == again.network_id {
+            Ok(format!("network {}", again.network_id))
+        } else {
+            Err(wrong(format!(
+                "{} then {}",
+                first.network_id, again.network_id
+            )))
         }
-        .await,
-    );
+    })
+    .await;
 
-    c.record(
-        "status keeps the network",
-        async {
-            let lease = first.clone()?;
-            let status = network.status(lease.clone()).await?;
-            if status.network_id == lease.network_id {
-                Ok(format!("ready={}", status.ready))
-            } else {
-                Err(wrong(format!("status names network {}", status.network_id)))
-            }
+    c.check("status keeps the network", async {
+        let lease = first.clone()?;
+        let status = network.status(lease.clone()).await?;
+        if status.network_id == lease.network_id {
+            Ok(format!("ready={}", status.ready))
+        } else {
+            Err(wrong(format!("status names network {}", status.network_id)))
         }
-        .await,
-    );
+    })
+    .await;
 
     let parent = registry.parent.to_string();
-    c.record(
+    c.check(
         "a reservation larger than the parent's free block is refused",
         async {
             let refused = network
@@ -216,23 +208,20 @@ pub(super) async fn run(
                 Err(e) => Ok(format!("refused: {e}")),
                 Ok(lease) => Err(wrong(format!("made network {}", lease.network_id))),
             }
-        }
-        .await,
-    );
+        },
+    )
+    .await;
 
-    c.record(
-        "undeploy removes what deploy made",
-        async {
-            let before = registry.made();
-            network.undeploy(first.clone()?).await?;
-            let after = registry.made();
-            if after < before || before == 0 {
-                Ok(format!("{before} network(s) made, {after} left"))
-            } else {
-                Err(wrong(format!("{before} network(s) made, still {after}")))
-            }
+    c.check("undeploy removes what deploy made", async {
+        let before = registry.made();
+        network.undeploy(first.clone()?).await?;
+        let after = registry.made();
+        if after < before || before == 0 {
+            Ok(format!("{before} network(s) made, {after} left"))
+        } else {
+            Err(wrong(format!("{before} network(s) made, still {after}")))
         }
-        .await,
-    );
+    })
+    .await;
     c.into_report(manifest)
 }

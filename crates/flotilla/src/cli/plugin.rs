@@ -1,4 +1,4 @@
-//! `flotilla plugin list | check | call | install`.
+//! `flotilla plugin list | check | call | install | remove`.
 
 use super::connection::ApiArgs;
 use crate::plugin::{
@@ -14,12 +14,19 @@ use std::process::ExitCode;
 pub enum PluginCommand {
     /// The plugins a running server has loaded, with their capabilities.
     List,
-    /// Run the conformance suite for a plugin's kind and print the result.
+    /// Run the conformance suite for a plugin's kind and print the result
+    /// (what it is doing goes to stderr as it goes).
     Check {
         /// The component (.wasm); its manifest is <name>.toml or plugin.toml beside it.
         file: PathBuf,
         #[arg(long)]
         manifest: Option<PathBuf>,
+        /// A policy's parameter for the suite's evaluations, as a role's
+        /// policy would give it (repeat for more). Without any, the
+        /// `threshold` plugin's (above=80, below=20); an evaluation the
+        /// policy refuses fails the check.
+        #[arg(long = "param", value_name = "KEY=VALUE", value_parser = key_value)]
+        params: Vec<(String, String)>,
     },
     /// Install a plugin on the running server and use it at once (oneadmin
     /// group). A policy plugin of the same id is replaced once its running
@@ -29,6 +36,14 @@ pub enum PluginCommand {
         file: PathBuf,
         #[arg(long)]
         manifest: Option<PathBuf>,
+    },
+    /// Remove an installed plugin from the running server (oneadmin
+    /// group): its files go and it is used no more. Built-in plugins, and
+    /// plugins flotilla.toml's engine settings or a service's policy use,
+    /// are refused, naming what uses them.
+    Remove {
+        /// The plugin's id, as `plugin list` shows it.
+        id: String,
     },
     /// Call one export with JSON arguments, for debugging.
     ///
@@ -47,6 +62,8 @@ pub enum PluginCommand {
         #[arg(long, default_value = "http://127.0.0.1:2475")]
         endpoint: String,
     },
+    #[command(subcommand)]
+    Grant(super::grant::GrantCommand),
 }
 
 pub async fn run(args: &ApiArgs, cmd: PluginCommand) -> Result<ExitCode, String> {
@@ -55,8 +72,14 @@ pub async fn run(args: &ApiArgs, cmd: PluginCommand) -> Result<ExitCode, String>
     super::init_tracing("error");
     match cmd {
         PluginCommand::List => list(args).await,
-        PluginCommand::Check { file, manifest } => check(file, manifest, json).await,
+        PluginCommand::Grant(cmd) => super::grant::run(cmd),
+        PluginCommand::Check {
+            file,
+            manifest,
+            params,
+        } => check(file, manifest, params, json).await,
         PluginCommand::Install { file, manifest } => install(args, file, manifest).await,
+        PluginCommand::Remove { id } => remove(args, &id).await,
         PluginCommand::Call {
             plugin,
             function,
@@ -181,11 +204,17 @@ async fn install(
 ) -> Result<ExitCode, String> {
     use base64::Engine as _;
     let manifest = manifest_text(&file, manifest)?;
+    progress(&format!("reading {}", file.display()));
     let wasm = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
     let body = serde_json::json!({
         "manifest": manifest,
         "wasm": base64::engine::general_purpose::STANDARD.encode(&wasm),
     });
+    progress(&format!(
+        "uploading {:.1} MB to {}; the server then compiles and checks it (a Python or JavaScript component takes a while)",
+        wasm.len() as f64 / 1e6,
+        args.base_url()
+    ));
     let installed = args.connect()?.post("/plugins", body).await?;
     if args.json {
         outln!(
@@ -207,9 +236,41 @@ async fn install(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn check(file: PathBuf, manifest: Option<PathBuf>, json: bool) -> Result<ExitCode, String> {
+async fn remove(args: &ApiArgs, id: &str) -> Result<ExitCode, String> {
+    args.connect()?
+        .delete(&format!("/plugins/{id}"), None)
+        .await?;
+    outln!("removed {id}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What a long command is doing, on stderr (stdout is the result).
+fn progress(what: &str) {
+    eprintln!("{what}");
+}
+
+/// `KEY=VALUE`, for `--param`.
+fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_string(), value.to_string()))
+        }
+        _ => Err(format!("`{text}`: expected KEY=VALUE")),
+    }
+}
+
+async fn check(
+    file: PathBuf,
+    manifest: Option<PathBuf>,
+    params: Vec<(String, String)>,
+    json: bool,
+) -> Result<ExitCode, String> {
     let host = PluginHost::new(None).map_err(|e| format!("plugin host: {e:#}"))?;
-    let report = testkit::check_file(&host, &file, manifest.as_deref()).await?;
+    let options = testkit::CheckOptions {
+        params,
+        progress: testkit::Progress::new(progress),
+    };
+    let report = testkit::check_file_with(&host, &file, manifest.as_deref(), &options).await?;
     if json {
         outln!(
             "{}",

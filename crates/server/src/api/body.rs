@@ -4,12 +4,58 @@
 //! naming the field.
 
 use super::error::ApiError;
-use axum::http::StatusCode;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-/// The largest request body read (axum's default, stated here so that the
-/// 413 can name it).
+/// The largest request body most routes read (axum's default, stated
+/// here so that the 413 can name it).
 pub(super) const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// The largest body a route reads: [`BODY_LIMIT`], but for the routes
+/// that take larger ones.
+fn limit_for(method: &Method, route: &str) -> usize {
+    match (method, route) {
+        (&Method::POST, "/plugins") => super::plugins::UPLOAD_LIMIT,
+        _ => BODY_LIMIT,
+    }
+}
+
+/// A 413 naming the limit.
+pub(super) fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "request body: over the limit of {limit} bytes ({} MiB)",
+            limit >> 20
+        ),
+    )
+}
+
+/// Every route: a body whose announced length (`Content-Length`) is over
+/// the route's limit is refused with a 413 before any of it is read, and
+/// the connection is closed rather than drained. (Bodies sent without a
+/// length are counted as they are read, by `JsonBody` and the plugin
+/// upload.)
+pub(super) async fn refuse_oversize(request: Request, next: Next) -> Response {
+    let limit = limit_for(
+        request.method(),
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("", MatchedPath::as_str),
+    );
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit as u64) {
+        return too_large(limit).into_response();
+    }
+    next.run(request).await
+}
 
 /// A JSON request body. Like OneFlow, the body is read as JSON whatever
 /// its Content-Type (curl's `-d` says form data); a body that is not JSON
@@ -28,25 +74,13 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        let too_large = || {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body: over the limit of {BODY_LIMIT} bytes"),
-            )
-        };
-        // Refused from its announced length, before any of it is read.
-        let announced = req
-            .headers()
-            .get(axum::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
-        if announced.is_some_and(|n| n > BODY_LIMIT as u64) {
-            return Err(too_large());
-        }
+        // An announced length over the limit was refused before this
+        // (`refuse_oversize`); a body without one is counted here.
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| {
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    too_large()
+                    too_large(BODY_LIMIT)
                 } else {
                     ApiError::bad_request(format!("request body: {}", e.body_text()))
                 }

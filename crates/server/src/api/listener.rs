@@ -11,9 +11,19 @@
 //! - once a request's first bytes arrive, its headers must be complete
 //!   within `header_timeout` of them (a slow sender gains nothing);
 //! - between requests a kept-alive connection may wait `idle_timeout`;
-//! - while a request is being answered there is no read deadline (an
-//!   answer may take the driver's time), but a client that stops reading
-//!   the answer has `idle_timeout` before the connection is closed.
+//! - a request's body, once the handler asks for it, must arrive within
+//!   `body_timeout`, extended by a second for every `body_min_rate` bytes
+//!   received (`TimedBody`): a client trickling a byte at a time would
+//!   otherwise hold its connection, and one of `max_connections`, for as
+//!   long as it likes. One that misses it is answered 408 and the
+//!   connection closed;
+//! - otherwise, while a request is being answered there is no read
+//!   deadline (an answer may take the driver's time), but a client that
+//!   stops reading the answer has `idle_timeout` before the connection is
+//!   closed.
+//!
+//! The API and OneGate both serve through this loop, each with its own
+//! `Limits`.
 //!
 //! At most `max_connections` are served; more wait in the kernel's backlog
 //! until one closes. Graceful shutdown stops accepting, lets the requests
@@ -21,12 +31,15 @@
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use hyper::body::Incoming;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use hyper::body::{Bytes, Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -39,6 +52,11 @@ pub struct Limits {
     pub max_connections: usize,
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
+    /// A request body must arrive within this of the handler asking for
+    /// it, plus a second for every `body_min_rate` bytes received.
+    pub body_timeout: Duration,
+    /// Bytes a second a body must keep up past `body_timeout`.
+    pub body_min_rate: u64,
 }
 
 impl Limits {
@@ -47,7 +65,16 @@ impl Limits {
             max_connections: server.max_connections.max(1),
             header_timeout: Duration::from_secs(server.header_timeout_seconds),
             idle_timeout: Duration::from_secs(server.idle_timeout_seconds),
+            body_timeout: Duration::from_secs(server.body_timeout_seconds),
+            body_min_rate: server.body_min_bytes_per_second.max(1),
         }
+    }
+}
+
+/// The `[server]` defaults.
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits::from_config(&crate::config::ServerConfig::default())
     }
 }
 
@@ -112,7 +139,9 @@ async fn connection(
 ) {
     let activity = Arc::new(Mutex::new(Activity::new()));
     let io = TokioIo::new(Deadlines::new(stream, limits, activity.clone()));
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let late = Arc::new(AtomicBool::new(false));
+        let mut request = request.map(|body| TimedBody::new(body, limits, late.clone()));
         // The client's address, for sign-in throttling (what
         // `into_make_service_with_connect_info` would give).
         request.extensions_mut().insert(ConnectInfo(remote));
@@ -120,7 +149,13 @@ async fn connection(
         let mut router = router.clone();
         let response = tower_service::Service::call(&mut router, request);
         async move {
-            let response = response.await;
+            let mut response = response.await;
+            if late.load(Ordering::Relaxed) {
+                // Whatever the handler made of the broken body, the
+                // client is told why, and the connection is not reused.
+                tracing::info!(%remote, "a request body missed its deadline: 408, closing");
+                response = response.map(|answered| too_slow(&limits, answered));
+            }
             drop(answering);
             response
         }
@@ -348,4 +383,109 @@ impl AsyncWrite for Deadlines {
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
     }
+}
+
+/// A request's body with its deadline: `body_timeout` from the first time
+/// the handler asks for it (after a `100 Continue`, if the client waits for
+/// one), plus a second for every `body_min_rate` bytes received. Missing it
+/// ends the body with an error and sets `late`, for the 408.
+struct TimedBody {
+    inner: Incoming,
+    timeout: Duration,
+    min_rate: u64,
+    started: Option<Instant>,
+    received: u64,
+    timer: Option<Pin<Box<Sleep>>>,
+    late: Arc<AtomicBool>,
+}
+
+impl TimedBody {
+    fn new(inner: Incoming, limits: Limits, late: Arc<AtomicBool>) -> TimedBody {
+        TimedBody {
+            inner,
+            timeout: limits.body_timeout,
+            min_rate: limits.body_min_rate.max(1),
+            started: None,
+            received: 0,
+            timer: None,
+            late,
+        }
+    }
+
+    fn deadline(&self, started: Instant) -> Instant {
+        started + self.timeout + Duration::from_secs(self.received / self.min_rate)
+    }
+}
+
+impl hyper::body::Body for TimedBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let started = *self.started.get_or_insert_with(Instant::now);
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.received += data.len() as u64;
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                let deadline = self.deadline(started);
+                let timer = self
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if timer.deadline() != deadline {
+                    timer.as_mut().reset(deadline);
+                }
+                if timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                self.late.store(true, Ordering::Relaxed);
+                Poll::Ready(Some(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the request body did not arrive in time",
+                )
+                .into())))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The answer to a request whose body missed its deadline: 408, the
+/// connection closed after it; the request's id kept.
+fn too_slow(limits: &Limits, answered: axum::response::Response) -> axum::response::Response {
+    let message = format!(
+        "request body: too slow: it must arrive within {} s, plus 1 s for every {} bytes",
+        limits.body_timeout.as_secs(),
+        limits.body_min_rate
+    );
+    let id = answered.headers().get(super::request_id::HEADER).cloned();
+    let mut body = serde_json::json!({ "error": message });
+    if let Some(id) = id.as_ref().and_then(|id| id.to_str().ok()) {
+        body["request_id"] = id.into();
+    }
+    let mut response = (
+        StatusCode::REQUEST_TIMEOUT,
+        [(header::CONNECTION, "close")],
+        axum::Json(body),
+    )
+        .into_response();
+    if let Some(id) = id {
+        response.headers_mut().insert(super::request_id::HEADER, id);
+    }
+    response
 }

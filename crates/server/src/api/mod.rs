@@ -108,13 +108,8 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
         ("/health", get(health)),
         ("/ready", get(ready::ready)),
         ("/config/reload", post(plugins::reload)),
-        (
-            "/plugins",
-            get(plugins)
-                .post(plugins::install)
-                .layer(axum::extract::DefaultBodyLimit::max(plugins::INSTALL_LIMIT)),
-        ),
-        ("/plugins/{id}", get(plugin)),
+        ("/plugins", get(plugins).post(plugins::install)),
+        ("/plugins/{id}", get(plugin).delete(plugins::remove)),
         (
             "/service_template",
             get(templates::list).post(templates::create),
@@ -227,6 +222,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fold(Router::new(), |router, (path, handlers)| {
             router.route(path, handlers)
         })
+        // Inside the metrics, so that refused bodies are counted.
+        .route_layer(axum::middleware::from_fn(body::refuse_oversize))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

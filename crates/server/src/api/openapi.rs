@@ -78,6 +78,7 @@ pub(crate) fn verbatim(schema: serde_json::Value) -> RefOr<Schema> {
         super::openapi,
         super::plugins,
         super::plugins::install,
+        super::plugins::remove,
         super::ready::ready,
         super::plugins::reload,
         super::plugin,

@@ -1,26 +1,29 @@
-//! `POST /plugins`: install a plugin while the server runs.
+//! `POST /plugins`: install a plugin while the server runs;
+//! `DELETE /plugins/{id}`: remove one.
 
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
-use super::openapi::{BadRequest, Conflict, Forbidden, Unauthorized, Unavailable};
-use crate::install::InstallError;
+use super::openapi::{
+    BadRequest, Conflict, Forbidden, NoContent, NotFound, Unauthorized, Unavailable,
+};
+use crate::install::{InstallError, Installer};
 use crate::registry::PluginSummary;
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::State;
+use axum::body::Body;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use base64::Engine as _;
-use serde_json::Value;
+use hyper::body::Body as _;
 use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
 
-/// The largest component accepted, encoded: a Python policy built with
+/// The largest upload accepted, encoded: a Python policy built with
 /// componentize-py is about 18 MB, 25 MB in base64.
-pub const INSTALL_LIMIT: usize = 96 * 1024 * 1024;
+pub const UPLOAD_LIMIT: usize = 96 * 1024 * 1024;
 
 /// `{"manifest": "<plugin.toml>", "wasm": "<base64 component>"}`.
 #[derive(serde::Deserialize, utoipa::ToSchema)]
-#[allow(dead_code)] // read by hand below; here for the OpenAPI document
+#[allow(dead_code)] // read by `Installer::install_upload`; here for the OpenAPI document
 pub struct InstallPlugin {
     /// The plugin's manifest (`plugin.toml`), as text.
     manifest: String,
@@ -28,13 +31,17 @@ pub struct InstallPlugin {
     wasm: String,
 }
 
+/// Rights first: the body of a caller who may not install is never read
+/// (the connection is closed after the 403). The upload goes to a file in
+/// `<data-dir>/uploads`, not to memory, up to [`UPLOAD_LIMIT`]; the file
+/// is removed whether or not the plugin installs.
 #[utoipa::path(
     post,
     path = "/plugins",
     operation_id = "installPlugin",
     tag = "plugins",
     summary = "Install a plugin",
-    description = "oneadmin group only. Loads and checks the component, keeps it in <data-dir>/plugins and uses it at once: a policy plugin of the same id is replaced once its running evaluations finish. Drivers are refused (409): they are installed by placing them in <data-dir>/plugins and restarting.",
+    description = "oneadmin group only (checked before the body is read). Loads and checks the component, keeps it in <data-dir>/plugins and uses it at once: a policy plugin of the same id is replaced once its running evaluations finish. Drivers are refused (409): they are installed by placing them in <data-dir>/plugins and restarting.",
     request_body = InstallPlugin,
     responses(
         (status = 201, description = "Installed.", body = PluginSummary),
@@ -42,52 +49,149 @@ pub struct InstallPlugin {
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
-        (status = 413, description = "The component is over the size limit."),
+        (status = 413, description = "The upload is over the size limit (96 MiB, base64 included)."),
         (status = 503, response = Unavailable)
     )
 )]
 pub async fn install(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    body: Bytes,
+    body: Body,
 ) -> Result<(StatusCode, Json<PluginSummary>), ApiError> {
     if !caller.0.admin {
         return Err(ApiError::forbidden(
             "only the oneadmin group may install plugins",
         ));
     }
-    let installer = state.installer.clone().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this server cannot install plugins (it runs without a data directory)",
-        )
-    })?;
-    let doc: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("request body: not JSON: {e}")))?;
-    let text = |key: &str| -> Result<String, ApiError> {
-        match doc.get(key) {
-            Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-            Some(Value::String(_)) | None | Some(Value::Null) => {
-                Err(ApiError::bad_request(format!("{key}: is required")))
-            }
-            Some(_) => Err(ApiError::bad_request(format!("{key}: must be a string"))),
-        }
-    };
-    let manifest = text("manifest")?;
-    let wasm = base64::engine::general_purpose::STANDARD
-        .decode(text("wasm")?.trim())
-        .map_err(|e| ApiError::bad_request(format!("wasm: not base64: {e}")))?;
+    let installer = installer(&state)?;
+    let upload = receive(&installer, body).await?;
     let state2 = state.clone();
     let installed =
-        tokio::task::spawn_blocking(move || installer.install(&state2.registry, &manifest, &wasm))
+        tokio::task::spawn_blocking(move || installer.install_upload(&state2.registry, upload))
             .await
             .map_err(|e| ApiError::internal(format!("installing: {e}")))?;
-    match installed {
-        Ok(summary) => Ok((StatusCode::CREATED, Json(summary))),
-        Err(InstallError::Invalid(m)) => Err(ApiError::bad_request(m)),
-        Err(InstallError::Conflict(m)) => Err(ApiError::new(StatusCode::CONFLICT, m)),
-        Err(InstallError::Storage(m)) => Err(ApiError::internal(m)),
+    installed
+        .map(|summary| (StatusCode::CREATED, Json(summary)))
+        .map_err(refused)
+}
+
+/// The installer, or a 503 when the server has no data directory.
+fn installer(state: &AppState) -> Result<Arc<Installer>, ApiError> {
+    state.installer.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this server cannot install or remove plugins (it runs without a data directory)",
+        )
+    })
+}
+
+/// Write the request's body to a new upload file, at most
+/// [`UPLOAD_LIMIT`] bytes (a body without a length is counted as it
+/// comes); the file is removed if anything fails.
+async fn receive(
+    installer: &Installer,
+    mut body: Body,
+) -> Result<crate::install::Upload, ApiError> {
+    let storage = |e: std::io::Error| ApiError::internal(format!("keeping the upload: {e}"));
+    let (upload, file) = installer.upload().map_err(storage)?;
+    let mut file = tokio::fs::File::from_std(file);
+    let mut received = 0usize;
+    while let Some(frame) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+    {
+        let frame = frame.map_err(|e| ApiError::bad_request(format!("request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        received += data.len();
+        if received > UPLOAD_LIMIT {
+            return Err(super::body::too_large(UPLOAD_LIMIT));
+        }
+        file.write_all(&data).await.map_err(storage)?;
     }
+    file.flush().await.map_err(storage)?;
+    Ok(upload)
+}
+
+/// An install or removal refused, with its status.
+fn refused(e: InstallError) -> ApiError {
+    match e {
+        InstallError::Invalid(m) => ApiError::bad_request(m),
+        InstallError::Conflict(m) => ApiError::conflict(m),
+        InstallError::NotFound(m) => ApiError::not_found(m),
+        InstallError::Storage(m) => ApiError::internal(m),
+    }
+}
+
+/// Refused while something uses the plugin: the configuration file
+/// (`engine.driver`, `engine.network_mode`) or a service's elasticity
+/// policy. Templates that name it are not checked: instantiating one later
+/// is refused as for any plugin that is not installed.
+#[utoipa::path(
+    delete,
+    path = "/plugins/{id}",
+    operation_id = "removePlugin",
+    tag = "plugins",
+    summary = "Remove an installed plugin",
+    description = "oneadmin group only. Deletes the plugin's files from <data-dir>/plugins and stops using it; calls running on it finish. Built-in plugins cannot be removed (409), nor a plugin flotilla.toml names as engine.driver or engine.network_mode, nor one a service's elasticity policy uses (409, naming them).",
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, response = NoContent),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable)
+    )
+)]
+pub async fn remove(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if !caller.0.admin {
+        return Err(ApiError::forbidden(
+            "only the oneadmin group may remove plugins",
+        ));
+    }
+    let installer = installer(&state)?;
+    if state.registry.installed(&id).is_some() {
+        let mut users = installer.configured_users(&id).map_err(refused)?;
+        users.extend(services_using(&state, &id)?);
+        if !users.is_empty() {
+            return Err(ApiError::conflict(format!(
+                "plugin `{id}` is in use by {}; change those first",
+                users.join(", ")
+            )));
+        }
+    }
+    let state2 = state.clone();
+    tokio::task::spawn_blocking(move || installer.remove(&state2.registry, &id))
+        .await
+        .map_err(|e| ApiError::internal(format!("removing: {e}")))?
+        .map_err(refused)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The services whose roles' elasticity policies name plugin `id`:
+/// `service 3 (web) role frontend`.
+fn services_using(state: &AppState, id: &str) -> Result<Vec<String>, ApiError> {
+    let store = state.store()?;
+    let mut users = Vec::new();
+    for service in store.services()? {
+        for role in &service.template.roles {
+            let uses = role.elasticity_policies.iter().any(|policy| {
+                crate::service::elasticity::PolicySpec::read(policy).is_ok_and(|p| p.plugin == id)
+            });
+            if uses {
+                users.push(format!(
+                    "service {} ({}) role {}",
+                    service.id, service.name, role.name
+                ));
+            }
+        }
+    }
+    Ok(users)
 }
 
 #[utoipa::path(
