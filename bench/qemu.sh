@@ -22,10 +22,10 @@ img="$root/target/images/qemu"
 [ -f "$img/vmlinuz" ] || "$root/examples/images/qemu/build.sh" "$img" >&2
 og=${OG_PORT:-32530}
 
-# The grant the qemu driver's README gives, for this data directory.
+# The grant `flotilla plugin grant qemu` writes, for this data directory.
 write_config() {
   local data=$1 state=$1/qemu
-  mkdir -p "$state"
+  mkdir -p "$state" "$data/images"
   cat >"$data/flotilla.toml" <<TOML
 [sim]
 enabled = false
@@ -34,18 +34,10 @@ driver = "qemu"
 tick_ms = 500
 [onegate]
 listen = "127.0.0.1:$og"
-[plugins.qemu]
-dirs = ["$state"]
-config = { state_dir = "$state", kernel = "$img/vmlinuz", initrd = "$img/initrd.img" }
-[plugins.qemu.exec."/usr/bin/qemu-system-x86_64"]
-args = ["-name", "guest=q*", "-machine", "q35,accel=tcg", "-m", "size=*M", "-smp", "cpus=*",
-  "-nodefaults", "-no-user-config", "-no-shutdown", "-display", "none", "-monitor", "none",
-  "-serial", "file:{dir}/vms/q*/console.log", "-qmp", "unix:{dir}/vms/q*/qmp.sock,server=on,wait=off",
-  "-kernel", "$img/vmlinuz", "-initrd", "$img/initrd.img", "-append", "console=ttyS0 quiet",
-  "-drive", "file=fat:ro:{dir}/vms/q*/context,format=raw,if=virtio,readonly=on",
-  "-netdev", "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:$og-cmd:socat STDIO TCP:127.0.0.1:$og",
-  "-device", "virtio-net-pci,netdev=n0", "-S", "user,id=n0,restrict=on"]
 TOML
+  "$bin" plugin grant qemu --state-dir "$state" --image-dir "$data/images" \
+    --kernel "$img/vmlinuz" --initrd "$img/initrd.img" --onegate-port "$og" \
+    --write "$data/flotilla.toml" >/dev/null
 }
 
 data=$(mktemp -d)

@@ -319,12 +319,17 @@ async fn host_processes_need_the_grant_and_only_the_granted_program_and_argument
         "{refused:?}"
     );
 
-    // `true` granted with two argument patterns; `sh` declared, not granted.
+    // `true` granted with three argument groups; `sh` declared, not granted.
     let mut grant = Grant::default();
+    let group = |g: &[&str]| g.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     grant.exec.insert(
         truth.into(),
         flotilla::plugin::ExecGrant {
-            args: vec!["--version".into(), "ok-*".into()],
+            args: vec![
+                group(&["--version"]),
+                group(&["ok-*"]),
+                group(&["-b", "base-*"]),
+            ],
         },
     );
     let plugin = host.load(manifest.clone(), &wasm, grant).unwrap();
@@ -364,6 +369,31 @@ async fn host_processes_need_the_grant_and_only_the_granted_program_and_argument
         bad_arg.as_ref().is_err_and(|e| e.contains("argument 1")),
         "{bad_arg:?}"
     );
+    // A pattern matches only at its own place: `base-*` is granted as the
+    // value of `-b`, `ok-*` alone; neither serves for the other.
+    assert_eq!(
+        probe(
+            &driver,
+            json!({"call": "run", "program": "true", "args": ["-b", "base-1", "ok-2"]})
+        )
+        .await,
+        Ok("ok: exit 0".into())
+    );
+    for (args, why) in [
+        (json!(["-b", "ok-1"]), "argument 1 `ok-1`"),
+        (json!(["base-1"]), "argument 0 `base-1`"),
+        (json!(["ok-1", "-b"]), "argument 1 `-b`"),
+    ] {
+        let misplaced = probe(
+            &driver,
+            json!({"call": "run", "program": "true", "args": args}),
+        )
+        .await;
+        assert!(
+            misplaced.as_ref().is_err_and(|e| e.contains(why)),
+            "{args}: {misplaced:?}"
+        );
+    }
     // Processes of other programs cannot be watched or signalled, nor
     // sockets outside a granted directory reached.
     let init = probe(&driver, json!({"call": "kill", "pid": 1})).await;
@@ -383,6 +413,71 @@ async fn host_processes_need_the_grant_and_only_the_granted_program_and_argument
         dial.as_ref()
             .is_err_and(|e| e.contains("not inside a granted directory")),
         "{dial:?}"
+    );
+}
+
+/// The exec-probe fixture as the engine's driver of the real binary, its
+/// files in the data directory's plugins folder, and `grant` for it.
+fn probe_server(grant: &str) -> common::Flotilla {
+    let data = tempfile::tempdir().unwrap();
+    let plugins = data.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    for ext in ["wasm", "toml"] {
+        std::fs::copy(
+            dist("exec-probe").with_extension(ext),
+            plugins.join(format!("exec-probe.{ext}")),
+        )
+        .unwrap();
+    }
+    let config = format!("[engine]\ndriver = \"exec-probe\"\ntick_ms = 200\n{grant}");
+    common::Flotilla::start_in(data, &config)
+}
+
+#[test]
+fn a_granted_pattern_matches_only_at_its_place_in_the_real_server() {
+    use serde_json::json;
+    let truth = ["/usr/bin/true", "/bin/true"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("true(1) is installed");
+    let f = probe_server(&format!(
+        "[plugins.exec-probe.exec.\"{truth}\"]\nargs = [[\"ok-*\"], [\"-b\", \"base-*\"]]\n"
+    ));
+    // `ok-1` is granted, but not as the value of `-b`: the VM's create is
+    // refused with the argument and the reason in the service's log.
+    let id = f.deploy(json!({
+        "name": "probe",
+        "roles": [{"name": "vm", "type": "vm", "cardinality": 1, "template_id": 0,
+                   "template_contents": {"call": "run", "program": "true", "args": ["-b", "ok-1"]}}]
+    }));
+    let expected = format!("argument 1 `ok-1` of {truth}: the grant wants `base-*` there");
+    let body = f.wait_body(id, "the create refused", 30, |b| {
+        b.to_string().contains(&expected)
+    });
+    assert!(body.to_string().contains("failed"), "{body}");
+
+    // A grant of an earlier release (a flat list) is refused by `config
+    // check`, naming the field and what to write instead.
+    let file = f.data.path().join("old.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[engine]\ndriver = \"exec-probe\"\n[plugins.exec-probe.exec.\"{truth}\"]\nargs = [\"ok-*\", \"-b\"]\n"
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .args(["config", "check"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(f.data.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("args: `ok-*` stands alone") && said.contains("exec"),
+        "{said}"
     );
 }
 

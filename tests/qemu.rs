@@ -79,8 +79,32 @@ impl Drop for Reaper {
     }
 }
 
-/// A server whose driver is `qemu`, granted the QEMU command lines the
-/// plugin's README lists, with OneGate on.
+/// The grant `flotilla plugin grant qemu` writes for these directories.
+fn generated_grant(state: &Path, images: &Path, img: &Path, og: u16) -> String {
+    let out = std::process::Command::new(common::BIN)
+        .args(["plugin", "grant", "qemu", "--state-dir"])
+        .arg(state)
+        .arg("--image-dir")
+        .arg(images)
+        .arg("--kernel")
+        .arg(img.join("vmlinuz"))
+        .arg("--initrd")
+        .arg(img.join("initrd.img"))
+        .args(["--onegate-port", &og.to_string()])
+        .output()
+        .expect("the binary runs");
+    assert!(
+        out.status.success(),
+        "plugin grant qemu: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A server whose driver is `qemu`, granted what `flotilla plugin grant
+/// qemu` writes (checked by `flotilla config check` first), with OneGate
+/// on. Its state directory is `<data>/qemu`; its image directory
+/// `<data>/images` holds `base.qcow2` (qcow2, 16 MiB) and `data.raw`.
 fn start() -> (Flotilla, Reaper, u16) {
     for tool in [QEMU, "/usr/bin/qemu-img", "/usr/bin/socat"] {
         assert!(
@@ -91,10 +115,20 @@ fn start() -> (Flotilla, Reaper, u16) {
     let img = image();
     let data = tempfile::tempdir().unwrap();
     let root = std::fs::canonicalize(data.path()).unwrap();
-    let state = root.join("qemu");
+    let (state, images) = (root.join("qemu"), root.join("images"));
     std::fs::create_dir_all(&state).unwrap();
+    std::fs::create_dir_all(&images).unwrap();
+    let made = std::process::Command::new("/usr/bin/qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(images.join("base.qcow2"))
+        .arg("16M")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::fs::File::create(images.join("data.raw"))
+        .and_then(|f| f.set_len(8 << 20))
+        .unwrap();
     let og = free_port();
-    let (kernel, initrd) = (img.join("vmlinuz"), img.join("initrd.img"));
     let config = format!(
         r#"
 [sim]
@@ -106,21 +140,23 @@ wait_seconds = 180
 policy_evaluation_seconds = 1
 [onegate]
 listen = "127.0.0.1:{og}"
-[plugins.qemu]
-dirs = ["{state}"]
-config = {{ state_dir = "{state}", kernel = "{kernel}", initrd = "{initrd}" }}
-[plugins.qemu.exec."{QEMU}"]
-args = ["-name", "guest=q*", "-machine", "q35,accel=tcg", "-m", "size=*M", "-smp", "cpus=*",
-  "-nodefaults", "-no-user-config", "-no-shutdown", "-display", "none", "-monitor", "none",
-  "-serial", "file:{{dir}}/vms/q*/console.log", "-qmp", "unix:{{dir}}/vms/q*/qmp.sock,server=on,wait=off",
-  "-kernel", "{kernel}", "-initrd", "{initrd}", "-append", "console=ttyS0 quiet",
-  "-drive", "file=fat:ro:{{dir}}/vms/q*/context,format=raw,if=virtio,readonly=on",
-  "-netdev", "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:{og}-cmd:socat STDIO TCP:127.0.0.1:{og}",
-  "-device", "virtio-net-pci,netdev=n0", "-S", "user,id=n0,restrict=on"]
-"#,
-        state = state.display(),
-        kernel = kernel.display(),
-        initrd = initrd.display(),
+
+{grant}"#,
+        grant = generated_grant(&state, &images, &img, og)
+    );
+    let file = root.join("checked.toml");
+    std::fs::write(&file, &config).unwrap();
+    let checked = std::process::Command::new(common::BIN)
+        .args(["config", "check"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "config check refused the generated grant: {}",
+        String::from_utf8_lossy(&checked.stderr)
     );
     let reaper = Reaper(root);
     (Flotilla::start_in(data, &config), reaper, og)
@@ -336,4 +372,227 @@ fn a_role_of_real_vms_told_to_burn_cpu_scales_out_through_a_cpu_policy() {
         Value::Null,
     );
     assert!(explained.to_string().contains("CPU["), "{explained}");
+}
+
+/// QMP `query-block` of a VM, asked on its socket: each device's file and
+/// the file behind it. Retried (bounded) while the driver holds the
+/// socket for a poll.
+fn block_devices(f: &Flotilla, vm: &str) -> Vec<(String, String)> {
+    use std::io::{BufRead, BufReader, Write};
+    let socket = f.data.path().join(format!("qemu/vms/{vm}/qmp.sock"));
+    let ask = || -> Option<Value> {
+        let stream = std::os::unix::net::UnixStream::connect(&socket).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        let mut writer = stream.try_clone().ok()?;
+        let mut lines = BufReader::new(stream).lines();
+        lines.next()?.ok()?; // the greeting
+        let mut answer = |request: &str| -> Option<Value> {
+            writer.write_all(format!("{request}\n").as_bytes()).ok()?;
+            loop {
+                let line: Value = serde_json::from_str(&lines.next()?.ok()?).ok()?;
+                if line.get("event").is_none() {
+                    return Some(line);
+                }
+            }
+        };
+        answer(r#"{"execute": "qmp_capabilities"}"#)?;
+        answer(r#"{"execute": "query-block"}"#)
+    };
+    let reply = wait_for(Duration::from_secs(20), || {
+        ask().filter(|r| r.get("return").is_some_and(Value::is_array))
+    })
+    .expect("QMP answers query-block");
+    reply["return"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| {
+            let inserted = d.get("inserted")?;
+            Some((
+                inserted["file"].as_str()?.to_string(),
+                inserted["backing_file"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// A user, created by oneadmin; her `authorization` header.
+fn user(f: &Flotilla, name: &str) -> String {
+    let password = format!("{name}-password-1");
+    let (status, body) = f.call("POST", "/user", json!({"name": name, "password": password}));
+    assert_eq!(status, 201, "{body}");
+    common::basic(name, &password)
+}
+
+/// One request as the user whose header is `auth`.
+fn call_as(f: &Flotilla, auth: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
+    let (status, text) = http(
+        f.server.api,
+        method,
+        path,
+        &[("authorization", auth.to_string())],
+        &body.to_string(),
+    )
+    .expect("the server answers");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// An image of oneadmin's at `path`, with permissions `octet`; its id.
+fn image_of_oneadmin(f: &Flotilla, name: &str, path: &Path, octet: &str) -> String {
+    let (status, body) = f.call(
+        "POST",
+        "/image",
+        json!({"name": name, "template": {"PATH": path.display().to_string()}}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let id = body["IMAGE"]["ID"].as_str().unwrap().to_string();
+    let (status, body) = f.call(
+        "POST",
+        &format!("/image/{id}/action"),
+        json!({"action": {"perform": "chmod", "params": {"octet": octet}}}),
+    );
+    assert!(status < 300, "{body}");
+    id
+}
+
+/// Instantiate, as `auth`, a one-VM service whose VM has `contents`; its id.
+fn deploy_as(f: &Flotilla, auth: &str, name: &str, contents: Value) -> u64 {
+    let (status, t) = call_as(
+        f,
+        auth,
+        "POST",
+        "/service_template",
+        json!({"name": name, "roles": [{"name": "vm", "type": "vm", "cardinality": 1,
+               "template_id": 0, "template_contents": contents}]}),
+    );
+    assert_eq!(status, 201, "{t}");
+    let tid = t["DOCUMENT"]["ID"].as_str().unwrap();
+    let (status, s) = call_as(
+        f,
+        auth,
+        "POST",
+        &format!("/service_template/{tid}/action"),
+        json!({"action": {"perform": "instantiate"}}),
+    );
+    assert_eq!(status, 201, "{s}");
+    s["DOCUMENT"]["ID"].as_str().unwrap().parse().unwrap()
+}
+
+#[test]
+fn disks_come_only_from_images_their_owner_may_use_and_every_disk_is_attached() {
+    let (f, reaper, _og) = start();
+    let images = f.data.path().join("images");
+    let images = std::fs::canonicalize(images).unwrap();
+    // VM template 0 is oneadmin's: shared, so only the disks are in the way.
+    let (status, _) = f.call(
+        "POST",
+        "/vm_template/0/action",
+        json!({"action": {"perform": "chmod", "params": {"octet": "604"}}}),
+    );
+    assert!(status < 300);
+    let shared = image_of_oneadmin(&f, "base", &images.join("base.qcow2"), "604");
+    image_of_oneadmin(&f, "data", &images.join("data.raw"), "604");
+    image_of_oneadmin(&f, "secret", &images.join("base.qcow2"), "600");
+    let alice = user(&f, "alice");
+    let bob = user(&f, "bob");
+    let img = image();
+    let boot = json!({"KERNEL": img.join("vmlinuz").display().to_string(),
+                      "INITRD": img.join("initrd.img").display().to_string()});
+
+    // Alice's VM: an image by id, and one by name and owner, both attached.
+    let mut contents = json!({"MEMORY": "256",
+        "DISK": [{"IMAGE_ID": shared}, {"IMAGE": "data", "IMAGE_UNAME": "oneadmin", "FORMAT": "raw"}]});
+    contents
+        .as_object_mut()
+        .unwrap()
+        .extend(boot.as_object().unwrap().clone());
+    let a = deploy_as(&f, &alice, "alice-disks", contents);
+    let body = f.wait_body(a, "alice's VM RUNNING", 120, |b| b["state"] == 2);
+    let q0 = vms_of(&body, "vm")[0].clone();
+    let q0_dir = f.data.path().join(format!("qemu/vms/{q0}"));
+    let q0_dir = std::fs::canonicalize(q0_dir).unwrap();
+    let mut devices = block_devices(&f, &q0);
+    devices.sort();
+    let disk = |name: &str| q0_dir.join(name).display().to_string();
+    let backing = |name: &str| images.join(name).display().to_string();
+    let disks: Vec<_> = devices
+        .iter()
+        .filter(|(file, _)| !file.starts_with("fat:") && !file.contains("context"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        disks,
+        [
+            (disk("disk.qcow2"), backing("base.qcow2")),
+            (disk("disk1.qcow2"), backing("data.raw")),
+        ],
+        "QEMU's block devices: {devices:?}"
+    );
+
+    // Alice's VM powered off: its files stay, and its disk is what Bob
+    // reaches for.
+    let (status, b) = call_as(
+        &f,
+        &alice,
+        "POST",
+        &format!("/service/{a}/role/vm/action"),
+        json!({"action": {"perform": "poweroff-hard"}}),
+    );
+    assert!(status < 300, "{b}");
+    wait_for(Duration::from_secs(60), || {
+        reaper.qemus().is_empty().then_some(())
+    })
+    .expect("alice's QEMU quits");
+    let q0_disk = disk("disk.qcow2");
+    assert!(Path::new(&q0_disk).exists());
+
+    let vms_dir = f.data.path().join("qemu/vms");
+    let vm_dirs = || std::fs::read_dir(&vms_dir).unwrap().count();
+    let before = vm_dirs();
+    for (name, disk, reason) in [
+        (
+            "qcow2",
+            json!({"PATH": q0_disk, "FORMAT": "qcow2"}),
+            "DISK.PATH: `",
+        ),
+        (
+            "raw",
+            json!({"PATH": q0_disk, "FORMAT": "raw"}),
+            "DISK.PATH: `",
+        ),
+        // SOURCE is Flotilla's to write: a template's own is dropped.
+        ("source", json!({"SOURCE": q0_disk}), "DISK: needs an image"),
+        (
+            "private",
+            json!({"IMAGE": "secret", "IMAGE_UNAME": "oneadmin"}),
+            "DISK: the service's owner may not use image",
+        ),
+        (
+            "missing",
+            json!({"IMAGE": "nope"}),
+            "DISK.IMAGE: the service's owner has no image named `nope`",
+        ),
+    ] {
+        let mut contents = json!({"MEMORY": "256", "DISK": disk});
+        contents
+            .as_object_mut()
+            .unwrap()
+            .extend(boot.as_object().unwrap().clone());
+        let id = deploy_as(&f, &bob, &format!("bob-{name}"), contents);
+        let body = f.wait_body(id, &format!("bob's {name} DISK refused"), 60, |b| {
+            b.to_string().contains(reason)
+        });
+        let text = body.to_string();
+        if reason.starts_with("DISK.PATH") {
+            assert!(
+                text.contains("is not inside an image directory"),
+                "{name}: {text}"
+            );
+        }
+        assert!(reaper.qemus().is_empty(), "{name}: a QEMU started");
+        assert_eq!(vm_dirs(), before, "{name}: the driver made a VM");
+    }
 }

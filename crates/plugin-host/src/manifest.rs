@@ -5,8 +5,10 @@
 //! grant what this site accepts.
 
 use super::capability::OriginPattern;
+use flotilla_model::pattern::{IMAGE_DIR, STATE_DIR};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -215,22 +217,69 @@ pub struct Grant {
     #[serde(default)]
     pub limits: LimitOverrides,
     /// Programs the plugin may start (`"/usr/bin/qemu-system-x86_64"`),
-    /// each with the patterns its arguments must match.
+    /// each with the argument groups its command lines are made of.
     #[serde(default)]
     pub exec: BTreeMap<String, ExecGrant>,
     /// Host directories the plugin may read and write (seen at the same
-    /// path inside the sandbox), and reach sockets in.
+    /// path inside the sandbox), and reach sockets in: `{state}` in an
+    /// argument pattern.
     #[serde(default)]
-    pub dirs: Vec<std::path::PathBuf>,
+    pub dirs: Vec<PathBuf>,
+    /// Host directories the plugin may only read (at the same path inside
+    /// the sandbox): where disk images come from, `{image}` in an argument
+    /// pattern. Never inside one of `dirs`, nor holding one.
+    #[serde(default)]
+    pub image_dirs: Vec<PathBuf>,
 }
 
-/// One granted program: every argument must match one of `args`, where
-/// `*` matches any run of characters and `{dir}` one of the granted
-/// directories (`file={dir}/*`).
+/// One granted program: its arguments must be a run of `args`' groups,
+/// each matched element for element (an option and the patterns of its
+/// values, `["-b", "{image}/*.qcow2"]`, or a whole command line). In a
+/// pattern `*` matches a run of letters, digits and `._-/+@`, `{state}` one
+/// of `dirs` and `{image}` one of `image_dirs`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "ExecGrantToml")]
 pub struct ExecGrant {
-    pub args: Vec<String>,
+    pub args: Vec<Vec<String>>,
+}
+
+/// `ExecGrant` as written, so that the flat list of earlier releases is
+/// refused with what to write instead (serde's own message would only
+/// say "invalid type").
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExecGrantToml {
+    args: Vec<ArgsEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ArgsEntry {
+    Group(Vec<String>),
+    Flat(String),
+}
+
+impl TryFrom<ExecGrantToml> for ExecGrant {
+    type Error = String;
+
+    fn try_from(raw: ExecGrantToml) -> Result<ExecGrant, String> {
+        let mut args = Vec::with_capacity(raw.args.len());
+        for entry in raw.args {
+            match entry {
+                ArgsEntry::Group(group) => args.push(group),
+                ArgsEntry::Flat(pattern) => {
+                    return Err(format!(
+                        "args: `{pattern}` stands alone; args is a list of groups, each an \
+                         option with its values in order (`[\"-m\", \"size=*M\"]`, `[\"-S\"]`), \
+                         since any pattern of a flat list matched any argument (see \
+                         docs/compatibility.md; `flotilla plugin grant qemu` writes the qemu \
+                         driver's)"
+                    ));
+                }
+            }
+        }
+        Ok(ExecGrant { args })
+    }
 }
 
 impl Grant {
@@ -242,27 +291,82 @@ impl Grant {
         if self.limits.memory_mb == Some(0) || self.limits.timeout_ms == Some(0) {
             return Err(format!("plugins.{id}.limits: limits must be above zero"));
         }
-        for program in self.exec.keys() {
-            if !std::path::Path::new(program).is_absolute() {
-                return Err(format!(
-                    "plugins.{id}.exec.\"{program}\": a program is granted by its absolute path"
-                ));
+        for (program, grant) in &self.exec {
+            let at = format!("plugins.{id}.exec.\"{program}\"");
+            if !Path::new(program).is_absolute() {
+                return Err(format!("{at}: a program is granted by its absolute path"));
+            }
+            for (i, group) in grant.args.iter().enumerate() {
+                if group.is_empty() {
+                    return Err(format!("{at}.args[{i}]: an empty group grants nothing"));
+                }
+                for (j, pattern) in group.iter().enumerate() {
+                    check_placeholders(pattern, !self.dirs.is_empty(), !self.image_dirs.is_empty())
+                        .map_err(|e| format!("{at}.args[{i}][{j}]: `{pattern}` {e}"))?;
+                }
             }
         }
-        for (i, dir) in self.dirs.iter().enumerate() {
-            if !dir.is_absolute()
-                || dir
-                    .components()
-                    .any(|c| c == std::path::Component::ParentDir)
+        for (field, dirs) in [("dirs", &self.dirs), ("image_dirs", &self.image_dirs)] {
+            for (i, dir) in dirs.iter().enumerate() {
+                if !dir.is_absolute() || dir.components().any(|c| c == Component::ParentDir) {
+                    return Err(format!(
+                        "plugins.{id}.{field}[{i}]: `{}` must be an absolute path without `..`",
+                        dir.display()
+                    ));
+                }
+            }
+        }
+        // An image directory that holds a state directory (or lies in one)
+        // would make a VM's files sources of another VM's disk.
+        for (i, image) in self.image_dirs.iter().enumerate() {
+            if let Some(state) = self
+                .dirs
+                .iter()
+                .find(|d| d.starts_with(image) || image.starts_with(d))
             {
                 return Err(format!(
-                    "plugins.{id}.dirs[{i}]: `{}` must be an absolute path without `..`",
-                    dir.display()
+                    "plugins.{id}.image_dirs[{i}]: `{}` overlaps the read-write directory `{}` \
+                     (dirs): images must come from a directory of their own",
+                    image.display(),
+                    state.display()
                 ));
             }
         }
         Ok(())
     }
+}
+
+/// The `{…}` placeholders of a pattern are `{state}` and `{image}`, each
+/// with directories granted to stand for.
+fn check_placeholders(pattern: &str, has_dirs: bool, has_image_dirs: bool) -> Result<(), String> {
+    let mut rest = pattern;
+    while let Some(open) = rest.find('{') {
+        let tail = &rest[open..];
+        let close = tail.find('}').map_or(tail.len(), |c| c + 1);
+        match &tail[..close] {
+            STATE_DIR if !has_dirs => {
+                return Err("uses {state} but the grant has no dirs".into());
+            }
+            IMAGE_DIR if !has_image_dirs => {
+                return Err("uses {image} but the grant has no image_dirs".into());
+            }
+            STATE_DIR | IMAGE_DIR => {}
+            "{dir}" => {
+                return Err(
+                    "uses {dir}, which is now {state} (a directory of dirs, read-write) \
+                     or {image} (one of image_dirs, read-only)"
+                        .into(),
+                );
+            }
+            other => {
+                return Err(format!(
+                    "has `{other}`: the placeholders are {{state}} and {{image}}"
+                ));
+            }
+        }
+        rest = &tail[close..];
+    }
+    Ok(())
 }
 
 /// The limits a plugin runs with: the kind's defaults, lowered by its
@@ -336,5 +440,72 @@ mod tests {
         let l = effective_limits(PluginKind::Elasticity, &lower, &raise);
         assert_eq!(l.timeout, Duration::from_secs(1));
         assert_eq!(l.memory_bytes, MAX_MEMORY_BYTES);
+    }
+
+    fn grant(text: &str) -> Result<Grant, String> {
+        let g: Grant = toml::from_str(text).map_err(|e| e.to_string())?;
+        g.validate("qemu")?;
+        Ok(g)
+    }
+
+    #[test]
+    fn exec_grants_are_groups_in_their_kind_of_directory() {
+        let g = grant(
+            r#"
+dirs = ["/srv/state"]
+image_dirs = ["/srv/images"]
+[exec."/usr/bin/qemu-img"]
+args = [["create", "-b", "{image}/*", "{state}/vms/*"], ["-S"]]
+"#,
+        )
+        .unwrap();
+        assert_eq!(g.exec["/usr/bin/qemu-img"].args.len(), 2);
+        // The flat list of earlier releases, with what to write instead.
+        let err = grant(
+            r#"
+dirs = ["/srv/state"]
+[exec."/usr/bin/qemu-img"]
+args = ["create", "{dir}/*"]
+"#,
+        )
+        .unwrap_err();
+        assert!(err.contains("args: `create` stands alone"), "{err}");
+        for (args, dirs, expected) in [
+            (
+                r#"[["-b", "{dir}/*"]]"#,
+                r#"dirs = ["/s"]"#,
+                r#"plugins.qemu.exec."/usr/bin/qemu-img".args[0][1]: `{dir}/*` uses {dir}, which is now {state}"#,
+            ),
+            (
+                r#"[["-b", "{image}/*"]]"#,
+                r#"dirs = ["/s"]"#,
+                "args[0][1]: `{image}/*` uses {image} but the grant has no image_dirs",
+            ),
+            (r#"[[]]"#, "", "args[0]: an empty group grants nothing"),
+            (
+                r#"[["{home}"]]"#,
+                "",
+                "has `{home}`: the placeholders are {state} and {image}",
+            ),
+            (
+                "[]",
+                "dirs = [\"/srv\"]\nimage_dirs = [\"/srv/images\"]",
+                "plugins.qemu.image_dirs[0]: `/srv/images` overlaps the read-write directory `/srv`",
+            ),
+            (
+                "[]",
+                "dirs = [\"/srv/q\"]\nimage_dirs = [\"/srv\"]",
+                "image_dirs[0]: `/srv` overlaps",
+            ),
+            (
+                "[]",
+                "image_dirs = [\"images\"]",
+                "image_dirs[0]: `images` must be an absolute path",
+            ),
+        ] {
+            let text = format!("{dirs}\n[exec.\"/usr/bin/qemu-img\"]\nargs = {args}\n");
+            let err = grant(&text).unwrap_err();
+            assert!(err.contains(expected), "{text}: {err}");
+        }
     }
 }

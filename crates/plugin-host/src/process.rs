@@ -3,17 +3,21 @@
 //!
 //! What a plugin gets is the intersection of its manifest
 //! (`capabilities.exec`, by file name) and the grant (`exec`, by absolute
-//! path, with argument patterns); nothing is granted by default. Every
-//! argument must match a pattern; `{dir}` in a pattern stands for a
-//! granted directory, so a path argument can be held inside them. Only
-//! processes running a granted program can be watched or stopped (their
-//! `/proc/<pid>/exe`), and only sockets inside a granted directory reached.
+//! path, with argument groups); nothing is granted by default. The
+//! arguments must be a run of the grant's groups, each pattern matching
+//! the argument at its own place (`flotilla_model::pattern`). `{state}`
+//! in a pattern stands for a granted read-write directory and `{image}`
+//! for a read-only image directory, so a path argument is held inside
+//! the right set: a disk's backing file can come from an image directory
+//! only, never from a VM's files. Only processes running a granted
+//! program can be watched or stopped (their `/proc/<pid>/exe`), and only
+//! sockets inside a granted read-write directory reached.
 
 use crate::bindings::driver::flotilla::host::process as wit;
 use crate::bindings::types as wit_types;
 use crate::manifest::{Grant, Manifest};
 use crate::state::PluginState;
-use flotilla_model::pattern::{glob, safe};
+use flotilla_model::pattern::{IMAGE_DIR, STATE_DIR, glob, match_groups, safe};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -35,9 +39,12 @@ impl PluginState {
 
 #[derive(Debug, Default)]
 pub struct ExecPolicy {
-    /// (program path, argument patterns).
-    programs: Vec<(PathBuf, Vec<String>)>,
+    /// (program path, argument groups).
+    programs: Vec<(PathBuf, Vec<Vec<String>>)>,
+    /// Read-write: `{state}`.
     dirs: Vec<PathBuf>,
+    /// Read-only sources of disk images: `{image}`.
+    image_dirs: Vec<PathBuf>,
 }
 
 impl ExecPolicy {
@@ -59,6 +66,7 @@ impl ExecPolicy {
         ExecPolicy {
             programs,
             dirs: grant.dirs.clone(),
+            image_dirs: grant.image_dirs.clone(),
         }
     }
 
@@ -70,14 +78,20 @@ impl ExecPolicy {
             .collect()
     }
 
+    /// The read-write directories.
     pub fn dirs(&self) -> &[PathBuf] {
         &self.dirs
+    }
+
+    /// The read-only image directories.
+    pub fn image_dirs(&self) -> &[PathBuf] {
+        &self.image_dirs
     }
 
     /// The granted program `program` (its path or file name) with `args`
     /// all allowed, or why not.
     pub fn check(&self, program: &str, args: &[String]) -> Result<PathBuf, String> {
-        let (path, patterns) = self
+        let (path, groups) = self
             .programs
             .iter()
             .find(|(path, _)| {
@@ -94,41 +108,112 @@ impl ExecPolicy {
                     )
                 }
             })?;
-        for (i, arg) in args.iter().enumerate() {
-            if !patterns.iter().any(|p| self.matches(p, arg)) {
-                return Err(format!(
-                    "argument {i} `{arg}` of {}: matches no pattern of the grant",
-                    path.display()
-                ));
-            }
-        }
+        match_groups(groups, args, |pattern, arg| self.matches(pattern, arg))
+            .map_err(|at| self.refusal(path, groups, args, at))?;
         Ok(path.clone())
     }
 
+    /// Why `args` from `at` on match no group: the argument where the
+    /// group that starts there and matches longest parts from it, and the
+    /// pattern it wants there.
+    fn refusal(&self, path: &Path, groups: &[Vec<String>], args: &[String], at: usize) -> String {
+        let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_default();
+        let program = path.display();
+        let nearest = groups
+            .iter()
+            .filter(|g| g.first().is_some_and(|p| self.matches(p, arg(at))))
+            .map(|g| {
+                let agree = g
+                    .iter()
+                    .zip(&args[at..])
+                    .take_while(|(p, a)| self.matches(p, a))
+                    .count();
+                (agree, g)
+            })
+            .max_by_key(|(agree, _)| *agree);
+        match nearest {
+            Some((agree, group)) if at + agree < args.len() => format!(
+                "argument {} `{}` of {program}: the grant wants `{}` there (after `{}`)",
+                at + agree,
+                arg(at + agree),
+                group[agree],
+                group[..agree].join(" ")
+            ),
+            Some((_, group)) => format!(
+                "argument {at} `{}` of {program}: the grant's group `{}` goes on past the last \
+                 argument",
+                arg(at),
+                group.join(" ")
+            ),
+            None => format!(
+                "argument {at} `{}` of {program}: no group of the grant starts with it",
+                arg(at)
+            ),
+        }
+    }
+
     fn matches(&self, pattern: &str, arg: &str) -> bool {
-        if !pattern.contains("{dir}") {
+        let has_state = pattern.contains(STATE_DIR);
+        let has_image = pattern.contains(IMAGE_DIR);
+        if !has_state && !has_image {
             return glob(pattern, arg);
         }
-        // A path inside a granted directory, never one that climbs out,
-        // through `..` or a symlink the plugin made there.
-        !arg.contains("..")
-            && self.dirs.iter().any(|d| {
-                let dir = d.display().to_string();
-                let dir = dir.trim_end_matches('/');
-                glob(&pattern.replace("{dir}", dir), arg) && self.paths_stay_inside(arg, dir)
+        // A path inside a granted directory of the placeholder's kind,
+        // never one that climbs out, through `..` or a symlink.
+        if arg.contains("..") {
+            return false;
+        }
+        let text = |d: &PathBuf| d.display().to_string().trim_end_matches('/').to_string();
+        let states: Vec<Option<String>> = if has_state {
+            self.dirs.iter().map(|d| Some(text(d))).collect()
+        } else {
+            vec![None]
+        };
+        let images: Vec<Option<String>> = if has_image {
+            self.image_dirs.iter().map(|d| Some(text(d))).collect()
+        } else {
+            vec![None]
+        };
+        states.iter().any(|state| {
+            images.iter().any(|image| {
+                let mut p = pattern.to_string();
+                if let Some(s) = state {
+                    p = p.replace(STATE_DIR, s);
+                }
+                if let Some(i) = image {
+                    p = p.replace(IMAGE_DIR, i);
+                }
+                glob(&p, arg)
+                    && state
+                        .as_ref()
+                        .is_none_or(|s| self.paths_stay_inside(arg, s, Kind::State))
+                    && image
+                        .as_ref()
+                        .is_none_or(|i| self.paths_stay_inside(arg, i, Kind::Image))
             })
+        })
     }
 
     /// Every path in `arg` that starts with `dir` resolves (symlinks
-    /// followed) inside a granted directory; a path that does not exist
-    /// yet must not be a symlink and its directory must resolve inside.
-    fn paths_stay_inside(&self, arg: &str, dir: &str) -> bool {
-        let granted: Vec<PathBuf> = self
-            .dirs
-            .iter()
-            .filter_map(|d| std::fs::canonicalize(d).ok())
-            .collect();
-        let inside = |p: &Path| granted.iter().any(|g| p.starts_with(g));
+    /// followed) inside a granted directory of `kind`. A state path that
+    /// does not exist yet must not be a symlink and its directory must
+    /// resolve inside; an image must exist, and never resolves into a
+    /// read-write directory.
+    fn paths_stay_inside(&self, arg: &str, dir: &str, kind: Kind) -> bool {
+        let canonical = |dirs: &[PathBuf]| -> Vec<PathBuf> {
+            dirs.iter()
+                .filter_map(|d| std::fs::canonicalize(d).ok())
+                .collect()
+        };
+        let states = canonical(&self.dirs);
+        let granted = match kind {
+            Kind::State => states.clone(),
+            Kind::Image => canonical(&self.image_dirs),
+        };
+        let inside = |p: &Path| {
+            granted.iter().any(|g| p.starts_with(g))
+                && (kind == Kind::State || !states.iter().any(|s| p.starts_with(s)))
+        };
         let mut rest = arg;
         while let Some(at) = rest.find(dir) {
             let tail = &rest[at..];
@@ -136,6 +221,7 @@ impl ExecPolicy {
             let path = Path::new(&tail[..end]);
             let ok = match std::fs::canonicalize(path) {
                 Ok(real) => inside(&real),
+                Err(_) if kind == Kind::Image => false,
                 Err(_) => {
                     std::fs::symlink_metadata(path).is_err()
                         && path
@@ -169,7 +255,7 @@ impl ExecPolicy {
         }
     }
 
-    /// A socket path inside a granted directory.
+    /// A socket path inside a granted read-write directory.
     fn granted_socket(&self, socket: &str) -> Result<PathBuf, String> {
         // Resolved whole (a symlink in a granted directory pointing out of
         // it is refused), as the kernel will resolve it.
@@ -186,6 +272,13 @@ impl ExecPolicy {
             Err(format!("socket `{socket}`: not inside a granted directory"))
         }
     }
+}
+
+/// Which granted directories a placeholder stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    State,
+    Image,
 }
 
 fn denied(m: String) -> wit_types::Error {
@@ -419,29 +512,69 @@ impl wit::Host for PluginState {
 mod tests {
     use super::*;
 
-    fn policy(dir: &Path) -> ExecPolicy {
+    fn group(g: &[&str]) -> Vec<String> {
+        g.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn args(a: &[&str]) -> Vec<String> {
+        group(a)
+    }
+
+    /// `{state}` is `state`, `{image}` is `images`.
+    fn policy(state: &Path, images: &Path) -> ExecPolicy {
         ExecPolicy {
-            programs: vec![(
-                PathBuf::from("/usr/bin/qemu-system-x86_64"),
-                vec![
-                    "-m".into(),
-                    "*M".into(),
-                    "file={dir}/*,format=raw".into(),
-                    "-name".into(),
-                    "vm-*".into(),
-                ],
-            )],
-            dirs: vec![dir.to_path_buf()],
+            programs: vec![
+                (
+                    PathBuf::from("/usr/bin/qemu-system-x86_64"),
+                    vec![
+                        group(&["-m", "*M"]),
+                        group(&["-drive", "file={state}/*,format=raw"]),
+                        group(&["-name", "vm-*"]),
+                    ],
+                ),
+                (
+                    PathBuf::from("/usr/bin/qemu-img"),
+                    vec![group(&[
+                        "create",
+                        "-f",
+                        "qcow2",
+                        "-b",
+                        "{image}/*.qcow2",
+                        "{state}/vms/*.qcow2",
+                    ])],
+                ),
+            ],
+            dirs: vec![state.to_path_buf()],
+            image_dirs: vec![images.to_path_buf()],
+        }
+    }
+
+    struct Dirs {
+        _tmp: tempfile::TempDir,
+        state: PathBuf,
+        images: PathBuf,
+    }
+
+    fn dirs() -> Dirs {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(tmp.path()).unwrap();
+        let (state, images) = (root.join("state"), root.join("images"));
+        std::fs::create_dir_all(state.join("vms")).unwrap();
+        std::fs::create_dir_all(&images).unwrap();
+        std::fs::write(images.join("base.qcow2"), b"QFI\xfb").unwrap();
+        std::fs::write(state.join("vms/q0.qcow2"), b"QFI\xfb").unwrap();
+        Dirs {
+            _tmp: tmp,
+            state,
+            images,
         }
     }
 
     #[test]
     fn programs_and_arguments_must_be_granted() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = std::fs::canonicalize(tmp.path()).unwrap();
-        let p = policy(&dir);
-        let d = dir.display();
-        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let d = dirs();
+        let p = policy(&d.state, &d.images);
+        let s = d.state.display();
         assert!(
             p.check(
                 "qemu-system-x86_64",
@@ -449,9 +582,9 @@ mod tests {
             )
             .is_ok()
         );
-        let disk = format!("file={d}/vm-3.qcow2,format=raw");
+        let disk = format!("file={s}/vm-3.qcow2,format=raw");
         assert!(
-            p.check("/usr/bin/qemu-system-x86_64", &args(&[&disk]))
+            p.check("/usr/bin/qemu-system-x86_64", &args(&["-drive", &disk]))
                 .is_ok()
         );
         let err = p.check("sh", &args(&["-c", "id"])).unwrap_err();
@@ -459,23 +592,30 @@ mod tests {
         let err = p
             .check("qemu-system-x86_64", &args(&["-name", "x"]))
             .unwrap_err();
-        assert!(err.starts_with("argument 1 `x`"), "{err}");
+        assert!(
+            err.starts_with("argument 1 `x`") && err.contains("wants `vm-*` there (after `-name`)"),
+            "{err}"
+        );
         for escape in [
             "file=/etc/shadow,format=raw".to_string(),
-            format!("file={d}/../../etc/shadow,format=raw"),
+            format!("file={s}/../../etc/shadow,format=raw"),
             // A `*` never covers a comma: no option is smuggled in.
-            format!("file={d}/a,driver=file,filename=/etc/shadow,format=raw"),
+            format!("file={s}/a,driver=file,filename=/etc/shadow,format=raw"),
             "vm-1; rm -rf ~".to_string(),
         ] {
             assert!(
-                p.check("qemu-system-x86_64", &args(&[&escape])).is_err(),
+                p.check("qemu-system-x86_64", &args(&["-drive", &escape]))
+                    .is_err(),
                 "{escape}"
             );
         }
         // A symlink the plugin made in its directory, pointing out of it.
-        std::os::unix::fs::symlink("/etc/shadow", dir.join("link")).unwrap();
-        let link = format!("file={d}/link,format=raw");
-        assert!(p.check("qemu-system-x86_64", &args(&[&link])).is_err());
+        std::os::unix::fs::symlink("/etc/shadow", d.state.join("link")).unwrap();
+        let link = format!("file={s}/link,format=raw");
+        assert!(
+            p.check("qemu-system-x86_64", &args(&["-drive", &link]))
+                .is_err()
+        );
         let nothing = ExecPolicy::default();
         assert!(
             nothing
@@ -486,13 +626,44 @@ mod tests {
     }
 
     #[test]
-    fn globs_match_runs_of_characters() {
-        assert!(glob("*", "anything"));
-        assert!(!glob("*", "two words") && !glob("*", "a,b") && !glob("*", "a:b"));
-        assert!(glob("vm-*", "vm-12"));
-        assert!(glob("a*c*e", "abcde"));
-        assert!(!glob("a*c*e", "abde"));
-        assert!(!glob("vm-*", "xvm-1"));
-        assert!(glob("exact", "exact") && !glob("exact", "exactly"));
+    fn a_pattern_matches_only_at_its_position_and_in_its_kind_of_directory() {
+        let d = dirs();
+        let p = policy(&d.state, &d.images);
+        let image = format!("{}/base.qcow2", d.images.display());
+        let vm_disk = format!("{}/vms/q0.qcow2", d.state.display());
+        let overlay = format!("{}/vms/q1.qcow2", d.state.display());
+        let img =
+            |b: &str, o: &str| p.check("qemu-img", &args(&["create", "-f", "qcow2", "-b", b, o]));
+        assert!(img(&image, &overlay).is_ok());
+        // Another VM's disk is a state path: never a backing file.
+        let err = img(&vm_disk, &overlay).unwrap_err();
+        assert!(
+            err.starts_with("argument 4 `") && err.contains("wants `{image}/*.qcow2` there"),
+            "{err}"
+        );
+        // The overlay pattern does not serve the backing file's place, nor
+        // the literals each other's.
+        assert!(img(&overlay, &overlay).is_err());
+        assert!(
+            p.check(
+                "qemu-img",
+                &args(&["create", "-f", "-b", "qcow2", &image, &overlay])
+            )
+            .is_err()
+        );
+        // A missing image, and a symlink in the image directory to a VM's
+        // disk, are no images.
+        assert!(img(&format!("{}/gone.qcow2", d.images.display()), &overlay).is_err());
+        std::os::unix::fs::symlink(&vm_disk, d.images.join("sneaky.qcow2")).unwrap();
+        let sneaky = format!("{}/sneaky.qcow2", d.images.display());
+        assert!(img(&sneaky, &overlay).is_err());
+        // An overlay outside the state directory.
+        let err = img(&image, &format!("{}/x.qcow2", d.images.display())).unwrap_err();
+        assert!(err.starts_with("argument 5 `"), "{err}");
+        let err = p.check("qemu-img", &args(&["-b", &image])).unwrap_err();
+        assert!(
+            err.contains("no group of the grant starts with it"),
+            "{err}"
+        );
     }
 }

@@ -57,9 +57,18 @@ impl PluginState {
             .allow_ip_name_lookup(false);
         // Directories the operator granted, at the same path inside (so a
         // path the plugin hands a host process means the same file).
-        for dir in exec.dirs() {
+        // Image directories are only read (a driver checks a disk's format).
+        let read_write = exec
+            .dirs()
+            .iter()
+            .map(|d| (d, wasmtime_wasi::FsPerms::ReadWrite));
+        let read_only = exec
+            .image_dirs()
+            .iter()
+            .map(|d| (d, wasmtime_wasi::FsPerms::ReadOnly));
+        for (dir, perms) in read_write.chain(read_only) {
             let path = dir.display().to_string();
-            if let Err(e) = wasi.preopened_dir(dir, &path, wasmtime_wasi::FsPerms::ReadWrite) {
+            if let Err(e) = wasi.preopened_dir(dir, &path, perms) {
                 tracing::warn!(plugin = %plugin, dir = %path, "granted directory not opened: {e:#}");
             }
         }

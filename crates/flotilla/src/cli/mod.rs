@@ -25,6 +25,7 @@ mod bench;
 mod config;
 mod connection;
 mod explain;
+mod grant;
 mod names;
 mod networks;
 mod output;

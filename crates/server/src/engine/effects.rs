@@ -180,6 +180,7 @@ impl Engine {
         };
         crate::service::merge::resolve_parent_refs(&mut template, &parents, &lookup);
         self.attach_nics(service, &create.role, &create.operation_id, &mut template)?;
+        self.attach_disks(service, &mut template)?;
         if let Some(onegate) = self.onegate() {
             let context = template
                 .entry("CONTEXT")

@@ -9,6 +9,7 @@
 
 use crate::clock::SharedClock;
 mod backend;
+mod disks;
 mod effects;
 mod library;
 mod nics;

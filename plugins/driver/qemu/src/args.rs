@@ -1,16 +1,18 @@
 //! The command lines the driver runs: QEMU for a VM, `qemu-img` for its
-//! overlay. Each is built by one function from string parts, so the same
-//! function with wildcards in place of the per-VM values gives the
-//! argument patterns an operator grants (README.md lists them; a test
+//! overlays. Each is built by one function from string parts, as groups
+//! (an option with its values), so the same function with wildcards in
+//! place of the per-VM values gives the argument groups an operator
+//! grants (`crate::grant` writes them; README.md shows them and a test
 //! checks that it still does). Pure.
 
 use crate::template::{DiskFormat, KernelBoot, Launch};
+use flotilla_plugin_sdk::pattern::{IMAGE_DIR, STATE_DIR};
 
 pub const QEMU: &str = "qemu-system-x86_64";
 pub const QEMU_IMG: &str = "qemu-img";
 
-/// The bus the VM's disk and its context drive are attached to. The test
-/// guest (examples/images/qemu) loads virtio_blk; `ide` would need no
+/// The bus the VM's disks and its context drive are attached to. The
+/// test guest (examples/images/qemu) loads virtio_blk; `ide` would need no
 /// guest driver.
 pub const DISK_INTERFACE: &str = "virtio";
 pub const CONTEXT_INTERFACE: &str = "virtio";
@@ -30,8 +32,20 @@ pub fn console_log(vm_dir: &str) -> String {
 pub fn context_dir(vm_dir: &str) -> String {
     format!("{vm_dir}/context")
 }
-pub fn overlay(vm_dir: &str) -> String {
-    format!("{vm_dir}/disk.qcow2")
+/// The overlay of disk `index`: `disk.qcow2` for the first (the name of
+/// the one disk earlier releases made), `disk<i>.qcow2` for the others.
+pub fn overlay(vm_dir: &str, index: usize) -> String {
+    if index == 0 {
+        format!("{vm_dir}/disk.qcow2")
+    } else {
+        format!("{vm_dir}/disk{index}.qcow2")
+    }
+}
+/// Whether a file name in a VM's directory is one of its overlays.
+pub fn is_overlay(name: &str) -> bool {
+    name.strip_prefix("disk")
+        .and_then(|n| n.strip_suffix(".qcow2"))
+        .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The parts a QEMU command line is made of, as text: values for a VM,
@@ -43,16 +57,17 @@ struct Parts<'a> {
     memory_mb: &'a str,
     vcpus: &'a str,
     kernel: Option<&'a KernelBoot>,
-    disk: bool,
+    /// The overlay files, in order.
+    disks: Vec<String>,
     /// `Some(guestfwd)` for a NIC, with OneGate's forward if any.
     nic: Option<Option<String>>,
     paused: bool,
 }
 
-/// THE QEMU command line (every element one argument).
-fn qemu_line(p: &Parts) -> Vec<String> {
-    let mut a: Vec<String> = Vec::with_capacity(40);
-    let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
+/// THE QEMU command line, as groups: an option and its values.
+fn qemu_line(p: &Parts) -> Vec<Vec<String>> {
+    let mut a: Vec<Vec<String>> = Vec::with_capacity(24);
+    let mut push = |items: &[&str]| a.push(items.iter().map(|s| s.to_string()).collect());
     push(&["-name", &format!("guest={}", p.name)]);
     push(&["-machine", &format!("q35,accel={}", p.accel)]);
     push(&["-m", &format!("size={}M", p.memory_mb)]);
@@ -60,8 +75,11 @@ fn qemu_line(p: &Parts) -> Vec<String> {
     // No default devices (NIC, CD-ROM, VGA, monitor), no host config
     // files; a guest that powers off leaves QEMU in `shutdown` (POWEROFF)
     // rather than gone (FAILED) until the driver quits it.
-    push(&["-nodefaults", "-no-user-config", "-no-shutdown"]);
-    push(&["-display", "none", "-monitor", "none"]);
+    push(&["-nodefaults"]);
+    push(&["-no-user-config"]);
+    push(&["-no-shutdown"]);
+    push(&["-display", "none"]);
+    push(&["-monitor", "none"]);
     push(&["-serial", &format!("file:{}", console_log(p.vm_dir))]);
     push(&[
         "-qmp",
@@ -74,13 +92,10 @@ fn qemu_line(p: &Parts) -> Vec<String> {
         }
         push(&["-append", &k.append]);
     }
-    if p.disk {
+    for overlay in &p.disks {
         push(&[
             "-drive",
-            &format!(
-                "file={},format=qcow2,if={DISK_INTERFACE}",
-                overlay(p.vm_dir)
-            ),
+            &format!("file={overlay},format=qcow2,if={DISK_INTERFACE}"),
         ]);
     }
     push(&[
@@ -114,80 +129,84 @@ pub fn qemu_args(id: &str, vm_dir: &str, launch: &Launch, paused: bool) -> Vec<S
         memory_mb: &launch.memory_mb.to_string(),
         vcpus: &launch.vcpus.to_string(),
         kernel: launch.kernel.as_ref(),
-        disk: launch.disk.is_some(),
+        disks: (0..launch.disks.len())
+            .map(|i| overlay(vm_dir, i))
+            .collect(),
         nic: launch
             .net
             .as_ref()
             .map(|n| n.onegate.as_ref().map(|f| f.guestfwd())),
         paused,
     })
+    .concat()
 }
 
+/// `qemu-img create`, one command line: an overlay on a base image.
 fn qemu_img_line(format: &str, base: &str, overlay: &str) -> Vec<String> {
     ["create", "-f", "qcow2", "-F", format, "-b", base, overlay]
         .map(String::from)
         .to_vec()
 }
 
-/// `qemu-img create`: the VM's copy-on-write overlay on a base image.
-pub fn qemu_img_args(format: DiskFormat, base: &str, vm_dir: &str) -> Vec<String> {
-    qemu_img_line(format.as_str(), base, &overlay(vm_dir))
+/// `qemu-img create` for disk `index` of the VM in `vm_dir`: its
+/// copy-on-write overlay on `base`.
+pub fn qemu_img_args(format: DiskFormat, base: &str, vm_dir: &str, index: usize) -> Vec<String> {
+    qemu_img_line(format.as_str(), base, &overlay(vm_dir, index))
 }
 
-/// `{dir}/vms/q*`: a VM's directory, as a grant pattern (`{dir}` being
+/// A VM's directory as a grant pattern: `{state}/vms/q*` (`{state}` being
 /// the granted state directory itself).
-pub const VM_DIR_PATTERN: &str = "{dir}/vms/q*";
+pub fn vm_dir_pattern() -> String {
+    format!("{STATE_DIR}/vms/q*")
+}
 
-/// The patterns of the operator's grant for `qemu-system-x86_64`, from
-/// the same function as the command lines: what varies per VM is a
+/// Any overlay of any VM, as a grant pattern: `{state}/vms/q*/disk*.qcow2`.
+fn overlay_pattern() -> String {
+    format!("{}/disk*.qcow2", vm_dir_pattern())
+}
+
+/// The argument groups of the operator's grant for `qemu-system-x86_64`,
+/// from the same function as the command lines: what varies per VM is a
 /// wildcard, what the operator configures (accelerator, boot files and
 /// command line, OneGate's port) is exact.
-pub fn qemu_patterns(accel: &str, boots: &[KernelBoot], onegate: &[String]) -> Vec<String> {
+pub fn qemu_groups(accel: &str, boots: &[KernelBoot], onegate: &[String]) -> Vec<Vec<String>> {
+    let vm_dir = vm_dir_pattern();
     let base = |kernel, nic| Parts {
         name: "q*",
-        vm_dir: VM_DIR_PATTERN,
+        vm_dir: &vm_dir,
         accel,
         memory_mb: "*",
         vcpus: "*",
         kernel,
-        disk: true,
+        disks: vec![overlay_pattern()],
         nic,
         paused: true,
     };
     // The whole line first (the README reads in QEMU's order), then the
     // variants: a NIC without OneGate, other boot files, other ports.
-    let mut lines = vec![qemu_line(&base(
-        boots.first(),
-        Some(onegate.first().cloned()),
-    ))];
-    lines.push(qemu_line(&base(None, Some(None))));
+    let mut groups = qemu_line(&base(boots.first(), Some(onegate.first().cloned())));
+    groups.extend(qemu_line(&base(None, Some(None))));
     for boot in boots.iter().skip(1) {
-        lines.push(qemu_line(&base(Some(boot), None)));
+        groups.extend(qemu_line(&base(Some(boot), None)));
     }
     for fwd in onegate.iter().skip(1) {
-        lines.push(qemu_line(&base(None, Some(Some(fwd.clone())))));
+        groups.extend(qemu_line(&base(None, Some(Some(fwd.clone())))));
     }
-    dedup(lines.concat())
+    dedup(groups)
 }
 
-/// The patterns for `qemu-img`: `bases` are patterns of the base images
-/// the operator allows (`/var/lib/flotilla/images/*.qcow2`).
-pub fn qemu_img_patterns(bases: &[&str]) -> Vec<String> {
-    let mut lines = Vec::new();
-    for format in [DiskFormat::Qcow2, DiskFormat::Raw] {
-        for base in bases {
-            lines.push(qemu_img_line(
-                format.as_str(),
-                base,
-                &overlay(VM_DIR_PATTERN),
-            ));
-        }
-    }
-    dedup(lines.concat())
+/// The grant for `qemu-img`: whole command lines, an overlay in a VM's
+/// directory on a base image from an image directory (`{image}/*`), one
+/// line per format.
+pub fn qemu_img_groups() -> Vec<Vec<String>> {
+    let base = format!("{IMAGE_DIR}/*");
+    [DiskFormat::Qcow2, DiskFormat::Raw]
+        .map(|format| qemu_img_line(format.as_str(), &base, &overlay_pattern()))
+        .to_vec()
 }
 
-fn dedup(items: Vec<String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::with_capacity(items.len());
+fn dedup<T: PartialEq>(items: Vec<T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(items.len());
     for item in items {
         if !out.contains(&item) {
             out.push(item);
@@ -218,7 +237,7 @@ mod tests {
             vcpus: 2,
             memory_mb: 512,
             kernel: Some(boot()),
-            disk: None,
+            disks: Vec::new(),
             net: Some(Net {
                 onegate: Some(Forward {
                     guest_port: 5030,
@@ -273,10 +292,16 @@ mod tests {
         let l = Launch {
             accel: "kvm".into(),
             kernel: None,
-            disk: Some(DiskImage {
-                base: "/img/base.qcow2".into(),
-                format: DiskFormat::Qcow2,
-            }),
+            disks: vec![
+                DiskImage {
+                    base: "/img/base.qcow2".into(),
+                    format: DiskFormat::Qcow2,
+                },
+                DiskImage {
+                    base: "/img/data.raw".into(),
+                    format: DiskFormat::Raw,
+                },
+            ],
             net: None,
             ..launch()
         };
@@ -295,6 +320,7 @@ mod tests {
             drives,
             [
                 "file=/var/lib/flotilla/qemu/vms/q7/disk.qcow2,format=qcow2,if=virtio",
+                "file=/var/lib/flotilla/qemu/vms/q7/disk1.qcow2,format=qcow2,if=virtio",
                 "file=fat:ro:/var/lib/flotilla/qemu/vms/q7/context,format=raw,if=virtio,readonly=on",
             ]
         );
@@ -312,7 +338,7 @@ mod tests {
     #[test]
     fn qemu_img_makes_an_overlay_in_the_vm_directory() {
         assert_eq!(
-            qemu_img_args(DiskFormat::Raw, "/img/base.raw", DIR),
+            qemu_img_args(DiskFormat::Raw, "/img/base.raw", DIR, 1),
             [
                 "create",
                 "-f",
@@ -321,98 +347,89 @@ mod tests {
                 "raw",
                 "-b",
                 "/img/base.raw",
-                "/var/lib/flotilla/qemu/vms/q7/disk.qcow2"
+                "/var/lib/flotilla/qemu/vms/q7/disk1.qcow2"
             ]
         );
+        assert!(is_overlay("disk.qcow2") && is_overlay("disk12.qcow2"));
+        assert!(!is_overlay("disk.qcow2.tmp") && !is_overlay("diskx.qcow2"));
     }
 
-    /// The host's matcher, the one `flotilla:host/process` enforces.
-    use flotilla_plugin_sdk::pattern::glob;
+    /// The host's matcher, the one `flotilla:host/process` enforces,
+    /// with the directories put in lexically (the host also resolves
+    /// them on disk).
+    use flotilla_plugin_sdk::pattern::{glob, match_groups};
 
-    fn granted(patterns: &[String], dir: &str, arg: &str) -> bool {
-        patterns.iter().any(|p| {
-            if p.contains("{dir}") {
-                !arg.contains("..") && glob(&p.replace("{dir}", dir), arg)
-            } else {
-                glob(p, arg)
-            }
+    const STATE: &str = "/var/lib/flotilla/qemu";
+    const IMAGES: &str = "/var/lib/flotilla/images";
+
+    fn granted(groups: &[Vec<String>], args: &[String]) -> Result<(), usize> {
+        match_groups(groups, args, |p, arg| {
+            !arg.contains("..")
+                && glob(&p.replace(STATE_DIR, STATE).replace(IMAGE_DIR, IMAGES), arg)
         })
     }
 
+    fn one(arg: &str) -> Vec<String> {
+        vec![arg.to_string()]
+    }
+
     #[test]
-    fn every_argument_matches_the_derived_grant() {
-        let patterns = qemu_patterns(
+    fn every_command_line_matches_the_derived_grant() {
+        let groups = qemu_groups(
             "tcg",
             &[boot()],
             &["tcp:10.0.2.100:5030-cmd:socat STDIO TCP:127.0.0.1:5030".into()],
         );
-        let disk = Launch {
+        let disks = Launch {
             kernel: None,
-            disk: Some(DiskImage {
-                base: "/img/b.qcow2".into(),
-                format: DiskFormat::Qcow2,
-            }),
+            disks: vec![
+                DiskImage {
+                    base: format!("{IMAGES}/b.qcow2"),
+                    format: DiskFormat::Qcow2,
+                };
+                3
+            ],
             net: Some(Net { onegate: None }),
             ..launch()
         };
-        for (l, paused) in [(launch(), true), (launch(), false), (disk, false)] {
-            for arg in qemu_args("q7", DIR, &l, paused) {
-                assert!(
-                    granted(&patterns, "/var/lib/flotilla/qemu", &arg),
-                    "{arg} in {patterns:?}"
-                );
-            }
+        let dir = format!("{STATE}/vms/q7");
+        for (l, paused) in [(launch(), true), (launch(), false), (disks, false)] {
+            let args = qemu_args("q7", &dir, &l, paused);
+            assert_eq!(granted(&groups, &args), Ok(()), "{args:?} in {groups:?}");
         }
-        // What the grant keeps out.
-        for arg in [
-            "q35,accel=kvm",
-            "file=/etc/shadow,format=raw,if=virtio",
-            "file:/tmp/console.log",
-            "unix:/var/lib/flotilla/qemu/vms/q7/../../../x/qmp.sock,server=on,wait=off",
-            "console=ttyS0 init=/bin/sh",
-            "user,id=n0",
-            "-hda",
+        // What the grant keeps out, each in the place of a granted value.
+        for (flag, value) in [
+            ("-machine", "q35,accel=kvm"),
+            ("-drive", "file=/etc/shadow,format=raw,if=virtio"),
+            (
+                "-drive",
+                &format!("file={IMAGES}/b.qcow2,format=qcow2,if=virtio"),
+            ),
+            ("-serial", "file:/tmp/console.log"),
+            (
+                "-qmp",
+                "unix:/var/lib/flotilla/qemu/vms/q7/../../../x/qmp.sock,server=on,wait=off",
+            ),
+            ("-append", "console=ttyS0 init=/bin/sh"),
+            ("-netdev", "user,id=n0"),
+            // `none` is granted after `-display` and `-monitor` only.
+            ("-kernel", "none"),
         ] {
-            assert!(
-                !granted(&patterns, "/var/lib/flotilla/qemu", arg),
-                "{arg} is granted by {patterns:?}"
-            );
+            let args = vec![flag.to_string(), value.to_string()];
+            assert!(granted(&groups, &args).is_err(), "{args:?} is granted");
         }
-        let img = qemu_img_patterns(&["/img/*.qcow2"]);
-        for arg in qemu_img_args(DiskFormat::Qcow2, "/img/b.qcow2", DIR) {
-            assert!(granted(&img, "/var/lib/flotilla/qemu", &arg), "{arg}");
+        assert!(granted(&groups, &one("-hda")).is_err());
+        let img = qemu_img_groups();
+        for (i, format) in [DiskFormat::Qcow2, DiskFormat::Raw].into_iter().enumerate() {
+            let args = qemu_img_args(format, &format!("{IMAGES}/b.img"), &dir, i);
+            assert_eq!(granted(&img, &args), Ok(()), "{args:?}");
         }
-        assert!(!granted(&img, "/var/lib/flotilla/qemu", "/etc/passwd"));
-    }
-
-    /// README.md's grant is the derived one, pattern for pattern.
-    #[test]
-    fn the_readme_grant_is_the_derived_one() {
-        let readme = include_str!("../README.md");
-        let toml_list = |patterns: Vec<String>| {
-            patterns
-                .iter()
-                .map(|p| format!("    {p:?},\n"))
-                .collect::<String>()
-        };
-        let boot = KernelBoot {
-            kernel: "/opt/flotilla/images/qemu/vmlinuz".into(),
-            initrd: Some("/opt/flotilla/images/qemu/initrd.img".into()),
-            append: "console=ttyS0 quiet".into(),
-        };
-        let qemu = toml_list(qemu_patterns(
-            "tcg",
-            &[boot],
-            &["tcp:10.0.2.100:5030-cmd:socat STDIO TCP:127.0.0.1:5030".into()],
-        ));
-        assert!(
-            readme.contains(&format!("args = [\n{qemu}]")),
-            "README.md's qemu-system-x86_64 grant should be:\nargs = [\n{qemu}]"
-        );
-        let img = toml_list(qemu_img_patterns(&["/var/lib/flotilla/images/*.qcow2"]));
-        assert!(
-            readme.contains(&format!("args = [\n{img}]")),
-            "README.md's qemu-img grant should be:\nargs = [\n{img}]"
-        );
+        // Another VM's disk is never a backing file, whatever the format.
+        for format in [DiskFormat::Qcow2, DiskFormat::Raw] {
+            let other = overlay(&format!("{STATE}/vms/q0"), 0);
+            let args = qemu_img_args(format, &other, &dir, 0);
+            assert!(granted(&img, &args).is_err(), "{args:?}");
+        }
+        assert!(granted(&img, &one("/etc/passwd")).is_err());
     }
 }

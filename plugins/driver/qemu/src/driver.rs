@@ -359,24 +359,24 @@ impl<H: Host> QemuDriver<H> {
         }
     }
 
-    /// Make the VM's overlay if it has a disk and the overlay is not made.
-    fn prepare_disk(&mut self, store: &Store, rec: &mut VmRecord) -> Result<(), Error> {
-        let Some(disk) = rec.template.disk.clone() else {
-            return Ok(());
-        };
-        if rec.disk_ready {
+    /// Make the VM's overlays, one per disk, unless they are made.
+    fn prepare_disks(&mut self, store: &Store, rec: &mut VmRecord) -> Result<(), Error> {
+        if rec.template.disks.is_empty() || rec.disk_ready {
             return Ok(());
         }
-        store.remove_overlay(&rec.id)?;
-        let img_args = args::qemu_img_args(disk.format, &disk.base, &store.vm_dir(&rec.id));
-        let out = self.host.run(QEMU_IMG, &img_args, QEMU_IMG_TIMEOUT_MS)?;
-        if out.exit_code != 0 {
-            return Err(Error::InvalidInput(format!(
-                "DISK: qemu-img could not make an overlay on `{}` ({}): {}",
-                disk.base,
-                disk.format.as_str(),
-                tail(&out.output)
-            )));
+        store.remove_overlays(&rec.id)?;
+        let vm_dir = store.vm_dir(&rec.id);
+        for (i, disk) in rec.template.disks.clone().iter().enumerate() {
+            let img_args = args::qemu_img_args(disk.format, &disk.base, &vm_dir, i);
+            let out = self.host.run(QEMU_IMG, &img_args, QEMU_IMG_TIMEOUT_MS)?;
+            if out.exit_code != 0 {
+                return Err(Error::InvalidInput(format!(
+                    "DISK[{i}]: qemu-img could not make an overlay on `{}` ({}): {}",
+                    disk.base,
+                    disk.format.as_str(),
+                    tail(&out.output)
+                )));
+            }
         }
         rec.disk_ready = true;
         store.save(rec)
@@ -410,11 +410,18 @@ impl<H: Host> QemuDriver<H> {
         // Checked before anything is written: a refused template leaves
         // nothing behind.
         let onegate = context::build(&template.context, "", settings.onegate_port).onegate;
-        let disk_format = template
-            .disk
-            .as_ref()
-            .map(|d| DiskFormat::resolve(d.format, store::magic(&d.base).as_deref(), &d.base));
-        let launch = Launch::plan(&template, &settings, disk_format, onegate)?;
+        let disk_formats: Vec<Option<DiskFormat>> = template
+            .disks
+            .iter()
+            .map(|d| {
+                Some(DiskFormat::resolve(
+                    d.format,
+                    store::magic(&d.base).as_deref(),
+                    &d.base,
+                ))
+            })
+            .collect();
+        let launch = Launch::plan(&template, &settings, &disk_formats, onegate)?;
 
         let store = Store::new(&settings.state_dir);
         store.check_reachable()?;
@@ -433,12 +440,6 @@ impl<H: Host> QemuDriver<H> {
             }
         };
 
-        if template.extra_disks > 0 {
-            log::warn(&format!(
-                "VM {id}: only the first DISK is attached; {} more ignored",
-                template.extra_disks
-            ));
-        }
         if template.nics > 1 {
             log::info(&format!(
                 "VM {id}: one user-network NIC for now; {} more NIC(s) ignored",
@@ -473,7 +474,7 @@ impl<H: Host> QemuDriver<H> {
             .map_err(|e| Error::Unavailable(format!("creating {}: {e}", store.vm_dir(&id))))?;
         store.write_context(&id, &context)?;
         store.save(&rec)?;
-        self.prepare_disk(&store, &mut rec)?;
+        self.prepare_disks(&store, &mut rec)?;
         self.start(&store, &mut rec)?;
         Ok(id)
     }
@@ -493,7 +494,7 @@ impl<H: Host> QemuDriver<H> {
                     "VM {}: create repeated and QEMU is not running: starting it",
                     rec.id
                 ));
-                self.prepare_disk(store, rec)?;
+                self.prepare_disks(store, rec)?;
                 self.start(store, rec)
             }
         }
@@ -823,7 +824,7 @@ impl<H: Host> QemuDriver<H> {
             Proc::NotStarted | Proc::Gone => {
                 // Powered off (or failed): start it again on its files.
                 rec.hold = false;
-                self.prepare_disk(store, rec)?;
+                self.prepare_disks(store, rec)?;
                 return self.start(store, rec);
             }
             Proc::Alive(_) if rec.powered_off => {
@@ -874,7 +875,7 @@ impl<H: Host> QemuDriver<H> {
                 )));
             }
         };
-        if rec.template.disk.is_none() {
+        if rec.template.disks.is_empty() {
             return Err(Error::Unsupported(format!(
                 "{}: VM {} has no qcow2 disk to keep snapshots in (it boots a kernel and initrd \
                  without DISK)",

@@ -10,6 +10,7 @@
 pub mod args;
 pub mod context;
 pub mod driver;
+pub mod grant;
 pub mod host;
 pub mod monitor;
 pub mod qmp;

@@ -43,6 +43,21 @@ pub struct Settings {
     pub memory_mb: u64,
     /// The kernel command line of a kernel boot without KERNEL_CMD.
     pub boot_append: String,
+    /// Where disks come from (`image_dirs`, comma-separated): the image
+    /// directories the operator grants read-only. A DISK's file must be in
+    /// one; the state directory never is.
+    pub image_dirs: Vec<String>,
+}
+
+impl Settings {
+    /// Whether `path` (checked by [`check_path`]) lies inside an image
+    /// directory.
+    pub fn in_image_dir(&self, path: &str) -> bool {
+        self.image_dirs.iter().any(|d| {
+            path.strip_prefix(d.as_str())
+                .is_some_and(|rest| rest.starts_with('/'))
+        })
+    }
 }
 
 fn config_error(message: String) -> Error {
@@ -140,6 +155,23 @@ impl Settings {
             },
         };
         let boot_append = get("boot_append").unwrap_or_else(|| DEFAULT_APPEND.to_string());
+        let mut image_dirs = Vec::new();
+        for dir in get("image_dirs").unwrap_or_default().split(',') {
+            let dir = dir.trim();
+            if dir.is_empty() {
+                continue;
+            }
+            check_path(dir).map_err(|e| config_error(format!("image_dirs: {e}")))?;
+            let dir = dir.trim_end_matches('/').to_string();
+            let overlaps = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/"));
+            if overlaps(&dir, &state_dir) || overlaps(&state_dir, &dir) {
+                return Err(config_error(format!(
+                    "image_dirs: `{dir}` overlaps state_dir `{state_dir}`: a VM's files must never \
+                     be another VM's disk"
+                )));
+            }
+            image_dirs.push(dir);
+        }
         Ok(Settings {
             state_dir,
             kernel,
@@ -148,6 +180,7 @@ impl Settings {
             onegate_port,
             memory_mb,
             boot_append,
+            image_dirs,
         })
     }
 }
@@ -173,6 +206,7 @@ mod tests {
         assert_eq!(s.memory_mb, 256);
         assert_eq!(s.boot_append, "console=ttyS0 quiet");
         assert_eq!((s.kernel, s.initrd, s.onegate_port), (None, None, None));
+        assert!(s.image_dirs.is_empty());
     }
 
     #[test]
@@ -203,6 +237,15 @@ mod tests {
                 "onegate_port",
             ),
             (&[("state_dir", "/s"), ("kernel", "vmlinuz")], "kernel"),
+            (
+                &[("state_dir", "/s"), ("image_dirs", "/img,rel")],
+                "image_dirs",
+            ),
+            (&[("state_dir", "/s/q"), ("image_dirs", "/s")], "image_dirs"),
+            (
+                &[("state_dir", "/s"), ("image_dirs", "/s/images")],
+                "image_dirs",
+            ),
         ];
         for (pairs, key) in cases {
             match settings(pairs) {
@@ -219,5 +262,9 @@ mod tests {
         ])
         .unwrap();
         assert_eq!((s.accel, s.onegate_port), (Accel::Kvm, Some(5030)));
+        let s = settings(&[("state_dir", "/s"), ("image_dirs", "/img/, /more")]).unwrap();
+        assert_eq!(s.image_dirs, ["/img", "/more"]);
+        assert!(s.in_image_dir("/img/a.qcow2") && s.in_image_dir("/more/x/b.raw"));
+        assert!(!s.in_image_dir("/imgx/a.qcow2") && !s.in_image_dir("/s/vms/q0/disk.qcow2"));
     }
 }

@@ -9,7 +9,7 @@
 //!                      qmp.sock  QEMU's QMP socket
 //!                      console.log  the serial console
 //!                      context/context.sh, context/token.txt
-//!                      disk.qcow2   the overlay on the template's disk, if any
+//!                      disk.qcow2, disk1.qcow2, …  the overlays on the template's disks
 //! ```
 //!
 //! Every file is replaced whole (written beside, then renamed).
@@ -40,7 +40,7 @@ pub struct VmRecord {
     /// On hold: created on hold and not released, or held since.
     #[serde(default)]
     pub hold: bool,
-    /// Terminated: QEMU is gone and so are the disk, context and socket.
+    /// Terminated: QEMU is gone and so are the disks, context and socket.
     #[serde(default)]
     pub terminated: bool,
     /// Powered off on purpose (QEMU quit, files kept): `resume` starts it.
@@ -50,7 +50,7 @@ pub struct VmRecord {
     /// off and quit QEMU.
     #[serde(default)]
     pub terminate_deadline_ms: Option<u64>,
-    /// The overlay was made (a half-made one is made again).
+    /// The overlays were made (half-made ones are made again).
     #[serde(default)]
     pub disk_ready: bool,
     /// What QEMU runs (the template, summarised).
@@ -251,11 +251,11 @@ impl Store {
         }
     }
 
-    /// A terminated VM's disk, context and socket; `vm.json` and
+    /// A terminated VM's disks, context and socket; `vm.json` and
     /// `console.log` stay.
     pub fn remove_runtime_files(&self, id: &str) -> Result<(), Error> {
         let dir = self.vm_dir(id);
-        remove_file(&args::overlay(&dir))?;
+        self.remove_overlays(id)?;
         remove_file(&args::qmp_socket(&dir))?;
         let context = args::context_dir(&dir);
         match fs::remove_dir_all(&context) {
@@ -287,9 +287,23 @@ impl Store {
         }
     }
 
-    /// Remove a half-made overlay before making it again.
-    pub fn remove_overlay(&self, id: &str) -> Result<(), Error> {
-        remove_file(&args::overlay(&self.vm_dir(id)))
+    /// Remove every overlay of a VM (half-made ones, before they are
+    /// made again; all of them, when it is terminated).
+    pub fn remove_overlays(&self, id: &str) -> Result<(), Error> {
+        let dir = self.vm_dir(id);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_error(&format!("reading {dir}"), e)),
+        };
+        for entry in entries.flatten() {
+            if let Some(name) = entry.file_name().to_str()
+                && args::is_overlay(name)
+            {
+                remove_file(&format!("{dir}/{name}"))?;
+            }
+        }
+        Ok(())
     }
 
     pub fn socket_exists(&self, id: &str) -> bool {
@@ -381,7 +395,7 @@ pub(crate) mod tests {
                 vcpus: 1,
                 memory_mb: 256,
                 kernel: None,
-                disk: None,
+                disks: Vec::new(),
                 net: None,
             },
         }
@@ -464,7 +478,8 @@ pub(crate) mod tests {
             fs::read_to_string(format!("{cdir}/token.txt")).unwrap(),
             "t0k"
         );
-        fs::write(args::overlay(&store.vm_dir(&id)), "qcow").unwrap();
+        fs::write(args::overlay(&store.vm_dir(&id), 0), "qcow").unwrap();
+        fs::write(args::overlay(&store.vm_dir(&id), 1), "qcow").unwrap();
         fs::write(
             args::console_log(&store.vm_dir(&id)),
             "boot\r\nflotilla-guest: idle\n\n",
@@ -474,7 +489,8 @@ pub(crate) mod tests {
         store.remove_runtime_files(&id).unwrap();
         store.remove_runtime_files(&id).unwrap();
         assert!(!fs::exists(&cdir).unwrap());
-        assert!(!fs::exists(args::overlay(&store.vm_dir(&id))).unwrap());
+        assert!(!fs::exists(args::overlay(&store.vm_dir(&id), 0)).unwrap());
+        assert!(!fs::exists(args::overlay(&store.vm_dir(&id), 1)).unwrap());
         assert!(store.load(&id).unwrap().is_some());
         assert_eq!(
             store.console_tail(&id).as_deref(),

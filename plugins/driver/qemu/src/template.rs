@@ -52,22 +52,28 @@ impl DiskFormat {
     }
 }
 
-/// The one disk a VM gets: a copy-on-write overlay on `base`.
+/// A disk of the template: a copy-on-write overlay on `base`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiskRequest {
+    /// Where the file came from, for messages: `DISK[1].PATH`, or
+    /// `DISK[0].SOURCE` (the file of the image the server resolved).
+    pub field: String,
     pub base: String,
-    /// DRIVER or FORMAT, when the template says.
+    /// DRIVER or FORMAT, when the template (or the image) says.
     pub format: Option<DiskFormat>,
 }
+
+/// The most disks a VM gets (each a virtio device on the PCI bus).
+pub const MAX_DISKS: usize = 8;
 
 /// What the driver reads from a template.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Template {
     pub vcpus: Option<u32>,
     pub memory_mb: Option<u64>,
-    pub disk: Option<DiskRequest>,
-    /// DISK entries beyond the first (ignored, with a log line).
-    pub extra_disks: usize,
+    /// Every DISK, in order; the first is the one a VM without KERNEL
+    /// boots from.
+    pub disks: Vec<DiskRequest>,
     pub kernel: Option<String>,
     pub initrd: Option<String>,
     pub kernel_cmd: Option<String>,
@@ -160,32 +166,36 @@ pub fn is_shell_name(name: &str) -> bool {
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
-fn parse_disk(disks: &[&Map<String, Value>], list: bool) -> Result<Option<DiskRequest>, Error> {
-    let Some(disk) = disks.first() else {
-        return Ok(None);
-    };
-    let field = if list { "DISK[0]" } else { "DISK" };
-    let base = match path_attr(disk, "PATH", &format!("{field}.PATH"))? {
-        Some(p) => p,
-        None => match path_attr(disk, "IMAGE", &format!("{field}.IMAGE"))? {
-            Some(p) => p,
-            None => {
-                let has: Vec<&str> = disk.keys().map(String::as_str).collect();
-                return Err(invalid(
-                    field,
-                    format!(
-                        "needs PATH (or IMAGE): the absolute path of a qcow2 or raw image on the \
-                         host (the qemu driver does not resolve IMAGE_ID or volatile disks; this \
-                         DISK has {})",
-                        if has.is_empty() {
-                            "no attributes".to_string()
-                        } else {
-                            has.join(", ")
-                        }
-                    ),
-                ));
-            }
-        },
+/// One DISK: `SOURCE`, the file of the image (`IMAGE_ID`, or `IMAGE`
+/// with `IMAGE_UNAME`) the server resolved, as OpenNebula names it; else
+/// `PATH`, a file the template names. Whether the file may be used (it
+/// must lie in an image directory) is [`Launch::plan`]'s to say.
+fn parse_disk(disk: &Map<String, Value>, field: &str) -> Result<DiskRequest, Error> {
+    let mut found = None;
+    for key in ["SOURCE", "PATH"] {
+        let f = format!("{field}.{key}");
+        if let Some(path) = path_attr(disk, key, &f)? {
+            found = Some((f, path));
+            break;
+        }
+    }
+    let Some((field_of_base, base)) = found else {
+        let image = ["IMAGE_ID", "IMAGE"]
+            .iter()
+            .find_map(|k| attr(disk, k).map(|v| format!("{k} {v}")));
+        return Err(invalid(
+            field,
+            match image {
+                Some(image) => format!(
+                    "{image} was not resolved to its file (the server resolves a DISK's image \
+                     into SOURCE when it creates the VM)"
+                ),
+                None => "needs an image (IMAGE_ID, or IMAGE with IMAGE_UNAME) or the PATH of a \
+                         qcow2 or raw file in an image directory (volatile disks are not \
+                         supported)"
+                    .to_string(),
+            },
+        ));
     };
     let mut format = None;
     for key in ["DRIVER", "FORMAT"] {
@@ -198,7 +208,11 @@ fn parse_disk(disks: &[&Map<String, Value>], list: bool) -> Result<Option<DiskRe
             break;
         }
     }
-    Ok(Some(DiskRequest { base, format }))
+    Ok(DiskRequest {
+        field: field_of_base,
+        base,
+        format,
+    })
 }
 
 fn parse_context(value: &Value) -> Result<Vec<(String, String)>, Error> {
@@ -269,8 +283,20 @@ impl Template {
         if let Some(disks) = attr(&map, "DISK") {
             let list = disks.is_array();
             let disks = objects("DISK", disks)?;
-            t.disk = parse_disk(&disks, list)?;
-            t.extra_disks = disks.len().saturating_sub(1);
+            if disks.len() > MAX_DISKS {
+                return Err(invalid(
+                    "DISK",
+                    format!("{} disks; a VM has at most {MAX_DISKS}", disks.len()),
+                ));
+            }
+            for (i, disk) in disks.iter().enumerate() {
+                let field = if list {
+                    format!("DISK[{i}]")
+                } else {
+                    "DISK".to_string()
+                };
+                t.disks.push(parse_disk(disk, &field)?);
+            }
         }
 
         // KERNEL / INITRD / KERNEL_CMD at the top level, or in OpenNebula's
@@ -319,7 +345,8 @@ pub struct KernelBoot {
     pub append: String,
 }
 
-/// The VM's disk: an overlay (`disk.qcow2` in its directory) on `base`.
+/// A disk of the VM: an overlay in its directory (`args::overlay`) on
+/// `base`, a file in an image directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiskImage {
     pub base: String,
@@ -343,32 +370,75 @@ pub struct Launch {
     pub memory_mb: u64,
     #[serde(default)]
     pub kernel: Option<KernelBoot>,
-    #[serde(default)]
-    pub disk: Option<DiskImage>,
+    /// The disks, the first one the boot disk. `disk` is the name of the
+    /// one disk a VM recorded by an earlier release had.
+    #[serde(default, alias = "disk", deserialize_with = "one_or_many")]
+    pub disks: Vec<DiskImage>,
     #[serde(default)]
     pub net: Option<Net>,
 }
 
+/// Nothing, one disk or a list of them.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<DiskImage>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Disks {
+        Many(Vec<DiskImage>),
+        One(DiskImage),
+    }
+    Ok(match Option::<Disks>::deserialize(d)? {
+        None => Vec::new(),
+        Some(Disks::One(disk)) => vec![disk],
+        Some(Disks::Many(disks)) => disks,
+    })
+}
+
 impl Launch {
-    /// The plan for `template` under `settings`. `disk_format` is the
-    /// resolved format of the template's disk; `onegate` the forward the
-    /// context asks for.
+    /// The plan for `template` under `settings`. `disk_formats` are the
+    /// resolved formats of the template's disks (`None` where unknown);
+    /// `onegate` the forward the context asks for. A disk whose file is
+    /// not in an image directory is refused here, before anything is made.
     pub fn plan(
         template: &Template,
         settings: &Settings,
-        disk_format: Option<DiskFormat>,
+        disk_formats: &[Option<DiskFormat>],
         onegate: Option<Forward>,
     ) -> Result<Launch, Error> {
-        let disk = template.disk.as_ref().map(|d| DiskImage {
-            base: d.base.clone(),
-            format: disk_format.or(d.format).unwrap_or(DiskFormat::Qcow2),
-        });
+        let mut disks = Vec::with_capacity(template.disks.len());
+        for (i, d) in template.disks.iter().enumerate() {
+            if !settings.in_image_dir(&d.base) {
+                let dirs = if settings.image_dirs.is_empty() {
+                    "none is configured: set [plugins.qemu.config] image_dirs and grant them \
+                     as image_dirs"
+                        .to_string()
+                } else {
+                    format!("image_dirs: {}", settings.image_dirs.join(", "))
+                };
+                return Err(invalid(
+                    &d.field,
+                    format!(
+                        "`{}` is not inside an image directory ({dirs}); disks come only from \
+                         images",
+                        d.base
+                    ),
+                ));
+            }
+            disks.push(DiskImage {
+                base: d.base.clone(),
+                format: disk_formats
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .or(d.format)
+                    .unwrap_or(DiskFormat::Qcow2),
+            });
+        }
         // The template's KERNEL brings its own INITRD (or none); without
         // KERNEL, a VM without a disk boots the configured pair.
-        let kernel = match (&template.kernel, &disk) {
+        let kernel = match (&template.kernel, disks.is_empty()) {
             (Some(kernel), _) => Some((kernel.clone(), template.initrd.clone())),
-            (None, Some(_)) => None,
-            (None, None) => match &settings.kernel {
+            (None, false) => None,
+            (None, true) => match &settings.kernel {
                 Some(kernel) => Some((
                     kernel.clone(),
                     template.initrd.clone().or_else(|| settings.initrd.clone()),
@@ -398,7 +468,7 @@ impl Launch {
             vcpus: template.vcpus.unwrap_or(1),
             memory_mb: template.memory_mb.unwrap_or(settings.memory_mb),
             kernel,
-            disk,
+            disks,
             net,
         })
     }
@@ -430,6 +500,7 @@ mod tests {
             onegate_port: None,
             memory_mb: 256,
             boot_append: "console=ttyS0 quiet".into(),
+            image_dirs: vec!["/img".into()],
         }
     }
 
@@ -462,7 +533,17 @@ mod tests {
             (json!({"DISK": [{"IMAGE_ID": 3}]}), "DISK[0]"),
             (json!({"DISK": {"IMAGE_ID": 3}}), "DISK"),
             (json!({"DISK": {"PATH": "relative.qcow2"}}), "DISK.PATH"),
-            (json!({"DISK": {"IMAGE": "/a/../etc/shadow"}}), "DISK.IMAGE"),
+            (json!({"DISK": {"IMAGE": "base"}}), "DISK"),
+            (json!({"DISK": {}}), "DISK"),
+            (
+                json!({"DISK": {"SOURCE": "/a/../etc/shadow"}}),
+                "DISK.SOURCE",
+            ),
+            (
+                json!({"DISK": [{"PATH": "/img/a.qcow2"}, {"PATH": "rel"}]}),
+                "DISK[1].PATH",
+            ),
+            (json!({"DISK": vec![json!({"PATH": "/img/a"}); 9]}), "DISK"),
             (
                 json!({"DISK": {"PATH": "/a.vmdk", "DRIVER": "vmdk"}}),
                 "DISK.DRIVER",
@@ -493,7 +574,8 @@ mod tests {
     #[test]
     fn disks_nics_boot_files_and_context_are_read() {
         let t = parse(json!({
-            "DISK": [{"PATH": "/img/base.qcow2"}, {"IMAGE": "/img/data.raw"}],
+            "DISK": [{"PATH": "/img/base.qcow2"},
+                     {"IMAGE_ID": "4", "SOURCE": "/img/data.raw", "PATH": "/ignored"}],
             "NIC": [{"NETWORK": "a"}, {"NETWORK": "b"}],
             "OS": {"KERNEL": "/boot/k", "KERNEL_CMD": "console=ttyS0"},
             "INITRD": "/boot/i",
@@ -501,13 +583,21 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(
-            t.disk,
-            Some(DiskRequest {
-                base: "/img/base.qcow2".into(),
-                format: None
-            })
+            t.disks,
+            [
+                DiskRequest {
+                    field: "DISK[0].PATH".into(),
+                    base: "/img/base.qcow2".into(),
+                    format: None
+                },
+                DiskRequest {
+                    field: "DISK[1].SOURCE".into(),
+                    base: "/img/data.raw".into(),
+                    format: None
+                }
+            ]
         );
-        assert_eq!((t.extra_disks, t.nics), (1, 2));
+        assert_eq!(t.nics, 2);
         assert_eq!(t.kernel.as_deref(), Some("/boot/k"));
         assert_eq!(t.initrd.as_deref(), Some("/boot/i"));
         assert_eq!(t.kernel_cmd.as_deref(), Some("console=ttyS0"));
@@ -521,8 +611,8 @@ mod tests {
                 ("NETWORK".into(), "YES".into())
             ]
         );
-        let t = parse(json!({"DISK": {"IMAGE": "/img/a.img", "DRIVER": "RAW"}})).unwrap();
-        assert_eq!(t.disk.unwrap().format, Some(DiskFormat::Raw));
+        let t = parse(json!({"DISK": {"PATH": "/img/a.img", "DRIVER": "RAW"}})).unwrap();
+        assert_eq!(t.disks[0].format, Some(DiskFormat::Raw));
     }
 
     #[test]
@@ -545,7 +635,7 @@ mod tests {
     fn the_plan_boots_the_configured_kernel_without_a_disk() {
         let s = settings();
         let t = parse(json!({"MEMORY": "512"})).unwrap();
-        let plan = Launch::plan(&t, &s, None, None).unwrap();
+        let plan = Launch::plan(&t, &s, &[], None).unwrap();
         assert_eq!(
             plan,
             Launch {
@@ -557,18 +647,18 @@ mod tests {
                     initrd: Some("/img/initrd.img".into()),
                     append: "console=ttyS0 quiet".into(),
                 }),
-                disk: None,
+                disks: Vec::new(),
                 net: None,
             }
         );
         // A disk boots from the disk; the template's KERNEL brings its own
         // INITRD (here none) and command line.
         let t = parse(json!({"DISK": {"PATH": "/img/base.qcow2"}, "NIC": [{}]})).unwrap();
-        let plan = Launch::plan(&t, &s, Some(DiskFormat::Qcow2), None).unwrap();
+        let plan = Launch::plan(&t, &s, &[Some(DiskFormat::Qcow2)], None).unwrap();
         assert_eq!((plan.kernel, plan.memory_mb), (None, 256));
         assert_eq!(plan.net, Some(Net { onegate: None }));
         let t = parse(json!({"KERNEL": "/k", "KERNEL_CMD": "root=/dev/vda"})).unwrap();
-        let kernel = Launch::plan(&t, &s, None, None).unwrap().kernel.unwrap();
+        let kernel = Launch::plan(&t, &s, &[], None).unwrap().kernel.unwrap();
         assert_eq!(
             (kernel.initrd, kernel.append.as_str()),
             (None, "root=/dev/vda")
@@ -578,14 +668,75 @@ mod tests {
             kernel: None,
             ..settings()
         };
-        let err = Launch::plan(&Template::default(), &bare, None, None).unwrap_err();
+        let err = Launch::plan(&Template::default(), &bare, &[], None).unwrap_err();
         assert_eq!(field_of(err), "KERNEL");
         // OneGate needs a NIC even when the template has none.
         let fwd = Forward {
             guest_port: 5030,
             host_port: 5030,
         };
-        let plan = Launch::plan(&Template::default(), &s, None, Some(fwd.clone())).unwrap();
+        let plan = Launch::plan(&Template::default(), &s, &[], Some(fwd.clone())).unwrap();
         assert_eq!(plan.net, Some(Net { onegate: Some(fwd) }));
+    }
+
+    #[test]
+    fn disks_come_only_from_image_directories() {
+        let s = Settings {
+            state_dir: "/srv/q".into(),
+            ..settings()
+        };
+        // Another VM's overlay, whatever the declared format; a sibling of
+        // the image directory; and with no image directory, nothing.
+        for (disk, field) in [
+            (json!({"PATH": "/srv/q/vms/q0/disk.qcow2"}), "DISK.PATH"),
+            (
+                json!({"PATH": "/srv/q/vms/q0/disk.qcow2", "FORMAT": "raw"}),
+                "DISK.PATH",
+            ),
+            (json!({"SOURCE": "/imgs/a.qcow2"}), "DISK.SOURCE"),
+        ] {
+            let t = parse(json!({ "DISK": disk })).unwrap();
+            let err = Launch::plan(&t, &s, &[None], None).unwrap_err();
+            assert_eq!(field_of(err.clone()), field, "{disk}");
+            assert!(
+                format!("{err:?}").contains("not inside an image directory (image_dirs: /img)")
+            );
+        }
+        let t = parse(json!({"DISK": {"PATH": "/img/a.qcow2"}})).unwrap();
+        let none = Settings {
+            image_dirs: Vec::new(),
+            ..settings()
+        };
+        let err = Launch::plan(&t, &none, &[None], None).unwrap_err();
+        assert!(format!("{err:?}").contains("none is configured"), "{err:?}");
+        // Two disks, in order, each with its format.
+        let t = parse(json!({"DISK": [{"PATH": "/img/a.qcow2"}, {"PATH": "/img/b.raw"}]})).unwrap();
+        let plan = Launch::plan(&t, &s, &[None, Some(DiskFormat::Raw)], None).unwrap();
+        assert_eq!(
+            plan.disks,
+            [
+                DiskImage {
+                    base: "/img/a.qcow2".into(),
+                    format: DiskFormat::Qcow2
+                },
+                DiskImage {
+                    base: "/img/b.raw".into(),
+                    format: DiskFormat::Raw
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn a_record_of_one_disk_reads_as_a_list() {
+        let old = json!({"accel": "tcg", "vcpus": 1, "memory_mb": 256,
+                         "disk": {"base": "/img/a.qcow2", "format": "qcow2"}});
+        let l: Launch = serde_json::from_value(old).unwrap();
+        assert_eq!(l.disks.len(), 1);
+        let none: Launch = serde_json::from_value(
+            json!({"accel": "tcg", "vcpus": 1, "memory_mb": 256, "disk": null}),
+        )
+        .unwrap();
+        assert!(none.disks.is_empty());
     }
 }

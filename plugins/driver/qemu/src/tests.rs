@@ -56,6 +56,7 @@ impl FakeHost {
                 ("state_dir", state_dir),
                 ("kernel", "/img/vmlinuz"),
                 ("initrd", "/img/initrd.img"),
+                ("image_dirs", "/img"),
             ] {
                 w.config.insert(k.into(), v.into());
             }
@@ -373,6 +374,11 @@ fn bad_templates_and_config_are_refused_before_anything_is_made() {
         (json!([1, 2, 3]), "template"),
         (json!({"MEMORY": "lots"}), "MEMORY"),
         (json!({"DISK": {"IMAGE_ID": 1}}), "DISK"),
+        // Another VM's disk, in the state directory: not an image.
+        (
+            json!({"DISK": {"PATH": format!("{}/vms/q0/disk.qcow2", dir.0), "FORMAT": "raw"}}),
+            "DISK.PATH",
+        ),
         (json!({"CONTEXT": {"A;reboot": "x"}}), "CONTEXT.A;reboot"),
     ] {
         match d.create(spec("bad", template.clone(), false)) {
@@ -675,30 +681,52 @@ fn one_vm_whose_qmp_hangs_does_not_fail_the_others() {
 #[test]
 fn disks_get_an_overlay_and_snapshots() {
     let (dir, host, mut d) = setup();
-    let template = json!({"MEMORY": "256", "DISK": {"PATH": "/img/base.qcow2"}});
+    let template = json!({"MEMORY": "256", "DISK": [
+        {"PATH": "/img/base.qcow2"},
+        {"SOURCE": "/img/data.raw", "IMAGE_ID": "3", "FORMAT": "raw"},
+    ]});
     let id = d.create(spec("d1", template, false)).unwrap();
     let vm_dir = format!("{}/vms/{id}", dir.0);
     let runs = host.0.borrow().runs.clone();
-    assert_eq!(
-        runs,
-        [(
+    let img = |format: &str, base: &str, overlay: &str| {
+        (
             "qemu-img".to_string(),
             [
                 "create",
                 "-f",
                 "qcow2",
                 "-F",
-                "qcow2",
+                format,
                 "-b",
-                "/img/base.qcow2",
-                &format!("{vm_dir}/disk.qcow2")
+                base,
+                &format!("{vm_dir}/{overlay}"),
             ]
             .map(String::from)
-            .to_vec()
-        )]
+            .to_vec(),
+        )
+    };
+    assert_eq!(
+        runs,
+        [
+            img("qcow2", "/img/base.qcow2", "disk.qcow2"),
+            img("raw", "/img/data.raw", "disk1.qcow2")
+        ]
     );
     let args = host.0.borrow().spawns[0].clone();
-    assert!(args.contains(&format!("file={vm_dir}/disk.qcow2,format=qcow2,if=virtio")));
+    let drives: Vec<&String> = args
+        .iter()
+        .zip(args.iter().skip(1))
+        .filter(|(flag, _)| *flag == "-drive")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(drives.len(), 3, "two disks and the context: {drives:?}");
+    assert_eq!(
+        drives[..2],
+        [
+            &format!("file={vm_dir}/disk.qcow2,format=qcow2,if=virtio"),
+            &format!("file={vm_dir}/disk1.qcow2,format=qcow2,if=virtio")
+        ]
+    );
     assert!(!args.contains(&"-kernel".to_string()));
 
     let name = |n: &str| vec![KeyValue::new("name", n)];
@@ -725,9 +753,10 @@ fn disks_get_an_overlay_and_snapshots() {
             "delvm before-upgrade"
         ]
     );
-    // Terminated: the overlay goes.
+    // Terminated: the overlays go.
     d.act(id.clone(), VmAction::TerminateHard, vec![]).unwrap();
     assert!(!fs::exists(format!("{vm_dir}/disk.qcow2")).unwrap());
+    assert!(!fs::exists(format!("{vm_dir}/disk1.qcow2")).unwrap());
 
     host.w().img_failure = Some("qemu-img: Could not open '/img/nope.qcow2': No such file".into());
     match d.create(spec(
@@ -736,7 +765,10 @@ fn disks_get_an_overlay_and_snapshots() {
         false,
     )) {
         Err(Error::InvalidInput(m)) => {
-            assert!(m.starts_with("DISK:") && m.contains("No such file"), "{m}")
+            assert!(
+                m.starts_with("DISK[0]:") && m.contains("No such file"),
+                "{m}"
+            )
         }
         other => panic!("{other:?}"),
     }
