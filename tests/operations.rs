@@ -51,6 +51,8 @@ fn supervised(config: &str) -> Supervised {
             &format!("127.0.0.1:{api}"),
             "--sim-listen",
             &format!("127.0.0.1:{}", free_port()),
+            "--onegate-listen",
+            &format!("127.0.0.1:{}", free_port()),
         ])
         .env("FLOTILLA_DATA_DIR", &data)
         .env("NOTIFY_SOCKET", &path)
@@ -284,6 +286,8 @@ fn a_server_refuses_to_start_while_others_may_read_oneadmins_password() {
             &format!("127.0.0.1:{}", free_port()),
             "--sim-listen",
             &format!("127.0.0.1:{}", free_port()),
+            "--onegate-listen",
+            &format!("127.0.0.1:{}", free_port()),
         ])
         .env("FLOTILLA_DATA_DIR", data.path())
         .output()
@@ -430,6 +434,8 @@ fn json_logs_parse_and_carry_the_service_and_the_request_id() {
             "--listen",
             &format!("127.0.0.1:{api}"),
             "--sim-listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--onegate-listen",
             &format!("127.0.0.1:{}", free_port()),
         ])
         .env("FLOTILLA_DATA_DIR", &data)

@@ -33,7 +33,8 @@ fn waiting_for_ready_and_for_parents_is_shown() {
         .to_string(),
     );
     let tid = created_id(&ok(&env, &["template", "create", &template]));
-    // No OneGate here: the db VM runs but never reports READY=YES.
+    // The db VM runs but never reports READY=YES (its VM template sets no
+    // SIM_ONEGATE): the role waits, and web waits for it.
     let args = ["template", "instantiate", &tid, "--wait", "--timeout", "3"];
     let out = flotilla(&env, &args);
     assert!(!out.status.success(), "{}", describe(&args, &out));

@@ -273,9 +273,12 @@ pub async fn run(args: &ApiArgs, cmd: ServiceCommand) -> Result<ExitCode, String
                 Some(role) => format!("{BASE}/{id}/role/{role}"),
                 None => format!("{BASE}/{id}"),
             };
+            let before = api.get(&format!("{BASE}/{id}")).await?;
+            let known = newest_scheduled(&before["DOCUMENT"]["TEMPLATE"]["BODY"]);
             api.action(&path, action, params).await?;
-            let doc = api.get(&format!("{BASE}/{id}")).await?;
-            for line in action_report(id, &doc["DOCUMENT"]["TEMPLATE"]["BODY"], role, action) {
+            let after = api.get(&format!("{BASE}/{id}")).await?;
+            let body = &after["DOCUMENT"]["TEMPLATE"]["BODY"];
+            for line in action_report(id, body, role, action, known) {
                 say(json, &line);
             }
         }
@@ -361,31 +364,47 @@ fn say(json: bool, line: &str) {
     }
 }
 
+/// The id of the newest scheduled action a service holds: the ids grow,
+/// so those above it after an action are that action's.
+fn newest_scheduled(body: &Value) -> Option<u64> {
+    scheduled(body, None).filter_map(|a| a["id"].as_u64()).max()
+}
+
+/// The scheduled VM actions of a service, or of one role.
+fn scheduled<'a>(body: &'a Value, role: Option<&'a Value>) -> impl Iterator<Item = &'a Value> {
+    body["roles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(move |r| role.is_none_or(|only| std::ptr::eq(*r, only)))
+        .flat_map(|r| r["scheduled_actions"].as_array().into_iter().flatten())
+}
+
 /// `role web: poweroff sent to 2 VMs`, one line per role the action went
-/// to, read from the service just after: the VMs it went to now and
-/// those a batched action holds for later.
-fn action_report(id: u64, body: &Value, role: Option<&str>, action: &str) -> Vec<String> {
-    let roles = body["roles"].as_array().cloned().unwrap_or_default();
-    roles
-        .iter()
+/// to, read from the service just after: the VMs it went to now and those
+/// a batched action holds for later (scheduled actions newer than `known`).
+fn action_report(
+    id: u64,
+    body: &Value,
+    role: Option<&str>,
+    action: &str,
+    known: Option<u64>,
+) -> Vec<String> {
+    body["roles"]
+        .as_array()
+        .into_iter()
+        .flatten()
         .filter(|r| role.is_none_or(|name| r["name"] == name))
         .map(|r| {
             let name = text(r, "name");
             let vms = r["nodes"].as_array().map_or(0, Vec::len);
-            let pending: Vec<&Value> = r["scheduled_actions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|a| a["action"] == action)
-                .collect();
-            let newest = pending.iter().filter_map(|a| a["id"].as_u64()).max();
-            let later: Vec<&&Value> = pending
-                .iter()
-                .filter(|a| a["id"].as_u64() == newest)
+            let later: Vec<u64> = scheduled(body, Some(r))
+                .filter_map(|a| a["id"].as_u64())
+                .filter(|sched| known.is_none_or(|k| *sched > k))
                 .collect();
             let now = vms.saturating_sub(later.len());
             let mut line = format!("role {name}: {action} sent to {now} {}", vm_word(now));
-            if let (Some(sched), false) = (newest, later.is_empty()) {
+            if let Some(sched) = later.first() {
                 line.push_str(&format!(
                     ", {} more scheduled (`flotilla service sched-delete {id} {name} {sched}` cancels them)",
                     later.len()
