@@ -335,6 +335,10 @@ fn a_oneflow_6_template_is_converted_and_deploys() {
     assert!(db.get("vm_template").is_none() && db.get("vm_template_contents").is_none());
     assert_eq!(body["roles"][1]["template_id"], 0);
 
+    // The NIC's network 0 must exist for the VM to get its address.
+    let net = json!({"name": "lan", "template": {"AR": [{"TYPE": "IP4", "IP": "10.1.0.10", "SIZE": "4"}]}});
+    let (status, _, created) = site.call("POST", "/vnet", &net);
+    assert_eq!(status, 201, "{created}");
     let (status, _, service) = site.call(
         "POST",
         "/service_template/0/action",

@@ -170,6 +170,16 @@ fn the_systemd_unit_verifies() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // A stop or restart must end the server only, not the QEMU VMs it
+    // started (its children, in the unit's cgroup), which a restarted
+    // server finds again. The last setting of a key is the one in force.
+    let kill_mode = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("KillMode="))
+        .map(str::to_string);
+    assert_eq!(kill_mode.as_deref(), Some("process"));
 }
 
 /// Run `flotilla ARGS` with `data` as the data directory.
@@ -241,6 +251,13 @@ fn a_backup_taken_under_a_deploy_of_200_services_restores_every_one() {
         restored.status.success(),
         "{}",
         String::from_utf8_lossy(&restored.stderr)
+    );
+    // This directory has no one_auth of that server: restore says what to
+    // bring.
+    let said = String::from_utf8_lossy(&restored.stdout);
+    assert!(
+        said.contains("does not sign in as oneadmin") && said.contains("onegate.key"),
+        "{said}"
     );
     let server = common::Server::start(data.path());
     let listed = common::wait_for(Duration::from_secs(30), || {
@@ -503,4 +520,66 @@ fn json_logs_parse_and_carry_the_service_and_the_request_id() {
             .any(|l| l["span"]["request_id"] == request_id.as_str() && l["status"] == 404),
         "{request_id} not in\n{text}"
     );
+}
+
+#[test]
+fn a_server_started_with_another_driver_refuses_rather_than_forget_the_vms() {
+    let mut f = common::Flotilla::start("[engine]\ntick_ms = 50\n\n[sim]\nboot_seconds = 0\n");
+    let id = f.deploy(serde_json::json!({
+        "name": "kept",
+        "roles": [{"name": "db", "type": "vm", "cardinality": 2, "template_id": 0}]
+    }));
+    f.wait_state(id, 2);
+    let vms = f.vm_ids(id);
+    assert_eq!(vms.len(), 2);
+    f.server.kill();
+
+    // Before, the qemu driver said `not a VM of the qemu driver` for each,
+    // the roles dropped to 0 and the service stayed RUNNING.
+    let config = f.data.path().join("flotilla.toml");
+    let sim_config = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, "[engine]\ndriver = \"qemu\"\n").unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--sim-listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--onegate-listen",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .env("FLOTILLA_DATA_DIR", f.data.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "the server must refuse to start: {said}"
+    );
+    assert!(
+        said.contains(&format!("service {id} (2 VMs of driver `sim`)")),
+        "{said}"
+    );
+
+    // Back on the driver that made them: the same VMs, still running.
+    std::fs::write(&config, sim_config).unwrap();
+    f.start_again();
+    let body = f.wait_state(id, 2);
+    assert_eq!(f.vm_ids(id), vms, "{body}");
+    assert_eq!(f.live_vms().len(), 2);
 }

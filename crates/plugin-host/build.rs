@@ -130,7 +130,10 @@ fn ensure_wasm_target() {
     if installed.exists() {
         return;
     }
-    println!("cargo:warning=adding the wasm32-wasip2 target: rustup target add wasm32-wasip2");
+    // Not a `cargo:warning`: cargo replays a build script's warnings on
+    // every later build until the script runs again, so the note would
+    // repeat long after the target was added. A failure below says it all.
+    eprintln!("adding the wasm32-wasip2 target: rustup target add wasm32-wasip2");
     let added = Command::new("rustup")
         .args(["target", "add", "wasm32-wasip2"])
         .status()

@@ -123,6 +123,6 @@ async fn purge_done_deletes_only_done_services() {
     );
     done.state = ServiceState::Done;
     h.engine.store().save_service(&done).unwrap();
-    assert_eq!(h.engine.purge_done().await.unwrap(), [41]);
+    assert_eq!(h.engine.purge_done(|_| true).await.unwrap(), [41]);
     assert_eq!(h.engine.service_ids().unwrap(), [running]);
 }

@@ -8,6 +8,7 @@
 mod common;
 
 mod faults;
+mod in_use;
 mod modes;
 mod onegate;
 mod onegate_compat;

@@ -73,5 +73,36 @@ pub fn restore(args: BackupArgs) -> Result<ExitCode, String> {
             ""
         }
     );
+    if !one_auth_signs_in(&dir, &db) {
+        outln!(
+            "note: {} does not sign in as oneadmin on the restored database: oneadmin's \
+             password is the backed-up server's. Copy that server's one_auth here (and its \
+             onegate.key, so the VMs' OneGate tokens stay valid), or set a new password with \
+             `flotilla user passwd` as another admin",
+            dir.join("one_auth").display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether the data directory's `one_auth` holds oneadmin's password as
+/// the database at `db` knows it (a restore into another data directory
+/// brings the other server's password, not this directory's file).
+fn one_auth_signs_in(dir: &std::path::Path, db: &std::path::Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join("one_auth")) else {
+        return false;
+    };
+    let Some((name, password)) = text.trim().split_once(':') else {
+        return false;
+    };
+    let Ok(store) = crate::store::SqliteStore::open(db) else {
+        return false;
+    };
+    let store = store.boxed();
+    match crate::access::users::stored_credentials(&*store, name) {
+        Ok(Some(stored)) => {
+            crate::access::passwords::matches(password.as_bytes(), stored.hash(), &mut Vec::new())
+        }
+        _ => false,
+    }
 }

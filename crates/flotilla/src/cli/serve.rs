@@ -191,6 +191,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
                     metric_max_age_ms: config.engine.metric_max_age_seconds.saturating_mul(1000),
                 },
             );
+            engine.adopt_driver(&config.engine.driver)?;
             // Network modes reach the store's networks through the engine.
             host.set_network_registry(Arc::new(crate::engine::StoreRegistry::new(&engine)));
             if config.onegate.enabled {

@@ -1,8 +1,16 @@
-//! Sign-in throttling: after `server.failed_logins_per_minute` failed
-//! sign-ins for one user name, or from one client address, within a
-//! minute, further attempts are refused (429) without checking the
-//! password until the minute is over. Guessing then costs the attacker
-//! time and the server nothing.
+//! Sign-in throttling, per user as Vault's lockout is, so that guessing
+//! at one name cannot lock everyone else out:
+//!
+//! - after `server.failed_logins_per_minute` failed sign-ins for one user
+//!   name within a minute, further attempts for that name are refused
+//!   (429) without checking the password until the minute is over;
+//! - after as many failures from one client address (many names tried
+//!   from one place: password spraying), each attempt from it waits
+//!   [`SPRAY_DELAY`] before it is checked. It is slowed, not refused, so a
+//!   user with no failures of her own still signs in from an address she
+//!   shares with someone guessing.
+//!
+//! Guessing then costs the attacker time and the server little.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -10,6 +18,22 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const WINDOW: Duration = Duration::from_secs(60);
+
+/// How long a sign-in from an address past its limit waits before it is
+/// checked.
+pub const SPRAY_DELAY: Duration = Duration::from_secs(1);
+
+/// What a sign-in attempt may do now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Check it at once.
+    Check,
+    /// Check it after waiting this long (its address is past its limit).
+    CheckAfter(Duration),
+    /// Refuse it without checking: its name is past its limit for this
+    /// long still.
+    Refuse(Duration),
+}
 
 /// Keys kept at most per kind: names are chosen by clients, so the maps
 /// must not grow without bound. Past it, expired windows are dropped, and
@@ -69,13 +93,16 @@ impl SignInThrottle {
         }
     }
 
-    /// How long `name` from `address` must wait before trying again, or
-    /// `None` if it may try now.
-    pub fn blocked(&self, name: &str, address: Option<IpAddr>, now: Instant) -> Option<Duration> {
+    /// What an attempt to sign in as `name` from `address` may do now.
+    pub fn verdict(&self, name: &str, address: Option<IpAddr>, now: Instant) -> Verdict {
         let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        let by_name = wait(counts.names.get(name), self.limit, now);
-        let by_address = address.and_then(|a| wait(counts.addresses.get(&a), self.limit, now));
-        by_name.max(by_address)
+        if let Some(wait) = wait(counts.names.get(name), self.limit, now) {
+            return Verdict::Refuse(wait);
+        }
+        match address.and_then(|a| wait(counts.addresses.get(&a), self.limit, now)) {
+            Some(_) => Verdict::CheckAfter(SPRAY_DELAY),
+            None => Verdict::Check,
+        }
     }
 
     pub fn failed(&self, name: &str, address: Option<IpAddr>, now: Instant) {
@@ -102,23 +129,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_limit_per_name_and_address_holds_for_a_minute() {
+    fn a_name_past_its_limit_is_refused_an_address_only_slowed() {
         let t = SignInThrottle::new(3);
         let now = Instant::now();
         let here: IpAddr = "127.0.0.1".parse().unwrap();
         let there: IpAddr = "10.0.0.1".parse().unwrap();
         for _ in 0..3 {
-            assert_eq!(t.blocked("alice", Some(here), now), None);
+            assert_eq!(t.verdict("alice", Some(here), now), Verdict::Check);
             t.failed("alice", Some(here), now);
         }
-        let wait = t.blocked("alice", Some(there), now).unwrap();
-        assert_eq!(wait, WINDOW, "the name, from anywhere");
-        assert!(t.blocked("bob", Some(here), now).is_some(), "the address");
-        assert_eq!(t.blocked("bob", Some(there), now), None);
+        assert_eq!(
+            t.verdict("alice", Some(there), now),
+            Verdict::Refuse(WINDOW),
+            "the name, from anywhere"
+        );
+        assert_eq!(
+            t.verdict("bob", Some(here), now),
+            Verdict::CheckAfter(SPRAY_DELAY),
+            "another name from the address is slowed, not refused"
+        );
+        assert_eq!(t.verdict("bob", Some(there), now), Verdict::Check);
         let later = now + WINDOW;
-        assert_eq!(t.blocked("alice", Some(here), later), None);
+        assert_eq!(t.verdict("alice", Some(here), later), Verdict::Check);
         t.failed("alice", Some(here), later);
-        assert_eq!(t.blocked("alice", Some(here), later), None, "a new window");
+        assert_eq!(
+            t.verdict("alice", Some(here), later),
+            Verdict::Check,
+            "a new window"
+        );
         t.succeeded("alice");
     }
 }

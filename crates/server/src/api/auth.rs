@@ -3,6 +3,7 @@
 
 use super::AppState;
 use super::error::ApiError;
+use crate::access::throttle::Verdict;
 use crate::access::users;
 use crate::access::{Identity, Ownership, Right};
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -48,15 +49,19 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
-        if let Some(wait) = state.throttle.blocked(user, address, Instant::now()) {
-            let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-            return Err(ApiError::retry_later(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "too many failed sign-ins for this user or from this address; try again in {seconds} s"
-                ),
-                seconds,
-            ));
+        match state.throttle.verdict(user, address, Instant::now()) {
+            Verdict::Check => {}
+            // Many names failed from this address: slowed, so spraying
+            // costs time, but a user with no failures of her own gets in.
+            Verdict::CheckAfter(delay) => tokio::time::sleep(delay).await,
+            Verdict::Refuse(wait) => {
+                let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+                return Err(ApiError::retry_later(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("too many failed sign-ins for user {user}; try again in {seconds} s"),
+                    seconds,
+                ));
+            }
         }
         // Read before the stored credentials: a change to the user after
         // this point keeps what is verified below from being remembered.

@@ -88,9 +88,11 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBody {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonBody(Ok(None)));
         }
+        // A body of `null` is no body: OpenNebula's Go client sends it on
+        // every DELETE without options.
         Ok(JsonBody(
             serde_json::from_slice(&bytes)
-                .map(Some)
+                .map(|v: serde_json::Value| (!v.is_null()).then_some(v))
                 .map_err(|e| format!("request body: not valid JSON: {e}")),
         ))
     }
@@ -119,7 +121,11 @@ pub(super) fn perform(body: JsonBody) -> Result<(String, serde_json::Value), Api
         .get("perform")
         .and_then(serde_json::Value::as_str)
         .ok_or_else(|| ApiError::bad_request("action.perform: required, a string"))?;
-    let params = action.get("params").cloned().unwrap_or_else(|| json!({}));
+    // `"params": null` is no params, as OneFlow's Ruby reads it.
+    let params = match action.get("params") {
+        None | Some(serde_json::Value::Null) => json!({}),
+        Some(params) => params.clone(),
+    };
     if !params.is_object() {
         return Err(ApiError::bad_request("action.params: must be an object"));
     }

@@ -592,7 +592,7 @@ pub async fn delete_role_sched_action(
     operation_id = "purgeDoneServices",
     tag = "service",
     summary = "Delete DONE services",
-    description = "oneadmin group only.",
+    description = "The DONE services the caller may manage.",
     responses(
         (status = 204, response = NoContent),
         (status = 401, response = Unauthorized),
@@ -601,11 +601,10 @@ pub async fn delete_role_sched_action(
     )
 )]
 pub async fn purge_done(State(state): St, caller: Caller) -> Result<StatusCode, ApiError> {
-    if !caller.0.admin {
-        return Err(ApiError::forbidden(
-            "only the oneadmin group may purge DONE services",
-        ));
-    }
-    state.engine()?.purge_done().await?;
+    // As OneFlow: each caller purges the DONE services she may manage.
+    state
+        .engine()?
+        .purge_done(|service| caller.0.may(Right::Manage, &service.ownership))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

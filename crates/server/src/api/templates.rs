@@ -460,14 +460,17 @@ pub async fn action(
         "clone" => {
             let doc = load(&state, &caller, id, Right::Use)?;
             let name = super::check_name("params.name", params.get("name"))?;
+            // OpenNebula's Go client sends a boolean: true clones the VM
+            // templates (not their images), as OneFlow reads it.
             let recursive = match params.get("recursive") {
-                None | Some(Value::Null) => "none",
+                None | Some(Value::Null) | Some(Value::Bool(false)) => "none",
+                Some(Value::Bool(true)) => "templates",
                 Some(Value::String(r)) if ["none", "templates", "all"].contains(&r.as_str()) => {
                     r.as_str()
                 }
                 Some(_) => {
                     return Err(ApiError::bad_request(
-                        "params.recursive: must be none, templates or all",
+                        "params.recursive: must be none, templates or all (or true for templates, false for none)",
                     ));
                 }
             };

@@ -186,7 +186,7 @@ pub async fn update_vnet(
 
 #[utoipa::path(delete, path = "/vnet/{id}", operation_id = "deleteVnet", tag = "vnet",
     summary = "Delete a virtual network",
-    description = "Refused (409) while addresses are leased from it or it belongs to a service; a reservation's addresses go back to its parent.",
+    description = "Refused (409) while addresses are leased from it, it belongs to a service, or a live service or a service template names it; a reservation's addresses go back to its parent.",
     params(("id" = u64, Path)),
     responses(
         (status = 204, response = NoContent),
@@ -221,8 +221,44 @@ pub async fn delete_vnet(
             first.holder
         )));
     }
+    // A role at cardinality 0 holds no lease, but its next VM would get a
+    // NIC on a network that is gone.
+    let users = users_of(&*store, id)?;
+    if !users.is_empty() {
+        return Err(ApiError::conflict(format!(
+            "virtual network {id} is named by {}; change or delete them first",
+            users.join(", ")
+        )));
+    }
     store.delete_network(id).map_err(network_error)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The live services and the service templates that name network `id`
+/// (`service 3`, `service template 1`), at most ten of them.
+fn users_of(store: &dyn Store, id: u64) -> Result<Vec<String>, ApiError> {
+    use flotilla_core::service::validate::networks::names_network;
+    let mut users = Vec::new();
+    for service in store.services()? {
+        if service.state != crate::service::ServiceState::Done
+            && names_network(&service.template, id)
+        {
+            users.push(format!("service {}", service.id));
+        }
+    }
+    for doc in store.service_templates()? {
+        let named = serde_json::from_value(doc.body.clone())
+            .is_ok_and(|t: flotilla_core::service::model::ServiceTemplate| names_network(&t, id));
+        if named {
+            users.push(format!("service template {}", doc.id));
+        }
+    }
+    if users.len() > 10 {
+        let more = users.len() - 10;
+        users.truncate(10);
+        users.push(format!("{more} more"));
+    }
+    Ok(users)
 }
 
 #[utoipa::path(post, path = "/vnet/{id}/action", operation_id = "vnetAction", tag = "vnet",

@@ -87,6 +87,8 @@ struct Inner {
     /// Set once the server runs OneGate: VMs get its endpoint and a token
     /// in their context, and what they report counts as observed.
     onegate: std::sync::OnceLock<Arc<dyn VmReports>>,
+    /// The driver plugin's id, recorded on each service it makes VMs for.
+    driver_id: std::sync::OnceLock<String>,
     clock: SharedClock,
     settings: Settings,
     locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
@@ -186,6 +188,7 @@ impl Engine {
                 policies,
                 networks,
                 onegate: std::sync::OnceLock::new(),
+                driver_id: std::sync::OnceLock::new(),
                 clock,
                 settings,
                 locks: Mutex::new(HashMap::new()),
@@ -215,6 +218,46 @@ impl Engine {
 
     pub fn onegate(&self) -> Option<&Arc<dyn VmReports>> {
         self.inner.onegate.get()
+    }
+
+    /// Take on the services of a data directory with driver `id`: each
+    /// service records the driver that made its VMs, and a VM belongs to
+    /// that driver alone (another has never heard of it and would call
+    /// it gone). Refused, naming them, while services have live VMs of
+    /// another driver; services from before the record are taken as the
+    /// configured driver's.
+    pub fn adopt_driver(&self, id: &str) -> Result<(), String> {
+        let _ = self.inner.driver_id.set(id.to_string());
+        let store = self.store();
+        let services = store.services().map_err(|e| format!("database: {e:#}"))?;
+        let mut foreign = Vec::new();
+        for service in services {
+            match &service.driver {
+                Some(driver) if driver != id && service.live_vm_count() > 0 => {
+                    foreign.push(format!(
+                        "service {} ({} VMs of driver `{driver}`)",
+                        service.id,
+                        service.live_vm_count()
+                    ))
+                }
+                Some(_) => {}
+                None => {
+                    let mut service = (*service).clone();
+                    service.driver = Some(id.to_string());
+                    store
+                        .save_service(&service)
+                        .map_err(|e| format!("database: {e:#}"))?;
+                }
+            }
+        }
+        if foreign.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "engine.driver is `{id}`, but {}: only the driver that made a VM can reach it. \
+             Start with that driver again, or undeploy those services with it first",
+            foreign.join(", ")
+        ))
     }
 
     /// The store, for resources outside the life cycle (VM templates).
@@ -285,6 +328,7 @@ impl Engine {
                 Service::new(store.next_service_id()?, template, now, settings.wait_ms);
             service.default_cooldown_s = settings.default_cooldown_s;
             service.ownership = ownership;
+            service.driver = self.inner.driver_id.get().cloned();
             store.save_service(&service)?;
             service
         };
@@ -334,7 +378,11 @@ impl Engine {
     /// Delete the services in DONE (`purge_done`). Undeployed services are
     /// deleted when their last role is done, so DONE documents only come
     /// from older data; this clears them. Returns the ids purged.
-    pub async fn purge_done(&self) -> Result<Vec<u64>, EngineError> {
+    /// Delete the DONE services `may_purge` allows; their ids.
+    pub async fn purge_done(
+        &self,
+        may_purge: impl Fn(&Service) -> bool,
+    ) -> Result<Vec<u64>, EngineError> {
         let mut purged = Vec::new();
         for id in self.service_ids()? {
             let lock = self.lock_for(id);
@@ -342,6 +390,7 @@ impl Engine {
             let store = self.store();
             if let Some(service) = store.service(id)?
                 && service.state == crate::service::ServiceState::Done
+                && may_purge(&service)
             {
                 store.delete_service(id)?;
                 purged.push(id);

@@ -140,7 +140,7 @@ impl Engine {
     }
 
     /// Lease an address for a NIC on one of Flotilla's networks (a
-    /// network id that is not one is left to the driver).
+    /// network name that is not a number is left to the driver).
     fn lease_nic(
         &self,
         service: &Service,
@@ -154,11 +154,14 @@ impl Engine {
             return Ok(());
         };
         let store = self.store();
+        // A number names one of Flotilla's networks: if it is not there
+        // (deleted, or never made), the VM fails with the reason rather
+        // than boot with a NIC that has no address.
         let Some(net) = store
             .resource(ResourceKind::Vnet, vnet)
             .map_err(|e| format!("{e:#}"))?
         else {
-            return Ok(());
+            return Err(format!("virtual network {vnet} does not exist"));
         };
         // A service's VMs take addresses only from networks its owner
         // may use (an operator's network shared with them, or the

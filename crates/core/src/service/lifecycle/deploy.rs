@@ -294,7 +294,8 @@ impl Service {
                         .iter()
                         .all(|n| n.vm_state == Some(VmState::Done) || n.vm_id.is_none())
                 {
-                    self.roles.remove(i);
+                    let removed = self.roles.remove(i);
+                    self.removed_roles.insert(name.clone(), removed.last_vmname);
                     self.template.roles.retain(|r| r.name != name);
                     self.removing_role = None;
                     self.info(now, format!("Role {name} removed"));

@@ -29,7 +29,7 @@ impl Service {
             name: role.name.clone(),
             state: RoleState::Pending,
             cardinality: role.cardinality,
-            last_vmname: 0,
+            last_vmname: self.removed_roles.get(&role.name).copied().unwrap_or(0),
             nodes: Vec::new(),
             on_hold: false,
             scale_way: None,

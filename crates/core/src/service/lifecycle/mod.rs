@@ -337,6 +337,29 @@ pub struct Service {
     /// its roles and removed after them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub networks: Vec<ServiceNetwork>,
+    /// The VM numbers the removed roles had used, by role name: a role
+    /// added again under the same name numbers its VMs on from there, so
+    /// an operation id (and the VM and OneGate token behind it) never
+    /// comes back within the service.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub removed_roles: std::collections::BTreeMap<String, u64>,
+    /// The driver plugin that makes and runs the service's VMs: only it
+    /// knows them, so a server started with another driver must not take
+    /// the service on. `None` in services made before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+}
+
+impl Service {
+    /// How many of the service's VMs a driver made and has not yet seen
+    /// gone (DONE).
+    pub fn live_vm_count(&self) -> usize {
+        self.roles
+            .iter()
+            .flat_map(|r| &r.nodes)
+            .filter(|n| n.vm_id.is_some() && n.vm_state != Some(VmState::Done))
+            .count()
+    }
 }
 
 fn default_cooldown_s() -> u32 {
@@ -441,6 +464,8 @@ impl Service {
             wait_ms,
             deleted: false,
             removing_role: None,
+            removed_roles: Default::default(),
+            driver: None,
             ownership: crate::permissions::Ownership::default(),
             scheduled_actions: Vec::new(),
             next_sched_id: 0,

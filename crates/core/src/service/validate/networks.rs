@@ -250,3 +250,68 @@ pub fn fill_networks(template: &mut ServiceTemplate) -> Result<(), Vec<FieldErro
         Err(errors)
     }
 }
+
+/// Whether a service template (or a service's) names virtual network
+/// `network`: as a network value (`id`, `reserve_from`, or the default of
+/// a declared network, `…||id:N`) or as a role's NIC (`NETWORK_ID = N`).
+/// A network so named must not be deleted: the next deploy or scale-out
+/// would get a NIC with no address.
+pub fn names_network(template: &ServiceTemplate, network: u64) -> bool {
+    let id = network.to_string();
+    let is_it = |v: &Value| crate::service::inputs::as_text(v).is_some_and(|t| t.trim() == id);
+    let in_values = template.networks_values.iter().any(|entry| {
+        entry.values().filter_map(Value::as_object).any(|spec| {
+            ["id", "reserve_from"]
+                .iter()
+                .any(|k| spec.get(*k).is_some_and(is_it))
+        })
+    });
+    // A declaration's default, field 4: `kind:id[:extra]`.
+    let in_declarations = template.networks.values().any(|spec| {
+        spec.split('|').nth(4).is_some_and(|default| {
+            let mut parts = default.trim().splitn(3, ':');
+            let kind = parts.next().unwrap_or_default();
+            ["id", "reserve_from"].contains(&kind) && parts.next().map(str::trim) == Some(&id)
+        })
+    });
+    let in_nics = template.roles.iter().any(|role| {
+        ["NIC", "NIC_ALIAS"].iter().any(|key| {
+            nics(&role.template_contents, key)
+                .iter()
+                .any(|(_, nic)| nic.get("NETWORK_ID").is_some_and(is_it))
+        })
+    });
+    in_values || in_declarations || in_nics
+}
+
+#[cfg(test)]
+mod names_network_tests {
+    use super::*;
+
+    fn template(doc: Value) -> ServiceTemplate {
+        serde_json::from_value(doc).unwrap()
+    }
+
+    #[test]
+    fn a_network_is_named_by_values_declarations_and_nics() {
+        let role = |nic: Value| {
+            serde_json::json!({"name": "web", "type": "vm", "template_id": 0,
+                "template_contents": {"NIC": nic}})
+        };
+        let by_value = template(serde_json::json!({"name": "a", "roles": [],
+            "networks_values": [{"Public": {"reserve_from": "7", "extra": "SIZE=2"}}]}));
+        let by_default = template(serde_json::json!({"name": "a", "roles": [],
+            "networks": {"Public": "M|network|the public one||id:7"}}));
+        let by_nic = template(
+            serde_json::json!({"name": "a", "roles": [role(serde_json::json!([{"NETWORK_ID": 7}]))]}),
+        );
+        let by_name = template(
+            serde_json::json!({"name": "a", "roles": [role(serde_json::json!({"NETWORK_ID": "$Public"}))]}),
+        );
+        for t in [&by_value, &by_default, &by_nic] {
+            assert!(names_network(t, 7), "{t:?}");
+            assert!(!names_network(t, 17), "{t:?}");
+        }
+        assert!(!names_network(&by_name, 7));
+    }
+}

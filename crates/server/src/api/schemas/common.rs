@@ -15,7 +15,7 @@ json_schema!(ActionRequest, {
                     "type": "string"
                 },
                 "params": {
-                    "type": "object",
+                    "type": ["object", "null"],
                     "default": {}
                 }
             }

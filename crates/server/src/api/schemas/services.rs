@@ -94,7 +94,7 @@ json_schema!(ServiceActionRequest, {
                             "const": "recover"
                         },
                         "params": {
-                            "type": "object",
+                            "type": ["object", "null"],
                             "properties": {
                                 "delete": {
                                     "type": ["boolean", "null"],
@@ -148,7 +148,7 @@ json_schema!(ServiceActionRequest, {
                             "enum": ["terminate", "terminate-hard", "undeploy", "undeploy-hard", "hold", "stop", "suspend", "resume", "reboot", "reboot-hard", "poweroff", "poweroff-hard", "snapshot-create", "snapshot-revert", "snapshot-delete", "disk-snapshot-create", "disk-snapshot-revert", "disk-snapshot-delete"]
                         },
                         "params": {
-                            "$ref": "#/components/schemas/BatchParams"
+                            "oneOf": [{"$ref": "#/components/schemas/BatchParams"}, {"type": "null"}]
                         }
                     }
                 }
@@ -251,7 +251,7 @@ json_schema!(RoleVmActionRequest, {
                     "enum": ["terminate", "terminate-hard", "undeploy", "undeploy-hard", "hold", "release", "stop", "suspend", "resume", "reboot", "reboot-hard", "poweroff", "poweroff-hard", "snapshot-create", "snapshot-revert", "snapshot-delete", "disk-snapshot-create", "disk-snapshot-revert", "disk-snapshot-delete"]
                 },
                 "params": {
-                    "$ref": "#/components/schemas/BatchParams"
+                    "oneOf": [{"$ref": "#/components/schemas/BatchParams"}, {"type": "null"}]
                 }
             }
         }

@@ -397,7 +397,7 @@ json_schema!(ServiceTemplateActionRequest, {
                             "const": "instantiate"
                         },
                         "params": {
-                            "type": "object",
+                            "type": ["object", "null"],
                             "properties": {
                                 "merge_template": {
                                     "type": "object",
@@ -429,10 +429,10 @@ json_schema!(ServiceTemplateActionRequest, {
                                     "minLength": 1
                                 },
                                 "recursive": {
-                                    "type": ["string", "null"],
-                                    "enum": ["none", "templates", "all", null],
+                                    "type": ["string", "boolean", "null"],
+                                    "enum": ["none", "templates", "all", true, false, null],
                                     "default": "none",
-                                    "description": "templates also clones the VM templates; all also their images."
+                                    "description": "templates (or true) also clones the VM templates; all also their images."
                                 }
                             }
                         }

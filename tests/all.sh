@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian machine with only rustup:
+# installs what the tests need, then runs the format check, every test
+# (`cargo test --workspace --release`) and the schema run against a real
+# server. CI (.ci/run) runs exactly this.
+#
+#   tests/all.sh             install what is missing, then test
+#   tests/all.sh --no-install  test only (everything already installed)
+#
+# What it installs, each only when missing:
+# - rustup: the wasm32-wasip2 target and rustfmt (rust-toolchain.toml lists
+#   them, but rustup adds them only to a toolchain it installs itself);
+# - Debian packages (apt-get, as root or through sudo): systemd
+#   (systemd-analyze checks the example unit), jq and curl (the README's
+#   REST example, which a test walks), qemu-system-x86, qemu-utils,
+#   socat and cpio (real VMs in tests/qemu.rs; the test builds the guest
+#   image from Debian packages with `apt-get download`, which needs the
+#   package lists);
+# - componentize-py from PyPI and the JavaScript example's npm packages
+#   (pinned in its package-lock.json): the tests build the example policies
+#   in Python and JavaScript with them;
+# - schemathesis from PyPI, in a venv under target/ (tests/schema/run.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+install=1
+case "${1:-}" in
+    --no-install) install=0 ;;
+    "") ;;
+    *) echo "usage: tests/all.sh [--no-install]" >&2; exit 2 ;;
+esac
+
+# Tools from PyPI for the tests, beside the build.
+tools=target/test-tools
+componentize_py=0.25.1
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null; then
+        sudo "$@"
+    else
+        echo "tests/all.sh: '$*' needs root (or sudo)" >&2
+        exit 1
+    fi
+}
+
+apt_updated=
+apt_install() {
+    if [ -z "$apt_updated" ]; then
+        as_root apt-get update
+        apt_updated=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
+}
+
+if [ "$install" = 1 ]; then
+    rustup target add wasm32-wasip2
+    rustup component add rustfmt clippy
+
+    if ! command -v systemd-analyze >/dev/null; then
+        apt_install systemd
+    fi
+    # The README's REST example reads ids with jq, and a test walks it.
+    if ! command -v jq >/dev/null || ! command -v curl >/dev/null; then
+        apt_install jq curl
+    fi
+    # Debian 12's qemu-system-x86 wants bookworm's qemu-utils; an image
+    # that ships a newer one from backports gets bookworm's.
+    if ! command -v qemu-system-x86_64 >/dev/null || ! command -v qemu-img >/dev/null \
+        || ! command -v socat >/dev/null || ! command -v cpio >/dev/null; then
+        apt_install qemu-system-x86 qemu-utils socat cpio \
+            || apt_install --allow-downgrades qemu-system-x86 qemu-utils/bookworm socat cpio
+    fi
+    if ! apt-cache show linux-image-cloud-amd64 >/dev/null 2>&1 && [ -z "$apt_updated" ]; then
+        as_root apt-get update
+        apt_updated=1
+    fi
+
+    # componentize-py in a venv of its own (Debian's Python refuses
+    # installs outside one), put on PATH below.
+    if ! python3 -m venv --help >/dev/null 2>&1; then
+        apt_install python3 python3-venv python3-pip
+    fi
+    if ! "$tools/bin/componentize-py" --version 2>/dev/null | grep -q "$componentize_py"; then
+        rm -rf "$tools"
+        python3 -m venv "$tools"
+        "$tools/bin/pip" install --quiet "componentize-py==$componentize_py"
+    fi
+    if ! command -v npm >/dev/null; then
+        apt_install nodejs npm
+    fi
+    npm ci --prefix examples/policies/javascript --no-audit --no-fund
+fi
+if [ -x "$tools/bin/componentize-py" ]; then
+    export PATH="$tools/bin:$PATH"
+fi
+
+cargo fmt --all --check
+cargo test --workspace --release --locked
+
+# Schema-driven run against a real server with the binary cargo test
+# built: no server errors, no answers its own openapi.json does not allow.
+tests/schema/run.sh
