@@ -594,6 +594,34 @@ fn an_installed_plugin_is_removed_unless_built_in_or_in_use() {
     );
     assert_eq!(status, 404, "{body}");
 
+    // A network mode a service's network was made with stays while the
+    // network does: undeploying it needs the mode.
+    let fixture = dist("network-fault");
+    let (ok, out, err) = flotilla_as_admin(&f, &["plugin", "install", fixture.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    let (status, body) = f.call(
+        "POST",
+        "/vnet",
+        json!({"name": "lan", "template": {"AR": [{"TYPE": "IP4", "IP": "10.5.0.1", "SIZE": "10"}]}}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let parent = body["VNET"]["ID"].as_str().unwrap().to_string();
+    let networked = f.deploy(json!({
+        "name": "networked",
+        "networks": {"Private": "M|network|private||"},
+        "networks_values": [{"Private": {"reserve_from": parent, "mode": "network-fault",
+                                         "extra": "SIZE=2"}}],
+        "roles": [{"name": "web", "type": "vm", "cardinality": 1, "template_id": 0,
+                   "template_contents": {"NIC": [{"NETWORK_ID": "$Private"}]}}]
+    }));
+    let (status, body) = f.call("DELETE", "/plugins/network-fault", serde_json::Value::Null);
+    assert_eq!(status, 409, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("service {networked} (networked) network Private")),
+        "{error}"
+    );
+
     // An upload that does not install leaves no file behind.
     let (status, body) = f.call(
         "POST",

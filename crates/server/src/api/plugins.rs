@@ -124,8 +124,8 @@ fn refused(e: InstallError) -> ApiError {
 }
 
 /// Refused while something uses the plugin: the configuration file
-/// (`engine.driver`, `engine.network_mode`) or a service's elasticity
-/// policy. Templates that name it are not checked: instantiating one later
+/// (`engine.driver`, `engine.network_mode`), a service's elasticity
+/// policy or a service's network of that mode. Templates that name it are not checked: instantiating one later
 /// is refused as for any plugin that is not installed.
 #[utoipa::path(
     delete,
@@ -133,7 +133,7 @@ fn refused(e: InstallError) -> ApiError {
     operation_id = "removePlugin",
     tag = "plugins",
     summary = "Remove an installed plugin",
-    description = "oneadmin group only. Deletes the plugin's files from <data-dir>/plugins and stops using it; calls running on it finish. Built-in plugins cannot be removed (409), nor a plugin flotilla.toml names as engine.driver or engine.network_mode, nor one a service's elasticity policy uses (409, naming them).",
+    description = "oneadmin group only. Deletes the plugin's files from <data-dir>/plugins and stops using it; calls running on it finish. Built-in plugins cannot be removed (409), nor a plugin flotilla.toml names as engine.driver or engine.network_mode, nor one a service's elasticity policy or network uses (409, naming them).",
     params(("id" = String, Path)),
     responses(
         (status = 204, response = NoContent),
@@ -173,12 +173,22 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The services whose roles' elasticity policies name plugin `id`:
-/// `service 3 (web) role frontend`.
+/// The services that use plugin `id`: a role's elasticity policy names
+/// it (`service 3 (web) role frontend`), or it is the mode of one of the
+/// service's networks not yet removed, which it must undeploy
+/// (`service 3 (web) network Private`).
 fn services_using(state: &AppState, id: &str) -> Result<Vec<String>, ApiError> {
     let store = state.store()?;
     let mut users = Vec::new();
     for service in store.services()? {
+        for network in &service.networks {
+            if network.mode.as_deref() == Some(id) && !network.removed {
+                users.push(format!(
+                    "service {} ({}) network {}",
+                    service.id, service.name, network.name
+                ));
+            }
+        }
         for role in &service.template.roles {
             let uses = role.elasticity_policies.iter().any(|policy| {
                 crate::service::elasticity::PolicySpec::read(policy).is_ok_and(|p| p.plugin == id)
