@@ -129,11 +129,15 @@ impl Reports {
     /// Forget VMs of `service` that `keep` refuses (they left it); the
     /// store forgets them in the engine's round.
     pub fn forget(&self, service: u64, keep: &dyn Fn(&str) -> bool) {
-        {
+        let forgotten = {
             let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
+            let before = values.len();
             values.retain(|(s, op), _| *s != service || keep(op));
+            values.len() < before
+        };
+        if forgotten {
+            self.changed(service);
         }
-        self.changed(service);
     }
 
     /// Write what changed since the last call, in one transaction.
@@ -200,7 +204,15 @@ mod tests {
             Err(ReportError::TooMany(MAX_ATTRIBUTES + 2))
         );
         assert_eq!(r.get(1, "op").len(), 1, "a refused report changes nothing");
+        let before = r.generation(1);
+        r.forget(1, &|_| true);
+        assert_eq!(
+            r.generation(1),
+            before,
+            "nothing forgotten, nothing changed"
+        );
         r.forget(1, &|_| false);
         assert!(r.get(1, "op").is_empty());
+        assert_eq!(r.generation(1), before + 1);
     }
 }
