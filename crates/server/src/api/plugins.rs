@@ -125,8 +125,8 @@ fn refused(e: InstallError) -> ApiError {
 
 /// Refused while something uses the plugin: the configuration file
 /// (`engine.driver`, `engine.network_mode`), a service's elasticity
-/// policy or a service's network of that mode. Templates that name it are not checked: instantiating one later
-/// is refused as for any plugin that is not installed.
+/// policy or a service's network of that mode. Templates that name it are
+/// not checked: instantiating one warns, as for any plugin not installed.
 #[utoipa::path(
     delete,
     path = "/plugins/{id}",
