@@ -47,15 +47,17 @@ impl Engine {
                     image.id, image.name
                 ));
             }
-            let path = image
+            // An image without a file (a record only, as the simulated
+            // hypervisor needs) gets no SOURCE: a driver that attaches
+            // files says so.
+            if let Some(path) = image
                 .attributes
                 .get("PATH")
                 .and_then(as_text)
                 .filter(|p| !p.trim().is_empty())
-                .ok_or_else(|| {
-                    format!("{field}: image {} ({}) has no PATH", image.id, image.name)
-                })?;
-            disk.insert("SOURCE".into(), Value::String(path));
+            {
+                disk.insert("SOURCE".into(), Value::String(path));
+            }
             disk.insert("IMAGE_ID".into(), Value::String(image.id.to_string()));
             // The image's format, unless the disk says.
             for key in ["DRIVER", "FORMAT"] {

@@ -40,9 +40,20 @@ impl GrantRequest {
             "accel" => Some(accel.clone()),
             _ => None,
         })
-        .map_err(|e| match e {
-            flotilla_plugin_sdk::driver::Error::InvalidInput(m) => m,
-            other => format!("{other:?}"),
+        .map_err(|e| {
+            // Named as the command's options are.
+            let m = match e {
+                flotilla_plugin_sdk::driver::Error::InvalidInput(m) => m,
+                other => format!("{other:?}"),
+            };
+            let m = m.strip_prefix("config: ").unwrap_or(&m);
+            match m.split_once(':') {
+                Some((key, rest)) => format!(
+                    "--{}:{rest}",
+                    key.replace("_dirs", "_dir").replace('_', "-")
+                ),
+                None => m.to_string(),
+            }
         })
         .and_then(|s| {
             for (what, path) in [("qemu", &self.qemu), ("qemu-img", &self.qemu_img)] {
@@ -186,7 +197,10 @@ mod tests {
             ..example()
         };
         let err = overlap.toml().unwrap_err();
-        assert!(err.starts_with("config: image_dirs:"), "{err}");
+        assert!(
+            err.starts_with("--image-dir: `/var/lib/flotilla` overlaps"),
+            "{err}"
+        );
         let relative = GrantRequest {
             qemu: "qemu-system-x86_64".into(),
             ..example()

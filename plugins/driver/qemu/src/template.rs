@@ -187,8 +187,8 @@ fn parse_disk(disk: &Map<String, Value>, field: &str) -> Result<DiskRequest, Err
             field,
             match image {
                 Some(image) => format!(
-                    "{image} was not resolved to its file (the server resolves a DISK's image \
-                     into SOURCE when it creates the VM)"
+                    "{image} names no file: the server puts the image's PATH in SOURCE, and \
+                     this image has none"
                 ),
                 None => "needs an image (IMAGE_ID, or IMAGE with IMAGE_UNAME) or the PATH of a \
                          qcow2 or raw file in an image directory (volatile disks are not \
