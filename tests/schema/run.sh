@@ -55,7 +55,8 @@ api=$(free_port)
 sim=$(free_port)
 printf '[engine]\ntick_ms = 200\n\n[sim]\nboot_seconds = 0\n' >"$data/flotilla.toml"
 FLOTILLA_DATA_DIR=$data FLOTILLA_LOG=warn "$bin" serve \
-    --listen "127.0.0.1:$api" --sim-listen "127.0.0.1:$sim" >"$data/server.log" 2>&1 &
+    --listen "127.0.0.1:$api" --sim-listen "127.0.0.1:$sim" \
+    --onegate-listen "127.0.0.1:$(free_port)" >"$data/server.log" 2>&1 &
 pid=$!
 
 up=
