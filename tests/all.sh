@@ -31,7 +31,7 @@ case "${1:-}" in
 esac
 
 # Tools from PyPI for the tests, beside the build.
-tools=target/test-tools
+tools=$PWD/target/test-tools
 componentize_py=0.25.1
 
 as_root() {
