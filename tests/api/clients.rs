@@ -14,8 +14,9 @@ fn fast() -> &'static str {
     "[engine]\ntick_ms = 50\n\n[sim]\nboot_seconds = 0\n"
 }
 
-#[test]
-fn goca_null_bodies_and_boolean_recursive_are_understood() {
+/// A fast server with VM template 0 and service template 0 (db and two
+/// web VMs); its data directory, the server and oneadmin's password.
+fn serve_one_template() -> (tempfile::TempDir, crate::Api, String) {
     let data = tempfile::tempdir().unwrap();
     let pw = prepare(
         data.path(),
@@ -25,9 +26,15 @@ fn goca_null_bodies_and_boolean_recursive_are_understood() {
     );
     let server = start(data.path());
     let admin = Some(("oneadmin", pw.as_str()));
-
     let (status, created) = server.call("POST", "/service_template", admin, Some(&template()));
     assert_eq!(status, 201, "{created}");
+    (data, server, pw)
+}
+
+#[test]
+fn goca_null_bodies_and_boolean_recursive_are_understood() {
+    let (_data, server, pw) = serve_one_template();
+    let admin = Some(("oneadmin", pw.as_str()));
 
     // goca's clone: `"recursive": true` clones the VM templates too.
     let (status, clone) = server.call(
@@ -121,17 +128,8 @@ fn purge_done_by_a_user_purges_her_own_done_services() {
 
 #[test]
 fn a_role_added_again_under_a_removed_roles_name_gets_new_vms() {
-    let data = tempfile::tempdir().unwrap();
-    let pw = prepare(
-        data.path(),
-        fast(),
-        &[("small", json!({"CPU": "1"}))],
-        |_| {},
-    );
-    let server = start(data.path());
+    let (_data, server, pw) = serve_one_template();
     let admin = Some(("oneadmin", pw.as_str()));
-    let (status, _) = server.call("POST", "/service_template", admin, Some(&template()));
-    assert_eq!(status, 201);
     let (status, service) = server.call(
         "POST",
         "/service_template/0/action",
