@@ -5,9 +5,10 @@
 //! in `-o wide`, commands that say what they did, and help that shows the
 //! flags that mean something.
 
-use crate::{CLEARED, Site, created_id, describe, fails, flotilla, ok, rows, wait_service};
+use crate::{CLEARED, Site, created_id, describe, fails, flotilla, ok, rows};
 use serde_json::json;
 use std::process::Command;
+use std::time::Duration;
 
 /// A file in a fresh folder.
 fn write(dir: &tempfile::TempDir, name: &str, contents: &str) -> String {
@@ -339,7 +340,13 @@ fn delete_and_action_say_what_they_did_and_wide_shows_addresses() {
 
     let said = ok(&env, &["service", "delete", &id]);
     assert_eq!(said.trim(), format!("service {id}: undeploying"));
-    wait_service(&env, &id, "undeployed", |b| b["state"] != 2);
+    // Undeployed, the service is gone (it may be before a first look).
+    let gone = crate::common::wait_for(Duration::from_secs(60), || {
+        let out = flotilla(&env, &["service", "show", &id]);
+        (!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("does not exist"))
+            .then_some(())
+    });
+    assert!(gone.is_some(), "service {id} was never undeployed");
 }
 
 #[test]
