@@ -123,7 +123,16 @@ fn a_service_with_all_three_modes_deploys_leases_distinct_addresses_and_gives_ev
     assert_eq!(vnet_ids(&f), vec![public, parent]);
     assert!(leases(&f, public).is_empty());
     assert!(leases(&f, parent).is_empty());
-    // A network in use by nobody can go now.
+    // The service template still reserves from it: it stays until the
+    // template goes, then it can go.
+    let (status, err) = f.call("DELETE", &format!("/vnet/{parent}"), Value::Null);
+    assert_eq!(status, 409, "{err}");
+    assert!(
+        err["error"].as_str().unwrap().contains("service template 0"),
+        "{err}"
+    );
+    let (status, err) = f.call("DELETE", "/service_template/0", Value::Null);
+    assert_eq!(status, 204, "{err}");
     let (status, _) = f.call("DELETE", &format!("/vnet/{parent}"), Value::Null);
     assert_eq!(status, 204);
 }
