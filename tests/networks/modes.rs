@@ -128,7 +128,10 @@ fn a_service_with_all_three_modes_deploys_leases_distinct_addresses_and_gives_ev
     let (status, err) = f.call("DELETE", &format!("/vnet/{parent}"), Value::Null);
     assert_eq!(status, 409, "{err}");
     assert!(
-        err["error"].as_str().unwrap().contains("service template 0"),
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("service template 0"),
         "{err}"
     );
     let (status, err) = f.call("DELETE", "/service_template/0", Value::Null);
