@@ -382,6 +382,23 @@ fn a_reload_revokes_and_restores_a_grant_and_an_invalid_file_changes_nothing() {
                 .contains("engine.tick_ms: must be above zero"),
         "{body}"
     );
+    // A grant for a plugin there is not, as `config check` and a start
+    // refuse it.
+    std::fs::write(
+        &config,
+        "[plugins.simm]\nallowed_outbound_hosts = [\"http://127.0.0.1:1\"]\n",
+    )
+    .unwrap();
+    let (status, body) = f.call("POST", "/config/reload", serde_json::Value::Null);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("plugins.simm: no plugin \"simm\""),
+        "{body}"
+    );
+    std::fs::write(&config, "[engine]\ntick_ms = 0\n").unwrap();
     // The same file by SIGHUP: refused too (logged), the grant stays.
     hangup_until(&f, |p| {
         p["allowed_outbound_hosts"] == serde_json::json!([sim])

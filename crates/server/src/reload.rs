@@ -88,6 +88,10 @@ impl Reloader {
     pub fn reload(&self, registry: &Registry) -> Result<Reloaded, String> {
         let _one = self.busy.lock().unwrap_or_else(|e| e.into_inner());
         let config = Config::load(&self.path)?;
+        // As at start: every plugin id the file names must be one there is.
+        config
+            .check_plugin_ids(&crate::config::available_plugins(self.plugins_dir.parent()))
+            .map_err(|e| format!("{}: {e}", self.path.display()))?;
         let grant_for = |id: &str| grant_in(&config, &self.defaults, id);
         // Every grant is checked against its plugin before any is applied,
         // so a refused file changes nothing.
