@@ -182,6 +182,18 @@ fn the_systemd_unit_verifies() {
     assert_eq!(kill_mode.as_deref(), Some("process"));
 }
 
+/// `flotilla serve` on free loopback ports (API, simulated hypervisor,
+/// OneGate) with `data` as its data directory, not yet started.
+fn serve_on_free_ports(data: &std::path::Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
+        .args(["--sim-listen", &format!("127.0.0.1:{}", free_port())])
+        .args(["--onegate-listen", &format!("127.0.0.1:{}", free_port())])
+        .env("FLOTILLA_DATA_DIR", data);
+    command
+}
+
 /// Run `flotilla ARGS` with `data` as the data directory.
 fn flotilla(data: &std::path::Path, args: &[&str]) -> std::process::Output {
     Command::new(BIN)
@@ -296,19 +308,7 @@ fn a_server_refuses_to_start_while_others_may_read_oneadmins_password() {
     drop(store);
     let auth = data.path().join("one_auth");
     std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{}", free_port()),
-            "--sim-listen",
-            &format!("127.0.0.1:{}", free_port()),
-            "--onegate-listen",
-            &format!("127.0.0.1:{}", free_port()),
-        ])
-        .env("FLOTILLA_DATA_DIR", data.path())
-        .output()
-        .unwrap();
+    let out = serve_on_free_ports(data.path()).output().unwrap();
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -556,17 +556,7 @@ fn a_server_started_with_another_driver_refuses_rather_than_forget_the_vms() {
     let config = f.data.path().join("flotilla.toml");
     let sim_config = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, "[engine]\ndriver = \"qemu\"\n").unwrap();
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{}", free_port()),
-            "--sim-listen",
-            &format!("127.0.0.1:{}", free_port()),
-            "--onegate-listen",
-            &format!("127.0.0.1:{}", free_port()),
-        ])
-        .env("FLOTILLA_DATA_DIR", f.data.path())
+    let mut child = serve_on_free_ports(f.data.path())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -233,13 +233,13 @@ impl Engine {
         let mut foreign = Vec::new();
         for service in services {
             match &service.driver {
-                Some(driver) if driver != id && service.live_vm_count() > 0 => {
-                    foreign.push(format!(
-                        "service {} ({} VMs of driver `{driver}`)",
-                        service.id,
-                        service.live_vm_count()
-                    ))
-                }
+                Some(driver) if driver != id => match service.live_vm_count() {
+                    0 => {}
+                    live => foreign.push(format!(
+                        "service {} ({live} VMs of driver `{driver}`)",
+                        service.id
+                    )),
+                },
                 Some(_) => {}
                 None => {
                     let mut service = (*service).clone();

@@ -171,14 +171,11 @@ pub fn fill_networks(template: &mut ServiceTemplate) -> Result<(), Vec<FieldErro
         }
         let fields: Vec<&str> = spec.split('|').collect();
         let mandatory = fields.first().is_some_and(|m| m.trim() == "M");
-        match fields.get(4).map(|d| d.trim()).filter(|d| !d.is_empty()) {
-            Some(default) => {
-                let mut parts = default.splitn(3, ':');
-                let kind = parts.next().unwrap_or_default();
-                let id = parts.next().unwrap_or_default();
+        match declared_default(spec) {
+            Some((kind, id, extra)) => {
                 let mut value = Map::new();
                 value.insert(kind.to_string(), Value::from(id));
-                if let Some(extra) = parts.next() {
+                if let Some(extra) = extra {
                     value.insert("extra".into(), Value::from(extra));
                 }
                 let mut entry = Map::new();
@@ -251,6 +248,21 @@ pub fn fill_networks(template: &mut ServiceTemplate) -> Result<(), Vec<FieldErro
     }
 }
 
+/// A network declaration's default value, its fifth field
+/// (`M|network|description||kind:id[:extra]`): the kind (`id`,
+/// `reserve_from`, `template_id`), the id and the extra text.
+fn declared_default(spec: &str) -> Option<(&str, &str, Option<&str>)> {
+    let default = spec
+        .split('|')
+        .nth(4)
+        .map(str::trim)
+        .filter(|d| !d.is_empty())?;
+    let mut parts = default.splitn(3, ':');
+    let kind = parts.next().unwrap_or_default();
+    let id = parts.next().unwrap_or_default();
+    Some((kind, id, parts.next()))
+}
+
 /// Whether a service template (or a service's) names virtual network
 /// `network`: as a network value (`id`, `reserve_from`, or the default of
 /// a declared network, `…||id:N`) or as a role's NIC (`NETWORK_ID = N`).
@@ -266,13 +278,9 @@ pub fn names_network(template: &ServiceTemplate, network: u64) -> bool {
                 .any(|k| spec.get(*k).is_some_and(is_it))
         })
     });
-    // A declaration's default, field 4: `kind:id[:extra]`.
     let in_declarations = template.networks.values().any(|spec| {
-        spec.split('|').nth(4).is_some_and(|default| {
-            let mut parts = default.trim().splitn(3, ':');
-            let kind = parts.next().unwrap_or_default();
-            ["id", "reserve_from"].contains(&kind) && parts.next().map(str::trim) == Some(&id)
-        })
+        declared_default(spec)
+            .is_some_and(|(kind, of, _)| ["id", "reserve_from"].contains(&kind) && of.trim() == id)
     });
     let in_nics = template.roles.iter().any(|role| {
         ["NIC", "NIC_ALIAS"].iter().any(|key| {
