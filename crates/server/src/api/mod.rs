@@ -14,7 +14,7 @@ mod openapi;
 mod origin;
 mod plugins;
 pub mod ready;
-mod rendered;
+pub(crate) mod rendered;
 mod request_id;
 mod resources;
 mod rights;

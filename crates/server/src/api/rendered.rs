@@ -17,62 +17,101 @@ use std::sync::{Arc, Mutex, Weak};
 /// are compared too: renaming a user or group does not touch the service.
 #[derive(Default)]
 pub struct RenderedServices {
-    inner: Mutex<Rendered>,
+    answers: VersionedAnswers<u64, Names>,
 }
 
-#[derive(Default)]
-struct Rendered {
-    documents: HashMap<u64, RenderedDocument>,
+impl RenderedServices {
+    pub(super) fn get(&self, service: &Arc<Service>, names: &Names) -> Option<Bytes> {
+        self.answers.get(&service.id, service, names)
+    }
+
+    pub(super) fn put(&self, service: &Arc<Service>, names: Names, body: Bytes) {
+        self.answers.put(service.id, service, names, body);
+    }
+
+    /// A service that is gone: its answer goes with it.
+    pub(super) fn forget(&self, id: u64) {
+        self.answers.forget(&id);
+    }
+}
+
+/// Answers rendered from a service, each kept under a key `K` for the
+/// version of the service it was rendered from and a tag `T` of whatever
+/// else it depends on (the owner's names, the VMs' reports), served only
+/// while both still hold. The API's `GET /service/:id` and OneGate's
+/// `GET /service` keep theirs here.
+pub(crate) struct VersionedAnswers<K, T> {
+    inner: Mutex<Answers<K, T>>,
+}
+
+struct Answers<K, T> {
+    by_key: HashMap<K, Answer<T>>,
     /// Past this many entries, entries of versions the store has let go
     /// of are dropped before the next is added, so the map stays near the
     /// number of services shown rather than growing with every change.
     sweep_at: usize,
 }
 
-struct RenderedDocument {
+struct Answer<T> {
     version: Weak<Service>,
-    names: Names,
+    tag: T,
     body: Bytes,
 }
 
-/// The least `sweep_at`: small maps are not worth sweeping.
-const SWEEP_AT_LEAST: usize = 1024;
+impl<K, T> Default for VersionedAnswers<K, T> {
+    fn default() -> Self {
+        VersionedAnswers {
+            inner: Mutex::new(Answers {
+                by_key: HashMap::new(),
+                sweep_at: 0,
+            }),
+        }
+    }
+}
 
-impl RenderedServices {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Rendered> {
+/// The least `sweep_at`: small maps are not worth sweeping.
+pub(crate) const SWEEP_AT_LEAST: usize = 1024;
+
+impl<K: std::hash::Hash + Eq, T: PartialEq> VersionedAnswers<K, T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Answers<K, T>> {
         // Every change is one insert or remove: a panic elsewhere cannot
         // leave the map half written.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(super) fn get(&self, service: &Arc<Service>, names: &Names) -> Option<Bytes> {
-        let rendered = self.lock();
-        let doc = rendered.documents.get(&service.id)?;
-        (std::ptr::eq(doc.version.as_ptr(), Arc::as_ptr(service)) && doc.names == *names)
-            .then(|| doc.body.clone())
+    /// The answer kept under `key`, if it was rendered from this version
+    /// of `service` and with this `tag`.
+    pub(crate) fn get(&self, key: &K, service: &Arc<Service>, tag: &T) -> Option<Bytes> {
+        let answers = self.lock();
+        let a = answers.by_key.get(key)?;
+        (std::ptr::eq(a.version.as_ptr(), Arc::as_ptr(service)) && a.tag == *tag)
+            .then(|| a.body.clone())
     }
 
-    pub(super) fn put(&self, service: &Arc<Service>, names: Names, body: Bytes) {
-        let mut rendered = self.lock();
-        if rendered.documents.len() >= rendered.sweep_at.max(SWEEP_AT_LEAST) {
-            rendered
-                .documents
-                .retain(|_, d| d.version.strong_count() > 0);
-            rendered.sweep_at = rendered.documents.len() * 2;
+    pub(crate) fn put(&self, key: K, service: &Arc<Service>, tag: T, body: Bytes) {
+        let mut answers = self.lock();
+        if answers.by_key.len() >= answers.sweep_at.max(SWEEP_AT_LEAST) {
+            answers.by_key.retain(|_, a| a.version.strong_count() > 0);
+            answers.sweep_at = answers.by_key.len() * 2;
         }
-        rendered.documents.insert(
-            service.id,
-            RenderedDocument {
+        answers.by_key.insert(
+            key,
+            Answer {
                 version: Arc::downgrade(service),
-                names,
+                tag,
                 body,
             },
         );
     }
 
-    /// A service that is gone: its answer goes with it.
-    pub(super) fn forget(&self, id: u64) {
-        self.lock().documents.remove(&id);
+    pub(crate) fn forget(&self, key: &K) {
+        self.lock().by_key.remove(key);
+    }
+
+    /// How many answers are kept (for tests of the sweep).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lock().by_key.len()
     }
 }
 
@@ -125,7 +164,7 @@ mod tests {
             // Dropped at once, as the store drops a replaced version.
             rendered.put(&service(id), names("a"), Bytes::new());
         }
-        let left = rendered.lock().documents.len();
+        let left = rendered.answers.len();
         assert!(left < SWEEP_AT_LEAST, "{left} entries");
         assert!(kept.iter().all(|s| rendered.get(s, &names("a")).is_some()));
     }

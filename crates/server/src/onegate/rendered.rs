@@ -12,10 +12,10 @@
 //! service (a VM's are leased before it appears in it and given back
 //! after it left), so they need no key of their own.
 
+use crate::api::rendered::VersionedAnswers;
 use crate::service::lifecycle::Service;
 use axum::body::Bytes;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 
 /// Which answer: plain, or `extended` (each VM's owner and group too).
 #[derive(Clone, PartialEq, Eq)]
@@ -36,71 +36,36 @@ pub(super) struct Version<'a> {
     pub variant: Variant,
 }
 
+/// By service id and whether extended; tagged with the reports
+/// generation and the variant rendered.
 #[derive(Default)]
 pub(super) struct RenderedServices {
-    inner: Mutex<Inner>,
+    answers: VersionedAnswers<(u64, bool), (u64, Variant)>,
 }
-
-#[derive(Default)]
-struct Inner {
-    /// By service id, then plain and extended.
-    answers: HashMap<(u64, bool), Answer>,
-    /// Past this many entries, those of versions the store let go of are
-    /// dropped before the next is added.
-    sweep_at: usize,
-}
-
-struct Answer {
-    service: Weak<Service>,
-    reports: u64,
-    variant: Variant,
-    body: Bytes,
-}
-
-/// The least `sweep_at`: small maps are not worth sweeping.
-const SWEEP_AT_LEAST: usize = 1024;
 
 impl RenderedServices {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // Every change is one insert: a panic elsewhere cannot leave the
-        // map half written.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn key(v: &Version<'_>) -> (u64, bool) {
         (v.service.id, matches!(v.variant, Variant::Extended { .. }))
     }
 
     pub(super) fn get(&self, v: &Version<'_>) -> Option<Bytes> {
-        let inner = self.lock();
-        let a = inner.answers.get(&Self::key(v))?;
-        (std::ptr::eq(a.service.as_ptr(), Arc::as_ptr(v.service))
-            && a.reports == v.reports
-            && a.variant == v.variant)
-            .then(|| a.body.clone())
+        // The tag is compared by value: cloning the variant's names is
+        // cheap next to rendering.
+        self.answers
+            .get(&Self::key(v), v.service, &(v.reports, v.variant.clone()))
     }
 
     pub(super) fn put(&self, v: Version<'_>, body: Bytes) {
-        let mut inner = self.lock();
-        if inner.answers.len() >= inner.sweep_at.max(SWEEP_AT_LEAST) {
-            inner.answers.retain(|_, a| a.service.strong_count() > 0);
-            inner.sweep_at = inner.answers.len() * 2;
-        }
-        inner.answers.insert(
-            Self::key(&v),
-            Answer {
-                service: Arc::downgrade(v.service),
-                reports: v.reports,
-                variant: v.variant,
-                body,
-            },
-        );
+        let key = Self::key(&v);
+        self.answers
+            .put(key, v.service, (v.reports, v.variant), body);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::rendered::SWEEP_AT_LEAST;
 
     fn service(id: u64) -> Arc<Service> {
         let template = crate::service::parse_template(&serde_json::json!({
@@ -160,7 +125,7 @@ mod tests {
         for id in 10..SWEEP_AT_LEAST as u64 + 10 {
             r.put(version(&service(id), 0, Variant::Plain), Bytes::new());
         }
-        assert!(r.lock().answers.len() < SWEEP_AT_LEAST);
+        assert!(r.answers.len() < SWEEP_AT_LEAST);
         assert!(
             kept.iter()
                 .all(|s| r.get(&version(s, 0, Variant::Plain)).is_some())
