@@ -23,6 +23,8 @@ pub fn free_port() -> u16 {
 /// `flotilla serve` on loopback, killed (SIGKILL) when dropped.
 pub struct Server {
     child: Child,
+    /// What the server wrote on stderr, shown when it does not start.
+    log: tempfile::NamedTempFile,
     pub api: u16,
     pub sim: u16,
     /// OneGate's port, when the data directory's flotilla.toml leaves it
@@ -53,15 +55,17 @@ impl Server {
         if let Some(port) = onegate {
             args.extend(["--onegate-listen".into(), format!("127.0.0.1:{port}")]);
         }
+        let log = tempfile::NamedTempFile::new().unwrap();
         let child = Command::new(BIN)
             .args(args)
             .env("FLOTILLA_DATA_DIR", data)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log.reopen().unwrap())
             .spawn()
             .unwrap();
         Server {
             child,
+            log,
             api,
             sim,
             onegate,
@@ -80,6 +84,12 @@ impl Server {
 }
 
 impl Server {
+    /// What it wrote on stderr, once it has exited; None while it runs.
+    pub fn exited(&mut self) -> Option<String> {
+        self.child.try_wait().ok().flatten()?;
+        Some(std::fs::read_to_string(self.log.path()).unwrap_or_default())
+    }
+
     /// SIGKILL, and wait until the process is gone.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -212,12 +222,22 @@ impl Flotilla {
             let auth = std::fs::read_to_string(data.path().join("one_auth")).unwrap();
             auth.trim().split_once(':').unwrap().1.to_string()
         };
-        let server = Server::start(data.path());
-        let f = Flotilla {
-            server,
+        let mut f = Flotilla {
+            server: Server::start(data.path()),
             data,
             auth: basic("oneadmin", &password),
         };
+        // A free port can be taken by another test's server between our
+        // probe and the bind: start again on new ports then, a few times.
+        for _ in 0..3 {
+            match f.wait_up_or_exit() {
+                Ok(()) => return f,
+                Err(log) if log.contains("Address already in use") => {
+                    f.server = Server::start(f.data.path());
+                }
+                Err(log) => panic!("the server did not start:\n{log}"),
+            }
+        }
         f.wait_up();
         f
     }
@@ -238,11 +258,26 @@ impl Flotilla {
         self.wait_up();
     }
 
-    fn wait_up(&self) {
-        let up = wait_for(Duration::from_secs(30), || {
-            http(self.server.api, "GET", "/health", &[], "").filter(|(status, _)| *status == 200)
+    fn wait_up(&mut self) {
+        if let Err(log) = self.wait_up_or_exit() {
+            panic!("the server did not start:\n{log}");
+        }
+    }
+
+    /// Until the API answers (Ok) or the process exits (Err: its stderr),
+    /// bounded to 60 s.
+    fn wait_up_or_exit(&mut self) -> Result<(), String> {
+        let api = self.server.api;
+        let server = &mut self.server;
+        let outcome = wait_for(Duration::from_secs(60), || {
+            if let Some(log) = server.exited() {
+                return Some(Err(log));
+            }
+            http(api, "GET", "/health", &[], "")
+                .filter(|(status, _)| *status == 200)
+                .map(|_| Ok(()))
         });
-        assert!(up.is_some(), "the server did not start");
+        outcome.unwrap_or_else(|| Err("no answer on /health within 60 s".into()))
     }
 
     /// One request as oneadmin: the status and the JSON body (Null if none).
