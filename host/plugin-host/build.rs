@@ -30,7 +30,7 @@ const PLUGINS: &[(&str, bool)] = &[
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
-    // crates/plugin-host → the workspace root.
+    // host/plugin-host → the workspace root.
     let workspace = manifest_dir.ancestors().nth(2).unwrap().to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
     let target_dir = match env::var_os("CARGO_TARGET_DIR") {
