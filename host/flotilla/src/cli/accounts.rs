@@ -1,6 +1,7 @@
 //! `flotilla user …` and `flotilla group …`.
 
 use super::connection::ApiArgs;
+use super::error::Result;
 use super::output::{self, emit, fields, pool_items, table, text};
 use super::ownership;
 use serde_json::json;
@@ -58,7 +59,7 @@ pub enum GroupCommand {
     Delete { group: String },
 }
 
-pub async fn users(args: &ApiArgs, cmd: UserCommand) -> Result<ExitCode, String> {
+pub async fn users(args: &ApiArgs, cmd: UserCommand) -> Result<ExitCode> {
     let api = args.connect()?;
     match cmd {
         UserCommand::List => emit(args.json, &api.get("/user").await?, |pool| {
@@ -118,7 +119,7 @@ pub async fn users(args: &ApiArgs, cmd: UserCommand) -> Result<ExitCode, String>
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn groups(args: &ApiArgs, cmd: GroupCommand) -> Result<ExitCode, String> {
+pub async fn groups(args: &ApiArgs, cmd: GroupCommand) -> Result<ExitCode> {
     let api = args.connect()?;
     match cmd {
         GroupCommand::List => emit(args.json, &api.get("/group").await?, |pool| {
@@ -151,7 +152,7 @@ pub async fn groups(args: &ApiArgs, cmd: GroupCommand) -> Result<ExitCode, Strin
 }
 
 /// A password argument; `-` reads one line from stdin.
-fn password(arg: &str) -> Result<String, String> {
+fn password(arg: &str) -> Result<String> {
     if arg != "-" {
         return Ok(arg.to_string());
     }

@@ -4,6 +4,7 @@
 //! server) tells the two apart.
 
 use super::DataArgs;
+use super::error::{CliError, Result};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -21,7 +22,7 @@ pub fn lock_file(data_dir: &Path) -> PathBuf {
 }
 
 /// Take the data directory's lock, or say who holds it.
-pub fn lock(data_dir: &Path) -> Result<std::fs::File, String> {
+pub fn lock(data_dir: &Path) -> Result<std::fs::File> {
     let path = lock_file(data_dir);
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -31,16 +32,18 @@ pub fn lock(data_dir: &Path) -> Result<std::fs::File, String> {
         .map_err(|e| format!("{}: {e}", path.display()))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+        Err(std::fs::TryLockError::WouldBlock) => Err(CliError::Local(format!(
             "a flotilla server is using {} (it holds {})",
             data_dir.display(),
             path.display()
-        )),
-        Err(std::fs::TryLockError::Error(e)) => Err(format!("{}: {e}", path.display())),
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(CliError::Local(format!("{}: {e}", path.display())))
+        }
     }
 }
 
-pub fn backup(args: BackupArgs) -> Result<ExitCode, String> {
+pub fn backup(args: BackupArgs) -> Result<ExitCode> {
     let db = args.data.dir().join("flotilla.db");
     let started = std::time::Instant::now();
     let info = crate::store::backup::backup(&db, &args.file).map_err(|e| format!("{e:#}"))?;
@@ -55,7 +58,7 @@ pub fn backup(args: BackupArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn restore(args: BackupArgs) -> Result<ExitCode, String> {
+pub fn restore(args: BackupArgs) -> Result<ExitCode> {
     let dir = args.data.dir();
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let _held = lock(&dir).map_err(|e| format!("{e}: stop it before restoring"))?;

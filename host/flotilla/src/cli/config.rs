@@ -1,6 +1,7 @@
 //! `flotilla config check FILE`: validate a configuration without a
 //! server, as a start or a reload would read it.
 
+use super::error::Result;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -15,7 +16,7 @@ pub enum ConfigCommand {
     },
 }
 
-pub fn run(cmd: ConfigCommand) -> Result<ExitCode, String> {
+pub fn run(cmd: ConfigCommand) -> Result<ExitCode> {
     let ConfigCommand::Check { file, data } = cmd;
     let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
     let config = crate::config::Config::parse(&text)

@@ -2,6 +2,7 @@
 //! the environment or OpenNebula-style files) and one kept-alive HTTP
 //! client that turns error answers into messages saying what to do.
 
+use super::error::{CliError, Result};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -62,7 +63,7 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-fn split_auth(text: &str, source: Source) -> Result<Credentials, String> {
+fn split_auth(text: &str, source: Source) -> Result<Credentials> {
     let line = text.lines().next().unwrap_or("").trim();
     match line.split_once(':') {
         Some((user, password)) if !user.is_empty() => Ok(Credentials {
@@ -70,11 +71,13 @@ fn split_auth(text: &str, source: Source) -> Result<Credentials, String> {
             password: password.to_string(),
             source,
         }),
-        _ => Err(format!("{source}: expected `user:password`")),
+        _ => Err(CliError::Local(format!(
+            "{source}: expected `user:password`"
+        ))),
     }
 }
 
-fn read_auth_file(path: PathBuf) -> Result<Credentials, String> {
+fn read_auth_file(path: PathBuf) -> Result<Credentials> {
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("reading credentials from {}: {e}", path.display()))?;
     split_auth(&text, Source::File(path))
@@ -96,7 +99,7 @@ impl ApiArgs {
     /// `$ONE_AUTH`'s file), then files: the server's `one_auth` in the data
     /// directory (so `flotilla` works as oneadmin on the server's own
     /// machine), OpenNebula's `~/.one/one_auth`.
-    fn credentials(&self) -> Result<Credentials, String> {
+    fn credentials(&self) -> Result<Credentials> {
         match (&self.user, &self.password) {
             (Some(user), Some(password)) => {
                 return Ok(Credentials {
@@ -146,7 +149,7 @@ impl ApiArgs {
                 return read_auth_file(path.clone());
             }
         }
-        Err(format!(
+        Err(CliError::Local(format!(
             "no credentials: pass --user and --password, or set FLOTILLA_AUTH=user:password; \
              on the server's machine `flotilla serve` writes oneadmin's to one_auth in its data \
              directory when it first starts (looked in {})",
@@ -155,10 +158,10 @@ impl ApiArgs {
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
-        ))
+        )))
     }
 
-    pub fn connect(&self) -> Result<Api, String> {
+    pub fn connect(&self) -> Result<Api> {
         let credentials = self.credentials()?;
         Ok(Api {
             base: self.base_url(),
@@ -180,32 +183,25 @@ pub struct Api {
     client: Client<HttpConnector, Full<bytes::Bytes>>,
 }
 
-/// An error answer of the API.
-#[derive(Debug)]
-pub struct ApiFailure {
-    pub status: u16,
-    pub message: String,
-}
-
 impl Api {
-    pub async fn get(&self, path: &str) -> Result<Value, String> {
+    pub async fn get(&self, path: &str) -> Result<Value> {
         self.call("GET", path, None).await
     }
 
-    pub async fn post(&self, path: &str, body: Value) -> Result<Value, String> {
+    pub async fn post(&self, path: &str, body: Value) -> Result<Value> {
         self.call("POST", path, Some(body)).await
     }
 
-    pub async fn put(&self, path: &str, body: Value) -> Result<Value, String> {
+    pub async fn put(&self, path: &str, body: Value) -> Result<Value> {
         self.call("PUT", path, Some(body)).await
     }
 
-    pub async fn delete(&self, path: &str, body: Option<Value>) -> Result<Value, String> {
+    pub async fn delete(&self, path: &str, body: Option<Value>) -> Result<Value> {
         self.call("DELETE", path, body).await
     }
 
     /// `POST <path>/action` with `{"action": {"perform": P, "params": …}}`.
-    pub async fn action(&self, path: &str, perform: &str, params: Value) -> Result<Value, String> {
+    pub async fn action(&self, path: &str, perform: &str, params: Value) -> Result<Value> {
         self.post(
             &format!("{path}/action"),
             serde_json::json!({ "action": { "perform": perform, "params": params } }),
@@ -213,39 +209,35 @@ impl Api {
         .await
     }
 
-    /// A request whose error answers become messages saying what to do.
-    pub async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, String> {
-        self.request(method, path, body).await.map_err(|f| {
-            let hint = match f.status {
-                401 => format!(
-                    " (the credentials of `{}` from {} were refused; check them)",
-                    self.credentials.user, self.credentials.source
-                ),
-                403 => format!(" (as user `{}`)", self.credentials.user),
-                _ => String::new(),
-            };
-            format!("{}{hint}", cli_hints(&f.message))
+    /// A request; an error answer becomes `CliError::Api` with a message
+    /// saying what to do (its status kept, so callers can act on it: a 404
+    /// ends `delete --wait`).
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+        self.request(method, path, body).await.map_err(|e| match e {
+            CliError::Api { status, message } => {
+                let hint = match status {
+                    401 => format!(
+                        " (the credentials of `{}` from {} were refused; check them)",
+                        self.credentials.user, self.credentials.source
+                    ),
+                    403 => format!(" (as user `{}`)", self.credentials.user),
+                    _ => String::new(),
+                };
+                CliError::Api {
+                    status,
+                    message: format!("{}{hint}", cli_hints(&message)),
+                }
+            }
+            other => other,
         })
     }
 
-    /// A request; an error answer is returned as `ApiFailure` so callers
-    /// can act on its status (a 404 ends `delete --wait`).
-    pub async fn request(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, ApiFailure> {
+    async fn request(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
         let url = format!("{}{path}", self.base);
-        let failure = |message: String| ApiFailure { status: 0, message };
+        let failure = CliError::Unreachable;
         let uri: hyper::Uri = url
             .parse()
-            .map_err(|e| failure(format!("`{url}` is not a URL: {e}")))?;
+            .map_err(|e| CliError::Local(format!("`{url}` is not a URL: {e}")))?;
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let request = hyper::Request::builder()
             .method(method)
@@ -253,7 +245,7 @@ impl Api {
             .header("authorization", &self.authorization)
             .header("content-type", "application/json")
             .body(Full::new(bytes::Bytes::from(body)))
-            .map_err(|e| failure(format!("building the request: {e}")))?;
+            .map_err(|e| CliError::Local(format!("building the request: {e}")))?;
         let response = tokio::time::timeout(Duration::from_secs(30), self.client.request(request))
             .await
             .map_err(|_| failure(format!("{url}: no answer within 30 s")))?
@@ -293,7 +285,7 @@ impl Api {
             .get("error")
             .and_then(Value::as_str)
             .unwrap_or("request failed");
-        Err(ApiFailure {
+        Err(CliError::Api {
             status: status.as_u16(),
             message: format!(
                 "{} {}: {message}",
@@ -375,7 +367,10 @@ mod tests {
             password: Some("pw".into()),
             ..Default::default()
         };
-        assert_eq!(args.credentials().unwrap_err(), "--password needs --user");
+        assert_eq!(
+            args.credentials().unwrap_err().to_string(),
+            "--password needs --user"
+        );
     }
 
     #[test]
@@ -390,6 +385,11 @@ mod tests {
         let c = args.credentials().unwrap();
         assert_eq!((c.user.as_str(), c.password.as_str()), ("bob", "se:cret"));
         std::fs::write(&path, "nocolon\n").unwrap();
-        assert!(args.credentials().unwrap_err().contains("user:password"));
+        assert!(
+            args.credentials()
+                .unwrap_err()
+                .to_string()
+                .contains("user:password")
+        );
     }
 }

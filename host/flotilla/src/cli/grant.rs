@@ -2,6 +2,7 @@
 //! plugin that starts host processes, written from the plugin's own
 //! command lines for this site's directories, instead of copied by hand.
 
+use super::error::{CliError, Result};
 use flotilla_driver_qemu::grant::{GrantRequest, default_programs};
 use flotilla_driver_qemu::settings::Accel;
 use std::path::PathBuf;
@@ -47,7 +48,7 @@ pub struct QemuGrant {
     write: Option<PathBuf>,
 }
 
-pub fn run(cmd: GrantCommand) -> Result<ExitCode, String> {
+pub fn run(cmd: GrantCommand) -> Result<ExitCode> {
     let GrantCommand::Qemu(args) = cmd;
     let (qemu, qemu_img) = default_programs();
     let request = GrantRequest {
@@ -74,15 +75,15 @@ pub fn run(cmd: GrantCommand) -> Result<ExitCode, String> {
     let current = match std::fs::read_to_string(&file) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(format!("{}: {e}", file.display())),
+        Err(e) => return Err(CliError::Local(format!("{}: {e}", file.display()))),
     };
     let existing =
         crate::config::Config::parse(&current).map_err(|e| format!("{}: {e}", file.display()))?;
     if existing.plugins.contains_key("qemu") {
-        return Err(format!(
+        return Err(CliError::Local(format!(
             "{}: already grants [plugins.qemu]; remove that block first",
             file.display()
-        ));
+        )));
     }
     let separator = match current.as_str() {
         "" => "",

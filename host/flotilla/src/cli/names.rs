@@ -3,6 +3,7 @@
 //! OpenNebula's CLI (a resource named `42` is reached by its id).
 
 use super::connection::Api;
+use super::error::{CliError, Result};
 use super::output::{pool_items, text};
 
 /// A kind of resource that can be named: its list route, its pool's
@@ -37,11 +38,11 @@ pub const GROUP: Named = Named {
 
 /// The id a command line argument names: an id as it is, a name through
 /// the list. None or several with that name is an error saying which.
-pub async fn id(api: &Api, kind: &Named, given: &str) -> Result<u64, String> {
+pub async fn id(api: &Api, kind: &Named, given: &str) -> Result<u64> {
     if !given.is_empty() && given.bytes().all(|b| b.is_ascii_digit()) {
-        return given
-            .parse()
-            .map_err(|_| format!("{} id `{given}` is out of range", kind.command));
+        return given.parse().map_err(|_| {
+            CliError::Local(format!("{} id `{given}` is out of range", kind.command))
+        });
     }
     let pool = api.get(kind.path).await?;
     let ids: Vec<String> = pool_items(&pool, kind.element)
@@ -51,26 +52,26 @@ pub async fn id(api: &Api, kind: &Named, given: &str) -> Result<u64, String> {
         .collect();
     match ids.as_slice() {
         [one] => one.parse().map_err(|_| {
-            format!(
+            CliError::Local(format!(
                 "{} `{given}` has the id `{one}`, not a number",
                 kind.command
-            )
+            ))
         }),
-        [] => Err(format!(
+        [] => Err(CliError::Local(format!(
             "no {} named `{given}` (or you may not see it); `flotilla {} list` shows them",
             kind.command, kind.command
-        )),
-        several => Err(format!(
+        ))),
+        several => Err(CliError::Local(format!(
             "{} {} are named `{given}`: {}; give the id",
             several.len(),
             plural(kind.command),
             several.join(", ")
-        )),
+        ))),
     }
 }
 
 /// Ids of several arguments, each an id or a name.
-pub async fn ids(api: &Api, kind: &Named, given: &[String]) -> Result<Vec<u64>, String> {
+pub async fn ids(api: &Api, kind: &Named, given: &[String]) -> Result<Vec<u64>> {
     let mut out = Vec::with_capacity(given.len());
     for g in given {
         out.push(id(api, kind, g).await?);

@@ -4,6 +4,7 @@
 //! particular to networks (leases, reservations, instantiation) is here.
 
 use super::connection::ApiArgs;
+use super::error::Result;
 use super::names;
 use super::output::{self, emit, table, text};
 use super::resources::{self, Kind, ResourceCommand};
@@ -60,7 +61,7 @@ pub enum VntemplateCommand {
     },
 }
 
-pub async fn vnet(args: &ApiArgs, cmd: VnetCommand) -> Result<ExitCode, String> {
+pub async fn vnet(args: &ApiArgs, cmd: VnetCommand) -> Result<ExitCode> {
     let api = args.connect()?;
     match cmd {
         VnetCommand::Resource(cmd) => return resources::run(args, VNET, cmd).await,
@@ -96,7 +97,7 @@ pub async fn vnet(args: &ApiArgs, cmd: VnetCommand) -> Result<ExitCode, String> 
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn vntemplate(args: &ApiArgs, cmd: VntemplateCommand) -> Result<ExitCode, String> {
+pub async fn vntemplate(args: &ApiArgs, cmd: VntemplateCommand) -> Result<ExitCode> {
     match cmd {
         VntemplateCommand::Resource(cmd) => resources::run(args, VNTEMPLATE, cmd).await,
         VntemplateCommand::Instantiate { id, name, extra } => {

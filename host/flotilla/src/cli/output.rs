@@ -1,6 +1,7 @@
 //! What the CLI prints and reads: aligned tables, state names, times,
 //! permissions, JSON documents from files, stdin or `$EDITOR`.
 
+use super::error::{CliError, Result};
 use crate::service::state::{RoleState, ServiceState};
 use serde_json::Value;
 use std::io::Read as _;
@@ -167,7 +168,7 @@ pub fn time(epoch: &Value) -> String {
 }
 
 /// A JSON document from a file, or from stdin when the path is `-`.
-pub fn read_json(path: &Path) -> Result<Value, String> {
+pub fn read_json(path: &Path) -> Result<Value> {
     let text = if path == Path::new("-") {
         let mut text = String::new();
         std::io::stdin()
@@ -178,20 +179,20 @@ pub fn read_json(path: &Path) -> Result<Value, String> {
         std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?
     };
     serde_json::from_str(&text).map_err(|e| {
-        format!(
+        CliError::Local(format!(
             "{} is not valid JSON: {e}",
             if path == Path::new("-") {
                 "stdin".to_string()
             } else {
                 path.display().to_string()
             }
-        )
+        ))
     })
 }
 
 /// Let the user edit a JSON document in `$VISUAL` / `$EDITOR` (or `vi`).
 /// Returns `None` when they saved it unchanged.
-pub fn edit_json(current: &Value, what: &str) -> Result<Option<Value>, String> {
+pub fn edit_json(current: &Value, what: &str) -> Result<Option<Value>> {
     let editor = std::env::var("VISUAL")
         .or_else(|_| std::env::var("EDITOR"))
         .unwrap_or_else(|_| "vi".into());
@@ -212,18 +213,20 @@ pub fn edit_json(current: &Value, what: &str) -> Result<Option<Value>, String> {
             .status()
             .map_err(|e| format!("starting the editor `{editor}`: {e}"))?;
         if !status.success() {
-            return Err(format!(
+            return Err(CliError::Local(format!(
                 "the editor `{editor}` exited with {status}; nothing was changed"
-            ));
+            )));
         }
         let edited = std::fs::read_to_string(&path)
             .map_err(|e| format!("reading {}: {e}", path.display()))?;
         if edited == original {
             return Ok(None);
         }
-        serde_json::from_str(&edited)
-            .map(Some)
-            .map_err(|e| format!("the edited {what} is not valid JSON ({e}); nothing was changed"))
+        serde_json::from_str(&edited).map(Some).map_err(|e| {
+            CliError::Local(format!(
+                "the edited {what} is not valid JSON ({e}); nothing was changed"
+            ))
+        })
     })();
     let _ = std::fs::remove_file(&path);
     result

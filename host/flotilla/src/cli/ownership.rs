@@ -3,6 +3,7 @@
 //! users and groups may be given by name or id.
 
 use super::connection::Api;
+use super::error::Result;
 use super::names::{self, Named};
 use serde_json::json;
 
@@ -41,7 +42,7 @@ pub enum OwnershipCommand {
 }
 
 /// Run one of the four on a resource of `kind`.
-pub async fn run(api: &Api, kind: &Named, cmd: OwnershipCommand) -> Result<(), String> {
+pub async fn run(api: &Api, kind: &Named, cmd: OwnershipCommand) -> Result<()> {
     let (id, perform, params) = match cmd {
         OwnershipCommand::Rename { id, name } => (id, "rename", json!({ "name": name })),
         OwnershipCommand::Chown { id, owner, group } => {
@@ -65,11 +66,11 @@ pub async fn run(api: &Api, kind: &Named, cmd: OwnershipCommand) -> Result<(), S
 }
 
 /// A user id from a name or an id.
-pub async fn user_id(api: &Api, user: &str) -> Result<u64, String> {
+pub async fn user_id(api: &Api, user: &str) -> Result<u64> {
     names::id(api, &names::USER, user).await
 }
 
 /// A group id from a name or an id.
-pub async fn group_id(api: &Api, group: &str) -> Result<u64, String> {
+pub async fn group_id(api: &Api, group: &str) -> Result<u64> {
     names::id(api, &names::GROUP, group).await
 }

@@ -72,7 +72,7 @@ pub async fn run(args: &ApiArgs, cmd: PluginCommand) -> Result<ExitCode, String>
     super::init_tracing("error");
     match cmd {
         PluginCommand::List => list(args).await,
-        PluginCommand::Grant(cmd) => super::grant::run(cmd),
+        PluginCommand::Grant(cmd) => super::grant::run(cmd).map_err(String::from),
         PluginCommand::Check {
             file,
             manifest,

@@ -2,6 +2,7 @@
 //! both kinds of attribute resource.
 
 use super::connection::ApiArgs;
+use super::error::Result;
 use super::names::{self, Named};
 use super::output::{self, emit, fields, pool_items, pretty, table, text};
 use super::ownership::{self, OwnershipCommand};
@@ -72,7 +73,7 @@ pub const IMAGE: Kind = Kind {
     command: "image",
 };
 
-pub async fn run(args: &ApiArgs, kind: Kind, cmd: ResourceCommand) -> Result<ExitCode, String> {
+pub async fn run(args: &ApiArgs, kind: Kind, cmd: ResourceCommand) -> Result<ExitCode> {
     let api = args.connect()?;
     match cmd {
         ResourceCommand::Create { file } => {

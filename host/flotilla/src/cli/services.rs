@@ -1,6 +1,7 @@
 //! `flotilla service …`: services (`oneflow`), with `top` and `--wait`.
 
 use super::connection::{Api, ApiArgs};
+use super::error::{CliError, Result};
 use super::names;
 use super::output::{self, emit, fields, join, pool_items, table, text};
 use super::ownership::{self, OwnershipCommand};
@@ -161,7 +162,7 @@ impl FormatArgs {
 
 const BASE: &str = "/service";
 
-pub async fn run(args: &ApiArgs, cmd: ServiceCommand) -> Result<ExitCode, String> {
+pub async fn run(args: &ApiArgs, cmd: ServiceCommand) -> Result<ExitCode> {
     let api = args.connect()?;
     let json = args.json;
     let mut ok = true;
@@ -666,13 +667,7 @@ fn show(doc: &Value, wide: bool) -> String {
     out.trim_end().to_string()
 }
 
-async fn top(
-    api: &Api,
-    id: Option<u64>,
-    delay: u64,
-    count: Option<u64>,
-    json: bool,
-) -> Result<(), String> {
+async fn top(api: &Api, id: Option<u64>, delay: u64, count: Option<u64>, json: bool) -> Result<()> {
     // With --json, one compact document per line for scripts; no screen codes.
     let tty = !json && std::io::IsTerminal::is_terminal(&std::io::stdout());
     let mut round = 0;
@@ -729,19 +724,19 @@ pub async fn wait_for(
     target: Target,
     args: &WaitArgs,
     json: bool,
-) -> Result<bool, String> {
+) -> Result<bool> {
     // Progress goes to stderr when stdout is for --json.
     let say = |line: &str| say(json, line);
     let started = Instant::now();
     let mut last = String::new();
     loop {
-        let doc = match api.request("GET", &format!("{BASE}/{id}"), None).await {
+        let doc = match api.get(&format!("{BASE}/{id}")).await {
             Ok(doc) => doc,
-            Err(f) if f.status == 404 && matches!(target, Target::Gone) => {
+            Err(e) if e.status() == Some(404) && matches!(target, Target::Gone) => {
                 say(&format!("service {id}: deleted"));
                 return Ok(true);
             }
-            Err(f) => return Err(f.message),
+            Err(e) => return Err(e),
         };
         let body = &doc["DOCUMENT"]["TEMPLATE"]["BODY"];
         let state = output::service_state(&body["state"]);
@@ -801,10 +796,10 @@ pub async fn wait_for(
             return Ok(true);
         }
         if started.elapsed() > Duration::from_secs(args.timeout) {
-            return Err(format!(
+            return Err(CliError::Local(format!(
                 "gave up waiting after {} s: service {id} is {state} (`flotilla service show {id}`)",
                 args.timeout
-            ));
+            )));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

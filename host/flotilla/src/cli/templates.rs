@@ -1,6 +1,7 @@
 //! `flotilla template …`: service templates (`oneflow-template`).
 
 use super::connection::{Api, ApiArgs};
+use super::error::Result;
 use super::names;
 use super::output::{self, emit, fields, join, pool_items, pretty, table, text};
 use super::ownership::{self, OwnershipCommand};
@@ -73,7 +74,7 @@ pub enum TemplateCommand {
 
 const BASE: &str = "/service_template";
 
-pub async fn run(args: &ApiArgs, cmd: TemplateCommand) -> Result<ExitCode, String> {
+pub async fn run(args: &ApiArgs, cmd: TemplateCommand) -> Result<ExitCode> {
     let api = args.connect()?;
     let json = args.json;
     match cmd {
@@ -239,7 +240,7 @@ fn show(doc: &Value) -> String {
     )
 }
 
-async fn update(api: &Api, id: u64, file: Option<PathBuf>, append: bool) -> Result<(), String> {
+async fn update(api: &Api, id: u64, file: Option<PathBuf>, append: bool) -> Result<()> {
     let path = format!("{BASE}/{id}");
     match file {
         Some(file) => {
