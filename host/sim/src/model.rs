@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub use load::LoadShape;
-pub use onegate::{OneGateReport, OneGateStatus, OneGateTotals, OneGateView, parse_push};
+pub use onegate::{Delivery, OneGateReport, OneGateStatus, OneGateTotals, OneGateView, parse_push};
 
 /// OpenNebula's VM states: the same set the lifecycle core uses.
 pub use flotilla_model::VmState as State;
@@ -89,18 +89,47 @@ fn attr(template: &serde_json::Value, key: &str) -> Option<String> {
     }
 }
 
-fn seconds_attr(template: &serde_json::Value, key: &str) -> Result<Option<u64>, String> {
+/// A template attribute the simulated hypervisor cannot read: the VM is
+/// refused with it (the driver's create answers `invalid`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadAttribute {
+    pub attribute: &'static str,
+    pub reason: String,
+}
+
+impl BadAttribute {
+    fn new(attribute: &'static str, reason: impl Into<String>) -> BadAttribute {
+        BadAttribute {
+            attribute,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for BadAttribute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.attribute, self.reason)
+    }
+}
+
+fn seconds_attr(
+    template: &serde_json::Value,
+    key: &'static str,
+) -> Result<Option<u64>, BadAttribute> {
     match attr(template, key) {
         None => Ok(None),
         Some(raw) => match raw.trim().parse::<f64>() {
             Ok(s) if s >= 0.0 && s.is_finite() => Ok(Some((s * 1000.0) as u64)),
-            _ => Err(format!("{key}: `{raw}` is not a number of seconds")),
+            _ => Err(BadAttribute::new(
+                key,
+                format!("`{raw}` is not a number of seconds"),
+            )),
         },
     }
 }
 
 impl Behaviour {
-    pub fn from_template(template: &serde_json::Value) -> Result<Behaviour, String> {
+    pub fn from_template(template: &serde_json::Value) -> Result<Behaviour, BadAttribute> {
         let fail = match attr(template, "SIM_FAIL").map(|s| s.to_ascii_lowercase()) {
             None => None,
             Some(s) => Some(match s.as_str() {
@@ -111,8 +140,11 @@ impl Behaviour {
                 "terminate" => Failure::Terminate,
                 "" | "no" | "none" => return Behaviour::from_template_without_fail(template),
                 other => {
-                    return Err(format!(
-                        "SIM_FAIL: `{other}` is not one of create, boot, running, unknown, terminate"
+                    return Err(BadAttribute::new(
+                        "SIM_FAIL",
+                        format!(
+                            "`{other}` is not one of create, boot, running, unknown, terminate"
+                        ),
                     ));
                 }
             }),
@@ -123,7 +155,7 @@ impl Behaviour {
         })
     }
 
-    fn from_template_without_fail(template: &serde_json::Value) -> Result<Behaviour, String> {
+    fn from_template_without_fail(template: &serde_json::Value) -> Result<Behaviour, BadAttribute> {
         Ok(Behaviour {
             boot_ms: seconds_attr(template, "SIM_BOOT_SECONDS")?,
             fail: None,
@@ -131,17 +163,22 @@ impl Behaviour {
             ready: attr(template, "SIM_READY").is_some_and(|v| v.eq_ignore_ascii_case("yes")),
             ready_after_ms: seconds_attr(template, "SIM_READY_SECONDS")?.unwrap_or(0),
             load: match attr(template, "SIM_LOAD") {
-                Some(text) => LoadShape::parse(&text).map_err(|e| format!("SIM_LOAD: {e}"))?,
+                Some(text) => {
+                    LoadShape::parse(&text).map_err(|e| BadAttribute::new("SIM_LOAD", e))?
+                }
                 None => LoadShape::default(),
             },
             onegate: attr(template, "SIM_ONEGATE").is_some_and(|v| v.eq_ignore_ascii_case("yes")),
             onegate_push: match attr(template, "SIM_ONEGATE_PUSH") {
-                Some(text) => parse_push(&text).map_err(|e| format!("SIM_ONEGATE_PUSH: {e}"))?,
+                Some(text) => parse_push(&text)?,
                 None => Vec::new(),
             },
             onegate_report_ms: match seconds_attr(template, "SIM_ONEGATE_REPORT_SECONDS")? {
                 Some(0) => {
-                    return Err("SIM_ONEGATE_REPORT_SECONDS: must be more than 0 seconds".into());
+                    return Err(BadAttribute::new(
+                        "SIM_ONEGATE_REPORT_SECONDS",
+                        "must be more than 0 seconds",
+                    ));
                 }
                 other => other,
             },

@@ -105,7 +105,11 @@ impl SimHypervisor {
         self.lock().0.onegate_due(now)
     }
 
-    fn onegate_record(&self, report: &crate::model::OneGateReport, outcome: Result<(), String>) {
+    fn onegate_record(
+        &self,
+        report: &crate::model::OneGateReport,
+        outcome: crate::model::Delivery,
+    ) {
         let now = self.clock.now_ms();
         self.lock().0.onegate_record(report, outcome, now);
     }

@@ -15,27 +15,38 @@
 //! Nothing here is stored: after a restart of the hypervisor a VM simply
 //! reports again (`READY=YES` is idempotent).
 
-use super::{Hypervisor, State, Vm, attr};
+use super::{BadAttribute, Hypervisor, State, Vm, attr};
 use serde::{Deserialize, Serialize};
 
 /// Parse `SIM_ONEGATE_PUSH`: `KEY=VALUE` pairs separated by `;` or
 /// newlines; blanks around keys and values are dropped, a value may hold
 /// `=`.
-pub fn parse_push(text: &str) -> Result<Vec<(String, String)>, String> {
+pub fn parse_push(text: &str) -> Result<Vec<(String, String)>, BadAttribute> {
+    let bad = |reason: String| BadAttribute::new("SIM_ONEGATE_PUSH", reason);
     text.split([';', '\n', '\r'])
         .map(str::trim)
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (key, value) = pair
                 .split_once('=')
-                .ok_or_else(|| format!("`{pair}` is not KEY=VALUE"))?;
+                .ok_or_else(|| bad(format!("`{pair}` is not KEY=VALUE")))?;
             let key = key.trim();
             if key.is_empty() || key.contains(char::is_whitespace) {
-                return Err(format!("`{pair}`: the key must be one word"));
+                return Err(bad(format!("`{pair}`: the key must be one word")));
             }
             Ok((key.to_string(), value.trim().to_string()))
         })
         .collect()
+}
+
+/// What became of a report sent to OneGate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// OneGate answered 2xx.
+    Accepted,
+    /// Why not (an error status and its text, or no answer); the report is
+    /// due again at the next scan.
+    Failed(String),
 }
 
 /// What the template's `CONTEXT` says about reaching OneGate.
@@ -46,45 +57,62 @@ struct Target {
     token: String,
 }
 
-fn context_attr(template: &serde_json::Value, key: &str) -> Result<Option<String>, String> {
+fn context_attr(
+    template: &serde_json::Value,
+    key: &'static str,
+) -> Result<Option<String>, BadAttribute> {
     let Some(obj) = template.as_object() else {
-        return Err("the template is not an object".into());
+        return Err(BadAttribute::new(
+            "CONTEXT",
+            "the template is not an object",
+        ));
     };
     let Some((_, context)) = obj.iter().find(|(k, _)| k.eq_ignore_ascii_case("CONTEXT")) else {
         return Ok(None);
     };
     if !context.is_object() {
-        return Err("CONTEXT is not an object".into());
+        return Err(BadAttribute::new("CONTEXT", "is not an object"));
     }
     Ok(attr(context, key).filter(|v| !v.trim().is_empty()))
 }
 
-fn target(template: &serde_json::Value) -> Result<Target, String> {
-    let missing = |key: &str| {
-        format!("SIM_ONEGATE=YES but CONTEXT has no {key} (is OneGate enabled on the server?)")
+fn target(template: &serde_json::Value) -> Result<Target, BadAttribute> {
+    let missing = |key: &'static str| {
+        BadAttribute::new(
+            "CONTEXT",
+            format!("SIM_ONEGATE=YES but it has no {key} (is OneGate enabled on the server?)"),
+        )
     };
     let endpoint =
         context_attr(template, "ONEGATE_ENDPOINT")?.ok_or_else(|| missing("ONEGATE_ENDPOINT"))?;
     let token = context_attr(template, "ONEGATE_TOKEN")?.ok_or_else(|| missing("ONEGATE_TOKEN"))?;
     let url = format!("{}/vm", endpoint.trim().trim_end_matches('/'));
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|e| format!("ONEGATE_ENDPOINT `{endpoint}` is not a URL: {e}"))?;
+    let uri: http::Uri = url.parse().map_err(|e| {
+        BadAttribute::new(
+            "ONEGATE_ENDPOINT",
+            format!("`{endpoint}` is not a URL: {e}"),
+        )
+    })?;
     match uri.scheme_str() {
         Some("http") if uri.authority().is_some() => {}
         Some("https") => {
-            return Err(format!(
-                "ONEGATE_ENDPOINT `{endpoint}`: the simulated hypervisor speaks plain http only"
+            return Err(BadAttribute::new(
+                "ONEGATE_ENDPOINT",
+                format!("`{endpoint}`: the simulated hypervisor speaks plain http only"),
             ));
         }
         _ => {
-            return Err(format!(
-                "ONEGATE_ENDPOINT `{endpoint}` is not an http://host:port URL"
+            return Err(BadAttribute::new(
+                "ONEGATE_ENDPOINT",
+                format!("`{endpoint}` is not an http://host:port URL"),
             ));
         }
     }
     if http::HeaderValue::from_str(&token).is_err() {
-        return Err("ONEGATE_TOKEN cannot be sent in a header".into());
+        return Err(BadAttribute::new(
+            "ONEGATE_TOKEN",
+            "cannot be sent in a header",
+        ));
     }
     Ok(Target { url, token })
 }
@@ -164,7 +192,7 @@ impl Vm {
         let target = match target(&self.template) {
             Ok(t) => t,
             Err(e) => {
-                self.onegate.last_error = Some(e);
+                self.onegate.last_error = Some(e.to_string());
                 return None;
             }
         };
@@ -214,10 +242,10 @@ impl Vm {
 
     /// What became of a report: `Err` holds why it failed; it is due again
     /// at the next scan.
-    fn onegate_record(&mut self, report: &OneGateReport, outcome: Result<(), String>, now: u64) {
+    fn onegate_record(&mut self, report: &OneGateReport, outcome: Delivery, now: u64) {
         self.onegate.in_flight = false;
         match outcome {
-            Ok(()) => {
+            Delivery::Accepted => {
                 self.onegate.sent += 1;
                 self.onegate.last_error = None;
                 // A report of an earlier boot does not move this boot's
@@ -229,7 +257,7 @@ impl Vm {
                     };
                 }
             }
-            Err(e) => {
+            Delivery::Failed(e) => {
                 self.onegate.failed += 1;
                 self.onegate.last_error = Some(e);
             }
@@ -249,14 +277,8 @@ impl Hypervisor {
             .collect()
     }
 
-    /// Record what became of a report from [`Hypervisor::onegate_due`]:
-    /// `Ok` when OneGate accepted it (2xx), else why not.
-    pub fn onegate_record(
-        &mut self,
-        report: &OneGateReport,
-        outcome: Result<(), String>,
-        now: u64,
-    ) {
+    /// Record what became of a report from [`Hypervisor::onegate_due`].
+    pub fn onegate_record(&mut self, report: &OneGateReport, outcome: Delivery, now: u64) {
         if let Some(vm) = self.vms.get_mut(&report.vm_id) {
             vm.onegate_record(report, outcome, now);
         }

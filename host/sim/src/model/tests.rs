@@ -196,7 +196,7 @@ fn onegate_reports_are_due_after_the_ready_seconds_then_every_n_seconds_while_ru
     assert_eq!(first.body, "READY=YES\nROLE=web\nREPORTS=1\nLOAD=42\n");
     // in flight: not due twice
     assert!(h.onegate_due(3_100).is_empty());
-    h.onegate_record(first, Ok(()), 3_010);
+    h.onegate_record(first, Delivery::Accepted, 3_010);
     assert_eq!(h.get(id).unwrap().onegate.sent, 1);
     assert!(h.onegate_due(4_499).is_empty());
     let second = h.onegate_due(4_500);
@@ -204,7 +204,7 @@ fn onegate_reports_are_due_after_the_ready_seconds_then_every_n_seconds_while_ru
     // a failure is retried at the next scan, and shows until one goes through
     h.onegate_record(
         &second[0],
-        Err("503 Service Unavailable: busy".into()),
+        Delivery::Failed("503 Service Unavailable: busy".into()),
         4_510,
     );
     let view = h.get(id).unwrap().view(4_510).onegate.unwrap();
@@ -215,7 +215,7 @@ fn onegate_reports_are_due_after_the_ready_seconds_then_every_n_seconds_while_ru
     );
     let retry = h.onegate_due(4_700);
     assert_eq!(retry[0].body, "REPORTS=2\nLOAD=42\n");
-    h.onegate_record(&retry[0], Ok(()), 4_710);
+    h.onegate_record(&retry[0], Delivery::Accepted, 4_710);
     assert_eq!(
         h.get(id).unwrap().view(4_710).onegate.unwrap().last_error,
         None
@@ -224,7 +224,7 @@ fn onegate_reports_are_due_after_the_ready_seconds_then_every_n_seconds_while_ru
     assert!(h.onegate_due(5_999).is_empty());
     let third = h.onegate_due(6_000);
     assert_eq!(third.len(), 1);
-    h.onegate_record(&third[0], Ok(()), 6_000);
+    h.onegate_record(&third[0], Delivery::Accepted, 6_000);
     assert_eq!(h.onegate_totals(), OneGateTotals { sent: 3, failed: 1 });
     // nothing while not running
     h.act(&id.to_string(), "poweroff", &BTreeMap::new(), 6_100)
@@ -255,7 +255,7 @@ fn a_onegate_vm_without_repeats_reports_once() {
         .id;
     let first = h.onegate_due(0);
     assert_eq!(first[0].body, "A=1\n");
-    h.onegate_record(&first[0], Ok(()), 1);
+    h.onegate_record(&first[0], Delivery::Accepted, 1);
     assert!(h.onegate_due(100_000).is_empty());
     assert_eq!(h.get(id).unwrap().onegate.sent, 1);
     // nothing to say: nothing sent
@@ -358,7 +358,7 @@ fn stored_vms_load_with_and_without_the_onegate_attributes() {
         .0
         .id;
     let report = h.onegate_due(0).remove(0);
-    h.onegate_record(&report, Ok(()), 0);
+    h.onegate_record(&report, Delivery::Accepted, 0);
     let mut stored = serde_json::to_value(h.get(id).unwrap()).unwrap();
     // reporting is not stored: after a restart the VM reports again
     let restored: Vm = serde_json::from_value(stored.clone()).unwrap();

@@ -4,7 +4,7 @@
 //! by 5 s. It holds the hypervisor weakly and ends once it is dropped.
 
 use super::SimHypervisor;
-use crate::model::OneGateReport;
+use crate::model::{Delivery, OneGateReport};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
@@ -69,8 +69,15 @@ pub(super) async fn run(sim: Weak<SimHypervisor>) {
     // Dropping the set aborts the reports still on their way.
 }
 
-/// One `PUT /vm`; `Err` says why it was not accepted.
-async fn send(client: &HttpClient, report: &OneGateReport) -> Result<(), String> {
+/// One `PUT /vm`, and whether OneGate accepted it.
+async fn send(client: &HttpClient, report: &OneGateReport) -> Delivery {
+    match exchange(client, report).await {
+        Ok(()) => Delivery::Accepted,
+        Err(why) => Delivery::Failed(why),
+    }
+}
+
+async fn exchange(client: &HttpClient, report: &OneGateReport) -> Result<(), String> {
     let request = http::Request::put(&report.url)
         .header("X-ONEGATE-TOKEN", &report.token)
         .header("X-ONEGATE-VMID", report.vm_id.to_string())
