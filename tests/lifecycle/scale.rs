@@ -125,7 +125,10 @@ async fn role_actions_run_in_batches_period_seconds_apart() {
     // Actions are typed: a name that is no VM action never reaches the
     // engine (the API refuses it; see tests/api/scenario/services.rs).
     let err = flotilla::model::VmAction::try_from("explode".to_string()).unwrap_err();
-    assert!(err.starts_with("`explode` is not a VM action"), "{err}");
+    assert!(
+        err.to_string().starts_with("`explode` is not a VM action"),
+        "{err}"
+    );
 }
 
 fn batched(

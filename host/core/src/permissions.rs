@@ -1,6 +1,7 @@
 //! OpenNebula's permission model: every resource has an owner, a group and
 //! use / manage / admin bits for owner, group and others.
 
+use crate::service::FieldError;
 use serde::{Deserialize, Serialize};
 
 /// What an action needs: `use` to see and instantiate, `manage` to change
@@ -59,16 +60,17 @@ impl Default for Permissions {
 
 impl Permissions {
     /// Parse `"640"` (three octal digits).
-    pub fn from_octet(octet: &str) -> Result<Permissions, String> {
+    pub fn from_octet(octet: &str) -> Result<Permissions, FieldError> {
         let digits: Vec<u32> = octet
             .trim()
             .chars()
             .map(|c| c.to_digit(8).unwrap_or(99))
             .collect();
         if digits.len() != 3 || digits.iter().any(|d| *d > 7) {
-            return Err(format!(
-                "octet: `{octet}` must be three octal digits, like 640"
-            ));
+            return Err(FieldError {
+                field: "octet".into(),
+                reason: format!("`{octet}` must be three octal digits, like 640"),
+            });
         }
         Ok(Permissions {
             owner: Rights::from_digit(digits[0]),
@@ -134,10 +136,9 @@ mod tests {
             assert_eq!(Permissions::from_octet(octet).unwrap().octet(), octet);
         }
         for bad in ["", "60", "6400", "680", "abc"] {
-            assert!(
-                Permissions::from_octet(bad)
-                    .unwrap_err()
-                    .starts_with("octet:"),
+            assert_eq!(
+                Permissions::from_octet(bad).unwrap_err().field,
+                "octet",
                 "{bad}"
             );
         }

@@ -113,14 +113,24 @@ impl From<VmAction> for &'static str {
     }
 }
 
-impl TryFrom<String> for VmAction {
-    type Error = String;
+/// A name that is no VM action (read from JSON, a flag or a plugin).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownAction(pub String);
 
-    fn try_from(name: String) -> Result<VmAction, String> {
-        VmAction::parse(&name).ok_or_else(|| {
-            let names: Vec<&str> = VmAction::ALL.iter().map(|a| a.as_str()).collect();
-            format!("`{name}` is not a VM action ({})", names.join(", "))
-        })
+impl std::fmt::Display for UnknownAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = VmAction::ALL.iter().map(|a| a.as_str()).collect();
+        write!(f, "`{}` is not a VM action ({})", self.0, names.join(", "))
+    }
+}
+
+impl std::error::Error for UnknownAction {}
+
+impl TryFrom<String> for VmAction {
+    type Error = UnknownAction;
+
+    fn try_from(name: String) -> Result<VmAction, UnknownAction> {
+        VmAction::parse(&name).ok_or(UnknownAction(name))
     }
 }
 

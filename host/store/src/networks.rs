@@ -12,6 +12,7 @@
 use super::{Resource, ResourceKind, Resources, SqliteStore};
 use flotilla_core::network::{self, AddressRange};
 use flotilla_core::permissions::Ownership;
+use flotilla_core::service::FieldError;
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -182,18 +183,22 @@ pub trait Networks {
 }
 
 /// Ranges within [`MAX_RANGES`] and [`MAX_ADDRESSES`].
-pub fn check_size(ranges: &[AddressRange]) -> Result<(), String> {
+pub fn check_size(ranges: &[AddressRange]) -> Result<(), FieldError> {
+    let refuse = |reason: String| FieldError {
+        field: "AR".into(),
+        reason,
+    };
     if ranges.len() > MAX_RANGES {
-        return Err(format!(
-            "AR: at most {MAX_RANGES} address ranges, not {}",
+        return Err(refuse(format!(
+            "at most {MAX_RANGES} address ranges, not {}",
             ranges.len()
-        ));
+        )));
     }
     let total = network::capacity(ranges);
     if total > MAX_ADDRESSES {
-        return Err(format!(
-            "AR: at most {MAX_ADDRESSES} addresses in all, not {total}"
-        ));
+        return Err(refuse(format!(
+            "at most {MAX_ADDRESSES} addresses in all, not {total}"
+        )));
     }
     Ok(())
 }
@@ -503,7 +508,7 @@ impl Networks for SqliteStore {
             // What ties a network to a service is Flotilla's to write.
             attributes.retain(|k, _| !is_mark(k));
             let ranges = network::parse_ranges(&attributes).map_err(NetworkError::Refused)?;
-            check_size(&ranges).map_err(NetworkError::Refused)?;
+            check_size(&ranges).map_err(|e| NetworkError::Refused(e.to_string()))?;
             if ranges.is_empty() {
                 return Err(NetworkError::Refused(format!(
                     "virtual network template {template} has no address range: give one in extra, e.g. AR=[IP=10.0.0.1, SIZE=10, TYPE=IP4]"

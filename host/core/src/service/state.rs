@@ -3,6 +3,19 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A number that is no state of its kind (`ServiceState`, `RoleState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownState {
+    pub kind: &'static str,
+    pub number: u8,
+}
+
+impl std::fmt::Display for UnknownState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} is not a {} number", self.number, self.kind)
+    }
+}
+
 macro_rules! numbered_states {
     ($(#[$doc:meta])* $name:ident { $($variant:ident = $n:literal => $text:literal),* $(,)? }) => {
         $(#[$doc])*
@@ -28,11 +41,11 @@ macro_rules! numbered_states {
         }
 
         impl TryFrom<u8> for $name {
-            type Error = String;
-            fn try_from(n: u8) -> Result<Self, String> {
+            type Error = UnknownState;
+            fn try_from(n: u8) -> Result<Self, UnknownState> {
                 match n {
                     $($n => Ok($name::$variant),)*
-                    other => Err(format!("{} is not a {} number", other, stringify!($name))),
+                    number => Err(UnknownState { kind: stringify!($name), number }),
                 }
             }
         }

@@ -333,7 +333,7 @@ fn call(
                     let name = args
                         .get(1)
                         .ok_or("argument 2: missing action (terminate, poweroff, …)")?;
-                    let action = VmAction::try_from(name.clone())?;
+                    let action = VmAction::try_from(name.clone()).map_err(|e| e.to_string())?;
                     let kv: std::collections::BTreeMap<String, String> = if args.len() > 2 {
                         arg(args, 2, "an object of action arguments")?
                     } else {

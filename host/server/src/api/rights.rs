@@ -131,7 +131,8 @@ pub(super) fn change_ownership(
         }
         "chmod" => {
             let octet = param_str(params, "octet")?;
-            let new = Permissions::from_octet(&octet).map_err(ApiError::bad_request)?;
+            let new = Permissions::from_octet(&octet)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
             // As in OpenNebula: manage allows chmod, but only admin may
             // change the admin bits.
             let admin_bits = |p: &Permissions| [p.owner.admin, p.group.admin, p.other.admin];
