@@ -4,6 +4,7 @@
 //! reservation takes, is decided here from what is already leased; the
 //! store records it.
 
+use crate::service::FieldError;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -64,45 +65,56 @@ fn get<'a>(attributes: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
 /// IPv4 only, a size from 1 to [`MAX_RANGE_SIZE`], inside the address
 /// space, no two ranges overlapping. Errors name the field
 /// (`AR[1].SIZE`) and the reason.
-pub fn parse_ranges(attributes: &Map<String, Value>) -> Result<Vec<AddressRange>, String> {
+pub fn parse_ranges(attributes: &Map<String, Value>) -> Result<Vec<AddressRange>, FieldError> {
     let items: Vec<&Value> = match get(attributes, "AR") {
         None => return Ok(Vec::new()),
         Some(Value::Array(items)) => items.iter().collect(),
         Some(one @ Value::Object(_)) => vec![one],
-        Some(_) => return Err("AR: must be an object or a list of objects".into()),
+        Some(_) => return Err(bad("AR", "must be an object or a list of objects")),
     };
     let mut ranges: Vec<AddressRange> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let at = format!("AR[{i}]");
         let Some(item) = item.as_object() else {
-            return Err(format!(
-                "{at}: must be an object like {{\"IP\": \"10.0.0.1\", \"SIZE\": \"10\"}}"
+            return Err(bad(
+                &at,
+                "must be an object like {\"IP\": \"10.0.0.1\", \"SIZE\": \"10\"}",
             ));
         };
         if let Some(kind) = get(item, "TYPE").and_then(text)
             && !kind.eq_ignore_ascii_case("IP4")
         {
-            return Err(format!("{at}.TYPE: `{kind}` is not supported (only IP4)"));
+            return Err(bad(
+                &format!("{at}.TYPE"),
+                format!("`{kind}` is not supported (only IP4)"),
+            ));
         }
         let ip = get(item, "IP")
             .and_then(text)
-            .ok_or_else(|| format!("{at}.IP: is required (the first address)"))?;
-        let ip: Ipv4Addr = ip
-            .parse()
-            .map_err(|_| format!("{at}.IP: `{ip}` is not an IPv4 address"))?;
+            .ok_or_else(|| bad(&format!("{at}.IP"), "is required (the first address)"))?;
+        let ip: Ipv4Addr = ip.parse().map_err(|_| {
+            bad(
+                &format!("{at}.IP"),
+                format!("`{ip}` is not an IPv4 address"),
+            )
+        })?;
         let size = get(item, "SIZE")
             .and_then(text)
-            .ok_or_else(|| format!("{at}.SIZE: is required (how many addresses)"))?;
+            .ok_or_else(|| bad(&format!("{at}.SIZE"), "is required (how many addresses)"))?;
         let size: u32 = size
             .parse()
             .ok()
             .filter(|s| (1..=MAX_RANGE_SIZE).contains(s))
             .ok_or_else(|| {
-                format!("{at}.SIZE: `{size}` is not a number from 1 to {MAX_RANGE_SIZE}")
+                bad(
+                    &format!("{at}.SIZE"),
+                    format!("`{size}` is not a number from 1 to {MAX_RANGE_SIZE}"),
+                )
             })?;
         if u64::from(u32::from(ip)) + u64::from(size) > u64::from(u32::MAX) + 1 {
-            return Err(format!(
-                "{at}: {size} addresses from {ip} run past 255.255.255.255"
+            return Err(bad(
+                &at,
+                format!("{size} addresses from {ip} run past 255.255.255.255"),
             ));
         }
         let ar_id = get(item, "AR_ID")
@@ -111,9 +123,12 @@ pub fn parse_ranges(attributes: &Map<String, Value>) -> Result<Vec<AddressRange>
             .unwrap_or(i as u32);
         let range = AddressRange { ar_id, ip, size };
         if let Some(other) = ranges.iter().find(|r| overlap(r, &range)) {
-            return Err(format!(
-                "{at}: {ip}+{size} overlaps AR {} ({}+{})",
-                other.ar_id, other.ip, other.size
+            return Err(bad(
+                &at,
+                format!(
+                    "{ip}+{size} overlaps AR {} ({}+{})",
+                    other.ar_id, other.ip, other.size
+                ),
             ));
         }
         ranges.push(range);
@@ -200,14 +215,29 @@ pub fn mac_for(ip: Ipv4Addr) -> String {
 }
 
 /// A size attribute (`SIZE=5` in a reservation's `extra`).
-pub fn size_attribute(attributes: &Map<String, Value>) -> Result<u32, String> {
-    let raw = get(attributes, "SIZE")
-        .and_then(text)
-        .ok_or("SIZE: is required (how many addresses to reserve, e.g. SIZE=5)")?;
+pub fn size_attribute(attributes: &Map<String, Value>) -> Result<u32, FieldError> {
+    let raw = get(attributes, "SIZE").and_then(text).ok_or_else(|| {
+        bad(
+            "SIZE",
+            "is required (how many addresses to reserve, e.g. SIZE=5)",
+        )
+    })?;
     raw.parse()
         .ok()
         .filter(|s| (1..=MAX_RANGE_SIZE).contains(s))
-        .ok_or_else(|| format!("SIZE: `{raw}` is not a number from 1 to {MAX_RANGE_SIZE}"))
+        .ok_or_else(|| {
+            bad(
+                "SIZE",
+                format!("`{raw}` is not a number from 1 to {MAX_RANGE_SIZE}"),
+            )
+        })
+}
+
+fn bad(field: &str, reason: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.to_string(),
+        reason: reason.into(),
+    }
 }
 
 #[cfg(test)]
@@ -216,7 +246,7 @@ mod tests {
     use serde_json::json;
 
     fn ranges(v: Value) -> Result<Vec<AddressRange>, String> {
-        parse_ranges(v.as_object().unwrap())
+        parse_ranges(v.as_object().unwrap()).map_err(|e| e.to_string())
     }
 
     fn ip(s: &str) -> Ipv4Addr {
@@ -277,7 +307,7 @@ mod tests {
 
     #[test]
     fn reservation_sizes_are_bounded() {
-        let size = |v: Value| size_attribute(v.as_object().unwrap());
+        let size = |v: Value| size_attribute(v.as_object().unwrap()).map_err(|e| e.to_string());
         assert_eq!(size(json!({"SIZE": "5"})), Ok(5));
         assert!(size(json!({})).unwrap_err().contains("SIZE: is required"));
         assert!(

@@ -507,7 +507,7 @@ impl Networks for SqliteStore {
             }
             // What ties a network to a service is Flotilla's to write.
             attributes.retain(|k, _| !is_mark(k));
-            let ranges = network::parse_ranges(&attributes).map_err(NetworkError::Refused)?;
+            let ranges = network::parse_ranges(&attributes).map_err(|e| NetworkError::Refused(e.to_string()))?;
             check_size(&ranges).map_err(|e| NetworkError::Refused(e.to_string()))?;
             if ranges.is_empty() {
                 return Err(NetworkError::Refused(format!(
