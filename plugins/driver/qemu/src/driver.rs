@@ -17,6 +17,7 @@ use crate::monitor::Sample;
 use crate::settings::Settings;
 use flotilla_plugin_sdk::driver::*;
 use std::collections::HashMap;
+use supervise::Starting;
 
 pub const DESCRIPTION: &str =
     "Runs each VM as a QEMU process on this host (TCG, or KVM when /dev/kvm works), through QMP";
@@ -25,10 +26,6 @@ pub struct QemuDriver<H: Host> {
     host: H,
     /// The previous CPU sample of each VM, for the CPU percentage.
     cpu: HashMap<String, Sample>,
-    /// Inside `create_many`: start each QEMU without waiting for it; the
-    /// batch waits once for them all (waiting for each in turn would make
-    /// a round of 64 creates outlast the call's deadline).
-    batch: bool,
 }
 
 impl<H: Host> QemuDriver<H> {
@@ -36,7 +33,6 @@ impl<H: Host> QemuDriver<H> {
         QemuDriver {
             host,
             cpu: HashMap::new(),
-            batch: false,
         }
     }
 
@@ -59,7 +55,7 @@ impl<H: Host + Default + 'static> Driver for QemuDriver<H> {
     }
 
     fn create(&mut self, spec: VmSpec) -> Result<String, Error> {
-        self.create_vm(spec)
+        self.create_vm(spec, Starting::Alone)
     }
 
     fn create_many(&mut self, specs: Vec<VmSpec>) -> Vec<Result<String, Error>> {

@@ -6,7 +6,7 @@
 
 use super::QemuDriver;
 use super::create::CREATE_STALL_MS;
-use super::supervise::Proc;
+use super::supervise::{Proc, Starting};
 use crate::args;
 use crate::host::Host;
 use crate::qmp::{self, Reply};
@@ -106,7 +106,7 @@ impl<H: Host> QemuDriver<H> {
                 // Powered off (or failed): start it again on its files.
                 rec.hold = false;
                 self.prepare_disks(store, rec)?;
-                return self.start(store, rec);
+                return self.start(store, rec, Starting::Alone);
             }
             Proc::Alive(_) if rec.powered_off => {
                 // Powered off but QEMU not reaped yet.
@@ -117,7 +117,7 @@ impl<H: Host> QemuDriver<H> {
                     )));
                 }
                 rec.hold = false;
-                return self.start(store, rec);
+                return self.start(store, rec, Starting::Alone);
             }
             Proc::Alive(_) => {}
         }

@@ -5,7 +5,7 @@
 //! first and waits once for them all.
 
 use super::QemuDriver;
-use super::supervise::Proc;
+use super::supervise::{Proc, Starting};
 use crate::args;
 use crate::context;
 use crate::host::Host;
@@ -22,7 +22,7 @@ pub(super) const CREATE_STALL_MS: u64 = 60_000;
 impl<H: Host> QemuDriver<H> {
     /// Make the VM of `spec` (its record, context, disks) and start its
     /// QEMU; a create repeated for the same operation is the same VM.
-    pub(super) fn create_vm(&mut self, spec: VmSpec) -> Result<String, Error> {
+    pub(super) fn create_vm(&mut self, spec: VmSpec, starting: Starting) -> Result<String, Error> {
         let settings = self.settings()?;
         if spec.operation_id.trim().is_empty() {
             return Err(Error::InvalidInput(
@@ -51,7 +51,7 @@ impl<H: Host> QemuDriver<H> {
         let id = match store.lookup_op(&spec.operation_id)? {
             Some(id) => {
                 if let Some(mut rec) = store.load(&id)? {
-                    return self.resume_create(&store, &mut rec).map(|()| id);
+                    return self.resume_create(&store, &mut rec, starting).map(|()| id);
                 }
                 // The operation was recorded, its VM not: make it now.
                 id
@@ -98,14 +98,19 @@ impl<H: Host> QemuDriver<H> {
         store.write_context(&id, &context)?;
         store.save(&rec)?;
         self.prepare_disks(&store, &mut rec)?;
-        self.start(&store, &mut rec)?;
+        self.start(&store, &mut rec, starting)?;
         Ok(id)
     }
 
     /// A create repeated for an operation that already has its VM: the
     /// same VM, started again if its QEMU is not running (the first call
     /// crashed before or after starting it).
-    fn resume_create(&mut self, store: &Store, rec: &mut VmRecord) -> Result<(), Error> {
+    fn resume_create(
+        &mut self,
+        store: &Store,
+        rec: &mut VmRecord,
+        starting: Starting,
+    ) -> Result<(), Error> {
         if rec.terminated || rec.powered_off {
             return Ok(());
         }
@@ -118,7 +123,7 @@ impl<H: Host> QemuDriver<H> {
                     rec.id
                 ));
                 self.prepare_disks(store, rec)?;
-                self.start(store, rec)
+                self.start(store, rec, starting)
             }
         }
     }
@@ -141,10 +146,10 @@ impl<H: Host> QemuDriver<H> {
     /// Every QEMU of the batch is started first; then one short wait, and
     /// a QEMU that exited as it started fails its own create, saying why.
     pub(super) fn create_batch(&mut self, specs: Vec<VmSpec>) -> Vec<Result<String, Error>> {
-        self.batch = true;
-        let created: Vec<Result<String, Error>> =
-            specs.into_iter().map(|spec| self.create_vm(spec)).collect();
-        self.batch = false;
+        let created: Vec<Result<String, Error>> = specs
+            .into_iter()
+            .map(|spec| self.create_vm(spec, Starting::InBatch))
+            .collect();
         if created.iter().any(Result::is_ok) {
             self.host.sleep_ms(BATCH_SETTLE_MS);
         }

@@ -19,6 +19,18 @@ const START_WAIT_MS: u64 = 2_000;
 /// How long QEMU gets to exit after `quit`, before SIGKILL.
 const QUIT_WAIT_MS: u64 = 3_000;
 
+/// Whether a start waits for its QEMU to answer on QMP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Starting {
+    /// A create or a resume on its own: it waits (briefly), and a QEMU
+    /// that exits at once fails it.
+    Alone,
+    /// One create of a batch: it does not wait; the batch waits once for
+    /// them all (waiting for each in turn would make a round of 64 creates
+    /// outlast the call's deadline).
+    InBatch,
+}
+
 /// What the host says of a VM's QEMU process.
 pub(super) enum Proc {
     /// No pid recorded: the create has not started QEMU (yet).
@@ -137,10 +149,16 @@ impl<H: Host> QemuDriver<H> {
         }
     }
 
-    /// Start the VM's QEMU and wait (briefly) until it answers on QMP. A
-    /// QEMU that exits at once is run again to say why (a detached
-    /// process's output is not kept).
-    pub(super) fn start(&mut self, store: &Store, rec: &mut VmRecord) -> Result<(), Error> {
+    /// Start the VM's QEMU. [`Starting::Alone`], wait (briefly) until it
+    /// answers on QMP; a QEMU that exits meanwhile is run again to say why
+    /// (a detached process's output is not kept). [`Starting::InBatch`],
+    /// return once it is spawned.
+    pub(super) fn start(
+        &mut self,
+        store: &Store,
+        rec: &mut VmRecord,
+        starting: Starting,
+    ) -> Result<(), Error> {
         self.evict_orphan(store, &rec.id);
         let dir = store.vm_dir(&rec.id);
         let qemu_args = args::qemu_args(&rec.id, &dir, &rec.template, rec.hold);
@@ -151,7 +169,7 @@ impl<H: Host> QemuDriver<H> {
         store.save(rec)?;
         self.cpu.remove(&rec.id);
         log::info(&format!("VM {}: QEMU started, pid {pid}", rec.id));
-        if self.batch {
+        if starting == Starting::InBatch {
             return Ok(());
         }
 
