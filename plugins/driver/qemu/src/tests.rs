@@ -632,6 +632,59 @@ fn a_qemu_that_exits_at_once_says_why() {
 }
 
 #[test]
+fn a_batch_starts_every_qemu_then_waits_once() {
+    let (_dir, host, mut d) = setup();
+    let before = host.0.borrow().now;
+    let specs = || {
+        (1..=3)
+            .map(|i| spec(&format!("b{i}"), basic(), false))
+            .collect()
+    };
+    let ids: Vec<String> = d
+        .create_many(specs())
+        .into_iter()
+        .map(|r| r.expect("created"))
+        .collect();
+    assert_eq!(ids, ["q0", "q1", "q2"]);
+    // No QEMU was asked anything: one wait of the whole batch, no more.
+    assert!(host.0.borrow().commands.is_empty());
+    assert_eq!(host.0.borrow().now - before, 300);
+    for id in &ids {
+        assert_eq!(state(&mut d, id), VmState::Running);
+    }
+    // Repeated, the batch is the same VMs, their QEMUs left alone.
+    let again: Vec<String> = d.create_many(specs()).into_iter().flatten().collect();
+    assert_eq!(again, ids);
+    assert_eq!(host.0.borrow().spawns.len(), 3);
+}
+
+#[test]
+fn a_qemu_of_a_batch_that_exits_at_once_fails_its_own_create() {
+    let (_dir, host, mut d) = setup();
+    host.w().config.insert("accel".into(), "kvm".into());
+    host.w().exit_at_start = true;
+    let created = d.create_many(vec![
+        spec("e1", basic(), false),
+        spec("", basic(), false),
+        spec("e2", basic(), false),
+    ]);
+    assert_eq!(created.len(), 3);
+    assert!(
+        matches!(&created[1], Err(Error::InvalidInput(m)) if m.contains("operation-id")),
+        "{created:?}"
+    );
+    for outcome in [&created[0], &created[2]] {
+        match outcome {
+            Err(Error::Unavailable(m)) => {
+                assert!(m.contains("failed to initialize kvm"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(host.0.borrow().spawns.len(), 2);
+}
+
+#[test]
 fn a_new_instance_finds_every_vm_from_the_files() {
     let (_dir, host, mut d) = setup();
     let a = d.create(spec("l1", basic(), false)).unwrap();
