@@ -9,10 +9,12 @@
 mod action;
 pub mod batch;
 mod data;
+mod field;
 mod state;
 
 pub mod pattern;
 
 pub use action::VmAction;
 pub use data::*;
+pub use field::FieldError;
 pub use state::VmState;

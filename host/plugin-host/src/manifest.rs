@@ -5,6 +5,7 @@
 //! grant what this site accepts.
 
 use super::capability::OriginPattern;
+use flotilla_model::FieldError;
 use flotilla_model::pattern::{IMAGE_DIR, STATE_DIR};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -147,8 +148,9 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    pub fn parse(text: &str) -> Result<Manifest, String> {
-        let manifest: Manifest = toml::from_str(text).map_err(|e| format!("plugin.toml: {e}"))?;
+    pub fn parse(text: &str) -> Result<Manifest, FieldError> {
+        let manifest: Manifest =
+            toml::from_str(text).map_err(|e| FieldError::new("plugin.toml", e.to_string()))?;
         manifest.validate()?;
         Ok(manifest)
     }
@@ -167,7 +169,7 @@ impl Manifest {
         }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), FieldError> {
         let id_ok = !self.id.is_empty()
             && self.id.len() <= 64
             && self
@@ -175,30 +177,34 @@ impl Manifest {
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
         if !id_ok {
-            return Err(format!(
-                "id: `{}` must be 1-64 characters of a-z, 0-9, - and _",
-                self.id
+            return Err(FieldError::new(
+                "id",
+                format!("`{}` must be 1-64 characters of a-z, 0-9, - and _", self.id),
             ));
         }
         let semver = self.version.split('.').count() == 3
             && self.version.split('.').all(|p| p.parse::<u64>().is_ok());
         if !semver {
-            return Err(format!(
-                "version: `{}` is not MAJOR.MINOR.PATCH",
-                self.version
+            return Err(FieldError::new(
+                "version",
+                format!("`{}` is not MAJOR.MINOR.PATCH", self.version),
             ));
         }
         if self.api != self.kind.api() {
-            return Err(format!(
-                "api: `{}` is not supported for a {} plugin (this host speaks {})",
-                self.api,
-                self.kind,
-                self.kind.api()
+            return Err(FieldError::new(
+                "api",
+                format!(
+                    "`{}` is not supported for a {} plugin (this host speaks {})",
+                    self.api,
+                    self.kind,
+                    self.kind.api()
+                ),
             ));
         }
         for (i, origin) in self.capabilities.allowed_outbound_hosts.iter().enumerate() {
-            OriginPattern::parse(origin)
-                .map_err(|e| format!("capabilities.allowed_outbound_hosts[{i}]: {e}"))?;
+            OriginPattern::parse(origin).map_err(|e| {
+                FieldError::new(format!("capabilities.allowed_outbound_hosts[{i}]"), e)
+            })?;
         }
         Ok(())
     }
@@ -260,20 +266,23 @@ enum ArgsEntry {
 }
 
 impl TryFrom<ExecGrantToml> for ExecGrant {
-    type Error = String;
+    type Error = FieldError;
 
-    fn try_from(raw: ExecGrantToml) -> Result<ExecGrant, String> {
+    fn try_from(raw: ExecGrantToml) -> Result<ExecGrant, FieldError> {
         let mut args = Vec::with_capacity(raw.args.len());
         for entry in raw.args {
             match entry {
                 ArgsEntry::Group(group) => args.push(group),
                 ArgsEntry::Flat(pattern) => {
-                    return Err(format!(
-                        "args: `{pattern}` stands alone; args is a list of groups, each an \
+                    return Err(FieldError::new(
+                        "args",
+                        format!(
+                            "`{pattern}` stands alone; args is a list of groups, each an \
                          option with its values in order (`[\"-m\", \"size=*M\"]`, `[\"-S\"]`), \
                          since any pattern of a flat list matched any argument (see \
                          docs/compatibility.md; `flotilla plugin grant qemu` writes the qemu \
                          driver's)"
+                        ),
                     ));
                 }
             }
@@ -283,35 +292,50 @@ impl TryFrom<ExecGrantToml> for ExecGrant {
 }
 
 impl Grant {
-    pub fn validate(&self, id: &str) -> Result<(), String> {
+    pub fn validate(&self, id: &str) -> Result<(), FieldError> {
         for (i, origin) in self.allowed_outbound_hosts.iter().enumerate() {
-            OriginPattern::parse(origin)
-                .map_err(|e| format!("plugins.{id}.allowed_outbound_hosts[{i}]: {e}"))?;
+            OriginPattern::parse(origin).map_err(|e| {
+                FieldError::new(format!("plugins.{id}.allowed_outbound_hosts[{i}]"), e)
+            })?;
         }
         if self.limits.memory_mb == Some(0) || self.limits.timeout_ms == Some(0) {
-            return Err(format!("plugins.{id}.limits: limits must be above zero"));
+            return Err(FieldError::new(
+                format!("plugins.{id}.limits"),
+                "limits must be above zero",
+            ));
         }
         for (program, grant) in &self.exec {
             let at = format!("plugins.{id}.exec.\"{program}\"");
             if !Path::new(program).is_absolute() {
-                return Err(format!("{at}: a program is granted by its absolute path"));
+                return Err(FieldError::new(
+                    at,
+                    "a program is granted by its absolute path",
+                ));
             }
             for (i, group) in grant.args.iter().enumerate() {
                 if group.is_empty() {
-                    return Err(format!("{at}.args[{i}]: an empty group grants nothing"));
+                    return Err(FieldError::new(
+                        format!("{at}.args[{i}]"),
+                        "an empty group grants nothing",
+                    ));
                 }
                 for (j, pattern) in group.iter().enumerate() {
                     check_placeholders(pattern, !self.dirs.is_empty(), !self.image_dirs.is_empty())
-                        .map_err(|e| format!("{at}.args[{i}][{j}]: `{pattern}` {e}"))?;
+                        .map_err(|e| {
+                            FieldError::new(
+                                format!("{at}.args[{i}][{j}]"),
+                                format!("`{pattern}` {e}"),
+                            )
+                        })?;
                 }
             }
         }
         for (field, dirs) in [("dirs", &self.dirs), ("image_dirs", &self.image_dirs)] {
             for (i, dir) in dirs.iter().enumerate() {
                 if !dir.is_absolute() || dir.components().any(|c| c == Component::ParentDir) {
-                    return Err(format!(
-                        "plugins.{id}.{field}[{i}]: `{}` must be an absolute path without `..`",
-                        dir.display()
+                    return Err(FieldError::new(
+                        format!("plugins.{id}.{field}[{i}]"),
+                        format!("`{}` must be an absolute path without `..`", dir.display()),
                     ));
                 }
             }
@@ -324,11 +348,14 @@ impl Grant {
                 .iter()
                 .find(|d| d.starts_with(image) || image.starts_with(d))
             {
-                return Err(format!(
-                    "plugins.{id}.image_dirs[{i}]: `{}` overlaps the read-write directory `{}` \
-                     (dirs): images must come from a directory of their own",
-                    image.display(),
-                    state.display()
+                return Err(FieldError::new(
+                    format!("plugins.{id}.image_dirs[{i}]"),
+                    format!(
+                        "`{}` overlaps the read-write directory `{}` (dirs): images must come \
+                         from a directory of their own",
+                        image.display(),
+                        state.display()
+                    ),
                 ));
             }
         }
@@ -338,7 +365,12 @@ impl Grant {
 
 /// The `{…}` placeholders of a pattern are `{state}` and `{image}`, each
 /// with directories granted to stand for.
-fn check_placeholders(pattern: &str, has_dirs: bool, has_image_dirs: bool) -> Result<(), String> {
+/// The error is the reason, said after the pattern.
+fn check_placeholders(
+    pattern: &str,
+    has_dirs: bool,
+    has_image_dirs: bool,
+) -> Result<(), std::borrow::Cow<'static, str>> {
     let mut rest = pattern;
     while let Some(open) = rest.find('{') {
         let tail = &rest[open..];
@@ -359,9 +391,9 @@ fn check_placeholders(pattern: &str, has_dirs: bool, has_image_dirs: bool) -> Re
                 );
             }
             other => {
-                return Err(format!(
+                return Err(std::borrow::Cow::Owned(format!(
                     "has `{other}`: the placeholders are {{state}} and {{image}}"
-                ));
+                )));
             }
         }
         rest = &tail[close..];
@@ -411,15 +443,31 @@ mod tests {
     #[test]
     fn rejects_bad_manifests_naming_the_field() {
         let bad_api = SIM.replace("flotilla:driver@0.1.0", "flotilla:driver@9.0.0");
-        assert!(Manifest::parse(&bad_api).unwrap_err().starts_with("api:"));
+        assert!(
+            Manifest::parse(&bad_api)
+                .unwrap_err()
+                .to_string()
+                .starts_with("api:")
+        );
         let bad_id = SIM.replace("id = \"sim\"", "id = \"Sim Driver\"");
-        assert!(Manifest::parse(&bad_id).unwrap_err().starts_with("id:"));
+        assert!(
+            Manifest::parse(&bad_id)
+                .unwrap_err()
+                .to_string()
+                .starts_with("id:")
+        );
         let unknown = format!("{SIM}\nsurprise = 1\n");
-        assert!(Manifest::parse(&unknown).unwrap_err().contains("surprise"));
+        assert!(
+            Manifest::parse(&unknown)
+                .unwrap_err()
+                .to_string()
+                .contains("surprise")
+        );
         let bad_origin = SIM.replace("http://localhost:*", "localhost");
         assert!(
             Manifest::parse(&bad_origin)
                 .unwrap_err()
+                .to_string()
                 .starts_with("capabilities.allowed_outbound_hosts[1]")
         );
     }

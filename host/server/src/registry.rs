@@ -280,7 +280,7 @@ fn installed(
             let manifest_path = wasm_path.with_extension("toml");
             let manifest = std::fs::read_to_string(&manifest_path)
                 .map_err(|e| format!("{}: {e}", manifest_path.display()))
-                .and_then(|t| Manifest::parse(&t));
+                .and_then(|t| Manifest::parse(&t).map_err(String::from));
             match manifest {
                 // An installed plugin may not take a built-in one's id: it
                 // would replace, say, the `expression` policy every OneFlow

@@ -12,17 +12,7 @@ pub use networks::fill_networks;
 use networks::{check_networks, check_nic_networks};
 use roles::{check_parents, check_role};
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct FieldError {
-    pub field: String,
-    pub reason: String,
-}
-
-impl std::fmt::Display for FieldError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.field, self.reason)
-    }
-}
+pub use flotilla_model::FieldError;
 
 struct Checker {
     errors: Vec<FieldError>,
