@@ -34,7 +34,7 @@ pub use warnings::WARNING_HEADER;
 use warnings::Warnings;
 
 use crate::access::users::Authenticator;
-use crate::registry::{PluginSummary, Registry};
+use crate::registry::Registry;
 use crate::store::{SharedStore, StoreGuard};
 use auth::Caller;
 use axum::extract::{Path, State};
@@ -376,7 +376,7 @@ async fn plugins(State(state): State<Arc<AppState>>, _caller: Caller) -> Json<se
     summary = "One plugin",
     params(("id" = String, Path)),
     responses(
-        (status = 200, description = "The plugin.", body = PluginSummary),
+        (status = 200, description = "The plugin.", body = schemas::plugins::PluginSummary),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 503, response = Unavailable)

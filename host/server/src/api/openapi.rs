@@ -157,7 +157,7 @@ impl Modify for Components {
         let components = openapi.components.get_or_insert_default();
         add::<super::error::Error>(components);
         add::<super::Health>(components);
-        add::<crate::registry::PluginSummary>(components);
+        add::<super::schemas::plugins::PluginSummary>(components);
         add::<super::schemas::common::RenameAction>(components);
         add::<super::schemas::common::ChmodAction>(components);
         add::<super::schemas::common::ChownAction>(components);

@@ -44,7 +44,7 @@ pub struct InstallPlugin {
     description = "oneadmin group only (checked before the body is read). Loads and checks the component, keeps it in <data-dir>/plugins and uses it at once: a policy plugin of the same id is replaced once its running evaluations finish. Drivers are refused (409): they are installed by placing them in <data-dir>/plugins and restarting.",
     request_body = InstallPlugin,
     responses(
-        (status = 201, description = "Installed.", body = PluginSummary),
+        (status = 201, description = "Installed.", body = super::schemas::plugins::PluginSummary),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -212,7 +212,7 @@ fn services_using(state: &AppState, id: &str) -> Result<Vec<String>, ApiError> {
     summary = "Re-read flotilla.toml",
     description = "oneadmin group only; what SIGHUP does. Plugin grants (outbound hosts, config, limits) apply to their next call, plugins added to or removed from <data-dir>/plugins are loaded or dropped, and what takes a restart is named. A file that does not parse or validate is refused (400, with the reason) and the running configuration stays.",
     responses(
-        (status = 200, description = "Applied.", body = crate::reload::Reloaded),
+        (status = 200, description = "Applied.", body = super::schemas::plugins::Reloaded),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod common;
 pub mod documents;
 pub mod networks;
+pub mod plugins;
 pub mod resources;
 pub mod services;
 pub mod templates;
