@@ -323,7 +323,7 @@ fn reload_on_sighup(state: Arc<AppState>) {
                 Err(e) => tracing::error!("reloading the configuration: {e}"),
             }
             let checked = state.clone();
-            let ready = tokio::task::spawn_blocking(move || api::ready::readiness(&checked).ready)
+            let ready = tokio::task::spawn_blocking(move || checked.readiness().ready)
                 .await
                 .unwrap_or(false);
             if ready {
@@ -357,8 +357,7 @@ fn refuse_open_secrets(data_dir: &std::path::Path) -> Result<(), String> {
 /// saying why not.
 async fn tell_the_service_manager(state: Arc<AppState>, addr: SocketAddr) {
     let checked = state.clone();
-    let Ok(readiness) = tokio::task::spawn_blocking(move || api::ready::readiness(&checked)).await
-    else {
+    let Ok(readiness) = tokio::task::spawn_blocking(move || checked.readiness()).await else {
         return;
     };
     if readiness.ready {

@@ -3,7 +3,8 @@
 //! author expects (policies that will flap, …), in headers and JSON
 //! answers.
 
-use super::{ApiError, AppState};
+use super::error::ApiError;
+use super::state::AppState;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
