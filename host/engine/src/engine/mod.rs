@@ -269,6 +269,12 @@ impl Engine {
         self.inner.clock.now_ms()
     }
 
+    /// The clock the engine runs on: what the server's answers date
+    /// things by (a template's registration time, a VM token's issue).
+    pub fn clock(&self) -> &SharedClock {
+        &self.inner.clock
+    }
+
     fn lock_for(&self, id: u64) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.inner.locks.lock().unwrap_or_else(|e| e.into_inner());
         locks.entry(id).or_default().clone()

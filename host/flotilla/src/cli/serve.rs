@@ -167,6 +167,8 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         Vec::new()
     };
     let startup = api::ready::Startup::default();
+    // One clock for the engine and the answers the API and OneGate date.
+    let clock: crate::clock::SharedClock = Arc::new(crate::clock::SystemClock);
     let (engine, standby_store) = match registry
         .loaded(&config.engine.driver, crate::plugin::PluginKind::Driver)
     {
@@ -179,7 +181,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
                 )?),
                 policies.clone(),
                 policies.clone(),
-                Arc::new(crate::clock::SystemClock),
+                clock.clone(),
                 crate::engine::Settings {
                     wait_ms: config.engine.wait_seconds.saturating_mul(1000),
                     max_vms_per_role: config.engine.max_vms_per_role,
@@ -232,6 +234,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         installer: Some(Arc::new(crate::install::Installer::new(reloader))),
         sim_url: sim_url.clone(),
         started: std::time::Instant::now(),
+        clock,
         metrics: Default::default(),
         strict_attributes: config.server.strict_attributes,
         passwords: crate::access::passwords::PasswordChecks::start(config.server.password_checks)
@@ -432,6 +435,7 @@ async fn start_onegate(
         endpoint.clone(),
         config,
         Reports::load(saved),
+        engine.clock().clone(),
     ));
     engine.set_onegate(gate.clone());
     gate.spawn_flusher(engine.clone());

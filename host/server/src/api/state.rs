@@ -1,6 +1,6 @@
 //! What every handler reads: the engine (or, when its driver did not
 //! load, the store alone), the plugin registry, the installer and
-//! reloader, and sign-in state.
+//! reloader, sign-in state, and the clock answers are dated by.
 
 use super::error::ApiError;
 use super::metrics::HttpMetrics;
@@ -9,6 +9,7 @@ use super::rendered::RenderedServices;
 use crate::access::passwords::PasswordChecks;
 use crate::access::throttle::SignInThrottle;
 use crate::access::users::Authenticator;
+use crate::clock::SharedClock;
 use crate::engine::Engine;
 use crate::install::Installer;
 use crate::registry::Registry;
@@ -28,6 +29,9 @@ pub struct AppState {
     pub installer: Option<Arc<Installer>>,
     pub sim_url: Option<String>,
     pub started: std::time::Instant,
+    /// The time answers are dated by (a template's registration time): the
+    /// engine's clock.
+    pub clock: SharedClock,
     pub auth: Authenticator,
     pub metrics: HttpMetrics,
     /// The store when there is no engine (its driver did not load): users
@@ -73,5 +77,10 @@ impl AppState {
     /// notification. Blocks on the store.
     pub fn readiness(&self) -> Readiness {
         super::ready::readiness(self.engine.as_ref(), &self.startup)
+    }
+
+    /// Now, in seconds since the epoch, by the engine's clock.
+    pub fn now_s(&self) -> u64 {
+        self.clock.now_ms() / 1000
     }
 }

@@ -139,7 +139,7 @@ pub async fn create(
         id: store.next_service_template_id()?,
         name,
         ownership: caller.owns_new(),
-        registration_time: crate::clock::Clock::now_ms(&crate::clock::SystemClock) / 1000,
+        registration_time: state.now_s(),
         body: normalized,
     };
     store.save_service_template(&doc)?;
@@ -491,8 +491,7 @@ pub async fn action(
                     id: store.next_service_template_id()?,
                     name,
                     ownership: caller.owns_new(),
-                    registration_time: crate::clock::Clock::now_ms(&crate::clock::SystemClock)
-                        / 1000,
+                    registration_time: state.now_s(),
                     body,
                 };
                 store.save_service_template(&clone)?;

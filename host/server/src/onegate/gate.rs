@@ -6,6 +6,7 @@
 use super::rendered;
 use super::reports::Reports;
 use super::token::{Claims, Signer};
+use crate::clock::SharedClock;
 use crate::engine::{Engine, VmReports};
 use crate::plugin::KeyValue;
 use std::collections::HashMap;
@@ -26,6 +27,8 @@ pub struct OneGate {
     /// Requests served, and reports (updates) accepted.
     pub requests: std::sync::atomic::AtomicU64,
     pub updates: std::sync::atomic::AtomicU64,
+    /// The engine's: tokens are issued and checked by it.
+    clock: SharedClock,
 }
 
 impl OneGate {
@@ -34,6 +37,7 @@ impl OneGate {
         endpoint: String,
         config: &crate::config::OneGateConfig,
         reports: Reports,
+        clock: SharedClock,
     ) -> OneGate {
         OneGate {
             signer,
@@ -46,6 +50,7 @@ impl OneGate {
             limiter: Limiter::new(config.reports_per_second),
             requests: Default::default(),
             updates: Default::default(),
+            clock,
         }
     }
 
@@ -53,10 +58,9 @@ impl OneGate {
         &self.endpoint
     }
 
-    pub(super) fn now_s() -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
+    /// Now, in seconds since the epoch, by the engine's clock.
+    pub(super) fn now_s(&self) -> u64 {
+        self.clock.now_ms() / 1000
     }
 
     /// A token for a VM of a service.
@@ -64,7 +68,7 @@ impl OneGate {
         let expires = if self.ttl_s == 0 {
             0
         } else {
-            Self::now_s().saturating_add(self.ttl_s)
+            self.now_s().saturating_add(self.ttl_s)
         };
         self.signer.issue(&Claims {
             service_id,

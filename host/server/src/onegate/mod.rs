@@ -7,8 +7,8 @@
 //!
 //! `gate.rs` holds what the routes share (`OneGate`: the signer, the
 //! reports, the limits). Each VM gets a token in its context, bound to its
-//! service and operation id (`token.rs`); a token opens only its own VM
-//! and its own service.
+//! service and operation id (`token.rs`), issued and checked by the
+//! engine's clock; a token opens only its own VM and its own service.
 //! Reports live in memory and reach the store once a second
 //! (`reports.rs`); the routes are in `routes.rs`, VM actions in
 //! `actions.rs`, what a virtual router reads of its networks in

@@ -151,7 +151,7 @@ async fn authenticate(g: &Gate, headers: &HeaderMap) -> Result<Caller, GateError
     let claims = g
         .gate
         .signer
-        .verify(token, OneGate::now_s())
+        .verify(token, g.gate.now_s())
         .map_err(|_| unauthorized())?;
     let service = g
         .engine
