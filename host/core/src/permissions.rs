@@ -97,6 +97,9 @@ pub struct Ownership {
     pub permissions: Permissions,
 }
 
+/// The `oneadmin` group: its members may do anything.
+pub const ADMIN_GROUP: u64 = 0;
+
 /// Who is asking.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {

@@ -7,16 +7,20 @@
 //! host and plugins share), `flotilla-core` (the pure life cycle),
 //! `flotilla-plugin-host` (the only crate that links wasmtime),
 //! `flotilla-store`, `flotilla-sim` (the simulated hypervisor),
-//! `flotilla-testkit` (conformance suites) and `flotilla-server` (API and
-//! engine). They are re-exported here under short names, for the command
-//! line and the integration tests.
+//! `flotilla-testkit` (conformance suites), `flotilla-engine` (what runs
+//! the services: the engine, the plugin registry, live installs, reloads,
+//! the configuration) and `flotilla-server` (the API, users and OneGate,
+//! over the engine). They are re-exported here under short names, for the
+//! command line and the integration tests.
 
 pub mod cli;
 
 pub use flotilla_core::{clock, permissions, service};
+pub use flotilla_engine as engine;
+pub use flotilla_engine::{config, install, registry, reload};
 pub use flotilla_model as model;
 pub use flotilla_plugin_host as plugin;
-pub use flotilla_server::{access, api, config, engine, install, onegate, registry, reload};
+pub use flotilla_server::{access, api, onegate};
 pub use flotilla_sim as sim;
 pub use flotilla_store as store;
 pub use flotilla_testkit as testkit;

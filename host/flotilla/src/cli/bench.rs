@@ -1,6 +1,7 @@
 //! `flotilla bench plugins | deploy | scale | policies`: what a plugin
 //! call, a deploy, a scale and a policy evaluation cost, printed as tables.
 
+mod native;
 mod policies;
 mod qemu;
 
@@ -397,7 +398,8 @@ async fn bench_engine_with(
     ),
     String,
 > {
-    use crate::engine::{Engine, NativeSimDriver, VmBackend};
+    use crate::engine::{Engine, VmBackend};
+    use native::NativeSimDriver;
     use std::sync::Arc;
     let sim = SimHypervisor::open(SimOptions::default()).map_err(|e| format!("{e:#}"))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -437,7 +439,7 @@ async fn bench_engine_with(
         .map_err(|e| format!("{e:#}"))?;
     let policies: Arc<dyn crate::engine::PolicyBackend> = match policies {
         Some(library) => library,
-        None => Arc::new(crate::engine::NativePolicies),
+        None => Arc::new(native::NativePolicies),
     };
     let engine = Engine::with_policies(
         store,

@@ -167,6 +167,8 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         Vec::new()
     };
     let startup = api::ready::Startup::default();
+    // One clock for the engine and the answers the API and OneGate date.
+    let clock: crate::clock::SharedClock = Arc::new(crate::clock::SystemClock);
     let (engine, standby_store) = match registry
         .loaded(&config.engine.driver, crate::plugin::PluginKind::Driver)
     {
@@ -179,7 +181,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
                 )?),
                 policies.clone(),
                 policies.clone(),
-                Arc::new(crate::clock::SystemClock),
+                clock.clone(),
                 crate::engine::Settings {
                     wait_ms: config.engine.wait_seconds.saturating_mul(1000),
                     max_vms_per_role: config.engine.max_vms_per_role,
@@ -232,6 +234,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         installer: Some(Arc::new(crate::install::Installer::new(reloader))),
         sim_url: sim_url.clone(),
         started: std::time::Instant::now(),
+        clock,
         metrics: Default::default(),
         strict_attributes: config.server.strict_attributes,
         passwords: crate::access::passwords::PasswordChecks::start(config.server.password_checks)
@@ -323,7 +326,7 @@ fn reload_on_sighup(state: Arc<AppState>) {
                 Err(e) => tracing::error!("reloading the configuration: {e}"),
             }
             let checked = state.clone();
-            let ready = tokio::task::spawn_blocking(move || api::ready::readiness(&checked).ready)
+            let ready = tokio::task::spawn_blocking(move || checked.readiness().ready)
                 .await
                 .unwrap_or(false);
             if ready {
@@ -357,8 +360,7 @@ fn refuse_open_secrets(data_dir: &std::path::Path) -> Result<(), String> {
 /// saying why not.
 async fn tell_the_service_manager(state: Arc<AppState>, addr: SocketAddr) {
     let checked = state.clone();
-    let Ok(readiness) = tokio::task::spawn_blocking(move || api::ready::readiness(&checked)).await
-    else {
+    let Ok(readiness) = tokio::task::spawn_blocking(move || checked.readiness()).await else {
         return;
     };
     if readiness.ready {
@@ -433,6 +435,7 @@ async fn start_onegate(
         endpoint.clone(),
         config,
         Reports::load(saved),
+        engine.clock().clone(),
     ));
     engine.set_onegate(gate.clone());
     gate.spawn_flusher(engine.clone());

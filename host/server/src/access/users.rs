@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-pub const ADMIN_GROUP: u64 = 0;
+pub use flotilla_core::permissions::ADMIN_GROUP;
 pub const USERS_GROUP: u64 = 1;
 pub const ADMIN_USER: &str = "oneadmin";
 

@@ -2,12 +2,13 @@
 //! groups; everyone may see themselves and their group.
 
 use super::auth::Caller;
+use super::body::{JsonBody, body_json};
 use super::error::ApiError;
-use super::openapi::{
+use super::schemas::accounts::*;
+use super::schemas::responses::{
     BadRequest, Conflict, Forbidden, NoContent, NotFound, Unauthorized, Unavailable,
 };
-use super::schemas::accounts::*;
-use super::{AppState, JsonBody, body_json};
+use super::state::AppState;
 use crate::access::users;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -90,7 +91,7 @@ pub async fn create_user(
         .ok_or_else(|| ApiError::bad_request("password: required"))?;
     let gid = match body.get("group_id") {
         None | Some(Value::Null) => users::USERS_GROUP,
-        Some(v) => super::json_id(v)
+        Some(v) => super::body::json_id(v)
             .ok_or_else(|| ApiError::bad_request("group_id: must be a group id"))?,
     };
     let engine = state.engine()?;
@@ -256,7 +257,7 @@ pub async fn user_action(
     Path(id): Path<u64>,
     body: JsonBody,
 ) -> Result<StatusCode, ApiError> {
-    let (perform, params) = super::perform(body)?;
+    let (perform, params) = super::body::perform(body)?;
     let engine = state.engine()?;
     match perform.as_str() {
         "passwd" => {
@@ -274,7 +275,7 @@ pub async fn user_action(
         }
         "chgrp" => {
             require_admin(&caller)?;
-            let gid = super::param_id(&params, "group_id")?
+            let gid = super::body::param_id(&params, "group_id")?
                 .ok_or_else(|| ApiError::bad_request("params.group_id: required"))?;
             users::set_group(&*engine.store(), id, gid)?;
         }

@@ -1,8 +1,8 @@
 //! HTTP Basic authentication: every route but `/health`, `/metrics` and
 //! `/openapi.json` needs a user.
 
-use super::AppState;
 use super::error::ApiError;
+use super::state::AppState;
 use crate::access::throttle::Verdict;
 use crate::access::users;
 use crate::access::{Identity, Ownership, Right};

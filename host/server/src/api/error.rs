@@ -1,6 +1,6 @@
 //! API errors: the right HTTP status and a JSON body naming the problem.
 
-use super::openapi::json_schema;
+use super::schemas::json_schema;
 use crate::access::users::AccessError;
 use crate::engine::EngineError;
 use crate::service::lifecycle::LifecycleError;

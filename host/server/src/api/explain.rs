@@ -3,10 +3,10 @@
 //! kept (newest first) with the VMs' inputs, the trace, the policy's
 //! verdict, the guards applied and the action taken.
 
-use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
-use super::openapi::{BadRequest, Forbidden, NotFound, Unauthorized, Unavailable};
+use super::schemas::responses::{BadRequest, Forbidden, NotFound, Unauthorized, Unavailable};
+use super::state::AppState;
 use crate::access::Right;
 use crate::service::elasticity::{self, Direction, PolicySpec};
 use crate::service::lifecycle::{DecisionRecord, RoleRuntime, Service};

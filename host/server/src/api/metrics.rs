@@ -1,16 +1,16 @@
-//! `GET /metrics` in Prometheus' text format: services and roles per
-//! state, plugin calls and faults, and the count and latency of API
-//! requests per route. Request latency is recorded by a middleware; the
-//! rest is read from the store and the registry at scrape time, so a
-//! scrape always agrees with what the API shows.
+//! What `GET /metrics` (`system.rs`) shows, in Prometheus' text format:
+//! services and roles per state, plugin calls and faults, and the count
+//! and latency of API requests per route. Request latency is recorded by
+//! a middleware; the rest is read from the store and the registry at
+//! scrape time, so a scrape always agrees with what the API shows.
 
-use super::AppState;
 use crate::registry::PluginSummary;
+use crate::service::lifecycle::Service;
 use crate::service::state::{RoleState, ServiceState};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::Method;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::encoding::{
@@ -196,13 +196,13 @@ impl Scrape {
 }
 
 /// Middleware: time every request that matched a route.
-pub async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+pub async fn track(State(metrics): State<HttpMetrics>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
     if let Some(route) = route {
-        state.metrics.record(
+        metrics.record(
             &method,
             &route,
             response.status().as_u16(),
@@ -212,48 +212,18 @@ pub async fn track(State(state): State<Arc<AppState>>, request: Request, next: N
     response
 }
 
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    operation_id = "getMetrics",
-    tag = "system",
-    summary = "Prometheus metrics",
-    responses(
-        (status = 200, description = "Prometheus text exposition format 0.0.4: gauges flotilla_services{state}, flotilla_roles{state}; counters flotilla_plugin_calls_total{plugin,kind}, flotilla_plugin_faults_total{plugin,kind}, flotilla_http_requests_total{method,route,status}; histogram flotilla_http_request_duration_seconds{method,route} (_bucket{le}, _sum, _count).", body = String, content_type = "text/plain; version=0.0.4")
-    ),
-    security(())
-)]
-pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let states = match &state.engine {
-        None => None,
-        Some(engine) => match engine.store().services() {
-            Ok(services) => Some(count_states(&services)),
-            Err(e) => {
-                return (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("reading services: {e:#}\n"),
-                )
-                    .into_response();
-            }
-        },
-    };
-    let scrape = Scrape {
-        states,
-        plugins: state.registry.summaries(),
-        http: state.metrics.clone(),
-    };
-    match render(scrape) {
-        Ok(text) => (
-            [(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)],
-            text,
-        )
-            .into_response(),
-        Err(std::fmt::Error) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "encoding the metrics failed\n",
-        )
-            .into_response(),
-    }
+/// The text of one scrape: the states of `services` (`None` without an
+/// engine), the plugins' counters and the requests so far.
+pub fn scrape(
+    services: Option<&[Arc<Service>]>,
+    plugins: Vec<PluginSummary>,
+    http: &HttpMetrics,
+) -> Result<String, std::fmt::Error> {
+    render(Scrape {
+        states: services.map(count_states),
+        plugins,
+        http: http.clone(),
+    })
 }
 
 /// Every state with how many services (roles) are in it, zeros included,
@@ -264,7 +234,7 @@ struct StateCounts {
     roles: Vec<(RoleState, u64)>,
 }
 
-fn count_states(services: &[Arc<crate::service::lifecycle::Service>]) -> StateCounts {
+fn count_states(services: &[Arc<Service>]) -> StateCounts {
     let mut by_state: Vec<(ServiceState, u64)> =
         ServiceState::ALL.iter().map(|s| (*s, 0)).collect();
     let mut roles_by_state: Vec<(RoleState, u64)> =
@@ -296,7 +266,7 @@ fn render(scrape: Scrape) -> Result<String, std::fmt::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::extract::State;
+    use axum::http::StatusCode;
 
     /// Requests through a router, so each carries its matched route as in
     /// the server, recorded as `track` records them.

@@ -1,10 +1,22 @@
 //! The REST API served by `flotilla serve`: OneFlow's routes and shapes
 //! (`/service`, `/service_template`), with HTTP Basic authentication and
 //! OpenNebula permissions, plus health and the plugin registry.
+//!
+//! The files are layered, and none imports one that imports it (a test
+//! checks it): at the bottom `schemas/` (bodies and the answers routes
+//! share, for the OpenAPI document), `error.rs`, `body.rs`,
+//! `documents.rs`, `listener.rs`, `request_id.rs` and the parts the state
+//! holds (`ready.rs`, `metrics.rs`, `rendered.rs`); `state.rs`
+//! (`AppState`) over them; `auth.rs`, `origin.rs`, `warnings.rs`,
+//! `attributes.rs` and `rights.rs` over it; the route files (`system`,
+//! `plugins`, `templates`, `services`, `explain`, `resources`, `vnets`,
+//! `accounts`) over those; at the top `openapi.rs`, which lists every
+//! route file's handlers, and this file, the route table.
 
 mod accounts;
+mod attributes;
 mod auth;
-mod body;
+pub(crate) mod body;
 mod documents;
 mod error;
 pub mod explain;
@@ -20,96 +32,34 @@ mod resources;
 mod rights;
 mod schemas;
 mod services;
+mod state;
+mod system;
 mod templates;
 mod vnets;
 mod warnings;
 
 pub use body::JsonBody;
-pub(crate) use body::json_id;
-use body::{body_json, bool_field, check_name, param_bool, param_id, param_str, perform};
 pub use error::ApiError;
 pub use origin::normalise as origin_normalise;
-use rights::{change_ownership, require_role_use, require_roles_use};
+pub use state::AppState;
 pub use warnings::WARNING_HEADER;
-use warnings::Warnings;
 
-use crate::access::users::Authenticator;
-use crate::registry::{PluginSummary, Registry};
-use crate::store::{SharedStore, StoreGuard};
-use auth::Caller;
-use axum::extract::{Path, State};
+use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post};
-use axum::{Json, Router};
-use openapi::{NotFound, Unauthorized, Unavailable};
-use schemas::common::*;
-use serde_json::json;
 use std::sync::Arc;
-
-pub struct AppState {
-    pub engine: Option<crate::engine::Engine>,
-    pub registry: Registry,
-    /// How the start went (the first reconciliation), for `/ready`.
-    pub startup: ready::Startup,
-    /// Re-reads flotilla.toml (SIGHUP, `POST /config/reload`).
-    pub reloader: Option<Arc<crate::reload::Reloader>>,
-    /// Installs plugins through the API; `None` without a data directory.
-    pub installer: Option<Arc<crate::install::Installer>>,
-    pub sim_url: Option<String>,
-    pub started: std::time::Instant,
-    pub auth: Authenticator,
-    pub metrics: metrics::HttpMetrics,
-    /// The store when there is no engine (its driver did not load): users
-    /// can still sign in and see why in `/plugins`.
-    pub standby_store: Option<SharedStore>,
-    /// `server.strict_attributes`: unknown template attributes are a 400
-    /// rather than warnings.
-    pub strict_attributes: bool,
-    /// Where passwords are checked (`server.password_checks` threads).
-    pub passwords: crate::access::passwords::PasswordChecks,
-    /// Failed sign-ins per name and address (`server.failed_logins_per_minute`).
-    pub throttle: crate::access::throttle::SignInThrottle,
-    /// Origins besides the server's own that may send state-changing
-    /// requests (`server.allowed_origins`), normalised by `origin::normalise`.
-    pub allowed_origins: Vec<String>,
-    /// `GET /service/:id` answers, rendered once per version of a service.
-    pub rendered: rendered::RenderedServices,
-}
-
-impl AppState {
-    /// The store: the engine's, or the standby one.
-    pub fn store(&self) -> Result<StoreGuard<'_>, ApiError> {
-        match (&self.engine, &self.standby_store) {
-            (Some(engine), _) => Ok(engine.store()),
-            (None, Some(store)) => Ok(store.lock()),
-            (None, None) => Err(self
-                .engine()
-                .err()
-                .unwrap_or_else(|| ApiError::internal("no store"))),
-        }
-    }
-
-    pub fn engine(&self) -> Result<&crate::engine::Engine, ApiError> {
-        self.engine.as_ref().ok_or_else(|| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the engine is not running: its driver plugin did not load (see `flotilla plugin list`)",
-            )
-        })
-    }
-}
 
 /// Every route the API serves, with its handlers. `router` serves these,
 /// and each handler's `#[utoipa::path]` puts it in the OpenAPI document; a
 /// test checks that the two name the same routes and methods.
 pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
     vec![
-        ("/health", get(health)),
-        ("/ready", get(ready::ready)),
+        ("/health", get(system::health)),
+        ("/ready", get(system::ready)),
         ("/config/reload", post(plugins::reload)),
-        ("/plugins", get(plugins).post(plugins::install)),
-        ("/plugins/{id}", get(plugin).delete(plugins::remove)),
+        ("/plugins", get(plugins::list).post(plugins::install)),
+        ("/plugins/{id}", get(plugins::show).delete(plugins::remove)),
         (
             "/service_template",
             get(templates::list).post(templates::create),
@@ -211,8 +161,8 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
             "/vntemplate/{id}/instantiate",
             post(vnets::instantiate_vntemplate),
         ),
-        ("/metrics", get(metrics::metrics)),
-        ("/openapi.json", get(openapi)),
+        ("/metrics", get(system::metrics)),
+        ("/openapi.json", get(openapi::serve)),
     ]
 }
 
@@ -225,7 +175,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         // Inside the metrics, so that refused bodies are counted.
         .route_layer(axum::middleware::from_fn(body::refuse_oversize))
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.metrics.clone(),
             metrics::track,
         ))
         .fallback(|| async { ApiError::not_found("no such route") })
@@ -280,119 +230,4 @@ async fn json_errors(request: axum::extract::Request, next: axum::middleware::Ne
             .insert(axum::http::header::ALLOW, allow);
     }
     response
-}
-
-/// The OpenAPI document of this API, generated once.
-#[utoipa::path(
-    get,
-    path = "/openapi.json",
-    operation_id = "getOpenApi",
-    tag = "system",
-    summary = "This OpenAPI document",
-    responses(
-        (status = 200, description = "OpenAPI 3.1 document.", body = inline(GetOpenApiResponse))
-    ),
-    security(())
-)]
-async fn openapi() -> Response {
-    static DOCUMENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(openapi::document);
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        DOCUMENT.as_str(),
-    )
-        .into_response()
-}
-
-/// Liveness, for probes that call it often and without credentials: it
-/// reads nothing from the store (it listed every service id before, which
-/// made a probe's cost grow with the services and told anyone how many
-/// there were).
-#[utoipa::path(
-    get,
-    path = "/health",
-    operation_id = "getHealth",
-    tag = "system",
-    summary = "Server health",
-    responses(
-        (status = 200, description = "Health.", body = Health)
-    ),
-    security(())
-)]
-async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
-    Json(Health {
-        engine: state.engine.is_some(),
-        sim_hypervisor: state.sim_url.clone(),
-        status: HealthStatus::Ok,
-        uptime_s: state.started.elapsed().as_secs(),
-        version: env!("CARGO_PKG_VERSION"),
-    })
-}
-
-/// The server's liveness.
-// The fields are in alphabetical order, as the keys of the JSON object this
-// replaced came out, so the answer is the same to the byte.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-struct Health {
-    /// Whether the engine runs (false when its driver did not load).
-    /// Liveness only: nothing is read from the store.
-    engine: bool,
-    /// URL of the embedded simulated hypervisor, if running.
-    #[schema(required = true)]
-    sim_hypervisor: Option<String>,
-    #[schema(inline)]
-    status: HealthStatus,
-    uptime_s: u64,
-    version: &'static str,
-}
-
-/// Always `ok`: an answer at all is the news.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-enum HealthStatus {
-    Ok,
-}
-
-#[utoipa::path(
-    get,
-    path = "/plugins",
-    operation_id = "listPlugins",
-    tag = "plugins",
-    summary = "Loaded plugins",
-    responses(
-        (status = 200, description = "Every plugin, loaded or failed.", body = inline(ListPluginsResponse)),
-        (status = 401, response = Unauthorized),
-        (status = 503, response = Unavailable)
-    )
-)]
-async fn plugins(State(state): State<Arc<AppState>>, _caller: Caller) -> Json<serde_json::Value> {
-    Json(json!({ "plugins": state.registry.summaries() }))
-}
-
-#[utoipa::path(
-    get,
-    path = "/plugins/{id}",
-    operation_id = "getPlugin",
-    tag = "plugins",
-    summary = "One plugin",
-    params(("id" = String, Path)),
-    responses(
-        (status = 200, description = "The plugin.", body = PluginSummary),
-        (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound),
-        (status = 503, response = Unavailable)
-    )
-)]
-async fn plugin(
-    State(state): State<Arc<AppState>>,
-    _caller: Caller,
-    Path(id): Path<String>,
-) -> Response {
-    match state.registry.summaries().into_iter().find(|p| p.id == id) {
-        Some(p) => Json(p).into_response(),
-        None => (
-            StatusCode::NOT_FOUND,
-            Json(json!({ "error": format!("no plugin `{id}`; `flotilla plugin list` shows the loaded ones") })),
-        )
-            .into_response(),
-    }
 }

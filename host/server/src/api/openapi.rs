@@ -1,55 +1,18 @@
 //! The OpenAPI document served at `/openapi.json`, generated from the
-//! `#[utoipa::path]` declarations on the handlers and the body schemas
-//! beside them, so that it cannot drift from the routes.
+//! `#[utoipa::path]` declarations on the handlers and the body schemas in
+//! `schemas/`, so that it cannot drift from the routes. It lists every
+//! route file's handlers, so no route file imports it: what they share
+//! (schemas, the error answers) is in `schemas/`.
 
-use utoipa::openapi::response::{Response, ResponseBuilder};
-use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+use super::schemas::common::GetOpenApiResponse;
+use super::schemas::responses::{
+    BadRequest, Conflict, Forbidden, NoContent, NotFound, Unauthorized, Unavailable,
+};
+use axum::response::{IntoResponse, Response};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, RefOr};
-use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
-
-/// A body schema written in JSON Schema next to the code that reads or
-/// builds that body by hand. utoipa's schema types cannot state some of
-/// what the API promises (`const`, a `oneOf` beside `properties`), so the
-/// schema is carried through as written: its keys go out as the members
-/// of an otherwise empty schema object.
-macro_rules! json_schema {
-    ($name:ident, { $($schema:tt)* }) => {
-        json_schema!($name as stringify!($name), { $($schema)* });
-    };
-    // A name other than the type's, for a type whose name is taken.
-    ($name:ident as $title:expr, { $($schema:tt)* }) => {
-        // Never a value: it only names a schema.
-        pub(crate) enum $name {}
-
-        impl utoipa::PartialSchema for $name {
-            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-                $crate::api::openapi::verbatim(serde_json::json!({ $($schema)* }))
-            }
-        }
-
-        impl utoipa::ToSchema for $name {
-            fn name() -> std::borrow::Cow<'static, str> {
-                std::borrow::Cow::Borrowed($title)
-            }
-        }
-    };
-}
-pub(crate) use json_schema;
-
-/// `schema` (a JSON object) as a utoipa schema that serializes to exactly
-/// `schema`.
-pub(crate) fn verbatim(schema: serde_json::Value) -> RefOr<Schema> {
-    // `json_schema!` takes only an object literal.
-    let serde_json::Value::Object(members) = schema else {
-        return RefOr::T(Schema::default());
-    };
-    let mut object = ObjectBuilder::new()
-        .schema_type(SchemaType::AnyValue)
-        .build();
-    object.extensions = Some(members.into_iter().collect());
-    RefOr::T(Schema::Object(object))
-}
+use utoipa::{Modify, OpenApi, ToSchema};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -73,15 +36,15 @@ pub(crate) fn verbatim(schema: serde_json::Value) -> RefOr<Schema> {
         (name = "group")
     ),
     paths(
-        super::health,
-        super::metrics::metrics,
-        super::openapi,
-        super::plugins,
+        super::system::health,
+        super::system::metrics,
+        serve,
+        super::plugins::list,
         super::plugins::install,
         super::plugins::remove,
-        super::ready::ready,
+        super::system::ready,
         super::plugins::reload,
-        super::plugin,
+        super::plugins::show,
         super::templates::list,
         super::templates::create,
         super::templates::show,
@@ -156,8 +119,8 @@ impl Modify for Components {
         }
         let components = openapi.components.get_or_insert_default();
         add::<super::error::Error>(components);
-        add::<super::Health>(components);
-        add::<crate::registry::PluginSummary>(components);
+        add::<super::system::Health>(components);
+        add::<super::schemas::plugins::PluginSummary>(components);
         add::<super::schemas::common::RenameAction>(components);
         add::<super::schemas::common::ChmodAction>(components);
         add::<super::schemas::common::ChownAction>(components);
@@ -232,7 +195,7 @@ fn may_be_left_out(body: &mut utoipa::openapi::request_body::RequestBody) {
 }
 
 /// The document, as served.
-pub(crate) fn document() -> String {
+fn document() -> String {
     // Through `serde_json::Value`, whose objects keep their keys sorted, so
     // that the document is the same from one start to the next (the
     // verbatim schemas' members are hashed).
@@ -241,71 +204,23 @@ pub(crate) fn document() -> String {
         .unwrap_or_else(|e| format!("{{\"error\": \"the OpenAPI document: {e}\"}}"))
 }
 
-/// A response answered with an `Error` body.
-fn error_response(description: &str) -> Response {
-    ResponseBuilder::new()
-        .description(description)
-        .content(
-            "application/json",
-            ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("Error")))
-                .build(),
-        )
-        .build()
-}
-
-/// The error answers every operation shares, each named once under
-/// `components.responses`.
-macro_rules! error_responses {
-    ($($name:ident: $description:literal;)*) => {
-        $(
-            pub(crate) enum $name {}
-
-            impl<'r> ToResponse<'r> for $name {
-                fn response() -> (&'r str, RefOr<Response>) {
-                    (stringify!($name), error_response($description).into())
-                }
-            }
-        )*
-    };
-}
-
-error_responses! {
-    BadRequest: "Bad input; the message (and `fields`) names the field.";
-    Forbidden: "The caller may not do this.";
-    NotFound: "No such resource.";
-    Conflict: "Wrong state, or a conflict with another resource.";
-    Unavailable: "The engine is not running (its driver plugin did not load).";
-}
-
-pub(crate) enum NoContent {}
-
-impl<'r> ToResponse<'r> for NoContent {
-    fn response() -> (&'r str, RefOr<Response>) {
-        (
-            "NoContent",
-            ResponseBuilder::new()
-                .description("Done; empty body.")
-                .build()
-                .into(),
-        )
-    }
-}
-
-pub(crate) enum Unauthorized {}
-
-impl<'r> ToResponse<'r> for Unauthorized {
-    fn response() -> (&'r str, RefOr<Response>) {
-        let mut response = error_response("Missing or wrong credentials.");
-        let header = utoipa::openapi::header::HeaderBuilder::new()
-            .schema(verbatim(serde_json::json!({
-                "type": "string",
-                "examples": ["Basic realm=\"flotilla\""],
-            })))
-            .build();
-        response
-            .headers
-            .insert("WWW-Authenticate".to_string(), header);
-        ("Unauthorized", response.into())
-    }
+/// The OpenAPI document of this API, generated once.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    operation_id = "getOpenApi",
+    tag = "system",
+    summary = "This OpenAPI document",
+    responses(
+        (status = 200, description = "OpenAPI 3.1 document.", body = inline(GetOpenApiResponse))
+    ),
+    security(())
+)]
+pub(super) async fn serve() -> Response {
+    static DOCUMENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(document);
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.as_str(),
+    )
+        .into_response()
 }

@@ -8,8 +8,8 @@
 //! that are not browsers (the CLI, curl, OneFlow's Ruby CLI) send neither
 //! and are unaffected.
 
-use super::AppState;
 use super::error::ApiError;
+use super::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;

@@ -1,25 +1,73 @@
-//! `POST /plugins`: install a plugin while the server runs;
-//! `DELETE /plugins/{id}`: remove one.
+//! The plugin routes: `GET /plugins` and `GET /plugins/{id}`: what the
+//! registry holds; `POST /plugins`: install a plugin while the server
+//! runs; `DELETE /plugins/{id}`: remove one; `POST /config/reload`:
+//! re-read flotilla.toml. The engine does each (`install`, `reload`);
+//! this maps HTTP onto it.
 
-use super::AppState;
 use super::auth::Caller;
+use super::body::{UPLOAD_LIMIT, too_large};
 use super::error::ApiError;
-use super::openapi::{
+use super::schemas::common::ListPluginsResponse;
+use super::schemas::responses::{
     BadRequest, Conflict, Forbidden, NoContent, NotFound, Unauthorized, Unavailable,
 };
+use super::state::AppState;
 use crate::install::{InstallError, Installer};
 use crate::registry::PluginSummary;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use hyper::body::Body as _;
+use serde_json::json;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
-/// The largest upload accepted, encoded: a Python policy built with
-/// componentize-py is about 18 MB, 25 MB in base64.
-pub const UPLOAD_LIMIT: usize = 96 * 1024 * 1024;
+#[utoipa::path(
+    get,
+    path = "/plugins",
+    operation_id = "listPlugins",
+    tag = "plugins",
+    summary = "Loaded plugins",
+    responses(
+        (status = 200, description = "Every plugin, loaded or failed.", body = inline(ListPluginsResponse)),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable)
+    )
+)]
+pub async fn list(State(state): State<Arc<AppState>>, _caller: Caller) -> Json<serde_json::Value> {
+    Json(json!({ "plugins": state.registry.summaries() }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/plugins/{id}",
+    operation_id = "getPlugin",
+    tag = "plugins",
+    summary = "One plugin",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The plugin.", body = super::schemas::plugins::PluginSummary),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable)
+    )
+)]
+pub async fn show(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    match state.registry.summaries().into_iter().find(|p| p.id == id) {
+        Some(p) => Json(p).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": format!("no plugin `{id}`; `flotilla plugin list` shows the loaded ones") })),
+        )
+            .into_response(),
+    }
+}
 
 /// `{"manifest": "<plugin.toml>", "wasm": "<base64 component>"}`.
 #[derive(serde::Deserialize, utoipa::ToSchema)]
@@ -44,7 +92,7 @@ pub struct InstallPlugin {
     description = "oneadmin group only (checked before the body is read). Loads and checks the component, keeps it in <data-dir>/plugins and uses it at once: a policy plugin of the same id is replaced once its running evaluations finish. Drivers are refused (409): they are installed by placing them in <data-dir>/plugins and restarting.",
     request_body = InstallPlugin,
     responses(
-        (status = 201, description = "Installed.", body = PluginSummary),
+        (status = 201, description = "Installed.", body = super::schemas::plugins::PluginSummary),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -105,7 +153,7 @@ async fn receive(
         };
         received += data.len();
         if received > UPLOAD_LIMIT {
-            return Err(super::body::too_large(UPLOAD_LIMIT));
+            return Err(too_large(UPLOAD_LIMIT));
         }
         file.write_all(&data).await.map_err(storage)?;
     }
@@ -212,7 +260,7 @@ fn services_using(state: &AppState, id: &str) -> Result<Vec<String>, ApiError> {
     summary = "Re-read flotilla.toml",
     description = "oneadmin group only; what SIGHUP does. Plugin grants (outbound hosts, config, limits) apply to their next call, plugins added to or removed from <data-dir>/plugins are loaded or dropped, and what takes a restart is named. A file that does not parse or validate is refused (400, with the reason) and the running configuration stays.",
     responses(
-        (status = 200, description = "Applied.", body = crate::reload::Reloaded),
+        (status = 200, description = "Applied.", body = super::schemas::plugins::Reloaded),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),

@@ -3,11 +3,15 @@
 //! `VMTEMPLATE_POOL`, `IMAGE` / `IMAGE_POOL`). Both kinds share these
 //! handlers; `ResourceKind` says which table and which shape.
 
+use super::attributes::check_attributes;
 use super::auth::Caller;
+use super::body::{JsonBody, body_json};
 use super::error::ApiError;
-use super::openapi::{BadRequest, Forbidden, NoContent, NotFound, Unauthorized, Unavailable};
 use super::schemas::resources::*;
-use super::{AppState, JsonBody, body_json};
+use super::schemas::responses::{
+    BadRequest, Forbidden, NoContent, NotFound, Unauthorized, Unavailable,
+};
+use super::state::AppState;
 use crate::access::Right;
 use crate::store::{Resource, ResourceKind, Store};
 use axum::Json;
@@ -62,136 +66,6 @@ pub(super) fn load(
     Ok(r)
 }
 
-/// The image ids a VM template's disks refer to (`DISK` is one object or
-/// a list; `IMAGE_ID` a number or a string of digits). For stored
-/// templates, whose ids were checked by `checked_image_ids`.
-pub(super) fn image_ids(vm_template: &Map<String, Value>) -> Vec<u64> {
-    disks(vm_template)
-        .into_iter()
-        .filter_map(|(_, d)| super::json_id(d.get("IMAGE_ID")?))
-        .collect()
-}
-
-/// The disks of `attributes` with their place (`DISK`, `DISK[1]`).
-fn disks(attributes: &Map<String, Value>) -> Vec<(String, &Value)> {
-    match attributes.get("DISK") {
-        Some(Value::Array(disks)) => disks
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (format!("DISK[{i}]"), d))
-            .collect(),
-        Some(disk @ Value::Object(_)) => vec![("DISK".to_string(), disk)],
-        _ => Vec::new(),
-    }
-}
-
-/// Every image id the disks of `attributes` name; an `IMAGE_ID` that is
-/// not a whole number (`19.0`, `"1e3"`) is a 400 naming it under `prefix`,
-/// since it would otherwise escape the checks that look for ids.
-pub(super) fn checked_image_ids(
-    attributes: &Map<String, Value>,
-    prefix: &str,
-) -> Result<Vec<u64>, ApiError> {
-    let mut ids = Vec::new();
-    for (place, disk) in disks(attributes) {
-        match disk.get("IMAGE_ID") {
-            None => {}
-            Some(v) => ids.push(super::json_id(v).ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "{prefix}.{place}.IMAGE_ID: must be an image id (a whole number), not {v}"
-                ))
-            })?),
-        }
-    }
-    Ok(ids)
-}
-
-/// Check the attributes of a VM template or an image; for VM templates,
-/// every image a disk refers to must exist and be usable by the caller.
-fn check_attributes(
-    store: &dyn Store,
-    caller: &Caller,
-    kind: ResourceKind,
-    attributes: &Map<String, Value>,
-) -> Result<(), ApiError> {
-    match kind {
-        ResourceKind::VmTemplate => {
-            let objects = |v: &Value| v.as_array().is_some_and(|a| a.iter().all(Value::is_object));
-            // NICs are merged with the role's by position, so they must be
-            // a list (as in `template_contents`); one DISK may stand alone.
-            if attributes.get("NIC").is_some_and(|v| !objects(v)) {
-                return Err(ApiError::bad_request(
-                    "template.NIC: must be an array of objects",
-                ));
-            }
-            // Shapes openapi.json promises: CONTEXT is one vector, CPU and
-            // MEMORY are values.
-            if attributes.get("CONTEXT").is_some_and(|v| !v.is_object()) {
-                return Err(ApiError::bad_request("template.CONTEXT: must be an object"));
-            }
-            if attributes
-                .get("CPU")
-                .is_some_and(|v| !v.is_string() && !v.is_number())
-            {
-                return Err(ApiError::bad_request(
-                    "template.CPU: must be a number or a string",
-                ));
-            }
-            if attributes
-                .get("MEMORY")
-                .is_some_and(|v| !v.is_string() && !v.is_u64())
-            {
-                return Err(ApiError::bad_request(
-                    "template.MEMORY: must be a whole number of MiB or a string",
-                ));
-            }
-            if attributes
-                .get("DISK")
-                .is_some_and(|v| !v.is_object() && !objects(v))
-            {
-                return Err(ApiError::bad_request(
-                    "template.DISK: must be an object or an array of objects",
-                ));
-            }
-            for image in checked_image_ids(attributes, "template")? {
-                let found = store.resource(ResourceKind::Image, image)?.ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "template.DISK.IMAGE_ID: image {image} does not exist"
-                    ))
-                })?;
-                caller.require(Right::Use, &found.ownership, &format!("image {image}"))?;
-            }
-        }
-        ResourceKind::Image => {
-            if attributes.get("PATH").is_some_and(|p| !p.is_string()) {
-                return Err(ApiError::bad_request(
-                    "template.PATH: must be a string (the image's file or URL)",
-                ));
-            }
-            if let Some(size) = attributes.get("SIZE")
-                && super::json_id(size).is_none()
-            {
-                return Err(ApiError::bad_request(
-                    "template.SIZE: must be a whole number of MiB",
-                ));
-            }
-            const TYPES: [&str; 6] = ["OS", "CDROM", "DATABLOCK", "KERNEL", "RAMDISK", "CONTEXT"];
-            if let Some(t) = attributes.get("TYPE")
-                && !t.as_str().is_some_and(|t| TYPES.contains(&t))
-            {
-                return Err(ApiError::bad_request(format!(
-                    "template.TYPE: must be one of {}",
-                    TYPES.join(", ")
-                )));
-            }
-        }
-        ResourceKind::Vnet | ResourceKind::VnetTemplate => {
-            super::vnets::check_network_attributes(attributes)?;
-        }
-    }
-    Ok(())
-}
-
 pub async fn list(
     kind: ResourceKind,
     State(state): St,
@@ -226,7 +100,7 @@ pub async fn show(
 }
 
 fn name_field(body: &Value) -> Result<String, ApiError> {
-    super::check_name("name", body.get("name"))
+    super::body::check_name("name", body.get("name"))
 }
 
 fn template_field(body: &Value, kind: ResourceKind) -> Result<Map<String, Value>, ApiError> {
@@ -273,7 +147,7 @@ pub async fn update(
 ) -> Result<Json<Value>, ApiError> {
     let body = body_json(body)?;
     let attributes = template_field(&body, kind)?;
-    let append = super::bool_field(&body, "append", "append")?;
+    let append = super::body::bool_field(&body, "append", "append")?;
     let engine = state.engine()?;
     let store = engine.store();
     let mut r = load(&*store, &caller, kind, id, Right::Manage)?;
@@ -310,7 +184,7 @@ pub async fn action(
     Path(id): Path<u64>,
     body: JsonBody,
 ) -> Result<StatusCode, ApiError> {
-    let (perform, params) = super::perform(body)?;
+    let (perform, params) = super::body::perform(body)?;
     if !["rename", "chmod", "chown", "chgrp"].contains(&perform.as_str()) {
         return Err(ApiError::bad_request(format!(
             "action.perform: `{perform}` is not a {} action (rename, chmod, chown, chgrp)",
@@ -320,7 +194,7 @@ pub async fn action(
     let engine = state.engine()?;
     let store = engine.store();
     let mut r = load(&*store, &caller, kind, id, Right::Manage)?;
-    super::change_ownership(
+    super::rights::change_ownership(
         &*store,
         &caller,
         &perform,

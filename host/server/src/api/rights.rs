@@ -3,10 +3,10 @@
 //! and the ownership actions (rename, chmod, chown, chgrp) every kind of
 //! document shares.
 
+use super::attributes::checked_image_ids;
 use super::auth::Caller;
 use super::body::{check_name, json_id, param_id, param_str};
 use super::error::ApiError;
-use super::resources;
 use crate::access::users;
 use crate::access::{Ownership, Permissions, Right};
 use crate::store::{ResourceKind, Store};
@@ -51,7 +51,7 @@ pub(super) fn require_images_use(
     at: &str,
     denied: impl Fn(u64) -> String,
 ) -> Result<(), ApiError> {
-    for image in resources::checked_image_ids(attributes, at)? {
+    for image in checked_image_ids(attributes, at)? {
         if let Some(i) = store.resource(ResourceKind::Image, image)?
             && !caller.0.may(Right::Use, &i.ownership)
         {

@@ -1,12 +1,15 @@
 //! `/service` routes.
 
 use super::auth::Caller;
+use super::body::{JsonBody, body_json};
+use super::documents;
 use super::error::ApiError;
-use super::openapi::{
+use super::schemas::responses::{
     BadRequest, Conflict, Forbidden, NoContent, NotFound, Unauthorized, Unavailable,
 };
 use super::schemas::services::*;
-use super::{AppState, JsonBody, Warnings, body_json, documents};
+use super::state::AppState;
+use super::warnings::Warnings;
 use crate::access::Right;
 use crate::service::lifecycle::{Service, VmAction, VmActionRequest};
 use crate::store::Store;
@@ -178,10 +181,10 @@ pub async fn scale(
         .ok_or_else(|| ApiError::bad_request("role_name: required"))?;
     let cardinality = body
         .get("cardinality")
-        .and_then(super::json_id)
+        .and_then(super::body::json_id)
         .and_then(|n| u32::try_from(n).ok())
         .ok_or_else(|| ApiError::bad_request("cardinality: must be a whole number, 0 or more"))?;
-    let force = super::bool_field(&body, "force", "force")?;
+    let force = super::body::bool_field(&body, "force", "force")?;
     state.engine()?.scale(id, role, cardinality, force).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -211,12 +214,12 @@ pub async fn action(
     Path(id): Path<u64>,
     body: JsonBody,
 ) -> Result<StatusCode, ApiError> {
-    let (perform, params) = super::perform(body)?;
+    let (perform, params) = super::body::perform(body)?;
     let engine = state.engine()?;
     match perform.as_str() {
         "recover" => {
             load(&state, &caller, id, Right::Manage)?;
-            if super::param_bool(&params, "delete")? {
+            if super::body::param_bool(&params, "delete")? {
                 engine.undeploy(id, true).await?;
             } else {
                 engine.recover(id).await?;
@@ -230,7 +233,7 @@ pub async fn action(
             let service = load(&state, &caller, id, Right::Manage)?;
             let mut ownership = service.ownership.clone();
             let mut name = service.name.clone();
-            super::change_ownership(
+            super::rights::change_ownership(
                 &*engine.store(),
                 &caller,
                 &perform,
@@ -330,7 +333,7 @@ fn batch(params: &Value) -> Result<(u64, u64), ApiError> {
     let get = |key: &str| -> Result<Option<u64>, ApiError> {
         match params.get(key) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => super::json_id(v).map(Some).ok_or_else(|| {
+            Some(v) => super::body::json_id(v).map(Some).ok_or_else(|| {
                 ApiError::bad_request(format!("params.{key}: must be a whole number"))
             }),
         }
@@ -366,7 +369,7 @@ pub async fn role_vm_action(
     Path((id, role)): Path<(u64, String)>,
     body: JsonBody,
 ) -> Result<StatusCode, ApiError> {
-    let (perform, params) = super::perform(body)?;
+    let (perform, params) = super::body::perform(body)?;
     load(&state, &caller, id, Right::Manage)?;
     state
         .engine()?
@@ -400,7 +403,7 @@ pub async fn role_action(
     Path(id): Path<u64>,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let (perform, params) = super::perform(body)?;
+    let (perform, params) = super::body::perform(body)?;
     load(&state, &caller, id, Right::Manage)?;
     let engine = state.engine()?;
     match perform.as_str() {
@@ -416,12 +419,12 @@ pub async fn role_action(
                 }
             };
             let warnings = Warnings::role(&state, &service_inputs(&state, id)?, &role)?;
-            super::require_role_use(&*engine.store(), &caller, &role, "params.role")?;
+            super::rights::require_role_use(&*engine.store(), &caller, &role, "params.role")?;
             engine.add_role(id, &role).await?;
             return Ok(warnings.headers(StatusCode::NO_CONTENT.into_response()));
         }
         "remove_role" => {
-            let role = super::param_str(&params, "role")?;
+            let role = super::body::param_str(&params, "role")?;
             engine.remove_role(id, &role).await?;
         }
         other => {
@@ -468,7 +471,7 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     let body = body_json(body)?;
     let service = load(&state, &caller, id, Right::Manage)?;
-    let document = if super::bool_field(&body, "append", "append")? {
+    let document = if super::body::bool_field(&body, "append", "append")? {
         let sent = match body.get("template") {
             Some(Value::String(text)) => serde_json::from_str(text)
                 .map_err(|e| ApiError::bad_request(format!("template: not JSON: {e}")))?,
@@ -498,7 +501,7 @@ pub async fn update(
     let warnings = Warnings::template(&state, &document)?;
     // An update may name other VM templates and images: the same checks
     // as at instantiate.
-    super::require_roles_use(&*state.engine()?.store(), &caller, &document)?;
+    super::rights::require_roles_use(&*state.engine()?.store(), &caller, &document)?;
     state.engine()?.update(id, &document).await?;
     Ok(warnings.headers(StatusCode::NO_CONTENT.into_response()))
 }

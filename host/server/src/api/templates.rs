@@ -1,13 +1,17 @@
 //! `/service_template` routes.
 
+use super::attributes::image_ids;
 use super::auth::Caller;
+use super::body::{JsonBody, body_json};
+use super::documents;
 use super::error::ApiError;
-use super::openapi::{
+use super::resources;
+use super::schemas::responses::{
     BadRequest, Conflict, Forbidden, NoContent, NotFound, Unauthorized, Unavailable,
 };
-use super::resources;
 use super::schemas::templates::*;
-use super::{AppState, JsonBody, Warnings, body_json, documents};
+use super::state::AppState;
+use super::warnings::Warnings;
 use crate::access::Right;
 use crate::store::{ResourceKind, ServiceTemplateDoc};
 use axum::Json;
@@ -135,7 +139,7 @@ pub async fn create(
         id: store.next_service_template_id()?,
         name,
         ownership: caller.owns_new(),
-        registration_time: crate::clock::Clock::now_ms(&crate::clock::SystemClock) / 1000,
+        registration_time: state.now_s(),
         body: normalized,
     };
     store.save_service_template(&doc)?;
@@ -259,7 +263,7 @@ pub async fn delete(
     if delete_type == "all" {
         let all_vm_templates = store.resources(ResourceKind::VmTemplate)?;
         for t in &vm_templates {
-            for image in resources::image_ids(&t.attributes) {
+            for image in image_ids(&t.attributes) {
                 if images
                     .iter()
                     .any(|i: &crate::store::Resource| i.id == image)
@@ -272,7 +276,7 @@ pub async fn delete(
                 caller.require(Right::Manage, &i.ownership, &format!("image {image}"))?;
                 if let Some(user) = all_vm_templates.iter().find(|o| {
                     !vm_templates.iter().any(|t| t.id == o.id)
-                        && resources::image_ids(&o.attributes).contains(&image)
+                        && image_ids(&o.attributes).contains(&image)
                 }) {
                     return Err(ApiError::new(
                         StatusCode::CONFLICT,
@@ -334,7 +338,7 @@ fn clone_vm_templates(
         let t = resources::load(store, caller, ResourceKind::VmTemplate, tid, Right::Use)?;
         let mut disk_images = Vec::new();
         if images {
-            for image in resources::image_ids(&t.attributes) {
+            for image in image_ids(&t.attributes) {
                 disk_images.push(resources::load(
                     store,
                     caller,
@@ -398,7 +402,7 @@ fn repoint_disks(attributes: &mut serde_json::Map<String, Value>, image_map: &[(
         let Some(id) = disk.get("IMAGE_ID") else {
             continue;
         };
-        let old = super::json_id(id);
+        let old = super::body::json_id(id);
         if let Some((_, new)) = image_map.iter().find(|(from, _)| Some(*from) == old) {
             disk["IMAGE_ID"] = Value::String(new.to_string());
         }
@@ -430,7 +434,7 @@ pub async fn action(
     Path(id): Path<u64>,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let (perform, params) = super::perform(body)?;
+    let (perform, params) = super::body::perform(body)?;
     match perform.as_str() {
         "instantiate" => {
             let doc = load(&state, &caller, id, Right::Use)?;
@@ -450,7 +454,7 @@ pub async fn action(
             // the roles' template_contents name must be usable by the
             // caller. (An invalid template is refused by the engine below,
             // naming each field.)
-            super::require_roles_use(&*engine.store(), &caller, &merged)?;
+            super::rights::require_roles_use(&*engine.store(), &caller, &merged)?;
             let ownership = caller.owns_new();
             let service_id = engine.instantiate_for(&merged, ownership).await?;
             let service = engine.service(service_id)?;
@@ -459,7 +463,7 @@ pub async fn action(
         }
         "clone" => {
             let doc = load(&state, &caller, id, Right::Use)?;
-            let name = super::check_name("params.name", params.get("name"))?;
+            let name = super::body::check_name("params.name", params.get("name"))?;
             // OpenNebula's Go client sends a boolean: true clones the VM
             // templates (not their images), as OneFlow reads it.
             let recursive = match params.get("recursive") {
@@ -487,8 +491,7 @@ pub async fn action(
                     id: store.next_service_template_id()?,
                     name,
                     ownership: caller.owns_new(),
-                    registration_time: crate::clock::Clock::now_ms(&crate::clock::SystemClock)
-                        / 1000,
+                    registration_time: state.now_s(),
                     body,
                 };
                 store.save_service_template(&clone)?;
@@ -523,7 +526,7 @@ pub async fn action(
                     "params.template_json: must be a JSON object",
                 ));
             };
-            let body = if super::param_bool(&params, "append")? {
+            let body = if super::body::param_bool(&params, "append")? {
                 let mut merged = doc.body.as_object().cloned().unwrap_or_default();
                 merged.extend(sent);
                 Value::Object(merged)
@@ -540,7 +543,7 @@ pub async fn action(
         "rename" | "chmod" | "chown" | "chgrp" => {
             let mut doc = load(&state, &caller, id, Right::Manage)?;
             let engine = state.engine()?;
-            super::change_ownership(
+            super::rights::change_ownership(
                 &*engine.store(),
                 &caller,
                 &perform,

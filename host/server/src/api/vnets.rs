@@ -5,11 +5,13 @@
 //! handlers (`api/resources.rs`); what is particular to networks is here.
 
 use super::auth::Caller;
+use super::body::{JsonBody, body_json, check_name, json_id};
 use super::error::ApiError;
-use super::openapi::{
+use super::resources;
+use super::schemas::responses::{
     BadRequest, Conflict, Forbidden, NoContent, NotFound, Unauthorized, Unavailable,
 };
-use super::{AppState, JsonBody, body_json, check_name, json_id, resources};
+use super::state::AppState;
 use crate::access::Right;
 use crate::store::{NetworkError, ResourceKind, Store};
 use axum::Json;
@@ -20,21 +22,6 @@ use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 type St = State<Arc<AppState>>;
-
-/// A network's or network template's attributes: its `AR` well formed,
-/// and none of the marks Flotilla keeps for itself.
-pub(super) fn check_network_attributes(attributes: &Map<String, Value>) -> Result<(), ApiError> {
-    let ranges = flotilla_core::network::parse_ranges(attributes)
-        .map_err(|e| ApiError::bad_request(format!("template.{e}")))?;
-    crate::store::check_size(&ranges)
-        .map_err(|e| ApiError::bad_request(format!("template.{e}")))?;
-    if let Some(key) = attributes.keys().find(|k| crate::store::is_mark(k)) {
-        return Err(ApiError::bad_request(format!(
-            "template.{key}: is set by Flotilla, not by a request"
-        )));
-    }
-    Ok(())
-}
 
 fn network_error(e: NetworkError) -> ApiError {
     match e {
@@ -176,7 +163,7 @@ pub async fn update_vnet(
         State(state.clone()),
         caller,
         Path(id),
-        super::JsonBody::from_value(value),
+        super::body::JsonBody::from_value(value),
     )
     .await?;
     let engine = state.engine()?;

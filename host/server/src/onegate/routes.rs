@@ -19,7 +19,7 @@
 //! body slowly. `POST` is taken for `PUT` (busybox's wget cannot send a
 //! PUT). Errors are plain text.
 
-use super::OneGate;
+use super::gate::OneGate;
 use super::rendered::{Variant, Version};
 use crate::engine::{Engine, EngineError};
 use crate::service::lifecycle::{Node, Service, VmState};
@@ -151,7 +151,7 @@ async fn authenticate(g: &Gate, headers: &HeaderMap) -> Result<Caller, GateError
     let claims = g
         .gate
         .signer
-        .verify(token, OneGate::now_s())
+        .verify(token, g.gate.now_s())
         .map_err(|_| unauthorized())?;
     let service = g
         .engine
@@ -624,7 +624,7 @@ fn cardinality(body: &[u8]) -> Result<u32, GateError> {
     let value = body.get("cardinality").ok_or_else(|| {
         bad_request("cardinality: missing; the body must be {\"cardinality\": N}")
     })?;
-    crate::api::json_id(value)
+    crate::api::body::json_id(value)
         .and_then(|n| u32::try_from(n).ok())
         .ok_or_else(|| bad_request(format!("cardinality: {value} is not a whole number")))
 }

@@ -28,7 +28,7 @@ const TEMPLATE_ATTRIBUTES: &[&str] = &[
 fn parent_of(vnet: &Resource) -> Option<u64> {
     vnet.attributes
         .get("PARENT_NETWORK_ID")
-        .and_then(crate::api::json_id)
+        .and_then(crate::api::body::json_id)
 }
 
 /// The networks a reservation was carved from `vnet` for (`vnet-<id>`

@@ -1,6 +1,6 @@
 //! The bodies of bodies several routes share, and the system routes (`api/mod.rs`) as the OpenAPI document describes them.
 
-use crate::api::openapi::json_schema;
+use super::json_schema;
 
 json_schema!(ActionRequest, {
     "type": "object",

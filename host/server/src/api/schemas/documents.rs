@@ -1,6 +1,6 @@
 //! OpenNebula's `DOCUMENT` shapes the routes answer with (`api/documents.rs` builds them), as the OpenAPI document describes them.
 
-use crate::api::openapi::json_schema;
+use super::json_schema;
 
 json_schema!(PermissionsSchema as "Permissions", {
     "type": "object",

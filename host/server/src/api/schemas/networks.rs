@@ -1,7 +1,7 @@
 //! The bodies of the `/vnet` and `/vntemplate` routes (`api/vnets.rs`) as
 //! the OpenAPI document describes them.
 
-use crate::api::openapi::json_schema;
+use super::json_schema;
 
 json_schema!(VnetResponse, {
     "type": "object",

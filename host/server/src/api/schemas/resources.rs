@@ -1,6 +1,6 @@
 //! The bodies of the `/vm_template` and `/image` routes (`api/resources.rs`) as the OpenAPI document describes them.
 
-use crate::api::openapi::json_schema;
+use super::json_schema;
 
 json_schema!(AttributesDocument, {
     "type": "object",

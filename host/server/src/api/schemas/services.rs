@@ -1,6 +1,6 @@
 //! The bodies of the `/service` routes (`api/services.rs`) as the OpenAPI document describes them.
 
-use crate::api::openapi::json_schema;
+use super::json_schema;
 
 json_schema!(BatchParams, {
     "type": "object",

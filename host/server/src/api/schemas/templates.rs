@@ -1,6 +1,6 @@
 //! The bodies of the `/service_template` routes (`api/templates.rs`) as the OpenAPI document describes them.
 
-use crate::api::openapi::json_schema;
+use super::json_schema;
 
 json_schema!(ElasticityPolicy, {
     "type": "object",

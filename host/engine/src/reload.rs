@@ -29,7 +29,7 @@ pub struct Reloader {
 }
 
 /// What a reload did.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Reloaded {
     /// What changed now (`plugin sim: grant changed`, `plugin queue: loaded`).
     pub applied: Vec<String>,
@@ -80,7 +80,7 @@ impl Reloader {
     /// operator's, else the server's own default, else none.
     pub fn grant_for(&self, id: &str) -> Grant {
         let current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        grant_in(&current, &self.defaults, id)
+        current.grant(&self.defaults, id)
     }
 
     /// Read the file and apply it; `Err` says why it was refused, and
@@ -92,7 +92,7 @@ impl Reloader {
         config
             .check_plugin_ids(&crate::config::available_plugins(self.plugins_dir.parent()))
             .map_err(|e| format!("{}: {e}", self.path.display()))?;
-        let grant_for = |id: &str| grant_in(&config, &self.defaults, id);
+        let grant_for = |id: &str| config.grant(&self.defaults, id);
         // Every grant is checked against its plugin before any is applied,
         // so a refused file changes nothing.
         let plugins = registry.loaded_all();
@@ -161,20 +161,4 @@ impl Reloader {
         *current = config;
         Ok(done)
     }
-}
-
-/// The grant a plugin gets under `config`: the operator's, else the
-/// server's own default (`defaults`), else none.
-pub(crate) fn grant_in(config: &Config, defaults: &[(String, Grant)], id: &str) -> Grant {
-    config
-        .plugins
-        .get(id)
-        .cloned()
-        .or_else(|| {
-            defaults
-                .iter()
-                .find(|(d, _)| d == id)
-                .map(|(_, g)| g.clone())
-        })
-        .unwrap_or_default()
 }

@@ -2,8 +2,9 @@
 //! policies (the built-in `expression` plugin and any installed one), each
 //! evaluation in a fresh sandboxed instance, and network modes (the
 //! built-in `static` and any installed one), each a supervised warm
-//! instance. For benchmarks and tests of the engine alone, the built-in
-//! policy compiled natively.
+//! instance. Tests of the engine alone run without either (`NoPolicies`,
+//! `NoNetworks`); the benchmarks hand it the built-in policy compiled
+//! natively.
 //!
 //! Policy calls block (a plugin may run until its deadline): the engine
 //! makes them from a blocking thread.
@@ -168,19 +169,14 @@ impl PolicyBackend for PluginLibrary {
     }
 }
 
-/// The built-in expression policy compiled into the host: the engine's
-/// default outside the server (benchmarks, tests of the engine), and the
-/// native side of `bench policies`.
-pub struct NativePolicies;
+/// For engines without policy plugins (tests of the engine): every
+/// evaluation comes back refused, saying so, and nothing changes.
+pub struct NoPolicies;
 
-impl PolicyBackend for NativePolicies {
-    fn evaluate(&self, id: &str, input: &Evaluation) -> Result<Recommendation, String> {
-        if id != flotilla_policy::builtin::ID {
-            return Err(format!(
-                "plugin `{id}` is not available natively: nothing changes"
-            ));
-        }
-        flotilla_policy::builtin::evaluate(input)
-            .map_err(|e| format!("plugin `{id}` refused the evaluation: {e}"))
+impl PolicyBackend for NoPolicies {
+    fn evaluate(&self, id: &str, _input: &Evaluation) -> Result<Recommendation, String> {
+        Err(format!(
+            "plugin `{id}`: this engine has no policy plugins: nothing changes"
+        ))
     }
 }

@@ -26,14 +26,15 @@ pub struct Registry {
     entries: RwLock<Vec<Entry>>,
 }
 
-/// A plugin as `GET /plugins` and `flotilla plugin list` show it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+/// A plugin as `GET /plugins` and `flotilla plugin list` show it (the
+/// server's OpenAPI document describes it field by field).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct PluginSummary {
     pub id: String,
-    #[schema(schema_with = plugin_kinds)]
+    /// One of `PluginKind::ALL`.
     pub kind: String,
     pub version: String,
-    #[schema(examples("flotilla:driver@0.1.0"))]
+    /// `flotilla:driver@0.1.0`.
     pub api: String,
     /// "built-in" or the file it was loaded from.
     pub source: String,
@@ -54,16 +55,7 @@ pub struct PluginSummary {
     /// While the plugin rests in quarantine after repeated faults (status
     /// `quarantined`): until when, in seconds since the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
     pub quarantined_until: Option<u64>,
-}
-
-/// The kinds `PluginSummary::kind` takes, for the OpenAPI document.
-fn plugin_kinds() -> utoipa::openapi::Object {
-    utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::Type::String)
-        .enum_values(Some(PluginKind::ALL.map(|k| k.as_str())))
-        .build()
 }
 
 impl Registry {
@@ -76,7 +68,7 @@ impl Registry {
         data_dir: Option<&Path>,
         defaults: &[(String, Grant)],
     ) -> Registry {
-        let grant_for = |id: &str| crate::reload::grant_in(config, defaults, id);
+        let grant_for = |id: &str| config.grant(defaults, id);
         let mut entries = Vec::new();
         for b in builtin::BUILTIN {
             let manifest = b.manifest();

@@ -81,20 +81,20 @@ impl NetworkRegistry for StoreRegistry {
 
 /// The identity of whoever owns `ownership`, for its rights on others.
 pub(super) fn owner_identity(
-    ownership: &crate::access::Ownership,
-) -> flotilla_core::permissions::Identity {
-    flotilla_core::permissions::Identity {
+    ownership: &crate::permissions::Ownership,
+) -> crate::permissions::Identity {
+    crate::permissions::Identity {
         uid: ownership.uid,
         name: String::new(),
         gid: ownership.gid,
-        admin: ownership.gid == crate::access::users::ADMIN_GROUP,
+        admin: ownership.gid == crate::permissions::ADMIN_GROUP,
     }
 }
 
 /// A service reserves from, or instantiates, only what its owner may use.
 fn may_use(
     store: &dyn Store,
-    owner: &crate::access::Ownership,
+    owner: &crate::permissions::Ownership,
     kind: ResourceKind,
     id: &str,
 ) -> Result<(), PluginError> {
@@ -107,7 +107,7 @@ fn may_use(
     else {
         return Ok(());
     };
-    if owner_identity(owner).may(flotilla_core::permissions::Right::Use, &r.ownership) {
+    if owner_identity(owner).may(crate::permissions::Right::Use, &r.ownership) {
         Ok(())
     } else {
         Err(PluginError::Denied(format!(
@@ -121,7 +121,7 @@ fn may_use(
 fn service_owner(
     store: &dyn Store,
     service_id: u64,
-) -> Result<crate::access::Ownership, PluginError> {
+) -> Result<crate::permissions::Ownership, PluginError> {
     store
         .service(service_id)
         .map_err(|e| PluginError::Unavailable(format!("the host's store: {e:#}")))?

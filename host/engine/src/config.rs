@@ -316,6 +316,22 @@ pub fn available_plugins(data_dir: Option<&Path>) -> Vec<AvailablePlugin> {
 }
 
 impl Config {
+    /// The grant a plugin gets under this configuration: the operator's,
+    /// else the server's own default (`defaults`: the embedded hypervisor
+    /// to the sim driver), else none.
+    pub fn grant(&self, defaults: &[(String, Grant)], id: &str) -> Grant {
+        self.plugins
+            .get(id)
+            .cloned()
+            .or_else(|| {
+                defaults
+                    .iter()
+                    .find(|(d, _)| d == id)
+                    .map(|(_, g)| g.clone())
+            })
+            .unwrap_or_default()
+    }
+
     /// The plugins the configuration names exist: `engine.driver` is a
     /// driver, `engine.network_mode` a network mode, and every
     /// `[plugins.<id>]` grant is for a plugin there is. A typo would

@@ -14,11 +14,10 @@ mod effects;
 mod library;
 mod nics;
 mod rounds;
-mod vnets;
+pub(crate) mod vnets;
 
-pub use backend::{ManagedRecord, NativeSimDriver, VmBackend};
-pub use library::{NativePolicies, NetworkBackend, NoNetworks, PluginLibrary, PolicyBackend};
-pub use vnets::StoreRegistry;
+pub use backend::{BoxFuture, ManagedRecord, VmBackend};
+pub use library::{NetworkBackend, NoNetworks, NoPolicies, PluginLibrary, PolicyBackend};
 
 use crate::plugin::VmSpec;
 use crate::service::lifecycle::{
@@ -123,8 +122,10 @@ impl Default for Settings {
 }
 
 impl Engine {
-    /// `wait_ms`: how long a deploy, scale or undeploy may wait for VMs;
-    /// the other settings take their defaults.
+    /// An engine of the driver alone, for tests of the engine: `wait_ms`
+    /// is how long a deploy, scale or undeploy may wait for VMs, the other
+    /// settings take their defaults, and it has no policy plugins and no
+    /// network modes.
     pub fn new(
         store: Box<dyn Store>,
         driver: Arc<dyn VmBackend>,
@@ -148,12 +149,11 @@ impl Engine {
         clock: SharedClock,
         settings: Settings,
     ) -> Engine {
-        Engine::with_policies(store, driver, Arc::new(NativePolicies), clock, settings)
+        Engine::with_policies(store, driver, Arc::new(NoPolicies), clock, settings)
     }
 
     /// An engine whose elasticity policies are evaluated by `policies` (the
-    /// server's policy plugins); the others evaluate the built-in policy
-    /// natively.
+    /// server's policy plugins, or the benchmarks' native ones).
     pub fn with_policies(
         store: Box<dyn Store>,
         driver: Arc<dyn VmBackend>,
@@ -269,6 +269,12 @@ impl Engine {
         self.inner.clock.now_ms()
     }
 
+    /// The clock the engine runs on: what the server's answers date
+    /// things by (a template's registration time, a VM token's issue).
+    pub fn clock(&self) -> &SharedClock {
+        &self.inner.clock
+    }
+
     fn lock_for(&self, id: u64) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.inner.locks.lock().unwrap_or_else(|e| e.into_inner());
         locks.entry(id).or_default().clone()
@@ -286,7 +292,7 @@ impl Engine {
 
     /// Validate a template, create the service and start deploying it.
     pub async fn instantiate(&self, document: &serde_json::Value) -> Result<u64, EngineError> {
-        self.instantiate_for(document, crate::access::Ownership::default())
+        self.instantiate_for(document, crate::permissions::Ownership::default())
             .await
     }
 
@@ -294,7 +300,7 @@ impl Engine {
     pub async fn instantiate_for(
         &self,
         document: &serde_json::Value,
-        ownership: crate::access::Ownership,
+        ownership: crate::permissions::Ownership,
     ) -> Result<u64, EngineError> {
         let mut template = parse_template(document).map_err(EngineError::Invalid)?;
         crate::service::validate::fill_inputs(&mut template).map_err(EngineError::Invalid)?;
@@ -357,7 +363,7 @@ impl Engine {
     pub async fn set_ownership(
         &self,
         id: u64,
-        ownership: crate::access::Ownership,
+        ownership: crate::permissions::Ownership,
     ) -> Result<Service, EngineError> {
         self.operate(id, |s, now| {
             s.info(

@@ -1,0 +1,97 @@
+//! What the engine needs from a driver, so that the same engine runs on the
+//! Wasm plugin (always, in the server) or on another implementation handed
+//! to it (the deploy benchmark's sim driver compiled natively, to measure
+//! what Wasm costs).
+
+use crate::plugin::{CallError, Driver, KeyValue, ManagedVm, VmAction, VmSpec, VmState};
+use crate::service::lifecycle::Observed;
+use std::future::Future;
+use std::pin::Pin;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A VM the driver manages, for reconciliation.
+#[derive(Debug, Clone)]
+pub struct ManagedRecord {
+    pub id: String,
+    pub operation_id: String,
+    pub service_id: u64,
+    pub done: bool,
+}
+
+/// Errors are strings: the engine only logs them in the service's log.
+pub trait VmBackend: Send + Sync + 'static {
+    /// Create VMs in one call: one outcome per spec, in order; a failure
+    /// of the call as a whole is every VM's outcome.
+    fn create_many(&self, specs: Vec<VmSpec>) -> BoxFuture<'_, Vec<Result<String, String>>>;
+    /// `args`: the action's parameters (`name`, `disk_id`).
+    fn act(
+        &self,
+        vm_id: String,
+        action: VmAction,
+        args: Vec<KeyValue>,
+    ) -> BoxFuture<'_, Result<(), String>>;
+    fn poll(&self, vm_ids: Vec<String>) -> BoxFuture<'_, Result<Vec<Observed>, String>>;
+    fn list(&self) -> BoxFuture<'_, Result<Vec<ManagedRecord>, String>>;
+}
+
+pub fn call_error(e: CallError) -> String {
+    match e {
+        e @ CallError::Plugin(_) => format!("driver error: {e}"),
+        CallError::Fault(f) => f.to_string(),
+    }
+}
+
+impl From<ManagedVm> for ManagedRecord {
+    fn from(v: ManagedVm) -> ManagedRecord {
+        ManagedRecord {
+            done: v.state == VmState::Done,
+            id: v.id,
+            operation_id: v.operation_id,
+            service_id: v.service_id,
+        }
+    }
+}
+
+/// The Wasm driver plugin.
+impl VmBackend for Driver {
+    fn create_many(&self, specs: Vec<VmSpec>) -> BoxFuture<'_, Vec<Result<String, String>>> {
+        let n = specs.len();
+        Box::pin(async move {
+            match Driver::create_many(self, specs).await {
+                Ok(outcomes) => outcomes
+                    .into_iter()
+                    .map(|o| o.map_err(|e| call_error(CallError::Plugin(e))))
+                    .collect(),
+                Err(e) => vec![Err(call_error(e)); n],
+            }
+        })
+    }
+
+    fn act(
+        &self,
+        vm_id: String,
+        action: VmAction,
+        args: Vec<KeyValue>,
+    ) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            Driver::act(self, vm_id, action, args)
+                .await
+                .map_err(call_error)
+        })
+    }
+
+    fn poll(&self, vm_ids: Vec<String>) -> BoxFuture<'_, Result<Vec<Observed>, String>> {
+        Box::pin(async move {
+            let statuses = Driver::poll(self, vm_ids).await.map_err(call_error)?;
+            Ok(statuses.into_iter().map(Observed::from).collect())
+        })
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<ManagedRecord>, String>> {
+        Box::pin(async move {
+            let vms = Driver::list(self).await.map_err(call_error)?;
+            Ok(vms.into_iter().map(ManagedRecord::from).collect())
+        })
+    }
+}
