@@ -123,7 +123,11 @@ impl HttpMetrics {
 struct Scrape {
     /// None without an engine.
     states: Option<StateCounts>,
+    /// Engine rounds completed; None without an engine.
+    rounds: Option<u64>,
     plugins: Vec<PluginSummary>,
+    /// Per listener: its name, connections open now and most open at once.
+    connections: Vec<(&'static str, u64, u64)>,
     http: HttpMetrics,
 }
 
@@ -149,6 +153,14 @@ impl Collector for Scrape {
                 ConstGauge::new(*n).encode(family.encode_family(&[("state", state.as_str())])?)?;
             }
         }
+        if let Some(rounds) = self.rounds {
+            ConstCounter::new(rounds).encode(encoder.encode_descriptor(
+                "flotilla_engine_rounds",
+                "Engine rounds completed.",
+                None,
+                MetricType::Counter,
+            )?)?;
+        }
         self.plugin_counter(
             &mut encoder,
             "flotilla_plugin_calls",
@@ -160,6 +172,18 @@ impl Collector for Scrape {
             "flotilla_plugin_faults",
             "Plugin calls that trapped, timed out, ran out of memory or were refused a capability.",
             |p| p.faults,
+        )?;
+        self.connection_gauge(
+            &mut encoder,
+            "flotilla_connections_open",
+            "Connections served now, by listener.",
+            |(_, open, _)| *open,
+        )?;
+        self.connection_gauge(
+            &mut encoder,
+            "flotilla_connections_open_max",
+            "The most connections served at once since the start, by listener.",
+            |(_, _, most)| *most,
         )?;
         // Written even before the first request, so every scrape has the
         // same families.
@@ -179,6 +203,20 @@ impl Collector for Scrape {
 }
 
 impl Scrape {
+    fn connection_gauge(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        value: impl Fn(&(&'static str, u64, u64)) -> u64,
+    ) -> std::fmt::Result {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for c in &self.connections {
+            ConstGauge::new(value(c)).encode(family.encode_family(&[("listener", c.0)])?)?;
+        }
+        Ok(())
+    }
+
     fn plugin_counter(
         &self,
         encoder: &mut DescriptorEncoder,
@@ -219,7 +257,7 @@ pub async fn track(State(state): State<Arc<AppState>>, request: Request, next: N
     tag = "system",
     summary = "Prometheus metrics",
     responses(
-        (status = 200, description = "Prometheus text exposition format 0.0.4: gauges flotilla_services{state}, flotilla_roles{state}; counters flotilla_plugin_calls_total{plugin,kind}, flotilla_plugin_faults_total{plugin,kind}, flotilla_http_requests_total{method,route,status}; histogram flotilla_http_request_duration_seconds{method,route} (_bucket{le}, _sum, _count).", body = String, content_type = "text/plain; version=0.0.4")
+        (status = 200, description = "Prometheus text exposition format 0.0.4: gauges flotilla_services{state}, flotilla_roles{state}; counter flotilla_engine_rounds_total; counters flotilla_plugin_calls_total{plugin,kind}, flotilla_plugin_faults_total{plugin,kind}, flotilla_http_requests_total{method,route,status}; gauges flotilla_connections_open{listener}, flotilla_connections_open_max{listener} (listener: api, onegate); histogram flotilla_http_request_duration_seconds{method,route} (_bucket{le}, _sum, _count).", body = String, content_type = "text/plain; version=0.0.4")
     ),
     security(())
 )]
@@ -227,7 +265,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let states = match &state.engine {
         None => None,
         Some(engine) => match engine.store().services() {
-            Ok(services) => Some(count_states(&services)),
+            Ok(services) => Some((count_states(&services), engine.rounds())),
             Err(e) => {
                 return (
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -237,9 +275,18 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             }
         },
     };
+    let connections = [
+        ("api", &super::listener::API_CONNECTIONS),
+        ("onegate", &super::listener::ONEGATE_CONNECTIONS),
+    ];
     let scrape = Scrape {
-        states,
+        rounds: states.as_ref().map(|(_, rounds)| *rounds),
+        states: states.map(|(states, _)| states),
         plugins: state.registry.summaries(),
+        connections: connections
+            .iter()
+            .map(|(name, c)| (*name, c.open(), c.most()))
+            .collect(),
         http: state.metrics.clone(),
     };
     match render(scrape) {
@@ -348,7 +395,9 @@ mod tests {
         let states = count_states(&[]);
         let text = render(Scrape {
             states: Some(states),
+            rounds: Some(12),
             plugins: vec![plugin("sim", 7, 1)],
+            connections: vec![("api", 2, 5)],
             http: metrics,
         })
         .unwrap();
@@ -360,6 +409,13 @@ flotilla_services{state=\"PENDING\"} 0
         assert!(text.starts_with(expected_start), "{text}");
         for line in [
             "flotilla_roles{state=\"RUNNING\"} 0\n",
+            "# HELP flotilla_engine_rounds_total Engine rounds completed.\n\
+             # TYPE flotilla_engine_rounds_total counter\n\
+             flotilla_engine_rounds_total 12\n",
+            "# TYPE flotilla_connections_open gauge\n\
+             flotilla_connections_open{listener=\"api\"} 2\n",
+            "# TYPE flotilla_connections_open_max gauge\n\
+             flotilla_connections_open_max{listener=\"api\"} 5\n",
             "# HELP flotilla_plugin_calls_total Calls into each plugin.\n\
              # TYPE flotilla_plugin_calls_total counter\n\
              flotilla_plugin_calls_total{plugin=\"sim\",kind=\"driver\"} 7\n",
@@ -394,7 +450,9 @@ flotilla_services{state=\"PENDING\"} 0
         .await;
         let text = render(Scrape {
             states: None,
+            rounds: None,
             plugins: Vec::new(),
+            connections: Vec::new(),
             http: metrics,
         })
         .unwrap();
@@ -409,6 +467,7 @@ flotilla_services{state=\"PENDING\"} 0
         // Without an engine there are no states to count; the plugin
         // families are written, empty.
         assert!(!text.contains("flotilla_services"), "{text}");
+        assert!(!text.contains("flotilla_engine_rounds"), "{text}");
         assert!(
             text.contains("# TYPE flotilla_plugin_faults_total counter\n# HELP"),
             "{text}"
