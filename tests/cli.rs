@@ -4,29 +4,19 @@
 
 mod common;
 
-use common::{BIN, Server, free_port, http};
+use common::{BIN, Flotilla, free_port, http};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 #[test]
 fn serve_starts_the_api_and_the_sim_hypervisor_and_plugin_list_sees_them() {
-    let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path());
-    let (api, sim) = (server.api, server.sim);
-    // Bounded wait for the server to come up: 200 tries over at most 20 s.
-    let started = Instant::now();
-    let mut up = false;
-    for _ in 0..200 {
-        if http(api, "GET", "/health", &[], "").is_some_and(|(_, r)| r.contains("\"ok\"")) {
-            up = true;
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(20) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(up, "the server did not answer /health");
+    // No flotilla.toml: the defaults.
+    let f = Flotilla::options().start();
+    let (api, sim) = (f.server.api, f.server.sim);
+    let (_, health) = http(api, "GET", "/health", &[], "").unwrap();
+    assert!(
+        health.contains("\"ok\""),
+        "the server did not answer /health: {health}"
+    );
     let (_, health) = http(sim, "GET", "/health", &[], "").unwrap();
     assert!(health.contains("flotilla-sim-hypervisor"), "{health}");
 
@@ -37,7 +27,7 @@ fn serve_starts_the_api_and_the_sim_hypervisor_and_plugin_list_sees_them() {
             "--url",
             &format!("http://127.0.0.1:{api}"),
         ])
-        .env("FLOTILLA_DATA_DIR", data.path())
+        .env("FLOTILLA_DATA_DIR", f.data.path())
         .output()
         .unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
@@ -63,12 +53,12 @@ fn serve_starts_the_api_and_the_sim_hypervisor_and_plugin_list_sees_them() {
     );
 
     // The first start created oneadmin and its credentials file.
-    let one_auth = std::fs::read_to_string(data.path().join("one_auth")).unwrap();
+    let one_auth = std::fs::read_to_string(f.data.path().join("one_auth")).unwrap();
     assert!(one_auth.starts_with("oneadmin:"), "{one_auth}");
     // The data directory now holds the precompiled plugins and the sim's VMs.
-    assert!(data.path().join("cache").read_dir().unwrap().count() >= 3);
-    assert!(data.path().join("sim-hypervisor.db").exists());
-    drop(server);
+    assert!(f.data.path().join("cache").read_dir().unwrap().count() >= 3);
+    assert!(f.data.path().join("sim-hypervisor.db").exists());
+    drop(f);
 }
 
 #[test]

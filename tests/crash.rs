@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Server, free_port, http};
+use common::{Flotilla, http};
 use flotilla::service::lifecycle::Service;
 use flotilla::service::{ServiceState, parse_template};
 
@@ -62,9 +62,8 @@ fn a_killed_server_resumes_every_deploy_without_duplicates_or_orphans() {
         }
     }
     let total = SERVICES as usize * VMS_PER_SERVICE;
-    let (api, sim) = (free_port(), free_port());
-
-    let server = Server::start_on(data.path(), api, sim);
+    let mut f = Flotilla::options().data_at(data.path()).start();
+    let sim = f.server.sim;
     // Wait (bounded) until the deploy is well under way, then kill -9.
     let started = Instant::now();
     let mut seen = 0;
@@ -75,7 +74,7 @@ fn a_killed_server_resumes_every_deploy_without_duplicates_or_orphans() {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    drop(server); // SIGKILL
+    f.server.kill(); // SIGKILL
     if seen < total / 5 {
         let store = flotilla::store::SqliteStore::open(&data.path().join("flotilla.db"))
             .unwrap()
@@ -102,7 +101,8 @@ fn a_killed_server_resumes_every_deploy_without_duplicates_or_orphans() {
         );
     }
 
-    let _server = Server::start_on(data.path(), api, sim);
+    // On the same ports.
+    f.start_again();
     let started = Instant::now();
     let store = flotilla::store::SqliteStore::open(&data.path().join("flotilla.db"))
         .unwrap()

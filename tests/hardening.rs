@@ -47,7 +47,7 @@ fn a_kill_during_a_burst_of_deletes_leaves_no_vm_behind() {
         .map(|i| f.deploy(two_roles(&format!("s{i}"))))
         .collect();
     for &id in &ids {
-        f.wait_state(id, RUNNING);
+        let _ = f.wait_state(id, RUNNING);
     }
     assert_eq!(f.live_vms().len(), 120);
     // Delete every service from several clients at once, and kill the
@@ -130,7 +130,7 @@ fn a_kill_during_a_burst_of_deletes_leaves_no_vm_behind() {
 fn a_retried_delete_changes_nothing_and_terminating_a_gone_vm_succeeds() {
     let f = Flotilla::start(FAST);
     let id = f.deploy(two_roles("retried"));
-    f.wait_state(id, RUNNING);
+    let _ = f.wait_state(id, RUNNING);
     let path = format!("/service/{id}");
     assert_eq!(f.call("DELETE", &path, Value::Null).0, 204);
     assert_eq!(
@@ -154,7 +154,7 @@ fn a_retried_delete_changes_nothing_and_terminating_a_gone_vm_succeeds() {
         "roles": [{"name": "app", "type": "vm", "cardinality": 2, "template_id": 0,
                    "template_contents": {"SIM_FAIL": "boot"}}]
     }));
-    f.wait_state(failing, 7); // FAILED_DEPLOYING
+    let _ = f.wait_state(failing, 7); // FAILED_DEPLOYING
     let path = format!("/service/{failing}/action");
     assert_eq!(
         f.call("POST", &path, action("recover", json!({"delete": false})))
@@ -183,7 +183,7 @@ fn a_retried_delete_changes_nothing_and_terminating_a_gone_vm_succeeds() {
 fn vm_actions_some_vms_refuse_are_noted_on_the_vms_and_the_service_runs_on() {
     let f = Flotilla::start(FAST);
     let id = f.deploy(two_roles("refusals"));
-    f.wait_state(id, RUNNING);
+    let _ = f.wait_state(id, RUNNING);
     let role_action = format!("/service/{id}/role/web/action");
     // `hold` applies to PENDING VMs only: every running VM refuses it.
     let (status, _) = f.call(
@@ -221,21 +221,21 @@ fn vm_actions_some_vms_refuse_are_noted_on_the_vms_and_the_service_runs_on() {
     )
     .unwrap();
     assert_eq!(status, 200);
-    f.wait_state(id, 4); // WARNING, from the watchdog
+    let _ = f.wait_state(id, 4); // WARNING, from the watchdog
     let (status, _) = f.call(
         "POST",
         &format!("/service/{id}/action"),
         action("resume", json!({"period": 0, "number": 0})),
     );
     assert_eq!(status, 204);
-    f.wait_state(id, RUNNING);
+    let _ = f.wait_state(id, RUNNING);
 }
 
 #[test]
 fn action_arguments_reach_the_driver() {
     let f = Flotilla::start(FAST);
     let id = f.deploy(two_roles("snapshots"));
-    f.wait_state(id, RUNNING);
+    let _ = f.wait_state(id, RUNNING);
     let path = format!("/service/{id}/role/db/action");
     let ok = |perform: &str, args: &str| {
         let (status, body) = f.call(
@@ -278,7 +278,7 @@ fn action_arguments_reach_the_driver() {
 fn an_update_that_reorders_the_roles_keeps_each_role_with_its_template() {
     let f = Flotilla::start(FAST);
     let id = f.deploy(two_roles("reordered"));
-    f.wait_state(id, RUNNING);
+    let _ = f.wait_state(id, RUNNING);
     let mut body = f.service(id).unwrap();
     let roles = body["roles"].as_array_mut().unwrap();
     roles.reverse();
@@ -290,7 +290,7 @@ fn an_update_that_reorders_the_roles_keeps_each_role_with_its_template() {
         json!({"role_name": "web", "cardinality": 3}),
     );
     assert_eq!(status, 204, "{err}");
-    f.wait_state(id, RUNNING);
+    let _ = f.wait_state(id, RUNNING);
     let web: Vec<Value> = f
         .live_vms()
         .into_iter()
@@ -317,7 +317,7 @@ fn role_sizes_past_the_servers_cap_are_refused_even_with_force() {
         "[engine]\ntick_ms = 50\nmax_vms_per_role = 5\n\n[sim]\nboot_seconds = 0\n",
     );
     let id = f.deploy(two_roles("capped"));
-    f.wait_state(id, RUNNING);
+    let _ = f.wait_state(id, RUNNING);
     let (status, err) = f.call(
         "POST",
         &format!("/service/{id}/scale"),
@@ -347,7 +347,7 @@ fn role_sizes_past_the_servers_cap_are_refused_even_with_force() {
         json!({"role_name": "web", "cardinality": 5}),
     );
     assert_eq!(status, 204);
-    f.wait_state(id, RUNNING);
+    let _ = f.wait_state(id, RUNNING);
     assert_eq!(f.live_vms().len(), 6);
 }
 
@@ -355,7 +355,7 @@ fn role_sizes_past_the_servers_cap_are_refused_even_with_force() {
 fn batched_actions_out_of_range_are_refused_and_change_nothing() {
     let f = Flotilla::start(FAST);
     let id = f.deploy(two_roles("batches"));
-    f.wait_state(id, RUNNING);
+    let _ = f.wait_state(id, RUNNING);
     let path = format!("/service/{id}/role/web/action");
     for (params, field) in [
         (
@@ -436,7 +436,7 @@ fn the_cooldown_default_is_a_setting_and_holds_back_no_user() {
         json!({"role_name": "web", "cardinality": 2}),
     );
     assert_eq!(status, 204);
-    f.wait_state(id, RUNNING);
+    let _ = f.wait_state(id, RUNNING);
     let (status, err) = f.call("DELETE", &format!("/service/{id}"), Value::Null);
     assert!(status < 300, "{status} {err}");
 }
@@ -447,14 +447,14 @@ fn vms_listed_match_the_hypervisor_after_scaling_down() {
     // live, no more, no fewer.
     let f = Flotilla::start(FAST);
     let id = f.deploy(two_roles("down"));
-    f.wait_state(id, RUNNING);
+    let _ = f.wait_state(id, RUNNING);
     let (status, _) = f.call(
         "POST",
         &format!("/service/{id}/scale"),
         json!({"role_name": "web", "cardinality": 1}),
     );
     assert_eq!(status, 204);
-    f.wait_state(id, RUNNING);
+    let _ = f.wait_state(id, RUNNING);
     let listed: BTreeSet<String> = f.vm_ids(id).into_iter().collect();
     let live: BTreeSet<String> = f
         .live_vms()
@@ -473,10 +473,10 @@ fn a_refused_create_is_not_retried_every_round() {
         "roles": [{"name": "app", "type": "vm", "cardinality": 2, "template_id": 0,
                    "template_contents": {"SIM_FAIL": "create"}}]
     }));
-    f.wait_state(id, 7); // FAILED_DEPLOYING
-    // Twenty rounds (50 ms each) later the driver has been asked once per
-    // VM, not once per round.
-    std::thread::sleep(Duration::from_secs(1));
+    let _ = f.wait_state(id, 7); // FAILED_DEPLOYING
+    // Twenty rounds later the driver has been asked once per VM, not once
+    // per round.
+    f.wait_rounds(20);
     let body = f.service(id).unwrap();
     let failures = log_of(&body)
         .iter()

@@ -6,41 +6,21 @@
 
 mod common;
 
-use common::{BIN, Server, http};
+use common::{BIN, Flotilla};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// A server on loopback with a fresh data directory, and oneadmin's
-/// credentials.
-struct Site {
-    server: Server,
-    data: tempfile::TempDir,
-    auth: String,
-}
+/// A server on loopback with a fresh data directory, where its first
+/// start made oneadmin.
+struct Site(Flotilla);
 
 impl Site {
     /// Start with `config` as flotilla.toml; wait (bounded) until it answers.
     fn start(config: &str) -> Site {
-        let data = tempfile::tempdir().unwrap();
-        std::fs::write(data.path().join("flotilla.toml"), config).unwrap();
-        let server = Server::start(data.path());
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(60) {
-            let up = http(server.api, "GET", "/health", &[], "").is_some_and(|(s, _)| s == 200);
-            if up && data.path().join("one_auth").exists() {
-                let auth = std::fs::read_to_string(data.path().join("one_auth")).unwrap();
-                return Site {
-                    server,
-                    data,
-                    auth: auth.trim().to_string(),
-                };
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("the server did not start");
+        Site(Flotilla::options().config(config).start())
     }
 
     fn fast() -> Site {
@@ -55,16 +35,13 @@ impl Site {
         } else {
             body.to_string()
         };
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.server.api)).unwrap();
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.0.server.api)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         write!(
             s,
             "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\
              authorization: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-            {
-                let (user, password) = self.auth.split_once(':').unwrap();
-                common::basic(user, password)
-            },
+            self.0.auth,
             body.len()
         )
         .unwrap();
@@ -102,15 +79,15 @@ impl Site {
         cmd.args(args)
             .env(
                 "FLOTILLA_URL",
-                format!("http://127.0.0.1:{}", self.server.api),
+                format!("http://127.0.0.1:{}", self.0.server.api),
             )
-            .env("FLOTILLA_DATA_DIR", self.data.path())
+            .env("FLOTILLA_DATA_DIR", self.0.data.path())
             .stdin(Stdio::null());
         cmd
     }
 
     fn file(&self, name: &str, contents: &Value) -> String {
-        let path = self.data.path().join(name);
+        let path = self.0.data.path().join(name);
         std::fs::write(&path, contents.to_string()).unwrap();
         path.to_str().unwrap().to_string()
     }
@@ -122,23 +99,6 @@ impl Site {
             &json!({"name": "small", "template": {"CPU": "1", "MEMORY": "128", "SIM_BOOT_SECONDS": "0"}}),
         );
         assert_eq!(status, 201, "{body}");
-    }
-
-    /// Wait (bounded) until service `id` is in `state`; returns its body.
-    fn wait_state(&self, id: &str, state: u64) -> Value {
-        let started = Instant::now();
-        loop {
-            let (_, _, doc) = self.call("GET", &format!("/service/{id}"), &Value::Null);
-            let body = doc["DOCUMENT"]["TEMPLATE"]["BODY"].clone();
-            if body["state"] == state {
-                return body;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "service {id} never reached state {state}: {body}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
     }
 }
 
@@ -346,7 +306,7 @@ fn a_oneflow_6_template_is_converted_and_deploys() {
     );
     assert_eq!(status, 201, "{service}");
     let id = service["DOCUMENT"]["ID"].as_str().unwrap().to_string();
-    let running = site.wait_state(&id, 2);
+    let running = site.0.wait_state(&id, 2);
     let vms: usize = running["roles"]
         .as_array()
         .unwrap()
@@ -504,7 +464,7 @@ fn the_cli_hints_name_the_flag() {
         &json!({"action": {"perform": "instantiate"}}),
     );
     assert_eq!(status, 201, "{service}");
-    site.wait_state("0", 2);
+    let _ = site.0.wait_state("0", 2);
     let out = site.cli(&["service", "scale", "0", "web", "5"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -536,20 +496,7 @@ fn plugin_list_shows_a_quarantined_plugin_and_until_when() {
         "[engine]\ndriver = \"trap\"\ntick_ms = 50\ndriver_instances = 1\n\n[sim]\nboot_seconds = 0\n",
     )
     .unwrap();
-    let server = Server::start(data.path());
-    let started = Instant::now();
-    while !(http(server.api, "GET", "/health", &[], "").is_some_and(|(s, _)| s == 200)
-        && data.path().join("one_auth").exists())
-    {
-        assert!(started.elapsed() < Duration::from_secs(60), "no server");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let auth = std::fs::read_to_string(data.path().join("one_auth")).unwrap();
-    let site = Site {
-        server,
-        data,
-        auth: auth.trim().to_string(),
-    };
+    let site = Site(Flotilla::options().data(data).start());
     site.vm_template();
     let (status, _, _) = site.call(
         "POST",

@@ -271,18 +271,16 @@ fn a_backup_taken_under_a_deploy_of_200_services_restores_every_one() {
         said.contains("does not sign in as oneadmin") && said.contains("onegate.key"),
         "{said}"
     );
-    let server = common::Server::start(data.path());
-    let listed = common::wait_for(Duration::from_secs(30), || {
-        let (status, body) = http(
-            server.api,
-            "GET",
-            "/service",
-            &[("authorization", f.auth.clone())],
-            "",
-        )?;
-        (status == 200).then_some(body)
-    })
+    let restored = common::Flotilla::options().data_at(data.path()).start();
+    let (status, listed) = http(
+        restored.server.api,
+        "GET",
+        "/service",
+        &[("authorization", f.auth.clone())],
+        "",
+    )
     .expect("the restored server answers");
+    assert_eq!(status, 200, "{listed}");
     let pool: serde_json::Value = serde_json::from_str(&listed).unwrap();
     let services = pool["DOCUMENT_POOL"]["DOCUMENT"].as_array().unwrap().len() as u64;
     assert_eq!(services, in_backup);
@@ -365,7 +363,7 @@ fn a_reload_revokes_and_restores_a_grant_and_an_invalid_file_changes_nothing() {
         serde_json::json!({"action": {"perform": "recover"}}),
     );
     assert!(status < 300, "{status} {body}");
-    f.wait_state(id, 2);
+    let _ = f.wait_state(id, 2);
 
     // An invalid file is refused with the reason, and nothing changes.
     std::fs::write(&config, "[engine]\ntick_ms = 0\n").unwrap();
@@ -406,7 +404,7 @@ fn a_reload_revokes_and_restores_a_grant_and_an_invalid_file_changes_nothing() {
     let (_, sim_now) = f.call("GET", "/plugins/sim", serde_json::Value::Null);
     assert_eq!(sim_now["allowed_outbound_hosts"], serde_json::json!([sim]));
     let second = f.deploy(template);
-    f.wait_state(second, 2);
+    let _ = f.wait_state(second, 2);
 }
 
 #[test]
@@ -439,51 +437,22 @@ fn config_check_validates_a_file_without_a_server() {
 
 #[test]
 fn json_logs_parse_and_carry_the_service_and_the_request_id() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    std::fs::write(
-        data.join("flotilla.toml"),
-        "[engine]\ntick_ms = 50\n\n[sim]\nboot_seconds = 0\n",
-    )
-    .unwrap();
-    let password = {
-        let store = flotilla::store::SqliteStore::open(&data.join("flotilla.db"))
-            .unwrap()
-            .boxed();
-        flotilla::access::users::bootstrap(&*store, &data).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    common::prepare(data.path(), |store| {
         store
             .create_vm_template("small", Default::default(), Default::default())
             .unwrap();
-        let auth = std::fs::read_to_string(data.join("one_auth")).unwrap();
-        auth.trim().split_once(':').unwrap().1.to_string()
-    };
-    let log = dir.path().join("stderr.log");
-    let api = free_port();
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--log-format",
-            "json",
-            "--listen",
-            &format!("127.0.0.1:{api}"),
-            "--sim-listen",
-            &format!("127.0.0.1:{}", free_port()),
-            "--onegate-listen",
-            &format!("127.0.0.1:{}", free_port()),
-        ])
-        .env("FLOTILLA_DATA_DIR", &data)
+    });
+    let mut f = common::Flotilla::options()
+        .data(data)
+        .config("[engine]\ntick_ms = 50\n\n[sim]\nboot_seconds = 0\n")
+        .arg("--log-format")
+        .arg("json")
         .env_remove("FLOTILLA_LOG")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let auth = [("authorization", common::basic("oneadmin", &password))];
+        .start();
+    let (api, auth) = (f.server.api, [("authorization", f.auth.clone())]);
     let call = |method: &str, path: &str, body: &str| {
-        common::wait_for(Duration::from_secs(30), || {
-            http(api, method, path, &auth, body)
-        })
-        .expect("the server answers")
+        http(api, method, path, &auth, body).expect("the server answers")
     };
     let (status, created) = call(
         "POST",
@@ -509,10 +478,9 @@ fn json_logs_parse_and_carry_the_service_and_the_request_id() {
         .as_str()
         .expect("a request id")
         .to_string();
-    let _ = child.kill();
-    let _ = child.wait();
+    f.server.kill();
 
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = f.server.stderr();
     let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
@@ -546,7 +514,7 @@ fn a_server_started_with_another_driver_refuses_rather_than_forget_the_vms() {
         "name": "kept",
         "roles": [{"name": "db", "type": "vm", "cardinality": 2, "template_id": 0}]
     }));
-    f.wait_state(id, 2);
+    let _ = f.wait_state(id, 2);
     let vms = f.vm_ids(id);
     assert_eq!(vms.len(), 2);
     f.server.kill();

@@ -566,7 +566,7 @@ fn an_installed_plugin_is_removed_unless_built_in_or_in_use() {
     assert!(installed.exists());
 
     // Once the service is gone, it goes: files, list, and policy.
-    f.wait_state(service, 2);
+    let _ = f.wait_state(service, 2);
     assert_eq!(
         f.call(
             "DELETE",

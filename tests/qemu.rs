@@ -162,16 +162,6 @@ listen = "127.0.0.1:{og}"
     (Flotilla::start_in(data, &config), reaper, og)
 }
 
-fn wait_body(
-    f: &Flotilla,
-    id: u64,
-    what: &str,
-    limit_s: u64,
-    check: impl Fn(&Value) -> bool,
-) -> Value {
-    f.wait_body(id, what, limit_s, check)
-}
-
 fn vms_of(body: &Value, role: &str) -> Vec<String> {
     common::role_vms(body, role)
 }
@@ -208,7 +198,7 @@ fn a_three_role_service_of_real_vms_deploys_scales_recovers_survives_a_restart_a
     let (mut f, reaper, og) = start();
     let id = f.deploy(three_roles());
     // Parents first: while a role is not RUNNING its children have no VM.
-    let body = wait_body(&f, id, "RUNNING", 180, |b| {
+    let body = f.wait_body(id, "RUNNING", 180, |b| {
         let state = |i: usize| b["roles"][i]["state"].as_u64().unwrap_or(0);
         let nodes = |i: usize| b["roles"][i]["nodes"].as_array().map_or(0, |n| n.len());
         assert!(
@@ -250,7 +240,7 @@ fn a_three_role_service_of_real_vms_deploys_scales_recovers_survives_a_restart_a
         json!({"role_name": "web", "cardinality": 2}),
     );
     assert!(status < 300, "{b}");
-    wait_body(&f, id, "web at 2", 120, |b| {
+    let _ = f.wait_body(id, "web at 2", 120, |b| {
         b["state"] == 2 && vms_of(b, "web").len() == 2
     });
     assert_eq!(reaper.qemus().len(), 4);
@@ -260,7 +250,7 @@ fn a_three_role_service_of_real_vms_deploys_scales_recovers_survives_a_restart_a
         json!({"role_name": "web", "cardinality": 1}),
     );
     assert!(status < 300, "{b}");
-    wait_body(&f, id, "web back at 1", 120, |b| {
+    let _ = f.wait_body(id, "web back at 1", 120, |b| {
         b["state"] == 2 && vms_of(b, "web").len() == 1
     });
     wait_for(Duration::from_secs(30), || {
@@ -279,7 +269,7 @@ fn a_three_role_service_of_real_vms_deploys_scales_recovers_survives_a_restart_a
         .args(["-9", &pid.to_string()])
         .status()
         .unwrap();
-    let body = wait_body(&f, id, "WARNING", 60, |b| b["state"] == 4);
+    let body = f.wait_body(id, "WARNING", 60, |b| b["state"] == 4);
     assert!(body.to_string().contains("FAILED"), "{body}");
     let (status, b) = f.call(
         "POST",
@@ -287,7 +277,7 @@ fn a_three_role_service_of_real_vms_deploys_scales_recovers_survives_a_restart_a
         json!({"action": {"perform": "recover"}}),
     );
     assert!(status < 300, "{b}");
-    let body = wait_body(&f, id, "recovered", 180, |b| {
+    let body = f.wait_body(id, "recovered", 180, |b| {
         b["state"] == 2 && vms_of(b, "app").len() == 1 && vms_of(b, "app")[0] != app
     });
     assert_eq!(reaper.qemus().len(), 3);
@@ -304,13 +294,14 @@ fn a_three_role_service_of_real_vms_deploys_scales_recovers_survives_a_restart_a
         p
     };
     f.restart();
-    let body = wait_body(&f, id, "RUNNING after the restart", 60, |b| b["state"] == 2);
+    let body = f.wait_body(id, "RUNNING after the restart", 60, |b| b["state"] == 2);
     let after: Vec<String> = ["db", "app", "web"]
         .iter()
         .flat_map(|r| vms_of(&body, r))
         .collect();
     assert_eq!(before, after);
-    std::thread::sleep(Duration::from_secs(3));
+    // A few rounds on (each polls the VMs): still the same processes.
+    f.wait_rounds(6);
     let pids_after = {
         let mut p = reaper.qemus();
         p.sort();
@@ -358,10 +349,10 @@ fn a_role_of_real_vms_told_to_burn_cpu_scales_out_through_a_cpu_policy() {
                    "elasticity_policies": [{"type": "CHANGE", "adjust": 1, "expression": "CPU > 50",
                                             "period": 1, "period_number": 2}]}]
     }));
-    wait_body(&f, id, "scaled out to 2 by its CPU", 180, |b| {
+    let _ = f.wait_body(id, "scaled out to 2 by its CPU", 180, |b| {
         vms_of(b, "worker").len() == 2
     });
-    let body = wait_body(&f, id, "RUNNING at 2", 120, |b| {
+    let body = f.wait_body(id, "RUNNING at 2", 120, |b| {
         b["state"] == 2 && vms_of(b, "worker").len() == 2
     });
     assert_eq!(body["roles"][0]["cardinality"], 2);

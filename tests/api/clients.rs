@@ -2,7 +2,7 @@
 //! sends `null` bodies and boolean `recursive`; `oneflow purge-done` is run
 //! by ordinary users), and a role added again under a removed role's name.
 
-use crate::{prepare, start, template, wait_state};
+use crate::{prepare, start, template};
 use flotilla::access::users;
 use serde_json::{Value, json};
 
@@ -138,7 +138,7 @@ fn a_role_added_again_under_a_removed_roles_name_gets_new_vms() {
     );
     assert_eq!(status, 201, "{service}");
     let id = service["DOCUMENT"]["ID"].as_str().unwrap().to_string();
-    let body = wait_state(&server, &id, admin, 2);
+    let body = server.0.wait_state_as(&id, admin, 2);
     let before = crate::common::role_vms(&body, "web");
     assert_eq!(before.len(), 2, "{body}");
 
@@ -150,7 +150,7 @@ fn a_role_added_again_under_a_removed_roles_name_gets_new_vms() {
         Some(&action("remove_role", json!({"role": "web"}))),
     );
     assert_eq!(status, 204, "{err}");
-    let body = wait_state(&server, &id, admin, 2);
+    let body = server.0.wait_state_as(&id, admin, 2);
     assert!(crate::common::role_vms(&body, "web").is_empty(), "{body}");
 
     let role = json!({"name": "web", "type": "vm", "cardinality": 2, "template_id": 0});
@@ -164,7 +164,7 @@ fn a_role_added_again_under_a_removed_roles_name_gets_new_vms() {
     // Before, the new VMs took the removed ones' operation ids: the
     // hypervisor handed back the DONE VMs and the service never left
     // DEPLOYING.
-    let body = wait_state(&server, &id, admin, 2);
+    let body = server.0.wait_state_as(&id, admin, 2);
     let after = crate::common::role_vms(&body, "web");
     assert_eq!(after.len(), 2, "{body}");
     for vm in &after {

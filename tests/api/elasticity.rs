@@ -6,9 +6,8 @@
 //! never past min/max; a cron policy fires at its time; `service
 //! explain` shows each decision.
 
-use crate::{Api, cli, common, deploy, pin, prepare, start, wait_body};
+use crate::{Api, cli, common, deploy, pin, prepare, start, wait_evaluations};
 use serde_json::{Value, json};
-use std::time::Duration;
 
 const CONFIG: &str =
     "[engine]\ntick_ms = 100\npolicy_evaluation_seconds = 1\n\n[sim]\nboot_seconds = 0\n";
@@ -84,7 +83,7 @@ fn a_role_under_load_scales_out_by_its_policy_up_to_max_vms() {
     );
     let admin = Some(("oneadmin", password.as_str()));
     // web scales 1 -> 2 -> 3 and stops there; batch, idle, stays at 1.
-    let body = wait_body(&server, &id, admin, "web at 3 VMs", |b| {
+    let body = server.0.wait_body_as(&id, admin, "web at 3 VMs", 60, |b| {
         cardinality(b, 0) == 3 && b["state"] == 2
     });
     assert_eq!(cardinality(&body, 1), 1, "{body}");
@@ -113,7 +112,7 @@ fn a_role_under_load_scales_out_by_its_policy_up_to_max_vms() {
 
     // At max_vms it stays: a few more evaluations change nothing, and
     // explain says why.
-    std::thread::sleep(Duration::from_secs(3));
+    wait_evaluations(&server, &id, admin, &[0, 1], 3);
     let (_, doc) = server.call("GET", &format!("/service/{id}"), admin, None);
     let body = &doc["DOCUMENT"]["TEMPLATE"]["BODY"];
     assert_eq!(cardinality(body, 0), 3, "{body}");
@@ -238,16 +237,20 @@ fn a_role_cools_down_while_another_scales_then_scales_in_when_the_load_falls() {
         }),
     );
     let admin = Some(("oneadmin", password.as_str()));
-    let body = wait_body(&server, &id, admin, "web's first scale", |b| {
-        cardinality(b, 0) == 2 && b["state"] == 2
-    });
+    let body = server
+        .0
+        .wait_body_as(&id, admin, "web's first scale", 60, |b| {
+            cardinality(b, 0) == 2 && b["state"] == 2
+        });
     // batch gets busy while web cools down: it scales at once.
     for vm in vm_ids(&body, 1) {
         pin(&server, &vm, json!({"CPU": 97}));
     }
-    let body = wait_body(&server, &id, admin, "web at max_vms", |b| {
-        cardinality(b, 0) == 3 && cardinality(b, 1) == 2 && b["state"] == 2
-    });
+    let body = server
+        .0
+        .wait_body_as(&id, admin, "web at max_vms", 60, |b| {
+            cardinality(b, 0) == 3 && cardinality(b, 1) == 2 && b["state"] == 2
+        });
     let web_2 = logged_at(
         &body,
         "Role web: elasticity_policies[0] (expression) CPU[95] > 80 → true: scaling to 2",
@@ -289,9 +292,11 @@ fn a_role_cools_down_while_another_scales_then_scales_in_when_the_load_falls() {
     for vm in vm_ids(&body, 0) {
         pin(&server, &vm, json!({"CPU": 3}));
     }
-    let body = wait_body(&server, &id, admin, "web back at min_vms", |b| {
-        cardinality(b, 0) == 1 && b["state"] == 2
-    });
+    let body = server
+        .0
+        .wait_body_as(&id, admin, "web back at min_vms", 60, |b| {
+            cardinality(b, 0) == 1 && b["state"] == 2
+        });
     let scaled_in: Vec<String> = log(&body)
         .into_iter()
         .filter(|m| m.starts_with("Role web: elasticity_policies[1]"))
@@ -303,7 +308,8 @@ fn a_role_cools_down_while_another_scales_then_scales_in_when_the_load_falls() {
             "Role web: elasticity_policies[1] (expression) CPU[3] < 20 → true: scaling to 1"
         ]
     );
-    std::thread::sleep(Duration::from_secs(2));
+    // And stays there through more evaluations.
+    wait_evaluations(&server, &id, admin, &[0], 2);
     let (_, doc) = server.call("GET", &format!("/service/{id}"), admin, None);
     assert_eq!(cardinality(&doc["DOCUMENT"]["TEMPLATE"]["BODY"], 0), 1);
 }
@@ -326,9 +332,11 @@ fn a_cron_policy_fires_at_its_time() {
         }),
     );
     let admin = Some(("oneadmin", password.as_str()));
-    let body = wait_body(&server, &id, admin, "the cron policy", |b| {
-        cardinality(b, 0) == 2 && b["state"] == 2
-    });
+    let body = server
+        .0
+        .wait_body_as(&id, admin, "the cron policy", 60, |b| {
+            cardinality(b, 0) == 2 && b["state"] == 2
+        });
     let line = log(&body)
         .into_iter()
         .find(|m| m.contains("scaling to 2"))

@@ -14,14 +14,14 @@ mod rights;
 mod scenario;
 mod services;
 
-use common::{Server, http};
+use common::{Flotilla, http};
 
 use serde_json::{Value, json};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// The server, spoken to as an API client.
-struct Api(Server);
+/// The server, spoken to as an API client with any user's credentials.
+struct Api(Flotilla);
 
 impl Api {
     /// One request's status.
@@ -47,8 +47,14 @@ impl Api {
             .map(|(u, p)| ("authorization", common::basic(u, p)))
             .into_iter()
             .collect();
-        let (status, payload) = http(self.0.api, method, path, &headers, body.unwrap_or(""))
-            .expect("the server answers");
+        let (status, payload) = http(
+            self.0.server.api,
+            method,
+            path,
+            &headers,
+            body.unwrap_or(""),
+        )
+        .expect("the server answers");
         (
             status,
             serde_json::from_str(&payload).unwrap_or(Value::Null),
@@ -56,17 +62,9 @@ impl Api {
     }
 }
 
-/// Start the server and wait (bounded) until it answers.
+/// Start the server on `data` and wait (bounded) until it answers.
 fn start(data: &Path) -> Api {
-    let server = Server::start(data);
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(30) {
-        if http(server.api, "GET", "/health", &[], "").is_some_and(|(status, _)| status == 200) {
-            return Api(server);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("the server did not start");
+    Api(Flotilla::options().data_at(data).start())
 }
 
 /// A data directory for `start`: `config` as its flotilla.toml, the first
@@ -79,22 +77,18 @@ fn prepare(
     more: impl FnOnce(&dyn flotilla::store::Store),
 ) -> String {
     std::fs::write(data.join("flotilla.toml"), config).unwrap();
-    let store = flotilla::store::SqliteStore::open(&data.join("flotilla.db"))
-        .unwrap()
-        .boxed();
-    flotilla::access::users::bootstrap(&*store, data).unwrap();
-    for (name, attributes) in vm_templates {
-        store
-            .create_vm_template(
-                name,
-                Default::default(),
-                attributes.as_object().unwrap().clone(),
-            )
-            .unwrap();
-    }
-    more(&*store);
-    let auth = std::fs::read_to_string(data.join("one_auth")).unwrap();
-    auth.trim().split_once(':').unwrap().1.to_string()
+    common::prepare(data, |store| {
+        for (name, attributes) in vm_templates {
+            store
+                .create_vm_template(
+                    name,
+                    Default::default(),
+                    attributes.as_object().unwrap().clone(),
+                )
+                .unwrap();
+        }
+        more(store);
+    })
 }
 
 fn template() -> String {
@@ -107,20 +101,6 @@ fn template() -> String {
         ]
     })
     .to_string()
-}
-
-/// Poll a service (bounded) until its state is `state`; returns its body.
-fn wait_state(server: &Api, id: &str, auth: Option<(&str, &str)>, state: u64) -> Value {
-    let started = Instant::now();
-    loop {
-        let (_, doc) = server.call("GET", &format!("/service/{id}"), auth, None);
-        let body = doc["DOCUMENT"]["TEMPLATE"]["BODY"].clone();
-        if body["state"] == state || started.elapsed() > Duration::from_secs(30) {
-            assert_eq!(body["state"], state, "{body}");
-            return body;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Create `template`, instantiate it and wait until the service runs; its id.
@@ -141,14 +121,14 @@ fn deploy(server: &Api, admin: Option<(&str, &str)>, template: Value) -> String 
     );
     assert_eq!(status, 201, "{doc}");
     let id = doc["DOCUMENT"]["ID"].as_str().unwrap().to_string();
-    wait_state(server, &id, admin, 2);
+    let _ = server.0.wait_state_as(&id, admin, 2);
     id
 }
 
 /// Run the `flotilla` CLI against `server` as oneadmin; its stdout, or a
 /// panic with its stderr.
 fn cli(server: &Api, password: &str, args: &[&str]) -> String {
-    let url = format!("http://127.0.0.1:{}", server.0.api);
+    let url = format!("http://127.0.0.1:{}", server.0.server.api);
     let out = std::process::Command::new(common::BIN)
         .args(["--url", &url, "--user", "oneadmin", "--password", password])
         .args(args)
@@ -167,7 +147,7 @@ fn cli(server: &Api, password: &str, args: &[&str]) -> String {
 /// Set what the simulated hypervisor reports for one VM (`{"CPU": 5}`).
 fn pin(server: &Api, vm_id: &str, values: Value) {
     let (status, body) = http(
-        server.0.sim,
+        server.0.server.sim,
         "PUT",
         &format!("/vms/{vm_id}/monitoring"),
         &[],
@@ -177,28 +157,48 @@ fn pin(server: &Api, vm_id: &str, values: Value) {
     assert_eq!(status, 200, "{body}");
 }
 
-/// Poll (bounded, 60 s) until `done` says a service body is what the test
-/// waits for; returns that body.
-fn wait_body(
-    server: &Api,
-    id: &str,
-    auth: Option<(&str, &str)>,
-    what: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let started = Instant::now();
-    loop {
-        let (_, doc) = server.call("GET", &format!("/service/{id}"), auth, None);
-        let body = doc["DOCUMENT"]["TEMPLATE"]["BODY"].clone();
-        if done(&body) {
-            return body;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{what} never happened: {body}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// Wait (bounded, 60 s) until each of `roles` (their indexes) of service
+/// `id` has been evaluated `n` more times than when called: decisions that
+/// `GET /service/{id}/explain` lists (newest first) above the newest it
+/// listed then.
+fn wait_evaluations(server: &Api, id: &str, auth: Option<(&str, &str)>, roles: &[usize], n: usize) {
+    let decisions = |role: usize| {
+        let (status, explained) = server.call("GET", &format!("/service/{id}/explain"), auth, None);
+        assert_eq!(status, 200, "{explained}");
+        explained["roles"][role]["decisions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let newest: Vec<Option<Value>> = roles
+        .iter()
+        .map(|&role| decisions(role).first().cloned())
+        .collect();
+    let newer = |role: usize, newest: &Option<Value>| {
+        let now = decisions(role);
+        // The newest seen then may have left the list (it keeps the last
+        // 50): then all of them are newer.
+        newest
+            .as_ref()
+            .and_then(|newest| now.iter().position(|d| d == newest))
+            .unwrap_or(now.len())
+    };
+    let evaluated = common::wait_for(Duration::from_secs(60), || {
+        roles
+            .iter()
+            .zip(&newest)
+            .all(|(&role, newest)| newer(role, newest) >= n)
+            .then_some(())
+    });
+    assert!(
+        evaluated.is_some(),
+        "roles {roles:?} of service {id} were not all evaluated {n} more times within 60 s: {:?}",
+        roles
+            .iter()
+            .zip(&newest)
+            .map(|(&role, newest)| newer(role, newest))
+            .collect::<Vec<_>>()
+    );
 }
 
 fn action(perform: &str, params: Value) -> String {

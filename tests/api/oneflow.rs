@@ -153,15 +153,7 @@ fn oneflow_routes_with_users_permissions_and_errors() {
     );
 
     // It reaches RUNNING (bounded wait).
-    let started = Instant::now();
-    let body = loop {
-        let (_, doc) = server.call("GET", &format!("/service/{sid}"), alice, None);
-        let body = doc["DOCUMENT"]["TEMPLATE"]["BODY"].clone();
-        if body["state"] == 2 || started.elapsed() > Duration::from_secs(30) {
-            break body;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let body = server.0.wait_state_as(&sid, alice, 2);
     assert_eq!(body["state"], 2, "{body}");
     assert_eq!(body["roles"][1]["nodes"].as_array().unwrap().len(), 2);
     assert_eq!(

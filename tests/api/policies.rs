@@ -5,11 +5,10 @@
 //! real scaling; a plugin that traps, loops or exhausts its memory leaves
 //! its role as it is and the decision names the fault.
 
-use crate::{cli, deploy, pin, prepare, start, wait_body};
+use crate::{cli, deploy, pin, prepare, start, wait_evaluations};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 const CONFIG: &str =
     "[engine]\ntick_ms = 100\npolicy_evaluation_seconds = 1\n\n[sim]\nboot_seconds = 0\n";
@@ -81,9 +80,11 @@ fn rust_python_and_javascript_policies_installed_live_drive_real_scaling() {
             ]
         }),
     );
-    let body = wait_body(&server, &id, admin, "the first evaluations", |b| {
-        b["roles"][2]["elasticity_policies"][0]["last_eval"].is_u64()
-    });
+    let body = server
+        .0
+        .wait_body_as(&id, admin, "the first evaluations", 60, |b| {
+            b["roles"][2]["elasticity_policies"][0]["last_eval"].is_u64()
+        });
     let (_, explained) = server.call("GET", &format!("/service/{id}/explain"), admin, None);
     assert!(
         explained["roles"][0]["decisions"][0]["verdict"]
@@ -127,9 +128,11 @@ fn rust_python_and_javascript_policies_installed_live_drive_real_scaling() {
     }
     // target-tracking: ceil(1 × 95 / 50) = 2; queue: ceil(120 / 50) = 3;
     // step: 93.5 ≥ 90 → +2 = 3.
-    let body = wait_body(&server, &id, admin, "every plugin scaled its role", |b| {
-        cardinalities(b)[..] == [2, 3, 3] && b["state"] == 2
-    });
+    let body = server
+        .0
+        .wait_body_as(&id, admin, "every plugin scaled its role", 60, |b| {
+            cardinalities(b)[..] == [2, 3, 3] && b["state"] == 2
+        });
     let lines: Vec<String> = body["log"]
         .as_array()
         .unwrap()
@@ -183,9 +186,11 @@ fn a_policy_plugin_that_traps_loops_or_runs_out_of_memory_leaves_its_role_as_it_
         }),
     );
     // The plugin's one working role scales: the faults were contained.
-    let body = wait_body(&server, &id, admin, "the working role's scale", |b| {
-        cardinalities(b)[3] == 2 && b["state"] == 2
-    });
+    let body = server
+        .0
+        .wait_body_as(&id, admin, "the working role's scale", 60, |b| {
+            cardinalities(b)[3] == 2 && b["state"] == 2
+        });
     assert_eq!(cardinalities(&body)[..3], [1, 1, 1], "{body}");
     let (_, explained) = server.call("GET", &format!("/service/{id}/explain"), admin, None);
     for (role, kind) in [(0, "(trap)"), (1, "(timeout)"), (2, "(memory-cap)")] {
@@ -204,7 +209,8 @@ fn a_policy_plugin_that_traps_loops_or_runs_out_of_memory_leaves_its_role_as_it_
             "role {role}: {verdicts:#?}"
         );
     }
-    std::thread::sleep(Duration::from_secs(2));
+    // More evaluations of the faulty roles change nothing.
+    wait_evaluations(&server, &id, admin, &[0, 1, 2], 2);
     let (status, doc) = server.call("GET", &format!("/service/{id}"), admin, None);
     assert_eq!(status, 200);
     assert_eq!(

@@ -1,7 +1,7 @@
 //! Rights reach through a service template to its VM templates and their
 //! images; errors, routing's included, are always JSON.
 
-use crate::{action, prepare, start, wait_state};
+use crate::{action, prepare, start};
 use flotilla::access::users;
 use serde_json::json;
 
@@ -72,7 +72,7 @@ fn rights_reach_through_to_vm_templates_and_images_and_errors_are_always_json() 
     );
     assert_eq!(status, 201, "{service}");
     let sid = service["DOCUMENT"]["ID"].as_str().unwrap().to_string();
-    wait_state(&server, &sid, alice, 2);
+    let _ = server.0.wait_state_as(&sid, alice, 2);
 
     // add_role needs `use` on the role's VM template too.
     let add = action(

@@ -1,6 +1,6 @@
 //! A shown service: what GET /service/:id answers follows every change.
 
-use crate::{action, prepare, start, template, wait_state};
+use crate::{action, prepare, start, template};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -33,7 +33,7 @@ fn a_shown_service_follows_every_change_to_it() {
     // not served across a change of state.
     let (_, shown) = server.call("GET", &path, admin, None);
     assert_eq!(shown["DOCUMENT"]["NAME"], "web-app");
-    let body = wait_state(&server, &id, admin, 2);
+    let body = server.0.wait_state_as(&id, admin, 2);
     assert_eq!(body["roles"][1]["nodes"].as_array().unwrap().len(), 2);
 
     let (_, before) = server.call("GET", &path, admin, None);

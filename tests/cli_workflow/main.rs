@@ -13,7 +13,7 @@ mod readme;
 mod services;
 mod templates;
 
-use common::{BIN, Server, http};
+use common::{BIN, Flotilla};
 use serde_json::{Value, json};
 use std::io::Read;
 use std::process::{Command, Output, Stdio};
@@ -42,47 +42,29 @@ fn example(path: &str) -> String {
     format!("{EXAMPLES}/{path}")
 }
 
-/// A server with a fresh data directory, and a folder for the user's files.
+/// A server with a fresh data directory (its first start made oneadmin),
+/// and a folder for the user's files.
 struct Site {
-    /// Kept for its lifetime: the server is killed when the site is dropped.
-    _server: Server,
-    data: tempfile::TempDir,
+    server: Flotilla,
     files: tempfile::TempDir,
     url: String,
 }
 
 impl Site {
-    /// Start the server and wait (bounded) until it answers and has
-    /// written oneadmin's credentials.
+    /// Start the server and wait (bounded) until it answers.
     fn start() -> Site {
-        let data = tempfile::tempdir().unwrap();
-        std::fs::write(
-            data.path().join("flotilla.toml"),
-            "[engine]\ntick_ms = 50\n\n[sim]\nboot_seconds = 0\n",
-        )
-        .unwrap();
-        let server = Server::start(data.path());
-        let started = Instant::now();
-        for _ in 0..300 {
-            let up = http(server.api, "GET", "/health", &[], "").is_some_and(|(s, _)| s == 200);
-            if up && data.path().join("one_auth").exists() {
-                return Site {
-                    url: format!("http://127.0.0.1:{}", server.api),
-                    _server: server,
-                    data,
-                    files: tempfile::tempdir().unwrap(),
-                };
-            }
-            if started.elapsed() > Duration::from_secs(60) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        let server = Flotilla::options()
+            .config("[engine]\ntick_ms = 50\n\n[sim]\nboot_seconds = 0\n")
+            .start();
+        Site {
+            url: format!("http://127.0.0.1:{}", server.server.api),
+            server,
+            files: tempfile::tempdir().unwrap(),
         }
-        panic!("the server did not start");
     }
 
     fn data_dir(&self) -> &str {
-        self.data.path().to_str().unwrap()
+        self.server.data.path().to_str().unwrap()
     }
 
     /// oneadmin on the server's machine: the URL and the data directory.

@@ -34,8 +34,11 @@ fn the_readme_walked_in_order_works() {
     // `~/.local/share/flotilla` is the default data directory the README
     // reads oneadmin's credentials from.
     std::fs::create_dir_all(home.path().join(".local/share")).unwrap();
-    std::os::unix::fs::symlink(site.data.path(), home.path().join(".local/share/flotilla"))
-        .unwrap();
+    std::os::unix::fs::symlink(
+        site.server.data.path(),
+        home.path().join(".local/share/flotilla"),
+    )
+    .unwrap();
     // The user's folder, with the repository's examples where the README
     // expects them; files the walk writes stay here.
     let work = tempfile::tempdir().unwrap();

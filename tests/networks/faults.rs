@@ -61,9 +61,10 @@ fn a_trapping_or_looping_network_mode_fails_the_service_with_the_fault_and_recov
     // The server kept serving, and recover tries again once the fault is over.
     wait_for(Duration::from_secs(10), || {
         (unix_ms() > until).then_some(())
-    });
+    })
+    .expect("the fault is over");
     recover(&f, id);
-    f.wait_state(id, 2);
+    let _ = f.wait_state(id, 2);
     assert_eq!(leases(&f, parent).len(), 2, "the reservation, once");
 
     let looping = f.deploy(faulty(parent, "FAULT=loop"));
@@ -96,17 +97,17 @@ fn a_kill_during_deploying_or_undeploying_nets_leaks_no_reservation() {
         )
     });
     let id = 0;
-    wait_body(&f, id, "DEPLOYING_NETS", |b| b["state"] == 11);
+    let _ = f.wait_body(id, "DEPLOYING_NETS", 60, |b| b["state"] == 11);
     f.restart();
     let _ = instantiating.join();
-    f.wait_state(id, 2);
+    let _ = f.wait_state(id, 2);
     let children: Vec<u64> = vnet_ids(&f).into_iter().filter(|v| *v != parent).collect();
     assert_eq!(children.len(), 1, "one reservation, not two: {children:?}");
     assert_eq!(leases(&f, parent).len(), 2);
 
     let (status, body) = f.call("DELETE", &format!("/service/{id}"), Value::Null);
     assert!(status < 300, "{body}");
-    wait_body(&f, id, "UNDEPLOYING_NETS", |b| b["state"] == 12);
+    let _ = f.wait_body(id, "UNDEPLOYING_NETS", 60, |b| b["state"] == 12);
     f.restart();
     f.wait_gone(id);
     assert_eq!(vnet_ids(&f), vec![parent], "the reservation is gone");

@@ -15,7 +15,7 @@ fn a_network_named_by_a_service_or_a_template_cannot_be_deleted() {
             "template_contents": {"NIC": [{"NETWORK_ID": lan.to_string()}]}
         }]
     }));
-    f.wait_state(id, 2);
+    let _ = f.wait_state(id, 2);
     assert!(leases(&f, lan).is_empty(), "cardinality 0: no lease");
 
     // Before, this answered 204 and the next scale-out got a NIC with no
@@ -37,7 +37,7 @@ fn a_network_named_by_a_service_or_a_template_cannot_be_deleted() {
         json!({"role_name": "web", "cardinality": 1}),
     );
     assert_eq!(status, 204, "{err}");
-    f.wait_body(id, "the scale-out", 30, |b| {
+    let _ = f.wait_body(id, "the scale-out", 30, |b| {
         b["state"] == 2 && common::role_vms(b, "web").len() == 1
     });
     assert_eq!(leases(&f, lan).len(), 1);
@@ -62,7 +62,7 @@ fn a_nic_on_a_network_that_does_not_exist_fails_its_vm_with_the_reason() {
             "template_contents": {"NIC": [{"NETWORK_ID": "41"}]}
         }]
     }));
-    let body = wait_body(&f, id, "a failed deploy", |b| b["state"] == 7);
+    let body = f.wait_body(id, "a failed deploy", 60, |b| b["state"] == 7);
     let said = log(&body).join("\n");
     assert!(said.contains("virtual network 41 does not exist"), "{said}");
     assert!(f.live_vms().is_empty(), "no VM booted without its address");

@@ -83,11 +83,6 @@ fn nics(vm: &Value, key: &str) -> Vec<Value> {
     vm["template"][key].as_array().cloned().unwrap_or_default()
 }
 
-/// Wait (bounded) until `check` holds of a service's body.
-fn wait_body(f: &Flotilla, id: u64, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-    f.wait_body(id, what, 60, check)
-}
-
 /// A service's log messages.
 fn log(body: &Value) -> Vec<String> {
     body["log"]

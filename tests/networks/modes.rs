@@ -287,7 +287,7 @@ fn a_users_service_cannot_reserve_from_or_attach_to_a_network_she_may_not_use() 
         );
         assert_eq!(status, 201, "{s}");
         let id: u64 = s["DOCUMENT"]["ID"].as_str().unwrap().parse().unwrap();
-        let body = wait_body(&f, id, "a refusal", |b| b["state"] == 13 || b["state"] == 7);
+        let body = f.wait_body(id, "a refusal", 60, |b| b["state"] == 13 || b["state"] == 7);
         let said = log(&body).join("\n");
         assert!(said.contains("may not use"), "{said}");
     }

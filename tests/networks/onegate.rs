@@ -33,7 +33,7 @@ fn a_child_deploys_only_after_every_parent_vm_reported_ready_through_onegate() {
     let id = f.deploy(gated(2));
     // Until both db VMs reported, web has no VM.
     let watched = std::cell::Cell::new(0);
-    wait_body(&f, id, "db running", |b| {
+    let _ = f.wait_body(id, "db running", 60, |b| {
         watched.set(watched.get() + 1);
         let db_running = b["roles"][0]["state"] == 2;
         let web_nodes = b["roles"][1]["nodes"].as_array().map_or(0, |n| n.len());
@@ -79,13 +79,26 @@ fn a_parent_that_never_reports_holds_its_children_back() {
     // The db VMs report through OneGate, but not READY.
     template["roles"][0]["template_contents"]["SIM_READY"] = json!("NO");
     let id = f.deploy(template);
-    wait_body(&f, id, "db's VMs running", |b| {
+    let _ = f.wait_body(id, "db's VMs running", 60, |b| {
         b["roles"][0]["nodes"].as_array().is_some_and(|n| {
             n.len() == 2 && n.iter().all(|n| n["vm_info"]["VM"]["STATE"] == "RUNNING")
         })
     });
-    // Well past the pushes: still deploying, web still waiting.
-    std::thread::sleep(Duration::from_secs(3));
+    // Well past the pushes (both db VMs have reported, and the engine
+    // has gone round a few times since): still deploying, web still
+    // waiting.
+    let db = role_vms(&f, id, "db");
+    let reported = wait_for(Duration::from_secs(30), || {
+        db.iter()
+            .all(|vm| {
+                sim_vm(&f, vm)["onegate"]["sent"]
+                    .as_u64()
+                    .is_some_and(|n| n >= 1)
+            })
+            .then_some(())
+    });
+    assert!(reported.is_some(), "the db VMs never reported: {db:?}");
+    f.wait_rounds(3);
     let body = f.service(id).unwrap();
     assert_eq!(body["state"], 1, "{body}");
     assert_eq!(
@@ -103,8 +116,8 @@ fn a_token_opens_only_its_own_vm_and_its_own_service() {
     };
     let a = f.deploy(one("a"));
     let b = f.deploy(one("b"));
-    f.wait_state(a, 2);
-    f.wait_state(b, 2);
+    let _ = f.wait_state(a, 2);
+    let _ = f.wait_state(b, 2);
     let (vm_a, vm_b) = (
         role_vms(&f, a, "web")[0].clone(),
         role_vms(&f, b, "web")[0].clone(),
@@ -149,7 +162,7 @@ fn a_token_opens_only_its_own_vm_and_its_own_service() {
         "{\"cardinality\": 2}",
     );
     assert_eq!(status, 200, "{text}");
-    wait_body(&f, a, "a scaled to 2", |s| {
+    let _ = f.wait_body(a, "a scaled to 2", 60, |s| {
         s["state"] == 2
             && s["roles"][0]["nodes"]
                 .as_array()
@@ -258,7 +271,7 @@ fn a_token_opens_only_its_own_vm_and_its_own_service() {
         json!({"role_name": "web", "cardinality": 1}),
     );
     assert!(status < 300, "{body}");
-    wait_body(&f, a, "a back to 1", |s| {
+    let _ = f.wait_body(a, "a back to 1", 60, |s| {
         s["state"] == 2
             && s["roles"][0]["nodes"]
                 .as_array()
@@ -306,7 +319,7 @@ fn the_shell_client_reports_reads_and_scales_through_onegate() {
         json!({"name": "shell", "roles": [{"name": "web", "type": "vm",
         "cardinality": 1, "template_id": 0, "max_vms": 2}]}),
     );
-    f.wait_state(id, 2);
+    let _ = f.wait_state(id, 2);
     let vm = role_vms(&f, id, "web")[0].clone();
     let token = token_of(&f, &vm);
 
@@ -336,7 +349,7 @@ fn the_shell_client_reports_reads_and_scales_through_onegate() {
         &["service", "scale", "--role", "web", "--cardinality", "2"],
     );
     assert!(ok, "{said}");
-    wait_body(&f, id, "scaled to 2 by the VM", |b| {
+    let _ = f.wait_body(id, "scaled to 2 by the VM", 60, |b| {
         b["roles"][0]["cardinality"] == 2
     });
 

@@ -47,7 +47,7 @@ fn ruby(port: u16, method: &str, path: &str, token: &str, vm: &str, form: &str) 
 fn running(f: &Flotilla, name: &str, n: u32) -> (u64, Vec<(String, String)>) {
     let id = f.deploy(json!({"name": name, "roles": [{"name": "web", "type": "vm",
         "cardinality": n, "template_id": 0, "min_vms": 1, "max_vms": 4}]}));
-    f.wait_state(id, 2);
+    let _ = f.wait_state(id, 2);
     let vms = role_vms(f, id, "web")
         .into_iter()
         .map(|vm| {
@@ -94,7 +94,7 @@ fn a_cardinality_sent_as_a_string_scales_and_a_word_is_refused() {
         "{\"cardinality\": \"2\"}",
     );
     assert_eq!(status, 200, "{text}");
-    wait_body(&f, id, "scaled to 2", |b| {
+    let _ = f.wait_body(id, "scaled to 2", 60, |b| {
         b["state"] == 2
             && b["roles"][0]["nodes"]
                 .as_array()
@@ -188,7 +188,7 @@ fn a_virtual_router_reads_its_networks_and_other_vms_read_none() {
              "template_contents": {"NIC": [{"NETWORK_ID": "$Public"}]}}
         ]
     }));
-    f.wait_state(id, 2);
+    let _ = f.wait_state(id, 2);
     let router = token_of(&f, &role_vms(&f, id, "router")[0]);
     let app = token_of(&f, &role_vms(&f, id, "app")[0]);
 
@@ -301,20 +301,6 @@ fn an_unauthenticated_slow_body_is_answered_401_at_once() {
     assert_eq!(status, 200, "{text}");
 }
 
-/// Sockets the server process holds open.
-fn open_sockets(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter(|e| {
-                    std::fs::read_link(e.path())
-                        .is_ok_and(|t| t.to_string_lossy().starts_with("socket:"))
-                })
-                .count()
-        })
-        .unwrap_or(0)
-}
-
 #[test]
 fn onegate_serves_at_most_its_configured_connections() {
     let (f, port) = with_onegate("max_connections = 3\n");
@@ -324,27 +310,34 @@ fn onegate_serves_at_most_its_configured_connections() {
         200,
         "the control: OneGate answers"
     );
-    let baseline = wait_for(Duration::from_secs(5), || {
-        let n = open_sockets(f.server.pid());
-        std::thread::sleep(Duration::from_millis(100));
-        (open_sockets(f.server.pid()) == n).then_some(n)
-    })
-    .unwrap();
+    let pid = f.server.pid();
     let held: Vec<TcpStream> = (0..10)
         .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
         .collect();
     // Three are taken in; the others wait in the backlog.
     let taken = wait_for(Duration::from_secs(5), || {
-        (open_sockets(f.server.pid()) >= baseline + 3).then_some(())
+        (common::connections_on(pid, port) >= 3).then_some(())
     });
     assert!(taken.is_some(), "OneGate took no connections");
-    std::thread::sleep(Duration::from_millis(500));
-    let open = open_sockets(f.server.pid());
+    // The server counts its three and waits for one of them to close.
+    let series = "flotilla_connections_open{listener=\"onegate\"}";
+    let at_cap = wait_for(Duration::from_secs(5), || {
+        (f.metric(series) == Some(3.0)).then_some(())
+    });
+    assert!(at_cap.is_some(), "{:?}", f.metric(series));
+    let open = common::connections_on(pid, port);
     assert!(
-        open <= baseline + 3,
-        "{open} sockets open with 10 idle clients (baseline {baseline}, cap 3)"
+        open <= 3,
+        "{open} connections open with 10 idle clients (cap 3)"
     );
+    // Once they go, OneGate answers again; it never served more than
+    // three at once.
     drop(held);
+    assert_eq!(onegate(port, "GET", "/vm", Some(&vms[0].1), "").0, 200);
+    let most = f
+        .metric("flotilla_connections_open_max{listener=\"onegate\"}")
+        .expect("OneGate's connections are counted");
+    assert!(most <= 3.0, "{most} connections served at once (cap 3)");
 }
 
 #[test]
@@ -367,7 +360,7 @@ fn onegate_is_on_by_default_and_a_ready_gated_service_runs() {
         "{context}"
     );
     // It reported READY through OneGate and the gate opened.
-    f.wait_state(id, 2);
+    let _ = f.wait_state(id, 2);
 }
 
 #[test]

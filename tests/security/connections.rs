@@ -1,21 +1,11 @@
 //! Connections: idle and half-sent ones are closed, those past the cap
 //! wait and are served in turn.
 
+use crate::common::{connections_on, wait_for};
 use crate::{call, prepare, start};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
-
-/// How many sockets the process has open.
-fn open_sockets(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter(|e| {
-            std::fs::read_link(e.path()).is_ok_and(|t| t.to_string_lossy().starts_with("socket:"))
-        })
-        .count()
-}
 
 /// Read until the server closes the connection; true if it did within
 /// 10 s (false if the read timed out with the connection still open).
@@ -46,8 +36,8 @@ fn idle_and_half_sent_connections_are_closed() {
         data.path(),
         "[server]\nheader_timeout_seconds = 1\nidle_timeout_seconds = 1\n",
     );
-    let server = start(data.path());
-    let connect = || TcpStream::connect(("127.0.0.1", server.api)).unwrap();
+    let f = start(data.path());
+    let connect = || TcpStream::connect(("127.0.0.1", f.server.api)).unwrap();
     let mut idle = connect();
     let mut half = connect();
     half.write_all(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n")
@@ -86,23 +76,48 @@ fn connections_past_the_cap_wait_and_are_served_in_turn() {
         data.path(),
         "[server]\nmax_connections = 4\nheader_timeout_seconds = 1\nidle_timeout_seconds = 1\n",
     );
-    let server = start(data.path());
+    let f = start(data.path());
     let admin = ("oneadmin", admin_pw.as_str());
-    assert_eq!(call(&server, "GET", "/service", admin, None).0, 200);
-    std::thread::sleep(Duration::from_millis(300));
-    let baseline = open_sockets(server.pid());
+    assert_eq!(call(&f, "GET", "/service", admin, None).0, 200);
+    let (pid, port) = (f.server.pid(), f.server.api);
     let held: Vec<TcpStream> = (0..12)
-        .map(|_| TcpStream::connect(("127.0.0.1", server.api)).unwrap())
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
         .collect();
-    std::thread::sleep(Duration::from_millis(500));
-    let open = open_sockets(server.pid());
+    for s in &held {
+        s.set_nonblocking(true).unwrap();
+    }
+    // Four are taken in, the others wait; each taken one is closed after
+    // its header timeout (1 s) and the next taken in. Watched until more
+    // than four have been served in turn, so that clients waited all
+    // along.
+    let mut most = 0;
+    let served = wait_for(Duration::from_secs(30), || {
+        most = most.max(connections_on(pid, port));
+        (held.iter().filter(|s| closed(s)).count() > 4).then_some(())
+    });
+    assert!(served.is_some(), "the idle clients were not served in turn");
     assert!(
-        open <= baseline + 4,
-        "{open} sockets open with 12 idle clients (baseline {baseline}, cap 4)"
+        most <= 4,
+        "{most} connections open at once with 12 idle clients (cap 4)"
     );
     // The idle ones are closed in turn (1 s each), then this one is served.
-    assert_eq!(call(&server, "GET", "/service", admin, None).0, 200);
+    assert_eq!(call(&f, "GET", "/service", admin, None).0, 200);
     drop(held);
+    // The server's own count: never more than four at once.
+    let most = f
+        .metric("flotilla_connections_open_max{listener=\"api\"}")
+        .expect("the API's connections are counted");
+    assert!(most <= 4.0, "{most} connections served at once (cap 4)");
+}
+
+/// Whether the server has closed a connection (non-blocking; nothing is
+/// read).
+fn closed(s: &TcpStream) -> bool {
+    match s.peek(&mut [0u8; 1]) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    }
 }
 
 #[test]
@@ -110,18 +125,18 @@ fn slow_bodies_are_cut_and_do_not_hold_the_connections() {
     let data = tempfile::tempdir().unwrap();
     // The body deadline is left at its default (10 s, then 1 KiB a second).
     let admin_pw = prepare(data.path(), "[server]\nmax_connections = 64\n");
-    let server = start(data.path());
+    let f = start(data.path());
     let admin = ("oneadmin", admin_pw.as_str());
     // Signed in once, so the 64 below are answered from the remembered
     // credentials and each of them gets as far as reading its body.
-    assert_eq!(call(&server, "GET", "/service", admin, None).0, 200);
+    assert_eq!(call(&f, "GET", "/service", admin, None).0, 200);
     let head = format!(
         "POST /vm_template HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: {}\r\ncontent-length: 4096\r\n\r\n{{",
         crate::basic(admin.0, admin.1)
     );
     let mut slow: Vec<TcpStream> = (0..64)
         .map(|_| {
-            let mut s = TcpStream::connect(("127.0.0.1", server.api)).unwrap();
+            let mut s = TcpStream::connect(("127.0.0.1", f.server.api)).unwrap();
             s.write_all(head.as_bytes()).unwrap();
             s
         })
@@ -153,7 +168,7 @@ fn slow_bodies_are_cut_and_do_not_hold_the_connections() {
     // deadline is 10 s; 40 s bounds the wait).
     let started = std::time::Instant::now();
     let served = std::thread::spawn({
-        let port = server.api;
+        let port = f.server.api;
         let auth = crate::basic(admin.0, admin.1);
         move || {
             let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();

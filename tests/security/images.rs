@@ -11,14 +11,14 @@ fn every_image_a_service_uses_is_checked() {
         data.path(),
         "[engine]\ntick_ms = 50\n\n[sim]\nboot_seconds = 0\n",
     );
-    let server = start(data.path());
+    let f = start(data.path());
     let alice = ("alice", "alice-pw");
     let bob = ("bob", "bob-pw");
     let _ = admin_pw;
 
     // Alice's private image, bob's own VM template without disks.
     let (status, image) = call(
-        &server,
+        &f,
         "POST",
         "/image",
         alice,
@@ -27,7 +27,7 @@ fn every_image_a_service_uses_is_checked() {
     assert_eq!(status, 201, "{image}");
     let image_id: u64 = image["IMAGE"]["ID"].as_str().unwrap().parse().unwrap();
     let (status, vm) = call(
-        &server,
+        &f,
         "POST",
         "/vm_template",
         bob,
@@ -38,7 +38,7 @@ fn every_image_a_service_uses_is_checked() {
 
     // A float IMAGE_ID is not an id, in a VM template as in a role.
     let (status, err) = call(
-        &server,
+        &f,
         "POST",
         "/vm_template",
         bob,
@@ -62,17 +62,11 @@ fn every_image_a_service_uses_is_checked() {
     .into_iter()
     .enumerate()
     {
-        let (status, doc) = call(
-            &server,
-            "POST",
-            "/service_template",
-            bob,
-            Some(template(disk)),
-        );
+        let (status, doc) = call(&f, "POST", "/service_template", bob, Some(template(disk)));
         assert_eq!(status, 201, "{doc}");
         let id = doc["DOCUMENT"]["ID"].as_str().unwrap();
         let (status, err) = call(
-            &server,
+            &f,
             "POST",
             &format!("/service_template/{id}/action"),
             bob,
@@ -88,7 +82,7 @@ fn every_image_a_service_uses_is_checked() {
         );
     }
     let (status, doc) = call(
-        &server,
+        &f,
         "POST",
         "/service_template",
         bob,
@@ -97,7 +91,7 @@ fn every_image_a_service_uses_is_checked() {
     assert_eq!(status, 201, "{doc}");
     let id = doc["DOCUMENT"]["ID"].as_str().unwrap();
     let (status, err) = call(
-        &server,
+        &f,
         "POST",
         &format!("/service_template/{id}/action"),
         bob,
@@ -111,12 +105,12 @@ fn every_image_a_service_uses_is_checked() {
             .contains("roles[0].template_contents.DISK[0].IMAGE_ID"),
         "{err}"
     );
-    let (_, pool) = call(&server, "GET", "/service", bob, None);
+    let (_, pool) = call(&f, "GET", "/service", bob, None);
     assert_eq!(pool, json!({"DOCUMENT_POOL": {}}), "no service was created");
 
     // add_role: the new role's template_contents too.
     let (status, doc) = call(
-        &server,
+        &f,
         "POST",
         "/service_template",
         bob,
@@ -125,7 +119,7 @@ fn every_image_a_service_uses_is_checked() {
     assert_eq!(status, 201, "{doc}");
     let id = doc["DOCUMENT"]["ID"].as_str().unwrap();
     let (status, service) = call(
-        &server,
+        &f,
         "POST",
         &format!("/service_template/{id}/action"),
         bob,
@@ -139,7 +133,7 @@ fn every_image_a_service_uses_is_checked() {
                         "template_contents": {"DISK": {"IMAGE_ID": image_id}}}}),
     );
     let (status, err) = call(
-        &server,
+        &f,
         "POST",
         &format!("/service/{sid}/role_action"),
         bob,

@@ -12,14 +12,13 @@ mod images;
 mod requests;
 mod sign_in;
 
-use common::{Server, http};
+use common::Flotilla;
 use flotilla::access::users;
-use flotilla::store::SqliteStore;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn basic(user: &str, password: &str) -> String {
     common::basic(user, password)
@@ -70,14 +69,15 @@ fn request(
 }
 
 fn call(
-    server: &Server,
+    f: &Flotilla,
     method: &str,
     path: &str,
     auth: (&str, &str),
     body: Option<Value>,
 ) -> (u16, Value) {
     let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let a = request(server.api, method, path, Some(auth), &[], &body).expect("the server answers");
+    let a =
+        request(f.server.api, method, path, Some(auth), &[], &body).expect("the server answers");
     (a.status, a.body)
 }
 
@@ -90,25 +90,13 @@ fn action(perform: &str, params: Value) -> Value {
 /// oneadmin's password.
 fn prepare(data: &Path, config: &str) -> String {
     std::fs::write(data.join("flotilla.toml"), config).unwrap();
-    let store = SqliteStore::open(&data.join("flotilla.db"))
-        .unwrap()
-        .boxed();
-    users::bootstrap(&*store, data).unwrap();
-    users::create_user(&*store, "alice", "alice-pw", users::USERS_GROUP).unwrap();
-    users::create_user(&*store, "bob", "bob-pw", users::USERS_GROUP).unwrap();
-    let auth = std::fs::read_to_string(data.join("one_auth")).unwrap();
-    auth.trim().split_once(':').unwrap().1.to_string()
+    common::prepare(data, |store| {
+        users::create_user(store, "alice", "alice-pw", users::USERS_GROUP).unwrap();
+        users::create_user(store, "bob", "bob-pw", users::USERS_GROUP).unwrap();
+    })
 }
 
-/// Start the server and wait (bounded) until it answers.
-fn start(data: &Path) -> Server {
-    let server = Server::start(data);
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(30) {
-        if http(server.api, "GET", "/health", &[], "").is_some_and(|(status, _)| status == 200) {
-            return server;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("the server did not start");
+/// Start the server on `data` and wait (bounded) until it answers.
+fn start(data: &Path) -> Flotilla {
+    Flotilla::options().data_at(data).start()
 }

@@ -14,8 +14,8 @@ fn cross_site_state_changes_are_refused() {
         data.path(),
         "[server]\nallowed_origins = [\"https://dash.example.com\"]\n",
     );
-    let server = start(data.path());
-    let port = server.api;
+    let f = start(data.path());
+    let port = f.server.api;
     let admin = Some(("oneadmin", admin_pw.as_str()));
     let vm = |name: &str| json!({"name": name, "template": {"CPU": "1"}}).to_string();
     let post = |headers: &[(&str, &str)], name: &str| {
@@ -72,8 +72,8 @@ fn cross_site_state_changes_are_refused() {
 fn a_body_over_the_limit_is_413() {
     let data = tempfile::tempdir().unwrap();
     let admin_pw = prepare(data.path(), "");
-    let server = start(data.path());
-    let mut s = TcpStream::connect(("127.0.0.1", server.api)).unwrap();
+    let f = start(data.path());
+    let mut s = TcpStream::connect(("127.0.0.1", f.server.api)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     // The head announces 64 MiB; the server answers without reading it.
     let head = format!(
@@ -124,13 +124,13 @@ fn answer_before_the_body(port: u16, head: &str, within: Duration) -> Option<(u1
 fn a_plugin_upload_over_its_limit_is_413_at_once() {
     let data = tempfile::tempdir().unwrap();
     let admin_pw = prepare(data.path(), "");
-    let server = start(data.path());
+    let f = start(data.path());
     let head = format!(
         "POST /plugins HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\nauthorization: {}\r\ncontent-length: {}\r\n\r\n",
         basic("oneadmin", &admin_pw),
         200u64 << 20
     );
-    let answer = answer_before_the_body(server.api, &head, Duration::from_secs(5));
+    let answer = answer_before_the_body(f.server.api, &head, Duration::from_secs(5));
     let (status, body) = answer.expect("no answer to a 200 MiB announced upload within 5 s");
     assert_eq!(status, 413, "{body}");
     let error = body["error"].as_str().unwrap();
@@ -141,14 +141,14 @@ fn a_plugin_upload_over_its_limit_is_413_at_once() {
 fn a_user_not_in_oneadmin_is_refused_a_plugin_upload_before_it_is_read() {
     let data = tempfile::tempdir().unwrap();
     prepare(data.path(), "");
-    let server = start(data.path());
+    let f = start(data.path());
     // 90 MiB announced, within the upload limit; not a byte of it sent.
     let head = format!(
         "POST /plugins HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\nauthorization: {}\r\ncontent-length: {}\r\n\r\n",
         basic("alice", "alice-pw"),
         90u64 << 20
     );
-    let answer = answer_before_the_body(server.api, &head, Duration::from_secs(5));
+    let answer = answer_before_the_body(f.server.api, &head, Duration::from_secs(5));
     let (status, body) = answer.expect("no answer before the body was sent");
     assert_eq!(status, 403, "{body}");
     assert!(

@@ -9,7 +9,7 @@ pub(super) fn metrics_and_purge_done(cx: &Scenario) {
     let alice = cx.alice();
 
     // Metrics: services and roles per state, requests per route.
-    let (status, metrics) = http(server.0.api, "GET", "/metrics", &[], "").unwrap();
+    let (status, metrics) = http(server.0.server.api, "GET", "/metrics", &[], "").unwrap();
     assert_eq!(status, 200);
     assert!(
         metrics.contains("flotilla_services{state=\"RUNNING\"} 1"),

@@ -1,7 +1,9 @@
-//! One scenario against one server: images, template actions, service
-//! updates, scheduled actions, accounts and metrics. Each phase has a file
-//! of its own and runs against the state the phases before it left, in the
-//! order of the test below.
+//! Images, template actions, service updates, scheduled actions, accounts
+//! and metrics: each phase has a file of its own and a test of its own,
+//! on a server of its own. A phase that builds on what another leaves
+//! (images for the template actions, carol's service for the service
+//! phases, a deleted user for the metrics) runs that phase first, its
+//! assertions included.
 
 mod accounts;
 mod images;
@@ -48,25 +50,13 @@ impl Scenario {
             "[engine]\ntick_ms = 50\n\n[sim]\nboot_seconds = 0\n",
         )
         .unwrap();
-        let (admin_password, alice_id, carol_id, bob_id) = {
-            let store = flotilla::store::SqliteStore::open(&data.path().join("flotilla.db"))
-                .unwrap()
-                .boxed();
-            users::bootstrap(&*store, data.path()).unwrap();
-            let alice =
-                users::create_user(&*store, "alice", "alice-pw", users::USERS_GROUP).unwrap();
-            let carol =
-                users::create_user(&*store, "carol", "carol-pw", users::USERS_GROUP).unwrap();
-            let team = users::create_group(&*store, "team").unwrap();
-            let bob = users::create_user(&*store, "bob", "bob-pw", team).unwrap();
-            let auth = std::fs::read_to_string(data.path().join("one_auth")).unwrap();
-            (
-                auth.trim().split_once(':').unwrap().1.to_string(),
-                alice,
-                carol,
-                bob,
-            )
-        };
+        let (mut alice_id, mut carol_id, mut bob_id) = (0, 0, 0);
+        let admin_password = crate::common::prepare(data.path(), |store| {
+            alice_id = users::create_user(store, "alice", "alice-pw", users::USERS_GROUP).unwrap();
+            carol_id = users::create_user(store, "carol", "carol-pw", users::USERS_GROUP).unwrap();
+            let team = users::create_group(store, "team").unwrap();
+            bob_id = users::create_user(store, "bob", "bob-pw", team).unwrap();
+        });
         let server = start(data.path());
         Scenario {
             server,
@@ -91,15 +81,61 @@ impl Scenario {
 }
 
 #[test]
-fn images_template_actions_service_updates_sched_actions_accounts_and_metrics() {
-    let mut cx = Scenario::start();
+fn open_routes_and_the_openapi_document() {
+    let cx = Scenario::start();
     openapi::open_routes_and_the_document(&cx);
+}
+
+#[test]
+fn images_and_the_images_of_vm_template_disks() {
+    let cx = Scenario::start();
+    images::images_and_disks(&cx);
+}
+
+#[test]
+fn service_template_clone_update_and_delete() {
+    let cx = Scenario::start();
     images::images_and_disks(&cx);
     templates::clone_update_and_delete(&cx);
+}
+
+#[test]
+fn a_template_in_group_use() {
+    let mut cx = Scenario::start();
+    services::group_use(&mut cx);
+}
+
+#[test]
+fn service_updates_and_actions() {
+    let mut cx = Scenario::start();
     services::group_use(&mut cx);
     services::updates_and_actions(&cx);
+}
+
+#[test]
+fn scheduled_actions_of_a_role() {
+    let mut cx = Scenario::start();
+    services::group_use(&mut cx);
     services::sched_actions(&cx);
+}
+
+#[test]
+fn chown_and_chgrp_of_a_service() {
+    let mut cx = Scenario::start();
+    services::group_use(&mut cx);
     services::chown_and_chgrp(&cx);
+}
+
+#[test]
+fn users_passwords_groups_and_deletion() {
+    let mut cx = Scenario::start();
+    accounts::users(&mut cx);
+}
+
+#[test]
+fn metrics_and_purge_done() {
+    let mut cx = Scenario::start();
+    services::group_use(&mut cx);
     accounts::users(&mut cx);
     metrics::metrics_and_purge_done(&cx);
 }

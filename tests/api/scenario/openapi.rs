@@ -59,7 +59,7 @@ pub(super) fn open_routes_and_the_document(cx: &Scenario) {
                 .replace("{id}", "0")
                 .replace("{role}", "web")
                 .replace("{sched_id}", "0");
-            allowed_methods(server.0.api, &concrete)
+            allowed_methods(server.0.server.api, &concrete)
                 .into_iter()
                 .map(move |method| (method, path.to_string()))
         })

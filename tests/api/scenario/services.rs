@@ -2,7 +2,7 @@
 //! scheduled actions, chown and chgrp.
 
 use super::{BOB, CAROL, Scenario};
-use crate::{action, wait_state};
+use crate::action;
 use flotilla::access::users;
 use serde_json::json;
 
@@ -67,7 +67,7 @@ pub(super) fn group_use(cx: &mut Scenario) {
     assert_eq!(status, 201, "{service}");
     assert_eq!(service["DOCUMENT"]["UNAME"], "carol");
     let sid = service["DOCUMENT"]["ID"].as_str().unwrap().to_string();
-    let body = wait_state(server, &sid, carol, 2);
+    let body = server.0.wait_state_as(&sid, carol, 2);
     cx.sid = sid;
     cx.shown = body;
 }

@@ -91,6 +91,8 @@ struct Inner {
     clock: SharedClock,
     settings: Settings,
     locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
+    /// Rounds `spawn_loop` has completed (`/metrics`).
+    rounds: std::sync::atomic::AtomicU64,
 }
 
 /// The operator's settings the engine applies (`[engine]` in flotilla.toml).
@@ -192,6 +194,7 @@ impl Engine {
                 clock,
                 settings,
                 locks: Mutex::new(HashMap::new()),
+                rounds: Default::default(),
             }),
         }
     }

@@ -212,6 +212,11 @@ impl Engine {
         Ok((adopted, orphans.len()))
     }
 
+    /// Rounds the loop of `spawn_loop` has completed.
+    pub fn rounds(&self) -> u64 {
+        self.inner.rounds.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Tick every service every `interval` until the engine is dropped.
     pub fn spawn_loop(&self, interval: std::time::Duration) -> tokio::task::JoinHandle<()> {
         let engine = self.clone();
@@ -220,6 +225,10 @@ impl Engine {
                 if let Err(e) = engine.tick_all().await {
                     tracing::error!("engine round: {e}");
                 }
+                engine
+                    .inner
+                    .rounds
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tokio::time::sleep(interval).await;
             }
         })

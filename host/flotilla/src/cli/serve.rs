@@ -447,6 +447,7 @@ async fn start_onegate(
             max_connections: config.max_connections,
             header_timeout: std::time::Duration::from_secs(10),
             idle_timeout: std::time::Duration::from_secs(60),
+            connections: &api::listener::ONEGATE_CONNECTIONS,
             ..api::listener::Limits::default()
         },
         shutdown_signal(),

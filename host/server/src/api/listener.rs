@@ -39,7 +39,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -57,6 +57,54 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// Bytes a second a body must keep up past `body_timeout`.
     pub body_min_rate: u64,
+    /// Where the listener's connections are counted.
+    pub connections: &'static Connections,
+}
+
+/// How many connections a listener serves now, and the most it has served
+/// at once since the start; `/metrics` shows both.
+#[derive(Debug)]
+pub struct Connections {
+    open: AtomicU64,
+    most: AtomicU64,
+}
+
+/// The API's connections.
+pub static API_CONNECTIONS: Connections = Connections::new();
+/// OneGate's connections.
+pub static ONEGATE_CONNECTIONS: Connections = Connections::new();
+
+impl Connections {
+    const fn new() -> Connections {
+        Connections {
+            open: AtomicU64::new(0),
+            most: AtomicU64::new(0),
+        }
+    }
+
+    pub fn open(&self) -> u64 {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    pub fn most(&self) -> u64 {
+        self.most.load(Ordering::Relaxed)
+    }
+
+    /// One more connection, counted until the guard is dropped.
+    fn count(&'static self) -> Counted {
+        let open = self.open.fetch_add(1, Ordering::Relaxed) + 1;
+        self.most.fetch_max(open, Ordering::Relaxed);
+        Counted(self)
+    }
+}
+
+/// A connection counted open until dropped.
+struct Counted(&'static Connections);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Limits {
@@ -67,6 +115,7 @@ impl Limits {
             idle_timeout: Duration::from_secs(server.idle_timeout_seconds),
             body_timeout: Duration::from_secs(server.body_timeout_seconds),
             body_min_rate: server.body_min_bytes_per_second.max(1),
+            connections: &API_CONNECTIONS,
         }
     }
 }
@@ -137,6 +186,8 @@ async fn connection(
     mut close: tokio::sync::watch::Receiver<bool>,
     _permit: tokio::sync::OwnedSemaphorePermit,
 ) {
+    // Dropped before the permit: never more open than permits.
+    let _counted = limits.connections.count();
     let activity = Arc::new(Mutex::new(Activity::new()));
     let io = TokioIo::new(Deadlines::new(stream, limits, activity.clone()));
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {

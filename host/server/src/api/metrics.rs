@@ -123,7 +123,11 @@ impl HttpMetrics {
 struct Scrape {
     /// None without an engine.
     states: Option<StateCounts>,
+    /// Engine rounds completed; None without an engine.
+    rounds: Option<u64>,
     plugins: Vec<PluginSummary>,
+    /// Per listener: its name, connections open now and most open at once.
+    connections: Vec<(&'static str, u64, u64)>,
     http: HttpMetrics,
 }
 
@@ -149,6 +153,14 @@ impl Collector for Scrape {
                 ConstGauge::new(*n).encode(family.encode_family(&[("state", state.as_str())])?)?;
             }
         }
+        if let Some(rounds) = self.rounds {
+            ConstCounter::new(rounds).encode(encoder.encode_descriptor(
+                "flotilla_engine_rounds",
+                "Engine rounds completed.",
+                None,
+                MetricType::Counter,
+            )?)?;
+        }
         self.plugin_counter(
             &mut encoder,
             "flotilla_plugin_calls",
@@ -160,6 +172,18 @@ impl Collector for Scrape {
             "flotilla_plugin_faults",
             "Plugin calls that trapped, timed out, ran out of memory or were refused a capability.",
             |p| p.faults,
+        )?;
+        self.connection_gauge(
+            &mut encoder,
+            "flotilla_connections_open",
+            "Connections served now, by listener.",
+            |(_, open, _)| *open,
+        )?;
+        self.connection_gauge(
+            &mut encoder,
+            "flotilla_connections_open_max",
+            "The most connections served at once since the start, by listener.",
+            |(_, _, most)| *most,
         )?;
         // Written even before the first request, so every scrape has the
         // same families.
@@ -179,6 +203,20 @@ impl Collector for Scrape {
 }
 
 impl Scrape {
+    fn connection_gauge(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        value: impl Fn(&(&'static str, u64, u64)) -> u64,
+    ) -> std::fmt::Result {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for c in &self.connections {
+            ConstGauge::new(value(c)).encode(family.encode_family(&[("listener", c.0)])?)?;
+        }
+        Ok(())
+    }
+
     fn plugin_counter(
         &self,
         encoder: &mut DescriptorEncoder,
@@ -212,16 +250,26 @@ pub async fn track(State(metrics): State<HttpMetrics>, request: Request, next: N
     response
 }
 
-/// The text of one scrape: the states of `services` (`None` without an
-/// engine), the plugins' counters and the requests so far.
+/// The text of one scrape: the states of `services` and the engine's
+/// rounds (`None` without an engine), the plugins' counters, each
+/// listener's connections and the requests so far.
 pub fn scrape(
-    services: Option<&[Arc<Service>]>,
+    engine: Option<(&[Arc<Service>], u64)>,
     plugins: Vec<PluginSummary>,
     http: &HttpMetrics,
 ) -> Result<String, std::fmt::Error> {
+    let connections = [
+        ("api", &super::listener::API_CONNECTIONS),
+        ("onegate", &super::listener::ONEGATE_CONNECTIONS),
+    ];
     render(Scrape {
-        states: services.map(count_states),
+        states: engine.map(|(services, _)| count_states(services)),
+        rounds: engine.map(|(_, rounds)| rounds),
         plugins,
+        connections: connections
+            .iter()
+            .map(|(name, c)| (*name, c.open(), c.most()))
+            .collect(),
         http: http.clone(),
     })
 }
@@ -318,7 +366,9 @@ mod tests {
         let states = count_states(&[]);
         let text = render(Scrape {
             states: Some(states),
+            rounds: Some(12),
             plugins: vec![plugin("sim", 7, 1)],
+            connections: vec![("api", 2, 5)],
             http: metrics,
         })
         .unwrap();
@@ -330,6 +380,13 @@ flotilla_services{state=\"PENDING\"} 0
         assert!(text.starts_with(expected_start), "{text}");
         for line in [
             "flotilla_roles{state=\"RUNNING\"} 0\n",
+            "# HELP flotilla_engine_rounds_total Engine rounds completed.\n\
+             # TYPE flotilla_engine_rounds_total counter\n\
+             flotilla_engine_rounds_total 12\n",
+            "# TYPE flotilla_connections_open gauge\n\
+             flotilla_connections_open{listener=\"api\"} 2\n",
+            "# TYPE flotilla_connections_open_max gauge\n\
+             flotilla_connections_open_max{listener=\"api\"} 5\n",
             "# HELP flotilla_plugin_calls_total Calls into each plugin.\n\
              # TYPE flotilla_plugin_calls_total counter\n\
              flotilla_plugin_calls_total{plugin=\"sim\",kind=\"driver\"} 7\n",
@@ -364,7 +421,9 @@ flotilla_services{state=\"PENDING\"} 0
         .await;
         let text = render(Scrape {
             states: None,
+            rounds: None,
             plugins: Vec::new(),
+            connections: Vec::new(),
             http: metrics,
         })
         .unwrap();
@@ -379,6 +438,7 @@ flotilla_services{state=\"PENDING\"} 0
         // Without an engine there are no states to count; the plugin
         // families are written, empty.
         assert!(!text.contains("flotilla_services"), "{text}");
+        assert!(!text.contains("flotilla_engine_rounds"), "{text}");
         assert!(
             text.contains("# TYPE flotilla_plugin_faults_total counter\n# HELP"),
             "{text}"

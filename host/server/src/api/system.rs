@@ -96,7 +96,7 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
     tag = "system",
     summary = "Prometheus metrics",
     responses(
-        (status = 200, description = "Prometheus text exposition format 0.0.4: gauges flotilla_services{state}, flotilla_roles{state}; counters flotilla_plugin_calls_total{plugin,kind}, flotilla_plugin_faults_total{plugin,kind}, flotilla_http_requests_total{method,route,status}; histogram flotilla_http_request_duration_seconds{method,route} (_bucket{le}, _sum, _count).", body = String, content_type = "text/plain; version=0.0.4")
+        (status = 200, description = "Prometheus text exposition format 0.0.4: gauges flotilla_services{state}, flotilla_roles{state}; counter flotilla_engine_rounds_total; counters flotilla_plugin_calls_total{plugin,kind}, flotilla_plugin_faults_total{plugin,kind}, flotilla_http_requests_total{method,route,status}; gauges flotilla_connections_open{listener}, flotilla_connections_open_max{listener} (listener: api, onegate); histogram flotilla_http_request_duration_seconds{method,route} (_bucket{le}, _sum, _count).", body = String, content_type = "text/plain; version=0.0.4")
     ),
     security(())
 )]
@@ -104,7 +104,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let services = match &state.engine {
         None => None,
         Some(engine) => match engine.store().services() {
-            Ok(services) => Some(services),
+            Ok(services) => Some((services, engine.rounds())),
             Err(e) => {
                 return (
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -115,7 +115,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         },
     };
     match super::metrics::scrape(
-        services.as_deref(),
+        services.as_ref().map(|(s, rounds)| (s.as_slice(), *rounds)),
         state.registry.summaries(),
         &state.metrics,
     ) {
