@@ -364,17 +364,15 @@ impl Options {
         };
         // A free port can be taken by another test's server between our
         // probe and the bind: start again on new ports then, a few times.
-        for _ in 0..3 {
-            match f.wait_up_or_exit() {
-                Ok(()) => break,
-                Err(log) if log.contains("Address already in use") => {
-                    let ports = Server::free_ports(f.data.path());
-                    f.server = Server::spawn(f.data.path(), ports, &f.launch);
-                }
-                Err(log) => panic!("the server did not start:\n{log}"),
+        let mut retries = 3;
+        while let Err(log) = f.wait_up_or_exit() {
+            if retries == 0 || !log.contains("Address already in use") {
+                panic!("the server did not start:\n{log}");
             }
+            retries -= 1;
+            let ports = Server::free_ports(f.data.path());
+            f.server = Server::spawn(f.data.path(), ports, &f.launch);
         }
-        f.wait_up();
         // The server's first start writes oneadmin's credentials before
         // it listens; a restored data directory may have none.
         if let Ok(auth) = std::fs::read_to_string(f.data.path().join("one_auth")) {

@@ -320,13 +320,17 @@ impl Grant {
                     ));
                 }
                 for (j, pattern) in group.iter().enumerate() {
-                    check_placeholders(pattern, !self.dirs.is_empty(), !self.image_dirs.is_empty())
-                        .map_err(|e| {
-                            FieldError::new(
-                                format!("{at}.args[{i}][{j}]"),
-                                format!("`{pattern}` {e}"),
-                            )
-                        })?;
+                    let why = placeholder_problem(
+                        pattern,
+                        !self.dirs.is_empty(),
+                        !self.image_dirs.is_empty(),
+                    );
+                    if let Some(why) = why {
+                        return Err(FieldError::new(
+                            format!("{at}.args[{i}][{j}]"),
+                            format!("`{pattern}` {why}"),
+                        ));
+                    }
                 }
             }
         }
@@ -365,40 +369,37 @@ impl Grant {
 
 /// The `{…}` placeholders of a pattern are `{state}` and `{image}`, each
 /// with directories granted to stand for.
-/// The error is the reason, said after the pattern.
-fn check_placeholders(
-    pattern: &str,
-    has_dirs: bool,
-    has_image_dirs: bool,
-) -> Result<(), std::borrow::Cow<'static, str>> {
+/// Why a pattern's placeholders are wrong (said after the pattern), if
+/// they are.
+fn placeholder_problem(pattern: &str, has_dirs: bool, has_image_dirs: bool) -> Option<String> {
     let mut rest = pattern;
     while let Some(open) = rest.find('{') {
         let tail = &rest[open..];
         let close = tail.find('}').map_or(tail.len(), |c| c + 1);
         match &tail[..close] {
             STATE_DIR if !has_dirs => {
-                return Err("uses {state} but the grant has no dirs".into());
+                return Some("uses {state} but the grant has no dirs".into());
             }
             IMAGE_DIR if !has_image_dirs => {
-                return Err("uses {image} but the grant has no image_dirs".into());
+                return Some("uses {image} but the grant has no image_dirs".into());
             }
             STATE_DIR | IMAGE_DIR => {}
             "{dir}" => {
-                return Err(
+                return Some(
                     "uses {dir}, which is now {state} (a directory of dirs, read-write) \
                      or {image} (one of image_dirs, read-only)"
                         .into(),
                 );
             }
             other => {
-                return Err(std::borrow::Cow::Owned(format!(
+                return Some(format!(
                     "has `{other}`: the placeholders are {{state}} and {{image}}"
-                )));
+                ));
             }
         }
         rest = &tail[close..];
     }
-    Ok(())
+    None
 }
 
 /// The limits a plugin runs with: the kind's defaults, lowered by its
