@@ -372,8 +372,10 @@ json_schema!(UpdateServiceTemplateResponse, {
     }
 });
 
+// `null` is accepted as no body: OpenNebula's Go client sends it on
+// every DELETE without options.
 json_schema!(DeleteServiceTemplateRequest, {
-    "type": "object",
+    "type": ["object", "null"],
     "properties": {
         "delete_type": {
             "type": ["string", "null"],
