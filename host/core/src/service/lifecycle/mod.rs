@@ -37,7 +37,8 @@ use serde_json::{Map, Value};
 
 pub(crate) use autoscale::bounded;
 pub use autoscale::{
-    Autoscale, AutoscaleSettings, DECISIONS_KEPT, DecisionRecord, Evaluate, PolicyState,
+    Answer, Autoscale, AutoscaleSettings, DECISIONS_KEPT, DecisionRecord, Evaluate, PolicyCall,
+    PolicyRound, PolicyState,
 };
 pub use flotilla_model::{KeyValue, Metric, VmAction, VmState, VmStatus};
 pub use networks::{NetworkAnswer, NetworkOp, NetworkStep, ServiceNetwork, from_values};
