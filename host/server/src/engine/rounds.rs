@@ -61,7 +61,9 @@ impl Engine {
             let (round, answers) = self.evaluate(round).await?;
             effects = service.autoscaled(round, answers, now);
         }
-        if service != before || !effects.is_empty() {
+        // The values a poll brought are not written: a round that changed
+        // only them costs no write.
+        if !service.same_record(&before) || !effects.is_empty() {
             self.commit(&mut service, effects).await?;
             // A VM that left gives its addresses and reports back.
             if !service.deleted && super::vnets::a_node_left(&before, &service) {
