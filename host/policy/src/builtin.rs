@@ -9,7 +9,7 @@
 //! its consecutive-true count in `state` (the host starts it over when the
 //! role scales).
 
-use crate::{Adjustment, AdjustmentKind, Bounds, Count, Expression, Hold, Streak, Truth};
+use crate::{Adjustment, AdjustmentKind, Bounds, Count, Hold, ParsedExpression, Streak, Truth};
 use flotilla_model::{Evaluation, PluginError, Recommendation};
 
 /// The plugin's id: a role's policy with no `plugin` names this one.
@@ -59,93 +59,130 @@ pub fn true_evals(state: Option<&str>) -> u32 {
     state.and_then(|s| s.trim().parse().ok()).unwrap_or(0)
 }
 
-/// Evaluate OneFlow's metric policy given by `input.params`.
-pub fn evaluate(input: &Evaluation) -> Result<Recommendation, PluginError> {
-    let kind = input
-        .param("type")
-        .ok_or_else(|| invalid("type", "missing"))
-        .and_then(|t| {
-            AdjustmentKind::parse(t)
-                .ok_or_else(|| invalid("type", "not CHANGE, CARDINALITY or PERCENTAGE_CHANGE"))
-        })?;
-    let adjustment = Adjustment {
-        kind,
-        adjust: whole(input, "adjust")?.ok_or_else(|| invalid("adjust", "missing"))?,
-        min_adjust_step: whole(input, "min_adjust_step")?.unwrap_or(0),
-    };
-    let text = input
-        .param("expression")
-        .ok_or_else(|| invalid("expression", "missing"))?;
-    let expression = Expression::parse(text).map_err(|e| invalid("expression", e))?;
-    let period_number: u32 = whole(input, "period_number")?.unwrap_or(0);
-    let on_missing = match input.param("on_missing") {
-        None => OnMissing::Hold,
-        Some(raw) => OnMissing::parse(raw)
-            .ok_or_else(|| invalid("on_missing", format!("`{raw}` is not hold, true or false")))?,
-    };
+/// A OneFlow metric policy, read: what the built-in policy decides with.
+/// The host reads it once, when a template is validated or a service
+/// loaded, and evaluates it natively ([`Rule::evaluate`]); the `expression`
+/// plugin reads it from an evaluation's params ([`Rule::from_params`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub adjustment: Adjustment,
+    pub expression: ParsedExpression,
+    /// Consecutive true evaluations before it fires (0 and 1: the first).
+    pub period_number: u32,
+    pub on_missing: OnMissing,
+}
 
-    let evaluated = expression.evaluate(|name| input.average(name));
-    let mut trace = evaluated.to_string();
-    let truth = match (evaluated.truth, on_missing) {
-        (Truth::Missing, OnMissing::True) => {
-            trace.push_str(" (on_missing: true)");
-            Truth::True
-        }
-        (Truth::Missing, OnMissing::False) => {
-            trace.push_str(" (on_missing: false)");
-            Truth::False
-        }
-        (truth, _) => truth,
-    };
-    let mut streak = Streak {
-        last_eval_ms: None,
-        true_evals: true_evals(input.state.as_deref()),
-    };
-    let count = streak.count(input.now.saturating_mul(1000), truth, period_number);
-    let state = Some(streak.true_evals.to_string());
-    let keep = |reason: String| Recommendation {
-        state: state.clone(),
-        ..Recommendation::keep(reason).with_trace(trace.clone())
-    };
-    match count {
-        Count::Missing => {
-            return Ok(keep(format!(
-                "metric missing ({}): nothing changes",
-                evaluated.missing.join(", ")
-            )));
-        }
-        Count::False => return Ok(keep("false: the streak starts over".into())),
-        Count::True { true_evals, of } if true_evals < of => {
-            return Ok(keep(format!("{true_evals}/{of} consecutive true")));
-        }
-        Count::True { .. } => {}
+impl Rule {
+    /// Read from an evaluation's params (`type`, `adjust`,
+    /// `min_adjust_step`, `expression`, `period_number`, `on_missing`);
+    /// a missing or bad one is refused, naming it.
+    pub fn from_params(input: &Evaluation) -> Result<Rule, PluginError> {
+        let kind = input
+            .param("type")
+            .ok_or_else(|| invalid("type", "missing"))
+            .and_then(|t| {
+                AdjustmentKind::parse(t)
+                    .ok_or_else(|| invalid("type", "not CHANGE, CARDINALITY or PERCENTAGE_CHANGE"))
+            })?;
+        let adjustment = Adjustment {
+            kind,
+            adjust: whole(input, "adjust")?.ok_or_else(|| invalid("adjust", "missing"))?,
+            min_adjust_step: whole(input, "min_adjust_step")?.unwrap_or(0),
+        };
+        let text = input
+            .param("expression")
+            .ok_or_else(|| invalid("expression", "missing"))?;
+        let expression = ParsedExpression::parse(text).map_err(|e| invalid("expression", e))?;
+        let period_number: u32 = whole(input, "period_number")?.unwrap_or(0);
+        let on_missing = match input.param("on_missing") {
+            None => OnMissing::Hold,
+            Some(raw) => OnMissing::parse(raw).ok_or_else(|| {
+                invalid("on_missing", format!("`{raw}` is not hold, true or false"))
+            })?,
+        };
+        Ok(Rule {
+            adjustment,
+            expression,
+            period_number,
+            on_missing,
+        })
     }
-    let role = &input.role;
-    let target = adjustment.target(
-        role.cardinality,
-        Bounds {
-            min: role.min_vms,
-            max: role.max_vms,
-        },
-    );
-    let fired = format!(
-        "fired: {} {} gives {}",
-        kind.as_str(),
-        adjustment.adjust,
-        target.wanted
-    );
-    let held = match target.held {
-        None => String::new(),
-        Some(Hold::Outside) => format!(", {}", Hold::Outside),
-        Some(hold) => format!(", {hold}"),
-    };
-    if target.cardinality == role.cardinality {
-        return Ok(keep(format!("{fired}{held}: no change")));
+
+    /// Evaluate against the VMs, role and state of `input` (its params are
+    /// not read: the rule is).
+    pub fn evaluate(&self, input: &Evaluation) -> Recommendation {
+        let evaluated = self.expression.evaluate(|name| input.average(name));
+        let mut trace = evaluated.to_string();
+        let truth = match (evaluated.truth, self.on_missing) {
+            (Truth::Missing, OnMissing::True) => {
+                trace.push_str(" (on_missing: true)");
+                Truth::True
+            }
+            (Truth::Missing, OnMissing::False) => {
+                trace.push_str(" (on_missing: false)");
+                Truth::False
+            }
+            (truth, _) => truth,
+        };
+        let mut streak = Streak {
+            last_eval_ms: None,
+            true_evals: true_evals(input.state.as_deref()),
+        };
+        let count = streak.count(input.now.saturating_mul(1000), truth, self.period_number);
+        let state = Some(streak.true_evals.to_string());
+        let keep = |reason: String| Recommendation {
+            state: state.clone(),
+            ..Recommendation::keep(reason).with_trace(trace.clone())
+        };
+        match count {
+            Count::Missing => {
+                return keep(format!(
+                    "metric missing ({}): nothing changes",
+                    evaluated.missing.join(", ")
+                ));
+            }
+            Count::False => return keep("false: the streak starts over".into()),
+            Count::True { true_evals, of } if true_evals < of => {
+                return keep(format!("{true_evals}/{of} consecutive true"));
+            }
+            Count::True { .. } => {}
+        }
+        let role = &input.role;
+        let adjustment = self.adjustment;
+        let target = adjustment.target(
+            role.cardinality,
+            Bounds {
+                min: role.min_vms,
+                max: role.max_vms,
+            },
+        );
+        let fired = format!(
+            "fired: {} {} gives {}",
+            adjustment.kind.as_str(),
+            adjustment.adjust,
+            target.wanted
+        );
+        let held = match target.held {
+            None => String::new(),
+            Some(Hold::Outside) => format!(", {}", Hold::Outside),
+            Some(hold) => format!(", {hold}"),
+        };
+        if target.cardinality == role.cardinality {
+            return keep(format!("{fired}{held}: no change"));
+        }
+        Recommendation {
+            state,
+            ..Recommendation::scale_to(target.cardinality, format!("{fired}{held}"))
+                .with_trace(trace)
+        }
     }
-    Ok(Recommendation {
-        state,
-        ..Recommendation::scale_to(target.cardinality, format!("{fired}{held}")).with_trace(trace)
-    })
+}
+
+/// Evaluate OneFlow's metric policy given by `input.params`: what the
+/// `expression` plugin does, reading the rule from the params each time
+/// (it runs in a fresh instance per evaluation).
+pub fn evaluate(input: &Evaluation) -> Result<Recommendation, PluginError> {
+    Ok(Rule::from_params(input)?.evaluate(input))
 }
 
 #[cfg(test)]
@@ -234,6 +271,18 @@ mod tests {
         let r = evaluate(&input(&[90.0], &params, None)).unwrap();
         assert_eq!(r.desired, None);
         assert_eq!(r.reason, "fired: CARDINALITY 2 gives 2: no change");
+    }
+
+    #[test]
+    fn a_rule_read_once_decides_as_the_params_do_and_ignores_them_after() {
+        let params = [OUT[0], OUT[1], OUT[2], ("period_number", "2")];
+        let first = input(&[95.0], &params, None);
+        let rule = Rule::from_params(&first).unwrap();
+        assert_eq!(rule.expression.text(), "CPU > 80");
+        assert_eq!(Ok(rule.evaluate(&first)), evaluate(&first));
+        let mut second = input(&[95.0], &[], Some("1"));
+        second.params.clear();
+        assert_eq!(rule.evaluate(&second).desired, Some(3));
     }
 
     #[test]

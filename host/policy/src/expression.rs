@@ -22,6 +22,7 @@
 //! looked up case-insensitively (upper-cased).
 
 use std::fmt;
+use std::sync::Arc;
 
 /// The longest expression accepted: an expression is a line in a template.
 pub const MAX_LENGTH: usize = 4096;
@@ -82,6 +83,37 @@ impl Comparison {
             Comparison::Le => left <= right,
             Comparison::Lt => left < right,
         }
+    }
+}
+
+/// An expression with the text it was parsed from, parsed once: a
+/// template keeps and shows the text as written, evaluations read the
+/// tree. Cheap to clone (both are shared).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedExpression {
+    text: Arc<str>,
+    tree: Arc<Expression>,
+}
+
+impl ParsedExpression {
+    pub fn parse(text: &str) -> Result<ParsedExpression, ParseError> {
+        Ok(ParsedExpression {
+            tree: Arc::new(Expression::parse(text)?),
+            text: text.into(),
+        })
+    }
+
+    /// The text as written.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::ops::Deref for ParsedExpression {
+    type Target = Expression;
+
+    fn deref(&self) -> &Expression {
+        &self.tree
     }
 }
 

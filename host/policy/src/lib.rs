@@ -16,7 +16,7 @@ pub mod schedule;
 pub mod streak;
 
 pub use adjustment::{Adjustment, AdjustmentKind, Bounds, Hold, Target};
-pub use expression::{Evaluated, Expression, ParseError, Truth};
+pub use expression::{Evaluated, Expression, ParseError, ParsedExpression, Truth};
 pub use load::LoadShape;
 pub use schedule::{CatchUp, Due, Schedule, ScheduleError};
 pub use streak::{Count, Streak};

@@ -1,121 +1,26 @@
-//! Elasticity for one role, pure: a role's policy read into typed form,
-//! the VMs whose values a policy may read (and why the others are left
-//! out), and the guards the host applies to what a policy recommends.
-//! Nothing here calls a plugin or the clock: the caller passes the time.
+//! Elasticity for one role, pure: the VMs whose values a policy may read
+//! (and why the others are left out), the evaluation a policy plugin gets,
+//! and the guards the host applies to what a policy recommends. Nothing
+//! here calls a plugin or the clock: the caller passes the time.
 //!
-//! The policies themselves are plugins: OneFlow's metric policies are
-//! evaluated by the built-in `expression` plugin (`flotilla_policy::builtin`),
-//! others by the plugin a policy names. The host decides which VMs count,
-//! when a policy is due and whether its recommendation is applied.
+//! A role's policies are read into typed form once (`service/policy.rs`);
+//! they are evaluated by plugins: OneFlow's metric policies by the built-in
+//! `expression` plugin (`flotilla_policy::builtin`), others by the plugin a
+//! policy names. The host decides which VMs count, when a policy is due and
+//! whether its recommendation is applied.
 
 use super::lifecycle::{Node, RoleRuntime};
 use super::model::Role;
-use flotilla_model::{Evaluation, KeyValue, Metric, RoleView, VmSample, VmState};
-use flotilla_policy::{Bounds, Expression, builtin};
+use super::policy::ElasticityPolicy;
+use flotilla_model::{Evaluation, Metric, RoleView, VmSample, VmState};
+use flotilla_policy::Bounds;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
-/// Policy attributes the server writes into a policy (OneFlow's runtime
-/// keys): never handed to a plugin.
-const RUNTIME_KEYS: &[&str] = &["last_eval", "true_evals", "expression_evaluated"];
+pub use super::policy::{RUNTIME_KEYS, scalar};
 
 /// VMs whose values one decision record lists; a role larger than this
 /// records only the first ones (so its replay is not exact).
 pub const INPUTS_RECORDED: usize = 32;
-
-/// One of a role's `elasticity_policies`, typed: which plugin evaluates it,
-/// with what parameters, how often.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PolicySpec {
-    /// `expression` (OneFlow's policies) or the plugin the policy names.
-    pub plugin: String,
-    /// What the plugin gets: a OneFlow policy's own attributes, or a
-    /// plugin policy's `params`.
-    pub params: Vec<KeyValue>,
-    /// Seconds between evaluations (OneFlow's `period`, default 0: every
-    /// round).
-    pub period_s: u64,
-    /// Seconds the role waits after a scale before this policy may scale
-    /// it again; overrides the role's cooldowns.
-    pub cooldown_s: Option<u32>,
-    /// The values the policy reads, for the decision record (all of a
-    /// VM's values when unknown).
-    pub metrics: Vec<String>,
-}
-
-/// A policy attribute as the text a plugin gets; `None` for an object or
-/// an array.
-pub fn scalar(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-fn whole(policy: &Map<String, Value>, key: &str) -> Option<u64> {
-    match policy.get(key)? {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-impl PolicySpec {
-    /// From a policy validation accepted; `Err` names what is unusable
-    /// (a policy stored by an older release may not have been checked).
-    pub fn read(policy: &Map<String, Value>) -> Result<PolicySpec, String> {
-        let period_s = whole(policy, "period").unwrap_or(0);
-        let cooldown_s = whole(policy, "cooldown").and_then(|n| u32::try_from(n).ok());
-        if let Some(plugin) = policy.get("plugin") {
-            let plugin = plugin.as_str().ok_or("plugin: not a string")?.to_string();
-            let mut params: Vec<KeyValue> = match policy.get("params") {
-                Some(Value::Object(p)) => p
-                    .iter()
-                    .filter_map(|(k, v)| Some(KeyValue::new(k.clone(), scalar(v)?)))
-                    .collect(),
-                _ => Vec::new(),
-            };
-            // A plugin that counts consecutive evaluations reads it as the
-            // built-in one does.
-            if let Some(n) = policy.get("period_number").and_then(scalar) {
-                params.push(KeyValue::new("period_number", n));
-            }
-            let metrics = flotilla_model::lookup(&params, "metric")
-                .map(|m| vec![m.trim().to_string()])
-                .unwrap_or_default();
-            return Ok(PolicySpec {
-                plugin,
-                params,
-                period_s,
-                cooldown_s,
-                metrics,
-            });
-        }
-        let expression = policy
-            .get("expression")
-            .and_then(Value::as_str)
-            .ok_or("expression: missing")?;
-        let metrics = Expression::parse(expression)
-            .map_err(|e| format!("expression: {e}"))?
-            .names()
-            .into_iter()
-            .map(str::to_string)
-            .collect();
-        Ok(PolicySpec {
-            plugin: builtin::ID.to_string(),
-            params: policy
-                .iter()
-                .filter(|(k, _)| !RUNTIME_KEYS.contains(&k.as_str()))
-                .filter_map(|(k, v)| Some(KeyValue::new(k.clone(), scalar(v)?)))
-                .collect(),
-            period_s,
-            cooldown_s,
-            metrics,
-        })
-    }
-}
 
 /// The role's `min_vms`..`max_vms` (validation requires both on a role
 /// with policies; a role without falls back to its cardinality, so no
@@ -217,7 +122,7 @@ pub fn evaluation(
     service_id: u64,
     role: &RoleRuntime,
     spec: &Role,
-    policy: &PolicySpec,
+    policy: &ElasticityPolicy,
     vms: Vec<VmSample>,
     state: Option<String>,
     now_ms: u64,
@@ -232,7 +137,7 @@ pub fn evaluation(
             min_vms: b.min,
             max_vms: b.max,
             cooldown: cooldown_s(
-                policy.cooldown_s,
+                policy.cooldown_s(),
                 spec,
                 Direction::Out,
                 None,
@@ -240,7 +145,7 @@ pub fn evaluation(
             )
             .0,
         },
-        params: policy.params.clone(),
+        params: policy.params(),
         vms,
         now: now_ms / 1000,
         state,

@@ -8,6 +8,7 @@ pub mod inputs;
 pub mod lifecycle;
 pub mod merge;
 pub mod model;
+pub mod policy;
 pub mod simulation;
 pub mod state;
 pub mod strategy;
@@ -15,5 +16,6 @@ pub mod validate;
 
 pub use flotilla_policy::LoadShape;
 pub use model::{Deployment, Role, RoleType, ServiceTemplate, ShutdownAction};
+pub use policy::{ElasticityPolicy, PolicyRule, ScheduledPolicy};
 pub use state::{RoleState, ServiceState};
 pub use validate::{FieldError, parse_template};

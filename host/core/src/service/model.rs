@@ -2,6 +2,7 @@
 //! Unknown keys are kept (`extra`), as OneFlow keeps them, so clients that
 //! store their own annotations do not lose them.
 
+use super::policy::{ElasticityPolicy, ScheduledPolicy};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -82,10 +83,12 @@ pub struct Role {
     pub warmup: Option<u32>,
     #[serde(default)]
     pub on_hold: bool,
+    /// Read once (at validation, or when the service is read back), written
+    /// back as the same attributes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub elasticity_policies: Vec<Map<String, Value>>,
+    pub elasticity_policies: Vec<ElasticityPolicy>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub scheduled_policies: Vec<Map<String, Value>>,
+    pub scheduled_policies: Vec<ScheduledPolicy>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

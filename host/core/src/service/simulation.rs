@@ -9,11 +9,12 @@
 //! that they reproduce.
 
 use super::lifecycle::{
-    AutoscaleSettings, DecisionRecord, Effect, Evaluate, Observed, Service, VmState, VmValues,
+    AutoscaleSettings, DecisionRecord, Effect, Evaluate, Observed, PolicyCall, Service, VmState,
+    VmValues,
 };
 use super::model::ServiceTemplate;
 use super::state::ServiceState;
-use crate::service::elasticity::{self, PolicySpec};
+use crate::service::elasticity;
 use flotilla_model::{Metric, VmSample};
 use flotilla_policy::LoadShape;
 use std::collections::BTreeMap;
@@ -205,7 +206,7 @@ pub fn simulate(scenario: &Scenario, evaluate: &mut Evaluate<'_>) -> Result<Repo
         let mut effects = s.observe(&observed, now);
         if effects.is_empty() && s.autoscale_due(now, scenario.settings.cadence_ms) {
             let before = s.role(role_name).map_or(0, |r| r.cardinality);
-            effects = s.autoscale(now, scenario.settings, evaluate);
+            effects = s.autoscale_with(now, scenario.settings, evaluate);
             let role = s.role(role_name).ok_or("the role was removed")?;
             let new = role
                 .autoscale
@@ -311,10 +312,10 @@ pub fn replay(
         else {
             continue;
         };
-        let Some(policy) = spec
+        let Some((policy, plugin)) = spec
             .elasticity_policies
             .get(k)
-            .and_then(|p| PolicySpec::read(p).ok())
+            .and_then(|p| Some((p, p.plugin()?)))
         else {
             continue;
         };
@@ -347,14 +348,15 @@ pub fn replay(
             service_id,
             &runtime,
             spec,
-            &policy,
+            policy,
             vms,
             state,
             record.time_ms,
             default_cooldown_s,
         );
         let carried = input.state.clone();
-        let (trace, verdict, desired, next) = match evaluate(&policy.plugin, &input) {
+        let call = PolicyCall::new(&spec.name, k, policy, plugin, input, Vec::new());
+        let (trace, verdict, desired, next) = match evaluate(&call) {
             Ok(r) => {
                 let b = elasticity::bounds(spec, record.cardinality);
                 let (low, high) = (b.min.min(record.cardinality), b.max.max(record.cardinality));

@@ -203,6 +203,7 @@ pub fn parse_template(document: &Value) -> Result<ServiceTemplate, Vec<FieldErro
     check_networks(&mut c, &doc);
 
     let mut role_names: Vec<Option<String>> = Vec::new();
+    let mut role_policies: Vec<roles::Policies> = Vec::new();
     let mut role_parents: Vec<Vec<String>> = Vec::new();
     match doc.get_mut("roles") {
         None | Some(Value::Null) => c.fail("roles", "is required"),
@@ -214,7 +215,12 @@ pub fn parse_template(document: &Value) -> Result<ServiceTemplate, Vec<FieldErro
                 let path = format!("roles[{i}]");
                 match role {
                     Value::Object(role) => {
-                        let name = check_role(&mut c, role, &path, &service_inputs);
+                        let (name, policies) = check_role(&mut c, role, &path, &service_inputs);
+                        // The policies are read already: the template takes
+                        // them as they were read.
+                        role.remove("elasticity_policies");
+                        role.remove("scheduled_policies");
+                        role_policies.push(policies);
                         if let Some(name) = &name
                             && role_names.iter().flatten().any(|n| n == name)
                         {
@@ -254,12 +260,18 @@ pub fn parse_template(document: &Value) -> Result<ServiceTemplate, Vec<FieldErro
     if !c.errors.is_empty() {
         return Err(c.errors);
     }
-    serde_json::from_value(Value::Object(doc)).map_err(|e| {
-        vec![FieldError {
-            field: "template".into(),
-            reason: e.to_string(),
-        }]
-    })
+    let mut template: ServiceTemplate =
+        serde_json::from_value(Value::Object(doc)).map_err(|e| {
+            vec![FieldError {
+                field: "template".into(),
+                reason: e.to_string(),
+            }]
+        })?;
+    for (role, policies) in template.roles.iter_mut().zip(role_policies) {
+        role.elasticity_policies = policies.elasticity;
+        role.scheduled_policies = policies.scheduled;
+    }
+    Ok(template)
 }
 
 /// Before instantiation: give every declared input a value, from the

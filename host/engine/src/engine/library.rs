@@ -7,11 +7,11 @@
 //! natively.
 //!
 //! Policy calls block (a plugin may run until its deadline): the engine
-//! makes them from a blocking thread.
+//! makes a round's evaluations from a blocking thread.
 
 use super::backend::BoxFuture;
 use crate::plugin::{CallError, Evaluation, LoadedPlugin, Network, Policy, Recommendation};
-use crate::service::lifecycle::{NetworkAnswer, NetworkStep};
+use crate::service::lifecycle::{NetworkAnswer, NetworkStep, PolicyCall};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -19,6 +19,14 @@ pub trait PolicyBackend: Send + Sync + 'static {
     /// Evaluate with plugin `id`; an error or fault comes back as the
     /// sentence the decision record shows.
     fn evaluate(&self, id: &str, input: &Evaluation) -> Result<Recommendation, String>;
+
+    /// One evaluation a round of automatic scaling asked for: by default
+    /// the call's plugin with its input (what a plugin gets is the WIT
+    /// contract's evaluation; the `expression` plugin reads the expression
+    /// from it).
+    fn evaluate_call(&self, call: &PolicyCall) -> Result<Recommendation, String> {
+        self.evaluate(&call.plugin, &call.input)
+    }
 }
 
 /// What the engine deploys, checks and removes a service's networks

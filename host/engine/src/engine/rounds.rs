@@ -55,23 +55,15 @@ impl Engine {
         let now = self.now();
         let observed = self.with_reports(&service, observed);
         let mut effects = service.observe(&observed, now);
-        let settings = self.autoscale_settings();
-        if effects.is_empty() && service.autoscale_due(now, settings.cadence_ms) {
-            // Policy plugins run until their deadline at worst: off the
-            // async threads.
-            let policies = self.inner.policies.clone();
-            let mut moved = service;
-            let (back, scaled) = tokio::task::spawn_blocking(move || {
-                let effects =
-                    moved.autoscale(now, settings, &mut |id, input| policies.evaluate(id, input));
-                (moved, effects)
-            })
-            .await
-            .map_err(|e| EngineError::Storage(format!("evaluating policies: {e}")))?;
-            service = back;
-            effects = scaled;
+        if effects.is_empty()
+            && let Some(round) = service.policy_round(now, self.autoscale_settings())
+        {
+            let (round, answers) = self.evaluate(round).await?;
+            effects = service.autoscaled(round, answers, now);
         }
-        if service != before || !effects.is_empty() {
+        // The values a poll brought are not written: a round that changed
+        // only them costs no write.
+        if !service.same_record(&before) || !effects.is_empty() {
             self.commit(&mut service, effects).await?;
             // A VM that left gives its addresses and reports back.
             if !service.deleted && super::vnets::a_node_left(&before, &service) {
@@ -114,6 +106,35 @@ impl Engine {
             }
         }
         observed
+    }
+
+    /// The evaluations a round of automatic scaling asked for, through the
+    /// policy backend. Plugins run until their deadline at worst: off the
+    /// async threads, where only the round goes (the service stays here).
+    async fn evaluate(
+        &self,
+        round: crate::service::lifecycle::PolicyRound,
+    ) -> Result<
+        (
+            crate::service::lifecycle::PolicyRound,
+            Vec<crate::service::lifecycle::Answer>,
+        ),
+        EngineError,
+    > {
+        if round.calls.is_empty() {
+            return Ok((round, Vec::new()));
+        }
+        let policies = self.inner.policies.clone();
+        tokio::task::spawn_blocking(move || {
+            let answers = round
+                .calls
+                .iter()
+                .map(|call| policies.evaluate_call(call))
+                .collect();
+            (round, answers)
+        })
+        .await
+        .map_err(|e| EngineError::Storage(format!("evaluating policies: {e}")))
     }
 
     fn autoscale_settings(&self) -> crate::service::lifecycle::AutoscaleSettings {

@@ -197,7 +197,7 @@ fn simulate(
         .map_err(|_| "--default-cooldown: out of range".to_string())?,
     };
     let started = std::time::Instant::now();
-    let report = simulation::simulate(&scenario, &mut |id, input| library.evaluate(id, input))?;
+    let report = simulation::simulate(&scenario, &mut |call| library.evaluate_call(call))?;
     let elapsed = started.elapsed();
     if json {
         outln!(
@@ -353,8 +353,8 @@ async fn replay(
         .and_then(|c| u32::try_from(c).ok())
         .unwrap_or(crate::service::lifecycle::DEFAULT_COOLDOWN_S);
     let replayed = tokio::task::spawn_blocking(move || {
-        simulation::replay(&spec, id, default_cooldown, &records, &mut |p, input| {
-            library.evaluate(p, input)
+        simulation::replay(&spec, id, default_cooldown, &records, &mut |call| {
+            library.evaluate_call(call)
         })
     })
     .await

@@ -159,3 +159,13 @@ fn hostile_input_is_refused_without_exhausting_the_stack() {
     let chain = "A > 1 && ".repeat(400) + "A > 1";
     assert_eq!(truth(&chain, &[("A", 2.0)]), Truth::True);
 }
+
+#[test]
+fn a_parsed_expression_keeps_its_text_and_reads_as_its_tree() {
+    let e = ParsedExpression::parse("  cpu>80 ").unwrap();
+    assert_eq!(e.text(), "  cpu>80 ");
+    assert_eq!(e.names(), vec!["CPU"]);
+    assert_eq!(*e, Expression::parse("CPU > 80").unwrap());
+    assert_ne!(e, ParsedExpression::parse("CPU > 80").unwrap());
+    assert!(ParsedExpression::parse("CPU >").is_err());
+}

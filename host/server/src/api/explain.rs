@@ -8,7 +8,8 @@ use super::error::ApiError;
 use super::schemas::responses::{BadRequest, Forbidden, NotFound, Unauthorized, Unavailable};
 use super::state::AppState;
 use crate::access::Right;
-use crate::service::elasticity::{self, Direction, PolicySpec};
+use crate::service::PolicyRule;
+use crate::service::elasticity::{self, Direction};
 use crate::service::lifecycle::{DecisionRecord, RoleRuntime, Service};
 use crate::service::model::Role;
 use axum::Json;
@@ -212,7 +213,7 @@ fn role_explanation(
             policy: format!("scheduled_policies[{k}]"),
             plugin: "schedule".into(),
             rule: listed(
-                p,
+                &p.to_map(),
                 &[
                     "recurrence",
                     "start_time",
@@ -225,19 +226,22 @@ fn role_explanation(
         })
         .collect();
     for (k, p) in spec.elasticity_policies.iter().enumerate() {
-        let (plugin, rule) = match PolicySpec::read(p) {
-            Ok(s) if s.plugin == flotilla_policy::builtin::ID => {
+        let (plugin, rule) = match &p.rule {
+            Ok(PolicyRule::Metric(_)) => {
                 let keys = ["expression", "type", "adjust", "period", "period_number"];
-                (s.plugin, listed(p, &keys))
+                (
+                    flotilla_policy::builtin::ID.to_string(),
+                    listed(&p.to_map(), &keys),
+                )
             }
-            Ok(s) => {
-                let rule = s
-                    .params
+            Ok(PolicyRule::Plugin(plugin)) => {
+                let rule = p
+                    .params()
                     .iter()
                     .map(|kv| format!("{}: {}", kv.key, kv.value))
                     .collect::<Vec<_>>()
                     .join(", ");
-                (s.plugin, rule)
+                (plugin.plugin.clone(), rule)
             }
             Err(e) => (String::new(), format!("unusable: {e}")),
         };

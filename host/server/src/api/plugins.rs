@@ -238,9 +238,10 @@ fn services_using(state: &AppState, id: &str) -> Result<Vec<String>, ApiError> {
             }
         }
         for role in &service.template.roles {
-            let uses = role.elasticity_policies.iter().any(|policy| {
-                crate::service::elasticity::PolicySpec::read(policy).is_ok_and(|p| p.plugin == id)
-            });
+            let uses = role
+                .elasticity_policies
+                .iter()
+                .any(|policy| policy.plugin() == Some(id));
             if uses {
                 users.push(format!(
                     "service {} ({}) role {}",

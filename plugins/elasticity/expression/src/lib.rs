@@ -1,7 +1,10 @@
 //! The built-in expression policy: every OneFlow metric policy (a role's
 //! `elasticity_policies` entry without `plugin`) is evaluated by this
 //! plugin, in a fresh sandboxed instance each time. The rules live in
-//! `flotilla_policy::builtin`, which benchmarks also call natively.
+//! `flotilla_policy::builtin`, which benchmarks also call natively. The
+//! WIT contract carries the policy as params: the instance reads the rule
+//! (parses the expression) from them once, for the one evaluation it
+//! serves; the host itself parsed it when the template was validated.
 
 use flotilla_plugin_sdk::policy::*;
 

@@ -5,9 +5,9 @@
 //! one VM at the role's sizes.
 
 use crate::service::model::{Role, ServiceTemplate};
+use crate::service::policy::{ElasticityPolicy, PolicyRule};
 use crate::service::validate::FieldError;
-use flotilla_policy::{AdjustmentKind, Expression};
-use serde_json::{Map, Value};
+use flotilla_policy::AdjustmentKind;
 
 /// Role sizes the lint looks at, from `min_vms` up: enough for any role
 /// a person watches, bounded so that a template with an enormous
@@ -23,24 +23,18 @@ struct Rule {
     threshold: Option<(String, bool, f64)>,
 }
 
-fn rule(k: usize, p: &Map<String, Value>) -> Option<Rule> {
-    if p.contains_key("plugin") {
+fn rule(k: usize, p: &ElasticityPolicy) -> Option<Rule> {
+    let Ok(PolicyRule::Metric(m)) = &p.rule else {
         return None;
-    }
-    let kind = AdjustmentKind::parse(p.get("type")?.as_str()?)?;
-    let adjust = match p.get("adjust")? {
-        Value::Number(n) => n.as_i64()?,
-        Value::String(s) => s.trim().parse().ok()?,
-        _ => return None,
     };
-    let expression = Expression::parse(p.get("expression")?.as_str()?).ok()?;
-    let threshold = expression
+    let threshold = m
+        .expression
         .threshold()
         .map(|(n, above, v)| (n.to_string(), above, v));
     Some(Rule {
         k,
-        kind,
-        adjust,
+        kind: m.adjust.kind.value,
+        adjust: m.adjust.adjust,
         threshold,
     })
 }
@@ -188,9 +182,10 @@ pub fn missing_plugins(
     let mut out = Vec::new();
     for (i, role) in template.roles.iter().enumerate() {
         for (k, policy) in role.elasticity_policies.iter().enumerate() {
-            let Some(plugin) = policy.get("plugin").and_then(Value::as_str) else {
+            let Ok(PolicyRule::Plugin(p)) = &policy.rule else {
                 continue;
             };
+            let plugin = p.plugin.as_str();
             if !installed(plugin) {
                 out.push(FieldError {
                     field: format!("roles[{i}].elasticity_policies[{k}].plugin"),
@@ -209,10 +204,7 @@ pub fn missing_plugins(
 pub fn metrics_read(role: &Role) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for policy in &role.elasticity_policies {
-        let Ok(spec) = super::PolicySpec::read(policy) else {
-            continue;
-        };
-        for m in spec.metrics {
+        for m in policy.metrics() {
             if !out.contains(&m) {
                 out.push(m);
             }
@@ -242,7 +234,7 @@ fn step_after(r: &Rule, n: u32, max: u32) -> u32 {
 mod tests {
     use super::*;
     use crate::service::parse_template;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn warnings(role: Value, boot: Option<u32>) -> Vec<String> {
         let mut role = role;

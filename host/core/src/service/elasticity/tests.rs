@@ -1,9 +1,10 @@
 use super::*;
 use crate::service::lifecycle::{Node, VmValues};
 use crate::service::model::Role;
+use crate::service::policy::ElasticityPolicy;
 use crate::service::state::RoleState;
 use flotilla_model::{KeyValue, Metric};
-use serde_json::json;
+use serde_json::{Value, json};
 
 fn node(n: u64, state: VmState, cpu: Option<f64>, reported: Option<&str>) -> Node {
     Node {
@@ -50,8 +51,15 @@ fn role(nodes: Vec<Node>) -> RoleRuntime {
     }
 }
 
-fn spec(json: Value) -> PolicySpec {
-    PolicySpec::read(json.as_object().unwrap()).unwrap()
+/// A policy as a template holds it, read; it must read.
+fn spec(json: Value) -> ElasticityPolicy {
+    let p = read(json);
+    assert!(p.rule.is_ok(), "{:?}", p.rule);
+    p
+}
+
+fn read(json: Value) -> ElasticityPolicy {
+    ElasticityPolicy::read(json.as_object().unwrap().clone())
 }
 
 const FRESH: Freshness = Freshness {
@@ -177,23 +185,23 @@ fn policies_are_read_from_the_template_or_refused_with_the_reason() {
         "expression": "cpu < 20 && MEM > 1", "period": "30", "period_number": 2,
         "cooldown": 120, "last_eval": 7, "true_evals": 1}),
     );
-    assert_eq!(p.plugin, "expression");
-    assert_eq!((p.period_s, p.cooldown_s), (30, Some(120)));
-    assert_eq!(p.metrics, ["CPU", "MEM"]);
+    assert_eq!(p.plugin(), Some("expression"));
+    assert_eq!((p.period_s(), p.cooldown_s()), (30, Some(120)));
+    assert_eq!(p.metrics(), ["CPU", "MEM"]);
     // The server's runtime keys are not the plugin's business.
-    assert!(flotilla_model::lookup(&p.params, "last_eval").is_none());
-    assert_eq!(flotilla_model::lookup(&p.params, "adjust"), Some("-10"));
+    assert!(flotilla_model::lookup(&p.params(), "last_eval").is_none());
+    assert_eq!(flotilla_model::lookup(&p.params(), "adjust"), Some("-10"));
 
     let p = spec(
         json!({"plugin": "target-tracking", "period": 5, "period_number": 2,
         "params": {"metric": "CPU", "target": 60, "tolerance": "0.1"}}),
     );
-    assert_eq!(p.plugin, "target-tracking");
-    assert_eq!(p.period_s, 5);
-    assert_eq!(p.metrics, ["CPU"]);
-    assert_eq!(flotilla_model::lookup(&p.params, "target"), Some("60"));
+    assert_eq!(p.plugin(), Some("target-tracking"));
+    assert_eq!(p.period_s(), 5);
+    assert_eq!(p.metrics(), ["CPU"]);
+    assert_eq!(flotilla_model::lookup(&p.params(), "target"), Some("60"));
     assert_eq!(
-        flotilla_model::lookup(&p.params, "period_number"),
+        flotilla_model::lookup(&p.params(), "period_number"),
         Some("2")
     );
 
@@ -208,7 +216,7 @@ fn policies_are_read_from_the_template_or_refused_with_the_reason() {
         ),
         (json!({"plugin": 7}), "plugin: not a string"),
     ] {
-        let e = PolicySpec::read(bad.as_object().unwrap()).unwrap_err();
+        let e = read(bad).rule.unwrap_err();
         assert!(e.starts_with(reason), "{e}");
     }
 }

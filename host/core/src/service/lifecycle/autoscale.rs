@@ -8,17 +8,22 @@
 //! evaluation is kept on the role with its inputs, trace, verdict, guards
 //! and action, for `service explain`.
 //!
-//! Plugins are called through the `evaluate` function the caller passes,
-//! so this stays pure: tests pass the built-in policy natively, the engine
-//! passes the sandboxed plugins.
+//! The core calls no plugin. [`Service::policy_round`] returns the
+//! evaluations a round needs ([`PolicyRound`]: each policy due with the
+//! input its plugin gets), as other methods return effects; the caller
+//! makes them (the engine through its policy plugins, off the async
+//! threads; the simulator and tests natively) and hands the answers to
+//! [`Service::autoscaled`], which keeps the records, applies the guards
+//! and makes the scale. Nothing changes between the two: a round whose
+//! answers never come back leaves the service as it was.
 
 use super::{Effect, Service};
-use crate::service::elasticity::{self, Direction, Freshness, PolicySpec, VmInput};
+use crate::service::elasticity::{self, Direction, Freshness, VmInput};
+use crate::service::policy::ElasticityPolicy;
 use crate::service::state::ServiceState;
-use flotilla_model::{Evaluation, Recommendation};
-use flotilla_policy::{Adjustment, AdjustmentKind, CatchUp, Due, Schedule};
+use flotilla_model::{Evaluation, PluginError, Recommendation};
+use flotilla_policy::{Due, builtin};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use std::collections::VecDeque;
 
 /// Evaluations kept per role, newest last.
@@ -42,9 +47,73 @@ pub(crate) fn bounded(mut text: String) -> String {
     text
 }
 
-/// A policy evaluation: the plugin's id and the input; a plugin error or
-/// fault comes back as the sentence to record.
-pub type Evaluate<'a> = dyn FnMut(&str, &Evaluation) -> Result<Recommendation, String> + 'a;
+/// What a policy plugin answered; a plugin error or fault comes back as
+/// the sentence to record.
+pub type Answer = Result<Recommendation, String>;
+
+/// One evaluation made where the caller stands (the simulator, tests):
+/// see [`Service::autoscale_with`].
+pub type Evaluate<'a> = dyn FnMut(&PolicyCall) -> Answer + 'a;
+
+/// The evaluations a round of automatic scaling needs, for the caller to
+/// make: the answers go back, in the order of `calls`, to
+/// [`Service::autoscaled`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyRound {
+    /// The roles whose turn it is, by index and name, in order.
+    roles: Vec<(usize, String)>,
+    settings: AutoscaleSettings,
+    /// One per metric policy whose period has passed, by role in order.
+    pub calls: Vec<PolicyCall>,
+}
+
+/// One policy to evaluate: which plugin, with what input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyCall {
+    pub role: String,
+    /// Its index in the role's `elasticity_policies`.
+    pub policy: usize,
+    /// `expression` for OneFlow's policies, else the plugin the policy
+    /// names.
+    pub plugin: String,
+    /// What the plugin gets (the WIT contract's `evaluation`).
+    pub input: Evaluation,
+    /// OneFlow's policy as read when its template was: a host that runs
+    /// the built-in policy natively evaluates this, not the params.
+    pub rule: Option<builtin::Rule>,
+    /// The VMs the decision record lists, with those left out.
+    pub(crate) inputs: Vec<VmInput>,
+}
+
+impl PolicyCall {
+    pub(crate) fn new(
+        role: &str,
+        k: usize,
+        policy: &ElasticityPolicy,
+        plugin: &str,
+        input: Evaluation,
+        inputs: Vec<VmInput>,
+    ) -> PolicyCall {
+        PolicyCall {
+            role: role.to_string(),
+            policy: k,
+            plugin: plugin.to_string(),
+            input,
+            rule: policy.builtin_rule(),
+            inputs,
+        }
+    }
+
+    /// The built-in policy compiled natively, for a call to it: the rule
+    /// read once, or the params for one whose numbers only they can refuse
+    /// (as the `expression` plugin does). `None` for another plugin.
+    pub fn builtin(&self) -> Option<Result<Recommendation, PluginError>> {
+        (self.plugin == builtin::ID).then(|| match &self.rule {
+            Some(rule) => Ok(rule.evaluate(&self.input)),
+            None => builtin::evaluate(&self.input),
+        })
+    }
+}
 
 /// What the operator set for automatic scaling (`[engine]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,28 +243,135 @@ impl Service {
                 .is_none_or(|last| now >= last.saturating_add(cadence_ms))
     }
 
-    /// Look at the policies of every role whose turn has come; the effects
-    /// of the scale a policy made, if any.
-    pub fn autoscale(
+    /// The evaluations the roles whose turn has come need; `None` when no
+    /// role's turn has come (or the service is not RUNNING). Changes
+    /// nothing: [`Service::autoscaled`] does, with the answers.
+    pub fn policy_round(&self, now: u64, settings: AutoscaleSettings) -> Option<PolicyRound> {
+        if self.state != ServiceState::Running {
+            return None;
+        }
+        let due: Vec<usize> = (0..self.roles.len())
+            .filter(|i| self.role_due(*i, now, settings.cadence_ms))
+            .collect();
+        if due.is_empty() {
+            return None;
+        }
+        let mut calls = Vec::new();
+        for &i in &due {
+            self.role_calls(i, now, settings, &mut calls);
+        }
+        Some(PolicyRound {
+            roles: due
+                .into_iter()
+                .map(|i| (i, self.roles[i].name.clone()))
+                .collect(),
+            settings,
+            calls,
+        })
+    }
+
+    /// Role `i`'s metric policies whose period has passed, each with its
+    /// input: the VMs that count, the role, the policy's params and the
+    /// state it returned last time.
+    fn role_calls(
+        &self,
+        i: usize,
+        now: u64,
+        settings: AutoscaleSettings,
+        calls: &mut Vec<PolicyCall>,
+    ) {
+        let spec = self.spec(i);
+        let role = &self.roles[i];
+        let freshness = Freshness {
+            max_age_ms: settings.max_age_ms,
+            warmup_ms: u64::from(spec.warmup.unwrap_or(0)) * 1000,
+        };
+        for (k, policy) in spec.elasticity_policies.iter().enumerate() {
+            // One that does not read is recorded with the answers.
+            let Some(plugin) = policy.plugin() else {
+                continue;
+            };
+            let state = role.autoscale.policies.get(k);
+            if state
+                .and_then(|s| s.last_eval_ms)
+                .is_some_and(|t| now < t.saturating_add(policy.period_s().saturating_mul(1000)))
+            {
+                continue;
+            }
+            let previous = state.and_then(|s| s.state.clone());
+            let (vms, inputs) = elasticity::samples(role, &policy.metrics(), freshness, now);
+            let input = elasticity::evaluation(
+                self.id,
+                role,
+                spec,
+                policy,
+                vms,
+                previous,
+                now,
+                self.default_cooldown_s,
+            );
+            calls.push(PolicyCall::new(
+                &role.name, k, policy, plugin, input, inputs,
+            ));
+        }
+    }
+
+    /// Take the answers to `round` (in the order of its calls; a missing
+    /// one counts as a failed evaluation): each role's scheduled policies
+    /// are checked, the answers kept with their inputs, the guards applied,
+    /// and the first scale that passes them made. Roles after one that
+    /// scaled wait their turn (the service is SCALING): their answers are
+    /// dropped and their policies evaluated again at the next round. The
+    /// effects of the scale, if any.
+    pub fn autoscaled(
+        &mut self,
+        round: PolicyRound,
+        answers: Vec<Answer>,
+        now: u64,
+    ) -> Vec<Effect> {
+        if self.state != ServiceState::Running {
+            return Vec::new();
+        }
+        let mut answers = answers.into_iter();
+        let mut answered = round
+            .calls
+            .into_iter()
+            .map(|call| {
+                let answer = answers
+                    .next()
+                    .unwrap_or_else(|| Err("no answer from the policy plugin".to_string()));
+                (call, answer)
+            })
+            .peekable();
+        for (i, name) in round.roles {
+            let mut mine = Vec::new();
+            while let Some(next) = answered.next_if(|(call, _)| call.role == name) {
+                mine.push(next);
+            }
+            if self.roles.get(i).is_none_or(|r| r.name != name) {
+                continue;
+            }
+            let effects = self.autoscale_role(i, now, round.settings, mine);
+            if !effects.is_empty() {
+                return effects;
+            }
+        }
+        Vec::new()
+    }
+
+    /// For callers that evaluate where they stand (the simulator, tests):
+    /// the round, each call through `evaluate`, the answers back.
+    pub fn autoscale_with(
         &mut self,
         now: u64,
         settings: AutoscaleSettings,
         evaluate: &mut Evaluate<'_>,
     ) -> Vec<Effect> {
-        if self.state != ServiceState::Running {
+        let Some(round) = self.policy_round(now, settings) else {
             return Vec::new();
-        }
-        for i in 0..self.roles.len() {
-            if !self.role_due(i, now, settings.cadence_ms) {
-                continue;
-            }
-            let effects = self.autoscale_role(i, now, settings, evaluate);
-            if !effects.is_empty() {
-                // The service is SCALING: the other roles wait their turn.
-                return effects;
-            }
-        }
-        Vec::new()
+        };
+        let answers = round.calls.iter().map(evaluate).collect();
+        self.autoscaled(round, answers, now)
     }
 
     fn autoscale_role(
@@ -203,7 +379,7 @@ impl Service {
         i: usize,
         now: u64,
         settings: AutoscaleSettings,
-        evaluate: &mut Evaluate<'_>,
+        mut answered: Vec<(PolicyCall, Answer)>,
     ) -> Vec<Effect> {
         let spec = self.spec(i).clone();
         let cardinality = self.roles[i].cardinality;
@@ -221,15 +397,17 @@ impl Service {
 
         // Scheduled policies: a run is late, not missed, within two rounds.
         let grace_ms = settings.cadence_ms.saturating_mul(2).max(60_000);
-        for (k, raw) in spec.scheduled_policies.iter().enumerate() {
+        for (k, policy) in spec.scheduled_policies.iter().enumerate() {
             let last = self.roles[i].autoscale.scheduled[k].replace(now);
-            let Some((schedule, catch_up, adjustment)) = scheduled(raw) else {
+            // One stored by an older release that no longer reads never fires.
+            let Ok(plan) = &policy.plan else {
                 continue;
             };
+            let adjustment = plan.adjust.adjustment();
             let mut record =
                 DecisionRecord::new(now, format!("scheduled_policies[{k}]"), "schedule");
             record.cardinality = cardinality;
-            match schedule.due(last, now, grace_ms, catch_up) {
+            match plan.schedule.due(last, now, grace_ms, plan.catch_up()) {
                 Due::No => continue,
                 Due::Skipped { at_ms } => {
                     record.trace = format!("run due at {} missed", stamp(at_ms));
@@ -260,47 +438,24 @@ impl Service {
             records.push(record);
         }
 
-        // Metric policies, each when its period has passed.
-        let freshness = Freshness {
-            max_age_ms: settings.max_age_ms,
-            warmup_ms: u64::from(spec.warmup.unwrap_or(0)) * 1000,
-        };
-        for (k, raw) in spec.elasticity_policies.iter().enumerate() {
+        // Metric policies, each when its period has passed (those the round
+        // asked about), with their answers.
+        for (k, policy) in spec.elasticity_policies.iter().enumerate() {
             let name = format!("elasticity_policies[{k}]");
-            let policy = match PolicySpec::read(raw) {
-                Ok(p) => p,
-                Err(e) => {
-                    let mut record = DecisionRecord::new(now, name, "");
-                    record.verdict = format!("unusable: {e}");
-                    records.push(record);
-                    continue;
-                }
-            };
-            let state = &self.roles[i].autoscale.policies[k];
-            if state
-                .last_eval_ms
-                .is_some_and(|t| now < t.saturating_add(policy.period_s.saturating_mul(1000)))
-            {
+            if let Err(e) = &policy.rule {
+                let mut record = DecisionRecord::new(now, name, "");
+                record.verdict = format!("unusable: {e}");
+                records.push(record);
                 continue;
             }
-            let previous = state.state.clone();
-            let role = &self.roles[i];
-            let (vms, inputs) = elasticity::samples(role, &policy.metrics, freshness, now);
-            let input = elasticity::evaluation(
-                self.id,
-                role,
-                &spec,
-                &policy,
-                vms,
-                previous,
-                now,
-                self.default_cooldown_s,
-            );
-            let result = evaluate(&policy.plugin, &input);
-            let mut record = DecisionRecord::new(now, name, &policy.plugin);
+            let Some(at) = answered.iter().position(|(call, _)| call.policy == k) else {
+                continue;
+            };
+            let (call, result) = answered.swap_remove(at);
+            let mut record = DecisionRecord::new(now, name, &call.plugin);
             record.cardinality = cardinality;
-            record.state_in = input.state;
-            record.inputs = inputs;
+            record.state_in = call.input.state;
+            record.inputs = call.inputs;
             self.roles[i].autoscale.policies[k].last_eval_ms = Some(now);
             let recommendation = match result {
                 Ok(r) => r,
@@ -319,7 +474,7 @@ impl Service {
             {
                 record.verdict = format!(
                     "plugin `{}` returned a state over {MAX_STATE_BYTES} bytes: nothing changes",
-                    policy.plugin
+                    call.plugin
                 );
                 records.push(record);
                 continue;
@@ -354,7 +509,7 @@ impl Service {
                 candidates.push(Candidate {
                     record: records.len(),
                     to,
-                    metric: Some((policy.cooldown_s, recommendation.cooldown)),
+                    metric: Some((policy.cooldown_s(), recommendation.cooldown)),
                 });
             }
             records.push(record);
@@ -474,30 +629,6 @@ impl DecisionRecord {
             action: "none".into(),
         }
     }
-}
-
-/// A scheduled policy validation accepted, typed (`None` for one stored by
-/// an older release that no longer reads).
-fn scheduled(raw: &Map<String, Value>) -> Option<(Schedule, CatchUp, Adjustment)> {
-    let text = |key: &str| raw.get(key).and_then(Value::as_str);
-    let number = |key: &str| match raw.get(key)? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    };
-    let schedule =
-        Schedule::parse(text("recurrence"), text("start_time"), text("time_zone")).ok()?;
-    let catch_up = text("catch_up")
-        .and_then(CatchUp::parse)
-        .unwrap_or_default();
-    let adjustment = Adjustment {
-        kind: AdjustmentKind::parse(text("type")?)?,
-        adjust: number("adjust")?,
-        min_adjust_step: number("min_adjust_step")
-            .and_then(|n| u32::try_from(n).ok())
-            .unwrap_or(0),
-    };
-    Some((schedule, catch_up, adjustment))
 }
 
 /// A time for a record, in UTC.

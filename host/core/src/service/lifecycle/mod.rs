@@ -37,7 +37,8 @@ use serde_json::{Map, Value};
 
 pub(crate) use autoscale::bounded;
 pub use autoscale::{
-    Autoscale, AutoscaleSettings, DECISIONS_KEPT, DecisionRecord, Evaluate, PolicyState,
+    Answer, Autoscale, AutoscaleSettings, DECISIONS_KEPT, DecisionRecord, Evaluate, PolicyCall,
+    PolicyRound, PolicyState,
 };
 pub use flotilla_model::{KeyValue, Metric, VmAction, VmState, VmStatus};
 pub use networks::{NetworkAnswer, NetworkOp, NetworkStep, ServiceNetwork, from_values};
@@ -90,21 +91,15 @@ pub struct Node {
 /// `READY`, an application's own metrics). Policies decide from them.
 ///
 /// They are observations, not state: not written with the service (the
-/// next poll brings them again after a restart), and two services that
-/// differ only in them are equal, so a poll that changed nothing but the
-/// numbers does not cost a write.
-#[derive(Debug, Clone, Default)]
+/// next poll brings them again after a restart), and not part of its
+/// record ([`Service::same_record`]), so a poll that changed nothing but
+/// the numbers does not cost a write.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct VmValues {
     pub monitoring: Vec<Metric>,
     pub attributes: Vec<KeyValue>,
     /// When the poll that brought them ran (0: never polled).
     pub at_ms: u64,
-}
-
-impl PartialEq for VmValues {
-    fn eq(&self, _: &VmValues) -> bool {
-        true
-    }
 }
 
 impl VmValues {
@@ -145,6 +140,31 @@ impl VmValues {
 }
 
 impl Node {
+    /// Equal in what is written with the node: all but its values.
+    fn same_record(&self, other: &Node) -> bool {
+        let Node {
+            vm_number,
+            operation_id,
+            name,
+            vm_id,
+            vm_state,
+            ready,
+            terminating,
+            reason,
+            running_since_ms,
+            values: _,
+        } = self;
+        *vm_number == other.vm_number
+            && *operation_id == other.operation_id
+            && *name == other.name
+            && *vm_id == other.vm_id
+            && *vm_state == other.vm_state
+            && *ready == other.ready
+            && *terminating == other.terminating
+            && *reason == other.reason
+            && *running_since_ms == other.running_since_ms
+    }
+
     /// Mark the node as going away; the effect that terminates its VM, if
     /// it has one yet.
     fn terminate(&mut self, action: VmAction) -> Option<Effect> {
@@ -176,6 +196,36 @@ pub struct RoleRuntime {
     /// A `vr` role's virtual router, once its VMs are being created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vrouter: Option<Vrouter>,
+}
+
+impl RoleRuntime {
+    /// Equal in what is written with the role: all but its nodes' values.
+    fn same_record(&self, other: &RoleRuntime) -> bool {
+        let RoleRuntime {
+            name,
+            state,
+            cardinality,
+            last_vmname,
+            nodes,
+            on_hold,
+            scale_way,
+            autoscale,
+            vrouter,
+        } = self;
+        *name == other.name
+            && *state == other.state
+            && *cardinality == other.cardinality
+            && *last_vmname == other.last_vmname
+            && nodes.len() == other.nodes.len()
+            && nodes
+                .iter()
+                .zip(&other.nodes)
+                .all(|(a, b)| a.same_record(b))
+            && *on_hold == other.on_hold
+            && *scale_way == other.scale_way
+            && *autoscale == other.autoscale
+            && *vrouter == other.vrouter
+    }
 }
 
 /// The virtual router of a `vr` role: one object for all its VMs (HA
@@ -351,6 +401,61 @@ pub struct Service {
 }
 
 impl Service {
+    /// Whether `self` and `other` are equal in the service's record: all
+    /// but the values the last poll brought its VMs, which are
+    /// observations. The save rule: a round that changed nothing but the
+    /// numbers a poll brought does not cost a write.
+    pub fn same_record(&self, other: &Service) -> bool {
+        let Service {
+            id,
+            name,
+            template,
+            state,
+            roles,
+            log,
+            log_count,
+            start_time_ms,
+            deadline_ms,
+            cooldown_until_ms,
+            wait_ms,
+            deleted,
+            ownership,
+            removing_role,
+            scheduled_actions,
+            next_sched_id,
+            outbox,
+            default_cooldown_s,
+            networks,
+            removed_roles,
+            driver,
+        } = self;
+        *id == other.id
+            && *name == other.name
+            && *state == other.state
+            && *log_count == other.log_count
+            && *log == other.log
+            && *start_time_ms == other.start_time_ms
+            && *deadline_ms == other.deadline_ms
+            && *cooldown_until_ms == other.cooldown_until_ms
+            && *wait_ms == other.wait_ms
+            && *deleted == other.deleted
+            && *ownership == other.ownership
+            && *removing_role == other.removing_role
+            && *scheduled_actions == other.scheduled_actions
+            && *next_sched_id == other.next_sched_id
+            && *outbox == other.outbox
+            && *default_cooldown_s == other.default_cooldown_s
+            && *networks == other.networks
+            && *removed_roles == other.removed_roles
+            && *driver == other.driver
+            && roles.len() == other.roles.len()
+            && roles
+                .iter()
+                .zip(&other.roles)
+                .all(|(a, b)| a.same_record(b))
+            && *template == other.template
+    }
+
     /// How many of the service's VMs a driver made and has not yet seen
     /// gone (DONE).
     pub fn live_vm_count(&self) -> usize {

@@ -1,12 +1,12 @@
 use super::*;
 use crate::service::parse_template;
-use flotilla_model::{Evaluation, Recommendation};
+use flotilla_model::Recommendation;
 use serde_json::{Value, json};
 
-fn builtin(id: &str, input: &Evaluation) -> Result<Recommendation, String> {
-    match id {
-        "expression" => flotilla_policy::builtin::evaluate(input).map_err(|e| e.to_string()),
-        other => Err(format!("plugin `{other}` is not installed")),
+fn builtin(call: &PolicyCall) -> Result<Recommendation, String> {
+    match call.builtin() {
+        Some(answer) => answer.map_err(|e| e.to_string()),
+        None => Err(format!("plugin `{}` is not installed", call.plugin)),
     }
 }
 
@@ -167,11 +167,11 @@ fn a_replay_carries_state_through_shared_rounds_failures_and_scales() {
       {"type": "CHANGE", "adjust": -1, "expression": "CPU < 20", "period_number": 2}
     ]});
     // A plugin that fails now and then: live keeps the state it had.
-    let mut flaky = |id: &str, input: &Evaluation| {
-        if input.now.is_multiple_of(420) {
+    let mut flaky = |call: &PolicyCall| {
+        if call.input.now.is_multiple_of(420) {
             return Err("plugin `expression` fault (trap): now and then".to_string());
         }
-        builtin(id, input)
+        builtin(call)
     };
     let report = simulate(&scenario(role.clone(), "sine:20:400:3600", 360), &mut flaky).unwrap();
     assert!(report.events.len() >= 6, "{:?}", report.events);

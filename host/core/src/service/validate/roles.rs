@@ -2,14 +2,23 @@
 //! and the parents it names.
 
 use super::*;
+use crate::service::policy::{ElasticityPolicy, ScheduledPolicy};
 
-/// Check one role; returns its name when it is valid.
+/// A role's policies, read while they were checked: used once the whole
+/// template is valid.
+#[derive(Default)]
+pub(super) struct Policies {
+    pub elasticity: Vec<ElasticityPolicy>,
+    pub scheduled: Vec<ScheduledPolicy>,
+}
+
+/// Check one role; returns its name when it is valid, and its policies.
 pub(super) fn check_role(
     c: &mut Checker,
     role: &mut Map<String, Value>,
     path: &str,
     service_inputs: &BTreeMap<String, inputs::UserInput>,
-) -> Option<String> {
+) -> (Option<String>, Policies) {
     let name = c.string(role, "name", path, true);
     let name = match name {
         Some(n) if !n.is_empty() && n.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') => {
@@ -63,8 +72,9 @@ pub(super) fn check_role(
     for key in ROLE_GUARDS {
         c.uint(role, key, path, false);
     }
-    let elasticity = check_policies(c, role, "elasticity_policies", path, false);
-    let scheduled = check_policies(c, role, "scheduled_policies", path, true);
+    let mut policies = Policies::default();
+    let elasticity = check_policies(c, role, "elasticity_policies", path, &mut policies, false);
+    let scheduled = check_policies(c, role, "scheduled_policies", path, &mut policies, true);
 
     if is_vr {
         for key in ["min_vms", "max_vms"].iter().chain(ROLE_GUARDS) {
@@ -126,7 +136,7 @@ pub(super) fn check_role(
             "roles with policies must set both min_vms and max_vms",
         );
     }
-    name
+    (name, policies)
 }
 
 /// A role's automatic-scaling guards, in seconds: OneFlow's `cooldown`,
@@ -140,12 +150,15 @@ const ROLE_GUARDS: &[&str] = &[
     "warmup",
 ];
 
-/// Check a role's policies; returns how many there are.
+/// Check a role's policies and read them into `typed`; returns how many
+/// there are. An expression or a schedule is parsed here, once: the typed
+/// policy keeps what was parsed.
 fn check_policies(
     c: &mut Checker,
     role: &mut Map<String, Value>,
     key: &str,
     path: &str,
+    typed: &mut Policies,
     scheduled: bool,
 ) -> usize {
     let items = match role.get_mut(key) {
@@ -167,6 +180,7 @@ fn check_policies(
         // OneFlow's type, adjust and expression are the built-in one's.
         if !scheduled && p.contains_key("plugin") {
             check_plugin_policy(c, p, &at);
+            typed.elasticity.push(ElasticityPolicy::read(p.clone()));
             continue;
         }
         c.one_of(p, "type", &at, true, POLICY_TYPES);
@@ -191,18 +205,22 @@ fn check_policies(
             let start = c.string(p, "start_time", &at, false);
             let recurrence = c.string(p, "recurrence", &at, false);
             let zone = c.string(p, "time_zone", &at, false);
-            if let Err(e) = flotilla_policy::Schedule::parse(
+            let schedule = match flotilla_policy::Schedule::parse(
                 recurrence.as_deref(),
                 start.as_deref(),
                 zone.as_deref(),
             ) {
-                let target = if e.message.starts_with("set exactly one") {
-                    at.clone()
-                } else {
-                    field(&at, e.attribute)
-                };
-                c.fail(target, e.message);
-            }
+                Ok(schedule) => Some(schedule),
+                Err(e) => {
+                    let target = if e.message.starts_with("set exactly one") {
+                        at.clone()
+                    } else {
+                        field(&at, e.attribute)
+                    };
+                    c.fail(target, e.message);
+                    None
+                }
+            };
             if let Some(rule) = c.string(p, "catch_up", &at, false)
                 && flotilla_policy::CatchUp::parse(&rule).is_none()
             {
@@ -212,25 +230,35 @@ fn check_policies(
                 );
             }
             c.uint(p, "cooldown", &at, false);
+            typed
+                .scheduled
+                .push(ScheduledPolicy::read_parsed(p.clone(), schedule));
         } else {
-            match c.string(p, "expression", &at, true) {
+            let expression = match c.string(p, "expression", &at, true) {
                 Some(e) if e.trim().is_empty() => {
-                    c.fail(field(&at, "expression"), "must not be empty")
+                    c.fail(field(&at, "expression"), "must not be empty");
+                    None
                 }
                 // Parsed now, so a policy that could never be evaluated is
                 // refused when the template is created rather than failing
-                // quietly at every evaluation, as in OneFlow.
-                Some(e) => {
-                    if let Err(error) = flotilla_policy::Expression::parse(&e) {
+                // quietly at every evaluation, as in OneFlow; the typed
+                // policy keeps the tree, so evaluations do not parse it.
+                Some(e) => match flotilla_policy::ParsedExpression::parse(&e) {
+                    Ok(parsed) => Some(parsed),
+                    Err(error) => {
                         c.fail(field(&at, "expression"), format!("`{e}`: {error}"));
+                        None
                     }
-                }
-                None => {}
-            }
+                },
+                None => None,
+            };
             for k in ["period_number", "period", "cooldown"] {
                 c.uint(p, k, &at, false);
             }
             check_on_missing(c, p, &at);
+            typed
+                .elasticity
+                .push(ElasticityPolicy::read_parsed(p.clone(), expression));
         }
     }
     items.len()

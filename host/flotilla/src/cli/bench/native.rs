@@ -97,4 +97,15 @@ impl PolicyBackend for NativePolicies {
         flotilla_policy::builtin::evaluate(input)
             .map_err(|e| format!("plugin `{id}` refused the evaluation: {e}"))
     }
+
+    /// The policy as its template was read (the expression parsed then),
+    /// not its params.
+    fn evaluate_call(&self, call: &crate::service::lifecycle::PolicyCall) -> Result<Recommendation, String> {
+        match call.builtin() {
+            Some(answer) => {
+                answer.map_err(|e| format!("plugin `{}` refused the evaluation: {e}", call.plugin))
+            }
+            None => self.evaluate(&call.plugin, &call.input),
+        }
+    }
 }

@@ -255,7 +255,7 @@ fn week(library: &PluginLibrary) -> Result<super::Row, String> {
         default_cooldown_s: 300,
     };
     let start = Instant::now();
-    let report = simulate(&scenario, &mut |id, i| library.evaluate(id, i))?;
+    let report = simulate(&scenario, &mut |call| library.evaluate_call(call))?;
     let took = start.elapsed();
     Ok(super::row(
         &format!(

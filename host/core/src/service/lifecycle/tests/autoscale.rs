@@ -4,9 +4,11 @@
 //! clock.
 
 use super::testkit::{Kit, template};
-use crate::service::lifecycle::{AutoscaleSettings, DECISIONS_KEPT, DecisionRecord, VmValues};
+use crate::service::lifecycle::{
+    AutoscaleSettings, DECISIONS_KEPT, DecisionRecord, PolicyCall, VmValues,
+};
 use crate::service::state::ServiceState;
-use flotilla_model::{Evaluation, Metric, Recommendation};
+use flotilla_model::{Metric, Recommendation};
 use serde_json::{Value, json};
 
 const CADENCE: u64 = 15_000;
@@ -17,10 +19,10 @@ const SETTINGS: AutoscaleSettings = AutoscaleSettings {
 
 /// The built-in policy natively; any other plugin id answers as the engine
 /// does for a plugin that is not installed.
-fn builtin(id: &str, input: &Evaluation) -> Result<Recommendation, String> {
-    match id {
-        "expression" => flotilla_policy::builtin::evaluate(input).map_err(|e| e.to_string()),
-        other => Err(format!("plugin `{other}` is not installed")),
+fn builtin(call: &PolicyCall) -> Result<Recommendation, String> {
+    match call.builtin() {
+        Some(answer) => answer.map_err(|e| e.to_string()),
+        None => Err(format!("plugin `{}` is not installed", call.plugin)),
     }
 }
 
@@ -52,7 +54,7 @@ fn round(k: &mut Kit) -> usize {
     k.later(CADENCE);
     let effects = k.poll();
     k.drive(effects);
-    let effects = k.s.autoscale(k.now, SETTINGS, &mut builtin);
+    let effects = k.s.autoscale_with(k.now, SETTINGS, &mut builtin);
     let n = effects.len();
     k.drive(effects).settle();
     n
@@ -219,7 +221,7 @@ fn a_missing_metric_a_plugin_fault_or_an_absent_plugin_changes_nothing() {
     );
     // A fault: the engine's text is recorded and the role is left alone.
     k.later(CADENCE);
-    let effects = k.s.autoscale(k.now, SETTINGS, &mut |_, _| {
+    let effects = k.s.autoscale_with(k.now, SETTINGS, &mut |_| {
         Err("plugin `x` fault (trap): wasm trap: unreachable".into())
     });
     assert!(effects.is_empty());
@@ -291,11 +293,11 @@ fn evaluations_wait_for_the_cadence_and_the_kept_ones_are_bounded() {
     ]));
     cpu(&mut k, 10.0);
     assert!(k.s.autoscale_due(k.now, CADENCE));
-    assert!(k.s.autoscale(k.now, SETTINGS, &mut builtin).is_empty());
+    assert!(k.s.autoscale_with(k.now, SETTINGS, &mut builtin).is_empty());
     // Within the cadence: not evaluated again.
     k.later(CADENCE - 1);
     assert!(!k.s.autoscale_due(k.now, CADENCE));
-    k.s.autoscale(k.now, SETTINGS, &mut builtin);
+    k.s.autoscale_with(k.now, SETTINGS, &mut builtin);
     assert_eq!(k.s.role("web").unwrap().autoscale.decisions.len(), 1);
     for _ in 0..DECISIONS_KEPT + 10 {
         round(&mut k);
@@ -306,4 +308,98 @@ fn evaluations_wait_for_the_cadence_and_the_kept_ones_are_bounded() {
     );
     // Roles without policies keep nothing.
     assert!(k.s.role("db").unwrap().autoscale.is_empty());
+}
+
+/// `round` up to the policies: the clock moved on and the VMs polled.
+fn polled(k: &mut Kit) {
+    k.later(CADENCE);
+    let effects = k.poll();
+    k.drive(effects);
+}
+
+#[test]
+fn a_round_asks_for_evaluations_without_changing_anything_and_its_answers_scale() {
+    let mut k = with_policies(json!([
+        {"type": "CHANGE", "adjust": 1, "expression": "CPU > 80"},
+        {"plugin": "target-tracking", "period": 600, "params": {"metric": "CPU"}}
+    ]));
+    cpu(&mut k, 95.0);
+    polled(&mut k);
+    let before = k.s.clone();
+    let round = k.s.policy_round(k.now, SETTINGS).unwrap();
+    assert_eq!(k.s, before, "asking changes nothing");
+    let calls: Vec<(&str, usize, &str, bool)> = round
+        .calls
+        .iter()
+        .map(|c| {
+            (
+                c.role.as_str(),
+                c.policy,
+                c.plugin.as_str(),
+                c.rule.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("web", 0, "expression", true),
+            ("web", 1, "target-tracking", false)
+        ]
+    );
+    assert_eq!(round.calls[0].input.vms[0].value("CPU"), Some(95.0));
+    // The engine's answers, in the calls' order.
+    let answers = vec![
+        builtin(&round.calls[0]),
+        Ok(Recommendation::keep("on target")),
+    ];
+    let effects = k.s.autoscaled(round, answers, k.now);
+    assert_eq!(effects.len(), 1);
+    let decisions = &k.s.role("web").unwrap().autoscale.decisions;
+    let kept: Vec<(&str, &str)> = decisions
+        .iter()
+        .map(|d| (d.verdict.as_str(), d.action.as_str()))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("fired: CHANGE 1 gives 2", "scale to 2"),
+            ("on target", "none")
+        ]
+    );
+    assert_eq!(k.s.role("web").unwrap().cardinality, 2);
+    k.drive(effects).settle();
+    // The plugin policy's period has not passed: only the other is asked.
+    polled(&mut k);
+    let round = k.s.policy_round(k.now, SETTINGS).unwrap();
+    assert_eq!(round.calls.len(), 1);
+    // An answer that never came is a failed evaluation.
+    assert!(k.s.autoscaled(round, Vec::new(), k.now).is_empty());
+    assert_eq!(last(&k, "web").verdict, "no answer from the policy plugin");
+}
+
+#[test]
+fn the_answers_for_roles_after_one_that_scaled_are_dropped_for_the_next_round() {
+    let mut t = template("none", json!({}));
+    for i in 0..2 {
+        t["roles"][i]["min_vms"] = json!(1);
+        t["roles"][i]["max_vms"] = json!(3);
+        t["roles"][i]["elasticity_policies"] =
+            json!([{"type": "CHANGE", "adjust": 1, "expression": "CPU > 80"}]);
+    }
+    let mut k = Kit::new(t).start().settled();
+    cpu(&mut k, 95.0);
+    polled(&mut k);
+    let asked = k.s.policy_round(k.now, SETTINGS).unwrap();
+    assert_eq!(asked.calls.len(), 2);
+    let answers = asked.calls.iter().map(builtin).collect();
+    let effects = k.s.autoscaled(asked, answers, k.now);
+    assert_eq!(effects.len(), 1);
+    let second = &k.s.roles[1];
+    assert_eq!(second.cardinality, 1);
+    assert!(second.autoscale.is_empty(), "{:?}", second.autoscale);
+    // Its turn comes once the service runs again.
+    k.drive(effects).settle();
+    assert_eq!(round(&mut k), 1);
+    assert_eq!(k.s.roles[1].cardinality, 2);
 }
