@@ -6,6 +6,7 @@
 //! crate of its own (see docs/ARCHITECTURE.md): `flotilla-model` (the words
 //! host and plugins share), `flotilla-core` (the pure life cycle),
 //! `flotilla-plugin-host` (the only crate that links wasmtime),
+//! `flotilla-builtin` (the plugins built in),
 //! `flotilla-store`, `flotilla-sim` (the simulated hypervisor),
 //! `flotilla-testkit` (conformance suites) and `flotilla-server` (API and
 //! engine). They are re-exported here under short names, for the command
@@ -15,7 +16,11 @@ pub mod cli;
 
 pub use flotilla_core::{clock, permissions, service};
 pub use flotilla_model as model;
-pub use flotilla_plugin_host as plugin;
+/// The plugin host, with the plugins built into Flotilla as `builtin`.
+pub mod plugin {
+    pub use flotilla_builtin as builtin;
+    pub use flotilla_plugin_host::*;
+}
 pub use flotilla_server::{access, api, config, engine, install, onegate, registry, reload};
 pub use flotilla_sim as sim;
 pub use flotilla_store as store;
