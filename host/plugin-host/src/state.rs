@@ -83,7 +83,7 @@ impl PluginState {
                 policy: outbound,
                 denied: None,
                 deadline: None,
-                client: http_client(),
+                client: None,
             },
             memory: MemoryCap::new(memory_limit),
             config,
@@ -139,7 +139,9 @@ pub struct Outbound {
     pub denied: Option<String>,
     /// When the current call must be over.
     pub deadline: Option<Instant>,
-    client: HttpClient,
+    /// Made by the first request: most stores (every policy evaluation's)
+    /// never send one.
+    client: Option<HttpClient>,
 }
 
 impl WasiHttpHooks for Outbound {
@@ -178,7 +180,7 @@ impl WasiHttpHooks for Outbound {
         options.connect_timeout = cap(options.connect_timeout);
         options.first_byte_timeout = cap(options.first_byte_timeout);
         options.between_bytes_timeout = cap(options.between_bytes_timeout);
-        let client = self.client.clone();
+        let client = self.client.get_or_insert_with(http_client).clone();
         Box::new(async move {
             let (response, io) = send(&client, request, options).await?;
             Ok((response, Box::new(io) as Box<dyn Future<Output = _> + Send>))
