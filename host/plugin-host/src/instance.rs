@@ -65,14 +65,18 @@ fn guarded<T>(
     let _enter = span.enter();
 
     // Reset before every call: a warm store keeps the previous deadline,
-    // and the grant may have been reloaded since the last call.
-    let terms = plugin.terms();
-    store.set_epoch_deadline(deadline_ticks(&terms.limits));
+    // and the grant may have been reloaded since the last call (then the
+    // generation moved; otherwise the store's terms are current, and the
+    // lock and reference count shared with other threads are left alone).
+    if store.data().terms().generation != plugin.terms_generation() {
+        store.data_mut().set_terms(plugin.terms());
+    }
+    let limits = store.data().terms().limits;
+    store.set_epoch_deadline(deadline_ticks(&limits));
     let started = Instant::now();
     {
         let state = store.data_mut();
-        state.set_terms(&terms);
-        state.outbound.deadline = Some(started + terms.limits.timeout);
+        state.outbound.deadline = Some(started + limits.timeout);
         state.outbound.denied = None;
     }
     let stderr_mark = store.data().stderr.contents().len();
