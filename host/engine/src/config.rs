@@ -284,7 +284,7 @@ pub type AvailablePlugin = (String, Option<crate::plugin::PluginKind>);
 /// The plugins a server on `data_dir` has: the built-in ones and the files
 /// installed in `<data_dir>/plugins` (`<id>.wasm`, manifest `<id>.toml`).
 pub fn available_plugins(data_dir: Option<&Path>) -> Vec<AvailablePlugin> {
-    let mut out: Vec<AvailablePlugin> = crate::plugin::builtin::BUILTIN
+    let mut out: Vec<AvailablePlugin> = flotilla_builtin::BUILTIN
         .iter()
         .map(|b| {
             let m = b.manifest();

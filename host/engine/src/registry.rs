@@ -4,7 +4,8 @@
 //! list with the reason, and the server goes on without it.
 
 use crate::config::Config;
-use crate::plugin::{Grant, LoadedPlugin, Manifest, PluginHost, PluginKind, builtin};
+use crate::plugin::{Grant, LoadedPlugin, Manifest, PluginHost, PluginKind};
+use flotilla_builtin as builtin;
 use serde::Serialize;
 use std::path::Path;
 use std::sync::{Arc, RwLock};

@@ -6,6 +6,7 @@
 //! crate of its own (see docs/ARCHITECTURE.md): `flotilla-model` (the words
 //! host and plugins share), `flotilla-core` (the pure life cycle),
 //! `flotilla-plugin-host` (the only crate that links wasmtime),
+//! `flotilla-builtin` (the plugins built in),
 //! `flotilla-store`, `flotilla-sim` (the simulated hypervisor),
 //! `flotilla-testkit` (conformance suites), `flotilla-engine` (what runs
 //! the services: the engine, the plugin registry, live installs, reloads,
@@ -19,7 +20,11 @@ pub use flotilla_core::{clock, permissions, service};
 pub use flotilla_engine as engine;
 pub use flotilla_engine::{config, install, registry, reload};
 pub use flotilla_model as model;
-pub use flotilla_plugin_host as plugin;
+/// The plugin host, with the plugins built into Flotilla as `builtin`.
+pub mod plugin {
+    pub use flotilla_builtin as builtin;
+    pub use flotilla_plugin_host::*;
+}
 pub use flotilla_server::{access, api, onegate};
 pub use flotilla_sim as sim;
 pub use flotilla_store as store;

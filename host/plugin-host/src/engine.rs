@@ -37,6 +37,12 @@ struct HostInner {
     networks: Arc<crate::registry::RegistrySlot>,
 }
 
+/// How much of a linear memory's written pages a freed pooling slot resets
+/// by copying (from the memory's initial image, or zeros) and keeps mapped,
+/// and of a table's. See [`engine_config`].
+const MEMORY_KEEP_RESIDENT: usize = 1 << 20;
+const TABLE_KEEP_RESIDENT: usize = 64 << 10;
+
 fn engine_config(pooling: bool) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
@@ -49,6 +55,31 @@ fn engine_config(pooling: bool) -> Config {
             .total_memories(1024)
             .total_tables(2048)
             .max_memory_size(MAX_MEMORY_BYTES as usize);
+        // A freed slot must be reset before the next instance gets it. By
+        // default every page the guest touched is given back with
+        // madvise(MADV_DONTNEED): on a policy evaluation (a fresh instance
+        // each) that is a system call and a TLB shootdown on every other
+        // core running the process, and the next instance faults the same
+        // pages in again; together about a third of an evaluation. With
+        // several threads instantiating at once, their madvise calls and
+        // page faults contend in the kernel (the process's memory map, the
+        // shootdown interrupts), so two threads evaluated fewer per second
+        // than one. Where the kernel has the PAGEMAP_SCAN ioctl (Linux
+        // 6.7), the pages the guest wrote are found with it and copied back
+        // from the memory's initial image (or zeroed) in place, up to
+        // MEMORY_KEEP_RESIDENT bytes per memory, anything beyond given back
+        // as before: no page fault, no shootdown, and the next instance
+        // starts from the same contents either way. Without the ioctl,
+        // keeping the first bytes resident would copy the bottom of the
+        // guest's stack (Rust places the stack first, growing down from its
+        // top), which is seldom touched, so memories keep the default.
+        // Tables are small and written from their start (lazily filled
+        // function references), so theirs are kept either way.
+        pool.table_keep_resident(TABLE_KEEP_RESIDENT);
+        if PoolingAllocationConfig::is_pagemap_scan_available() {
+            pool.pagemap_scan(wasmtime::Enabled::Yes)
+                .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT);
+        }
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     config
@@ -236,12 +267,14 @@ impl PluginHost {
                 KindPre::Network(NetworkPluginPre::new(instance_pre).map_err(link_err)?)
             }
         };
-        let terms = Terms::new(&manifest, grant)?;
+        let id: Arc<str> = Arc::from(manifest.id.as_str());
+        let terms = Terms::new(&manifest, grant, id.clone(), self.inner.networks.clone())?;
         Ok(Arc::new(LoadedPlugin {
-            id: Arc::from(manifest.id.as_str()),
+            id,
             digest: format!("sha256:{}", hex(&Sha256::digest(wasm))),
             size: wasm.len() as u64,
             terms: std::sync::RwLock::new(Arc::new(terms)),
+            generation: AtomicU64::new(0),
             manifest,
             engine: self.inner.engine.clone(),
             pre,
@@ -323,34 +356,55 @@ pub struct LoadedPlugin {
     /// What the operator grants it; replaced by [`LoadedPlugin::regrant`]
     /// when the configuration is reloaded, read at the start of every call.
     terms: std::sync::RwLock<Arc<Terms>>,
+    /// The generation of `terms`, read without the lock: a store checks it
+    /// before each call and takes the terms again only when it moved.
+    generation: AtomicU64,
     engine: Engine,
     pub(crate) pre: KindPre,
     networks: Arc<crate::registry::RegistrySlot>,
 }
 
-/// A plugin's grant and what follows from it with its manifest.
+/// A plugin's grant and what follows from it with its manifest: all a
+/// store needs of its plugin, shared by its stores in one `Arc` (a store
+/// takes one reference, not one per part: the references are counted on
+/// memory every thread evaluating the plugin writes to).
 #[derive(Debug)]
 pub struct Terms {
     pub grant: Grant,
     pub limits: Limits,
-    pub(crate) config: Arc<BTreeMap<String, String>>,
-    pub(crate) outbound: Arc<OutboundPolicy>,
-    pub(crate) exec: Arc<crate::process::ExecPolicy>,
+    pub(crate) config: BTreeMap<String, String>,
+    pub(crate) outbound: OutboundPolicy,
+    pub(crate) exec: crate::process::ExecPolicy,
+    /// The plugin's id, for the host's log lines.
+    pub(crate) plugin: Arc<str>,
+    /// Flotilla's virtual networks, for network modes.
+    pub(crate) networks: Arc<crate::registry::RegistrySlot>,
+    /// Which grant of the plugin this is: 0 at load, then one more per
+    /// [`LoadedPlugin::regrant`] that changed it.
+    pub(crate) generation: u64,
 }
 
 impl Terms {
-    fn new(manifest: &Manifest, grant: Grant) -> Result<Terms, String> {
+    fn new(
+        manifest: &Manifest,
+        grant: Grant,
+        plugin: Arc<str>,
+        networks: Arc<crate::registry::RegistrySlot>,
+    ) -> Result<Terms, String> {
         grant.validate(&manifest.id)?;
         let outbound = OutboundPolicy::new(
             &manifest.capabilities.allowed_outbound_hosts,
             &grant.allowed_outbound_hosts,
         )?;
         Ok(Terms {
-            exec: Arc::new(crate::process::ExecPolicy::new(manifest, &grant)),
+            exec: crate::process::ExecPolicy::new(manifest, &grant),
             limits: effective_limits(manifest.kind, &manifest.limits, &grant.limits),
-            config: Arc::new(grant.config.clone()),
-            outbound: Arc::new(outbound),
+            config: grant.config.clone(),
+            outbound,
             grant,
+            plugin,
+            networks,
+            generation: 0,
         })
     }
 }
@@ -389,13 +443,27 @@ impl LoadedPlugin {
     /// from now on. Returns whether anything changed; a grant that does
     /// not validate is refused and the old one stays.
     pub fn regrant(&self, grant: Grant) -> Result<bool, String> {
-        let new = Terms::new(&self.manifest, grant)?;
+        let mut new = Terms::new(
+            &self.manifest,
+            grant,
+            self.id.clone(),
+            self.networks.clone(),
+        )?;
         let mut terms = self.terms.write().unwrap_or_else(|e| e.into_inner());
         if terms.grant == new.grant {
             return Ok(false);
         }
+        // Under the lock: whoever sees the new generation and then takes
+        // the lock finds the new terms.
+        new.generation = terms.generation + 1;
+        self.generation.store(new.generation, Ordering::Release);
         *terms = Arc::new(new);
         Ok(true)
+    }
+
+    /// The generation of the terms in force (see [`Terms::generation`]).
+    pub(crate) fn terms_generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// The programs the plugin may really start.
@@ -408,20 +476,15 @@ impl LoadedPlugin {
         self.terms().outbound.effective()
     }
 
-    /// A fresh store with this plugin's memory cap and capabilities.
+    /// A fresh store with this plugin's memory cap, capabilities and call
+    /// deadline (for its start functions; each call sets its own).
     pub(crate) fn new_store(&self) -> Store<PluginState> {
         let terms = self.terms();
-        let state = PluginState::new(
-            self.id.clone(),
-            self.kind(),
-            terms.outbound.clone(),
-            terms.limits.memory_bytes,
-            terms.config.clone(),
-            self.networks.clone(),
-            terms.exec.clone(),
-        );
+        let ticks = crate::instance::deadline_ticks(&terms.limits);
+        let state = PluginState::new(self.kind(), terms);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
+        store.set_epoch_deadline(ticks);
         store
     }
 }

@@ -65,20 +65,18 @@ fn guarded<T>(
     let _enter = span.enter();
 
     // Reset before every call: a warm store keeps the previous deadline,
-    // and the grant may have been reloaded since the last call.
-    let terms = plugin.terms();
-    let ticks = terms
-        .limits
-        .timeout
-        .as_millis()
-        .div_ceil(EPOCH_TICK.as_millis()) as u64
-        + 1;
-    store.set_epoch_deadline(ticks);
+    // and the grant may have been reloaded since the last call (then the
+    // generation moved; otherwise the store's terms are current, and the
+    // lock and reference count shared with other threads are left alone).
+    if store.data().terms().generation != plugin.terms_generation() {
+        store.data_mut().set_terms(plugin.terms());
+    }
+    let limits = store.data().terms().limits;
+    store.set_epoch_deadline(deadline_ticks(&limits));
     let started = Instant::now();
     {
         let state = store.data_mut();
-        state.set_terms(&terms);
-        state.outbound.deadline = Some(started + terms.limits.timeout);
+        state.outbound.deadline = Some(started + limits.timeout);
         state.outbound.denied = None;
     }
     let stderr_mark = store.data().stderr.contents().len();
@@ -204,15 +202,10 @@ pub(crate) fn fault(
     }
 }
 
-/// Epoch ticks for one call of `plugin`: its timeout, rounded up, plus the
-/// tick in progress.
-fn deadline_ticks(plugin: &LoadedPlugin) -> u64 {
-    plugin
-        .limits()
-        .timeout
-        .as_millis()
-        .div_ceil(EPOCH_TICK.as_millis()) as u64
-        + 1
+/// Epoch ticks for one call under `limits`: its timeout, rounded up, plus
+/// the tick in progress.
+pub(crate) fn deadline_ticks(limits: &crate::Limits) -> u64 {
+    limits.timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()) as u64 + 1
 }
 
 /// Instantiate a fresh store for `plugin`, as a fault if it fails (a
@@ -224,8 +217,8 @@ fn instantiate<B>(
     what: &str,
     pick: impl FnOnce(&KindPre, &mut Store<PluginState>) -> Option<wasmtime::Result<B>>,
 ) -> Result<(Store<PluginState>, B), PluginFault> {
+    // With the deadline of the grant it was made under.
     let mut store = plugin.new_store();
-    store.set_epoch_deadline(deadline_ticks(plugin));
     match pick(&plugin.pre, &mut store) {
         None => Err(fault(
             plugin,

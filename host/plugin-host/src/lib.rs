@@ -8,7 +8,6 @@
 //! back as a typed [`PluginFault`], never as a crash.
 
 mod bindings;
-pub mod builtin;
 mod capability;
 mod convert;
 mod driver;

@@ -324,7 +324,7 @@ fn command(path: &Path, args: &[String]) -> std::process::Command {
 
 impl wit::Host for PluginState {
     fn spawn(&mut self, program: String, args: Vec<String>) -> Result<u32, wit_types::Error> {
-        let path = self.exec.check(&program, &args).map_err(denied)?;
+        let path = self.terms().exec.check(&program, &args).map_err(denied)?;
         let mut cmd = command(&path, &args);
         cmd.stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
@@ -343,7 +343,7 @@ impl wit::Host for PluginState {
                 let _ = child.wait();
             })
             .map_err(|e| unavailable(format!("watching process {pid}: {e}")))?;
-        tracing::info!(plugin = %self.plugin, pid, program = %path.display(), "started a process");
+        tracing::info!(plugin = %self.terms().plugin, pid, program = %path.display(), "started a process");
         Ok(pid)
     }
 
@@ -353,7 +353,7 @@ impl wit::Host for PluginState {
         args: Vec<String>,
         timeout_ms: u32,
     ) -> Result<wit::Finished, wit_types::Error> {
-        let path = self.exec.check(&program, &args).map_err(denied)?;
+        let path = self.terms().exec.check(&program, &args).map_err(denied)?;
         let deadline = self.call_deadline(timeout_ms);
         let mut child = command(&path, &args)
             .stdout(std::process::Stdio::piped())
@@ -417,7 +417,7 @@ impl wit::Host for PluginState {
     }
 
     fn stats(&mut self, pid: u32) -> Result<wit::ProcessStats, wit_types::Error> {
-        if let Err(e) = self.exec.granted_process(pid) {
+        if let Err(e) = self.terms().exec.granted_process(pid) {
             // A process that exited (a zombie has no exe link) is not
             // alive; a pid of another program is not the plugin's business.
             return match stats_of(pid) {
@@ -429,7 +429,7 @@ impl wit::Host for PluginState {
     }
 
     fn kill(&mut self, pid: u32, force: bool) -> Result<(), wit_types::Error> {
-        match self.exec.granted_process(pid) {
+        match self.terms().exec.granted_process(pid) {
             Ok(()) => {}
             Err(_) if !std::path::Path::new(&format!("/proc/{pid}")).exists() => return Ok(()),
             Err(e) => return Err(denied(e)),
@@ -453,7 +453,7 @@ impl wit::Host for PluginState {
         requests: Vec<String>,
         timeout_ms: u32,
     ) -> Result<Vec<String>, wit_types::Error> {
-        let path = self.exec.granted_socket(&socket).map_err(denied)?;
+        let path = self.terms().exec.granted_socket(&socket).map_err(denied)?;
         let deadline = self.call_deadline(timeout_ms.max(1));
         let stream = std::os::unix::net::UnixStream::connect(&path)
             .map_err(|e| unavailable(format!("connecting to {socket}: {e}")))?;

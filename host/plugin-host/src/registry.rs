@@ -53,6 +53,12 @@ pub struct Scope {
 #[derive(Default)]
 pub struct RegistrySlot(RwLock<Option<Arc<dyn NetworkRegistry>>>);
 
+impl std::fmt::Debug for RegistrySlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RegistrySlot")
+    }
+}
+
 impl RegistrySlot {
     pub fn set(&self, registry: Arc<dyn NetworkRegistry>) {
         *self.0.write().unwrap_or_else(|e| e.into_inner()) = Some(registry);
@@ -81,7 +87,7 @@ impl PluginState {
     }
 
     fn registry(&self) -> Result<Arc<dyn NetworkRegistry>, wit_types::Error> {
-        self.networks.get().ok_or_else(|| {
+        self.terms().networks.get().ok_or_else(|| {
             wit_types::Error::Unsupported("this host keeps no virtual networks".into())
         })
     }

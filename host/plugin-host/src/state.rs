@@ -3,9 +3,9 @@
 //! imports (`flotilla:host/log`, `flotilla:host/config`).
 
 use super::bindings::{config, log, types};
-use super::capability::{OutboundPolicy, default_port};
+use super::capability::default_port;
+use super::engine::Terms;
 use super::manifest::PluginKind;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
@@ -18,19 +18,14 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpVi
 const STDERR_CAPACITY: usize = 64 * 1024;
 
 pub struct PluginState {
-    pub plugin: Arc<str>,
     pub kind: PluginKind,
     wasi: WasiCtx,
     table: ResourceTable,
     http: WasiHttpCtx,
+    /// With the grant in force ([`PluginState::terms`]).
     pub outbound: Outbound,
     pub memory: MemoryCap,
-    config: Arc<BTreeMap<String, String>>,
     pub stderr: MemoryOutputPipe,
-    /// Flotilla's virtual networks, for network modes.
-    pub(crate) networks: Arc<crate::registry::RegistrySlot>,
-    /// The programs and directories the operator granted.
-    pub(crate) exec: Arc<crate::process::ExecPolicy>,
     /// What the network-mode call under way is for: its registry calls
     /// may make networks for that service and operation only, and delete
     /// only the network it names.
@@ -38,15 +33,11 @@ pub struct PluginState {
 }
 
 impl PluginState {
-    pub fn new(
-        plugin: Arc<str>,
-        kind: PluginKind,
-        outbound: Arc<OutboundPolicy>,
-        memory_limit: u64,
-        config: Arc<BTreeMap<String, String>>,
-        networks: Arc<crate::registry::RegistrySlot>,
-        exec: Arc<crate::process::ExecPolicy>,
-    ) -> PluginState {
+    /// A store's state under `terms`: its memory cap, the directories it
+    /// may open, what it may reach.
+    pub(crate) fn new(kind: PluginKind, terms: Arc<Terms>) -> PluginState {
+        let exec = &terms.exec;
+        let plugin = &terms.plugin;
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         // Deny by default: no preopened directories, no environment, no
         // arguments, no sockets. Only stderr is captured.
@@ -74,40 +65,33 @@ impl PluginState {
         }
         let wasi = wasi.build();
         PluginState {
-            plugin,
             kind,
             wasi,
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
+            memory: MemoryCap::new(terms.limits.memory_bytes),
             outbound: Outbound {
-                policy: outbound,
+                terms,
                 denied: None,
                 deadline: None,
-                client: http_client(),
+                client: None,
             },
-            memory: MemoryCap::new(memory_limit),
-            config,
             stderr,
-            networks,
-            exec,
             network_scope: None,
         }
     }
 }
 
 impl PluginState {
+    /// The grant this store runs under.
+    pub(crate) fn terms(&self) -> &Arc<Terms> {
+        &self.outbound.terms
+    }
+
     /// Take the grant in force for the next call (it may have been
     /// reloaded since this store started).
-    pub(crate) fn set_terms(&mut self, terms: &crate::engine::Terms) {
-        if !Arc::ptr_eq(&self.outbound.policy, &terms.outbound) {
-            self.outbound.policy = terms.outbound.clone();
-        }
-        if !Arc::ptr_eq(&self.config, &terms.config) {
-            self.config = terms.config.clone();
-        }
-        if !Arc::ptr_eq(&self.exec, &terms.exec) {
-            self.exec = terms.exec.clone();
-        }
+    pub(crate) fn set_terms(&mut self, terms: Arc<Terms>) {
+        self.outbound.terms = terms;
     }
 }
 
@@ -133,13 +117,17 @@ impl WasiHttpView for PluginState {
 /// The wasi:http hooks: every outbound request is checked against the
 /// plugin's allow-list, and bounded by what is left of the call's budget.
 pub struct Outbound {
-    policy: Arc<OutboundPolicy>,
+    /// The grant in force: its outbound policy here, the rest for the
+    /// store's other host imports.
+    terms: Arc<Terms>,
     /// The last refused request of the current call, so the host can turn
     /// it into a capability fault even if the guest swallows the error.
     pub denied: Option<String>,
     /// When the current call must be over.
     pub deadline: Option<Instant>,
-    client: HttpClient,
+    /// Made by the first request: most stores (every policy evaluation's)
+    /// never send one.
+    client: Option<HttpClient>,
 }
 
 impl WasiHttpHooks for Outbound {
@@ -163,7 +151,7 @@ impl WasiHttpHooks for Outbound {
         let scheme = uri.scheme_str().unwrap_or("http").to_string();
         let host = uri.host().unwrap_or_default().to_string();
         let port = uri.port_u16().unwrap_or_else(|| default_port(&scheme));
-        if let Some(reason) = self.policy.check(&scheme, &host, port) {
+        if let Some(reason) = self.terms.outbound.check(&scheme, &host, port) {
             tracing::warn!(%reason, "plugin capability denied");
             self.denied = Some(reason);
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
@@ -178,7 +166,7 @@ impl WasiHttpHooks for Outbound {
         options.connect_timeout = cap(options.connect_timeout);
         options.first_byte_timeout = cap(options.first_byte_timeout);
         options.between_bytes_timeout = cap(options.between_bytes_timeout);
-        let client = self.client.clone();
+        let client = self.client.get_or_insert_with(http_client).clone();
         Box::new(async move {
             let (response, io) = send(&client, request, options).await?;
             Ok((response, Box::new(io) as Box<dyn Future<Output = _> + Send>))
@@ -312,7 +300,7 @@ impl log::Host for PluginState {
     fn log(&mut self, level: log::Level, message: String) {
         // Plugins must not flood the server log.
         let message: String = message.chars().take(4096).collect();
-        let plugin = &*self.plugin;
+        let plugin = &*self.terms().plugin;
         let kind = self.kind.as_str();
         match level {
             log::Level::Trace => tracing::trace!(plugin, kind, "{message}"),
@@ -326,6 +314,6 @@ impl log::Host for PluginState {
 
 impl config::Host for PluginState {
     fn get(&mut self, key: String) -> Option<String> {
-        self.config.get(&key).cloned()
+        self.terms().config.get(&key).cloned()
     }
 }

@@ -10,9 +10,8 @@ mod driver;
 mod network;
 mod policy;
 
-use flotilla_plugin_host::{
-    CallError, Grant, Manifest, PluginHost, PluginInfo, PluginKind, builtin,
-};
+use flotilla_builtin as builtin;
+use flotilla_plugin_host::{CallError, Grant, Manifest, PluginHost, PluginInfo, PluginKind};
 use flotilla_sim::{SimHypervisor, SimOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

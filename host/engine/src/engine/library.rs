@@ -59,7 +59,7 @@ impl PluginLibrary {
     /// simulate` and the benchmarks evaluate with, as the server does.
     pub fn builtin(host: &crate::plugin::PluginHost) -> Result<PluginLibrary, String> {
         let library = PluginLibrary::default();
-        for b in crate::plugin::builtin::BUILTIN {
+        for b in flotilla_builtin::BUILTIN {
             let manifest = b.manifest();
             if manifest.kind == crate::plugin::PluginKind::Elasticity {
                 library.install(host.load(manifest, b.wasm, Default::default())?);

@@ -48,6 +48,10 @@ pub enum BenchCommand {
         /// Services scaled for the latency measurement (0 skips it).
         #[arg(long, default_value_t = 5)]
         latency_runs: u32,
+        /// Rounds of the evaluation measurement (each: the roles through
+        /// Wasm on one thread, on two threads, natively); medians printed.
+        #[arg(long, default_value_t = 9)]
+        rounds: u32,
     },
     /// The qemu driver on real QEMU processes, granted as CONFIG says
     /// (`[plugins.qemu]`): VMs to running, the cost of a poll of them
@@ -84,7 +88,8 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode, String> {
             vms,
             plugins,
             latency_runs,
-        } => return policies::policies(roles, vms, plugins, latency_runs).await,
+            rounds,
+        } => return policies::policies(roles, vms, plugins, latency_runs, rounds).await,
         BenchCommand::Qemu { config, vms, polls } => {
             let rows = qemu::qemu(&config, vms, polls).await?;
             print_rows(rows);

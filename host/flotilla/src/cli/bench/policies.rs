@@ -1,9 +1,10 @@
 //! `flotilla bench policies`: what evaluating elasticity policies costs.
 //! One evaluation per role of many roles through the built-in expression
-//! plugin (a fresh instance each, as the server runs it) against the same
-//! policy compiled natively; other policy plugins' cost per evaluation; a
-//! week of one-minute samples simulated; and the time from a metric
-//! crossing its threshold to the scale, on an engine with a 1 s cadence.
+//! plugin (a fresh instance each, as the server runs it) on one thread and
+//! on two, against the same policy compiled natively, side by side in
+//! interleaved rounds; other policy plugins' cost per evaluation; a week of
+//! one-minute samples simulated; and the time from a metric crossing its
+//! threshold to the scale, on an engine with a 1 s cadence.
 
 use super::{TempDir, median, ms, us};
 use crate::engine::{PluginLibrary, PolicyBackend};
@@ -18,6 +19,7 @@ pub async fn policies(
     vms: u32,
     plugins: Vec<String>,
     latency_runs: u32,
+    rounds: u32,
 ) -> Result<ExitCode, String> {
     let library = tokio::task::spawn_blocking(|| {
         let host = PluginHost::new(None).map_err(|e| format!("plugin host: {e:#}"))?;
@@ -29,7 +31,7 @@ pub async fn policies(
 
     let lib = library.clone();
     rows.extend(
-        tokio::task::spawn_blocking(move || evaluations(&lib, roles, vms))
+        tokio::task::spawn_blocking(move || evaluations(&lib, roles, vms, rounds.max(1)))
             .await
             .map_err(|e| e.to_string())??,
     );
@@ -52,8 +54,10 @@ pub async fn policies(
 
     super::print_rows(rows);
     outln!(
-        "{} cores; evaluations through Wasm each start a fresh instance, as the server's do",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        "{} cores; evaluations through Wasm each start a fresh instance, as the server's do; \
+         the roles' evaluations are the median of {} rounds (one thread, two threads, native)",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        rounds.max(1)
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -92,19 +96,18 @@ const ONEFLOW: &[(&str, &str)] = &[
     ("period_number", "2"),
 ];
 
-fn evaluations(library: &PluginLibrary, roles: u32, vms: u32) -> Result<Vec<super::Row>, String> {
+fn evaluations(
+    library: &PluginLibrary,
+    roles: u32,
+    vms: u32,
+    rounds: u32,
+) -> Result<Vec<super::Row>, String> {
     let inputs: Vec<Evaluation> = (0..roles).map(|r| input(r, vms, ONEFLOW, "CPU")).collect();
-    // Warm the plugin's code path once.
-    library.evaluate("expression", &inputs[0])?;
-    let start = Instant::now();
+    // Both builds must reach the same decisions.
     let mut scaled = 0;
-    for i in &inputs {
-        scaled += usize::from(library.evaluate("expression", i)?.desired.is_some());
-    }
-    let wasm = start.elapsed();
-    let start = Instant::now();
     let mut native_scaled = 0;
     for i in &inputs {
+        scaled += usize::from(library.evaluate("expression", i)?.desired.is_some());
         native_scaled += usize::from(
             flotilla_policy::builtin::evaluate(i)
                 .map_err(|e| e.to_string())?
@@ -112,37 +115,64 @@ fn evaluations(library: &PluginLibrary, roles: u32, vms: u32) -> Result<Vec<supe
                 .is_some(),
         );
     }
-    let native = start.elapsed();
     if scaled != native_scaled {
         return Err(format!(
             "Wasm scaled {scaled} roles, native {native_scaled}: they must agree"
         ));
     }
-    // Both cores, as the engine evaluates services concurrently.
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        for half in inputs.chunks(inputs.len().div_ceil(2).max(1)) {
-            s.spawn(move || {
-                for i in half {
-                    let _ = library.evaluate("expression", i);
-                }
-            });
+    // Rounds interleave the three measurements, so that a machine whose
+    // load changes meanwhile weighs on all three alike; each is the median
+    // of its rounds.
+    let (mut wasm, mut parallel, mut native) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let start = Instant::now();
+        for i in &inputs {
+            library.evaluate("expression", i)?;
         }
-    });
-    let parallel = start.elapsed();
-    let rate = |d: Duration| format!("{:.0} evaluations/s", f64::from(roles) / d.as_secs_f64());
-    let n = f64::from(roles);
+        wasm.push(start.elapsed());
+        // Both cores, as the engine evaluates services concurrently.
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            for half in inputs.chunks(inputs.len().div_ceil(2).max(1)) {
+                s.spawn(move || {
+                    for i in half {
+                        let _ = library.evaluate("expression", i);
+                    }
+                });
+            }
+        });
+        parallel.push(start.elapsed());
+        let start = Instant::now();
+        for i in &inputs {
+            std::hint::black_box(flotilla_policy::builtin::evaluate(std::hint::black_box(i)))
+                .map_err(|e| e.to_string())?;
+        }
+        native.push(start.elapsed());
+    }
+    let median = |mut times: Vec<Duration>| {
+        times.sort();
+        times[times.len() / 2]
+    };
+    let (wasm, parallel, native) = (median(wasm), median(parallel), median(native));
+    let rate = |d: Duration| f64::from(roles) / d.as_secs_f64().max(1e-9);
+    let each = |d: Duration| {
+        format!(
+            "{:.0} evaluations/s ({} each)",
+            rate(d),
+            us(d.div_f64(f64::from(roles)))
+        )
+    };
     Ok(vec![
         super::row(
             &format!("{roles} roles × {vms} VMs, one evaluation each, one thread"),
-            "expression (Wasm)",
-            format!("{} ({} each)", rate(wasm), us(wasm.div_f64(n))),
-            "",
+            "expression (Wasm, fresh instance)",
+            each(wasm),
+            "≤ 10 µs each",
         ),
         super::row(
             "the same, the same policy compiled natively",
             "flotilla_policy::builtin",
-            format!("{} ({} each)", rate(native), us(native.div_f64(n))),
+            each(native),
             "",
         ),
         super::row(
@@ -152,13 +182,17 @@ fn evaluations(library: &PluginLibrary, roles: u32, vms: u32) -> Result<Vec<supe
                 "{:.1}×",
                 wasm.as_secs_f64() / native.as_secs_f64().max(1e-9)
             ),
-            "",
+            "≤ 6×",
         ),
         super::row(
             &format!("{roles} roles on two threads"),
-            "expression (Wasm)",
-            rate(parallel),
-            "",
+            "expression (Wasm, fresh instance)",
+            format!(
+                "{:.0} evaluations/s ({:.2}× one thread)",
+                rate(parallel),
+                rate(parallel) / rate(wasm)
+            ),
+            "≥ 1.6× one thread",
         ),
         super::row(
             "roles that scaled (both agree)",

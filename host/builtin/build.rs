@@ -1,8 +1,10 @@
 //! Builds the plugins in `plugins/` for wasm32-wasip2 so that `cargo build`,
 //! `cargo test` and `cargo run -- serve` work on a fresh clone with no
 //! extra step. The built-in plugins are embedded in the binary; every plugin
-//! (fault fixtures included) is also copied with its manifest to
-//! `target/plugins/dist/` for `flotilla plugin check` and the tests.
+//! (fault fixtures and examples included) is also copied with its manifest
+//! to `<target>/plugins/dist/` for `flotilla plugin check` and the tests,
+//! which find it at run time from the executable's path (`dist_dir`); no
+//! path of this machine is compiled in.
 
 use std::env;
 use std::fs;
@@ -30,20 +32,18 @@ const PLUGINS: &[(&str, bool)] = &[
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
-    // host/plugin-host → the workspace root.
+    // host/builtin → the workspace root.
     let workspace = manifest_dir.ancestors().nth(2).unwrap().to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
-    let target_dir = match env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => workspace.join(dir),
-        None => workspace.join("target"),
-    };
-    let plugin_target = target_dir.join("plugins");
+    let plugin_target = target_dir(&out_dir).join("plugins");
 
+    // Cargo.toml: the `plugin` profile the nested build uses lives there.
     for path in [
         "plugins",
         "examples/policies/target-tracking",
         "wit",
         "Cargo.lock",
+        "Cargo.toml",
     ] {
         println!("cargo:rerun-if-changed={}", workspace.join(path).display());
     }
@@ -103,11 +103,23 @@ fn main() {
         }
     }
     embedded.push_str("];\n");
-    embedded.push_str(&format!(
-        "/// Where the build put every plugin with its manifest.\npub const DIST_DIR: &str = {:?};\n",
-        dist.display().to_string()
-    ));
     fs::write(out_dir.join("builtin_plugins.rs"), embedded).unwrap();
+}
+
+/// The target directory this build writes into, from `OUT_DIR`
+/// (`<target>[/<triple>]/<profile>/build/<crate>-<hash>/out`): the folder
+/// above the profile's, or above the triple's when building for an explicit
+/// `--target`. Where `CARGO_TARGET_DIR`, `build.target-dir` or nothing put
+/// it, the executables are built under it too, so `dist_dir` finds
+/// `plugins/dist` by walking up from them.
+fn target_dir(out_dir: &Path) -> PathBuf {
+    let profile = out_dir.ancestors().nth(3).unwrap();
+    let above = profile.parent().unwrap();
+    let triple = env::var("TARGET").unwrap_or_default();
+    match above.file_name() {
+        Some(name) if name == triple.as_str() => above.parent().unwrap().to_path_buf(),
+        _ => above.to_path_buf(),
+    }
 }
 
 /// The plugins need the toolchain's wasm32-wasip2 standard library.
