@@ -38,23 +38,43 @@ pub const DIST_ENV: &str = "FLOTILLA_PLUGIN_DIST";
 /// `target/plugins/dist`). Nothing about the build machine is compiled in,
 /// so a copied target directory, or one named by `CARGO_TARGET_DIR`, works
 /// the same.
-pub fn dist_dir() -> Result<PathBuf, String> {
+pub fn dist_dir() -> Result<PathBuf, DistError> {
     if let Some(dir) = std::env::var_os(DIST_ENV) {
         return Ok(PathBuf::from(dir));
     }
-    let exe = std::env::current_exe()
-        .map_err(|e| format!("finding the built plugins: the running executable: {e}"))?;
+    let exe = std::env::current_exe().map_err(DistError::Executable)?;
     // Symbolic links resolved, so a link elsewhere to target/release/flotilla
     // still finds its build.
     let exe = exe.canonicalize().unwrap_or(exe);
-    search_up(&exe).ok_or_else(|| {
-        format!(
-            "no plugins/dist folder in any folder above {} (the plugins are built there \
-             with the workspace: `cargo build --release`); set {DIST_ENV} to the folder",
-            exe.display()
-        )
-    })
+    search_up(&exe).ok_or(DistError::NotFound(exe))
 }
+
+/// Why [`dist_dir`] found no folder of built plugins.
+#[derive(Debug)]
+pub enum DistError {
+    /// The running executable's path could not be read.
+    Executable(std::io::Error),
+    /// No `plugins/dist` folder above this executable.
+    NotFound(PathBuf),
+}
+
+impl std::fmt::Display for DistError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DistError::Executable(e) => {
+                write!(f, "finding the built plugins: the running executable: {e}")
+            }
+            DistError::NotFound(exe) => write!(
+                f,
+                "no plugins/dist folder in any folder above {} (the plugins are built there \
+                 with the workspace: `cargo build --release`); set {DIST_ENV} to the folder",
+                exe.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DistError {}
 
 /// The nearest `<ancestor>/plugins/dist` above `exe` that is a folder.
 fn search_up(exe: &Path) -> Option<PathBuf> {

@@ -17,6 +17,6 @@ pub mod streak;
 
 pub use adjustment::{Adjustment, AdjustmentKind, Bounds, Hold, Target};
 pub use expression::{Evaluated, Expression, ParseError, ParsedExpression, Truth};
-pub use load::LoadShape;
+pub use load::{LoadShape, ShapeError};
 pub use schedule::{CatchUp, Due, Schedule, ScheduleError};
 pub use streak::{Count, Streak};

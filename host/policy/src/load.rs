@@ -42,16 +42,50 @@ impl Default for LoadShape {
     }
 }
 
+/// Why a load's text is refused; the caller names where it was written
+/// (`SIM_LOAD`, `--load`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShapeError {
+    /// The whole text, one of whose values is not a number.
+    NotANumber(String),
+    /// A shape given the wrong count of numbers.
+    Count {
+        shape: String,
+        takes: usize,
+    },
+    SinePeriod,
+    Unknown(String),
+}
+
+impl std::fmt::Display for ShapeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ShapeError::NotANumber(text) => write!(f, "`{text}` has a value that is not a number"),
+            ShapeError::Count { shape, takes } => write!(f, "`{shape}` takes {takes} numbers"),
+            ShapeError::SinePeriod => f.write_str("a sine's period must be above 0"),
+            ShapeError::Unknown(shape) => write!(
+                f,
+                "unknown shape `{shape}` (constant, sine, ramp, step, spike)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ShapeError {}
+
 impl LoadShape {
-    pub fn parse(text: &str) -> Result<LoadShape, String> {
+    pub fn parse(text: &str) -> Result<LoadShape, ShapeError> {
         let parts: Vec<&str> = text.split(':').map(str::trim).collect();
         let nums: Result<Vec<f64>, _> = parts[1..].iter().map(|p| p.parse::<f64>()).collect();
-        let nums = nums.map_err(|_| format!("`{text}` has a value that is not a number"))?;
-        let want = |n: usize| -> Result<(), String> {
+        let nums = nums.map_err(|_| ShapeError::NotANumber(text.to_string()))?;
+        let want = |n: usize| {
             if nums.len() == n {
                 Ok(())
             } else {
-                Err(format!("`{}` takes {n} numbers", parts[0]))
+                Err(ShapeError::Count {
+                    shape: parts[0].to_string(),
+                    takes: n,
+                })
             }
         };
         Ok(match parts[0].to_ascii_lowercase().as_str() {
@@ -62,7 +96,7 @@ impl LoadShape {
             "sine" => {
                 want(3)?;
                 if nums[2] <= 0.0 {
-                    return Err("a sine's period must be above 0".into());
+                    return Err(ShapeError::SinePeriod);
                 }
                 LoadShape::Sine {
                     min: nums[0],
@@ -96,9 +130,7 @@ impl LoadShape {
                 }
             }
             other => {
-                return Err(format!(
-                    "unknown shape `{other}` (constant, sine, ramp, step, spike)"
-                ));
+                return Err(ShapeError::Unknown(other.to_string()));
             }
         })
     }

@@ -163,9 +163,8 @@ impl Behaviour {
             ready: attr(template, "SIM_READY").is_some_and(|v| v.eq_ignore_ascii_case("yes")),
             ready_after_ms: seconds_attr(template, "SIM_READY_SECONDS")?.unwrap_or(0),
             load: match attr(template, "SIM_LOAD") {
-                Some(text) => {
-                    LoadShape::parse(&text).map_err(|e| BadAttribute::new("SIM_LOAD", e))?
-                }
+                Some(text) => LoadShape::parse(&text)
+                    .map_err(|e| BadAttribute::new("SIM_LOAD", e.to_string()))?,
                 None => LoadShape::default(),
             },
             onegate: attr(template, "SIM_ONEGATE").is_some_and(|v| v.eq_ignore_ascii_case("yes")),

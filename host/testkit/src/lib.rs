@@ -27,13 +27,47 @@ pub struct CheckRow {
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Report {
-    /// Where the manifest came from (`none found: …` when the component
-    /// was checked without one).
-    pub manifest: String,
+    /// Where the manifest came from, once known (`check_file` says);
+    /// written as its text, `""` when unknown.
+    #[serde(serialize_with = "source_text")]
+    pub manifest: Option<ManifestSource>,
     pub plugin: String,
     pub version: String,
     pub kind: PluginKind,
     pub rows: Vec<CheckRow>,
+}
+
+fn source_text<S: serde::Serializer>(
+    source: &Option<ManifestSource>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match source {
+        Some(source) => s.collect_str(source),
+        None => s.serialize_str(""),
+    }
+}
+
+/// Where a plugin's manifest came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestSource {
+    /// A file: the one given, or `<name>.toml` or `plugin.toml` beside
+    /// the component.
+    File(PathBuf),
+    /// The component is a built-in plugin: its own manifest.
+    BuiltIn,
+    /// None found: a bare manifest, no capabilities, for the kind the
+    /// component exports.
+    Bare,
+}
+
+impl std::fmt::Display for ManifestSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ManifestSource::File(path) => write!(f, "{}", path.display()),
+            ManifestSource::BuiltIn => f.write_str("built-in"),
+            ManifestSource::Bare => f.write_str("none found: no capabilities"),
+        }
+    }
 }
 
 impl Report {
@@ -79,13 +113,13 @@ impl Report {
         if !faults.is_empty() {
             summary.push_str(&format!("; faults: {}", faults.join(", ")));
         }
-        let manifest = if self.manifest.starts_with("none found") {
-            format!(
+        let manifest = match &self.manifest {
+            Some(ManifestSource::Bare) => format!(
                 "manifest: none found beside the component (<name>.toml or plugin.toml): checked as a bare {} plugin named `{}` with no capabilities; installing it needs a manifest (--manifest)",
                 self.kind, self.plugin
-            )
-        } else {
-            format!("manifest: {}", self.manifest)
+            ),
+            Some(source) => format!("manifest: {source}"),
+            None => "manifest: ".to_string(),
         };
         format!("{table}\n{summary}\n{manifest}")
     }
@@ -147,7 +181,7 @@ impl Checks {
 
     fn into_report(self, manifest: &Manifest) -> Report {
         Report {
-            manifest: String::new(),
+            manifest: None,
             plugin: manifest.id.clone(),
             version: manifest.version.clone(),
             kind: manifest.kind,
@@ -217,12 +251,54 @@ pub(crate) fn check_info(
     Ok(format!("{} {}", info.name, info.version))
 }
 
+/// Why a plugin could not be checked: the suite did not run.
+#[derive(Debug)]
+pub enum CheckError {
+    /// The component or its manifest could not be read.
+    Read(PathBuf, std::io::Error),
+    /// The manifest given is not there.
+    NoManifest(PathBuf),
+    /// The manifest is refused (the reason).
+    Manifest(PathBuf, String),
+    /// The file is not a WebAssembly component.
+    NotAComponent(PathBuf, anyhow::Error),
+    /// The component exports no plugin kind (the reason).
+    NoKind(PathBuf, String),
+    /// The plugin host refused to load the plugin (its reason).
+    Load(String),
+    /// The simulated hypervisor a driver is checked against did not
+    /// start, could not listen, or could not serve.
+    SimStart(anyhow::Error),
+    SimListen(std::io::Error),
+    SimServe(std::io::Error),
+}
+
+impl std::fmt::Display for CheckError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CheckError::Read(path, e) => write!(f, "{}: {e}", path.display()),
+            CheckError::NoManifest(path) => write!(f, "{}: no such manifest", path.display()),
+            CheckError::Manifest(path, reason) | CheckError::NoKind(path, reason) => {
+                write!(f, "{}: {reason}", path.display())
+            }
+            CheckError::NotAComponent(path, e) => {
+                write!(f, "{}: not a valid component: {e:#}", path.display())
+            }
+            CheckError::Load(reason) => f.write_str(reason),
+            CheckError::SimStart(e) => write!(f, "starting a simulated hypervisor: {e:#}"),
+            CheckError::SimListen(e) => write!(f, "binding the simulated hypervisor: {e}"),
+            CheckError::SimServe(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for CheckError {}
+
 /// A plugin file and the manifest that goes with it.
 pub struct PluginFile {
     pub manifest: Manifest,
     pub wasm: Vec<u8>,
-    /// Where the manifest came from, for messages.
-    pub manifest_source: String,
+    pub manifest_source: ManifestSource,
 }
 
 /// Read a `.wasm` file and find its manifest: `--manifest`, else
@@ -233,7 +309,7 @@ pub fn read_plugin_file(
     host: &PluginHost,
     path: &Path,
     manifest: Option<&Path>,
-) -> Result<PluginFile, String> {
+) -> Result<PluginFile, CheckError> {
     read_plugin_file_with(host, path, manifest, &Progress::default())
 }
 
@@ -243,9 +319,9 @@ fn read_plugin_file_with(
     path: &Path,
     manifest: Option<&Path>,
     progress: &Progress,
-) -> Result<PluginFile, String> {
+) -> Result<PluginFile, CheckError> {
     progress.say(&format!("reading {}", path.display()));
-    let wasm = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let wasm = std::fs::read(path).map_err(|e| CheckError::Read(path.to_path_buf(), e))?;
     let candidates: Vec<PathBuf> = match manifest {
         Some(m) => vec![m.to_path_buf()],
         None => vec![
@@ -256,23 +332,23 @@ fn read_plugin_file_with(
     for candidate in candidates {
         if candidate.exists() {
             let text = std::fs::read_to_string(&candidate)
-                .map_err(|e| format!("{}: {e}", candidate.display()))?;
-            let manifest =
-                Manifest::parse(&text).map_err(|e| format!("{}: {e}", candidate.display()))?;
+                .map_err(|e| CheckError::Read(candidate.clone(), e))?;
+            let manifest = Manifest::parse(&text)
+                .map_err(|e| CheckError::Manifest(candidate.clone(), e.to_string()))?;
             return Ok(PluginFile {
                 manifest,
                 wasm,
-                manifest_source: candidate.display().to_string(),
+                manifest_source: ManifestSource::File(candidate),
             });
         } else if manifest.is_some() {
-            return Err(format!("{}: no such manifest", candidate.display()));
+            return Err(CheckError::NoManifest(candidate));
         }
     }
     if let Some(b) = builtin::BUILTIN.iter().find(|b| b.wasm == wasm.as_slice()) {
         return Ok(PluginFile {
             manifest: b.manifest(),
             wasm,
-            manifest_source: "built-in".into(),
+            manifest_source: ManifestSource::BuiltIn,
         });
     }
     progress.say(&format!(
@@ -281,10 +357,10 @@ fn read_plugin_file_with(
     ));
     let component = host
         .compile(&wasm)
-        .map_err(|e| format!("{}: not a valid component: {e:#}", path.display()))?;
+        .map_err(|e| CheckError::NotAComponent(path.to_path_buf(), e))?;
     let kind = host
         .detect_kind(&component)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|e| CheckError::NoKind(path.to_path_buf(), e.to_string()))?;
     let id = path
         .file_stem()
         .and_then(|s| s.to_str())
@@ -297,7 +373,7 @@ fn read_plugin_file_with(
     Ok(PluginFile {
         manifest: Manifest::bare(&id, kind),
         wasm,
-        manifest_source: "none found: no capabilities".into(),
+        manifest_source: ManifestSource::Bare,
     })
 }
 
@@ -315,7 +391,7 @@ pub async fn check(
     file: PluginFile,
     grant: Grant,
     options: &CheckOptions,
-) -> Result<Report, String> {
+) -> Result<Report, CheckError> {
     let manifest = file.manifest.clone();
     let progress = &options.progress;
     let load = |grant: Grant| {
@@ -324,6 +400,7 @@ pub async fn check(
             megabytes(file.wasm.len())
         ));
         host.load(manifest.clone(), &file.wasm, grant)
+            .map_err(|e| CheckError::Load(e.to_string()))
     };
     match manifest.kind {
         // A driver of processes (QEMU) runs nothing without the operator's
@@ -334,12 +411,11 @@ pub async fn check(
         }
         PluginKind::Driver => {
             progress.say("starting a simulated hypervisor for the driver");
-            let sim = SimHypervisor::open(SimOptions::default())
-                .map_err(|e| format!("starting a simulated hypervisor: {e:#}"))?;
+            let sim = SimHypervisor::open(SimOptions::default()).map_err(CheckError::SimStart)?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
-                .map_err(|e| format!("binding the simulated hypervisor: {e}"))?;
-            let addr = flotilla_sim::spawn(sim, listener).map_err(|e| e.to_string())?;
+                .map_err(CheckError::SimListen)?;
+            let addr = flotilla_sim::spawn(sim, listener).map_err(CheckError::SimServe)?;
             let mut grant = grant;
             let origin = format!("http://{addr}");
             grant.allowed_outbound_hosts.push(origin.clone());
@@ -363,7 +439,7 @@ pub async fn check_file(
     host: &PluginHost,
     path: &Path,
     manifest: Option<&Path>,
-) -> Result<Report, String> {
+) -> Result<Report, CheckError> {
     check_file_with(host, path, manifest, &CheckOptions::default()).await
 }
 
@@ -373,10 +449,10 @@ pub async fn check_file_with(
     path: &Path,
     manifest: Option<&Path>,
     options: &CheckOptions,
-) -> Result<Report, String> {
+) -> Result<Report, CheckError> {
     let file = read_plugin_file_with(host, path, manifest, &options.progress)?;
     let source = file.manifest_source.clone();
     let mut report = check(host, file, Grant::default(), options).await?;
-    report.manifest = source;
+    report.manifest = Some(source);
     Ok(report)
 }

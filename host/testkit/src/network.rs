@@ -25,30 +25,30 @@ pub struct MemoryRegistry {
 }
 
 impl MemoryRegistry {
-    pub fn new() -> Result<MemoryRegistry, String> {
+    pub fn new() -> anyhow::Result<MemoryRegistry> {
+        use anyhow::Context as _;
         let store = SqliteStore::in_memory()
-            .map_err(|e| format!("an in-memory store: {e:#}"))?
+            .context("an in-memory store")?
             .boxed();
         let json = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
-        let made = |r: anyhow::Result<u64>| r.map_err(|e| format!("{e:#}"));
-        let existing = made(store.create_resource(
+        let existing = store.create_resource(
             flotilla_store::ResourceKind::Vnet,
             "existing",
             Default::default(),
             json(serde_json::json!({"AR": [{"TYPE": "IP4", "IP": "10.7.0.1", "SIZE": "16"}]})),
-        ))?;
-        let parent = made(store.create_resource(
+        )?;
+        let parent = store.create_resource(
             flotilla_store::ResourceKind::Vnet,
             "parent",
             Default::default(),
             json(serde_json::json!({"AR": [{"TYPE": "IP4", "IP": "10.8.0.1", "SIZE": "64"}]})),
-        ))?;
-        let template = made(store.create_resource(
+        )?;
+        let template = store.create_resource(
             flotilla_store::ResourceKind::VnetTemplate,
             "lab",
             Default::default(),
             json(serde_json::json!({"AR": [{"TYPE": "IP4", "IP": "10.9.0.1", "SIZE": "16"}]})),
-        ))?;
+        )?;
         Ok(MemoryRegistry {
             store: Mutex::new(store),
             existing,
@@ -122,7 +122,7 @@ pub(super) async fn run(
     let registry = match MemoryRegistry::new() {
         Ok(r) => Arc::new(r),
         Err(e) => {
-            c.record("an in-memory registry", Err(wrong(e)));
+            c.record("an in-memory registry", Err(wrong(format!("{e:#}"))));
             return c.into_report(manifest);
         }
     };

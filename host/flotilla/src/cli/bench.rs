@@ -5,6 +5,7 @@ mod native;
 mod policies;
 mod qemu;
 
+use super::error::{CliError, Result};
 use crate::plugin::{
     Driver, DriverInstance, Evaluation, Grant, KeyValue, Metric, PluginHost, Policy,
     PolicyInstance, RoleView, VmSample, builtin,
@@ -77,7 +78,7 @@ pub enum BenchCommand {
     },
 }
 
-pub async fn run(cmd: BenchCommand) -> Result<ExitCode, String> {
+pub async fn run(cmd: BenchCommand) -> Result<ExitCode> {
     super::init_tracing("warn");
     let (calls, vms) = match cmd {
         BenchCommand::Plugins { calls, vms } => (calls, vms),
@@ -108,16 +109,16 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode, String> {
                 template: serde_json::json!({"CPU": "1", "MEMORY": "512"}),
                 hold: false,
             })
-            .map_err(|e| e.to_string())?;
+            .map_err(CliError::local)?;
         ids.push(id);
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .map_err(|e| e.to_string())?;
-    let addr = crate::sim::spawn(sim, listener).map_err(|e| e.to_string())?;
+        .map_err(CliError::local)?;
+    let addr = crate::sim::spawn(sim, listener).map_err(CliError::local)?;
     let rows = tokio::task::spawn_blocking(move || measure(format!("http://{addr}"), calls, ids))
         .await
-        .map_err(|e| e.to_string())??;
+        .map_err(CliError::local)??;
 
     print_rows(rows);
     outln!(
@@ -218,17 +219,16 @@ fn evaluation() -> Evaluation {
     }
 }
 
-fn measure(endpoint: String, calls: u32, ids: Vec<String>) -> Result<Vec<Row>, String> {
-    let err = |e: &dyn std::fmt::Display| e.to_string();
+fn measure(endpoint: String, calls: u32, ids: Vec<String>) -> Result<Vec<Row>> {
     let cache = std::env::temp_dir().join(format!("flotilla-bench-{}", std::process::id()));
-    let host = PluginHost::new(Some(cache.clone())).map_err(|e| err(&e))?;
+    let host = PluginHost::new(Some(cache.clone())).map_err(CliError::local)?;
     let mut rows = Vec::new();
 
     let sim = builtin::find("sim").ok_or("no built-in sim driver")?;
     let threshold = builtin::find("threshold").ok_or("no built-in threshold policy")?;
     for b in [sim, threshold] {
         let id = b.manifest().id;
-        host.compile(b.wasm).map_err(|e| err(&e))?; // fills the cache
+        host.compile(b.wasm).map_err(CliError::local)?; // fills the cache
         let path = host.cache_path(&cache, b.wasm);
         let load = median(50, || {
             let _ = host.load_precompiled(&path);
@@ -253,8 +253,12 @@ fn measure(endpoint: String, calls: u32, ids: Vec<String>) -> Result<Vec<Row>, S
     let mut grant = Grant::default();
     grant.allowed_outbound_hosts.push(endpoint.clone());
     grant.config.insert("endpoint".into(), endpoint);
-    let driver = host.load(sim.manifest(), sim.wasm, grant)?;
-    let policy_plugin = host.load(threshold.manifest(), threshold.wasm, Grant::default())?;
+    let driver = host
+        .load(sim.manifest(), sim.wasm, grant)
+        .map_err(CliError::local)?;
+    let policy_plugin = host
+        .load(threshold.manifest(), threshold.wasm, Grant::default())
+        .map_err(CliError::local)?;
 
     let inst = median(200, || {
         let _ = DriverInstance::new(driver.clone());
@@ -275,17 +279,17 @@ fn measure(endpoint: String, calls: u32, ids: Vec<String>) -> Result<Vec<Row>, S
         "",
     ));
 
-    let mut warm = DriverInstance::new(driver.clone()).map_err(|e| err(&e))?;
-    warm.info().map_err(|e| err(&e))?;
+    let mut warm = DriverInstance::new(driver.clone()).map_err(CliError::local)?;
+    warm.info().map_err(CliError::local)?;
     let call = mean(calls, || {
         let _ = warm.info();
     });
     rows.push(row("warm call, no I/O (info)", "sim", us(call), "≤ 2 µs"));
 
-    let supervised = Driver::start(driver.clone())?;
+    let supervised = Driver::start(driver.clone()).map_err(CliError::local)?;
     supervised
         .with_blocking(|d| d.info())
-        .map_err(|e| err(&e))?;
+        .map_err(CliError::local)?;
     let call = mean(calls / 10, || {
         let _ = supervised.with_blocking(|d| d.info());
     });
@@ -296,9 +300,9 @@ fn measure(endpoint: String, calls: u32, ids: Vec<String>) -> Result<Vec<Row>, S
         "",
     ));
 
-    let policy = Policy::new(policy_plugin)?;
+    let policy = Policy::new(policy_plugin).map_err(CliError::local)?;
     let input = evaluation();
-    let answer = policy.evaluate_blocking(&input).map_err(|e| err(&e))?;
+    let answer = policy.evaluate_blocking(&input).map_err(CliError::local)?;
     let fresh = mean(calls / 20, || {
         let _ = policy.evaluate_blocking(&input);
     });
@@ -314,12 +318,12 @@ fn measure(endpoint: String, calls: u32, ids: Vec<String>) -> Result<Vec<Row>, S
     let native_input = evaluation();
     let native_answer = flotilla_elasticity_threshold::Threshold
         .evaluate(native_input.clone())
-        .map_err(|e| err(&e))?;
+        .map_err(CliError::local)?;
     if native_answer.desired != answer.desired || native_answer.trace != answer.trace {
-        return Err(format!(
+        return Err(CliError::Local(format!(
             "native and Wasm builds disagree: {:?} vs {:?}",
             native_answer.trace, answer.trace
-        ));
+        )));
     }
     let native = mean(calls, || {
         let _ = std::hint::black_box(
@@ -342,13 +346,13 @@ fn measure(endpoint: String, calls: u32, ids: Vec<String>) -> Result<Vec<Row>, S
         "",
     ));
 
-    let statuses = warm.poll(&ids).map_err(|e| err(&e))?;
+    let statuses = warm.poll(&ids).map_err(CliError::local)?;
     if statuses.len() != ids.len() {
-        return Err(format!(
+        return Err(CliError::Local(format!(
             "poll returned {} of {} VMs",
             statuses.len(),
             ids.len()
-        ));
+        )));
     }
     let poll = median(30, || {
         let _ = warm.poll(&ids);
@@ -378,14 +382,11 @@ const INSTANCES: usize = 2;
 async fn bench_engine(
     native: bool,
     settings: crate::engine::Settings,
-) -> Result<
-    (
-        crate::engine::Engine,
-        std::sync::Arc<SimHypervisor>,
-        TempDir,
-    ),
-    String,
-> {
+) -> Result<(
+    crate::engine::Engine,
+    std::sync::Arc<SimHypervisor>,
+    TempDir,
+)> {
     bench_engine_with(native, settings, None).await
 }
 
@@ -395,24 +396,21 @@ async fn bench_engine_with(
     native: bool,
     settings: crate::engine::Settings,
     policies: Option<std::sync::Arc<crate::engine::PluginLibrary>>,
-) -> Result<
-    (
-        crate::engine::Engine,
-        std::sync::Arc<SimHypervisor>,
-        TempDir,
-    ),
-    String,
-> {
+) -> Result<(
+    crate::engine::Engine,
+    std::sync::Arc<SimHypervisor>,
+    TempDir,
+)> {
     use crate::engine::{Engine, VmBackend};
     use native::NativeSimDriver;
     use std::sync::Arc;
     let sim = SimHypervisor::open(SimOptions::default()).map_err(|e| format!("{e:#}"))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(CliError::local)?;
     let endpoint = format!(
         "http://{}",
-        crate::sim::spawn(sim.clone(), listener).map_err(|e| e.to_string())?
+        crate::sim::spawn(sim.clone(), listener).map_err(CliError::local)?
     );
     let backend: Arc<dyn VmBackend> = if native {
         Arc::new(NativeSimDriver::new(&endpoint, INSTANCES))
@@ -422,15 +420,19 @@ async fn bench_engine_with(
         let mut grant = Grant::default();
         grant.allowed_outbound_hosts.push(endpoint.clone());
         grant.config.insert("endpoint".into(), endpoint.clone());
-        Arc::new(Driver::start_pool(
-            host.load(b.manifest(), b.wasm, grant)?,
-            INSTANCES,
-        )?)
+        Arc::new(
+            Driver::start_pool(
+                host.load(b.manifest(), b.wasm, grant)
+                    .map_err(CliError::local)?,
+                INSTANCES,
+            )
+            .map_err(CliError::local)?,
+        )
     };
     let dir = TempDir(
         std::env::temp_dir().join(format!("flotilla-bench-{}-{native}", std::process::id())),
     );
-    std::fs::create_dir_all(&dir.0).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&dir.0).map_err(CliError::local)?;
     let store = crate::store::SqliteStore::open(&dir.0.join("flotilla.db"))
         .map_err(|e| format!("{e:#}"))?
         .boxed();
@@ -470,9 +472,9 @@ async fn rounds_until(
     engine: &crate::engine::Engine,
     limit: u32,
     done: impl Fn(&[std::sync::Arc<crate::service::lifecycle::Service>]) -> bool,
-) -> Result<bool, String> {
+) -> Result<bool> {
     for _ in 0..=limit {
-        engine.tick_all().await.map_err(|e| e.to_string())?;
+        engine.tick_all().await.map_err(CliError::local)?;
         let all = engine.store().services().map_err(|e| format!("{e:#}"))?;
         if done(&all) {
             return Ok(true);
@@ -482,7 +484,7 @@ async fn rounds_until(
 }
 
 /// Time to RUNNING of `services` services of `vms` VMs each, on one backend.
-async fn deploy_on(native: bool, services: u32, vms: u32) -> Result<(Duration, usize), String> {
+async fn deploy_on(native: bool, services: u32, vms: u32) -> Result<(Duration, usize)> {
     let settings = crate::engine::Settings {
         wait_ms: 600_000,
         ..Default::default()
@@ -502,15 +504,10 @@ async fn deploy_on(native: bool, services: u32, vms: u32) -> Result<(Duration, u
     for _ in 0..services {
         let engine = engine.clone();
         let template = template.clone();
-        tasks.spawn(async move {
-            engine
-                .instantiate(&template)
-                .await
-                .map_err(|e| e.to_string())
-        });
+        tasks.spawn(async move { engine.instantiate(&template).await.map_err(CliError::local) });
     }
     while let Some(r) = tasks.join_next().await {
-        r.map_err(|e| e.to_string())??;
+        r.map_err(CliError::local)??;
     }
     // Rounds until every service runs (bounded: a round per VM at most).
     let all_running = rounds_until(&engine, services * vms, |all| {
@@ -522,13 +519,15 @@ async fn deploy_on(native: bool, services: u32, vms: u32) -> Result<(Duration, u
     .await?;
     let elapsed = started.elapsed();
     if !all_running {
-        return Err(format!("not all {services} services reached RUNNING"));
+        return Err(CliError::Local(format!(
+            "not all {services} services reached RUNNING"
+        )));
     }
     Ok((elapsed, sim.vm_count()))
 }
 
 /// Scale one role from 1 VM to each size; one fresh server each.
-async fn scale(sizes: Vec<u32>) -> Result<ExitCode, String> {
+async fn scale(sizes: Vec<u32>) -> Result<ExitCode> {
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
     table.set_header(["VMs", "scale to RUNNING", "µs per VM", "VMs/s"]);
@@ -547,7 +546,7 @@ async fn scale(sizes: Vec<u32>) -> Result<ExitCode, String> {
         let id = engine
             .instantiate(&template)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(CliError::local)?;
         let running = |all: &[std::sync::Arc<crate::service::lifecycle::Service>]| {
             all.iter()
                 .all(|s| s.state == crate::service::ServiceState::Running)
@@ -557,9 +556,9 @@ async fn scale(sizes: Vec<u32>) -> Result<ExitCode, String> {
         engine
             .scale(id, "web", size, true)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(CliError::local)?;
         if !rounds_until(&engine, 1_000, running).await? {
-            return Err(format!("the role never ran {size} VMs"));
+            return Err(CliError::Local(format!("the role never ran {size} VMs")));
         }
         let t = started.elapsed();
         table.add_row([
@@ -574,7 +573,7 @@ async fn scale(sizes: Vec<u32>) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn deploy(services: u32, vms: u32) -> Result<ExitCode, String> {
+async fn deploy(services: u32, vms: u32) -> Result<ExitCode> {
     if services == 0 || vms < 2 {
         return Err("--services must be at least 1 and --vms at least 2".into());
     }

@@ -21,6 +21,12 @@ pub enum CliError {
 pub type Result<T, E = CliError> = std::result::Result<T, E>;
 
 impl CliError {
+    /// A step on this machine that failed, in its own words (another
+    /// crate's error, a task that did not finish).
+    pub fn local(e: impl fmt::Display) -> CliError {
+        CliError::Local(e.to_string())
+    }
+
     /// The API's status, when it answered.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -54,9 +60,16 @@ impl From<&str> for CliError {
     }
 }
 
-/// For the commands whose helpers still speak in messages.
-impl From<CliError> for String {
-    fn from(e: CliError) -> String {
-        e.to_string()
+/// An argument refused, naming it.
+impl From<crate::model::FieldError> for CliError {
+    fn from(e: crate::model::FieldError) -> CliError {
+        CliError::local(e)
+    }
+}
+
+/// `plugin check` and `plugin call` on a file that cannot be checked.
+impl From<crate::testkit::CheckError> for CliError {
+    fn from(e: crate::testkit::CheckError) -> CliError {
+        CliError::local(e)
     }
 }

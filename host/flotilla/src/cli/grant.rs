@@ -65,7 +65,7 @@ pub fn run(cmd: GrantCommand) -> Result<ExitCode> {
         qemu: args.qemu.unwrap_or(qemu),
         qemu_img: args.qemu_img.unwrap_or(qemu_img),
     };
-    let block = request.toml()?;
+    let block = request.toml().map_err(CliError::local)?;
     // What a server would read: a block it refuses is never printed.
     crate::config::Config::parse(&block).map_err(|e| format!("the grant does not load: {e}"))?;
     let Some(file) = args.write else {

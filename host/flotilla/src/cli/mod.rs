@@ -40,7 +40,6 @@ mod systemd;
 mod templates;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use error::CliError;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -175,8 +174,8 @@ fn hide_in(command: clap::Command, path: &[&str], hidden: &[clap::Arg]) -> clap:
 
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Serve(args) => serve::serve(args).await.map_err(CliError::from),
-        Command::SimHypervisor(args) => serve::sim_hypervisor(args).await.map_err(CliError::from),
+        Command::Serve(args) => serve::serve(args).await,
+        Command::SimHypervisor(args) => serve::sim_hypervisor(args).await,
         Command::Template(cmd) => templates::run(&cli.api, cmd).await,
         Command::Service(cmd) => services::run(&cli.api, cmd).await,
         Command::VmTemplate(cmd) => resources::run(&cli.api, resources::VM_TEMPLATE, cmd).await,
@@ -185,9 +184,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Vntemplate(cmd) => networks::vntemplate(&cli.api, cmd).await,
         Command::User(cmd) => accounts::users(&cli.api, cmd).await,
         Command::Group(cmd) => accounts::groups(&cli.api, cmd).await,
-        Command::Plugin(cmd) => plugin::run(&cli.api, cmd).await.map_err(CliError::from),
-        Command::Policy(cmd) => policy::run(&cli.api, cmd).await.map_err(CliError::from),
-        Command::Bench(cmd) => bench::run(cmd).await.map_err(CliError::from),
+        Command::Plugin(cmd) => plugin::run(&cli.api, cmd).await,
+        Command::Policy(cmd) => policy::run(&cli.api, cmd).await,
+        Command::Bench(cmd) => bench::run(cmd).await,
         Command::Backup(args) => backup::backup(args),
         Command::Config(cmd) => config::run(cmd),
         Command::Restore(args) => backup::restore(args),

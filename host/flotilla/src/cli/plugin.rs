@@ -1,6 +1,8 @@
 //! `flotilla plugin list | check | call | install | remove`.
 
 use super::connection::ApiArgs;
+use super::error::{CliError, Result};
+use crate::model::FieldError;
 use crate::plugin::{
     CallError, DriverInstance, Grant, NetworkInstance, PluginHost, PluginKind, PolicyInstance,
     VmAction, builtin,
@@ -66,13 +68,13 @@ pub enum PluginCommand {
     Grant(super::grant::GrantCommand),
 }
 
-pub async fn run(args: &ApiArgs, cmd: PluginCommand) -> Result<ExitCode, String> {
+pub async fn run(args: &ApiArgs, cmd: PluginCommand) -> Result<ExitCode> {
     let json = args.json;
     // Faults are part of the output of check and call; keep the log quiet.
     super::init_tracing("error");
     match cmd {
         PluginCommand::List => list(args).await,
-        PluginCommand::Grant(cmd) => super::grant::run(cmd).map_err(String::from),
+        PluginCommand::Grant(cmd) => super::grant::run(cmd),
         PluginCommand::Check {
             file,
             manifest,
@@ -90,11 +92,11 @@ pub async fn run(args: &ApiArgs, cmd: PluginCommand) -> Result<ExitCode, String>
             call(&plugin, &function, &args, manifest, &endpoint)
         })
         .await
-        .map_err(|e| e.to_string())?,
+        .map_err(CliError::local)?,
     }
 }
 
-async fn list(args: &ApiArgs) -> Result<ExitCode, String> {
+async fn list(args: &ApiArgs) -> Result<ExitCode> {
     let value = args.connect()?.get("/plugins").await?;
     if args.json {
         outln!(
@@ -175,7 +177,7 @@ fn status(p: &PluginSummary) -> String {
 
 /// The manifest beside a component, as `plugin check` finds it; an
 /// install without one is refused here rather than by the server.
-fn manifest_text(file: &std::path::Path, manifest: Option<PathBuf>) -> Result<String, String> {
+fn manifest_text(file: &std::path::Path, manifest: Option<PathBuf>) -> Result<String> {
     let candidates = match manifest {
         Some(m) => vec![m],
         None => vec![
@@ -186,22 +188,18 @@ fn manifest_text(file: &std::path::Path, manifest: Option<PathBuf>) -> Result<St
     for candidate in &candidates {
         if candidate.exists() {
             return std::fs::read_to_string(candidate)
-                .map_err(|e| format!("{}: {e}", candidate.display()));
+                .map_err(|e| CliError::Local(format!("{}: {e}", candidate.display())));
         }
     }
     let looked: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
-    Err(format!(
+    Err(CliError::Local(format!(
         "no manifest for {}: looked for {}; give one with --manifest",
         file.display(),
         looked.join(" and ")
-    ))
+    )))
 }
 
-async fn install(
-    args: &ApiArgs,
-    file: PathBuf,
-    manifest: Option<PathBuf>,
-) -> Result<ExitCode, String> {
+async fn install(args: &ApiArgs, file: PathBuf, manifest: Option<PathBuf>) -> Result<ExitCode> {
     use base64::Engine as _;
     let manifest = manifest_text(&file, manifest)?;
     progress(&format!("reading {}", file.display()));
@@ -236,7 +234,7 @@ async fn install(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn remove(args: &ApiArgs, id: &str) -> Result<ExitCode, String> {
+async fn remove(args: &ApiArgs, id: &str) -> Result<ExitCode> {
     args.connect()?
         .delete(&format!("/plugins/{id}"), None)
         .await?;
@@ -250,12 +248,12 @@ fn progress(what: &str) {
 }
 
 /// `KEY=VALUE`, for `--param`.
-fn key_value(text: &str) -> Result<(String, String), String> {
+fn key_value(text: &str) -> Result<(String, String), FieldError> {
     match text.split_once('=') {
         Some((key, value)) if !key.trim().is_empty() => {
             Ok((key.trim().to_string(), value.to_string()))
         }
-        _ => Err(format!("`{text}`: expected KEY=VALUE")),
+        _ => Err(FieldError::new(format!("`{text}`"), "expected KEY=VALUE")),
     }
 }
 
@@ -264,7 +262,7 @@ async fn check(
     manifest: Option<PathBuf>,
     params: Vec<(String, String)>,
     json: bool,
-) -> Result<ExitCode, String> {
+) -> Result<ExitCode> {
     let host = PluginHost::new(None).map_err(|e| format!("plugin host: {e:#}"))?;
     let options = testkit::CheckOptions {
         params,
@@ -286,11 +284,17 @@ async fn check(
     })
 }
 
-fn arg<T: serde::de::DeserializeOwned>(args: &[String], i: usize, what: &str) -> Result<T, String> {
+/// Argument `i` (from 0) of `plugin call`, read as JSON.
+fn arg<T: serde::de::DeserializeOwned>(
+    args: &[String],
+    i: usize,
+    what: &str,
+) -> Result<T, FieldError> {
     let raw = args
         .get(i)
-        .ok_or_else(|| format!("argument {}: missing {what}", i + 1))?;
-    serde_json::from_str(raw).map_err(|e| format!("argument {} ({what}): {e}", i + 1))
+        .ok_or_else(|| FieldError::new(format!("argument {}", i + 1), format!("missing {what}")))?;
+    serde_json::from_str(raw)
+        .map_err(|e| FieldError::new(format!("argument {} ({what})", i + 1), e.to_string()))
 }
 
 fn call(
@@ -299,13 +303,13 @@ fn call(
     args: &[String],
     manifest: Option<PathBuf>,
     endpoint: &str,
-) -> Result<ExitCode, String> {
+) -> Result<ExitCode> {
     let host = PluginHost::new(None).map_err(|e| format!("plugin host: {e:#}"))?;
     let file = match builtin::find(plugin) {
         Some(b) => testkit::PluginFile {
             manifest: b.manifest(),
             wasm: b.wasm.to_vec(),
-            manifest_source: "built-in".into(),
+            manifest_source: testkit::ManifestSource::BuiltIn,
         },
         None => {
             testkit::read_plugin_file(&host, std::path::Path::new(plugin), manifest.as_deref())?
@@ -318,11 +322,12 @@ fn call(
             .push(endpoint.trim_end_matches('/').to_string());
         grant.config.insert("endpoint".into(), endpoint.to_string());
     }
-    let loaded = host.load(file.manifest, &file.wasm, grant)?;
-    let fault = |f: crate::plugin::PluginFault| f.to_string();
+    let loaded = host
+        .load(file.manifest, &file.wasm, grant)
+        .map_err(CliError::local)?;
     let result: Result<serde_json::Value, CallError> = match loaded.kind() {
         PluginKind::Driver => {
-            let mut d = DriverInstance::new(loaded).map_err(fault)?;
+            let mut d = DriverInstance::new(loaded).map_err(CliError::local)?;
             match function {
                 "info" => d.info().map(|v| serde_json::json!(v)),
                 "create" => d
@@ -333,7 +338,7 @@ fn call(
                     let name = args
                         .get(1)
                         .ok_or("argument 2: missing action (terminate, poweroff, …)")?;
-                    let action = VmAction::try_from(name.clone()).map_err(|e| e.to_string())?;
+                    let action = VmAction::try_from(name.clone()).map_err(CliError::local)?;
                     let kv: std::collections::BTreeMap<String, String> = if args.len() > 2 {
                         arg(args, 2, "an object of action arguments")?
                     } else {
@@ -350,28 +355,28 @@ fn call(
                     .map(|v| serde_json::json!(v)),
                 "list" => d.list().map(|v| serde_json::json!(v)),
                 other => {
-                    return Err(format!(
+                    return Err(CliError::Local(format!(
                         "`{other}` is not a driver function (info, create, act, poll, list)"
-                    ));
+                    )));
                 }
             }
         }
         PluginKind::Elasticity => {
-            let mut p = PolicyInstance::new(loaded).map_err(fault)?;
+            let mut p = PolicyInstance::new(loaded).map_err(CliError::local)?;
             match function {
                 "info" => p.info().map(|v| serde_json::json!(v)),
                 "evaluate" => p
                     .evaluate(&arg(args, 0, "an evaluation object")?)
                     .map(|v| serde_json::json!(v)),
                 other => {
-                    return Err(format!(
+                    return Err(CliError::Local(format!(
                         "`{other}` is not a policy function (info, evaluate)"
-                    ));
+                    )));
                 }
             }
         }
         PluginKind::Network => {
-            let mut n = NetworkInstance::new(loaded).map_err(fault)?;
+            let mut n = NetworkInstance::new(loaded).map_err(CliError::local)?;
             match function {
                 "info" => n.info().map(|v| serde_json::json!(v)),
                 "deploy" => n
@@ -384,9 +389,9 @@ fn call(
                     .undeploy(&arg(args, 0, "a lease object")?)
                     .map(|_| serde_json::json!(null)),
                 other => {
-                    return Err(format!(
+                    return Err(CliError::Local(format!(
                         "`{other}` is not a network function (info, deploy, status, undeploy)"
-                    ));
+                    )));
                 }
             }
         }

@@ -4,8 +4,10 @@
 //! or, with `--service`, a live role's recorded evaluations run again.
 
 use super::connection::ApiArgs;
+use super::error::{CliError, Result};
 use super::output::time;
 use crate::engine::{PluginLibrary, PolicyBackend};
+use crate::model::FieldError;
 use crate::plugin::PluginHost;
 use crate::service::LoadShape;
 use crate::service::elasticity::VmInput;
@@ -70,29 +72,29 @@ pub struct SimulateArgs {
     service: Option<u64>,
 }
 
-pub async fn run(api: &ApiArgs, cmd: PolicyCommand) -> Result<ExitCode, String> {
+pub async fn run(api: &ApiArgs, cmd: PolicyCommand) -> Result<ExitCode> {
     super::init_tracing("error");
     let PolicyCommand::Simulate(args) = cmd;
     let plugins = args.plugins.clone();
     let (library, policies) = tokio::task::spawn_blocking(move || library(&plugins))
         .await
-        .map_err(|e| e.to_string())??;
+        .map_err(CliError::local)??;
     match args.service {
         Some(id) => replay(api, id, args.role.as_deref(), library).await,
         None => {
             let json = api.json;
             tokio::task::spawn_blocking(move || simulate(&args, &library, &policies, json))
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(CliError::local)?
         }
     }
 }
 
 /// The built-in policy plugins and the ones given, as the server loads
 /// them, with the ids of the policy plugins among them.
-fn library(files: &[PathBuf]) -> Result<(Arc<PluginLibrary>, Vec<String>), String> {
+fn library(files: &[PathBuf]) -> Result<(Arc<PluginLibrary>, Vec<String>)> {
     let host = PluginHost::new(None).map_err(|e| format!("plugin host: {e:#}"))?;
-    let library = PluginLibrary::builtin(&host)?;
+    let library = PluginLibrary::builtin(&host).map_err(CliError::local)?;
     let mut policies: Vec<String> = crate::plugin::builtin::BUILTIN
         .iter()
         .map(|b| b.manifest())
@@ -104,31 +106,37 @@ fn library(files: &[PathBuf]) -> Result<(Arc<PluginLibrary>, Vec<String>), Strin
         if found.manifest.kind == crate::plugin::PluginKind::Elasticity {
             policies.push(found.manifest.id.clone());
         }
-        library.install(host.load(found.manifest, &found.wasm, Default::default())?);
+        library.install(
+            host.load(found.manifest, &found.wasm, Default::default())
+                .map_err(CliError::local)?,
+        );
     }
     Ok((Arc::new(library), policies))
 }
 
 /// `90s`, `30m`, `24h`, `7d` or plain seconds, in milliseconds.
-fn duration(what: &str, text: &str) -> Result<u64, String> {
+fn duration(what: &str, text: &str) -> Result<u64, FieldError> {
+    let refused = |reason: String| FieldError::new(format!("--{what}"), reason);
     let text = text.trim();
     let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         Some((i, _)) => text.split_at(i),
         None => (text, "s"),
     };
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("--{what}: `{text}` is not a duration such as 90s, 30m, 24h, 7d"))?;
+    let n: u64 = number.parse().map_err(|_| {
+        refused(format!(
+            "`{text}` is not a duration such as 90s, 30m, 24h, 7d"
+        ))
+    })?;
     let unit_ms = match unit {
         "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
-        _ => return Err(format!("--{what}: `{unit}` is not a unit (s, m, h, d)")),
+        _ => return Err(refused(format!("`{unit}` is not a unit (s, m, h, d)"))),
     };
     n.checked_mul(unit_ms)
         .filter(|ms| *ms > 0 || what == "boot" || what == "default-cooldown")
-        .ok_or_else(|| format!("--{what}: `{text}` is out of range"))
+        .ok_or_else(|| refused(format!("`{text}` is out of range")))
 }
 
 fn simulate(
@@ -136,7 +144,7 @@ fn simulate(
     library: &PluginLibrary,
     policies: &[String],
     json: bool,
-) -> Result<ExitCode, String> {
+) -> Result<ExitCode> {
     let path = args.template.as_ref().ok_or("a template file is needed")?;
     let document = super::output::read_json(path)?;
     let template = crate::service::parse_template(&document).map_err(|errors| {
@@ -181,7 +189,7 @@ fn simulate(
     let scenario = Scenario {
         template,
         role,
-        load: LoadShape::parse(&args.load).map_err(|e| format!("--load: {e}"))?,
+        load: LoadShape::parse(&args.load).map_err(|e| FieldError::new("--load", e.to_string()))?,
         metric: args.metric.trim().to_string(),
         per_vm: args.per_vm,
         duration_ms: duration("duration", &args.duration)?,
@@ -194,10 +202,11 @@ fn simulate(
         default_cooldown_s: u32::try_from(
             duration("default-cooldown", &args.default_cooldown)? / 1000,
         )
-        .map_err(|_| "--default-cooldown: out of range".to_string())?,
+        .map_err(|_| FieldError::new("--default-cooldown", "out of range"))?,
     };
     let started = std::time::Instant::now();
-    let report = simulation::simulate(&scenario, &mut |call| library.evaluate_call(call))?;
+    let report = simulation::simulate(&scenario, &mut |call| library.evaluate_call(call))
+        .map_err(CliError::local)?;
     let elapsed = started.elapsed();
     if json {
         outln!(
@@ -319,7 +328,7 @@ async fn replay(
     id: u64,
     role: Option<&str>,
     library: Arc<PluginLibrary>,
-) -> Result<ExitCode, String> {
+) -> Result<ExitCode> {
     let client = api.connect()?;
     let doc = client.get(&format!("/service/{id}")).await?;
     let roles = doc["DOCUMENT"]["TEMPLATE"]["BODY"]["roles"]
@@ -358,7 +367,7 @@ async fn replay(
         })
     })
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(CliError::local)?;
     let same = replayed.iter().filter(|r| r.same).count();
     if json {
         outln!(

@@ -1,6 +1,8 @@
 //! `flotilla serve` and `flotilla sim-hypervisor`.
 
 use super::DataArgs;
+use super::error::{CliError, Result};
+use crate::api::ready::Reconciliation;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::plugin::{Grant, PluginHost};
@@ -46,18 +48,24 @@ pub struct SimArgs {
     boot_seconds: f64,
 }
 
-fn create_dir(dir: &std::path::Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| format!("cannot create the data directory {}: {e}", dir.display()))
-}
-
-async fn bind(addr: SocketAddr, what: &str) -> Result<tokio::net::TcpListener, String> {
-    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        format!("cannot listen on {addr} for the {what}: {e} (is another flotilla running?)")
+fn create_dir(dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        CliError::Local(format!(
+            "cannot create the data directory {}: {e}",
+            dir.display()
+        ))
     })
 }
 
-fn boot_ms(seconds: f64) -> Result<u64, String> {
+async fn bind(addr: SocketAddr, what: &str) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        CliError::Local(format!(
+            "cannot listen on {addr} for the {what}: {e} (is another flotilla running?)"
+        ))
+    })
+}
+
+fn boot_ms(seconds: f64) -> Result<u64> {
     if seconds >= 0.0 && seconds.is_finite() {
         Ok((seconds * 1000.0) as u64)
     } else {
@@ -69,7 +77,7 @@ async fn start_sim(
     data_dir: &std::path::Path,
     listen: SocketAddr,
     boot_seconds: f64,
-) -> Result<SocketAddr, String> {
+) -> Result<SocketAddr> {
     let hypervisor = SimHypervisor::open(SimOptions {
         database: Some(data_dir.join("sim-hypervisor.db")),
         default_boot_ms: boot_ms(boot_seconds)?,
@@ -77,10 +85,10 @@ async fn start_sim(
     })
     .map_err(|e| format!("simulated hypervisor: {e:#}"))?;
     let listener = bind(listen, "simulated hypervisor").await?;
-    sim::spawn(hypervisor, listener).map_err(|e| e.to_string())
+    sim::spawn(hypervisor, listener).map_err(CliError::local)
 }
 
-pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
     super::init_tracing_as("info", args.log_format);
     let data_dir = args.data.dir();
     create_dir(&data_dir)?;
@@ -88,7 +96,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         .config
         .clone()
         .unwrap_or_else(|| data_dir.join("flotilla.toml"));
-    let mut config = Config::load(&config_path)?;
+    let mut config = Config::load(&config_path).map_err(CliError::local)?;
     config
         .check_plugin_ids(&crate::config::available_plugins(Some(&data_dir)))
         .map_err(|e| format!("{}: {e}", config_path.display()))?;
@@ -147,7 +155,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
             path.display()
         ),
         Ok(None) => {}
-        Err(e) => return Err(format!("creating the oneadmin user: {e}")),
+        Err(e) => return Err(CliError::Local(format!("creating the oneadmin user: {e}"))),
     }
     refuse_open_secrets(&data_dir)?;
     // Every loaded elasticity and network plugin, by id; installing one
@@ -175,10 +183,13 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         Some(driver) => {
             let engine = crate::engine::Engine::with_plugins(
                 store,
-                Arc::new(crate::plugin::Driver::start_pool(
-                    driver.clone(),
-                    config.engine.driver_instances,
-                )?),
+                Arc::new(
+                    crate::plugin::Driver::start_pool(
+                        driver.clone(),
+                        config.engine.driver_instances,
+                    )
+                    .map_err(CliError::local)?,
+                ),
                 policies.clone(),
                 policies.clone(),
                 clock.clone(),
@@ -193,21 +204,25 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
                     metric_max_age_ms: config.engine.metric_max_age_seconds.saturating_mul(1000),
                 },
             );
-            engine.adopt_driver(&config.engine.driver)?;
+            engine
+                .adopt_driver(&config.engine.driver)
+                .map_err(CliError::local)?;
             // Network modes reach the store's networks through the engine.
             host.set_network_registry(Arc::new(crate::engine::StoreRegistry::new(&engine)));
             if config.onegate.enabled {
                 start_onegate(&engine, &config.onegate, &data_dir, saved_reports).await?;
             }
             super::systemd::notify("STATUS=reconciling with the driver");
-            let reconciled = engine.reconcile().await.map_err(|e| e.to_string());
-            match &reconciled {
+            startup.reconciled(match engine.reconcile().await {
                 Ok((adopted, orphans)) => {
-                    tracing::info!(adopted, orphans, "reconciled with the driver")
+                    tracing::info!(adopted, orphans, "reconciled with the driver");
+                    Reconciliation::Ran { adopted, orphans }
                 }
-                Err(e) => tracing::warn!("reconciliation skipped: {e}"),
-            }
-            startup.reconciled(reconciled);
+                Err(e) => {
+                    tracing::warn!("reconciliation skipped: {e}");
+                    Reconciliation::Failed(e.to_string())
+                }
+            });
             engine.spawn_loop(std::time::Duration::from_millis(config.engine.tick_ms));
             (Some(engine), None)
         }
@@ -251,7 +266,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         rendered: Default::default(),
     });
     let listener = bind(config.server.listen, "API").await?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(CliError::local)?;
     tracing::info!(data_dir = %data_dir.display(), "Flotilla API on http://{addr}");
     tell_the_service_manager(state.clone(), addr).await;
     feed_the_watchdog(state.clone());
@@ -273,7 +288,8 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
 /// at boot) is tried again every 5 s until it runs; then the server is
 /// ready and says so.
 fn retry_reconciliation(state: Arc<AppState>, addr: SocketAddr) {
-    let (Some(engine), Some(Err(_))) = (state.engine.clone(), state.startup.reconciliation())
+    let (Some(engine), Some(Reconciliation::Failed(_))) =
+        (state.engine.clone(), state.startup.reconciliation())
     else {
         return;
     };
@@ -281,19 +297,19 @@ fn retry_reconciliation(state: Arc<AppState>, addr: SocketAddr) {
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(5)).await;
             match engine.reconcile().await {
-                Ok(done) => {
-                    tracing::info!(
-                        adopted = done.0,
-                        orphans = done.1,
-                        "reconciled with the driver"
-                    );
-                    state.startup.reconciled(Ok(done));
+                Ok((adopted, orphans)) => {
+                    tracing::info!(adopted, orphans, "reconciled with the driver");
+                    state
+                        .startup
+                        .reconciled(Reconciliation::Ran { adopted, orphans });
                     tell_the_service_manager(state, addr).await;
                     return;
                 }
                 Err(e) => {
                     tracing::warn!("reconciliation failed again, retrying in 5 s: {e}");
-                    state.startup.reconciled(Err(e.to_string()));
+                    state
+                        .startup
+                        .reconciled(Reconciliation::Failed(e.to_string()));
                 }
             }
         }
@@ -338,7 +354,7 @@ fn reload_on_sighup(state: Arc<AppState>) {
 
 /// oneadmin's password in `one_auth` is for its owner only: a server
 /// refuses to start while others may read it.
-fn refuse_open_secrets(data_dir: &std::path::Path) -> Result<(), String> {
+fn refuse_open_secrets(data_dir: &std::path::Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
     let path = data_dir.join("one_auth");
     let Ok(meta) = std::fs::metadata(&path) else {
@@ -346,11 +362,11 @@ fn refuse_open_secrets(data_dir: &std::path::Path) -> Result<(), String> {
     };
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(format!(
+        return Err(CliError::Local(format!(
             "{} holds oneadmin's password and others may read it (mode {mode:o}): run `chmod 600 {}`",
             path.display(),
             path.display()
-        ));
+        )));
     }
     Ok(())
 }
@@ -405,7 +421,7 @@ fn feed_the_watchdog(state: Arc<AppState>) {
     });
 }
 
-pub async fn sim_hypervisor(args: SimArgs) -> Result<ExitCode, String> {
+pub async fn sim_hypervisor(args: SimArgs) -> Result<ExitCode> {
     super::init_tracing("info");
     let data_dir = args.data.dir();
     create_dir(&data_dir)?;
@@ -421,11 +437,11 @@ async fn start_onegate(
     config: &crate::config::OneGateConfig,
     data_dir: &std::path::Path,
     saved: Vec<crate::store::VmReport>,
-) -> Result<(), String> {
+) -> Result<()> {
     use crate::onegate::{OneGate, Reports, token::Signer};
-    let signer = Signer::load_or_create(data_dir)?;
+    let signer = Signer::load_or_create(data_dir).map_err(CliError::local)?;
     let listener = bind(config.listen, "OneGate").await?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(CliError::local)?;
     let endpoint = config
         .endpoint
         .clone()

@@ -65,7 +65,7 @@ pub(super) async fn refuse_oversize(request: Request, next: Next) -> Response {
 /// A JSON request body. Like OneFlow, the body is read as JSON whatever
 /// its Content-Type (curl's `-d` says form data); a body that is not JSON
 /// is a 400 saying why.
-pub struct JsonBody(Result<Option<serde_json::Value>, String>);
+pub struct JsonBody(Result<Option<serde_json::Value>, serde_json::Error>);
 
 impl JsonBody {
     /// A body already read (a handler that looked at it first hands it
@@ -96,9 +96,7 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBody {
         // A body of `null` is no body: OpenNebula's Go client sends it on
         // every DELETE without options.
         Ok(JsonBody(
-            serde_json::from_slice(&bytes)
-                .map(|v: serde_json::Value| (!v.is_null()).then_some(v))
-                .map_err(|e| format!("request body: not valid JSON: {e}")),
+            serde_json::from_slice(&bytes).map(|v: serde_json::Value| (!v.is_null()).then_some(v)),
         ))
     }
 }
@@ -106,7 +104,8 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBody {
 impl JsonBody {
     /// A body that may be left out (`DELETE /service_template/:id`).
     pub(super) fn optional(self) -> Result<Option<serde_json::Value>, ApiError> {
-        self.0.map_err(ApiError::bad_request)
+        self.0
+            .map_err(|e| ApiError::bad_request(format!("request body: not valid JSON: {e}")))
     }
 }
 

@@ -10,20 +10,28 @@ use serde::{Deserialize, Serialize};
 /// How the server's start went, as far as readiness is concerned.
 #[derive(Debug, Default)]
 pub struct Startup {
-    /// The first reconciliation's outcome: (VMs adopted, orphans
-    /// terminated), or why it did not run (it is retried until it does).
-    reconciliation: std::sync::Mutex<Option<Result<(usize, usize), String>>>,
+    /// The first reconciliation's outcome; `None` before it is tried.
+    reconciliation: std::sync::Mutex<Option<Reconciliation>>,
+}
+
+/// How the first reconciliation with the driver went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reconciliation {
+    /// It ran: VMs adopted, orphans terminated.
+    Ran { adopted: usize, orphans: usize },
+    /// Why it did not run; it is retried until it does.
+    Failed(String),
 }
 
 impl Startup {
-    pub fn reconciled(&self, outcome: Result<(usize, usize), String>) {
+    pub fn reconciled(&self, outcome: Reconciliation) {
         *self
             .reconciliation
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(outcome);
     }
 
-    pub fn reconciliation(&self) -> Option<Result<(usize, usize), String>> {
+    pub fn reconciliation(&self) -> Option<Reconciliation> {
         self.reconciliation
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -47,20 +55,21 @@ pub fn readiness(engine: Option<&Engine>, startup: &Startup) -> Readiness {
         Some(_) => "ok".to_string(),
         None => "not loaded: see GET /plugins".to_string(),
     };
-    let store = match engine.map(|e| e.service_ids()) {
-        Some(Ok(_)) => "ok".to_string(),
-        Some(Err(e)) => format!("not answering: {e}"),
-        None => "not in use: no engine".to_string(),
+    let (store_ok, store) = match engine.map(|e| e.service_ids()) {
+        Some(Ok(_)) => (true, "ok".to_string()),
+        Some(Err(e)) => (false, format!("not answering: {e}")),
+        None => (false, "not in use: no engine".to_string()),
     };
-    let reconciliation = match &startup.reconciliation() {
-        Some(Ok((adopted, orphans))) => {
-            format!("ok: {adopted} VMs adopted, {orphans} orphans terminated")
-        }
-        Some(Err(e)) => format!("failed: {e}"),
-        None => "not run".to_string(),
+    let (reconciled, reconciliation) = match &startup.reconciliation() {
+        Some(Reconciliation::Ran { adopted, orphans }) => (
+            true,
+            format!("ok: {adopted} VMs adopted, {orphans} orphans terminated"),
+        ),
+        Some(Reconciliation::Failed(e)) => (false, format!("failed: {e}")),
+        None => (false, "not run".to_string()),
     };
     Readiness {
-        ready: store == "ok" && driver == "ok" && reconciliation.starts_with("ok"),
+        ready: store_ok && engine.is_some() && reconciled,
         store,
         driver,
         reconciliation,

@@ -13,7 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const VERSION: &str = "fg1";
 
@@ -36,6 +36,31 @@ pub enum TokenError {
     Expired,
 }
 
+/// Why the OneGate key cannot be had; the server does not start.
+#[derive(Debug)]
+pub enum KeyError {
+    /// The file is there but is no key.
+    NotAKey(PathBuf),
+    Read(PathBuf, std::io::Error),
+    Write(PathBuf, std::io::Error),
+}
+
+impl std::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyError::NotAKey(path) => write!(
+                f,
+                "{}: not a OneGate key (32 bytes); remove it to make a new one (VMs' tokens stop working)",
+                path.display()
+            ),
+            KeyError::Read(path, e) => write!(f, "{}: {e}", path.display()),
+            KeyError::Write(path, e) => write!(f, "writing {}: {e}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
 pub struct Signer {
     key: [u8; 32],
 }
@@ -47,7 +72,7 @@ impl Signer {
 
     /// The key kept in `<data>/onegate.key` (0600), made on first use: a
     /// restart keeps every VM's token valid.
-    pub fn load_or_create(data_dir: &Path) -> Result<Signer, String> {
+    pub fn load_or_create(data_dir: &Path) -> Result<Signer, KeyError> {
         let path = data_dir.join("onegate.key");
         match std::fs::read(&path) {
             Ok(bytes) if bytes.len() == 32 => {
@@ -55,19 +80,17 @@ impl Signer {
                 key.copy_from_slice(&bytes);
                 Ok(Signer::new(key))
             }
-            Ok(_) => Err(format!(
-                "{}: not a OneGate key (32 bytes); remove it to make a new one (VMs' tokens stop working)",
-                path.display()
-            )),
+            Ok(_) => Err(KeyError::NotAKey(path)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 use argon2::password_hash::rand_core::{OsRng, RngCore};
                 let mut key = [0u8; 32];
                 OsRng.fill_bytes(&mut key);
-                crate::access::users::write_private_bytes(&path, &key)
-                    .map_err(|e| format!("writing {}: {e}", path.display()))?;
+                if let Err(e) = crate::access::users::write_private_bytes(&path, &key) {
+                    return Err(KeyError::Write(path, e));
+                }
                 Ok(Signer::new(key))
             }
-            Err(e) => Err(format!("{}: {e}", path.display())),
+            Err(e) => Err(KeyError::Read(path, e)),
         }
     }
 

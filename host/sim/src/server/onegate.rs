@@ -73,22 +73,52 @@ pub(super) async fn run(sim: Weak<SimHypervisor>) {
 async fn send(client: &HttpClient, report: &OneGateReport) -> Delivery {
     match exchange(client, report).await {
         Ok(()) => Delivery::Accepted,
-        Err(why) => Delivery::Failed(why),
+        Err(why) => Delivery::Failed(why.to_string()),
     }
 }
 
-async fn exchange(client: &HttpClient, report: &OneGateReport) -> Result<(), String> {
+/// Why a report was not accepted; it is sent again at the next scan.
+#[derive(Debug)]
+enum Undelivered {
+    /// The request could not be made, or no answer came back from `url`.
+    Unsent { url: String, reason: String },
+    /// OneGate answered with an error status (and its text, cut short).
+    Refused {
+        status: http::StatusCode,
+        text: String,
+    },
+    /// No answer from `url` within [`TIMEOUT`].
+    TimedOut { url: String },
+}
+
+impl std::fmt::Display for Undelivered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Undelivered::Unsent { url, reason } => write!(f, "PUT {url}: {reason}"),
+            Undelivered::Refused { status, text } => write!(f, "{status}: {text}"),
+            Undelivered::TimedOut { url } => {
+                write!(f, "PUT {url}: no answer within {} s", TIMEOUT.as_secs())
+            }
+        }
+    }
+}
+
+async fn exchange(client: &HttpClient, report: &OneGateReport) -> Result<(), Undelivered> {
+    let unsent = |reason: String| Undelivered::Unsent {
+        url: report.url.clone(),
+        reason,
+    };
     let request = http::Request::put(&report.url)
         .header("X-ONEGATE-TOKEN", &report.token)
         .header("X-ONEGATE-VMID", report.vm_id.to_string())
         .header(http::header::CONTENT_TYPE, "text/plain")
         .body(Full::new(Bytes::from(report.body.clone())))
-        .map_err(|e| format!("PUT {}: {e}", report.url))?;
+        .map_err(|e| unsent(e.to_string()))?;
     let exchange = async {
         let response = client
             .request(request)
             .await
-            .map_err(|e| format!("PUT {}: {:#}", report.url, anyhow::Error::new(e)))?;
+            .map_err(|e| unsent(format!("{:#}", anyhow::Error::new(e))))?;
         let status = response.status();
         // Read the answer whole, so the connection goes back to the pool.
         let body = Limited::new(response.into_body(), BODY_LIMIT)
@@ -105,13 +135,14 @@ async fn exchange(client: &HttpClient, report: &OneGateReport) -> Result<(), Str
                 .collect::<String>(),
             Err(_) => String::new(),
         };
-        Err(format!("{status}: {}", text.trim()))
+        Err(Undelivered::Refused {
+            status,
+            text: text.trim().to_string(),
+        })
     };
-    tokio::time::timeout(TIMEOUT, exchange).await.map_err(|_| {
-        format!(
-            "PUT {}: no answer within {} s",
-            report.url,
-            TIMEOUT.as_secs()
-        )
-    })?
+    tokio::time::timeout(TIMEOUT, exchange)
+        .await
+        .map_err(|_| Undelivered::TimedOut {
+            url: report.url.clone(),
+        })?
 }

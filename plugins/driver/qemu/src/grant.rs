@@ -4,8 +4,9 @@
 
 use crate::args::{QEMU, QEMU_IMG, qemu_groups, qemu_img_groups};
 use crate::context::Forward;
-use crate::settings::{Accel, DEFAULT_APPEND, Settings};
+use crate::settings::{Accel, ConfigError, DEFAULT_APPEND, Settings};
 use crate::template::KernelBoot;
+use flotilla_model::FieldError;
 
 /// What the grant is written for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,10 +30,10 @@ impl GrantRequest {
     /// The driver's configuration this grant goes with, checked as the
     /// driver will check it (a state directory too long for QMP's socket,
     /// image directories that overlap it, relative paths).
-    pub fn settings(&self) -> Result<Settings, String> {
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
         let image_dirs = self.image_dirs.join(",");
         let accel = self.accel.as_str().to_string();
-        Settings::from_lookup(|key| match key {
+        let s = Settings::read(|key| match key {
             "state_dir" => Some(self.state_dir.clone()),
             "image_dirs" => Some(image_dirs.clone()),
             "kernel" => self.kernel.clone(),
@@ -40,37 +41,34 @@ impl GrantRequest {
             "accel" => Some(accel.clone()),
             _ => None,
         })
-        .map_err(|e| {
-            // Named as the command's options are.
-            let m = match e {
-                flotilla_plugin_sdk::driver::Error::InvalidInput(m) => m,
-                other => format!("{other:?}"),
-            };
-            let m = m.strip_prefix("config: ").unwrap_or(&m);
-            match m.split_once(':') {
-                Some((key, rest)) => format!(
-                    "--{}:{rest}",
-                    key.replace("_dirs", "_dir").replace('_', "-")
-                ),
-                None => m.to_string(),
+        .map_err(|e| match e {
+            // Named as the command's options are: `image_dirs` is `--image-dir`.
+            ConfigError::Value(e) => ConfigError::Value(FieldError::new(
+                format!("--{}", e.field.replace("_dirs", "_dir").replace('_', "-")),
+                e.reason,
+            )),
+            other => other,
+        })?;
+        for (what, path) in [("qemu", &self.qemu), ("qemu-img", &self.qemu_img)] {
+            if !path.starts_with('/') {
+                return Err(ConfigError::Value(FieldError::new(
+                    what,
+                    format!("`{path}` must be an absolute path"),
+                )));
             }
-        })
-        .and_then(|s| {
-            for (what, path) in [("qemu", &self.qemu), ("qemu-img", &self.qemu_img)] {
-                if !path.starts_with('/') {
-                    return Err(format!("{what}: `{path}` must be an absolute path"));
-                }
-            }
-            if self.initrd.is_some() && self.kernel.is_none() {
-                return Err("initrd: given without a kernel".into());
-            }
-            Ok(s)
-        })
+        }
+        if self.initrd.is_some() && self.kernel.is_none() {
+            return Err(ConfigError::Value(FieldError::new(
+                "initrd",
+                "given without a kernel",
+            )));
+        }
+        Ok(s)
     }
 
     /// The `[plugins.qemu]` block: the directories, the driver's config
     /// and both programs with their argument groups.
-    pub fn toml(&self) -> Result<String, String> {
+    pub fn toml(&self) -> Result<String, ConfigError> {
         let s = self.settings()?;
         let boots: Vec<KernelBoot> = s
             .kernel
@@ -196,7 +194,7 @@ mod tests {
             image_dirs: vec!["/var/lib/flotilla".into()],
             ..example()
         };
-        let err = overlap.toml().unwrap_err();
+        let err = overlap.toml().unwrap_err().to_string();
         assert!(
             err.starts_with("--image-dir: `/var/lib/flotilla` overlaps"),
             "{err}"
@@ -205,6 +203,12 @@ mod tests {
             qemu: "qemu-system-x86_64".into(),
             ..example()
         };
-        assert!(relative.toml().unwrap_err().starts_with("qemu:"));
+        assert!(
+            relative
+                .toml()
+                .unwrap_err()
+                .to_string()
+                .starts_with("qemu:")
+        );
     }
 }

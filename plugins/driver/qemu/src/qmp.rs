@@ -31,10 +31,40 @@ pub enum Reply {
     Error { class: String, desc: String },
 }
 
+/// An answer that is not what the protocol says it is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProtocolError {
+    /// The line is not JSON (the parser's reason, the line).
+    NotJson(String, String),
+    /// JSON with neither `return` nor `error` (the line).
+    NotAnAnswer(String),
+    /// `query-status` returned no run state (what it returned).
+    NoStatus(Value),
+    /// `query-status` answered with QMP's error (class, description).
+    StatusFailed(String, String),
+}
+
+impl std::fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProtocolError::NotJson(e, line) => {
+                write!(f, "QMP answered something that is not JSON ({e}): {line}")
+            }
+            ProtocolError::NotAnAnswer(line) => {
+                write!(f, "QMP answered neither return nor error: {line}")
+            }
+            ProtocolError::NoStatus(v) => write!(f, "query-status answered no status: {v}"),
+            ProtocolError::StatusFailed(class, desc) => {
+                write!(f, "query-status failed: {class}: {desc}")
+            }
+        }
+    }
+}
+
 /// One answer line; `Err` when it is not a QMP answer at all.
-pub fn parse_reply(line: &str) -> Result<Reply, String> {
+pub fn parse_reply(line: &str) -> Result<Reply, ProtocolError> {
     let value: Value = serde_json::from_str(line)
-        .map_err(|e| format!("QMP answered something that is not JSON ({e}): {line}"))?;
+        .map_err(|e| ProtocolError::NotJson(e.to_string(), line.to_string()))?;
     if let Some(ret) = value.get("return") {
         return Ok(Reply::Return(ret.clone()));
     }
@@ -50,18 +80,20 @@ pub fn parse_reply(line: &str) -> Result<Reply, String> {
             desc: text("desc"),
         });
     }
-    Err(format!("QMP answered neither return nor error: {line}"))
+    Err(ProtocolError::NotAnAnswer(line.to_string()))
 }
 
 /// `query-status`'s run state (`running`, `paused`, `shutdown`, …).
-pub fn run_state(reply: &Reply) -> Result<String, String> {
+pub fn run_state(reply: &Reply) -> Result<String, ProtocolError> {
     match reply {
         Reply::Return(v) => v
             .get("status")
             .and_then(Value::as_str)
             .map(str::to_string)
-            .ok_or_else(|| format!("query-status answered no status: {v}")),
-        Reply::Error { class, desc } => Err(format!("query-status failed: {class}: {desc}")),
+            .ok_or_else(|| ProtocolError::NoStatus(v.clone())),
+        Reply::Error { class, desc } => {
+            Err(ProtocolError::StatusFailed(class.clone(), desc.clone()))
+        }
     }
 }
 
@@ -134,7 +166,12 @@ mod tests {
                 desc: "no".into()
             }
         );
-        assert!(run_state(&e).unwrap_err().contains("GenericError: no"));
+        assert!(
+            run_state(&e)
+                .unwrap_err()
+                .to_string()
+                .contains("GenericError: no")
+        );
         assert!(parse_reply("nope").is_err());
         assert!(parse_reply(r#"{"QMP": {}}"#).is_err());
         assert!(run_state(&Reply::Return(json!({}))).is_err());

@@ -2,6 +2,7 @@
 //! read and checked. Pure: the values come from a lookup function, so the
 //! checks are tested natively.
 
+use flotilla_model::FieldError;
 use flotilla_plugin_sdk::driver::Error;
 
 pub const DEFAULT_MEMORY_MB: u64 = 256;
@@ -60,58 +61,100 @@ impl Settings {
     }
 }
 
-fn config_error(message: String) -> Error {
-    Error::InvalidInput(format!("config: {message}"))
+/// Why the configuration is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// There is no state directory to keep the VMs in.
+    NoStateDir,
+    /// A key's value is refused (the field is the key).
+    Value(FieldError),
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::NoStateDir => f.write_str(
+                "state_dir is not set; grant a directory and set [plugins.qemu.config] state_dir",
+            ),
+            ConfigError::Value(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+fn config_error(key: &str, reason: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Value(FieldError::new(key, reason.to_string()))
+}
+
+/// Why a path cannot be put in a QEMU option string (each with the path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadPath {
+    Relative(String),
+    ParentDir(String),
+    Character(String, char),
+}
+
+impl std::fmt::Display for BadPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadPath::Relative(path) => write!(f, "`{path}` must be an absolute path"),
+            BadPath::ParentDir(path) => write!(f, "`{path}` must not contain `..`"),
+            BadPath::Character(path, c) => write!(f, "`{path}` must not contain {c:?}"),
+        }
+    }
 }
 
 /// An absolute path without `..` components and without characters that
 /// would change the meaning of a QEMU option string it is put in.
-pub fn check_path(path: &str) -> Result<(), String> {
+pub fn check_path(path: &str) -> Result<(), BadPath> {
     if !path.starts_with('/') {
-        return Err(format!("`{path}` must be an absolute path"));
+        return Err(BadPath::Relative(path.to_string()));
     }
     if path.split('/').any(|c| c == "..") {
-        return Err(format!("`{path}` must not contain `..`"));
+        return Err(BadPath::ParentDir(path.to_string()));
     }
     if let Some(c) = path.chars().find(|c| matches!(c, ',' | '\0' | '\n' | '\r')) {
-        return Err(format!("`{path}` must not contain {c:?}"));
+        return Err(BadPath::Character(path.to_string(), c));
     }
     Ok(())
 }
 
 impl Settings {
-    /// The settings from the plugin's configuration.
+    /// The settings from the plugin's configuration, refused as the host
+    /// hears it (`config: state_dir: …`).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Settings, Error> {
+        Settings::read(get).map_err(|e| Error::InvalidInput(format!("config: {e}")))
+    }
+
+    /// The settings from the plugin's configuration.
+    pub fn read(get: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
         let get = |key: &str| {
             get(key)
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
-        let state_dir = get("state_dir").ok_or_else(|| {
-            config_error(
-                "state_dir is not set; grant a directory and set [plugins.qemu.config] state_dir"
-                    .into(),
-            )
-        })?;
-        check_path(&state_dir).map_err(|e| config_error(format!("state_dir: {e}")))?;
+        let state_dir = get("state_dir").ok_or(ConfigError::NoStateDir)?;
+        check_path(&state_dir).map_err(|e| config_error("state_dir", e))?;
         let state_dir = match state_dir.trim_end_matches('/') {
             "" => "/".to_string(),
             dir => dir.to_string(),
         };
         if state_dir == "/" {
-            return Err(config_error("state_dir: must not be `/`".into()));
+            return Err(config_error("state_dir", "must not be `/`"));
         }
         if state_dir.len() > MAX_STATE_DIR_LEN {
-            return Err(config_error(format!(
-                "state_dir: `{state_dir}` is longer than {MAX_STATE_DIR_LEN} bytes, too long for the \
-                 QMP socket path inside it (a unix socket path has at most 107)"
-            )));
+            return Err(config_error(
+                "state_dir",
+                format!(
+                    "`{state_dir}` is longer than {MAX_STATE_DIR_LEN} bytes, too long for the \
+                     QMP socket path inside it (a unix socket path has at most 107)"
+                ),
+            ));
         }
-        let boot_file = |key: &str| -> Result<Option<String>, Error> {
+        let boot_file = |key: &str| -> Result<Option<String>, ConfigError> {
             match get(key) {
                 None => Ok(None),
                 Some(path) => {
-                    check_path(&path).map_err(|e| config_error(format!("{key}: {e}")))?;
+                    check_path(&path).map_err(|e| config_error(key, e))?;
                     Ok(Some(path))
                 }
             }
@@ -126,9 +169,10 @@ impl Settings {
             None | Some("tcg") => Accel::Tcg,
             Some("kvm") => Accel::Kvm,
             Some(other) => {
-                return Err(config_error(format!(
-                    "accel: `{other}` is neither tcg nor kvm"
-                )));
+                return Err(config_error(
+                    "accel",
+                    format!("`{other}` is neither tcg nor kvm"),
+                ));
             }
         };
         let onegate_port = match get("onegate_port") {
@@ -136,9 +180,10 @@ impl Settings {
             Some(p) => match p.parse::<u16>() {
                 Ok(port) if port > 0 => Some(port),
                 _ => {
-                    return Err(config_error(format!(
-                        "onegate_port: `{p}` is not a port (1 to 65535)"
-                    )));
+                    return Err(config_error(
+                        "onegate_port",
+                        format!("`{p}` is not a port (1 to 65535)"),
+                    ));
                 }
             },
         };
@@ -147,10 +192,13 @@ impl Settings {
             Some(m) => match m.parse::<u64>() {
                 Ok(mb) if (1..=crate::template::MAX_MEMORY_MB).contains(&mb) => mb,
                 _ => {
-                    return Err(config_error(format!(
-                        "memory_mb: `{m}` is not a whole number of MiB from 1 to {}",
-                        crate::template::MAX_MEMORY_MB
-                    )));
+                    return Err(config_error(
+                        "memory_mb",
+                        format!(
+                            "`{m}` is not a whole number of MiB from 1 to {}",
+                            crate::template::MAX_MEMORY_MB
+                        ),
+                    ));
                 }
             },
         };
@@ -161,14 +209,17 @@ impl Settings {
             if dir.is_empty() {
                 continue;
             }
-            check_path(dir).map_err(|e| config_error(format!("image_dirs: {e}")))?;
+            check_path(dir).map_err(|e| config_error("image_dirs", e))?;
             let dir = dir.trim_end_matches('/').to_string();
             let overlaps = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/"));
             if overlaps(&dir, &state_dir) || overlaps(&state_dir, &dir) {
-                return Err(config_error(format!(
-                    "image_dirs: `{dir}` overlaps state_dir `{state_dir}`: a VM's files must never \
-                     be another VM's disk"
-                )));
+                return Err(config_error(
+                    "image_dirs",
+                    format!(
+                        "`{dir}` overlaps state_dir `{state_dir}`: a VM's files must never \
+                         be another VM's disk"
+                    ),
+                ));
             }
             image_dirs.push(dir);
         }

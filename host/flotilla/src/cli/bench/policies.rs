@@ -7,6 +7,7 @@
 //! threshold to the scale, on an engine with a 1 s cadence.
 
 use super::{TempDir, median, ms, us};
+use crate::cli::error::{CliError, Result};
 use crate::engine::{PluginLibrary, PolicyBackend};
 use crate::plugin::{Evaluation, KeyValue, Metric, PluginHost, RoleView, VmSample};
 use std::collections::BTreeMap;
@@ -20,33 +21,36 @@ pub async fn policies(
     plugins: Vec<String>,
     latency_runs: u32,
     rounds: u32,
-) -> Result<ExitCode, String> {
+) -> Result<ExitCode> {
     let library = tokio::task::spawn_blocking(|| {
-        let host = PluginHost::new(None).map_err(|e| format!("plugin host: {e:#}"))?;
-        PluginLibrary::builtin(&host).map(Arc::new)
+        let host =
+            PluginHost::new(None).map_err(|e| CliError::Local(format!("plugin host: {e:#}")))?;
+        PluginLibrary::builtin(&host)
+            .map(Arc::new)
+            .map_err(CliError::local)
     })
     .await
-    .map_err(|e| e.to_string())??;
+    .map_err(CliError::local)??;
     let mut rows = Vec::new();
 
     let lib = library.clone();
     rows.extend(
         tokio::task::spawn_blocking(move || evaluations(&lib, roles, vms, rounds.max(1)))
             .await
-            .map_err(|e| e.to_string())??,
+            .map_err(CliError::local)??,
     );
     for spec in plugins {
         rows.extend(
             tokio::task::spawn_blocking(move || other_plugin(&spec, vms))
                 .await
-                .map_err(|e| e.to_string())??,
+                .map_err(CliError::local)??,
         );
     }
     let lib = library.clone();
     rows.push(
         tokio::task::spawn_blocking(move || week(&lib))
             .await
-            .map_err(|e| e.to_string())??,
+            .map_err(CliError::local)??,
     );
     if latency_runs > 0 {
         rows.push(latency(library, latency_runs).await?);
@@ -101,24 +105,30 @@ fn evaluations(
     roles: u32,
     vms: u32,
     rounds: u32,
-) -> Result<Vec<super::Row>, String> {
+) -> Result<Vec<super::Row>> {
     let inputs: Vec<Evaluation> = (0..roles).map(|r| input(r, vms, ONEFLOW, "CPU")).collect();
     // Both builds must reach the same decisions.
     let mut scaled = 0;
     let mut native_scaled = 0;
     for i in &inputs {
-        scaled += usize::from(library.evaluate("expression", i)?.desired.is_some());
+        scaled += usize::from(
+            library
+                .evaluate("expression", i)
+                .map_err(CliError::local)?
+                .desired
+                .is_some(),
+        );
         native_scaled += usize::from(
             flotilla_policy::builtin::evaluate(i)
-                .map_err(|e| e.to_string())?
+                .map_err(CliError::local)?
                 .desired
                 .is_some(),
         );
     }
     if scaled != native_scaled {
-        return Err(format!(
+        return Err(CliError::Local(format!(
             "Wasm scaled {scaled} roles, native {native_scaled}: they must agree"
-        ));
+        )));
     }
     // Rounds interleave the three measurements, so that a machine whose
     // load changes meanwhile weighs on all three alike; each is the median
@@ -127,7 +137,7 @@ fn evaluations(
     for _ in 0..rounds {
         let start = Instant::now();
         for i in &inputs {
-            library.evaluate("expression", i)?;
+            library.evaluate("expression", i).map_err(CliError::local)?;
         }
         wasm.push(start.elapsed());
         // Both cores, as the engine evaluates services concurrently.
@@ -145,7 +155,7 @@ fn evaluations(
         let start = Instant::now();
         for i in &inputs {
             std::hint::black_box(flotilla_policy::builtin::evaluate(std::hint::black_box(i)))
-                .map_err(|e| e.to_string())?;
+                .map_err(CliError::local)?;
         }
         native.push(start.elapsed());
     }
@@ -206,7 +216,7 @@ fn evaluations(
 /// `FILE=PARAMS`: a policy plugin (manifest beside it) with its
 /// parameters as a JSON object; its `metric` param names the value the
 /// VMs report (CPU by default).
-fn other_plugin(spec: &str, vms: u32) -> Result<Vec<super::Row>, String> {
+fn other_plugin(spec: &str, vms: u32) -> Result<Vec<super::Row>> {
     let (file, params) = spec.split_once('=').unwrap_or((spec, "{}"));
     let params: BTreeMap<String, serde_json::Value> = serde_json::from_str(params)
         .map_err(|e| format!("--plugin {spec}: the parameters are not a JSON object: {e}"))?;
@@ -218,7 +228,9 @@ fn other_plugin(spec: &str, vms: u32) -> Result<Vec<super::Row>, String> {
     let found = crate::testkit::read_plugin_file(&host, std::path::Path::new(file), None)?;
     let id = found.manifest.id.clone();
     let started = Instant::now();
-    let loaded = host.load(found.manifest, &found.wasm, Default::default())?;
+    let loaded = host
+        .load(found.manifest, &found.wasm, Default::default())
+        .map_err(CliError::local)?;
     let compile = started.elapsed();
     let library = PluginLibrary::new([loaded]);
     let metric = params
@@ -231,7 +243,9 @@ fn other_plugin(spec: &str, vms: u32) -> Result<Vec<super::Row>, String> {
         .collect();
     let mut i = 0;
     let first = Instant::now();
-    let answer = library.evaluate(&id, &input(0, vms, &refs, &metric))?;
+    let answer = library
+        .evaluate(&id, &input(0, vms, &refs, &metric))
+        .map_err(CliError::local)?;
     let first = first.elapsed();
     let each = median(50, || {
         i += 1;
@@ -261,7 +275,7 @@ fn other_plugin(spec: &str, vms: u32) -> Result<Vec<super::Row>, String> {
 }
 
 /// A week of one-minute samples for one role, through the Wasm plugin.
-fn week(library: &PluginLibrary) -> Result<super::Row, String> {
+fn week(library: &PluginLibrary) -> Result<super::Row> {
     use crate::service::LoadShape;
     use crate::service::lifecycle::AutoscaleSettings;
     use crate::service::simulation::{Scenario, simulate};
@@ -276,7 +290,7 @@ fn week(library: &PluginLibrary) -> Result<super::Row, String> {
     let scenario = Scenario {
         template,
         role: "web".into(),
-        load: LoadShape::parse("sine:30:600:86400").map_err(|e| e.to_string())?,
+        load: LoadShape::parse("sine:30:600:86400").map_err(CliError::local)?,
         metric: "CPU".into(),
         per_vm: false,
         duration_ms: 7 * 86_400_000,
@@ -289,7 +303,8 @@ fn week(library: &PluginLibrary) -> Result<super::Row, String> {
         default_cooldown_s: 300,
     };
     let start = Instant::now();
-    let report = simulate(&scenario, &mut |call| library.evaluate_call(call))?;
+    let report =
+        simulate(&scenario, &mut |call| library.evaluate_call(call)).map_err(CliError::local)?;
     let took = start.elapsed();
     Ok(super::row(
         &format!(
@@ -305,7 +320,7 @@ fn week(library: &PluginLibrary) -> Result<super::Row, String> {
 
 /// From a VM's CPU crossing the threshold to the role scaling, on an
 /// engine ticking every 100 ms with a 1 s policy cadence and `period` 1.
-async fn latency(library: Arc<PluginLibrary>, runs: u32) -> Result<super::Row, String> {
+async fn latency(library: Arc<PluginLibrary>, runs: u32) -> Result<super::Row> {
     let settings = crate::engine::Settings {
         wait_ms: 600_000,
         policy_evaluation_ms: 1_000,
@@ -325,7 +340,7 @@ async fn latency(library: Arc<PluginLibrary>, runs: u32) -> Result<super::Row, S
         let id = engine
             .instantiate(&template)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(CliError::local)?;
         let vm = wait(&engine, id, Duration::from_secs(30), |s| {
             let web = &s.roles[0];
             (s.state == crate::service::ServiceState::Running)
@@ -337,7 +352,7 @@ async fn latency(library: Arc<PluginLibrary>, runs: u32) -> Result<super::Row, S
         tokio::time::sleep(Duration::from_millis(1_200)).await;
         let crossed = Instant::now();
         sim.set_monitoring(&vm, [("CPU".to_string(), Some(95.0))].into())
-            .map_err(|e| e.to_string())?;
+            .map_err(CliError::local)?;
         wait(&engine, id, Duration::from_secs(30), |s| {
             (s.roles[0].cardinality == 2).then_some(())
         })
@@ -363,7 +378,7 @@ async fn wait<T>(
     id: u64,
     limit: Duration,
     check: impl Fn(&crate::service::lifecycle::Service) -> Option<T>,
-) -> Result<T, String> {
+) -> Result<T> {
     let start = Instant::now();
     while start.elapsed() < limit {
         if let Ok(s) = engine.service(id)
@@ -373,5 +388,7 @@ async fn wait<T>(
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    Err(format!("service {id}: gave up after {limit:?}"))
+    Err(CliError::Local(format!(
+        "service {id}: gave up after {limit:?}"
+    )))
 }

@@ -5,19 +5,22 @@
 //! Every VM it makes is terminated before it returns.
 
 use super::{Row, row};
+use crate::cli::error::{CliError, Result};
 use crate::plugin::{Driver, PluginHost, VmAction, VmSpec, VmState, builtin};
 use std::time::{Duration, Instant};
 
-pub async fn qemu(config: &std::path::Path, vms: u32, polls: u32) -> Result<Vec<Row>, String> {
-    let config = crate::config::Config::load(config)?;
+pub async fn qemu(config: &std::path::Path, vms: u32, polls: u32) -> Result<Vec<Row>> {
+    let config = crate::config::Config::load(config).map_err(CliError::local)?;
     let grant =
         config.plugins.get("qemu").cloned().ok_or(
             "the configuration grants no [plugins.qemu]: see plugins/driver/qemu/README.md",
         )?;
     let host = PluginHost::new(None).map_err(|e| format!("plugin host: {e:#}"))?;
     let qemu = builtin::find("qemu").ok_or("the qemu driver is not built in")?;
-    let plugin = host.load(qemu.manifest(), qemu.wasm, grant)?;
-    let driver = Driver::start(plugin)?;
+    let plugin = host
+        .load(qemu.manifest(), qemu.wasm, grant)
+        .map_err(CliError::local)?;
+    let driver = Driver::start(plugin).map_err(CliError::local)?;
     let specs: Vec<VmSpec> = (0..vms)
         .map(|i| VmSpec {
             operation_id: format!("bench-qemu-{i}-{}", std::process::id()),
@@ -29,7 +32,7 @@ pub async fn qemu(config: &std::path::Path, vms: u32, polls: u32) -> Result<Vec<
         })
         .collect();
     let started = Instant::now();
-    let created = driver.create_many(specs).await.map_err(|e| e.to_string())?;
+    let created = driver.create_many(specs).await.map_err(CliError::local)?;
     let ids: Vec<String> = created.into_iter().filter_map(Result::ok).collect();
     let result = measure(&driver, &ids, vms, polls, started).await;
     // Whatever happened, nothing is left running.
@@ -47,13 +50,16 @@ async fn measure(
     vms: u32,
     polls: u32,
     started: Instant,
-) -> Result<Vec<Row>, String> {
+) -> Result<Vec<Row>> {
     if ids.len() != vms as usize {
-        return Err(format!("only {} of {vms} VMs were created", ids.len()));
+        return Err(CliError::Local(format!(
+            "only {} of {vms} VMs were created",
+            ids.len()
+        )));
     }
     let deadline = started + Duration::from_secs(600);
     loop {
-        let seen = driver.poll(ids.to_vec()).await.map_err(|e| e.to_string())?;
+        let seen = driver.poll(ids.to_vec()).await.map_err(CliError::local)?;
         if seen.iter().all(|s| s.state == VmState::Running) {
             break;
         }
@@ -69,7 +75,7 @@ async fn measure(
     let mut memory_kib = Vec::new();
     for _ in 0..polls.max(1) {
         let t = Instant::now();
-        let seen = driver.poll(ids.to_vec()).await.map_err(|e| e.to_string())?;
+        let seen = driver.poll(ids.to_vec()).await.map_err(CliError::local)?;
         times.push(t.elapsed());
         memory_kib = seen
             .iter()

@@ -60,7 +60,7 @@ impl<H: Host> QemuDriver<H> {
             .iter()
             .map(|a| qmp::parse_reply(a))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| QmpFailure::Failed(Error::Other(e)))?;
+            .map_err(|e| QmpFailure::Failed(Error::Other(e.to_string())))?;
         if let Reply::Error { class, desc } = replies.remove(0) {
             return Err(QmpFailure::Failed(Error::Other(format!(
                 "QMP qmp_capabilities: {class}: {desc}"
@@ -81,6 +81,8 @@ impl<H: Host> QemuDriver<H> {
         replies
             .first()
             .ok_or_else(|| QmpFailure::Failed(Error::Other("no answer to query-status".into())))
-            .and_then(|r| qmp::run_state(r).map_err(|m| QmpFailure::Failed(Error::Other(m))))
+            .and_then(|r| {
+                qmp::run_state(r).map_err(|e| QmpFailure::Failed(Error::Other(e.to_string())))
+            })
     }
 }
