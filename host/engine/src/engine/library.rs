@@ -58,7 +58,9 @@ impl PluginLibrary {
 
     /// The built-in policy plugins, loaded with no grant: what `policy
     /// simulate` and the benchmarks evaluate with, as the server does.
-    pub fn builtin(host: &crate::plugin::PluginHost) -> Result<PluginLibrary, String> {
+    pub fn builtin(
+        host: &crate::plugin::PluginHost,
+    ) -> Result<PluginLibrary, crate::plugin::LoadError> {
         let library = PluginLibrary::default();
         for b in flotilla_builtin::BUILTIN {
             let manifest = b.manifest();

@@ -23,7 +23,9 @@ pub async fn policies(
 ) -> Result<ExitCode, String> {
     let library = tokio::task::spawn_blocking(|| {
         let host = PluginHost::new(None).map_err(|e| format!("plugin host: {e:#}"))?;
-        PluginLibrary::builtin(&host).map(Arc::new)
+        PluginLibrary::builtin(&host)
+            .map(Arc::new)
+            .map_err(String::from)
     })
     .await
     .map_err(|e| e.to_string())??;
