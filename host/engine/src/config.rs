@@ -18,6 +18,7 @@
 //! ```
 
 use crate::plugin::Grant;
+use flotilla_model::FieldError;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -193,19 +194,86 @@ impl Default for OneGateConfig {
     }
 }
 
+/// Why a configuration is refused: shown as `<file>: <problem>` when it
+/// was read from a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub file: Option<PathBuf>,
+    pub problem: ConfigProblem,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigProblem {
+    /// The file could not be read.
+    Unreadable(String),
+    /// Not TOML, or not Flotilla's settings (an unknown key, a value of
+    /// the wrong type): the parser's words.
+    Syntax(String),
+    /// A setting is wrong, or names a plugin there is not.
+    Invalid(FieldError),
+}
+
+impl ConfigError {
+    /// The same problem, found in `path`.
+    pub fn in_file(self, path: &Path) -> ConfigError {
+        ConfigError {
+            file: Some(path.to_path_buf()),
+            ..self
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(file) = &self.file {
+            write!(f, "{}: ", file.display())?;
+        }
+        match &self.problem {
+            ConfigProblem::Unreadable(m) | ConfigProblem::Syntax(m) => f.write_str(m),
+            ConfigProblem::Invalid(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl From<FieldError> for ConfigError {
+    fn from(e: FieldError) -> ConfigError {
+        ConfigError {
+            file: None,
+            problem: ConfigProblem::Invalid(e),
+        }
+    }
+}
+
+/// Where the error joins a message (a command's output).
+impl From<ConfigError> for String {
+    fn from(e: ConfigError) -> String {
+        e.to_string()
+    }
+}
+
 impl Config {
     /// Read `path`; a missing file means the defaults.
-    pub fn load(path: &Path) -> Result<Config, String> {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+            Err(e) => {
+                return Err(ConfigError {
+                    file: Some(path.to_path_buf()),
+                    problem: ConfigProblem::Unreadable(e.to_string()),
+                });
+            }
         };
-        Config::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+        Config::parse(&text).map_err(|e| e.in_file(path))
     }
 
-    pub fn parse(text: &str) -> Result<Config, String> {
-        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError {
+            file: None,
+            problem: ConfigProblem::Syntax(e.to_string()),
+        })?;
         let zeros = [
             ("engine.tick_ms", config.engine.tick_ms == 0),
             ("engine.wait_seconds", config.engine.wait_seconds == 0),
@@ -257,17 +325,23 @@ impl Config {
             ),
         ];
         if let Some((key, _)) = zeros.iter().find(|(_, zero)| *zero) {
-            return Err(format!("{key}: must be above zero"));
+            return Err(FieldError::new(*key, "must be above zero").into());
         }
         if let Some(endpoint) = &config.onegate.endpoint
             && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
         {
-            return Err(format!(
-                "onegate.endpoint: `{endpoint}` must be a URL (http://host:port) the VMs reach OneGate by"
-            ));
+            return Err(FieldError::new(
+                "onegate.endpoint",
+                format!("`{endpoint}` must be a URL (http://host:port) the VMs reach OneGate by"),
+            )
+            .into());
         }
         if !(config.sim.boot_seconds >= 0.0 && config.sim.boot_seconds.is_finite()) {
-            return Err("sim.boot_seconds: must be a number of seconds, 0 or more".into());
+            return Err(FieldError::new(
+                "sim.boot_seconds",
+                "must be a number of seconds, 0 or more",
+            )
+            .into());
         }
         for (id, grant) in &config.plugins {
             grant.validate(id)?;
@@ -336,7 +410,7 @@ impl Config {
     /// driver, `engine.network_mode` a network mode, and every
     /// `[plugins.<id>]` grant is for a plugin there is. A typo would
     /// otherwise start a server that creates no VM, or grant nothing.
-    pub fn check_plugin_ids(&self, available: &[AvailablePlugin]) -> Result<(), String> {
+    pub fn check_plugin_ids(&self, available: &[AvailablePlugin]) -> Result<(), FieldError> {
         use crate::plugin::PluginKind;
         let of_kind = |kind: PluginKind| -> Vec<&str> {
             available
@@ -355,9 +429,9 @@ impl Config {
                 Some(Some(k)) => format!("\"{id}\" is a{} {k} plugin", article(k.as_str())),
                 _ => format!("no plugin \"{id}\""),
             };
-            Err(format!(
-                "{key}: {what}; the {plural} are: {}",
-                others.join(", ")
+            Err(FieldError::new(
+                key,
+                format!("{what}; the {plural} are: {}", others.join(", ")),
             ))
         };
         check(
@@ -375,9 +449,12 @@ impl Config {
         for id in self.plugins.keys() {
             if !available.iter().any(|(i, _)| i == id) {
                 let ids: Vec<&str> = available.iter().map(|(i, _)| i.as_str()).collect();
-                return Err(format!(
-                    "plugins.{id}: no plugin \"{id}\" to grant to; the plugins are: {}",
-                    ids.join(", ")
+                return Err(FieldError::new(
+                    format!("plugins.{id}"),
+                    format!(
+                        "no plugin \"{id}\" to grant to; the plugins are: {}",
+                        ids.join(", ")
+                    ),
                 ));
             }
         }
@@ -442,21 +519,30 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.plugins["sim"].config["endpoint"], "http://127.0.0.1:9000");
-        let err =
-            Config::parse("[plugins.sim]\nallowed_outbound_hosts = [\"nope\"]\n").unwrap_err();
+        let err = Config::parse("[plugins.sim]\nallowed_outbound_hosts = [\"nope\"]\n")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with("plugins.sim.allowed_outbound_hosts[0]"),
             "{err}"
         );
-        let err = Config::parse("[sim]\nboot_seconds = -1\n").unwrap_err();
+        let err = Config::parse("[sim]\nboot_seconds = -1\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("sim.boot_seconds"), "{err}");
         assert!(Config::parse("[server]\nlisten = \"here\"\n").is_err());
         assert!(Config::parse("[surprise]\n").is_err());
-        let err = Config::parse("[onegate]\nendpoint = \"10.0.0.1:5030\"\n").unwrap_err();
+        let err = Config::parse("[onegate]\nendpoint = \"10.0.0.1:5030\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("onegate.endpoint"), "{err}");
-        let err = Config::parse("[onegate]\nreports_per_second = 0\n").unwrap_err();
+        let err = Config::parse("[onegate]\nreports_per_second = 0\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("onegate.reports_per_second"), "{err}");
-        let err = Config::parse("[onegate]\nmax_connections = 0\n").unwrap_err();
+        let err = Config::parse("[onegate]\nmax_connections = 0\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("onegate.max_connections"), "{err}");
         let onegate = Config::parse("").unwrap().onegate;
         assert!(onegate.enabled, "OneGate is on by default");

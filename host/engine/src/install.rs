@@ -193,7 +193,8 @@ impl Installer {
         // A policy must answer `info` with the manifest's name and version
         // before it is trusted with a role.
         if manifest.kind == PluginKind::Elasticity {
-            let policy = Policy::new(loaded.clone()).map_err(InstallError::Invalid)?;
+            let policy =
+                Policy::new(loaded.clone()).map_err(|e| InstallError::Invalid(e.to_string()))?;
             let info = policy
                 .info_blocking()
                 .map_err(|e| InstallError::Invalid(format!("wasm: info failed: {e}")))?;

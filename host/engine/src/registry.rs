@@ -4,7 +4,7 @@
 //! list with the reason, and the server goes on without it.
 
 use crate::config::Config;
-use crate::plugin::{Grant, LoadedPlugin, Manifest, PluginHost, PluginKind};
+use crate::plugin::{Grant, LoadError, LoadedPlugin, Manifest, PluginHost, PluginKind};
 use flotilla_builtin as builtin;
 use serde::Serialize;
 use std::path::Path;
@@ -17,7 +17,7 @@ const BUILT_IN: &str = "built-in";
 pub struct Entry {
     pub manifest: Manifest,
     pub source: String,
-    pub loaded: Result<Arc<LoadedPlugin>, String>,
+    pub loaded: Result<Arc<LoadedPlugin>, LoadError>,
 }
 
 /// The plugins, changed only by an install or a removal through the API
@@ -272,23 +272,20 @@ fn installed(
             let source = wasm_path.display().to_string();
             let manifest_path = wasm_path.with_extension("toml");
             let manifest = std::fs::read_to_string(&manifest_path)
-                .map_err(|e| format!("{}: {e}", manifest_path.display()))
-                .and_then(|t| Manifest::parse(&t).map_err(String::from));
+                .map_err(|e| LoadError::Unreadable(format!("{}: {e}", manifest_path.display())))
+                .and_then(|t| Manifest::parse(&t).map_err(LoadError::Invalid));
             match manifest {
                 // An installed plugin may not take a built-in one's id: it
                 // would replace, say, the `expression` policy every OneFlow
                 // policy runs on.
                 Ok(manifest) if builtin::find(&manifest.id).is_some() => Entry {
-                    loaded: Err(format!(
-                        "id `{}` is a built-in plugin's; give this one another id",
-                        manifest.id
-                    )),
+                    loaded: Err(LoadError::BuiltinId(manifest.id.clone())),
                     manifest,
                     source,
                 },
                 Ok(manifest) => {
                     let loaded = std::fs::read(&wasm_path)
-                        .map_err(|e| format!("{source}: {e}"))
+                        .map_err(|e| LoadError::Unreadable(format!("{source}: {e}")))
                         .and_then(|wasm| {
                             host.load(manifest.clone(), &wasm, grant_for(&manifest.id))
                         });

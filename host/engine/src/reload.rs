@@ -6,7 +6,7 @@
 //! parse or validate is refused with the reason, and the running
 //! configuration stays as it was.
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::engine::PluginLibrary;
 use crate::plugin::{Grant, PluginHost, PluginKind};
 use crate::registry::Registry;
@@ -85,13 +85,13 @@ impl Reloader {
 
     /// Read the file and apply it; `Err` says why it was refused, and
     /// then nothing changed. Blocks (plugins may be compiled).
-    pub fn reload(&self, registry: &Registry) -> Result<Reloaded, String> {
+    pub fn reload(&self, registry: &Registry) -> Result<Reloaded, ConfigError> {
         let _one = self.busy.lock().unwrap_or_else(|e| e.into_inner());
         let config = Config::load(&self.path)?;
         // As at start: every plugin id the file names must be one there is.
         config
             .check_plugin_ids(&crate::config::available_plugins(self.plugins_dir.parent()))
-            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+            .map_err(|e| ConfigError::from(e).in_file(&self.path))?;
         let grant_for = |id: &str| config.grant(&self.defaults, id);
         // Every grant is checked against its plugin before any is applied,
         // so a refused file changes nothing.
@@ -99,7 +99,7 @@ impl Reloader {
         for p in &plugins {
             grant_for(&p.id)
                 .validate(&p.id)
-                .map_err(|e| format!("{}: {e}", self.path.display()))?;
+                .map_err(|e| ConfigError::from(e).in_file(&self.path))?;
         }
         let mut done = Reloaded::default();
         for p in &plugins {

@@ -7,6 +7,7 @@
 //! spelled once, here, and never converted through a string.
 
 mod action;
+mod backend;
 pub mod batch;
 mod data;
 mod field;
@@ -15,6 +16,7 @@ mod state;
 pub mod pattern;
 
 pub use action::VmAction;
+pub use backend::BackendError;
 pub use data::*;
 pub use field::FieldError;
 pub use state::VmState;

@@ -1,6 +1,7 @@
 //! Outbound-host capabilities: origin patterns and the check that both the
 //! manifest and the operator's grant allow a request.
 
+use flotilla_model::FieldError;
 use std::fmt;
 
 /// `scheme://host:port`, where `host` may be `*` or `*.domain` and `port`
@@ -12,17 +13,55 @@ pub struct OriginPattern {
     port: Option<u16>,
 }
 
+/// Why a text is not an origin pattern; shown after the field that holds
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginError {
+    origin: String,
+    problem: Problem,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Problem {
+    NoScheme,
+    Scheme,
+    Path,
+    Port(String),
+    EmptyHost,
+    Wildcard,
+}
+
+impl fmt::Display for OriginError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = &self.origin;
+        match &self.problem {
+            Problem::NoScheme => write!(f, "`{text}` must look like http://host:port"),
+            Problem::Scheme => write!(f, "`{text}`: scheme must be http or https"),
+            Problem::Path => write!(f, "`{text}`: an origin has no path"),
+            Problem::Port(p) => write!(f, "`{text}`: port `{p}` is not a number or *"),
+            Problem::EmptyHost => write!(f, "`{text}`: host is empty"),
+            Problem::Wildcard => write!(f, "`{text}`: a wildcard host is `*` or `*.domain`"),
+        }
+    }
+}
+
+impl std::error::Error for OriginError {}
+
 impl OriginPattern {
-    pub fn parse(text: &str) -> Result<OriginPattern, String> {
+    pub fn parse(text: &str) -> Result<OriginPattern, OriginError> {
+        let refuse = |problem| OriginError {
+            origin: text.to_string(),
+            problem,
+        };
         let (scheme, rest) = text
             .split_once("://")
-            .ok_or_else(|| format!("`{text}` must look like http://host:port"))?;
+            .ok_or_else(|| refuse(Problem::NoScheme))?;
         if scheme != "http" && scheme != "https" {
-            return Err(format!("`{text}`: scheme must be http or https"));
+            return Err(refuse(Problem::Scheme));
         }
         let rest = rest.trim_end_matches('/');
         if rest.contains('/') {
-            return Err(format!("`{text}`: an origin has no path"));
+            return Err(refuse(Problem::Path));
         }
         let (host, port) = match rest.rsplit_once(':') {
             Some((h, "*")) => (h, None),
@@ -30,13 +69,13 @@ impl OriginPattern {
                 h,
                 Some(
                     p.parse::<u16>()
-                        .map_err(|_| format!("`{text}`: port `{p}` is not a number or *"))?,
+                        .map_err(|_| refuse(Problem::Port(p.to_string())))?,
                 ),
             ),
             None => (rest, Some(default_port(scheme))),
         };
         if host.is_empty() {
-            return Err(format!("`{text}`: host is empty"));
+            return Err(refuse(Problem::EmptyHost));
         }
         // A wildcard host is `*` or `*.domain`, nothing else.
         let wildcard_ok = host == "*"
@@ -44,7 +83,7 @@ impl OriginPattern {
                 .strip_prefix("*.")
                 .is_some_and(|d| !d.is_empty() && !d.contains('*'));
         if host.contains('*') && !wildcard_ok {
-            return Err(format!("`{text}`: a wildcard host is `*` or `*.domain`"));
+            return Err(refuse(Problem::Wildcard));
         }
         Ok(OriginPattern {
             scheme: scheme.to_string(),
@@ -86,13 +125,26 @@ pub struct OutboundPolicy {
 }
 
 impl OutboundPolicy {
-    pub fn new(declared: &[String], granted: &[String]) -> Result<OutboundPolicy, String> {
-        let parse = |list: &[String]| -> Result<Vec<OriginPattern>, String> {
-            list.iter().map(|s| OriginPattern::parse(s)).collect()
+    /// `declared`: the manifest's list; `granted`: the operator's grant
+    /// of plugin `id`. A pattern that does not parse is refused, naming
+    /// its field as the manifest's and the grant's checks do.
+    pub fn new(
+        declared: &[String],
+        granted: &[String],
+        id: &str,
+    ) -> Result<OutboundPolicy, FieldError> {
+        let parse = |list: &[String], field: &str| -> Result<Vec<OriginPattern>, FieldError> {
+            list.iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    OriginPattern::parse(s)
+                        .map_err(|e| FieldError::new(format!("{field}[{i}]"), e.to_string()))
+                })
+                .collect()
         };
         Ok(OutboundPolicy {
-            declared: parse(declared)?,
-            granted: parse(granted)?,
+            declared: parse(declared, "capabilities.allowed_outbound_hosts")?,
+            granted: parse(granted, &format!("plugins.{id}.allowed_outbound_hosts"))?,
         })
     }
 
@@ -166,6 +218,7 @@ mod tests {
         let policy = OutboundPolicy::new(
             &["http://127.0.0.1:*".into()],
             &["http://127.0.0.1:2475".into(), "http://10.0.0.1:80".into()],
+            "sim",
         )
         .unwrap();
         assert_eq!(policy.check("http", "127.0.0.1", 2475), None);
@@ -185,7 +238,7 @@ mod tests {
             policy.effective(),
             vec!["http://127.0.0.1:2475".to_string()]
         );
-        let nothing = OutboundPolicy::new(&["http://127.0.0.1:*".into()], &[]).unwrap();
+        let nothing = OutboundPolicy::new(&["http://127.0.0.1:*".into()], &[], "sim").unwrap();
         assert!(nothing.check("http", "127.0.0.1", 1).is_some());
         assert!(nothing.effective().is_empty());
     }

@@ -2,7 +2,7 @@
 //! supervised handle the rest of Flotilla uses ([`Driver`]).
 
 use super::bindings::driver::DriverPlugin;
-use super::engine::{KindPre, LoadedPlugin};
+use super::engine::{KindPre, LoadError, LoadedPlugin};
 use super::fault::CallError;
 use super::instance::Instance;
 use super::supervisor::{Supervisor, WarmInstance};
@@ -105,12 +105,12 @@ pub struct Driver {
 }
 
 impl Driver {
-    pub fn start(plugin: Arc<LoadedPlugin>) -> Result<Driver, String> {
+    pub fn start(plugin: Arc<LoadedPlugin>) -> Result<Driver, LoadError> {
         Driver::start_pool(plugin, 1)
     }
 
     /// A driver served by `instances` warm instances (at least one).
-    pub fn start_pool(plugin: Arc<LoadedPlugin>, instances: usize) -> Result<Driver, String> {
+    pub fn start_pool(plugin: Arc<LoadedPlugin>, instances: usize) -> Result<Driver, LoadError> {
         plugin.expect_kind(super::PluginKind::Driver, "a driver")?;
         Ok(Driver {
             instances: (0..instances.max(1))

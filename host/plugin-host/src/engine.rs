@@ -8,6 +8,7 @@ use super::capability::OutboundPolicy;
 use super::manifest::{Grant, Limits, MAX_MEMORY_BYTES, Manifest, PluginKind, effective_limits};
 use super::state::PluginState;
 use anyhow::Context as _;
+use flotilla_model::FieldError;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -20,6 +21,51 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 /// How often the engine's epoch advances: the granularity of call deadlines.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Why a plugin cannot be loaded, or cannot serve as what it is asked to
+/// be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadError {
+    /// Its manifest or the operator's grant is wrong, naming the field.
+    Invalid(FieldError),
+    /// The component is not the plugin it is taken for: it does not
+    /// compile, exports no contract, implements another kind than its
+    /// manifest (or its caller) says, or cannot be linked.
+    Component(String),
+    /// Its manifest or its component could not be read from disk.
+    Unreadable(String),
+    /// An installed plugin takes the id of a built-in one, which it
+    /// would replace.
+    BuiltinId(String),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Invalid(e) => write!(f, "{e}"),
+            LoadError::Component(m) | LoadError::Unreadable(m) => f.write_str(m),
+            LoadError::BuiltinId(id) => write!(
+                f,
+                "id `{id}` is a built-in plugin's; give this one another id"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+impl From<FieldError> for LoadError {
+    fn from(e: FieldError) -> LoadError {
+        LoadError::Invalid(e)
+    }
+}
+
+/// Where the error joins a message (a command's output, a log line).
+impl From<LoadError> for String {
+    fn from(e: LoadError) -> String {
+        e.to_string()
+    }
+}
 
 /// Loads plugins. Cheap to clone; all clones share one Engine.
 #[derive(Clone)]
@@ -205,7 +251,7 @@ impl PluginHost {
     }
 
     /// The kind a component implements, from the interfaces it exports.
-    pub fn detect_kind(&self, component: &Component) -> Result<PluginKind, String> {
+    pub fn detect_kind(&self, component: &Component) -> Result<PluginKind, LoadError> {
         let ty = component.component_type();
         let exports: Vec<String> = ty
             .exports(&self.inner.engine)
@@ -215,10 +261,10 @@ impl PluginHost {
             .into_iter()
             .find(|kind| exports.iter().any(|e| e.starts_with(&format!("{}@0.1.", kind.export()))))
             .ok_or_else(|| {
-                format!(
+                LoadError::Component(format!(
                     "the component exports none of flotilla:driver/driver, flotilla:elasticity/policy, flotilla:network/mode at 0.1 (it exports: {})",
                     if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
-                )
+                ))
             })
     }
 
@@ -229,20 +275,23 @@ impl PluginHost {
         manifest: Manifest,
         wasm: &[u8],
         grant: Grant,
-    ) -> Result<Arc<LoadedPlugin>, String> {
+    ) -> Result<Arc<LoadedPlugin>, LoadError> {
         manifest.validate()?;
         grant.validate(&manifest.id)?;
-        let component = self
-            .compile(wasm)
-            .map_err(|e| format!("plugin `{}`: not a valid component: {e:#}", manifest.id))?;
+        let component = self.compile(wasm).map_err(|e| {
+            LoadError::Component(format!(
+                "plugin `{}`: not a valid component: {e:#}",
+                manifest.id
+            ))
+        })?;
         let kind = self
             .detect_kind(&component)
-            .map_err(|e| format!("plugin `{}`: {e}", manifest.id))?;
+            .map_err(|e| LoadError::Component(format!("plugin `{}`: {e}", manifest.id)))?;
         if kind != manifest.kind {
-            return Err(format!(
+            return Err(LoadError::Component(format!(
                 "plugin `{}`: manifest says kind = \"{}\" but the component implements a {} plugin",
                 manifest.id, manifest.kind, kind
-            ));
+            )));
         }
         let linker = match kind {
             PluginKind::Driver => &self.inner.driver,
@@ -250,10 +299,10 @@ impl PluginHost {
             PluginKind::Network => &self.inner.network,
         };
         let link_err = |e: wasmtime::Error| {
-            format!(
+            LoadError::Component(format!(
                 "plugin `{}`: cannot be linked as a {kind} plugin: {e:#}",
                 manifest.id
-            )
+            ))
         };
         let instance_pre = linker.instantiate_pre(&component).map_err(link_err)?;
         let pre = match kind {
@@ -390,11 +439,12 @@ impl Terms {
         grant: Grant,
         plugin: Arc<str>,
         networks: Arc<crate::registry::RegistrySlot>,
-    ) -> Result<Terms, String> {
+    ) -> Result<Terms, FieldError> {
         grant.validate(&manifest.id)?;
         let outbound = OutboundPolicy::new(
             &manifest.capabilities.allowed_outbound_hosts,
             &grant.allowed_outbound_hosts,
+            &manifest.id,
         )?;
         Ok(Terms {
             exec: crate::process::ExecPolicy::new(manifest, &grant),
@@ -415,15 +465,15 @@ impl LoadedPlugin {
     }
 
     /// An error unless the plugin is of `kind` (`what`: "a driver").
-    pub fn expect_kind(&self, kind: PluginKind, what: &str) -> Result<(), String> {
+    pub fn expect_kind(&self, kind: PluginKind, what: &str) -> Result<(), LoadError> {
         if self.kind() == kind {
             Ok(())
         } else {
-            Err(format!(
+            Err(LoadError::Component(format!(
                 "plugin `{}` is a {} plugin, not {what}",
                 self.id,
                 self.kind()
-            ))
+            )))
         }
     }
 
@@ -442,7 +492,7 @@ impl LoadedPlugin {
     /// instances included; a new memory cap applies to instances started
     /// from now on. Returns whether anything changed; a grant that does
     /// not validate is refused and the old one stays.
-    pub fn regrant(&self, grant: Grant) -> Result<bool, String> {
+    pub fn regrant(&self, grant: Grant) -> Result<bool, FieldError> {
         let mut new = Terms::new(
             &self.manifest,
             grant,

@@ -22,9 +22,9 @@ mod registry;
 mod state;
 mod supervisor;
 
-pub use capability::OriginPattern;
+pub use capability::{OriginError, OriginPattern};
 pub use driver::{Driver, DriverInstance};
-pub use engine::{LoadedPlugin, PluginHost, PluginStats};
+pub use engine::{LoadError, LoadedPlugin, PluginHost, PluginStats};
 pub use fault::{CallError, FaultKind, PluginFault};
 pub use flotilla_model::{
     Evaluation, KeyValue, ManagedVm, Metric, NetworkLease, NetworkRequest, NetworkSource,

@@ -79,20 +79,6 @@ impl std::fmt::Display for PluginKind {
     }
 }
 
-impl std::str::FromStr for PluginKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "driver" => Ok(PluginKind::Driver),
-            "elasticity" | "policy" => Ok(PluginKind::Elasticity),
-            "network" => Ok(PluginKind::Network),
-            other => Err(format!(
-                "`{other}` is not a plugin kind (driver, elasticity, network)"
-            )),
-        }
-    }
-}
-
 /// Per-call limits of one plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Limits {
@@ -203,7 +189,10 @@ impl Manifest {
         }
         for (i, origin) in self.capabilities.allowed_outbound_hosts.iter().enumerate() {
             OriginPattern::parse(origin).map_err(|e| {
-                FieldError::new(format!("capabilities.allowed_outbound_hosts[{i}]"), e)
+                FieldError::new(
+                    format!("capabilities.allowed_outbound_hosts[{i}]"),
+                    e.to_string(),
+                )
             })?;
         }
         Ok(())
@@ -295,7 +284,10 @@ impl Grant {
     pub fn validate(&self, id: &str) -> Result<(), FieldError> {
         for (i, origin) in self.allowed_outbound_hosts.iter().enumerate() {
             OriginPattern::parse(origin).map_err(|e| {
-                FieldError::new(format!("plugins.{id}.allowed_outbound_hosts[{i}]"), e)
+                FieldError::new(
+                    format!("plugins.{id}.allowed_outbound_hosts[{i}]"),
+                    e.to_string(),
+                )
             })?;
         }
         if self.limits.memory_mb == Some(0) || self.limits.timeout_ms == Some(0) {

@@ -2,7 +2,7 @@
 //! handle ([`Network`]).
 
 use super::bindings::network::NetworkPlugin;
-use super::engine::{KindPre, LoadedPlugin};
+use super::engine::{KindPre, LoadError, LoadedPlugin};
 use super::fault::CallError;
 use super::instance::Instance;
 use super::supervisor::{Supervisor, WarmInstance};
@@ -75,7 +75,7 @@ pub struct Network {
 }
 
 impl Network {
-    pub fn start(plugin: Arc<LoadedPlugin>) -> Result<Network, String> {
+    pub fn start(plugin: Arc<LoadedPlugin>) -> Result<Network, LoadError> {
         plugin.expect_kind(super::PluginKind::Network, "a network mode")?;
         Ok(Network {
             supervisor: Supervisor::start(plugin),

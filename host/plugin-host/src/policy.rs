@@ -4,7 +4,7 @@
 //! role's evaluation can never see another's.
 
 use super::bindings::elasticity::ElasticityPlugin;
-use super::engine::{KindPre, LoadedPlugin};
+use super::engine::{KindPre, LoadError, LoadedPlugin};
 use super::fault::CallError;
 use super::instance::Instance;
 use super::{Evaluation, PluginFault, PluginInfo, Recommendation};
@@ -46,7 +46,7 @@ pub struct Policy {
 }
 
 impl Policy {
-    pub fn new(plugin: Arc<LoadedPlugin>) -> Result<Policy, String> {
+    pub fn new(plugin: Arc<LoadedPlugin>) -> Result<Policy, LoadError> {
         plugin.expect_kind(super::PluginKind::Elasticity, "a policy")?;
         Ok(Policy { plugin })
     }

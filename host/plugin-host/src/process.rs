@@ -90,7 +90,7 @@ impl ExecPolicy {
 
     /// The granted program `program` (its path or file name) with `args`
     /// all allowed, or why not.
-    pub fn check(&self, program: &str, args: &[String]) -> Result<PathBuf, String> {
+    pub fn check(&self, program: &str, args: &[String]) -> Result<PathBuf, NotGranted> {
         let (path, groups) = self
             .programs
             .iter()
@@ -99,17 +99,17 @@ impl ExecPolicy {
                     || path.file_name().and_then(|n| n.to_str()) == Some(program)
             })
             .ok_or_else(|| {
-                if self.programs.is_empty() {
+                NotGranted(if self.programs.is_empty() {
                     format!("program `{program}`: this plugin is granted no program")
                 } else {
                     format!(
                         "program `{program}`: not granted (granted: {})",
                         self.programs().join(", ")
                     )
-                }
+                })
             })?;
         match_groups(groups, args, |pattern, arg| self.matches(pattern, arg))
-            .map_err(|at| self.refusal(path, groups, args, at))?;
+            .map_err(|at| NotGranted(self.refusal(path, groups, args, at)))?;
         Ok(path.clone())
     }
 
@@ -239,38 +239,30 @@ impl ExecPolicy {
     }
 
     /// The process with `pid`, if it runs a granted program.
-    fn granted_process(&self, pid: u32) -> Result<(), String> {
+    fn granted_process(&self, pid: u32) -> Result<(), NotGranted> {
+        let refused = || NotGranted(format!("process {pid}: does not run a granted program"));
         // An exe the host cannot read (another user's process) is not a
         // granted program either.
-        let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
-            .map_err(|_| format!("process {pid}: does not run a granted program"))?;
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).map_err(|_| refused())?;
         let runs_granted = self
             .programs
             .iter()
             .any(|(p, _)| std::fs::canonicalize(p).is_ok_and(|c| c == exe) || p == &exe);
-        if runs_granted {
-            Ok(())
-        } else {
-            Err(format!("process {pid}: does not run a granted program"))
-        }
+        if runs_granted { Ok(()) } else { Err(refused()) }
     }
 
     /// A socket path inside a granted read-write directory.
-    fn granted_socket(&self, socket: &str) -> Result<PathBuf, String> {
+    fn granted_socket(&self, socket: &str) -> Result<PathBuf, NotGranted> {
+        let refused = || NotGranted(format!("socket `{socket}`: not inside a granted directory"));
         // Resolved whole (a symlink in a granted directory pointing out of
         // it is refused), as the kernel will resolve it.
-        let real = std::fs::canonicalize(socket)
-            .map_err(|_| format!("socket `{socket}`: not inside a granted directory"))?;
+        let real = std::fs::canonicalize(socket).map_err(|_| refused())?;
         let inside = self
             .dirs
             .iter()
             .filter_map(|d| std::fs::canonicalize(d).ok())
             .any(|d| real.starts_with(d));
-        if inside {
-            Ok(real)
-        } else {
-            Err(format!("socket `{socket}`: not inside a granted directory"))
-        }
+        if inside { Ok(real) } else { Err(refused()) }
     }
 }
 
@@ -281,8 +273,19 @@ enum Kind {
     Image,
 }
 
-fn denied(m: String) -> wit_types::Error {
-    wit_types::Error::Denied(m)
+/// Why a plugin may not run a program with its arguments, or reach a
+/// process or a socket: what it hears back as `denied`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotGranted(String);
+
+impl std::fmt::Display for NotGranted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn denied(e: NotGranted) -> wit_types::Error {
+    wit_types::Error::Denied(e.0)
 }
 
 fn unavailable(m: impl Into<String>) -> wit_types::Error {
@@ -422,7 +425,7 @@ impl wit::Host for PluginState {
             // alive; a pid of another program is not the plugin's business.
             return match stats_of(pid) {
                 Some(s) if !s.alive => Ok(s),
-                _ => Err(wit_types::Error::NotFound(e)),
+                _ => Err(wit_types::Error::NotFound(e.0)),
             };
         }
         stats_of(pid).ok_or_else(|| wit_types::Error::NotFound(format!("process {pid}: gone")))
@@ -587,11 +590,12 @@ mod tests {
             p.check("/usr/bin/qemu-system-x86_64", &args(&["-drive", &disk]))
                 .is_ok()
         );
-        let err = p.check("sh", &args(&["-c", "id"])).unwrap_err();
+        let err = p.check("sh", &args(&["-c", "id"])).unwrap_err().to_string();
         assert!(err.contains("not granted"), "{err}");
         let err = p
             .check("qemu-system-x86_64", &args(&["-name", "x"]))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with("argument 1 `x`") && err.contains("wants `vm-*` there (after `-name`)"),
             "{err}"
@@ -621,6 +625,7 @@ mod tests {
             nothing
                 .check("qemu-system-x86_64", &[])
                 .unwrap_err()
+                .to_string()
                 .contains("granted no program")
         );
     }
@@ -636,7 +641,7 @@ mod tests {
             |b: &str, o: &str| p.check("qemu-img", &args(&["create", "-f", "qcow2", "-b", b, o]));
         assert!(img(&image, &overlay).is_ok());
         // Another VM's disk is a state path: never a backing file.
-        let err = img(&vm_disk, &overlay).unwrap_err();
+        let err = img(&vm_disk, &overlay).unwrap_err().to_string();
         assert!(
             err.starts_with("argument 4 `") && err.contains("wants `{image}/*.qcow2` there"),
             "{err}"
@@ -658,9 +663,14 @@ mod tests {
         let sneaky = format!("{}/sneaky.qcow2", d.images.display());
         assert!(img(&sneaky, &overlay).is_err());
         // An overlay outside the state directory.
-        let err = img(&image, &format!("{}/x.qcow2", d.images.display())).unwrap_err();
+        let err = img(&image, &format!("{}/x.qcow2", d.images.display()))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("argument 5 `"), "{err}");
-        let err = p.check("qemu-img", &args(&["-b", &image])).unwrap_err();
+        let err = p
+            .check("qemu-img", &args(&["-b", &image]))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("no group of the grant starts with it"),
             "{err}"

@@ -4,6 +4,34 @@
 
 use serde_json::Value;
 
+/// Why a declaration or a value is refused: the reason shown after the
+/// field that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputError {
+    /// The declaration is wrong: its shape, type or params, or a default
+    /// that does not fit them.
+    Declaration(String),
+    /// A value does not fit the declared type.
+    Value(String),
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InputError::Declaration(m) | InputError::Value(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// Where the reason joins its field (a template's refusal).
+impl From<InputError> for String {
+    fn from(e: InputError) -> String {
+        e.to_string()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum InputType {
     Text,
@@ -27,17 +55,21 @@ pub struct UserInput {
 }
 
 /// Parse a declaration; the error says what is wrong with it.
-pub fn parse(spec: &str) -> Result<UserInput, String> {
+pub fn parse(spec: &str) -> Result<UserInput, InputError> {
     let fields: Vec<&str> = spec.split('|').collect();
     if fields.len() != 3 && fields.len() != 5 {
-        return Err(format!(
+        return Err(InputError::Declaration(format!(
             "`{spec}` must be `M|type|description` or `M|type|description|params|default`"
-        ));
+        )));
     }
     let mandatory = match fields[0].trim() {
         "M" => true,
         "O" => false,
-        other => return Err(format!("`{other}` must be M (mandatory) or O (optional)")),
+        other => {
+            return Err(InputError::Declaration(format!(
+                "`{other}` must be M (mandatory) or O (optional)"
+            )));
+        }
     };
     let params = fields.get(3).map(|p| p.trim()).unwrap_or("");
     let range = |p: &str| -> Option<(String, String)> {
@@ -53,27 +85,29 @@ pub fn parse(spec: &str) -> Result<UserInput, String> {
         "number-float" => InputType::NumberFloat,
         "fixed" => InputType::Fixed,
         "range" => {
-            let (a, b) =
-                range(params).ok_or_else(|| format!("range `{params}` must be MIN..MAX"))?;
+            let (a, b) = range(params).ok_or_else(|| {
+                InputError::Declaration(format!("range `{params}` must be MIN..MAX"))
+            })?;
             let (min, max) = (a.parse::<i64>(), b.parse::<i64>());
             match (min, max) {
                 (Ok(min), Ok(max)) if min <= max => InputType::Range { min, max },
                 _ => {
-                    return Err(format!(
+                    return Err(InputError::Declaration(format!(
                         "range `{params}` must be MIN..MAX with integers, MIN ≤ MAX"
-                    ));
+                    )));
                 }
             }
         }
         "range-float" => {
-            let (a, b) =
-                range(params).ok_or_else(|| format!("range `{params}` must be MIN..MAX"))?;
+            let (a, b) = range(params).ok_or_else(|| {
+                InputError::Declaration(format!("range `{params}` must be MIN..MAX"))
+            })?;
             match (a.parse::<f64>(), b.parse::<f64>()) {
                 (Ok(min), Ok(max)) if min <= max => InputType::RangeFloat { min, max },
                 _ => {
-                    return Err(format!(
+                    return Err(InputError::Declaration(format!(
                         "range `{params}` must be MIN..MAX with numbers, MIN ≤ MAX"
-                    ));
+                    )));
                 }
             }
         }
@@ -84,14 +118,16 @@ pub fn parse(spec: &str) -> Result<UserInput, String> {
                 .filter(|o| !o.is_empty())
                 .collect();
             if options.is_empty() {
-                return Err("a list needs its options in the params field (a,b,c)".into());
+                return Err(InputError::Declaration(
+                    "a list needs its options in the params field (a,b,c)".into(),
+                ));
             }
             InputType::List(options)
         }
         other => {
-            return Err(format!(
+            return Err(InputError::Declaration(format!(
                 "type `{other}` is not one of text, text64, password, boolean, number, number-float, range, range-float, list, fixed"
-            ));
+            )));
         }
     };
     let default = fields
@@ -105,7 +141,8 @@ pub fn parse(spec: &str) -> Result<UserInput, String> {
         default,
     };
     if let Some(d) = &input.default {
-        check_value(&input, &Value::String(d.clone())).map_err(|e| format!("default: {e}"))?;
+        check_value(&input, &Value::String(d.clone()))
+            .map_err(|e| InputError::Declaration(format!("default: {e}")))?;
     }
     Ok(input)
 }
@@ -123,8 +160,9 @@ pub fn as_text(value: &Value) -> Option<String> {
 }
 
 /// Check a value against its declaration.
-pub fn check_value(input: &UserInput, value: &Value) -> Result<(), String> {
-    let text = as_text(value).ok_or("must be a string, a number or a boolean")?;
+pub fn check_value(input: &UserInput, value: &Value) -> Result<(), InputError> {
+    let text = as_text(value)
+        .ok_or_else(|| InputError::Value("must be a string, a number or a boolean".into()))?;
     match &input.kind {
         InputType::Text | InputType::Password | InputType::Fixed => Ok(()),
         InputType::Text64 => {
@@ -138,36 +176,39 @@ pub fn check_value(input: &UserInput, value: &Value) -> Result<(), String> {
             );
             match TEXT64.decode(&text) {
                 Ok(_) => Ok(()),
-                Err(_) => Err(format!("`{text}` is not base64")),
+                Err(_) => Err(InputError::Value(format!("`{text}` is not base64"))),
             }
         }
         InputType::Boolean => match text.as_str() {
             "YES" | "NO" => Ok(()),
-            _ => Err(format!("`{text}` must be YES or NO")),
+            _ => Err(InputError::Value(format!("`{text}` must be YES or NO"))),
         },
         InputType::Number => text
             .parse::<i64>()
             .map(|_| ())
-            .map_err(|_| format!("`{text}` is not an integer")),
+            .map_err(|_| InputError::Value(format!("`{text}` is not an integer"))),
         InputType::NumberFloat => match text.parse::<f64>() {
             Ok(v) if v.is_finite() => Ok(()),
-            _ => Err(format!("`{text}` is not a number")),
+            _ => Err(InputError::Value(format!("`{text}` is not a number"))),
         },
         InputType::Range { min, max } => match text.parse::<i64>() {
             Ok(v) if (*min..=*max).contains(&v) => Ok(()),
-            Ok(v) => Err(format!("{v} is outside {min}..{max}")),
-            Err(_) => Err(format!("`{text}` is not an integer")),
+            Ok(v) => Err(InputError::Value(format!("{v} is outside {min}..{max}"))),
+            Err(_) => Err(InputError::Value(format!("`{text}` is not an integer"))),
         },
         InputType::RangeFloat { min, max } => match text.parse::<f64>() {
             Ok(v) if v >= *min && v <= *max => Ok(()),
-            Ok(v) => Err(format!("{v} is outside {min}..{max}")),
-            Err(_) => Err(format!("`{text}` is not a number")),
+            Ok(v) => Err(InputError::Value(format!("{v} is outside {min}..{max}"))),
+            Err(_) => Err(InputError::Value(format!("`{text}` is not a number"))),
         },
         InputType::List(options) => {
             if options.contains(&text) {
                 Ok(())
             } else {
-                Err(format!("`{text}` is not one of {}", options.join(", ")))
+                Err(InputError::Value(format!(
+                    "`{text}` is not one of {}",
+                    options.join(", ")
+                )))
             }
         }
     }
@@ -185,12 +226,23 @@ mod tests {
         assert_eq!(i.kind, InputType::Range { min: 1, max: 10 });
         assert_eq!(i.default.as_deref(), Some("2"));
         assert_eq!(parse("O|text|Name").unwrap().kind, InputType::Text);
-        assert!(parse("X|text|Name").unwrap_err().contains("M (mandatory)"));
-        assert!(parse("M|colour|Name").unwrap_err().contains("colour"));
+        assert!(
+            parse("X|text|Name")
+                .unwrap_err()
+                .to_string()
+                .contains("M (mandatory)")
+        );
+        assert!(
+            parse("M|colour|Name")
+                .unwrap_err()
+                .to_string()
+                .contains("colour")
+        );
         assert!(parse("M|range|n|10..1|").is_err());
         assert!(
             parse("M|range|n|1..5|9")
                 .unwrap_err()
+                .to_string()
                 .starts_with("default:")
         );
         assert!(parse("M|text").is_err());
@@ -202,7 +254,7 @@ mod tests {
         assert!(check_value(&range, &json!(5)).is_ok());
         assert!(check_value(&range, &json!("7")).is_ok());
         assert_eq!(
-            check_value(&range, &json!(11)).unwrap_err(),
+            check_value(&range, &json!(11)).unwrap_err().to_string(),
             "11 is outside 1..10"
         );
         let list = parse("M|list|size|small,large|").unwrap();

@@ -12,7 +12,7 @@
 //! document) kept in `extra`, and a policy an older release stored that no
 //! longer reads kept whole, with the reason, and never evaluated.
 
-use flotilla_model::KeyValue;
+use flotilla_model::{FieldError, KeyValue};
 use flotilla_policy::builtin::{self, OnMissing};
 use flotilla_policy::{Adjustment, AdjustmentKind, CatchUp, ParsedExpression, Schedule};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -58,7 +58,7 @@ impl Adjust {
 pub struct ElasticityPolicy {
     /// What evaluates it; `Err` names why a policy stored by an older
     /// release does not read (its attributes are all in `extra`).
-    pub rule: Result<PolicyRule, String>,
+    pub rule: Result<PolicyRule, FieldError>,
     /// Seconds between evaluations (OneFlow's `period`; none: every
     /// round).
     pub period: Option<u64>,
@@ -102,7 +102,7 @@ pub struct PluginPolicy {
 pub struct ScheduledPolicy {
     /// When it fires and what it does; `Err` as for [`ElasticityPolicy`]:
     /// such a policy never fires.
-    pub plan: Result<Plan, String>,
+    pub plan: Result<Plan, FieldError>,
     pub cooldown: Option<u64>,
     pub extra: Map<String, Value>,
 }
@@ -375,7 +375,8 @@ fn put_adjust(map: &mut Map<String, Value>, adjust: &Adjust) {
     }
 }
 
-type Read<T> = Result<T, String>;
+/// A policy's attribute that does not read, naming it.
+type Read<T> = Result<T, FieldError>;
 
 /// The attribute `key` taken out of `rest` when it has a value; a null
 /// stays where it is, to be written back as it was.
@@ -390,7 +391,7 @@ fn text(rest: &mut Map<String, Value>, key: &str) -> Read<Option<String>> {
     match take(rest, key) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(format!("{key}: not a string")),
+        Some(_) => Err(FieldError::new(key, "not a string")),
     }
 }
 
@@ -405,7 +406,7 @@ fn keyword<T>(
     };
     match parse(&text) {
         Some(value) => Ok(Some(Keyword { text, value })),
-        None => Err(format!("{key}: `{text}` is not {expected}")),
+        None => Err(FieldError::new(key, format!("`{text}` is not {expected}"))),
     }
 }
 
@@ -420,7 +421,7 @@ fn whole(rest: &mut Map<String, Value>, key: &str) -> Read<Option<u64>> {
     };
     value
         .map(Some)
-        .ok_or_else(|| format!("{key}: not a whole number, 0 or more"))
+        .ok_or_else(|| FieldError::new(key, "not a whole number, 0 or more"))
 }
 
 fn read_adjust(rest: &mut Map<String, Value>) -> Read<Adjust> {
@@ -430,14 +431,14 @@ fn read_adjust(rest: &mut Map<String, Value>) -> Read<Adjust> {
         AdjustmentKind::parse,
         "CHANGE, CARDINALITY or PERCENTAGE_CHANGE",
     )?
-    .ok_or("type: missing")?;
+    .ok_or_else(|| FieldError::new("type", "missing"))?;
     let adjust = match take(rest, "adjust") {
-        None => return Err("adjust: missing".into()),
+        None => return Err(FieldError::new("adjust", "missing")),
         Some(Value::Number(n)) => n.as_i64(),
         Some(Value::String(s)) => s.trim().parse().ok(),
         Some(_) => None,
     }
-    .ok_or("adjust: not a whole number")?;
+    .ok_or_else(|| FieldError::new("adjust", "not a whole number"))?;
     Ok(Adjust {
         kind,
         adjust,
@@ -454,20 +455,22 @@ fn read_elasticity(
     let rule = if rest.contains_key("plugin") {
         let plugin = match rest.remove("plugin") {
             Some(Value::String(s)) => s,
-            _ => return Err("plugin: not a string".into()),
+            _ => return Err(FieldError::new("plugin", "not a string")),
         };
         let params = match take(rest, "params") {
             None => None,
             Some(Value::Object(params)) => Some(params),
-            Some(_) => return Err("params: not an object".into()),
+            Some(_) => return Err(FieldError::new("params", "not an object")),
         };
         PolicyRule::Plugin(PluginPolicy { plugin, params })
     } else {
         let adjust = read_adjust(rest)?;
-        let text = text(rest, "expression")?.ok_or("expression: missing")?;
+        let text =
+            text(rest, "expression")?.ok_or_else(|| FieldError::new("expression", "missing"))?;
         let expression = match parsed {
             Some(parsed) if parsed.text() == text => parsed,
-            _ => ParsedExpression::parse(&text).map_err(|e| format!("expression: {e}"))?,
+            _ => ParsedExpression::parse(&text)
+                .map_err(|e| FieldError::new("expression", e.to_string()))?,
         };
         let on_missing = keyword(rest, "on_missing", OnMissing::parse, "hold, true or false")?;
         PolicyRule::Metric(MetricPolicy {
@@ -497,7 +500,7 @@ fn read_scheduled(
             start_time.as_deref(),
             time_zone.as_deref(),
         )
-        .map_err(|e| format!("{}: {}", e.attribute, e.message))?,
+        .map_err(|e| FieldError::new(e.attribute, e.message))?,
     };
     let catch_up = keyword(rest, "catch_up", CatchUp::parse, "latest or skip")?;
     let cooldown = whole(rest, "cooldown")?;

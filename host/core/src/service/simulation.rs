@@ -15,7 +15,7 @@ use super::lifecycle::{
 use super::model::ServiceTemplate;
 use super::state::ServiceState;
 use crate::service::elasticity;
-use flotilla_model::{Metric, VmSample};
+use flotilla_model::{FieldError, Metric, VmSample};
 use flotilla_policy::LoadShape;
 use std::collections::BTreeMap;
 
@@ -139,12 +139,58 @@ impl Machines {
     }
 }
 
+/// Why a simulation gave no report.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SimulationError {
+    /// The scenario is wrong: its role is not the template's.
+    Scenario(FieldError),
+    /// The service failed or ended before the scenario did.
+    Ended { state: ServiceState, at_ms: u64 },
+}
+
+impl std::fmt::Display for SimulationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SimulationError::Scenario(e) => write!(f, "{e}"),
+            SimulationError::Ended { state, at_ms } => write!(
+                f,
+                "the service went {} at {} s",
+                state.as_str(),
+                at_ms / 1000
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SimulationError {}
+
+/// Where the error joins a message (the command's output).
+impl From<SimulationError> for String {
+    fn from(e: SimulationError) -> String {
+        e.to_string()
+    }
+}
+
 /// Run `scenario`, evaluating policies with `evaluate`.
-pub fn simulate(scenario: &Scenario, evaluate: &mut Evaluate<'_>) -> Result<Report, String> {
+pub fn simulate(
+    scenario: &Scenario,
+    evaluate: &mut Evaluate<'_>,
+) -> Result<Report, SimulationError> {
     let role_name = scenario.role.as_str();
     if !scenario.template.roles.iter().any(|r| r.name == role_name) {
-        return Err(format!("role: `{role_name}` is not a role of the template"));
+        return Err(SimulationError::Scenario(FieldError::new(
+            "role",
+            format!("`{role_name}` is not a role of the template"),
+        )));
     }
+    // A service's roles are its template's: nothing in a simulation
+    // removes one, but a lost role ends it rather than a panic.
+    let removed = || {
+        SimulationError::Scenario(FieldError::new(
+            "role",
+            format!("`{role_name}` was removed"),
+        ))
+    };
     let step = scenario.settings.cadence_ms.max(1);
     let mut s = Service::new(0, scenario.template.clone(), 0, u64::MAX / 4);
     s.default_cooldown_s = scenario.default_cooldown_s;
@@ -155,7 +201,7 @@ pub fn simulate(scenario: &Scenario, evaluate: &mut Evaluate<'_>) -> Result<Repo
     let mut now = 0;
     while now <= scenario.duration_ms {
         let ids = s.vm_ids();
-        let role = s.role(role_name).ok_or("the role was removed")?;
+        let role = s.role(role_name).ok_or_else(removed)?;
         let ours: Vec<&String> = role.nodes.iter().filter_map(|n| n.vm_id.as_ref()).collect();
         let running = ours
             .iter()
@@ -207,7 +253,7 @@ pub fn simulate(scenario: &Scenario, evaluate: &mut Evaluate<'_>) -> Result<Repo
         if effects.is_empty() && s.autoscale_due(now, scenario.settings.cadence_ms) {
             let before = s.role(role_name).map_or(0, |r| r.cardinality);
             effects = s.autoscale_with(now, scenario.settings, evaluate);
-            let role = s.role(role_name).ok_or("the role was removed")?;
+            let role = s.role(role_name).ok_or_else(removed)?;
             let new = role
                 .autoscale
                 .decisions
@@ -244,11 +290,10 @@ pub fn simulate(scenario: &Scenario, evaluate: &mut Evaluate<'_>) -> Result<Repo
         }
         machines.carry_out(&mut s, effects, now, scenario.boot_ms);
         if s.state.is_failed() || s.state == ServiceState::Done {
-            return Err(format!(
-                "the service went {} at {} s",
-                s.state.as_str(),
-                now / 1000
-            ));
+            return Err(SimulationError::Ended {
+                state: s.state,
+                at_ms: now,
+            });
         }
         now += step;
     }
@@ -372,7 +417,7 @@ pub fn replay(
                 )
             }
             // Live keeps the state it had when a plugin fails.
-            Err(e) => (String::new(), e, None, carried),
+            Err(e) => (String::new(), e.to_string(), None, carried),
         };
         states.insert(record.policy.clone(), next);
         let same = trace == record.trace && verdict == record.verdict && desired == record.desired;

@@ -306,7 +306,7 @@ pub fn fill_inputs(template: &mut super::model::ServiceTemplate) -> Result<(), V
                 },
                 Err(e) => errors.push(FieldError {
                     field: field(path, &format!("user_inputs.{key}")),
-                    reason: e,
+                    reason: e.to_string(),
                 }),
             }
         }

@@ -5,6 +5,7 @@
 
 use crate::plugin::{CallError, Driver, KeyValue, ManagedVm, VmAction, VmSpec, VmState};
 use crate::service::lifecycle::Observed;
+use flotilla_model::BackendError;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -19,26 +20,30 @@ pub struct ManagedRecord {
     pub done: bool,
 }
 
-/// Errors are strings: the engine only logs them in the service's log.
+/// A driver's refusal (the VM or its template is wrong) comes back apart
+/// from a fault (the plugin or the hypervisor broke); the engine logs
+/// either in the service's log as the error's sentence.
 pub trait VmBackend: Send + Sync + 'static {
     /// Create VMs in one call: one outcome per spec, in order; a failure
     /// of the call as a whole is every VM's outcome.
-    fn create_many(&self, specs: Vec<VmSpec>) -> BoxFuture<'_, Vec<Result<String, String>>>;
+    fn create_many(&self, specs: Vec<VmSpec>) -> BoxFuture<'_, Vec<Result<String, BackendError>>>;
     /// `args`: the action's parameters (`name`, `disk_id`).
     fn act(
         &self,
         vm_id: String,
         action: VmAction,
         args: Vec<KeyValue>,
-    ) -> BoxFuture<'_, Result<(), String>>;
-    fn poll(&self, vm_ids: Vec<String>) -> BoxFuture<'_, Result<Vec<Observed>, String>>;
-    fn list(&self) -> BoxFuture<'_, Result<Vec<ManagedRecord>, String>>;
+    ) -> BoxFuture<'_, Result<(), BackendError>>;
+    fn poll(&self, vm_ids: Vec<String>) -> BoxFuture<'_, Result<Vec<Observed>, BackendError>>;
+    fn list(&self) -> BoxFuture<'_, Result<Vec<ManagedRecord>, BackendError>>;
 }
 
-pub fn call_error(e: CallError) -> String {
+/// A driver call's error: what the plugin returned is its refusal, a
+/// fault is the host's report of it.
+pub fn call_error(e: CallError) -> BackendError {
     match e {
-        e @ CallError::Plugin(_) => format!("driver error: {e}"),
-        CallError::Fault(f) => f.to_string(),
+        CallError::Plugin(e) => BackendError::Refused(format!("driver error: {e}")),
+        CallError::Fault(f) => BackendError::Fault(f.to_string()),
     }
 }
 
@@ -55,7 +60,7 @@ impl From<ManagedVm> for ManagedRecord {
 
 /// The Wasm driver plugin.
 impl VmBackend for Driver {
-    fn create_many(&self, specs: Vec<VmSpec>) -> BoxFuture<'_, Vec<Result<String, String>>> {
+    fn create_many(&self, specs: Vec<VmSpec>) -> BoxFuture<'_, Vec<Result<String, BackendError>>> {
         let n = specs.len();
         Box::pin(async move {
             match Driver::create_many(self, specs).await {
@@ -73,7 +78,7 @@ impl VmBackend for Driver {
         vm_id: String,
         action: VmAction,
         args: Vec<KeyValue>,
-    ) -> BoxFuture<'_, Result<(), String>> {
+    ) -> BoxFuture<'_, Result<(), BackendError>> {
         Box::pin(async move {
             Driver::act(self, vm_id, action, args)
                 .await
@@ -81,14 +86,14 @@ impl VmBackend for Driver {
         })
     }
 
-    fn poll(&self, vm_ids: Vec<String>) -> BoxFuture<'_, Result<Vec<Observed>, String>> {
+    fn poll(&self, vm_ids: Vec<String>) -> BoxFuture<'_, Result<Vec<Observed>, BackendError>> {
         Box::pin(async move {
             let statuses = Driver::poll(self, vm_ids).await.map_err(call_error)?;
             Ok(statuses.into_iter().map(Observed::from).collect())
         })
     }
 
-    fn list(&self) -> BoxFuture<'_, Result<Vec<ManagedRecord>, String>> {
+    fn list(&self) -> BoxFuture<'_, Result<Vec<ManagedRecord>, BackendError>> {
         Box::pin(async move {
             let vms = Driver::list(self).await.map_err(call_error)?;
             Ok(vms.into_iter().map(ManagedRecord::from).collect())

@@ -6,9 +6,11 @@
 //! A DISK with a raw `PATH` is passed on; the driver decides whether its
 //! file may be used (the qemu driver takes only its image directories).
 
+use super::effects::database;
 use super::*;
 use crate::service::inputs::as_text;
 use crate::store::ResourceKind;
+use flotilla_model::BackendError;
 use serde_json::{Map, Value};
 
 impl Engine {
@@ -19,7 +21,7 @@ impl Engine {
         &self,
         service: &Service,
         template: &mut Map<String, Value>,
-    ) -> Result<(), String> {
+    ) -> Result<(), BackendError> {
         let (list, disks): (bool, Vec<&mut Map<String, Value>>) = match template.get_mut("DISK") {
             None | Some(Value::Null) => return Ok(()),
             Some(Value::Object(disk)) => (false, vec![disk]),
@@ -42,10 +44,10 @@ impl Engine {
                 continue;
             };
             if !owner.may(flotilla_core::permissions::Right::Use, &image.ownership) {
-                return Err(format!(
+                return Err(BackendError::Refused(format!(
                     "{field}: the service's owner may not use image {} ({})",
                     image.id, image.name
-                ));
+                )));
             }
             // An image without a file (a record only, as the simulated
             // hypervisor needs) gets no SOURCE: a driver that attaches
@@ -79,17 +81,21 @@ impl Engine {
         service: &Service,
         disk: &Map<String, Value>,
         field: &str,
-    ) -> Result<Option<crate::store::Resource>, String> {
+    ) -> Result<Option<crate::store::Resource>, BackendError> {
         let store = self.store();
         if let Some(v) = disk.get("IMAGE_ID") {
             let id = as_text(v)
                 .and_then(|t| t.trim().parse::<u64>().ok())
-                .ok_or_else(|| format!("{field}.IMAGE_ID: `{v}` is not an image id"))?;
+                .ok_or_else(|| {
+                    BackendError::Refused(format!("{field}.IMAGE_ID: `{v}` is not an image id"))
+                })?;
             return store
                 .resource(ResourceKind::Image, id)
-                .map_err(|e| format!("{e:#}"))?
+                .map_err(database)?
                 .map(Some)
-                .ok_or_else(|| format!("{field}.IMAGE_ID: image {id} does not exist"));
+                .ok_or_else(|| {
+                    BackendError::Refused(format!("{field}.IMAGE_ID: image {id} does not exist"))
+                });
         }
         let Some(name) = disk.get("IMAGE").and_then(as_text) else {
             return Ok(None);
@@ -99,27 +105,30 @@ impl Engine {
             disk.get("IMAGE_UNAME").and_then(as_text),
         ) {
             (Some(uid), _) => {
-                let id = uid
-                    .trim()
-                    .parse::<u64>()
-                    .map_err(|_| format!("{field}.IMAGE_UID: `{uid}` is not a user id"))?;
+                let id = uid.trim().parse::<u64>().map_err(|_| {
+                    BackendError::Refused(format!("{field}.IMAGE_UID: `{uid}` is not a user id"))
+                })?;
                 (id, format!("user {id}"))
             }
             (None, Some(user)) => {
                 let found = store
                     .user_by_name(user.trim())
-                    .map_err(|e| format!("{e:#}"))?
-                    .ok_or_else(|| format!("{field}.IMAGE_UNAME: no user `{user}`"))?;
+                    .map_err(database)?
+                    .ok_or_else(|| {
+                        BackendError::Refused(format!("{field}.IMAGE_UNAME: no user `{user}`"))
+                    })?;
                 (found.id, format!("user {}", found.name))
             }
             (None, None) => (service.ownership.uid, "the service's owner".to_string()),
         };
         store
             .resources(ResourceKind::Image)
-            .map_err(|e| format!("{e:#}"))?
+            .map_err(database)?
             .into_iter()
             .find(|r| r.name == name && r.ownership.uid == uid)
             .map(Some)
-            .ok_or_else(|| format!("{field}.IMAGE: {who} has no image named `{name}`"))
+            .ok_or_else(|| {
+                BackendError::Refused(format!("{field}.IMAGE: {who} has no image named `{name}`"))
+            })
     }
 }

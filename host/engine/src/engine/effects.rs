@@ -3,6 +3,8 @@
 //! to the service and written in batches.
 
 use super::*;
+use crate::store::NetworkError;
+use flotilla_model::BackendError;
 
 /// The service is written after this many driver answers, or after a
 /// quarter of the answers so far if that is more (and after the last):
@@ -15,6 +17,23 @@ const ANSWERS_PER_WRITE: usize = 64;
 /// one. Bounded so that one call stays well within the plugin's deadline
 /// and memory, and answers are written as often as `ANSWERS_PER_WRITE`.
 const CREATES_PER_CALL: usize = ANSWERS_PER_WRITE;
+
+/// The database failed while a VM was being made ready: the host broke,
+/// not the template.
+pub(super) fn database(e: anyhow::Error) -> BackendError {
+    BackendError::Fault(format!("{e:#}"))
+}
+
+/// A lease or a router the network store could not give: a full or
+/// missing network is the template's problem, a database error is not.
+pub(super) fn network_store(e: NetworkError) -> BackendError {
+    match e {
+        NetworkError::Storage(_) => BackendError::Fault(e.to_string()),
+        NetworkError::NotFound(_) | NetworkError::Refused(_) => {
+            BackendError::Refused(e.to_string())
+        }
+    }
+}
 
 impl Engine {
     /// Write the service with the VM actions among `effects` in its
@@ -102,7 +121,7 @@ impl Engine {
     /// One VM action. A terminate of a VM that is already gone (DONE, or
     /// unknown to the driver) has done its job: a retried DELETE or an
     /// action resent after a crash must not fail the service.
-    pub(super) async fn act(&self, act: &VmAct) -> Result<(), String> {
+    pub(super) async fn act(&self, act: &VmAct) -> Result<(), BackendError> {
         let driver = &self.inner.driver;
         let refused = match driver
             .act(
@@ -136,7 +155,7 @@ impl Engine {
         &self,
         service: &Service,
         creates: &[CreateVm],
-    ) -> Vec<Result<String, String>> {
+    ) -> Vec<Result<String, BackendError>> {
         let (places, specs) =
             flotilla_model::batch::precheck(creates, |create| self.vm_spec(service, create));
         let answers = if specs.is_empty() {
@@ -144,15 +163,23 @@ impl Engine {
         } else {
             self.inner.driver.create_many(specs).await
         };
-        places.fill(answers, || "the driver gave no answer for this VM".into())
+        places.fill(answers, || {
+            BackendError::Fault("the driver gave no answer for this VM".into())
+        })
     }
 
-    pub(super) fn vm_spec(&self, service: &Service, create: &CreateVm) -> Result<VmSpec, String> {
+    pub(super) fn vm_spec(
+        &self,
+        service: &Service,
+        create: &CreateVm,
+    ) -> Result<VmSpec, BackendError> {
         let vm_template = self
             .store()
             .vm_template(create.template_id)
-            .map_err(|e| format!("{e:#}"))?
-            .ok_or_else(|| format!("VM template {} does not exist", create.template_id))?;
+            .map_err(database)?
+            .ok_or_else(|| {
+                BackendError::Refused(format!("VM template {} does not exist", create.template_id))
+            })?;
         let mut template = self.role_template(service, &create.role, &vm_template.attributes)?;
         // `${PARENT.path}` references, from the template the parent's VMs
         // were created with. The parent's template is built only when a
@@ -225,9 +252,9 @@ impl Engine {
         service: &Service,
         role: &str,
         vm_template: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    ) -> Result<serde_json::Map<String, serde_json::Value>, BackendError> {
         crate::service::lifecycle::vm_template_json(service, role, vm_template)
-            .ok_or_else(|| format!("role {role} is not in the service"))
+            .ok_or_else(|| BackendError::Refused(format!("role {role} is not in the service")))
     }
 }
 

@@ -12,19 +12,20 @@
 use super::backend::BoxFuture;
 use crate::plugin::{CallError, Evaluation, LoadedPlugin, Network, Policy, Recommendation};
 use crate::service::lifecycle::{NetworkAnswer, NetworkStep, PolicyCall};
+use flotilla_model::BackendError;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 pub trait PolicyBackend: Send + Sync + 'static {
-    /// Evaluate with plugin `id`; an error or fault comes back as the
-    /// sentence the decision record shows.
-    fn evaluate(&self, id: &str, input: &Evaluation) -> Result<Recommendation, String>;
+    /// Evaluate with plugin `id`; a refusal or a fault comes back with
+    /// the sentence the decision record shows.
+    fn evaluate(&self, id: &str, input: &Evaluation) -> Result<Recommendation, BackendError>;
 
     /// One evaluation a round of automatic scaling asked for: by default
     /// the call's plugin with its input (what a plugin gets is the WIT
     /// contract's evaluation; the `expression` plugin reads the expression
     /// from it).
-    fn evaluate_call(&self, call: &PolicyCall) -> Result<Recommendation, String> {
+    fn evaluate_call(&self, call: &PolicyCall) -> Result<Recommendation, BackendError> {
         self.evaluate(&call.plugin, &call.input)
     }
 }
@@ -57,7 +58,9 @@ impl PluginLibrary {
 
     /// The built-in policy plugins, loaded with no grant: what `policy
     /// simulate` and the benchmarks evaluate with, as the server does.
-    pub fn builtin(host: &crate::plugin::PluginHost) -> Result<PluginLibrary, String> {
+    pub fn builtin(
+        host: &crate::plugin::PluginHost,
+    ) -> Result<PluginLibrary, crate::plugin::LoadError> {
         let library = PluginLibrary::default();
         for b in flotilla_builtin::BUILTIN {
             let manifest = b.manifest();
@@ -97,7 +100,9 @@ impl PluginLibrary {
         *write(&self.default_network) = id.to_string();
     }
 
-    fn network(&self, mode: Option<&str>) -> Result<Network, String> {
+    /// The mode's plugin; one that is not loaded refuses the network (its
+    /// template names a mode this server has not got).
+    fn network(&self, mode: Option<&str>) -> Result<Network, BackendError> {
         let default = self
             .default_network
             .read()
@@ -110,7 +115,9 @@ impl PluginLibrary {
             .get(id)
             .cloned()
             .ok_or_else(|| {
-                format!("network mode `{id}` is not loaded (plugin list shows the network plugins)")
+                BackendError::Refused(format!(
+                    "network mode `{id}` is not loaded (plugin list shows the network plugins)"
+                ))
             })
     }
 
@@ -134,8 +141,8 @@ impl NetworkBackend for PluginLibrary {
             let network = network?;
             let id = network.plugin().id.clone();
             let said = |e: CallError| match e {
-                e @ CallError::Plugin(_) => format!("network mode `{id}`: {e}"),
-                CallError::Fault(f) => format!("network mode `{id}`: {f}"),
+                CallError::Plugin(e) => BackendError::Refused(format!("network mode `{id}`: {e}")),
+                CallError::Fault(f) => BackendError::Fault(format!("network mode `{id}`: {f}")),
             };
             match step {
                 NetworkStep::Deploy(request) => {
@@ -158,21 +165,25 @@ impl NetworkBackend for NoNetworks {
     fn run(&self, mode: Option<&str>, _step: NetworkStep) -> BoxFuture<'_, NetworkAnswer> {
         let mode = mode.unwrap_or("default").to_string();
         Box::pin(async move {
-            Err(format!(
+            Err(BackendError::Refused(format!(
                 "network mode `{mode}`: this engine has no network modes"
-            ))
+            )))
         })
     }
 }
 
 impl PolicyBackend for PluginLibrary {
-    fn evaluate(&self, id: &str, input: &Evaluation) -> Result<Recommendation, String> {
+    fn evaluate(&self, id: &str, input: &Evaluation) -> Result<Recommendation, BackendError> {
         let policy = self.get(id).ok_or_else(|| {
-            format!("plugin `{id}` is not installed as an elasticity policy: nothing changes")
+            BackendError::Refused(format!(
+                "plugin `{id}` is not installed as an elasticity policy: nothing changes"
+            ))
         })?;
         policy.evaluate_blocking(input).map_err(|e| match e {
-            e @ CallError::Plugin(_) => format!("plugin `{id}` refused the evaluation: {e}"),
-            CallError::Fault(f) => format!("{f}: the role is left as it is"),
+            CallError::Plugin(e) => {
+                BackendError::Refused(format!("plugin `{id}` refused the evaluation: {e}"))
+            }
+            CallError::Fault(f) => BackendError::Fault(format!("{f}: the role is left as it is")),
         })
     }
 }
@@ -182,9 +193,9 @@ impl PolicyBackend for PluginLibrary {
 pub struct NoPolicies;
 
 impl PolicyBackend for NoPolicies {
-    fn evaluate(&self, id: &str, _input: &Evaluation) -> Result<Recommendation, String> {
-        Err(format!(
+    fn evaluate(&self, id: &str, _input: &Evaluation) -> Result<Recommendation, BackendError> {
+        Err(BackendError::Refused(format!(
             "plugin `{id}`: this engine has no policy plugins: nothing changes"
-        ))
+        )))
     }
 }

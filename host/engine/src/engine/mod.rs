@@ -50,6 +50,15 @@ impl std::fmt::Display for EngineError {
     }
 }
 
+impl std::error::Error for EngineError {}
+
+/// Where the error joins a message (the server's start-up).
+impl From<EngineError> for String {
+    fn from(e: EngineError) -> String {
+        e.to_string()
+    }
+}
+
 impl From<anyhow::Error> for EngineError {
     fn from(e: anyhow::Error) -> Self {
         EngineError::Storage(format!("{e:#}"))
@@ -229,10 +238,11 @@ impl Engine {
     /// it gone). Refused, naming them, while services have live VMs of
     /// another driver; services from before the record are taken as the
     /// configured driver's.
-    pub fn adopt_driver(&self, id: &str) -> Result<(), String> {
+    pub fn adopt_driver(&self, id: &str) -> Result<(), EngineError> {
         let _ = self.inner.driver_id.set(id.to_string());
         let store = self.store();
-        let services = store.services().map_err(|e| format!("database: {e:#}"))?;
+        let database = |e: anyhow::Error| EngineError::Storage(format!("database: {e:#}"));
+        let services = store.services().map_err(database)?;
         let mut foreign = Vec::new();
         for service in services {
             match &service.driver {
@@ -247,20 +257,19 @@ impl Engine {
                 None => {
                     let mut service = (*service).clone();
                     service.driver = Some(id.to_string());
-                    store
-                        .save_service(&service)
-                        .map_err(|e| format!("database: {e:#}"))?;
+                    store.save_service(&service).map_err(database)?;
                 }
             }
         }
         if foreign.is_empty() {
             return Ok(());
         }
-        Err(format!(
+        // The services' VMs forbid it until they are gone.
+        Err(EngineError::Lifecycle(LifecycleError::WrongState(format!(
             "engine.driver is `{id}`, but {}: only the driver that made a VM can reach it. \
              Start with that driver again, or undeploy those services with it first",
             foreign.join(", ")
-        ))
+        ))))
     }
 
     /// The store, for resources outside the life cycle (VM templates).

@@ -5,10 +5,12 @@
 //! their own address, a `vr` role's floating IPs, and the `ETH<n>_*`
 //! context variables OpenNebula's contextualization gives a guest.
 
+use super::effects::{database, network_store};
 use super::*;
 use crate::service::lifecycle::{Vrouter, VrouterIp};
 use crate::service::validate::networks::{network_reference, nics};
 use crate::store::ResourceKind;
+use flotilla_model::BackendError;
 use serde_json::{Map, Value};
 
 /// Floating IPs one virtual router may hold.
@@ -37,7 +39,7 @@ impl Engine {
     fn resolve_network(
         service: &Service,
         nic: &Map<String, Value>,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, BackendError> {
         let Some(raw) = text(nic.get("NETWORK_ID")) else {
             return Ok(None);
         };
@@ -49,15 +51,17 @@ impl Engine {
             .iter()
             .find(|n| n.name == name)
             .ok_or_else(|| {
-                format!(
+                BackendError::Refused(format!(
                     "NETWORK_ID: `${name}` is not a network of service {}",
                     service.id
-                )
+                ))
             })?;
         network
             .network_id()
             .map(|id| Some(id.to_string()))
-            .ok_or_else(|| format!("NETWORK_ID: network `{name}` is not deployed"))
+            .ok_or_else(|| {
+                BackendError::Refused(format!("NETWORK_ID: network `{name}` is not deployed"))
+            })
     }
 
     /// The NICs of a VM's template, resolved and with their addresses;
@@ -68,7 +72,7 @@ impl Engine {
         role: &str,
         holder: &str,
         template: &mut Map<String, Value>,
-    ) -> Result<(), String> {
+    ) -> Result<(), BackendError> {
         let vrouter = service.role(role).and_then(|r| r.vrouter.clone());
         let mut context_vars: Vec<(String, String)> = Vec::new();
         let mut nic_names: Vec<String> = Vec::new();
@@ -86,12 +90,12 @@ impl Engine {
                     continue;
                 };
                 let at = format!("{key}[{j}]");
-                if let Some(id) =
-                    Self::resolve_network(service, &nic).map_err(|e| format!("{at}.{e}"))?
+                if let Some(id) = Self::resolve_network(service, &nic)
+                    .map_err(|e| e.map(|m| format!("{at}.{m}")))?
                 {
                     nic.insert("NETWORK_ID".into(), Value::String(id.clone()));
                     self.lease_nic(service, holder, key, j, &id, &mut nic)
-                        .map_err(|e| format!("{at}: {e}"))?;
+                        .map_err(|e| e.map(|m| format!("{at}: {m}")))?;
                 }
                 let name = if key == "NIC" {
                     let name = format!("NIC{j}");
@@ -149,7 +153,7 @@ impl Engine {
         j: usize,
         network: &str,
         nic: &mut Map<String, Value>,
-    ) -> Result<(), String> {
+    ) -> Result<(), BackendError> {
         let Ok(vnet) = network.parse::<u64>() else {
             return Ok(());
         };
@@ -157,28 +161,27 @@ impl Engine {
         // A number names one of Flotilla's networks: if it is not there
         // (deleted, or never made), the VM fails with the reason rather
         // than boot with a NIC that has no address.
-        let Some(net) = store
-            .resource(ResourceKind::Vnet, vnet)
-            .map_err(|e| format!("{e:#}"))?
-        else {
-            return Err(format!("virtual network {vnet} does not exist"));
+        let Some(net) = store.resource(ResourceKind::Vnet, vnet).map_err(database)? else {
+            return Err(BackendError::Refused(format!(
+                "virtual network {vnet} does not exist"
+            )));
         };
         // A service's VMs take addresses only from networks its owner
         // may use (an operator's network shared with them, or the
         // service's own).
         let owner = super::vnets::owner_identity(&service.ownership);
         if !owner.may(flotilla_core::permissions::Right::Use, &net.ownership) {
-            return Err(format!(
+            return Err(BackendError::Refused(format!(
                 "virtual network {vnet}: the service's owner may not use it"
-            ));
+            )));
         }
         let lease = store
             .lease(vnet, &format!("{holder}/{key}{j}"), Some(service.id))
-            .map_err(|e| e.to_string())?;
-        let ip: std::net::Ipv4Addr = lease
-            .ip
-            .parse()
-            .map_err(|_| format!("leased address `{}` is not IPv4", lease.ip))?;
+            .map_err(network_store)?;
+        // The store leases only IPv4 addresses: another is a broken record.
+        let ip: std::net::Ipv4Addr = lease.ip.parse().map_err(|_| {
+            BackendError::Fault(format!("leased address `{}` is not IPv4", lease.ip))
+        })?;
         nic.insert("IP".into(), Value::String(lease.ip.clone()));
         nic.insert(
             "MAC".into(),
@@ -200,7 +203,7 @@ impl Engine {
         &self,
         service: &mut Service,
         creates: &[CreateVm],
-    ) -> Result<(), String> {
+    ) -> Result<(), BackendError> {
         for create in creates {
             let Some(i) = service.roles.iter().position(|r| r.name == create.role) else {
                 continue;
@@ -218,33 +221,36 @@ impl Engine {
                     continue;
                 }
                 if floating.len() == MAX_FLOATING {
-                    return Err(format!(
+                    return Err(BackendError::Refused(format!(
                         "NIC[{j}]: a virtual router has at most {MAX_FLOATING} floating IPs"
-                    ));
+                    )));
                 }
-                let id = Self::resolve_network(service, nic)?
-                    .ok_or_else(|| format!("NIC[{j}]: a floating IP needs a NETWORK_ID"))?;
+                let id = Self::resolve_network(service, nic)?.ok_or_else(|| {
+                    BackendError::Refused(format!("NIC[{j}]: a floating IP needs a NETWORK_ID"))
+                })?;
                 let vnet = id.parse::<u64>().map_err(|_| {
-                    format!("NIC[{j}]: a floating IP needs one of Flotilla's networks, not `{id}`")
+                    BackendError::Refused(format!(
+                        "NIC[{j}]: a floating IP needs one of Flotilla's networks, not `{id}`"
+                    ))
                 })?;
                 let usable = self
                     .store()
                     .resource(ResourceKind::Vnet, vnet)
-                    .map_err(|e| format!("{e:#}"))?
+                    .map_err(database)?
                     .is_some_and(|net| {
                         owner.may(flotilla_core::permissions::Right::Use, &net.ownership)
                     });
                 if !usable {
-                    return Err(format!(
+                    return Err(BackendError::Refused(format!(
                         "NIC[{j}]: virtual network {vnet}: missing, or the service's owner may not use it"
-                    ));
+                    )));
                 }
                 floating.push((j, vnet));
             }
             let stored = self
                 .store()
                 .vrouter(service.id, &create.role, &floating)
-                .map_err(|e| format!("virtual router: {e}"))?;
+                .map_err(|e| network_store(e).map(|m| format!("virtual router: {m}")))?;
             let ips = stored
                 .ips
                 .iter()

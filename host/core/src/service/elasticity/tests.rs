@@ -216,7 +216,7 @@ fn policies_are_read_from_the_template_or_refused_with_the_reason() {
         ),
         (json!({"plugin": 7}), "plugin: not a string"),
     ] {
-        let e = read(bad).rule.unwrap_err();
+        let e = read(bad).rule.unwrap_err().to_string();
         assert!(e.starts_with(reason), "{e}");
     }
 }

@@ -6,6 +6,7 @@ use super::{
     VmAct, VmAction, VmActionRequest,
 };
 use crate::service::state::ServiceState;
+use flotilla_model::BackendError;
 
 impl Service {
     /// Record the VM actions among `effects` in the outbox: the caller
@@ -25,7 +26,7 @@ impl Service {
     pub fn observe_acted(
         &mut self,
         act: &VmAct,
-        result: Result<(), String>,
+        result: Result<(), BackendError>,
         now: u64,
     ) -> Vec<Effect> {
         if let Some(k) = self.outbox.iter().position(|a| a == act) {

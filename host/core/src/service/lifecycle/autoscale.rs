@@ -21,7 +21,7 @@ use super::{Effect, Service};
 use crate::service::elasticity::{self, Direction, Freshness, VmInput};
 use crate::service::policy::ElasticityPolicy;
 use crate::service::state::ServiceState;
-use flotilla_model::{Evaluation, PluginError, Recommendation};
+use flotilla_model::{BackendError, Evaluation, PluginError, Recommendation};
 use flotilla_policy::{Due, builtin};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -47,9 +47,9 @@ pub(crate) fn bounded(mut text: String) -> String {
     text
 }
 
-/// What a policy plugin answered; a plugin error or fault comes back as
-/// the sentence to record.
-pub type Answer = Result<Recommendation, String>;
+/// What a policy plugin answered; a refusal or a fault is recorded as its
+/// sentence, and either leaves the role as it is.
+pub type Answer = Result<Recommendation, BackendError>;
 
 /// One evaluation made where the caller stands (the simulator, tests):
 /// see [`Service::autoscale_with`].
@@ -337,9 +337,11 @@ impl Service {
             .calls
             .into_iter()
             .map(|call| {
-                let answer = answers
-                    .next()
-                    .unwrap_or_else(|| Err("no answer from the policy plugin".to_string()));
+                let answer = answers.next().unwrap_or_else(|| {
+                    Err(BackendError::Fault(
+                        "no answer from the policy plugin".to_string(),
+                    ))
+                });
                 (call, answer)
             })
             .peekable();
@@ -459,8 +461,8 @@ impl Service {
             self.roles[i].autoscale.policies[k].last_eval_ms = Some(now);
             let recommendation = match result {
                 Ok(r) => r,
-                Err(fault) => {
-                    record.verdict = fault;
+                Err(e) => {
+                    record.verdict = e.to_string();
                     records.push(record);
                     continue;
                 }

@@ -7,6 +7,7 @@ use super::{CreateVm, Effect, Node, Observed, Service, VmState};
 use crate::service::model::Deployment;
 use crate::service::state::{RoleState, ServiceState};
 use crate::service::strategy::roles_to_deploy;
+use flotilla_model::BackendError;
 
 impl Service {
     /// Start deploying: PENDING → DEPLOYING_NETS when the service has
@@ -117,8 +118,14 @@ impl Service {
         effects
     }
 
-    /// The driver created a VM (or refused to).
-    pub fn observe_created(&mut self, create: &CreateVm, result: Result<String, String>, now: u64) {
+    /// The driver created a VM, or refused to or broke: either way the VM
+    /// is not there and its role fails, naming why.
+    pub fn observe_created(
+        &mut self,
+        create: &CreateVm,
+        result: Result<String, BackendError>,
+        now: u64,
+    ) {
         // A role's nodes are in VM number order: a binary search keeps a
         // role of thousands from scanning its nodes for every answer.
         let found = self.role_index(&create.role).and_then(|i| {
@@ -145,7 +152,7 @@ impl Service {
             Err(reason) => {
                 let role = self.roles[i].name.clone();
                 let node = &mut self.roles[i].nodes[j];
-                node.reason = Some(reason.clone());
+                node.reason = Some(reason.to_string());
                 let name = node.name.clone();
                 self.error(
                     now,

@@ -6,7 +6,7 @@
 
 use super::{Effect, LifecycleError, Service};
 use crate::service::state::ServiceState;
-use flotilla_model::{NetworkLease, NetworkRequest, NetworkSource};
+use flotilla_model::{BackendError, NetworkLease, NetworkRequest, NetworkSource};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -66,7 +66,7 @@ pub struct NetworkOp {
 }
 
 /// What the mode answered to a [`NetworkOp`].
-pub type NetworkAnswer = Result<Option<NetworkLease>, String>;
+pub type NetworkAnswer = Result<Option<NetworkLease>, BackendError>;
 
 /// The networks of a template's `networks_values`, in order. Entries are
 /// validated before (`validate::check_networks`); anything unreadable is
@@ -190,7 +190,7 @@ impl Service {
             (_, Ok(None)) => {}
             (step, Err(reason)) => {
                 let undeploying = matches!(step, NetworkStep::Undeploy(_));
-                self.networks[i].reason = Some(reason.clone());
+                self.networks[i].reason = Some(reason.to_string());
                 let verb = if undeploying { "removing" } else { "deploying" };
                 self.error(now, format!("Network {name}: {verb} failed: {reason}"));
                 self.set_state(

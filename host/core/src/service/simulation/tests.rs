@@ -1,12 +1,15 @@
 use super::*;
 use crate::service::parse_template;
-use flotilla_model::Recommendation;
+use flotilla_model::{BackendError, Recommendation};
 use serde_json::{Value, json};
 
-fn builtin(call: &PolicyCall) -> Result<Recommendation, String> {
+fn builtin(call: &PolicyCall) -> Result<Recommendation, BackendError> {
     match call.builtin() {
-        Some(answer) => answer.map_err(|e| e.to_string()),
-        None => Err(format!("plugin `{}` is not installed", call.plugin)),
+        Some(answer) => answer.map_err(|e| BackendError::Refused(e.to_string())),
+        None => Err(BackendError::Refused(format!(
+            "plugin `{}` is not installed",
+            call.plugin
+        ))),
     }
 }
 
@@ -169,7 +172,9 @@ fn a_replay_carries_state_through_shared_rounds_failures_and_scales() {
     // A plugin that fails now and then: live keeps the state it had.
     let mut flaky = |call: &PolicyCall| {
         if call.input.now.is_multiple_of(420) {
-            return Err("plugin `expression` fault (trap): now and then".to_string());
+            return Err(BackendError::Fault(
+                "plugin `expression` fault (trap): now and then".into(),
+            ));
         }
         builtin(call)
     };

@@ -6,6 +6,7 @@
 use crate::engine::{BoxFuture, ManagedRecord, PolicyBackend, VmBackend};
 use crate::plugin::{Evaluation, KeyValue, Recommendation, VmAction, VmSpec};
 use crate::service::lifecycle::Observed;
+use flotilla_model::BackendError;
 use flotilla_plugin_sdk::driver::Driver as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,8 +32,8 @@ impl NativeSimDriver {
 
     async fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut flotilla_driver_sim::SimDriver) -> Result<T, String> + Send + 'static,
-    ) -> Result<T, String> {
+        f: impl FnOnce(&mut flotilla_driver_sim::SimDriver) -> Result<T, BackendError> + Send + 'static,
+    ) -> Result<T, BackendError> {
         let i = self.next.fetch_add(1, Ordering::Relaxed);
         let driver = self.instances[i % self.instances.len()].clone();
         tokio::task::spawn_blocking(move || {
@@ -40,18 +41,18 @@ impl NativeSimDriver {
             f(&mut d)
         })
         .await
-        .map_err(|e| format!("native driver task: {e}"))?
+        .map_err(|e| BackendError::Fault(format!("native driver task: {e}")))?
     }
 }
 
 impl VmBackend for NativeSimDriver {
-    fn create_many(&self, specs: Vec<VmSpec>) -> BoxFuture<'_, Vec<Result<String, String>>> {
+    fn create_many(&self, specs: Vec<VmSpec>) -> BoxFuture<'_, Vec<Result<String, BackendError>>> {
         let n = specs.len();
         Box::pin(async move {
             let outcomes = self.run(move |d| {
                 Ok(d.create_many(specs)
                     .into_iter()
-                    .map(|o| o.map_err(|e| e.to_string()))
+                    .map(|o| o.map_err(refused))
                     .collect())
             });
             outcomes.await.unwrap_or_else(|e| vec![Err(e); n])
@@ -63,23 +64,28 @@ impl VmBackend for NativeSimDriver {
         vm_id: String,
         action: VmAction,
         args: Vec<KeyValue>,
-    ) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(self.run(move |d| d.act(vm_id, action, args).map_err(|e| e.to_string())))
+    ) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(self.run(move |d| d.act(vm_id, action, args).map_err(refused)))
     }
 
-    fn poll(&self, vm_ids: Vec<String>) -> BoxFuture<'_, Result<Vec<Observed>, String>> {
+    fn poll(&self, vm_ids: Vec<String>) -> BoxFuture<'_, Result<Vec<Observed>, BackendError>> {
         Box::pin(self.run(move |d| {
-            let statuses = d.poll(vm_ids).map_err(|e| e.to_string())?;
+            let statuses = d.poll(vm_ids).map_err(refused)?;
             Ok(statuses.into_iter().map(Observed::from).collect())
         }))
     }
 
-    fn list(&self) -> BoxFuture<'_, Result<Vec<ManagedRecord>, String>> {
+    fn list(&self) -> BoxFuture<'_, Result<Vec<ManagedRecord>, BackendError>> {
         Box::pin(self.run(|d| {
-            let vms = d.list().map_err(|e| e.to_string())?;
+            let vms = d.list().map_err(refused)?;
             Ok(vms.into_iter().map(ManagedRecord::from).collect())
         }))
     }
+}
+
+/// What the sim driver returned: its refusal.
+fn refused(e: impl std::fmt::Display) -> BackendError {
+    BackendError::Refused(e.to_string())
 }
 
 /// The built-in expression policy compiled into the binary: what the
@@ -88,14 +94,15 @@ impl VmBackend for NativeSimDriver {
 pub struct NativePolicies;
 
 impl PolicyBackend for NativePolicies {
-    fn evaluate(&self, id: &str, input: &Evaluation) -> Result<Recommendation, String> {
+    fn evaluate(&self, id: &str, input: &Evaluation) -> Result<Recommendation, BackendError> {
         if id != flotilla_policy::builtin::ID {
-            return Err(format!(
+            return Err(BackendError::Refused(format!(
                 "plugin `{id}` is not available natively: nothing changes"
-            ));
+            )));
         }
-        flotilla_policy::builtin::evaluate(input)
-            .map_err(|e| format!("plugin `{id}` refused the evaluation: {e}"))
+        flotilla_policy::builtin::evaluate(input).map_err(|e| {
+            BackendError::Refused(format!("plugin `{id}` refused the evaluation: {e}"))
+        })
     }
 
     /// The policy as its template was read (the expression parsed then),
@@ -103,11 +110,14 @@ impl PolicyBackend for NativePolicies {
     fn evaluate_call(
         &self,
         call: &crate::service::lifecycle::PolicyCall,
-    ) -> Result<Recommendation, String> {
+    ) -> Result<Recommendation, BackendError> {
         match call.builtin() {
-            Some(answer) => {
-                answer.map_err(|e| format!("plugin `{}` refused the evaluation: {e}", call.plugin))
-            }
+            Some(answer) => answer.map_err(|e| {
+                BackendError::Refused(format!(
+                    "plugin `{}` refused the evaluation: {e}",
+                    call.plugin
+                ))
+            }),
             None => self.evaluate(&call.plugin, &call.input),
         }
     }

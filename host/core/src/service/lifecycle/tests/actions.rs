@@ -2,6 +2,7 @@
 
 use super::testkit::*;
 use crate::service::lifecycle::{Effect, VmAct, VmAction, VmActionRequest};
+use flotilla_model::BackendError;
 
 fn request(action: &str, number: u64, period_s: u64) -> VmActionRequest {
     VmActionRequest {
@@ -118,7 +119,11 @@ pub const CASES: &[Case] = &[
         name: "a VM action a user asked for, refused: the service runs on",
         given: running,
         when: |k| {
-            ok(k.s.observe_acted(&act("vm-1", "poweroff", true), Err("no".into()), k.now))
+            ok(k.s.observe_acted(
+                &act("vm-1", "poweroff", true),
+                Err(BackendError::Refused("no".into())),
+                k.now,
+            ))
         },
         service: "RUNNING",
         roles: &[("db", "RUNNING"), ("web", "RUNNING")],
@@ -132,7 +137,11 @@ pub const CASES: &[Case] = &[
             })
         },
         when: |k| {
-            ok(k.s.observe_acted(&act("vm-0", "release", false), Err("no".into()), k.now))
+            ok(k.s.observe_acted(
+                &act("vm-0", "release", false),
+                Err(BackendError::Refused("no".into())),
+                k.now,
+            ))
         },
         service: "FAILED_DEPLOYING",
         roles: &[("db", "FAILED_DEPLOYING"), ("web", "HOLD")],
@@ -174,7 +183,11 @@ fn action_transitions() {
 #[test]
 fn a_refused_user_action_is_noted_on_the_vm() {
     let mut k = running();
-    k.s.observe_acted(&act("vm-1", "poweroff", true), Err("busy".into()), k.now);
+    k.s.observe_acted(
+        &act("vm-1", "poweroff", true),
+        Err(BackendError::Refused("busy".into())),
+        k.now,
+    );
     let web = k.s.role("web").unwrap();
     assert_eq!(
         web.nodes[0].reason.as_deref(),
@@ -201,8 +214,11 @@ fn a_terminate_falling_back_to_hard_is_in_the_outbox() {
     let mut k = running();
     let effects = k.s.undeploy(k.now, false).unwrap();
     k.s.record(&effects);
-    let next =
-        k.s.observe_acted(&act("vm-1", "terminate", false), Err("busy".into()), k.now);
+    let next = k.s.observe_acted(
+        &act("vm-1", "terminate", false),
+        Err(BackendError::Refused("busy".into())),
+        k.now,
+    );
     assert_eq!(next, [Effect::Act(act("vm-1", "terminate-hard", false))]);
     assert_eq!(k.s.outbox, [act("vm-1", "terminate-hard", false)]);
 }

@@ -8,7 +8,7 @@ use crate::service::lifecycle::{
     AutoscaleSettings, DECISIONS_KEPT, DecisionRecord, PolicyCall, VmValues,
 };
 use crate::service::state::ServiceState;
-use flotilla_model::{Metric, Recommendation};
+use flotilla_model::{BackendError, Metric, Recommendation};
 use serde_json::{Value, json};
 
 const CADENCE: u64 = 15_000;
@@ -19,10 +19,13 @@ const SETTINGS: AutoscaleSettings = AutoscaleSettings {
 
 /// The built-in policy natively; any other plugin id answers as the engine
 /// does for a plugin that is not installed.
-fn builtin(call: &PolicyCall) -> Result<Recommendation, String> {
+fn builtin(call: &PolicyCall) -> Result<Recommendation, BackendError> {
     match call.builtin() {
-        Some(answer) => answer.map_err(|e| e.to_string()),
-        None => Err(format!("plugin `{}` is not installed", call.plugin)),
+        Some(answer) => answer.map_err(|e| BackendError::Refused(e.to_string())),
+        None => Err(BackendError::Refused(format!(
+            "plugin `{}` is not installed",
+            call.plugin
+        ))),
     }
 }
 
@@ -222,7 +225,9 @@ fn a_missing_metric_a_plugin_fault_or_an_absent_plugin_changes_nothing() {
     // A fault: the engine's text is recorded and the role is left alone.
     k.later(CADENCE);
     let effects = k.s.autoscale_with(k.now, SETTINGS, &mut |_| {
-        Err("plugin `x` fault (trap): wasm trap: unreachable".into())
+        Err(BackendError::Fault(
+            "plugin `x` fault (trap): wasm trap: unreachable".into(),
+        ))
     });
     assert!(effects.is_empty());
     assert_eq!(k.s.role("web").unwrap().cardinality, 1);

@@ -2,6 +2,7 @@
 
 use super::testkit::*;
 use crate::service::lifecycle::{KeyValue, Metric, Service, VmState, VmValues};
+use flotilla_model::BackendError;
 use serde_json::json;
 
 /// HOLD, straight: `db` released and running, `web` still held.
@@ -102,7 +103,7 @@ pub const CASES: &[Case] = &[
         given: started,
         when: |k| {
             let op = k.op("db");
-            k.s.observe_created(&op, Err("no capacity".into()), k.now);
+            k.s.observe_created(&op, Err(BackendError::Refused("no capacity".into())), k.now);
             ok(Vec::new())
         },
         service: "FAILED_DEPLOYING",
@@ -339,7 +340,7 @@ fn creates_recorded_before_the_answer_are_retried_by_operation_id() {
 fn a_create_the_driver_refused_is_not_retried_every_round() {
     let mut k = started();
     let op = k.op("db");
-    k.s.observe_created(&op, Err("no capacity".into()), k.now);
+    k.s.observe_created(&op, Err(BackendError::Refused("no capacity".into())), k.now);
     assert_eq!(k.status(), "FAILED_DEPLOYING");
     assert!(k.s.unconfirmed_creates().is_empty());
 }

@@ -2,6 +2,7 @@
 
 use super::testkit::*;
 use crate::service::lifecycle::VmState;
+use flotilla_model::BackendError;
 
 pub const CASES: &[Case] = &[
     Case {
@@ -98,7 +99,7 @@ pub const CASES: &[Case] = &[
         },
         when: |k| {
             let op = k.op("web");
-            k.s.observe_created(&op, Err("no capacity".into()), k.now);
+            k.s.observe_created(&op, Err(BackendError::Refused("no capacity".into())), k.now);
             ok(Vec::new())
         },
         service: "FAILED_SCALING",

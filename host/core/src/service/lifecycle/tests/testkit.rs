@@ -8,7 +8,7 @@ use crate::service::lifecycle::{
 };
 use crate::service::model::Role;
 use crate::service::parse_template;
-use flotilla_model::{NetworkLease, NetworkSource};
+use flotilla_model::{BackendError, NetworkLease, NetworkSource};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -155,7 +155,7 @@ impl Kit {
             match effect {
                 Effect::Create(c) => {
                     let result = if self.refuse.contains(&"create") {
-                        Err("no capacity".to_string())
+                        Err(BackendError::Refused("no capacity".into()))
                     } else {
                         let id = format!("vm-{}", self.next_vm);
                         self.next_vm += 1;
@@ -167,7 +167,7 @@ impl Kit {
                 }
                 Effect::Act(a) => {
                     let result = if self.refuse.contains(&a.action.as_str()) {
-                        Err("refused by the hypervisor".to_string())
+                        Err(BackendError::Refused("refused by the hypervisor".into()))
                     } else {
                         self.apply(&a);
                         Ok(())
@@ -178,9 +178,9 @@ impl Kit {
                 // `network` or `network-undeploy` makes the mode fail.
                 Effect::Network(op) => {
                     let answer = match &op.step {
-                        NetworkStep::Deploy(_) if self.refuse.contains(&"network") => {
-                            Err("the parent network has 2 free addresses".to_string())
-                        }
+                        NetworkStep::Deploy(_) if self.refuse.contains(&"network") => Err(
+                            BackendError::Refused("the parent network has 2 free addresses".into()),
+                        ),
                         NetworkStep::Deploy(r) => Ok(Some(NetworkLease {
                             network_id: format!("net-{}", r.name),
                             name: r.name.clone(),
@@ -193,7 +193,7 @@ impl Kit {
                             ..l.clone()
                         })),
                         NetworkStep::Undeploy(_) if self.refuse.contains(&"network-undeploy") => {
-                            Err("the network is in use".to_string())
+                            Err(BackendError::Refused("the network is in use".into()))
                         }
                         NetworkStep::Undeploy(_) => Ok(None),
                     };

@@ -2,6 +2,7 @@
 
 use super::testkit::*;
 use crate::service::lifecycle::{VmAct, VmAction, VmState};
+use flotilla_model::BackendError;
 use serde_json::json;
 
 pub const CASES: &[Case] = &[
@@ -100,7 +101,7 @@ pub const CASES: &[Case] = &[
                 args: Vec::new(),
                 requested: false,
             };
-            ok(k.s.observe_acted(&act, Err("busy".into()), k.now))
+            ok(k.s.observe_acted(&act, Err(BackendError::Refused("busy".into())), k.now))
         },
         service: "UNDEPLOYING",
         roles: &[("db", "RUNNING"), ("web", "UNDEPLOYING")],
@@ -117,7 +118,7 @@ pub const CASES: &[Case] = &[
                 args: Vec::new(),
                 requested: false,
             };
-            ok(k.s.observe_acted(&act, Err("busy".into()), k.now))
+            ok(k.s.observe_acted(&act, Err(BackendError::Refused("busy".into())), k.now))
         },
         service: "FAILED_UNDEPLOYING",
         roles: &[("db", "RUNNING"), ("web", "FAILED_UNDEPLOYING")],
