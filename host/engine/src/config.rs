@@ -246,13 +246,6 @@ impl From<FieldError> for ConfigError {
     }
 }
 
-/// Where the error joins a message (a command's output).
-impl From<ConfigError> for String {
-    fn from(e: ConfigError) -> String {
-        e.to_string()
-    }
-}
-
 impl Config {
     /// Read `path`; a missing file means the defaults.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {

@@ -43,11 +43,3 @@ impl std::fmt::Display for BackendError {
 }
 
 impl std::error::Error for BackendError {}
-
-/// Where the error joins a message (a command's output, a benchmark's
-/// report).
-impl From<BackendError> for String {
-    fn from(e: BackendError) -> String {
-        e.to_string()
-    }
-}

@@ -60,13 +60,6 @@ impl From<FieldError> for LoadError {
     }
 }
 
-/// Where the error joins a message (a command's output, a log line).
-impl From<LoadError> for String {
-    fn from(e: LoadError) -> String {
-        e.to_string()
-    }
-}
-
 /// Loads plugins. Cheap to clone; all clones share one Engine.
 #[derive(Clone)]
 pub struct PluginHost {

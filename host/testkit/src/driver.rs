@@ -28,7 +28,7 @@ pub(super) async fn run(
         Ok(d) => d,
         Err(e) => {
             let mut c = Checks::new(progress);
-            c.record("loads as a driver", Err(wrong(e)));
+            c.record("loads as a driver", Err(wrong(e.to_string())));
             return c.into_report(manifest);
         }
     };
@@ -212,7 +212,7 @@ pub(super) async fn check_ungranted(
     let driver = match Driver::start(plugin) {
         Ok(d) => d,
         Err(e) => {
-            c.record("loads as a driver", Err(wrong(e)));
+            c.record("loads as a driver", Err(wrong(e.to_string())));
             return c.into_report(manifest);
         }
     };

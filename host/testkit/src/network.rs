@@ -130,7 +130,7 @@ pub(super) async fn run(
     let network = match Network::start(plugin) {
         Ok(n) => n,
         Err(e) => {
-            c.record("loads as a network mode", Err(wrong(e)));
+            c.record("loads as a network mode", Err(wrong(e.to_string())));
             return c.into_report(manifest);
         }
     };

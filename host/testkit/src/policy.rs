@@ -87,7 +87,7 @@ pub(super) async fn run(
     let policy = match Policy::new(plugin) {
         Ok(p) => p,
         Err(e) => {
-            c.record("loads as a policy", Err(wrong(e)));
+            c.record("loads as a policy", Err(wrong(e.to_string())));
             return c.into_report(manifest);
         }
     };

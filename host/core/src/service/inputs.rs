@@ -25,13 +25,6 @@ impl std::fmt::Display for InputError {
 
 impl std::error::Error for InputError {}
 
-/// Where the reason joins its field (a template's refusal).
-impl From<InputError> for String {
-    fn from(e: InputError) -> String {
-        e.to_string()
-    }
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub enum InputType {
     Text,

@@ -164,13 +164,6 @@ impl std::fmt::Display for SimulationError {
 
 impl std::error::Error for SimulationError {}
 
-/// Where the error joins a message (the command's output).
-impl From<SimulationError> for String {
-    fn from(e: SimulationError) -> String {
-        e.to_string()
-    }
-}
-
 /// Run `scenario`, evaluating policies with `evaluate`.
 pub fn simulate(
     scenario: &Scenario,

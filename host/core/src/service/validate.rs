@@ -349,7 +349,7 @@ fn check_inputs(
                 Some(Ok(input)) => {
                     declared.insert(key.clone(), input);
                 }
-                Some(Err(e)) => c.fail(at, e),
+                Some(Err(e)) => c.fail(at, e.to_string()),
                 None => c.fail(at, "must be a string like `M|text|description`"),
             }
         }
@@ -359,7 +359,10 @@ fn check_inputs(
             if let Some(input) = declared.get(key)
                 && let Err(e) = inputs::check_value(input, value)
             {
-                c.fail(field(&field(path, "user_inputs_values"), key), e);
+                c.fail(
+                    field(&field(path, "user_inputs_values"), key),
+                    e.to_string(),
+                );
             }
         }
     }

@@ -52,13 +52,6 @@ impl std::fmt::Display for EngineError {
 
 impl std::error::Error for EngineError {}
 
-/// Where the error joins a message (the server's start-up).
-impl From<EngineError> for String {
-    fn from(e: EngineError) -> String {
-        e.to_string()
-    }
-}
-
 impl From<anyhow::Error> for EngineError {
     fn from(e: anyhow::Error) -> Self {
         EngineError::Storage(format!("{e:#}"))

@@ -56,7 +56,10 @@ pub(super) fn check_role(
                 && let Some(input) = service_inputs.get(key)
                 && let Err(e) = inputs::check_value(input, value)
             {
-                c.fail(field(&field(path, "user_inputs_values"), key), e);
+                c.fail(
+                    field(&field(path, "user_inputs_values"), key),
+                    e.to_string(),
+                );
             }
         }
     }
