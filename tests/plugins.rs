@@ -5,11 +5,11 @@
 #[path = "common/mod.rs"]
 mod common;
 
+use flotilla::conformance;
 use flotilla::plugin::{
     CallError, Driver, FaultKind, Grant, Manifest, PluginHost, PluginKind, Policy, VmSpec, builtin,
 };
-use flotilla::sim::{SimHypervisor, SimOptions};
-use flotilla::testkit;
+use flotilla::sim_hypervisor::{SimHypervisor, SimOptions};
 use std::path::PathBuf;
 
 fn dist(id: &str) -> PathBuf {
@@ -38,13 +38,16 @@ fn spec(op: &str) -> VmSpec {
 async fn sim_endpoint() -> String {
     let sim = SimHypervisor::open(SimOptions::default()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    format!("http://{}", flotilla::sim::spawn(sim, listener).unwrap())
+    format!(
+        "http://{}",
+        flotilla::sim_hypervisor::spawn(sim, listener).unwrap()
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sim_driver_passes_its_conformance_suite() {
     let host = PluginHost::new(None).unwrap();
-    let report = testkit::check_file(&host, &dist("sim"), None)
+    let report = conformance::check_file(&host, &dist("sim"), None)
         .await
         .unwrap();
     assert!(report.passed(), "{}", report.render());
@@ -56,7 +59,9 @@ async fn the_sim_driver_passes_its_conformance_suite() {
 async fn the_builtin_policy_and_network_mode_pass_theirs() {
     let host = PluginHost::new(None).unwrap();
     for id in ["threshold", "static"] {
-        let report = testkit::check_file(&host, &dist(id), None).await.unwrap();
+        let report = conformance::check_file(&host, &dist(id), None)
+            .await
+            .unwrap();
         assert!(report.passed(), "{}", report.render());
     }
 }
@@ -70,7 +75,9 @@ async fn each_fault_fixture_fails_with_its_fault_named_and_the_process_carries_o
         ("alloc-bomb", "memory-cap"),
         ("forbidden-host", "capability-denied"),
     ] {
-        let report = testkit::check_file(&host, &dist(id), None).await.unwrap();
+        let report = conformance::check_file(&host, &dist(id), None)
+            .await
+            .unwrap();
         assert!(!report.passed(), "{id} passed:\n{}", report.render());
         assert_eq!(
             report.faults().first().map(String::as_str),
@@ -83,7 +90,7 @@ async fn each_fault_fixture_fails_with_its_fault_named_and_the_process_carries_o
         assert!(report.rows[0].passed, "{}", report.render());
     }
     // Same process, same host: a good plugin still works.
-    let report = testkit::check_file(&host, &dist("sim"), None)
+    let report = conformance::check_file(&host, &dist("sim"), None)
         .await
         .unwrap();
     assert!(report.passed(), "{}", report.render());
@@ -486,7 +493,7 @@ fn a_granted_pattern_matches_only_at_its_place_in_the_real_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_qemu_driver_checks_as_refused_until_its_programs_are_granted() {
     let host = PluginHost::new(None).unwrap();
-    let report = testkit::check_file(&host, &dist("qemu"), None)
+    let report = conformance::check_file(&host, &dist("qemu"), None)
         .await
         .unwrap();
     assert!(report.passed(), "{}", report.render());

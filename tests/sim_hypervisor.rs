@@ -3,7 +3,7 @@
 
 use flotilla::clock::ManualClock;
 use flotilla::plugin::{Driver, Grant, PluginHost, VmAction, VmSpec, VmState, builtin};
-use flotilla::sim::{SimHypervisor, SimOptions};
+use flotilla::sim_hypervisor::{SimHypervisor, SimOptions};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -12,7 +12,10 @@ use std::sync::Arc;
 
 async fn serve(sim: Arc<SimHypervisor>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    format!("http://{}", flotilla::sim::spawn(sim, listener).unwrap())
+    format!(
+        "http://{}",
+        flotilla::sim_hypervisor::spawn(sim, listener).unwrap()
+    )
 }
 
 async fn request(method: &str, url: &str, body: Option<&str>) -> (u16, Value) {
@@ -146,7 +149,7 @@ async fn vms_survive_a_restart() {
     let views = reopened.views();
     assert_eq!(views.len(), 2);
     assert_eq!(views[0].user_attributes["READY"], "YES");
-    assert_eq!(views[1].state, flotilla::sim::State::Poweroff);
+    assert_eq!(views[1].state, flotilla::sim_hypervisor::State::Poweroff);
     let base = serve(reopened).await;
     let (status, vm) = request(
         "POST",
@@ -300,7 +303,7 @@ async fn one_poll_reports_many_vms_in_the_order_asked() {
     let mut ids = Vec::new();
     for i in 0..1000 {
         ids.push(
-            sim.create(flotilla::sim::CreateRequest {
+            sim.create(flotilla::sim_hypervisor::CreateRequest {
                 operation_id: format!("many-{i}"),
                 service_id: 1,
                 role_name: "web".into(),

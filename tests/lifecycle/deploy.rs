@@ -3,7 +3,7 @@
 
 use crate::{harness, seed};
 use flotilla::service::{RoleState, ServiceState};
-use flotilla::sim::State;
+use flotilla::sim_hypervisor::State;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

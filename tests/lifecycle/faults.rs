@@ -6,7 +6,7 @@ use flotilla::clock::ManualClock;
 use flotilla::engine::Engine;
 use flotilla::plugin::{Driver, Grant, PluginHost, builtin};
 use flotilla::service::{RoleState, ServiceState};
-use flotilla::sim::State;
+use flotilla::sim_hypervisor::State;
 use flotilla::store::SqliteStore;
 use serde_json::json;
 use std::sync::Arc;
@@ -60,7 +60,7 @@ async fn reconciliation_terminates_vms_no_service_owns() {
     // what a crash between a create and a deleted service can leave.
     let orphan = h
         .sim
-        .create(flotilla::sim::CreateRequest {
+        .create(flotilla::sim_hypervisor::CreateRequest {
             operation_id: "service-77-web-0".into(),
             service_id: 77,
             role_name: "web".into(),

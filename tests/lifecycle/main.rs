@@ -12,7 +12,7 @@ use flotilla::clock::ManualClock;
 use flotilla::engine::Engine;
 use flotilla::plugin::{Driver, Grant, PluginHost, builtin};
 use flotilla::service::{RoleState, ServiceState};
-use flotilla::sim::{SimHypervisor, SimOptions, State};
+use flotilla::sim_hypervisor::{SimHypervisor, SimOptions, State};
 use flotilla::store::SqliteStore;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -34,7 +34,7 @@ async fn harness(wait_ms: u64) -> Harness {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!(
         "http://{}",
-        flotilla::sim::spawn(sim.clone(), listener).unwrap()
+        flotilla::sim_hypervisor::spawn(sim.clone(), listener).unwrap()
     );
     let host = PluginHost::new(None).unwrap();
     let b = builtin::find("sim").unwrap();

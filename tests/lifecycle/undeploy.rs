@@ -5,7 +5,7 @@ use crate::{harness, seed};
 use flotilla::engine::EngineError;
 use flotilla::service::ServiceState;
 use flotilla::service::lifecycle::LifecycleError;
-use flotilla::sim::State;
+use flotilla::sim_hypervisor::State;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

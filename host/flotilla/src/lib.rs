@@ -7,8 +7,8 @@
 //! host and plugins share), `flotilla-core` (the pure life cycle),
 //! `flotilla-plugin-host` (the only crate that links wasmtime),
 //! `flotilla-builtin` (the plugins built in),
-//! `flotilla-store`, `flotilla-sim` (the simulated hypervisor),
-//! `flotilla-testkit` (conformance suites), `flotilla-engine` (what runs
+//! `flotilla-store`, `flotilla-sim-hypervisor` (the simulated hypervisor),
+//! `flotilla-conformance` (conformance suites), `flotilla-engine` (what runs
 //! the services: the engine, the plugin registry, live installs, reloads,
 //! the configuration) and `flotilla-server` (the API, users and OneGate,
 //! over the engine). They are re-exported here under short names, for the
@@ -25,7 +25,7 @@ pub mod plugin {
     pub use flotilla_builtin as builtin;
     pub use flotilla_plugin_host::*;
 }
+pub use flotilla_conformance as conformance;
 pub use flotilla_server::{access, api, onegate};
-pub use flotilla_sim as sim;
+pub use flotilla_sim_hypervisor as sim_hypervisor;
 pub use flotilla_store as store;
-pub use flotilla_testkit as testkit;

@@ -10,7 +10,7 @@ use crate::plugin::{
     Driver, DriverInstance, Evaluation, Grant, KeyValue, Metric, PluginHost, Policy,
     PolicyInstance, RoleView, VmSample, builtin,
 };
-use crate::sim::{CreateRequest, SimHypervisor, SimOptions};
+use crate::sim_hypervisor::{CreateRequest, SimHypervisor, SimOptions};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -115,7 +115,7 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(CliError::local)?;
-    let addr = crate::sim::spawn(sim, listener).map_err(CliError::local)?;
+    let addr = crate::sim_hypervisor::spawn(sim, listener).map_err(CliError::local)?;
     let rows = tokio::task::spawn_blocking(move || measure(format!("http://{addr}"), calls, ids))
         .await
         .map_err(CliError::local)??;
@@ -410,7 +410,7 @@ async fn bench_engine_with(
         .map_err(CliError::local)?;
     let endpoint = format!(
         "http://{}",
-        crate::sim::spawn(sim.clone(), listener).map_err(CliError::local)?
+        crate::sim_hypervisor::spawn(sim.clone(), listener).map_err(CliError::local)?
     );
     let backend: Arc<dyn VmBackend> = if native {
         Arc::new(NativeSimDriver::new(&endpoint, INSTANCES))

@@ -68,8 +68,8 @@ impl From<crate::model::FieldError> for CliError {
 }
 
 /// `plugin check` and `plugin call` on a file that cannot be checked.
-impl From<crate::testkit::CheckError> for CliError {
-    fn from(e: crate::testkit::CheckError) -> CliError {
+impl From<crate::conformance::CheckError> for CliError {
+    fn from(e: crate::conformance::CheckError) -> CliError {
         CliError::local(e)
     }
 }

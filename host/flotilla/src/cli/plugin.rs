@@ -2,13 +2,13 @@
 
 use super::connection::ApiArgs;
 use super::error::{CliError, Result};
+use crate::conformance;
 use crate::model::FieldError;
 use crate::plugin::{
     CallError, DriverInstance, Grant, NetworkInstance, PluginHost, PluginKind, PolicyInstance,
     VmAction, builtin,
 };
 use crate::registry::PluginSummary;
-use crate::testkit;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -264,11 +264,11 @@ async fn check(
     json: bool,
 ) -> Result<ExitCode> {
     let host = PluginHost::new(None).map_err(|e| format!("plugin host: {e:#}"))?;
-    let options = testkit::CheckOptions {
+    let options = conformance::CheckOptions {
         params,
-        progress: testkit::Progress::new(progress),
+        progress: conformance::Progress::new(progress),
     };
-    let report = testkit::check_file_with(&host, &file, manifest.as_deref(), &options).await?;
+    let report = conformance::check_file_with(&host, &file, manifest.as_deref(), &options).await?;
     if json {
         outln!(
             "{}",
@@ -306,13 +306,13 @@ fn call(
 ) -> Result<ExitCode> {
     let host = PluginHost::new(None).map_err(|e| format!("plugin host: {e:#}"))?;
     let file = match builtin::find(plugin) {
-        Some(b) => testkit::PluginFile {
+        Some(b) => conformance::PluginFile {
             manifest: b.manifest(),
             wasm: b.wasm.to_vec(),
-            manifest_source: testkit::ManifestSource::BuiltIn,
+            manifest_source: conformance::ManifestSource::BuiltIn,
         },
         None => {
-            testkit::read_plugin_file(&host, std::path::Path::new(plugin), manifest.as_deref())?
+            conformance::read_plugin_file(&host, std::path::Path::new(plugin), manifest.as_deref())?
         }
     };
     let mut grant = Grant::default();

@@ -102,7 +102,7 @@ fn library(files: &[PathBuf]) -> Result<(Arc<PluginLibrary>, Vec<String>)> {
         .map(|m| m.id)
         .collect();
     for file in files {
-        let found = crate::testkit::read_plugin_file(&host, file, None)?;
+        let found = crate::conformance::read_plugin_file(&host, file, None)?;
         if found.manifest.kind == crate::plugin::PluginKind::Elasticity {
             policies.push(found.manifest.id.clone());
         }

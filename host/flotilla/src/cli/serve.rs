@@ -7,7 +7,7 @@ use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::plugin::{Grant, PluginHost};
 use crate::registry::Registry;
-use crate::sim::{self, SimHypervisor, SimOptions};
+use crate::sim_hypervisor::{self as sim, SimHypervisor, SimOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -225,7 +225,7 @@ fn other_plugin(spec: &str, vms: u32) -> Result<Vec<super::Row>> {
         .map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_string)))
         .collect();
     let host = PluginHost::new(None).map_err(|e| format!("plugin host: {e:#}"))?;
-    let found = crate::testkit::read_plugin_file(&host, std::path::Path::new(file), None)?;
+    let found = crate::conformance::read_plugin_file(&host, std::path::Path::new(file), None)?;
     let id = found.manifest.id.clone();
     let started = Instant::now();
     let loaded = host

@@ -1,6 +1,6 @@
 //! Users' VM actions, batched and scheduled, and the outbox.
 
-use super::testkit::*;
+use super::builders::*;
 use crate::service::lifecycle::{Effect, VmAct, VmAction, VmActionRequest};
 use flotilla_model::BackendError;
 

@@ -3,7 +3,7 @@
 //! compiled natively (the code the `expression` plugin runs), and a manual
 //! clock.
 
-use super::testkit::{Kit, template};
+use super::builders::{Kit, template};
 use crate::service::lifecycle::{
     AutoscaleSettings, DECISIONS_KEPT, DecisionRecord, PolicyCall, VmValues,
 };

@@ -1,6 +1,6 @@
 //! Deploying, watching, holding and releasing.
 
-use super::testkit::*;
+use super::builders::*;
 use crate::service::lifecycle::{KeyValue, Metric, Service, VmState, VmValues};
 use flotilla_model::BackendError;
 use serde_json::json;

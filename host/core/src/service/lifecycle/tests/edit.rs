@@ -2,7 +2,7 @@
 //! a state; each row is a start state, a change to the template, and the
 //! answer (`ok`, or the words the refusal must contain).
 
-use super::testkit::*;
+use super::builders::*;
 use crate::service::model::ServiceTemplate;
 
 struct Update {

@@ -1,15 +1,15 @@
 //! Table-driven tests of the life cycle core: each row is a start state,
 //! an event and the service state, role states and effects that follow.
-//! No driver, no clock: the [`testkit::Kit`] answers effects the way the
+//! No driver, no clock: the [`builders::Kit`] answers effects the way the
 //! engine does and moves time by hand.
 
 mod actions;
 mod autoscale;
+mod builders;
 mod deploy;
 mod edit;
 mod networks;
 mod scale;
-mod testkit;
 mod undeploy;
 
 use crate::service::state::{RoleState, ServiceState};
@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 /// of at least one row, so a transition that is lost shows here.
 #[test]
 fn every_state_is_covered() {
-    let all: Vec<&testkit::Case> = [
+    let all: Vec<&builders::Case> = [
         deploy::CASES,
         undeploy::CASES,
         scale::CASES,
@@ -38,7 +38,7 @@ fn every_state_is_covered() {
         let name = match s {
             // OneFlow deletes a service instead of setting DONE; so does
             // the core (`deleted`).
-            ServiceState::Done => testkit::DELETED,
+            ServiceState::Done => builders::DELETED,
             s => s.as_str(),
         };
         assert!(services.contains(name), "no row ends in service {name}");

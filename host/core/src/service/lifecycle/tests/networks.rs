@@ -1,7 +1,7 @@
 //! A service's own networks: deployed before the roles, removed after
 //! them, failures in their own states and recovered from there.
 
-use super::testkit::*;
+use super::builders::*;
 use serde_json::json;
 
 /// `db` and `web` on three networks: an existing one, a reservation and

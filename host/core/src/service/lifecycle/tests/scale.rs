@@ -1,6 +1,6 @@
 //! Scaling, cooldown and recovery of a scale.
 
-use super::testkit::*;
+use super::builders::*;
 use crate::service::lifecycle::VmState;
 use flotilla_model::BackendError;
 

@@ -1,6 +1,6 @@
 //! Undeploying a service and removing a role.
 
-use super::testkit::*;
+use super::builders::*;
 use crate::service::lifecycle::{VmAct, VmAction, VmState};
 use flotilla_model::BackendError;
 use serde_json::json;

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::put;
 use bytes::Bytes;
-use flotilla_sim::{CreateRequest, SimHypervisor, SimOptions};
+use flotilla_sim_hypervisor::{CreateRequest, SimHypervisor, SimOptions};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -95,7 +95,7 @@ async fn vms_report_ready_through_onegate_over_http() {
     let sim = SimHypervisor::open(SimOptions::default()).unwrap();
     let good = sim.create(vm("good", &gate_url, TOKEN)).unwrap();
     let bad = sim.create(vm("bad", &gate_url, "wrong")).unwrap();
-    let (sim_url, stop_sim, sim_server) = serve(flotilla_sim::router(sim.clone())).await;
+    let (sim_url, stop_sim, sim_server) = serve(flotilla_sim_hypervisor::router(sim.clone())).await;
 
     let view = |id: &str| sim.views().into_iter().find(|v| v.id == id).unwrap();
     let mut done = false;
@@ -201,7 +201,7 @@ fn reporting_starts_again_on_a_new_runtime() {
         .await;
         let id = sim.create(vm("later", &gate_url, TOKEN)).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        flotilla_sim::spawn(sim.clone(), listener).unwrap();
+        flotilla_sim_hypervisor::spawn(sim.clone(), listener).unwrap();
         for _ in 0..100 {
             if sim.onegate_totals().sent == 1 {
                 break;

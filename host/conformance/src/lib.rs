@@ -12,7 +12,7 @@ mod policy;
 
 use flotilla_builtin as builtin;
 use flotilla_plugin_host::{CallError, Grant, Manifest, PluginHost, PluginInfo, PluginKind};
-use flotilla_sim::{SimHypervisor, SimOptions};
+use flotilla_sim_hypervisor::{SimHypervisor, SimOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -415,7 +415,8 @@ pub async fn check(
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .map_err(CheckError::SimListen)?;
-            let addr = flotilla_sim::spawn(sim, listener).map_err(CheckError::SimServe)?;
+            let addr =
+                flotilla_sim_hypervisor::spawn(sim, listener).map_err(CheckError::SimServe)?;
             let mut grant = grant;
             let origin = format!("http://{addr}");
             grant.allowed_outbound_hosts.push(origin.clone());
