@@ -100,7 +100,10 @@ impl PolicyBackend for NativePolicies {
 
     /// The policy as its template was read (the expression parsed then),
     /// not its params.
-    fn evaluate_call(&self, call: &crate::service::lifecycle::PolicyCall) -> Result<Recommendation, String> {
+    fn evaluate_call(
+        &self,
+        call: &crate::service::lifecycle::PolicyCall,
+    ) -> Result<Recommendation, String> {
         match call.builtin() {
             Some(answer) => {
                 answer.map_err(|e| format!("plugin `{}` refused the evaluation: {e}", call.plugin))
