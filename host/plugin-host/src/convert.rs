@@ -156,33 +156,6 @@ impl From<wit_driver::ManagedVm> for m::ManagedVm {
 
 // ---- elasticity ----
 
-impl From<&m::Evaluation> for wit_policy::Evaluation {
-    fn from(e: &m::Evaluation) -> Self {
-        let r = &e.role;
-        wit_policy::Evaluation {
-            role: wit_policy::RoleView {
-                service_id: r.service_id,
-                role_name: r.role_name.clone(),
-                cardinality: r.cardinality,
-                min_vms: r.min_vms,
-                max_vms: r.max_vms,
-                cooldown: r.cooldown,
-            },
-            params: e.params.iter().map(Into::into).collect(),
-            vms: e
-                .vms
-                .iter()
-                .map(|v| wit_policy::VmSample {
-                    vm_id: v.vm_id.clone(),
-                    values: v.values.iter().map(Into::into).collect(),
-                })
-                .collect(),
-            now: e.now,
-            state: e.state.clone(),
-        }
-    }
-}
-
 impl From<wit_policy::Recommendation> for m::Recommendation {
     fn from(r: wit_policy::Recommendation) -> Self {
         m::Recommendation {

@@ -1,9 +1,7 @@
 //! One wasmtime Engine for the whole process, the on-disk cache of
 //! precompiled components, and loading a component into a [`LoadedPlugin`].
 
-use super::bindings::{
-    driver::DriverPluginPre, elasticity::ElasticityPluginPre, network::NetworkPluginPre,
-};
+use super::bindings::{driver::DriverPluginPre, network::NetworkPluginPre};
 use super::capability::OutboundPolicy;
 use super::manifest::{Grant, Limits, MAX_MEMORY_BYTES, Manifest, PluginKind, effective_limits};
 use super::state::PluginState;
@@ -303,7 +301,7 @@ impl PluginHost {
                 KindPre::Driver(DriverPluginPre::new(instance_pre).map_err(link_err)?)
             }
             PluginKind::Elasticity => {
-                KindPre::Elasticity(ElasticityPluginPre::new(instance_pre).map_err(link_err)?)
+                KindPre::Elasticity(crate::policy::PolicyPre::new(instance_pre).map_err(link_err)?)
             }
             PluginKind::Network => {
                 KindPre::Network(NetworkPluginPre::new(instance_pre).map_err(link_err)?)
@@ -349,7 +347,7 @@ fn start_epoch_ticker(engine: &Engine) {
 
 pub(crate) enum KindPre {
     Driver(DriverPluginPre<PluginState>),
-    Elasticity(ElasticityPluginPre<PluginState>),
+    Elasticity(crate::policy::PolicyPre),
     Network(NetworkPluginPre<PluginState>),
 }
 

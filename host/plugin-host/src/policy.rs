@@ -3,17 +3,166 @@
 //! `Evaluation::state`), a trap costs nothing to recover from, and one
 //! role's evaluation can never see another's.
 
-use super::bindings::elasticity::ElasticityPlugin;
 use super::engine::{KindPre, LoadError, LoadedPlugin};
 use super::fault::CallError;
 use super::instance::Instance;
+use super::state::PluginState;
 use super::{Evaluation, PluginFault, PluginInfo, Recommendation};
 use crate::bindings::elasticity::exports::flotilla::elasticity::policy as wit;
+use crate::bindings::types;
 use std::sync::Arc;
+use wasmtime::Store;
+use wasmtime::component::{
+    ComponentExportIndex, ComponentType, Func, InstancePre, Lower, TypedFunc,
+};
+
+/// The export `flotilla:elasticity/policy` of a policy, found once when it
+/// is loaded.
+const INTERFACE: &str = "flotilla:elasticity/policy@0.1.0";
+
+/// A policy ready to instantiate, and where its two functions are.
+pub(crate) struct PolicyPre {
+    instance_pre: InstancePre<PluginState>,
+    info: ComponentExportIndex,
+    evaluate: ComponentExportIndex,
+}
+
+impl PolicyPre {
+    pub(crate) fn new(instance_pre: InstancePre<PluginState>) -> wasmtime::Result<PolicyPre> {
+        let component = instance_pre.component();
+        let interface = component
+            .get_export_index(None, INTERFACE)
+            .ok_or_else(|| wasmtime::format_err!("no exported instance named `{INTERFACE}`"))?;
+        let function = |name: &str| {
+            component
+                .get_export_index(Some(&interface), name)
+                .ok_or_else(|| wasmtime::format_err!("`{INTERFACE}` does not export `{name}`"))
+        };
+        Ok(PolicyPre {
+            info: function("info")?,
+            evaluate: function("evaluate")?,
+            instance_pre,
+        })
+    }
+
+    /// A fresh instance's two functions, their types checked.
+    fn instantiate(&self, store: &mut Store<PluginState>) -> wasmtime::Result<PolicyFunctions> {
+        let instance = self.instance_pre.instantiate(&mut *store)?;
+        let info = *instance
+            .get_typed_func::<(), (types::PluginInfo,)>(&mut *store, self.info)?
+            .func();
+        let evaluate = *instance
+            .get_typed_func::<EvaluateParams<'_>, EvaluateResults>(&mut *store, self.evaluate)?
+            .func();
+        Ok(PolicyFunctions { info, evaluate })
+    }
+}
+
+/// A policy instance's exports.
+pub struct PolicyFunctions {
+    info: Func,
+    /// Of type [`EvaluateParams`] → [`EvaluateResults`], checked when
+    /// instantiated.
+    evaluate: Func,
+}
+
+type EvaluateParams<'a> = (EvaluationArg<'a>,);
+type EvaluateResults = (Result<wit::Recommendation, types::Error>,);
+
+/// `evaluation` as the guest's `evaluate` takes it, lowered from the
+/// model's own strings: converting to the generated bindings' types first
+/// copied every string of the input (~30) once more per evaluation.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+struct EvaluationArg<'a> {
+    role: RoleViewArg<'a>,
+    params: Vec<KeyValueArg<'a>>,
+    vms: Vec<VmSampleArg<'a>>,
+    now: u64,
+    state: Option<&'a str>,
+}
+
+#[derive(ComponentType, Lower)]
+#[component(record)]
+struct RoleViewArg<'a> {
+    #[component(name = "service-id")]
+    service_id: u64,
+    #[component(name = "role-name")]
+    role_name: &'a str,
+    cardinality: u32,
+    #[component(name = "min-vms")]
+    min_vms: u32,
+    #[component(name = "max-vms")]
+    max_vms: u32,
+    cooldown: u32,
+}
+
+#[derive(ComponentType, Lower)]
+#[component(record)]
+struct KeyValueArg<'a> {
+    key: &'a str,
+    value: &'a str,
+}
+
+#[derive(ComponentType, Lower)]
+#[component(record)]
+struct VmSampleArg<'a> {
+    #[component(name = "vm-id")]
+    vm_id: &'a str,
+    values: Vec<MetricArg<'a>>,
+}
+
+#[derive(ComponentType, Lower)]
+#[component(record)]
+struct MetricArg<'a> {
+    name: &'a str,
+    value: f64,
+}
+
+impl<'a> From<&'a Evaluation> for EvaluationArg<'a> {
+    fn from(e: &'a Evaluation) -> Self {
+        let r = &e.role;
+        EvaluationArg {
+            role: RoleViewArg {
+                service_id: r.service_id,
+                role_name: &r.role_name,
+                cardinality: r.cardinality,
+                min_vms: r.min_vms,
+                max_vms: r.max_vms,
+                cooldown: r.cooldown,
+            },
+            params: e
+                .params
+                .iter()
+                .map(|kv| KeyValueArg {
+                    key: &kv.key,
+                    value: &kv.value,
+                })
+                .collect(),
+            vms: e
+                .vms
+                .iter()
+                .map(|v| VmSampleArg {
+                    vm_id: &v.vm_id,
+                    values: v
+                        .values
+                        .iter()
+                        .map(|m| MetricArg {
+                            name: &m.name,
+                            value: m.value,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            now: e.now,
+            state: e.state.as_deref(),
+        }
+    }
+}
 
 /// One instance of a policy, for a single evaluation (or, in benchmarks and
 /// the test kit, a few calls).
-pub type PolicyInstance = Instance<ElasticityPlugin>;
+pub type PolicyInstance = Instance<PolicyFunctions>;
 
 impl PolicyInstance {
     pub fn new(plugin: Arc<LoadedPlugin>) -> Result<PolicyInstance, PluginFault> {
@@ -24,16 +173,22 @@ impl PolicyInstance {
     }
 
     pub fn info(&mut self) -> Result<PluginInfo, CallError> {
-        self.call("info", |b, s| {
-            b.flotilla_elasticity_policy().call_info(s).map(Ok)
+        self.call("info", |f, s| {
+            // SAFETY: the type was checked when the instance started.
+            let info = unsafe { TypedFunc::<(), (types::PluginInfo,)>::new_unchecked(f.info) };
+            info.call(s, ()).map(|(info,)| Ok(info))
         })
         .map(Into::into)
     }
 
     pub fn evaluate(&mut self, input: &Evaluation) -> Result<Recommendation, CallError> {
-        let input = wit::Evaluation::from(input);
-        self.call("evaluate", |b, s| {
-            b.flotilla_elasticity_policy().call_evaluate(s, &input)
+        let input = EvaluationArg::from(input);
+        self.call("evaluate", |f, s| {
+            // SAFETY: the type was checked when the instance started.
+            let evaluate = unsafe {
+                TypedFunc::<EvaluateParams<'_>, EvaluateResults>::new_unchecked(f.evaluate)
+            };
+            evaluate.call(s, (input,)).map(|(result,)| result)
         })
         .map(Into::into)
     }

@@ -23,6 +23,8 @@
 //! Wasm build.
 
 #[doc(hidden)]
+pub mod arena;
+#[doc(hidden)]
 pub mod convert;
 pub mod driver;
 pub mod http;

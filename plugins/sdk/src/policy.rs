@@ -3,7 +3,9 @@
 //! A policy is a pure function from a role's situation to a recommendation.
 //! It must not read a clock (use `Evaluation::now`) nor keep state between
 //! calls (return it in `Recommendation::state`): the host runs every
-//! evaluation in a fresh instance and may replay evaluations.
+//! evaluation in a fresh instance and may replay evaluations. Because an
+//! instance lives for one evaluation, a policy's allocator is an arena that
+//! frees only when the instance goes (`arena.rs`).
 
 pub use crate::types::{Error, KeyValue, Metric, PluginInfo, lookup};
 pub use flotilla_model::{Evaluation, Recommendation, RoleView, VmSample};
@@ -19,10 +21,16 @@ pub trait Policy: 'static {
 }
 
 /// Export a [`Policy`] implementation as the plugin's `flotilla:elasticity`
-/// world. Outside Wasm the macro expands to nothing.
+/// world, with the arena as its global allocator. Outside Wasm the macro
+/// expands to nothing.
 #[macro_export]
 macro_rules! export_policy {
     ($ty:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        #[global_allocator]
+        static __FLOTILLA_POLICY_ARENA: $crate::arena::Arena =
+            $crate::arena::Arena::new($crate::arena::StaticRegion::new());
+
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             use $crate::bindings::elasticity::exports::flotilla::elasticity::policy as __wit;
