@@ -12,6 +12,7 @@ mod in_use;
 mod modes;
 mod onegate;
 mod onegate_compat;
+mod parents;
 mod vrouter;
 
 use common::{Flotilla, free_port, http, wait_for};

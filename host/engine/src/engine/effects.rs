@@ -193,6 +193,7 @@ impl Engine {
             if let Some(v) = self
                 .reported_value(service, role, path)
                 .or_else(|| vrouter_value(service, role, path))
+                .or_else(|| self.leased_value(service, role, path))
             {
                 return Some(v);
             }
@@ -247,6 +248,26 @@ impl Engine {
         })
     }
 
+    /// An address a parent's VM was leased, for `${PARENT.template.nic.ip}`
+    /// and `${PARENT.template.context.eth0_ip}` references: the parent's
+    /// VMs were made with a template their addresses were added to, which
+    /// the role's template (built again below) does not have. From the
+    /// first of the parent's VMs that holds one, as OneFlow takes the first
+    /// VM that has the value. Read only: a lookup never leases.
+    fn leased_value(&self, service: &Service, role: &str, path: &str) -> Option<String> {
+        let (nic, attribute) = leased_attribute(path)?;
+        let store = self.store();
+        service.role(role)?.nodes.iter().find_map(|node| {
+            let holder = format!("{}/{nic}", node.operation_id);
+            let leases = store.leases_of(&node.operation_id).ok()?;
+            let ip = &leases.iter().find(|l| l.holder == holder)?.ip;
+            match attribute {
+                LeasedAttribute::Ip => Some(ip.clone()),
+                LeasedAttribute::Mac => Some(flotilla_core::network::mac_for(ip.parse().ok()?)),
+            }
+        })
+    }
+
     pub(super) fn role_template(
         &self,
         service: &Service,
@@ -255,6 +276,43 @@ impl Engine {
     ) -> Result<serde_json::Map<String, serde_json::Value>, BackendError> {
         crate::service::lifecycle::vm_template_json(service, role, vm_template)
             .ok_or_else(|| BackendError::Refused(format!("role {role} is not in the service")))
+    }
+}
+
+/// What a leased NIC answers for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum LeasedAttribute {
+    Ip,
+    Mac,
+}
+
+/// The NIC (its lease's name under the VM's operation id: `NIC0`,
+/// `NIC_ALIAS1`) and the attribute a reference path asks for, as a VM's
+/// template shows them: `NIC/IP` (OpenNebula's XPath finds the first NIC),
+/// `NIC_ALIAS/MAC`, or the context variables `ETH<n>_IP`, `ETH<n>_MAC` and
+/// `ETH<n>_ALIAS<m>_IP` (an alias is numbered among all aliases); a
+/// leading `TEMPLATE` is optional.
+fn leased_attribute(path: &str) -> Option<(String, LeasedAttribute)> {
+    let attribute = |name: &str| match name {
+        "IP" => Some(LeasedAttribute::Ip),
+        "MAC" => Some(LeasedAttribute::Mac),
+        _ => None,
+    };
+    let parts: Vec<&str> = path.split('/').collect();
+    let parts = parts.strip_prefix(&["TEMPLATE"]).unwrap_or(&parts);
+    match parts {
+        ["NIC", name] => Some(("NIC0".into(), attribute(name)?)),
+        ["NIC_ALIAS", name] => Some(("NIC_ALIAS0".into(), attribute(name)?)),
+        ["CONTEXT", variable] => {
+            let (nic, name) = variable.strip_prefix("ETH")?.rsplit_once('_')?;
+            let attribute = attribute(name)?;
+            let nic = match nic.split_once("_ALIAS") {
+                Some((_, alias)) => format!("NIC_ALIAS{}", alias.parse::<usize>().ok()?),
+                None => format!("NIC{}", nic.parse::<usize>().ok()?),
+            };
+            Some((nic, attribute))
+        }
+        _ => None,
     }
 }
 
@@ -301,4 +359,44 @@ fn lookup_path(
             .1;
     }
     crate::service::inputs::as_text(current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LeasedAttribute, leased_attribute};
+
+    #[test]
+    fn a_reference_path_names_the_lease_and_what_of_it() {
+        let cases = [
+            ("TEMPLATE/NIC/IP", Some(("NIC0", LeasedAttribute::Ip))),
+            ("NIC/MAC", Some(("NIC0", LeasedAttribute::Mac))),
+            (
+                "TEMPLATE/NIC_ALIAS/IP",
+                Some(("NIC_ALIAS0", LeasedAttribute::Ip)),
+            ),
+            (
+                "TEMPLATE/CONTEXT/ETH1_IP",
+                Some(("NIC1", LeasedAttribute::Ip)),
+            ),
+            ("CONTEXT/ETH0_MAC", Some(("NIC0", LeasedAttribute::Mac))),
+            (
+                "TEMPLATE/CONTEXT/ETH0_ALIAS2_IP",
+                Some(("NIC_ALIAS2", LeasedAttribute::Ip)),
+            ),
+            // Not an address: the template or the router answers these.
+            ("TEMPLATE/CONTEXT/ETH0_VROUTER_IP", None),
+            ("TEMPLATE/CONTEXT/ETH0_GATEWAY", None),
+            ("TEMPLATE/NIC/NETWORK", None),
+            ("TEMPLATE/CONTEXT/DB_IP", None),
+            ("TEMPLATE/MEMORY", None),
+        ];
+        for (path, want) in cases {
+            let got = leased_attribute(path);
+            assert_eq!(
+                got.as_ref().map(|(nic, a)| (nic.as_str(), *a)),
+                want,
+                "{path}"
+            );
+        }
+    }
 }
