@@ -8,8 +8,9 @@
 #   tests/all.sh --no-install  test only (everything already installed)
 #
 # What it installs, each only when missing:
-# - rustup: the wasm32-wasip2 target and rustfmt (rust-toolchain.toml lists
-#   them, but rustup adds them only to a toolchain it installs itself);
+# - rustup: the wasm32-wasip2 and wasm32-unknown-unknown targets and
+#   rustfmt (rust-toolchain.toml lists them, but rustup adds them only to a
+#   toolchain it installs itself);
 # - Debian packages (apt-get, as root or through sudo): systemd
 #   (systemd-analyze checks the example unit), jq and curl (the README's
 #   REST example, which a test walks), qemu-system-x86, qemu-utils,
@@ -55,7 +56,7 @@ apt_install() {
 }
 
 if [ "$install" = 1 ]; then
-    rustup target add wasm32-wasip2
+    rustup target add wasm32-wasip2 wasm32-unknown-unknown
     rustup component add rustfmt clippy
 
     if ! command -v systemd-analyze >/dev/null; then

@@ -1,4 +1,5 @@
-//! Builds the plugins in `plugins/` for wasm32-wasip2 so that `cargo build`,
+//! Builds the plugins in `plugins/` (for wasm32-wasip2; the elasticity
+//! policies without WASI, see `WASI_FREE_PLUGINS`) so that `cargo build`,
 //! `cargo test` and `cargo run -- serve` work on a fresh clone with no
 //! extra step. The built-in plugins are embedded in the binary; every plugin
 //! (fault fixtures and examples included) is also copied with its manifest
@@ -30,6 +31,24 @@ const PLUGINS: &[(&str, bool)] = &[
     ("examples/policies/target-tracking", false),
 ];
 
+const WASI: &str = "wasm32-wasip2";
+const WASI_FREE: &str = "wasm32-unknown-unknown";
+
+/// The plugins built for wasm32-unknown-unknown: the elasticity policies,
+/// which compute a recommendation from their input and reach the host only
+/// through Flotilla's own imports (log, config). Drivers and network modes
+/// use WASI (HTTP, clocks), and the fixtures test how the host meets a
+/// WASI plugin, so they stay wasip2.
+const WASI_FREE_PLUGINS: &[&str] = &[
+    "plugins/elasticity/threshold",
+    "plugins/elasticity/expression",
+    "examples/policies/target-tracking",
+];
+
+fn wasi_free(dir: &str) -> bool {
+    WASI_FREE_PLUGINS.contains(&dir)
+}
+
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     // host/builtin → the workspace root.
@@ -48,41 +67,45 @@ fn main() {
         println!("cargo:rerun-if-changed={}", workspace.join(path).display());
     }
 
-    ensure_wasm_target();
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&workspace)
-        .args([
-            "build",
-            "--profile",
-            "plugin",
-            "--target",
-            "wasm32-wasip2",
-            "--target-dir",
-        ])
-        .arg(&plugin_target);
-    for (dir, _) in PLUGINS {
-        cmd.arg("-p").arg(crate_name(dir));
+    for target in [WASI, WASI_FREE] {
+        ensure_wasm_target(target);
     }
-    // Flags meant for the host (a clippy wrapper, host RUSTFLAGS such as
-    // target-cpu=native) must not leak into the Wasm build.
-    for var in [
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTFLAGS",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-        "CARGO_MAKEFLAGS",
-    ] {
-        cmd.env_remove(var);
-    }
-    let output = cmd.output().expect("running cargo to build the plugins");
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        panic!("building the plugins for wasm32-wasip2 failed:\n{stderr}");
+    // Everything but the policies, for wasm32-wasip2.
+    cargo_build(
+        &workspace,
+        &plugin_target,
+        WASI,
+        PLUGINS
+            .iter()
+            .map(|(dir, _)| *dir)
+            .filter(|d| !wasi_free(d)),
+    );
+    // The policies, for wasm32-unknown-unknown: they need no WASI, and a
+    // component without it is instantiated with nothing from WASI to set up,
+    // so a fresh-instance evaluation costs about a fifth less CPU
+    // (BENCHMARKS.md, "WASI-free built-in policies"). The core module is
+    // made a component here, written where the wasip2 build would have put
+    // it, so what follows sees one directory of components.
+    cargo_build(
+        &workspace,
+        &plugin_target,
+        WASI_FREE,
+        WASI_FREE_PLUGINS.iter().copied(),
+    );
+    let built = plugin_target.join(WASI).join("plugin");
+    let core = plugin_target.join(WASI_FREE).join("plugin");
+    for dir in WASI_FREE_PLUGINS {
+        let file = format!("{}.wasm", crate_name(dir).replace('-', "_"));
+        let module = fs::read(core.join(&file))
+            .unwrap_or_else(|e| panic!("reading {}: {e}", core.join(&file).display()));
+        let component = wit_component::ComponentEncoder::default()
+            .module(&module)
+            .and_then(|encoder| encoder.validate(true).encode())
+            .unwrap_or_else(|e| panic!("making {dir} a component: {e:#}"));
+        fs::create_dir_all(&built).unwrap();
+        fs::write(built.join(&file), component).unwrap();
     }
 
-    let built = plugin_target.join("wasm32-wasip2").join("plugin");
     let dist = plugin_target.join("dist");
     fs::create_dir_all(&dist).unwrap();
     let mut embedded = String::from("pub static BUILTIN: &[Builtin] = &[\n");
@@ -106,6 +129,48 @@ fn main() {
     fs::write(out_dir.join("builtin_plugins.rs"), embedded).unwrap();
 }
 
+/// Runs `cargo build --profile plugin --target <target>` for the plugins in
+/// `dirs`, into `plugin_target`.
+fn cargo_build<'a>(
+    workspace: &Path,
+    plugin_target: &Path,
+    target: &str,
+    dirs: impl Iterator<Item = &'a str>,
+) {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace)
+        .args([
+            "build",
+            "--profile",
+            "plugin",
+            "--target",
+            target,
+            "--target-dir",
+        ])
+        .arg(plugin_target);
+    for dir in dirs {
+        cmd.arg("-p").arg(crate_name(dir));
+    }
+    // Flags meant for the host (a clippy wrapper, host RUSTFLAGS such as
+    // target-cpu=native) must not leak into the Wasm build.
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_MAKEFLAGS",
+    ] {
+        cmd.env_remove(var);
+    }
+    let output = cmd.output().expect("running cargo to build the plugins");
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        panic!("building the plugins for {target} failed:\n{stderr}");
+    }
+}
+
 /// The target directory this build writes into, from `OUT_DIR`
 /// (`<target>[/<triple>]/<profile>/build/<crate>-<hash>/out`): the folder
 /// above the profile's, or above the triple's when building for an explicit
@@ -122,12 +187,13 @@ fn target_dir(out_dir: &Path) -> PathBuf {
     }
 }
 
-/// The plugins need the toolchain's wasm32-wasip2 standard library.
-/// rust-toolchain.toml lists the target, but rustup adds listed targets
-/// only when it installs a toolchain, so a toolchain installed before
-/// lacks it: add it with rustup, or stop with the command to run (without
-/// it the nested build fails deep in `can't find crate for core`).
-fn ensure_wasm_target() {
+/// The plugins need the toolchain's standard library for `target`
+/// (wasm32-wasip2, wasm32-unknown-unknown). rust-toolchain.toml lists the
+/// targets, but rustup adds listed targets only when it installs a
+/// toolchain, so a toolchain installed before lacks them: add one with
+/// rustup, or stop with the command to run (without it the nested build
+/// fails deep in `can't find crate for core`).
+fn ensure_wasm_target(target: &str) {
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let sysroot = Command::new(&rustc)
         .args(["--print", "sysroot"])
@@ -138,24 +204,24 @@ fn ensure_wasm_target() {
     let Some(sysroot) = sysroot else {
         return; // no answer: let the build itself say what is wrong
     };
-    let installed = Path::new(&sysroot).join("lib/rustlib/wasm32-wasip2");
+    let installed = Path::new(&sysroot).join("lib/rustlib").join(target);
     if installed.exists() {
         return;
     }
     // Not a `cargo:warning`: cargo replays a build script's warnings on
     // every later build until the script runs again, so the note would
     // repeat long after the target was added. A failure below says it all.
-    eprintln!("adding the wasm32-wasip2 target: rustup target add wasm32-wasip2");
+    eprintln!("adding the {target} target: rustup target add {target}");
     let added = Command::new("rustup")
-        .args(["target", "add", "wasm32-wasip2"])
+        .args(["target", "add", target])
         .status()
         .is_ok_and(|s| s.success());
     if !added || !installed.exists() {
         panic!(
-            "\n\nThe plugins are built for wasm32-wasip2, and this toolchain ({sysroot}) \
-             does not have that target.\nRun:\n\n    rustup target add wasm32-wasip2\n\n\
+            "\n\nThe plugins are built for {target}, and this toolchain ({sysroot}) \
+             does not have that target.\nRun:\n\n    rustup target add {target}\n\n\
              then build again. (Without rustup, install the toolchain's \
-             wasm32-wasip2 standard library.)\n"
+             {target} standard library.)\n"
         );
     }
 }

@@ -78,6 +78,7 @@ fn guarded<T>(
         let state = store.data_mut();
         state.outbound.deadline = Some(started + limits.timeout);
         state.outbound.denied = None;
+        state.logged_panic = None;
     }
     let stderr_mark = store.data().stderr.contents().len();
 
@@ -163,22 +164,14 @@ fn classify(
     )
 }
 
-/// A trap's reason: the guest's panic message when it printed one,
-/// otherwise wasmtime's description of the trap.
+/// A trap's reason: the guest's panic message when it printed one (or,
+/// without WASI, logged it), otherwise wasmtime's description of the trap.
 fn trap_reason(state: &PluginState, stderr_mark: usize, error: &wasmtime::Error) -> String {
     let stderr = state.stderr.contents();
     let output = String::from_utf8_lossy(stderr.get(stderr_mark..).unwrap_or_default());
-    // Rust prints "thread '…' panicked at file:line:col:\n<message>".
-    let mut lines = output.lines().skip_while(|l| !l.contains("panicked at"));
-    if let Some(location) = lines.next() {
-        let message: Vec<&str> = lines.take_while(|l| !l.starts_with("note:")).collect();
-        let at = location
-            .split("panicked at")
-            .nth(1)
-            .unwrap_or("")
-            .trim()
-            .trim_end_matches(':');
-        return format!("panicked at {at}: {}", message.join(" ").trim());
+    let logged = state.logged_panic.as_deref().unwrap_or_default();
+    if let Some(reason) = panic_reason(&output).or_else(|| panic_reason(logged)) {
+        return reason;
     }
     match error.downcast_ref::<wasmtime::Trap>() {
         Some(trap) => format!("wasm trap: {trap}"),
@@ -188,6 +181,22 @@ fn trap_reason(state: &PluginState, stderr_mark: usize, error: &wasmtime::Error)
             .unwrap_or("trap")
             .to_string(),
     }
+}
+
+/// "panicked at file:line:col: message" from a Rust panic message: on
+/// stderr "thread '…' panicked at file:line:col:\n<message>", from the
+/// SDK's panic hook the same without the thread.
+fn panic_reason(output: &str) -> Option<String> {
+    let mut lines = output.lines().skip_while(|l| !l.contains("panicked at"));
+    let location = lines.next()?;
+    let message: Vec<&str> = lines.take_while(|l| !l.starts_with("note:")).collect();
+    let at = location
+        .split("panicked at")
+        .nth(1)
+        .unwrap_or("")
+        .trim()
+        .trim_end_matches(':');
+    Some(format!("panicked at {at}: {}", message.join(" ").trim()))
 }
 
 pub(crate) fn fault(
@@ -241,5 +250,20 @@ fn instantiate<B>(
             };
             Err(fault(plugin, kind, format!("could not instantiate: {e:#}")))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panic_reason;
+
+    #[test]
+    fn a_panic_on_stderr_and_from_the_sdk_hook_read_alike() {
+        let stderr = "thread '<unnamed>' panicked at src/lib.rs:10:5:\nboom\nnote: run with `RUST_BACKTRACE=1`\n";
+        let hook = "panicked at src/lib.rs:10:5:\nboom";
+        let expected = Some("panicked at src/lib.rs:10:5: boom".to_string());
+        assert_eq!(panic_reason(stderr), expected);
+        assert_eq!(panic_reason(hook), expected);
+        assert_eq!(panic_reason(""), None);
     }
 }

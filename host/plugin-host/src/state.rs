@@ -26,6 +26,11 @@ pub struct PluginState {
     pub outbound: Outbound,
     pub memory: MemoryCap,
     pub stderr: MemoryOutputPipe,
+    /// The last panic message the guest logged at error level during the
+    /// call under way. A plugin built without WASI has no stderr: the
+    /// SDK's panic hook sends the message through the log instead, and it
+    /// becomes the reason of the trap fault.
+    pub(crate) logged_panic: Option<String>,
     /// What the network-mode call under way is for: its registry calls
     /// may make networks for that service and operation only, and delete
     /// only the network it names.
@@ -77,6 +82,7 @@ impl PluginState {
                 client: None,
             },
             stderr,
+            logged_panic: None,
             network_scope: None,
         }
     }
@@ -308,6 +314,9 @@ impl log::Host for PluginState {
             log::Level::Info => tracing::info!(plugin, kind, "{message}"),
             log::Level::Warn => tracing::warn!(plugin, kind, "{message}"),
             log::Level::Error => tracing::error!(plugin, kind, "{message}"),
+        }
+        if matches!(level, log::Level::Error) && message.starts_with("panicked at") {
+            self.logged_panic = Some(message);
         }
     }
 }

@@ -12,11 +12,13 @@ pub mod adjustment;
 pub mod builtin;
 pub mod expression;
 pub mod load;
+#[cfg(feature = "schedule")]
 pub mod schedule;
 pub mod streak;
 
 pub use adjustment::{Adjustment, AdjustmentKind, Bounds, Hold, Target};
 pub use expression::{Evaluated, Expression, ParseError, ParsedExpression, Truth};
 pub use load::{LoadShape, ShapeError};
+#[cfg(feature = "schedule")]
 pub use schedule::{CatchUp, Due, Schedule, ScheduleError};
 pub use streak::{Count, Streak};

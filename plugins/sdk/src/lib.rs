@@ -61,6 +61,22 @@ macro_rules! __instance_slot {
     };
 }
 
+/// Without WASI (wasm32-unknown-unknown) the standard library's panic
+/// message goes nowhere: send it through the host's log instead.
+#[doc(hidden)]
+#[inline]
+pub fn __install_panic_hook() {
+    #[cfg(all(target_arch = "wasm32", not(target_os = "wasi")))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            std::panic::set_hook(Box::new(|info| {
+                log::log(log::Level::Error, &info.to_string());
+            }))
+        });
+    }
+}
+
 /// Read a configuration value the operator set for this plugin
 /// (`[plugins.<id>.config]` in flotilla.toml).
 pub fn config(key: &str) -> Option<String> {

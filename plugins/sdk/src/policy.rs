@@ -47,6 +47,7 @@ macro_rules! export_policy {
                     __with(|p| p.info()).into()
                 }
                 fn evaluate(input: __wit::Evaluation) -> Result<__wit::Recommendation, __Error> {
+                    $crate::__install_panic_hook();
                     __with(|p| p.evaluate(input.into()))
                         .map(Into::into)
                         .map_err(Into::into)
