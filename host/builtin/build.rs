@@ -57,10 +57,15 @@ fn main() {
     let plugin_target = target_dir(&out_dir).join("plugins");
 
     // Cargo.toml: the `plugin` profile the nested build uses lives there.
+    // host/model and host/policy: plugins are built from them too (the SDK
+    // speaks the model's types, the expression plugin is the policy crate's
+    // built-in policy).
     for path in [
         "plugins",
         "examples/policies/target-tracking",
         "wit",
+        "host/model",
+        "host/policy",
         "Cargo.lock",
         "Cargo.toml",
     ] {
