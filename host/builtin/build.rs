@@ -100,7 +100,7 @@ fn main() {
     let built = plugin_target.join(WASI).join("plugin");
     let core = plugin_target.join(WASI_FREE).join("plugin");
     for dir in WASI_FREE_PLUGINS {
-        let file = format!("{}.wasm", crate_name(dir).replace('-', "_"));
+        let file = wasm_file(dir);
         let module = fs::read(core.join(&file))
             .unwrap_or_else(|e| panic!("reading {}: {e}", core.join(&file).display()));
         let component = wit_component::ComponentEncoder::default()
@@ -116,7 +116,7 @@ fn main() {
     let mut embedded = String::from("pub static BUILTIN: &[Builtin] = &[\n");
     for (dir, builtin) in PLUGINS {
         let id = dir.rsplit('/').next().unwrap();
-        let wasm = built.join(format!("{}.wasm", crate_name(dir).replace('-', "_")));
+        let wasm = built.join(wasm_file(dir));
         let manifest = workspace.join(dir).join("plugin.toml");
         copy(&wasm, &dist.join(format!("{id}.wasm")));
         copy(&manifest, &dist.join(format!("{id}.toml")));
@@ -174,6 +174,11 @@ fn cargo_build<'a>(
         let stderr = String::from_utf8_lossy(&output.stderr);
         panic!("building the plugins for {target} failed:\n{stderr}");
     }
+}
+
+/// The file cargo writes a plugin crate's component (or core module) to.
+fn wasm_file(dir: &str) -> String {
+    format!("{}.wasm", crate_name(dir).replace('-', "_"))
 }
 
 /// The target directory this build writes into, from `OUT_DIR`

@@ -113,6 +113,20 @@ impl PolicyCall {
             None => builtin::evaluate(&self.input),
         })
     }
+
+    /// For tests of the core: the built-in policy natively, and any other
+    /// plugin answered as an engine answers one that is not installed.
+    #[cfg(test)]
+    pub(crate) fn natively(&self) -> Result<Recommendation, flotilla_model::BackendError> {
+        use flotilla_model::BackendError;
+        match self.builtin() {
+            Some(answer) => answer.map_err(|e| BackendError::Refused(e.to_string())),
+            None => Err(BackendError::Refused(format!(
+                "plugin `{}` is not installed",
+                self.plugin
+            ))),
+        }
+    }
 }
 
 /// What the operator set for automatic scaling (`[engine]`).

@@ -4,13 +4,7 @@ use flotilla_model::{BackendError, Recommendation};
 use serde_json::{Value, json};
 
 fn builtin(call: &PolicyCall) -> Result<Recommendation, BackendError> {
-    match call.builtin() {
-        Some(answer) => answer.map_err(|e| BackendError::Refused(e.to_string())),
-        None => Err(BackendError::Refused(format!(
-            "plugin `{}` is not installed",
-            call.plugin
-        ))),
-    }
+    call.natively()
 }
 
 fn scenario(role: Value, load: &str, minutes: u64) -> Scenario {

@@ -17,16 +17,8 @@ const SETTINGS: AutoscaleSettings = AutoscaleSettings {
     max_age_ms: 120_000,
 };
 
-/// The built-in policy natively; any other plugin id answers as the engine
-/// does for a plugin that is not installed.
 fn builtin(call: &PolicyCall) -> Result<Recommendation, BackendError> {
-    match call.builtin() {
-        Some(answer) => answer.map_err(|e| BackendError::Refused(e.to_string())),
-        None => Err(BackendError::Refused(format!(
-            "plugin `{}` is not installed",
-            call.plugin
-        ))),
-    }
+    call.natively()
 }
 
 /// `web` (1..3 VMs, 60 s cooldown) with `extra` merged into its template.
