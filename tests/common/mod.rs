@@ -5,6 +5,8 @@
 // Each test crate uses part of this module.
 #![allow(dead_code)]
 
+pub mod netns;
+
 use serde_json::Value;
 use std::fmt::Display;
 use std::io::{Read, Write};
