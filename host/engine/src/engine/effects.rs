@@ -114,6 +114,7 @@ impl Engine {
         if service.deleted {
             self.store().delete_service(service.id)?;
             self.release_leases(service)?;
+            self.sweep_plumbing().await?;
         }
         Ok(())
     }
@@ -156,8 +157,11 @@ impl Engine {
         service: &Service,
         creates: &[CreateVm],
     ) -> Vec<Result<String, BackendError>> {
-        let (places, specs) =
-            flotilla_model::batch::precheck(creates, |create| self.vm_spec(service, create));
+        let mut checked = Vec::with_capacity(creates.len());
+        for create in creates {
+            checked.push(self.vm_spec(service, create).await);
+        }
+        let (places, specs) = flotilla_model::batch::precheck(checked, |spec| spec);
         let answers = if specs.is_empty() {
             Vec::new()
         } else {
@@ -168,7 +172,7 @@ impl Engine {
         })
     }
 
-    pub(super) fn vm_spec(
+    pub(super) async fn vm_spec(
         &self,
         service: &Service,
         create: &CreateVm,
@@ -207,8 +211,9 @@ impl Engine {
             lookup_path(&self.role_template(service, role, &attrs).ok()?, path)
         };
         crate::service::merge::resolve_parent_refs(&mut template, &parents, &lookup);
-        self.attach_nics(service, &create.role, &create.operation_id, &mut template)?;
+        let ports = self.attach_nics(service, &create.role, &create.operation_id, &mut template)?;
         self.attach_disks(service, &mut template)?;
+        self.plumb(ports, &mut template).await?;
         if let Some(onegate) = self.onegate() {
             let context = template
                 .entry("CONTEXT")

@@ -13,6 +13,7 @@ mod disks;
 mod effects;
 mod library;
 mod nics;
+mod plumbing;
 mod rounds;
 pub(crate) mod vnets;
 
@@ -95,6 +96,8 @@ struct Inner {
     locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
     /// Rounds `spawn_loop` has completed (`/metrics`).
     rounds: std::sync::atomic::AtomicU64,
+    /// Held while host plumbing makes or sweeps devices (see plumbing.rs).
+    plumbing: tokio::sync::Mutex<()>,
 }
 
 /// The operator's settings the engine applies (`[engine]` in flotilla.toml).
@@ -197,6 +200,7 @@ impl Engine {
                 settings,
                 locks: Mutex::new(HashMap::new()),
                 rounds: Default::default(),
+                plumbing: Default::default(),
             }),
         }
     }

@@ -10,21 +10,73 @@ use super::*;
 use crate::service::lifecycle::{Vrouter, VrouterIp};
 use crate::service::validate::networks::{network_reference, nics};
 use crate::store::ResourceKind;
-use flotilla_model::BackendError;
+use flotilla_model::{BackendError, KeyValue, Port, Segment};
 use serde_json::{Map, Value};
 
 /// Floating IPs one virtual router may hold.
 const MAX_FLOATING: usize = 8;
 
-/// Attributes of a network copied into the context of a NIC on it.
-const CONTEXT_ATTRIBUTES: &[&str] = &[
-    "GATEWAY",
-    "DNS",
-    "NETWORK_MASK",
-    "NETWORK_ADDRESS",
-    "SEARCH_DOMAIN",
-    "GUEST_MTU",
+/// Attributes of a network copied onto a NIC on it, and the name each
+/// takes in the guest's context (`ETH0_MASK`), as OpenNebula names them.
+const CONTEXT_ATTRIBUTES: &[(&str, &str)] = &[
+    ("GATEWAY", "GATEWAY"),
+    ("DNS", "DNS"),
+    ("NETWORK_MASK", "MASK"),
+    ("NETWORK_ADDRESS", "NETWORK"),
+    ("SEARCH_DOMAIN", "SEARCH_DOMAIN"),
+    ("GUEST_MTU", "MTU"),
 ];
+
+/// A NIC whose network has host plumbing (`VN_MAD`): its device is made
+/// before the VM is created, and named in the NIC's `TARGET`.
+pub(super) struct PortNeed {
+    /// Index in the template's `NIC` list.
+    pub nic: usize,
+    /// The plumbing plugin (the network's `VN_MAD`).
+    pub plumbing: String,
+    pub segment: Segment,
+    pub port: Port,
+}
+
+/// The network attribute naming a network's host plumbing, as OpenNebula's
+/// `VN_MAD` names its network driver.
+pub(super) const VN_MAD: &str = "VN_MAD";
+
+/// A NIC's port key: a hash of its lease's holder (`<operation id>/NIC0`),
+/// so a retried create gets the same device, 10 hex digits (40 bits) to
+/// leave room for a prefix in the kernel's 15 bytes.
+pub(super) fn port_key(holder: &str) -> String {
+    // FNV-1a: stable across releases and platforms, unlike std's hasher.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in holder.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{:010x}", h >> 24)
+}
+
+/// The plumbing a network's attributes name, if any.
+pub(super) fn plumbing_of(attributes: &Map<String, Value>) -> Option<String> {
+    text(attributes.get(VN_MAD))
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// A network's attributes as plumbing reads them.
+pub(super) fn segment_of(vnet: u64, attributes: &Map<String, Value>) -> Segment {
+    Segment {
+        network_id: vnet.to_string(),
+        attributes: attributes
+            .iter()
+            .filter_map(|(k, v)| {
+                text(Some(v)).map(|value| KeyValue {
+                    key: k.clone(),
+                    value,
+                })
+            })
+            .collect(),
+    }
+}
 
 fn text(v: Option<&Value>) -> Option<String> {
     v.and_then(crate::service::inputs::as_text)
@@ -65,14 +117,16 @@ impl Engine {
     }
 
     /// The NICs of a VM's template, resolved and with their addresses;
-    /// `holder` is the VM's operation id.
+    /// `holder` is the VM's operation id. Returns the NICs whose devices
+    /// host plumbing must make before the VM is created.
     pub(super) fn attach_nics(
         &self,
         service: &Service,
         role: &str,
         holder: &str,
         template: &mut Map<String, Value>,
-    ) -> Result<(), BackendError> {
+    ) -> Result<Vec<PortNeed>, BackendError> {
+        let mut needs = Vec::new();
         let vrouter = service.role(role).and_then(|r| r.vrouter.clone());
         let mut context_vars: Vec<(String, String)> = Vec::new();
         let mut nic_names: Vec<String> = Vec::new();
@@ -90,12 +144,32 @@ impl Engine {
                     continue;
                 };
                 let at = format!("{key}[{j}]");
+                // The device a NIC attaches to is the host's to name: a
+                // TARGET written in a template would let a VM join any
+                // tap on the host.
+                nic.remove("TARGET");
                 if let Some(id) = Self::resolve_network(service, &nic)
                     .map_err(|e| e.map(|m| format!("{at}.{m}")))?
                 {
                     nic.insert("NETWORK_ID".into(), Value::String(id.clone()));
-                    self.lease_nic(service, holder, key, j, &id, &mut nic)
+                    let leased = self
+                        .lease_nic(service, holder, key, j, &id, &mut nic)
                         .map_err(|e| e.map(|m| format!("{at}: {m}")))?;
+                    if let Some((vnet, attributes, lease_holder)) = leased
+                        && key == "NIC"
+                        && let Some(plumbing) = plumbing_of(&attributes)
+                    {
+                        needs.push(PortNeed {
+                            nic: j,
+                            plumbing,
+                            segment: segment_of(vnet, &attributes),
+                            port: Port {
+                                key: port_key(&lease_holder),
+                                network_id: vnet.to_string(),
+                                mac: text(nic.get("MAC")).unwrap_or_default(),
+                            },
+                        });
+                    }
                 }
                 let name = if key == "NIC" {
                     let name = format!("NIC{j}");
@@ -121,7 +195,7 @@ impl Engine {
                 };
                 for (k, ctx) in [("IP", "IP"), ("MAC", "MAC"), ("VROUTER_IP", "VROUTER_IP")]
                     .into_iter()
-                    .chain(CONTEXT_ATTRIBUTES.iter().map(|a| (*a, *a)))
+                    .chain(CONTEXT_ATTRIBUTES.iter().copied())
                 {
                     if let Some(v) = text(nic.get(k)) {
                         context_vars.push((format!("{name}_{ctx}"), v));
@@ -140,11 +214,12 @@ impl Engine {
                 context.entry(k).or_insert(Value::String(v));
             }
         }
-        Ok(())
+        Ok(needs)
     }
 
     /// Lease an address for a NIC on one of Flotilla's networks (a
-    /// network name that is not a number is left to the driver).
+    /// network name that is not a number is left to the driver). Returns
+    /// the network's id and attributes, and the lease's holder.
     fn lease_nic(
         &self,
         service: &Service,
@@ -153,9 +228,9 @@ impl Engine {
         j: usize,
         network: &str,
         nic: &mut Map<String, Value>,
-    ) -> Result<(), BackendError> {
+    ) -> Result<Option<(u64, Map<String, Value>, String)>, BackendError> {
         let Ok(vnet) = network.parse::<u64>() else {
-            return Ok(());
+            return Ok(None);
         };
         let store = self.store();
         // A number names one of Flotilla's networks: if it is not there
@@ -175,8 +250,9 @@ impl Engine {
                 "virtual network {vnet}: the service's owner may not use it"
             )));
         }
+        let lease_holder = format!("{holder}/{key}{j}");
         let lease = store
-            .lease(vnet, &format!("{holder}/{key}{j}"), Some(service.id))
+            .lease(vnet, &lease_holder, Some(service.id))
             .map_err(network_store)?;
         // The store leases only IPv4 addresses: another is a broken record.
         let ip: std::net::Ipv4Addr = lease.ip.parse().map_err(|_| {
@@ -188,12 +264,12 @@ impl Engine {
             Value::String(flotilla_core::network::mac_for(ip)),
         );
         nic.insert("NETWORK".into(), Value::String(net.name.clone()));
-        for a in CONTEXT_ATTRIBUTES {
+        for (a, _) in CONTEXT_ATTRIBUTES {
             if let Some(v) = text(net.attributes.get(*a)) {
                 nic.entry(a.to_string()).or_insert(Value::String(v));
             }
         }
-        Ok(())
+        Ok(Some((vnet, net.attributes, lease_holder)))
     }
 
     /// Before a `vr` role's VMs are created: its virtual router, with a

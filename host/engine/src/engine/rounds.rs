@@ -68,6 +68,7 @@ impl Engine {
             // A VM that left gives its addresses and reports back.
             if !service.deleted && super::vnets::a_node_left(&before, &service) {
                 self.release_leases(&service)?;
+                self.sweep_plumbing().await?;
             }
         }
         Ok(())
@@ -165,7 +166,9 @@ impl Engine {
                 Err(e) => tracing::error!("engine round task failed: {e}"),
             }
         }
-        self.sweep_gone_services()?;
+        if self.sweep_gone_services()? > 0 {
+            self.sweep_plumbing().await?;
+        }
         Ok(())
     }
 
@@ -230,6 +233,9 @@ impl Engine {
                 tracing::error!(vm = %vm.id, "terminating an orphan VM failed: {e}");
             }
         }
+        // Devices of VMs and networks that went while the server was down
+        // (or died half-way through removing them).
+        self.sweep_plumbing().await?;
         Ok((adopted, orphans.len()))
     }
 
