@@ -673,3 +673,309 @@ fn plugin_check_counts_refused_evaluations_as_failures() {
     );
     assert!(!stdout.contains("FAIL"), "{stdout}");
 }
+
+/// A link grant of `prefixes` and `underlays`.
+fn link_grant(prefixes: &[&str], underlays: &[&str]) -> flotilla::plugin::LinkGrant {
+    flotilla::plugin::LinkGrant {
+        prefixes: prefixes.iter().map(|s| s.to_string()).collect(),
+        underlays: underlays.iter().map(|s| s.to_string()).collect(),
+        ip: None,
+    }
+}
+
+/// The suite's network and one NIC on it.
+fn segment_and_port() -> (flotilla::plugin::Segment, flotilla::plugin::Port) {
+    (
+        flotilla::plugin::Segment {
+            network_id: "7".into(),
+            attributes: Vec::new(),
+        },
+        flotilla::plugin::Port {
+            key: "a1b2c3".into(),
+            network_id: "7".into(),
+            mac: "02:00:0a:00:00:07".into(),
+        },
+    )
+}
+
+#[test]
+fn the_link_capability_makes_and_removes_real_devices_in_a_network_namespace() {
+    use flotilla::plugin::link::{IpCommand, LinkPolicy, Links};
+    use flotilla::plugin::{DeviceKind, PluginError, Vxlan};
+    common::netns::isolated(|| {
+        // The underlay a VXLAN runs over: a dummy interface, or one end of
+        // a veth pair where the kernel has no dummy driver.
+        let dummy = std::process::Command::new("ip")
+            .args(["link", "add", "under0", "type", "dummy"])
+            .output()
+            .expect("ip runs");
+        if !dummy.status.success() {
+            common::netns::ip(&[
+                "link", "add", "under0", "type", "veth", "peer", "name", "under1",
+            ]);
+        }
+        let host_devices = common::netns::devices();
+        let policy = LinkPolicy::granted(&link_grant(&["flb-"], &["under0"]));
+        let ip = IpCommand::new("ip");
+        let links = Links {
+            policy: &policy,
+            backend: &ip,
+            deadline: std::time::Instant::now() + std::time::Duration::from_secs(30),
+        };
+        let vxlan = DeviceKind::Vxlan(Vxlan {
+            vni: 42,
+            underlay: "under0".into(),
+            group: Some("239.0.0.1".into()),
+            port: 4789,
+            mtu: Some(1400),
+        });
+        links.add("flb-br0", &DeviceKind::Bridge).unwrap();
+        links.add("flb-t0", &DeviceKind::Tap).unwrap();
+        links.add("flb-vx0", &vxlan).unwrap();
+        // Again: the same devices, no error; another kind of the same name
+        // is refused.
+        links.add("flb-br0", &DeviceKind::Bridge).unwrap();
+        links.add("flb-vx0", &vxlan).unwrap();
+        assert!(matches!(
+            links.add("flb-t0", &DeviceKind::Bridge),
+            Err(PluginError::Denied(m)) if m.contains("a tap")
+        ));
+        links.set_master("flb-t0", Some("flb-br0")).unwrap();
+        links.set_master("flb-vx0", Some("flb-br0")).unwrap();
+        links.set_up("flb-br0", true).unwrap();
+        links.add_address("flb-br0", "10.0.0.1/24").unwrap();
+        links.add_address("flb-br0", "10.0.0.1/24").unwrap();
+
+        let listed = links.list().unwrap();
+        let by = |name: &str| listed.iter().find(|d| d.name == name).unwrap().clone();
+        let names: Vec<&str> = listed.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(
+            names.len(),
+            3,
+            "only the granted prefix is listed: {names:?}"
+        );
+        let bridge = by("flb-br0");
+        assert_eq!(bridge.kind, DeviceKind::Bridge);
+        assert!(bridge.up);
+        assert_eq!(bridge.addresses, ["10.0.0.1/24"]);
+        let tap = by("flb-t0");
+        assert_eq!(tap.kind, DeviceKind::Tap);
+        assert_eq!(tap.master.as_deref(), Some("flb-br0"));
+        assert!(!tap.up, "made down");
+        assert_eq!(by("flb-vx0").kind, vxlan);
+        assert_eq!(by("flb-vx0").master.as_deref(), Some("flb-br0"));
+
+        links.set_master("flb-t0", None).unwrap();
+        assert_eq!(
+            links
+                .list()
+                .unwrap()
+                .iter()
+                .find(|d| d.name == "flb-t0")
+                .unwrap()
+                .master,
+            None
+        );
+        for name in ["flb-vx0", "flb-t0", "flb-br0"] {
+            links.delete(name).unwrap();
+            links.delete(name).unwrap();
+        }
+        assert!(links.list().unwrap().is_empty());
+        assert_eq!(common::netns::devices(), host_devices);
+
+        // Outside the prefix, or over an underlay not granted: refused
+        // before any `ip` runs (this one does not exist).
+        let nowhere = IpCommand::new("/nonexistent/ip");
+        let unrun = Links {
+            backend: &nowhere,
+            ..links
+        };
+        let refused = unrun.add("eth-evil0", &DeviceKind::Bridge);
+        assert_eq!(
+            refused,
+            Err(PluginError::Denied(
+                "device `eth-evil0`: outside the granted prefixes (flb-)".into()
+            ))
+        );
+        let mut over_lo = vxlan.clone();
+        if let DeviceKind::Vxlan(v) = &mut over_lo {
+            v.underlay = "lo".into();
+        }
+        assert!(matches!(
+            unrun.add("flb-vx1", &over_lo),
+            Err(PluginError::Denied(m)) if m.contains("underlay `lo`")
+        ));
+        assert!(matches!(
+            unrun.set_master("under0", Some("flb-br0")),
+            Err(PluginError::Denied(m)) if m.contains("`under0`")
+        ));
+        assert_eq!(common::netns::devices(), host_devices);
+    });
+}
+
+#[test]
+fn a_plumbing_plugin_asking_outside_its_grant_is_denied_naming_the_device_and_the_grant() {
+    use flotilla::plugin::{PluginError, Plumbing};
+    let (manifest, wasm) = fixture("link-outside-grant");
+    common::netns::isolated(move || {
+        let host = PluginHost::new(None).unwrap();
+        let (segment, port) = segment_and_port();
+        // Granted `flx-`, with the host's own `ip`: the fixture's bridge
+        // `eth-evil0` is refused before anything runs.
+        let mut grant = Grant::default();
+        grant.link = Some(link_grant(&["flx-"], &[]));
+        let plugin = host.load(manifest.clone(), &wasm, grant).unwrap();
+        assert_eq!(plugin.effective_link().unwrap().prefixes, ["flx-"]);
+        let plumbing = Plumbing::start(plugin.clone()).unwrap();
+        let (s, p) = (segment.clone(), port.clone());
+        let refused = plumbing.with_blocking(move |i| i.pre(&s, &p));
+        assert_eq!(
+            refused,
+            Err(CallError::Plugin(PluginError::Denied(
+                "device `eth-evil0`: outside the granted prefixes (flx-)".into()
+            )))
+        );
+        assert!(
+            common::netns::devices().is_empty(),
+            "{:?}",
+            common::netns::devices()
+        );
+        // An error, not a fault: the instance serves on.
+        assert_eq!(
+            plumbing.with_blocking(|i| i.info()).unwrap().name,
+            "link-outside-grant"
+        );
+        assert_eq!(plugin.stats.snapshot()[2], 0, "no fault");
+
+        // No grant at all: refused, naming the grant to write.
+        let ungranted =
+            Plumbing::start(host.load(manifest, &wasm, Grant::default()).unwrap()).unwrap();
+        let refused = ungranted.with_blocking(move |i| i.pre(&segment, &port));
+        assert!(
+            matches!(&refused, Err(CallError::Plugin(PluginError::Denied(m)))
+                if m.contains("no [plugins.link-outside-grant.link] grant")),
+            "{refused:?}"
+        );
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plumbing_suite_fails_on_a_refused_link_call_and_names_it() {
+    let host = PluginHost::new(None).unwrap();
+    let mut options = conformance::CheckOptions::default();
+    let mut grant = Grant::default();
+    grant.link = Some(link_grant(&["flx-"], &[]));
+    options.grants.insert("link-outside-grant".into(), grant);
+    let report = conformance::check_file_with(&host, &dist("link-outside-grant"), None, &options)
+        .await
+        .unwrap();
+    assert_eq!(report.kind, PluginKind::Plumbing);
+    assert!(!report.passed(), "{}", report.render());
+    assert!(report.rows[0].passed, "info: {}", report.render());
+    let pre = &report.rows[1];
+    assert!(!pre.passed);
+    assert_eq!(
+        pre.detail,
+        "the host refused a link call (denied): device `eth-evil0`: outside the granted \
+         prefixes (flx-)"
+    );
+    assert!(report.faults().is_empty(), "a refusal, not a fault");
+
+    // Without a grant, what the suite can show is that nothing is made.
+    let report = conformance::check_file(&host, &dist("link-outside-grant"), None)
+        .await
+        .unwrap();
+    assert!(report.passed(), "{}", report.render());
+    assert!(
+        report
+            .render()
+            .contains("without the operator's link grant, no device is made"),
+        "{}",
+        report.render()
+    );
+}
+
+#[test]
+fn the_server_lists_a_plumbing_plugins_link_grant_and_plugin_check_reports_its_refusal() {
+    let data = tempfile::tempdir().unwrap();
+    let plugins = data.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    for ext in ["wasm", "toml"] {
+        std::fs::copy(
+            dist("link-outside-grant").with_extension(ext),
+            plugins.join(format!("link-outside-grant.{ext}")),
+        )
+        .unwrap();
+    }
+    let grant =
+        "[plugins.link-outside-grant.link]\nprefixes = [\"flx-\"]\nunderlays = [\"eth1\"]\n";
+    let f = common::Flotilla::start_in(data, grant);
+    let (status, body) = f.call(
+        "GET",
+        "/plugins/link-outside-grant",
+        serde_json::Value::Null,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["kind"], "plumbing", "{body}");
+    assert_eq!(body["status"], "loaded", "{body}");
+    assert_eq!(
+        body["link"]["prefixes"],
+        serde_json::json!(["flx-"]),
+        "{body}"
+    );
+    assert_eq!(
+        body["link"]["underlays"],
+        serde_json::json!(["eth1"]),
+        "{body}"
+    );
+    let (ok, out, err) = flotilla_as_admin(&f, &["plugin", "list"]);
+    assert!(ok, "{err}");
+    let row = out
+        .lines()
+        .find(|l| l.contains("link-outside-grant"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        row.contains("plumbing") && row.contains("flx-* over eth1"),
+        "{out}"
+    );
+
+    // `plugin check` with that flotilla.toml: the refusal, by name.
+    let config = f.data.path().join("flotilla-check.toml");
+    std::fs::write(&config, grant).unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .args(["plugin", "check"])
+        .arg(dist("link-outside-grant"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("refused a link call (denied): device `eth-evil0`: outside the granted")
+            && said.contains("prefixes (flx-)"),
+        "{said}"
+    );
+    // The server serves on.
+    assert_eq!(f.call("GET", "/plugins", serde_json::Value::Null).0, 200);
+
+    // A grant of no prefix is refused, naming the field.
+    std::fs::write(
+        &config,
+        "[plugins.link-outside-grant.link]\nprefixes = []\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .args(["config", "check"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(f.data.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("plugins.link-outside-grant.link.prefixes: name at least one"),
+        "{said}"
+    );
+}

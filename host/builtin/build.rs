@@ -28,6 +28,7 @@ const PLUGINS: &[(&str, bool)] = &[
     ("plugins/fixtures/policy-fault", false),
     ("plugins/fixtures/network-fault", false),
     ("plugins/fixtures/exec-probe", false),
+    ("plugins/fixtures/link-outside-grant", false),
     ("examples/policies/target-tracking", false),
 ];
 

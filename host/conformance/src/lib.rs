@@ -8,6 +8,7 @@
 
 mod driver;
 mod network;
+mod plumbing;
 mod policy;
 
 use flotilla_builtin as builtin;
@@ -152,6 +153,10 @@ pub struct CheckOptions {
     /// none: the `threshold` plugin's (`above`, `below`).
     pub params: Vec<(String, String)>,
     pub progress: Progress,
+    /// The operator's grants by plugin id (flotilla.toml's `[plugins]`):
+    /// the checked plugin runs with its own (a plumbing plugin's link
+    /// grant, on devices in memory).
+    pub grants: std::collections::BTreeMap<String, Grant>,
 }
 
 /// Collects check results, saying each as it starts and ends.
@@ -432,6 +437,10 @@ pub async fn check(
             let plugin = load(grant)?;
             Ok(network::run(host, plugin, &manifest, progress).await)
         }
+        PluginKind::Plumbing => {
+            let plugin = load(grant)?;
+            Ok(plumbing::run(plugin, &manifest, progress).await)
+        }
     }
 }
 
@@ -453,7 +462,12 @@ pub async fn check_file_with(
 ) -> Result<Report, CheckError> {
     let file = read_plugin_file_with(host, path, manifest, &options.progress)?;
     let source = file.manifest_source.clone();
-    let mut report = check(host, file, Grant::default(), options).await?;
+    let grant = options
+        .grants
+        .get(&file.manifest.id)
+        .cloned()
+        .unwrap_or_default();
+    let mut report = check(host, file, grant, options).await?;
     report.manifest = Some(source);
     Ok(report)
 }

@@ -213,7 +213,8 @@ impl Installer {
             source: wasm_path.display().to_string(),
             loaded: Ok(loaded.clone()),
         });
-        // The library takes policies and network modes; a driver it ignores.
+        // The library takes policies, network modes and plumbing; a driver
+        // it ignores.
         self.plugins.policies().install(loaded);
         tracing::info!(plugin = %id, version = %manifest.version, "plugin installed");
         registry

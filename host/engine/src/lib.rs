@@ -18,8 +18,8 @@ pub mod reload;
 
 pub use engine::vnets::StoreRegistry;
 pub use engine::{
-    BoxFuture, Engine, EngineError, ManagedRecord, NetworkBackend, NoNetworks, NoPolicies,
-    PluginLibrary, PolicyBackend, Settings, VmBackend, VmReports,
+    BoxFuture, Engine, EngineError, ManagedRecord, NetworkBackend, NoNetworks, NoPlumbing,
+    NoPolicies, PluginLibrary, PlumbingBackend, PolicyBackend, Settings, VmBackend, VmReports,
 };
 
 // The parts the engine is built from, by the names its modules use.

@@ -47,6 +47,11 @@ pub struct PluginSummary {
     /// and granted by the operator).
     #[serde(default)]
     pub programs: Vec<String>,
+    /// The network devices it may make and change (a plumbing plugin
+    /// whose manifest declares `capabilities.link`, granted by the
+    /// operator's `[plugins.<id>.link]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<LinkSummary>,
     pub timeout_ms: u64,
     pub memory_mb: u64,
     pub calls: u64,
@@ -57,6 +62,15 @@ pub struct PluginSummary {
     /// `quarantined`): until when, in seconds since the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quarantined_until: Option<u64>,
+}
+
+/// A plumbing plugin's link grant in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct LinkSummary {
+    /// Device-name prefixes (`flb-`).
+    pub prefixes: Vec<String>,
+    /// Interfaces a VXLAN device may run over.
+    pub underlays: Vec<String>,
 }
 
 impl Registry {
@@ -209,6 +223,15 @@ impl Registry {
                     .as_ref()
                     .map(|p| p.effective_programs())
                     .unwrap_or_default();
+                let link = e
+                    .loaded
+                    .as_ref()
+                    .ok()
+                    .and_then(|p| p.effective_link())
+                    .map(|l| LinkSummary {
+                        prefixes: l.prefixes,
+                        underlays: l.underlays,
+                    });
                 let (status, hosts, limits, stats, digest) = match &e.loaded {
                     Ok(p) => (
                         if quarantined_until.is_some() {
@@ -238,6 +261,7 @@ impl Registry {
                     status,
                     allowed_outbound_hosts: hosts,
                     programs,
+                    link,
                     timeout_ms: limits.map_or(0, |l| l.timeout.as_millis() as u64),
                     memory_mb: limits.map_or(0, |l| l.memory_bytes >> 20),
                     calls: stats[0],

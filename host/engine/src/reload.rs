@@ -121,8 +121,13 @@ impl Reloader {
             }
         }
         for id in removed {
-            if registry.loaded(&id, PluginKind::Elasticity).is_none()
-                && registry.loaded(&id, PluginKind::Network).is_none()
+            if [
+                PluginKind::Elasticity,
+                PluginKind::Network,
+                PluginKind::Plumbing,
+            ]
+            .into_iter()
+            .all(|kind| registry.loaded(&id, kind).is_none())
             {
                 self.policies.remove(&id);
             }

@@ -250,6 +250,79 @@ pub struct NetworkLease {
     pub attributes: Vec<KeyValue>,
 }
 
+// ---- flotilla:network/plumbing ----
+
+/// A network as a plumbing plugin sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    pub network_id: String,
+    /// The network's attributes (`BRIDGE`, `VLAN_ID`, `PHYDEV`, …).
+    pub attributes: Vec<KeyValue>,
+}
+
+/// One NIC of one VM on a segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Port {
+    /// A short key of the NIC, unique among the host's NICs and stable
+    /// across retries (`[0-9a-f]`, at most 10 characters).
+    pub key: String,
+    pub network_id: String,
+    pub mac: String,
+}
+
+// ---- flotilla:host/link ----
+
+/// A VXLAN tunnel endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vxlan {
+    /// 1 to 16777215.
+    pub vni: u32,
+    /// The underlay interface the tunnel runs over.
+    pub underlay: String,
+    /// The multicast group that floods the segment.
+    pub group: Option<String>,
+    /// The UDP port (4789 is IANA's).
+    pub port: u16,
+    /// None keeps the kernel's.
+    pub mtu: Option<u32>,
+}
+
+/// What a network device is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "value")]
+pub enum DeviceKind {
+    Bridge,
+    Tap,
+    Vxlan(Vxlan),
+    /// Listed, never made: the kernel's name of its kind.
+    Other(String),
+}
+
+impl DeviceKind {
+    /// `bridge`, `tap`, `vxlan`, or the other kind's own name.
+    pub fn name(&self) -> &str {
+        match self {
+            DeviceKind::Bridge => "bridge",
+            DeviceKind::Tap => "tap",
+            DeviceKind::Vxlan(_) => "vxlan",
+            DeviceKind::Other(kind) => kind,
+        }
+    }
+}
+
+/// A network device on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    pub name: String,
+    pub kind: DeviceKind,
+    /// The bridge it is a port of.
+    pub master: Option<String>,
+    /// Administratively up.
+    pub up: bool,
+    /// `10.0.0.1/24`.
+    pub addresses: Vec<String>,
+}
+
 impl Evaluation {
     /// A policy parameter from the service template, case-insensitively.
     pub fn param(&self, key: &str) -> Option<&str> {

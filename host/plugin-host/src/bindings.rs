@@ -1,4 +1,4 @@
-//! Host-side bindings for the three plugin worlds. The shared packages
+//! Host-side bindings for the plugin worlds. The shared packages
 //! (`flotilla:types`, `flotilla:host`) are generated once, with the driver
 //! world, and reused by the others so every kind shares one set of types
 //! and one implementation of the host imports.
@@ -28,6 +28,19 @@ pub mod network {
     wasmtime::component::bindgen!({
         path: ["../../wit/types", "../../wit/host", "../../wit/network"],
         world: "flotilla:network/network-plugin",
+        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+        with: {
+            "flotilla:types/types": crate::bindings::driver::flotilla::types::types,
+            "flotilla:host/log": crate::bindings::driver::flotilla::host::log,
+            "flotilla:host/config": crate::bindings::driver::flotilla::host::config,
+        },
+    });
+}
+
+pub mod plumbing {
+    wasmtime::component::bindgen!({
+        path: ["../../wit/types", "../../wit/host", "../../wit/network"],
+        world: "flotilla:network/plumbing-plugin",
         additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
         with: {
             "flotilla:types/types": crate::bindings::driver::flotilla::types::types,

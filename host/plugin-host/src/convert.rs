@@ -7,6 +7,7 @@ use crate::bindings::driver::exports::flotilla::driver::driver as wit_driver;
 use crate::bindings::elasticity::exports::flotilla::elasticity::policy as wit_policy;
 use crate::bindings::network::exports::flotilla::network::mode as wit_network;
 use crate::bindings::network::flotilla::network::registry as wit_registry;
+use crate::bindings::plumbing::exports::flotilla::network::plumbing as wit_plumbing;
 use crate::bindings::types as wit;
 use flotilla_model as m;
 
@@ -244,6 +245,25 @@ impl From<m::VnetInfo> for wit_registry::Vnet {
                 .collect(),
             leased: v.leased,
             attributes: v.attributes.iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<&m::Segment> for wit_plumbing::Segment {
+    fn from(x: &m::Segment) -> Self {
+        wit_plumbing::Segment {
+            network_id: x.network_id.clone(),
+            attributes: x.attributes.iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<&m::Port> for wit_plumbing::Port {
+    fn from(x: &m::Port) -> Self {
+        wit_plumbing::Port {
+            key: x.key.clone(),
+            network_id: x.network_id.clone(),
+            mac: x.mac.clone(),
         }
     }
 }

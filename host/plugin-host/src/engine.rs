@@ -1,7 +1,9 @@
 //! One wasmtime Engine for the whole process, the on-disk cache of
 //! precompiled components, and loading a component into a [`LoadedPlugin`].
 
-use super::bindings::{driver::DriverPluginPre, network::NetworkPluginPre};
+use super::bindings::{
+    driver::DriverPluginPre, network::NetworkPluginPre, plumbing::PlumbingPluginPre,
+};
 use super::capability::OutboundPolicy;
 use super::manifest::{Grant, Limits, MAX_MEMORY_BYTES, Manifest, PluginKind, effective_limits};
 use super::state::PluginState;
@@ -71,6 +73,7 @@ struct HostInner {
     driver: Linker<PluginState>,
     elasticity: Linker<PluginState>,
     network: Linker<PluginState>,
+    plumbing: Linker<PluginState>,
     networks: Arc<crate::registry::RegistrySlot>,
 }
 
@@ -153,6 +156,14 @@ impl PluginHost {
             &mut network,
             |s| s,
         )?;
+        // Plumbing reaches the host's devices through `link` only: no
+        // wasi:http.
+        let mut plumbing = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut plumbing)?;
+        super::bindings::plumbing::PlumbingPlugin::add_to_linker::<
+            _,
+            wasmtime::component::HasSelf<_>,
+        >(&mut plumbing, |s| s)?;
         // Policies are pure: no wasi:http at all. A policy that imports it
         // fails to load.
         let mut elasticity = Linker::new(&engine);
@@ -174,6 +185,7 @@ impl PluginHost {
                 driver,
                 elasticity,
                 network,
+                plumbing,
                 networks: Default::default(),
             }),
         })
@@ -253,7 +265,7 @@ impl PluginHost {
             .find(|kind| exports.iter().any(|e| e.starts_with(&format!("{}@0.1.", kind.export()))))
             .ok_or_else(|| {
                 LoadError::Component(format!(
-                    "the component exports none of flotilla:driver/driver, flotilla:elasticity/policy, flotilla:network/mode at 0.1 (it exports: {})",
+                    "the component exports none of flotilla:driver/driver, flotilla:elasticity/policy, flotilla:network/mode, flotilla:network/plumbing at 0.1 (it exports: {})",
                     if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
                 ))
             })
@@ -288,6 +300,7 @@ impl PluginHost {
             PluginKind::Driver => &self.inner.driver,
             PluginKind::Elasticity => &self.inner.elasticity,
             PluginKind::Network => &self.inner.network,
+            PluginKind::Plumbing => &self.inner.plumbing,
         };
         let link_err = |e: wasmtime::Error| {
             LoadError::Component(format!(
@@ -306,9 +319,19 @@ impl PluginHost {
             PluginKind::Network => {
                 KindPre::Network(NetworkPluginPre::new(instance_pre).map_err(link_err)?)
             }
+            PluginKind::Plumbing => {
+                KindPre::Plumbing(PlumbingPluginPre::new(instance_pre).map_err(link_err)?)
+            }
         };
         let id: Arc<str> = Arc::from(manifest.id.as_str());
-        let terms = Terms::new(&manifest, grant, id.clone(), self.inner.networks.clone())?;
+        let link_backend = Arc::new(crate::link::LinkSlot::default());
+        let terms = Terms::new(
+            &manifest,
+            grant,
+            id.clone(),
+            self.inner.networks.clone(),
+            link_backend.clone(),
+        )?;
         Ok(Arc::new(LoadedPlugin {
             id,
             digest: format!("sha256:{}", hex(&Sha256::digest(wasm))),
@@ -320,6 +343,7 @@ impl PluginHost {
             pre,
             stats: PluginStats::default(),
             networks: self.inner.networks.clone(),
+            link_backend,
         }))
     }
 }
@@ -349,6 +373,7 @@ pub(crate) enum KindPre {
     Driver(DriverPluginPre<PluginState>),
     Elasticity(crate::policy::PolicyPre),
     Network(NetworkPluginPre<PluginState>),
+    Plumbing(PlumbingPluginPre<PluginState>),
 }
 
 /// Counters per plugin, for `plugin list` and metrics.
@@ -402,6 +427,8 @@ pub struct LoadedPlugin {
     engine: Engine,
     pub(crate) pre: KindPre,
     networks: Arc<crate::registry::RegistrySlot>,
+    /// What its link calls run on instead of `ip`, when set.
+    link_backend: Arc<crate::link::LinkSlot>,
 }
 
 /// A plugin's grant and what follows from it with its manifest: all a
@@ -415,6 +442,9 @@ pub struct Terms {
     pub(crate) config: BTreeMap<String, String>,
     pub(crate) outbound: OutboundPolicy,
     pub(crate) exec: crate::process::ExecPolicy,
+    /// The network devices it may make and change.
+    pub(crate) link: crate::link::LinkPolicy,
+    pub(crate) link_backend: Arc<crate::link::LinkSlot>,
     /// The plugin's id, for the host's log lines.
     pub(crate) plugin: Arc<str>,
     /// Flotilla's virtual networks, for network modes.
@@ -430,6 +460,7 @@ impl Terms {
         grant: Grant,
         plugin: Arc<str>,
         networks: Arc<crate::registry::RegistrySlot>,
+        link_backend: Arc<crate::link::LinkSlot>,
     ) -> Result<Terms, FieldError> {
         grant.validate(&manifest.id)?;
         let outbound = OutboundPolicy::new(
@@ -439,6 +470,8 @@ impl Terms {
         )?;
         Ok(Terms {
             exec: crate::process::ExecPolicy::new(manifest, &grant),
+            link: crate::link::LinkPolicy::new(manifest, &grant),
+            link_backend,
             limits: effective_limits(manifest.kind, &manifest.limits, &grant.limits),
             config: grant.config.clone(),
             outbound,
@@ -489,6 +522,7 @@ impl LoadedPlugin {
             grant,
             self.id.clone(),
             self.networks.clone(),
+            self.link_backend.clone(),
         )?;
         let mut terms = self.terms.write().unwrap_or_else(|e| e.into_inner());
         if terms.grant == new.grant {
@@ -510,6 +544,25 @@ impl LoadedPlugin {
     /// The programs the plugin may really start.
     pub fn effective_programs(&self) -> Vec<String> {
         self.terms().exec.programs()
+    }
+
+    /// The network devices the plugin may really make and change: the
+    /// link grant in force, when its manifest asks for it too.
+    pub fn effective_link(&self) -> Option<crate::LinkGrant> {
+        let terms = self.terms();
+        terms.link.is_granted().then(|| crate::LinkGrant {
+            prefixes: terms.link.prefixes().to_vec(),
+            underlays: terms.link.underlays().to_vec(),
+            ip: terms.grant.link.as_ref().and_then(|l| l.ip.clone()),
+        })
+    }
+
+    /// Run the plugin's link calls on `backend` instead of the host's
+    /// `ip` (`plugin check` uses [`crate::MemoryLinks`], so that checking
+    /// a plugin never touches the host's devices). The grant's checks
+    /// apply as before.
+    pub fn set_link_backend(&self, backend: Arc<dyn crate::LinkBackend>) {
+        self.link_backend.set(backend);
     }
 
     /// The outbound hosts the plugin may really reach.

@@ -2,8 +2,9 @@
 //!
 //! Everything else talks to the types here: a [`PluginHost`] loads a
 //! component with its [`Manifest`] and the operator's [`Grant`] into a
-//! [`LoadedPlugin`]; from that, [`Driver`] and [`Network`] give warm,
-//! supervised instances and [`Policy`] runs every evaluation in a fresh one.
+//! [`LoadedPlugin`]; from that, [`Driver`], [`Network`] and [`Plumbing`]
+//! give warm, supervised instances and [`Policy`] runs every evaluation in
+//! a fresh one.
 //! A trap, a timeout, an exhausted memory cap or a refused capability comes
 //! back as a typed [`PluginFault`], never as a crash.
 
@@ -14,8 +15,10 @@ mod driver;
 mod engine;
 mod fault;
 mod instance;
+pub mod link;
 pub mod manifest;
 mod network;
+mod plumbing;
 mod policy;
 mod process;
 mod registry;
@@ -27,11 +30,13 @@ pub use driver::{Driver, DriverInstance};
 pub use engine::{LoadError, LoadedPlugin, PluginHost, PluginStats};
 pub use fault::{CallError, FaultKind, PluginFault};
 pub use flotilla_model::{
-    Evaluation, KeyValue, ManagedVm, Metric, NetworkLease, NetworkRequest, NetworkSource,
-    PluginError, PluginInfo, Recommendation, RoleView, VmAction, VmSample, VmSpec, VmState,
-    VmStatus, VnetInfo, VnetRange,
+    Device, DeviceKind, Evaluation, KeyValue, ManagedVm, Metric, NetworkLease, NetworkRequest,
+    NetworkSource, PluginError, PluginInfo, Port, Recommendation, RoleView, Segment, VmAction,
+    VmSample, VmSpec, VmState, VmStatus, VnetInfo, VnetRange, Vxlan,
 };
-pub use manifest::{ExecGrant, Grant, Limits, Manifest, PluginKind};
+pub use link::{IpCommand, LinkBackend, LinkPolicy, MemoryLinks};
+pub use manifest::{ExecGrant, Grant, Limits, LinkGrant, Manifest, PluginKind};
 pub use network::{Network, NetworkInstance};
+pub use plumbing::{Plumbing, PlumbingInstance};
 pub use policy::{Policy, PolicyInstance};
 pub use registry::NetworkRegistry;

@@ -18,13 +18,17 @@ pub enum PluginKind {
     Driver,
     Elasticity,
     Network,
+    /// A network's host plumbing: bridges, VXLAN devices and taps, made
+    /// through the `link` capability.
+    Plumbing,
 }
 
 impl PluginKind {
-    pub const ALL: [PluginKind; 3] = [
+    pub const ALL: [PluginKind; 4] = [
         PluginKind::Driver,
         PluginKind::Elasticity,
         PluginKind::Network,
+        PluginKind::Plumbing,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -32,6 +36,7 @@ impl PluginKind {
             PluginKind::Driver => "driver",
             PluginKind::Elasticity => "elasticity",
             PluginKind::Network => "network",
+            PluginKind::Plumbing => "plumbing",
         }
     }
 
@@ -40,7 +45,7 @@ impl PluginKind {
         match self {
             PluginKind::Driver => "flotilla:driver@0.1.0",
             PluginKind::Elasticity => "flotilla:elasticity@0.1.0",
-            PluginKind::Network => "flotilla:network@0.1.0",
+            PluginKind::Network | PluginKind::Plumbing => "flotilla:network@0.1.0",
         }
     }
 
@@ -50,6 +55,7 @@ impl PluginKind {
             PluginKind::Driver => "flotilla:driver/driver",
             PluginKind::Elasticity => "flotilla:elasticity/policy",
             PluginKind::Network => "flotilla:network/mode",
+            PluginKind::Plumbing => "flotilla:network/plumbing",
         }
     }
 
@@ -61,7 +67,8 @@ impl PluginKind {
                 timeout: Duration::from_secs(30),
                 memory_bytes: 256 << 20,
             },
-            PluginKind::Network => Limits {
+            // A plumbing call runs a few `ip` commands, each a few ms.
+            PluginKind::Network | PluginKind::Plumbing => Limits {
                 timeout: Duration::from_secs(5),
                 memory_bytes: 128 << 20,
             },
@@ -114,6 +121,10 @@ pub struct Capabilities {
     /// (`qemu-system-x86_64`); the operator grants each by its path.
     #[serde(default)]
     pub exec: Vec<String>,
+    /// Network devices on the host (`flotilla:host/link`), for plumbing
+    /// plugins; the operator's `[plugins.<id>.link]` grant says which.
+    #[serde(default)]
+    pub link: bool,
 }
 
 /// `plugin.toml`: who a plugin is and what it needs.
@@ -195,6 +206,17 @@ impl Manifest {
                 )
             })?;
         }
+        // Only the plumbing world imports flotilla:host/link: another kind
+        // asking for it would be granted a capability it cannot call.
+        if self.capabilities.link && self.kind != PluginKind::Plumbing {
+            return Err(FieldError::new(
+                "capabilities.link",
+                format!(
+                    "only plumbing plugins reach network devices; this is a {} plugin",
+                    self.kind
+                ),
+            ));
+        }
         Ok(())
     }
 }
@@ -225,6 +247,66 @@ pub struct Grant {
     /// pattern. Never inside one of `dirs`, nor holding one.
     #[serde(default)]
     pub image_dirs: Vec<PathBuf>,
+    /// Network devices a plumbing plugin may make and change
+    /// (`[plugins.<id>.link]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<LinkGrant>,
+}
+
+/// Network devices granted to a plumbing plugin: those whose names start
+/// with one of `prefixes`, and VXLAN devices only over `underlays`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkGrant {
+    /// Device-name prefixes (`flb-`), each 1 to 8 characters of
+    /// `[A-Za-z0-9_.-]`; at least one.
+    pub prefixes: Vec<String>,
+    /// Interfaces a VXLAN device may run over (`eth1`).
+    #[serde(default)]
+    pub underlays: Vec<String>,
+    /// iproute2's `ip`; by default the one on the server's PATH.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<PathBuf>,
+}
+
+impl LinkGrant {
+    fn validate(&self, id: &str) -> Result<(), FieldError> {
+        let at = |field: String| format!("plugins.{id}.link.{field}");
+        if self.prefixes.is_empty() {
+            return Err(FieldError::new(
+                at("prefixes".into()),
+                "name at least one device-name prefix (`flb-`): a grant of no prefix grants nothing",
+            ));
+        }
+        for (i, prefix) in self.prefixes.iter().enumerate() {
+            if let Some(why) = crate::link::prefix_problem(prefix) {
+                return Err(FieldError::new(
+                    at(format!("prefixes[{i}]")),
+                    format!("`{prefix}` {why}"),
+                ));
+            }
+        }
+        for (i, underlay) in self.underlays.iter().enumerate() {
+            if let Some(why) = crate::link::name_problem(underlay) {
+                return Err(FieldError::new(
+                    at(format!("underlays[{i}]")),
+                    format!("`{underlay}` {why}"),
+                ));
+            }
+        }
+        if let Some(ip) = &self.ip
+            && !ip.is_absolute()
+        {
+            return Err(FieldError::new(
+                at("ip".into()),
+                format!(
+                    "`{}` must be an absolute path (leave it out for the `ip` on PATH)",
+                    ip.display()
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// One granted program: its arguments must be a run of `args`' groups,
@@ -325,6 +407,9 @@ impl Grant {
                     }
                 }
             }
+        }
+        if let Some(link) = &self.link {
+            link.validate(id)?;
         }
         for (field, dirs) in [("dirs", &self.dirs), ("image_dirs", &self.image_dirs)] {
             for (i, dir) in dirs.iter().enumerate() {
@@ -548,5 +633,63 @@ args = ["create", "{dir}/*"]
             let err = grant(&text).unwrap_err();
             assert!(err.contains(expected), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn link_grants_need_prefixes_of_device_names_and_plumbing_manifests() {
+        let g = grant("[link]\nprefixes = [\"flb-\"]\nunderlays = [\"eth1\"]\n").unwrap();
+        let link = g.link.unwrap();
+        assert_eq!(
+            (link.prefixes, link.underlays),
+            (vec!["flb-".to_string()], vec!["eth1".to_string()])
+        );
+        for (text, expected) in [
+            (
+                "[link]\nunderlays = [\"eth1\"]\n",
+                "missing field `prefixes`",
+            ),
+            (
+                "[link]\nprefixes = []\n",
+                "plugins.qemu.link.prefixes: name at least one",
+            ),
+            (
+                "[link]\nprefixes = [\"\"]\n",
+                "prefixes[0]: `` is empty: it would grant every device",
+            ),
+            (
+                "[link]\nprefixes = [\"flb-\", \"way-too-long\"]\n",
+                "prefixes[1]: `way-too-long` is longer than 8",
+            ),
+            (
+                "[link]\nprefixes = [\"f b\"]\n",
+                "prefixes[0]: `f b` has a character outside",
+            ),
+            (
+                "[link]\nprefixes = [\"flb-\"]\nunderlays = [\"eth0;reboot\"]\n",
+                "underlays[0]: `eth0;reboot` has a character",
+            ),
+            (
+                "[link]\nprefixes = [\"flb-\"]\nip = \"ip\"\n",
+                "link.ip: `ip` must be an absolute path",
+            ),
+            (
+                "[link]\nprefixes = [\"flb-\"]\ndevices = 1\n",
+                "unknown field `devices`",
+            ),
+        ] {
+            let err = grant(text).unwrap_err();
+            assert!(err.contains(expected), "{text}: {err}");
+        }
+        let plumbing = "id = \"bridge\"\nversion = \"0.1.0\"\nkind = \"plumbing\"\napi = \"flotilla:network@0.1.0\"\n[capabilities]\nlink = true\n";
+        let m = Manifest::parse(plumbing).unwrap();
+        assert!(m.capabilities.link);
+        assert_eq!(m.kind.export(), "flotilla:network/plumbing");
+        let err = Manifest::parse(&SIM.replace("[capabilities]", "[capabilities]\nlink = true"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("capabilities.link: only plumbing plugins"),
+            "{err}"
+        );
     }
 }

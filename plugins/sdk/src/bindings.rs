@@ -42,3 +42,19 @@ pub mod network {
         },
     });
 }
+
+pub mod plumbing {
+    wit_bindgen::generate!({
+        path: ["../../wit/types", "../../wit/host", "../../wit/network"],
+        world: "flotilla:network/plumbing-plugin",
+        pub_export_macro: true,
+        export_macro_name: "__export_plumbing_world",
+        default_bindings_module: "flotilla_plugin_sdk::bindings::plumbing",
+        with: {
+            "flotilla:types/types@0.1.0": crate::bindings::driver::flotilla::types::types,
+            "flotilla:host/log@0.1.0": crate::bindings::driver::flotilla::host::log,
+            "flotilla:host/config@0.1.0": crate::bindings::driver::flotilla::host::config,
+            "flotilla:host/link@0.1.0": generate,
+        },
+    });
+}

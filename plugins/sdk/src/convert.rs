@@ -7,6 +7,8 @@ use crate::bindings::driver::exports::flotilla::driver::driver as wit_driver;
 use crate::bindings::driver::flotilla::types::types as wit;
 use crate::bindings::elasticity::exports::flotilla::elasticity::policy as wit_policy;
 use crate::bindings::network::exports::flotilla::network::mode as wit_network;
+use crate::bindings::plumbing::exports::flotilla::network::plumbing as wit_plumbing;
+use crate::bindings::plumbing::flotilla::host::link as wit_link;
 use flotilla_model as m;
 
 impl From<m::PluginError> for wit::Error {
@@ -264,6 +266,73 @@ impl From<crate::bindings::network::flotilla::network::registry::Vnet> for m::Vn
                 .collect(),
             leased: v.leased,
             attributes: v.attributes.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+// ---- plumbing ----
+
+impl From<wit_plumbing::Segment> for m::Segment {
+    fn from(x: wit_plumbing::Segment) -> Self {
+        m::Segment {
+            network_id: x.network_id,
+            attributes: x.attributes.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<wit_plumbing::Port> for m::Port {
+    fn from(x: wit_plumbing::Port) -> Self {
+        m::Port {
+            key: x.key,
+            network_id: x.network_id,
+            mac: x.mac,
+        }
+    }
+}
+
+impl From<wit_link::DeviceKind> for m::DeviceKind {
+    fn from(k: wit_link::DeviceKind) -> Self {
+        match k {
+            wit_link::DeviceKind::Bridge => m::DeviceKind::Bridge,
+            wit_link::DeviceKind::Tap => m::DeviceKind::Tap,
+            wit_link::DeviceKind::Vxlan(v) => m::DeviceKind::Vxlan(m::Vxlan {
+                vni: v.vni,
+                underlay: v.underlay,
+                group: v.group,
+                port: v.port,
+                mtu: v.mtu,
+            }),
+            wit_link::DeviceKind::Other(o) => m::DeviceKind::Other(o),
+        }
+    }
+}
+
+impl From<m::DeviceKind> for wit_link::DeviceKind {
+    fn from(k: m::DeviceKind) -> Self {
+        match k {
+            m::DeviceKind::Bridge => wit_link::DeviceKind::Bridge,
+            m::DeviceKind::Tap => wit_link::DeviceKind::Tap,
+            m::DeviceKind::Vxlan(v) => wit_link::DeviceKind::Vxlan(wit_link::Vxlan {
+                vni: v.vni,
+                underlay: v.underlay,
+                group: v.group,
+                port: v.port,
+                mtu: v.mtu,
+            }),
+            m::DeviceKind::Other(o) => wit_link::DeviceKind::Other(o),
+        }
+    }
+}
+
+impl From<wit_link::Device> for m::Device {
+    fn from(d: wit_link::Device) -> Self {
+        m::Device {
+            name: d.name,
+            kind: d.kind.into(),
+            master: d.master,
+            up: d.up,
+            addresses: d.addresses,
         }
     }
 }

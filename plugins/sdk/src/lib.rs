@@ -1,7 +1,7 @@
 //! The Flotilla plugin SDK.
 //!
-//! A plugin is a type that implements one of [`Driver`], [`Policy`] or
-//! [`NetworkMode`], exported with one macro:
+//! A plugin is a type that implements one of [`Driver`], [`Policy`],
+//! [`NetworkMode`] or [`Plumbing`], exported with one macro:
 //!
 //! ```ignore
 //! use flotilla_plugin_sdk::policy::*;
@@ -28,8 +28,10 @@ pub mod arena;
 pub mod convert;
 pub mod driver;
 pub mod http;
+pub mod link;
 pub mod log;
 pub mod network;
+pub mod plumbing;
 pub mod policy;
 pub mod process;
 

@@ -1,8 +1,9 @@
 //! The plugins the engine calls besides its driver, by id: elasticity
 //! policies (the built-in `expression` plugin and any installed one), each
 //! evaluation in a fresh sandboxed instance, and network modes (the
-//! built-in `static` and any installed one), each a supervised warm
-//! instance. Tests of the engine alone run without either (`NoPolicies`,
+//! built-in `static` and any installed one), and plumbing plugins (the
+//! host devices of networks that name one in `VN_MAD`), each a supervised
+//! warm instance. Tests of the engine alone run without either (`NoPolicies`,
 //! `NoNetworks`); the benchmarks hand it the built-in policy compiled
 //! natively.
 //!
@@ -10,7 +11,9 @@
 //! makes a round's evaluations from a blocking thread.
 
 use super::backend::BoxFuture;
-use crate::plugin::{CallError, Evaluation, LoadedPlugin, Network, Policy, Recommendation};
+use crate::plugin::{
+    CallError, Evaluation, LoadedPlugin, Network, Plumbing, Policy, Port, Recommendation, Segment,
+};
 use crate::service::lifecycle::{NetworkAnswer, NetworkStep, PolicyCall};
 use flotilla_model::{BackendError, Port, Segment};
 use std::collections::HashMap;
@@ -71,13 +74,42 @@ fn not_loaded(plumbing: &str) -> BackendError {
     ))
 }
 
-/// The loaded policy and network plugins by id. Installing a plugin
+/// What the engine plumbs networks on the host with: the plumbing plugin
+/// `plugin` (a network's `VN_MAD`). A refusal (the plugin's error, a link
+/// call its grant does not allow, a plugin that is not loaded) or a fault
+/// comes back with the sentence the service log shows.
+pub trait PlumbingBackend: Send + Sync + 'static {
+    /// Before a VM with `port` boots: the device its NIC attaches to (the
+    /// NIC's `TARGET`).
+    fn pre(
+        &self,
+        plugin: &str,
+        segment: Segment,
+        port: Port,
+    ) -> BoxFuture<'_, Result<String, BackendError>>;
+
+    /// Remove the plugin's devices that belong to none of `segments` and
+    /// `ports`: how many it removed.
+    fn sweep(
+        &self,
+        plugin: &str,
+        segments: Vec<Segment>,
+        ports: Vec<Port>,
+    ) -> BoxFuture<'_, Result<u32, BackendError>>;
+
+    /// The ids of the plumbing plugins loaded (a sweep at start-up goes to
+    /// each).
+    fn plumbing_plugins(&self) -> Vec<String>;
+}
+
+/// The loaded policy, network and plumbing plugins by id. Installing a plugin
 /// replaces its entry: calls already running finish on the version they
 /// started with (they hold its `Arc`), the next ones use the new one.
 #[derive(Default)]
 pub struct PluginLibrary {
     plugins: RwLock<HashMap<String, Policy>>,
     networks: RwLock<HashMap<String, Network>>,
+    plumbings: RwLock<HashMap<String, Plumbing>>,
     /// The network mode of networks that name none (`[network] mode`).
     default_network: RwLock<String>,
 }
@@ -106,7 +138,8 @@ impl PluginLibrary {
         Ok(library)
     }
 
-    /// Add or replace a policy or network plugin; a driver is ignored.
+    /// Add or replace a policy, network or plumbing plugin; a driver is
+    /// ignored.
     pub fn install(&self, plugin: Arc<LoadedPlugin>) {
         let id = plugin.id.to_string();
         match plugin.kind() {
@@ -120,6 +153,11 @@ impl PluginLibrary {
                     write(&self.networks).insert(id, network);
                 }
             }
+            crate::plugin::PluginKind::Plumbing => {
+                if let Ok(plumbing) = Plumbing::start(plugin) {
+                    write(&self.plumbings).insert(id, plumbing);
+                }
+            }
             crate::plugin::PluginKind::Driver => {}
         }
     }
@@ -128,6 +166,22 @@ impl PluginLibrary {
     pub fn remove(&self, id: &str) {
         write(&self.plugins).remove(id);
         write(&self.networks).remove(id);
+        write(&self.plumbings).remove(id);
+    }
+
+    /// The plumbing plugin `id`; one that is not loaded refuses (a
+    /// network's `VN_MAD` names a plugin this server has not got).
+    pub fn plumbing(&self, id: &str) -> Result<Plumbing, BackendError> {
+        self.plumbings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+            .ok_or_else(|| {
+                BackendError::Refused(format!(
+                    "plumbing plugin `{id}` is not loaded (plugin list shows the plumbing plugins)"
+                ))
+            })
     }
 
     /// The network mode for networks that name none.
@@ -189,6 +243,98 @@ impl NetworkBackend for PluginLibrary {
                 }
             }
         })
+    }
+}
+
+/// A plumbing call's failure as the engine sees it.
+fn plumbing_error(id: &str, e: CallError) -> BackendError {
+    match e {
+        CallError::Plugin(e) => BackendError::Refused(format!("plumbing `{id}`: {e}")),
+        CallError::Fault(f) => BackendError::Fault(format!("plumbing `{id}`: {f}")),
+    }
+}
+
+impl PlumbingBackend for PluginLibrary {
+    fn pre(
+        &self,
+        plugin: &str,
+        segment: Segment,
+        port: Port,
+    ) -> BoxFuture<'_, Result<String, BackendError>> {
+        let plumbing = self.plumbing(plugin);
+        let id = plugin.to_string();
+        Box::pin(async move {
+            plumbing?
+                .pre(segment, port)
+                .await
+                .map_err(|e| plumbing_error(&id, e))
+        })
+    }
+
+    fn sweep(
+        &self,
+        plugin: &str,
+        segments: Vec<Segment>,
+        ports: Vec<Port>,
+    ) -> BoxFuture<'_, Result<u32, BackendError>> {
+        let plumbing = self.plumbing(plugin);
+        let id = plugin.to_string();
+        Box::pin(async move {
+            plumbing?
+                .sweep(segments, ports)
+                .await
+                .map_err(|e| plumbing_error(&id, e))
+        })
+    }
+
+    fn plumbing_plugins(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .plumbings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
+/// For engines without plumbing plugins (benchmarks, tests of the
+/// engine): every call is refused, saying so.
+pub struct NoPlumbing;
+
+impl PlumbingBackend for NoPlumbing {
+    fn pre(
+        &self,
+        plugin: &str,
+        _: Segment,
+        _: Port,
+    ) -> BoxFuture<'_, Result<String, BackendError>> {
+        let id = plugin.to_string();
+        Box::pin(async move {
+            Err(BackendError::Refused(format!(
+                "plumbing `{id}`: this engine has no plumbing plugins"
+            )))
+        })
+    }
+
+    fn sweep(
+        &self,
+        plugin: &str,
+        _: Vec<Segment>,
+        _: Vec<Port>,
+    ) -> BoxFuture<'_, Result<u32, BackendError>> {
+        let id = plugin.to_string();
+        Box::pin(async move {
+            Err(BackendError::Refused(format!(
+                "plumbing `{id}`: this engine has no plumbing plugins"
+            )))
+        })
+    }
+
+    fn plumbing_plugins(&self) -> Vec<String> {
+        Vec::new()
     }
 }
 

@@ -18,7 +18,10 @@ mod rounds;
 pub(crate) mod vnets;
 
 pub use backend::{BoxFuture, ManagedRecord, VmBackend};
-pub use library::{NetworkBackend, NoNetworks, NoPolicies, PluginLibrary, PolicyBackend};
+pub use library::{
+    NetworkBackend, NoNetworks, NoPlumbing, NoPolicies, PluginLibrary, PlumbingBackend,
+    PolicyBackend,
+};
 
 use crate::plugin::VmSpec;
 use crate::service::lifecycle::{

@@ -5,8 +5,8 @@ use super::error::{CliError, Result};
 use crate::conformance;
 use crate::model::FieldError;
 use crate::plugin::{
-    CallError, DriverInstance, Grant, NetworkInstance, PluginHost, PluginKind, PolicyInstance,
-    VmAction, builtin,
+    CallError, DriverInstance, Grant, NetworkInstance, PluginHost, PluginKind, PlumbingInstance,
+    PolicyInstance, VmAction, builtin,
 };
 use crate::registry::PluginSummary;
 use std::path::PathBuf;
@@ -29,6 +29,11 @@ pub enum PluginCommand {
         /// policy refuses fails the check.
         #[arg(long = "param", value_name = "KEY=VALUE", value_parser = key_value)]
         params: Vec<(String, String)>,
+        /// A flotilla.toml whose `[plugins.<id>]` grant the plugin is
+        /// checked with (a plumbing plugin's `link` grant: its prefixes and
+        /// underlays, on devices in memory, never the host's).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Install a plugin on the running server and use it at once (oneadmin
     /// group). A policy plugin of the same id is replaced once its running
@@ -51,7 +56,9 @@ pub enum PluginCommand {
     ///
     /// Drivers: info | create SPEC | act VM-ID ACTION [ARGS] | poll IDS | list.
     /// Policies: info | evaluate EVALUATION. Network modes: info | deploy
-    /// REQUEST | status LEASE | undeploy LEASE.
+    /// REQUEST | status LEASE | undeploy LEASE. Plumbing: info | pre
+    /// SEGMENT PORT | sweep SEGMENTS PORTS (without a grant, every link
+    /// call is denied).
     Call {
         /// A built-in plugin's id (sim, threshold, static) or a .wasm file.
         plugin: String,
@@ -79,7 +86,8 @@ pub async fn run(args: &ApiArgs, cmd: PluginCommand) -> Result<ExitCode> {
             file,
             manifest,
             params,
-        } => check(file, manifest, params, json).await,
+            config,
+        } => check(file, manifest, params, config, json).await,
         PluginCommand::Install { file, manifest } => install(args, file, manifest).await,
         PluginCommand::Remove { id } => remove(args, &id).await,
         PluginCommand::Call {
@@ -118,6 +126,7 @@ async fn list(args: &ApiArgs) -> Result<ExitCode> {
         "STATUS",
         "OUTBOUND HOSTS",
         "PROGRAMS",
+        "DEVICES",
         "LIMITS",
         "CALLS",
         "FAULTS",
@@ -132,6 +141,19 @@ async fn list(args: &ApiArgs) -> Result<ExitCode> {
             "-".to_string()
         } else {
             p.programs.join(",")
+        };
+        // `flb-*,flx-* over eth1`: the names it may touch, and where its
+        // VXLAN devices may run.
+        let devices = match &p.link {
+            None => "-".to_string(),
+            Some(link) => {
+                let names: Vec<String> = link.prefixes.iter().map(|p| format!("{p}*")).collect();
+                if link.underlays.is_empty() {
+                    names.join(",")
+                } else {
+                    format!("{} over {}", names.join(","), link.underlays.join(","))
+                }
+            }
         };
         let limits = if p.timeout_ms > 0 {
             format!("{}ms/{}MiB", p.timeout_ms, p.memory_mb)
@@ -148,6 +170,7 @@ async fn list(args: &ApiArgs) -> Result<ExitCode> {
             status,
             hosts,
             programs,
+            devices,
             limits,
             p.calls.to_string(),
             p.faults.to_string(),
@@ -261,12 +284,22 @@ async fn check(
     file: PathBuf,
     manifest: Option<PathBuf>,
     params: Vec<(String, String)>,
+    config: Option<PathBuf>,
     json: bool,
 ) -> Result<ExitCode> {
+    let grants = match &config {
+        Some(path) => {
+            crate::config::Config::load(path)
+                .map_err(|e| CliError::Local(e.to_string()))?
+                .plugins
+        }
+        None => Default::default(),
+    };
     let host = PluginHost::new(None).map_err(|e| format!("plugin host: {e:#}"))?;
     let options = conformance::CheckOptions {
         params,
         progress: conformance::Progress::new(progress),
+        grants,
     };
     let report = conformance::check_file_with(&host, &file, manifest.as_deref(), &options).await?;
     if json {
@@ -391,6 +424,29 @@ fn call(
                 other => {
                     return Err(CliError::Local(format!(
                         "`{other}` is not a network function (info, deploy, status, undeploy)"
+                    )));
+                }
+            }
+        }
+        PluginKind::Plumbing => {
+            let mut p = PlumbingInstance::new(loaded).map_err(CliError::local)?;
+            match function {
+                "info" => p.info().map(|v| serde_json::json!(v)),
+                "pre" => p
+                    .pre(
+                        &arg(args, 0, "a segment object")?,
+                        &arg(args, 1, "a port object")?,
+                    )
+                    .map(|v| serde_json::json!(v)),
+                "sweep" => p
+                    .sweep(
+                        &arg::<Vec<_>>(args, 0, "an array of segments")?,
+                        &arg::<Vec<_>>(args, 1, "an array of ports")?,
+                    )
+                    .map(|v| serde_json::json!(v)),
+                other => {
+                    return Err(CliError::Local(format!(
+                        "`{other}` is not a plumbing function (info, pre, sweep)"
                     )));
                 }
             }

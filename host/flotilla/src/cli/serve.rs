@@ -158,13 +158,14 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
         Err(e) => return Err(CliError::Local(format!("creating the oneadmin user: {e}"))),
     }
     refuse_open_secrets(&data_dir)?;
-    // Every loaded elasticity and network plugin, by id; installing one
-    // adds it here.
+    // Every loaded elasticity, network and plumbing plugin, by id;
+    // installing one adds it here.
     let policies = Arc::new(crate::engine::PluginLibrary::new(
         registry
             .loaded_of(crate::plugin::PluginKind::Elasticity)
             .into_iter()
-            .chain(registry.loaded_of(crate::plugin::PluginKind::Network)),
+            .chain(registry.loaded_of(crate::plugin::PluginKind::Network))
+            .chain(registry.loaded_of(crate::plugin::PluginKind::Plumbing)),
     ));
     policies.set_default_network(&config.engine.network_mode);
     let saved_reports = if config.onegate.enabled {

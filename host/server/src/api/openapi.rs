@@ -121,6 +121,7 @@ impl Modify for Components {
         add::<super::error::Error>(components);
         add::<super::system::Health>(components);
         add::<super::schemas::plugins::PluginSummary>(components);
+        add::<super::schemas::plugins::LinkSummary>(components);
         add::<super::schemas::common::RenameAction>(components);
         add::<super::schemas::common::ChmodAction>(components);
         add::<super::schemas::common::ChownAction>(components);

@@ -25,6 +25,12 @@ pub struct PluginSummary {
     /// and granted by the operator).
     #[serde(default)]
     programs: Vec<String>,
+    /// The network devices a plumbing plugin may make and change (its
+    /// manifest declares `capabilities.link` and the operator grants
+    /// `[plugins.<id>.link]`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    link: Option<LinkSummary>,
     timeout_ms: u64,
     memory_mb: u64,
     calls: u64,
@@ -36,6 +42,16 @@ pub struct PluginSummary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     quarantined_until: Option<u64>,
+}
+
+/// A plumbing plugin's link grant in force.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)] // `registry::LinkSummary` is what is sent; this describes it
+pub struct LinkSummary {
+    /// Device-name prefixes (`flb-`): the only devices it sees and touches.
+    prefixes: Vec<String>,
+    /// Interfaces a VXLAN device may run over.
+    underlays: Vec<String>,
 }
 
 /// The kinds `PluginSummary::kind` takes.
@@ -87,12 +103,20 @@ mod tests {
             status: "quarantined".into(),
             allowed_outbound_hosts: Vec::new(),
             programs: Vec::new(),
+            link: Some(crate::registry::LinkSummary {
+                prefixes: vec!["flb-".into()],
+                underlays: Vec::new(),
+            }),
             timeout_ms: 1,
             memory_mb: 1,
             calls: 0,
             faults: 0,
             digest: String::new(),
             quarantined_until: Some(1),
+        });
+        same_fields::<super::LinkSummary>(crate::registry::LinkSummary {
+            prefixes: Vec::new(),
+            underlays: Vec::new(),
         });
         same_fields::<super::Reloaded>(crate::reload::Reloaded::default());
     }
