@@ -21,6 +21,8 @@ const PLUGINS: &[(&str, bool)] = &[
     ("plugins/elasticity/threshold", true),
     ("plugins/elasticity/expression", true),
     ("plugins/network/static", true),
+    ("plugins/network/bridge", true),
+    ("plugins/network/vxlan", true),
     ("plugins/fixtures/spin-loop", false),
     ("plugins/fixtures/alloc-bomb", false),
     ("plugins/fixtures/trap", false),
@@ -36,11 +38,13 @@ const WASI: &str = "wasm32-wasip2";
 const WASI_FREE: &str = "wasm32-unknown-unknown";
 
 /// The plugins built for wasm32-unknown-unknown: the elasticity policies,
-/// which compute a recommendation from their input and reach the host only
-/// through Flotilla's own imports (log, config). Drivers and network modes
-/// use WASI (HTTP, clocks), and the fixtures test how the host meets a
-/// WASI plugin, so they stay wasip2.
+/// which compute a recommendation from their input, and the plumbing
+/// plugins, which reach the host only through Flotilla's own imports (log,
+/// config, link). Drivers and network modes use WASI (HTTP, clocks), and
+/// the fixtures test how the host meets a WASI plugin, so they stay wasip2.
 const WASI_FREE_PLUGINS: &[&str] = &[
+    "plugins/network/bridge",
+    "plugins/network/vxlan",
     "plugins/elasticity/threshold",
     "plugins/elasticity/expression",
     "examples/policies/target-tracking",

@@ -102,7 +102,18 @@ mod tests {
     #[test]
     fn builtin_manifests_are_valid() {
         let ids: Vec<String> = super::BUILTIN.iter().map(|b| b.manifest().id).collect();
-        assert_eq!(ids, ["sim", "qemu", "threshold", "expression", "static"]);
+        assert_eq!(
+            ids,
+            [
+                "sim",
+                "qemu",
+                "threshold",
+                "expression",
+                "static",
+                "bridge",
+                "vxlan"
+            ]
+        );
     }
 
     #[test]

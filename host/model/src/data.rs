@@ -382,21 +382,3 @@ impl Recommendation {
         self
     }
 }
-
-// ---- flotilla:network/plumbing ----
-
-/// A network as host plumbing sees it (`flotilla:network/plumbing`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Segment {
-    pub network_id: String,
-    pub attributes: Vec<KeyValue>,
-}
-
-/// One NIC of one VM on a segment.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Port {
-    /// Short, stable and unique per NIC: what device names are made from.
-    pub key: String,
-    pub network_id: String,
-    pub mac: String,
-}

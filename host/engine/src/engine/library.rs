@@ -15,7 +15,7 @@ use crate::plugin::{
     CallError, Evaluation, LoadedPlugin, Network, Plumbing, Policy, Port, Recommendation, Segment,
 };
 use crate::service::lifecycle::{NetworkAnswer, NetworkStep, PolicyCall};
-use flotilla_model::{BackendError, Port, Segment};
+use flotilla_model::BackendError;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -37,41 +37,6 @@ pub trait PolicyBackend: Send + Sync + 'static {
 /// with: the network mode `mode` (`None`: the server's default).
 pub trait NetworkBackend: Send + Sync + 'static {
     fn run(&self, mode: Option<&str>, step: NetworkStep) -> BoxFuture<'_, NetworkAnswer>;
-
-    /// With host plumbing `plumbing` (a network's `VN_MAD`): make the
-    /// segment's devices and the port's, and name the device the VM's NIC
-    /// attaches to.
-    fn plumb(
-        &self,
-        plumbing: &str,
-        _segment: Segment,
-        _port: Port,
-    ) -> BoxFuture<'_, Result<String, BackendError>> {
-        let plumbing = plumbing.to_string();
-        Box::pin(async move { Err(not_loaded(&plumbing)) })
-    }
-
-    /// Remove what plumbing `plumbing` made for segments and ports other
-    /// than these; how many devices went.
-    fn sweep(
-        &self,
-        _plumbing: &str,
-        _segments: Vec<Segment>,
-        _ports: Vec<Port>,
-    ) -> BoxFuture<'_, Result<u32, BackendError>> {
-        Box::pin(async move { Ok(0) })
-    }
-
-    /// The host plumbing plugins loaded, by id.
-    fn plumbings(&self) -> Vec<String> {
-        Vec::new()
-    }
-}
-
-fn not_loaded(plumbing: &str) -> BackendError {
-    BackendError::Refused(format!(
-        "VN_MAD: host plumbing `{plumbing}` is not loaded (plugin list shows the plumbing plugins)"
-    ))
 }
 
 /// What the engine plumbs networks on the host with: the plumbing plugin

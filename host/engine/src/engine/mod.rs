@@ -99,8 +99,10 @@ struct Inner {
     locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
     /// Rounds `spawn_loop` has completed (`/metrics`).
     rounds: std::sync::atomic::AtomicU64,
+    /// The host devices of networks that name a `VN_MAD` (plumbing.rs).
+    plumbing: Arc<dyn PlumbingBackend>,
     /// Held while host plumbing makes or sweeps devices (see plumbing.rs).
-    plumbing: tokio::sync::Mutex<()>,
+    plumbing_lock: tokio::sync::Mutex<()>,
 }
 
 /// The operator's settings the engine applies (`[engine]` in flotilla.toml).
@@ -176,18 +178,21 @@ impl Engine {
             driver,
             policies,
             Arc::new(NoNetworks),
+            Arc::new(NoPlumbing),
             clock,
             settings,
         )
     }
 
-    /// An engine whose policies are evaluated by `policies` and whose
-    /// services' networks are made by `networks` (the server's plugins).
+    /// An engine whose policies are evaluated by `policies`, whose
+    /// services' networks are made by `networks` and plumbed on the host by
+    /// `plumbing` (the server's plugins).
     pub fn with_plugins(
         store: Box<dyn Store>,
         driver: Arc<dyn VmBackend>,
         policies: Arc<dyn PolicyBackend>,
         networks: Arc<dyn NetworkBackend>,
+        plumbing: Arc<dyn PlumbingBackend>,
         clock: SharedClock,
         settings: Settings,
     ) -> Engine {
@@ -203,7 +208,8 @@ impl Engine {
                 settings,
                 locks: Mutex::new(HashMap::new()),
                 rounds: Default::default(),
-                plumbing: Default::default(),
+                plumbing,
+                plumbing_lock: Default::default(),
             }),
         }
     }

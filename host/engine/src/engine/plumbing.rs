@@ -42,12 +42,12 @@ impl Engine {
         if needs.is_empty() {
             return Ok(());
         }
-        let _plumbing = self.inner.plumbing.lock().await;
+        let _plumbing = self.inner.plumbing_lock.lock().await;
         for need in needs {
             let target = self
                 .inner
-                .networks
-                .plumb(&need.plumbing, need.segment, need.port)
+                .plumbing
+                .pre(&need.plumbing, need.segment, need.port)
                 .await
                 .map_err(|e| e.map(|m| format!("NIC[{}]: {m}", need.nic)))?;
             if let Some(Value::Array(nics)) = template.get_mut("NIC")
@@ -63,11 +63,11 @@ impl Engine {
     /// plumbing plugin loaded; how many went. A plugin that fails is
     /// logged and the others still swept: the next sweep tries again.
     pub async fn sweep_plumbing(&self) -> Result<u32, EngineError> {
-        let plumbings = self.inner.networks.plumbings();
+        let plumbings = self.inner.plumbing.plumbing_plugins();
         if plumbings.is_empty() {
             return Ok(0);
         }
-        let _plumbing = self.inner.plumbing.lock().await;
+        let _plumbing = self.inner.plumbing_lock.lock().await;
         let mut keep: BTreeMap<String, (Vec<Segment>, Vec<Port>)> = BTreeMap::new();
         {
             let store = self.store();
@@ -106,7 +106,7 @@ impl Engine {
         let mut removed = 0;
         for id in plumbings {
             let (segments, ports) = keep.remove(&id).unwrap_or_default();
-            match self.inner.networks.sweep(&id, segments, ports).await {
+            match self.inner.plumbing.sweep(&id, segments, ports).await {
                 Ok(n) => {
                     if n > 0 {
                         tracing::info!(plumbing = %id, removed = n, "removed network devices no longer used");

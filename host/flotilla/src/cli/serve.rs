@@ -193,6 +193,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
                 ),
                 policies.clone(),
                 policies.clone(),
+                policies.clone(),
                 clock.clone(),
                 crate::engine::Settings {
                     wait_ms: config.engine.wait_seconds.saturating_mul(1000),

@@ -12,40 +12,16 @@
 //! devices inside the prefix are this plugin's: `sweep` removes those no
 //! network or NIC needs any more.
 
+pub use flotilla_model::{Device, DeviceKind as Kind, Vxlan};
 use flotilla_model::{KeyValue, PluginError as Error, Port, Segment, lookup};
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
+pub mod host;
 pub mod testing;
 
 /// The kernel's limit on a device name (IFNAMSIZ less the NUL).
 pub const MAX_NAME: usize = 15;
-
-/// What a device is, as the host's link capability reports and makes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Kind {
-    Bridge,
-    Tap,
-    Vxlan(Vxlan),
-    Other(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Vxlan {
-    pub vni: u32,
-    pub underlay: String,
-    pub group: Option<String>,
-    pub port: u16,
-    pub mtu: Option<u32>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Device {
-    pub name: String,
-    pub kind: Kind,
-    pub master: Option<String>,
-    pub up: bool,
-}
 
 /// The host's link capability (`flotilla:host/link`): the plugin's only
 /// way to the kernel, limited to the operator's prefixes.
@@ -188,9 +164,14 @@ impl<L: Links> Plumber<L> {
         };
         let group = base.map(|b| Ipv4Addr::from(u32::from(b).wrapping_add(vni)).to_string());
         let mtu = match attribute(segment, "MTU") {
-            Some(v) => Some(v.parse::<u32>().ok().filter(|m| (68..=65535).contains(m)).ok_or_else(
-                || Error::InvalidInput(format!("MTU: `{v}` is not an MTU from 68 to 65535")),
-            )?),
+            Some(v) => Some(
+                v.parse::<u32>()
+                    .ok()
+                    .filter(|m| (68..=65535).contains(m))
+                    .ok_or_else(|| {
+                        Error::InvalidInput(format!("MTU: `{v}` is not an MTU from 68 to 65535"))
+                    })?,
+            ),
             None => None,
         };
         Ok(Some((

@@ -70,6 +70,7 @@ impl Links for Host {
                         kind: kind.clone(),
                         master: None,
                         up: false,
+                        addresses: Vec::new(),
                     },
                 );
                 Ok(())

@@ -73,7 +73,11 @@ fn vxlan_puts_a_tunnel_on_the_bridge_with_the_networks_vni_and_group() {
     // The network's own PHYDEV and VXLAN_MC win over the settings.
     let net = segment(
         "13",
-        &[("PHYDEV", "under1"), ("VXLAN_MC", "239.1.0.0"), ("MTU", "1400")],
+        &[
+            ("PHYDEV", "under1"),
+            ("VXLAN_MC", "239.1.0.0"),
+            ("MTU", "1400"),
+        ],
     );
     p.pre(&net, &port("0b", "13")).unwrap();
     let Kind::Vxlan(vx) = p.links.device("fvvx13").unwrap().kind else {
@@ -90,9 +94,18 @@ fn bad_vxlan_settings_are_refused_naming_the_attribute() {
     let p = vxlan_mode(Host::granting(&["fv"]), None);
     let cases = [
         (segment("3", &[]), "PHYDEV"),
-        (segment("3", &[("PHYDEV", "u"), ("VLAN_ID", "0")]), "VLAN_ID"),
-        (segment("3", &[("PHYDEV", "u"), ("VLAN_ID", "16777216")]), "VLAN_ID"),
-        (segment("3", &[("PHYDEV", "u"), ("VXLAN_MC", "x")]), "VXLAN_MC"),
+        (
+            segment("3", &[("PHYDEV", "u"), ("VLAN_ID", "0")]),
+            "VLAN_ID",
+        ),
+        (
+            segment("3", &[("PHYDEV", "u"), ("VLAN_ID", "16777216")]),
+            "VLAN_ID",
+        ),
+        (
+            segment("3", &[("PHYDEV", "u"), ("VXLAN_MC", "x")]),
+            "VXLAN_MC",
+        ),
         (segment("3", &[("PHYDEV", "u"), ("MTU", "9")]), "MTU"),
     ];
     for (net, field) in cases {
@@ -115,15 +128,26 @@ fn sweep_removes_what_nothing_needs_and_the_bridge_with_its_last_vm() {
     }
     // Everything still used: nothing goes.
     assert_eq!(
-        p.sweep(&[a.clone(), b.clone()], &[a1.clone(), a2.clone(), b1.clone()])
-            .unwrap(),
+        p.sweep(
+            &[a.clone(), b.clone()],
+            &[a1.clone(), a2.clone(), b1.clone()]
+        )
+        .unwrap(),
         0
     );
     // One VM of network 1 left.
-    assert_eq!(p.sweep(&[a.clone(), b.clone()], &[a1.clone(), b1.clone()]).unwrap(), 1);
+    assert_eq!(
+        p.sweep(&[a.clone(), b.clone()], &[a1.clone(), b1.clone()])
+            .unwrap(),
+        1
+    );
     assert!(p.links.device("fva2").is_none());
     // Network 2's last VM left: its tap, tunnel and bridge go.
-    assert_eq!(p.sweep(std::slice::from_ref(&a), std::slice::from_ref(&a1)).unwrap(), 3);
+    assert_eq!(
+        p.sweep(std::slice::from_ref(&a), std::slice::from_ref(&a1))
+            .unwrap(),
+        3
+    );
     assert_eq!(p.links.names(), ["fva1", "fvbr1", "fvvx1"]);
     // Nothing needed: nothing left.
     assert_eq!(p.sweep(&[], &[]).unwrap(), 3);
