@@ -173,9 +173,11 @@ for name in "${order[@]}"; do
     echo "$rel" >>"$root/lib/modules/$kver/modules.load"
 done
 
-# Our files: /init, the udhcpc script, the power button handler.
+# Our files: /init, the udhcpc script, the power button handler, the
+# onegate command.
 cp -a "$here/rootfs/." "$root/"
-chmod 755 "$root/init" "$root/usr/share/udhcpc/default.script" "$root/etc/acpi/PWRF/00000080"
+chmod 755 "$root/init" "$root/usr/share/udhcpc/default.script" "$root/etc/acpi/PWRF/00000080" \
+    "$root/usr/bin/onegate"
 
 # ---------------------------------------------------------------- cpio
 # newc header of one entry, for /dev/console: a device node cannot be made
