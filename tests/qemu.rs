@@ -685,18 +685,27 @@ fn consoles(f: &Flotilla) -> String {
 }
 
 /// VM A's START_SCRIPT: serve `{VALUE}` on port 7000 and 20 MiB of zeros
-/// on 7001, on every address it has; report whether it forwards.
+/// on 7001, on every address it has; then say so through OneGate, with
+/// whether it forwards.
 const SERVE: &str = r#"echo '{VALUE}' >/run/value
 nc -ll -p 7000 -e cat /run/value &
 nc -ll -p 7001 -e head -c 20971520 /dev/zero &
-onegate vm update --data "IP_FORWARD=$(cat /proc/sys/net/ipv4/ip_forward)"
+onegate vm update --data "SERVING=YES
+IP_FORWARD=$(cat /proc/sys/net/ipv4/ip_forward)"
 wait
 "#;
 
-/// VM B's START_SCRIPT (sent base64'd): fetch A's value from A's address,
+/// VM B's START_SCRIPT (sent base64'd): wait until A says, through
+/// OneGate's service, that it serves; fetch A's value from A's address,
 /// its alias and its floating IP, and report them with B's default route;
 /// then time a ping and 20 MiB from A, and report those.
 const FETCH: &str = r#"#!/bin/sh
+i=0
+until onegate service show --json | grep -q '"SERVING":"YES"'; do
+    i=$((i + 1))
+    [ $i -lt 120 ] || { echo "A never said SERVING=YES"; exit 1; }
+    sleep 1
+done
 fetch() {
     i=0
     until v=$(nc "$1" 7000 </dev/null) && [ -n "$v" ]; do
