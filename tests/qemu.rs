@@ -114,12 +114,12 @@ fn generated_grant(
 /// on. Its state directory is `<data>/qemu`; its image directory
 /// `<data>/images` holds `base.qcow2` (qcow2, 16 MiB) and `data.raw`.
 fn start() -> (Flotilla, Reaper, u16) {
-    start_with_taps(&[])
+    start_with_taps(&[], "")
 }
 
 /// As [`start`], the grant also allowing NICs on taps whose names start
-/// with one of `tap_prefixes`.
-fn start_with_taps(tap_prefixes: &[&str]) -> (Flotilla, Reaper, u16) {
+/// with one of `tap_prefixes`, and `extra` added to flotilla.toml.
+fn start_with_taps(tap_prefixes: &[&str], extra: &str) -> (Flotilla, Reaper, u16) {
     for tool in [QEMU, "/usr/bin/qemu-img", "/usr/bin/socat"] {
         assert!(
             Path::new(tool).exists(),
@@ -155,6 +155,7 @@ policy_evaluation_seconds = 1
 [onegate]
 listen = "127.0.0.1:{og}"
 
+{extra}
 {grant}"#,
         grant = generated_grant(&state, &images, &img, og, tap_prefixes)
     );
@@ -686,26 +687,33 @@ fn consoles(f: &Flotilla) -> String {
 
 /// VM A's START_SCRIPT: serve `{VALUE}` on port 7000 and 20 MiB of zeros
 /// on 7001, on every address it has; then say so through OneGate, with
-/// whether it forwards.
+/// the addresses its context gave it and whether it forwards.
 const SERVE: &str = r#"echo '{VALUE}' >/run/value
 nc -ll -p 7000 -e cat /run/value &
 nc -ll -p 7001 -e head -c 20971520 /dev/zero &
 onegate vm update --data "SERVING=YES
+ADDRESS=$ETH0_IP
+ALIAS_ADDRESS=$ETH0_ALIAS0_IP
 IP_FORWARD=$(cat /proc/sys/net/ipv4/ip_forward)"
 wait
 "#;
 
 /// VM B's START_SCRIPT (sent base64'd): wait until A says, through
-/// OneGate's service, that it serves; fetch A's value from A's address,
-/// its alias and its floating IP, and report them with B's default route;
-/// then time a ping and 20 MiB from A, and report those.
+/// OneGate's service, that it serves, and where; fetch A's value from A's
+/// address, its alias and its floating IP (10.9.0.100), and report them
+/// with B's default route; then time a ping and 20 MiB from A, and report
+/// those.
 const FETCH: &str = r#"#!/bin/sh
 i=0
-until onegate service show --json | grep -q '"SERVING":"YES"'; do
+until service=$(onegate service show --json) && case $service in *'"SERVING":"YES"'*) true ;; *) false ;; esac; do
     i=$((i + 1))
     [ $i -lt 120 ] || { echo "A never said SERVING=YES"; exit 1; }
     sleep 1
 done
+said() { echo "$service" | sed -n "s/.*\"$1\":\"\([0-9.]*\)\".*/\1/p"; }
+address=$(said ADDRESS)
+alias_address=$(said ALIAS_ADDRESS)
+echo "A is at $address and $alias_address"
 fetch() {
     i=0
     until v=$(nc "$1" 7000 </dev/null) && [ -n "$v" ]; do
@@ -715,38 +723,55 @@ fetch() {
     done
     echo "$v"
 }
-a=$(fetch 10.9.0.10) || { echo "nothing from 10.9.0.10:7000"; exit 1; }
-alias=$(fetch 10.9.1.10)
+a=$(fetch "$address") || { echo "nothing from $address:7000"; exit 1; }
+alias=$(fetch "$alias_address")
 vr=$(fetch 10.9.0.100)
 route=$(ip route | awk '/^default/ {print $3; exit}')
 onegate vm update --data "FETCHED=$a
 FETCHED_ALIAS=$alias
 FETCHED_VROUTER=$vr
 DEFAULT_ROUTE=$route"
-ping=$(ping -c 20 -i 0.2 10.9.0.10 | sed -n 's|.*min/avg/max = \(.*\) ms|\1|p')
+ping=$(ping -c 20 -i 0.2 "$address" | sed -n 's|.*min/avg/max = \(.*\) ms|\1|p')
 s=$(cut -d' ' -f1 /proc/uptime)
-n=$(nc 10.9.0.10 7001 </dev/null | wc -c)
+n=$(nc "$address" 7001 </dev/null | wc -c)
 e=$(cut -d' ' -f1 /proc/uptime)
 onegate vm update --data "PING_MS=$ping
 NC_BYTES=$n
 NC_SECONDS=$(awk "BEGIN { print $e - $s }")"
 "#;
 
+/// The devices of the test's namespace whose names start with `prefix`.
+fn devices_named(prefix: &str) -> Vec<String> {
+    common::netns::devices()
+        .into_iter()
+        .filter(|d| d.starts_with(prefix))
+        .collect()
+}
+
 #[test]
-fn vms_on_a_bridge_reach_each_other_by_their_nics_and_still_report_through_onegate() {
+fn vms_on_a_bridged_network_reach_each_other_by_their_nics_and_still_report_through_onegate() {
     // Built first, outside: the namespace has no way out to Debian's
     // archive.
     image();
     common::netns::isolated(|| {
-        // What the host's network plumbing will do: a bridge, and a tap
-        // per VM on it, made before the VMs. They go with the namespace.
-        common::netns::ip(&["link", "add", "tb0", "type", "bridge"]);
-        common::netns::ip(&["link", "set", "tb0", "up"]);
-        for tap in ["ft-a", "ft-b"] {
-            common::netns::ip(&["tuntap", "add", "dev", tap, "mode", "tap"]);
-            common::netns::ip(&["link", "set", tap, "master", "tb0", "up"]);
-        }
-        let (f, reaper, og) = start_with_taps(&["ft-"]);
+        // The bridge plumbing makes its devices in the test's namespace
+        // (they go with it), named `ft-…`, the prefix granted to it and,
+        // for taps, to QEMU.
+        let (f, reaper, og) = start_with_taps(
+            &["ft-"],
+            "[plugins.bridge]\nconfig = { prefix = \"ft-\" }\n\
+             [plugins.bridge.link]\nprefixes = [\"ft-\"]\n",
+        );
+        let (status, body) = f.call(
+            "POST",
+            "/vnet",
+            json!({"name": "bridged", "template": {
+                "VN_MAD": "bridge",
+                "AR": [{"TYPE": "IP4", "IP": "10.9.0.10", "SIZE": "20"}],
+                "NETWORK_MASK": "255.255.255.0", "GATEWAY": "10.9.0.1", "DNS": "10.9.0.53"}}),
+        );
+        assert_eq!(status, 201, "{body}");
+        let vnet = body["VNET"]["ID"].as_str().unwrap().to_string();
         let value = format!(
             "value-{}-{}",
             std::process::id(),
@@ -755,69 +780,57 @@ fn vms_on_a_bridge_reach_each_other_by_their_nics_and_still_report_through_onega
                 .unwrap()
                 .subsec_nanos()
         );
-        // The NIC's TARGET, MAC and IP, and its ETH0_* context, written
-        // by hand as the engine will write them from a network's lease
-        // and plumbing.
-        let vm = |target: &str, mac: &str, ip: &str, extra: Value| {
-            let mut context = json!({
-                "NETWORK": "YES", "TOKEN": "YES",
-                "ETH0_MAC": mac, "ETH0_IP": ip, "ETH0_MASK": "255.255.255.0",
-                "ETH0_GATEWAY": "10.9.0.1", "ETH0_DNS": "10.9.0.53",
-            });
-            context
-                .as_object_mut()
+        // A NIC and an alias on the network: the server leases each an
+        // address, has the plumbing make the NIC's tap and names it in
+        // TARGET, and with NETWORK = YES writes ETH0_* into the context.
+        let vm = |context: Value| {
+            let mut c = json!({"NETWORK": "YES", "TOKEN": "YES"});
+            c.as_object_mut()
                 .unwrap()
-                .extend(extra.as_object().unwrap().clone());
+                .extend(context.as_object().unwrap().clone());
             json!({"MEMORY": "256",
-                   "NIC": [{"NIC_ID": "0", "TARGET": target, "MAC": mac, "IP": ip}],
-                   "CONTEXT": context})
+                   "NIC": [{"NETWORK_ID": vnet}],
+                   "NIC_ALIAS": [{"PARENT": "NIC0", "NETWORK_ID": vnet}],
+                   "CONTEXT": c})
         };
-        let mut a = vm(
-            "ft-a",
-            "02:00:0a:09:00:0a",
-            "10.9.0.10",
-            json!({"ETH0_ALIAS0_IP": "10.9.1.10", "ETH0_ALIAS0_MASK": "255.255.255.0",
-                   "ETH0_VROUTER_IP": "10.9.0.100",
-                   "START_SCRIPT": SERVE.replace("{VALUE}", &value)}),
-        );
-        // An alias gets no device of its own: its address is A's.
-        a["NIC_ALIAS"] = json!([{"PARENT": "NIC0", "IP": "10.9.1.10"}]);
+        // A's floating IP, as a virtual router's would be.
+        let a = vm(json!({"ETH0_VROUTER_IP": "10.9.0.100",
+                          "START_SCRIPT": SERVE.replace("{VALUE}", &value)}));
         let fetch_script = {
             use base64::Engine;
             base64::engine::general_purpose::STANDARD.encode(FETCH)
         };
-        let b = vm(
-            "ft-b",
-            "02:00:0a:09:00:0b",
-            "10.9.0.11",
-            json!({"ETH0_ALIAS0_IP": "10.9.1.11", "ETH0_ALIAS0_MASK": "255.255.255.0",
-                   "START_SCRIPT_BASE64": fetch_script}),
-        );
+        let b = vm(json!({ "START_SCRIPT_BASE64": fetch_script }));
         let role = |name: &str, contents: Value| {
             json!({"name": name, "type": "vm", "cardinality": 1, "template_id": 0,
                    "template_contents": contents})
         };
+        let started = std::time::Instant::now();
         let id = f.deploy(json!({
             "name": "bridged", "deployment": "none", "ready_status_gate": true,
             "roles": [role("a", a), role("b", b)]
         }));
-        let started = std::time::Instant::now();
         let body = f.wait_body(id, "RUNNING: both VMs READY through OneGate", 180, |b| {
             b["state"] == 2
         });
         let running = started.elapsed();
         assert_eq!(reaper.qemus().len(), 2, "one QEMU per VM");
+        let taps = devices_named("ft-");
+        assert!(
+            taps.len() >= 3,
+            "the network's bridge and a tap per VM: {taps:?}"
+        );
         let b_vm = vms_of(&body, "b")[0].clone();
 
         let b_said = wait_reported(og, &f, &b_vm, "b", "FETCHED", 180);
+        let fetched = started.elapsed();
         assert_eq!(b_said["FETCHED"], value, "B's fetch from A's address");
         assert_eq!(b_said["FETCHED_ALIAS"], value, "from A's alias address");
         assert_eq!(b_said["FETCHED_VROUTER"], value, "from A's floating IP");
         assert_eq!(
             b_said["DEFAULT_ROUTE"], "10.9.0.1",
-            "ETH0_GATEWAY, not the OneGate NIC, is the default route"
+            "the network's GATEWAY, not the OneGate NIC, is the default route"
         );
-        let fetched = started.elapsed();
         let a_said = wait_reported(og, &f, &b_vm, "a", "IP_FORWARD", 60);
         assert_eq!(a_said["IP_FORWARD"], "1", "a virtual router forwards");
 
@@ -848,12 +861,17 @@ fn vms_on_a_bridge_reach_each_other_by_their_nics_and_still_report_through_onega
             ),
         }
 
-        // Undeployed: no QEMU left (the taps are the plumbing's).
+        // Undeployed: no QEMU left, and the plumbing's devices go with
+        // the VMs' leases.
         let (status, b) = f.call("DELETE", &format!("/service/{id}"), Value::Null);
         assert!(status < 300, "{b}");
         wait_for(Duration::from_secs(120), || {
             reaper.qemus().is_empty().then_some(())
         })
         .expect("no QEMU left");
+        wait_for(Duration::from_secs(60), || {
+            devices_named("ft-").is_empty().then_some(())
+        })
+        .unwrap_or_else(|| panic!("devices left: {:?}", devices_named("ft-")));
     });
 }
