@@ -2,7 +2,8 @@
 # Build Flotilla's tiny QEMU test guest from Debian packages only:
 #   OUT_DIR/vmlinuz     Debian's cloud kernel (linux-image-cloud-amd64)
 #   OUT_DIR/initrd.img  gzip'd newc cpio: busybox-static, the few kernel
-#                       modules /init needs, and rootfs/ from this folder
+#                       modules /init needs, rootfs/ from this folder and
+#                       the OneGate client examples/onegate/onegate
 #   OUT_DIR/manifest.txt what went in (also the up-to-date stamp)
 #
 # Usage: build.sh [OUT_DIR]   (default: <repo>/target/images/qemu)
@@ -18,6 +19,9 @@ repo=$(cd "$here/../../.." && pwd)
 out=${1:-$repo/target/images/qemu}
 kernel_meta=${KERNEL_PACKAGE:-linux-image-cloud-amd64}
 busybox_pkg="busybox-static"
+# The OneGate client the guest carries (a POSIX sh script; busybox wget).
+onegate=$repo/examples/onegate/onegate
+[ -f "$onegate" ] || { printf 'build.sh: error: %s is missing\n' "$onegate" >&2; exit 1; }
 
 # Modules /init loads, by name; build.sh adds what they depend on.
 # Debian's cloud kernel has none of these built in (see README.md).
@@ -67,13 +71,15 @@ busybox_ver=$(pkg_version "$busybox_pkg")
 [ -n "$kernel_ver" ] && [ -n "$busybox_ver" ] ||
     die "apt-cache knows no version of $kernel_pkg or $busybox_pkg: run 'apt-get update' first"
 
-# What the output depends on: the two packages, this script and rootfs/.
+# What the output depends on: the two packages, this script, rootfs/ and
+# the OneGate client.
 inputs_hash=$(
     cd "$here"
     {
         echo "$kernel_pkg $kernel_ver"
         echo "$busybox_pkg $busybox_ver"
         sha256sum build.sh
+        sha256sum <"$onegate"
         find rootfs -type f | LC_ALL=C sort | xargs sha256sum
         find rootfs -printf '%p %m\n' | LC_ALL=C sort
     } | sha256sum | cut -d' ' -f1
@@ -173,8 +179,10 @@ for name in "${order[@]}"; do
     echo "$rel" >>"$root/lib/modules/$kver/modules.load"
 done
 
-# Our files: /init, the udhcpc script, the power button handler.
+# Our files: /init, the udhcpc script, the power button handler; and
+# the repository's OneGate client as /usr/bin/onegate, for START_SCRIPTs.
 cp -a "$here/rootfs/." "$root/"
+install -m 755 "$onegate" "$root/usr/bin/onegate"
 chmod 755 "$root/init" "$root/usr/share/udhcpc/default.script" "$root/etc/acpi/PWRF/00000080"
 
 # ---------------------------------------------------------------- cpio

@@ -34,6 +34,11 @@ pub struct QemuGrant {
     /// The loopback port OneGate listens on, forwarded into the guests.
     #[arg(long)]
     onegate_port: Option<u16>,
+    /// The name prefix of the tap devices the network plumbing makes for
+    /// NICs (as its own grant has it); repeat for more. Without it, no NIC
+    /// gets a tap.
+    #[arg(long = "tap-prefix")]
+    tap_prefixes: Vec<String>,
     /// tcg, or kvm where the server's user can open /dev/kvm.
     #[arg(long, default_value = "tcg", value_parser = ["tcg", "kvm"])]
     accel: String,
@@ -62,6 +67,7 @@ pub fn run(cmd: GrantCommand) -> Result<ExitCode> {
             Accel::Tcg
         },
         onegate_port: args.onegate_port,
+        tap_prefixes: args.tap_prefixes,
         qemu: args.qemu.unwrap_or(qemu),
         qemu_img: args.qemu_img.unwrap_or(qemu_img),
     };

@@ -5,7 +5,7 @@
 //! grants (`crate::grant` writes them; README.md shows them and a test
 //! checks that it still does). Pure.
 
-use crate::template::{DiskFormat, KernelBoot, Launch};
+use crate::template::{DiskFormat, KernelBoot, Launch, Tap};
 use flotilla_plugin_sdk::pattern::{IMAGE_DIR, STATE_DIR};
 
 pub const QEMU: &str = "qemu-system-x86_64";
@@ -21,6 +21,24 @@ pub const NIC_MODEL: &str = "virtio-net-pci";
 /// `restrict=on`: the guest reaches nothing but the guestfwd targets (and
 /// QEMU's DHCP): nothing leaves the machine.
 pub const NETDEV: &str = "user,id=n0,restrict=on";
+
+/// The netdev of a NIC on a host tap: the device the host's plumbing
+/// made (`ifname`, already on its network's bridge), opened as it is:
+/// `script=no,downscript=no`, QEMU runs nothing to set it up or down.
+pub fn tap_netdev(nic_id: &str, ifname: &str) -> String {
+    format!("tap,id=nic{nic_id},ifname={ifname},script=no,downscript=no")
+}
+
+/// The guest's device of a tap NIC, with the NIC's MAC (the guest finds
+/// its `ETH<n>_*` context by it).
+pub fn tap_device(nic_id: &str, mac: &str) -> String {
+    format!("{NIC_MODEL},netdev=nic{nic_id},mac={mac}")
+}
+
+/// A MAC address as a grant pattern: `*` never covers a `:`, so each of
+/// the six parts is a run of letters and digits (QEMU refuses what is not
+/// hex).
+const MAC_PATTERN: &str = "*:*:*:*:*:*";
 
 /// The files of one VM, in `<state_dir>/vms/<id>/`.
 pub fn qmp_socket(vm_dir: &str) -> String {
@@ -59,6 +77,8 @@ struct Parts<'a> {
     kernel: Option<&'a KernelBoot>,
     /// The overlay files, in order.
     disks: Vec<String>,
+    /// The NICs on host taps: NIC_ID, device, MAC.
+    taps: Vec<[String; 3]>,
     /// `Some(guestfwd)` for a NIC, with OneGate's forward if any.
     nic: Option<Option<String>>,
     paused: bool,
@@ -105,6 +125,12 @@ fn qemu_line(p: &Parts) -> Vec<Vec<String>> {
             context_dir(p.vm_dir)
         ),
     ]);
+    // The tap NICs first, in NIC_ID order, so that the guest's interfaces
+    // follow the template's NICs; the user network's NIC (OneGate) last.
+    for [nic_id, ifname, mac] in &p.taps {
+        push(&["-netdev", &tap_netdev(nic_id, ifname)]);
+        push(&["-device", &tap_device(nic_id, mac)]);
+    }
     if let Some(guestfwd) = &p.nic {
         let netdev = match guestfwd {
             Some(fwd) => format!("{NETDEV},guestfwd={fwd}"),
@@ -131,6 +157,11 @@ pub fn qemu_args(id: &str, vm_dir: &str, launch: &Launch, paused: bool) -> Vec<S
         kernel: launch.kernel.as_ref(),
         disks: (0..launch.disks.len())
             .map(|i| overlay(vm_dir, i))
+            .collect(),
+        taps: launch
+            .taps
+            .iter()
+            .map(|t: &Tap| [t.nic_id.to_string(), t.ifname.clone(), t.mac.clone()])
             .collect(),
         nic: launch
             .net
@@ -168,10 +199,19 @@ fn overlay_pattern() -> String {
 /// The argument groups of the operator's grant for `qemu-system-x86_64`,
 /// from the same function as the command lines: what varies per VM is a
 /// wildcard, what the operator configures (accelerator, boot files and
-/// command line, OneGate's port) is exact.
-pub fn qemu_groups(accel: &str, boots: &[KernelBoot], onegate: &[String]) -> Vec<Vec<String>> {
+/// command line, OneGate's port, the prefixes of the taps the host's
+/// plumbing makes) is exact. A tap's netdev is exact but for its NIC_ID
+/// and the device name after a prefix: `*` never covers a `,`, so no
+/// other tap option (`script=`, `fd=`, `vhost=`) gets in.
+pub fn qemu_groups(
+    accel: &str,
+    boots: &[KernelBoot],
+    onegate: &[String],
+    tap_prefixes: &[String],
+) -> Vec<Vec<String>> {
     let vm_dir = vm_dir_pattern();
-    let base = |kernel, nic| Parts {
+    let tap = |prefix: &String| ["*".to_string(), format!("{prefix}*"), MAC_PATTERN.into()];
+    let base = |kernel, taps, nic| Parts {
         name: "q*",
         vm_dir: &vm_dir,
         accel,
@@ -179,18 +219,27 @@ pub fn qemu_groups(accel: &str, boots: &[KernelBoot], onegate: &[String]) -> Vec
         vcpus: "*",
         kernel,
         disks: vec![overlay_pattern()],
+        taps,
         nic,
         paused: true,
     };
     // The whole line first (the README reads in QEMU's order), then the
-    // variants: a NIC without OneGate, other boot files, other ports.
-    let mut groups = qemu_line(&base(boots.first(), Some(onegate.first().cloned())));
-    groups.extend(qemu_line(&base(None, Some(None))));
+    // variants: a NIC without OneGate, other boot files, other ports,
+    // other tap prefixes.
+    let mut groups = qemu_line(&base(
+        boots.first(),
+        tap_prefixes.first().map(tap).into_iter().collect(),
+        Some(onegate.first().cloned()),
+    ));
+    groups.extend(qemu_line(&base(None, Vec::new(), Some(None))));
     for boot in boots.iter().skip(1) {
-        groups.extend(qemu_line(&base(Some(boot), None)));
+        groups.extend(qemu_line(&base(Some(boot), Vec::new(), None)));
     }
     for fwd in onegate.iter().skip(1) {
-        groups.extend(qemu_line(&base(None, Some(Some(fwd.clone())))));
+        groups.extend(qemu_line(&base(None, Vec::new(), Some(Some(fwd.clone())))));
+    }
+    for prefix in tap_prefixes.iter().skip(1) {
+        groups.extend(qemu_line(&base(None, vec![tap(prefix)], None)));
     }
     dedup(groups)
 }
@@ -244,6 +293,7 @@ mod tests {
                     host_port: 5030,
                 }),
             }),
+            taps: Vec::new(),
         }
     }
 
@@ -379,6 +429,7 @@ mod tests {
             "tcg",
             &[boot()],
             &["tcp:10.0.2.100:5030-cmd:socat STDIO TCP:127.0.0.1:5030".into()],
+            &[],
         );
         let disks = Launch {
             kernel: None,

@@ -21,6 +21,9 @@ pub struct GrantRequest {
     pub accel: Accel,
     /// The loopback port OneGate listens on: the guests' forward to it.
     pub onegate_port: Option<u16>,
+    /// The name prefixes of the tap devices the host's network plumbing
+    /// makes (the prefixes its own grant has): NICs attach to those only.
+    pub tap_prefixes: Vec<String>,
     /// The programs' absolute paths on this host.
     pub qemu: String,
     pub qemu_img: String,
@@ -31,7 +34,16 @@ impl GrantRequest {
     /// driver will check it (a state directory too long for QMP's socket,
     /// image directories that overlap it, relative paths).
     pub fn settings(&self) -> Result<Settings, ConfigError> {
+        // The configuration lists them comma-separated: a comma inside one
+        // would read as two.
+        if let Some(p) = self.tap_prefixes.iter().find(|p| p.contains(',')) {
+            return Err(ConfigError::Value(FieldError::new(
+                "--tap-prefix",
+                format!("`{p}` is not the start of a network device name (it has a `,`)"),
+            )));
+        }
         let image_dirs = self.image_dirs.join(",");
+        let tap_prefixes = self.tap_prefixes.join(",");
         let accel = self.accel.as_str().to_string();
         let s = Settings::read(|key| match key {
             "state_dir" => Some(self.state_dir.clone()),
@@ -39,12 +51,20 @@ impl GrantRequest {
             "kernel" => self.kernel.clone(),
             "initrd" => self.initrd.clone(),
             "accel" => Some(accel.clone()),
+            "tap_prefixes" => Some(tap_prefixes.clone()),
             _ => None,
         })
         .map_err(|e| match e {
-            // Named as the command's options are: `image_dirs` is `--image-dir`.
+            // Named as the command's options are: `image_dirs` is
+            // `--image-dir`, `tap_prefixes` `--tap-prefix`.
             ConfigError::Value(e) => ConfigError::Value(FieldError::new(
-                format!("--{}", e.field.replace("_dirs", "_dir").replace('_', "-")),
+                format!(
+                    "--{}",
+                    e.field
+                        .replace("_dirs", "_dir")
+                        .replace("_prefixes", "_prefix")
+                        .replace('_', "-")
+                ),
                 e.reason,
             )),
             other => other,
@@ -103,6 +123,9 @@ impl GrantRequest {
         if s.accel != Accel::Tcg {
             config.push(("accel", s.accel.as_str().to_string()));
         }
+        if !s.tap_prefixes.is_empty() {
+            config.push(("tap_prefixes", s.tap_prefixes.join(",")));
+        }
         let mut out = String::new();
         out.push_str(
             "# The qemu driver's grant, written by `flotilla plugin grant qemu`: the state\n\
@@ -129,7 +152,7 @@ impl GrantRequest {
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
-        let qemu = qemu_groups(s.accel.as_str(), &boots, &onegate);
+        let qemu = qemu_groups(s.accel.as_str(), &boots, &onegate, &s.tap_prefixes);
         for (program, groups) in [(&self.qemu, qemu), (&self.qemu_img, qemu_img_groups())] {
             out.push_str(&format!(
                 "\n[plugins.qemu.exec.{}]\nargs = [\n",
@@ -169,6 +192,7 @@ mod tests {
             initrd: Some("/var/lib/flotilla/images/initrd.img".into()),
             accel: Accel::Tcg,
             onegate_port: Some(5030),
+            tap_prefixes: vec!["fl-".into()],
             qemu,
             qemu_img,
         }
@@ -199,6 +223,17 @@ mod tests {
             err.starts_with("--image-dir: `/var/lib/flotilla` overlaps"),
             "{err}"
         );
+        for bad in ["a,script=/bin/sh", "a b", "fifteen-bytes-x"] {
+            let prefix = GrantRequest {
+                tap_prefixes: vec!["fl-".into(), bad.into()],
+                ..example()
+            };
+            let err = prefix.toml().unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("--tap-prefix: `{bad}` is not")),
+                "{err}"
+            );
+        }
         let relative = GrantRequest {
             qemu: "qemu-system-x86_64".into(),
             ..example()

@@ -48,6 +48,12 @@ pub struct Settings {
     /// directories the operator grants read-only. A DISK's file must be in
     /// one; the state directory never is.
     pub image_dirs: Vec<String>,
+    /// The name prefixes of the tap devices NICs may attach to
+    /// (`tap_prefixes`, comma-separated): the prefixes the operator grants
+    /// the host's network plumbing, which makes those taps. A NIC's TARGET
+    /// must start with one; none configured, a NIC with a TARGET is
+    /// refused.
+    pub tap_prefixes: Vec<String>,
 }
 
 impl Settings {
@@ -59,6 +65,29 @@ impl Settings {
                 .is_some_and(|rest| rest.starts_with('/'))
         })
     }
+
+    /// Whether the device `name` (checked by [`is_device_name`]) starts
+    /// with one of the tap prefixes.
+    pub fn tap_allowed(&self, name: &str) -> bool {
+        self.tap_prefixes
+            .iter()
+            .any(|p| name.starts_with(p.as_str()))
+    }
+}
+
+/// The longest name of a Linux network device (IFNAMSIZ less its NUL).
+pub const MAX_DEVICE_NAME: usize = 15;
+
+/// A Linux network device name as the host's plumbing makes them: 1 to 15
+/// bytes of letters, digits, `_`, `.` and `-`, and not `.` or `..`. Such a
+/// name cannot end a QEMU sub-option (no `,`) or name a path.
+pub fn is_device_name(name: &str) -> bool {
+    (1..=MAX_DEVICE_NAME).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        && name != "."
+        && name != ".."
 }
 
 /// Why the configuration is refused.
@@ -223,6 +252,25 @@ impl Settings {
             }
             image_dirs.push(dir);
         }
+        let mut tap_prefixes = Vec::new();
+        for prefix in get("tap_prefixes").unwrap_or_default().split(',') {
+            let prefix = prefix.trim();
+            if prefix.is_empty() {
+                continue;
+            }
+            // A prefix leaves room for at least one character of its own.
+            if prefix.len() >= MAX_DEVICE_NAME || !is_device_name(prefix) {
+                return Err(config_error(
+                    "tap_prefixes",
+                    format!(
+                        "`{prefix}` is not the start of a network device name (1 to {} bytes \
+                         of letters, digits, `_`, `.` and `-`)",
+                        MAX_DEVICE_NAME - 1
+                    ),
+                ));
+            }
+            tap_prefixes.push(prefix.to_string());
+        }
         Ok(Settings {
             state_dir,
             kernel,
@@ -232,6 +280,7 @@ impl Settings {
             memory_mb,
             boot_append,
             image_dirs,
+            tap_prefixes,
         })
     }
 }
@@ -297,6 +346,14 @@ mod tests {
                 &[("state_dir", "/s"), ("image_dirs", "/s/images")],
                 "image_dirs",
             ),
+            (
+                &[("state_dir", "/s"), ("tap_prefixes", "fl-,a b")],
+                "tap_prefixes",
+            ),
+            (
+                &[("state_dir", "/s"), ("tap_prefixes", "fifteen-bytes-x")],
+                "tap_prefixes",
+            ),
         ];
         for (pairs, key) in cases {
             match settings(pairs) {
@@ -317,5 +374,30 @@ mod tests {
         assert_eq!(s.image_dirs, ["/img", "/more"]);
         assert!(s.in_image_dir("/img/a.qcow2") && s.in_image_dir("/more/x/b.raw"));
         assert!(!s.in_image_dir("/imgx/a.qcow2") && !s.in_image_dir("/s/vms/q0/disk.qcow2"));
+        let s = settings(&[("state_dir", "/s"), ("tap_prefixes", "fl-, one-")]).unwrap();
+        assert_eq!(s.tap_prefixes, ["fl-", "one-"]);
+        assert!(s.tap_allowed("fl-0a1b2c3d4e") && s.tap_allowed("one-3-0"));
+        assert!(!s.tap_allowed("eth0") && !s.tap_allowed("f"));
+    }
+
+    #[test]
+    fn device_names_are_the_kernels() {
+        for good in ["fl-0a1b2c3d4e", "tap0", "a", "br_0.10", "fifteen-bytes-x"] {
+            assert!(is_device_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "sixteen-bytes-xx",
+            "a,script=/bin/sh",
+            "a/b",
+            "a:b",
+            "a b",
+            "tap\n",
+            "é",
+        ] {
+            assert!(!is_device_name(bad), "{bad}");
+        }
     }
 }

@@ -397,6 +397,7 @@ pub(crate) mod tests {
                 kernel: None,
                 disks: Vec::new(),
                 net: None,
+                taps: Vec::new(),
             },
         }
     }

@@ -3,7 +3,7 @@
 //! processes.
 
 use crate::context::Forward;
-use crate::settings::{Settings, check_path};
+use crate::settings::{Settings, check_path, is_device_name};
 use flotilla_plugin_sdk::driver::Error;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -66,6 +66,28 @@ pub struct DiskRequest {
 /// The most disks a VM gets (each a virtio device on the PCI bus).
 pub const MAX_DISKS: usize = 8;
 
+/// The most NICs on host devices a VM gets (each a virtio device on the
+/// PCI bus, beside its disks).
+pub const MAX_TAPS: usize = 8;
+
+/// A NIC QEMU attaches to a tap device on the host: the NIC's `NIC_ID`,
+/// the device (`TARGET`, made and put on its network's bridge by the
+/// host's plumbing before the VM is created) and the NIC's `MAC`, by
+/// which the guest finds its `ETH<n>_*` context.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tap {
+    pub nic_id: u32,
+    pub ifname: String,
+    pub mac: String,
+}
+
+/// A tap NIC of the template, with where it came from (`NIC[1]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TapRequest {
+    pub field: String,
+    pub tap: Tap,
+}
+
 /// What the driver reads from a template.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Template {
@@ -79,7 +101,10 @@ pub struct Template {
     pub kernel_cmd: Option<String>,
     /// CONTEXT, as strings, in the template's order.
     pub context: Vec<(String, String)>,
+    /// How many NICs the template has.
     pub nics: usize,
+    /// The NICs with a `TARGET`, in `NIC_ID` order.
+    pub taps: Vec<TapRequest>,
 }
 
 fn invalid(field: &str, reason: impl std::fmt::Display) -> Error {
@@ -215,6 +240,128 @@ fn parse_disk(disk: &Map<String, Value>, field: &str) -> Result<DiskRequest, Err
     })
 }
 
+/// A unicast MAC address, `02:00:0a:00:00:05`, lower-cased; `None` for
+/// anything else (another separator, a multicast or the zero address).
+pub fn parse_mac(text: &str) -> Option<String> {
+    let octets: Vec<&str> = text.split(':').collect();
+    if octets.len() != 6
+        || !octets
+            .iter()
+            .all(|o| o.len() == 2 && o.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return None;
+    }
+    let first = u8::from_str_radix(octets[0], 16).ok()?;
+    // The low bit of the first octet marks a group (multicast) address,
+    // which no NIC may have; all zeros is no address.
+    if first & 1 == 1 || octets.iter().all(|o| *o == "00") {
+        return None;
+    }
+    Some(text.to_ascii_lowercase())
+}
+
+/// One NIC: the tap QEMU attaches it to, when it has a `TARGET`. `index`
+/// is its place in the list, the `NIC_ID` of a NIC without one.
+fn parse_nic(
+    nic: &Map<String, Value>,
+    field: &str,
+    index: usize,
+) -> Result<Option<TapRequest>, Error> {
+    let Some(target) = text_attr(nic, "TARGET", &format!("{field}.TARGET"))? else {
+        // No device of its own: the host made none for it.
+        return Ok(None);
+    };
+    if !is_device_name(&target) {
+        return Err(invalid(
+            &format!("{field}.TARGET"),
+            format!(
+                "`{target}` is not a network device name (1 to 15 bytes of letters, digits, \
+                 `_`, `.` and `-`)"
+            ),
+        ));
+    }
+    let nic_id = match text_attr(nic, "NIC_ID", &format!("{field}.NIC_ID"))? {
+        None => u32::try_from(index).unwrap_or(u32::MAX),
+        Some(id) => id.parse::<u32>().map_err(|_| {
+            invalid(
+                &format!("{field}.NIC_ID"),
+                format!("`{id}` is not a whole number"),
+            )
+        })?,
+    };
+    let mac_field = format!("{field}.MAC");
+    let mac = match text_attr(nic, "MAC", &mac_field)? {
+        None => {
+            return Err(invalid(
+                &mac_field,
+                format!(
+                    "missing: NIC {nic_id} has a TARGET (`{target}`) and needs its MAC, by \
+                     which the guest finds its network settings"
+                ),
+            ));
+        }
+        Some(text) => parse_mac(&text).ok_or_else(|| {
+            invalid(
+                &mac_field,
+                format!(
+                    "`{text}` is not a unicast MAC address (six pairs of hex digits separated \
+                     by `:`, the first even)"
+                ),
+            )
+        })?,
+    };
+    Ok(Some(TapRequest {
+        field: field.to_string(),
+        tap: Tap {
+            nic_id,
+            ifname: target,
+            mac,
+        },
+    }))
+}
+
+/// The template's tap NICs in `NIC_ID` order, each NIC_ID, TARGET and
+/// MAC used once.
+fn parse_taps(nics: &[&Map<String, Value>], list: bool) -> Result<Vec<TapRequest>, Error> {
+    let mut taps: Vec<TapRequest> = Vec::new();
+    for (i, nic) in nics.iter().enumerate() {
+        let field = if list {
+            format!("NIC[{i}]")
+        } else {
+            "NIC".to_string()
+        };
+        let Some(tap) = parse_nic(nic, &field, i)? else {
+            continue;
+        };
+        for other in &taps {
+            let clash = if other.tap.nic_id == tap.tap.nic_id {
+                Some(("NIC_ID", tap.tap.nic_id.to_string()))
+            } else if other.tap.ifname == tap.tap.ifname {
+                Some(("TARGET", tap.tap.ifname.clone()))
+            } else if other.tap.mac == tap.tap.mac {
+                Some(("MAC", tap.tap.mac.clone()))
+            } else {
+                None
+            };
+            if let Some((key, value)) = clash {
+                return Err(invalid(
+                    &format!("{field}.{key}"),
+                    format!("`{value}` is also {}'s", other.field),
+                ));
+            }
+        }
+        if taps.len() == MAX_TAPS {
+            return Err(invalid(
+                "NIC",
+                format!("more than {MAX_TAPS} NICs with a TARGET; a VM has at most {MAX_TAPS}"),
+            ));
+        }
+        taps.push(tap);
+    }
+    taps.sort_by_key(|t| t.tap.nic_id);
+    Ok(taps)
+}
+
 fn parse_context(value: &Value) -> Result<Vec<(String, String)>, Error> {
     let map = match value {
         Value::Null => return Ok(Vec::new()),
@@ -329,8 +476,13 @@ impl Template {
         if let Some(context) = attr(&map, "CONTEXT") {
             t.context = parse_context(context)?;
         }
+        // NIC_ALIAS entries get no device: the guest adds their
+        // addresses on their parent NIC, from its context.
         if let Some(nics) = attr(&map, "NIC") {
-            t.nics = objects("NIC", nics)?.len();
+            let list = nics.is_array();
+            let nics = objects("NIC", nics)?;
+            t.nics = nics.len();
+            t.taps = parse_taps(&nics, list)?;
         }
         Ok(t)
     }
@@ -374,8 +526,13 @@ pub struct Launch {
     /// one disk a VM recorded by an earlier release had.
     #[serde(default, alias = "disk", deserialize_with = "one_or_many")]
     pub disks: Vec<DiskImage>,
+    /// The user-network NIC (OneGate's), which QEMU attaches after the
+    /// taps.
     #[serde(default)]
     pub net: Option<Net>,
+    /// The NICs on host devices, in `NIC_ID` order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taps: Vec<Tap>,
 }
 
 /// Nothing, one disk or a list of them.
@@ -460,9 +617,33 @@ impl Launch {
                 .clone()
                 .unwrap_or_else(|| settings.boot_append.clone()),
         });
-        // A NIC when the template has one, or when the guest needs one to
-        // reach OneGate.
-        let net = (template.nics > 0 || onegate.is_some()).then_some(Net { onegate });
+        // A tap only with a name the operator's plumbing makes: any other
+        // could be a device of another VM, or of the host.
+        for t in &template.taps {
+            if !settings.tap_allowed(&t.tap.ifname) {
+                let prefixes = if settings.tap_prefixes.is_empty() {
+                    "none is configured: set [plugins.qemu.config] tap_prefixes to the \
+                     prefixes of the network plumbing's devices, and grant them \
+                     (flotilla plugin grant qemu --tap-prefix)"
+                        .to_string()
+                } else {
+                    format!("tap_prefixes: {}", settings.tap_prefixes.join(", "))
+                };
+                return Err(invalid(
+                    &format!("{}.TARGET", t.field),
+                    format!(
+                        "`{}` does not start with a tap prefix ({prefixes})",
+                        t.tap.ifname
+                    ),
+                ));
+            }
+        }
+        let taps: Vec<Tap> = template.taps.iter().map(|t| t.tap.clone()).collect();
+        // The user network when the guest needs it to reach OneGate, or,
+        // as before NICs had devices, when the template has NICs and none
+        // has a tap (the guest gets a network, 10.0.2.15).
+        let net = (onegate.is_some() || (template.nics > 0 && taps.is_empty()))
+            .then_some(Net { onegate });
         Ok(Launch {
             accel: settings.accel.as_str().to_string(),
             vcpus: template.vcpus.unwrap_or(1),
@@ -470,6 +651,7 @@ impl Launch {
             kernel,
             disks,
             net,
+            taps,
         })
     }
 }
@@ -501,6 +683,7 @@ mod tests {
             memory_mb: 256,
             boot_append: "console=ttyS0 quiet".into(),
             image_dirs: vec!["/img".into()],
+            tap_prefixes: vec!["fl-".into()],
         }
     }
 
@@ -649,6 +832,7 @@ mod tests {
                 }),
                 disks: Vec::new(),
                 net: None,
+                taps: Vec::new(),
             }
         );
         // A disk boots from the disk; the template's KERNEL brings its own

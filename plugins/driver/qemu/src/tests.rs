@@ -57,6 +57,7 @@ impl FakeHost {
                 ("kernel", "/img/vmlinuz"),
                 ("initrd", "/img/initrd.img"),
                 ("image_dirs", "/img"),
+                ("tap_prefixes", "fl-"),
             ] {
                 w.config.insert(k.into(), v.into());
             }
@@ -870,4 +871,304 @@ fn info_matches_the_manifest() {
     assert!(manifest.contains(&format!("id = {:?}", info.name)));
     assert!(manifest.contains(&format!("version = {:?}", info.version)));
     assert!(manifest.contains(&format!("description = {:?}", info.description)));
+}
+
+/// A VM's NICs as QEMU gets them: each `-netdev` and `-device` with its
+/// value, in order.
+fn nic_args(args: &[String]) -> Vec<(String, String)> {
+    args.iter()
+        .zip(args.iter().skip(1))
+        .filter(|(flag, _)| *flag == "-netdev" || *flag == "-device")
+        .map(|(flag, value)| (flag.clone(), value.clone()))
+        .collect()
+}
+
+fn nic_pair(flag: &str, value: &str) -> (String, String) {
+    (flag.to_string(), value.to_string())
+}
+
+fn tap(nic_id: u32, ifname: &str, mac: &str) -> [(String, String); 2] {
+    [
+        nic_pair(
+            "-netdev",
+            &format!("tap,id=nic{nic_id},ifname={ifname},script=no,downscript=no"),
+        ),
+        nic_pair(
+            "-device",
+            &format!("virtio-net-pci,netdev=nic{nic_id},mac={mac}"),
+        ),
+    ]
+}
+
+const FWD: &str = "tcp:10.0.2.100:5030-cmd:socat STDIO TCP:127.0.0.1:5030";
+
+/// The grant `flotilla plugin grant qemu --tap-prefix fl-` writes for the
+/// test host's settings, and the host's matcher with the state directory
+/// put in lexically (the host also resolves it on disk).
+fn granted_by_the_generated_grant(state_dir: &str, args: &[String]) -> Result<(), usize> {
+    use flotilla_plugin_sdk::pattern::{IMAGE_DIR, STATE_DIR, glob, match_groups};
+    let boot = crate::template::KernelBoot {
+        kernel: "/img/vmlinuz".into(),
+        initrd: Some("/img/initrd.img".into()),
+        append: crate::settings::DEFAULT_APPEND.into(),
+    };
+    let groups = crate::args::qemu_groups("tcg", &[boot], &[FWD.to_string()], &["fl-".into()]);
+    match_groups(&groups, args, |p, arg| {
+        !arg.contains("..")
+            && glob(
+                &p.replace(STATE_DIR, state_dir).replace(IMAGE_DIR, "/img"),
+                arg,
+            )
+    })
+}
+
+fn onegate_context() -> Value {
+    json!({"NETWORK": "YES", "ONEGATE_ENDPOINT": "http://127.0.0.1:5030", "ONEGATE_TOKEN": "t"})
+}
+
+#[test]
+fn a_nic_with_a_target_is_a_tap_before_the_onegate_nic() {
+    let (dir, host, mut d) = setup();
+    let template = json!({
+        "MEMORY": "256",
+        "NIC": {"NIC_ID": "0", "NETWORK_ID": "3", "TARGET": "fl-0a1b2c3d4e",
+                "MAC": "02:00:0A:00:00:05", "IP": "10.0.0.5"},
+        "CONTEXT": onegate_context(),
+    });
+    d.create(spec("one", template, false)).unwrap();
+    let args = host.0.borrow().spawns[0].clone();
+    let [netdev, device] = tap(0, "fl-0a1b2c3d4e", "02:00:0a:00:00:05");
+    assert_eq!(
+        nic_args(&args),
+        [
+            netdev,
+            device,
+            nic_pair("-netdev", &format!("user,id=n0,restrict=on,guestfwd={FWD}")),
+            nic_pair("-device", "virtio-net-pci,netdev=n0"),
+        ],
+        "the OneGate NIC comes last: {args:?}"
+    );
+    assert_eq!(granted_by_the_generated_grant(&dir.0, &args), Ok(()));
+    // vm.json keeps the taps: a restart runs the same machine.
+    let record: Value =
+        serde_json::from_str(&fs::read_to_string(format!("{}/vms/q0/vm.json", dir.0)).unwrap())
+            .unwrap();
+    assert_eq!(
+        record["template"]["taps"],
+        json!([{"nic_id": 0, "ifname": "fl-0a1b2c3d4e", "mac": "02:00:0a:00:00:05"}])
+    );
+}
+
+#[test]
+fn three_nics_are_attached_in_nic_id_order_and_aliases_get_no_device() {
+    let (dir, host, mut d) = setup();
+    // Listed out of order, one NIC without a TARGET (no device of its
+    // own) and two aliases: three taps, by NIC_ID; without OneGate and
+    // with taps, no user network.
+    let template = json!({
+        "MEMORY": "256",
+        "NIC": [
+            {"NIC_ID": "2", "TARGET": "fl-c", "MAC": "02:00:0a:00:02:01"},
+            {"NIC_ID": "0", "TARGET": "fl-a", "MAC": "02:00:0a:00:00:01"},
+            {"NIC_ID": "3", "NETWORK": "elsewhere", "MAC": "02:00:0a:00:03:01"},
+            {"NIC_ID": "1", "TARGET": "fl-b", "MAC": "02:00:0a:00:01:01"},
+        ],
+        "NIC_ALIAS": [
+            {"PARENT": "NIC0", "IP": "10.0.0.9", "MAC": "02:00:0a:00:00:09"},
+            {"PARENT": "NIC1", "IP": "10.1.0.9", "TARGET": "fl-alias"},
+        ],
+        "CONTEXT": {"NETWORK": "YES"},
+    });
+    d.create(spec("three", template, false)).unwrap();
+    let args = host.0.borrow().spawns[0].clone();
+    let expected: Vec<(String, String)> = [
+        tap(0, "fl-a", "02:00:0a:00:00:01"),
+        tap(1, "fl-b", "02:00:0a:00:01:01"),
+        tap(2, "fl-c", "02:00:0a:00:02:01"),
+    ]
+    .concat();
+    assert_eq!(nic_args(&args), expected);
+    assert_eq!(granted_by_the_generated_grant(&dir.0, &args), Ok(()));
+
+    // An alias alone, with OneGate: one tap, then the OneGate NIC.
+    let alias = json!({
+        "MEMORY": "256",
+        "NIC": [{"TARGET": "fl-a", "MAC": "02:00:0a:00:00:01"}],
+        "NIC_ALIAS": {"PARENT": "NIC0", "IP": "10.0.0.9"},
+        "CONTEXT": onegate_context(),
+    });
+    d.create(spec("alias", alias, false)).unwrap();
+    let args = host.0.borrow().spawns[1].clone();
+    let netdevs: Vec<String> = nic_args(&args)
+        .into_iter()
+        .filter(|(flag, _)| flag == "-netdev")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(
+        netdevs,
+        [
+            "tap,id=nic0,ifname=fl-a,script=no,downscript=no".to_string(),
+            format!("user,id=n0,restrict=on,guestfwd={FWD}")
+        ]
+    );
+    assert_eq!(granted_by_the_generated_grant(&dir.0, &args), Ok(()));
+
+    // NICs without a TARGET, as before: the user network's one NIC.
+    let plain = json!({"MEMORY": "256", "NIC": [{"NETWORK": "a"}, {"NETWORK": "b"}]});
+    d.create(spec("plain", plain, false)).unwrap();
+    let args = host.0.borrow().spawns[2].clone();
+    assert_eq!(
+        nic_args(&args),
+        [
+            nic_pair("-netdev", "user,id=n0,restrict=on"),
+            nic_pair("-device", "virtio-net-pci,netdev=n0")
+        ]
+    );
+}
+
+#[test]
+fn a_bad_target_or_mac_refuses_the_vm_naming_the_nic() {
+    let (dir, host, mut d) = setup();
+    let good = json!({"TARGET": "fl-a", "MAC": "02:00:0a:00:00:01"});
+    let cases = [
+        (
+            json!({"TARGET": "fl-a,script=/bin/sh", "MAC": "02:00:0a:00:00:02"}),
+            "NIC[1].TARGET: `fl-a,script=/bin/sh` is not a network device name",
+        ),
+        (
+            json!({"TARGET": "fl-0123456789abc", "MAC": "02:00:0a:00:00:02"}),
+            "NIC[1].TARGET: `fl-0123456789abc` is not a network device name",
+        ),
+        (
+            json!({"TARGET": "../tap", "MAC": "02:00:0a:00:00:02"}),
+            "NIC[1].TARGET: `../tap` is not",
+        ),
+        (
+            json!({"TARGET": "eth0", "MAC": "02:00:0a:00:00:02"}),
+            "NIC[1].TARGET: `eth0` does not start with a tap prefix (tap_prefixes: fl-)",
+        ),
+        (
+            json!({"TARGET": "fl-b", "MAC": "01:00:5e:00:00:01"}),
+            "NIC[1].MAC: `01:00:5e:00:00:01` is not a unicast MAC address",
+        ),
+        (
+            json!({"TARGET": "fl-b", "MAC": "02:00:0a:00:00"}),
+            "NIC[1].MAC: `02:00:0a:00:00` is not",
+        ),
+        (
+            json!({"TARGET": "fl-b", "MAC": "02:00:0a:00:00:02,romfile=/x"}),
+            "NIC[1].MAC: `02:00:0a:00:00:02,romfile=/x` is not",
+        ),
+        (
+            json!({"TARGET": "fl-b", "MAC": "00:00:00:00:00:00"}),
+            "NIC[1].MAC: `00:00:00:00:00:00` is not",
+        ),
+        (
+            json!({"TARGET": "fl-b"}),
+            "NIC[1].MAC: missing: NIC 1 has a TARGET (`fl-b`)",
+        ),
+        (
+            json!({"TARGET": "fl-b", "MAC": "02:00:0A:00:00:01"}),
+            "NIC[1].MAC: `02:00:0a:00:00:01` is also NIC[0]'s",
+        ),
+        (
+            json!({"TARGET": "fl-a", "MAC": "02:00:0a:00:00:02"}),
+            "NIC[1].TARGET: `fl-a` is also NIC[0]'s",
+        ),
+        (
+            json!({"NIC_ID": "0", "TARGET": "fl-b", "MAC": "02:00:0a:00:00:02"}),
+            "NIC[1].NIC_ID: `0` is also NIC[0]'s",
+        ),
+        (
+            json!({"NIC_ID": "-1", "TARGET": "fl-b", "MAC": "02:00:0a:00:00:02"}),
+            "NIC[1].NIC_ID: `-1` is not a whole number",
+        ),
+        (
+            json!({"TARGET": ["fl-b"], "MAC": "02:00:0a:00:00:02"}),
+            "NIC[1].TARGET: must be a value",
+        ),
+    ];
+    for (second, reason) in cases {
+        let template = json!({"MEMORY": "256", "NIC": [good.clone(), second.clone()]});
+        match d.create(spec("bad-nic", template, false)) {
+            Err(Error::InvalidInput(m)) => assert!(m.starts_with(reason), "{second}: {m}"),
+            other => panic!("{second}: {other:?}"),
+        }
+    }
+    let nine: Vec<Value> = (0..9)
+        .map(|i| json!({"TARGET": format!("fl-{i}"), "MAC": format!("02:00:0a:00:00:1{i}")}))
+        .collect();
+    match d.create(spec("nine", json!({"NIC": nine}), false)) {
+        Err(Error::InvalidInput(m)) => assert!(m.starts_with("NIC: more than 8"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // Without tap prefixes configured, no NIC gets a tap.
+    host.w().config.remove("tap_prefixes");
+    match d.create(spec("no-prefix", json!({"NIC": good}), false)) {
+        Err(Error::InvalidInput(m)) => {
+            assert!(
+                m.starts_with(
+                    "NIC.TARGET: `fl-a` does not start with a tap prefix (none is configured"
+                ),
+                "{m}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(host.0.borrow().spawns.is_empty(), "no QEMU started");
+    assert!(
+        !fs::exists(format!("{}/next_id", dir.0)).unwrap(),
+        "no VM made"
+    );
+}
+
+#[test]
+fn the_generated_grant_refuses_a_tap_with_other_options() {
+    let (dir, host, mut d) = setup();
+    let template = json!({
+        "MEMORY": "256",
+        "NIC": {"TARGET": "fl-a", "MAC": "02:00:0a:00:00:01"},
+        "CONTEXT": onegate_context(),
+    });
+    d.create(spec("tap", template, false)).unwrap();
+    let args = host.0.borrow().spawns[0].clone();
+    assert_eq!(granted_by_the_generated_grant(&dir.0, &args), Ok(()));
+    let netdev = "tap,id=nic0,ifname=fl-a,script=no,downscript=no";
+    let device = "virtio-net-pci,netdev=nic0,mac=02:00:0a:00:00:01";
+    for (granted, forged) in [
+        (
+            netdev,
+            "tap,id=nic0,ifname=fl-a,script=/bin/sh,downscript=no",
+        ),
+        (
+            netdev,
+            "tap,id=nic0,ifname=fl-a,script=no,downscript=/bin/sh",
+        ),
+        (
+            netdev,
+            "tap,id=nic0,ifname=fl-a,script=no,downscript=no,vhost=on",
+        ),
+        (
+            netdev,
+            "tap,id=nic0,ifname=fl-a,fd=3,script=no,downscript=no",
+        ),
+        (netdev, "tap,id=nic0,fd=3"),
+        (netdev, "tap,id=nic0,ifname=eth0,script=no,downscript=no"),
+        (netdev, "tap,id=n0,ifname=fl-a,script=no,downscript=no"),
+        (netdev, "bridge,id=nic0,br=br0"),
+        (
+            device,
+            "virtio-net-pci,netdev=nic0,mac=02:00:0a:00:00:01,romfile=/x",
+        ),
+        (device, "virtio-net-pci,netdev=n0,mac=02:00:0a:00:00:01"),
+        (device, "e1000,netdev=nic0,mac=02:00:0a:00:00:01"),
+    ] {
+        let at = args.iter().position(|a| a == granted).unwrap();
+        let mut changed = args.clone();
+        changed[at] = forged.to_string();
+        assert!(
+            granted_by_the_generated_grant(&dir.0, &changed).is_err(),
+            "{forged} is granted"
+        );
+    }
 }

@@ -63,10 +63,11 @@ impl<H: Host> QemuDriver<H> {
             }
         };
 
-        if template.nics > 1 {
+        let untargeted = template.nics - template.taps.len();
+        if untargeted > 0 && (untargeted > 1 || !template.taps.is_empty()) {
             log::info(&format!(
-                "VM {id}: one user-network NIC for now; {} more NIC(s) ignored",
-                template.nics - 1
+                "VM {id}: {untargeted} NIC(s) without a TARGET get no device of their own \
+                 (a NIC is attached to the tap its network's plumbing made)"
             ));
         }
         let context = context::build(&template.context, &id, settings.onegate_port);
