@@ -822,8 +822,10 @@ fn a_plumbing_plugin_asking_outside_its_grant_is_denied_naming_the_device_and_th
         let (segment, port) = segment_and_port();
         // Granted `flx-`, with the host's own `ip`: the fixture's bridge
         // `eth-evil0` is refused before anything runs.
-        let mut grant = Grant::default();
-        grant.link = Some(link_grant(&["flx-"], &[]));
+        let grant = Grant {
+            link: Some(link_grant(&["flx-"], &[])),
+            ..Grant::default()
+        };
         let plugin = host.load(manifest.clone(), &wasm, grant).unwrap();
         assert_eq!(plugin.effective_link().unwrap().prefixes, ["flx-"]);
         let plumbing = Plumbing::start(plugin.clone()).unwrap();
@@ -863,8 +865,10 @@ fn a_plumbing_plugin_asking_outside_its_grant_is_denied_naming_the_device_and_th
 async fn the_plumbing_suite_fails_on_a_refused_link_call_and_names_it() {
     let host = PluginHost::new(None).unwrap();
     let mut options = conformance::CheckOptions::default();
-    let mut grant = Grant::default();
-    grant.link = Some(link_grant(&["flx-"], &[]));
+    let grant = Grant {
+        link: Some(link_grant(&["flx-"], &[])),
+        ..Grant::default()
+    };
     options.grants.insert("link-outside-grant".into(), grant);
     let report = conformance::check_file_with(&host, &dist("link-outside-grant"), None, &options)
         .await

@@ -1086,11 +1086,13 @@ mod tests {
             }
         }
         // Granted, but the manifest does not ask: still nothing.
-        let mut grant = Grant::default();
-        grant.link = Some(LinkGrant {
-            prefixes: vec!["flb-".into()],
-            ..Default::default()
-        });
+        let grant = Grant {
+            link: Some(LinkGrant {
+                prefixes: vec!["flb-".into()],
+                ..Default::default()
+            }),
+            ..Grant::default()
+        };
         let undeclared = LinkPolicy::new(
             &Manifest::bare("bridge", crate::PluginKind::Plumbing),
             &grant,
