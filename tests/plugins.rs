@@ -983,3 +983,90 @@ fn the_server_lists_a_plumbing_plugins_link_grant_and_plugin_check_reports_its_r
         "{said}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plumbing_plugin_that_keeps_to_its_grant_passes_the_suite_on_devices_in_memory() {
+    let host = PluginHost::new(None).unwrap();
+    let mut options = conformance::CheckOptions::default();
+    options.grants.insert(
+        "link-probe".into(),
+        Grant {
+            link: Some(link_grant(&["flp-"], &["eth1"])),
+            ..Grant::default()
+        },
+    );
+    let report = conformance::check_file_with(&host, &dist("link-probe"), None, &options)
+        .await
+        .unwrap();
+    assert!(report.passed(), "{}", report.render());
+    let text = report.render();
+    // A bridge, a VXLAN device over the granted underlay and a tap were
+    // made, then swept; the host's own devices were never touched.
+    assert!(
+        text.contains("`flp-c0ffee01` (tap) on bridge `flp-b4242`; 3 device(s) made"),
+        "{text}"
+    );
+    assert!(text.contains("3 removed"), "{text}");
+}
+
+#[test]
+fn a_plumbing_plugin_plumbs_and_sweeps_real_devices_through_its_grant() {
+    use flotilla::plugin::{KeyValue, Plumbing};
+    let (manifest, wasm) = fixture("link-probe");
+    common::netns::isolated(move || {
+        let dummy = std::process::Command::new("ip")
+            .args(["link", "add", "under0", "type", "dummy"])
+            .output()
+            .expect("ip runs");
+        if !dummy.status.success() {
+            common::netns::ip(&[
+                "link", "add", "under0", "type", "veth", "peer", "name", "under1",
+            ]);
+        }
+        let host_devices = common::netns::devices();
+        let host = PluginHost::new(None).unwrap();
+        let grant = Grant {
+            link: Some(link_grant(&["flp-"], &["under0"])),
+            ..Grant::default()
+        };
+        let plumbing = Plumbing::start(host.load(manifest, &wasm, grant).unwrap()).unwrap();
+        let (mut segment, port) = segment_and_port();
+        segment.attributes = vec![
+            KeyValue::new("PHYDEV", "under0"),
+            KeyValue::new("VLAN_ID", "7"),
+        ];
+        let (s, p) = (segment.clone(), port.clone());
+        let tap = plumbing.with_blocking(move |i| i.pre(&s, &p)).unwrap();
+        assert_eq!(tap, "flp-a1b2c3");
+        let listed: serde_json::Value =
+            serde_json::from_str(&common::netns::ip(&["-j", "-d", "link", "show"])).unwrap();
+        let device = |name: &str| {
+            listed
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|d| d["ifname"] == name)
+                .unwrap_or_else(|| panic!("no {name}: {listed}"))
+                .clone()
+        };
+        assert_eq!(device("flp-b7")["linkinfo"]["info_kind"], "bridge");
+        assert_eq!(device("flp-a1b2c3")["master"], "flp-b7");
+        assert_eq!(device("flp-a1b2c3")["linkinfo"]["info_data"]["type"], "tap");
+        let vx = device("flp-v7");
+        assert_eq!(vx["master"], "flp-b7");
+        assert_eq!(vx["linkinfo"]["info_data"]["id"], 7);
+        assert_eq!(vx["linkinfo"]["info_data"]["link"], "under0");
+
+        // Again: the same device, nothing new.
+        let before = common::netns::devices();
+        let (s, p) = (segment.clone(), port.clone());
+        assert_eq!(plumbing.with_blocking(move |i| i.pre(&s, &p)).unwrap(), tap);
+        assert_eq!(common::netns::devices(), before);
+        // The plugin reads its devices back through `list`, kinds and all.
+        let (s, p) = (vec![segment.clone()], vec![port.clone()]);
+        assert_eq!(plumbing.with_blocking(move |i| i.sweep(&s, &p)).unwrap(), 0);
+        assert_eq!(common::netns::devices(), before);
+        assert_eq!(plumbing.with_blocking(|i| i.sweep(&[], &[])).unwrap(), 3);
+        assert_eq!(common::netns::devices(), host_devices);
+    });
+}
