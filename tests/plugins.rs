@@ -963,6 +963,24 @@ fn the_server_lists_a_plumbing_plugins_link_grant_and_plugin_check_reports_its_r
     // The server serves on.
     assert_eq!(f.call("GET", "/plugins", serde_json::Value::Null).0, 200);
 
+    // `plugin call` grants nothing: every link call is refused.
+    let out = std::process::Command::new(common::BIN)
+        .args(["plugin", "call"])
+        .arg(dist("link-outside-grant"))
+        .args([
+            "pre",
+            r#"{"network_id": "7", "attributes": []}"#,
+            r#"{"key": "a1", "network_id": "7", "mac": "02:00:00:00:00:01"}"#,
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("no [plugins.link-outside-grant.link] grant"),
+        "{said}"
+    );
+
     // A grant of no prefix is refused, naming the field.
     std::fs::write(
         &config,
