@@ -848,6 +848,19 @@ fn a_plumbing_plugin_asking_outside_its_grant_is_denied_naming_the_device_and_th
             "link-outside-grant"
         );
         assert_eq!(plugin.stats.snapshot()[2], 0, "no fault");
+        // A reloaded grant applies from the next call, on the warm instance.
+        let regranted = Grant {
+            link: Some(link_grant(&["fly-", "flz-"], &[])),
+            ..Grant::default()
+        };
+        assert_eq!(plugin.regrant(regranted), Ok(true));
+        let (s, p) = (segment.clone(), port.clone());
+        let refused = plumbing.with_blocking(move |i| i.pre(&s, &p));
+        assert!(
+            matches!(&refused, Err(CallError::Plugin(PluginError::Denied(m)))
+                if m.ends_with("outside the granted prefixes (fly-, flz-)")),
+            "{refused:?}"
+        );
 
         // No grant at all: refused, naming the grant to write.
         let ungranted =
