@@ -822,8 +822,10 @@ fn a_plumbing_plugin_asking_outside_its_grant_is_denied_naming_the_device_and_th
         let (segment, port) = segment_and_port();
         // Granted `flx-`, with the host's own `ip`: the fixture's bridge
         // `eth-evil0` is refused before anything runs.
-        let mut grant = Grant::default();
-        grant.link = Some(link_grant(&["flx-"], &[]));
+        let grant = Grant {
+            link: Some(link_grant(&["flx-"], &[])),
+            ..Grant::default()
+        };
         let plugin = host.load(manifest.clone(), &wasm, grant).unwrap();
         assert_eq!(plugin.effective_link().unwrap().prefixes, ["flx-"]);
         let plumbing = Plumbing::start(plugin.clone()).unwrap();
@@ -846,6 +848,19 @@ fn a_plumbing_plugin_asking_outside_its_grant_is_denied_naming_the_device_and_th
             "link-outside-grant"
         );
         assert_eq!(plugin.stats.snapshot()[2], 0, "no fault");
+        // A reloaded grant applies from the next call, on the warm instance.
+        let regranted = Grant {
+            link: Some(link_grant(&["fly-", "flz-"], &[])),
+            ..Grant::default()
+        };
+        assert_eq!(plugin.regrant(regranted), Ok(true));
+        let (s, p) = (segment.clone(), port.clone());
+        let refused = plumbing.with_blocking(move |i| i.pre(&s, &p));
+        assert!(
+            matches!(&refused, Err(CallError::Plugin(PluginError::Denied(m)))
+                if m.ends_with("outside the granted prefixes (fly-, flz-)")),
+            "{refused:?}"
+        );
 
         // No grant at all: refused, naming the grant to write.
         let ungranted =
@@ -863,8 +878,10 @@ fn a_plumbing_plugin_asking_outside_its_grant_is_denied_naming_the_device_and_th
 async fn the_plumbing_suite_fails_on_a_refused_link_call_and_names_it() {
     let host = PluginHost::new(None).unwrap();
     let mut options = conformance::CheckOptions::default();
-    let mut grant = Grant::default();
-    grant.link = Some(link_grant(&["flx-"], &[]));
+    let grant = Grant {
+        link: Some(link_grant(&["flx-"], &[])),
+        ..Grant::default()
+    };
     options.grants.insert("link-outside-grant".into(), grant);
     let report = conformance::check_file_with(&host, &dist("link-outside-grant"), None, &options)
         .await
@@ -959,6 +976,24 @@ fn the_server_lists_a_plumbing_plugins_link_grant_and_plugin_check_reports_its_r
     // The server serves on.
     assert_eq!(f.call("GET", "/plugins", serde_json::Value::Null).0, 200);
 
+    // `plugin call` grants nothing: every link call is refused.
+    let out = std::process::Command::new(common::BIN)
+        .args(["plugin", "call"])
+        .arg(dist("link-outside-grant"))
+        .args([
+            "pre",
+            r#"{"network_id": "7", "attributes": []}"#,
+            r#"{"key": "a1", "network_id": "7", "mac": "02:00:00:00:00:01"}"#,
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("no [plugins.link-outside-grant.link] grant"),
+        "{said}"
+    );
+
     // A grant of no prefix is refused, naming the field.
     std::fs::write(
         &config,
@@ -978,4 +1013,91 @@ fn the_server_lists_a_plumbing_plugins_link_grant_and_plugin_check_reports_its_r
         said.contains("plugins.link-outside-grant.link.prefixes: name at least one"),
         "{said}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plumbing_plugin_that_keeps_to_its_grant_passes_the_suite_on_devices_in_memory() {
+    let host = PluginHost::new(None).unwrap();
+    let mut options = conformance::CheckOptions::default();
+    options.grants.insert(
+        "link-probe".into(),
+        Grant {
+            link: Some(link_grant(&["flp-"], &["eth1"])),
+            ..Grant::default()
+        },
+    );
+    let report = conformance::check_file_with(&host, &dist("link-probe"), None, &options)
+        .await
+        .unwrap();
+    assert!(report.passed(), "{}", report.render());
+    let text = report.render();
+    // A bridge, a VXLAN device over the granted underlay and a tap were
+    // made, then swept; the host's own devices were never touched.
+    assert!(
+        text.contains("`flp-c0ffee01` (tap) on bridge `flp-b4242`; 3 device(s) made"),
+        "{text}"
+    );
+    assert!(text.contains("3 removed"), "{text}");
+}
+
+#[test]
+fn a_plumbing_plugin_plumbs_and_sweeps_real_devices_through_its_grant() {
+    use flotilla::plugin::{KeyValue, Plumbing};
+    let (manifest, wasm) = fixture("link-probe");
+    common::netns::isolated(move || {
+        let dummy = std::process::Command::new("ip")
+            .args(["link", "add", "under0", "type", "dummy"])
+            .output()
+            .expect("ip runs");
+        if !dummy.status.success() {
+            common::netns::ip(&[
+                "link", "add", "under0", "type", "veth", "peer", "name", "under1",
+            ]);
+        }
+        let host_devices = common::netns::devices();
+        let host = PluginHost::new(None).unwrap();
+        let grant = Grant {
+            link: Some(link_grant(&["flp-"], &["under0"])),
+            ..Grant::default()
+        };
+        let plumbing = Plumbing::start(host.load(manifest, &wasm, grant).unwrap()).unwrap();
+        let (mut segment, port) = segment_and_port();
+        segment.attributes = vec![
+            KeyValue::new("PHYDEV", "under0"),
+            KeyValue::new("VLAN_ID", "7"),
+        ];
+        let (s, p) = (segment.clone(), port.clone());
+        let tap = plumbing.with_blocking(move |i| i.pre(&s, &p)).unwrap();
+        assert_eq!(tap, "flp-a1b2c3");
+        let listed: serde_json::Value =
+            serde_json::from_str(&common::netns::ip(&["-j", "-d", "link", "show"])).unwrap();
+        let device = |name: &str| {
+            listed
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|d| d["ifname"] == name)
+                .unwrap_or_else(|| panic!("no {name}: {listed}"))
+                .clone()
+        };
+        assert_eq!(device("flp-b7")["linkinfo"]["info_kind"], "bridge");
+        assert_eq!(device("flp-a1b2c3")["master"], "flp-b7");
+        assert_eq!(device("flp-a1b2c3")["linkinfo"]["info_data"]["type"], "tap");
+        let vx = device("flp-v7");
+        assert_eq!(vx["master"], "flp-b7");
+        assert_eq!(vx["linkinfo"]["info_data"]["id"], 7);
+        assert_eq!(vx["linkinfo"]["info_data"]["link"], "under0");
+
+        // Again: the same device, nothing new.
+        let before = common::netns::devices();
+        let (s, p) = (segment.clone(), port.clone());
+        assert_eq!(plumbing.with_blocking(move |i| i.pre(&s, &p)).unwrap(), tap);
+        assert_eq!(common::netns::devices(), before);
+        // The plugin reads its devices back through `list`, kinds and all.
+        let (s, p) = (vec![segment.clone()], vec![port.clone()]);
+        assert_eq!(plumbing.with_blocking(move |i| i.sweep(&s, &p)).unwrap(), 0);
+        assert_eq!(common::netns::devices(), before);
+        assert_eq!(plumbing.with_blocking(|i| i.sweep(&[], &[])).unwrap(), 3);
+        assert_eq!(common::netns::devices(), host_devices);
+    });
 }

@@ -31,6 +31,7 @@ const PLUGINS: &[(&str, bool)] = &[
     ("plugins/fixtures/network-fault", false),
     ("plugins/fixtures/exec-probe", false),
     ("plugins/fixtures/link-outside-grant", false),
+    ("plugins/fixtures/link-probe", false),
     ("examples/policies/target-tracking", false),
 ];
 

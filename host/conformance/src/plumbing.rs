@@ -77,17 +77,12 @@ pub(super) async fn run(
         c.check(
             "without the operator's link grant, no device is made",
             async {
+                // What it takes to check it further.
+                let hint = "check it with its grant: plugin check --config flotilla.toml";
                 match plumbing.pre(segment.clone(), port.clone()).await {
-                    Err(CallError::Plugin(PluginError::Denied(why)))
-                        if links.snapshot().is_empty() =>
-                    {
-                        Ok(format!("pre refused: {why}"))
+                    Err(CallError::Plugin(e)) if links.snapshot().is_empty() => {
+                        Ok(format!("pre refused: {} ({hint})", e.message()))
                     }
-                    Err(CallError::Plugin(e)) if links.snapshot().is_empty() => Ok(format!(
-                        "pre refused: {e} (grant [plugins.{}.link] prefixes = [...] to check it \
-                         further, and pass flotilla.toml with --config)",
-                        manifest.id
-                    )),
                     Err(e) => Err(Failure::from(e)),
                     Ok(name) => Err(wrong(format!(
                         "pre answered `{name}` without a grant ({} device(s) made)",

@@ -212,16 +212,32 @@ impl IpCommand {
             .map_err(|e| format!("{}: {e} (is iproute2 installed?)", said()))?;
         // Read while it runs: a listing of many devices fills a pipe.
         let drain = |stream: Option<Box<dyn Read + Send>>| {
-            std::thread::spawn(move || {
-                let mut all = Vec::new();
-                if let Some(mut s) = stream {
-                    let _ = s.read_to_end(&mut all);
-                }
-                all
-            })
+            std::thread::Builder::new()
+                .name("ip-output".into())
+                .spawn(move || {
+                    let mut all = Vec::new();
+                    if let Some(mut s) = stream {
+                        let _ = s.read_to_end(&mut all);
+                    }
+                    all
+                })
         };
         let out = drain(child.stdout.take().map(|s| Box::new(s) as _));
         let err = drain(child.stderr.take().map(|s| Box::new(s) as _));
+        let (out, err) = match (out, err) {
+            (Ok(out), Ok(err)) => (out, err),
+            (out, err) => {
+                // Its pipes close with it, so a reader that did start ends.
+                let _ = child.kill();
+                let _ = child.wait();
+                let why = out.err().or(err.err()).map(|e| e.to_string());
+                return Err(format!(
+                    "{}: reading its output: {}",
+                    said(),
+                    why.unwrap_or_default()
+                ));
+            }
+        };
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
@@ -603,6 +619,9 @@ impl Links<'_> {
                 )));
             }
         }
+        // A VXLAN device is the one asked for when it carries the same
+        // segment (VNI) over the same underlay; the kernel reports its MTU
+        // whether or not one was asked for, so that is not compared.
         let same = |d: &Device| match (&d.kind, kind) {
             (DeviceKind::Vxlan(a), DeviceKind::Vxlan(b)) => {
                 a.vni == b.vni && a.underlay == b.underlay
@@ -1086,11 +1105,13 @@ mod tests {
             }
         }
         // Granted, but the manifest does not ask: still nothing.
-        let mut grant = Grant::default();
-        grant.link = Some(LinkGrant {
-            prefixes: vec!["flb-".into()],
-            ..Default::default()
-        });
+        let grant = Grant {
+            link: Some(LinkGrant {
+                prefixes: vec!["flb-".into()],
+                ..Default::default()
+            }),
+            ..Grant::default()
+        };
         let undeclared = LinkPolicy::new(
             &Manifest::bare("bridge", crate::PluginKind::Plumbing),
             &grant,

@@ -345,3 +345,70 @@ impl PolicyBackend for NoPolicies {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::{Grant, LinkGrant, Manifest, MemoryLinks, PluginHost};
+
+    /// The `link-probe` fixture (built with the other plugins), granted
+    /// `flp-`, its devices in memory.
+    fn probe(host: &PluginHost) -> (Arc<LoadedPlugin>, Arc<MemoryLinks>) {
+        let path = flotilla_builtin::dist_path("link-probe");
+        let manifest =
+            Manifest::parse(&std::fs::read_to_string(path.with_extension("toml")).unwrap())
+                .unwrap();
+        let grant = Grant {
+            link: Some(LinkGrant {
+                prefixes: vec!["flp-".into()],
+                ..LinkGrant::default()
+            }),
+            ..Grant::default()
+        };
+        let plugin = host
+            .load(manifest, &std::fs::read(path).unwrap(), grant)
+            .unwrap();
+        let links = Arc::new(MemoryLinks::new());
+        plugin.set_link_backend(links.clone());
+        (plugin, links)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn plumbing_plugins_are_reached_by_id_and_refused_once_removed() {
+        let host = PluginHost::new(None).unwrap();
+        let (plugin, links) = probe(&host);
+        let library = PluginLibrary::new([plugin]);
+        assert_eq!(library.plumbing_plugins(), ["link-probe"]);
+        let segment = Segment {
+            network_id: "3".into(),
+            attributes: Vec::new(),
+        };
+        let port = Port {
+            key: "beef".into(),
+            network_id: "3".into(),
+            mac: "02:00:00:00:00:03".into(),
+        };
+        let tap = library
+            .pre("link-probe", segment.clone(), port.clone())
+            .await
+            .unwrap();
+        assert_eq!(tap, "flp-beef");
+        assert_eq!(links.snapshot().len(), 2, "a bridge and a tap");
+        assert_eq!(library.sweep("link-probe", vec![], vec![]).await, Ok(2));
+        assert!(links.snapshot().is_empty());
+
+        library.remove("link-probe");
+        assert_eq!(
+            library.pre("link-probe", segment, port).await,
+            Err(BackendError::Refused(
+                "plumbing plugin `link-probe` is not loaded (plugin list shows the plumbing \
+                 plugins)"
+                    .into()
+            ))
+        );
+        assert!(matches!(
+            NoPlumbing.sweep("bridge", vec![], vec![]).await,
+            Err(BackendError::Refused(m)) if m.contains("no plumbing plugins")
+        ));
+    }
+}
