@@ -192,7 +192,7 @@ mod tests {
             initrd: Some("/var/lib/flotilla/images/initrd.img".into()),
             accel: Accel::Tcg,
             onegate_port: Some(5030),
-            tap_prefixes: vec!["fl-".into()],
+            tap_prefixes: vec!["fb".into()],
             qemu,
             qemu_img,
         }
