@@ -875,3 +875,268 @@ fn vms_on_a_bridged_network_reach_each_other_by_their_nics_and_still_report_thro
         .unwrap_or_else(|| panic!("devices left: {:?}", devices_named("ft-")));
     });
 }
+
+/// The example application, `examples/templates/routed-app.json`.
+fn routed_app() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/templates/routed-app.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A network of the test's, with host plumbing `vn_mad`; its id.
+fn plumbed_network(f: &Flotilla, name: &str, vn_mad: &str, first_ip: &str) -> String {
+    let (status, body) = f.call(
+        "POST",
+        "/vnet",
+        json!({"name": name, "template": {
+            "VN_MAD": vn_mad,
+            "AR": [{"TYPE": "IP4", "IP": first_ip, "SIZE": "20"}],
+            "NETWORK_MASK": "255.255.255.0"}}),
+    );
+    assert_eq!(status, 201, "{body}");
+    body["VNET"]["ID"].as_str().unwrap().to_string()
+}
+
+/// Instantiate a service template with values for its networks; the
+/// service's id.
+fn instantiate(f: &Flotilla, template: Value, networks: Value) -> u64 {
+    let (status, created) = f.call("POST", "/service_template", template);
+    assert_eq!(status, 201, "{created}");
+    let id = created["DOCUMENT"]["ID"].as_str().unwrap();
+    let (status, service) = f.call(
+        "POST",
+        &format!("/service_template/{id}/action"),
+        json!({"action": {"perform": "instantiate",
+                          "params": {"merge_template": {"networks_values": networks}}}}),
+    );
+    assert_eq!(status, 201, "{service}");
+    service["DOCUMENT"]["ID"].as_str().unwrap().parse().unwrap()
+}
+
+/// Every VM of `role` has reported `key`: their values, once there are
+/// `count` of them.
+fn all_reported(
+    og: u16,
+    f: &Flotilla,
+    vm: &str,
+    role: &str,
+    key: &str,
+    count: usize,
+    limit: u64,
+) -> Vec<Value> {
+    wait_for(Duration::from_secs(limit), || {
+        let values: Vec<Value> = reported(og, f, vm)
+            .into_iter()
+            .filter(|(r, attrs)| r == role && !attrs[key].is_null())
+            .map(|(_, attrs)| attrs[key].clone())
+            .collect();
+        if values.len() >= count {
+            return Some(values);
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        None
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "{count} VM(s) of role {role} never all reported {key} within {limit} s: {:?}\n{}",
+            reported(og, f, vm),
+            consoles(f)
+        )
+    })
+}
+
+/// `GET /` on `ip:port` from the test's namespace: the body, once one comes.
+fn fetch_http(ip: &str, port: u16, limit: u64) -> Option<String> {
+    use std::io::{Read, Write};
+    wait_for(Duration::from_secs(limit), || {
+        let addr = format!("{ip}:{port}").parse().ok()?;
+        let attempt = (|| -> std::io::Result<String> {
+            let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+            s.set_read_timeout(Some(Duration::from_secs(5)))?;
+            s.write_all(b"GET / HTTP/1.0\r\nHost: app\r\n\r\n")?;
+            let mut text = String::new();
+            s.read_to_string(&mut text)?;
+            Ok(text)
+        })();
+        match attempt {
+            Ok(text) if text.contains("\r\n\r\n") => {
+                Some(text.split("\r\n\r\n").nth(1).unwrap_or_default().trim().to_string())
+            }
+            _ => {
+                std::thread::sleep(Duration::from_secs(1));
+                None
+            }
+        }
+    })
+}
+
+fn leases_of(f: &Flotilla, vnet: &str) -> Vec<Value> {
+    let (status, body) = f.call("GET", &format!("/vnet/{vnet}"), Value::Null);
+    assert_eq!(status, 200, "{body}");
+    body["VNET"]["LEASES"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The first IP of the first NIC of `role`'s first VM, as OneGate shows it.
+fn nic_ip(og: u16, f: &Flotilla, vm: &str, role: &str) -> String {
+    let Some((200, text)) = http(og, "GET", "/service", &[("x-onegate-token", token(f, vm))], "")
+    else {
+        panic!("OneGate did not answer");
+    };
+    let seen: Value = serde_json::from_str(&text).unwrap();
+    seen["SERVICE"]["roles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["name"] == role)
+        .flat_map(|r| r["nodes"].as_array().cloned().unwrap_or_default())
+        .find_map(|n| {
+            let nic = &n["vm_info"]["VM"]["TEMPLATE"]["NIC"];
+            let first = if nic.is_array() { &nic[0] } else { nic };
+            first["IP"].as_str().map(str::to_string)
+        })
+        .unwrap_or_else(|| panic!("no address for role {role}: {text}"))
+}
+
+#[test]
+fn the_example_application_deploys_on_real_networks_routes_scales_isolates_and_leaves_nothing() {
+    image();
+    common::netns::isolated(|| {
+        // The VXLAN devices run over a veth pair of the test's: an
+        // underlay no packet leaves.
+        common::netns::ip(&["link", "add", "u0", "type", "veth", "peer", "name", "u1"]);
+        common::netns::ip(&["link", "set", "u0", "up"]);
+        common::netns::ip(&["link", "set", "u1", "up"]);
+        let (mut f, reaper, og) = start_with_taps(
+            &["fb", "fv"],
+            "[plugins.bridge.link]\nprefixes = [\"fb\"]\n\
+             [plugins.vxlan.link]\nprefixes = [\"fv\"]\nunderlays = [\"u0\"]\n\
+             [plugins.vxlan]\nconfig = { underlay = \"u0\" }\n",
+        );
+        let public = plumbed_network(&f, "public", "bridge", "172.16.0.10");
+        let private = plumbed_network(&f, "private", "vxlan", "10.1.0.10");
+        let other = plumbed_network(&f, "other", "bridge", "10.2.0.10");
+        let networks = json!([{"Public": {"id": public}}, {"Private": {"id": private}}]);
+        let plumbed = || {
+            let mut d = devices_named("fb");
+            d.extend(devices_named("fv"));
+            d
+        };
+
+        // Instantiate → every web VM fetched db's value.
+        let started = std::time::Instant::now();
+        let id = instantiate(&f, routed_app(), networks.clone());
+        let body = f.wait_body(id, "RUNNING: db, web and the router READY", 420, |b| {
+            b["state"] == 2
+        });
+        let running = started.elapsed();
+        let web = vms_of(&body, "web");
+        assert_eq!(web.len(), 2, "{body}");
+        let fetched = all_reported(og, &f, &web[0], "web", "FETCHED", 2, 180);
+        let all_fetched = started.elapsed();
+        assert!(fetched.iter().all(|v| v == "42"), "{fetched:?}");
+        // The tiers are on the private network's VXLAN-backed bridge, the
+        // router on both.
+        assert!(
+            devices_named("fvvx").len() == 1 && devices_named("fbbr").len() == 1,
+            "{:?}",
+            plumbed()
+        );
+
+        // A client on the public side reaches the service at the floating IP.
+        let floating = body["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "router")
+            .and_then(|r| r["vrouter_ips"][0]["VROUTER_IP"].as_str())
+            .unwrap_or_else(|| panic!("no floating IP: {body}"))
+            .to_string();
+        common::netns::ip(&["addr", "add", "172.16.0.250/24", "dev", &format!("fbbr{public}")]);
+        let answer = fetch_http(&floating, 80, 120);
+        let through_router = started.elapsed();
+        assert_eq!(
+            answer.as_deref(),
+            Some("42"),
+            "GET http://{floating}/ through the router\n{}",
+            consoles(&f)
+        );
+
+        // Scaling web to 3: the third fetches too.
+        let (status, b) = f.call(
+            "POST",
+            &format!("/service/{id}/scale"),
+            json!({"role_name": "web", "cardinality": 3}),
+        );
+        assert!(status < 300, "{b}");
+        let fetched = all_reported(og, &f, &web[0], "web", "FETCHED", 3, 300);
+        assert!(fetched.iter().all(|v| v == "42"), "{fetched:?}");
+
+        // A VM of another service, on another network, cannot reach db.
+        let db_ip = nic_ip(og, &f, &web[0], "db");
+        let intruder = f.deploy(json!({
+            "name": "intruder", "deployment": "none", "ready_status_gate": true,
+            "networks": {"Other": "M|network|another network||"},
+            "networks_values": [{"Other": {"id": other}}],
+            "roles": [{"name": "probe", "type": "vm", "cardinality": 1, "template_id": 0,
+                "template_contents": {"MEMORY": "256", "NIC": [{"NETWORK_ID": "$Other"}],
+                    "CONTEXT": {"NETWORK": "YES", "TOKEN": "YES", "DB": db_ip,
+                        "START_SCRIPT": "v=$(nc -w 3 \"$DB\" 7000 </dev/null)\nonegate vm update --data \"REACHED=${v:-nothing}\nMY_ADDRESS=$ETH0_IP\""}}}]
+        }));
+        let probe_body = f.wait_body(intruder, "the probe RUNNING", 300, |b| b["state"] == 2);
+        let probe = vms_of(&probe_body, "probe")[0].clone();
+        let said = wait_reported(og, &f, &probe, "probe", "REACHED", 180);
+        assert!(
+            said["MY_ADDRESS"].as_str().unwrap_or_default().starts_with("10.2.0."),
+            "the probe has its own network's address: {said}"
+        );
+        assert_eq!(said["REACHED"], "nothing", "db is not reachable from another network");
+
+        // A kill -9 of the server, then a restart: the service is as it was.
+        f.restart();
+        let _ = f.wait_body(id, "RUNNING after the restart", 120, |b| b["state"] == 2);
+        assert_eq!(fetch_http(&floating, 80, 60).as_deref(), Some("42"));
+
+        // Deleted: no QEMU, device or lease left.
+        for service in [id, intruder] {
+            let (status, b) = f.call("DELETE", &format!("/service/{service}"), Value::Null);
+            assert!(status < 300, "{b}");
+        }
+        wait_for(Duration::from_secs(180), || reaper.qemus().is_empty().then_some(()))
+            .expect("no QEMU left");
+        wait_for(Duration::from_secs(60), || plumbed().is_empty().then_some(()))
+            .unwrap_or_else(|| panic!("devices left: {:?}", plumbed()));
+        for vnet in [&public, &private, &other] {
+            assert!(leases_of(&f, vnet).is_empty(), "network {vnet}: {:?}", leases_of(&f, vnet));
+        }
+
+        // Killed mid-deploy: once db runs, before web does.
+        let again = instantiate(&f, routed_app(), networks);
+        let _ = f.wait_body(again, "db RUNNING, web not yet", 300, |b| {
+            b["roles"][0]["state"] == 2 && !vms_of(b, "db").is_empty()
+        });
+        f.restart();
+        let body = f.wait_body(again, "RUNNING after a kill mid-deploy", 420, |b| b["state"] == 2);
+        let web = vms_of(&body, "web");
+        let fetched = all_reported(og, &f, &web[0], "web", "FETCHED", 2, 180);
+        assert!(fetched.iter().all(|v| v == "42"), "{fetched:?}");
+        let (status, b) = f.call("DELETE", &format!("/service/{again}"), Value::Null);
+        assert!(status < 300, "{b}");
+        wait_for(Duration::from_secs(180), || reaper.qemus().is_empty().then_some(()))
+            .expect("no QEMU left after the second delete");
+        wait_for(Duration::from_secs(60), || plumbed().is_empty().then_some(()))
+            .unwrap_or_else(|| panic!("devices left after the second delete: {:?}", plumbed()));
+        for vnet in [&public, &private, &other] {
+            assert!(leases_of(&f, vnet).is_empty(), "network {vnet}: {:?}", leases_of(&f, vnet));
+        }
+        println!(
+            "routed-app (TCG): instantiate to RUNNING {:.1} s, to every web VM's FETCHED {:.1} s, \
+             to the first answer through the floating IP {:.1} s",
+            running.as_secs_f64(),
+            all_fetched.as_secs_f64(),
+            through_router.as_secs_f64()
+        );
+    });
+}
