@@ -1075,6 +1075,8 @@ fn the_example_application_deploys_on_real_networks_routes_scales_isolates_and_l
         assert!(fetched.iter().all(|v| v == "42"), "{fetched:?}");
 
         // A VM of another service, on another network, cannot reach db.
+        // (Its script avoids `${…}`: that is a parent reference, as in
+        // OneFlow, resolved before the guest sees it.)
         let db_ip = nic_ip(og, &f, &web[0], "db");
         let intruder = f.deploy(json!({
             "name": "intruder", "deployment": "none", "ready_status_gate": true,
@@ -1083,7 +1085,7 @@ fn the_example_application_deploys_on_real_networks_routes_scales_isolates_and_l
             "roles": [{"name": "probe", "type": "vm", "cardinality": 1, "template_id": 0,
                 "template_contents": {"MEMORY": "256", "NIC": [{"NETWORK_ID": "$Other"}],
                     "CONTEXT": {"NETWORK": "YES", "TOKEN": "YES", "DB": db_ip,
-                        "START_SCRIPT": "v=$(nc -w 3 \"$DB\" 7000 </dev/null)\nonegate vm update --data \"REACHED=${v:-nothing}\nMY_ADDRESS=$ETH0_IP\""}}}]
+                        "START_SCRIPT": "v=$(nc -w 3 \"$DB\" 7000 </dev/null)\n[ -n \"$v\" ] || v=nothing\nonegate vm update --data \"REACHED=$v\nMY_ADDRESS=$ETH0_IP\""}}}]
         }));
         let probe_body = f.wait_body(intruder, "the probe RUNNING", 300, |b| b["state"] == 2);
         let probe = vms_of(&probe_body, "probe")[0].clone();

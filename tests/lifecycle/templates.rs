@@ -115,7 +115,10 @@ async fn vms_get_the_merged_template_with_inputs_identity_and_parent_values() {
     assert_eq!(t["ROLE_NAME"], "web");
     assert_eq!(t["DB_USER"], "app");
     assert_eq!(t["WORKERS"], "4", "the role's input wins");
-    assert_eq!(t["CONTEXT"]["WORKERS"], "$WORKERS");
+    assert_eq!(
+        t["CONTEXT"]["WORKERS"], "4",
+        "CONTEXT's `$WORKERS` takes the input's value, as oned writes a context"
+    );
     assert_eq!(
         t["CONTEXT"]["DB"], "orders@2048",
         "resolved from the parent's template"

@@ -83,6 +83,57 @@ pub fn vm_template(
     template
 }
 
+/// OpenNebula's context substitution: in each `CONTEXT` value, `$NAME`
+/// becomes the VM template's own `NAME` attribute when it has one with a
+/// plain value (so a user input reaches the guest as its value, not as
+/// `"$DB_VALUE"`, as oned writes a context). Anything else that looks like
+/// a variable (a shell's `$v`, `$((i + 1))`, `$ETH0_IP`, `$NAME[ATTR]`) is
+/// left for the guest.
+pub fn substitute_context(template: &mut Map<String, Value>) {
+    let values: Map<String, Value> = template
+        .iter()
+        .filter(|(k, v)| k.as_str() != "CONTEXT" && as_text(v).is_some())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let Some(Value::Object(context)) = template.get_mut("CONTEXT") else {
+        return;
+    };
+    for value in context.values_mut() {
+        if let Value::String(s) = value
+            && s.contains('$')
+        {
+            *s = substitute_str(s, &values);
+        }
+    }
+}
+
+fn substitute_str(s: &str, values: &Map<String, Value>) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let len = after
+            .bytes()
+            .take_while(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'_')
+            .count();
+        let name = &after[..len];
+        let vector = after[len..].starts_with('[');
+        match values.get(name).and_then(as_text) {
+            Some(v) if len > 0 && !vector => {
+                out.push_str(&v);
+                rest = &after[len..];
+            }
+            _ => {
+                out.push('$');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// OneFlow's VM name: `$ROLE_NAME_$VM_NUMBER_(service_$SERVICE_ID)`.
 pub fn vm_name(role: &str, number: u64, service_id: u64) -> String {
     format!("{role}_{number}_(service_{service_id})")
@@ -152,6 +203,26 @@ fn resolve_str(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn context_variables_take_the_templates_values_and_leave_the_rest() {
+        let mut t = json!({
+            "DB_VALUE": "42", "MEMORY": "256", "NIC": [{"IP": "10.0.0.1"}],
+            "CONTEXT": {"DB_VALUE": "$DB_VALUE", "BOTH": "$MEMORY MiB, $DB_VALUE",
+                        "SCRIPT": "v=$(nc \"$DB\" 7000); i=$((i + 1)); echo $v $ETH0_IP $NIC[IP] $ $",
+                        "UNKNOWN": "$NOPE"}
+        });
+        let Value::Object(map) = &mut t else { unreachable!() };
+        substitute_context(map);
+        let c = &t["CONTEXT"];
+        assert_eq!(c["DB_VALUE"], "42");
+        assert_eq!(c["BOTH"], "256 MiB, 42");
+        assert_eq!(
+            c["SCRIPT"],
+            "v=$(nc \"$DB\" 7000); i=$((i + 1)); echo $v $ETH0_IP $NIC[IP] $ $"
+        );
+        assert_eq!(c["UNKNOWN"], "$NOPE");
+    }
+
     use super::*;
     use serde_json::json;
 

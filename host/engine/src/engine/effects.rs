@@ -211,6 +211,7 @@ impl Engine {
             lookup_path(&self.role_template(service, role, &attrs).ok()?, path)
         };
         crate::service::merge::resolve_parent_refs(&mut template, &parents, &lookup);
+        crate::service::merge::substitute_context(&mut template);
         let ports = self.attach_nics(service, &create.role, &create.operation_id, &mut template)?;
         self.attach_disks(service, &mut template)?;
         self.plumb(ports, &mut template).await?;
