@@ -307,6 +307,7 @@ impl PluginHost {
                 KindPre::Network(NetworkPluginPre::new(instance_pre).map_err(link_err)?)
             }
         };
+        let wasi = imports_wasi(&self.inner.engine, &component);
         let id: Arc<str> = Arc::from(manifest.id.as_str());
         let terms = Terms::new(&manifest, grant, id.clone(), self.inner.networks.clone())?;
         Ok(Arc::new(LoadedPlugin {
@@ -318,10 +319,20 @@ impl PluginHost {
             manifest,
             engine: self.inner.engine.clone(),
             pre,
+            wasi,
             stats: PluginStats::default(),
             networks: self.inner.networks.clone(),
         }))
     }
+}
+
+/// Whether a component imports any `wasi:` interface: only then do its
+/// stores get a WASI context (see [`PluginState`]).
+fn imports_wasi(engine: &Engine, component: &Component) -> bool {
+    component
+        .component_type()
+        .imports(engine)
+        .any(|(name, _)| name.starts_with("wasi:"))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -401,6 +412,8 @@ pub struct LoadedPlugin {
     generation: AtomicU64,
     engine: Engine,
     pub(crate) pre: KindPre,
+    /// Whether the component imports WASI ([`imports_wasi`]).
+    wasi: bool,
     networks: Arc<crate::registry::RegistrySlot>,
 }
 
@@ -522,7 +535,7 @@ impl LoadedPlugin {
     pub(crate) fn new_store(&self) -> Store<PluginState> {
         let terms = self.terms();
         let ticks = crate::instance::deadline_ticks(&terms.limits);
-        let state = PluginState::new(self.kind(), terms);
+        let state = PluginState::new(self.kind(), terms, self.wasi);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(ticks);
