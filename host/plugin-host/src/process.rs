@@ -874,8 +874,8 @@ mod tests {
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             let mut writer = stream;
             if hang {
-                // Until the host closes its end.
-                let _ = reader.read_line(&mut String::new());
+                // Reads what it is sent, until the host closes its end.
+                let _ = std::io::copy(&mut reader, &mut std::io::sink());
                 return;
             }
             if let Some(wait) = wait {
