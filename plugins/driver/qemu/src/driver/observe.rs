@@ -40,7 +40,7 @@ fn status(id: &str, state: VmState, reason: Option<String>) -> VmStatus {
 /// must say the rest.
 enum Step {
     Done(VmStatus),
-    Qmp(VmRecord, Vec<Metric>),
+    Qmp(Box<VmRecord>, Vec<Metric>),
 }
 
 impl<H: Host> QemuDriver<H> {
@@ -95,7 +95,7 @@ impl<H: Host> QemuDriver<H> {
                 } else {
                     Vec::new()
                 };
-                return Step::Qmp(rec, monitoring);
+                return Step::Qmp(Box::new(rec), monitoring);
             }
         })
     }
@@ -192,7 +192,7 @@ impl<H: Host> QemuDriver<H> {
                         ))
                     });
                     let run_state = exchange::status_of(exchange::replies(&requests, answer));
-                    self.observe_answer(store, rec, monitoring, run_state)
+                    self.observe_answer(store, *rec, monitoring, run_state)
                 }
             })
             .collect()
