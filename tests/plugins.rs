@@ -246,6 +246,118 @@ fn the_wasm_policy_answers_as_the_native_build_does() {
 }
 
 #[test]
+fn the_expression_policy_evaluates_the_longest_and_deepest_expressions_the_grammar_allows() {
+    use flotilla_policy::expression::{MAX_DEPTH, MAX_LENGTH};
+    let host = PluginHost::new(None).unwrap();
+    let b = builtin::find("expression").unwrap();
+    let policy = Policy::new(host.load(b.manifest(), b.wasm, Grant::default()).unwrap()).unwrap();
+    // As long as allowed, one comparison after another; and nested as
+    // deep as allowed. The policy's stack is small (host/builtin's
+    // POLICY_STACK): neither may run out of it.
+    let mut long = String::from("CPU > 1");
+    while long.len() + " && CPU > 1".len() <= MAX_LENGTH {
+        long.push_str(" && CPU > 1");
+    }
+    let deep = format!(
+        "{}CPU > 1{}",
+        "!(".repeat(MAX_DEPTH / 2 - 1),
+        ")".repeat(MAX_DEPTH / 2 - 1)
+    );
+    let nested = format!(
+        "{}CPU > 1{}",
+        "(".repeat(MAX_DEPTH - 1),
+        ")".repeat(MAX_DEPTH - 1)
+    );
+    for expression in [long, deep, nested] {
+        let input = flotilla::plugin::Evaluation {
+            role: flotilla::plugin::RoleView {
+                service_id: 1,
+                role_name: "web".into(),
+                cardinality: 3,
+                min_vms: 1,
+                max_vms: 5,
+                cooldown: 60,
+            },
+            params: [
+                ("type", "CHANGE"),
+                ("adjust", "1"),
+                ("expression", &expression),
+            ]
+            .into_iter()
+            .map(|(key, value)| flotilla::plugin::KeyValue {
+                key: key.into(),
+                value: value.into(),
+            })
+            .collect(),
+            vms: vec![flotilla::plugin::VmSample {
+                vm_id: "1".into(),
+                values: vec![flotilla::plugin::Metric {
+                    name: "CPU".into(),
+                    value: 50.0,
+                }],
+            }],
+            now: 1,
+            state: None,
+        };
+        let native = flotilla_policy::builtin::evaluate(&input);
+        assert!(native.is_ok(), "{native:?}: the grammar allows it");
+        let wasm = policy.evaluate_blocking(&input);
+        assert!(wasm.is_ok(), "{expression:.60}…: {wasm:?}");
+        assert_eq!(wasm.unwrap().trace, native.unwrap().trace);
+    }
+}
+
+#[test]
+fn a_policy_without_wasi_faults_as_one_with_it_does() {
+    let host = PluginHost::new(None).unwrap();
+    let input = |fault: &str| flotilla::plugin::Evaluation {
+        role: flotilla::plugin::RoleView {
+            service_id: 1,
+            role_name: "web".into(),
+            cardinality: 3,
+            min_vms: 1,
+            max_vms: 5,
+            cooldown: 60,
+        },
+        params: vec![flotilla::plugin::KeyValue {
+            key: "fault".into(),
+            value: fault.into(),
+        }],
+        vms: vec![],
+        now: 1,
+        state: None,
+    };
+    // The same fixture built for wasm32-wasip2 (its panic message goes to
+    // the stderr the host captures) and without WASI (it goes through the
+    // host's log).
+    for id in ["policy-fault", "policy-fault-wasi-free"] {
+        let (manifest, wasm) = fixture(id);
+        let policy = Policy::new(host.load(manifest, &wasm, Grant::default()).unwrap()).unwrap();
+        let fault = |name: &str| match policy.evaluate_blocking(&input(name)) {
+            Err(CallError::Fault(f)) => f,
+            other => panic!("{id}, fault={name}: expected a fault, got {other:?}"),
+        };
+        let trap = fault("trap");
+        assert_eq!(trap.kind, FaultKind::Trap, "{id}");
+        assert!(
+            trap.reason.starts_with("panicked at "),
+            "{id}: {}",
+            trap.reason
+        );
+        assert!(
+            trap.reason.ends_with(": fixture: evaluate traps"),
+            "{id}: {}",
+            trap.reason
+        );
+        assert_eq!(fault("loop").kind, FaultKind::Timeout, "{id}");
+        assert_eq!(fault("memory").kind, FaultKind::MemoryCap, "{id}");
+        // A fresh instance after each fault answers.
+        let answer = policy.evaluate_blocking(&input("none")).unwrap();
+        assert_eq!(answer.desired, Some(4), "{id}");
+    }
+}
+
+#[test]
 fn precompiled_artifacts_are_cached_and_a_corrupt_one_is_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let host = PluginHost::new(Some(dir.path().to_path_buf())).unwrap();

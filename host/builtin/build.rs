@@ -51,6 +51,16 @@ const WASI_FREE_PLUGINS: &[&str] = &[
     "examples/policies/target-tracking",
 ];
 
+/// Fixtures also built for wasm32-unknown-unknown, beside their wasip2
+/// build, as `<id>-wasi-free.wasm` in `dist/`: the tests check that a
+/// plugin without WASI faults as one with it does (a panic's message is
+/// the trap's reason either way).
+const WASI_FREE_TWINS: &[&str] = &["plugins/fixtures/policy-fault"];
+
+/// The stack of the plugins built without WASI, in bytes (see
+/// `cargo_build`).
+const POLICY_STACK: u32 = 256 << 10;
+
 fn wasi_free(dir: &str) -> bool {
     WASI_FREE_PLUGINS.contains(&dir)
 }
@@ -101,24 +111,33 @@ fn main() {
         &workspace,
         &plugin_target,
         WASI_FREE,
-        WASI_FREE_PLUGINS.iter().copied(),
+        WASI_FREE_PLUGINS.iter().chain(WASI_FREE_TWINS).copied(),
     );
     let built = plugin_target.join(WASI).join("plugin");
     let core = plugin_target.join(WASI_FREE).join("plugin");
-    for dir in WASI_FREE_PLUGINS {
-        let file = wasm_file(dir);
-        let module = fs::read(core.join(&file))
-            .unwrap_or_else(|e| panic!("reading {}: {e}", core.join(&file).display()));
-        let component = wit_component::ComponentEncoder::default()
+    let componentize = |dir: &str| {
+        let file = core.join(wasm_file(dir));
+        let module = fs::read(&file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
+        wit_component::ComponentEncoder::default()
             .module(&module)
             .and_then(|encoder| encoder.validate(true).encode())
-            .unwrap_or_else(|e| panic!("making {dir} a component: {e:#}"));
-        fs::create_dir_all(&built).unwrap();
-        fs::write(built.join(&file), component).unwrap();
+            .unwrap_or_else(|e| panic!("making {dir} a component: {e:#}"))
+    };
+    fs::create_dir_all(&built).unwrap();
+    for dir in WASI_FREE_PLUGINS {
+        fs::write(built.join(wasm_file(dir)), componentize(dir)).unwrap();
     }
 
     let dist = plugin_target.join("dist");
     fs::create_dir_all(&dist).unwrap();
+    for dir in WASI_FREE_TWINS {
+        let id = dir.rsplit('/').next().unwrap();
+        fs::write(dist.join(format!("{id}-wasi-free.wasm")), componentize(dir)).unwrap();
+        copy(
+            &workspace.join(dir).join("plugin.toml"),
+            &dist.join(format!("{id}-wasi-free.toml")),
+        );
+    }
     let mut embedded = String::from("pub static BUILTIN: &[Builtin] = &[\n");
     for (dir, builtin) in PLUGINS {
         let id = dir.rsplit('/').next().unwrap();
@@ -162,6 +181,18 @@ fn cargo_build<'a>(
         .arg(plugin_target);
     for dir in dirs {
         cmd.arg("-p").arg(crate_name(dir));
+    }
+    if target == WASI_FREE {
+        // A policy's stack is the first part of its linear memory (1 MiB
+        // by default), and every fresh instance's memory is scanned for the
+        // pages it wrote when the instance is dropped: with POLICY_STACK the
+        // memory is about a third as large and the scan about as much
+        // cheaper. What the deepest expression the grammar allows needs is
+        // far below it (tests/plugins.rs evaluates it).
+        cmd.env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+            format!("-C link-arg=-zstack-size={POLICY_STACK}"),
+        );
     }
     // Flags meant for the host (a clippy wrapper, host RUSTFLAGS such as
     // target-cpu=native) must not leak into the Wasm build.

@@ -323,6 +323,7 @@ impl PluginHost {
                 KindPre::Plumbing(PlumbingPluginPre::new(instance_pre).map_err(link_err)?)
             }
         };
+        let wasi = imports_wasi(&self.inner.engine, &component);
         let id: Arc<str> = Arc::from(manifest.id.as_str());
         let link_backend = Arc::new(crate::link::LinkSlot::default());
         let terms = Terms::new(
@@ -341,11 +342,21 @@ impl PluginHost {
             manifest,
             engine: self.inner.engine.clone(),
             pre,
+            wasi,
             stats: PluginStats::default(),
             networks: self.inner.networks.clone(),
             link_backend,
         }))
     }
+}
+
+/// Whether a component imports any `wasi:` interface: only then do its
+/// stores get a WASI context (see [`PluginState`]).
+fn imports_wasi(engine: &Engine, component: &Component) -> bool {
+    component
+        .component_type()
+        .imports(engine)
+        .any(|(name, _)| name.starts_with("wasi:"))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -426,6 +437,8 @@ pub struct LoadedPlugin {
     generation: AtomicU64,
     engine: Engine,
     pub(crate) pre: KindPre,
+    /// Whether the component imports WASI ([`imports_wasi`]).
+    wasi: bool,
     networks: Arc<crate::registry::RegistrySlot>,
     /// What its link calls run on instead of `ip`, when set.
     link_backend: Arc<crate::link::LinkSlot>,
@@ -575,7 +588,7 @@ impl LoadedPlugin {
     pub(crate) fn new_store(&self) -> Store<PluginState> {
         let terms = self.terms();
         let ticks = crate::instance::deadline_ticks(&terms.limits);
-        let state = PluginState::new(self.kind(), terms);
+        let state = PluginState::new(self.kind(), terms, self.wasi);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(ticks);

@@ -80,7 +80,7 @@ fn guarded<T>(
         state.outbound.denied = None;
         state.logged_panic = None;
     }
-    let stderr_mark = store.data().stderr.contents().len();
+    let stderr_mark = store.data().stderr_len();
 
     let result = f(store);
     let elapsed = started.elapsed();
@@ -167,8 +167,7 @@ fn classify(
 /// A trap's reason: the guest's panic message when it printed one (or,
 /// without WASI, logged it), otherwise wasmtime's description of the trap.
 fn trap_reason(state: &PluginState, stderr_mark: usize, error: &wasmtime::Error) -> String {
-    let stderr = state.stderr.contents();
-    let output = String::from_utf8_lossy(stderr.get(stderr_mark..).unwrap_or_default());
+    let output = state.stderr_since(stderr_mark);
     let logged = state.logged_panic.as_deref().unwrap_or_default();
     if let Some(reason) = panic_reason(&output).or_else(|| panic_reason(logged)) {
         return reason;

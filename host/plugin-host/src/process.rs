@@ -251,18 +251,44 @@ impl ExecPolicy {
         if runs_granted { Ok(()) } else { Err(refused()) }
     }
 
-    /// A socket path inside a granted read-write directory.
-    fn granted_socket(&self, socket: &str) -> Result<PathBuf, NotGranted> {
-        let refused = || NotGranted(format!("socket `{socket}`: not inside a granted directory"));
-        // Resolved whole (a symlink in a granted directory pointing out of
-        // it is refused), as the kernel will resolve it.
-        let real = std::fs::canonicalize(socket).map_err(|_| refused())?;
-        let inside = self
+    /// A socket path inside a granted read-write directory: `denied`
+    /// outside them, `not-found` when nothing is there (yet) but would be
+    /// inside.
+    fn granted_socket(&self, socket: &str) -> Result<PathBuf, wit_types::Error> {
+        let refused = || {
+            wit_types::Error::Denied(format!("socket `{socket}`: not inside a granted directory"))
+        };
+        let granted: Vec<PathBuf> = self
             .dirs
             .iter()
             .filter_map(|d| std::fs::canonicalize(d).ok())
-            .any(|d| real.starts_with(d));
-        if inside { Ok(real) } else { Err(refused()) }
+            .collect();
+        let inside = |p: &Path| granted.iter().any(|d| p.starts_with(d));
+        // Resolved whole (a symlink in a granted directory pointing out of
+        // it is refused), as the kernel will resolve it.
+        match std::fs::canonicalize(socket) {
+            Ok(real) if inside(&real) => Ok(real),
+            Ok(_) => Err(refused()),
+            Err(_) => {
+                // Nothing there: a QEMU that has not made its socket yet, or
+                // removed it. Said so only for a name in a granted directory
+                // (not a dangling symlink, not `..`).
+                let path = Path::new(socket);
+                let missing_inside = std::fs::symlink_metadata(path).is_err()
+                    && path.file_name().is_some()
+                    && path
+                        .parent()
+                        .and_then(|p| std::fs::canonicalize(p).ok())
+                        .is_some_and(|p| inside(&p));
+                if missing_inside {
+                    Err(wit_types::Error::NotFound(format!(
+                        "socket `{socket}`: no such socket"
+                    )))
+                } else {
+                    Err(refused())
+                }
+            }
+        }
     }
 }
 
@@ -456,59 +482,209 @@ impl wit::Host for PluginState {
         requests: Vec<String>,
         timeout_ms: u32,
     ) -> Result<Vec<String>, wit_types::Error> {
-        let path = self.terms().exec.granted_socket(&socket).map_err(denied)?;
+        let path = self.terms().exec.granted_socket(&socket)?;
         let deadline = self.call_deadline(timeout_ms.max(1));
-        let stream = std::os::unix::net::UnixStream::connect(&path)
-            .map_err(|e| unavailable(format!("connecting to {socket}: {e}")))?;
-        let left = || {
-            deadline
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1))
-        };
-        let mut writer = stream.try_clone().map_err(|e| unavailable(e.to_string()))?;
-        let mut reader = BufReader::new(stream);
-        let read_answer = |reader: &mut BufReader<std::os::unix::net::UnixStream>| {
-            loop {
-                reader
-                    .get_ref()
-                    .set_read_timeout(Some(left()))
-                    .map_err(|e| unavailable(e.to_string()))?;
-                // One answer is a line of at most MAX_LINE bytes: a peer
-                // that never ends its line cannot grow the host.
-                let mut line = String::new();
-                let n = (&mut *reader)
-                    .take(MAX_LINE as u64)
-                    .read_line(&mut line)
-                    .map_err(|e| unavailable(format!("reading {socket}: {e}")))?;
-                if n >= MAX_LINE && !line.ends_with('\n') {
-                    return Err(unavailable(format!(
-                        "{socket}: an answer over {MAX_LINE} bytes"
-                    )));
-                }
-                if n == 0 {
-                    return Err(unavailable(format!("{socket} closed the connection")));
-                }
-                let is_event = serde_json::from_str::<serde_json::Value>(&line)
-                    .ok()
-                    .is_some_and(|v| v.get("event").is_some());
-                if !is_event {
-                    return Ok(line.trim_end().to_string());
-                }
-            }
-        };
-        read_answer(&mut reader)?; // the greeting
-        let mut answers = Vec::with_capacity(requests.len());
-        for request in requests {
-            writer
-                .set_write_timeout(Some(left()))
-                .map_err(|e| unavailable(e.to_string()))?;
-            writer
-                .write_all(format!("{}\n", request.trim_end()).as_bytes())
-                .map_err(|e| unavailable(format!("writing {socket}: {e}")))?;
-            answers.push(read_answer(&mut reader)?);
-        }
-        Ok(answers)
+        exchange_on(&path, &socket, &requests, deadline)
     }
+
+    fn exchange_many(
+        &mut self,
+        exchanges: Vec<wit::ExchangeRequest>,
+        timeout_ms: u32,
+    ) -> Vec<Result<Vec<String>, wit_types::Error>> {
+        let deadline = self.call_deadline(timeout_ms.max(1));
+        exchange_many(&self.terms().exec, exchanges, deadline, timeout_ms)
+    }
+}
+
+/// `exchange-many`: each socket checked against the grant as `exchange`
+/// does, the granted ones exchanged with concurrently until `deadline`
+/// (`timeout_ms` from now, or the call's own end), the results in the
+/// order asked.
+fn exchange_many(
+    exec: &ExecPolicy,
+    exchanges: Vec<wit::ExchangeRequest>,
+    deadline: Instant,
+    timeout_ms: u32,
+) -> Vec<Result<Vec<String>, wit_types::Error>> {
+    let sockets: Vec<String> = exchanges.iter().map(|e| e.socket.clone()).collect();
+    let mut results: Vec<Option<Result<Vec<String>, wit_types::Error>>> =
+        (0..exchanges.len()).map(|_| None).collect();
+    let mut jobs = Vec::new();
+    for (index, e) in exchanges.into_iter().enumerate() {
+        match exec.granted_socket(&e.socket) {
+            Ok(path) => jobs.push(Job {
+                index,
+                path,
+                socket: e.socket,
+                requests: e.requests,
+            }),
+            Err(refused) => results[index] = Some(Err(refused)),
+        }
+    }
+    for (index, result) in run_concurrently(jobs, deadline) {
+        results[index] = Some(result);
+    }
+    results
+        .into_iter()
+        .zip(sockets)
+        .map(|(result, socket)| {
+            result.unwrap_or_else(|| {
+                Err(unavailable(format!(
+                    "{socket}: the exchange was not over within {timeout_ms} ms"
+                )))
+            })
+        })
+        .collect()
+}
+
+/// At most this many exchanges of one `exchange-many` at a time: each
+/// waits almost only for its peer (a QEMU's main loop to be scheduled),
+/// so a poll of many VMs overlaps their round trips; beyond this many VMs
+/// a thread serves several, one after another.
+const EXCHANGE_THREADS: usize = 64;
+
+/// One exchange of an `exchange-many`, its socket granted.
+struct Job {
+    index: usize,
+    path: PathBuf,
+    socket: String,
+    requests: Vec<String>,
+}
+
+/// Run `jobs` on up to [`EXCHANGE_THREADS`] threads until `deadline`: the
+/// results there are by then, with their job's index. The threads are
+/// not waited for past the deadline; each takes no new job after it, and
+/// every read and write it makes is bounded by it.
+fn run_concurrently(
+    jobs: Vec<Job>,
+    deadline: Instant,
+) -> Vec<(usize, Result<Vec<String>, wit_types::Error>)> {
+    let count = jobs.len();
+    let threads = EXCHANGE_THREADS.min(count);
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(jobs.into_iter()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut started = 0;
+    for _ in 0..threads {
+        let (queue, tx) = (queue.clone(), tx.clone());
+        let spawned = std::thread::Builder::new()
+            .name("plugin-exchange".into())
+            .spawn(move || {
+                while Instant::now() < deadline {
+                    let job = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+                    let Some(job) = job else { break };
+                    let result = exchange_on(&job.path, &job.socket, &job.requests, deadline);
+                    if tx.send((job.index, result)).is_err() {
+                        break;
+                    }
+                }
+            });
+        started += usize::from(spawned.is_ok());
+    }
+    drop(tx);
+    if started == 0 {
+        // No thread to be had: one after another, here.
+        let jobs = std::mem::take(&mut *queue.lock().unwrap_or_else(|e| e.into_inner()));
+        return jobs
+            .take_while(|_| Instant::now() < deadline)
+            .map(|job| {
+                let result = exchange_on(&job.path, &job.socket, &job.requests, deadline);
+                (job.index, result)
+            })
+            .collect();
+    }
+    let mut done = Vec::with_capacity(count);
+    while done.len() < count {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(result) => done.push(result),
+            // The deadline passed, or every thread ended.
+            Err(_) => break,
+        }
+    }
+    done
+}
+
+/// One exchange on the socket at `path` (`socket` as the plugin named
+/// it), over by `deadline`.
+fn exchange_on(
+    path: &Path,
+    socket: &str,
+    requests: &[String],
+    deadline: Instant,
+) -> Result<Vec<String>, wit_types::Error> {
+    let stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+        use std::io::ErrorKind;
+        let message = format!("connecting to {socket}: {e}");
+        match e.kind() {
+            // No socket file, or nothing listens on it.
+            ErrorKind::NotFound | ErrorKind::ConnectionRefused => {
+                wit_types::Error::NotFound(message)
+            }
+            _ => unavailable(message),
+        }
+    })?;
+    let left = || {
+        deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1))
+    };
+    let io_error = |doing: &str, e: std::io::Error| {
+        use std::io::ErrorKind;
+        if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
+            unavailable(format!("{doing} {socket}: no answer in time"))
+        } else {
+            unavailable(format!("{doing} {socket}: {e}"))
+        }
+    };
+    let mut writer = stream.try_clone().map_err(|e| unavailable(e.to_string()))?;
+    let mut reader = BufReader::new(stream);
+    let read_answer = |reader: &mut BufReader<std::os::unix::net::UnixStream>| {
+        loop {
+            reader
+                .get_ref()
+                .set_read_timeout(Some(left()))
+                .map_err(|e| unavailable(e.to_string()))?;
+            // One answer is a line of at most MAX_LINE bytes: a peer that
+            // never ends its line cannot grow the host.
+            let mut line = String::new();
+            let n = (&mut *reader)
+                .take(MAX_LINE as u64)
+                .read_line(&mut line)
+                .map_err(|e| io_error("reading", e))?;
+            if n >= MAX_LINE && !line.ends_with('\n') {
+                return Err(unavailable(format!(
+                    "{socket}: an answer over {MAX_LINE} bytes"
+                )));
+            }
+            if n == 0 {
+                return Err(unavailable(format!("{socket} closed the connection")));
+            }
+            let is_event = serde_json::from_str::<serde_json::Value>(&line)
+                .ok()
+                .is_some_and(|v| v.get("event").is_some());
+            if !is_event {
+                return Ok(line.trim_end().to_string());
+            }
+        }
+    };
+    // Every request is written at once, before the greeting is read: the
+    // peer answers them in order, and a busy QEMU, whose main loop runs
+    // when the scheduler gets to it, answers them all in one turn
+    // instead of one turn per request.
+    let mut batch = String::new();
+    for request in requests {
+        batch.push_str(request.trim_end());
+        batch.push('\n');
+    }
+    writer
+        .set_write_timeout(Some(left()))
+        .map_err(|e| unavailable(e.to_string()))?;
+    writer
+        .write_all(batch.as_bytes())
+        .map_err(|e| io_error("writing", e))?;
+    read_answer(&mut reader)?; // the greeting
+    requests.iter().map(|_| read_answer(&mut reader)).collect()
 }
 
 #[cfg(test)]
@@ -675,5 +851,185 @@ mod tests {
             err.contains("no group of the grant starts with it"),
             "{err}"
         );
+    }
+
+    /// A QMP peer on `path` for one connection: the greeting, then for
+    /// each request line (after `wait`, if given, has fired) an event and
+    /// the answer `{"return": {"from": name, "to": request}}`; `answered`
+    /// fires after the first answer. `hang`: greets nobody and answers
+    /// nothing, until the host hangs up.
+    fn peer(
+        path: &Path,
+        name: &str,
+        hang: bool,
+        wait: Option<std::sync::mpsc::Receiver<()>>,
+        answered: Option<std::sync::mpsc::Sender<()>>,
+    ) -> std::thread::JoinHandle<()> {
+        let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+        let name = name.to_string();
+        std::thread::spawn(move || {
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut writer = stream;
+            if hang {
+                // Reads what it is sent, until the host closes its end.
+                let _ = std::io::copy(&mut reader, &mut std::io::sink());
+                return;
+            }
+            if let Some(wait) = wait {
+                let _ = wait.recv();
+            }
+            let _ = writer.write_all(b"{\"QMP\": {}}\n");
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                let request = line.trim_end().to_string();
+                let answer = serde_json::json!({"return": {"from": name, "to": request}});
+                let _ = writer.write_all(format!("{{\"event\": \"X\"}}\n{answer}\n").as_bytes());
+                if let Some(answered) = &answered {
+                    let _ = answered.send(());
+                }
+                line.clear();
+            }
+        })
+    }
+
+    fn ask(socket: &Path, requests: &[&str]) -> wit::ExchangeRequest {
+        wit::ExchangeRequest {
+            socket: socket.display().to_string(),
+            requests: requests.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    fn from_and_to(answer: &str) -> (String, String) {
+        let v: serde_json::Value = serde_json::from_str(answer).unwrap();
+        (
+            v["return"]["from"].as_str().unwrap().to_string(),
+            v["return"]["to"].as_str().unwrap().to_string(),
+        )
+    }
+
+    #[test]
+    fn many_exchanges_overlap_and_answer_in_the_order_asked() {
+        let d = dirs();
+        let p = policy(&d.state, &d.images);
+        // The first peer answers only once the last one has: the call can
+        // end only if the exchanges overlap.
+        let (last_answered, first_may_answer) = std::sync::mpsc::channel();
+        let names = ["a", "b", "c", "d", "e"];
+        let mut peers = Vec::new();
+        let mut asked = Vec::new();
+        for name in names {
+            let path = d.state.join(format!("{name}.qmp"));
+            peers.push((path.clone(), name));
+            asked.push(ask(&path, &["qmp_capabilities", name]));
+        }
+        let mut first_wait = Some(first_may_answer);
+        let mut last_signal = Some(last_answered);
+        let handles: Vec<_> = peers
+            .iter()
+            .enumerate()
+            .map(|(i, (path, name))| {
+                let wait = if i == 0 { first_wait.take() } else { None };
+                let answered = if i == names.len() - 1 {
+                    last_signal.take()
+                } else {
+                    None
+                };
+                peer(path, name, false, wait, answered)
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let results = exchange_many(&p, asked, deadline, 30_000);
+        assert_eq!(results.len(), names.len());
+        for (result, name) in results.iter().zip(names) {
+            let answers = result.as_ref().unwrap();
+            assert_eq!(
+                answers.iter().map(|a| from_and_to(a)).collect::<Vec<_>>(),
+                [
+                    (name.to_string(), "qmp_capabilities".to_string()),
+                    (name.to_string(), name.to_string())
+                ]
+            );
+        }
+        for h in handles {
+            h.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_bad_socket_among_good_ones_fails_alone_with_its_kind() {
+        let d = dirs();
+        let p = policy(&d.state, &d.images);
+        let good = d.state.join("good.qmp");
+        let handle = peer(&good, "good", false, None, None);
+        // A socket file nobody listens on any more.
+        let stale = d.state.join("stale.qmp");
+        drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+        let missing = d.state.join("missing.qmp");
+        let outside = d.images.join("elsewhere.qmp");
+        let asked = vec![
+            ask(&stale, &["x"]),
+            ask(&good, &["x"]),
+            ask(&missing, &["x"]),
+            ask(&outside, &["x"]),
+            ask(Path::new("/etc/passwd"), &["x"]),
+        ];
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let results = exchange_many(&p, asked, deadline, 30_000);
+        assert!(
+            matches!(&results[0], Err(wit_types::Error::NotFound(m)) if m.contains("stale.qmp")),
+            "{:?}",
+            results[0]
+        );
+        assert_eq!(from_and_to(&results[1].as_ref().unwrap()[0]).0, "good");
+        assert!(
+            matches!(&results[2], Err(wit_types::Error::NotFound(m)) if m.contains("missing.qmp")),
+            "{:?}",
+            results[2]
+        );
+        // Outside the granted directories: refused, whether it exists or
+        // not, and never connected to.
+        assert!(
+            matches!(&results[3], Err(wit_types::Error::Denied(_))),
+            "{:?}",
+            results[3]
+        );
+        assert!(
+            matches!(&results[4], Err(wit_types::Error::Denied(_))),
+            "{:?}",
+            results[4]
+        );
+        handle.join().unwrap();
+    }
+
+    #[test]
+    fn a_peer_that_never_answers_fails_at_the_call_deadline_and_the_others_answer() {
+        let d = dirs();
+        let p = policy(&d.state, &d.images);
+        let hung = d.state.join("hung.qmp");
+        let good = d.state.join("good.qmp");
+        let handles = [
+            peer(&hung, "hung", true, None, None),
+            peer(&good, "good", false, None, None),
+        ];
+        let deadline = Instant::now() + Duration::from_millis(1500);
+        let results = exchange_many(
+            &p,
+            vec![ask(&hung, &["x"]), ask(&good, &["x"])],
+            deadline,
+            1500,
+        );
+        assert!(
+            matches!(&results[0], Err(wit_types::Error::Unavailable(m)) if m.contains("hung.qmp")),
+            "{:?}",
+            results[0]
+        );
+        assert_eq!(from_and_to(&results[1].as_ref().unwrap()[0]).0, "good");
+        // The host hung up on the silent peer: its thread ends.
+        for h in handles {
+            h.join().unwrap();
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! What a plugin's store holds: its WASI context (no files, no env, no
-//! sockets), its outbound-HTTP policy, its memory cap, and the host
-//! imports (`flotilla:host/log`, `flotilla:host/config`).
+//! sockets) when the component imports WASI, its outbound-HTTP policy, its
+//! memory cap, and the host imports (`flotilla:host/log`,
+//! `flotilla:host/config`).
 
 use super::bindings::{config, log, types};
 use super::capability::default_port;
@@ -19,13 +20,15 @@ const STDERR_CAPACITY: usize = 64 * 1024;
 
 pub struct PluginState {
     pub kind: PluginKind,
-    wasi: WasiCtx,
+    /// `None` for a component that imports no `wasi:` interface (the
+    /// built-in policies): building a WASI context (random generators,
+    /// clocks, a stderr buffer) and dropping it again was a measurable part
+    /// of every fresh-instance evaluation, for imports it can never call.
+    wasi: Option<Box<Wasi>>,
     table: ResourceTable,
-    http: WasiHttpCtx,
     /// With the grant in force ([`PluginState::terms`]).
     pub outbound: Outbound,
     pub memory: MemoryCap,
-    pub stderr: MemoryOutputPipe,
     /// The last panic message the guest logged at error level during the
     /// call under way. A plugin built without WASI has no stderr: the
     /// SDK's panic hook sends the message through the log instead, and it
@@ -37,15 +40,21 @@ pub struct PluginState {
     pub(crate) network_scope: Option<crate::registry::Scope>,
 }
 
-impl PluginState {
-    /// A store's state under `terms`: its memory cap, the directories it
-    /// may open, what it may reach.
-    pub(crate) fn new(kind: PluginKind, terms: Arc<Terms>) -> PluginState {
+/// The WASI side of a store: its context, wasi:http's, and the captured
+/// stderr.
+struct Wasi {
+    ctx: WasiCtx,
+    http: WasiHttpCtx,
+    stderr: MemoryOutputPipe,
+}
+
+impl Wasi {
+    /// Deny by default: no preopened directories but the granted ones, no
+    /// environment, no arguments, no sockets. Only stderr is captured.
+    fn new(terms: &Terms) -> Wasi {
         let exec = &terms.exec;
         let plugin = &terms.plugin;
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
-        // Deny by default: no preopened directories, no environment, no
-        // arguments, no sockets. Only stderr is captured.
         let mut wasi = wasmtime_wasi::WasiCtxBuilder::new();
         wasi.stderr(stderr.clone())
             .allow_tcp(false)
@@ -68,12 +77,23 @@ impl PluginState {
                 tracing::warn!(plugin = %plugin, dir = %path, "granted directory not opened: {e:#}");
             }
         }
-        let wasi = wasi.build();
+        Wasi {
+            ctx: wasi.build(),
+            http: WasiHttpCtx::new(),
+            stderr,
+        }
+    }
+}
+
+impl PluginState {
+    /// A store's state under `terms`: its memory cap, the directories it
+    /// may open, what it may reach. `wasi`: whether the component imports
+    /// any `wasi:` interface (decided once, when it was loaded).
+    pub(crate) fn new(kind: PluginKind, terms: Arc<Terms>, wasi: bool) -> PluginState {
         PluginState {
             kind,
-            wasi,
+            wasi: wasi.then(|| Box::new(Wasi::new(&terms))),
             table: ResourceTable::new(),
-            http: WasiHttpCtx::new(),
             memory: MemoryCap::new(terms.limits.memory_bytes),
             outbound: Outbound {
                 terms,
@@ -81,10 +101,24 @@ impl PluginState {
                 deadline: None,
                 client: None,
             },
-            stderr,
             logged_panic: None,
             network_scope: None,
         }
+    }
+
+    /// How many bytes the guest has written to stderr so far (0 without
+    /// WASI).
+    pub(crate) fn stderr_len(&self) -> usize {
+        self.wasi.as_ref().map_or(0, |w| w.stderr.contents().len())
+    }
+
+    /// What the guest wrote to stderr after the first `from` bytes.
+    pub(crate) fn stderr_since(&self, from: usize) -> String {
+        let Some(wasi) = &self.wasi else {
+            return String::new();
+        };
+        let contents = wasi.stderr.contents();
+        String::from_utf8_lossy(contents.get(from..).unwrap_or_default()).into_owned()
     }
 }
 
@@ -101,10 +135,19 @@ impl PluginState {
     }
 }
 
+/// A store's WASI side, made now if it has none. A component that imports
+/// no WASI never calls here (its imports are known from when it was
+/// loaded); should one ever, it gets the same deny-by-default context rather
+/// than a host panic.
+fn wasi_of<'a>(wasi: &'a mut Option<Box<Wasi>>, terms: &Terms) -> &'a mut Wasi {
+    wasi.get_or_insert_with(|| Box::new(Wasi::new(terms)))
+}
+
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let wasi = wasi_of(&mut self.wasi, &self.outbound.terms);
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: &mut wasi.ctx,
             table: &mut self.table,
         }
     }
@@ -112,8 +155,9 @@ impl WasiView for PluginState {
 
 impl WasiHttpView for PluginState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
+        let wasi = wasi_of(&mut self.wasi, &self.outbound.terms);
         WasiHttpCtxView {
-            ctx: &mut self.http,
+            ctx: &mut wasi.http,
             table: &mut self.table,
             hooks: &mut self.outbound,
         }

@@ -94,3 +94,37 @@ pub fn exchange(socket: &str, requests: &[String], timeout_ms: u32) -> Result<Ve
         Err(native())
     }
 }
+
+/// One exchange of [`exchange_many`]: a unix socket and the requests to
+/// send on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    pub socket: String,
+    pub requests: Vec<String>,
+}
+
+/// Several exchanges, made by the host at the same time, each as
+/// [`exchange`] makes it: one result per exchange, in the order asked,
+/// the whole call within `timeout_ms` (an exchange not over by then is
+/// `unavailable`).
+pub fn exchange_many(exchanges: &[Exchange], timeout_ms: u32) -> Vec<Result<Vec<String>, Error>> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let asked: Vec<host::ExchangeRequest> = exchanges
+            .iter()
+            .map(|e| host::ExchangeRequest {
+                socket: e.socket.clone(),
+                requests: e.requests.clone(),
+            })
+            .collect();
+        host::exchange_many(&asked, timeout_ms)
+            .into_iter()
+            .map(|r| r.map_err(Into::into))
+            .collect()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = timeout_ms;
+        exchanges.iter().map(|_| Err(native())).collect()
+    }
+}

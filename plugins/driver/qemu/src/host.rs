@@ -3,7 +3,7 @@
 //! tests against a fake QEMU; the plugin uses [`SdkHost`].
 
 use flotilla_plugin_sdk::driver::Error;
-use flotilla_plugin_sdk::process::{self, Finished, Stats};
+use flotilla_plugin_sdk::process::{self, Exchange, Finished, Stats};
 
 pub trait Host {
     fn spawn(&mut self, program: &str, args: &[String]) -> Result<u32, Error>;
@@ -16,6 +16,13 @@ pub trait Host {
         requests: &[String],
         timeout_ms: u32,
     ) -> Result<Vec<String>, Error>;
+    /// Several exchanges at once (a poll's): one result each, in order,
+    /// the whole call within `timeout_ms`.
+    fn exchange_many(
+        &mut self,
+        exchanges: &[Exchange],
+        timeout_ms: u32,
+    ) -> Vec<Result<Vec<String>, Error>>;
     fn config(&self, key: &str) -> Option<String>;
     /// Wall-clock time, ms since the Unix epoch.
     fn now_ms(&self) -> u64;
@@ -50,6 +57,14 @@ impl Host for SdkHost {
         timeout_ms: u32,
     ) -> Result<Vec<String>, Error> {
         process::exchange(socket, requests, timeout_ms)
+    }
+
+    fn exchange_many(
+        &mut self,
+        exchanges: &[Exchange],
+        timeout_ms: u32,
+    ) -> Vec<Result<Vec<String>, Error>> {
+        process::exchange_many(exchanges, timeout_ms)
     }
 
     fn config(&self, key: &str) -> Option<String> {

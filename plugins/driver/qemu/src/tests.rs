@@ -6,7 +6,7 @@ use crate::driver::QemuDriver;
 use crate::host::Host;
 use crate::store::tests::TempDir;
 use flotilla_plugin_sdk::driver::*;
-use flotilla_plugin_sdk::process::{Finished, Stats};
+use flotilla_plugin_sdk::process::{Exchange, Finished, Stats};
 use serde_json::{Value, json};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -40,6 +40,8 @@ struct World {
     deaf_guest: bool,
     /// QMP of this socket never answers.
     hung_socket: Option<String>,
+    /// The sockets of each `exchange-many` call, in order.
+    exchange_many_calls: Vec<Vec<String>>,
 }
 
 #[derive(Clone, Default)]
@@ -198,7 +200,7 @@ impl Host for FakeHost {
             .find(|(_, p)| p.alive && p.socket == socket)
             .map(|(pid, _)| *pid)
         else {
-            return Err(Error::Unavailable(format!(
+            return Err(Error::NotFound(format!(
                 "connecting to {socket}: Connection refused (os error 111)"
             )));
         };
@@ -251,6 +253,20 @@ impl Host for FakeHost {
             answers.push(answer.to_string());
         }
         Ok(answers)
+    }
+
+    fn exchange_many(
+        &mut self,
+        exchanges: &[Exchange],
+        timeout_ms: u32,
+    ) -> Vec<Result<Vec<String>, Error>> {
+        self.w()
+            .exchange_many_calls
+            .push(exchanges.iter().map(|e| e.socket.clone()).collect());
+        exchanges
+            .iter()
+            .map(|e| self.exchange(&e.socket, &e.requests, timeout_ms))
+            .collect()
     }
 
     fn config(&self, key: &str) -> Option<String> {
@@ -730,6 +746,51 @@ fn one_vm_whose_qmp_hangs_does_not_fail_the_others() {
     assert_eq!(polled[0].state, VmState::Unknown);
     assert!(polled[0].reason.as_deref().unwrap().starts_with("QMP:"));
     assert_eq!(polled[1].state, VmState::Running);
+}
+
+#[test]
+fn a_poll_asks_every_running_qemu_in_one_exchange_many_and_keeps_the_order() {
+    let (dir, host, mut d) = setup();
+    let ids: Vec<String> = (0..5)
+        .map(|i| d.create(spec(&format!("m{i}"), basic(), i == 2)).unwrap())
+        .collect();
+    // One QEMU gone, one never made: their processes say enough.
+    let gone = ids[3].clone();
+    let pid = host
+        .w()
+        .procs
+        .iter()
+        .find(|(_, p)| p.socket.contains(&format!("/{gone}/")))
+        .map(|(pid, _)| *pid)
+        .unwrap();
+    host.w().procs.get_mut(&pid).unwrap().alive = false;
+    host.w().exchange_many_calls.clear();
+    let mut asked = ids.clone();
+    asked.push("q404".into());
+    let polled = d.poll(asked.clone()).unwrap();
+    let got: Vec<(String, VmState)> = polled.iter().map(|s| (s.id.clone(), s.state)).collect();
+    use VmState::*;
+    assert_eq!(
+        got,
+        [
+            (ids[0].clone(), Running),
+            (ids[1].clone(), Running),
+            (ids[2].clone(), Hold),
+            (ids[3].clone(), Failed),
+            (ids[4].clone(), Running),
+            ("q404".into(), Done),
+        ]
+    );
+    let socket = |id: &str| format!("{}/vms/{id}/qmp.sock", dir.0);
+    assert_eq!(
+        host.w().exchange_many_calls,
+        [vec![
+            socket(&ids[0]),
+            socket(&ids[1]),
+            socket(&ids[2]),
+            socket(&ids[4])
+        ]]
+    );
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! QMP exchanges with a VM's QEMU, through the host's `exchange` call:
 //! every action, start, stop and poll talks to QEMU this way. The pure
 //! protocol (request lines, answers, run states) is [`crate::qmp`]; this
-//! adds the negotiation, the host's errors read as "no QEMU listens", and
-//! `query-status`.
+//! adds the negotiation, the host's `not-found` read as "no QEMU listens",
+//! and `query-status` (a poll asks it of every VM in one `exchange-many`).
 
 use super::QemuDriver;
 use crate::args;
@@ -37,36 +37,8 @@ impl<H: Host> QemuDriver<H> {
         commands: &[String],
         timeout_ms: u32,
     ) -> Result<Vec<Reply>, QmpFailure> {
-        let mut requests = Vec::with_capacity(commands.len() + 1);
-        requests.push(qmp::capabilities());
-        requests.extend(commands.iter().cloned());
-        let answers = self
-            .host
-            .exchange(socket, &requests, timeout_ms)
-            .map_err(|e| match e {
-                Error::Unavailable(m) if m.starts_with("connecting to") => {
-                    QmpFailure::NotListening(m)
-                }
-                e => QmpFailure::Failed(e),
-            })?;
-        if answers.len() != requests.len() {
-            return Err(QmpFailure::Failed(Error::Other(format!(
-                "QMP answered {} of {} requests",
-                answers.len(),
-                requests.len()
-            ))));
-        }
-        let mut replies = answers
-            .iter()
-            .map(|a| qmp::parse_reply(a))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| QmpFailure::Failed(Error::Other(e.to_string())))?;
-        if let Reply::Error { class, desc } = replies.remove(0) {
-            return Err(QmpFailure::Failed(Error::Other(format!(
-                "QMP qmp_capabilities: {class}: {desc}"
-            ))));
-        }
-        Ok(replies)
+        let requests = requests(commands);
+        replies(&requests, self.host.exchange(socket, &requests, timeout_ms))
     }
 
     /// QEMU's run state (`running`, `paused`, `shutdown`, …).
@@ -77,12 +49,55 @@ impl<H: Host> QemuDriver<H> {
         timeout_ms: u32,
     ) -> Result<String, QmpFailure> {
         let socket = args::qmp_socket(&store.vm_dir(&rec.id));
-        let replies = self.qmp(&socket, &[qmp::command("query-status")], timeout_ms)?;
-        replies
-            .first()
-            .ok_or_else(|| QmpFailure::Failed(Error::Other("no answer to query-status".into())))
-            .and_then(|r| {
-                qmp::run_state(r).map_err(|e| QmpFailure::Failed(Error::Other(e.to_string())))
-            })
+        status_of(self.qmp(&socket, &[qmp::command("query-status")], timeout_ms))
     }
+}
+
+/// The negotiation, then `commands`.
+pub(super) fn requests(commands: &[String]) -> Vec<String> {
+    let mut requests = Vec::with_capacity(commands.len() + 1);
+    requests.push(qmp::capabilities());
+    requests.extend(commands.iter().cloned());
+    requests
+}
+
+/// The replies to `commands` from what an exchange of
+/// [`requests`]`(commands)` brought: the host says `not-found` when no
+/// socket is there or nothing listens on it.
+pub(super) fn replies(
+    requests: &[String],
+    answers: Result<Vec<String>, Error>,
+) -> Result<Vec<Reply>, QmpFailure> {
+    let answers = answers.map_err(|e| match e {
+        Error::NotFound(m) => QmpFailure::NotListening(m),
+        e => QmpFailure::Failed(e),
+    })?;
+    if answers.len() != requests.len() {
+        return Err(QmpFailure::Failed(Error::Other(format!(
+            "QMP answered {} of {} requests",
+            answers.len(),
+            requests.len()
+        ))));
+    }
+    let mut replies = answers
+        .iter()
+        .map(|a| qmp::parse_reply(a))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| QmpFailure::Failed(Error::Other(e.to_string())))?;
+    if let Reply::Error { class, desc } = replies.remove(0) {
+        return Err(QmpFailure::Failed(Error::Other(format!(
+            "QMP qmp_capabilities: {class}: {desc}"
+        ))));
+    }
+    Ok(replies)
+}
+
+/// `query-status`'s run state from its replies.
+pub(super) fn status_of(replies: Result<Vec<Reply>, QmpFailure>) -> Result<String, QmpFailure> {
+    replies?
+        .first()
+        .ok_or_else(|| QmpFailure::Failed(Error::Other("no answer to query-status".into())))
+        .and_then(|r| {
+            qmp::run_state(r).map_err(|e| QmpFailure::Failed(Error::Other(e.to_string())))
+        })
 }

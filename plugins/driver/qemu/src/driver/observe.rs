@@ -6,17 +6,21 @@
 
 use super::QemuDriver;
 use super::create::CREATE_STALL_MS;
-use super::exchange::QmpFailure;
+use super::exchange::{self, QmpFailure};
 use super::supervise::{Proc, STARTUP_GRACE_MS};
+use crate::args;
 use crate::host::Host;
 use crate::monitor::{Sample, cpu_percent};
 use crate::qmp;
 use crate::store::{Store, VmRecord};
 use flotilla_plugin_sdk::driver::{Error, ManagedVm, Metric, VmState, VmStatus};
 use flotilla_plugin_sdk::log;
+use flotilla_plugin_sdk::process::Exchange;
 
-/// QMP for one VM of a poll (a poll asks every VM in turn).
+/// QMP for a poll's VMs, all asked at once: what one VM had when they
+/// were asked in turn, and a little more per VM.
 const POLL_QMP_TIMEOUT_MS: u32 = 2_000;
+const POLL_QMP_PER_VM_MS: u64 = 20;
 /// A poll stops asking QMP after this (a driver call has 30 s by default);
 /// the VMs left are UNKNOWN.
 const POLL_BUDGET_MS: u64 = 20_000;
@@ -30,6 +34,13 @@ fn status(id: &str, state: VmState, reason: Option<String>) -> VmStatus {
         user_attributes: Vec::new(),
         reason,
     }
+}
+
+/// A VM observed as far as its process: done, or its QEMU runs and QMP
+/// must say the rest.
+enum Step {
+    Done(VmStatus),
+    Qmp(Box<VmRecord>, Vec<Metric>),
 }
 
 impl<H: Host> QemuDriver<H> {
@@ -46,25 +57,26 @@ impl<H: Host> QemuDriver<H> {
         ]
     }
 
-    /// The state of one VM, advancing a terminate under way and reaping a
-    /// guest that powered itself off.
-    fn observe(&mut self, store: &Store, id: &str, monitor: bool) -> VmStatus {
+    /// How far one VM can be observed without QMP: its status, or its
+    /// record and monitoring when its QEMU runs and QMP must say the rest
+    /// (see [`QemuDriver::observe_many`]).
+    fn observe_process(&mut self, store: &Store, id: &str, monitor: bool) -> Step {
         let mut rec = match store.load(id) {
             Ok(Some(rec)) => rec,
             Ok(None) => {
-                return status(
+                return Step::Done(status(
                     id,
                     VmState::Done,
                     Some(format!("VM {id} is not a VM of the qemu driver")),
-                );
+                ));
             }
-            Err(e) => return status(id, VmState::Unknown, Some(e.to_string())),
+            Err(e) => return Step::Done(status(id, VmState::Unknown, Some(e.to_string()))),
         };
         if rec.terminated {
-            return status(id, VmState::Done, Some("terminated".into()));
+            return Step::Done(status(id, VmState::Done, Some("terminated".into())));
         }
         let now = self.now();
-        match self.process(&rec) {
+        Step::Done(match self.process(&rec) {
             Proc::NotStarted if now >= rec.created_ms.saturating_add(CREATE_STALL_MS) => status(
                 id,
                 VmState::Failed,
@@ -83,33 +95,107 @@ impl<H: Host> QemuDriver<H> {
                 } else {
                     Vec::new()
                 };
-                let mut s = match self.query_status(store, &rec, POLL_QMP_TIMEOUT_MS) {
-                    Err(QmpFailure::NotListening(_))
-                        if now < rec.started_ms.saturating_add(STARTUP_GRACE_MS) =>
-                    {
-                        status(id, VmState::Pending, Some("QEMU is starting".into()))
-                    }
-                    Err(QmpFailure::NotListening(m)) => {
-                        let note = format!(
-                            "nothing answers on the VM's QMP socket ({m}); pid {} is not its QEMU",
-                            rec.pid.unwrap_or(0)
-                        );
-                        self.observe_gone(store, &mut rec, Some(note))
-                    }
-                    Err(QmpFailure::Failed(e)) => {
-                        status(id, VmState::Unknown, Some(format!("QMP: {e}")))
-                    }
-                    Ok(run_state) => self.observe_running(store, &mut rec, &run_state),
-                };
-                if matches!(
-                    s.state,
-                    VmState::Running | VmState::Hold | VmState::Suspended | VmState::Unknown
-                ) {
-                    s.monitoring = monitoring;
-                }
-                s
+                return Step::Qmp(Box::new(rec), monitoring);
             }
+        })
+    }
+
+    /// The state of a VM whose QEMU runs, from what `query-status` brought,
+    /// advancing a terminate under way and reaping a guest that powered
+    /// itself off.
+    fn observe_answer(
+        &mut self,
+        store: &Store,
+        mut rec: VmRecord,
+        monitoring: Vec<Metric>,
+        run_state: Result<String, QmpFailure>,
+    ) -> VmStatus {
+        let now = self.now();
+        let id = rec.id.clone();
+        let mut s = match run_state {
+            Err(QmpFailure::NotListening(_))
+                if now < rec.started_ms.saturating_add(STARTUP_GRACE_MS) =>
+            {
+                status(&id, VmState::Pending, Some("QEMU is starting".into()))
+            }
+            Err(QmpFailure::NotListening(m)) => {
+                let note = format!(
+                    "nothing answers on the VM's QMP socket ({m}); pid {} is not its QEMU",
+                    rec.pid.unwrap_or(0)
+                );
+                self.observe_gone(store, &mut rec, Some(note))
+            }
+            Err(QmpFailure::Failed(e)) => status(&id, VmState::Unknown, Some(format!("QMP: {e}"))),
+            Ok(run_state) => self.observe_running(store, &mut rec, &run_state),
+        };
+        if matches!(
+            s.state,
+            VmState::Running | VmState::Hold | VmState::Suspended | VmState::Unknown
+        ) {
+            s.monitoring = monitoring;
         }
+        s
+    }
+
+    /// The state of each VM of `ids`, in order: their processes one after
+    /// another, then every running QEMU's `query-status` in one
+    /// `exchange-many`, so the round trips overlap (a QEMU answers when its
+    /// main loop is next scheduled, which with many VMs on few cores takes
+    /// a while each). VMs past the poll's budget are UNKNOWN.
+    fn observe_many(&mut self, store: &Store, ids: &[String], monitor: bool) -> Vec<VmStatus> {
+        let deadline = self.now().saturating_add(POLL_BUDGET_MS);
+        let mut steps: Vec<Step> = Vec::with_capacity(ids.len());
+        for id in ids {
+            steps.push(if self.now() >= deadline {
+                Step::Done(status(
+                    id,
+                    VmState::Unknown,
+                    Some("not polled: this poll ran out of time on other VMs".into()),
+                ))
+            } else {
+                self.observe_process(store, id, monitor)
+            });
+        }
+        let requests = exchange::requests(&[qmp::command("query-status")]);
+        let asked: Vec<Exchange> = steps
+            .iter()
+            .filter_map(|step| match step {
+                Step::Qmp(rec, _) => Some(Exchange {
+                    socket: args::qmp_socket(&store.vm_dir(&rec.id)),
+                    requests: requests.clone(),
+                }),
+                Step::Done(_) => None,
+            })
+            .collect();
+        let mut answers = if asked.is_empty() {
+            Vec::new()
+        } else {
+            // As long as one VM's exchange had before, and a little more
+            // per VM for the host's threads to get through them all,
+            // within what is left of the budget.
+            let per_vm = POLL_QMP_PER_VM_MS.saturating_mul(asked.len() as u64);
+            let timeout = (u64::from(POLL_QMP_TIMEOUT_MS) + per_vm)
+                .min(deadline.saturating_sub(self.now()))
+                .max(1);
+            self.host
+                .exchange_many(&asked, u32::try_from(timeout).unwrap_or(u32::MAX))
+        }
+        .into_iter();
+        steps
+            .into_iter()
+            .map(|step| match step {
+                Step::Done(s) => s,
+                Step::Qmp(rec, monitoring) => {
+                    let answer = answers.next().unwrap_or_else(|| {
+                        Err(Error::Other(
+                            "the host answered fewer exchanges than asked".into(),
+                        ))
+                    });
+                    let run_state = exchange::status_of(exchange::replies(&requests, answer));
+                    self.observe_answer(store, *rec, monitoring, run_state)
+                }
+            })
+            .collect()
     }
 
     /// A VM whose QEMU is not running.
@@ -193,21 +279,7 @@ impl<H: Host> QemuDriver<H> {
     pub(super) fn poll_vms(&mut self, vm_ids: Vec<String>) -> Result<Vec<VmStatus>, Error> {
         let settings = self.settings()?;
         let store = Store::new(&settings.state_dir);
-        let deadline = self.now().saturating_add(POLL_BUDGET_MS);
-        Ok(vm_ids
-            .iter()
-            .map(|id| {
-                if self.now() >= deadline {
-                    status(
-                        id,
-                        VmState::Unknown,
-                        Some("not polled: this poll ran out of time on other VMs".into()),
-                    )
-                } else {
-                    self.observe(&store, id, true)
-                }
-            })
-            .collect())
+        Ok(self.observe_many(&store, &vm_ids, true))
     }
 
     /// Every VM in the state directory that is not terminated.
@@ -215,34 +287,28 @@ impl<H: Host> QemuDriver<H> {
         let settings = self.settings()?;
         let store = Store::new(&settings.state_dir);
         store.check_reachable()?;
-        let deadline = self.now().saturating_add(POLL_BUDGET_MS);
-        let mut vms = Vec::new();
+        let mut records = Vec::new();
         for id in store.ids()? {
-            let rec = match store.load(&id) {
-                Ok(Some(rec)) if !rec.terminated => rec,
+            match store.load(&id) {
+                Ok(Some(rec)) if !rec.terminated => records.push(rec),
                 Ok(_) => continue,
-                Err(e) => {
-                    log::warn(&format!("VM {id}: {e}"));
-                    continue;
-                }
-            };
-            let state = if self.now() < deadline {
-                self.observe(&store, &id, false).state
-            } else {
-                VmState::Unknown
-            };
-            if state == VmState::Done {
-                continue;
+                Err(e) => log::warn(&format!("VM {id}: {e}")),
             }
-            vms.push(ManagedVm {
+        }
+        let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+        let states = self.observe_many(&store, &ids, false);
+        Ok(records
+            .into_iter()
+            .zip(states)
+            .filter(|(_, s)| s.state != VmState::Done)
+            .map(|(rec, s)| ManagedVm {
                 id: rec.id,
                 operation_id: rec.operation_id,
                 name: rec.name,
                 service_id: rec.service_id,
                 role_name: rec.role_name,
-                state,
-            });
-        }
-        Ok(vms)
+                state: s.state,
+            })
+            .collect())
     }
 }
