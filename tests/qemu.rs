@@ -878,8 +878,8 @@ fn vms_on_a_bridged_network_reach_each_other_by_their_nics_and_still_report_thro
 
 /// The example application, `examples/templates/routed-app.json`.
 fn routed_app() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/templates/routed-app.json");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/templates/routed-app.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -959,9 +959,13 @@ fn fetch_http(ip: &str, port: u16, limit: u64) -> Option<String> {
             Ok(text)
         })();
         match attempt {
-            Ok(text) if text.contains("\r\n\r\n") => {
-                Some(text.split("\r\n\r\n").nth(1).unwrap_or_default().trim().to_string())
-            }
+            Ok(text) if text.contains("\r\n\r\n") => Some(
+                text.split("\r\n\r\n")
+                    .nth(1)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
+            ),
             _ => {
                 std::thread::sleep(Duration::from_secs(1));
                 None
@@ -981,8 +985,13 @@ fn leases_of(f: &Flotilla, vnet: &str) -> Vec<Value> {
 
 /// The first IP of the first NIC of `role`'s first VM, as OneGate shows it.
 fn nic_ip(og: u16, f: &Flotilla, vm: &str, role: &str) -> String {
-    let Some((200, text)) = http(og, "GET", "/service", &[("x-onegate-token", token(f, vm))], "")
-    else {
+    let Some((200, text)) = http(
+        og,
+        "GET",
+        "/service",
+        &[("x-onegate-token", token(f, vm))],
+        "",
+    ) else {
         panic!("OneGate did not answer");
     };
     let seen: Value = serde_json::from_str(&text).unwrap();
@@ -998,6 +1007,40 @@ fn nic_ip(og: u16, f: &Flotilla, vm: &str, role: &str) -> String {
             first["IP"].as_str().map(str::to_string)
         })
         .unwrap_or_else(|| panic!("no address for role {role}: {text}"))
+}
+
+/// The devices the example's plumbing made (prefixes `fb` and `fv`).
+fn plumbed() -> Vec<String> {
+    let mut d = devices_named("fb");
+    d.extend(devices_named("fv"));
+    d
+}
+
+/// Delete `services` and wait until no QEMU, plumbing device or lease of
+/// `networks` is left (`when` names the step in a failure).
+fn delete_leaving_nothing(
+    f: &Flotilla,
+    reaper: &Reaper,
+    services: &[u64],
+    networks: &[String],
+    when: &str,
+) {
+    for service in services {
+        let (status, b) = f.call("DELETE", &format!("/service/{service}"), Value::Null);
+        assert!(status < 300, "{when}: {b}");
+    }
+    wait_for(Duration::from_secs(180), || {
+        reaper.qemus().is_empty().then_some(())
+    })
+    .unwrap_or_else(|| panic!("QEMU left after {when}"));
+    wait_for(Duration::from_secs(60), || {
+        plumbed().is_empty().then_some(())
+    })
+    .unwrap_or_else(|| panic!("devices left after {when}: {:?}", plumbed()));
+    for vnet in networks {
+        let left = leases_of(f, vnet);
+        assert!(left.is_empty(), "network {vnet} after {when}: {left:?}");
+    }
 }
 
 #[test]
@@ -1019,11 +1062,7 @@ fn the_example_application_deploys_on_real_networks_routes_scales_isolates_and_l
         let private = plumbed_network(&f, "private", "vxlan", "10.1.0.10");
         let other = plumbed_network(&f, "other", "bridge", "10.2.0.10");
         let networks = json!([{"Public": {"id": public}}, {"Private": {"id": private}}]);
-        let plumbed = || {
-            let mut d = devices_named("fb");
-            d.extend(devices_named("fv"));
-            d
-        };
+        let networks_made = [public.clone(), private.clone(), other.clone()];
 
         // Instantiate → every web VM fetched db's value.
         let started = std::time::Instant::now();
@@ -1054,7 +1093,13 @@ fn the_example_application_deploys_on_real_networks_routes_scales_isolates_and_l
             .and_then(|r| r["vrouter_ips"][0]["VROUTER_IP"].as_str())
             .unwrap_or_else(|| panic!("no floating IP: {body}"))
             .to_string();
-        common::netns::ip(&["addr", "add", "172.16.0.250/24", "dev", &format!("fbbr{public}")]);
+        common::netns::ip(&[
+            "addr",
+            "add",
+            "172.16.0.250/24",
+            "dev",
+            &format!("fbbr{public}"),
+        ]);
         let answer = fetch_http(&floating, 80, 120);
         let through_router = started.elapsed();
         assert_eq!(
@@ -1091,10 +1136,16 @@ fn the_example_application_deploys_on_real_networks_routes_scales_isolates_and_l
         let probe = vms_of(&probe_body, "probe")[0].clone();
         let said = wait_reported(og, &f, &probe, "probe", "REACHED", 180);
         assert!(
-            said["MY_ADDRESS"].as_str().unwrap_or_default().starts_with("10.2.0."),
+            said["MY_ADDRESS"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("10.2.0."),
             "the probe has its own network's address: {said}"
         );
-        assert_eq!(said["REACHED"], "nothing", "db is not reachable from another network");
+        assert_eq!(
+            said["REACHED"], "nothing",
+            "db is not reachable from another network"
+        );
 
         // A kill -9 of the server, then a restart: the service is as it was.
         f.restart();
@@ -1102,17 +1153,7 @@ fn the_example_application_deploys_on_real_networks_routes_scales_isolates_and_l
         assert_eq!(fetch_http(&floating, 80, 60).as_deref(), Some("42"));
 
         // Deleted: no QEMU, device or lease left.
-        for service in [id, intruder] {
-            let (status, b) = f.call("DELETE", &format!("/service/{service}"), Value::Null);
-            assert!(status < 300, "{b}");
-        }
-        wait_for(Duration::from_secs(180), || reaper.qemus().is_empty().then_some(()))
-            .expect("no QEMU left");
-        wait_for(Duration::from_secs(60), || plumbed().is_empty().then_some(()))
-            .unwrap_or_else(|| panic!("devices left: {:?}", plumbed()));
-        for vnet in [&public, &private, &other] {
-            assert!(leases_of(&f, vnet).is_empty(), "network {vnet}: {:?}", leases_of(&f, vnet));
-        }
+        delete_leaving_nothing(&f, &reaper, &[id, intruder], &networks_made, "the delete");
 
         // Killed mid-deploy: once db runs, before web does.
         let again = instantiate(&f, routed_app(), networks);
@@ -1120,19 +1161,13 @@ fn the_example_application_deploys_on_real_networks_routes_scales_isolates_and_l
             b["roles"][0]["state"] == 2 && !vms_of(b, "db").is_empty()
         });
         f.restart();
-        let body = f.wait_body(again, "RUNNING after a kill mid-deploy", 420, |b| b["state"] == 2);
+        let body = f.wait_body(again, "RUNNING after a kill mid-deploy", 420, |b| {
+            b["state"] == 2
+        });
         let web = vms_of(&body, "web");
         let fetched = all_reported(og, &f, &web[0], "web", "FETCHED", 2, 180);
         assert!(fetched.iter().all(|v| v == "42"), "{fetched:?}");
-        let (status, b) = f.call("DELETE", &format!("/service/{again}"), Value::Null);
-        assert!(status < 300, "{b}");
-        wait_for(Duration::from_secs(180), || reaper.qemus().is_empty().then_some(()))
-            .expect("no QEMU left after the second delete");
-        wait_for(Duration::from_secs(60), || plumbed().is_empty().then_some(()))
-            .unwrap_or_else(|| panic!("devices left after the second delete: {:?}", plumbed()));
-        for vnet in [&public, &private, &other] {
-            assert!(leases_of(&f, vnet).is_empty(), "network {vnet}: {:?}", leases_of(&f, vnet));
-        }
+        delete_leaving_nothing(&f, &reaper, &[again], &networks_made, "the second delete");
         println!(
             "routed-app (TCG): instantiate to RUNNING {:.1} s, to every web VM's FETCHED {:.1} s, \
              to the first answer through the floating IP {:.1} s",

@@ -211,7 +211,9 @@ mod tests {
                         "SCRIPT": "v=$(nc \"$DB\" 7000); i=$((i + 1)); echo $v $ETH0_IP $NIC[IP] $ $",
                         "UNKNOWN": "$NOPE"}
         });
-        let Value::Object(map) = &mut t else { unreachable!() };
+        let Value::Object(map) = &mut t else {
+            unreachable!()
+        };
         substitute_context(map);
         let c = &t["CONTEXT"];
         assert_eq!(c["DB_VALUE"], "42");
