@@ -16,7 +16,8 @@
 #   REST example, which a test walks), qemu-system-x86, qemu-utils,
 #   socat and cpio (real VMs in tests/qemu.rs; the test builds the guest
 #   image from Debian packages with `apt-get download`, which needs the
-#   package lists);
+#   package lists), iproute2 (`ip`: the real-network tests make bridges,
+#   taps and VXLAN devices in network namespaces of their own, as root);
 # - componentize-py from PyPI and the JavaScript example's npm packages
 #   (pinned in its package-lock.json): the tests build the example policies
 #   in Python and JavaScript with them;
@@ -72,6 +73,10 @@ if [ "$install" = 1 ]; then
         || ! command -v socat >/dev/null || ! command -v cpio >/dev/null; then
         apt_install qemu-system-x86 qemu-utils socat cpio \
             || apt_install --allow-downgrades qemu-system-x86 qemu-utils/bookworm socat cpio
+    fi
+    # Network plumbing runs iproute2's ip, in the tests' own namespaces.
+    if ! command -v ip >/dev/null; then
+        apt_install iproute2
     fi
     if ! apt-cache show linux-image-cloud-amd64 >/dev/null 2>&1 && [ -z "$apt_updated" ]; then
         as_root apt-get update
