@@ -38,6 +38,14 @@ pub(super) struct PortNeed {
     pub port: Port,
 }
 
+/// What a NIC was leased from: the network, its attributes, and the
+/// lease's holder (`<operation id>/NIC0`).
+struct Leased {
+    vnet: u64,
+    attributes: Map<String, Value>,
+    holder: String,
+}
+
 /// The network attribute naming a network's host plumbing, as OpenNebula's
 /// `VN_MAD` names its network driver.
 pub(super) const VN_MAD: &str = "VN_MAD";
@@ -155,17 +163,17 @@ impl Engine {
                     let leased = self
                         .lease_nic(service, holder, key, j, &id, &mut nic)
                         .map_err(|e| e.map(|m| format!("{at}: {m}")))?;
-                    if let Some((vnet, attributes, lease_holder)) = leased
+                    if let Some(leased) = leased
                         && key == "NIC"
-                        && let Some(plumbing) = plumbing_of(&attributes)
+                        && let Some(plumbing) = plumbing_of(&leased.attributes)
                     {
                         needs.push(PortNeed {
                             nic: j,
                             plumbing,
-                            segment: segment_of(vnet, &attributes),
+                            segment: segment_of(leased.vnet, &leased.attributes),
                             port: Port {
-                                key: port_key(&lease_holder),
-                                network_id: vnet.to_string(),
+                                key: port_key(&leased.holder),
+                                network_id: leased.vnet.to_string(),
                                 mac: text(nic.get("MAC")).unwrap_or_default(),
                             },
                         });
@@ -228,7 +236,7 @@ impl Engine {
         j: usize,
         network: &str,
         nic: &mut Map<String, Value>,
-    ) -> Result<Option<(u64, Map<String, Value>, String)>, BackendError> {
+    ) -> Result<Option<Leased>, BackendError> {
         let Ok(vnet) = network.parse::<u64>() else {
             return Ok(None);
         };
@@ -269,7 +277,11 @@ impl Engine {
                 nic.entry(a.to_string()).or_insert(Value::String(v));
             }
         }
-        Ok(Some((vnet, net.attributes, lease_holder)))
+        Ok(Some(Leased {
+            vnet,
+            attributes: net.attributes,
+            holder: lease_holder,
+        }))
     }
 
     /// Before a `vr` role's VMs are created: its virtual router, with a
