@@ -113,7 +113,7 @@ fn a_configuration_naming_a_plugin_that_is_not_there_is_refused() {
     );
     let err = fails(&env, &["config", "check", &grant]);
     assert!(
-        err.contains("plugins.simm: no plugin \"simm\" to grant to; the plugins are: expression, qemu, sim, static, threshold"),
+        err.contains("plugins.simm: no plugin \"simm\" to grant to; the plugins are: bridge, expression, qemu, sim, static, threshold, vxlan"),
         "{err}"
     );
 
