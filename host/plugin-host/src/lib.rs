@@ -10,6 +10,7 @@
 
 mod bindings;
 mod capability;
+mod child;
 mod convert;
 mod driver;
 mod engine;

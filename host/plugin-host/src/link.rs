@@ -13,11 +13,11 @@
 
 use crate::bindings::plumbing::flotilla::host::link as wit;
 use crate::bindings::types as wit_types;
+use crate::child::{RunError, run_to_end};
 use crate::manifest::{Grant, LinkGrant, Manifest};
 use crate::state::PluginState;
 use flotilla_model::{Device, DeviceKind, PluginError, Vxlan};
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -203,56 +203,16 @@ impl IpCommand {
     /// the command and the end of its stderr.
     fn run(&self, args: &[String], deadline: Instant) -> Result<String, String> {
         let said = || format!("{} {}", self.path.display(), args.join(" "));
-        let mut child = std::process::Command::new(&self.path)
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("{}: {e} (is iproute2 installed?)", said()))?;
-        // Read while it runs: a listing of many devices fills a pipe.
-        let drain = |stream: Option<Box<dyn Read + Send>>| {
-            std::thread::Builder::new()
-                .name("ip-output".into())
-                .spawn(move || {
-                    let mut all = Vec::new();
-                    if let Some(mut s) = stream {
-                        let _ = s.read_to_end(&mut all);
-                    }
-                    all
-                })
-        };
-        let out = drain(child.stdout.take().map(|s| Box::new(s) as _));
-        let err = drain(child.stderr.take().map(|s| Box::new(s) as _));
-        let (out, err) = match (out, err) {
-            (Ok(out), Ok(err)) => (out, err),
-            (out, err) => {
-                // Its pipes close with it, so a reader that did start ends.
-                let _ = child.kill();
-                let _ = child.wait();
-                let why = out.err().or(err.err()).map(|e| e.to_string());
-                return Err(format!(
-                    "{}: reading its output: {}",
-                    said(),
-                    why.unwrap_or_default()
-                ));
-            }
-        };
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(format!("{}: did not finish in time", said()));
-                }
-                // `ip` takes a few milliseconds: poll finely.
-                Ok(None) => std::thread::sleep(Duration::from_millis(1)),
-                Err(e) => return Err(format!("{}: {e}", said())),
-            }
-        };
-        let out = out.join().unwrap_or_default();
-        let err = err.join().unwrap_or_default();
+        let mut command = std::process::Command::new(&self.path);
+        command.args(args).stdin(std::process::Stdio::null());
+        // All of stdout: a listing is read whole.
+        let ran = run_to_end(command, deadline, usize::MAX).map_err(|e| match e {
+            RunError::Start(e) => format!("{}: {e} (is iproute2 installed?)", said()),
+            RunError::Read(e) => format!("{}: reading its output: {e}", said()),
+            RunError::Late => format!("{}: did not finish in time", said()),
+            RunError::Wait(e) => format!("{}: {e}", said()),
+        })?;
+        let (status, out, err) = (ran.status, ran.stdout, ran.stderr);
         if status.success() {
             return Ok(String::from_utf8_lossy(&out).into_owned());
         }

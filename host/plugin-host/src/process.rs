@@ -15,6 +15,7 @@
 
 use crate::bindings::driver::flotilla::host::process as wit;
 use crate::bindings::types as wit_types;
+use crate::child::{RunError, run_to_end};
 use crate::manifest::{Grant, Manifest};
 use crate::state::PluginState;
 use flotilla_model::pattern::{IMAGE_DIR, STATE_DIR, glob, match_groups, safe};
@@ -384,63 +385,19 @@ impl wit::Host for PluginState {
     ) -> Result<wit::Finished, wit_types::Error> {
         let path = self.terms().exec.check(&program, &args).map_err(denied)?;
         let deadline = self.call_deadline(timeout_ms);
-        let mut child = command(&path, &args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|e| unavailable(format!("starting {}: {e}", path.display())))?;
-        // Read while it runs: a child that fills a pipe would otherwise
-        // wait for us while we wait for it. Only the end is kept.
-        let drain = |stream: Option<Box<dyn Read + Send>>| {
-            std::thread::spawn(move || {
-                let mut kept: Vec<u8> = Vec::new();
-                if let Some(mut stream) = stream {
-                    let mut buf = [0u8; 8192];
-                    while let Ok(n) = stream.read(&mut buf) {
-                        if n == 0 {
-                            break;
-                        }
-                        kept.extend_from_slice(&buf[..n]);
-                        if kept.len() > 2 * OUTPUT_KEPT {
-                            kept.drain(..kept.len() - OUTPUT_KEPT);
-                        }
-                    }
-                }
-                kept
+        let ran = run_to_end(command(&path, &args), deadline, OUTPUT_KEPT).map_err(|e| {
+            unavailable(match e {
+                RunError::Start(e) => format!("starting {}: {e}", path.display()),
+                RunError::Read(e) => format!("{}: reading its output: {e}", path.display()),
+                RunError::Late => format!("{} did not finish in time", path.display()),
+                RunError::Wait(e) => e.to_string(),
             })
-        };
-        let err = drain(
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        );
-        let out = drain(
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        );
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(unavailable(format!(
-                        "{} did not finish in time",
-                        path.display()
-                    )));
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-                Err(e) => return Err(unavailable(e.to_string())),
-            }
-        };
-        let mut output = err.join().unwrap_or_default();
-        output.extend(out.join().unwrap_or_default());
+        })?;
+        let mut output = ran.stderr;
+        output.extend(ran.stdout);
         let start = output.len().saturating_sub(OUTPUT_KEPT);
         Ok(wit::Finished {
-            exit_code: status.code().unwrap_or(-1),
+            exit_code: ran.status.code().unwrap_or(-1),
             output: String::from_utf8_lossy(&output[start..]).into_owned(),
         })
     }
