@@ -605,17 +605,26 @@ fn disks_come_only_from_images_their_owner_may_use_and_every_disk_is_attached() 
 
 /// What the VMs of a service reported through OneGate, by role: each
 /// VM's `USER_TEMPLATE`, as OneGate's `GET /service` shows it to `vm`.
-fn reported(og: u16, f: &Flotilla, vm: &str) -> Vec<(String, Value)> {
-    let Some((200, text)) = http(
+/// OneGate's `GET /service` as `vm` sees it; None when it does not answer
+/// 200 with JSON.
+fn onegate_service(og: u16, f: &Flotilla, vm: &str) -> Option<Value> {
+    let (200, text) = http(
         og,
         "GET",
         "/service",
         &[("x-onegate-token", token(f, vm))],
         "",
-    ) else {
+    )?
+    else {
+        return None;
+    };
+    serde_json::from_str(&text).ok()
+}
+
+fn reported(og: u16, f: &Flotilla, vm: &str) -> Vec<(String, Value)> {
+    let Some(seen) = onegate_service(og, f, vm) else {
         return Vec::new();
     };
-    let seen: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let mut out = Vec::new();
     for role in seen["SERVICE"]["roles"].as_array().into_iter().flatten() {
         for node in role["nodes"].as_array().into_iter().flatten() {
@@ -985,16 +994,7 @@ fn leases_of(f: &Flotilla, vnet: &str) -> Vec<Value> {
 
 /// The first IP of the first NIC of `role`'s first VM, as OneGate shows it.
 fn nic_ip(og: u16, f: &Flotilla, vm: &str, role: &str) -> String {
-    let Some((200, text)) = http(
-        og,
-        "GET",
-        "/service",
-        &[("x-onegate-token", token(f, vm))],
-        "",
-    ) else {
-        panic!("OneGate did not answer");
-    };
-    let seen: Value = serde_json::from_str(&text).unwrap();
+    let seen = onegate_service(og, f, vm).expect("OneGate answers GET /service");
     seen["SERVICE"]["roles"]
         .as_array()
         .into_iter()
@@ -1006,7 +1006,7 @@ fn nic_ip(og: u16, f: &Flotilla, vm: &str, role: &str) -> String {
             let first = if nic.is_array() { &nic[0] } else { nic };
             first["IP"].as_str().map(str::to_string)
         })
-        .unwrap_or_else(|| panic!("no address for role {role}: {text}"))
+        .unwrap_or_else(|| panic!("no address for role {role}: {seen}"))
 }
 
 /// The devices the example's plumbing made (prefixes `fb` and `fv`).

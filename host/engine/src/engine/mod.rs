@@ -101,8 +101,10 @@ struct Inner {
     rounds: std::sync::atomic::AtomicU64,
     /// The host devices of networks that name a `VN_MAD` (plumbing.rs).
     plumbing: Arc<dyn PlumbingBackend>,
-    /// Held while host plumbing makes or sweeps devices (see plumbing.rs).
-    plumbing_lock: tokio::sync::Mutex<()>,
+    /// Held while host plumbing makes or sweeps devices (see
+    /// plumbing.rs); it holds the plumbing plugins that may have devices
+    /// (`None` until the first sweep: any may).
+    plumbing_lock: tokio::sync::Mutex<Option<std::collections::BTreeSet<String>>>,
 }
 
 /// The operator's settings the engine applies (`[engine]` in flotilla.toml).

@@ -15,7 +15,7 @@ use super::*;
 use crate::store::ResourceKind;
 use flotilla_model::{BackendError, Port, Segment};
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Whether a lease's holder is a VM's NIC (`<operation id>/NIC0`), not an
 /// alias, a router's floating IP or a reservation's addresses.
@@ -42,8 +42,12 @@ impl Engine {
         if needs.is_empty() {
             return Ok(());
         }
-        let _plumbing = self.inner.plumbing_lock.lock().await;
+        let mut holding = self.inner.plumbing_lock.lock().await;
         for need in needs {
+            // Even a `pre` that fails may have made the bridge.
+            if let Some(set) = holding.as_mut() {
+                set.insert(need.plumbing.clone());
+            }
             let target = self
                 .inner
                 .plumbing
@@ -59,15 +63,25 @@ impl Engine {
         Ok(())
     }
 
-    /// Remove the devices no VM and no network needs any more, with every
-    /// plumbing plugin loaded; how many went. A plugin that fails is
-    /// logged and the others still swept: the next sweep tries again.
+    /// Remove the devices no VM and no network needs any more; how many
+    /// went. The first sweep (reconciliation at start-up) asks every
+    /// plumbing plugin loaded; later ones only those that may hold devices
+    /// (one that made some since, or kept some at its last sweep), so a
+    /// VM leaving a site without plumbed networks costs no plugin call and
+    /// no `ip`. A plugin that fails is logged, the others still swept, and
+    /// it is asked again next time.
     pub async fn sweep_plumbing(&self) -> Result<u32, EngineError> {
-        let plumbings = self.inner.plumbing.plumbing_plugins();
+        let mut holding = self.inner.plumbing_lock.lock().await;
+        let plumbings: Vec<String> = self
+            .inner
+            .plumbing
+            .plumbing_plugins()
+            .into_iter()
+            .filter(|id| holding.as_ref().is_none_or(|set| set.contains(id)))
+            .collect();
         if plumbings.is_empty() {
             return Ok(0);
         }
-        let _plumbing = self.inner.plumbing_lock.lock().await;
         let mut keep: BTreeMap<String, (Vec<Segment>, Vec<Port>)> = BTreeMap::new();
         {
             let store = self.store();
@@ -104,17 +118,24 @@ impl Engine {
             }
         }
         let mut removed = 0;
+        let set = holding.get_or_insert_with(BTreeSet::new);
         for id in plumbings {
             let (segments, ports) = keep.remove(&id).unwrap_or_default();
+            let keeps_some = !ports.is_empty();
             match self.inner.plumbing.sweep(&id, segments, ports).await {
                 Ok(n) => {
                     if n > 0 {
                         tracing::info!(plumbing = %id, removed = n, "removed network devices no longer used");
                     }
                     removed += n;
+                    if !keeps_some {
+                        set.remove(&id);
+                        continue;
+                    }
                 }
                 Err(e) => tracing::warn!(plumbing = %id, "sweeping network devices: {e}"),
             }
+            set.insert(id);
         }
         Ok(removed)
     }

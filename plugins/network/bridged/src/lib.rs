@@ -4,7 +4,8 @@
 //! the host's interfaces), each VM's NIC a tap on it, and with VXLAN a
 //! tunnel device on the bridge too, so VMs on other hosts share the
 //! segment. Everything goes through [`Links`], the host's typed link
-//! capability, so this logic is tested natively against [`testing::Host`].
+//! capability, so this logic is tested natively against an in-memory host
+//! (`testing.rs`).
 //!
 //! Names: every device carries the operator's prefix (the grant's), then
 //! `br<network id>` for a bridge (or the network's `BRIDGE`),
@@ -13,12 +14,13 @@
 //! network or NIC needs any more.
 
 pub use flotilla_model::{Device, DeviceKind as Kind, Vxlan};
-use flotilla_model::{KeyValue, PluginError as Error, Port, Segment, lookup};
+use flotilla_model::{PluginError as Error, Port, Segment, lookup};
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 pub mod host;
-pub mod testing;
+#[cfg(test)]
+mod testing;
 
 /// The kernel's limit on a device name (IFNAMSIZ less the NUL).
 pub const MAX_NAME: usize = 15;
@@ -254,20 +256,6 @@ pub fn setting(get: impl Fn(&str) -> Option<String>, key: &str, default: &str) -
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| default.to_string())
-}
-
-/// A segment from its id and attributes (tests and the conformance suite).
-pub fn segment(id: &str, attributes: &[(&str, &str)]) -> Segment {
-    Segment {
-        network_id: id.to_string(),
-        attributes: attributes
-            .iter()
-            .map(|(k, v)| KeyValue {
-                key: k.to_string(),
-                value: v.to_string(),
-            })
-            .collect(),
-    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 use super::testing::Host;
 use super::*;
+use flotilla_model::KeyValue;
 
 fn port(key: &str, network: &str) -> Port {
     Port {
@@ -174,4 +175,18 @@ fn names_fit_the_kernels_limit() {
     assert!(p.tap(&port("not-hex", "1")).is_err());
     let err = p.bridge(&segment("1234567890", &[])).unwrap_err();
     assert!(matches!(err, Error::InvalidInput(m) if m.contains("15")));
+}
+
+/// A segment from its id and attributes.
+fn segment(id: &str, attributes: &[(&str, &str)]) -> Segment {
+    Segment {
+        network_id: id.to_string(),
+        attributes: attributes
+            .iter()
+            .map(|(k, v)| KeyValue {
+                key: k.to_string(),
+                value: v.to_string(),
+            })
+            .collect(),
+    }
 }
