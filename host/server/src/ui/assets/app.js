@@ -1,0 +1,1 @@
+/* The dashboard: see host/server/src/ui/mod.rs. */
