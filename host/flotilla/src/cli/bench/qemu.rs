@@ -1,7 +1,8 @@
 //! `flotilla bench qemu`: the qemu driver plugin on real QEMU processes,
 //! with the operator's grant from a flotilla.toml: N VMs created in one
-//! call, the time until QEMU runs them all, the cost of one poll of all N
-//! (QMP and the processes' counters), and the host memory of an idle VM.
+//! call, the time until QEMU runs them all and until their guests are idle,
+//! the cost of one poll of all N once they are (QMP and the processes'
+//! counters), and the host memory of an idle VM.
 //! Every VM it makes is terminated before it returns.
 
 use super::{Row, row};
