@@ -23,9 +23,27 @@ pub trait Policy: 'static {
 /// Export a [`Policy`] implementation as the plugin's `flotilla:elasticity`
 /// world, with the arena as its global allocator. Outside Wasm the macro
 /// expands to nothing.
+///
+/// Built without WASI (wasm32-unknown-unknown), a panic's message reaches
+/// the host through its log (see `__install_panic_hook`). That import
+/// costs every fresh instance: a component whose core module imports a
+/// host function that reads guest memory is instantiated as three core
+/// instances (wit-component's shim and fixup around the module) rather
+/// than one. `export_policy!(T, without_panic_log)` leaves the hook out,
+/// so a policy that calls no host function imports none: about a tenth
+/// less per fresh-instance evaluation (BENCHMARKS.md, "A policy that
+/// imports nothing"), and a panic is reported as an `unreachable` trap
+/// without its message. The built-in policies use it; a policy under
+/// development should not.
 #[macro_export]
 macro_rules! export_policy {
     ($ty:ty) => {
+        $crate::export_policy!(@export $ty, $crate::__install_panic_hook());
+    };
+    ($ty:ty, without_panic_log) => {
+        $crate::export_policy!(@export $ty, ());
+    };
+    (@export $ty:ty, $on_evaluate:expr) => {
         #[cfg(target_arch = "wasm32")]
         #[global_allocator]
         static __FLOTILLA_POLICY_ARENA: $crate::arena::Arena =
@@ -47,7 +65,7 @@ macro_rules! export_policy {
                     __with(|p| p.info()).into()
                 }
                 fn evaluate(input: __wit::Evaluation) -> Result<__wit::Recommendation, __Error> {
-                    $crate::__install_panic_hook();
+                    $on_evaluate;
                     __with(|p| p.evaluate(input.into()))
                         .map(Into::into)
                         .map_err(Into::into)
