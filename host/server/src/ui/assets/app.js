@@ -886,7 +886,7 @@
   // min and max) and the metric against its thresholds; a mark per
   // decision that scaled (filled) or that a guard held (hollow).
   function timelineChart(decisions, role, metric, limits) {
-    const W = 720, PH = 120, GAP = 34, L = 48, R = 12, T = 10;
+    const W = 720, PH = 120, GAP = 40, L = 52, R = 12, T = 22;
     const t0 = decisions[0].time, t1 = Math.max(decisions[decisions.length - 1].time, t0 + 1);
     const x = (t) => L + (W - L - R) * (t - t0) / (t1 - t0);
     const maxVms = Math.max(role.max_vms || 1, ...decisions.map((d) => d.cardinality), role.cardinality, 1);
@@ -899,22 +899,29 @@
     const svg = h('svg', {viewBox: '0 0 ' + W + ' ' + height, class: 'chart', role: 'img',
       'aria-label': 'Size of role ' + role.name + ' over time' + (metric ? ' and its ' + metric + ' against the thresholds' : '')});
     // Axes and bounds.
-    svg.appendChild(h('text.axis', {x: 4, y: T + 10}, 'VMs'));
+    svg.appendChild(h('text.axis', {x: 4, y: 12}, 'VMs'));
     for (const [n, label] of [[role.min_vms, 'min'], [role.max_vms, 'max']]) {
       if (n === undefined) continue;
       svg.appendChild(h('line.bound', {x1: L, x2: W - R, y1: yVm(n), y2: yVm(n)}));
       svg.appendChild(h('text.axis', {x: L - 4, y: yVm(n) + 4, 'text-anchor': 'end'}, label + ' ' + n));
     }
+    // The size each decision saw, and after a decision that scaled, the
+    // size it scaled to: a step at that decision.
+    const after = (d) => {
+      const m = /^scale to (\d+)/.exec(d.action || '');
+      return m ? Number(m[1]) : d.cardinality;
+    };
     let pts = '';
     decisions.forEach((d, i) => {
-      const xx = x(d.time), yy = yVm(d.cardinality);
-      if (i > 0) pts += ' ' + xx.toFixed(1) + ',' + yVm(decisions[i - 1].cardinality).toFixed(1);
-      pts += ' ' + xx.toFixed(1) + ',' + yy.toFixed(1);
+      const xx = x(d.time);
+      if (i > 0) pts += ' ' + xx.toFixed(1) + ',' + yVm(after(decisions[i - 1])).toFixed(1);
+      pts += ' ' + xx.toFixed(1) + ',' + yVm(d.cardinality).toFixed(1);
+      if (after(d) !== d.cardinality) pts += ' ' + xx.toFixed(1) + ',' + yVm(after(d)).toFixed(1);
     });
     svg.appendChild(h('polyline.size', {points: pts.trim()}));
     svg.appendChild(h('line.axisline', {x1: L, x2: W - R, y1: T + PH, y2: T + PH}));
     if (metric) {
-      svg.appendChild(h('text.axis', {x: 4, y: y2 + 10}, metric));
+      svg.appendChild(h('text.axis', {x: 4, y: y2 - 8}, metric));
       for (const l of limits) {
         svg.appendChild(h('line.threshold', {x1: L, x2: W - R, y1: yM(l.value), y2: yM(l.value)}));
         svg.appendChild(h('text.axis', {x: L - 4, y: yM(l.value) + 4, 'text-anchor': 'end'}, l.op + ' ' + l.value));
@@ -1643,7 +1650,7 @@
         };
         reader.readAsDataURL(f);
       });
-      return h('fieldset.row', h('legend', 'Metadata ' + (i + 1)),
+      return h('fieldset.row.metadata', {'data-meta-index': String(i)}, h('legend', 'Metadata ' + (i + 1)),
         h('div.grid',
           field('Kind', bind(select([['APP', 'APP'], ['GROUP', 'GROUP']], m.type), m, 'type')),
           field('Name', bind(h('input', {placeholder: 'APACHE'}), m, 'name', {field: 'user_inputs_metadata[' + i + '].name'})),
