@@ -23,7 +23,9 @@
 # - componentize-py from PyPI and the JavaScript example's npm packages
 #   (pinned in its package-lock.json): the tests build the example policies
 #   in Python and JavaScript with them; Selenium from PyPI, beside
-#   componentize-py, drives the browser;
+#   componentize-py, drives the browser, and axe-core from npm (pinned in
+#   tests/dashboard/package-lock.json) checks the dashboard's
+#   accessibility;
 # - schemathesis from PyPI, in a venv under target/ (tests/schema/run.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -108,6 +110,7 @@ if [ "$install" = 1 ]; then
         apt_install nodejs npm
     fi
     npm ci --prefix examples/policies/javascript --no-audit --no-fund
+    npm ci --prefix tests/dashboard --no-audit --no-fund
 fi
 if [ -x "$tools/bin/componentize-py" ]; then
     export PATH="$tools/bin:$PATH"

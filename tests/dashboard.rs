@@ -4,7 +4,9 @@
 //! hypervisor on loopback (tests/dashboard/walk.py says each step). This
 //! test prepares what the walk needs through the API, runs it and fails
 //! with its output. Screenshots of every step land in
-//! target/dashboard-screenshots/.
+//! target/dashboard-screenshots/, and axe-core (from npm, run offline in
+//! the page) finds no serious or critical accessibility violation on the
+//! pages the walk checks.
 
 mod common;
 
@@ -38,11 +40,21 @@ fn program(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Chromium, chromedriver and the venv's Python with Selenium, or a panic
-/// that says how to get them: a missing browser fails this test, it does
-/// not skip it.
-fn tools() -> (PathBuf, PathBuf, PathBuf) {
+/// What the walk runs with.
+struct Tools {
+    python: PathBuf,
+    chromium: PathBuf,
+    chromedriver: PathBuf,
+    /// axe-core's script, injected into each page checked.
+    axe: PathBuf,
+}
+
+/// Chromium, chromedriver, the venv's Python with Selenium and axe-core,
+/// or a panic that says how to get them: a missing browser fails this
+/// test, it does not skip it.
+fn tools() -> Tools {
     let python = repository().join("target/test-tools/bin/python");
+    let axe = repository().join("tests/dashboard/node_modules/axe-core/axe.min.js");
     let chromium = program("chromium");
     let chromedriver = program("chromedriver");
     let selenium = python.is_file()
@@ -53,14 +65,21 @@ fn tools() -> (PathBuf, PathBuf, PathBuf) {
             .status()
             .is_ok_and(|s| s.success());
     let word = |found: bool| if found { "found" } else { "missing" };
-    match (chromium, chromedriver, selenium) {
-        (Some(chromium), Some(chromedriver), true) => (python, chromium, chromedriver),
-        (chromium, chromedriver, selenium) => panic!(
-            "the dashboard test needs Debian's chromium ({}) and chromium-driver ({}) and \
-             Selenium in target/test-tools ({}): tests/all.sh installs them",
+    match (chromium, chromedriver, selenium, axe.is_file()) {
+        (Some(chromium), Some(chromedriver), true, true) => Tools {
+            python,
+            chromium,
+            chromedriver,
+            axe,
+        },
+        (chromium, chromedriver, selenium, has_axe) => panic!(
+            "the dashboard test needs Debian's chromium ({}) and chromium-driver ({}), \
+             Selenium in target/test-tools ({}) and axe-core in tests/dashboard/node_modules \
+             ({}): tests/all.sh installs them",
             word(chromium.is_some()),
             word(chromedriver.is_some()),
             word(selenium),
+            word(has_axe),
         ),
     }
 }
@@ -75,7 +94,7 @@ fn create(f: &Flotilla, path: &str, body: serde_json::Value) -> String {
 
 #[test]
 fn an_operator_walks_the_dashboard_in_a_real_browser() {
-    let (python, chromium, chromedriver) = tools();
+    let tools = tools();
     let f = Flotilla::options().config(CONFIG).start();
 
     // What the walk builds its template from.
@@ -111,7 +130,7 @@ fn an_operator_walks_the_dashboard_in_a_real_browser() {
     let _ = std::fs::remove_dir_all(&shots);
     let out = tempfile::NamedTempFile::new().unwrap();
     let started = std::time::Instant::now();
-    let mut child = Command::new(&python)
+    let mut child = Command::new(&tools.python)
         .arg(repository().join("tests/dashboard/walk.py"))
         .args(["--url", &format!("http://127.0.0.1:{}", f.server.api)])
         .args(["--sim", &format!("http://127.0.0.1:{}", f.server.sim)])
@@ -121,10 +140,12 @@ fn an_operator_walks_the_dashboard_in_a_real_browser() {
         .args(["--hidden-service", &hidden.to_string()])
         .arg("--screenshots")
         .arg(&shots)
+        .arg("--axe")
+        .arg(&tools.axe)
         .arg("--chromium")
-        .arg(&chromium)
+        .arg(&tools.chromium)
         .arg("--chromedriver")
-        .arg(&chromedriver)
+        .arg(&tools.chromedriver)
         .env("PYTHONUNBUFFERED", "1")
         .stdin(Stdio::null())
         .stdout(out.reopen().unwrap())

@@ -34,6 +34,7 @@ class Walk:
         self.args = args
         self.url = args.url.rstrip("/") + "/ui"
         self.step_no = 0
+        self.axe_pages = []
         os.makedirs(args.screenshots, exist_ok=True)
         options = webdriver.ChromeOptions()
         for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
@@ -60,6 +61,26 @@ class Walk:
         self.d.save_screenshot(path)
         self.d.set_window_size(1366, 768)
         self.log(f"step {self.step_no:02d} {name}: {path}")
+
+    def axe(self, page):
+        """axe-core on the page as it is: no serious or critical
+        violation (the source is injected from --axe, nothing fetched)."""
+        if not self.d.execute_script("return typeof window.axe === 'object'"):
+            with open(self.args.axe, encoding="utf-8") as f:
+                self.d.execute_script(f.read())
+        result = self.d.execute_async_script(
+            """
+            const done = arguments[0];
+            axe.run(document, {resultTypes: ['violations']})
+              .then((r) => done(r.violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,
+                  nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ') + ': ' + n.failureSummary)}))))
+              .catch((e) => done([{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]));
+            """)
+        bad = [v for v in result if v["impact"] in ("serious", "critical")]
+        for v in result:
+            self.log(f"axe {page}: {v['impact']} {v['id']}: {v['help']}")
+        assert not bad, f"accessibility of {page}: " + json.dumps(bad, indent=1)
+        self.axe_pages.append(page)
 
     def wait(self, what, check, timeout=SHORT):
         """Until check() gives a truthy value (stale elements retried)."""
@@ -173,9 +194,11 @@ class Walk:
         self.d.get(self.url)
         self.one("form.signin")
         self.shot("sign-in")
+        self.axe("sign-in")
         self.sign_in("oneadmin", a.admin_password)
         self.wait_heading("Services")
         self.shot("services")
+        self.axe("services")
 
         # 2. A template with two roles (db parent of web), a network, a
         # user input of each type and an elasticity policy on db.
@@ -257,6 +280,7 @@ class Walk:
             if desc:
                 self.type_in("Description", desc, row)
         self.shot("template-form")
+        self.axe("template form")
         self.button("Create the template").click()
         self.wait_heading("Service template shop")
         body = json.loads(self.one("pre.json").get_attribute("textContent"))
@@ -270,6 +294,7 @@ class Walk:
         # The graph: db above web, an edge from db to web.
         self.one('svg.depgraph line.edge[data-from="db"][data-to="web"]')
         self.shot("template")
+        self.axe("template")
 
         # 3. Instantiate through the form: a value out of range first.
         self.button("Instantiate").click()
@@ -302,6 +327,7 @@ class Walk:
         assert self.one('[data-input="WORKERS"]').get_attribute("aria-invalid") == "true"
         assert "outside 1..8" in self.one(".field-error").text
         self.shot("instantiate-refused")
+        self.axe("instantiate (refused)")
         assert self.d.execute_script("return location.hash").endswith("/instantiate")
         workers = self.one('[data-input="WORKERS"]')
         workers.send_keys(Keys.CONTROL, "a")
@@ -354,6 +380,7 @@ class Walk:
         assert "CPU[95] > 80" in scaled[4], scaled
         assert self.css("svg.chart .mark-scaled") and self.css("svg.chart .threshold")
         self.shot("elasticity-timeline")
+        self.axe("service with its timeline")
 
         # 7. A VM fails (the simulated hypervisor says so): the service
         # turns WARNING; Recover replaces the VM.
@@ -366,6 +393,22 @@ class Walk:
         self.wait("the failed VM replaced and the service RUNNING", lambda: failed not in self.vm_ids("web")
                   and len(self.vm_ids("web")) == 2 and self.service_state() == "RUNNING", LONG)
         self.shot("recovered")
+
+        # Networks with their leases, plugins with their grants.
+        self.d.get(self.url + "#/networks")
+        self.wait_heading("Networks")
+        self.one("table.list a").click()
+        self.wait("the network's leases", lambda: any(
+            f"service-{self.service_id}-web" in td.text for td in self.css("table.leases td")))
+        self.shot("network-leases")
+        self.axe("network")
+        self.d.get(self.url + "#/plugins")
+        self.wait_heading("Plugins")
+        self.one('tr[data-plugin="expression"]')
+        self.shot("plugins")
+        self.axe("plugins")
+        self.d.get(self.url + f"#/services/{self.service_id}")
+        self.wait("the service page", lambda: self.service_state() == "RUNNING")
 
         # 8. A forged change without the CSRF token is refused, with the
         # session's cookie; a read with the same cookie is not.
@@ -450,6 +493,7 @@ def main():
     p.add_argument("--vnet", required=True, help="id of the network `public`")
     p.add_argument("--hidden-service", required=True, help="a RUNNING service of oneadmin's")
     p.add_argument("--screenshots", required=True)
+    p.add_argument("--axe", required=True, help="axe-core's axe.min.js")
     p.add_argument("--chromium", default="/usr/bin/chromium")
     p.add_argument("--chromedriver", default="/usr/bin/chromedriver")
     args = p.parse_args()
@@ -463,6 +507,7 @@ def main():
         return 1
     finally:
         walk.d.quit()
+    print(f"axe-core: no serious or critical violation on {len(walk.axe_pages)} pages: {', '.join(walk.axe_pages)}")
     print(f"walk done in {time.monotonic() - started:.1f} s")
     return 0
 

@@ -511,9 +511,10 @@
     const stateEl = h('span');
     const box = errorBox();
     const info = h('dl.facts');
-    const graph = h('div.graph');
+    const graph = h('div.graph', {tabindex: '0', role: 'region', 'aria-label': 'Dependency graph'});
     const rolesEl = h('div.roles');
-    const logEl = h('ol.log', {'aria-label': 'Service log'});
+    // Scrollable regions take the focus, so the keyboard scrolls them.
+    const logEl = h('ol.log', {'aria-label': 'Service log', tabindex: '0'});
     const timeline = h('div.timeline');
     const actions = manage ? serviceActions(id, box, () => doc) : null;
     const roleControls = manage ? h('div.role-controls') : null;
@@ -874,7 +875,7 @@
       h('thead', h('tr', ['Time', 'Policy', 'VMs', metric ? metric + ' (avg)' : 'Metric', 'Trace', 'Verdict', 'Guards', 'Action']
         .map((t) => h('th', {scope: 'col'}, t)))),
       h('tbody', rows));
-    return h('div', summary, policies, chart, h('div.scroll', table));
+    return h('div', summary, policies, chart, h('div.scroll', {tabindex: '0', role: 'region', 'aria-label': 'Decisions'}, table));
   }
 
   function fmt(v) {
@@ -997,7 +998,7 @@
         h('dt', 'Ready status gate'), h('dd', b.ready_status_gate ? 'yes: VMs count as running once they report READY=YES' : 'no'),
         h('dt', 'Registered'), h('dd', time(b.registration_time))),
       h('section', {'aria-labelledby': 'h-tg'}, h('h2#h-tg', 'Roles and dependencies'),
-        h('div.graph', dependencyGraph(b.roles || [], () => ''))),
+        h('div.graph', {tabindex: '0', role: 'region', 'aria-label': 'Dependency graph'}, dependencyGraph(b.roles || [], () => ''))),
       h('section', {'aria-labelledby': 'h-tr'}, h('h2#h-tr', 'Roles'),
         h('table.list', h('caption.sr-only', 'Roles'),
           h('thead', h('tr', ['Role', 'Type', 'VM template', 'Cardinality', 'Min', 'Max', 'Parents', 'Networks', 'Policies'].map((t) => h('th', {scope: 'col'}, t)))),
@@ -1170,7 +1171,7 @@
         (req.target !== undefined ? ', above target ' + (r.above_target_seconds ?? 0) + ' s, below ' + (r.below_target_seconds ?? 0) + ' s' : '')),
       (r.warnings || []).length ? h('ul.warnings', r.warnings.map((w) => h('li', w))) : null,
       h('figure.chart-wrap', svg, h('figcaption', 'VMs (top) and the load (bottom) over the simulated time')),
-      events.length ? h('div.scroll', h('table.list', h('caption', 'Scale events'),
+      events.length ? h('div.scroll', {tabindex: '0', role: 'region', 'aria-label': 'Scale events'}, h('table.list', h('caption', 'Scale events'),
         h('thead', h('tr', ['At', 'From', 'To', 'Policy', 'Says', 'Guards'].map((t) => h('th', {scope: 'col'}, t)))),
         h('tbody', events.map((e) => h('tr', h('td', duration(e.time_seconds)), h('td', String(e.from)), h('td', String(e.to)),
           h('td', h('code', e.policy)), h('td', e.says), h('td', (e.guards || []).join('; '))))))) : h('p.empty', 'No scale events.'));
