@@ -296,6 +296,41 @@ class Walk:
         self.shot("template")
         self.axe("template")
 
+        # Update it: the description changes, nothing else does.
+        self.button("Update").click()
+        self.wait_heading("Update service template shop")
+        self.type_in("Description", "A database and a web tier, updated")
+        self.button("Save the template").click()
+        self.wait_heading("Service template shop")
+        updated = json.loads(self.one("pre.json").get_attribute("textContent"))
+        assert updated["description"] == "A database and a web tier, updated", updated
+        assert {k: v for k, v in updated.items() if k != "description"} == \
+            {k: v for k, v in body.items() if k != "description"}, (body, updated)
+
+        # Clone it with its VM templates, then delete the clone with them.
+        self.button("Clone").click()
+        dialog = self.one("dialog[open]")
+        self.type_in("Name of the copy", "shop-copy", "dialog[open]")
+        self.choose("What to clone", "Also its VM templates", "dialog[open]")
+        self.button("Clone", dialog).click()
+        self.wait_heading("Service template shop-copy")
+        copy = json.loads(self.one("pre.json").get_attribute("textContent"))
+        copied_vm_templates = sorted(str(r["template_id"]) for r in copy["roles"])
+        assert not set(copied_vm_templates) & {a.busy, a.idle}, copy
+        self.shot("template-cloned")
+        self.button("Delete").click()
+        dialog = self.one("dialog[open]")
+        self.choose("What to delete", "Also its VM templates", "dialog[open]")
+        self.button("Delete", dialog).click()
+        self.wait_heading("Service templates")
+        self.wait("the list without the copy", lambda: self.css(f'tr[data-id="{self.template_id}"]')
+                  and not any(td.text == "shop-copy" for td in self.css("table.list td")))
+        for vm_template in copied_vm_templates:
+            gone = self.fetch("GET", f"/vm_template/{vm_template}", None)
+            assert gone["status"] == 404, f"the copy's VM template {vm_template}: {gone}"
+        self.d.get(self.url + f"#/templates/{self.template_id}")
+        self.wait_heading("Service template shop")
+
         # 3. Instantiate through the form: a value out of range first.
         self.button("Instantiate").click()
         self.wait_heading("Instantiate shop")
