@@ -312,7 +312,8 @@
     const tick = async () => {
       if (stopped) return;
       try {
-        await fn();
+        // A tab in the background polls nothing.
+        if (!document.hidden) await fn();
       } catch (e) {
         // The view shows its own errors; a failed poll is retried.
       }
@@ -1969,7 +1970,10 @@
           const grants = [];
           if ((p.allowed_outbound_hosts || []).length) grants.push('outbound: ' + p.allowed_outbound_hosts.join(', '));
           if ((p.programs || []).length) grants.push('programs: ' + p.programs.join(', '));
-          if (p.link) grants.push('devices: ' + JSON.stringify(p.link));
+          if (p.link) {
+            grants.push('devices named ' + ((p.link.prefixes || []).join(', ') || 'nothing') +
+              ((p.link.underlays || []).length ? '; VXLAN over ' + p.link.underlays.join(', ') : ''));
+          }
           return h('tr', {'data-plugin': p.id},
             h('td', h('strong', p.id)), h('td', p.kind), h('td', p.version),
             h('td', h('span.badge.' + (quarantined ? 'st-warning' : /^failed/.test(p.status || '') ? 'st-failed' : 'st-running'), status)),
