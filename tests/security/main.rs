@@ -1,8 +1,8 @@
 //! Security of the real `flotilla` binary on loopback: user changes take
 //! effect at once, wrong-password floods are throttled and keep memory
 //! flat, idle connections are closed and capped, cross-site requests are
-//! refused, oversized bodies get 413, and every image a service uses is
-//! checked.
+//! refused, oversized bodies get 413, every image a service uses is
+//! checked, and the dashboard's sessions hold to the same rules.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -10,6 +10,7 @@ mod common;
 mod connections;
 mod images;
 mod requests;
+mod sessions;
 mod sign_in;
 
 use common::Flotilla;
@@ -24,10 +25,12 @@ fn basic(user: &str, password: &str) -> String {
     common::basic(user, password)
 }
 
-/// An answer: status, head (lower-cased) and JSON body (Null if none).
+/// An answer: status, head (lower-cased, and as sent) and JSON body (Null
+/// if none).
 struct Answer {
     status: u16,
     head: String,
+    raw_head: String,
     body: Value,
 }
 
@@ -64,6 +67,7 @@ fn request(
     Some(Answer {
         status,
         head: head.to_ascii_lowercase(),
+        raw_head: head.to_string(),
         body: serde_json::from_str(body).unwrap_or(Value::Null),
     })
 }

@@ -109,6 +109,8 @@ pub struct ServerConfig {
     /// Failed sign-ins per user name and per client address within a
     /// minute before further attempts are answered 429 until it passes.
     pub failed_logins_per_minute: u32,
+    /// A dashboard session unused for this long ends (sign in again).
+    pub session_idle_minutes: u64,
 }
 
 impl Default for ServerConfig {
@@ -124,6 +126,7 @@ impl Default for ServerConfig {
             allowed_origins: Vec::new(),
             password_checks: 2,
             failed_logins_per_minute: 10,
+            session_idle_minutes: 480,
         }
     }
 }
@@ -315,6 +318,10 @@ impl Config {
             (
                 "server.failed_logins_per_minute",
                 config.server.failed_logins_per_minute == 0,
+            ),
+            (
+                "server.session_idle_minutes",
+                config.server.session_idle_minutes == 0,
             ),
         ];
         if let Some((key, _)) = zeros.iter().find(|(_, zero)| *zero) {

@@ -26,6 +26,6 @@ pub mod plugin {
     pub use flotilla_plugin_host::*;
 }
 pub use flotilla_conformance as conformance;
-pub use flotilla_server::{access, api, onegate};
+pub use flotilla_server::{access, api, onegate, ui};
 pub use flotilla_sim_hypervisor as sim_hypervisor;
 pub use flotilla_store as store;

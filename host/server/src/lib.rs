@@ -1,11 +1,13 @@
 //! Flotilla's server: HTTP onto the engine. The REST API (`api`), users,
-//! passwords and sign-in throttling (`access`), and OneGate, the endpoint
-//! VMs talk to (`onegate`). What runs the services, the plugins and the
+//! passwords, sign-in throttling and the dashboard's sessions (`access`),
+//! the web dashboard (`ui`, on the API's listener), and OneGate, the
+//! endpoint VMs talk to (`onegate`). What runs the services, the plugins and the
 //! configuration is `flotilla-engine`'s.
 
 pub mod access;
 pub mod api;
 pub mod onegate;
+pub mod ui;
 
 // The parts the server is built from, by the names its modules use.
 use flotilla_core::{clock, service};

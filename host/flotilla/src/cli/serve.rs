@@ -266,6 +266,9 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
             .map(|o| api::origin_normalise(o))
             .collect(),
         rendered: Default::default(),
+        sessions: crate::access::sessions::Sessions::new(std::time::Duration::from_secs(
+            config.server.session_idle_minutes.saturating_mul(60),
+        )),
     });
     let listener = bind(config.server.listen, "API").await?;
     let addr = listener.local_addr().map_err(CliError::local)?;
@@ -276,7 +279,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
     reload_on_sighup(state.clone());
     api::listener::serve(
         listener,
-        api::router(state),
+        api::router(state, crate::ui::router()),
         api::listener::Limits::from_config(&config.server),
         shutdown_signal(),
     )

@@ -199,6 +199,10 @@ impl StoredCredentials {
         &self.hash
     }
 
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
     pub fn into_identity(self) -> Identity {
         self.identity
     }

@@ -103,7 +103,7 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBody {
 
 impl JsonBody {
     /// A body that may be left out (`DELETE /service_template/:id`).
-    pub(super) fn optional(self) -> Result<Option<serde_json::Value>, ApiError> {
+    pub(crate) fn optional(self) -> Result<Option<serde_json::Value>, ApiError> {
         self.0
             .map_err(|e| ApiError::bad_request(format!("request body: not valid JSON: {e}")))
     }

@@ -15,7 +15,7 @@
 
 mod accounts;
 mod attributes;
-mod auth;
+pub(crate) mod auth;
 pub(crate) mod body;
 mod documents;
 mod error;
@@ -166,7 +166,9 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
     ]
 }
 
-pub fn router(state: Arc<AppState>) -> Router {
+/// The API's routes and `pages` (the dashboard's, `ui::router`), inside
+/// the same layers.
+pub fn router(state: Arc<AppState>, pages: Router<Arc<AppState>>) -> Router {
     routes()
         .into_iter()
         .fold(Router::new(), |router, (path, handlers)| {
@@ -178,6 +180,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.metrics.clone(),
             metrics::track,
         ))
+        .merge(pages)
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::middleware::from_fn(json_errors))
         .layer(axum::middleware::from_fn_with_state(

@@ -7,6 +7,7 @@ use super::metrics::HttpMetrics;
 use super::ready::{Readiness, Startup};
 use super::rendered::RenderedServices;
 use crate::access::passwords::PasswordChecks;
+use crate::access::sessions::Sessions;
 use crate::access::throttle::SignInThrottle;
 use crate::access::users::Authenticator;
 use crate::clock::SharedClock;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub allowed_origins: Vec<String>,
     /// `GET /service/:id` answers, rendered once per version of a service.
     pub rendered: RenderedServices,
+    /// The dashboard's signed-in browsers (`server.session_idle_minutes`).
+    pub sessions: Sessions,
 }
 
 impl AppState {

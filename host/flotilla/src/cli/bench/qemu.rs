@@ -1,7 +1,8 @@
 //! `flotilla bench qemu`: the qemu driver plugin on real QEMU processes,
 //! with the operator's grant from a flotilla.toml: N VMs created in one
-//! call, the time until QEMU runs them all, the cost of one poll of all N
-//! (QMP and the processes' counters), and the host memory of an idle VM.
+//! call, the time until QEMU runs them all and until their guests are idle,
+//! the cost of one poll of all N once they are (QMP and the processes'
+//! counters), and the host memory of an idle VM.
 //! Every VM it makes is terminated before it returns.
 
 use super::{Row, row};
@@ -69,8 +70,7 @@ async fn measure(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let running = started.elapsed();
-    // Let the guests boot and settle before the idle measurements.
-    tokio::time::sleep(Duration::from_secs(20)).await;
+    let (settled, busy) = settle(driver, ids, started, started + SETTLE_LIMIT).await?;
     let mut times = Vec::with_capacity(polls as usize);
     let mut memory_kib = Vec::new();
     for _ in 0..polls.max(1) {
@@ -98,6 +98,18 @@ async fn measure(
             "",
         ),
         row(
+            &format!("{vms} VMs created until their guests are idle"),
+            "qemu",
+            format!("{:.2} s", settled.as_secs_f64()),
+            "",
+        ),
+        row(
+            "the QEMUs' CPU when the polls were timed, all together",
+            "qemu",
+            format!("{busy:.0} %"),
+            "",
+        ),
+        row(
             &format!("one poll of {vms} VMs (QMP + process counters), median"),
             "qemu",
             ms(times[times.len() / 2]),
@@ -117,3 +129,45 @@ async fn measure(
         ),
     ])
 }
+
+/// Waits until the guests have booted and gone idle, so that the polls are
+/// timed on a host at rest rather than in a boot storm (50 TCG guests keep
+/// two cores busy for minutes). Idle is the QEMUs' CPU, all together, below
+/// [`IDLE_SHARE`] of the machine's for three polls in a row, a second apart.
+/// Returns the time since `started` (the create) and that CPU.
+async fn settle(
+    driver: &Driver,
+    ids: &[String],
+    started: Instant,
+    deadline: Instant,
+) -> Result<(Duration, f64)> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let idle = IDLE_SHARE * 100.0 * cores;
+    let mut quiet = 0;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let seen = driver.poll(ids.to_vec()).await.map_err(CliError::local)?;
+        let busy: f64 = seen
+            .iter()
+            .flat_map(|s| s.monitoring.iter().filter(|m| m.name == "CPU"))
+            .map(|m| m.value)
+            .sum();
+        quiet = if busy < idle { quiet + 1 } else { 0 };
+        if quiet == 3 {
+            return Ok((started.elapsed(), busy));
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the guests did not go idle within 15 minutes of their create (their QEMUs use {busy:.0} % CPU)"
+            )
+            .into());
+        }
+    }
+}
+
+/// 50 TCG guests booting on two cores take about 5 minutes to go idle.
+const SETTLE_LIMIT: Duration = Duration::from_secs(900);
+
+/// Guests at rest under TCG cost their timer ticks and little else: all
+/// together, less than this share of the machine's CPU.
+const IDLE_SHARE: f64 = 0.25;
