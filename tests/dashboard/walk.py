@@ -16,6 +16,7 @@ import os
 import sys
 import time
 import traceback
+import urllib.error
 import urllib.request
 
 from selenium import webdriver
@@ -179,6 +180,15 @@ class Walk:
               .catch((e) => done({status: 0, body: String(e)}));
             """, method, path, csrf)
 
+    def http(self, method, path, headers):
+        """A request from outside the browser: its status."""
+        req = urllib.request.Request(self.args.url.rstrip("/") + path, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=SHORT) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
     def sim(self, method, path, body):
         req = urllib.request.Request(self.args.sim.rstrip("/") + path, method=method,
                                      data=json.dumps(body).encode(),
@@ -195,6 +205,13 @@ class Walk:
         self.one("form.signin")
         self.shot("sign-in")
         self.axe("sign-in")
+        # A wrong password is refused on the form.
+        self.type_in("Username", "oneadmin")
+        self.type_in("Password", "not-the-password")
+        self.button("Sign in").click()
+        refusal = self.wait("the refusal of a wrong password",
+                            lambda: next((e for e in self.css(".error") if e.is_displayed() and e.text), None))
+        assert "Wrong username or password" in refusal.text, refusal.text
         self.sign_in("oneadmin", a.admin_password)
         self.wait_heading("Services")
         self.shot("services")
@@ -472,11 +489,13 @@ class Walk:
                   lambda: self.css(f'tr[data-id="{hidden}"]') and not self.css(f'tr[data-id="{self.service_id}"]'))
         self.shot("deleted")
 
-        # 10. Sign out.
+        # 10. Sign out: the session's cookie opens nothing any more.
+        cookie = self.d.get_cookie("flotilla_session")
+        assert cookie and cookie.get("httpOnly") and cookie.get("sameSite") == "Strict", cookie
         self.button("Sign out").click()
         self.one("form.signin")
         self.shot("signed-out")
-        assert self.fetch("GET", "/service", None)["status"] == 401
+        assert self.http("GET", "/service", {"cookie": f"flotilla_session={cookie['value']}"}) == 401
 
         # 11. A user without rights sees neither the data nor the buttons.
         self.sign_in(a.user, a.user_password)
@@ -509,7 +528,11 @@ class Walk:
             self.d.save_screenshot(path)
             print(f"screenshot of the failure: {path}")
             print("URL:", self.d.current_url)
-            print("page text:\n" + self.d.find_element(By.TAG_NAME, "main").text[:3000])
+            text = self.d.find_element(By.TAG_NAME, "main").text
+            print("page text:\n" + text[:3000])
+            if text.strip().startswith("Loading"):
+                print("(the page never got its first answer: a 401 carrying `WWW-Authenticate: Basic` "
+                      "makes Chromium wait for credentials instead of answering the page's fetch)")
             for entry in self.d.get_log("browser"):
                 print("browser:", entry.get("level"), entry.get("message"))
         except Exception as e:  # the browser itself may be gone
