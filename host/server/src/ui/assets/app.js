@@ -549,6 +549,7 @@
         roleNames = names;
         roleControls.replaceChildren(roleActionForms(id, b.roles || [], box));
       }
+      if (roleControls && roleControls.firstChild) roleControls.firstChild.follow(b.roles || []);
       const log = b.log || [];
       const atBottom = logEl.scrollTop + logEl.clientHeight >= logEl.scrollHeight - 4;
       logEl.replaceChildren(...log.map((l) => h('li.sev-' + (l.severity || 'I'),
@@ -668,9 +669,20 @@
     const scaleRole = select(names, names[0], {name: 'role'});
     const card = h('input', {type: 'number', min: '0', step: '1', name: 'cardinality', required: true,
       value: roles[0] ? String(roles[0].cardinality ?? 0) : '1'});
-    scaleRole.addEventListener('change', () => {
+    // The field follows the role's size (a policy may scale it) until the
+    // user types a size of her own.
+    let typed = false;
+    card.addEventListener('input', () => {
+      typed = true;
+    });
+    const follow = (now) => {
+      roles = now;
       const r = roles.find((x) => x.name === scaleRole.value);
-      if (r) card.value = String(r.cardinality ?? 0);
+      if (r && !typed && document.activeElement !== card) card.value = String(r.cardinality ?? 0);
+    };
+    scaleRole.addEventListener('change', () => {
+      typed = false;
+      follow(roles);
     });
     const force = h('input', {type: 'checkbox', name: 'force'});
     const scale = h('form.inline.scale', {'aria-label': 'Scale a role'},
@@ -685,6 +697,7 @@
         await api('POST', '/service/' + id + '/scale',
           {role_name: scaleRole.value, cardinality: Number(card.value), force: force.checked});
         notify('Scaling ' + scaleRole.value + ' to ' + card.value + '.');
+        typed = false;
       } catch (e) {
         showError(box, e);
       }
@@ -713,7 +726,9 @@
         showError(box, e);
       }
     });
-    return h('div', scale, act);
+    const forms = h('div', scale, act);
+    forms.follow = follow;
+    return forms;
   }
 
   // One role: its state, size and VMs with their addresses.
@@ -810,7 +825,7 @@
       const p = pos.get(r.name);
       const st = stateOf(r);
       const n = (r.nodes || []).length;
-      const size = r.cardinality !== undefined ? (r.nodes ? n + '/' : '') + r.cardinality + ' VM' : '';
+      const size = r.cardinality !== undefined ? (r.nodes ? n + '/' : '') + r.cardinality + (r.cardinality === 1 ? ' VM' : ' VMs') : '';
       const g = h('g', {class: 'node ' + (st ? stateClass(st) : 'st-plain'), 'data-role': r.name, 'data-state': st},
         h('title', r.name + (st ? ': ' + st : '')),
         h('rect', {x: p.x, y: p.y, width: W, height: H, rx: '6'}),
