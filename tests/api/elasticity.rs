@@ -214,6 +214,89 @@ fn a_simulation_shows_what_a_template_s_policies_would_do_under_a_load() {
 }
 
 #[test]
+fn the_api_simulates_a_stored_template_as_the_cli_does_and_names_a_bad_field() {
+    let data = tempfile::tempdir().unwrap();
+    let password = prepare(data.path(), CONFIG, &[], |store| {
+        flotilla::access::users::create_user(
+            store,
+            "eve",
+            "eve-pw",
+            flotilla::access::users::USERS_GROUP,
+        )
+        .unwrap();
+    });
+    let server = start(data.path());
+    let admin = Some(("oneadmin", password.as_str()));
+    let template = json!({"name": "shop", "roles": [
+    {"name": "db", "type": "vm", "template_id": 0, "cardinality": 1},
+    {"name": "web", "type": "vm", "template_id": 0, "cardinality": 1, "min_vms": 1,
+     "max_vms": 4, "cooldown": 120,
+     "elasticity_policies": [
+        {"type": "CHANGE", "adjust": 1, "expression": "CPU > 80"},
+        {"type": "CHANGE", "adjust": -1, "expression": "CPU < 30"}
+     ]}]});
+    let (status, body) = server.call(
+        "POST",
+        "/service_template",
+        admin,
+        Some(&template.to_string()),
+    );
+    assert_eq!(status, 201, "{body}");
+    let path = format!(
+        "/service_template/{}/simulate",
+        body["DOCUMENT"]["ID"].as_str().unwrap()
+    );
+    let request = json!({"load": "spike:40:250:3600:3600", "duration_seconds": 14400,
+                         "every_seconds": 60, "target": 80});
+    let (status, report) = server.call("POST", &path, admin, Some(&request.to_string()));
+    assert_eq!(status, 200, "{report}");
+    // The role with policies is found, and its events are the CLI's (the
+    // test above): up one VM per cooldown, then back to one.
+    assert_eq!(report["role"], "web");
+    let events: Vec<(u64, u64, u64, String)> = report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["time_seconds"].as_u64().unwrap(),
+                e["from"].as_u64().unwrap(),
+                e["to"].as_u64().unwrap(),
+                e["says"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(events.len(), 6, "{report}");
+    assert_eq!(events[0], (3600, 1, 2, "CPU[100] > 80 → true".into()));
+    assert_eq!(events[2], (3960, 3, 4, "CPU[83.33] > 80 → true".into()));
+    assert_eq!(events[5], (7560, 2, 1, "CPU[20] < 30 → true".into()));
+    assert_eq!(report["flaps"], 0);
+    assert!(
+        report["samples"].as_array().unwrap().len() > 200,
+        "{report}"
+    );
+
+    // Each bad field is named, and a user who may not use the template is
+    // refused.
+    for (bad, named) in [
+        (json!({"load": "wave:1"}), "load:"),
+        (json!({"role": "cache"}), "role: `cache` is not a role"),
+        (json!({"duration_seconds": 0}), "duration_seconds:"),
+        (
+            json!({"duration_seconds": 604800, "every_seconds": 1}),
+            "over 100000 steps",
+        ),
+        (json!({"per_vm": "yes"}), "per_vm:"),
+    ] {
+        let (status, body) = server.call("POST", &path, admin, Some(&bad.to_string()));
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body.to_string().contains(named), "{bad}: {body}");
+    }
+    let (status, _) = server.call("POST", &path, Some(("eve", "eve-pw")), Some("{}"));
+    assert_eq!(status, 403);
+}
+
+#[test]
 fn a_role_cools_down_while_another_scales_then_scales_in_when_the_load_falls() {
     let data = tempfile::tempdir().unwrap();
     let (server, password, id) = deployed(

@@ -285,6 +285,17 @@ impl Engine {
         self.inner.store.lock()
     }
 
+    /// The operator's settings the engine applies.
+    pub fn settings(&self) -> Settings {
+        self.inner.settings
+    }
+
+    /// The policy plugins the engine evaluates with: a simulation through
+    /// the API runs the same ones.
+    pub fn policies(&self) -> Arc<dyn PolicyBackend> {
+        self.inner.policies.clone()
+    }
+
     fn now(&self) -> u64 {
         self.inner.clock.now_ms()
     }

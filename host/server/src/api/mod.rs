@@ -9,7 +9,7 @@
 //! holds (`ready.rs`, `metrics.rs`, `rendered.rs`); `state.rs`
 //! (`AppState`) over them; `auth.rs`, `origin.rs`, `warnings.rs`,
 //! `attributes.rs` and `rights.rs` over it; the route files (`system`,
-//! `plugins`, `templates`, `services`, `explain`, `resources`, `vnets`,
+//! `plugins`, `templates`, `simulate`, `services`, `explain`, `resources`, `vnets`,
 //! `accounts`) over those; at the top `openapi.rs`, which lists every
 //! route file's handlers, and this file, the route table.
 
@@ -32,6 +32,7 @@ mod resources;
 mod rights;
 mod schemas;
 mod services;
+mod simulate;
 mod state;
 mod system;
 mod templates;
@@ -71,6 +72,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
                 .delete(templates::delete),
         ),
         ("/service_template/{id}/action", post(templates::action)),
+        ("/service_template/{id}/simulate", post(simulate::simulate)),
         ("/service", get(services::list)),
         (
             "/service/{id}",

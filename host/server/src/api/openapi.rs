@@ -51,6 +51,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         super::templates::update,
         super::templates::delete,
         super::templates::action,
+        super::simulate::simulate,
         super::services::list,
         super::services::show,
         super::services::update,

@@ -518,3 +518,44 @@ json_schema!(ServiceTemplateActionResponse, {
         }
     }
 });
+
+json_schema!(SimulateRequest, {
+    "type": "object",
+    "properties": {
+        "role": {"type": "string", "description": "The role whose policies are replayed; by default the first with policies."},
+        "load": {"type": "string", "description": "constant:V, step:BEFORE:AFTER:AT_S, ramp:FROM:TO:SECONDS, sine:MIN:MAX:PERIOD_S or spike:BASE:PEAK:AT_S:FOR_S (default sine:20:250:3600)."},
+        "metric": {"type": "string", "description": "The value the load is reported as (default CPU)."},
+        "per_vm": {"type": "boolean", "description": "The load is what each VM reports; by default it is the role's total demand in percent of one VM, shared by its running VMs."},
+        "duration_seconds": {"type": "integer", "minimum": 1, "maximum": 604800, "description": "How long to simulate (default a day)."},
+        "every_seconds": {"type": "integer", "minimum": 1, "maximum": 86400, "description": "Evaluation cadence (default the server's engine.policy_evaluation_seconds)."},
+        "boot_seconds": {"type": "integer", "minimum": 0, "maximum": 86400, "description": "How long a new VM takes to run (default 60)."},
+        "target": {"type": "number", "description": "Count the time each VM's value is above and below this."}
+    }
+});
+
+json_schema!(SimulateResponse, {
+    "type": "object",
+    "required": ["role", "warnings", "events", "samples", "flaps", "vm_minutes", "evaluations"],
+    "properties": {
+        "role": {"type": "string"},
+        "warnings": {"type": "array", "items": {"type": "string"}},
+        "events": {"type": "array", "items": {
+            "type": "object",
+            "required": ["time_seconds", "from", "to", "policy", "says", "guards"],
+            "properties": {
+                "time_seconds": {"type": "integer", "minimum": 0},
+                "from": {"type": "integer", "minimum": 0},
+                "to": {"type": "integer", "minimum": 0},
+                "policy": {"type": "string"},
+                "says": {"type": "string"},
+                "guards": {"type": "array", "items": {"type": "string"}}
+            }
+        }},
+        "samples": {"type": "array", "description": "[seconds, VMs, value each VM reported], at most 2,000.", "items": {"type": "array", "items": {"type": "number"}}},
+        "flaps": {"type": "integer", "minimum": 0},
+        "vm_minutes": {"type": "number"},
+        "above_target_seconds": {"type": "integer", "minimum": 0},
+        "below_target_seconds": {"type": "integer", "minimum": 0},
+        "evaluations": {"type": "integer", "minimum": 0}
+    }
+});
