@@ -313,6 +313,21 @@ class Walk:
         self.shot("template")
         self.axe("template")
 
+        # Simulate db's policy on a virtual clock: a bad load shape is
+        # refused at its field, then a day of a sine load scales it.
+        self.type_in("Load", "wave:1:2", "form.grid")
+        self.button("Simulate").click()
+        self.wait("the load refused", lambda: "load:" in self.one("section .error").text)
+        assert self.one('[data-field="load"]').get_attribute("aria-invalid") == "true"
+        self.type_in("Load", "sine:20:250:3600", "form.grid")
+        self.type_in("Duration", "6h", "form.grid")
+        self.button("Simulate").click()
+        summary = self.wait("the simulation's report", lambda: next(
+            (p.text for p in self.css(".sim-out p") if p.text.startswith("Role db: scale events")), None), LONG)
+        assert not summary.startswith("Role db: scale events 0"), summary
+        assert self.css(".sim-out svg.chart polyline.size") and self.css(".sim-out table.list tbody tr")
+        self.shot("simulated")
+
         # Update it: the description changes, nothing else does.
         self.button("Update").click()
         self.wait_heading("Update service template shop")

@@ -238,7 +238,11 @@
         if (note) note.remove();
       }
     }
-    const fields = (err && err.fields) || [];
+    let fields = (err && err.fields) || [];
+    // A refusal of one field without the `fields` list ("load: not a
+    // shape"): marked at its field too, when the form has it.
+    const one = !fields.length && form && /^([A-Za-z_][\w.[\]]*): (.+)$/.exec((err && err.message) || '');
+    if (one && form.querySelector('[data-field="' + cssEscape(one[1]) + '"]')) fields = [{field: one[1], reason: one[2]}];
     box.appendChild(h('p.error-title', statusWords(err) + (fields.length ? '' : ': ' + err.message)));
     if (fields.length) {
       const list = h('ul');
@@ -1119,22 +1123,22 @@
   function simulatePanel(id, b) {
     const roles = (b.roles || []).filter((r) => (r.elasticity_policies || []).length || (r.scheduled_policies || []).length);
     if (!roles.length) return null;
-    const role = select(roles.map((r) => r.name), roles[0].name);
-    const load = h('input', {value: 'sine:20:250:3600', required: true});
-    const metric = h('input', {value: 'CPU', required: true});
-    const duration = h('input', {value: '24h', required: true});
-    const everyS = h('input', {value: '15s', required: true});
-    const boot = h('input', {value: '60s', required: true});
-    const target = h('input', {type: 'number', step: 'any'});
-    const perVm = h('input', {type: 'checkbox'});
+    const role = select(roles.map((r) => r.name), roles[0].name, {'data-field': 'role'});
+    const load = h('input', {value: 'sine:20:250:3600', required: true, 'data-field': 'load'});
+    const metric = h('input', {value: 'CPU', required: true, 'data-field': 'metric'});
+    const duration = h('input', {value: '24h', required: true, 'data-field': 'duration_seconds'});
+    const everyS = h('input', {placeholder: 'the server\'s', 'data-field': 'every_seconds'});
+    const boot = h('input', {value: '60s', required: true, 'data-field': 'boot_seconds'});
+    const target = h('input', {type: 'number', step: 'any', 'data-field': 'target'});
+    const perVm = h('input', {type: 'checkbox', 'data-field': 'per_vm'});
     const out = h('div.sim-out', {'aria-live': 'polite'});
     const box = errorBox();
-    const form = h('form.grid', {'aria-label': 'Simulate the policies'},
+    const form = h('form.grid', {'aria-label': 'Simulate the policies', novalidate: true},
       field('Role', role),
       field('Load', load, 'constant:V, step:BEFORE:AFTER:AT_S, ramp:FROM:TO:S, sine:MIN:MAX:PERIOD_S, spike:BASE:PEAK:AT_S:FOR_S'),
       field('Metric', metric),
       field('Duration', duration, '90s, 30m, 24h, 7d'),
-      field('Evaluated every', everyS),
+      field('Evaluated every', everyS, 'e.g. 15s; empty: as the server does'),
       field('VM boot time', boot),
       field('Target (optional)', target, 'time each VM spends above and below it'),
       checkboxField('The load is each VM\'s value', perVm),
@@ -1143,24 +1147,33 @@
       ev.preventDefault();
       clearError(box, form);
       out.replaceChildren(h('p', 'Simulating…'));
-      const req = {role: role.value, load: load.value, metric: metric.value, duration: duration.value,
-        every: everyS.value, boot: boot.value, per_vm: perVm.checked};
+      const req = {role: role.value, load: load.value.trim(), metric: metric.value.trim(), per_vm: perVm.checked};
+      // Durations as people write them, in seconds as the API takes them;
+      // what does not read is sent as typed, for the server to name.
+      for (const [key, el] of [['duration_seconds', duration], ['every_seconds', everyS], ['boot_seconds', boot]]) {
+        if (el.value.trim() === '') continue;
+        const s = seconds(el.value);
+        req[key] = s === null ? el.value.trim() : s;
+      }
       if (target.value !== '') req.target = Number(target.value);
       try {
         const report = await api('POST', '/service_template/' + id + '/simulate', req);
-        out.replaceChildren(simulationReport(report, req));
+        out.replaceChildren(simulationReport(report, Object.assign({duration: duration.value}, req)));
       } catch (e) {
         out.replaceChildren();
-        if (e.status === 404 || e.status === 405) {
-          showError(box, new ApiError(e.status, 'This server does not simulate policies over HTTP; run `flotilla policy simulate` with the template.'));
-        } else {
-          showError(box, e, form);
-        }
+        showError(box, e, form);
       }
     });
     return h('section', {'aria-labelledby': 'h-sim'}, h('h2#h-sim', 'Simulate the policies'),
-      h('p.hint', 'Replays the role\'s policies on a virtual clock against a load, through the same plugins the server runs.'),
+      h('p.hint', 'Replays the role\'s policies on a virtual clock against a load, with the server\'s own policy plugins. Nothing is deployed.'),
       form, box, out);
+  }
+
+  // "90s", "30m", "24h", "7d" or plain seconds; null when it does not read.
+  function seconds(text) {
+    const m = /^\s*(\d+)\s*([smhd]?)\s*$/.exec(text);
+    if (!m) return null;
+    return Number(m[1]) * {'': 1, s: 1, m: 60, h: 3600, d: 86400}[m[2]];
   }
 
   function simulationReport(r, req) {
@@ -1182,10 +1195,10 @@
     }
     const events = r.events || [];
     return h('div',
-      h('p', 'Scale events ' + events.length + ', flaps ' + (r.flaps ?? 0) + ', VM-minutes ' + fmt(r.vm_minutes) +
+      h('p', 'Role ' + (r.role || req.role) + ': scale events ' + events.length + ', flaps ' + (r.flaps ?? 0) + ', VM-minutes ' + fmt(r.vm_minutes) +
         ', evaluations ' + (r.evaluations ?? 0) +
         (req.target !== undefined ? ', above target ' + (r.above_target_seconds ?? 0) + ' s, below ' + (r.below_target_seconds ?? 0) + ' s' : '')),
-      (r.warnings || []).length ? h('ul.warnings', r.warnings.map((w) => h('li', w))) : null,
+      (r.warnings || []).length ? h('ul.warnings', {'aria-label': 'Warnings'}, r.warnings.map((w) => h('li', w))) : null,
       h('figure.chart-wrap', svg, h('figcaption', 'VMs (top) and the load (bottom) over the simulated time')),
       events.length ? h('div.scroll', {tabindex: '0', role: 'region', 'aria-label': 'Scale events'}, h('table.list', h('caption', 'Scale events'),
         h('thead', h('tr', ['At', 'From', 'To', 'Policy', 'Says', 'Guards'].map((t) => h('th', {scope: 'col'}, t)))),
