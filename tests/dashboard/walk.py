@@ -104,6 +104,8 @@ class Walk:
     def button(self, text, scope=None):
         """A <button> (or a link styled as one) by its name: its
         aria-label, else its visible text."""
+        self.settled()
+
         def find():
             for el in self.css("button, a.button", scope):
                 name = el.get_attribute("aria-label") or el.text.strip()
@@ -119,6 +121,8 @@ class Walk:
     def control(self, label, scope_selector=None):
         """The form control a <label> names (found again each time: the
         template form re-renders when names or types change)."""
+        self.settled()
+
         def find():
             scope = self.css(scope_selector)[0] if scope_selector else self.d
             for lab in scope.find_elements(By.TAG_NAME, "label"):
@@ -128,20 +132,39 @@ class Walk:
         return self.wait(f"a control labelled '{label}' in {scope_selector or 'the page'}", find)
 
     def type_in(self, label, value, scope=None):
-        el = self.control(label, scope)
-        # Select all and type over it (clear() would leave the field, and
-        # a change of a name re-renders the form under the next keys).
-        el.send_keys(Keys.CONTROL, "a")
-        el.send_keys(str(value) if value != "" else Keys.DELETE)
-        el.send_keys(Keys.TAB)  # leave the field: its change is applied
+        # The template form draws itself again after a change: a control
+        # replaced under our keys is found again and typed into afresh.
+        def act():
+            el = self.control(label, scope)
+            # Select all and type over it (clear() would leave the field,
+            # firing its change before the keys).
+            el.send_keys(Keys.CONTROL, "a")
+            el.send_keys(str(value) if value != "" else Keys.DELETE)
+            el.send_keys(Keys.TAB)  # leave the field: its change is applied
+        self.again(act)
+
+    def settled(self):
+        """Until the page has run what it deferred (a form drawn again)."""
+        self.d.execute_async_script("const done = arguments[0]; setTimeout(done, 0);")
+
+    def again(self, act):
+        """act(), again on a control the page replaced meanwhile."""
+        for attempt in range(5):
+            try:
+                return act()
+            except StaleElementReferenceException:
+                if attempt == 4:
+                    raise
 
     def choose(self, label, text, scope=None):
-        Select(self.control(label, scope)).select_by_visible_text(text)
+        self.again(lambda: Select(self.control(label, scope)).select_by_visible_text(text))
 
     def tick(self, label, on=True, scope=None):
-        el = self.control(label, scope)
-        if el.is_selected() != on:
-            el.click()
+        def act():
+            el = self.control(label, scope)
+            if el.is_selected() != on:
+                el.click()
+        self.again(act)
 
     def heading(self):
         return self.one("main h1").text

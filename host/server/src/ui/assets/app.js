@@ -1414,14 +1414,22 @@
     const box = errorBox();
     const formEl = h('form.template-form', {novalidate: true, 'aria-label': id ? 'Update the service template' : 'Create a service template'});
     const ctx = {model, vmTemplates, vnets, rerender: null};
-    const rerender = (focusSel) => {
+    const controls = () => Array.from(formEl.querySelectorAll('input, select, textarea, button, a'));
+    const draw = (focusSel) => {
+      // The control that has the focus keeps it (the same place in the
+      // form): a name typed and left with Tab moves on as expected.
+      const at = controls().indexOf(document.activeElement);
       formEl.replaceChildren(...templateFormSections(ctx), box,
         h('div.actions', h('button', {type: 'submit'}, id ? 'Save the template' : 'Create the template'),
           h('a.button.secondary', {href: id ? '#/templates/' + id : '#/templates'}, 'Cancel')));
-      if (focusSel) {
-        const el = formEl.querySelector(focusSel);
-        if (el) el.focus();
-      }
+      const el = focusSel ? formEl.querySelector(focusSel) : at >= 0 ? controls()[at] : null;
+      if (el) el.focus();
+    };
+    // After a change (fired as the focus leaves a field), the form is
+    // drawn again once the focus has landed on the next control.
+    const rerender = (focusSel) => {
+      if (focusSel) draw(focusSel);
+      else setTimeout(() => draw(), 0);
     };
     ctx.rerender = rerender;
     formEl.addEventListener('submit', async (ev) => {
@@ -1584,7 +1592,8 @@
       h('div.grid',
         field('Type', bind(select(ADJUST_TYPES, p.type), p, 'type', {field: at + '.scheduled_policies[' + j + '].type'})),
         field('Adjust', bind(h('input', {type: 'number', step: '1'}), p, 'adjust', {field: at + '.scheduled_policies[' + j + '].adjust'})),
-        field('When', bind(select([['recurrence', 'recurring (cron)'], ['start_time', 'once (start time)']], p.when), p, 'when')),
+        field('When', bind(select([['recurrence', 'recurring (cron)'], ['start_time', 'once (start time)']], p.when), p, 'when',
+          {after: () => ctx.rerender()})),
         field(p.when === 'recurrence' ? 'Recurrence' : 'Start time', bind(h('input', {placeholder: p.when === 'recurrence' ? '0 8 * * 1-5' : '2026-01-01 08:00'}), p, 'value',
           {field: at + '.scheduled_policies[' + j + '].' + p.when})),
         field('Time zone', bind(h('input', {placeholder: 'UTC'}), p, 'time_zone', {field: at + '.scheduled_policies[' + j + '].time_zone'}))),
@@ -1594,10 +1603,8 @@
       }, 'secondary small', {'aria-label': 'Remove scheduled policy ' + (j + 1) + ' of role ' + (r.name || i + 1)})));
     const nameInput = bind(h('input', {id: 'role-' + i + '-name', required: true, pattern: '[A-Za-z0-9_]+'}), r, 'name', {
       field: at + '.name',
-      after: () => {
-        // Children follow a renamed parent.
-        ctx.rerender('#role-' + i + '-name');
-      },
+      // Other roles' parents choices follow a renamed role.
+      after: () => ctx.rerender(),
     });
     return h('fieldset.role', {'data-role-index': String(i)}, h('legend', 'Role ' + (i + 1) + (r.name ? ': ' + r.name : '')),
       h('div.grid',
@@ -1644,8 +1651,8 @@
       return h('fieldset.row.user-input', {'data-input-index': String(i)}, h('legend', 'User input ' + (i + 1) + (inp.name ? ': ' + inp.name : '')),
         h('div.grid',
           field('Input name', bind(h('input', {required: true, placeholder: 'ONEAPP_APP_GROUP_NAME'}), inp, 'name', {field: at,
-            after: () => ctx.rerender('[data-input-index="' + i + '"] input')})),
-          field('Type', bind(select(INPUT_TYPES, inp.type), inp, 'type', {after: () => ctx.rerender('[data-input-index="' + i + '"] select')})),
+            after: () => ctx.rerender()})),
+          field('Type', bind(select(INPUT_TYPES, inp.type), inp, 'type', {after: () => ctx.rerender()})),
           field('Description', bind(h('input'), inp, 'description')),
           isRange ? field('Minimum', bind(h('input', {type: 'number', step: 'any'}), inp, 'min')) : null,
           isRange ? field('Maximum', bind(h('input', {type: 'number', step: 'any'}), inp, 'max')) : null,
