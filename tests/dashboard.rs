@@ -25,7 +25,8 @@ const CONFIG: &str =
 const WALK_LIMIT: Duration = Duration::from_secs(300);
 
 fn repository() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
 }
 
 /// A program on PATH (or at a Debian path), as an absolute path.
