@@ -17,10 +17,15 @@
 #   socat and cpio (real VMs in tests/qemu.rs; the test builds the guest
 #   image from Debian packages with `apt-get download`, which needs the
 #   package lists), iproute2 (`ip`: the real-network tests make bridges,
-#   taps and VXLAN devices in network namespaces of their own, as root);
+#   taps and VXLAN devices in network namespaces of their own, as root),
+#   chromium and chromium-driver (tests/dashboard.rs walks the dashboard
+#   in a real headless browser);
 # - componentize-py from PyPI and the JavaScript example's npm packages
 #   (pinned in its package-lock.json): the tests build the example policies
-#   in Python and JavaScript with them;
+#   in Python and JavaScript with them; Selenium from PyPI, beside
+#   componentize-py, drives the browser, and axe-core from npm (pinned in
+#   tests/dashboard/package-lock.json) checks the dashboard's
+#   accessibility;
 # - schemathesis from PyPI, in a venv under target/ (tests/schema/run.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +40,7 @@ esac
 # Tools from PyPI for the tests, beside the build.
 tools=$PWD/target/test-tools
 componentize_py=0.25.1
+selenium=4.27.1
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then
@@ -78,6 +84,10 @@ if [ "$install" = 1 ]; then
     if ! command -v ip >/dev/null; then
         apt_install iproute2
     fi
+    # The dashboard's browser test: Debian's Chromium and its driver.
+    if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+        apt_install chromium chromium-driver
+    fi
     if ! apt-cache show linux-image-cloud-amd64 >/dev/null 2>&1 && [ -z "$apt_updated" ]; then
         as_root apt-get update
         apt_updated=1
@@ -93,10 +103,14 @@ if [ "$install" = 1 ]; then
         python3 -m venv "$tools"
         "$tools/bin/pip" install --quiet "componentize-py==$componentize_py"
     fi
+    if ! "$tools/bin/python" -c "import selenium, sys; sys.exit(selenium.__version__ != '$selenium')" 2>/dev/null; then
+        "$tools/bin/pip" install --quiet "selenium==$selenium"
+    fi
     if ! command -v npm >/dev/null; then
         apt_install nodejs npm
     fi
     npm ci --prefix examples/policies/javascript --no-audit --no-fund
+    npm ci --prefix tests/dashboard --no-audit --no-fund
 fi
 if [ -x "$tools/bin/componentize-py" ]; then
     export PATH="$tools/bin:$PATH"
