@@ -214,6 +214,17 @@ fn the_dashboard_signs_in_with_a_strict_http_only_cookie_that_the_api_takes() {
     assert!(out.head.contains("max-age=0"));
     let after = with_cookie(port, "GET", "/service_template", &cookie, None, Value::Null);
     assert_eq!(after.status, 401, "{}", after.body);
+    // No Basic challenge to the page (a browser would prompt for a
+    // password over it); Basic clients still get theirs.
+    assert!(!after.head.contains("www-authenticate"), "{}", after.head);
+    assert!(!wrong.head.contains("www-authenticate"), "{}", wrong.head);
+    let basic = request(port, "GET", "/service", Some(("alice", "nope")), &[], "").unwrap();
+    assert_eq!(basic.status, 401);
+    assert!(
+        basic.head.contains("www-authenticate: basic"),
+        "{}",
+        basic.head
+    );
 
     // Behind a TLS proxy the cookie is Secure.
     let tls = request(

@@ -9,12 +9,15 @@ use super::validate::FieldError;
 use serde_json::{Map, Value};
 
 /// Service template attributes of OneFlow's schema, those the server
-/// writes into a service (`state`, `start_time`, `log`), and OneFlow 6's
-/// names (`custom_attrs`, converted when present).
+/// writes into a service (`state`, `start_time`, `log`), OneFlow 6's
+/// names (`custom_attrs`, converted when present), and what Sunstone adds
+/// to render a template (`user_inputs_metadata`, `logo`).
 const SERVICE_KEYS: &[&str] = &[
     "name",
     "deployment",
     "description",
+    "user_inputs_metadata",
+    "logo",
     "shutdown_action",
     "roles",
     "user_inputs",

@@ -33,9 +33,18 @@ pub enum InputType {
     Boolean,
     Number,
     NumberFloat,
-    Range { min: i64, max: i64 },
-    RangeFloat { min: f64, max: f64 },
+    Range {
+        min: i64,
+        max: i64,
+    },
+    RangeFloat {
+        min: f64,
+        max: f64,
+    },
     List(Vec<String>),
+    /// Any of the options, comma-separated (`a,c`), as Sunstone sends a
+    /// multiple choice.
+    ListMultiple(Vec<String>),
     Fixed,
 }
 
@@ -104,7 +113,7 @@ pub fn parse(spec: &str) -> Result<UserInput, InputError> {
                 }
             }
         }
-        "list" | "list-multiple" => {
+        kind @ ("list" | "list-multiple") => {
             let options: Vec<String> = params
                 .split(',')
                 .map(|o| o.trim().to_string())
@@ -115,11 +124,15 @@ pub fn parse(spec: &str) -> Result<UserInput, InputError> {
                     "a list needs its options in the params field (a,b,c)".into(),
                 ));
             }
-            InputType::List(options)
+            if kind == "list" {
+                InputType::List(options)
+            } else {
+                InputType::ListMultiple(options)
+            }
         }
         other => {
             return Err(InputError::Declaration(format!(
-                "type `{other}` is not one of text, text64, password, boolean, number, number-float, range, range-float, list, fixed"
+                "type `{other}` is not one of text, text64, password, boolean, number, number-float, range, range-float, list, list-multiple, fixed"
             )));
         }
     };
@@ -194,6 +207,22 @@ pub fn check_value(input: &UserInput, value: &Value) -> Result<(), InputError> {
             Ok(v) => Err(InputError::Value(format!("{v} is outside {min}..{max}"))),
             Err(_) => Err(InputError::Value(format!("`{text}` is not a number"))),
         },
+        InputType::ListMultiple(options) => {
+            let unknown: Vec<&str> = text
+                .split(',')
+                .map(str::trim)
+                .filter(|part| !part.is_empty() && !options.iter().any(|o| o == part))
+                .collect();
+            if unknown.is_empty() {
+                Ok(())
+            } else {
+                Err(InputError::Value(format!(
+                    "`{}` is not one of {}",
+                    unknown.join(","),
+                    options.join(", ")
+                )))
+            }
+        }
         InputType::List(options) => {
             if options.contains(&text) {
                 Ok(())
@@ -253,6 +282,16 @@ mod tests {
         let list = parse("M|list|size|small,large|").unwrap();
         assert!(check_value(&list, &json!("small")).is_ok());
         assert!(check_value(&list, &json!("medium")).is_err());
+        assert!(check_value(&list, &json!("small,large")).is_err());
+        let many = parse("O|list-multiple|services|cache,mail,web|cache,web").unwrap();
+        assert!(check_value(&many, &json!("mail")).is_ok());
+        assert!(check_value(&many, &json!("cache, mail")).is_ok());
+        assert_eq!(
+            check_value(&many, &json!("cache,ftp,dns"))
+                .unwrap_err()
+                .to_string(),
+            "`ftp,dns` is not one of cache, mail, web"
+        );
         let boolean = parse("M|boolean|tls").unwrap();
         assert!(check_value(&boolean, &json!(true)).is_ok());
         assert!(check_value(&boolean, &json!("maybe")).is_err());

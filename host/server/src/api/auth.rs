@@ -21,6 +21,30 @@ pub const SESSION_COOKIE: &str = "flotilla_session";
 /// The header a change made with a session cookie must carry.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
+/// A 401 tells the client to send Basic credentials (`WWW-Authenticate`),
+/// and a browser answers that by asking its user for a password, over
+/// the page that made the request (headless, it waits for ever). So the
+/// challenge is left off a 401 to the dashboard: its own routes (`/ui`),
+/// a request that came with a session cookie and no credentials, and one
+/// marked as a script's (`X-Requested-With`, which the page sends).
+pub async fn challenge_basic_clients_only(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let headers = request.headers();
+    let from_page = request.uri().path().starts_with("/ui")
+        || headers.contains_key("x-requested-with")
+        || (session_token(headers).is_some()
+            && !headers.contains_key(axum::http::header::AUTHORIZATION));
+    let mut response = next.run(request).await;
+    if from_page && response.status() == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .remove(axum::http::header::WWW_AUTHENTICATE);
+    }
+    response
+}
+
 /// The authenticated caller of a request: by HTTP Basic credentials, or by
 /// the dashboard's session cookie when the request has no Authorization
 /// header.

@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 #[openapi(
     info(
         title = "Flotilla API",
-        description = "Flotilla speaks OneFlow's routes and shapes (/service, /service_template), plus VM templates, images, users, groups and plugins. HTTP Basic authentication on every route except /health, /ready, /metrics and /openapi.json. Request bodies are read as JSON whatever their Content-Type. Errors are JSON {\"error\": string, \"fields\"?: [{\"field\": string, \"reason\": string}]}: 400 bad input (naming the field), 401 missing or wrong credentials (with WWW-Authenticate: Basic), 403 no permission, 404 not found, 409 wrong state or conflict, 503 engine not running."
+        description = "Flotilla speaks OneFlow's routes and shapes (/service, /service_template), plus VM templates, images, users, groups and plugins. HTTP Basic authentication on every route except /health, /ready, /metrics and /openapi.json. Request bodies are read as JSON whatever their Content-Type. Errors are JSON {\"error\": string, \"fields\"?: [{\"field\": string, \"reason\": string}]}: 400 bad input (naming the field), 401 missing or wrong credentials (with WWW-Authenticate: Basic, except to the dashboard: a request with its session cookie or X-Requested-With), 403 no permission, 404 not found, 409 wrong state or conflict, 503 engine not running."
     ),
     servers((url = "http://127.0.0.1:2474")),
     security(("basic" = [])),

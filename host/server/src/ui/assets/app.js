@@ -142,7 +142,9 @@
   // One call to the API with the session cookie. Changes carry the CSRF
   // token; a 401 means the session ended, so the sign-in form comes back.
   async function api(method, path, body) {
-    const headers = {'Accept': 'application/json'};
+    // X-Requested-With: the server leaves the Basic challenge off a 401 to
+    // this page, which a browser would answer with a password prompt.
+    const headers = {'Accept': 'application/json', 'X-Requested-With': 'XMLHttpRequest'};
     if (method !== 'GET' && method !== 'HEAD') {
       headers['X-CSRF-Token'] = session.csrf || '';
       headers['Content-Type'] = 'application/json';
