@@ -156,3 +156,95 @@ fn a_user_not_in_oneadmin_is_refused_a_plugin_upload_before_it_is_read() {
         "{body}"
     );
 }
+
+/// The raw bytes of one GET as `user`, with `accept-encoding` if given:
+/// the head (lower-cased) and the body as sent.
+fn get_bytes(port: u16, path: &str, auth: &str, encoding: Option<&str>) -> (String, Vec<u8>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut head = format!(
+        "GET {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\nauthorization: {auth}\r\n"
+    );
+    if let Some(e) = encoding {
+        head.push_str(&format!("accept-encoding: {e}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let split = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&out[..split]).to_ascii_lowercase();
+    let mut body = out[split + 4..].to_vec();
+    if head.contains("transfer-encoding: chunked") {
+        body = dechunk(&body);
+    }
+    (head, body)
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap().trim(), 16)
+                .unwrap();
+        if size == 0 {
+            return body;
+        }
+        body.extend_from_slice(&data[line_end + 2..line_end + 2 + size]);
+        data = &data[line_end + 4 + size..];
+    }
+}
+
+#[test]
+fn answers_are_gzipped_for_clients_that_ask_and_plain_for_the_others() {
+    let data = tempfile::tempdir().unwrap();
+    let admin = prepare(data.path(), "");
+    let f = start(data.path());
+    let auth = basic("oneadmin", &admin);
+    for i in 0..40 {
+        let template = json!({"name": format!("t{i}"), "description": "a template among many",
+            "roles": [{"name": "web", "type": "vm", "cardinality": 1, "template_id": 0}]});
+        let a = request(
+            f.server.api,
+            "POST",
+            "/service_template",
+            Some(("oneadmin", &admin)),
+            &[],
+            &template.to_string(),
+        )
+        .unwrap();
+        assert_eq!(a.status, 201, "{}", a.body);
+    }
+    let (plain_head, plain) = get_bytes(f.server.api, "/service_template", &auth, None);
+    assert!(!plain_head.contains("content-encoding"), "{plain_head}");
+    let listed: Value = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(
+        listed["DOCUMENT_POOL"]["DOCUMENT"]
+            .as_array()
+            .unwrap()
+            .len(),
+        40
+    );
+
+    let (head, gzipped) = get_bytes(f.server.api, "/service_template", &auth, Some("gzip, br"));
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    assert!(
+        gzipped.len() * 5 < plain.len(),
+        "{} bytes gzipped against {} plain",
+        gzipped.len(),
+        plain.len()
+    );
+    // The same document once unpacked (gzip from Debian's base system).
+    let mut gunzip = std::process::Command::new("gzip")
+        .arg("-dc")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    gunzip.stdin.take().unwrap().write_all(&gzipped).unwrap();
+    let unpacked = gunzip.wait_with_output().unwrap();
+    assert!(unpacked.status.success());
+    let unpacked: Value = serde_json::from_slice(&unpacked.stdout).unwrap();
+    assert_eq!(unpacked, listed);
+}
