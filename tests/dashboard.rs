@@ -107,7 +107,9 @@ fn an_operator_walks_the_dashboard_in_a_real_browser() {
     let idle = create(
         &f,
         "/vm_template",
-        json!({"name": "idle", "template": {"CPU": "1", "MEMORY": "128", "SIM_LOAD": "constant:5"}}),
+        json!({"name": "idle", "template": {"CPU": "1", "MEMORY": "128", "SIM_LOAD": "constant:5",
+            // Asked in the instantiate form's "Roles inputs", per role.
+            "USER_INPUTS": {"GREETING": "O|text|Greeting||hello"}}}),
     );
     let vnet = create(
         &f,

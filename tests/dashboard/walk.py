@@ -409,7 +409,16 @@ class Walk:
         self.one('[data-input="ONEAPP_WEB_CONFIG_BANNER"]').send_keys("Welcome")
         workers.send_keys(Keys.CONTROL, "a")
         workers.send_keys("12")
-        Select(self.one('[data-input="FEATURES"]')).select_by_visible_text("search")
+        features = Select(self.one('[data-input="FEATURES"]'))
+        features.select_by_visible_text("cache")
+        features.select_by_visible_text("mail")
+        # web's VM template declares GREETING, which the service does not:
+        # asked under "Roles inputs", in web's section.
+        greeting = self.one('fieldset.role-inputs [data-input="GREETING"]')
+        assert greeting.get_attribute("data-field") == "roles[1].user_inputs_values.GREETING", \
+            greeting.get_attribute("data-field")
+        greeting.send_keys(Keys.CONTROL, "a")
+        greeting.send_keys("hi there")
         self.button("Instantiate").click()
         err = self.wait("the refusal", lambda: next((e for e in self.css(".error") if e.is_displayed() and e.text), None))
         assert "user_inputs_values.WORKERS" in err.text and "outside 1..8" in err.text, err.text
@@ -426,6 +435,12 @@ class Walk:
         self.button("Instantiate").click()
         self.wait("the service's page", lambda: self.d.execute_script("return /^#\\/services\\/\\d+$/.test(location.hash)"))
         self.service_id = self.d.execute_script("return location.hash.split('/')[2]")
+        # Both chosen features reached the service, and web's own input.
+        got = json.loads(self.fetch("GET", f"/service/{self.service_id}", None)["body"])["DOCUMENT"]["TEMPLATE"]["BODY"]
+        assert got["user_inputs_values"]["FEATURES"] == "cache,mail", got["user_inputs_values"]
+        web_role = next(r for r in got["roles"] if r["name"] == "web")
+        assert web_role["user_inputs_values"].get("GREETING") == "hi there", web_role.get("user_inputs_values")
+        assert "GREETING" not in next(r for r in got["roles"] if r["name"] == "db").get("user_inputs_values", {})
         # Marks this page: a reload would lose it.
         self.d.execute_script("window.__notReloaded = true")
 

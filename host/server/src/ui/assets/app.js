@@ -1859,12 +1859,23 @@
     const name = h('input', {name: 'service-name', placeholder: b.name});
     name.dataset.field = 'name';
     const service = renderInputs(b.user_inputs, b.user_inputs_metadata, 'user_inputs_values.');
+    // The USER_INPUTS of the roles' VM templates (one request per template;
+    // one the caller may not read adds none).
+    const vmInputs = new Map();
+    await Promise.all([...new Set((b.roles || []).map((r) => r.template_id).filter((t) => t !== undefined && t !== null))]
+      .map(async (t) => {
+        const vt = await api('GET', '/vm_template/' + t).catch(() => null);
+        const ui = vt && vt.VMTEMPLATE && vt.VMTEMPLATE.TEMPLATE && vt.VMTEMPLATE.TEMPLATE.USER_INPUTS;
+        vmInputs.set(String(t), ui && typeof ui === 'object' && !Array.isArray(ui) ? ui : {});
+      }));
     // Role inputs that the service does not declare (Sunstone's "Roles
-    // inputs" step), one section per role.
+    // inputs" step), one section per role: the VM template's, then the
+    // role's own, which win.
     const roleControls = [];
     const roleSections = [];
     (b.roles || []).forEach((r, i) => {
-      const own = Object.fromEntries(Object.entries(r.user_inputs || {}).filter(([k]) => !(b.user_inputs || {})[k]));
+      const all = Object.assign({}, vmInputs.get(String(r.template_id)) || {}, r.user_inputs || {});
+      const own = Object.fromEntries(Object.entries(all).filter(([k, v]) => !(b.user_inputs || {})[k] && typeof v === 'string'));
       if (!Object.keys(own).length) return;
       const rendered = renderInputs(own, b.user_inputs_metadata, 'roles[' + i + '].user_inputs_values.');
       roleControls.push({role: r.name, controls: rendered.controls});
