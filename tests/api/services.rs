@@ -61,3 +61,53 @@ fn a_shown_service_follows_every_change_to_it() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn values_for_a_role_s_vm_template_inputs_are_expected_even_under_strict_attributes() {
+    let data = tempfile::tempdir().unwrap();
+    let password = crate::prepare(
+        data.path(),
+        "[server]\nstrict_attributes = true\n",
+        &[(
+            "greeter",
+            serde_json::json!({"CPU": "1", "USER_INPUTS": {"GREETING": "O|text|Greeting||hello"}}),
+        )],
+        |_| {},
+    );
+    let server = crate::start(data.path());
+    let admin = Some(("oneadmin", password.as_str()));
+    let template = serde_json::json!({"name": "greet", "roles": [
+        {"name": "web", "type": "vm", "cardinality": 1, "template_id": 0}]});
+    let (status, body) = server.call(
+        "POST",
+        "/service_template",
+        admin,
+        Some(&template.to_string()),
+    );
+    assert_eq!(status, 201, "{body}");
+    let id = body["DOCUMENT"]["ID"].as_str().unwrap().to_string();
+    let instantiate = |values: serde_json::Value| {
+        server.call(
+            "POST",
+            &format!("/service_template/{id}/action"),
+            admin,
+            Some(
+                &serde_json::json!({"action": {"perform": "instantiate", "params": {
+                    "merge_template": {"roles": [{"name": "web", "user_inputs_values": values}]}}}})
+                .to_string(),
+            ),
+        )
+    };
+    // GREETING is the VM template's: taken; a name nobody declares is
+    // still refused under strict_attributes, naming it.
+    let (status, body) = instantiate(serde_json::json!({"GREETING": "hi"}));
+    assert_eq!(status, 201, "{body}");
+    assert!(body.get("warnings").is_none(), "{body}");
+    let (status, body) = instantiate(serde_json::json!({"GREETNG": "hi"}));
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.to_string()
+            .contains("user_inputs_values.GREETNG: not a declared user input"),
+        "{body}"
+    );
+}

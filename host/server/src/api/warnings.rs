@@ -43,7 +43,10 @@ impl Warnings {
         state: &AppState,
         document: &serde_json::Value,
     ) -> Result<Self, ApiError> {
-        let mut warnings = Self::check(state, crate::service::attributes::unknown(document))?;
+        let mut found = crate::service::attributes::unknown(document);
+        let vm_inputs = vm_template_inputs(state, document);
+        found.retain(|w| !vm_inputs.contains(&w.field));
+        let mut warnings = Self::check(state, found)?;
         warnings.0.extend(policy_lint(state, document));
         Ok(warnings)
     }
@@ -162,4 +165,39 @@ fn policy_lint(state: &AppState, document: &serde_json::Value) -> Vec<crate::ser
         },
     ));
     warnings
+}
+
+/// `roles[i].user_inputs_values.NAME` for each input a role's VM template
+/// declares (`USER_INPUTS`, OpenNebula's VM template inputs): a value for
+/// one is expected, not unknown (Sunstone asks for them as the role's
+/// inputs, and so does the dashboard).
+fn vm_template_inputs(state: &AppState, document: &serde_json::Value) -> Vec<String> {
+    let Ok(store) = state.store() else {
+        return Vec::new();
+    };
+    let mut fields = Vec::new();
+    let roles = document.get("roles").and_then(serde_json::Value::as_array);
+    for (i, role) in roles.into_iter().flatten().enumerate() {
+        let Some(id) = role.get("template_id").and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        }) else {
+            continue;
+        };
+        let Ok(Some(template)) = store.vm_template(id) else {
+            continue;
+        };
+        if let Some(inputs) = template
+            .attributes
+            .get("USER_INPUTS")
+            .and_then(serde_json::Value::as_object)
+        {
+            fields.extend(
+                inputs
+                    .keys()
+                    .map(|name| format!("roles[{i}].user_inputs_values.{name}")),
+            );
+        }
+    }
+    fields
 }
