@@ -26,7 +26,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-SHORT = 15  # seconds: a page or a form answering
+SHORT = 30  # seconds: a page or a form answering (a loaded CI machine is slow)
 LONG = 90  # seconds: the engine deploying, scaling, recovering
 
 

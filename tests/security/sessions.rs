@@ -23,17 +23,18 @@ fn cookie(answer: &Answer) -> String {
 
 /// Sign in as `user`: the cookie and the CSRF token.
 fn sign_in(port: u16, user: &str, password: &str) -> (String, String) {
-    let a = request(
+    let a = post_sign_in(
         port,
-        "POST",
-        "/ui/session",
-        None,
         &[],
         &json!({"username": user, "password": password}).to_string(),
-    )
-    .expect("the server answers");
+    );
     assert_eq!(a.status, 200, "{}", a.body);
     (cookie(&a), a.body["csrf"].as_str().unwrap().to_string())
+}
+
+/// A sign-in request with `headers` (nothing checked).
+fn post_sign_in(port: u16, headers: &[(&str, &str)], body: &str) -> Answer {
+    request(port, "POST", "/ui/session", None, headers, body).expect("the server answers")
 }
 
 fn with_cookie(
@@ -80,39 +81,19 @@ fn the_dashboard_signs_in_with_a_strict_http_only_cookie_that_the_api_takes() {
     assert!(script.head.contains("content-type: text/javascript"));
 
     // A wrong password: 401, no cookie.
-    let wrong = request(
-        port,
-        "POST",
-        "/ui/session",
-        None,
-        &[],
-        r#"{"username": "alice", "password": "nope"}"#,
-    )
-    .unwrap();
+    let wrong = post_sign_in(port, &[], r#"{"username": "alice", "password": "nope"}"#);
     assert_eq!(wrong.status, 401, "{}", wrong.body);
     assert!(!wrong.head.contains("set-cookie"));
     // A missing field is named.
-    let missing = request(
-        port,
-        "POST",
-        "/ui/session",
-        None,
-        &[],
-        r#"{"username": "alice"}"#,
-    )
-    .unwrap();
+    let missing = post_sign_in(port, &[], r#"{"username": "alice"}"#);
     assert_eq!(missing.status, 400);
     assert!(missing.body.to_string().contains("password: required"));
 
-    let a = request(
+    let a = post_sign_in(
         port,
-        "POST",
-        "/ui/session",
-        None,
         &[],
         r#"{"username": "alice", "password": "alice-pw"}"#,
-    )
-    .unwrap();
+    );
     assert_eq!(a.status, 200, "{}", a.body);
     let set = a
         .head
@@ -188,15 +169,11 @@ fn the_dashboard_signs_in_with_a_strict_http_only_cookie_that_the_api_takes() {
 
     // Another site cannot even sign in (the cross-site check covers the
     // sign-in too).
-    let cross = request(
+    let cross = post_sign_in(
         port,
-        "POST",
-        "/ui/session",
-        None,
         &[("origin", "http://evil.example")],
         r#"{"username": "alice", "password": "alice-pw"}"#,
-    )
-    .unwrap();
+    );
     assert_eq!(cross.status, 403);
 
     // Sign-out needs the token too, then the cookie no longer works.
@@ -227,15 +204,11 @@ fn the_dashboard_signs_in_with_a_strict_http_only_cookie_that_the_api_takes() {
     );
 
     // Behind a TLS proxy the cookie is Secure.
-    let tls = request(
+    let tls = post_sign_in(
         port,
-        "POST",
-        "/ui/session",
-        None,
         &[("x-forwarded-proto", "https")],
         r#"{"username": "alice", "password": "alice-pw"}"#,
-    )
-    .unwrap();
+    );
     assert!(
         tls.head
             .lines()
@@ -314,15 +287,11 @@ fn dashboard_sign_ins_are_throttled_like_basic_credentials() {
     let f = start(data.path());
     let port = f.server.api;
     let try_sign_in = |password: &str| {
-        request(
+        post_sign_in(
             port,
-            "POST",
-            "/ui/session",
-            None,
             &[],
             &json!({"username": "alice", "password": password}).to_string(),
         )
-        .unwrap()
     };
     for _ in 0..3 {
         assert_eq!(try_sign_in("wrong").status, 401);

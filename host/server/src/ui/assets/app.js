@@ -1059,6 +1059,16 @@
     return out.join('; ');
   }
 
+  // Open a modal dialog holding `form`, the keyboard on `first`; Escape
+  // (the dialog's cancel) removes it.
+  function showDialog(dlg, form, first) {
+    dlg.appendChild(form);
+    dlg.addEventListener('cancel', () => dlg.remove());
+    document.body.appendChild(dlg);
+    dlg.showModal();
+    first.focus();
+  }
+
   function cloneDialog(id, name, box) {
     const dlg = h('dialog', {'aria-labelledby': 'clone-t'});
     const newName = h('input', {value: name + '-copy', required: true});
@@ -1083,11 +1093,7 @@
         showError(err, e);
       }
     });
-    dlg.appendChild(form);
-    dlg.addEventListener('cancel', () => dlg.remove());
-    document.body.appendChild(dlg);
-    dlg.showModal();
-    newName.focus();
+    showDialog(dlg, form, newName);
   }
 
   function deleteTemplateDialog(id, name, box) {
@@ -1111,11 +1117,7 @@
         showError(err, e);
       }
     });
-    dlg.appendChild(form);
-    dlg.addEventListener('cancel', () => dlg.remove());
-    document.body.appendChild(dlg);
-    dlg.showModal();
-    what.focus();
+    showDialog(dlg, form, what);
   }
 
   // ---------------------------------------------------------------- simulate
