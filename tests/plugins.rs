@@ -587,15 +587,7 @@ fn a_granted_pattern_matches_only_at_its_place_in_the_real_server() {
         ),
     )
     .unwrap();
-    let out = std::process::Command::new(common::BIN)
-        .args(["config", "check"])
-        .arg(&file)
-        .arg("--data-dir")
-        .arg(f.data.path())
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{said}");
+    let said = config_check_refuses(&file, f.data.path());
     assert!(
         said.contains("args: `ok-*` stands alone") && said.contains("exec"),
         "{said}"
@@ -1112,15 +1104,7 @@ fn the_server_lists_a_plumbing_plugins_link_grant_and_plugin_check_reports_its_r
         "[plugins.link-outside-grant.link]\nprefixes = []\n",
     )
     .unwrap();
-    let out = std::process::Command::new(common::BIN)
-        .args(["config", "check"])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(f.data.path())
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{said}");
+    let said = config_check_refuses(&config, f.data.path());
     assert!(
         said.contains("plugins.link-outside-grant.link.prefixes: name at least one"),
         "{said}"
@@ -1212,4 +1196,19 @@ fn a_plumbing_plugin_plumbs_and_sweeps_real_devices_through_its_grant() {
         assert_eq!(plumbing.with_blocking(|i| i.sweep(&[], &[])).unwrap(), 3);
         assert_eq!(common::netns::devices(), host_devices);
     });
+}
+
+/// `flotilla config check FILE --data-dir DATA`, which must refuse the
+/// file: what it said on stderr.
+fn config_check_refuses(file: &std::path::Path, data: &std::path::Path) -> String {
+    let out = std::process::Command::new(common::BIN)
+        .args(["config", "check"])
+        .arg(file)
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{said}");
+    said
 }

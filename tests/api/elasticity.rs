@@ -235,16 +235,9 @@ fn the_api_simulates_a_stored_template_as_the_cli_does_and_names_a_bad_field() {
         {"type": "CHANGE", "adjust": 1, "expression": "CPU > 80"},
         {"type": "CHANGE", "adjust": -1, "expression": "CPU < 30"}
      ]}]});
-    let (status, body) = server.call(
-        "POST",
-        "/service_template",
-        admin,
-        Some(&template.to_string()),
-    );
-    assert_eq!(status, 201, "{body}");
     let path = format!(
         "/service_template/{}/simulate",
-        body["DOCUMENT"]["ID"].as_str().unwrap()
+        crate::create_template(&server, admin, &template)
     );
     let request = json!({"load": "spike:40:250:3600:3600", "duration_seconds": 14400,
                          "every_seconds": 60, "target": 80});

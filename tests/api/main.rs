@@ -103,16 +103,21 @@ fn template() -> String {
     .to_string()
 }
 
-/// Create `template`, instantiate it and wait until the service runs; its id.
-fn deploy(server: &Api, admin: Option<(&str, &str)>, template: Value) -> String {
+/// Create `template` as `user`; its id.
+fn create_template(server: &Api, user: Option<(&str, &str)>, template: &Value) -> String {
     let (status, body) = server.call(
         "POST",
         "/service_template",
-        admin,
+        user,
         Some(&template.to_string()),
     );
     assert_eq!(status, 201, "{body}");
-    let tid = body["DOCUMENT"]["ID"].as_str().unwrap().to_string();
+    body["DOCUMENT"]["ID"].as_str().unwrap().to_string()
+}
+
+/// Create `template`, instantiate it and wait until the service runs; its id.
+fn deploy(server: &Api, admin: Option<(&str, &str)>, template: Value) -> String {
+    let tid = create_template(server, admin, &template);
     let (status, doc) = server.call(
         "POST",
         &format!("/service_template/{tid}/action"),

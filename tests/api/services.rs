@@ -78,14 +78,7 @@ fn values_for_a_role_s_vm_template_inputs_are_expected_even_under_strict_attribu
     let admin = Some(("oneadmin", password.as_str()));
     let template = serde_json::json!({"name": "greet", "roles": [
         {"name": "web", "type": "vm", "cardinality": 1, "template_id": 0}]});
-    let (status, body) = server.call(
-        "POST",
-        "/service_template",
-        admin,
-        Some(&template.to_string()),
-    );
-    assert_eq!(status, 201, "{body}");
-    let id = body["DOCUMENT"]["ID"].as_str().unwrap().to_string();
+    let id = crate::create_template(&server, admin, &template);
     let instantiate = |values: serde_json::Value| {
         server.call(
             "POST",

@@ -12,7 +12,7 @@ use super::lifecycle::{
     AutoscaleSettings, DecisionRecord, Effect, Evaluate, Observed, PolicyCall, Service, VmState,
     VmValues,
 };
-use super::model::ServiceTemplate;
+use super::model::{Role, ServiceTemplate};
 use super::state::ServiceState;
 use crate::service::elasticity;
 use flotilla_model::{FieldError, Metric, VmSample};
@@ -70,6 +70,53 @@ pub struct ScaleEvent {
     /// The trace, or the verdict when there is none.
     pub says: String,
     pub guards: Vec<String>,
+}
+
+impl Report {
+    /// The report as `policy simulate --json` prints it and the API
+    /// answers it: times in seconds, samples as `[seconds, VMs, value]`,
+    /// thinned to at most `max_samples` (each kept sample is the one with
+    /// most VMs in its slice, so no scale-out disappears from a drawing).
+    pub fn to_json(&self, max_samples: usize) -> serde_json::Value {
+        let per = self.samples.len().div_ceil(max_samples.max(1)).max(1);
+        let samples: Vec<serde_json::Value> = self
+            .samples
+            .chunks(per)
+            .filter_map(|c| c.iter().max_by_key(|s| s.1))
+            .map(|(t, n, v)| serde_json::json!([t / 1000, n, v]))
+            .collect();
+        serde_json::json!({
+            "events": self.events.iter().map(|e| serde_json::json!({
+                "time_seconds": e.time_ms / 1000, "from": e.from, "to": e.to,
+                "policy": e.policy, "says": e.says, "guards": e.guards,
+            })).collect::<Vec<_>>(),
+            "samples": samples,
+            "flaps": self.flaps,
+            "vm_minutes": self.vm_minutes,
+            "above_target_seconds": self.above_target_s,
+            "below_target_seconds": self.below_target_s,
+            "evaluations": self.evaluations,
+        })
+    }
+}
+
+/// The role a simulation replays when none is named: the first with
+/// policies.
+pub fn role_with_policies(template: &ServiceTemplate) -> Option<&Role> {
+    template
+        .roles
+        .iter()
+        .find(|r| !r.elasticity_policies.is_empty() || !r.scheduled_policies.is_empty())
+}
+
+/// The values `role`'s policies read other than `metric`, the one the
+/// simulated VMs report: policies reading them see nothing and never fire
+/// in a simulation, whatever they would do live.
+pub fn unsimulated_metrics(role: &Role, metric: &str) -> Vec<String> {
+    elasticity::lint::metrics_read(role)
+        .into_iter()
+        .filter(|m| !m.eq_ignore_ascii_case(metric.trim()))
+        .collect()
 }
 
 /// A reversal within this long counts as a flap.

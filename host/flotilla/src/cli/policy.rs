@@ -153,10 +153,7 @@ fn simulate(
     })?;
     let role = match &args.role {
         Some(r) => r.clone(),
-        None => template
-            .roles
-            .iter()
-            .find(|r| !r.elasticity_policies.is_empty() || !r.scheduled_policies.is_empty())
+        None => simulation::role_with_policies(&template)
             .map(|r| r.name.clone())
             .ok_or("no role of the template has policies; name one with --role")?,
     };
@@ -172,10 +169,7 @@ fn simulate(
     // The simulated VMs report one value: policies reading others see
     // nothing, and never fire here whatever they would do live.
     if let Some(simulated) = template.roles.iter().find(|r| r.name == role) {
-        let unsimulated: Vec<String> = crate::service::elasticity::lint::metrics_read(simulated)
-            .into_iter()
-            .filter(|m| !m.eq_ignore_ascii_case(args.metric.trim()))
-            .collect();
+        let unsimulated = simulation::unsimulated_metrics(simulated, &args.metric);
         if !unsimulated.is_empty() {
             eprintln!(
                 "warning: role {role}'s policies read {}, which this simulation does not report \
@@ -211,7 +205,7 @@ fn simulate(
     if json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&report_json(&report)).unwrap_or_default()
+            serde_json::to_string_pretty(&report.to_json(usize::MAX)).unwrap_or_default()
         );
     } else {
         outln!("{}", render(args, &scenario, &report, elapsed));
@@ -305,21 +299,6 @@ fn render(
     }
     let _ = write!(out, "{} evaluations in {:.0?}", report.evaluations, elapsed);
     out
-}
-
-fn report_json(report: &Report) -> Value {
-    serde_json::json!({
-        "events": report.events.iter().map(|e| serde_json::json!({
-            "time_seconds": e.time_ms / 1000, "from": e.from, "to": e.to,
-            "policy": e.policy, "says": e.says, "guards": e.guards,
-        })).collect::<Vec<_>>(),
-        "samples": report.samples.iter().map(|(t, n, v)| serde_json::json!([t / 1000, n, v])).collect::<Vec<_>>(),
-        "flaps": report.flaps,
-        "vm_minutes": report.vm_minutes,
-        "above_target_seconds": report.above_target_s,
-        "below_target_seconds": report.below_target_s,
-        "evaluations": report.evaluations,
-    })
 }
 
 /// A live role's recorded evaluations, from `service explain`, run again.

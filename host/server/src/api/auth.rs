@@ -5,6 +5,7 @@
 
 use super::error::ApiError;
 use super::state::AppState;
+use crate::access::sessions::Session;
 use crate::access::throttle::Verdict;
 use crate::access::users;
 use crate::access::{Identity, Ownership, Right};
@@ -21,30 +22,6 @@ pub const SESSION_COOKIE: &str = "flotilla_session";
 /// The header a change made with a session cookie must carry.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// A 401 tells the client to send Basic credentials (`WWW-Authenticate`),
-/// and a browser answers that by asking its user for a password, over
-/// the page that made the request (headless, it waits for ever). So the
-/// challenge is left off a 401 to the dashboard: its own routes (`/ui`),
-/// a request that came with a session cookie and no credentials, and one
-/// marked as a script's (`X-Requested-With`, which the page sends).
-pub async fn challenge_basic_clients_only(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let headers = request.headers();
-    let from_page = request.uri().path().starts_with("/ui")
-        || headers.contains_key("x-requested-with")
-        || (session_token(headers).is_some()
-            && !headers.contains_key(axum::http::header::AUTHORIZATION));
-    let mut response = next.run(request).await;
-    if from_page && response.status() == StatusCode::UNAUTHORIZED {
-        response
-            .headers_mut()
-            .remove(axum::http::header::WWW_AUTHENTICATE);
-    }
-    response
-}
-
 /// The authenticated caller of a request: by HTTP Basic credentials, or by
 /// the dashboard's session cookie when the request has no Authorization
 /// header.
@@ -57,18 +34,26 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, ApiError> {
-        let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, m);
+        // Basic clients are asked for credentials; the dashboard's page (its
+        // cookie, or a script's request) is not (`ApiError::challenge`).
+        let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, m).challenge();
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         let Some(header) = header else {
             if let Some(token) = session_token(&parts.headers) {
-                return by_session(parts, state, &token).map(Caller);
+                return by_session(parts, state, &token).map(|s| Caller(s.identity));
             }
-            return Err(unauthorized(
+            let missing = ApiError::new(
+                StatusCode::UNAUTHORIZED,
                 "a username and password must be provided (HTTP Basic)",
-            ));
+            );
+            return Err(if parts.headers.contains_key("x-requested-with") {
+                missing
+            } else {
+                missing.challenge()
+            });
         };
         let encoded = header
             .strip_prefix("Basic ")
@@ -93,6 +78,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         sign_in(state, user, password, address)
             .await
             .map(|(identity, _)| Caller(identity))
+            .map_err(ApiError::challenge)
     }
 }
 
@@ -173,17 +159,18 @@ pub fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
         .filter(|value| !value.is_empty())
 }
 
-/// The caller of a request that came with a session cookie. A change
-/// (anything but GET, HEAD, OPTIONS) must also carry the session's CSRF
-/// token: the cookie alone is what another site can make a browser send.
-pub fn by_session(parts: &Parts, state: &AppState, token: &str) -> Result<Identity, ApiError> {
+/// The session of a request that came with a session cookie, its user as
+/// she is now. A change (anything but GET, HEAD, OPTIONS) must also carry
+/// the session's CSRF token: the cookie alone is what another site can
+/// make a browser send.
+pub fn by_session(parts: &Parts, state: &AppState, token: &str) -> Result<Session, ApiError> {
     let ended = || {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             "not signed in, or the session ended: sign in again",
         )
     };
-    let session = state
+    let mut session = state
         .sessions
         .get(token, Instant::now())
         .ok_or_else(ended)?;
@@ -206,7 +193,7 @@ pub fn by_session(parts: &Parts, state: &AppState, token: &str) -> Result<Identi
     // Gone, or her password changed, ends it; a new group is taken up.
     let generation = state.auth.generation();
     if generation == session.generation {
-        return Ok(session.identity);
+        return Ok(session);
     }
     let stored = users::stored_credentials(&*state.store()?, &session.identity.name)?;
     match stored {
@@ -214,9 +201,12 @@ pub fn by_session(parts: &Parts, state: &AppState, token: &str) -> Result<Identi
             if stored.hash() == session.password_hash
                 && stored.identity().uid == session.identity.uid =>
         {
-            let identity = stored.into_identity();
-            state.sessions.refresh(token, identity.clone(), generation);
-            Ok(identity)
+            session.identity = stored.into_identity();
+            session.generation = generation;
+            state
+                .sessions
+                .refresh(token, session.identity.clone(), generation);
+            Ok(session)
         }
         _ => {
             state.sessions.end(token);

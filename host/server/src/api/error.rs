@@ -17,6 +17,11 @@ pub struct ApiError {
     pub fields: Vec<crate::service::FieldError>,
     /// Seconds for a `Retry-After` header (429, 503).
     pub retry_after: Option<u64>,
+    /// A 401 that asks for Basic credentials (`WWW-Authenticate`). Only
+    /// Basic clients are asked: a browser answers the challenge with a
+    /// password prompt over the page that made the request (headless, it
+    /// waits for ever), so the dashboard's 401s carry none.
+    pub challenge: bool,
 }
 
 impl ApiError {
@@ -26,6 +31,15 @@ impl ApiError {
             message: message.into(),
             fields: Vec::new(),
             retry_after: None,
+            challenge: false,
+        }
+    }
+
+    /// This 401 asks for Basic credentials.
+    pub fn challenge(self) -> ApiError {
+        ApiError {
+            challenge: true,
+            ..self
         }
     }
 
@@ -44,6 +58,7 @@ impl ApiError {
                 .join("; "),
             fields,
             retry_after: None,
+            challenge: false,
         }
     }
 
@@ -79,7 +94,7 @@ impl IntoResponse for ApiError {
             body["fields"] = json!(self.fields);
         }
         let mut response = (self.status, Json(body)).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
+        if self.challenge && self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 "www-authenticate",
                 axum::http::HeaderValue::from_static("Basic realm=\"flotilla\""),

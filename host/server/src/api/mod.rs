@@ -185,9 +185,6 @@ pub fn router(state: Arc<AppState>, pages: Router<Arc<AppState>>) -> Router {
         .merge(pages)
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::middleware::from_fn(json_errors))
-        .layer(axum::middleware::from_fn(
-            auth::challenge_basic_clients_only,
-        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             origin::same_origin,

@@ -71,10 +71,7 @@ pub async fn simulate(
             .ok_or_else(|| {
                 ApiError::bad_request(format!("role: `{name}` is not a role of template {id}"))
             })?,
-        None => template
-            .roles
-            .iter()
-            .find(|r| !r.elasticity_policies.is_empty() || !r.scheduled_policies.is_empty())
+        None => simulation::role_with_policies(&template)
             .map(|r| r.name.clone())
             .ok_or_else(|| {
                 ApiError::bad_request("role: no role of this template has policies; name one")
@@ -87,10 +84,7 @@ pub async fn simulate(
         .map(ToString::to_string)
         .collect();
     if let Some(simulated) = template.roles.iter().find(|r| r.name == role) {
-        let unfed: Vec<String> = lint::metrics_read(simulated)
-            .into_iter()
-            .filter(|m| !m.eq_ignore_ascii_case(&request.metric))
-            .collect();
+        let unfed = simulation::unsimulated_metrics(simulated, &request.metric);
         if !unfed.is_empty() {
             warnings.push(format!(
                 "role {role}'s policies read {}, which this simulation does not report (only {}): policies reading them see no value and never fire here",
@@ -198,29 +192,11 @@ impl Request {
     }
 }
 
-/// The report as the API answers it; the samples thinned to at most
-/// [`MAX_SAMPLES`] (each kept sample is the one with most VMs in its
-/// slice, so no scale-out disappears from the drawing).
+/// The report as `policy simulate --json` prints it, thinned to
+/// [`MAX_SAMPLES`], with the role and the warnings.
 fn answer(role: &str, warnings: Vec<String>, report: &Report) -> Value {
-    let per = report.samples.len().div_ceil(MAX_SAMPLES).max(1);
-    let samples: Vec<Value> = report
-        .samples
-        .chunks(per)
-        .filter_map(|c| c.iter().max_by_key(|s| s.1))
-        .map(|(t, n, v)| json!([t / 1000, n, v]))
-        .collect();
-    json!({
-        "role": role,
-        "warnings": warnings,
-        "events": report.events.iter().map(|e| json!({
-            "time_seconds": e.time_ms / 1000, "from": e.from, "to": e.to,
-            "policy": e.policy, "says": e.says, "guards": e.guards,
-        })).collect::<Vec<_>>(),
-        "samples": samples,
-        "flaps": report.flaps,
-        "vm_minutes": report.vm_minutes,
-        "above_target_seconds": report.above_target_s,
-        "below_target_seconds": report.below_target_s,
-        "evaluations": report.evaluations,
-    })
+    let mut body = report.to_json(MAX_SAMPLES);
+    body["role"] = json!(role);
+    body["warnings"] = json!(warnings);
+    body
 }

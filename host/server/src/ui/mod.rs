@@ -101,21 +101,18 @@ fn group_name(state: &AppState, gid: u64) -> Option<String> {
 /// `GET /ui/session`: the signed-in user and her CSRF token, or 401.
 async fn current(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
-    let not_signed_in = || ApiError::new(StatusCode::UNAUTHORIZED, "not signed in").into_response();
     let Some(token) = auth::session_token(&parts.headers) else {
-        return not_signed_in();
+        return ApiError::new(StatusCode::UNAUTHORIZED, "not signed in").into_response();
     };
     // Through the API's own check, so the user is read again after a
     // change, exactly as the next API call would.
-    let identity = match auth::by_session(&parts, &state, &token) {
-        Ok(identity) => identity,
-        Err(e) => return e.into_response(),
-    };
-    let Some(session) = state.sessions.get(&token, std::time::Instant::now()) else {
-        return not_signed_in();
-    };
-    let group = group_name(&state, identity.gid);
-    Json(who(&identity, group, &session.csrf)).into_response()
+    match auth::by_session(&parts, &state, &token) {
+        Ok(session) => {
+            let group = group_name(&state, session.identity.gid);
+            Json(who(&session.identity, group, &session.csrf)).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
 /// `POST /ui/session {"username", "password"}`: sign in.
@@ -169,9 +166,9 @@ async fn sign_out(State(state): State<Arc<AppState>>, request: Request) -> Respo
     let (parts, _) = request.into_parts();
     if let Some(token) = auth::session_token(&parts.headers) {
         match auth::by_session(&parts, &state, &token) {
-            Ok(identity) => {
+            Ok(session) => {
                 state.sessions.end(&token);
-                tracing::info!(user = %identity.name, "signed out of the dashboard");
+                tracing::info!(user = %session.identity.name, "signed out of the dashboard");
             }
             Err(e) if e.status == StatusCode::FORBIDDEN => return e.into_response(),
             Err(_) => {}
