@@ -8,6 +8,7 @@
 //! the effects out; the tests drive every transition without sleeping.
 
 pub mod clock;
+pub mod fleet;
 pub mod network;
 pub mod permissions;
 pub mod service;

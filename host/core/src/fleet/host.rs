@@ -1,0 +1,241 @@
+//! A host of the fleet: the operator's record and its monitoring.
+
+use crate::model::FieldError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The longest host name: it is part of VM ids and log lines.
+pub const MAX_NAME_LEN: usize = 128;
+/// Labels a host may carry (`ZONE=a`): `SCHED_REQUIREMENTS` reads them.
+pub const MAX_LABELS: usize = 64;
+
+/// OpenNebula's host states, the ones Flotilla has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum HostState {
+    /// Created, not monitored yet: it gets no VM until its first
+    /// monitoring says what it has.
+    Init,
+    /// Its last monitoring answered.
+    Monitored,
+    /// Its monitoring failed (`reason` says how): it gets no VM, and the
+    /// VMs it had are lost until it answers again.
+    Error,
+    /// Set by the operator: monitored, keeps its VMs, gets no new ones.
+    Disabled,
+    /// Set by the operator: not monitored and gets nothing (a host taken
+    /// out for maintenance once its VMs are gone).
+    Offline,
+}
+
+impl HostState {
+    /// OpenNebula's numbers (`onehost` shows them): INIT 0, MONITORED 2,
+    /// ERROR 3, DISABLED 4, OFFLINE 8.
+    pub fn number(self) -> u32 {
+        match self {
+            HostState::Init => 0,
+            HostState::Monitored => 2,
+            HostState::Error => 3,
+            HostState::Disabled => 4,
+            HostState::Offline => 8,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostState::Init => "INIT",
+            HostState::Monitored => "MONITORED",
+            HostState::Error => "ERROR",
+            HostState::Disabled => "DISABLED",
+            HostState::Offline => "OFFLINE",
+        }
+    }
+}
+
+impl std::fmt::Display for HostState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// CPU and memory: a host's total, or what is in use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Capacity {
+    /// In CPUs (OpenNebula's `CPU` of a VM template; 0.5 is half a CPU).
+    pub cpu: f64,
+    pub memory_mb: u64,
+}
+
+/// What an operator gives to create a host.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewHost {
+    pub name: String,
+    /// The driver plugin that reaches it (`libvirt`, `sim`).
+    pub driver: String,
+    /// How the driver reaches it: a libvirt URI, the simulated
+    /// hypervisor's host name.
+    pub address: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl NewHost {
+    /// Every problem with its field.
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if let Err(reason) = check_name(&self.name) {
+            errors.push(FieldError::new("name", reason));
+        }
+        if self.driver.trim().is_empty() {
+            errors.push(FieldError::new("driver", "must name a driver plugin"));
+        }
+        if self.address.trim().is_empty() {
+            errors.push(FieldError::new(
+                "address",
+                "must say how the driver reaches the host",
+            ));
+        } else if self.address.len() > 1024 || self.address.chars().any(char::is_control) {
+            errors.push(FieldError::new(
+                "address",
+                "must be at most 1024 characters, without control characters",
+            ));
+        }
+        if self.labels.len() > MAX_LABELS {
+            errors.push(FieldError::new(
+                "labels",
+                format!("at most {MAX_LABELS} labels"),
+            ));
+        }
+        for (key, value) in &self.labels {
+            let field = format!("labels.{key}");
+            if key.is_empty()
+                || !key.starts_with(|c: char| c.is_ascii_alphabetic())
+                || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                errors.push(FieldError::new(
+                    field,
+                    "a label's name is letters, digits and `_`, starting with a letter",
+                ));
+            } else if value.len() > 256 || value.chars().any(char::is_control) {
+                errors.push(FieldError::new(
+                    field,
+                    "a label's value is at most 256 characters, without control characters",
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// A host name is letters, digits, `.`, `-` and `_`: it appears in VM ids
+/// (`<host>/<domain>`), URIs and log lines, so nothing there needs quoting.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return Err(format!("must be 1 to {MAX_NAME_LEN} characters"));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    {
+        return Err("may hold only letters, digits, `.`, `-` and `_`".into());
+    }
+    if name.chars().all(|c| c.is_ascii_digit()) {
+        return Err("must not be a number: a number names a host by its id".into());
+    }
+    Ok(())
+}
+
+/// A host as the fleet knows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Host {
+    pub id: u64,
+    pub name: String,
+    pub driver: String,
+    pub address: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub state: HostState,
+    /// Why it is in ERROR (the monitoring's failure), or was disabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What it has, from its last monitoring that answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<Capacity>,
+    /// What its hypervisor measured in use then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used: Option<Capacity>,
+    /// The VMs (driver ids) its hypervisor had then.
+    #[serde(default)]
+    pub vm_ids: Vec<String>,
+    /// When its monitoring last answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitored_ms: Option<u64>,
+    /// When it went to ERROR (automatic recovery counts from there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_since_ms: Option<u64>,
+}
+
+impl Host {
+    pub fn new(id: u64, new: NewHost) -> Host {
+        Host {
+            id,
+            name: new.name,
+            driver: new.driver,
+            address: new.address,
+            labels: new.labels,
+            state: HostState::Init,
+            reason: None,
+            total: None,
+            used: None,
+            vm_ids: Vec::new(),
+            monitored_ms: None,
+            error_since_ms: None,
+        }
+    }
+
+    /// Whether the monitoring loop asks it: every state but OFFLINE.
+    pub fn is_monitored(&self) -> bool {
+        self.state != HostState::Offline
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_host() -> NewHost {
+        NewHost {
+            name: "kvm-1".into(),
+            driver: "libvirt".into(),
+            address: "qemu+tcp://10.0.0.2/system".into(),
+            labels: BTreeMap::from([("ZONE".into(), "a".into())]),
+        }
+    }
+
+    #[test]
+    fn a_good_host_passes() {
+        assert_eq!(new_host().validate(), Ok(()));
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let mut host = new_host();
+        host.name = "kvm 1".into();
+        host.address = String::new();
+        host.labels.insert("9x".into(), "b".into());
+        let errors = host.validate().unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["name", "address", "labels.9x"]);
+    }
+
+    #[test]
+    fn a_number_is_not_a_name() {
+        assert!(check_name("42").is_err());
+        assert!(check_name("h42").is_ok());
+    }
+}
