@@ -16,6 +16,7 @@
 
 mod accounts;
 pub mod backup;
+mod hosts;
 pub mod migrations;
 mod networks;
 pub mod registry;
@@ -24,6 +25,7 @@ mod services;
 mod vm_attributes;
 
 pub use accounts::{Accounts, StoredUser, User};
+pub use hosts::Hosts;
 pub use networks::{
     Lease, MAX_ADDRESSES, MAX_RANGES, MadeFor, NETWORK_MARKS, NetworkError, Networks,
     StoredVrouter, check_size, is_mark,
@@ -42,7 +44,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Everything the server stores. Calls block; the server holds a store
 /// behind one lock and calls it from its threads.
-pub trait Store: Services + Resources + Accounts + Networks + VmAttributes + Send {
+pub trait Store:
+    Services + Resources + Accounts + Networks + VmAttributes + Hosts + Send
+{
     /// The version of the schema the data is in.
     fn schema_version(&self) -> anyhow::Result<i64>;
 

@@ -96,6 +96,12 @@ pub const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL,
         PRIMARY KEY (service_id, operation_id)
     ) WITHOUT ROWID;",
+    // 4: the fleet's hosts.
+    "CREATE TABLE hosts (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        body TEXT NOT NULL
+    );",
 ];
 
 /// The schema version this binary writes.

@@ -58,6 +58,16 @@ impl std::fmt::Display for HostState {
     }
 }
 
+/// What the operator asked of a host (`host enable|disable|offline`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostMode {
+    #[default]
+    Enabled,
+    Disabled,
+    Offline,
+}
+
 /// CPU and memory: a host's total, or what is in use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Capacity {
@@ -159,8 +169,11 @@ pub struct Host {
     pub address: String,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// The operator's choice; `state` follows from it and the monitoring.
+    #[serde(default)]
+    pub mode: HostMode,
     pub state: HostState,
-    /// Why it is in ERROR (the monitoring's failure), or was disabled.
+    /// Why it is in ERROR (the monitoring's failure).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// What it has, from its last monitoring that answered.
@@ -178,6 +191,10 @@ pub struct Host {
     /// When it went to ERROR (automatic recovery counts from there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_since_ms: Option<u64>,
+    /// VMs terminated while the host was lost (their services replaced
+    /// them elsewhere): destroyed when it answers again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stale_vm_ids: Vec<String>,
 }
 
 impl Host {
@@ -188,6 +205,7 @@ impl Host {
             driver: new.driver,
             address: new.address,
             labels: new.labels,
+            mode: HostMode::Enabled,
             state: HostState::Init,
             reason: None,
             total: None,
@@ -195,12 +213,56 @@ impl Host {
             vm_ids: Vec::new(),
             monitored_ms: None,
             error_since_ms: None,
+            stale_vm_ids: Vec::new(),
         }
     }
 
     /// Whether the monitoring loop asks it: every state but OFFLINE.
     pub fn is_monitored(&self) -> bool {
-        self.state != HostState::Offline
+        self.mode != HostMode::Offline
+    }
+
+    /// The state its mode and its monitoring make: OFFLINE and ERROR
+    /// before DISABLED (a disabled host that stops answering is in
+    /// ERROR, and DISABLED again once it answers), INIT until its first
+    /// monitoring.
+    fn settle(&mut self) {
+        self.state = match self.mode {
+            HostMode::Offline => HostState::Offline,
+            _ if self.error_since_ms.is_some() => HostState::Error,
+            HostMode::Disabled => HostState::Disabled,
+            _ if self.monitored_ms.is_none() => HostState::Init,
+            HostMode::Enabled => HostState::Monitored,
+        };
+    }
+
+    pub fn set_mode(&mut self, mode: HostMode) {
+        self.mode = mode;
+        if mode == HostMode::Offline {
+            // Not asked again until it is enabled: its last error is moot.
+            self.error_since_ms = None;
+            self.reason = None;
+        }
+        self.settle();
+    }
+
+    /// Its monitoring answered.
+    pub fn monitored(&mut self, total: Capacity, used: Capacity, vm_ids: Vec<String>, now: u64) {
+        self.total = Some(total);
+        self.used = Some(used);
+        self.vm_ids = vm_ids;
+        self.monitored_ms = Some(now);
+        self.error_since_ms = None;
+        self.reason = None;
+        self.settle();
+    }
+
+    /// Its monitoring failed: ERROR from the first failure, counted from
+    /// the first.
+    pub fn failed(&mut self, reason: String, now: u64) {
+        self.error_since_ms.get_or_insert(now);
+        self.reason = Some(reason);
+        self.settle();
     }
 }
 
@@ -231,6 +293,33 @@ mod tests {
         let errors = host.validate().unwrap_err();
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["name", "address", "labels.9x"]);
+    }
+
+    #[test]
+    fn the_state_follows_the_mode_and_the_monitoring() {
+        let mut host = Host::new(0, new_host());
+        assert_eq!(host.state, HostState::Init);
+        let total = Capacity {
+            cpu: 4.0,
+            memory_mb: 8192,
+        };
+        host.monitored(total, Capacity::default(), vec![], 10);
+        assert_eq!(host.state, HostState::Monitored);
+        host.set_mode(HostMode::Disabled);
+        assert_eq!(host.state, HostState::Disabled);
+        host.failed("no route to host".into(), 20);
+        host.failed("no route to host".into(), 30);
+        assert_eq!(
+            (host.state, host.error_since_ms),
+            (HostState::Error, Some(20))
+        );
+        host.monitored(total, Capacity::default(), vec![], 40);
+        assert_eq!((host.state, host.reason), (HostState::Disabled, None));
+        host.set_mode(HostMode::Offline);
+        assert_eq!(host.state, HostState::Offline);
+        assert!(!host.is_monitored());
+        host.set_mode(HostMode::Enabled);
+        assert_eq!(host.state, HostState::Monitored);
     }
 
     #[test]

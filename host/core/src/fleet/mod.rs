@@ -12,4 +12,4 @@
 
 mod host;
 
-pub use host::{Capacity, Host, HostState, NewHost};
+pub use host::{Capacity, Host, HostMode, HostState, NewHost, check_name};

@@ -103,6 +103,8 @@ impl Service {
                 terminating: false,
                 reason: None,
                 running_since_ms: None,
+                placement: None,
+                unplaced: false,
                 values: Default::default(),
             };
             effects.push(Effect::Create(CreateVm {

@@ -23,6 +23,7 @@ mod autoscale;
 mod deploy;
 mod edit;
 mod networks;
+mod placement;
 mod scale;
 mod undeploy;
 
@@ -81,9 +82,28 @@ pub struct Node {
     /// there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running_since_ms: Option<u64>,
+    /// The host the VM was placed on, recorded before its create (a
+    /// server without hosts places nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+    /// No host could take it yet (`reason` says why): its create is
+    /// tried again every round, until the role's wait runs out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unplaced: bool,
     /// What the last poll measured and the VM reported of itself.
     #[serde(skip)]
     pub values: VmValues,
+}
+
+/// Where a VM runs and what it takes there: the fleet's books are the
+/// sum of these over every service, so a placement is counted from the
+/// moment it is written, before the driver has made the VM.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Placement {
+    pub host_id: u64,
+    pub host: String,
+    pub cpu: f64,
+    pub memory_mb: u64,
 }
 
 /// The values the last poll brought for one VM: the hypervisor's
@@ -152,6 +172,8 @@ impl Node {
             terminating,
             reason,
             running_since_ms,
+            placement,
+            unplaced,
             values: _,
         } = self;
         *vm_number == other.vm_number
@@ -163,6 +185,8 @@ impl Node {
             && *terminating == other.terminating
             && *reason == other.reason
             && *running_since_ms == other.running_since_ms
+            && *placement == other.placement
+            && *unplaced == other.unplaced
     }
 
     /// Mark the node as going away; the effect that terminates its VM, if
@@ -668,14 +692,17 @@ impl Service {
     /// Creates recorded but not answered: after a restart the caller
     /// retries them with the same operation id. A create the driver
     /// refused (the node has a reason) is not retried every round: the
-    /// service failed, and `recover` replaces it.
+    /// service failed, and `recover` replaces it. A VM no host could take
+    /// is tried again every round.
     pub fn unconfirmed_creates(&self) -> Vec<CreateVm> {
         (0..self.roles.len())
             .map(|i| (&self.roles[i], self.spec(i)))
             .flat_map(|(r, t)| {
                 r.nodes
                     .iter()
-                    .filter(|n| n.vm_id.is_none() && !n.terminating && n.reason.is_none())
+                    .filter(|n| {
+                        n.vm_id.is_none() && !n.terminating && (n.reason.is_none() || n.unplaced)
+                    })
                     .map(move |n| CreateVm {
                         operation_id: n.operation_id.clone(),
                         role: r.name.clone(),
