@@ -35,7 +35,37 @@ pub struct Config {
     pub sim: SimConfig,
     pub engine: EngineConfig,
     pub onegate: OneGateConfig,
+    pub fleet: FleetConfig,
     pub plugins: BTreeMap<String, Grant>,
+}
+
+/// The hosts VMs are placed on (created with `flotilla host create`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FleetConfig {
+    /// How often every host that is not offline is monitored.
+    pub monitor_interval_seconds: u64,
+    /// Among the hosts a VM fits: `spread` (fewest VMs first, OpenNebula's
+    /// striping), `pack` (most VMs first) or `load` (most free CPU first).
+    /// A VM's `SCHED_RANK` goes before it.
+    pub strategy: flotilla_core::fleet::Strategy,
+    /// Recreate the VMs of a host in ERROR on the other hosts without
+    /// waiting for a `recover` (OpenNebula's host-error hook).
+    pub recover_lost_hosts: bool,
+    /// How long a host is in ERROR before that: a host that misses one
+    /// monitoring is not given up on at once.
+    pub lost_host_grace_seconds: u64,
+}
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        FleetConfig {
+            monitor_interval_seconds: 30,
+            strategy: Default::default(),
+            recover_lost_hosts: false,
+            lost_host_grace_seconds: 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -322,6 +352,10 @@ impl Config {
             (
                 "server.session_idle_minutes",
                 config.server.session_idle_minutes == 0,
+            ),
+            (
+                "fleet.monitor_interval_seconds",
+                config.fleet.monitor_interval_seconds == 0,
             ),
         ];
         if let Some((key, _)) = zeros.iter().find(|(_, zero)| *zero) {

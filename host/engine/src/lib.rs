@@ -18,12 +18,12 @@ pub mod reload;
 
 pub use engine::vnets::StoreRegistry;
 pub use engine::{
-    BoxFuture, Engine, EngineError, ManagedRecord, NetworkBackend, NoNetworks, NoPlumbing,
+    BoxFuture, Engine, EngineError, FleetSettings, ManagedRecord, NetworkBackend, NoNetworks, NoPlumbing,
     NoPolicies, PluginLibrary, PlumbingBackend, PolicyBackend, Settings, VmBackend, VmReports,
 };
 
 // The parts the engine is built from, by the names its modules use.
-use flotilla_core::{clock, permissions, service};
+use flotilla_core::{clock, fleet, permissions, service};
 use flotilla_plugin_host as plugin;
 use flotilla_store as store;
 

@@ -34,7 +34,7 @@ pub struct Reloaded {
     /// What changed now (`plugin sim: grant changed`, `plugin queue: loaded`).
     pub applied: Vec<String>,
     /// What changed in the file but takes a restart (`engine`, `server`,
-    /// `sim`, `onegate`).
+    /// `sim`, `onegate`, `fleet`).
     pub at_restart: Vec<String>,
 }
 
@@ -156,6 +156,11 @@ impl Reloader {
                 "onegate",
                 format!("{:?}", current.onegate),
                 format!("{:?}", config.onegate),
+            ),
+            (
+                "fleet",
+                format!("{:?}", current.fleet),
+                format!("{:?}", config.fleet),
             ),
         ] {
             if before != after {

@@ -10,7 +10,7 @@ pub mod onegate;
 pub mod ui;
 
 // The parts the server is built from, by the names its modules use.
-use flotilla_core::{clock, service};
+use flotilla_core::{clock, fleet, service};
 use flotilla_engine as engine;
 use flotilla_engine::{config, install, registry, reload};
 use flotilla_plugin_host as plugin;

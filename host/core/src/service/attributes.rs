@@ -56,6 +56,7 @@ const ROLE_KEYS: &[&str] = &[
     "scale_in_stabilization",
     "warmup",
     "on_hold",
+    "affinity",
     "elasticity_policies",
     "scheduled_policies",
     "state",

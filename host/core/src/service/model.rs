@@ -83,6 +83,9 @@ pub struct Role {
     pub warmup: Option<u32>,
     #[serde(default)]
     pub on_hold: bool,
+    /// Its VMs kept on one host, or each on a host of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<crate::fleet::GroupPolicy>,
     /// Read once (at validation, or when the service is read back), written
     /// back as the same attributes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -75,6 +75,10 @@ impl Engine {
                             None => break,
                         }
                     }
+                    let n = batch.len();
+                    // On a fleet, each VM goes to a host first; one no host
+                    // takes waits, and is not sent.
+                    let batch = self.place(service, batch).await?;
                     let results = match self.prepare_vrouters(service, &batch) {
                         Ok(()) => self.create_many(service, &batch).await,
                         Err(e) => vec![Err(e); batch.len()],
@@ -82,10 +86,13 @@ impl Engine {
                     for (create, result) in batch.iter().zip(results) {
                         service.observe_created(create, result, self.now());
                     }
-                    batch.len()
+                    n
                 }
                 Effect::Act(act) => {
-                    let result = self.act(&act).await;
+                    let result = match self.on_lost_host(service, &act).await? {
+                        Some(()) => Ok(()),
+                        None => self.act(&act).await,
+                    };
                     queue.extend(service.observe_acted(&act, result, self.now()));
                     1
                 }
@@ -117,6 +124,29 @@ impl Engine {
             self.sweep_plumbing().await?;
         }
         Ok(())
+    }
+
+    /// A terminate of a VM whose host is lost: kept for the host (see
+    /// `fleet.rs`) and done as far as the service goes. `None`: the
+    /// driver is asked as usual.
+    async fn on_lost_host(
+        &self,
+        service: &Service,
+        act: &VmAct,
+    ) -> Result<Option<()>, EngineError> {
+        if !act.is_terminate() {
+            return Ok(None);
+        }
+        let placement = service
+            .roles
+            .iter()
+            .flat_map(|r| r.nodes.iter())
+            .find(|n| n.vm_id.as_deref() == Some(act.vm_id.as_str()))
+            .and_then(|n| n.placement.clone());
+        match placement {
+            Some(placement) => self.terminate_on_lost_host(&placement, &act.vm_id).await,
+            None => Ok(None),
+        }
     }
 
     /// One VM action. A terminate of a VM that is already gone (DONE, or
@@ -215,6 +245,15 @@ impl Engine {
         let ports = self.attach_nics(service, &create.role, &create.operation_id, &mut template)?;
         self.attach_disks(service, &mut template)?;
         self.plumb(ports, &mut template).await?;
+        // A fleet driver creates the VM on the host it was placed on (a
+        // user's own HOST attribute is not the placement: it goes).
+        template.retain(|k, _| !k.eq_ignore_ascii_case("HOST"));
+        if let Some(host) = service
+            .placement_of(create)
+            .and_then(|p| self.host_attribute(p))
+        {
+            template.insert("HOST".into(), host);
+        }
         if let Some(onegate) = self.onegate() {
             let context = template
                 .entry("CONTEXT")

@@ -11,6 +11,7 @@ use crate::clock::SharedClock;
 mod backend;
 mod disks;
 mod effects;
+mod fleet;
 mod library;
 mod nics;
 mod plumbing;
@@ -18,6 +19,7 @@ mod rounds;
 pub(crate) mod vnets;
 
 pub use backend::{BoxFuture, ManagedRecord, VmBackend};
+pub use fleet::FleetSettings;
 pub use library::{
     NetworkBackend, NoNetworks, NoPlumbing, NoPolicies, PluginLibrary, PlumbingBackend,
     PolicyBackend,
@@ -105,6 +107,9 @@ struct Inner {
     /// plumbing.rs); it holds the plumbing plugins that may have devices
     /// (`None` until the first sweep: any may).
     plumbing_lock: tokio::sync::Mutex<Option<std::collections::BTreeSet<String>>>,
+    /// Held while VMs are placed and their placements written, and while
+    /// a host's record is read and written back (fleet.rs).
+    placing: tokio::sync::Mutex<()>,
 }
 
 /// The operator's settings the engine applies (`[engine]` in flotilla.toml).
@@ -120,6 +125,8 @@ pub struct Settings {
     pub policy_evaluation_ms: u64,
     /// VM values older than this are stale: no policy reads them.
     pub metric_max_age_ms: u64,
+    /// Placement and lost hosts.
+    pub fleet: FleetSettings,
 }
 
 impl Default for Settings {
@@ -131,6 +138,7 @@ impl Default for Settings {
             default_cooldown_s: engine.default_cooldown_seconds,
             policy_evaluation_ms: engine.policy_evaluation_seconds.saturating_mul(1000),
             metric_max_age_ms: engine.metric_max_age_seconds.saturating_mul(1000),
+            fleet: FleetSettings::default(),
         }
     }
 }
@@ -212,6 +220,7 @@ impl Engine {
                 rounds: Default::default(),
                 plumbing,
                 plumbing_lock: Default::default(),
+                placing: Default::default(),
             }),
         }
     }

@@ -54,6 +54,7 @@ impl Engine {
         let before = service.clone();
         let now = self.now();
         let observed = self.with_reports(&service, observed);
+        let observed = self.with_lost_hosts(&service, observed)?;
         let mut effects = service.observe(&observed, now);
         if effects.is_empty()
             && let Some(round) = service.policy_round(now, self.autoscale_settings())

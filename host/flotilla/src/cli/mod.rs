@@ -27,6 +27,7 @@ mod connection;
 mod error;
 mod explain;
 mod grant;
+mod hosts;
 mod names;
 mod networks;
 mod output;
@@ -95,6 +96,9 @@ enum Command {
     /// Virtual network templates, instantiated into networks.
     #[command(subcommand)]
     Vntemplate(networks::VntemplateCommand),
+    /// Hosts VMs are placed on: create, list, show, enable, disable, offline, delete.
+    #[command(subcommand)]
+    Host(hosts::HostCommand),
     /// Users.
     #[command(subcommand)]
     User(accounts::UserCommand),
@@ -182,6 +186,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Image(cmd) => resources::run(&cli.api, resources::IMAGE, cmd).await,
         Command::Vnet(cmd) => networks::vnet(&cli.api, cmd).await,
         Command::Vntemplate(cmd) => networks::vntemplate(&cli.api, cmd).await,
+        Command::Host(cmd) => hosts::run(&cli.api, cmd).await,
         Command::User(cmd) => accounts::users(&cli.api, cmd).await,
         Command::Group(cmd) => accounts::groups(&cli.api, cmd).await,
         Command::Plugin(cmd) => plugin::run(&cli.api, cmd).await,

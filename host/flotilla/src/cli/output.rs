@@ -13,6 +13,11 @@ pub fn table<const N: usize>(
     header: [&str; N],
     rows: impl IntoIterator<Item = [String; N]>,
 ) -> String {
+    columns(header.to_vec(), rows.into_iter().map(Vec::from))
+}
+
+/// A table whose columns are chosen at run time.
+pub fn columns(header: Vec<&str>, rows: impl IntoIterator<Item = Vec<String>>) -> String {
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::NOTHING);
     table.set_header(header);

@@ -204,6 +204,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
                         .policy_evaluation_seconds
                         .saturating_mul(1000),
                     metric_max_age_ms: config.engine.metric_max_age_seconds.saturating_mul(1000),
+                    fleet: (&config.fleet).into(),
                 },
             );
             engine
@@ -226,6 +227,9 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
                 }
             });
             engine.spawn_loop(std::time::Duration::from_millis(config.engine.tick_ms));
+            engine.spawn_monitor(std::time::Duration::from_secs(
+                config.fleet.monitor_interval_seconds,
+            ));
             (Some(engine), None)
         }
         None => {

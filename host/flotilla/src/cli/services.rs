@@ -477,6 +477,16 @@ fn ips(node: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The host a VM runs on: its last history record, as OpenNebula keeps it.
+fn host_of(node: &Value) -> String {
+    let history = &node["vm_info"]["VM"]["HISTORY_RECORDS"]["HISTORY"];
+    let last = match history {
+        Value::Array(records) => records.last().unwrap_or(&Value::Null),
+        record => record,
+    };
+    text(last, "HOSTNAME")
+}
+
 fn dash_if_empty(s: String) -> String {
     if s.is_empty() { "-".into() } else { s }
 }
@@ -590,7 +600,7 @@ fn show(doc: &Value, wide: bool) -> String {
         ));
     }
     out.push_str("\n\n");
-    let nodes: Vec<[String; 6]> = roles
+    let nodes: Vec<Value> = roles
         .iter()
         .flat_map(|r| {
             let role = text(r, "name");
@@ -599,34 +609,49 @@ fn show(doc: &Value, wide: bool) -> String {
                 .cloned()
                 .unwrap_or_default()
                 .into_iter()
-                .map(move |n| {
-                    let vm = &n["vm_info"]["VM"];
-                    [
-                        text(vm, "ID"),
-                        text(vm, "NAME"),
-                        role.clone(),
-                        text(vm, "STATE"),
-                        if n["ready"] == true { "yes" } else { "no" }.to_string(),
-                        dash_if_empty(ips(&n).join(",")),
-                    ]
+                .map(move |mut n| {
+                    n["role"] = json!(role);
+                    n
                 })
         })
         .collect();
-    let vm_table = match (gate, wide) {
-        (true, true) => table(["VM", "NAME", "ROLE", "STATE", "READY", "IPS"], nodes),
-        (true, false) => table(
-            ["VM", "NAME", "ROLE", "STATE", "READY"],
-            nodes.into_iter().map(|[a, b, c, d, e, _]| [a, b, c, d, e]),
-        ),
-        (false, true) => table(
-            ["VM", "NAME", "ROLE", "STATE", "IPS"],
-            nodes.into_iter().map(|[a, b, c, d, _, f]| [a, b, c, d, f]),
-        ),
-        (false, false) => table(
-            ["VM", "NAME", "ROLE", "STATE"],
-            nodes.into_iter().map(|[a, b, c, d, _, _]| [a, b, c, d]),
-        ),
-    };
+    // HOST once VMs are placed on hosts, READY under a ready gate, IPS
+    // with --wide.
+    let placed = nodes.iter().any(|n| !host_of(n).is_empty());
+    let mut header = vec!["VM", "NAME", "ROLE", "STATE"];
+    header.extend(placed.then_some("HOST"));
+    header.extend(gate.then_some("READY"));
+    header.extend(wide.then_some("IPS"));
+    let rows = nodes.iter().map(|n| {
+        let vm = &n["vm_info"]["VM"];
+        let mut row = vec![
+            text(vm, "ID"),
+            text(vm, "NAME"),
+            text(n, "role"),
+            text(vm, "STATE"),
+        ];
+        if placed {
+            row.push(dash_if_empty(host_of(n)));
+        }
+        if gate {
+            row.push(if n["ready"] == true { "yes" } else { "no" }.to_string());
+        }
+        if wide {
+            row.push(dash_if_empty(ips(n).join(",")));
+        }
+        row
+    });
+    let mut vm_table = output::columns(header, rows);
+    for r in roles {
+        for p in r["pending_vms"].as_array().into_iter().flatten() {
+            vm_table.push_str(&format!(
+                "\n{} (role {}) waits for a host: {}",
+                text(p, "name"),
+                text(r, "name"),
+                text(p, "reason")
+            ));
+        }
+    }
     out.push_str(&vm_table);
     let scheduled: Vec<[String; 5]> = roles
         .iter()

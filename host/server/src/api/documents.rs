@@ -184,6 +184,18 @@ pub fn service_named(names: &Names, addresses: &Addresses, s: &Service) -> Value
                     if let Some(state) = n.vm_state {
                         vm.insert("STATE".into(), json!(state.as_str()));
                     }
+                    // Where it runs, where OpenNebula keeps it: the last
+                    // history record (OneFlow's CLI shows it as HOST).
+                    if let Some(p) = &n.placement {
+                        vm.insert(
+                            "HISTORY_RECORDS".into(),
+                            json!({"HISTORY": {
+                                "SEQ": "0",
+                                "HOSTNAME": p.host,
+                                "HID": p.host_id.to_string(),
+                            }}),
+                        );
+                    }
                     let nics = addresses.nics(&n.operation_id);
                     if !nics.is_empty() {
                         vm.insert("TEMPLATE".into(), json!({ "NIC": nics }));
@@ -205,6 +217,17 @@ pub fn service_named(names: &Names, addresses: &Addresses, s: &Service) -> Value
                 })
                 .collect();
             r.insert("nodes".into(), json!(nodes));
+            // VMs not created yet because no host can take them: OneFlow
+            // lists only VMs that exist, so they are an addition beside.
+            let pending: Vec<Value> = runtime
+                .nodes
+                .iter()
+                .filter(|n| n.unplaced && n.vm_id.is_none() && !n.terminating)
+                .map(|n| json!({"name": n.name, "reason": n.reason}))
+                .collect();
+            if !pending.is_empty() {
+                r.insert("pending_vms".into(), json!(pending));
+            }
             // What OneFlow writes into each metric policy: when it was last
             // evaluated, its streak and the evaluation's trace.
             if let Some(Value::Array(policies)) = r.get_mut("elasticity_policies") {

@@ -9,8 +9,8 @@
 //! holds (`ready.rs`, `metrics.rs`, `rendered.rs`); `state.rs`
 //! (`AppState`) over them; `auth.rs`, `origin.rs`, `warnings.rs`,
 //! `attributes.rs` and `rights.rs` over it; the route files (`system`,
-//! `plugins`, `templates`, `simulate`, `services`, `explain`, `resources`, `vnets`,
-//! `accounts`) over those; at the top `openapi.rs`, which lists every
+//! `plugins`, `templates`, `simulate`, `services`, `explain`, `resources`,
+//! `vnets`, `hosts`, `accounts`) over those; at the top `openapi.rs`, which lists every
 //! route file's handlers, and this file, the route table.
 
 mod accounts;
@@ -19,6 +19,7 @@ pub(crate) mod auth;
 pub(crate) mod body;
 mod documents;
 mod error;
+mod hosts;
 pub mod explain;
 pub mod listener;
 mod metrics;
@@ -163,6 +164,12 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
             "/vntemplate/{id}/instantiate",
             post(vnets::instantiate_vntemplate),
         ),
+        ("/host", get(hosts::list).post(hosts::create)),
+        (
+            "/host/{id}",
+            get(hosts::show).delete(hosts::delete),
+        ),
+        ("/host/{id}/action", post(hosts::action)),
         ("/metrics", get(system::metrics)),
         ("/openapi.json", get(openapi::serve)),
     ]

@@ -32,6 +32,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "image"),
         (name = "vnet"),
         (name = "vntemplate"),
+        (name = "host"),
         (name = "user"),
         (name = "group")
     ),
@@ -90,6 +91,11 @@ use utoipa::{Modify, OpenApi, ToSchema};
         super::vnets::vntemplate_action,
         super::vnets::delete_vntemplate,
         super::vnets::instantiate_vntemplate,
+        super::hosts::list,
+        super::hosts::create,
+        super::hosts::show,
+        super::hosts::action,
+        super::hosts::delete,
         super::accounts::list_users,
         super::accounts::create_user,
         super::accounts::show_user,
@@ -122,6 +128,8 @@ impl Modify for Components {
         add::<super::error::Error>(components);
         add::<super::system::Health>(components);
         add::<super::schemas::plugins::PluginSummary>(components);
+        add::<super::schemas::hosts::Host>(components);
+        add::<super::schemas::hosts::HostCapacity>(components);
         add::<super::schemas::plugins::LinkSummary>(components);
         add::<super::schemas::common::RenameAction>(components);
         add::<super::schemas::common::ChmodAction>(components);

@@ -16,6 +16,17 @@ impl Service {
             .find(|n| n.operation_id == create.operation_id)
     }
 
+    /// Where `create`'s VM was placed, if it was.
+    pub fn placement_of(&self, create: &CreateVm) -> Option<&Placement> {
+        let i = self.role_index(&create.role)?;
+        self.roles[i]
+            .nodes
+            .iter()
+            .find(|n| n.operation_id == create.operation_id)?
+            .placement
+            .as_ref()
+    }
+
     /// The engine placed `create` on a host: recorded before the driver
     /// is asked, and counted in the host's books from here.
     pub fn placed(&mut self, create: &CreateVm, placement: Placement) {

@@ -48,6 +48,7 @@ pub(super) fn check_role(
             "must be an array of objects",
         );
     }
+    check_placement(c, role, path);
     let role_inputs = check_inputs(c, role, path);
     // A role's values may also answer the service's inputs.
     if let Some(values) = role.get("user_inputs_values").and_then(Value::as_object) {
@@ -388,6 +389,40 @@ pub(super) fn check_parents(
                 format!("parents form a cycle: {}", cycle.join(" → ")),
             );
             return;
+        }
+    }
+}
+
+/// How the role's VMs are placed: `affinity` (OpenNebula's VM-group role
+/// policies), and the `SCHED_REQUIREMENTS` and `SCHED_RANK` of its
+/// `template_contents`, read now so a mistake is a 400 rather than VMs
+/// that wait for a host for ever.
+fn check_placement(c: &mut Checker, role: &Map<String, Value>, path: &str) {
+    c.one_of(role, "affinity", path, false, &["AFFINED", "ANTI_AFFINED"]);
+    let Some(contents) = role.get("template_contents").and_then(Value::as_object) else {
+        return;
+    };
+    for (key, value) in contents {
+        let upper = key.to_ascii_uppercase();
+        let parsed = match upper.as_str() {
+            "SCHED_REQUIREMENTS" | "SCHED_RANK" => {
+                let Some(text) = value.as_str() else {
+                    c.fail(
+                        field(path, &format!("template_contents.{key}")),
+                        "must be a string",
+                    );
+                    continue;
+                };
+                if upper == "SCHED_REQUIREMENTS" {
+                    crate::fleet::Requirements::parse(text).map(|_| ())
+                } else {
+                    crate::fleet::Rank::parse(text).map(|_| ())
+                }
+            }
+            _ => continue,
+        };
+        if let Err(e) = parsed {
+            c.fail(field(path, &format!("template_contents.{key}")), e.to_string());
         }
     }
 }

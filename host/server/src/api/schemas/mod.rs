@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod common;
 pub mod documents;
+pub mod hosts;
 pub mod networks;
 pub mod plugins;
 pub mod resources;
