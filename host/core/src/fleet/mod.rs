@@ -11,5 +11,14 @@
 //! hosts and the VMs placed so far, and carries the decisions out.
 
 mod host;
+mod placement;
+mod requirements;
 
 pub use host::{Capacity, Host, HostMode, HostState, NewHost, check_name};
+pub use placement::{
+    Allocation, DEFAULT_CPU, DEFAULT_MEMORY_MB, Demand, Group, GroupPolicy, HostAttributes, Placer,
+    Refusal, Refused, Strategy, Unplaced,
+};
+pub use requirements::{
+    Attributes, MAX_DEPTH, MAX_LENGTH, ParseError, Rank, Requirements, Value, parse_number,
+};
