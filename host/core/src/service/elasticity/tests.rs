@@ -16,6 +16,8 @@ fn node(n: u64, state: VmState, cpu: Option<f64>, reported: Option<&str>) -> Nod
         ready: true,
         terminating: false,
         reason: None,
+        placement: None,
+        unplaced: false,
         values: VmValues {
             monitoring: cpu
                 .map(|v| Metric {

@@ -9,6 +9,7 @@ mod builders;
 mod deploy;
 mod edit;
 mod networks;
+mod placement;
 mod scale;
 mod undeploy;
 
