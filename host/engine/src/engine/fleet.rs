@@ -54,23 +54,45 @@ impl Engine {
         self.inner.driver_id.get().map_or("", String::as_str)
     }
 
+    /// Every host, from memory: each round of each service reads them,
+    /// and only the engine writes them (`save_host` forgets the copy).
+    pub fn hosts(&self) -> Result<Arc<Vec<Host>>, EngineError> {
+        let mut cached = self.inner.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hosts) = &*cached {
+            return Ok(hosts.clone());
+        }
+        let hosts = Arc::new(self.store().hosts()?);
+        *cached = Some(hosts.clone());
+        Ok(hosts)
+    }
+
+    fn save_host(&self, host: &Host) -> Result<(), EngineError> {
+        self.store().save_host(host)?;
+        self.forget_hosts();
+        Ok(())
+    }
+
+    fn forget_hosts(&self) {
+        *self.inner.hosts.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
     /// The hosts of this server's driver.
     fn own_hosts(&self) -> Result<Vec<Host>, EngineError> {
         let driver = self.driver_id();
-        let hosts = self.store().hosts()?;
-        Ok(hosts.into_iter().filter(|h| h.driver == driver).collect())
-    }
-
-    pub fn hosts(&self) -> Result<Vec<Host>, EngineError> {
-        Ok(self.store().hosts()?)
+        Ok(self
+            .hosts()?
+            .iter()
+            .filter(|h| h.driver == driver)
+            .cloned()
+            .collect())
     }
 
     /// Every host with what the VMs placed on it take.
     pub fn hosts_with_allocation(&self) -> Result<Vec<(Host, Allocation)>, EngineError> {
         let hosts: HashMap<String, Host> = self
             .hosts()?
-            .into_iter()
-            .map(|h| (h.name.clone(), h))
+            .iter()
+            .map(|h| (h.name.clone(), h.clone()))
             .collect();
         let mut books = HashMap::new();
         for service in self.store().services()?.iter() {
@@ -107,12 +129,21 @@ impl Engine {
                 ),
             )]));
         }
+        if !self.inner.driver.manages_hosts() {
+            return Err(EngineError::Invalid(vec![FieldError::new(
+                "driver",
+                format!(
+                    "`{driver}` runs every VM on the server's machine: it does not manage hosts"
+                ),
+            )]));
+        }
         let name = new.name.clone();
         let host = self.store().create_host(new)?.ok_or_else(|| {
             EngineError::Lifecycle(LifecycleError::WrongState(format!(
                 "a host named `{name}` exists"
             )))
         })?;
+        self.forget_hosts();
         self.monitor(vec![host]).await?;
         self.host_by_name(&name)
     }
@@ -132,7 +163,7 @@ impl Engine {
             self.refuse_if_used(&host, "taken offline")?;
         }
         host.set_mode(mode);
-        self.store().save_host(&host)?;
+        self.save_host(&host)?;
         Ok(host)
     }
 
@@ -142,6 +173,7 @@ impl Engine {
         let host = self.host(id)?;
         self.refuse_if_used(&host, "deleted")?;
         self.store().delete_host(id)?;
+        self.forget_hosts();
         Ok(host)
     }
 
@@ -246,7 +278,7 @@ impl Engine {
                     state => tracing::info!(host = %current.name, %state, "host state"),
                 }
             }
-            self.store().save_host(&current)?;
+            self.save_host(&current)?;
         }
         for id in answered {
             self.destroy_stale(id).await?;
@@ -292,7 +324,7 @@ impl Engine {
         let _placing = self.inner.placing.lock().await;
         if let Some(mut host) = self.store().host(id)? {
             host.stale_vm_ids.retain(|vm| !gone.contains(vm));
-            self.store().save_host(&host)?;
+            self.save_host(&host)?;
         }
         Ok(())
     }
@@ -430,7 +462,8 @@ impl Engine {
     /// The VM's host, for its template: `HOST` with the name and the
     /// address its driver reaches it by.
     pub(super) fn host_attribute(&self, placement: &Placement) -> Option<serde_json::Value> {
-        let host = self.store().host(placement.host_id).ok()??;
+        let hosts = self.hosts().ok()?;
+        let host = hosts.iter().find(|h| h.id == placement.host_id)?;
         Some(serde_json::json!({"NAME": host.name, "ADDRESS": host.address}))
     }
 
@@ -443,13 +476,13 @@ impl Engine {
         service: &Service,
         mut observed: Vec<Observed>,
     ) -> Result<Vec<Observed>, EngineError> {
-        let lost: HashMap<String, Host> = match self.fleet()? {
-            Some(hosts) => hosts
-                .into_iter()
-                .filter(|(_, h)| h.state == HostState::Error)
-                .collect(),
-            None => return Ok(observed),
-        };
+        let hosts = self.hosts()?;
+        let driver = self.driver_id();
+        let lost: HashMap<&str, &Host> = hosts
+            .iter()
+            .filter(|h| h.driver == driver && h.state == HostState::Error)
+            .map(|h| (h.name.as_str(), h))
+            .collect();
         if lost.is_empty() {
             return Ok(observed);
         }
@@ -457,7 +490,7 @@ impl Engine {
             let (Some(vm_id), Some(placement)) = (&node.vm_id, &node.placement) else {
                 continue;
             };
-            let Some(host) = lost.get(&placement.host) else {
+            let Some(host) = lost.get(placement.host.as_str()) else {
                 continue;
             };
             let (state, reason) = if node.terminating {
@@ -510,7 +543,7 @@ impl Engine {
         }
         if !host.stale_vm_ids.iter().any(|v| v == vm_id) {
             host.stale_vm_ids.push(vm_id.to_string());
-            self.store().save_host(&host)?;
+            self.save_host(&host)?;
         }
         Ok(Some(()))
     }

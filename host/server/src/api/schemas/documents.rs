@@ -220,6 +220,20 @@ json_schema!(VmNode, {
                             "enum": ["PENDING", "HOLD", "RUNNING", "POWEROFF", "SUSPENDED", "STOPPED", "UNDEPLOYED", "UNKNOWN", "FAILED", "DONE"],
                             "description": "Last observed VM state, once polled."
                         },
+                        "HISTORY_RECORDS": {
+                            "type": "object",
+                            "description": "Present when the VM was placed on a host: HISTORY.HOSTNAME and HISTORY.HID name it.",
+                            "properties": {
+                                "HISTORY": {
+                                    "type": "object",
+                                    "properties": {
+                                        "SEQ": {"type": "string"},
+                                        "HOSTNAME": {"type": "string"},
+                                        "HID": {"type": "string"}
+                                    }
+                                }
+                            }
+                        },
                         "TEMPLATE": {
                             "type": "object",
                             "description": "Present when the VM holds addresses of Flotilla's networks.",
@@ -318,6 +332,18 @@ json_schema!(ServiceRole, {
                     "type": "array",
                     "items": {
                         "$ref": "#/components/schemas/VmNode"
+                    }
+                },
+                "pending_vms": {
+                    "type": "array",
+                    "description": "VMs not created yet because no host can take them, each with the reason.",
+                    "items": {
+                        "type": "object",
+                        "required": ["name"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "reason": {"type": ["string", "null"]}
+                        }
                     }
                 },
                 "scheduled_actions": {

@@ -153,6 +153,11 @@ json_schema!(Role, {
             "type": ["boolean", "null"],
             "default": false
         },
+        "affinity": {
+            "type": ["string", "null"],
+            "enum": ["AFFINED", "ANTI_AFFINED", null],
+            "description": "On a server with hosts: the role's VMs on one host (AFFINED) or each on a host of its own (ANTI_AFFINED)."
+        },
         "shutdown_action": {
             "type": ["string", "null"],
             "enum": ["terminate", "terminate-hard", "shutdown", "shutdown-hard", null],
