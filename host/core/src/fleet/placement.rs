@@ -218,8 +218,9 @@ impl Allocation {
         if let Some(group) = &demand.group
             && let Some(n) = self.groups.get_mut(&group.key)
         {
-            *n -= 1;
-            if *n == 0 {
+            if *n > 1 {
+                *n -= 1;
+            } else {
                 self.groups.remove(&group.key);
             }
         }
@@ -588,6 +589,8 @@ impl Placer {
             if placer.slots[i].takes_vms {
                 placer.order.insert(placer.entry(i));
             }
+            // A count of 0 is no VM: it holds nothing back.
+            placer.slots[i].allocation.groups.retain(|_, n| *n > 0);
             for group in placer.slots[i].allocation.groups.keys() {
                 placer.groups.entry(group.clone()).or_default().insert(i);
             }

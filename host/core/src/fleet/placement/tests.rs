@@ -396,6 +396,15 @@ fn anti_affinity_counts_the_vms_already_placed() {
     );
     assert_eq!(placer.place(&web), Ok(2));
     assert!(placer.place(&web).is_err());
+    // A count of 0 holds nothing back.
+    let mut zero = Allocation::default();
+    zero.groups.insert("service 3 role web".into(), 0);
+    let mut placer = Placer::new(vec![(host(1, 8.0, 8192), zero)], Strategy::Pack);
+    assert_eq!(placer.place(&web), Ok(1));
+    assert_eq!(
+        placer.allocation(1).unwrap().groups["service 3 role web"],
+        1
+    );
 }
 
 #[test]
