@@ -5,7 +5,7 @@
 
 use crate::plugin::{CallError, Driver, KeyValue, ManagedVm, VmAction, VmSpec, VmState};
 use crate::service::lifecycle::Observed;
-use flotilla_model::BackendError;
+use flotilla_model::{BackendError, HostMonitoring, HostProbe};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -36,6 +36,30 @@ pub trait VmBackend: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<(), BackendError>>;
     fn poll(&self, vm_ids: Vec<String>) -> BoxFuture<'_, Result<Vec<Observed>, BackendError>>;
     fn list(&self) -> BoxFuture<'_, Result<Vec<ManagedRecord>, BackendError>>;
+
+    /// Whether the driver monitors a fleet of hosts (its plugin exports
+    /// `flotilla:driver/hosts`), so VMs may be placed on them. By default
+    /// not.
+    fn manages_hosts(&self) -> bool {
+        false
+    }
+
+    /// Monitor hosts in one call: one outcome per host, in order (a host
+    /// that does not answer is an error for that host only); an error of
+    /// the call as a whole is every host's. By default refused: the driver
+    /// does not manage hosts.
+    fn monitor_hosts(
+        &self,
+        hosts: Vec<HostProbe>,
+    ) -> BoxFuture<'_, Result<Vec<Result<HostMonitoring, BackendError>>, BackendError>> {
+        let _ = hosts;
+        Box::pin(async { Err(does_not_manage_hosts()) })
+    }
+}
+
+/// What a backend without hosts answers when asked about them.
+fn does_not_manage_hosts() -> BackendError {
+    BackendError::Refused("driver error: the driver does not manage hosts".into())
 }
 
 /// A driver call's error: what the plugin returned is its refusal, a

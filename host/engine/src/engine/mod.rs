@@ -110,6 +110,8 @@ struct Inner {
     /// Held while VMs are placed and their placements written, and while
     /// a host's record is read and written back (fleet.rs).
     placing: tokio::sync::Mutex<()>,
+    /// The hosts as last written (fleet.rs).
+    hosts: Mutex<Option<Arc<Vec<crate::fleet::Host>>>>,
 }
 
 /// The operator's settings the engine applies (`[engine]` in flotilla.toml).
@@ -221,6 +223,7 @@ impl Engine {
                 plumbing,
                 plumbing_lock: Default::default(),
                 placing: Default::default(),
+                hosts: Default::default(),
             }),
         }
     }

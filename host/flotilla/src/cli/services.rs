@@ -642,7 +642,7 @@ fn show(doc: &Value, wide: bool) -> String {
         row
     });
     let mut vm_table = output::columns(header, rows);
-    for r in roles {
+    for r in roles.iter() {
         for p in r["pending_vms"].as_array().into_iter().flatten() {
             vm_table.push_str(&format!(
                 "\n{} (role {}) waits for a host: {}",
