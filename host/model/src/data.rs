@@ -163,6 +163,44 @@ pub struct VmActRequest {
     pub args: Vec<KeyValue>,
 }
 
+// ---- flotilla:driver/hosts ----
+
+/// A host of the fleet as a driver is asked about it
+/// (`flotilla:driver/hosts.host`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostProbe {
+    /// The host's name in Flotilla (`HOST.NAME` in a VM's template).
+    pub name: String,
+    /// How the driver reaches it: a libvirt URI, a simulated hypervisor's
+    /// host name (`HOST.ADDRESS`).
+    pub address: String,
+}
+
+impl HostProbe {
+    pub fn new(name: impl Into<String>, address: impl Into<String>) -> Self {
+        HostProbe {
+            name: name.into(),
+            address: address.into(),
+        }
+    }
+}
+
+/// What a host's hypervisor reports about it
+/// (`flotilla:driver/hosts.host-monitoring`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostMonitoring {
+    /// Its CPUs (OpenNebula's CPU share: 1.0 is one CPU).
+    pub cpu: f64,
+    /// Its memory, in MiB.
+    pub memory_mb: u64,
+    /// The CPU in use, as its hypervisor measures it.
+    pub used_cpu: f64,
+    /// The memory in use, in MiB.
+    pub used_memory_mb: u64,
+    /// The VMs on the host, by the ids the driver's `create` returned.
+    pub vm_ids: Vec<String>,
+}
+
 // ---- flotilla:elasticity ----
 
 /// The role a policy decides for.

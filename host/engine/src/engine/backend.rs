@@ -3,7 +3,9 @@
 //! to it (the deploy benchmark's sim driver compiled natively, to measure
 //! what Wasm costs).
 
-use crate::plugin::{CallError, Driver, KeyValue, ManagedVm, VmAction, VmSpec, VmState};
+use crate::plugin::{
+    CallError, Driver, HostMonitoring, HostProbe, KeyValue, ManagedVm, VmAction, VmSpec, VmState,
+};
 use crate::service::lifecycle::Observed;
 use flotilla_model::BackendError;
 use std::future::Future;
@@ -36,6 +38,30 @@ pub trait VmBackend: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<(), BackendError>>;
     fn poll(&self, vm_ids: Vec<String>) -> BoxFuture<'_, Result<Vec<Observed>, BackendError>>;
     fn list(&self) -> BoxFuture<'_, Result<Vec<ManagedRecord>, BackendError>>;
+
+    /// Whether the driver monitors a fleet of hosts (its plugin exports
+    /// `flotilla:driver/hosts`), so VMs may be placed on them. By default
+    /// not.
+    fn manages_hosts(&self) -> bool {
+        false
+    }
+
+    /// Monitor hosts in one call: one outcome per host, in order (a host
+    /// that does not answer is an error for that host only); an error of
+    /// the call as a whole is every host's. By default refused: the driver
+    /// does not manage hosts.
+    fn monitor_hosts(
+        &self,
+        hosts: Vec<HostProbe>,
+    ) -> BoxFuture<'_, Result<Vec<Result<HostMonitoring, BackendError>>, BackendError>> {
+        let _ = hosts;
+        Box::pin(async { Err(does_not_manage_hosts()) })
+    }
+}
+
+/// What a backend without hosts answers when asked about them.
+fn does_not_manage_hosts() -> BackendError {
+    BackendError::Refused("driver error: the driver does not manage hosts".into())
 }
 
 /// A driver call's error: what the plugin returned is its refusal, a
@@ -97,6 +123,27 @@ impl VmBackend for Driver {
         Box::pin(async move {
             let vms = Driver::list(self).await.map_err(call_error)?;
             Ok(vms.into_iter().map(ManagedRecord::from).collect())
+        })
+    }
+
+    fn manages_hosts(&self) -> bool {
+        Driver::manages_hosts(self)
+    }
+
+    /// A plugin without `flotilla:driver/hosts` is refused by the plugin
+    /// host before any call (`unsupported`, which reads as a refusal).
+    fn monitor_hosts(
+        &self,
+        hosts: Vec<HostProbe>,
+    ) -> BoxFuture<'_, Result<Vec<Result<HostMonitoring, BackendError>>, BackendError>> {
+        Box::pin(async move {
+            let outcomes = Driver::monitor_hosts(self, hosts)
+                .await
+                .map_err(call_error)?;
+            Ok(outcomes
+                .into_iter()
+                .map(|o| o.map_err(|e| call_error(CallError::Plugin(e))))
+                .collect())
         })
     }
 }
