@@ -553,10 +553,10 @@ async fn the_sim_driver_monitors_its_hosts_and_a_lost_one_is_an_error_for_it_alo
     let h1 = outcomes[0].as_ref().unwrap();
     assert_eq!((h1.cpu, h1.memory_mb), (8.0, 16_384));
     assert_eq!((h1.used_cpu, h1.used_memory_mb), (2.0, 2048));
-    assert_eq!(h1.vm_ids, [web.clone()]);
+    assert_eq!(h1.vm_ids, [web.as_str()]);
     let h2 = outcomes[1].as_ref().unwrap();
     assert_eq!((h2.cpu, h2.used_cpu, h2.used_memory_mb), (4.0, 1.0, 256));
-    assert_eq!(h2.vm_ids, [db.clone()]);
+    assert_eq!(h2.vm_ids, [db.as_str()]);
     assert_eq!(
         outcomes[2],
         Err(PluginError::Unavailable("host h3 does not answer".into()))
