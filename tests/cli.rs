@@ -82,6 +82,74 @@ fn plugin_list_without_a_server_says_how_to_start_one() {
     assert!(stderr.contains("flotilla serve"), "{stderr}");
 }
 
+#[test]
+fn sim_hypervisor_starts_with_the_hosts_asked_for() {
+    /// The process, killed when the test ends however it ends.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _sim = Killed(
+        Command::new(BIN)
+            .args([
+                "sim-hypervisor",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--hosts",
+                "3",
+                "--host-cpu",
+                "8",
+                "--host-memory-mb",
+                "4096",
+            ])
+            .env("FLOTILLA_DATA_DIR", data.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let hosts = common::wait_for(std::time::Duration::from_secs(30), || {
+        http(port, "GET", "/hosts", &[], "").filter(|(status, _)| *status == 200)
+    })
+    .expect("the simulated hypervisor answered within 30 s");
+    let hosts: serde_json::Value = serde_json::from_str(&hosts.1).unwrap();
+    let hosts: Vec<_> = hosts["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["name"].as_str().unwrap().to_string(),
+                h["cpu"].as_f64().unwrap(),
+                h["memory_mb"].as_u64().unwrap(),
+                h["reachable"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        hosts,
+        (1..=3)
+            .map(|n| (format!("sim-host-{n}"), 8.0, 4096, true))
+            .collect::<Vec<_>>()
+    );
+
+    let out = Command::new(BIN)
+        .args(["sim-hypervisor", "--listen", "127.0.0.1:0", "--hosts", "1"])
+        .args(["--host-cpu", "0"])
+        .env("FLOTILLA_DATA_DIR", data.path().join("other"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--host-cpu"), "{stderr}");
+}
+
 fn dist(id: &str) -> String {
     flotilla::plugin::builtin::dist_path(id)
         .display()
@@ -96,7 +164,12 @@ fn plugin_check_passes_the_sim_driver_and_names_each_fixtures_fault() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains("11/11 checks passed"), "{stdout}");
+    assert!(stdout.contains("14/14 checks passed"), "{stdout}");
+    // The sim driver drives a fleet: its hosts are checked too.
+    assert!(
+        stdout.contains("a host that does not answer is unavailable, alone"),
+        "{stdout}"
+    );
 
     for (id, fault) in [
         ("trap", "trap"),

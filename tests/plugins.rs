@@ -53,6 +53,18 @@ async fn the_sim_driver_passes_its_conformance_suite() {
     assert!(report.passed(), "{}", report.render());
     assert_eq!(report.kind, PluginKind::Driver);
     assert!(report.rows.len() >= 10);
+    // It drives a fleet, so its hosts were checked too.
+    for check in [
+        "monitor answers each host on its own, in order",
+        "a VM placed on a host is among its VMs",
+        "a host that does not answer is unavailable, alone",
+    ] {
+        assert!(
+            report.rows.iter().any(|r| r.name == check),
+            "{check}: {}",
+            report.render()
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,6 +106,44 @@ async fn each_fault_fixture_fails_with_its_fault_named_and_the_process_carries_o
         .await
         .unwrap();
     assert!(report.passed(), "{}", report.render());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driver_without_hosts_loads_as_before_and_is_refused_hosts_without_a_call() {
+    use flotilla::engine::VmBackend;
+    use flotilla::plugin::{HostProbe, PluginError};
+
+    let host = PluginHost::new(None).unwrap();
+    // A driver for one machine: it exports `driver` only.
+    let (manifest, wasm) = fixture("trap");
+    let plugin = host.load(manifest, &wasm, Grant::default()).unwrap();
+    assert!(!plugin.manages_hosts());
+    let driver = Driver::start(plugin.clone()).unwrap();
+    assert!(!driver.manages_hosts());
+    assert!(driver.list().await.unwrap().is_empty());
+    let calls = plugin.stats.snapshot()[0];
+
+    let probes = vec![HostProbe::new("h1", "h1")];
+    let refused = driver.monitor_hosts(probes.clone()).await;
+    assert!(
+        matches!(&refused, Err(CallError::Plugin(PluginError::Unsupported(m))) if m.contains("does not manage hosts")),
+        "{refused:?}"
+    );
+    let backend: &dyn VmBackend = &driver;
+    assert!(!backend.manages_hosts());
+    match backend.monitor_hosts(probes).await {
+        Err(flotilla::model::BackendError::Refused(m)) => {
+            assert!(m.contains("does not manage hosts"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Refused by the host: the plugin was not called.
+    assert_eq!(plugin.stats.snapshot()[0], calls);
+
+    // The sim driver drives a fleet.
+    let b = builtin::find("sim").unwrap();
+    let sim = host.load(b.manifest(), b.wasm, Grant::default()).unwrap();
+    assert!(sim.manages_hosts());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -373,3 +373,245 @@ async fn a_batch_of_creates_answers_each_vm_on_its_own() {
     assert!(results[1]["error"].as_str().unwrap().contains("SIM_FAIL"));
     assert_eq!(sim.vm_count(), 2, "only op-1 and op-2 exist");
 }
+
+#[tokio::test]
+async fn hosts_are_added_once_cut_off_monitored_and_kept_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = || SimOptions {
+        database: Some(dir.path().join("sim.db")),
+        ..SimOptions::default()
+    };
+    let sim = SimHypervisor::open(options()).unwrap();
+    let base = serve(sim.clone()).await;
+    let hosts = format!("{base}/hosts");
+    let (status, h1) = request(
+        "POST",
+        &hosts,
+        Some(r#"{"name": "h1", "cpu": 8, "memory_mb": 16384}"#),
+    )
+    .await;
+    assert_eq!(status, 201, "{h1}");
+    assert_eq!(
+        (&h1["name"], &h1["cpu"], &h1["memory_mb"], &h1["reachable"]),
+        (&json!("h1"), &json!(8.0), &json!(16384), &json!(true))
+    );
+    // idempotent on the name: the host stays as it was
+    let (status, again) = request(
+        "POST",
+        &hosts,
+        Some(r#"{"name": "h1", "cpu": 1, "memory_mb": 1}"#),
+    )
+    .await;
+    assert_eq!((status, &again["cpu"]), (200, &json!(8.0)));
+    request(
+        "POST",
+        &hosts,
+        Some(r#"{"name": "h2", "cpu": 2.5, "memory_mb": 4096}"#),
+    )
+    .await;
+    // what is wrong is named
+    for (body, field) in [
+        (r#"{"name": "h3", "cpu": "many", "memory_mb": 1}"#, "cpu:"),
+        (r#"{"name": "h3", "cpu": 1}"#, "memory_mb:"),
+        (r#"{"name": "h3", "cpu": 1, "memory_mb": -5}"#, "memory_mb:"),
+        (r#"{"name": "h 3", "cpu": 1, "memory_mb": 1}"#, "name:"),
+        (
+            r#"{"name": "h3", "cpu": 1, "memory_mb": 1, "gpu": 1}"#,
+            "gpu:",
+        ),
+    ] {
+        let (status, error) = request("POST", &hosts, Some(body)).await;
+        assert_eq!(status, 400, "{body}: {error}");
+        let error = error["error"].as_str().unwrap();
+        assert!(error.starts_with(field), "{body}: {error}");
+    }
+
+    // A VM on h1 counts there.
+    let (status, vm) = request(
+        "POST",
+        &format!("{base}/vms"),
+        Some(&create_body(
+            "on-h1",
+            json!({"CPU": 2, "MEMORY": 1024, "HOST": {"NAME": "h1", "ADDRESS": "h1"}}),
+        )),
+    )
+    .await;
+    assert_eq!((status, &vm["host"]), (201, &json!("h1")), "{vm}");
+    let vm_id = vm["id"].as_str().unwrap().to_string();
+    let (status, shown) = request("GET", &format!("{hosts}/h1"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (
+            &shown["used_cpu"],
+            &shown["used_memory_mb"],
+            &shown["vm_ids"]
+        ),
+        (&json!(2.0), &json!(1024), &json!([vm_id]))
+    );
+    let (status, _) = request("GET", &format!("{hosts}/h9"), None).await;
+    assert_eq!(status, 404);
+
+    // h2 is lost.
+    let (status, lost) = request(
+        "PUT",
+        &format!("{hosts}/h2/reachable"),
+        Some(r#"{"reachable": false}"#),
+    )
+    .await;
+    assert_eq!((status, &lost["reachable"]), (200, &json!(false)));
+    let (status, monitored) = request(
+        "POST",
+        &format!("{hosts}/monitor"),
+        Some(r#"{"names": ["h1", "h2", "h9"]}"#),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let results = monitored["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[0]["status"], 200);
+    assert_eq!(results[0]["monitoring"]["vm_ids"], json!([vm_id]));
+    assert_eq!(
+        (&results[1]["status"], &results[1]["error"]),
+        (&json!(503), &json!("host h2 does not answer"))
+    );
+    assert_eq!(
+        (&results[2]["status"], &results[2]["error"]),
+        (&json!(404), &json!("host h9 does not exist"))
+    );
+    drop(sim);
+
+    // Hosts, and whether they answer, outlive the process.
+    let reopened = SimHypervisor::open(options()).unwrap();
+    let views = reopened.host_views();
+    let names: Vec<_> = views
+        .iter()
+        .map(|h| (h.name.as_str(), h.reachable))
+        .collect();
+    assert_eq!(names, [("h1", true), ("h2", false)]);
+    assert_eq!(views[0].usage.vm_ids, [vm_id]);
+    let base = serve(reopened).await;
+    let (_, listed) = request("GET", &format!("{base}/hosts"), None).await;
+    assert_eq!(listed["hosts"].as_array().unwrap().len(), 2);
+    let (_, health) = request("GET", &format!("{base}/health"), None).await;
+    assert_eq!(health["hosts"], 2);
+}
+
+/// A driver of the built-in `sim` plugin granted to the hypervisor at
+/// `base`.
+fn sim_driver(base: &str) -> Driver {
+    let host = PluginHost::new(None).unwrap();
+    let b = builtin::find("sim").unwrap();
+    let mut grant = Grant::default();
+    grant.allowed_outbound_hosts.push(base.to_string());
+    grant.config.insert("endpoint".into(), base.to_string());
+    Driver::start(host.load(b.manifest(), b.wasm, grant).unwrap()).unwrap()
+}
+
+fn placed(op: &str, host: &str, extra: Value) -> VmSpec {
+    let mut template = json!({"HOST": {"NAME": format!("fleet-{host}"), "ADDRESS": host}});
+    for (k, v) in extra.as_object().unwrap() {
+        template[k] = v.clone();
+    }
+    spec(op, template)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sim_driver_monitors_its_hosts_and_a_lost_one_is_an_error_for_it_alone() {
+    use flotilla::engine::VmBackend;
+    use flotilla::plugin::{CallError, HostProbe, PluginError};
+
+    let sim = SimHypervisor::open(SimOptions::default()).unwrap();
+    for (name, cpu, memory_mb) in [("h1", 8.0, 16_384), ("h2", 4.0, 8_192), ("h3", 2.0, 4_096)] {
+        sim.add_host(name, cpu, memory_mb).unwrap();
+    }
+    let base = serve(sim.clone()).await;
+    let driver = sim_driver(&base);
+    assert!(driver.manages_hosts());
+
+    let web = driver
+        .create(placed("web", "h1", json!({"CPU": "2", "MEMORY": "2048"})))
+        .await
+        .unwrap();
+    let db = driver.create(placed("db", "h2", json!({}))).await.unwrap();
+    let gone = driver
+        .create(placed("gone", "h3", json!({})))
+        .await
+        .unwrap();
+    // A host that does not exist is the template's mistake.
+    let nowhere = driver.create(placed("nowhere", "h9", json!({}))).await;
+    assert!(
+        matches!(&nowhere, Err(CallError::Plugin(PluginError::InvalidInput(m))) if m.contains("h9")),
+        "{nowhere:?}"
+    );
+
+    sim.set_host_reachable("h3", false).unwrap();
+    let probes = ["h1", "h2", "h3", "h9"]
+        .map(|h| HostProbe::new(format!("fleet-{h}"), h))
+        .to_vec();
+    let outcomes = driver.monitor_hosts(probes.clone()).await.unwrap();
+    assert_eq!(outcomes.len(), 4);
+    let h1 = outcomes[0].as_ref().unwrap();
+    assert_eq!((h1.cpu, h1.memory_mb), (8.0, 16_384));
+    assert_eq!((h1.used_cpu, h1.used_memory_mb), (2.0, 2048));
+    assert_eq!(h1.vm_ids, [web.as_str()]);
+    let h2 = outcomes[1].as_ref().unwrap();
+    assert_eq!((h2.cpu, h2.used_cpu, h2.used_memory_mb), (4.0, 1.0, 256));
+    assert_eq!(h2.vm_ids, [db.as_str()]);
+    assert_eq!(
+        outcomes[2],
+        Err(PluginError::Unavailable("host h3 does not answer".into()))
+    );
+    assert!(
+        matches!(&outcomes[3], Err(PluginError::NotFound(m)) if m == "host h9 does not exist"),
+        "{:?}",
+        outcomes[3]
+    );
+
+    // The lost host's VM: UNKNOWN, and out of reach.
+    let polled = driver.poll(vec![web.clone(), gone.clone()]).await.unwrap();
+    assert_eq!(polled[0].state, VmState::Running);
+    assert_eq!(polled[1].state, VmState::Unknown);
+    assert_eq!(polled[1].reason.as_deref(), Some("host h3 does not answer"));
+    let act = driver
+        .act(gone.clone(), VmAction::TerminateHard, vec![])
+        .await;
+    assert!(
+        matches!(&act, Err(CallError::Plugin(PluginError::Unavailable(m))) if m.contains("host h3 does not answer")),
+        "{act:?}"
+    );
+    let late = driver.create(placed("late", "h3", json!({}))).await;
+    assert!(
+        matches!(late, Err(CallError::Plugin(PluginError::Unavailable(_)))),
+        "{late:?}"
+    );
+
+    // The engine sees the same through its backend: each host's error its
+    // own, the driver's words as a refusal.
+    let backend: &dyn VmBackend = &driver;
+    assert!(backend.manages_hosts());
+    let outcomes = backend.monitor_hosts(probes).await.unwrap();
+    assert!(outcomes[0].is_ok() && outcomes[1].is_ok());
+    assert_eq!(
+        outcomes[2].as_ref().unwrap_err(),
+        &flotilla::model::BackendError::Refused(
+            "driver error: unavailable: host h3 does not answer".into()
+        )
+    );
+
+    // Back again: the VM is as it was, and can be acted on.
+    sim.set_host_reachable("h3", true).unwrap();
+    let polled = driver.poll(vec![gone.clone()]).await.unwrap();
+    assert_eq!(
+        (polled[0].state, polled[0].reason.as_deref()),
+        (VmState::Running, None)
+    );
+    driver
+        .act(gone.clone(), VmAction::TerminateHard, vec![])
+        .await
+        .unwrap();
+    let outcomes = driver
+        .monitor_hosts(vec![HostProbe::new("fleet-h3", "h3")])
+        .await
+        .unwrap();
+    assert_eq!(outcomes[0].as_ref().unwrap().vm_ids, Vec::<String>::new());
+}

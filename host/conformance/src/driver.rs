@@ -4,9 +4,10 @@ use super::{Checks, Failure, Progress, Report, check_info, wrong};
 use flotilla_plugin_host::{
     CallError, Driver, LoadedPlugin, Manifest, PluginError, VmAction, VmSpec, VmState,
 };
+use flotilla_sim_hypervisor::SimHypervisor;
 use std::sync::Arc;
 
-fn spec(operation_id: &str, hold: bool) -> VmSpec {
+pub(super) fn spec(operation_id: &str, hold: bool) -> VmSpec {
     VmSpec {
         operation_id: operation_id.to_string(),
         service_id: 4242,
@@ -19,10 +20,14 @@ fn spec(operation_id: &str, hold: bool) -> VmSpec {
 
 const MISSING_VM: &str = "987654321";
 
+/// `fleet`: the simulated hypervisor the driver drives, where the hosts
+/// of a fleet driver's checks are made (none when the operator's grant
+/// sends it elsewhere).
 pub(super) async fn run(
     plugin: Arc<LoadedPlugin>,
     manifest: &Manifest,
     progress: &Progress,
+    fleet: Option<&SimHypervisor>,
 ) -> Report {
     let driver = match Driver::start(plugin) {
         Ok(d) => d,
@@ -187,6 +192,10 @@ pub(super) async fn run(
         }
     })
     .await;
+
+    if driver.manages_hosts() {
+        super::hosts::run(&mut c, &driver, fleet).await;
+    }
 
     c.into_report(manifest)
 }

@@ -7,6 +7,7 @@
 //! the check it happened in, with the fault named; the process carries on.
 
 mod driver;
+mod hosts;
 mod network;
 mod plumbing;
 mod policy;
@@ -390,7 +391,9 @@ fn megabytes(bytes: usize) -> String {
 /// Run the conformance suite for a plugin. Drivers run against a
 /// simulated hypervisor started for the check, on loopback, and granted to
 /// the plugin; `grant` adds the operator's own grant (for a driver of a
-/// real hypervisor, its endpoint and credentials).
+/// real hypervisor, its endpoint and credentials). A driver for a fleet
+/// (one that exports `flotilla:driver/hosts`) is also asked about hosts
+/// made on that hypervisor.
 pub async fn check(
     host: &PluginHost,
     file: PluginFile,
@@ -420,14 +423,20 @@ pub async fn check(
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .map_err(CheckError::SimListen)?;
-            let addr =
-                flotilla_sim_hypervisor::spawn(sim, listener).map_err(CheckError::SimServe)?;
+            let addr = flotilla_sim_hypervisor::spawn(sim.clone(), listener)
+                .map_err(CheckError::SimServe)?;
             let mut grant = grant;
             let origin = format!("http://{addr}");
             grant.allowed_outbound_hosts.push(origin.clone());
-            grant.config.entry("endpoint".into()).or_insert(origin);
+            let endpoint = grant
+                .config
+                .entry("endpoint".into())
+                .or_insert(origin.clone());
+            // The hosts a fleet driver is asked about are made on this
+            // hypervisor, when the driver drives it.
+            let fleet = (*endpoint == origin).then_some(sim);
             let plugin = load(grant)?;
-            Ok(driver::run(plugin, &manifest, progress).await)
+            Ok(driver::run(plugin, &manifest, progress, fleet.as_deref()).await)
         }
         PluginKind::Elasticity => {
             let plugin = load(grant)?;

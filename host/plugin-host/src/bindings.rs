@@ -11,6 +11,24 @@ pub mod driver {
     });
 }
 
+/// The driver world with the `hosts` export, for its `hosts` functions
+/// only: a driver's `driver` export and imports are the `driver` module's.
+/// A driver is instantiated from its `driver` bindings, and its `hosts`
+/// export found beside them when it has one (see `driver.rs`).
+pub mod fleet {
+    wasmtime::component::bindgen!({
+        path: ["../../wit/types", "../../wit/host", "../../wit/driver"],
+        world: "flotilla:driver/fleet-driver-plugin",
+        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+        with: {
+            "flotilla:types/types": crate::bindings::driver::flotilla::types::types,
+            "flotilla:host/log": crate::bindings::driver::flotilla::host::log,
+            "flotilla:host/config": crate::bindings::driver::flotilla::host::config,
+            "flotilla:host/process": crate::bindings::driver::flotilla::host::process,
+        },
+    });
+}
+
 pub mod elasticity {
     wasmtime::component::bindgen!({
         path: ["../../wit/types", "../../wit/host", "../../wit/elasticity"],

@@ -5,6 +5,7 @@
 
 use crate::bindings::driver::exports::flotilla::driver::driver as wit_driver;
 use crate::bindings::elasticity::exports::flotilla::elasticity::policy as wit_policy;
+use crate::bindings::fleet::exports::flotilla::driver::hosts as wit_hosts;
 use crate::bindings::network::exports::flotilla::network::mode as wit_network;
 use crate::bindings::network::flotilla::network::registry as wit_registry;
 use crate::bindings::plumbing::exports::flotilla::network::plumbing as wit_plumbing;
@@ -151,6 +152,29 @@ impl From<wit_driver::ManagedVm> for m::ManagedVm {
             service_id: v.service_id,
             role_name: v.role_name,
             state: v.state.into(),
+        }
+    }
+}
+
+// ---- driver hosts ----
+
+impl From<&m::HostProbe> for wit_hosts::Host {
+    fn from(h: &m::HostProbe) -> Self {
+        wit_hosts::Host {
+            name: h.name.clone(),
+            address: h.address.clone(),
+        }
+    }
+}
+
+impl From<wit_hosts::HostMonitoring> for m::HostMonitoring {
+    fn from(x: wit_hosts::HostMonitoring) -> Self {
+        m::HostMonitoring {
+            cpu: x.cpu,
+            memory_mb: x.memory_mb,
+            used_cpu: x.used_cpu,
+            used_memory_mb: x.used_memory_mb,
+            vm_ids: x.vm_ids,
         }
     }
 }

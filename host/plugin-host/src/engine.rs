@@ -1,10 +1,9 @@
 //! One wasmtime Engine for the whole process, the on-disk cache of
 //! precompiled components, and loading a component into a [`LoadedPlugin`].
 
-use super::bindings::{
-    driver::DriverPluginPre, network::NetworkPluginPre, plumbing::PlumbingPluginPre,
-};
+use super::bindings::{network::NetworkPluginPre, plumbing::PlumbingPluginPre};
 use super::capability::OutboundPolicy;
+use super::driver::DriverPre;
 use super::manifest::{Grant, Limits, MAX_MEMORY_BYTES, Manifest, PluginKind, effective_limits};
 use super::state::PluginState;
 use anyhow::Context as _;
@@ -310,9 +309,7 @@ impl PluginHost {
         };
         let instance_pre = linker.instantiate_pre(&component).map_err(link_err)?;
         let pre = match kind {
-            PluginKind::Driver => {
-                KindPre::Driver(DriverPluginPre::new(instance_pre).map_err(link_err)?)
-            }
+            PluginKind::Driver => KindPre::Driver(DriverPre::new(instance_pre).map_err(link_err)?),
             PluginKind::Elasticity => {
                 KindPre::Elasticity(crate::policy::PolicyPre::new(instance_pre).map_err(link_err)?)
             }
@@ -381,7 +378,7 @@ fn start_epoch_ticker(engine: &Engine) {
 }
 
 pub(crate) enum KindPre {
-    Driver(DriverPluginPre<PluginState>),
+    Driver(DriverPre),
     Elasticity(crate::policy::PolicyPre),
     Network(NetworkPluginPre<PluginState>),
     Plumbing(PlumbingPluginPre<PluginState>),
@@ -499,6 +496,15 @@ impl Terms {
 impl LoadedPlugin {
     pub fn kind(&self) -> PluginKind {
         self.manifest.kind
+    }
+
+    /// Whether the plugin is a driver for a fleet: it exports
+    /// `flotilla:driver/hosts` beside `flotilla:driver/driver`.
+    pub fn manages_hosts(&self) -> bool {
+        match &self.pre {
+            KindPre::Driver(pre) => pre.manages_hosts(),
+            _ => false,
+        }
     }
 
     /// An error unless the plugin is of `kind` (`what`: "a driver").

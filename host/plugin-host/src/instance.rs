@@ -35,6 +35,16 @@ impl<B> Instance<B> {
         })
     }
 
+    /// The plugin this is an instance of.
+    pub fn plugin(&self) -> &Arc<LoadedPlugin> {
+        &self.plugin
+    }
+
+    /// The kind's bindings of this instance.
+    pub(crate) fn bindings(&self) -> &B {
+        &self.bindings
+    }
+
     /// One export call, guarded.
     pub(crate) fn call<T>(
         &mut self,

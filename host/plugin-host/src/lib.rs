@@ -27,13 +27,13 @@ mod state;
 mod supervisor;
 
 pub use capability::{OriginError, OriginPattern};
-pub use driver::{Driver, DriverInstance};
+pub use driver::{Driver, DriverBindings, DriverInstance};
 pub use engine::{LoadError, LoadedPlugin, PluginHost, PluginStats};
 pub use fault::{CallError, FaultKind, PluginFault};
 pub use flotilla_model::{
-    Device, DeviceKind, Evaluation, KeyValue, ManagedVm, Metric, NetworkLease, NetworkRequest,
-    NetworkSource, PluginError, PluginInfo, Port, Recommendation, RoleView, Segment, VmAction,
-    VmSample, VmSpec, VmState, VmStatus, VnetInfo, VnetRange, Vxlan,
+    Device, DeviceKind, Evaluation, HostMonitoring, HostProbe, KeyValue, ManagedVm, Metric,
+    NetworkLease, NetworkRequest, NetworkSource, PluginError, PluginInfo, Port, Recommendation,
+    RoleView, Segment, VmAction, VmSample, VmSpec, VmState, VmStatus, VnetInfo, VnetRange, Vxlan,
 };
 pub use link::{IpCommand, LinkBackend, LinkPolicy, MemoryLinks};
 pub use manifest::{ExecGrant, Grant, Limits, LinkGrant, Manifest, PluginKind};

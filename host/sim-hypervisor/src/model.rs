@@ -6,6 +6,7 @@ use flotilla_model::VmAction;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+pub use hosts::{DEFAULT_VM_CPU, DEFAULT_VM_MEMORY_MB, Host, HostUsage, HostView, placement};
 pub use load::LoadShape;
 pub use onegate::{Delivery, OneGateReport, OneGateStatus, OneGateTotals, OneGateView, parse_push};
 
@@ -211,6 +212,10 @@ pub struct Vm {
     /// VM reports again.
     #[serde(skip)]
     pub onegate: OneGateStatus,
+    /// The host it runs on (its template's `HOST`); none for a VM
+    /// created without one.
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 impl Vm {
@@ -309,6 +314,7 @@ impl Vm {
             disk_snapshots: self.disk_snapshots.clone(),
             template: self.template.clone(),
             onegate: self.onegate_view(),
+            host: self.host.clone(),
         }
     }
 }
@@ -332,6 +338,9 @@ pub struct VmView {
     /// OneGate reporting, for `SIM_ONEGATE` VMs only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub onegate: Option<OneGateView>,
+    /// The host it runs on, for a VM placed on one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -341,12 +350,18 @@ pub enum SimError {
     NotFound(String),
     /// The action does not apply in the VM's state.
     Conflict(String),
+    /// The host a VM is on, or would go on, does not answer; trying again
+    /// later may succeed.
+    Unavailable(String),
 }
 
 impl std::fmt::Display for SimError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SimError::Invalid(m) | SimError::NotFound(m) | SimError::Conflict(m) => f.write_str(m),
+            SimError::Invalid(m)
+            | SimError::NotFound(m)
+            | SimError::Conflict(m)
+            | SimError::Unavailable(m) => f.write_str(m),
         }
     }
 }
@@ -360,10 +375,15 @@ pub struct CreateRequest {
     pub hold: bool,
 }
 
-/// All VMs of the simulated hypervisor.
+/// All VMs of the simulated hypervisor, and the hosts they run on.
 #[derive(Debug, Default)]
 pub struct Hypervisor {
     vms: BTreeMap<u64, Vm>,
+    /// By name.
+    hosts: BTreeMap<String, Host>,
+    /// The VMs placed on each host (by its name), so a host's monitoring
+    /// does not visit every VM.
+    host_vms: HashMap<String, BTreeSet<u64>>,
     by_operation: HashMap<String, u64>,
     next_id: u64,
     /// The `SIM_ONEGATE` VMs, so a scan for reports does not visit the
@@ -389,6 +409,9 @@ impl Hypervisor {
             h.by_operation.insert(vm.operation_id.clone(), vm.id);
             if vm.behaviour.onegate {
                 h.onegate_vms.insert(vm.id);
+            }
+            if let Some(host) = &vm.host {
+                h.host_vms.entry(host.clone()).or_default().insert(vm.id);
             }
             h.vms.insert(vm.id, vm);
         }
@@ -433,6 +456,7 @@ impl Hypervisor {
                 "no host has room for this VM (SIM_FAIL=create)".into(),
             ));
         }
+        let host = self.place(&req.template)?;
         let id = self.next_id;
         self.next_id += 1;
         let boot_ms = behaviour.boot_ms.unwrap_or(self.default_boot_ms);
@@ -458,13 +482,23 @@ impl Hypervisor {
             snapshots: Vec::new(),
             disk_snapshots: Vec::new(),
             onegate: OneGateStatus::default(),
+            host,
         };
         if vm.behaviour.onegate {
             self.onegate_vms.insert(id);
         }
+        if let Some(host) = &vm.host {
+            self.host_vms.entry(host.clone()).or_default().insert(id);
+        }
         self.by_operation.insert(req.operation_id, id);
         self.vms.insert(id, vm);
         Ok((&self.vms[&id], true))
+    }
+
+    fn vm_ref(&self, id: &str) -> Result<&Vm, SimError> {
+        let not_found = || SimError::NotFound(format!("VM {id} does not exist"));
+        let id: u64 = id.parse().map_err(|_| not_found())?;
+        self.vms.get(&id).ok_or_else(not_found)
     }
 
     fn vm_mut(&mut self, id: &str) -> Result<&mut Vm, SimError> {
@@ -474,6 +508,8 @@ impl Hypervisor {
     }
 
     /// Apply an action (OneFlow's names: `terminate-hard`, `poweroff`, …).
+    /// A VM whose host does not answer cannot be reached: the action fails
+    /// (unavailable) and nothing changes.
     pub fn act(
         &mut self,
         id: &str,
@@ -482,6 +518,11 @@ impl Hypervisor {
         now: u64,
     ) -> Result<&Vm, SimError> {
         let default_boot = self.default_boot_ms;
+        if let Some(reason) = self.cut_off(self.vm_ref(id)?) {
+            return Err(SimError::Unavailable(format!(
+                "cannot {action} VM {id}: {reason}"
+            )));
+        }
         let vm = self.vm_mut(id)?;
         let (state, _) = vm.state_at(now);
         let boot_ms = vm.behaviour.boot_ms.unwrap_or(default_boot);
@@ -641,6 +682,7 @@ fn snapshot(
     }
 }
 
+pub mod hosts;
 mod load;
 pub mod onegate;
 #[cfg(test)]

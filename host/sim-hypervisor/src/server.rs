@@ -11,7 +11,16 @@
 //! | `PUT /vms/{id}/monitoring` | set monitoring values, e.g. `{"CPU": 90}` |
 //! | `PUT /vms/{id}/user-attributes` | set user attributes, e.g. `{"READY": "YES"}` |
 //! | `PUT /vms/{id}/state` | force a state, e.g. `{"state": "FAILED", "reason": "disk"}` |
-//! | `GET /health` | liveness, with `vms` and the OneGate reports sent and failed (`onegate_sent`, `onegate_failed`) |
+//! | `POST /hosts` | `{"name": "sim-host-1", "cpu": 8, "memory_mb": 16384}`: add a host (idempotent on `name`): 201 new, 200 existing |
+//! | `GET /hosts` | every host, with what its VMs use |
+//! | `GET /hosts/{name}` | one host |
+//! | `PUT /hosts/{name}/reachable` | `{"reachable": false}`: cut the host off (a lost host), or `true` to let it answer again |
+//! | `POST /hosts/monitor` | `{"names": [..]}`: each host's monitoring (`cpu`, `memory_mb`, `used_cpu`, `used_memory_mb`, `vm_ids`) or its error (404 unknown, 503 `host <name> does not answer`), in order |
+//! | `GET /health` | liveness, with `vms`, `hosts` and the OneGate reports sent and failed (`onegate_sent`, `onegate_failed`) |
+//!
+//! A VM whose template has `HOST` (`{"NAME": .., "ADDRESS": ..}`) runs on
+//! that host; see [`crate::model::hosts`] for what a host that does not
+//! answer does to its VMs.
 //!
 //! VMs with `SIM_ONEGATE=YES` report to the OneGate endpoint in their
 //! template's `CONTEXT` (`PUT {ONEGATE_ENDPOINT}/vm`, as a VM's start
@@ -20,7 +29,7 @@
 //! [`SimHypervisor::start_onegate`]; it ends when the hypervisor is
 //! dropped. See [`crate::model::onegate`] for what is sent when.
 
-use super::model::{CreateRequest, Hypervisor, SimError, VmView};
+use super::model::{CreateRequest, HostUsage, HostView, Hypervisor, SimError, VmView};
 use super::store::VmStore;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -71,7 +80,8 @@ impl SimHypervisor {
             Some(path) => VmStore::open(path)?,
             None => VmStore::in_memory()?,
         };
-        let hypervisor = Hypervisor::restore(options.default_boot_ms, store.load()?);
+        let hypervisor = Hypervisor::restore(options.default_boot_ms, store.load()?)
+            .with_hosts(store.load_hosts()?);
         let sim = Arc::new(SimHypervisor {
             state: Mutex::new((hypervisor, store)),
             clock: options.clock,
@@ -156,10 +166,11 @@ impl SimHypervisor {
         let mut guard = self.lock();
         let (hypervisor, store) = &mut *guard;
         let vm = hypervisor.force_state(id, state, reason, now)?;
+        let id = vm.id;
         store
             .save(vm)
             .map_err(|e| SimError::Conflict(format!("storage: {e:#}")))?;
-        Ok(vm.view(now))
+        view(hypervisor, id, now)
     }
 
     /// Pin (or, with `None`, unpin) monitoring values of one VM, as
@@ -173,17 +184,77 @@ impl SimHypervisor {
         let mut guard = self.lock();
         let (hypervisor, store) = &mut *guard;
         let vm = hypervisor.set_monitoring(id, values)?;
+        let id = vm.id;
         store
             .save(vm)
             .map_err(|e| SimError::Conflict(format!("storage: {e:#}")))?;
-        Ok(vm.view(now))
+        view(hypervisor, id, now)
     }
 
     /// Every VM as the API shows it now.
     pub fn views(&self) -> Vec<VmView> {
         let now = self.clock.now_ms();
-        self.lock().0.vms().map(|vm| vm.view(now)).collect()
+        let guard = self.lock();
+        guard.0.vms().map(|vm| guard.0.view(vm, now)).collect()
     }
+
+    /// Add a host (idempotent on its name; one already there is returned
+    /// as it is), as `POST /hosts` does.
+    pub fn add_host(&self, name: &str, cpu: f64, memory_mb: u64) -> Result<HostView, SimError> {
+        let now = self.clock.now_ms();
+        let mut guard = self.lock();
+        let (hypervisor, store) = &mut *guard;
+        let (host, new) = hypervisor.add_host(name, cpu, memory_mb)?;
+        if new {
+            store
+                .save_host(host)
+                .map_err(|e| SimError::Conflict(format!("storage: {e:#}")))?;
+        }
+        hypervisor.host_view(name, now)
+    }
+
+    /// Cut a host off (`false`) or let it answer again, as
+    /// `PUT /hosts/{name}/reachable` does.
+    pub fn set_host_reachable(&self, name: &str, reachable: bool) -> Result<HostView, SimError> {
+        let now = self.clock.now_ms();
+        let mut guard = self.lock();
+        let (hypervisor, store) = &mut *guard;
+        let host = hypervisor.set_reachable(name, reachable)?;
+        store
+            .save_host(host)
+            .map_err(|e| SimError::Conflict(format!("storage: {e:#}")))?;
+        hypervisor.host_view(name, now)
+    }
+
+    /// Every host as the API shows it now.
+    pub fn host_views(&self) -> Vec<HostView> {
+        let now = self.clock.now_ms();
+        let guard = self.lock();
+        guard
+            .0
+            .hosts()
+            .filter_map(|h| guard.0.host_view(&h.name, now).ok())
+            .collect()
+    }
+
+    /// Each host's monitoring, or why there is none, in the order asked
+    /// (`POST /hosts/monitor`).
+    pub fn monitor_hosts(&self, names: &[String]) -> Vec<Result<HostUsage, SimError>> {
+        let now = self.clock.now_ms();
+        let guard = self.lock();
+        names
+            .iter()
+            .map(|name| guard.0.monitor_host(name, now))
+            .collect()
+    }
+}
+
+/// A VM as the API shows it, by id (one just made or changed: the VM is
+/// looked up again once the change is written, its host's answer applied).
+fn view(hypervisor: &Hypervisor, id: u64, now: u64) -> Result<VmView, SimError> {
+    hypervisor
+        .view_of(id, now)
+        .ok_or_else(|| SimError::NotFound(format!("VM {id} does not exist")))
 }
 
 struct ApiError(StatusCode, String);
@@ -200,6 +271,7 @@ impl From<SimError> for ApiError {
             SimError::Invalid(_) => StatusCode::BAD_REQUEST,
             SimError::NotFound(_) => StatusCode::NOT_FOUND,
             SimError::Conflict(_) => StatusCode::CONFLICT,
+            SimError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError(status, e.to_string())
     }
@@ -255,6 +327,7 @@ async fn create(
         },
         now,
     )?;
+    let id = vm.id;
     if new {
         store.save(vm)?;
     }
@@ -263,7 +336,7 @@ async fn create(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(vm.view(now))).into_response())
+    Ok((status, Json(view(hypervisor, id, now)?)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -340,8 +413,8 @@ async fn show(State(sim): Sim, Path(id): Path<String>) -> Result<Json<VmView>, A
     let guard = sim.lock();
     id.parse::<u64>()
         .ok()
-        .and_then(|id| guard.0.get(id))
-        .map(|vm| Json(vm.view(now)))
+        .and_then(|id| guard.0.view_of(id, now))
+        .map(Json)
         .ok_or_else(|| SimError::NotFound(format!("VM {id} does not exist")).into())
 }
 
@@ -363,8 +436,9 @@ async fn action(
     let mut guard = sim.lock();
     let (hypervisor, store) = &mut *guard;
     let vm = hypervisor.act(&id, &body.action, &body.args, now)?;
+    let id = vm.id;
     store.save(vm)?;
-    Ok(Json(vm.view(now)))
+    Ok(Json(view(hypervisor, id, now)?))
 }
 
 #[derive(Deserialize)]
@@ -386,9 +460,8 @@ async fn poll(
         .ids
         .iter()
         .map(
-            |id| match id.parse::<u64>().ok().and_then(|n| guard.0.get(n)) {
-                Some(vm) => {
-                    let v = vm.view(now);
+            |id| match id.parse::<u64>().ok().and_then(|n| guard.0.view_of(n, now)) {
+                Some(v) => {
                     json!({
                         "id": v.id,
                         "state": v.state,
@@ -427,8 +500,9 @@ async fn set_user_attributes(
     let mut guard = sim.lock();
     let (hypervisor, store) = &mut *guard;
     let vm = hypervisor.set_user_attributes(&id, values)?;
+    let id = vm.id;
     store.save(vm)?;
-    Ok(Json(vm.view(now)))
+    Ok(Json(view(hypervisor, id, now)?))
 }
 
 #[derive(Deserialize)]
@@ -449,17 +523,129 @@ async fn force_state(
 }
 
 async fn health(State(sim): Sim) -> Json<serde_json::Value> {
-    let (vms, onegate) = {
+    let (vms, hosts, onegate) = {
         let guard = sim.lock();
-        (guard.0.len(), guard.0.onegate_totals())
+        (
+            guard.0.len(),
+            guard.0.hosts().count(),
+            guard.0.onegate_totals(),
+        )
     };
     Json(json!({
         "status": "ok",
         "service": "flotilla-sim-hypervisor",
         "vms": vms,
+        "hosts": hosts,
         "onegate_sent": onegate.sent,
         "onegate_failed": onegate.failed,
     }))
+}
+
+/// `POST /hosts`'s body, read field by field so a mistake is a 400 that
+/// names the field.
+fn host_body(body: &serde_json::Value) -> Result<(String, f64, u64), SimError> {
+    let invalid = |m: String| SimError::Invalid(m);
+    let object = body.as_object().ok_or_else(|| {
+        invalid("request body: must be an object with name, cpu, memory_mb".into())
+    })?;
+    if let Some(other) = object
+        .keys()
+        .find(|k| !matches!(k.as_str(), "name" | "cpu" | "memory_mb"))
+    {
+        return Err(invalid(format!(
+            "{other}: not a field of a host (name, cpu, memory_mb)"
+        )));
+    }
+    let name = match object.get("name") {
+        Some(serde_json::Value::String(name)) => name.clone(),
+        Some(_) => return Err(invalid("name: must be a string".into())),
+        None => return Err(invalid("name: required".into())),
+    };
+    let cpu = match object.get("cpu") {
+        Some(v) => v
+            .as_f64()
+            .ok_or_else(|| invalid("cpu: must be a number of CPUs".into()))?,
+        None => return Err(invalid("cpu: required".into())),
+    };
+    let memory_mb = match object.get("memory_mb") {
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| invalid("memory_mb: must be a whole number of MiB".into()))?,
+        None => return Err(invalid("memory_mb: required".into())),
+    };
+    Ok((name, cpu, memory_mb))
+}
+
+async fn add_host(
+    State(sim): Sim,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body?;
+    let (name, cpu, memory_mb) = host_body(&body)?;
+    let now = sim.clock.now_ms();
+    let mut guard = sim.lock();
+    let (hypervisor, store) = &mut *guard;
+    let (host, new) = hypervisor.add_host(&name, cpu, memory_mb)?;
+    let status = if new {
+        store.save_host(host)?;
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(hypervisor.host_view(&name, now)?)).into_response())
+}
+
+async fn list_hosts(State(sim): Sim) -> Json<serde_json::Value> {
+    Json(json!({ "hosts": sim.host_views() }))
+}
+
+async fn show_host(State(sim): Sim, Path(name): Path<String>) -> Result<Json<HostView>, ApiError> {
+    let now = sim.clock.now_ms();
+    Ok(Json(sim.lock().0.host_view(&name, now)?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReachableBody {
+    reachable: bool,
+}
+
+async fn set_reachable(
+    State(sim): Sim,
+    Path(name): Path<String>,
+    body: Result<Json<ReachableBody>, JsonRejection>,
+) -> Result<Json<HostView>, ApiError> {
+    let Json(body) = body?;
+    Ok(Json(sim.set_host_reachable(&name, body.reachable)?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MonitorBody {
+    names: Vec<String>,
+}
+
+/// Many hosts in one call, in the order asked: each one's monitoring, or
+/// its error with the status `GET /hosts/{name}` would answer (404 for a
+/// host that does not exist, 503 for one that does not answer).
+async fn monitor_hosts(
+    State(sim): Sim,
+    body: Result<Json<MonitorBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(body) = body?;
+    let results: Vec<serde_json::Value> = sim
+        .monitor_hosts(&body.names)
+        .into_iter()
+        .zip(&body.names)
+        .map(|(outcome, name)| match outcome {
+            Ok(usage) => json!({ "name": name, "status": 200, "monitoring": usage }),
+            Err(e) => {
+                let ApiError(status, error) = e.into();
+                json!({ "name": name, "status": status.as_u16(), "error": error })
+            }
+        })
+        .collect();
+    Ok(Json(json!({ "results": results })))
 }
 
 pub fn router(sim: Arc<SimHypervisor>) -> Router {
@@ -473,6 +659,10 @@ pub fn router(sim: Arc<SimHypervisor>) -> Router {
         .route("/vms/{id}/monitoring", put(set_monitoring))
         .route("/vms/{id}/user-attributes", put(set_user_attributes))
         .route("/vms/{id}/state", put(force_state))
+        .route("/hosts", post(add_host).get(list_hosts))
+        .route("/hosts/monitor", post(monitor_hosts))
+        .route("/hosts/{name}", get(show_host))
+        .route("/hosts/{name}/reachable", put(set_reachable))
         .with_state(sim)
 }
 

@@ -1,10 +1,23 @@
-//! The simulated hypervisor's VMs on disk, so they outlive a restart of
-//! the process that hosts it.
+//! The simulated hypervisor's VMs and hosts on disk, so they outlive a
+//! restart of the process that hosts it.
 
-use super::model::Vm;
+use super::model::{Host, Vm};
 use anyhow::Context as _;
 use rusqlite::{Connection, params};
 use std::path::Path;
+
+/// Tables are created when missing, so a database written before hosts
+/// existed opens with none.
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS vms (
+        id INTEGER PRIMARY KEY,
+        operation_id TEXT NOT NULL UNIQUE,
+        body TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS hosts (
+        name TEXT PRIMARY KEY,
+        body TEXT NOT NULL
+    );";
 
 pub struct VmStore {
     db: Connection,
@@ -16,22 +29,32 @@ impl VmStore {
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.pragma_update(None, "synchronous", "NORMAL")?;
         db.busy_timeout(std::time::Duration::from_secs(5))?;
-        db.execute_batch(
-            "CREATE TABLE IF NOT EXISTS vms (
-                id INTEGER PRIMARY KEY,
-                operation_id TEXT NOT NULL UNIQUE,
-                body TEXT NOT NULL
-            );",
-        )?;
+        db.execute_batch(SCHEMA)?;
         Ok(VmStore { db })
     }
 
     pub fn in_memory() -> anyhow::Result<VmStore> {
         let db = Connection::open_in_memory()?;
-        db.execute_batch(
-            "CREATE TABLE vms (id INTEGER PRIMARY KEY, operation_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL);",
-        )?;
+        db.execute_batch(SCHEMA)?;
         Ok(VmStore { db })
+    }
+
+    pub fn load_hosts(&self) -> anyhow::Result<Vec<Host>> {
+        let mut stmt = self.db.prepare("SELECT body FROM hosts ORDER BY name")?;
+        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        let mut hosts = Vec::new();
+        for body in rows {
+            hosts.push(serde_json::from_str(&body?).context("a stored host is not readable")?);
+        }
+        Ok(hosts)
+    }
+
+    pub fn save_host(&self, host: &Host) -> anyhow::Result<()> {
+        let body = serde_json::to_string(host)?;
+        self.db
+            .prepare_cached("INSERT OR REPLACE INTO hosts (name, body) VALUES (?1, ?2)")?
+            .execute(params![host.name, body])?;
+        Ok(())
     }
 
     pub fn load(&self) -> anyhow::Result<Vec<Vm>> {

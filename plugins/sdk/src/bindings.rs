@@ -13,6 +13,23 @@ pub mod driver {
     });
 }
 
+/// What a driver for a fleet of hosts exports beside the driver world:
+/// `hosts` (the world `flotilla:sdk/driver-hosts`, see `wit/fleet.wit`;
+/// `export_fleet_driver!` exports it with the driver world, which together
+/// make `flotilla:driver/fleet-driver-plugin`).
+pub mod fleet {
+    wit_bindgen::generate!({
+        path: ["../../wit/types", "../../wit/host", "../../wit/driver", "wit"],
+        world: "flotilla:sdk/driver-hosts",
+        pub_export_macro: true,
+        export_macro_name: "__export_hosts_world",
+        default_bindings_module: "flotilla_plugin_sdk::bindings::fleet",
+        with: {
+            "flotilla:types/types@0.1.0": crate::bindings::driver::flotilla::types::types,
+        },
+    });
+}
+
 pub mod elasticity {
     wit_bindgen::generate!({
         path: ["../../wit/types", "../../wit/host", "../../wit/elasticity"],

@@ -6,6 +6,7 @@
 use crate::bindings::driver::exports::flotilla::driver::driver as wit_driver;
 use crate::bindings::driver::flotilla::types::types as wit;
 use crate::bindings::elasticity::exports::flotilla::elasticity::policy as wit_policy;
+use crate::bindings::fleet::exports::flotilla::driver::hosts as wit_hosts;
 use crate::bindings::network::exports::flotilla::network::mode as wit_network;
 use crate::bindings::plumbing::exports::flotilla::network::plumbing as wit_plumbing;
 use crate::bindings::plumbing::flotilla::host::link as wit_link;
@@ -151,6 +152,29 @@ impl From<m::ManagedVm> for wit_driver::ManagedVm {
             service_id: v.service_id,
             role_name: v.role_name,
             state: v.state.into(),
+        }
+    }
+}
+
+// ---- driver hosts ----
+
+impl From<wit_hosts::Host> for m::HostProbe {
+    fn from(h: wit_hosts::Host) -> Self {
+        m::HostProbe {
+            name: h.name,
+            address: h.address,
+        }
+    }
+}
+
+impl From<m::HostMonitoring> for wit_hosts::HostMonitoring {
+    fn from(x: m::HostMonitoring) -> Self {
+        wit_hosts::HostMonitoring {
+            cpu: x.cpu,
+            memory_mb: x.memory_mb,
+            used_cpu: x.used_cpu,
+            used_memory_mb: x.used_memory_mb,
+            vm_ids: x.vm_ids,
         }
     }
 }

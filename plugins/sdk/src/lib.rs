@@ -17,6 +17,11 @@
 //! flotilla_plugin_sdk::export_policy!(Always);
 //! ```
 //!
+//! A driver for a fleet of hosts implements [`driver::Hosts`] beside
+//! [`Driver`] and is exported with [`export_fleet_driver!`] instead of
+//! [`export_driver!`]: the host then monitors its hosts and places VMs on
+//! them (each VM's template names its host, [`driver::placed_host`]).
+//!
 //! Build it with `cargo build --release --target wasm32-wasip2`; the
 //! `.wasm` file is the plugin. The same code also compiles natively, so a
 //! policy can be unit-tested with `cargo test` and benchmarked against its

@@ -3,7 +3,9 @@
 //! to it (the deploy benchmark's sim driver compiled natively, to measure
 //! what Wasm costs).
 
-use crate::plugin::{CallError, Driver, KeyValue, ManagedVm, VmAction, VmSpec, VmState};
+use crate::plugin::{
+    CallError, Driver, HostMonitoring, HostProbe, KeyValue, ManagedVm, VmAction, VmSpec, VmState,
+};
 use crate::service::lifecycle::Observed;
 use flotilla_model::{BackendError, HostMonitoring, HostProbe};
 use std::future::Future;
@@ -121,6 +123,27 @@ impl VmBackend for Driver {
         Box::pin(async move {
             let vms = Driver::list(self).await.map_err(call_error)?;
             Ok(vms.into_iter().map(ManagedRecord::from).collect())
+        })
+    }
+
+    fn manages_hosts(&self) -> bool {
+        Driver::manages_hosts(self)
+    }
+
+    /// A plugin without `flotilla:driver/hosts` is refused by the plugin
+    /// host before any call (`unsupported`, which reads as a refusal).
+    fn monitor_hosts(
+        &self,
+        hosts: Vec<HostProbe>,
+    ) -> BoxFuture<'_, Result<Vec<Result<HostMonitoring, BackendError>>, BackendError>> {
+        Box::pin(async move {
+            let outcomes = Driver::monitor_hosts(self, hosts)
+                .await
+                .map_err(call_error)?;
+            Ok(outcomes
+                .into_iter()
+                .map(|o| o.map_err(|e| call_error(CallError::Plugin(e))))
+                .collect())
         })
     }
 }

@@ -387,9 +387,25 @@ fn call(
                     .poll(&arg::<Vec<String>>(args, 0, "an array of VM ids")?)
                     .map(|v| serde_json::json!(v)),
                 "list" => d.list().map(|v| serde_json::json!(v)),
+                "monitor" => d
+                    .monitor_hosts(&arg::<Vec<crate::plugin::HostProbe>>(
+                        args,
+                        0,
+                        "an array of hosts, each {\"name\", \"address\"}",
+                    )?)
+                    .map(|outcomes| {
+                        let outcomes: Vec<_> = outcomes
+                            .into_iter()
+                            .map(|o| match o {
+                                Ok(m) => serde_json::json!({ "monitoring": m }),
+                                Err(e) => serde_json::json!({ "error": e }),
+                            })
+                            .collect();
+                        serde_json::json!(outcomes)
+                    }),
                 other => {
                     return Err(CliError::Local(format!(
-                        "`{other}` is not a driver function (info, create, act, poll, list)"
+                        "`{other}` is not a driver function (info, create, act, poll, list, monitor)"
                     )));
                 }
             }

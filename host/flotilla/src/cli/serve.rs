@@ -5,6 +5,7 @@ use super::error::{CliError, Result};
 use crate::api::ready::Reconciliation;
 use crate::api::{self, AppState};
 use crate::config::Config;
+use crate::model::FieldError;
 use crate::plugin::{Grant, PluginHost};
 use crate::registry::Registry;
 use crate::sim_hypervisor::{self as sim, SimHypervisor, SimOptions};
@@ -46,6 +47,16 @@ pub struct SimArgs {
     /// Boot time of VMs that do not set SIM_BOOT_SECONDS.
     #[arg(long, default_value_t = 2.0)]
     boot_seconds: f64,
+    /// Start with hosts sim-host-1 to sim-host-N (those already there are
+    /// kept as they are).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    hosts: u32,
+    /// CPUs of each host --hosts makes.
+    #[arg(long, default_value_t = 16.0, value_name = "CPUS")]
+    host_cpu: f64,
+    /// Memory of each host --hosts makes, in MiB.
+    #[arg(long, default_value_t = 65536, value_name = "MIB")]
+    host_memory_mb: u64,
 }
 
 fn create_dir(dir: &std::path::Path) -> Result<()> {
@@ -73,10 +84,26 @@ fn boot_ms(seconds: f64) -> Result<u64> {
     }
 }
 
+/// The hosts `sim-hypervisor --hosts` starts with.
+struct SimHosts {
+    count: u32,
+    cpu: f64,
+    memory_mb: u64,
+}
+
+impl SimHosts {
+    const NONE: SimHosts = SimHosts {
+        count: 0,
+        cpu: 0.0,
+        memory_mb: 0,
+    };
+}
+
 async fn start_sim(
     data_dir: &std::path::Path,
     listen: SocketAddr,
     boot_seconds: f64,
+    hosts: &SimHosts,
 ) -> Result<SocketAddr> {
     let hypervisor = SimHypervisor::open(SimOptions {
         database: Some(data_dir.join("sim-hypervisor.db")),
@@ -84,6 +111,11 @@ async fn start_sim(
         ..SimOptions::default()
     })
     .map_err(|e| format!("simulated hypervisor: {e:#}"))?;
+    for n in 1..=hosts.count {
+        hypervisor
+            .add_host(&format!("sim-host-{n}"), hosts.cpu, hosts.memory_mb)
+            .map_err(|e| format!("simulated hypervisor: sim-host-{n}: {e}"))?;
+    }
     let listener = bind(listen, "simulated hypervisor").await?;
     sim::spawn(hypervisor, listener).map_err(CliError::local)
 }
@@ -116,7 +148,13 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
 
     let mut defaults = Vec::new();
     let sim_url = if config.sim.enabled {
-        let addr = start_sim(&data_dir, config.sim.listen, config.sim.boot_seconds).await?;
+        let addr = start_sim(
+            &data_dir,
+            config.sim.listen,
+            config.sim.boot_seconds,
+            &SimHosts::NONE,
+        )
+        .await?;
         let url = format!("http://{addr}");
         tracing::info!("simulated hypervisor on {url}");
         // The embedded hypervisor is granted to the sim driver by default.
@@ -434,8 +472,19 @@ pub async fn sim_hypervisor(args: SimArgs) -> Result<ExitCode> {
     super::init_tracing("info");
     let data_dir = args.data.dir();
     create_dir(&data_dir)?;
-    let addr = start_sim(&data_dir, args.listen, args.boot_seconds).await?;
-    tracing::info!(data_dir = %data_dir.display(), "simulated hypervisor on http://{addr}");
+    if !(args.host_cpu.is_finite() && args.host_cpu > 0.0) {
+        return Err(FieldError::new("--host-cpu", "must be a number of CPUs above 0").into());
+    }
+    if args.host_memory_mb == 0 {
+        return Err(FieldError::new("--host-memory-mb", "must be above 0").into());
+    }
+    let hosts = SimHosts {
+        count: args.hosts,
+        cpu: args.host_cpu,
+        memory_mb: args.host_memory_mb,
+    };
+    let addr = start_sim(&data_dir, args.listen, args.boot_seconds, &hosts).await?;
+    tracing::info!(data_dir = %data_dir.display(), hosts = args.hosts, "simulated hypervisor on http://{addr}");
     shutdown_signal().await;
     Ok(ExitCode::SUCCESS)
 }

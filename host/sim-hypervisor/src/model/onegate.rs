@@ -269,11 +269,18 @@ impl Hypervisor {
     /// Every OneGate report due at `now`, each then in flight until
     /// [`Hypervisor::onegate_record`]. A `SIM_ONEGATE` VM whose CONTEXT
     /// does not say how to reach OneGate gets that as its error instead.
+    /// A VM whose host does not answer sends nothing meanwhile.
     pub fn onegate_due(&mut self, now: u64) -> Vec<OneGateReport> {
-        let vms = &mut self.vms;
+        let (hosts, vms) = (&self.hosts, &mut self.vms);
         self.onegate_vms
             .iter()
-            .filter_map(|id| vms.get_mut(id)?.onegate_due(now))
+            .filter_map(|id| {
+                let vm = vms.get_mut(id)?;
+                match super::hosts::cut_off(hosts, vm) {
+                    Some(_) => None,
+                    None => vm.onegate_due(now),
+                }
+            })
             .collect()
     }
 

@@ -375,3 +375,217 @@ fn stored_vms_load_with_and_without_the_onegate_attributes() {
     assert!(!old.behaviour.onegate);
     assert!(Hypervisor::restore(0, [old]).onegate_due(10).is_empty());
 }
+
+// ---- hosts ----
+
+fn on_host(op: &str, host: &str, extra: serde_json::Value) -> CreateRequest {
+    let mut template = json!({"HOST": {"NAME": host, "ADDRESS": host}});
+    for (k, v) in extra.as_object().unwrap() {
+        template[k] = v.clone();
+    }
+    req(op, template)
+}
+
+fn fleet() -> Hypervisor {
+    let mut h = Hypervisor::new(1_000);
+    h.add_host("h1", 8.0, 16_384).unwrap();
+    h.add_host("h2", 4.0, 8_192).unwrap();
+    h
+}
+
+#[test]
+fn a_vm_lands_on_the_host_its_template_names_and_only_there() {
+    let mut h = fleet();
+    let placed = h.create(on_host("a", "h1", json!({})), 0).unwrap().0.id;
+    assert_eq!(h.view_of(placed, 0).unwrap().host.as_deref(), Some("h1"));
+    // without HOST, on no host, as before there were hosts
+    let free = h.create(req("b", json!({})), 0).unwrap().0.id;
+    assert_eq!(h.view_of(free, 0).unwrap().host, None);
+    // the address is the simulated hypervisor's name for the host
+    let by_address = h
+        .create(
+            req("c", json!({"HOST": {"NAME": "web-7", "ADDRESS": "h2"}})),
+            0,
+        )
+        .unwrap()
+        .0
+        .id;
+    assert_eq!(h.get(by_address).unwrap().host.as_deref(), Some("h2"));
+    assert_eq!(h.host_usage("h1", 0).unwrap().vm_ids, [placed.to_string()]);
+    assert_eq!(
+        h.host_usage("h2", 0).unwrap().vm_ids,
+        [by_address.to_string()]
+    );
+    // a host that does not exist, or a HOST that does not read, is refused
+    let unknown = h.create(on_host("d", "nowhere", json!({})), 0);
+    assert!(
+        matches!(&unknown, Err(SimError::Invalid(m)) if m == "template.HOST: host nowhere does not exist"),
+        "{unknown:?}"
+    );
+    let bad = h.create(req("e", json!({"HOST": "h1"})), 0);
+    assert!(matches!(bad, Err(SimError::Invalid(m)) if m.starts_with("template.HOST")));
+    assert_eq!(h.len(), 3);
+}
+
+#[test]
+fn a_host_counts_what_its_vms_that_are_not_done_use() {
+    let mut h = fleet();
+    let big = h
+        .create(
+            on_host("big", "h1", json!({"CPU": "2.5", "MEMORY": 2048})),
+            0,
+        )
+        .unwrap()
+        .0
+        .id;
+    let small = h.create(on_host("small", "h1", json!({})), 0).unwrap().0.id;
+    let usage = h.monitor_host("h1", 0).unwrap();
+    assert_eq!((usage.cpu, usage.memory_mb), (8.0, 16_384));
+    // the template's CPU and MEMORY; 1 CPU and 256 MiB when it says none
+    assert_eq!(usage.used_cpu, 2.5 + DEFAULT_VM_CPU);
+    assert_eq!(usage.used_memory_mb, 2048 + DEFAULT_VM_MEMORY_MB);
+    assert_eq!(usage.vm_ids, [big.to_string(), small.to_string()]);
+    // booting, running or powered off, a VM counts; once DONE it does not
+    h.act(&big.to_string(), "terminate-hard", &BTreeMap::new(), 5_000)
+        .unwrap();
+    let usage = h.monitor_host("h1", 5_000).unwrap();
+    assert_eq!(usage.used_memory_mb, DEFAULT_VM_MEMORY_MB);
+    assert_eq!(usage.vm_ids, [small.to_string()]);
+    // another host's VMs are not this one's
+    assert_eq!(h.monitor_host("h2", 5_000).unwrap().used_cpu, 0.0);
+    assert!(matches!(
+        h.monitor_host("h3", 0),
+        Err(SimError::NotFound(m)) if m == "host h3 does not exist"
+    ));
+}
+
+#[test]
+fn a_lost_host_s_vms_are_unknown_untouchable_and_as_they_were_once_it_answers() {
+    let mut h = fleet();
+    let lost = h.create(on_host("lost", "h1", json!({})), 0).unwrap().0.id;
+    let booting = h
+        .create(on_host("booting", "h1", json!({"SIM_BOOT_SECONDS": 20})), 0)
+        .unwrap()
+        .0
+        .id;
+    let elsewhere = h
+        .create(on_host("elsewhere", "h2", json!({})), 0)
+        .unwrap()
+        .0
+        .id;
+    let free = h.create(req("free", json!({})), 0).unwrap().0.id;
+    assert_eq!(h.view_of(lost, 2_000).unwrap().state, State::Running);
+
+    h.set_reachable("h1", false).unwrap();
+    for id in [lost, booting] {
+        let view = h.view_of(id, 3_000).unwrap();
+        assert_eq!(view.state, State::Unknown);
+        assert_eq!(view.reason.as_deref(), Some("host h1 does not answer"));
+        assert!(view.monitoring.is_empty());
+    }
+    // its VMs cannot be reached: acts fail, and change nothing
+    let refused = h.act(&lost.to_string(), "poweroff", &BTreeMap::new(), 3_000);
+    assert!(
+        matches!(&refused, Err(SimError::Unavailable(m)) if m.ends_with("host h1 does not answer")),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        h.act(&lost.to_string(), "terminate-hard", &BTreeMap::new(), 3_000),
+        Err(SimError::Unavailable(_))
+    ));
+    // its monitoring is an error, and nothing new goes on it
+    assert!(matches!(
+        h.monitor_host("h1", 3_000),
+        Err(SimError::Unavailable(m)) if m == "host h1 does not answer"
+    ));
+    assert!(matches!(
+        h.create(on_host("late", "h1", json!({})), 3_000),
+        Err(SimError::Unavailable(_))
+    ));
+    // the other hosts' VMs, and VMs on no host, go on
+    assert_eq!(h.view_of(elsewhere, 3_000).unwrap().state, State::Running);
+    assert_eq!(h.view_of(free, 3_000).unwrap().state, State::Running);
+    h.act(&elsewhere.to_string(), "poweroff", &BTreeMap::new(), 3_000)
+        .unwrap();
+
+    // back again: its VMs are where the clock took them meanwhile
+    h.set_reachable("h1", true).unwrap();
+    let view = h.view_of(lost, 30_000).unwrap();
+    assert_eq!((view.state, view.reason), (State::Running, None));
+    assert!(view.monitoring.contains_key("CPU"));
+    assert_eq!(h.view_of(booting, 30_000).unwrap().state, State::Running);
+    assert_eq!(
+        h.monitor_host("h1", 30_000).unwrap().vm_ids,
+        [lost.to_string(), booting.to_string()]
+    );
+    h.act(
+        &lost.to_string(),
+        "terminate-hard",
+        &BTreeMap::new(),
+        30_000,
+    )
+    .unwrap();
+    assert_eq!(h.view_of(lost, 30_000).unwrap().state, State::Done);
+}
+
+#[test]
+fn a_vm_on_a_lost_host_sends_no_onegate_report_until_it_answers() {
+    let mut h = fleet();
+    let template = onegate_template(json!({"SIM_READY": "YES"}));
+    let mut placed = req("g", template);
+    placed.template["HOST"] = json!({"NAME": "h1"});
+    h.create(placed, 0).unwrap();
+    h.set_reachable("h1", false).unwrap();
+    assert!(h.onegate_due(5_000).is_empty());
+    h.set_reachable("h1", true).unwrap();
+    assert_eq!(h.onegate_due(5_000).len(), 1);
+}
+
+#[test]
+fn hosts_are_added_once_and_refused_naming_the_field() {
+    let mut h = fleet();
+    // idempotent on the name: the host already there stays as it is
+    let (again, new) = h.add_host("h1", 1.0, 1).unwrap();
+    assert!(!new);
+    assert_eq!((again.cpu, again.memory_mb), (8.0, 16_384));
+    for (name, cpu, memory_mb, field) in [
+        ("", 1.0, 1, "name:"),
+        ("a b", 1.0, 1, "name:"),
+        ("a/b", 1.0, 1, "name:"),
+        ("monitor", 1.0, 1, "name:"),
+        ("h3", 0.0, 1, "cpu:"),
+        ("h3", f64::NAN, 1, "cpu:"),
+        ("h3", 1.0, 0, "memory_mb:"),
+    ] {
+        let refused = h.add_host(name, cpu, memory_mb);
+        assert!(
+            matches!(&refused, Err(SimError::Invalid(m)) if m.starts_with(field)),
+            "{name:?} {cpu} {memory_mb}: {refused:?}"
+        );
+    }
+    assert_eq!(h.hosts().count(), 2);
+    assert!(matches!(
+        h.set_reachable("h3", false),
+        Err(SimError::NotFound(_))
+    ));
+}
+
+#[test]
+fn hosts_and_placements_survive_a_restart() {
+    let mut h = fleet();
+    let id = h.create(on_host("a", "h2", json!({})), 0).unwrap().0.id;
+    h.set_reachable("h2", false).unwrap();
+    let vms: Vec<Vm> = h.vms().cloned().collect();
+    let hosts: Vec<Host> = h.hosts().cloned().collect();
+    let stored = serde_json::to_string(&(vms, hosts)).unwrap();
+    let (vms, hosts): (Vec<Vm>, Vec<Host>) = serde_json::from_str(&stored).unwrap();
+    let h = Hypervisor::restore(0, vms).with_hosts(hosts);
+    assert!(!h.host("h2").unwrap().reachable);
+    assert_eq!(h.view_of(id, 1_000).unwrap().state, State::Unknown);
+    assert_eq!(h.host_usage("h2", 1_000).unwrap().vm_ids, [id.to_string()]);
+    // a VM stored before there were hosts is on none
+    let mut old = serde_json::to_value(h.get(id).unwrap()).unwrap();
+    old.as_object_mut().unwrap().remove("host");
+    let old: Vm = serde_json::from_value(old).unwrap();
+    assert_eq!(old.host, None);
+}

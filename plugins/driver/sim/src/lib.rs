@@ -3,6 +3,11 @@
 //! It reaches the hypervisor only over `wasi:http`, through the host's
 //! allow-list, exactly as a driver for a real hypervisor API would. The
 //! endpoint comes from the plugin's configuration (`endpoint`).
+//!
+//! It drives a fleet: the hypervisor's hosts are monitored through it
+//! ([`Hosts`]), a host's address being the hypervisor's name for it, and
+//! a VM placed on a host carries it in its template's `HOST`, which the
+//! hypervisor reads itself.
 
 use flotilla_plugin_sdk::driver::*;
 use flotilla_plugin_sdk::{config, http};
@@ -94,6 +99,27 @@ struct ListedVm {
     state: String,
 }
 
+#[derive(Serialize)]
+struct MonitorBody<'a> {
+    names: Vec<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct Monitored {
+    results: Vec<MonitorResult>,
+}
+
+/// One host of `POST /hosts/monitor`: its monitoring, or the status and
+/// error `GET /hosts/{name}` would answer.
+#[derive(Deserialize)]
+struct MonitorResult {
+    status: u16,
+    #[serde(default)]
+    monitoring: Option<HostMonitoring>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct ApiError {
     error: String,
@@ -139,6 +165,36 @@ impl SimDriver {
             template,
             hold: spec.hold,
         })
+    }
+
+    /// `POST /hosts/monitor`: one outcome per host, in order.
+    fn send_monitor(
+        &self,
+        hosts: &[HostProbe],
+    ) -> Result<Vec<Result<HostMonitoring, Error>>, Error> {
+        let body = MonitorBody {
+            names: hosts.iter().map(|h| h.address.as_str()).collect(),
+        };
+        let response = Self::check(http::post_json(&self.url("/hosts/monitor"), &body)?)?;
+        let monitored: Monitored = response.json()?;
+        if monitored.results.len() != hosts.len() {
+            return Err(Error::Other(format!(
+                "the hypervisor answered {} of {} hosts",
+                monitored.results.len(),
+                hosts.len()
+            )));
+        }
+        Ok(monitored
+            .results
+            .into_iter()
+            .map(|r| match (r.monitoring, r.error) {
+                (Some(monitoring), _) if (200..300).contains(&r.status) => Ok(monitoring),
+                (_, error) => Err(status_error(
+                    r.status,
+                    error.unwrap_or_else(|| "no monitoring in the answer".into()),
+                )),
+            })
+            .collect())
     }
 
     /// `POST /vms/batch`: one outcome per body, in order.
@@ -283,4 +339,18 @@ impl Driver for SimDriver {
     }
 }
 
-flotilla_plugin_sdk::export_driver!(SimDriver);
+impl Hosts for SimDriver {
+    /// The hypervisor's hosts by their address (its name for them). When
+    /// the hypervisor itself does not answer, no host does.
+    fn monitor(&mut self, hosts: Vec<HostProbe>) -> Vec<Result<HostMonitoring, Error>> {
+        if hosts.is_empty() {
+            return Vec::new();
+        }
+        match self.send_monitor(&hosts) {
+            Ok(outcomes) => outcomes,
+            Err(e) => vec![Err(e); hosts.len()],
+        }
+    }
+}
+
+flotilla_plugin_sdk::export_fleet_driver!(SimDriver);

@@ -4,10 +4,12 @@
 //! the engine nor the server links them.
 
 use crate::engine::{BoxFuture, ManagedRecord, PolicyBackend, VmBackend};
-use crate::plugin::{Evaluation, KeyValue, Recommendation, VmAction, VmSpec};
+use crate::plugin::{
+    Evaluation, HostMonitoring, HostProbe, KeyValue, Recommendation, VmAction, VmSpec,
+};
 use crate::service::lifecycle::Observed;
 use flotilla_model::BackendError;
-use flotilla_plugin_sdk::driver::Driver as _;
+use flotilla_plugin_sdk::driver::{Driver as _, Hosts as _};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -79,6 +81,23 @@ impl VmBackend for NativeSimDriver {
         Box::pin(self.run(|d| {
             let vms = d.list().map_err(refused)?;
             Ok(vms.into_iter().map(ManagedRecord::from).collect())
+        }))
+    }
+
+    /// The sim driver drives a fleet, natively as in Wasm.
+    fn manages_hosts(&self) -> bool {
+        true
+    }
+
+    fn monitor_hosts(
+        &self,
+        hosts: Vec<HostProbe>,
+    ) -> BoxFuture<'_, Result<Vec<Result<HostMonitoring, BackendError>>, BackendError>> {
+        Box::pin(self.run(move |d| {
+            Ok(d.monitor(hosts)
+                .into_iter()
+                .map(|o| o.map_err(refused))
+                .collect())
         }))
     }
 }
