@@ -7,7 +7,7 @@ use crate::plugin::{
     CallError, Driver, HostMonitoring, HostProbe, KeyValue, ManagedVm, VmAction, VmSpec, VmState,
 };
 use crate::service::lifecycle::Observed;
-use flotilla_model::{BackendError, HostMonitoring, HostProbe};
+use flotilla_model::BackendError;
 use std::future::Future;
 use std::pin::Pin;
 
