@@ -2,8 +2,9 @@
 //! configuration, the clock. A trait, so the driver's logic runs in unit
 //! tests against a fake virsh; the plugin uses [`SdkHost`].
 
-use flotilla_plugin_sdk::driver::Error;
-use flotilla_plugin_sdk::process::{self, Finished};
+pub use flotilla_plugin_sdk::driver::Error;
+use flotilla_plugin_sdk::process;
+pub use flotilla_plugin_sdk::process::Finished;
 
 pub trait Host {
     fn run(&mut self, program: &str, args: &[String], timeout_ms: u32) -> Result<Finished, Error>;

@@ -11,7 +11,7 @@ pub const DEFAULT_MEMORY_MB: u64 = 256;
 pub const DEFAULT_APPEND: &str = "console=ttyS0 quiet no_timer_check";
 /// How long one virsh command may take (connecting to a host that does
 /// not answer included).
-pub const DEFAULT_TIMEOUT_MS: u32 = 15_000;
+pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 /// The longest state directory (the domain files' paths stay short).
 pub const MAX_STATE_DIR_LEN: usize = 200;
 
