@@ -477,8 +477,14 @@ fn run(img: PathBuf) {
                 "{m:?}"
             );
         }
-        assert_eq!(monitored[0].as_ref().unwrap().vm_ids, [a.clone()]);
-        assert_eq!(monitored[1].as_ref().unwrap().vm_ids, [b.clone()]);
+        assert_eq!(
+            monitored[0].as_ref().unwrap().vm_ids,
+            std::slice::from_ref(&a)
+        );
+        assert_eq!(
+            monitored[1].as_ref().unwrap().vm_ids,
+            std::slice::from_ref(&b)
+        );
 
         // h1's libvirtd dies: its VM is UNKNOWN naming it, its monitor
         // fails; h2 goes on.

@@ -182,6 +182,25 @@ impl<H: Host> LibvirtDriver<H> {
     }
 
     pub fn create_vm(&mut self, spec: VmSpec) -> Result<String, Error> {
+        self.create_vm_in(spec, &mut HashMap::new())
+    }
+
+    /// Several creates: a host found not answering (by its URI) is not
+    /// asked again within the call, so a batch for a lost host fails
+    /// fast instead of waiting for it once per VM.
+    pub fn create_batch(&mut self, specs: Vec<VmSpec>) -> Vec<Result<String, Error>> {
+        let mut down = HashMap::new();
+        specs
+            .into_iter()
+            .map(|spec| self.create_vm_in(spec, &mut down))
+            .collect()
+    }
+
+    fn create_vm_in(
+        &mut self,
+        spec: VmSpec,
+        down: &mut HashMap<String, Error>,
+    ) -> Result<String, Error> {
         let (s, store) = self.open()?;
         let template = template::parse(&spec.template)?;
         if let Some(id) = store.lookup_op(&spec.operation_id)?
@@ -191,6 +210,9 @@ impl<H: Host> LibvirtDriver<H> {
             return Ok(id);
         }
         let host = template::host(&template, &s)?;
+        if let Some(e) = down.get(&host.uri) {
+            return Err(e.clone());
+        }
         let name = template::domain_name(&spec);
         let id = vm_id(&host.name, &name);
         let domain = template::domain(&spec, &template, &s, &id)?;
@@ -219,8 +241,14 @@ impl<H: Host> LibvirtDriver<H> {
                 }
             });
         if let Err(e) = made {
-            // Nothing stays of a create that failed: the host retries it.
-            let _ = self.virsh_unless(&s, &host, &["undefine", &name], &[Failure::NoDomain]);
+            // Nothing stays of a create that failed: the host retries it
+            // (with the same operation, so the same domain name: a domain
+            // a lost host still has is defined over).
+            if let Error::Unavailable(_) = e {
+                down.insert(host.uri.clone(), e.clone());
+            } else {
+                let _ = self.virsh_unless(&s, &host, &["undefine", &name], &[Failure::NoDomain]);
+            }
             let _ = store.forget(&record);
             return Err(e);
         }
@@ -562,6 +590,10 @@ impl<H: Host + Default + 'static> Driver for LibvirtDriver<H> {
 
     fn create(&mut self, spec: VmSpec) -> Result<String, Error> {
         self.create_vm(spec)
+    }
+
+    fn create_many(&mut self, specs: Vec<VmSpec>) -> Vec<Result<String, Error>> {
+        self.create_batch(specs)
     }
 
     fn act(&mut self, vm_id: String, action: VmAction, args: Vec<KeyValue>) -> Result<(), Error> {

@@ -459,3 +459,20 @@ fn monitor_reports_each_host_and_fails_a_silent_one_alone() {
     }
     assert!(matches!(&out[2], Err(Error::InvalidInput(_))));
 }
+
+#[test]
+fn a_batch_asks_a_silent_host_once() {
+    let dir = TempDir::new();
+    let mut d = driver(&dir);
+    d.host().hosts.entry(H1.into()).or_default().down = true;
+    let out = d.create_batch(vec![
+        spec("a", Some(("h1", H1)), json!({})),
+        spec("b", Some(("h2", H2)), json!({})),
+        spec("c", Some(("h1", H1)), json!({})),
+    ]);
+    assert!(matches!(&out[0], Err(Error::Unavailable(_))));
+    assert!(out[1].as_ref().is_ok_and(|id| id.starts_with("h2/")));
+    assert!(matches!(&out[2], Err(Error::Unavailable(_))));
+    let asked_h1 = d.host().calls.iter().filter(|c| c.starts_with(H1)).count();
+    assert_eq!(asked_h1, 1, "{:?}", d.host().calls);
+}
