@@ -543,4 +543,52 @@ fn run(img: PathBuf) {
         assert!(report.passed(), "{}", report.render());
         eprintln!("conformance passed after {:?}", started.elapsed());
     });
+
+    // The real server with the driver installed as its engine's: a
+    // service deploys a domain on h2 (its default host) and its deletion
+    // removes it.
+    let data = tempfile::tempdir().unwrap();
+    let plugins = data.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    for ext in ["wasm", "toml"] {
+        std::fs::copy(
+            dist.with_extension(ext),
+            plugins.join(format!("libvirt.{ext}")),
+        )
+        .unwrap();
+    }
+    let config = format!(
+        "[sim]\nenabled = false\n[engine]\ndriver = \"libvirt\"\ntick_ms = 500\n\n{}",
+        grant_toml(&["--default-host", &format!("h2={}", h2.uri())])
+    );
+    let f = common::Flotilla::start_in(data, &config);
+    let id = f.deploy(json!({
+        "name": "on-libvirt", "deployment": "straight",
+        "roles": [{"name": "web", "type": "vm", "cardinality": 1, "template_id": 0,
+                   "template_contents": {"MEMORY": "128"}}]
+    }));
+    let body = f.wait_body(id, "RUNNING", 120, |b| b["state"] == 2);
+    let vm = common::role_vms(&body, "web")[0].clone();
+    let on_h2 = |name: &str| {
+        String::from_utf8_lossy(&virsh(&h2.uri(), &["list", "--all", "--name"]).stdout)
+            .lines()
+            .any(|l| l.trim() == name)
+    };
+    let domain = vm.strip_prefix("h2/").map(str::to_string);
+    assert!(
+        domain.as_deref().is_some_and(on_h2),
+        "the service's VM {vm} is not a domain of h2"
+    );
+    let (status, answer) = f.call("DELETE", &format!("/service/{id}"), serde_json::Value::Null);
+    assert!(status < 300, "{answer}");
+    assert!(
+        wait_until(Duration::from_secs(120), || !on_h2(
+            domain.as_deref().unwrap()
+        )),
+        "the deleted service's domain is still on h2"
+    );
+    eprintln!(
+        "the server deployed and deleted on libvirt after {:?}",
+        started.elapsed()
+    );
 }
