@@ -387,6 +387,7 @@ fn run(img: PathBuf) {
             .unwrap(),
     )
     .unwrap();
+    eprintln!("driver component loaded after {:?}", started.elapsed());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -402,6 +403,7 @@ fn run(img: PathBuf) {
 
         // A domain on each host, running.
         let a = driver.create(spec("a", h1)).await.unwrap();
+        eprintln!("created {a} after {:?}", started.elapsed());
         let b = driver.create(spec("b", h2)).await.unwrap();
         assert!(a.starts_with("h1/flotilla-9-web-") && b.starts_with("h2/flotilla-9-web-"));
         assert_eq!(driver.create(spec("a", h1)).await.unwrap(), a, "idempotent");
