@@ -160,11 +160,13 @@ pub fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A host's name as it appears in VM ids and file names: 1 to 64 bytes of
-/// letters, digits, `_`, `.` and `-`, not starting with `.`.
+/// A host's name as the fleet's hosts have them (1 to 128 letters,
+/// digits, `_`, `.` and `-`), as it appears in VM ids and file names:
+/// never `.` or `..`.
 pub fn is_host_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && !name.starts_with('.')
+    (1..=128).contains(&name.len())
+        && name != "."
+        && name != ".."
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))

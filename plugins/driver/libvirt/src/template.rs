@@ -148,7 +148,9 @@ pub fn host(template: &Map<String, Value>, settings: &Settings) -> Result<HostAd
     if !is_host_name(&name) {
         return Err(invalid(
             "HOST.NAME",
-            format!("`{name}` is not a host name (1 to 64 letters, digits, `_.-`)"),
+            format!(
+                "`{name}` is not a host name (1 to 128 letters, digits, `_.-`; not `.` or `..`)"
+            ),
         ));
     }
     let uri = get_text(host, "ADDRESS").ok_or_else(|| invalid("HOST.ADDRESS", "missing"))?;
@@ -557,6 +559,10 @@ mod tests {
             ),
             (
                 r#"{"HOST": {"NAME": "../h", "ADDRESS": "qemu+tcp://a/system"}}"#,
+                "HOST.NAME:",
+            ),
+            (
+                r#"{"HOST": {"NAME": "..", "ADDRESS": "qemu+tcp://a/system"}}"#,
                 "HOST.NAME:",
             ),
             (
