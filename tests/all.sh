@@ -18,6 +18,8 @@
 #   image from Debian packages with `apt-get download`, which needs the
 #   package lists), iproute2 (`ip`: the real-network tests make bridges,
 #   taps and VXLAN devices in network namespaces of their own, as root),
+#   libvirt-daemon-system and libvirt-clients (tests/libvirt.rs runs a
+#   libvirtd per host in network namespaces and drives it with virsh),
 #   chromium and chromium-driver (tests/dashboard.rs walks the dashboard
 #   in a real headless browser);
 # - componentize-py from PyPI and the JavaScript example's npm packages
@@ -83,6 +85,10 @@ if [ "$install" = 1 ]; then
     # Network plumbing runs iproute2's ip, in the tests' own namespaces.
     if ! command -v ip >/dev/null; then
         apt_install iproute2
+    fi
+    # The libvirt driver's test: libvirtd per host namespace, virsh.
+    if [ ! -x /usr/sbin/libvirtd ] || ! command -v virsh >/dev/null; then
+        apt_install libvirt-daemon-system libvirt-clients
     fi
     # The dashboard's browser test: Debian's Chromium and its driver.
     if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then

@@ -18,6 +18,7 @@ use std::process::Command;
 const PLUGINS: &[(&str, bool)] = &[
     ("plugins/driver/sim", true),
     ("plugins/driver/qemu", true),
+    ("plugins/driver/libvirt", false),
     ("plugins/elasticity/threshold", true),
     ("plugins/elasticity/expression", true),
     ("plugins/network/static", true),

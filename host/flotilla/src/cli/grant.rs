@@ -1,4 +1,4 @@
-//! `flotilla plugin grant qemu`: the operator's grant for a built-in
+//! `flotilla plugin grant qemu|libvirt`: the operator's grant for a
 //! plugin that starts host processes, written from the plugin's own
 //! command lines for this site's directories, instead of copied by hand.
 
@@ -15,6 +15,43 @@ pub enum GrantCommand {
     /// directories disks come from, and the argument groups of
     /// qemu-system-x86_64 and qemu-img.
     Qemu(QemuGrant),
+    /// The libvirt driver's grant: its state directory and virsh's
+    /// argument groups (the hosts' URIs of the given transports, the
+    /// commands the driver runs on flotilla-* domains).
+    Libvirt(LibvirtGrant),
+}
+
+#[derive(clap::Args)]
+pub struct LibvirtGrant {
+    /// The directory the driver's records and domain XML live in
+    /// (granted read-write).
+    #[arg(long)]
+    state_dir: String,
+    /// How virsh reaches the hosts: tcp, tls or ssh; repeat for more
+    /// (default tcp and ssh).
+    #[arg(long = "transport", value_parser = ["tcp", "tls", "ssh"])]
+    transports: Vec<String>,
+    /// The kernel a VM without DISK boots (its path on the hosts).
+    #[arg(long)]
+    kernel: Option<String>,
+    /// The initrd that goes with --kernel (its path on the hosts).
+    #[arg(long)]
+    initrd: Option<String>,
+    /// A directory on the hosts the domains' serial consoles are logged in.
+    #[arg(long)]
+    console_dir: Option<String>,
+    /// `<name>=<URI>`: the host of VMs whose template has no HOST.
+    #[arg(long)]
+    default_host: Option<String>,
+    /// tcg, or kvm on hosts with /dev/kvm.
+    #[arg(long, default_value = "tcg", value_parser = ["tcg", "kvm"])]
+    accel: String,
+    /// virsh's path.
+    #[arg(long, default_value = "/usr/bin/virsh")]
+    virsh: String,
+    /// Append the block to this flotilla.toml instead of printing it.
+    #[arg(long)]
+    write: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -54,7 +91,46 @@ pub struct QemuGrant {
 }
 
 pub fn run(cmd: GrantCommand) -> Result<ExitCode> {
-    let GrantCommand::Qemu(args) = cmd;
+    match cmd {
+        GrantCommand::Qemu(args) => qemu(args),
+        GrantCommand::Libvirt(args) => libvirt(args),
+    }
+}
+
+fn libvirt(args: LibvirtGrant) -> Result<ExitCode> {
+    use flotilla_driver_libvirt::grant::GrantRequest;
+    use flotilla_driver_libvirt::settings::Transport;
+    let mut transports: Vec<Transport> = args
+        .transports
+        .iter()
+        .filter_map(|t| Transport::parse(t))
+        .collect();
+    if transports.is_empty() {
+        transports = vec![Transport::Tcp, Transport::Ssh];
+    }
+    let mut config = Vec::new();
+    for (key, value) in [
+        ("kernel", args.kernel),
+        ("initrd", args.initrd),
+        ("console_dir", args.console_dir),
+        ("default_host", args.default_host),
+        ("accel", Some(args.accel).filter(|a| a != "tcg")),
+    ] {
+        if let Some(value) = value {
+            config.push((key.to_string(), value));
+        }
+    }
+    let request = GrantRequest {
+        state_dir: args.state_dir,
+        transports,
+        virsh: args.virsh,
+        config,
+    };
+    let block = request.toml().map_err(CliError::local)?;
+    emit("libvirt", block, args.write)
+}
+
+fn qemu(args: QemuGrant) -> Result<ExitCode> {
     let (qemu, qemu_img) = default_programs();
     let request = GrantRequest {
         state_dir: args.state_dir,
@@ -72,9 +148,15 @@ pub fn run(cmd: GrantCommand) -> Result<ExitCode> {
         qemu_img: args.qemu_img.unwrap_or(qemu_img),
     };
     let block = request.toml().map_err(CliError::local)?;
+    emit("qemu", block, args.write)
+}
+
+/// Print the block, or append it to `write` (refusing a file that already
+/// grants the plugin, or one the result would not load from).
+fn emit(id: &str, block: String, write: Option<PathBuf>) -> Result<ExitCode> {
     // What a server would read: a block it refuses is never printed.
     crate::config::Config::parse(&block).map_err(|e| format!("the grant does not load: {e}"))?;
-    let Some(file) = args.write else {
+    let Some(file) = write else {
         out!("{block}");
         return Ok(ExitCode::SUCCESS);
     };
@@ -85,9 +167,9 @@ pub fn run(cmd: GrantCommand) -> Result<ExitCode> {
     };
     let existing =
         crate::config::Config::parse(&current).map_err(|e| format!("{}: {e}", file.display()))?;
-    if existing.plugins.contains_key("qemu") {
+    if existing.plugins.contains_key(id) {
         return Err(CliError::Local(format!(
-            "{}: already grants [plugins.qemu]; remove that block first",
+            "{}: already grants [plugins.{id}]; remove that block first",
             file.display()
         )));
     }
@@ -104,6 +186,6 @@ pub fn run(cmd: GrantCommand) -> Result<ExitCode> {
     std::fs::write(&tmp, &next)
         .and_then(|()| std::fs::rename(&tmp, &file))
         .map_err(|e| format!("{}: {e}", file.display()))?;
-    outln!("{}: added [plugins.qemu]", file.display());
+    outln!("{}: added [plugins.{id}]", file.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,597 @@
+//! Real libvirt: the `libvirt` driver plugin (the Wasm component, granted
+//! virsh as `flotilla plugin grant libvirt` would) against two hosts, each
+//! a network namespace running its own `libvirtd --listen` (TCP, no auth)
+//! on a private underlay, with its own runtime, state, log and config
+//! directories (a mount namespace per daemon). Domains are TCG guests
+//! booting the kernel and initrd `examples/images/qemu/build.sh` makes.
+//!
+//! Needs root, libvirtd and virsh (Debian's libvirt-daemon-system,
+//! libvirt-clients), qemu-system-x86_64 and iproute2; skips with a message
+//! without them. Everything it makes (namespaces, veths, the bridge,
+//! daemons, domains' QEMUs, files) is removed when it ends, pass or fail.
+
+mod common;
+
+use common::netns::{self, ip};
+use flotilla::plugin::{Driver, Grant, Manifest, PluginHost, VmAction, VmSpec, VmState};
+use flotilla_driver_libvirt::driver::LibvirtDriver;
+use flotilla_plugin_sdk::driver::HostProbe;
+use flotilla_driver_libvirt::host::Finished;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const LIBVIRTD: &str = "/usr/sbin/libvirtd";
+const VIRSH: &str = "/usr/bin/virsh";
+const QEMU: &str = "/usr/bin/qemu-system-x86_64";
+
+/// The guest's kernel and initrd, built once (as tests/qemu.rs builds them).
+fn image() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/images/qemu");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/images/qemu/build.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .arg(&dir)
+        .output()
+        .expect("bash runs the image script");
+    assert!(
+        out.status.success(),
+        "building the guest image: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::canonicalize(dir).unwrap()
+}
+
+/// Why this machine cannot run the test, if it cannot.
+fn missing() -> Option<String> {
+    // SAFETY: a plain system call.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root (network and mount namespaces need it)".into());
+    }
+    for (tool, package) in [
+        (LIBVIRTD, "libvirt-daemon-system"),
+        (VIRSH, "libvirt-clients"),
+        (QEMU, "qemu-system-x86"),
+        ("/usr/bin/unshare", "util-linux"),
+    ] {
+        if !Path::new(tool).exists() {
+            return Some(format!("{tool} is missing (apt-get install {package})"));
+        }
+    }
+    if Command::new("ip").arg("-V").output().is_err() {
+        return Some("ip is missing (apt-get install iproute2)".into());
+    }
+    None
+}
+
+/// One host: a named network namespace on the underlay, running its own
+/// libvirtd.
+struct LibvirtHost {
+    name: String,
+    netns: String,
+    addr: String,
+    dir: PathBuf,
+}
+
+impl LibvirtHost {
+    fn uri(&self) -> String {
+        format!("qemu+tcp://{}/system", self.addr)
+    }
+
+    fn daemon_pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.dir.join("libvirtd.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+}
+
+/// Removes everything the test made when dropped: every process in the
+/// hosts' namespaces (libvirtd, the domains' QEMUs) killed, the
+/// namespaces deleted (their veths go with them; the bridge and the
+/// test's own namespace go when its thread ends), the files removed.
+struct Guard {
+    namespaces: Vec<String>,
+    /// The daemons' launchers (`ip netns exec` becomes libvirtd), reaped.
+    daemons: Vec<std::process::Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        for ns in &self.namespaces {
+            for _ in 0..50 {
+                let pids = Command::new("ip")
+                    .args(["netns", "pids", ns])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_default();
+                let pids: Vec<&str> = pids.split_whitespace().collect();
+                if pids.is_empty() {
+                    break;
+                }
+                for pid in pids {
+                    let _ = Command::new("kill").args(["-9", pid]).status();
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        for daemon in &mut self.daemons {
+            let _ = daemon.kill();
+            let _ = daemon.wait();
+        }
+    }
+}
+
+/// Start libvirtd in `host`'s namespace, in a mount namespace of its own
+/// where /run (a tmpfs), /run/libvirt, /var/lib/libvirt, /var/log/libvirt,
+/// /var/cache/libvirt and /etc/libvirt are the host's own directories.
+fn start_daemon(host: &LibvirtHost) -> std::process::Child {
+    let d = &host.dir;
+    for sub in ["run", "lib", "log", "cache", "etc"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg("/etc/libvirt/.")
+        .arg(d.join("etc"))
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    // No network of libvirt's own (the default network would start
+    // dnsmasq and touch the firewall).
+    let _ = std::fs::remove_dir_all(d.join("etc/qemu/networks/autostart"));
+    std::fs::write(
+        d.join("etc/libvirtd.conf"),
+        format!(
+            "listen_tls = 0\nlisten_tcp = 1\nlisten_addr = \"{}\"\nauth_tcp = \"none\"\n\
+             auth_unix_rw = \"none\"\nunix_sock_group = \"root\"\n",
+            host.addr
+        ),
+    )
+    .unwrap();
+    // No virtlogd, cgroups, per-domain namespaces or security labels:
+    // none of them works in a bare namespace without systemd.
+    std::fs::write(
+        d.join("etc/qemu.conf"),
+        "stdio_handler = \"file\"\nuser = \"root\"\ngroup = \"root\"\n\
+         security_driver = \"none\"\ncgroup_controllers = [ ]\nnamespaces = [ ]\n\
+         remember_owner = 0\n",
+    )
+    .unwrap();
+    let dir = d.display();
+    let script = format!(
+        "set -e; mount -t tmpfs tmpfs /run; mkdir -p /run/libvirt; \
+         mount --bind {dir}/run /run/libvirt; mount --bind {dir}/lib /var/lib/libvirt; \
+         mount --bind {dir}/log /var/log/libvirt; mount --bind {dir}/cache /var/cache/libvirt; \
+         mount --bind {dir}/etc /etc/libvirt; exec {LIBVIRTD} --listen -p {dir}/libvirtd.pid"
+    );
+    let log = std::fs::File::create(d.join("libvirtd.log")).unwrap();
+    Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &host.netns,
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+        ])
+        .args(["sh", "-c", &script])
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("ip netns exec starts libvirtd")
+}
+
+fn virsh(uri: &str, args: &[&str]) -> std::process::Output {
+    Command::new(VIRSH)
+        .args(["-q", "-c", uri])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn wait_until(limit: Duration, mut ok: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    ok()
+}
+
+/// virsh on this machine for the driver's logic run natively (the
+/// `hosts` interface's monitor, which the component does not export yet).
+struct NativeHost {
+    state_dir: String,
+}
+
+impl flotilla_driver_libvirt::host::Host for NativeHost {
+    fn run(
+        &mut self,
+        program: &str,
+        args: &[String],
+        _timeout_ms: u32,
+    ) -> Result<Finished, flotilla::model::PluginError> {
+        assert_eq!(program, "virsh");
+        let out = Command::new(VIRSH).args(args).output().unwrap();
+        let mut output = String::from_utf8_lossy(&out.stderr).into_owned();
+        output.push_str(&String::from_utf8_lossy(&out.stdout));
+        Ok(Finished {
+            exit_code: out.status.code().unwrap_or(-1),
+            output,
+        })
+    }
+
+    fn config(&self, key: &str) -> Option<String> {
+        (key == "state_dir").then(|| self.state_dir.clone())
+    }
+
+    fn now_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    }
+}
+
+fn spec(op: &str, host: &LibvirtHost) -> VmSpec {
+    VmSpec {
+        operation_id: op.into(),
+        service_id: 9,
+        role_name: "web".into(),
+        vm_name: format!("web_{op}"),
+        template: json!({
+            "CPU": "1", "MEMORY": "128",
+            "HOST": {"NAME": host.name, "ADDRESS": host.uri()},
+            "CONTEXT": {"NETWORK": "YES", "SET_HOSTNAME": op},
+        })
+        .to_string(),
+        hold: false,
+    }
+}
+
+async fn poll(driver: &Driver, ids: &[&str]) -> Vec<(VmState, Option<String>)> {
+    driver
+        .poll(ids.iter().map(|s| s.to_string()).collect())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.state, s.reason))
+        .collect()
+}
+
+#[test]
+fn two_libvirt_hosts_in_namespaces_run_the_drivers_domains() {
+    if let Some(why) = missing() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let img = image();
+    netns::isolated(move || run(img));
+}
+
+fn run(img: PathBuf) {
+    let started = Instant::now();
+    let tmp = tempfile::Builder::new()
+        .prefix("flotilla-libvirt-")
+        .tempdir()
+        .unwrap();
+    let root = std::fs::canonicalize(tmp.path()).unwrap();
+    let tag = format!("flv{}", std::process::id() % 100_000);
+    let hosts: Vec<LibvirtHost> = (1..=2)
+        .map(|i| LibvirtHost {
+            name: format!("h{i}"),
+            netns: format!("{tag}h{i}"),
+            addr: format!("10.77.0.1{i}"),
+            dir: root.join(format!("h{i}")),
+        })
+        .collect();
+    let mut guard = Guard {
+        namespaces: hosts.iter().map(|h| h.netns.clone()).collect(),
+        daemons: Vec::new(),
+        _dir: tmp,
+    };
+
+    // The underlay: a bridge in the test's own namespace, each host's
+    // namespace on it through a veth pair.
+    ip(&["link", "add", "flvbr0", "type", "bridge"]);
+    ip(&["addr", "add", "10.77.0.1/24", "dev", "flvbr0"]);
+    ip(&["link", "set", "flvbr0", "up"]);
+    for (i, h) in hosts.iter().enumerate() {
+        let veth = format!("flvh{}", i + 1);
+        ip(&["netns", "add", &h.netns]);
+        ip(&[
+            "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &h.netns,
+        ]);
+        ip(&["link", "set", &veth, "master", "flvbr0", "up"]);
+        ip(&["-n", &h.netns, "link", "set", "lo", "up"]);
+        ip(&[
+            "-n",
+            &h.netns,
+            "addr",
+            "add",
+            &format!("{}/24", h.addr),
+            "dev",
+            "eth0",
+        ]);
+        ip(&["-n", &h.netns, "link", "set", "eth0", "up"]);
+        guard.daemons.push(start_daemon(h));
+    }
+    for h in &hosts {
+        let up = wait_until(Duration::from_secs(30), || {
+            virsh(&h.uri(), &["nodeinfo"]).status.success()
+        });
+        assert!(
+            up,
+            "libvirtd on {} did not answer: {}",
+            h.name,
+            std::fs::read_to_string(h.dir.join("libvirtd.log")).unwrap_or_default()
+        );
+    }
+    eprintln!("two libvirtd up after {:?}", started.elapsed());
+
+    // The driver's grant, as `flotilla plugin grant libvirt` writes it,
+    // read by the server's own configuration reader.
+    let state = root.join("state");
+    let consoles = root.join("consoles");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::create_dir_all(&consoles).unwrap();
+    let grant_toml = |extra: &[&str]| -> String {
+        let out = Command::new(common::BIN)
+            .args([
+                "plugin",
+                "grant",
+                "libvirt",
+                "--transport",
+                "tcp",
+                "--state-dir",
+            ])
+            .arg(&state)
+            .arg("--kernel")
+            .arg(img.join("vmlinuz"))
+            .arg("--initrd")
+            .arg(img.join("initrd.img"))
+            .arg("--console-dir")
+            .arg(&consoles)
+            .args(extra)
+            .output()
+            .expect("the binary runs");
+        assert!(
+            out.status.success(),
+            "plugin grant libvirt: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let grant_of = |toml: &str| -> Grant {
+        flotilla::config::Config::parse(toml)
+            .unwrap_or_else(|e| panic!("the generated grant does not load: {e}\n{toml}"))
+            .grant(&[], "libvirt")
+    };
+    let grant = grant_of(&grant_toml(&[]));
+    let dist = flotilla::plugin::builtin::dist_path("libvirt");
+    let manifest =
+        Manifest::parse(&std::fs::read_to_string(dist.with_extension("toml")).unwrap()).unwrap();
+    let wasm = std::fs::read(&dist).unwrap();
+    let plugin_host = PluginHost::new(None).unwrap();
+    let driver = Driver::start(
+        plugin_host
+            .load(manifest.clone(), &wasm, grant.clone())
+            .unwrap(),
+    )
+    .unwrap();
+    eprintln!("driver component loaded after {:?}", started.elapsed());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (h1, h2) = (&hosts[0], &hosts[1]);
+    rt.block_on(async {
+        // A VM without HOST is refused, naming it.
+        let mut unplaced = spec("unplaced", h1);
+        unplaced.template = json!({"CPU": "1"}).to_string();
+        let refused = driver.create(unplaced).await.unwrap_err().to_string();
+        assert!(refused.contains("HOST"), "{refused}");
+
+        // A domain on each host, running.
+        let a = driver.create(spec("a", h1)).await.unwrap();
+        eprintln!("created {a} after {:?}", started.elapsed());
+        let b = driver.create(spec("b", h2)).await.unwrap();
+        assert!(a.starts_with("h1/flotilla-9-web-") && b.starts_with("h2/flotilla-9-web-"));
+        assert_eq!(driver.create(spec("a", h1)).await.unwrap(), a, "idempotent");
+        eprintln!("created {a} and {b} after {:?}", started.elapsed());
+        assert_eq!(
+            poll(&driver, &[&a, &b]).await,
+            [(VmState::Running, None), (VmState::Running, None)]
+        );
+        let domain_a = a.split_once('/').unwrap().1.to_string();
+        let listed = virsh(&h1.uri(), &["list", "--all", "--name"]);
+        assert!(String::from_utf8_lossy(&listed.stdout).contains(&domain_a));
+        assert!(
+            !String::from_utf8_lossy(&virsh(&h2.uri(), &["list", "--all", "--name"]).stdout)
+                .contains(&domain_a),
+            "a is on h1 only"
+        );
+        // The guest really boots: its init speaks on the serial console.
+        let console = consoles.join(format!("{domain_a}.log"));
+        let booted = wait_until(Duration::from_secs(120), || {
+            std::fs::read_to_string(&console)
+                .is_ok_and(|t| t.contains("flotilla-guest: init started"))
+        });
+        assert!(
+            booted,
+            "no init on {}: {:?}",
+            console.display(),
+            std::fs::read_to_string(&console)
+        );
+        eprintln!("guest a booted after {:?}", started.elapsed());
+        let xml = virsh(&h1.uri(), &["dumpxml", &domain_a]);
+        let xml = String::from_utf8_lossy(&xml.stdout);
+        assert!(xml.contains("<domain type='qemu'"), "TCG: {xml}");
+        assert!(
+            xml.contains("<flotilla:operation>a</flotilla:operation>"),
+            "{xml}"
+        );
+        assert!(xml.contains("opt/flotilla/context.sh"), "{xml}");
+
+        let listed = driver.list().await.unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed.iter().any(|v| v.id == a && v.operation_id == "a"));
+
+        // Suspend and resume, through libvirt.
+        driver
+            .act(a.clone(), VmAction::Suspend, vec![])
+            .await
+            .unwrap();
+        assert_eq!(poll(&driver, &[&a]).await[0].0, VmState::Suspended);
+        driver
+            .act(a.clone(), VmAction::Resume, vec![])
+            .await
+            .unwrap();
+        assert_eq!(poll(&driver, &[&a]).await[0].0, VmState::Running);
+
+        // Both hosts monitored (the driver's logic natively, virsh real).
+        let mut native = LibvirtDriver::with_host(NativeHost {
+            state_dir: state.display().to_string(),
+        });
+        let fleet = || {
+            hosts
+                .iter()
+                .map(|h| HostProbe {
+                    name: h.name.clone(),
+                    address: h.uri(),
+                })
+                .collect::<Vec<_>>()
+        };
+        let monitored = native.monitor_hosts(fleet());
+        for (h, m) in hosts.iter().zip(&monitored) {
+            let m = m.as_ref().unwrap_or_else(|e| panic!("{}: {e:?}", h.name));
+            assert!(
+                m.cpu >= 1.0 && m.memory_mb > 0 && m.used_memory_mb > 0,
+                "{m:?}"
+            );
+        }
+        assert_eq!(
+            monitored[0].as_ref().unwrap().vm_ids,
+            std::slice::from_ref(&a)
+        );
+        assert_eq!(
+            monitored[1].as_ref().unwrap().vm_ids,
+            std::slice::from_ref(&b)
+        );
+
+        // h1's libvirtd dies: its VM is UNKNOWN naming it, its monitor
+        // fails; h2 goes on.
+        let pid = h1.daemon_pid().expect("libvirtd's pid file");
+        // SAFETY: a plain system call on the daemon this test started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        assert!(wait_until(Duration::from_secs(10), || {
+            !virsh(&h1.uri(), &["nodeinfo"]).status.success()
+        }));
+        let polled = poll(&driver, &[&a, &b]).await;
+        assert_eq!(polled[0].0, VmState::Unknown, "{polled:?}");
+        let reason = polled[0].1.clone().unwrap_or_default();
+        assert!(reason.contains("host h1"), "{reason}");
+        assert_eq!(polled[1], (VmState::Running, None));
+        let monitored = native.monitor_hosts(fleet());
+        match &monitored[0] {
+            Err(e) => assert!(format!("{e:?}").contains("host h1"), "{e:?}"),
+            Ok(m) => panic!("a dead host monitored: {m:?}"),
+        }
+        assert!(monitored[1].is_ok());
+
+        // Terminate b: gone from h2, DONE, its records gone.
+        driver
+            .act(b.clone(), VmAction::Terminate, vec![])
+            .await
+            .unwrap();
+        assert_eq!(poll(&driver, &[&b]).await[0].0, VmState::Done);
+        let domain_b = b.split_once('/').unwrap().1;
+        assert!(
+            !String::from_utf8_lossy(&virsh(&h2.uri(), &["list", "--all", "--name"]).stdout)
+                .contains(domain_b)
+        );
+        eprintln!(
+            "lost host and terminate checked after {:?}",
+            started.elapsed()
+        );
+
+        // The conformance suite, on h2 (its VMs carry no HOST: the
+        // default host is h2).
+        let with_default = grant_toml(&["--default-host", &format!("h2={}", h2.uri())]);
+        let file = flotilla::conformance::PluginFile {
+            manifest: manifest.clone(),
+            wasm: wasm.clone(),
+            manifest_source: flotilla::conformance::ManifestSource::File(
+                dist.with_extension("toml"),
+            ),
+        };
+        let report = flotilla::conformance::check(
+            &plugin_host,
+            file,
+            grant_of(&with_default),
+            &flotilla::conformance::CheckOptions::default(),
+        )
+        .await
+        .unwrap();
+        assert!(report.passed(), "{}", report.render());
+        eprintln!("conformance passed after {:?}", started.elapsed());
+    });
+
+    // The real server with the driver installed as its engine's: a
+    // service deploys a domain on h2 (its default host) and its deletion
+    // removes it.
+    let data = tempfile::tempdir().unwrap();
+    let plugins = data.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    for ext in ["wasm", "toml"] {
+        std::fs::copy(
+            dist.with_extension(ext),
+            plugins.join(format!("libvirt.{ext}")),
+        )
+        .unwrap();
+    }
+    let config = format!(
+        "[sim]\nenabled = false\n[engine]\ndriver = \"libvirt\"\ntick_ms = 500\n\n{}",
+        grant_toml(&["--default-host", &format!("h2={}", h2.uri())])
+    );
+    let f = common::Flotilla::start_in(data, &config);
+    let id = f.deploy(json!({
+        "name": "on-libvirt", "deployment": "straight",
+        "roles": [{"name": "web", "type": "vm", "cardinality": 1, "template_id": 0,
+                   "template_contents": {"MEMORY": "128"}}]
+    }));
+    let body = f.wait_body(id, "RUNNING", 120, |b| b["state"] == 2);
+    let vm = common::role_vms(&body, "web")[0].clone();
+    let on_h2 = |name: &str| {
+        String::from_utf8_lossy(&virsh(&h2.uri(), &["list", "--all", "--name"]).stdout)
+            .lines()
+            .any(|l| l.trim() == name)
+    };
+    let domain = vm.strip_prefix("h2/").map(str::to_string);
+    assert!(
+        domain.as_deref().is_some_and(on_h2),
+        "the service's VM {vm} is not a domain of h2"
+    );
+    let (status, answer) = f.call("DELETE", &format!("/service/{id}"), serde_json::Value::Null);
+    assert!(status < 300, "{answer}");
+    assert!(
+        wait_until(Duration::from_secs(120), || !on_h2(
+            domain.as_deref().unwrap()
+        )),
+        "the deleted service's domain is still on h2"
+    );
+    eprintln!(
+        "the server deployed and deleted on libvirt after {:?}",
+        started.elapsed()
+    );
+}
