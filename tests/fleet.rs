@@ -152,7 +152,7 @@ fn hosts_are_checked_and_only_oneadmin_manages_them() {
     let (status, _) = f.call(
         "POST",
         "/user",
-        json!({"user": {"name": "alice", "password": "alice-pw-1"}}),
+        json!({"name": "alice", "password": "alice-pw-1"}),
     );
     assert_eq!(status, 201);
     let alice = [("authorization", basic("alice", "alice-pw-1"))];
@@ -205,7 +205,7 @@ fn vms_are_spread_kept_off_disabled_hosts_and_wait_for_room() {
     let (status, big) = f.call(
         "POST",
         "/vm_template",
-        json!({"vm_template": {"name": "huge", "template": {"CPU": "1", "MEMORY": "100000"}}}),
+        json!({"name": "huge", "template": {"CPU": "1", "MEMORY": "100000"}}),
     );
     assert_eq!(status, 201, "{big}");
     let huge = big["VMTEMPLATE"]["ID"].as_str().unwrap().to_string();

@@ -95,7 +95,8 @@ impl Engine {
             .map(|h| (h.name.clone(), h.clone()))
             .collect();
         let mut books = HashMap::new();
-        for service in self.store().services()?.iter() {
+        let services = self.store().services()?;
+        for service in services.iter() {
             book(&mut books, &hosts, service);
         }
         let mut all: Vec<(Host, Allocation)> = hosts
@@ -322,7 +323,9 @@ impl Engine {
             return Ok(());
         }
         let _placing = self.inner.placing.lock().await;
-        if let Some(mut host) = self.store().host(id)? {
+        // Read first: the store's guard must be gone before `save_host`.
+        let host = self.store().host(id)?;
+        if let Some(mut host) = host {
             host.stale_vm_ids.retain(|vm| !gone.contains(vm));
             self.save_host(&host)?;
         }
