@@ -639,22 +639,21 @@ impl Placer {
         HostAttributes::new(&self.slots[i].host, &self.slots[i].allocation)
     }
 
-    /// Whether the group policy lets the VM go to slot `i`, `held` the
-    /// slots that hold VMs of its group.
+    /// Whether the group policy lets the VM go to slot `i`: `held` the
+    /// slots that hold VMs of its group, `key` the group's key.
     fn group_allows(
         &self,
         i: usize,
-        group: &Group,
+        policy: GroupPolicy,
+        key: &Arc<str>,
         held: Option<&BTreeSet<usize>>,
     ) -> Result<(), Refused> {
         let here = held.is_some_and(|h| h.contains(&i));
-        match group.policy {
-            GroupPolicy::AntiAffined if here => {
-                Err(Refused::AntiAffined(group.key.as_str().into()))
-            }
+        match policy {
+            GroupPolicy::AntiAffined if here => Err(Refused::AntiAffined(key.clone())),
             GroupPolicy::Affined if !here => match held.and_then(|h| h.first()) {
                 Some(&first) => Err(Refused::Affined {
-                    group: group.key.as_str().into(),
+                    group: key.clone(),
                     host: self.slots[first].name.clone(),
                 }),
                 None => Ok(()),
@@ -691,8 +690,14 @@ impl Placer {
     }
 
     /// Why slot `i` cannot take the demand, in the order a user reads
-    /// reasons; `None` if it can.
-    fn refusal(&self, i: usize, demand: &Demand) -> Option<Refused> {
+    /// reasons; `None` if it can. `group` is the demand's group's policy
+    /// and key, made once for all the hosts.
+    fn refusal(
+        &self,
+        i: usize,
+        demand: &Demand,
+        group: Option<&(GroupPolicy, Arc<str>)>,
+    ) -> Option<Refused> {
         let s = &self.slots[i];
         if s.host.state != HostState::Monitored {
             return Some(Refused::State {
@@ -708,8 +713,8 @@ impl Placer {
         {
             return Some(Refused::Requirements(r.clone()));
         }
-        if let Some(g) = &demand.group
-            && let Err(refused) = self.group_allows(i, g, self.held(demand))
+        if let Some((policy, key)) = group
+            && let Err(refused) = self.group_allows(i, *policy, key, self.held(demand))
         {
             return Some(refused);
         }
@@ -759,17 +764,25 @@ impl Placer {
                 self.book(i, demand, true);
                 Ok(self.slots[i].host.id)
             }
-            None => Err(Unplaced {
-                refusals: (0..self.slots.len())
-                    .map(|i| Refusal {
-                        host_id: self.slots[i].host.id,
-                        host: self.slots[i].name.clone(),
-                        // A host that fits but was not chosen cannot
-                        // happen: one that fits is chosen.
-                        reason: self.refusal(i, demand).unwrap_or(Refused::NoCapacity),
-                    })
-                    .collect(),
-            }),
+            None => {
+                let group = demand
+                    .group
+                    .as_ref()
+                    .map(|g| (g.policy, Arc::<str>::from(g.key.as_str())));
+                Err(Unplaced {
+                    refusals: (0..self.slots.len())
+                        .map(|i| Refusal {
+                            host_id: self.slots[i].host.id,
+                            host: self.slots[i].name.clone(),
+                            // A host that fits but was not chosen cannot
+                            // happen: one that fits is chosen.
+                            reason: self
+                                .refusal(i, demand, group.as_ref())
+                                .unwrap_or(Refused::NoCapacity),
+                        })
+                        .collect(),
+                })
+            }
         }
     }
 

@@ -1,7 +1,9 @@
-//! `flotilla bench plugins | deploy | scale | policies`: what a plugin
-//! call, a deploy, a scale and a policy evaluation cost, printed as tables.
+//! `flotilla bench plugins | deploy | scale | policies | placement`: what
+//! a plugin call, a deploy, a scale, a policy evaluation and placing VMs
+//! on hosts cost, printed as tables.
 
 mod native;
+mod placement;
 mod policies;
 mod qemu;
 
@@ -67,6 +69,22 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         polls: u32,
     },
+    /// Place VMs of mixed sizes on hosts (some VMs need a label, some
+    /// rank the hosts, one role is anti-affined) for each strategy: the
+    /// time per VM as hosts and VMs grow.
+    Placement {
+        #[arg(long, value_delimiter = ',', default_value = "10,100,1000")]
+        hosts: Vec<u32>,
+        #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+        vms: Vec<u32>,
+        /// pack, spread or load; several separated by commas.
+        #[arg(long, value_delimiter = ',', default_value = "spread,pack,load",
+              value_parser = |s: &str| s.parse::<flotilla_core::fleet::Strategy>())]
+        strategy: Vec<flotilla_core::fleet::Strategy>,
+        /// Runs of each measurement; the median is printed.
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+    },
     /// Load, instantiate and call the built-in sim driver and threshold policy.
     Plugins {
         /// Calls per measurement of a warm call.
@@ -91,6 +109,12 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode> {
             latency_runs,
             rounds,
         } => return policies::policies(roles, vms, plugins, latency_runs, rounds).await,
+        BenchCommand::Placement {
+            hosts,
+            vms,
+            strategy,
+            runs,
+        } => return placement::placement(hosts, vms, strategy, runs),
         BenchCommand::Qemu { config, vms, polls } => {
             let rows = qemu::qemu(&config, vms, polls).await?;
             print_rows(rows);
