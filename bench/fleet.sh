@@ -36,7 +36,8 @@ basic = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 def call(base, method, path, body=None, auth=True):
     req = urllib.request.Request(base + path, method=method,
         data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": basic} if auth else {})
+        headers={"Content-Type": "application/json",
+                 **({"Authorization": basic} if auth else {})})
     with urllib.request.urlopen(req, timeout=60) as r:
         text = r.read()
         return json.loads(text) if text else None

@@ -115,10 +115,22 @@ fn hosts_are_checked_and_only_oneadmin_manages_them() {
     let f = Flotilla::start(FLEET);
     sim_host(&f, "h1");
     let bad = [
-        (json!({"name": "h 1", "driver": "sim", "address": "h1"}), "name"),
-        (json!({"name": "7", "driver": "sim", "address": "h1"}), "name"),
-        (json!({"name": "h1", "driver": "qemu", "address": "h1"}), "driver"),
-        (json!({"name": "h1", "driver": "sim", "address": ""}), "address"),
+        (
+            json!({"name": "h 1", "driver": "sim", "address": "h1"}),
+            "name",
+        ),
+        (
+            json!({"name": "7", "driver": "sim", "address": "h1"}),
+            "name",
+        ),
+        (
+            json!({"name": "h1", "driver": "qemu", "address": "h1"}),
+            "driver",
+        ),
+        (
+            json!({"name": "h1", "driver": "sim", "address": ""}),
+            "address",
+        ),
         (
             json!({"name": "h1", "driver": "sim", "address": "h1", "labels": {"9": "x"}}),
             "labels.9",
@@ -129,20 +141,39 @@ fn hosts_are_checked_and_only_oneadmin_manages_them() {
         assert_eq!(status, 400, "{body}: {answer}");
         assert!(answer.to_string().contains(field), "{body}: {answer}");
     }
-    let (status, answer) = f.call("POST", "/host", json!({"name": "h1", "driver": "sim", "address": "h1", "cpus": 3}));
+    let (status, answer) = f.call(
+        "POST",
+        "/host",
+        json!({"name": "h1", "driver": "sim", "address": "h1", "cpus": 3}),
+    );
     assert_eq!(status, 400, "an unknown field is refused: {answer}");
     let (_, list) = f.call("GET", "/host", Value::Null);
     assert_eq!(list["hosts"], json!([]), "nothing refused was created");
 
-    let (status, created) = f.call("POST", "/host", json!({"name": "h1", "driver": "sim", "address": "h1"}));
+    let (status, created) = f.call(
+        "POST",
+        "/host",
+        json!({"name": "h1", "driver": "sim", "address": "h1"}),
+    );
     assert_eq!(status, 201, "{created}");
-    let (status, again) = f.call("POST", "/host", json!({"name": "h1", "driver": "sim", "address": "h1"}));
+    let (status, again) = f.call(
+        "POST",
+        "/host",
+        json!({"name": "h1", "driver": "sim", "address": "h1"}),
+    );
     assert_eq!(status, 409, "{again}");
     // A host the sim does not have is in ERROR with the reason.
-    let (status, missing) = f.call("POST", "/host", json!({"name": "h9", "driver": "sim", "address": "nowhere"}));
+    let (status, missing) = f.call(
+        "POST",
+        "/host",
+        json!({"name": "h9", "driver": "sim", "address": "nowhere"}),
+    );
     assert_eq!(status, 201, "{missing}");
     assert_eq!(missing["state"], "ERROR", "{missing}");
-    assert!(missing["reason"].as_str().unwrap().contains("nowhere"), "{missing}");
+    assert!(
+        missing["reason"].as_str().unwrap().contains("nowhere"),
+        "{missing}"
+    );
 
     let (status, answer) = action(&f, 0, "reboot");
     assert_eq!(status, 400, "{answer}");
@@ -176,11 +207,19 @@ fn vms_are_spread_kept_off_disabled_hosts_and_wait_for_room() {
         "name": "spread",
         "roles": [{"name": "web", "type": "vm", "template_id": 0, "cardinality": 3, "affinity": "ANTI_AFFINED"}]
     }));
-    let body = f.wait_body(&id, "a web VM waiting for a host", 30, |b| {
-        b["roles"][0]["pending_vms"].as_array().is_some_and(|p| p.len() == 1)
+    let body = f.wait_body(id, "a web VM waiting for a host", 30, |b| {
+        b["roles"][0]["pending_vms"]
+            .as_array()
+            .is_some_and(|p| p.len() == 1)
     });
-    let reason = body["roles"][0]["pending_vms"][0]["reason"].as_str().unwrap().to_string();
-    assert!(reason.contains("h3") && reason.contains("DISABLED"), "{reason}");
+    let reason = body["roles"][0]["pending_vms"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.contains("h3") && reason.contains("DISABLED"),
+        "{reason}"
+    );
     assert!(reason.contains("anti-affin"), "{reason}");
     let placed = placements(&body);
     let hosts: BTreeSet<&str> = placed["web"].iter().map(|(_, h)| h.as_str()).collect();
@@ -190,8 +229,11 @@ fn vms_are_spread_kept_off_disabled_hosts_and_wait_for_room() {
     // Enabled again, h3 takes it: the service runs, one VM per host.
     let (status, _) = action(&f, ids[2], "enable");
     assert_eq!(status, 200);
-    let body = f.wait_state(&id, 2);
-    let hosts: BTreeSet<String> = placements(&body)["web"].iter().map(|(_, h)| h.clone()).collect();
+    let body = f.wait_state(id, 2);
+    let hosts: BTreeSet<String> = placements(&body)["web"]
+        .iter()
+        .map(|(_, h)| h.clone())
+        .collect();
     assert_eq!(hosts.len(), 3, "{body}");
     assert!(body["roles"][0].get("pending_vms").is_none(), "{body}");
 
@@ -213,20 +255,28 @@ fn vms_are_spread_kept_off_disabled_hosts_and_wait_for_room() {
         "name": "huge",
         "roles": [{"name": "db", "type": "vm", "template_id": huge.parse::<u64>().unwrap(), "cardinality": 1}]
     }));
-    let body = f.wait_body(&big_id, "the huge VM waiting", 30, |b| {
+    let body = f.wait_body(big_id, "the huge VM waiting", 30, |b| {
         b["roles"][0]["pending_vms"].is_array()
     });
-    let reason = body["roles"][0]["pending_vms"][0]["reason"].as_str().unwrap();
-    assert!(reason.contains("memory") && reason.contains("100000"), "{reason}");
+    let reason = body["roles"][0]["pending_vms"][0]["reason"]
+        .as_str()
+        .unwrap();
+    assert!(
+        reason.contains("memory") && reason.contains("100000"),
+        "{reason}"
+    );
     // Rounds go by; it is still not on any host.
     f.wait_rounds(5);
-    assert_eq!(placements(&f.service(&big_id).unwrap())["db"], vec![]);
+    assert_eq!(placements(&f.service(big_id).unwrap())["db"], vec![]);
     assert_eq!(f.live_vms().len(), 3);
 
     // A host with VMs is neither deleted nor taken offline.
     let (status, answer) = f.call("DELETE", &format!("/host/{}", ids[0]), Value::Null);
     assert_eq!(status, 409, "{answer}");
-    assert!(answer.to_string().contains(&format!("service {id}")), "{answer}");
+    assert!(
+        answer.to_string().contains(&format!("service {id}")),
+        "{answer}"
+    );
     let (status, _) = action(&f, ids[0], "offline");
     assert_eq!(status, 409);
 }
@@ -254,7 +304,7 @@ fn a_lost_host_s_vms_are_recovered_elsewhere_and_destroyed_when_it_returns() {
     let f = Flotilla::start(FLEET);
     let ids = three_hosts(&f);
     let id = six_vms(&f);
-    let body = f.wait_state(&id, 2);
+    let body = f.wait_state(id, 2);
     let placed = placements(&body);
     let used: BTreeSet<&str> = placed.values().flatten().map(|(_, h)| h.as_str()).collect();
     assert_eq!(used.len(), 3, "spread over the three hosts: {placed:?}");
@@ -271,9 +321,12 @@ fn a_lost_host_s_vms_are_recovered_elsewhere_and_destroyed_when_it_returns() {
         .collect();
     set_reachable(&f, &lost, false);
     let h = wait_host_state(&f, lost_id, "ERROR");
-    assert!(h["reason"].as_str().unwrap().contains("does not answer"), "{h}");
+    assert!(
+        h["reason"].as_str().unwrap().contains("does not answer"),
+        "{h}"
+    );
     // Its VMs are UNKNOWN, the service in WARNING.
-    let body = f.wait_state(&id, 4);
+    let body = f.wait_state(id, 4);
     for role in body["roles"].as_array().unwrap() {
         for n in role["nodes"].as_array().unwrap() {
             let vm = &n["vm_info"]["VM"];
@@ -289,20 +342,34 @@ fn a_lost_host_s_vms_are_recovered_elsewhere_and_destroyed_when_it_returns() {
         &format!("/service/{id}/action"),
         json!({"action": {"perform": "recover"}}),
     );
-    assert!(status == 200 || status == 201 || status == 204, "{status} {answer}");
-    let body = f.wait_state(&id, 2);
+    assert!(
+        status == 200 || status == 201 || status == 204,
+        "{status} {answer}"
+    );
+    let body = f.wait_state(id, 2);
     let placed = placements(&body);
     assert_eq!(placed.values().flatten().count(), 6, "{placed:?}");
     assert!(
-        placed.values().flatten().all(|(vm, h)| *h != lost && !on_lost.contains(vm)),
+        placed
+            .values()
+            .flatten()
+            .all(|(vm, h)| *h != lost && !on_lost.contains(vm)),
         "nothing left on the lost host: {placed:?}"
     );
     let web_hosts: BTreeSet<&str> = placed["web"].iter().map(|(_, h)| h.as_str()).collect();
     assert_eq!(web_hosts.len(), 2, "web's VMs still apart: {placed:?}");
     // The lost host keeps its old VMs to destroy.
     let h = host(&f, lost_id);
-    assert_eq!(h["stale_vm_ids"].as_array().unwrap().len(), on_lost.len(), "{h}");
-    assert_eq!(sim_vms_on(&f, &lost).len(), on_lost.len(), "the lost host still runs them");
+    assert_eq!(
+        h["stale_vm_ids"].as_array().unwrap().len(),
+        on_lost.len(),
+        "{h}"
+    );
+    assert_eq!(
+        sim_vms_on(&f, &lost).len(),
+        on_lost.len(),
+        "the lost host still runs them"
+    );
 
     // Back: its stale VMs are destroyed, once.
     set_reachable(&f, &lost, true);
@@ -313,7 +380,7 @@ fn a_lost_host_s_vms_are_recovered_elsewhere_and_destroyed_when_it_returns() {
     .unwrap_or_else(|| panic!("stale VMs not destroyed: {}", host(&f, lost_id)));
     assert_eq!(h["allocated"]["vms"], 0, "{h}");
     assert_eq!(sim_vms_on(&f, &lost), Vec::<String>::new());
-    let body = f.wait_state(&id, 2);
+    let body = f.wait_state(id, 2);
     assert_eq!(placements(&body).values().flatten().count(), 6);
     assert_eq!(f.live_vms().len(), 6, "no VM was made twice");
 }
@@ -324,14 +391,14 @@ fn with_automatic_recovery_a_lost_host_s_vms_come_back_by_themselves() {
     let f = Flotilla::start(&config);
     let ids = three_hosts(&f);
     let id = six_vms(&f);
-    let body = f.wait_state(&id, 2);
+    let body = f.wait_state(id, 2);
     let lost = a_web_host(&body);
     let lost_id = ids[lost[1..].parse::<usize>().unwrap() - 1];
     set_reachable(&f, &lost, false);
     let _ = wait_host_state(&f, lost_id, "ERROR");
     // WARNING first, then RUNNING again without a recover.
-    let _ = f.wait_state(&id, 4);
-    let body = f.wait_body(&id, "the service running on the other hosts", 60, |b| {
+    let _ = f.wait_state(id, 4);
+    let body = f.wait_body(id, "the service running on the other hosts", 60, |b| {
         b["state"] == 2
             && placements(b).values().flatten().count() == 6
             && placements(b).values().flatten().all(|(_, h)| *h != lost)
@@ -341,6 +408,6 @@ fn with_automatic_recovery_a_lost_host_s_vms_come_back_by_themselves() {
     assert_eq!(web_hosts.len(), 2, "{placed:?}");
     // Rounds and monitorings go by: nothing is replaced twice.
     f.wait_rounds(20);
-    let again = f.service(&id).unwrap();
+    let again = f.service(id).unwrap();
     assert_eq!(placements(&again), placed);
 }

@@ -18,8 +18,9 @@ pub mod reload;
 
 pub use engine::vnets::StoreRegistry;
 pub use engine::{
-    BoxFuture, Engine, EngineError, FleetSettings, ManagedRecord, NetworkBackend, NoNetworks, NoPlumbing,
-    NoPolicies, PluginLibrary, PlumbingBackend, PolicyBackend, Settings, VmBackend, VmReports,
+    BoxFuture, Engine, EngineError, FleetSettings, ManagedRecord, NetworkBackend, NoNetworks,
+    NoPlumbing, NoPolicies, PluginLibrary, PlumbingBackend, PolicyBackend, Settings, VmBackend,
+    VmReports,
 };
 
 // The parts the engine is built from, by the names its modules use.

@@ -39,11 +39,7 @@ impl Hosts for SqliteStore {
             let host = Host::new(id, new);
             self.db
                 .prepare_cached("INSERT INTO hosts (id, name, body) VALUES (?1, ?2, ?3)")?
-                .execute(params![
-                    id as i64,
-                    host.name,
-                    serde_json::to_string(&host)?
-                ])?;
+                .execute(params![id as i64, host.name, serde_json::to_string(&host)?])?;
             Ok(Some(host))
         })
     }

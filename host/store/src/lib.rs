@@ -44,9 +44,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Everything the server stores. Calls block; the server holds a store
 /// behind one lock and calls it from its threads.
-pub trait Store:
-    Services + Resources + Accounts + Networks + VmAttributes + Hosts + Send
-{
+pub trait Store: Services + Resources + Accounts + Networks + VmAttributes + Hosts + Send {
     /// The version of the schema the data is in.
     fn schema_version(&self) -> anyhow::Result<i64>;
 

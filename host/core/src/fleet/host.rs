@@ -314,7 +314,10 @@ mod tests {
             (HostState::Error, Some(20))
         );
         host.monitored(total, Capacity::default(), vec![], 40);
-        assert_eq!((host.state, host.reason.as_deref()), (HostState::Disabled, None));
+        assert_eq!(
+            (host.state, host.reason.as_deref()),
+            (HostState::Disabled, None)
+        );
         host.set_mode(HostMode::Offline);
         assert_eq!(host.state, HostState::Offline);
         assert!(!host.is_monitored());

@@ -341,7 +341,10 @@ impl Engine {
             .own_hosts()?
             .into_iter()
             .filter(|h| h.state == HostState::Error)
-            .filter(|h| h.error_since_ms.is_some_and(|t| now.saturating_sub(t) >= grace))
+            .filter(|h| {
+                h.error_since_ms
+                    .is_some_and(|t| now.saturating_sub(t) >= grace)
+            })
             .map(|h| h.name)
             .collect();
         if lost.is_empty() {

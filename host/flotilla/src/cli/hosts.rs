@@ -78,7 +78,14 @@ pub async fn run(args: &ApiArgs, cmd: HostCommand) -> Result<ExitCode> {
             emit(args.json, &pool, |pool| {
                 let hosts = pool["hosts"].as_array().cloned().unwrap_or_default();
                 table(
-                    ["ID", "NAME", "STATE", "VMS", "ALLOCATED_CPU", "ALLOCATED_MEM"],
+                    [
+                        "ID",
+                        "NAME",
+                        "STATE",
+                        "VMS",
+                        "ALLOCATED_CPU",
+                        "ALLOCATED_MEM",
+                    ],
                     hosts.iter().map(|h| {
                         [
                             text(h, "id"),
@@ -86,7 +93,11 @@ pub async fn run(args: &ApiArgs, cmd: HostCommand) -> Result<ExitCode> {
                             text(h, "state"),
                             text(&h["allocated"], "vms"),
                             share(&h["allocated"]["cpu"], &h["total"]["cpu"], ""),
-                            share(&h["allocated"]["memory_mb"], &h["total"]["memory_mb"], " MB"),
+                            share(
+                                &h["allocated"]["memory_mb"],
+                                &h["total"]["memory_mb"],
+                                " MB",
+                            ),
                         ]
                     }),
                 )
@@ -186,7 +197,11 @@ fn render(h: &Value) -> String {
             "MEMORY",
             format!(
                 "{} allocated, {} used",
-                share(&h["allocated"]["memory_mb"], &h["total"]["memory_mb"], " MB"),
+                share(
+                    &h["allocated"]["memory_mb"],
+                    &h["total"]["memory_mb"],
+                    " MB"
+                ),
                 share(&h["used"]["memory_mb"], &h["total"]["memory_mb"], " MB")
             ),
         ),

@@ -38,8 +38,7 @@ fn render(host: &Host, allocated: Option<&crate::fleet::Allocation>) -> Value {
     let mut body = serde_json::to_value(host).unwrap_or_else(|_| json!({}));
     if let Value::Object(fields) = &mut body {
         fields.insert("state_number".into(), json!(host.state.number()));
-        let (cpu, memory_mb, vms) =
-            allocated.map_or((0.0, 0, 0), |a| (a.cpu, a.memory_mb, a.vms));
+        let (cpu, memory_mb, vms) = allocated.map_or((0.0, 0, 0), |a| (a.cpu, a.memory_mb, a.vms));
         fields.insert(
             "allocated".into(),
             json!({"cpu": cpu, "memory_mb": memory_mb, "vms": vms}),

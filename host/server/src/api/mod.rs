@@ -19,8 +19,8 @@ pub(crate) mod auth;
 pub(crate) mod body;
 mod documents;
 mod error;
-mod hosts;
 pub mod explain;
+mod hosts;
 pub mod listener;
 mod metrics;
 mod openapi;
@@ -165,10 +165,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
             post(vnets::instantiate_vntemplate),
         ),
         ("/host", get(hosts::list).post(hosts::create)),
-        (
-            "/host/{id}",
-            get(hosts::show).delete(hosts::delete),
-        ),
+        ("/host/{id}", get(hosts::show).delete(hosts::delete)),
         ("/host/{id}/action", post(hosts::action)),
         ("/metrics", get(system::metrics)),
         ("/openapi.json", get(openapi::serve)),

@@ -267,7 +267,8 @@ fn vm_json(
     // The host it runs on, where OpenNebula keeps it: an addition to
     // OneGate's keys, so a guest can tell its neighbours' hosts apart.
     if let Some(p) = &node.placement {
-        vm["HISTORY_RECORDS"] = json!({"HISTORY": {"HOSTNAME": p.host, "HID": p.host_id.to_string()}});
+        vm["HISTORY_RECORDS"] =
+            json!({"HISTORY": {"HOSTNAME": p.host, "HID": p.host_id.to_string()}});
     }
     if let Variant::Extended { user, group } = variant {
         vm["UID"] = json!(service.ownership.uid.to_string());

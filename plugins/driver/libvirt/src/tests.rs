@@ -2,9 +2,9 @@
 //! every command line recorded.
 
 use crate::driver::LibvirtDriver;
-use flotilla_plugin_sdk::driver::HostProbe;
 use crate::host::Host;
 use crate::virsh::DomState;
+use flotilla_plugin_sdk::driver::HostProbe;
 use flotilla_plugin_sdk::driver::*;
 use flotilla_plugin_sdk::process::Finished;
 use serde_json::{Value, json};

@@ -52,10 +52,7 @@ impl Service {
         let name = node.name.clone();
         self.error(
             now,
-            format!(
-                "Role {}: VM {name} waits for a host: {reason}",
-                create.role
-            ),
+            format!("Role {}: VM {name} waits for a host: {reason}", create.role),
         );
     }
 

@@ -422,7 +422,10 @@ fn check_placement(c: &mut Checker, role: &Map<String, Value>, path: &str) {
             _ => continue,
         };
         if let Err(e) = parsed {
-            c.fail(field(path, &format!("template_contents.{key}")), e.to_string());
+            c.fail(
+                field(path, &format!("template_contents.{key}")),
+                e.to_string(),
+            );
         }
     }
 }

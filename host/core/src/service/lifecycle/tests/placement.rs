@@ -27,13 +27,28 @@ fn a_vm_no_host_takes_waits_with_its_reason_and_is_asked_again() {
     let [Effect::Create(create)] = effects.as_slice() else {
         panic!("{effects:?}")
     };
-    k.s.observe_unplaced(create, "no host can take it (1 host): h1: DISABLED".into(), k.now);
-    k.s.observe_unplaced(create, "no host can take it (1 host): h1: DISABLED".into(), k.now);
+    k.s.observe_unplaced(
+        create,
+        "no host can take it (1 host): h1: DISABLED".into(),
+        k.now,
+    );
+    k.s.observe_unplaced(
+        create,
+        "no host can take it (1 host): h1: DISABLED".into(),
+        k.now,
+    );
     let node = &k.s.role("db").unwrap().nodes[0];
     assert!(node.unplaced && node.vm_id.is_none());
-    assert_eq!(node.reason.as_deref(), Some("no host can take it (1 host): h1: DISABLED"));
+    assert_eq!(
+        node.reason.as_deref(),
+        Some("no host can take it (1 host): h1: DISABLED")
+    );
     // Logged once, not every round; the service waits, not failed.
-    let logged = k.s.log.iter().filter(|l| l.message.contains("waits for a host")).count();
+    let logged =
+        k.s.log
+            .iter()
+            .filter(|l| l.message.contains("waits for a host"))
+            .count();
     assert_eq!(logged, 1);
     assert_eq!(k.status(), "DEPLOYING");
     // Every round asks again for it.
@@ -78,7 +93,10 @@ fn a_lost_host_s_vms_are_replaced_once() {
         })
         .collect();
     assert_eq!(terminated, vec![lost[0].1.as_deref().unwrap()]);
-    let creates = effects.iter().filter(|e| matches!(e, Effect::Create(c) if c.role == "db")).count();
+    let creates = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Create(c) if c.role == "db"))
+        .count();
     assert_eq!(creates, 1, "{effects:?}");
     assert_eq!(k.status(), "SCALING");
     // Asked again (the next monitoring round): nothing more.
