@@ -350,9 +350,18 @@ impl Engine {
         if lost.is_empty() {
             return Ok(());
         }
-        let ids = self.service_ids()?;
-        for id in ids {
-            for host in &lost {
+        // Only the services with VMs there: the others are not written.
+        let services = self.store().services()?;
+        let holders: Vec<(u64, Vec<&String>)> = services
+            .iter()
+            .map(|s| {
+                let hosts: Vec<&String> = lost.iter().filter(|h| !s.vms_on(h).is_empty()).collect();
+                (s.id, hosts)
+            })
+            .filter(|(_, hosts)| !hosts.is_empty())
+            .collect();
+        for (id, hosts) in holders {
+            for host in hosts {
                 let result = self
                     .operate(id, |s, now| Ok(s.replace_lost(host, now)))
                     .await;
