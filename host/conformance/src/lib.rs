@@ -433,8 +433,11 @@ pub async fn check(
                 .entry("endpoint".into())
                 .or_insert(origin.clone());
             // The hosts a fleet driver is asked about are made on this
-            // hypervisor, when the driver drives it.
-            let fleet = (*endpoint == origin).then_some(sim);
+            // hypervisor, when the driver drives it: not when the
+            // operator's grant sends it elsewhere, nor when it drives
+            // host processes (libvirt's virsh) rather than an HTTP API.
+            let drives_sim = manifest.capabilities.exec.is_empty() && *endpoint == origin;
+            let fleet = drives_sim.then_some(sim);
             let plugin = load(grant)?;
             Ok(driver::run(plugin, &manifest, progress, fleet.as_deref()).await)
         }
