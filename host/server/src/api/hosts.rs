@@ -110,6 +110,7 @@ fn show_one(engine: &crate::engine::Engine, id: u64) -> Result<Value, ApiError> 
     params(("id" = u64, Path)),
     responses(
         (status = 200, description = "The host.", body = super::schemas::hosts::HostResponse),
+        (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
@@ -169,6 +170,7 @@ pub async fn action(
     params(("id" = u64, Path)),
     responses(
         (status = 204, response = NoContent),
+        (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
