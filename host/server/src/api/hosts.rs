@@ -34,11 +34,16 @@ fn admin(caller: &Caller) -> Result<(), ApiError> {
 /// A host as the API shows it: its record, with OpenNebula's state
 /// number and what the VMs placed on it take (`allocated`), beside what
 /// its hypervisor measured (`used`).
-fn render(host: &Host, allocated: Option<&crate::fleet::Allocation>) -> Value {
+fn render(host: &Host, allocated: &crate::fleet::Allocation) -> Value {
     let mut body = serde_json::to_value(host).unwrap_or_else(|_| json!({}));
     if let Value::Object(fields) = &mut body {
         fields.insert("state_number".into(), json!(host.state.number()));
-        let (cpu, memory_mb, vms) = allocated.map_or((0.0, 0, 0), |a| (a.cpu, a.memory_mb, a.vms));
+        let crate::fleet::Allocation {
+            cpu,
+            memory_mb,
+            vms,
+            ..
+        } = allocated;
         fields.insert(
             "allocated".into(),
             json!({"cpu": cpu, "memory_mb": memory_mb, "vms": vms}),
@@ -63,7 +68,7 @@ pub async fn list(State(state): St, caller: Caller) -> Result<Json<Value>, ApiEr
     let hosts: Vec<Value> = engine
         .hosts_with_allocation()?
         .iter()
-        .map(|(host, allocated)| render(host, Some(allocated)))
+        .map(|(host, allocated)| render(host, allocated))
         .collect();
     Ok(Json(json!({ "hosts": hosts })))
 }
@@ -101,7 +106,7 @@ fn show_one(engine: &crate::engine::Engine, id: u64) -> Result<Value, ApiError> 
         .into_iter()
         .find(|(h, _)| h.id == id)
         .ok_or_else(|| ApiError::not_found(format!("host {id} does not exist")))?;
-    Ok(render(&host, Some(&allocated)))
+    Ok(render(&host, &allocated))
 }
 
 #[utoipa::path(get, path = "/host/{id}", operation_id = "getHost", tag = "host",
