@@ -22,33 +22,6 @@ use crate::fleet::{
 use crate::service::lifecycle::{Observed, Placement, VmState};
 use flotilla_model::{BackendError, HostProbe};
 
-/// The operator's fleet settings (`[fleet]` in flotilla.toml).
-#[derive(Debug, Clone, Copy)]
-pub struct FleetSettings {
-    pub strategy: Strategy,
-    /// Recreate the VMs of a host in ERROR on the others by themselves
-    /// (OpenNebula's host-error hook), once it has been in ERROR for
-    /// `lost_grace_ms`.
-    pub recover_lost_hosts: bool,
-    pub lost_grace_ms: u64,
-}
-
-impl Default for FleetSettings {
-    fn default() -> Self {
-        FleetSettings::from(&crate::config::FleetConfig::default())
-    }
-}
-
-impl From<&crate::config::FleetConfig> for FleetSettings {
-    fn from(fleet: &crate::config::FleetConfig) -> Self {
-        FleetSettings {
-            strategy: fleet.strategy,
-            recover_lost_hosts: fleet.recover_lost_hosts,
-            lost_grace_ms: fleet.lost_host_grace_seconds.saturating_mul(1000),
-        }
-    }
-}
-
 impl Engine {
     fn driver_id(&self) -> &str {
         self.inner.driver_id.get().map_or("", String::as_str)

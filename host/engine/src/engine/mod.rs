@@ -19,7 +19,6 @@ mod rounds;
 pub(crate) mod vnets;
 
 pub use backend::{BoxFuture, ManagedRecord, VmBackend};
-pub use fleet::FleetSettings;
 pub use library::{
     NetworkBackend, NoNetworks, NoPlumbing, NoPolicies, PluginLibrary, PlumbingBackend,
     PolicyBackend,
@@ -141,6 +140,33 @@ impl Default for Settings {
             policy_evaluation_ms: engine.policy_evaluation_seconds.saturating_mul(1000),
             metric_max_age_ms: engine.metric_max_age_seconds.saturating_mul(1000),
             fleet: FleetSettings::default(),
+        }
+    }
+}
+
+/// The operator's fleet settings (`[fleet]` in flotilla.toml).
+#[derive(Debug, Clone, Copy)]
+pub struct FleetSettings {
+    pub strategy: crate::fleet::Strategy,
+    /// Recreate the VMs of a host in ERROR on the others by themselves
+    /// (OpenNebula's host-error hook), once it has been in ERROR for
+    /// `lost_grace_ms`.
+    pub recover_lost_hosts: bool,
+    pub lost_grace_ms: u64,
+}
+
+impl Default for FleetSettings {
+    fn default() -> Self {
+        FleetSettings::from(&crate::config::FleetConfig::default())
+    }
+}
+
+impl From<&crate::config::FleetConfig> for FleetSettings {
+    fn from(fleet: &crate::config::FleetConfig) -> Self {
+        FleetSettings {
+            strategy: fleet.strategy,
+            recover_lost_hosts: fleet.recover_lost_hosts,
+            lost_grace_ms: fleet.lost_host_grace_seconds.saturating_mul(1000),
         }
     }
 }
