@@ -79,7 +79,7 @@ pub(super) async fn run(
             async {
                 // What it takes to check it further.
                 let hint = "check it with its grant: plugin check --config flotilla.toml";
-                match plumbing.pre(segment.clone(), port.clone()).await {
+                match plumbing.pre(None, segment.clone(), port.clone()).await {
                     Err(CallError::Plugin(e)) if links.snapshot().is_empty() => {
                         Ok(format!("pre refused: {} ({hint})", e.message()))
                     }
@@ -95,7 +95,7 @@ pub(super) async fn run(
         return c.into_report(manifest);
     };
 
-    let first = plumbing.pre(segment.clone(), port.clone()).await;
+    let first = plumbing.pre(None, segment.clone(), port.clone()).await;
     let made = names(&links.snapshot());
     c.record(
         "pre makes the port's device inside the grant, a port of a bridge",
@@ -136,7 +136,7 @@ pub(super) async fn run(
     c.check("pre again answers the same device and makes none", async {
         let first = first.clone().map_err(failed)?;
         let again = plumbing
-            .pre(segment.clone(), port.clone())
+            .pre(None, segment.clone(), port.clone())
             .await
             .map_err(failed)?;
         let now = names(&links.snapshot());
@@ -155,7 +155,7 @@ pub(super) async fn run(
 
     c.check("sweep keeping everything removes nothing", async {
         let removed = plumbing
-            .sweep(vec![segment.clone()], vec![port.clone()])
+            .sweep(None, vec![segment.clone()], vec![port.clone()])
             .await
             .map_err(failed)?;
         let now = names(&links.snapshot());
@@ -172,7 +172,7 @@ pub(super) async fn run(
 
     c.check("sweep keeping nothing removes all it made", async {
         let removed = plumbing
-            .sweep(Vec::new(), Vec::new())
+            .sweep(None, Vec::new(), Vec::new())
             .await
             .map_err(failed)?;
         let now = names(&links.snapshot());

@@ -55,6 +55,12 @@ pub struct FleetConfig {
     /// How long a host is in ERROR before that: a host that misses one
     /// monitoring is not given up on at once.
     pub lost_host_grace_seconds: u64,
+    /// How the server runs a program on a host, for the network devices
+    /// of the VMs placed there (a network's `VN_MAD` plumbing): a command
+    /// with `{name}`, `{address}` or `{hostname}` (the machine in a URI
+    /// address) in it, `ip` and its arguments appended. None: a VM on a
+    /// host gets no NIC on a plumbed network.
+    pub host_command: Option<Vec<String>>,
 }
 
 impl Default for FleetConfig {
@@ -64,6 +70,7 @@ impl Default for FleetConfig {
             strategy: Default::default(),
             recover_lost_hosts: false,
             lost_host_grace_seconds: 60,
+            host_command: None,
         }
     }
 }
@@ -360,6 +367,18 @@ impl Config {
         ];
         if let Some((key, _)) = zeros.iter().find(|(_, zero)| *zero) {
             return Err(FieldError::new(*key, "must be above zero").into());
+        }
+        if let Some(command) = &config.fleet.host_command
+            && command
+                .first()
+                .is_none_or(|program| program.trim().is_empty())
+        {
+            return Err(FieldError::new(
+                "fleet.host_command",
+                "names no program: a command and its arguments, as [\"ssh\", \"-o\", \
+                 \"BatchMode=yes\", \"root@{hostname}\"]",
+            )
+            .into());
         }
         if let Some(endpoint) = &config.onegate.endpoint
             && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))

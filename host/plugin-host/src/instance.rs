@@ -97,8 +97,10 @@ fn guarded<T>(
 
     let state = store.data_mut();
     let denied = state.outbound.denied.take();
-    // A network mode's scope lasts for the call that set it.
+    // A network mode's scope and a plumbing call's site last for the call
+    // that set them.
     state.network_scope = None;
+    state.link_site = None;
     let outcome = match result {
         Ok(value) => match denied {
             // The guest may have turned the refusal into an error of its

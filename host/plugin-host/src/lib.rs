@@ -35,7 +35,7 @@ pub use flotilla_model::{
     NetworkLease, NetworkRequest, NetworkSource, PluginError, PluginInfo, Port, Recommendation,
     RoleView, Segment, VmAction, VmSample, VmSpec, VmState, VmStatus, VnetInfo, VnetRange, Vxlan,
 };
-pub use link::{IpCommand, LinkBackend, LinkPolicy, MemoryLinks};
+pub use link::{IpCommand, LinkBackend, LinkPolicy, LinkSite, MemoryLinks};
 pub use manifest::{ExecGrant, Grant, Limits, LinkGrant, Manifest, PluginKind};
 pub use network::{Network, NetworkInstance};
 pub use plumbing::{Plumbing, PlumbingInstance};

@@ -187,23 +187,61 @@ pub trait LinkBackend: Send + Sync + 'static {
     fn apply(&self, op: &LinkOp, deadline: Instant) -> Result<(), String>;
 }
 
+/// A host of the fleet a plumbing call makes its devices on, instead of
+/// the server's machine: VMs placed there attach to devices there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkSite {
+    /// The host's name, for errors and logs.
+    pub host: String,
+    /// The command that runs a program on the host, `ip` and its
+    /// arguments appended (`ssh -o BatchMode=yes root@10.0.0.2`, or
+    /// `ip netns exec h1` for a host that is a network namespace). Every
+    /// argument `ip` gets is a keyword, a number, an address or a checked
+    /// device name, so one a remote shell joins back reads the same.
+    pub command: Vec<String>,
+}
+
 /// iproute2's `ip`, run with argument vectors.
 #[derive(Debug, Clone)]
 pub struct IpCommand {
     path: PathBuf,
+    /// Where it runs: none, here.
+    site: Option<LinkSite>,
 }
 
 impl IpCommand {
     /// `ip` at `path` (a bare `ip` is looked up on the server's PATH).
     pub fn new(path: impl Into<PathBuf>) -> IpCommand {
-        IpCommand { path: path.into() }
+        IpCommand {
+            path: path.into(),
+            site: None,
+        }
+    }
+
+    /// The same `ip`, run on `site` through its command.
+    pub fn on(mut self, site: LinkSite) -> IpCommand {
+        self.site = Some(site);
+        self
     }
 
     /// Run `ip ARGS` to its end (killed at `deadline`): its stdout, or
     /// the command and the end of its stderr.
     fn run(&self, args: &[String], deadline: Instant) -> Result<String, String> {
-        let said = || format!("{} {}", self.path.display(), args.join(" "));
-        let mut command = std::process::Command::new(&self.path);
+        let said = || {
+            let on = match &self.site {
+                Some(site) => format!("on host `{}`: ", site.host),
+                None => String::new(),
+            };
+            format!("{on}{} {}", self.path.display(), args.join(" "))
+        };
+        let mut command = match self.site.as_ref().map(|s| s.command.as_slice()) {
+            Some([program, rest @ ..]) => {
+                let mut c = std::process::Command::new(program);
+                c.args(rest).arg(&self.path);
+                c
+            }
+            _ => std::process::Command::new(&self.path),
+        };
         command.args(args).stdin(std::process::Stdio::null());
         // All of stdout: a listing is read whole.
         let ran = run_to_end(command, deadline, usize::MAX).map_err(|e| match e {
@@ -759,10 +797,14 @@ impl PluginState {
         f: impl FnOnce(&Links<'_>) -> Result<T, PluginError>,
     ) -> Result<T, wit_types::Error> {
         let terms = self.terms().clone();
-        let backend: Arc<dyn LinkBackend> = terms
-            .link_backend
-            .get()
-            .unwrap_or_else(|| Arc::new(IpCommand::new(terms.link.ip())));
+        let site = self.link_site.clone();
+        let backend: Arc<dyn LinkBackend> = terms.link_backend.get().unwrap_or_else(|| {
+            let ip = IpCommand::new(terms.link.ip());
+            Arc::new(match site {
+                Some(site) => ip.on(site),
+                None => ip,
+            })
+        });
         let deadline = self
             .outbound
             .deadline

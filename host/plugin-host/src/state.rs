@@ -38,6 +38,9 @@ pub struct PluginState {
     /// may make networks for that service and operation only, and delete
     /// only the network it names.
     pub(crate) network_scope: Option<crate::registry::Scope>,
+    /// Where the plumbing call under way makes its devices: a host of the
+    /// fleet; none: the server's own machine.
+    pub(crate) link_site: Option<crate::link::LinkSite>,
 }
 
 /// The WASI side of a store: its context, wasi:http's, and the captured
@@ -103,6 +106,7 @@ impl PluginState {
             },
             logged_panic: None,
             network_scope: None,
+            link_site: None,
         }
     }
 

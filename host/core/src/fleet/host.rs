@@ -264,10 +264,104 @@ impl Host {
         self.reason = Some(reason);
         self.settle();
     }
+
+    /// The machine its address names: the host part of a URI
+    /// (`qemu+ssh://root@h1:22/system` is `h1`, `qemu+tcp://[fd00::2]/system`
+    /// is `fd00::2`), or the address itself when it is no URI.
+    pub fn hostname(&self) -> &str {
+        let address = self.address.trim();
+        let Some((_, rest)) = address.split_once("://") else {
+            return address;
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        if let Some(bracketed) = host.strip_prefix('[') {
+            return bracketed.split(']').next().unwrap_or("");
+        }
+        host.split(':').next().unwrap_or("")
+    }
+
+    /// The operator's command that runs a program on this host
+    /// (`[fleet] host_command`), with `{name}`, `{address}` and
+    /// `{hostname}` replaced by its own. Refused when a value is empty,
+    /// would read as an option (`-…`) or holds a space or a control
+    /// character: a host's address is the operator's text, not a word the
+    /// command may split or take for a flag.
+    pub fn command(&self, template: &[String]) -> Result<Vec<String>, String> {
+        if template.is_empty() {
+            return Err("[fleet] host_command is empty".into());
+        }
+        let values = [
+            ("{name}", self.name.as_str()),
+            ("{address}", self.address.as_str()),
+            ("{hostname}", self.hostname()),
+        ];
+        let mut command = Vec::with_capacity(template.len());
+        for word in template {
+            let mut out = word.clone();
+            for (placeholder, value) in values {
+                if !out.contains(placeholder) {
+                    continue;
+                }
+                if value.is_empty()
+                    || value.starts_with('-')
+                    || value.chars().any(|c| c.is_whitespace() || c.is_control())
+                {
+                    return Err(format!(
+                        "host `{}`: its {} `{value}` cannot go in [fleet] host_command (empty, \
+                         starting with `-`, or with a space)",
+                        self.name,
+                        &placeholder[1..placeholder.len() - 1],
+                    ));
+                }
+                out = out.replace(placeholder, value);
+            }
+            command.push(out);
+        }
+        Ok(command)
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_hosts_command_names_it_by_its_name_address_or_the_machine_in_its_uri() {
+        let mut host = super::Host::new(
+            1,
+            super::NewHost {
+                name: "h1".into(),
+                driver: "libvirt".into(),
+                address: "qemu+ssh://root@kvm1.example:22/system".into(),
+                labels: Default::default(),
+            },
+        );
+        let template: Vec<String> = ["ssh", "root@{hostname}", "#{name}", "{address}"]
+            .map(String::from)
+            .into();
+        assert_eq!(
+            host.command(&template).unwrap(),
+            [
+                "ssh",
+                "root@kvm1.example",
+                "#h1",
+                "qemu+ssh://root@kvm1.example:22/system"
+            ]
+        );
+        for (address, hostname) in [
+            ("qemu+tcp://10.0.0.2/system", "10.0.0.2"),
+            ("qemu+tcp://[fd00::2]:16509/system", "fd00::2"),
+            ("10.0.0.3", "10.0.0.3"),
+        ] {
+            host.address = address.into();
+            assert_eq!(host.hostname(), hostname, "{address}");
+        }
+        host.address = "-oProxyCommand=x".into();
+        let refused = host.command(&template).unwrap_err();
+        assert!(refused.contains("hostname `-oProxyCommand=x`"), "{refused}");
+        assert!(host.command(&["ip".into(), "netns".into()]).is_ok());
+        assert!(host.command(&[]).is_err());
+    }
+
     use super::*;
 
     fn new_host() -> NewHost {

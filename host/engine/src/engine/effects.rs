@@ -244,14 +244,13 @@ impl Engine {
         crate::service::merge::substitute_context(&mut template);
         let ports = self.attach_nics(service, &create.role, &create.operation_id, &mut template)?;
         self.attach_disks(service, &mut template)?;
-        self.plumb(ports, &mut template).await?;
+        let placement = service.placement_of(create);
+        self.plumb(ports, placement.map(|p| p.host.as_str()), &mut template)
+            .await?;
         // A fleet driver creates the VM on the host it was placed on (a
         // user's own HOST attribute is not the placement: it goes).
         template.retain(|k, _| !k.eq_ignore_ascii_case("HOST"));
-        if let Some(host) = service
-            .placement_of(create)
-            .and_then(|p| self.host_attribute(p))
-        {
+        if let Some(host) = placement.and_then(|p| self.host_attribute(p)) {
             template.insert("HOST".into(), host);
         }
         if let Some(onegate) = self.onegate() {

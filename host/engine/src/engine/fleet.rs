@@ -17,7 +17,6 @@
 use super::*;
 use crate::fleet::{
     Allocation, Capacity, Demand, Group, GroupPolicy, Host, HostMode, HostState, NewHost, Placer,
-    Strategy,
 };
 use crate::service::lifecycle::{Observed, Placement, VmState};
 use flotilla_model::{BackendError, HostProbe};
@@ -302,6 +301,9 @@ impl Engine {
             host.stale_vm_ids.retain(|vm| !gone.contains(vm));
             self.save_host(&host)?;
         }
+        drop(_placing);
+        // Their NICs' devices on the host go too.
+        self.sweep_plumbing().await?;
         Ok(())
     }
 
@@ -453,6 +455,42 @@ impl Engine {
         let hosts = self.hosts().ok()?;
         let host = hosts.iter().find(|h| h.id == placement.host_id)?;
         Some(serde_json::json!({"NAME": host.name, "ADDRESS": host.address}))
+    }
+
+    /// Where the network devices of a VM placed on `host` are made: the
+    /// host, through the operator's `[fleet] host_command`.
+    pub(super) fn link_site(&self, host: &str) -> Result<crate::plugin::LinkSite, String> {
+        let Some(template) = &self.inner.settings.fleet.host_command else {
+            return Err(format!(
+                "the VM is placed on host `{host}`, where the server cannot make network \
+                 devices: [fleet] host_command in flotilla.toml says how to run a program there"
+            ));
+        };
+        let hosts = self.hosts().map_err(|e| e.to_string())?;
+        let found = hosts
+            .iter()
+            .find(|h| h.name == host)
+            .ok_or_else(|| format!("host `{host}`: there is none"))?;
+        Ok(crate::plugin::LinkSite {
+            host: found.name.clone(),
+            command: found.command(template)?,
+        })
+    }
+
+    /// The hosts a sweep of network devices goes to: the driver's that
+    /// answer, when the server can run a program on them at all.
+    pub(super) fn plumbed_hosts(&self) -> Result<Vec<String>, EngineError> {
+        if self.inner.settings.fleet.host_command.is_none() {
+            return Ok(Vec::new());
+        }
+        let driver = self.driver_id();
+        Ok(self
+            .hosts()?
+            .iter()
+            .filter(|h| h.driver == driver)
+            .filter(|h| matches!(h.state, HostState::Monitored | HostState::Disabled))
+            .map(|h| h.name.clone())
+            .collect())
     }
 
     /// What the driver's poll says, corrected by what the fleet knows: a

@@ -12,7 +12,8 @@
 
 use super::backend::BoxFuture;
 use crate::plugin::{
-    CallError, Evaluation, LoadedPlugin, Network, Plumbing, Policy, Port, Recommendation, Segment,
+    CallError, Evaluation, LinkSite, LoadedPlugin, Network, Plumbing, Policy, Port, Recommendation,
+    Segment,
 };
 use crate::service::lifecycle::{NetworkAnswer, NetworkStep, PolicyCall};
 use flotilla_model::BackendError;
@@ -44,20 +45,22 @@ pub trait NetworkBackend: Send + Sync + 'static {
 /// call its grant does not allow, a plugin that is not loaded) or a fault
 /// comes back with the sentence the service log shows.
 pub trait PlumbingBackend: Send + Sync + 'static {
-    /// Before a VM with `port` boots: the device its NIC attaches to (the
-    /// NIC's `TARGET`).
+    /// Before a VM with `port` boots on `site` (none: the server's
+    /// machine): the device its NIC attaches to (the NIC's `TARGET`).
     fn pre(
         &self,
         plugin: &str,
+        site: Option<LinkSite>,
         segment: Segment,
         port: Port,
     ) -> BoxFuture<'_, Result<String, BackendError>>;
 
-    /// Remove the plugin's devices that belong to none of `segments` and
-    /// `ports`: how many it removed.
+    /// Remove the plugin's devices on `site` that belong to none of
+    /// `segments` and `ports`: how many it removed.
     fn sweep(
         &self,
         plugin: &str,
+        site: Option<LinkSite>,
         segments: Vec<Segment>,
         ports: Vec<Port>,
     ) -> BoxFuture<'_, Result<u32, BackendError>>;
@@ -223,6 +226,7 @@ impl PlumbingBackend for PluginLibrary {
     fn pre(
         &self,
         plugin: &str,
+        site: Option<LinkSite>,
         segment: Segment,
         port: Port,
     ) -> BoxFuture<'_, Result<String, BackendError>> {
@@ -230,7 +234,7 @@ impl PlumbingBackend for PluginLibrary {
         let id = plugin.to_string();
         Box::pin(async move {
             plumbing?
-                .pre(segment, port)
+                .pre(site, segment, port)
                 .await
                 .map_err(|e| plumbing_error(&id, e))
         })
@@ -239,6 +243,7 @@ impl PlumbingBackend for PluginLibrary {
     fn sweep(
         &self,
         plugin: &str,
+        site: Option<LinkSite>,
         segments: Vec<Segment>,
         ports: Vec<Port>,
     ) -> BoxFuture<'_, Result<u32, BackendError>> {
@@ -246,7 +251,7 @@ impl PlumbingBackend for PluginLibrary {
         let id = plugin.to_string();
         Box::pin(async move {
             plumbing?
-                .sweep(segments, ports)
+                .sweep(site, segments, ports)
                 .await
                 .map_err(|e| plumbing_error(&id, e))
         })
@@ -273,6 +278,7 @@ impl PlumbingBackend for NoPlumbing {
     fn pre(
         &self,
         plugin: &str,
+        _: Option<LinkSite>,
         _: Segment,
         _: Port,
     ) -> BoxFuture<'_, Result<String, BackendError>> {
@@ -287,6 +293,7 @@ impl PlumbingBackend for NoPlumbing {
     fn sweep(
         &self,
         plugin: &str,
+        _: Option<LinkSite>,
         _: Vec<Segment>,
         _: Vec<Port>,
     ) -> BoxFuture<'_, Result<u32, BackendError>> {
@@ -389,17 +396,20 @@ mod tests {
             mac: "02:00:00:00:00:03".into(),
         };
         let tap = library
-            .pre("link-probe", segment.clone(), port.clone())
+            .pre("link-probe", None, segment.clone(), port.clone())
             .await
             .unwrap();
         assert_eq!(tap, "flp-beef");
         assert_eq!(links.snapshot().len(), 2, "a bridge and a tap");
-        assert_eq!(library.sweep("link-probe", vec![], vec![]).await, Ok(2));
+        assert_eq!(
+            library.sweep("link-probe", None, vec![], vec![]).await,
+            Ok(2)
+        );
         assert!(links.snapshot().is_empty());
 
         library.remove("link-probe");
         assert_eq!(
-            library.pre("link-probe", segment, port).await,
+            library.pre("link-probe", None, segment, port).await,
             Err(BackendError::Refused(
                 "plumbing plugin `link-probe` is not loaded (plugin list shows the plumbing \
                  plugins)"
@@ -407,7 +417,7 @@ mod tests {
             ))
         );
         assert!(matches!(
-            NoPlumbing.sweep("bridge", vec![], vec![]).await,
+            NoPlumbing.sweep("bridge", None, vec![], vec![]).await,
             Err(BackendError::Refused(m)) if m.contains("no plumbing plugins")
         ));
     }

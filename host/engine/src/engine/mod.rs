@@ -103,9 +103,10 @@ struct Inner {
     /// The host devices of networks that name a `VN_MAD` (plumbing.rs).
     plumbing: Arc<dyn PlumbingBackend>,
     /// Held while host plumbing makes or sweeps devices (see
-    /// plumbing.rs); it holds the plumbing plugins that may have devices
-    /// (`None` until the first sweep: any may).
-    plumbing_lock: tokio::sync::Mutex<Option<std::collections::BTreeSet<String>>>,
+    /// plumbing.rs); it holds the plumbing plugins and the sites where
+    /// they may have devices, as (plugin id, host name; none: the
+    /// server's machine), `None` until the first sweep: any may.
+    plumbing_lock: tokio::sync::Mutex<Option<std::collections::BTreeSet<(String, Option<String>)>>>,
     /// Held while VMs are placed and their placements written, and while
     /// a host's record is read and written back (fleet.rs).
     placing: tokio::sync::Mutex<()>,
@@ -114,7 +115,7 @@ struct Inner {
 }
 
 /// The operator's settings the engine applies (`[engine]` in flotilla.toml).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// How long a deploy, scale or undeploy may wait for VMs.
     pub wait_ms: u64,
@@ -145,7 +146,7 @@ impl Default for Settings {
 }
 
 /// The operator's fleet settings (`[fleet]` in flotilla.toml).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct FleetSettings {
     pub strategy: crate::fleet::Strategy,
     /// Recreate the VMs of a host in ERROR on the others by themselves
@@ -153,6 +154,9 @@ pub struct FleetSettings {
     /// `lost_grace_ms`.
     pub recover_lost_hosts: bool,
     pub lost_grace_ms: u64,
+    /// How to run a program on a host (`{name}`, `{address}`,
+    /// `{hostname}` in it), for the network devices of its VMs.
+    pub host_command: Option<Vec<String>>,
 }
 
 impl Default for FleetSettings {
@@ -167,6 +171,7 @@ impl From<&crate::config::FleetConfig> for FleetSettings {
             strategy: fleet.strategy,
             recover_lost_hosts: fleet.recover_lost_hosts,
             lost_grace_ms: fleet.lost_host_grace_seconds.saturating_mul(1000),
+            host_command: fleet.host_command.clone(),
         }
     }
 }
@@ -324,8 +329,8 @@ impl Engine {
     }
 
     /// The operator's settings the engine applies.
-    pub fn settings(&self) -> Settings {
-        self.inner.settings
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
     }
 
     /// The policy plugins the engine evaluates with: a simulation through
@@ -398,7 +403,7 @@ impl Engine {
         // store, so concurrent instantiations never share an id.
         let mut service = {
             let store = self.store();
-            let settings = self.inner.settings;
+            let settings = &self.inner.settings;
             let mut service =
                 Service::new(store.next_service_id()?, template, now, settings.wait_ms);
             service.default_cooldown_s = settings.default_cooldown_s;

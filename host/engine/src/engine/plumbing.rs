@@ -9,13 +9,18 @@
 //! covers a VM that left, a network deleted, the last VM of a network
 //! gone (its bridge goes too) and a server killed half-way (the sweep at
 //! start-up finishes the job).
+//!
+//! A VM placed on a host of the fleet has its devices made there: the
+//! plugin's link calls run through the operator's `[fleet] host_command`
+//! (fleet.rs, `link_site`), so a network's bridge and VXLAN device exist
+//! on each host with a VM on it, and the sweep goes to each such host.
 
 use super::nics::{PortNeed, plumbing_of, port_key, segment_of};
 use super::*;
 use crate::store::ResourceKind;
 use flotilla_model::{BackendError, Port, Segment};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Whether a lease's holder is a VM's NIC (`<operation id>/NIC0`), not an
 /// alias, a router's floating IP or a reservation's addresses.
@@ -30,28 +35,39 @@ fn is_vm_nic(holder: &str) -> bool {
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// A plumbing plugin and the site of its devices (a host's name; none:
+/// the server's machine).
+type Holding = (String, Option<String>);
+
 impl Engine {
-    /// Make the devices of a VM's NICs on plumbed networks and name each
-    /// in its NIC's `TARGET`. Serialized with sweeps: a sweep that read the
-    /// leases before this VM's were written must not remove its devices.
+    /// Make the devices of a VM's NICs on plumbed networks, on the host it
+    /// is placed on (the server's machine when it is placed nowhere), and
+    /// name each in its NIC's `TARGET`. Serialized with sweeps: a sweep
+    /// that read the leases before this VM's were written must not remove
+    /// its devices.
     pub(super) async fn plumb(
         &self,
         needs: Vec<PortNeed>,
+        host: Option<&str>,
         template: &mut Map<String, Value>,
     ) -> Result<(), BackendError> {
         if needs.is_empty() {
             return Ok(());
         }
+        let site = match host {
+            Some(host) => Some(self.link_site(host).map_err(BackendError::Refused)?),
+            None => None,
+        };
         let mut holding = self.inner.plumbing_lock.lock().await;
         for need in needs {
             // Even a `pre` that fails may have made the bridge.
             if let Some(set) = holding.as_mut() {
-                set.insert(need.plumbing.clone());
+                set.insert((need.plumbing.clone(), host.map(String::from)));
             }
             let target = self
                 .inner
                 .plumbing
-                .pre(&need.plumbing, need.segment, need.port)
+                .pre(&need.plumbing, site.clone(), need.segment, need.port)
                 .await
                 .map_err(|e| e.map(|m| format!("NIC[{}]: {m}", need.nic)))?;
             if let Some(Value::Array(nics)) = template.get_mut("NIC")
@@ -63,81 +79,129 @@ impl Engine {
         Ok(())
     }
 
-    /// Remove the devices no VM and no network needs any more; how many
-    /// went. The first sweep (reconciliation at start-up) asks every
-    /// plumbing plugin loaded; later ones only those that may hold devices
-    /// (one that made some since, or kept some at its last sweep), so a
-    /// VM leaving a site without plumbed networks costs no plugin call and
-    /// no `ip`. A plugin that fails is logged, the others still swept, and
-    /// it is asked again next time.
+    /// Remove the devices no VM and no network needs any more, on the
+    /// server's machine and on every host of the fleet that answers; how
+    /// many went. The first sweep (reconciliation at start-up) asks every
+    /// plumbing plugin loaded at every site; later ones only where a
+    /// plugin may hold devices (it made some since, or kept some at its
+    /// last sweep there), so a VM leaving a site without plumbed networks
+    /// costs no plugin call and no `ip`. A host in ERROR is swept once it
+    /// answers again. A plugin that fails is logged, the others still
+    /// swept, and it is asked again next time.
     pub async fn sweep_plumbing(&self) -> Result<u32, EngineError> {
         let mut holding = self.inner.plumbing_lock.lock().await;
-        let plumbings: Vec<String> = self
-            .inner
-            .plumbing
-            .plumbing_plugins()
-            .into_iter()
-            .filter(|id| holding.as_ref().is_none_or(|set| set.contains(id)))
-            .collect();
-        if plumbings.is_empty() {
+        let plugins = self.inner.plumbing.plumbing_plugins();
+        if plugins.is_empty() {
             return Ok(0);
         }
-        let mut keep: BTreeMap<String, (Vec<Segment>, Vec<Port>)> = BTreeMap::new();
-        {
-            let store = self.store();
-            let storage = |e: String| EngineError::Storage(e);
-            let vnets = store
-                .resources(ResourceKind::Vnet)
-                .map_err(|e| storage(format!("{e:#}")))?;
-            for net in vnets {
-                let Some(plumbing) = plumbing_of(&net.attributes) else {
-                    continue;
-                };
-                let ports: Vec<Port> = store
-                    .leases(net.id)
-                    .map_err(|e| storage(e.to_string()))?
-                    .into_iter()
-                    .filter(|l| is_vm_nic(&l.holder))
-                    .filter_map(|l| {
-                        let ip: std::net::Ipv4Addr = l.ip.parse().ok()?;
-                        Some(Port {
-                            key: port_key(&l.holder),
-                            network_id: net.id.to_string(),
-                            mac: flotilla_core::network::mac_for(ip),
-                        })
-                    })
-                    .collect();
-                // A network's devices stay while a VM uses it: the bridge
-                // goes with its last VM.
-                if ports.is_empty() {
+        let mut sites: Vec<Option<String>> = vec![None];
+        sites.extend(self.plumbed_hosts()?.into_iter().map(Some));
+        let targets: Vec<Holding> = plugins
+            .iter()
+            .flat_map(|id| sites.iter().map(move |site| (id.clone(), site.clone())))
+            .filter(|t| holding.as_ref().is_none_or(|set| set.contains(t)))
+            .collect();
+        if targets.is_empty() {
+            return Ok(0);
+        }
+        let mut keep = self.plumbing_in_use(&sites)?;
+        let mut removed = 0;
+        let set = holding.get_or_insert_with(BTreeSet::new);
+        for target in targets {
+            let (id, host) = &target;
+            let site = match host {
+                Some(h) => match self.link_site(h) {
+                    Ok(site) => Some(site),
+                    Err(e) => {
+                        tracing::warn!(plumbing = %id, host = %h, "sweeping network devices: {e}");
+                        set.insert(target);
+                        continue;
+                    }
+                },
+                None => None,
+            };
+            let (segments, ports) = keep.remove(&target).unwrap_or_default();
+            let keeps_some = !ports.is_empty();
+            match self.inner.plumbing.sweep(id, site, segments, ports).await {
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::info!(plumbing = %id, host = host.as_deref().unwrap_or("-"), removed = n, "removed network devices no longer used");
+                    }
+                    removed += n;
+                    if !keeps_some {
+                        set.remove(&target);
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(plumbing = %id, host = host.as_deref().unwrap_or("-"), "sweeping network devices: {e}")
+                }
+            }
+            set.insert(target);
+        }
+        Ok(removed)
+    }
+
+    /// What each plumbing plugin must keep at each of `sites`: the
+    /// networks with a VM's NIC there, and those NICs. A NIC's site is its
+    /// VM's host; one whose VM no service knows is kept everywhere.
+    fn plumbing_in_use(
+        &self,
+        sites: &[Option<String>],
+    ) -> Result<BTreeMap<Holding, (Vec<Segment>, Vec<Port>)>, EngineError> {
+        let store = self.store();
+        let storage = |e: String| EngineError::Storage(e);
+        let mut host_of: HashMap<String, Option<String>> = HashMap::new();
+        for service in store.services()? {
+            for node in service.roles.iter().flat_map(|r| r.nodes.iter()) {
+                let host = node.placement.as_ref().map(|p| p.host.clone());
+                host_of.insert(node.operation_id.clone(), host);
+            }
+        }
+        let vnets = store
+            .resources(ResourceKind::Vnet)
+            .map_err(|e| storage(format!("{e:#}")))?;
+        let mut keep: BTreeMap<Holding, (Vec<Segment>, Vec<Port>)> = BTreeMap::new();
+        for net in vnets {
+            let Some(plumbing) = plumbing_of(&net.attributes) else {
+                continue;
+            };
+            let mut at: BTreeMap<&Option<String>, Vec<Port>> = BTreeMap::new();
+            for lease in store.leases(net.id).map_err(|e| storage(e.to_string()))? {
+                if !is_vm_nic(&lease.holder) {
                     continue;
                 }
-                let entry = keep.entry(plumbing).or_default();
+                let Ok(ip) = lease.ip.parse::<std::net::Ipv4Addr>() else {
+                    continue;
+                };
+                let port = Port {
+                    key: port_key(&lease.holder),
+                    network_id: net.id.to_string(),
+                    mac: flotilla_core::network::mac_for(ip),
+                };
+                let operation = lease.holder.split_once('/').map_or("", |(op, _)| op);
+                match host_of.get(operation) {
+                    Some(host) => {
+                        if let Some(site) = sites.iter().find(|s| *s == host) {
+                            at.entry(site).or_default().push(port);
+                        }
+                    }
+                    None => {
+                        for site in sites {
+                            at.entry(site).or_default().push(port.clone());
+                        }
+                    }
+                }
+            }
+            // A network's devices stay at a site while a VM there uses it:
+            // the bridge goes with its last VM.
+            for (site, ports) in at {
+                let entry = keep.entry((plumbing.clone(), site.clone())).or_default();
                 entry.0.push(segment_of(net.id, &net.attributes));
                 entry.1.extend(ports);
             }
         }
-        let mut removed = 0;
-        let set = holding.get_or_insert_with(BTreeSet::new);
-        for id in plumbings {
-            let (segments, ports) = keep.remove(&id).unwrap_or_default();
-            let keeps_some = !ports.is_empty();
-            match self.inner.plumbing.sweep(&id, segments, ports).await {
-                Ok(n) => {
-                    if n > 0 {
-                        tracing::info!(plumbing = %id, removed = n, "removed network devices no longer used");
-                    }
-                    removed += n;
-                    if !keeps_some {
-                        set.remove(&id);
-                        continue;
-                    }
-                }
-                Err(e) => tracing::warn!(plumbing = %id, "sweeping network devices: {e}"),
-            }
-            set.insert(id);
-        }
-        Ok(removed)
+        Ok(keep)
     }
 }
 

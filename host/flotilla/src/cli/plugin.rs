@@ -450,12 +450,14 @@ fn call(
                 "info" => p.info().map(|v| serde_json::json!(v)),
                 "pre" => p
                     .pre(
+                        None,
                         &arg(args, 0, "a segment object")?,
                         &arg(args, 1, "a port object")?,
                     )
                     .map(|v| serde_json::json!(v)),
                 "sweep" => p
                     .sweep(
+                        None,
                         &arg::<Vec<_>>(args, 0, "an array of segments")?,
                         &arg::<Vec<_>>(args, 1, "an array of ports")?,
                     )
