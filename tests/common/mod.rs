@@ -5,6 +5,7 @@
 // Each test crate uses part of this module.
 #![allow(dead_code)]
 
+pub mod libvirt;
 pub mod netns;
 
 use serde_json::Value;
