@@ -1,6 +1,6 @@
 //! The domain XML `virsh define` reads. Pure.
 
-use crate::template::{CONTEXT_FW_CFG, Domain};
+use crate::template::{Attachment, CONTEXT_FW_CFG, Domain};
 
 /// The namespace of the driver's element in a domain's `<metadata>`.
 pub const METADATA_NS: &str = "https://flotilla.dev/xmlns/libvirt/1";
@@ -24,7 +24,8 @@ pub fn escape(text: &str) -> String {
 /// The domain's XML: TCG (`type='qemu'`) or KVM, q35; each disk virtio
 /// (a writable one `<transient/>`: QEMU writes an overlay beside the image
 /// and drops it when the domain stops, the image itself is never
-/// written); each NIC on its bridge; the context in an fw_cfg entry; the
+/// written); each NIC on the TAP the network's plumbing made for it
+/// (libvirt opens it, `managed='no'`), else on its bridge; the context in an fw_cfg entry; the
 /// serial console on a pty (and logged to a file when configured).
 pub fn domain_xml(d: &Domain) -> String {
     let e = escape;
@@ -90,8 +91,16 @@ pub fn domain_xml(d: &Domain) -> String {
         x.push_str("    </disk>\n");
     }
     for nic in &d.nics {
-        x.push_str("    <interface type='bridge'>\n");
-        x.push_str(&format!("      <source bridge='{}'/>\n", e(&nic.bridge)));
+        match &nic.attachment {
+            Attachment::Tap(tap) => {
+                x.push_str("    <interface type='ethernet'>\n");
+                x.push_str(&format!("      <target dev='{}' managed='no'/>\n", e(tap)));
+            }
+            Attachment::Bridge(bridge) => {
+                x.push_str("    <interface type='bridge'>\n");
+                x.push_str(&format!("      <source bridge='{}'/>\n", e(bridge)));
+            }
+        }
         if let Some(mac) = &nic.mac {
             x.push_str(&format!("      <mac address='{}'/>\n", e(mac)));
         }
@@ -114,7 +123,7 @@ pub fn domain_xml(d: &Domain) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::template::{Disk, KernelBoot, Nic, Owner};
+    use crate::template::{Attachment, Disk, KernelBoot, Nic, Owner};
 
     fn domain() -> Domain {
         Domain {
@@ -135,10 +144,16 @@ mod tests {
                     readonly: true,
                 },
             ],
-            nics: vec![Nic {
-                bridge: "br0".into(),
-                mac: Some("02:00:0a:00:00:05".into()),
-            }],
+            nics: vec![
+                Nic {
+                    attachment: Attachment::Bridge("br0".into()),
+                    mac: Some("02:00:0a:00:00:05".into()),
+                },
+                Nic {
+                    attachment: Attachment::Tap("fl-t7-1".into()),
+                    mac: Some("02:00:0a:00:01:07".into()),
+                },
+            ],
             context: Some("A='<b>&'\n".into()),
             console_log: Some("/var/log/flotilla/flotilla-7-web-0123456789ab.log".into()),
             owner: Owner {
@@ -165,7 +180,8 @@ mod tests {
             "<boot dev='hd'/>",
             "<source file='/img/base.qcow2'/>\n      <target dev='vda' bus='virtio'/>\n      <transient/>",
             "<driver name='qemu' type='raw'/>\n      <source file='/img/data.raw'/>\n      <target dev='vdb' bus='virtio'/>\n      <readonly/>",
-            "<source bridge='br0'/>\n      <mac address='02:00:0a:00:00:05'/>",
+            "<interface type='bridge'>\n      <source bridge='br0'/>\n      <mac address='02:00:0a:00:00:05'/>\n      <model type='virtio'/>\n    </interface>",
+            "<interface type='ethernet'>\n      <target dev='fl-t7-1' managed='no'/>\n      <mac address='02:00:0a:00:01:07'/>\n      <model type='virtio'/>\n    </interface>",
             "<log file='/var/log/flotilla/flotilla-7-web-0123456789ab.log' append='off'/>",
         ] {
             assert!(x.contains(part), "missing {part} in\n{x}");
