@@ -203,7 +203,20 @@ fn run(img: PathBuf) {
             xml.contains("<flotilla:operation>a</flotilla:operation>"),
             "{xml}"
         );
-        assert!(xml.contains("opt/flotilla/context.sh"), "{xml}");
+        // The context is a read-only FAT disk of a directory in the state
+        // directory (the same path on the hosts, as on shared storage).
+        let context_dir = state.join("context").join(&domain_a);
+        assert!(xml.contains("<disk type='dir' device='disk'>"), "{xml}");
+        assert!(
+            xml.contains(&format!("<source dir='{}'/>", context_dir.display())),
+            "{xml}"
+        );
+        assert!(
+            std::fs::read_to_string(context_dir.join("context.sh"))
+                .is_ok_and(|t| t.contains(&format!("VMID='{a}'"))),
+            "{}",
+            context_dir.display()
+        );
 
         let listed = driver.list().await.unwrap();
         assert_eq!(listed.len(), 2);

@@ -208,7 +208,16 @@ impl<H: Host> LibvirtDriver<H> {
             hold: spec.hold,
             created_ms: self.host.now_ms(),
         };
-        let path = store.write_xml(&name, &xml::domain_xml(&domain))?;
+        let written = store
+            .write_context(&name, domain.context.as_ref())
+            .and_then(|()| store.write_xml(&name, &xml::domain_xml(&domain)));
+        let path = match written {
+            Ok(path) => path,
+            Err(e) => {
+                let _ = store.forget(&record);
+                return Err(e);
+            }
+        };
         let made = self
             .virsh_ok(&s, &host, &["define", &path])
             .and_then(|_| store.save(&record))
@@ -235,8 +244,8 @@ impl<H: Host> LibvirtDriver<H> {
     }
 
     /// A create repeated with an operation id already used: the domain
-    /// is there (defined again from the template if a crash lost it), and
-    /// running unless on hold.
+    /// is there (defined again from the template if a crash lost it), its
+    /// context disk too, and running unless on hold.
     fn ensure_defined(
         &mut self,
         s: &Settings,
@@ -247,12 +256,18 @@ impl<H: Host> LibvirtDriver<H> {
     ) -> Result<(), Error> {
         let host = self.host_of(store, record)?;
         let state = self.domstate(s, &host, &record.domain)?;
-        if state.is_none() {
+        let start = !record.hold && matches!(state, None | Some(DomState::ShutOff));
+        if state.is_none() || start {
+            // The context disk is there (again) before the domain is
+            // defined or started.
             let domain = template::domain(spec, template, s, &record.id)?;
-            let path = store.write_xml(&record.domain, &xml::domain_xml(&domain))?;
-            self.virsh_ok(s, &host, &["define", &path])?;
+            store.write_context(&record.domain, domain.context.as_ref())?;
+            if state.is_none() {
+                let path = store.write_xml(&record.domain, &xml::domain_xml(&domain))?;
+                self.virsh_ok(s, &host, &["define", &path])?;
+            }
         }
-        if !record.hold && matches!(state, None | Some(DomState::ShutOff)) {
+        if start {
             self.virsh_ok(s, &host, &["start", &record.domain])?;
         }
         Ok(())

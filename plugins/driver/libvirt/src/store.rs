@@ -7,12 +7,18 @@
 //! <state_dir>/vms/<host>/<domain>.json   the VM's record (VmRecord)
 //! <state_dir>/ops/<operation>            operation id → VM id (`<host>/<domain>`)
 //! <state_dir>/domains/<domain>.xml       the XML last defined (virsh reads it)
+//! <state_dir>/context/<domain>/          the context disk (a read-only FAT disk to
+//!                                        the guest): context.sh, token.txt
 //! ```
 //!
-//! Every file is replaced whole (written beside, then renamed).
+//! Every file is replaced whole (written beside, then renamed). The
+//! context directories are read by QEMU on the VM's host, at the same
+//! path: like the disk images, the state directory must be the same on
+//! every host (shared storage), as OpenNebula's `shared` transfer driver
+//! assumes.
 
 use crate::settings::{HostAddr, is_host_name};
-use crate::template::is_domain_name;
+use crate::template::{Context, is_domain_name};
 use flotilla_plugin_sdk::driver::Error;
 use serde::{Deserialize, Serialize};
 use std::fs;
@@ -46,6 +52,11 @@ struct HostRecord {
 pub fn split_id(id: &str) -> Option<(&str, &str)> {
     let (host, domain) = id.split_once('/')?;
     (is_host_name(host) && is_domain_name(domain)).then_some((host, domain))
+}
+
+/// The directory of a domain's context disk.
+pub fn context_dir(state_dir: &str, domain: &str) -> String {
+    format!("{}/context/{domain}", state_dir.trim_end_matches('/'))
 }
 
 pub fn vm_id(host: &str, domain: &str) -> String {
@@ -91,6 +102,15 @@ pub fn write_atomic(path: &str, bytes: &[u8]) -> Result<(), Error> {
 
 fn remove_file(path: &str) -> Result<(), Error> {
     match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            Err(io_error(&format!("removing {path}"), e))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn remove_dir(path: &str) -> Result<(), Error> {
+    match fs::remove_dir_all(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => {
             Err(io_error(&format!("removing {path}"), e))
         }
@@ -161,6 +181,28 @@ impl Store {
         let path = self.xml_path(domain);
         write_atomic(&path, xml.as_bytes())?;
         Ok(path)
+    }
+
+    /// The directory of the domain's context disk.
+    pub fn context_dir(&self, domain: &str) -> String {
+        context_dir(&self.root, domain)
+    }
+
+    /// The domain's context disk: `context.sh` and `token.txt` (when
+    /// there is a token) replace what was there; no context, no
+    /// directory. Writing it again (a create retried) changes nothing.
+    pub fn write_context(&self, domain: &str, context: Option<&Context>) -> Result<(), Error> {
+        let dir = self.context_dir(domain);
+        let Some(context) = context else {
+            return remove_dir(&dir);
+        };
+        mkdir(&dir)?;
+        write_atomic(&format!("{dir}/context.sh"), context.script.as_bytes())?;
+        let token = format!("{dir}/token.txt");
+        match &context.token {
+            Some(t) => write_atomic(&token, t.as_bytes()),
+            None => remove_file(&token),
+        }
     }
 
     fn host_path(&self, host: &str) -> String {
@@ -238,11 +280,12 @@ impl Store {
         write_atomic(&self.op_path(operation_id), id.as_bytes())
     }
 
-    /// A terminated VM leaves nothing: its record, its operation's entry
-    /// and its XML go.
+    /// A terminated VM leaves nothing: its record, its operation's entry,
+    /// its XML and its context disk go.
     pub fn forget(&self, record: &VmRecord) -> Result<(), Error> {
         remove_file(&self.op_path(&record.operation_id))?;
         remove_file(&self.xml_path(&record.domain))?;
+        remove_dir(&self.context_dir(&record.domain))?;
         remove_file(&self.record_path(&record.host, &record.domain))
     }
 

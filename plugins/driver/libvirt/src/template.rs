@@ -13,9 +13,9 @@ pub const MAX_NICS: usize = 8;
 /// Every domain this driver makes is named `flotilla-…`; the grant allows
 /// only such names.
 pub const NAME_PREFIX: &str = "flotilla-";
-/// The fw_cfg entry the context goes in (`/sys/firmware/qemu_fw_cfg/by_name/
-/// opt/flotilla/context.sh/raw` in the guest).
-pub const CONTEXT_FW_CFG: &str = "opt/flotilla/context.sh";
+/// The CONTEXT variable that also goes in `token.txt` beside
+/// `context.sh`, as OpenNebula writes it.
+pub const TOKEN_VAR: &str = "ONEGATE_TOKEN";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Disk {
@@ -25,10 +25,36 @@ pub struct Disk {
     pub readonly: bool,
 }
 
+/// What a NIC is attached to on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attachment {
+    /// `TARGET`: a TAP device the network's plumbing made (already a
+    /// port of its network's bridge, and up); libvirt opens it and
+    /// neither creates nor deletes it (`<interface type='ethernet'>`,
+    /// `managed='no'`).
+    Tap(String),
+    /// `BRIDGE` without `TARGET`: libvirt makes a TAP on that bridge
+    /// (`<interface type='bridge'>`).
+    Bridge(String),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Nic {
-    pub bridge: String,
+    pub attachment: Attachment,
     pub mac: Option<String>,
+}
+
+/// The context disk: a directory in the state directory that the domain
+/// sees as a read-only FAT disk, as OpenNebula's context CD-ROM holds
+/// `context.sh` (and `token.txt`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Context {
+    /// `<state_dir>/context/<domain>` ([`crate::store::context_dir`]).
+    pub dir: String,
+    /// `context.sh`.
+    pub script: String,
+    /// `token.txt`: CONTEXT's ONEGATE_TOKEN, as OpenNebula writes it.
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,8 +83,8 @@ pub struct Domain {
     pub kernel: Option<KernelBoot>,
     pub disks: Vec<Disk>,
     pub nics: Vec<Nic>,
-    /// `context.sh`, in an fw_cfg entry ([`CONTEXT_FW_CFG`]).
-    pub context: Option<String>,
+    /// The context disk, the domain's last disk.
+    pub context: Option<Context>,
     pub console_log: Option<String>,
     pub owner: Owner,
 }
@@ -250,6 +276,22 @@ fn mac_ok(mac: &str) -> bool {
         && u8::from_str_radix(parts[0], 16).is_ok_and(|b| b & 1 == 0)
 }
 
+/// A network device's name (a bridge's, a TAP's): at most 15 bytes of
+/// letters, digits and `_.-`, as Linux allows and the XML needs.
+fn device_name(field: &str, name: String) -> Result<String, Error> {
+    if name.len() > 15
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    {
+        return Err(invalid(
+            field,
+            format!("`{name}` is not a network device name"),
+        ));
+    }
+    Ok(name)
+}
+
 /// The domain a VM's template makes on `host`.
 pub fn domain(
     spec: &VmSpec,
@@ -333,20 +375,15 @@ pub fn domain(
         } else {
             format!("NIC[{i}]")
         };
-        let Some(bridge) = get_text(n, "BRIDGE") else {
-            // A NIC the host made no bridge for has nothing to attach to.
-            continue;
+        let attachment = match (get_text(n, "TARGET"), get_text(n, "BRIDGE")) {
+            (Some(tap), _) => Attachment::Tap(device_name(&format!("{field}.TARGET"), tap)?),
+            (None, Some(bridge)) => {
+                Attachment::Bridge(device_name(&format!("{field}.BRIDGE"), bridge)?)
+            }
+            // A NIC the host made neither a TAP nor a bridge for has
+            // nothing to attach to.
+            (None, None) => continue,
         };
-        if bridge.len() > 15
-            || !bridge
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-        {
-            return Err(invalid(
-                &format!("{field}.BRIDGE"),
-                format!("`{bridge}` is not a network device name"),
-            ));
-        }
         let mac = match get_text(n, "MAC") {
             None => None,
             Some(m) if mac_ok(&m) => Some(m.to_ascii_lowercase()),
@@ -357,7 +394,7 @@ pub fn domain(
                 ));
             }
         };
-        nics.push(Nic { bridge, mac });
+        nics.push(Nic { attachment, mac });
     }
     let os = get(template, "OS").and_then(Value::as_object);
     let boot_text =
@@ -384,7 +421,11 @@ pub fn domain(
     };
     let context = match get(template, "CONTEXT") {
         None | Some(Value::Null) => None,
-        Some(Value::Object(c)) => Some(context_script(c, vm_id)?),
+        Some(Value::Object(c)) => Some(Context {
+            dir: crate::store::context_dir(&settings.state_dir, &name),
+            script: context_script(c, vm_id)?,
+            token: get(c, TOKEN_VAR).and_then(text).filter(|t| !t.is_empty()),
+        }),
         Some(_) => return Err(invalid("CONTEXT", "is not an object")),
     };
     let console_log = settings
@@ -467,7 +508,12 @@ mod tests {
         let d = domain_of(json!({
             "CPU": "0.5", "VCPU": "2", "MEMORY": "512",
             "DISK": [{"SOURCE": "/img/base.qcow2"}, {"PATH": "/img/data.raw", "READONLY": "YES"}],
-            "NIC": [{"BRIDGE": "br0", "MAC": "02:00:0A:00:00:05"}, {"NETWORK": "none"}],
+            "NIC": [
+                {"BRIDGE": "br0", "MAC": "02:00:0A:00:00:05"},
+                {"NETWORK": "none"},
+                {"BRIDGE": "fl-br-3", "TARGET": "fl-t7-0", "MAC": "02:00:0a:00:00:06"},
+                {"TARGET": "tap1"}
+            ],
             "CONTEXT": {"NETWORK": "YES", "SSH_PUBLIC_KEY": "it's"}
         }))
         .unwrap();
@@ -489,16 +535,33 @@ mod tests {
         );
         assert_eq!(
             d.nics,
-            [Nic {
-                bridge: "br0".into(),
-                mac: Some("02:00:0a:00:00:05".into())
-            }]
+            [
+                Nic {
+                    attachment: Attachment::Bridge("br0".into()),
+                    mac: Some("02:00:0a:00:00:05".into())
+                },
+                Nic {
+                    attachment: Attachment::Tap("fl-t7-0".into()),
+                    mac: Some("02:00:0a:00:00:06".into())
+                },
+                Nic {
+                    attachment: Attachment::Tap("tap1".into()),
+                    mac: None
+                },
+            ]
         );
         assert_eq!(d.kernel, None, "a VM with a disk boots from it");
+        let context = d.context.unwrap();
+        assert_eq!(context.dir, format!("/s/context/{}", d.name));
         assert_eq!(
-            d.context.unwrap(),
+            context.script,
             "# Context variables generated by Flotilla\nNETWORK='YES'\nSSH_PUBLIC_KEY='it'\\''s'\nVMID='h1/x'\n"
         );
+        assert_eq!(context.token, None);
+        let d = domain_of(json!({"CONTEXT": {"ONEGATE_TOKEN": "t0k"}})).unwrap();
+        let context = d.context.unwrap();
+        assert_eq!(context.token.as_deref(), Some("t0k"));
+        assert!(context.script.contains("ONEGATE_TOKEN='t0k'\n"));
         let d = domain_of(json!({})).unwrap();
         assert_eq!((d.vcpus, d.memory_mb), (1, 256));
         assert_eq!(d.kernel.unwrap().kernel, "/img/vmlinuz");
@@ -521,6 +584,15 @@ mod tests {
                 "DISK.FORMAT:",
             ),
             (json!({"NIC": {"BRIDGE": "br0'/>"}}), "NIC.BRIDGE:"),
+            (json!({"NIC": {"TARGET": "tap0'/>"}}), "NIC.TARGET:"),
+            (
+                json!({"NIC": {"BRIDGE": "br0", "TARGET": "a-tap-name-too-long"}}),
+                "NIC.TARGET:",
+            ),
+            (
+                json!({"NIC": [{"BRIDGE": "br0"}, {"TARGET": "tap/1"}]}),
+                "NIC[1].TARGET:",
+            ),
             (
                 json!({"NIC": {"BRIDGE": "br0", "MAC": "01:00:00:00:00:01"}}),
                 "NIC.MAC:",

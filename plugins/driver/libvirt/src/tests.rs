@@ -239,7 +239,23 @@ fn create_defines_and_starts_the_domain_on_the_templates_host() {
         "{xml}"
     );
     assert!(xml.contains("<kernel>/img/vmlinuz</kernel>"));
-    assert!(xml.contains(&format!("VMID=&apos;{id}&apos;")));
+    // The context is a directory the domain sees as a read-only FAT disk.
+    let context_dir = format!("{}/context/{domain}", dir.0);
+    assert!(
+        xml.contains(&format!(
+            "<disk type='dir' device='disk'>\n      <driver name='qemu' type='fat'/>\n      \
+             <source dir='{context_dir}'/>\n      <target dev='vda' bus='virtio'/>\n      <readonly/>"
+        )),
+        "{xml}"
+    );
+    assert!(!xml.contains("sysinfo"), "{xml}");
+    let context_sh = std::fs::read_to_string(format!("{context_dir}/context.sh")).unwrap();
+    assert!(context_sh.contains("NETWORK='YES'\n"), "{context_sh}");
+    assert!(
+        context_sh.contains(&format!("VMID='{id}'\n")),
+        "{context_sh}"
+    );
+    assert!(!std::path::Path::new(&format!("{context_dir}/token.txt")).exists());
     assert_eq!(
         std::fs::read_to_string(format!("{}/hosts/h1.json", dir.0)).unwrap(),
         "{\n  \"name\": \"h1\",\n  \"uri\": \"qemu+tcp://10.77.0.11/system\"\n}"
@@ -254,14 +270,57 @@ fn create_defines_and_starts_the_domain_on_the_templates_host() {
         id
     );
     assert_eq!(d.host().calls, [format!("{H1} domstate {domain}")]);
-    // A crash lost the domain: defined and started again.
+    // A crash lost the domain and its context: both made again, and the
+    // domain started.
     d.host().hosts.get_mut(H1).unwrap().domains.clear();
+    std::fs::remove_dir_all(&context_dir).unwrap();
     assert_eq!(
         d.create_vm(spec("op-1", Some(("h1", H1)), json!({})))
             .unwrap(),
         id
     );
     assert_eq!(states(&mut d, &[&id]), [(VmState::Running, None)]);
+    assert_eq!(
+        std::fs::read_to_string(format!("{context_dir}/context.sh")).unwrap(),
+        context_sh
+    );
+}
+
+#[test]
+fn the_context_disk_holds_the_token_and_goes_with_the_vm() {
+    let dir = TempDir::new();
+    let mut d = driver(&dir);
+    let id = d
+        .create_vm(spec(
+            "op-1",
+            Some(("h1", H1)),
+            json!({"CONTEXT": {"ONEGATE_TOKEN": "t0k"}, "DISK": {"SOURCE": "/img/a.qcow2"}}),
+        ))
+        .unwrap();
+    let domain = id.split_once('/').unwrap().1;
+    let context_dir = format!("{}/context/{domain}", dir.0);
+    assert_eq!(
+        std::fs::read_to_string(format!("{context_dir}/token.txt")).unwrap(),
+        "t0k"
+    );
+    let xml = std::fs::read_to_string(format!("{}/domains/{domain}.xml", dir.0)).unwrap();
+    assert!(
+        xml.contains(&format!(
+            "<source dir='{context_dir}'/>\n      <target dev='vdb' bus='virtio'/>"
+        )),
+        "the context disk comes after the VM's disks: {xml}"
+    );
+    d.act_on(&id, VmAction::Terminate, &[]).unwrap();
+    assert!(!std::path::Path::new(&context_dir).exists());
+
+    // A VM without CONTEXT has no context disk.
+    let id = d
+        .create_vm(spec("op-2", Some(("h1", H1)), json!({"CONTEXT": null})))
+        .unwrap();
+    let domain = id.split_once('/').unwrap().1;
+    let xml = std::fs::read_to_string(format!("{}/domains/{domain}.xml", dir.0)).unwrap();
+    assert!(!xml.contains("<disk"), "{xml}");
+    assert!(!std::path::Path::new(&format!("{}/context/{domain}", dir.0)).exists());
 }
 
 #[test]
@@ -298,6 +357,13 @@ fn a_failed_create_leaves_nothing() {
         other => panic!("{other:?}"),
     }
     assert!(d.list_vms().unwrap().is_empty());
+    assert!(
+        std::fs::read_dir(format!("{}/context", dir.0))
+            .unwrap()
+            .next()
+            .is_none(),
+        "no context disk stays"
+    );
     d.host().hosts.get_mut(H1).unwrap().down = false;
     let id = d
         .create_vm(spec("op-1", Some(("h1", H1)), json!({})))

@@ -1,6 +1,6 @@
 //! The domain XML `virsh define` reads. Pure.
 
-use crate::template::{CONTEXT_FW_CFG, Domain};
+use crate::template::{Attachment, Domain};
 
 /// The namespace of the driver's element in a domain's `<metadata>`.
 pub const METADATA_NS: &str = "https://flotilla.dev/xmlns/libvirt/1";
@@ -21,11 +21,25 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// The `i`th virtio disk's device: `vda`, `vdb`, … (`vdz`, then `vd?`:
+/// the template allows far fewer disks).
+fn virtio_disk(i: usize) -> String {
+    let letter = u8::try_from(i)
+        .ok()
+        .filter(|i| *i < 26)
+        .map_or('?', |i| char::from(b'a' + i));
+    format!("vd{letter}")
+}
+
 /// The domain's XML: TCG (`type='qemu'`) or KVM, q35; each disk virtio
 /// (a writable one `<transient/>`: QEMU writes an overlay beside the image
 /// and drops it when the domain stops, the image itself is never
-/// written); each NIC on its bridge; the context in an fw_cfg entry; the
-/// serial console on a pty (and logged to a file when configured).
+/// written), then the context disk: the context's directory as a
+/// read-only FAT disk (`<disk type='dir'>`, QEMU's vvfat), which the
+/// guest mounts to read `context.sh`; each NIC on the TAP the network's
+/// plumbing made for it (libvirt opens it, `managed='no'`), else on its
+/// bridge; the serial console on a pty (and logged to a file when
+/// configured).
 pub fn domain_xml(d: &Domain) -> String {
     let e = escape;
     let mut x = String::new();
@@ -48,14 +62,6 @@ pub fn domain_xml(d: &Domain) -> String {
     x.push_str("  </metadata>\n");
     x.push_str(&format!("  <memory unit='MiB'>{}</memory>\n", d.memory_mb));
     x.push_str(&format!("  <vcpu>{}</vcpu>\n", d.vcpus));
-    if let Some(context) = &d.context {
-        x.push_str("  <sysinfo type='fwcfg'>\n");
-        x.push_str(&format!(
-            "    <entry name='{CONTEXT_FW_CFG}'>{}</entry>\n",
-            e(context)
-        ));
-        x.push_str("  </sysinfo>\n");
-    }
     x.push_str("  <os>\n    <type arch='x86_64' machine='q35'>hvm</type>\n");
     match &d.kernel {
         Some(k) => {
@@ -74,7 +80,7 @@ pub fn domain_xml(d: &Domain) -> String {
     x.push_str("  <on_crash>preserve</on_crash>\n");
     x.push_str("  <devices>\n");
     for (i, disk) in d.disks.iter().enumerate() {
-        let dev = format!("vd{}", (b'a' + i as u8) as char);
+        let dev = virtio_disk(i);
         x.push_str("    <disk type='file' device='disk'>\n");
         x.push_str(&format!(
             "      <driver name='qemu' type='{}'/>\n",
@@ -89,9 +95,28 @@ pub fn domain_xml(d: &Domain) -> String {
         }
         x.push_str("    </disk>\n");
     }
+    if let Some(context) = &d.context {
+        x.push_str("    <disk type='dir' device='disk'>\n");
+        x.push_str("      <driver name='qemu' type='fat'/>\n");
+        x.push_str(&format!("      <source dir='{}'/>\n", e(&context.dir)));
+        x.push_str(&format!(
+            "      <target dev='{}' bus='virtio'/>\n",
+            virtio_disk(d.disks.len())
+        ));
+        x.push_str("      <readonly/>\n");
+        x.push_str("    </disk>\n");
+    }
     for nic in &d.nics {
-        x.push_str("    <interface type='bridge'>\n");
-        x.push_str(&format!("      <source bridge='{}'/>\n", e(&nic.bridge)));
+        match &nic.attachment {
+            Attachment::Tap(tap) => {
+                x.push_str("    <interface type='ethernet'>\n");
+                x.push_str(&format!("      <target dev='{}' managed='no'/>\n", e(tap)));
+            }
+            Attachment::Bridge(bridge) => {
+                x.push_str("    <interface type='bridge'>\n");
+                x.push_str(&format!("      <source bridge='{}'/>\n", e(bridge)));
+            }
+        }
         if let Some(mac) = &nic.mac {
             x.push_str(&format!("      <mac address='{}'/>\n", e(mac)));
         }
@@ -114,7 +139,7 @@ pub fn domain_xml(d: &Domain) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::template::{Disk, KernelBoot, Nic, Owner};
+    use crate::template::{Attachment, Context, Disk, KernelBoot, Nic, Owner};
 
     fn domain() -> Domain {
         Domain {
@@ -135,11 +160,21 @@ mod tests {
                     readonly: true,
                 },
             ],
-            nics: vec![Nic {
-                bridge: "br0".into(),
-                mac: Some("02:00:0a:00:00:05".into()),
-            }],
-            context: Some("A='<b>&'\n".into()),
+            nics: vec![
+                Nic {
+                    attachment: Attachment::Bridge("br0".into()),
+                    mac: Some("02:00:0a:00:00:05".into()),
+                },
+                Nic {
+                    attachment: Attachment::Tap("fl-t7-1".into()),
+                    mac: Some("02:00:0a:00:01:07".into()),
+                },
+            ],
+            context: Some(Context {
+                dir: "/s/context/flotilla-7-web-0123456789ab".into(),
+                script: "A='<b>&'\n".into(),
+                token: None,
+            }),
             console_log: Some("/var/log/flotilla/flotilla-7-web-0123456789ab.log".into()),
             owner: Owner {
                 operation_id: "op<1>".into(),
@@ -161,11 +196,13 @@ mod tests {
             "<flotilla:service>7</flotilla:service>",
             "<memory unit='MiB'>512</memory>",
             "<vcpu>2</vcpu>",
-            "<entry name='opt/flotilla/context.sh'>A=&apos;&lt;b&gt;&amp;&apos;\n</entry>",
             "<boot dev='hd'/>",
             "<source file='/img/base.qcow2'/>\n      <target dev='vda' bus='virtio'/>\n      <transient/>",
             "<driver name='qemu' type='raw'/>\n      <source file='/img/data.raw'/>\n      <target dev='vdb' bus='virtio'/>\n      <readonly/>",
-            "<source bridge='br0'/>\n      <mac address='02:00:0a:00:00:05'/>",
+            "<interface type='bridge'>\n      <source bridge='br0'/>\n      <mac address='02:00:0a:00:00:05'/>\n      <model type='virtio'/>\n    </interface>",
+            "<interface type='ethernet'>\n      <target dev='fl-t7-1' managed='no'/>\n      <mac address='02:00:0a:00:01:07'/>\n      <model type='virtio'/>\n    </interface>",
+            "<transient/>\n    </disk>\n    <disk type='file' device='disk'>\n      <driver name='qemu' type='raw'/>",
+            "<readonly/>\n    </disk>\n    <disk type='dir' device='disk'>\n      <driver name='qemu' type='fat'/>\n      <source dir='/s/context/flotilla-7-web-0123456789ab'/>\n      <target dev='vdc' bus='virtio'/>\n      <readonly/>\n    </disk>\n    <interface type='bridge'>",
             "<log file='/var/log/flotilla/flotilla-7-web-0123456789ab.log' append='off'/>",
         ] {
             assert!(x.contains(part), "missing {part} in\n{x}");
@@ -183,6 +220,16 @@ mod tests {
         let x = domain_xml(&kernel);
         assert!(x.starts_with("<domain type='kvm'>"));
         assert!(x.contains("<kernel>/img/vmlinuz</kernel>\n    <initrd>/img/initrd.img</initrd>\n    <cmdline>console=ttyS0</cmdline>"));
-        assert!(!x.contains("<interface") && !x.contains("<disk") && !x.contains("sysinfo"));
+        assert!(!x.contains("<interface") && !x.contains("<disk"));
+        // Without disks the context disk is the first.
+        let mut context_only = domain();
+        context_only.disks.clear();
+        let x = domain_xml(&context_only);
+        assert!(
+            x.contains("<source dir='/s/context/flotilla-7-web-0123456789ab'/>\n      <target dev='vda' bus='virtio'/>"),
+            "{x}"
+        );
+        assert!(!x.contains("context.sh") && !x.contains("sysinfo"));
+        assert_eq!(virtio_disk(8), "vdi");
     }
 }
