@@ -12,14 +12,14 @@
 
 mod common;
 
-use common::libvirt::{self, LibvirtHost, QEMU, VIRSH, image, missing, virsh, wait_until};
+use common::libvirt::{self, LibvirtHost, VIRSH, image, missing, virsh, wait_until};
 use common::netns;
 use flotilla::plugin::{Driver, Grant, Manifest, PluginHost, VmAction, VmSpec, VmState};
 use flotilla_driver_libvirt::driver::LibvirtDriver;
 use flotilla_driver_libvirt::host::Finished;
 use flotilla_plugin_sdk::driver::HostProbe;
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -208,7 +208,7 @@ fn run(img: PathBuf) {
         let context_dir = state.join("context").join(&domain_a);
         assert!(xml.contains("<disk type='dir' device='disk'>"), "{xml}");
         assert!(
-            xml.contains(&format!("<source dir='{}'/>", context_dir.display())),
+            xml.contains(&format!("<source dir='{}'", context_dir.display())),
             "{xml}"
         );
         assert!(

@@ -984,7 +984,7 @@ fn a_plumbing_plugin_asking_outside_its_grant_is_denied_naming_the_device_and_th
         assert_eq!(plugin.effective_link().unwrap().prefixes, ["flx-"]);
         let plumbing = Plumbing::start(plugin.clone()).unwrap();
         let (s, p) = (segment.clone(), port.clone());
-        let refused = plumbing.with_blocking(move |i| i.pre(&s, &p));
+        let refused = plumbing.with_blocking(move |i| i.pre(None, &s, &p));
         assert_eq!(
             refused,
             Err(CallError::Plugin(PluginError::Denied(
@@ -1009,7 +1009,7 @@ fn a_plumbing_plugin_asking_outside_its_grant_is_denied_naming_the_device_and_th
         };
         assert_eq!(plugin.regrant(regranted), Ok(true));
         let (s, p) = (segment.clone(), port.clone());
-        let refused = plumbing.with_blocking(move |i| i.pre(&s, &p));
+        let refused = plumbing.with_blocking(move |i| i.pre(None, &s, &p));
         assert!(
             matches!(&refused, Err(CallError::Plugin(PluginError::Denied(m)))
                 if m.ends_with("outside the granted prefixes (fly-, flz-)")),
@@ -1019,7 +1019,7 @@ fn a_plumbing_plugin_asking_outside_its_grant_is_denied_naming_the_device_and_th
         // No grant at all: refused, naming the grant to write.
         let ungranted =
             Plumbing::start(host.load(manifest, &wasm, Grant::default()).unwrap()).unwrap();
-        let refused = ungranted.with_blocking(move |i| i.pre(&segment, &port));
+        let refused = ungranted.with_blocking(move |i| i.pre(None, &segment, &port));
         assert!(
             matches!(&refused, Err(CallError::Plugin(PluginError::Denied(m)))
                 if m.contains("no [plugins.link-outside-grant.link] grant")),
@@ -1213,7 +1213,9 @@ fn a_plumbing_plugin_plumbs_and_sweeps_real_devices_through_its_grant() {
             KeyValue::new("VLAN_ID", "7"),
         ];
         let (s, p) = (segment.clone(), port.clone());
-        let tap = plumbing.with_blocking(move |i| i.pre(&s, &p)).unwrap();
+        let tap = plumbing
+            .with_blocking(move |i| i.pre(None, &s, &p))
+            .unwrap();
         assert_eq!(tap, "flp-a1b2c3");
         let listed: serde_json::Value =
             serde_json::from_str(&common::netns::ip(&["-j", "-d", "link", "show"])).unwrap();
@@ -1237,14 +1239,123 @@ fn a_plumbing_plugin_plumbs_and_sweeps_real_devices_through_its_grant() {
         // Again: the same device, nothing new.
         let before = common::netns::devices();
         let (s, p) = (segment.clone(), port.clone());
-        assert_eq!(plumbing.with_blocking(move |i| i.pre(&s, &p)).unwrap(), tap);
+        assert_eq!(
+            plumbing
+                .with_blocking(move |i| i.pre(None, &s, &p))
+                .unwrap(),
+            tap
+        );
         assert_eq!(common::netns::devices(), before);
         // The plugin reads its devices back through `list`, kinds and all.
         let (s, p) = (vec![segment.clone()], vec![port.clone()]);
-        assert_eq!(plumbing.with_blocking(move |i| i.sweep(&s, &p)).unwrap(), 0);
+        assert_eq!(
+            plumbing
+                .with_blocking(move |i| i.sweep(None, &s, &p))
+                .unwrap(),
+            0
+        );
         assert_eq!(common::netns::devices(), before);
-        assert_eq!(plumbing.with_blocking(|i| i.sweep(&[], &[])).unwrap(), 3);
+        assert_eq!(
+            plumbing.with_blocking(|i| i.sweep(None, &[], &[])).unwrap(),
+            3
+        );
         assert_eq!(common::netns::devices(), host_devices);
+    });
+}
+
+/// A plumbing call with a site runs its link calls on that host (here a
+/// named network namespace reached with `ip netns exec`): the devices are
+/// made and swept there, never on the server's machine; a host the command
+/// cannot reach is the call's error, naming the host.
+#[test]
+fn a_plumbing_call_on_a_host_makes_and_sweeps_its_devices_there() {
+    use flotilla::plugin::{KeyValue, LinkSite, Plumbing};
+    let (manifest, wasm) = fixture("link-probe");
+    common::netns::isolated(move || {
+        let ns = format!("flsite{}", std::process::id() % 100_000);
+        common::netns::ip(&["netns", "add", &ns]);
+        // Deleted however the test ends.
+        struct Netns(String);
+        impl Drop for Netns {
+            fn drop(&mut self) {
+                let _ = std::process::Command::new("ip")
+                    .args(["netns", "del", &self.0])
+                    .status();
+            }
+        }
+        let _netns = Netns(ns.clone());
+        let on_host = || -> Vec<String> {
+            let listed: serde_json::Value =
+                serde_json::from_str(&common::netns::ip(&["-n", &ns, "-j", "link", "show"]))
+                    .unwrap();
+            listed
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|d| d["ifname"].as_str())
+                .filter(|n| n.starts_with("flp-"))
+                .map(String::from)
+                .collect()
+        };
+        let here = common::netns::devices();
+        let host = PluginHost::new(None).unwrap();
+        let grant = Grant {
+            link: Some(link_grant(&["flp-"], &[])),
+            ..Grant::default()
+        };
+        let plumbing = Plumbing::start(host.load(manifest, &wasm, grant).unwrap()).unwrap();
+        let (mut segment, port) = segment_and_port();
+        segment.attributes = vec![KeyValue::new("VLAN_ID", "7")];
+        let site = LinkSite {
+            host: "h1".into(),
+            command: ["ip", "netns", "exec", &ns].map(String::from).into(),
+        };
+
+        let (s, p, at) = (segment.clone(), port.clone(), site.clone());
+        let tap = plumbing
+            .with_blocking(move |i| i.pre(Some(&at), &s, &p))
+            .unwrap();
+        assert_eq!(tap, "flp-a1b2c3");
+        let mut made = on_host();
+        made.sort();
+        assert_eq!(
+            made,
+            ["flp-a1b2c3", "flp-b7"],
+            "a bridge and a tap on the host"
+        );
+        assert_eq!(
+            common::netns::devices(),
+            here,
+            "none on the server's machine"
+        );
+        // A sweep here does not see the host's devices; one there removes
+        // them.
+        assert_eq!(
+            plumbing.with_blocking(|i| i.sweep(None, &[], &[])).unwrap(),
+            0
+        );
+        assert_eq!(on_host().len(), 2);
+        let at = site.clone();
+        assert_eq!(
+            plumbing
+                .with_blocking(move |i| i.sweep(Some(&at), &[], &[]))
+                .unwrap(),
+            2
+        );
+        assert!(on_host().is_empty());
+
+        let gone = LinkSite {
+            host: "h9".into(),
+            command: ["ip", "netns", "exec", "flsite-none"]
+                .map(String::from)
+                .into(),
+        };
+        let (s, p) = (segment.clone(), port.clone());
+        let refused = plumbing
+            .with_blocking(move |i| i.pre(Some(&gone), &s, &p))
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("on host `h9`"), "{refused}");
     });
 }
 
