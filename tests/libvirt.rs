@@ -12,51 +12,13 @@
 
 mod common;
 
-use common::libvirt::{self, LibvirtHost, VIRSH, image, missing, virsh, wait_until};
+use common::libvirt::{self, LibvirtHost, image, missing, virsh, wait_until};
 use common::netns;
-use flotilla::plugin::{Driver, Grant, Manifest, PluginHost, VmAction, VmSpec, VmState};
-use flotilla_driver_libvirt::driver::LibvirtDriver;
-use flotilla_driver_libvirt::host::Finished;
-use flotilla_plugin_sdk::driver::HostProbe;
+use flotilla::plugin::{Driver, Grant, HostProbe, Manifest, PluginHost, VmAction, VmSpec, VmState};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// virsh on this machine for the driver's logic run natively (the
-/// `hosts` interface's monitor, which the component does not export yet).
-struct NativeHost {
-    state_dir: String,
-}
-
-impl flotilla_driver_libvirt::host::Host for NativeHost {
-    fn run(
-        &mut self,
-        program: &str,
-        args: &[String],
-        _timeout_ms: u32,
-    ) -> Result<Finished, flotilla::model::PluginError> {
-        assert_eq!(program, "virsh");
-        let out = Command::new(VIRSH).args(args).output().unwrap();
-        let mut output = String::from_utf8_lossy(&out.stderr).into_owned();
-        output.push_str(&String::from_utf8_lossy(&out.stdout));
-        Ok(Finished {
-            exit_code: out.status.code().unwrap_or(-1),
-            output,
-        })
-    }
-
-    fn config(&self, key: &str) -> Option<String> {
-        (key == "state_dir").then(|| self.state_dir.clone())
-    }
-
-    fn now_ms(&self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64
-    }
-}
 
 fn spec(op: &str, host: &LibvirtHost) -> VmSpec {
     VmSpec {
@@ -234,10 +196,8 @@ fn run(img: PathBuf) {
             .unwrap();
         assert_eq!(poll(&driver, &[&a]).await[0].0, VmState::Running);
 
-        // Both hosts monitored (the driver's logic natively, virsh real).
-        let mut native = LibvirtDriver::with_host(NativeHost {
-            state_dir: state.display().to_string(),
-        });
+        // Both hosts monitored in one call of the component's `hosts`.
+        assert!(driver.manages_hosts());
         let fleet = || {
             hosts
                 .iter()
@@ -247,7 +207,7 @@ fn run(img: PathBuf) {
                 })
                 .collect::<Vec<_>>()
         };
-        let monitored = native.monitor_hosts(fleet());
+        let monitored = driver.monitor_hosts(fleet()).await.unwrap();
         for (h, m) in hosts.iter().zip(&monitored) {
             let m = m.as_ref().unwrap_or_else(|e| panic!("{}: {e:?}", h.name));
             assert!(
@@ -277,7 +237,7 @@ fn run(img: PathBuf) {
         let reason = polled[0].1.clone().unwrap_or_default();
         assert!(reason.contains("host h1"), "{reason}");
         assert_eq!(polled[1], (VmState::Running, None));
-        let monitored = native.monitor_hosts(fleet());
+        let monitored = driver.monitor_hosts(fleet()).await.unwrap();
         match &monitored[0] {
             Err(e) => assert!(format!("{e:?}").contains("host h1"), "{e:?}"),
             Ok(m) => panic!("a dead host monitored: {m:?}"),

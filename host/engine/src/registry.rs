@@ -52,6 +52,10 @@ pub struct PluginSummary {
     /// operator's `[plugins.<id>.link]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<LinkSummary>,
+    /// A driver of a fleet: it exports `flotilla:driver/hosts`, so hosts
+    /// of it can be created and VMs are placed on them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub manages_hosts: bool,
     pub timeout_ms: u64,
     pub memory_mb: u64,
     pub calls: u64,
@@ -262,6 +266,7 @@ impl Registry {
                     allowed_outbound_hosts: hosts,
                     programs,
                     link,
+                    manages_hosts: e.loaded.as_ref().is_ok_and(|p| p.manages_hosts()),
                     timeout_ms: limits.map_or(0, |l| l.timeout.as_millis() as u64),
                     memory_mb: limits.map_or(0, |l| l.memory_bytes >> 20),
                     calls: stats[0],

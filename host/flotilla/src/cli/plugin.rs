@@ -161,9 +161,15 @@ async fn list(args: &ApiArgs) -> Result<ExitCode> {
             "-".into()
         };
         let status = status(&p);
+        // A driver hosts can be created for.
+        let kind = if p.manages_hosts {
+            format!("{} (fleet)", p.kind)
+        } else {
+            p.kind
+        };
         table.add_row([
             p.id,
-            p.kind,
+            kind,
             p.version,
             p.api,
             p.source,

@@ -31,6 +31,10 @@ pub struct PluginSummary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     link: Option<LinkSummary>,
+    /// A driver that monitors hosts (exports `flotilla:driver/hosts`):
+    /// `POST /host` takes hosts of it. Absent otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    manages_hosts: bool,
     timeout_ms: u64,
     memory_mb: u64,
     calls: u64,
@@ -107,6 +111,7 @@ mod tests {
                 prefixes: vec!["flb-".into()],
                 underlays: Vec::new(),
             }),
+            manages_hosts: true,
             timeout_ms: 1,
             memory_mb: 1,
             calls: 0,
