@@ -411,3 +411,33 @@ fn with_automatic_recovery_a_lost_host_s_vms_come_back_by_themselves() {
     let again = f.service(id).unwrap();
     assert_eq!(placements(&again), placed);
 }
+
+/// A VM placed on a host with a NIC on a network whose devices a plugin
+/// makes (`VN_MAD`) needs the server to reach the host: without
+/// `[fleet] host_command` its create fails, and the service's log says
+/// which setting is missing.
+#[test]
+fn a_plumbed_nic_on_a_host_without_host_command_fails_naming_the_setting() {
+    let f = Flotilla::start(FLEET);
+    three_hosts(&f);
+    let (status, net) = f.call(
+        "POST",
+        "/vnet",
+        json!({"name": "private", "template": {
+            "VN_MAD": "bridge",
+            "AR": [{"TYPE": "IP4", "IP": "10.1.0.10", "SIZE": "5"}]}}),
+    );
+    assert_eq!(status, 201, "{net}");
+    let network = net["VNET"]["ID"].as_str().unwrap();
+    let id = f.deploy(json!({
+        "name": "plumbed",
+        "roles": [{"name": "web", "type": "vm", "template_id": 0, "cardinality": 1,
+                   "template_contents": {"NIC": [{"NETWORK_ID": network}]}}]
+    }));
+    let body = f.wait_state(id, 7);
+    let log = body["log"].to_string();
+    assert!(
+        log.contains("[fleet] host_command") && log.contains("placed on host `h"),
+        "{log}"
+    );
+}

@@ -117,7 +117,7 @@ impl Drop for Server {
 }
 
 /// One HTTP/1.1 request on loopback: the status and the body, or `None`
-/// when nothing answers.
+/// when nothing answers within 10 s.
 pub fn http(
     port: u16,
     method: &str,
@@ -125,8 +125,20 @@ pub fn http(
     headers: &[(&str, String)],
     body: &str,
 ) -> Option<(u16, String)> {
+    http_within(port, method, path, headers, body, Duration::from_secs(10))
+}
+
+/// As [`http`], waiting up to `limit` for the answer.
+pub fn http_within(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &str,
+    limit: Duration,
+) -> Option<(u16, String)> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    s.set_read_timeout(Some(limit)).ok()?;
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
         body.len()

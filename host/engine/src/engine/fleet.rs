@@ -213,6 +213,10 @@ impl Engine {
         };
         let now = self.now();
         let mut answered = Vec::new();
+        // Hosts that answer again (or at last): what plumbing left there
+        // while they could not be reached is swept, with what their stale
+        // VMs had.
+        let mut to_sweep = Vec::new();
         for (host, answer) in hosts.iter().zip(answers) {
             // Written over the latest record: an operator's enable or
             // disable during the call stays.
@@ -237,6 +241,9 @@ impl Engine {
                     );
                     if !current.stale_vm_ids.is_empty() {
                         answered.push(current.id);
+                        to_sweep.push(current.name.clone());
+                    } else if !matches!(was, HostState::Monitored | HostState::Disabled) {
+                        to_sweep.push(current.name.clone());
                     }
                 }
                 Err(e) => current.failed(e.to_string(), now),
@@ -255,6 +262,9 @@ impl Engine {
         }
         for id in answered {
             self.destroy_stale(id).await?;
+        }
+        if !to_sweep.is_empty() {
+            self.sweep_plumbing_at(&to_sweep).await?;
         }
         Ok(())
     }
@@ -301,9 +311,6 @@ impl Engine {
             host.stale_vm_ids.retain(|vm| !gone.contains(vm));
             self.save_host(&host)?;
         }
-        drop(_placing);
-        // Their NICs' devices on the host go too.
-        self.sweep_plumbing().await?;
         Ok(())
     }
 
@@ -490,6 +497,40 @@ impl Engine {
             .filter(|h| h.driver == driver)
             .filter(|h| matches!(h.state, HostState::Monitored | HostState::Disabled))
             .map(|h| h.name.clone())
+            .collect())
+    }
+
+    /// The VMs of `service` to ask the driver about: not those on a host
+    /// in ERROR, which are UNKNOWN whatever it would say
+    /// (`with_lost_hosts`), and whose host would only hold the poll (and
+    /// the service's lock, and so its users' requests) until the driver
+    /// gives up on it.
+    pub(super) fn vms_to_poll(&self, service: &Service) -> Result<Vec<String>, EngineError> {
+        let ids = service.vm_ids();
+        let hosts = self.hosts()?;
+        let driver = self.driver_id();
+        let lost: std::collections::HashSet<&str> = hosts
+            .iter()
+            .filter(|h| h.driver == driver && h.state == HostState::Error)
+            .map(|h| h.name.as_str())
+            .collect();
+        if lost.is_empty() {
+            return Ok(ids);
+        }
+        let on_lost: std::collections::HashSet<&str> = service
+            .roles
+            .iter()
+            .flat_map(|r| r.nodes.iter())
+            .filter(|n| {
+                n.placement
+                    .as_ref()
+                    .is_some_and(|p| lost.contains(p.host.as_str()))
+            })
+            .filter_map(|n| n.vm_id.as_deref())
+            .collect();
+        Ok(ids
+            .into_iter()
+            .filter(|id| !on_lost.contains(id.as_str()))
             .collect())
     }
 

@@ -65,8 +65,8 @@ pub trait PlumbingBackend: Send + Sync + 'static {
         ports: Vec<Port>,
     ) -> BoxFuture<'_, Result<u32, BackendError>>;
 
-    /// The ids of the plumbing plugins loaded (a sweep at start-up goes to
-    /// each).
+    /// The ids of the plumbing plugins loaded with a link grant (a sweep
+    /// at start-up goes to each).
     fn plumbing_plugins(&self) -> Vec<String>;
 }
 
@@ -258,12 +258,15 @@ impl PlumbingBackend for PluginLibrary {
     }
 
     fn plumbing_plugins(&self) -> Vec<String> {
+        // One without a link grant has no device to sweep: asking it would
+        // only log its refusal at every sweep, on every host.
         let mut ids: Vec<String> = self
             .plumbings
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .cloned()
+            .iter()
+            .filter(|(_, p)| p.plugin().effective_link().is_some())
+            .map(|(id, _)| id.clone())
             .collect();
         ids.sort();
         ids

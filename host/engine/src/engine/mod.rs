@@ -106,13 +106,17 @@ struct Inner {
     /// plumbing.rs); it holds the plumbing plugins and the sites where
     /// they may have devices, as (plugin id, host name; none: the
     /// server's machine), `None` until the first sweep: any may.
-    plumbing_lock: tokio::sync::Mutex<Option<std::collections::BTreeSet<(String, Option<String>)>>>,
+    plumbing_lock: tokio::sync::Mutex<Option<std::collections::BTreeSet<Holding>>>,
     /// Held while VMs are placed and their placements written, and while
     /// a host's record is read and written back (fleet.rs).
     placing: tokio::sync::Mutex<()>,
     /// The hosts as last written (fleet.rs).
     hosts: Mutex<Option<Arc<Vec<crate::fleet::Host>>>>,
 }
+
+/// A plumbing plugin's id and the site of its devices: a host's name;
+/// none, the server's machine (plumbing.rs).
+type Holding = (String, Option<String>);
 
 /// The operator's settings the engine applies (`[engine]` in flotilla.toml).
 #[derive(Debug, Clone)]

@@ -35,9 +35,8 @@ fn is_vm_nic(holder: &str) -> bool {
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// A plumbing plugin and the site of its devices (a host's name; none:
-/// the server's machine).
-type Holding = (String, Option<String>);
+/// What each plumbing plugin must keep at each site: networks and NICs.
+type Keep = BTreeMap<Holding, (Vec<Segment>, Vec<Port>)>;
 
 impl Engine {
     /// Make the devices of a VM's NICs on plumbed networks, on the host it
@@ -142,13 +141,26 @@ impl Engine {
         Ok(removed)
     }
 
+    /// Sweep, with every plumbing plugin counted as holding devices on
+    /// `hosts`: hosts that could not be reached when their VMs left.
+    pub(super) async fn sweep_plumbing_at(&self, hosts: &[String]) -> Result<u32, EngineError> {
+        {
+            let mut holding = self.inner.plumbing_lock.lock().await;
+            if let Some(set) = holding.as_mut() {
+                for id in self.inner.plumbing.plumbing_plugins() {
+                    for host in hosts {
+                        set.insert((id.clone(), Some(host.clone())));
+                    }
+                }
+            }
+        }
+        self.sweep_plumbing().await
+    }
+
     /// What each plumbing plugin must keep at each of `sites`: the
     /// networks with a VM's NIC there, and those NICs. A NIC's site is its
     /// VM's host; one whose VM no service knows is kept everywhere.
-    fn plumbing_in_use(
-        &self,
-        sites: &[Option<String>],
-    ) -> Result<BTreeMap<Holding, (Vec<Segment>, Vec<Port>)>, EngineError> {
+    fn plumbing_in_use(&self, sites: &[Option<String>]) -> Result<Keep, EngineError> {
         let store = self.store();
         let storage = |e: String| EngineError::Storage(e);
         let mut host_of: HashMap<String, Option<String>> = HashMap::new();
@@ -161,7 +173,7 @@ impl Engine {
         let vnets = store
             .resources(ResourceKind::Vnet)
             .map_err(|e| storage(format!("{e:#}")))?;
-        let mut keep: BTreeMap<Holding, (Vec<Segment>, Vec<Port>)> = BTreeMap::new();
+        let mut keep = Keep::new();
         for net in vnets {
             let Some(plumbing) = plumbing_of(&net.attributes) else {
                 continue;

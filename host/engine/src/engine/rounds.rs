@@ -33,7 +33,7 @@ impl Engine {
         if !retries.is_empty() {
             self.execute(&mut service, retries).await?;
         }
-        let ids = service.vm_ids();
+        let ids = self.vms_to_poll(&service)?;
         let observed = if ids.is_empty() {
             Vec::new()
         } else {
