@@ -7,9 +7,9 @@
 
 mod common;
 
-use common::{Flotilla, basic, http, wait_for};
+use common::{Flotilla, basic, http, placements, wait_for};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// Hosts monitored every second, services moved on every 100 ms.
@@ -75,30 +75,6 @@ fn action(f: &Flotilla, id: u64, perform: &str) -> (u16, Value) {
         &format!("/host/{id}/action"),
         json!({"action": {"perform": perform}}),
     )
-}
-
-/// Each VM of the service by role: (VM id, host name).
-fn placements(body: &Value) -> BTreeMap<String, Vec<(String, String)>> {
-    let mut out = BTreeMap::new();
-    for role in body["roles"].as_array().unwrap() {
-        let vms = role["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| {
-                let vm = &n["vm_info"]["VM"];
-                (
-                    vm["ID"].as_str().unwrap().to_string(),
-                    vm["HISTORY_RECORDS"]["HISTORY"]["HOSTNAME"]
-                        .as_str()
-                        .unwrap_or("")
-                        .to_string(),
-                )
-            })
-            .collect();
-        out.insert(role["name"].as_str().unwrap().to_string(), vms);
-    }
-    out
 }
 
 /// The simulated hypervisor's live VMs on `host`.

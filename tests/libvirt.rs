@@ -12,12 +12,10 @@
 
 mod common;
 
-use common::libvirt::{self, LibvirtHost, image, missing, virsh, wait_until};
-use common::netns;
+use common::libvirt::{self, LibvirtHost, virsh, wait_until};
 use flotilla::plugin::{Driver, Grant, HostProbe, Manifest, PluginHost, VmAction, VmSpec, VmState};
 use serde_json::json;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn spec(op: &str, host: &LibvirtHost) -> VmSpec {
@@ -48,12 +46,7 @@ async fn poll(driver: &Driver, ids: &[&str]) -> Vec<(VmState, Option<String>)> {
 
 #[test]
 fn two_libvirt_hosts_in_namespaces_run_the_drivers_domains() {
-    if let Some(why) = missing() {
-        eprintln!("skipped: {why}");
-        return;
-    }
-    let img = image();
-    netns::isolated(move || run(img));
+    libvirt::run_isolated(run);
 }
 
 fn run(img: PathBuf) {
@@ -68,33 +61,7 @@ fn run(img: PathBuf) {
     let consoles = root.join("consoles");
     std::fs::create_dir_all(&state).unwrap();
     std::fs::create_dir_all(&consoles).unwrap();
-    let grant_toml = |extra: &[&str]| -> String {
-        let out = Command::new(common::BIN)
-            .args([
-                "plugin",
-                "grant",
-                "libvirt",
-                "--transport",
-                "tcp",
-                "--state-dir",
-            ])
-            .arg(&state)
-            .arg("--kernel")
-            .arg(img.join("vmlinuz"))
-            .arg("--initrd")
-            .arg(img.join("initrd.img"))
-            .arg("--console-dir")
-            .arg(&consoles)
-            .args(extra)
-            .output()
-            .expect("the binary runs");
-        assert!(
-            out.status.success(),
-            "plugin grant libvirt: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let grant_toml = |extra: &[&str]| libvirt::grant(&img, &state, &consoles, extra);
     let grant_of = |toml: &str| -> Grant {
         flotilla::config::Config::parse(toml)
             .unwrap_or_else(|e| panic!("the generated grant does not load: {e}\n{toml}"))
@@ -286,15 +253,7 @@ fn run(img: PathBuf) {
     // service deploys a domain on h2 (its default host) and its deletion
     // removes it.
     let data = tempfile::tempdir().unwrap();
-    let plugins = data.path().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    for ext in ["wasm", "toml"] {
-        std::fs::copy(
-            dist.with_extension(ext),
-            plugins.join(format!("libvirt.{ext}")),
-        )
-        .unwrap();
-    }
+    libvirt::install_driver(data.path());
     let config = format!(
         "[sim]\nenabled = false\n[engine]\ndriver = \"libvirt\"\ntick_ms = 500\n\n{}",
         grant_toml(&["--default-host", &format!("h2={}", h2.uri())])

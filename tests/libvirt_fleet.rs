@@ -16,8 +16,8 @@
 
 mod common;
 
-use common::libvirt::{self, LibvirtHost, image, missing, virsh, wait_until};
-use common::{Flotilla, netns};
+use common::libvirt::{self, LibvirtHost, virsh, wait_until};
+use common::{Flotilla, netns, placements};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -33,12 +33,7 @@ const FETCH: &str = "i=0\nuntil v=$(nc -w 2 \"$DB_ADDRESS\" 7000 </dev/null) && 
 
 #[test]
 fn three_libvirt_hosts_place_connect_lose_recover_and_clean_up_a_service() {
-    if let Some(why) = missing() {
-        eprintln!("skipped: {why}");
-        return;
-    }
-    let img = image();
-    netns::isolated(move || run(img));
+    libvirt::run_isolated(run);
 }
 
 /// The service: db (1 VM) and web (2, anti-affined) on the VXLAN network,
@@ -61,30 +56,6 @@ fn service(network: &str) -> Value {
              "parents": ["db"], "template_contents": {"CPU": "0.25", "MEMORY": "128"}}
         ]
     })
-}
-
-/// Each VM of the service by role: (VM id, host name).
-fn placements(body: &Value) -> BTreeMap<String, Vec<(String, String)>> {
-    let mut out = BTreeMap::new();
-    for role in body["roles"].as_array().unwrap() {
-        let vms = role["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| {
-                let vm = &n["vm_info"]["VM"];
-                (
-                    vm["ID"].as_str().unwrap_or("").to_string(),
-                    vm["HISTORY_RECORDS"]["HISTORY"]["HOSTNAME"]
-                        .as_str()
-                        .unwrap_or("")
-                        .to_string(),
-                )
-            })
-            .collect();
-        out.insert(role["name"].as_str().unwrap().to_string(), vms);
-    }
-    out
 }
 
 /// The names of the `flotilla-*` domains libvirt has on `host`.
@@ -193,32 +164,9 @@ fn run(img: PathBuf) {
     let consoles = root.join("consoles");
     std::fs::create_dir_all(&state).unwrap();
     std::fs::create_dir_all(&consoles).unwrap();
-    let grant = Command::new(common::BIN)
-        .args(["plugin", "grant", "libvirt", "--transport", "tcp"])
-        .arg("--state-dir")
-        .arg(&state)
-        .arg("--kernel")
-        .arg(img.join("vmlinuz"))
-        .arg("--initrd")
-        .arg(img.join("initrd.img"))
-        .arg("--console-dir")
-        .arg(&consoles)
-        .output()
-        .expect("the binary runs");
-    assert!(grant.status.success(), "{grant:?}");
-    let grant = String::from_utf8(grant.stdout).unwrap();
-
+    let grant = libvirt::grant(&img, &state, &consoles, &[]);
     let data = tempfile::tempdir().unwrap();
-    let plugins = data.path().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    let dist = flotilla::plugin::builtin::dist_path("libvirt");
-    for ext in ["wasm", "toml"] {
-        std::fs::copy(
-            dist.with_extension(ext),
-            plugins.join(format!("libvirt.{ext}")),
-        )
-        .unwrap();
-    }
+    libvirt::install_driver(data.path());
     let config = format!(
         r#"[sim]
 enabled = false

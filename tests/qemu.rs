@@ -17,26 +17,6 @@ use std::time::Duration;
 const QEMU: &str = "/usr/bin/qemu-system-x86_64";
 
 /// The guest's kernel and initrd, built once.
-fn image() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/images/qemu");
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/images/qemu/build.sh");
-        let out = std::process::Command::new("bash")
-            .arg(script)
-            .arg(&dir)
-            .output()
-            .expect("bash runs the image script");
-        assert!(
-            out.status.success(),
-            "building the guest image: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    });
-    std::fs::canonicalize(dir).unwrap()
-}
-
 /// Kills every process whose command line names the test's data
 /// directory (its QEMUs and their relays) when dropped.
 struct Reaper(PathBuf);
@@ -126,7 +106,7 @@ fn start_with_taps(tap_prefixes: &[&str], extra: &str) -> (Flotilla, Reaper, u16
             "{tool} is missing: apt-get install qemu-system-x86 qemu-utils socat"
         );
     }
-    let img = image();
+    let img = common::guest_image();
     let data = tempfile::tempdir().unwrap();
     let root = std::fs::canonicalize(data.path()).unwrap();
     let (state, images) = (root.join("qemu"), root.join("images"));
@@ -504,7 +484,7 @@ fn disks_come_only_from_images_their_owner_may_use_and_every_disk_is_attached() 
     image_of_oneadmin(&f, "secret", &images.join("base.qcow2"), "600");
     let alice = user(&f, "alice");
     let bob = user(&f, "bob");
-    let img = image();
+    let img = common::guest_image();
     let boot = json!({"KERNEL": img.join("vmlinuz").display().to_string(),
                       "INITRD": img.join("initrd.img").display().to_string()});
 
@@ -761,7 +741,7 @@ fn devices_named(prefix: &str) -> Vec<String> {
 fn vms_on_a_bridged_network_reach_each_other_by_their_nics_and_still_report_through_onegate() {
     // Built first, outside: the namespace has no way out to Debian's
     // archive.
-    image();
+    common::guest_image();
     common::netns::isolated(|| {
         // The bridge plumbing makes its devices in the test's namespace
         // (they go with it), named `ft-…`, the prefix granted to it and,
@@ -1045,7 +1025,7 @@ fn delete_leaving_nothing(
 
 #[test]
 fn the_example_application_deploys_on_real_networks_routes_scales_isolates_and_leaves_nothing() {
-    image();
+    common::guest_image();
     common::netns::isolated(|| {
         // The VXLAN devices run over a veth pair of the test's: an
         // underlay no packet leaves.

@@ -13,21 +13,56 @@ pub const LIBVIRTD: &str = "/usr/sbin/libvirtd";
 pub const VIRSH: &str = "/usr/bin/virsh";
 pub const QEMU: &str = "/usr/bin/qemu-system-x86_64";
 
-/// The guest's kernel and initrd, built once (as tests/qemu.rs builds them).
-pub fn image() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/images/qemu");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/images/qemu/build.sh");
-    let out = Command::new("bash")
-        .arg(script)
-        .arg(&dir)
+/// Run `test` with the guest image's directory inside a network
+/// namespace of its own (`netns::isolated`); on a machine that cannot run
+/// it, say why and pass.
+pub fn run_isolated(test: fn(PathBuf)) {
+    if let Some(why) = missing() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let img = super::guest_image();
+    super::netns::isolated(move || test(img));
+}
+
+/// The driver's grant as `flotilla plugin grant libvirt` writes it (TCP
+/// transport, domains booting the test image, consoles logged), with
+/// `extra` arguments.
+pub fn grant(img: &Path, state: &Path, consoles: &Path, extra: &[&str]) -> String {
+    let out = Command::new(super::BIN)
+        .args(["plugin", "grant", "libvirt", "--transport", "tcp"])
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--kernel")
+        .arg(img.join("vmlinuz"))
+        .arg("--initrd")
+        .arg(img.join("initrd.img"))
+        .arg("--console-dir")
+        .arg(consoles)
+        .args(extra)
         .output()
-        .expect("bash runs the image script");
+        .expect("the binary runs");
     assert!(
         out.status.success(),
-        "building the guest image: {}",
+        "plugin grant libvirt: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    std::fs::canonicalize(dir).unwrap()
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Install the libvirt driver (built beside the built-in plugins, not in
+/// them) in a server's data directory, as an operator places it.
+pub fn install_driver(data: &Path) {
+    let plugins = data.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let dist = flotilla::plugin::builtin::dist_path("libvirt");
+    for ext in ["wasm", "toml"] {
+        std::fs::copy(
+            dist.with_extension(ext),
+            plugins.join(format!("libvirt.{ext}")),
+        )
+        .unwrap();
+    }
 }
 
 /// Why this machine cannot run the test, if it cannot.

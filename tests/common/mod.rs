@@ -18,6 +18,54 @@ use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_flotilla");
 
+/// The test guest's kernel and initrd (`examples/images/qemu/build.sh`,
+/// which rebuilds only when its inputs changed), built once per test
+/// binary; their directory.
+pub fn guest_image() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/images/qemu");
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/images/qemu/build.sh");
+        let out = Command::new("bash")
+            .arg(script)
+            .arg(&dir)
+            .output()
+            .expect("bash runs the image script");
+        assert!(
+            out.status.success(),
+            "building the guest image: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    std::fs::canonicalize(dir).unwrap()
+}
+
+/// Each VM of a service by role: (VM id, the host it was placed on, or
+/// "" when none).
+pub fn placements(body: &Value) -> std::collections::BTreeMap<String, Vec<(String, String)>> {
+    let mut out = std::collections::BTreeMap::new();
+    for role in body["roles"].as_array().into_iter().flatten() {
+        let vms = role["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|n| {
+                let vm = &n["vm_info"]["VM"];
+                (
+                    vm["ID"].as_str().unwrap_or("").to_string(),
+                    vm["HISTORY_RECORDS"]["HISTORY"]["HOSTNAME"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string(),
+                )
+            })
+            .collect();
+        out.insert(role["name"].as_str().unwrap_or("").to_string(), vms);
+    }
+    out
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
