@@ -163,8 +163,15 @@ impl Engine {
     fn plumbing_in_use(&self, sites: &[Option<String>]) -> Result<Keep, EngineError> {
         let store = self.store();
         let storage = |e: String| EngineError::Storage(e);
+        // Without hosts to sweep, every NIC is the server's machine's: the
+        // services need not be read.
         let mut host_of: HashMap<String, Option<String>> = HashMap::new();
-        for service in store.services()? {
+        let services = if sites.len() > 1 {
+            store.services()?
+        } else {
+            Vec::new()
+        };
+        for service in services {
             for node in service.roles.iter().flat_map(|r| r.nodes.iter()) {
                 let host = node.placement.as_ref().map(|p| p.host.clone());
                 host_of.insert(node.operation_id.clone(), host);
