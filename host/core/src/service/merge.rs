@@ -303,16 +303,13 @@ mod tests {
 /// `user_inputs_values`; `roles` are matched by name and merged into the
 /// template's roles (unmatched ones are ignored); `networks_values` replace
 /// the template's entries of the same network; everything else is merged
-/// with [`deep_merge_concat`]. `registration_time` is the template's, set
-/// by the server: a merge that carries it (a client echoing the template
-/// it read, or a null) changes nothing.
+/// with [`deep_merge_concat`].
 pub fn apply_merge_template(template: &Value, merge: &Value) -> Value {
     let mut base = template.clone();
     let Value::Object(merge) = merge else {
         return base;
     };
     let mut merge = merge.clone();
-    merge.remove("registration_time");
     rename_legacy_inputs(&mut merge);
     if let Some(Value::Array(extra_roles)) = merge.remove("roles")
         && let Some(Value::Array(roles)) = base.get_mut("roles")
@@ -398,10 +395,13 @@ mod merge_template_tests {
     /// made the service's document break its own schema.
     #[test]
     fn a_merge_never_sets_the_registration_time() {
-        let template = json!({"name": "t", "roles": []});
+        let template =
+            json!({"name": "t", "roles": [{"name": "web", "type": "vm", "template_id": 0}]});
         for sent in [json!(null), json!(5), json!("now")] {
             let merged = apply_merge_template(&template, &json!({"registration_time": sent}));
-            assert!(merged.get("registration_time").is_none(), "{merged}");
+            let parsed = crate::service::parse_template(&merged).unwrap();
+            let service = serde_json::to_value(&parsed).unwrap();
+            assert!(service.get("registration_time").is_none(), "{service}");
         }
     }
 }

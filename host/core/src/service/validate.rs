@@ -170,6 +170,11 @@ pub fn parse_template(document: &Value) -> Result<ServiceTemplate, Vec<FieldErro
         return Err(c.errors);
     };
     let mut doc = original.clone();
+    // A template document's registration time is the server's, rendered
+    // from the document: one a body carries (a client echoing what it
+    // read, a service's update or merge) is not kept, so a service never
+    // shows one, nor a null where its schema says a number.
+    doc.remove("registration_time");
     // OneFlow 7 reads a 6.x template (`vm_template`, no `type`) converted.
     super::attributes::upgrade_6x(&mut doc);
     match c.string(&doc, "name", "", true) {
