@@ -48,6 +48,18 @@ impl Engine {
         *self.inner.hosts.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
+    /// The hosts of this server's driver in ERROR, by name: their VMs
+    /// are UNKNOWN, and not asked about.
+    fn lost_hosts(&self) -> Result<HashMap<String, Host>, EngineError> {
+        let driver = self.driver_id();
+        Ok(self
+            .hosts()?
+            .iter()
+            .filter(|h| h.driver == driver && h.state == HostState::Error)
+            .map(|h| (h.name.clone(), h.clone()))
+            .collect())
+    }
+
     /// The hosts of this server's driver.
     fn own_hosts(&self) -> Result<Vec<Host>, EngineError> {
         let driver = self.driver_id();
@@ -239,10 +251,11 @@ impl Engine {
                         m.vm_ids,
                         now,
                     );
-                    if !current.stale_vm_ids.is_empty() {
+                    let stale = !current.stale_vm_ids.is_empty();
+                    if stale {
                         answered.push(current.id);
-                        to_sweep.push(current.name.clone());
-                    } else if !matches!(was, HostState::Monitored | HostState::Disabled) {
+                    }
+                    if stale || !matches!(was, HostState::Monitored | HostState::Disabled) {
                         to_sweep.push(current.name.clone());
                     }
                 }
@@ -507,13 +520,7 @@ impl Engine {
     /// gives up on it.
     pub(super) fn vms_to_poll(&self, service: &Service) -> Result<Vec<String>, EngineError> {
         let ids = service.vm_ids();
-        let hosts = self.hosts()?;
-        let driver = self.driver_id();
-        let lost: std::collections::HashSet<&str> = hosts
-            .iter()
-            .filter(|h| h.driver == driver && h.state == HostState::Error)
-            .map(|h| h.name.as_str())
-            .collect();
+        let lost = self.lost_hosts()?;
         if lost.is_empty() {
             return Ok(ids);
         }
@@ -524,7 +531,7 @@ impl Engine {
             .filter(|n| {
                 n.placement
                     .as_ref()
-                    .is_some_and(|p| lost.contains(p.host.as_str()))
+                    .is_some_and(|p| lost.contains_key(&p.host))
             })
             .filter_map(|n| n.vm_id.as_deref())
             .collect();
@@ -543,13 +550,7 @@ impl Engine {
         service: &Service,
         mut observed: Vec<Observed>,
     ) -> Result<Vec<Observed>, EngineError> {
-        let hosts = self.hosts()?;
-        let driver = self.driver_id();
-        let lost: HashMap<&str, &Host> = hosts
-            .iter()
-            .filter(|h| h.driver == driver && h.state == HostState::Error)
-            .map(|h| (h.name.as_str(), h))
-            .collect();
+        let lost = self.lost_hosts()?;
         if lost.is_empty() {
             return Ok(observed);
         }
@@ -557,7 +558,7 @@ impl Engine {
             let (Some(vm_id), Some(placement)) = (&node.vm_id, &node.placement) else {
                 continue;
             };
-            let Some(host) = lost.get(placement.host.as_str()) else {
+            let Some(host) = lost.get(&placement.host) else {
                 continue;
             };
             let (state, reason) = if node.terminating {
