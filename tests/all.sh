@@ -21,7 +21,8 @@
 #   libvirt-daemon-system and libvirt-clients (tests/libvirt.rs runs a
 #   libvirtd per host in network namespaces and drives it with virsh),
 #   chromium and chromium-driver (tests/dashboard.rs walks the dashboard
-#   in a real headless browser);
+#   in a real headless browser), postgresql (the store's tests run against
+#   a PostgreSQL server they start themselves, never the system service);
 # - componentize-py from PyPI and the JavaScript example's npm packages
 #   (pinned in its package-lock.json): the tests build the example policies
 #   in Python and JavaScript with them; Selenium from PyPI, beside
@@ -93,6 +94,10 @@ if [ "$install" = 1 ]; then
     # The dashboard's browser test: Debian's Chromium and its driver.
     if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
         apt_install chromium chromium-driver
+    fi
+    # The store's PostgreSQL backend: its tests run initdb and pg_ctl.
+    if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+        apt_install postgresql
     fi
     if ! apt-cache show linux-image-cloud-amd64 >/dev/null 2>&1 && [ -z "$apt_updated" ]; then
         as_root apt-get update

@@ -85,7 +85,7 @@ impl<H: Host> LibvirtDriver<H> {
     fn virsh(&mut self, s: &Settings, host: &HostAddr, command: &[&str]) -> Result<Ran, Error> {
         let args = virsh::args(&host.uri, command);
         match self.host.run(VIRSH, &args, s.timeout_ms) {
-            Ok(f) if f.exit_code == 0 => Ok(Ran::Ok(f.output)),
+            Ok(f) if virsh::succeeded(f.exit_code, &f.output) => Ok(Ran::Ok(f.output)),
             Ok(f) => Ok(Ran::Failed(f.output)),
             Err(Error::Unavailable(m)) => Err(Error::Unavailable(format!(
                 "host {} ({}) does not answer: {m}",

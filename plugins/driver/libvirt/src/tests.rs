@@ -39,6 +39,9 @@ impl Drop for TempDir {
 #[derive(Default)]
 struct FakeHost {
     down: bool,
+    /// The daemon drops every connection mid-command: virsh says so and
+    /// exits 0, as it does when libvirtd is killed under it.
+    dropping: bool,
     domains: BTreeMap<String, (DomState, String)>,
 }
 
@@ -76,6 +79,11 @@ impl Host for Fake {
         if host.down {
             return fail(format!(
                 "error: failed to connect to the hypervisor\nerror: unable to connect to server at '{uri}': Connection refused\n"
+            ));
+        }
+        if host.dropping {
+            return ok(format!(
+                "error: Disconnected from {uri} due to end of file\n"
             ));
         }
         let missing = |d: &str| fail(format!("error: failed to get domain '{d}'\n"));
@@ -421,6 +429,30 @@ fn hold_release_and_the_actions() {
             .next()
             .is_none()
     );
+}
+
+#[test]
+fn a_daemon_dropping_the_connection_loses_no_vm() {
+    let dir = TempDir::new();
+    let mut d = driver(&dir);
+    let id = d
+        .create_vm(spec("op-1", Some(("h1", H1)), json!({})))
+        .unwrap();
+    d.host().hosts.get_mut(H1).unwrap().dropping = true;
+    let (state, reason) = states(&mut d, &[&id]).remove(0);
+    assert_eq!(state, VmState::Unknown, "{reason:?}");
+    let reason = reason.unwrap_or_default();
+    assert!(
+        reason.contains("host h1") && reason.contains("Disconnected"),
+        "{reason}"
+    );
+    // Nor is a terminate taken as done while the domain may still run.
+    assert!(matches!(
+        d.act_on(&id, VmAction::Terminate, &[]),
+        Err(Error::Unavailable(_))
+    ));
+    d.host().hosts.get_mut(H1).unwrap().dropping = false;
+    assert_eq!(states(&mut d, &[&id]), [(VmState::Running, None)]);
 }
 
 #[test]

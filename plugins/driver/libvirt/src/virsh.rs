@@ -44,6 +44,15 @@ pub fn args(uri: &str, command: &[&str]) -> Vec<String> {
 /// bytes a domain) must fit the 4 KiB of output a run keeps.
 pub const DOMSTATS_CHUNK: usize = 8;
 
+/// Whether a run of virsh succeeded: it exited 0 and printed no error.
+/// virsh exits 0 from a command the daemon dropped the connection in
+/// (a libvirtd killed mid-`list` leaves `error: Disconnected from … due
+/// to end of file` and nothing listed), so an empty listing is believed
+/// only when no error came with it.
+pub fn succeeded(exit_code: i32, output: &str) -> bool {
+    exit_code == 0 && !output.lines().any(|l| l.starts_with("error:"))
+}
+
 /// Whether a run's output may have lost its beginning (a run keeps the
 /// last 4 KiB).
 pub fn maybe_truncated(output: &str) -> bool {
@@ -88,6 +97,7 @@ pub fn classify(output: &str) -> Failure {
         || o.contains("no route to host")
         || o.contains("connection refused")
         || o.contains("broken pipe")
+        || o.contains("disconnected from")
     {
         Failure::Unreachable
     } else if o.contains("failed to get domain") || o.contains("domain not found") {
