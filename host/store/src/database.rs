@@ -74,7 +74,7 @@ pub(crate) use params;
 /// A row of a query's result. Each getter takes its column's value out of
 /// the row, so a document is not copied on its way to the parser.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Row(pub Vec<Value>);
+pub struct Row(pub(crate) Vec<Value>);
 
 impl Row {
     fn take(&mut self, column: usize) -> anyhow::Result<Value> {
@@ -123,8 +123,9 @@ pub enum Dialect {
 }
 
 impl Dialect {
-    /// A network attribute as text, read from a `body` column (a resource
-    /// document: `{"attributes": {…}}`). PostgreSQL reads the body as
+    /// A network attribute (a name the store writes, never one from a
+    /// request) as text, read from a `body` column (a resource document:
+    /// `{"attributes": {…}}`). PostgreSQL reads the body as
     /// `json`, not `jsonb`: `jsonb` refuses a `\u0000` anywhere in the
     /// document, `json` only in the value read.
     pub fn body_attribute(self, attribute: &str) -> String {

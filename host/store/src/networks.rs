@@ -734,5 +734,41 @@ pub(crate) mod tests {
             assert_eq!(store.release_unkept(SERVICE, &|_| false).unwrap(), 2);
             assert_eq!(store.forget_vm_attributes(SERVICE, &|_| false).unwrap(), 1);
         }
+
+        fn addresses_leased_by_two_connections_at_once_are_all_different(db) {
+            const EACH: usize = 20;
+            let network = db
+                .open()
+                .create_resource(
+                    ResourceKind::Vnet,
+                    "shared",
+                    Ownership::default(),
+                    attributes(serde_json::json!({
+                        "AR": [{"TYPE": "IP4", "IP": "10.6.0.1", "SIZE": "64"}]
+                    })),
+                )
+                .unwrap();
+            let leased: Vec<Vec<String>> = std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..2)
+                    .map(|worker| {
+                        let store = db.open();
+                        scope.spawn(move || {
+                            (0..EACH)
+                                .map(|i| {
+                                    let holder = format!("op-{worker}-{i}/NIC0");
+                                    store.lease(network, &holder, None).unwrap().ip
+                                })
+                                .collect()
+                        })
+                    })
+                    .collect();
+                workers.into_iter().map(|w| w.join().unwrap()).collect()
+            });
+            let mut all = leased.concat();
+            all.sort();
+            all.dedup();
+            assert_eq!(all.len(), 2 * EACH);
+            assert_eq!(db.open().leases(network).unwrap().len(), 2 * EACH);
+        }
     }
 }

@@ -6,7 +6,8 @@
 //! thread, where the server calls its store; on a plain thread it cannot.
 //! A connection found lost is dropped and opened again by the next call
 //! made outside a transaction; a call inside a transaction fails (the
-//! transaction is gone with the connection).
+//! transaction is gone with the connection). Connections are TCP or Unix
+//! sockets without TLS: a URL that requires TLS is refused.
 //!
 //! Beside the schema the database has one row, `store_versions`: the
 //! schema's version and a data version that every write transaction bumps
@@ -154,7 +155,7 @@ impl Postgres {
             _thread: ConnectionThread(Some(thread)),
         };
         db.call(Work::Script(VERSIONS.into()))
-            .with_context(|| format!("connecting to the PostgreSQL database {database}"))?;
+            .with_context(|| format!("opening the PostgreSQL database `{database}`"))?;
         Ok(db)
     }
 
@@ -355,10 +356,7 @@ impl Connection {
     }
 
     fn open(&self) -> anyhow::Result<Client> {
-        let mut client = self
-            .config
-            .connect(NoTls)
-            .context("connecting to PostgreSQL")?;
+        let mut client = self.config.connect(NoTls)?;
         client.batch_execute(LOCK_TIMEOUT)?;
         Ok(client)
     }
