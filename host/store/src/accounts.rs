@@ -1,8 +1,8 @@
 //! Users and groups. The policy (names, passwords, who may do what) is in
 //! the server's `access::users`; here only what is stored.
 
-use super::SqliteStore;
-use rusqlite::{OptionalExtension, params};
+use super::SqlStore;
+use crate::database::{Database, params};
 
 /// A user as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -66,149 +66,133 @@ pub trait Accounts {
     fn owner_names(&self, ownership: &flotilla_core::permissions::Ownership) -> (String, String);
 }
 
-impl Accounts for SqliteStore {
+impl<D: Database> Accounts for SqlStore<D> {
     fn insert_group(&self, name: &str) -> anyhow::Result<u64> {
-        let id = self.next_id("groups")?;
-        self.db.execute(
-            "INSERT INTO groups (id, name) VALUES (?1, ?2)",
-            params![id as i64, name],
-        )?;
-        Ok(id)
+        self.in_transaction(|| {
+            let id = self.next_id("groups")?;
+            self.db.execute(
+                "INSERT INTO groups (id, name) VALUES (?1, ?2)",
+                params![id, name],
+            )?;
+            Ok(id)
+        })
     }
 
     fn group_id_by_name(&self, name: &str) -> anyhow::Result<Option<u64>> {
         Ok(self
             .db
-            .query_row(
-                "SELECT id FROM groups WHERE name = ?1",
-                params![name],
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()?
+            .query_integer("SELECT id FROM groups WHERE name = ?1", params![name])?
             .map(|id| id as u64))
     }
 
     fn group_by_id(&self, id: u64) -> anyhow::Result<Option<String>> {
-        Ok(self
-            .db
-            .query_row(
-                "SELECT name FROM groups WHERE id = ?1",
-                params![id as i64],
-                |r| r.get(0),
-            )
-            .optional()?)
+        self.db
+            .query_text("SELECT name FROM groups WHERE id = ?1", params![id])
     }
 
     fn groups(&self) -> anyhow::Result<Vec<(u64, String)>> {
-        let mut stmt = self.db.prepare("SELECT id, name FROM groups ORDER BY id")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        self.db
+            .query("SELECT id, name FROM groups ORDER BY id", params![])?
+            .into_iter()
+            .map(|mut r| Ok((r.id(0)?, r.text(1)?)))
+            .collect()
     }
 
     fn group_member_count(&self, gid: u64) -> anyhow::Result<u64> {
-        let members: i64 = self.db.query_row(
-            "SELECT COUNT(*) FROM users WHERE gid = ?1",
-            params![gid as i64],
-            |r| r.get(0),
-        )?;
-        Ok(members as u64)
+        let members = self
+            .db
+            .query_integer("SELECT COUNT(*) FROM users WHERE gid = ?1", params![gid])?;
+        Ok(members.unwrap_or(0) as u64)
     }
 
     fn delete_group(&self, id: u64) -> anyhow::Result<bool> {
         let deleted = self
             .db
-            .execute("DELETE FROM groups WHERE id = ?1", params![id as i64])?;
+            .execute("DELETE FROM groups WHERE id = ?1", params![id])?;
         self.forget_names();
         Ok(deleted > 0)
     }
 
     fn insert_user(&self, name: &str, password_hash: &str, gid: u64) -> anyhow::Result<u64> {
-        let id = self.next_id("users")?;
-        self.db.execute(
-            "INSERT INTO users (id, name, password_hash, gid) VALUES (?1, ?2, ?3, ?4)",
-            params![id as i64, name, password_hash, gid as i64],
-        )?;
-        Ok(id)
+        self.in_transaction(|| {
+            let id = self.next_id("users")?;
+            self.db.execute(
+                "INSERT INTO users (id, name, password_hash, gid) VALUES (?1, ?2, ?3, ?4)",
+                params![id, name, password_hash, gid],
+            )?;
+            Ok(id)
+        })
     }
 
     fn user_count(&self) -> anyhow::Result<u64> {
-        let users: i64 = self
+        let users = self
             .db
-            .query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
-        Ok(users as u64)
+            .query_integer("SELECT COUNT(*) FROM users", params![])?;
+        Ok(users.unwrap_or(0) as u64)
     }
 
     fn users(&self) -> anyhow::Result<Vec<User>> {
-        let mut stmt = self
-            .db
-            .prepare("SELECT id, name, gid FROM users ORDER BY id")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(User {
-                id: r.get::<_, i64>(0)? as u64,
-                name: r.get(1)?,
-                gid: r.get::<_, i64>(2)? as u64,
+        self.db
+            .query("SELECT id, name, gid FROM users ORDER BY id", params![])?
+            .into_iter()
+            .map(|mut r| {
+                Ok(User {
+                    id: r.id(0)?,
+                    name: r.text(1)?,
+                    gid: r.id(2)?,
+                })
             })
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            .collect()
     }
 
     fn user_by_id(&self, id: u64) -> anyhow::Result<Option<User>> {
-        Ok(self
-            .db
-            .query_row(
-                "SELECT name, gid FROM users WHERE id = ?1",
-                params![id as i64],
-                |r| {
-                    Ok(User {
-                        id,
-                        name: r.get(0)?,
-                        gid: r.get::<_, i64>(1)? as u64,
-                    })
-                },
-            )
-            .optional()?)
+        self.db
+            .query_row("SELECT name, gid FROM users WHERE id = ?1", params![id])?
+            .map(|mut r| {
+                Ok(User {
+                    id,
+                    name: r.text(0)?,
+                    gid: r.id(1)?,
+                })
+            })
+            .transpose()
     }
 
     fn user_by_name(&self, name: &str) -> anyhow::Result<Option<StoredUser>> {
-        Ok(self
-            .db
+        self.db
             .query_row(
                 "SELECT id, password_hash, gid FROM users WHERE name = ?1",
                 params![name],
-                |r| {
-                    Ok(StoredUser {
-                        id: r.get::<_, i64>(0)? as u64,
-                        name: name.to_string(),
-                        password_hash: r.get(1)?,
-                        gid: r.get::<_, i64>(2)? as u64,
-                    })
-                },
-            )
-            .optional()?)
+            )?
+            .map(|mut r| {
+                Ok(StoredUser {
+                    id: r.id(0)?,
+                    name: name.to_string(),
+                    password_hash: r.text(1)?,
+                    gid: r.id(2)?,
+                })
+            })
+            .transpose()
     }
 
     fn set_user_password_hash(&self, id: u64, password_hash: &str) -> anyhow::Result<()> {
         self.db.execute(
             "UPDATE users SET password_hash = ?1 WHERE id = ?2",
-            params![password_hash, id as i64],
+            params![password_hash, id],
         )?;
         Ok(())
     }
 
     fn set_user_group(&self, id: u64, gid: u64) -> anyhow::Result<()> {
-        self.db.execute(
-            "UPDATE users SET gid = ?1 WHERE id = ?2",
-            params![gid as i64, id as i64],
-        )?;
+        self.db
+            .execute("UPDATE users SET gid = ?1 WHERE id = ?2", params![gid, id])?;
         Ok(())
     }
 
     fn delete_user(&self, id: u64) -> anyhow::Result<bool> {
         let deleted = self
             .db
-            .execute("DELETE FROM users WHERE id = ?1", params![id as i64])?;
+            .execute("DELETE FROM users WHERE id = ?1", params![id])?;
         self.forget_names();
         Ok(deleted > 0)
     }
@@ -227,16 +211,19 @@ impl Accounts for SqliteStore {
     }
 }
 
-impl SqliteStore {
+impl<D: Database> SqlStore<D> {
     fn name(&self, table: &'static str, id: u64) -> String {
         if let Some(name) = self.names.borrow().get(&(table, id)) {
             return name.clone();
         }
-        let name: Option<String> = self
+        let name = self
             .db
-            .prepare_cached(&format!("SELECT name FROM {table} WHERE id = ?1"))
-            .and_then(|mut stmt| stmt.query_row(params![id as i64], |r| r.get(0)))
-            .ok();
+            .query_text(
+                &format!("SELECT name FROM {table} WHERE id = ?1"),
+                params![id],
+            )
+            .ok()
+            .flatten();
         match name {
             Some(name) => {
                 self.names.borrow_mut().insert((table, id), name.clone());

@@ -1,17 +1,39 @@
-//! The schema, as ordered steps. SQLite's `PRAGMA user_version` holds the
-//! number of steps a database has had; opening it runs the ones it has
-//! not, in one transaction.
+//! The schema, as ordered steps, each written for SQLite and for
+//! PostgreSQL. The database holds the number of steps it has had (SQLite's
+//! `PRAGMA user_version`, PostgreSQL's `store_versions` row); opening it
+//! runs the ones it has not, in one write transaction, so two servers
+//! opening the same database at once do not both run a step.
 
+use crate::database::{Database, Dialect};
 use anyhow::Context as _;
-use rusqlite::{Connection, TransactionBehavior};
+
+/// One step of the schema, in each engine's SQL. PostgreSQL's ids and
+/// numbers are `BIGINT` (SQLite's `INTEGER` is 64 bits), and its names,
+/// addresses and holders compare byte by byte (`COLLATE "C"`), as SQLite's
+/// do: a range of holders (`leases_of`) and an order by name must not
+/// depend on the database's locale.
+pub struct Migration {
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+impl Migration {
+    pub fn sql(&self, dialect: Dialect) -> &'static str {
+        match dialect {
+            Dialect::Sqlite => self.sqlite,
+            Dialect::Postgres => self.postgres,
+        }
+    }
+}
 
 /// The migrations, in order: the database is at version `n` once the
 /// first `n` have run. Append only: a step, once released, never changes.
-pub const MIGRATIONS: &[&str] = &[
+pub const MIGRATIONS: &[Migration] = &[
     // 1: the schema of the releases before versioning. `IF NOT EXISTS`, so
     // that a data directory they wrote (user_version 0, tables there) is
     // taken as it is.
-    "CREATE TABLE IF NOT EXISTS services (
+    Migration {
+        sqlite: "CREATE TABLE IF NOT EXISTS services (
         id INTEGER PRIMARY KEY,
         state INTEGER NOT NULL,
         body TEXT NOT NULL
@@ -44,9 +66,45 @@ pub const MIGRATIONS: &[&str] = &[
         password_hash TEXT NOT NULL,
         gid INTEGER NOT NULL REFERENCES groups(id)
     );",
+        // No PostgreSQL database predates versioning: the tables are new.
+        postgres: "CREATE TABLE services (
+            id BIGINT PRIMARY KEY,
+            state BIGINT NOT NULL,
+            body TEXT NOT NULL
+        );
+        CREATE TABLE vm_templates (
+            id BIGINT PRIMARY KEY,
+            name TEXT COLLATE \"C\" NOT NULL,
+            body TEXT NOT NULL
+        );
+        CREATE TABLE images (
+            id BIGINT PRIMARY KEY,
+            name TEXT COLLATE \"C\" NOT NULL,
+            body TEXT NOT NULL
+        );
+        CREATE TABLE service_templates (
+            id BIGINT PRIMARY KEY,
+            body TEXT NOT NULL
+        );
+        CREATE TABLE sequences (
+            name TEXT COLLATE \"C\" PRIMARY KEY,
+            next BIGINT NOT NULL
+        );
+        CREATE TABLE groups (
+            id BIGINT PRIMARY KEY,
+            name TEXT COLLATE \"C\" NOT NULL UNIQUE
+        );
+        CREATE TABLE users (
+            id BIGINT PRIMARY KEY,
+            name TEXT COLLATE \"C\" NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            gid BIGINT NOT NULL REFERENCES groups(id)
+        );",
+    },
     // 2: a service's log in its own append-only table (the store keeps the
     // last `services::LOG_RETAINED` entries of each), out of the document.
-    "CREATE TABLE service_log (
+    Migration {
+        sqlite: "CREATE TABLE service_log (
         service_id INTEGER NOT NULL,
         seq INTEGER NOT NULL,
         time_ms INTEGER NOT NULL,
@@ -62,9 +120,21 @@ pub const MIGRATIONS: &[&str] = &[
         FROM services, json_each(services.body, '$.log') AS entry;
     UPDATE services SET body = json_set(body, '$.log', json('[]'))
         WHERE json_type(body, '$.log') = 'array';",
+        // A PostgreSQL database never held a log inside a service's
+        // document: there is nothing to move.
+        postgres: "CREATE TABLE service_log (
+            service_id BIGINT NOT NULL,
+            seq BIGINT NOT NULL,
+            time_ms BIGINT NOT NULL,
+            severity TEXT COLLATE \"C\" NOT NULL,
+            message TEXT NOT NULL,
+            PRIMARY KEY (service_id, seq)
+        );",
+    },
     // 3: virtual networks, network templates, the addresses leased from
     // them, virtual routers, and what VMs report through OneGate.
-    "CREATE TABLE vnets (
+    Migration {
+        sqlite: "CREATE TABLE vnets (
         id INTEGER PRIMARY KEY,
         name TEXT NOT NULL,
         body TEXT NOT NULL
@@ -96,12 +166,52 @@ pub const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL,
         PRIMARY KEY (service_id, operation_id)
     ) WITHOUT ROWID;",
+        postgres: "CREATE TABLE vnets (
+            id BIGINT PRIMARY KEY,
+            name TEXT COLLATE \"C\" NOT NULL,
+            body TEXT NOT NULL
+        );
+        CREATE TABLE vnet_templates (
+            id BIGINT PRIMARY KEY,
+            name TEXT COLLATE \"C\" NOT NULL,
+            body TEXT NOT NULL
+        );
+        CREATE TABLE leases (
+            vnet_id BIGINT NOT NULL,
+            ip TEXT COLLATE \"C\" NOT NULL,
+            holder TEXT COLLATE \"C\" NOT NULL,
+            service_id BIGINT,
+            PRIMARY KEY (vnet_id, ip)
+        );
+        CREATE INDEX leases_by_holder ON leases (holder);
+        CREATE INDEX leases_by_service ON leases (service_id);
+        CREATE TABLE vrouters (
+            id BIGINT PRIMARY KEY,
+            service_id BIGINT NOT NULL,
+            role TEXT COLLATE \"C\" NOT NULL,
+            body TEXT NOT NULL,
+            UNIQUE (service_id, role)
+        );
+        CREATE TABLE vm_attributes (
+            service_id BIGINT NOT NULL,
+            operation_id TEXT COLLATE \"C\" NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (service_id, operation_id)
+        );",
+    },
     // 4: the fleet's hosts.
-    "CREATE TABLE hosts (
+    Migration {
+        sqlite: "CREATE TABLE hosts (
         id INTEGER PRIMARY KEY,
         name TEXT NOT NULL UNIQUE,
         body TEXT NOT NULL
     );",
+        postgres: "CREATE TABLE hosts (
+            id BIGINT PRIMARY KEY,
+            name TEXT COLLATE \"C\" NOT NULL UNIQUE,
+            body TEXT NOT NULL
+        );",
+    },
 ];
 
 /// The schema version this binary writes.
@@ -109,46 +219,57 @@ pub fn latest() -> i64 {
     MIGRATIONS.len() as i64
 }
 
-/// The database's schema version.
-pub fn version(db: &Connection) -> rusqlite::Result<i64> {
-    db.pragma_query_value(None, "user_version", |r| r.get(0))
-}
-
 /// Bring the database to the latest version, or refuse one written by a
 /// newer binary (its tables may mean something this one does not know).
-/// Under a write lock, so two processes opening the same database at once
-/// do not both run a step.
-pub fn migrate(db: &mut Connection) -> anyhow::Result<()> {
-    let tx = db
-        .transaction_with_behavior(TransactionBehavior::Immediate)
+/// In a write transaction, so two processes opening the same database at
+/// once do not both run a step: the second finds them done.
+pub fn migrate(db: &impl Database) -> anyhow::Result<()> {
+    db.begin()
         .context("locking the database to check its schema")?;
-    let current = version(&tx)?;
-    if current > latest() {
-        anyhow::bail!(
-            "data directory was written by a newer Flotilla (schema {current}, this binary knows {})",
-            latest()
-        );
+    let migrated = (|| {
+        let current = db.schema_version()?;
+        if current > latest() {
+            anyhow::bail!(
+                "{} was written by a newer Flotilla (schema {current}, this binary knows {})",
+                db.dialect().noun(),
+                latest()
+            );
+        }
+        for (index, step) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+            let number = index + 1;
+            db.execute_batch(step.sql(db.dialect()))
+                .with_context(|| format!("schema migration {number}"))?;
+            db.set_schema_version(number as i64)?;
+        }
+        Ok(())
+    })();
+    match migrated {
+        Ok(()) => db.commit(),
+        Err(e) => {
+            db.rollback();
+            Err(e)
+        }
     }
-    for (index, step) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
-        let number = index + 1;
-        tx.execute_batch(step)
-            .with_context(|| format!("schema migration {number}"))?;
-        tx.pragma_update(None, "user_version", number as i64)?;
-    }
-    tx.commit()?;
-    Ok(())
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::{Accounts, ResourceKind, Resources, Services, SqliteStore, Store};
     use argon2::password_hash::rand_core::OsRng;
     use argon2::password_hash::{PasswordHash, SaltString};
     use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+    use rusqlite::{Connection, params};
 
     const USERS_GROUP: u64 = 1;
-    use rusqlite::params;
+
+    /// The version an SQLite file says it is at, read past the store.
+    fn version(path: &std::path::Path) -> i64 {
+        Connection::open(path)
+            .unwrap()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap()
+    }
 
     /// The schema exactly as the releases before versioning created it.
     const UNVERSIONED_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS services (
@@ -247,14 +368,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("flotilla.db");
         let service = unversioned_data_dir(&path);
-        assert_eq!(version(&Connection::open(&path).unwrap()).unwrap(), 0);
+        assert_eq!(version(&path), 0);
 
         let store = SqliteStore::open(&path).unwrap();
         assert_eq!(store.schema_version().unwrap(), latest());
-        assert_eq!(
-            version(&Connection::open(&path).unwrap()).unwrap(),
-            latest()
-        );
+        assert_eq!(version(&path), latest());
 
         // alice still signs in with her password.
         let alice = store.user_by_name("alice").unwrap().unwrap();
@@ -276,15 +394,16 @@ mod tests {
         assert_eq!(store.service(0).unwrap().unwrap(), service);
         assert_eq!(store.service(0).unwrap().unwrap().log.len(), 2);
         // The log moved out of the document into its own table.
-        let (body, entries): (String, i64) = store
+        let mut row = store
             .db
             .query_row(
                 "SELECT body, (SELECT COUNT(*) FROM service_log WHERE service_id = 0)
                  FROM services WHERE id = 0",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                &[],
             )
+            .unwrap()
             .unwrap();
+        let (body, entries) = (row.text(0).unwrap(), row.integer(1).unwrap());
         assert!(body.contains(r#""log":[]"#), "{body}");
         assert_eq!(entries, 2);
         assert_eq!(store.services().unwrap().len(), 1);
@@ -312,11 +431,20 @@ mod tests {
         assert_eq!(store.resources(ResourceKind::VmTemplate).unwrap().len(), 2);
     }
 
+    on_every_engine! {
+        fn a_new_database_gets_the_latest_version(db) {
+            let store = db.open();
+            assert_eq!(store.schema_version().unwrap(), latest());
+            assert!(store.services().unwrap().is_empty());
+            // Opened again, it has nothing more to do.
+            assert_eq!(db.open().schema_version().unwrap(), latest());
+        }
+    }
+
     #[test]
-    fn a_new_database_gets_the_latest_version() {
+    fn a_database_in_memory_gets_the_latest_version() {
         let store = SqliteStore::in_memory().unwrap();
         assert_eq!(store.schema_version().unwrap(), latest());
-        assert!(store.services().unwrap().is_empty());
     }
 
     #[test]
@@ -338,6 +466,6 @@ mod tests {
             )
         );
         // Refusing wrote nothing.
-        assert_eq!(version(&Connection::open(&path).unwrap()).unwrap(), newer);
+        assert_eq!(version(&path), newer);
     }
 }

@@ -9,11 +9,11 @@
 //! (a VM's operation id and NIC, a network's operation id), so a call
 //! repeated after a crash finds what the first one made.
 
-use super::{Resource, ResourceKind, Resources, SqliteStore};
+use super::{Resource, ResourceKind, Resources, SqlStore};
+use crate::database::{Database, Row, params};
 use flotilla_core::network::{self, AddressRange};
 use flotilla_core::permissions::Ownership;
 use flotilla_core::service::FieldError;
-use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -73,12 +73,6 @@ impl std::error::Error for NetworkError {}
 impl From<anyhow::Error> for NetworkError {
     fn from(e: anyhow::Error) -> Self {
         NetworkError::Storage(e)
-    }
-}
-
-impl From<rusqlite::Error> for NetworkError {
-    fn from(e: rusqlite::Error) -> Self {
-        NetworkError::Storage(e.into())
     }
 }
 
@@ -203,7 +197,7 @@ pub fn check_size(ranges: &[AddressRange]) -> Result<(), FieldError> {
     Ok(())
 }
 
-impl SqliteStore {
+impl<D: Database> SqlStore<D> {
     fn network(&self, id: u64) -> Result<Resource, NetworkError> {
         self.resource(ResourceKind::Vnet, id)?
             .ok_or_else(|| NetworkError::NotFound(format!("virtual network {id} does not exist")))
@@ -215,30 +209,17 @@ impl SqliteStore {
     }
 
     fn leased(&self, vnet: u64) -> Result<BTreeSet<Ipv4Addr>, NetworkError> {
-        let mut stmt = self
+        let ips = self
             .db
-            .prepare_cached("SELECT ip FROM leases WHERE vnet_id = ?1")?;
-        let ips = stmt.query_map(params![vnet as i64], |r| r.get::<_, String>(0))?;
-        let mut out = BTreeSet::new();
-        for ip in ips {
-            if let Ok(ip) = ip?.parse() {
-                out.insert(ip);
-            }
-        }
-        Ok(out)
+            .query_texts("SELECT ip FROM leases WHERE vnet_id = ?1", params![vnet])?;
+        Ok(ips.iter().filter_map(|ip| ip.parse().ok()).collect())
     }
 
     fn insert_lease(&self, lease: &Lease) -> Result<(), NetworkError> {
-        self.db
-            .prepare_cached(
-                "INSERT INTO leases (vnet_id, ip, holder, service_id) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![
-                lease.vnet_id as i64,
-                lease.ip,
-                lease.holder,
-                lease.service_id.map(|s| s as i64)
-            ])?;
+        self.db.execute(
+            "INSERT INTO leases (vnet_id, ip, holder, service_id) VALUES (?1, ?2, ?3, ?4)",
+            params![lease.vnet_id, &lease.ip, &lease.holder, lease.service_id],
+        )?;
         Ok(())
     }
 
@@ -272,20 +253,27 @@ impl SqliteStore {
     }
 }
 
-impl Networks for SqliteStore {
+/// A lease from a row of `vnet_id, ip, holder, service_id`.
+fn lease_of(mut row: Row) -> anyhow::Result<Lease> {
+    Ok(Lease {
+        vnet_id: row.id(0)?,
+        ip: row.text(1)?,
+        holder: row.text(2)?,
+        service_id: row.optional_id(3)?,
+    })
+}
+
+impl<D: Database> Networks for SqlStore<D> {
     fn leases(&self, vnet: u64) -> Result<Vec<Lease>, NetworkError> {
-        let mut stmt = self.db.prepare_cached(
-            "SELECT ip, holder, service_id FROM leases WHERE vnet_id = ?1 ORDER BY ip",
-        )?;
-        let rows = stmt.query_map(params![vnet as i64], |r| {
-            Ok(Lease {
-                vnet_id: vnet,
-                ip: r.get(0)?,
-                holder: r.get(1)?,
-                service_id: r.get::<_, Option<i64>>(2)?.map(|s| s as u64),
-            })
-        })?;
-        let mut out: Vec<Lease> = rows.collect::<Result<_, _>>()?;
+        let mut out = self
+            .db
+            .query(
+                "SELECT vnet_id, ip, holder, service_id FROM leases WHERE vnet_id = ?1 ORDER BY ip",
+                params![vnet],
+            )?
+            .into_iter()
+            .map(lease_of)
+            .collect::<anyhow::Result<Vec<_>>>()?;
         // By address, not by text ("10.0.0.10" after "10.0.0.9").
         out.sort_by_key(|l| l.ip.parse::<Ipv4Addr>().ok());
         Ok(out)
@@ -294,34 +282,29 @@ impl Networks for SqliteStore {
     fn leases_of(&self, holder: &str) -> Result<Vec<Lease>, NetworkError> {
         // `<holder>/` up to `<holder>0` (the next byte): a range of the
         // holder index.
-        let mut stmt = self.db.prepare_cached(
-            "SELECT vnet_id, ip, holder, service_id FROM leases
-             WHERE holder > ?1 AND holder < ?2 ORDER BY holder",
-        )?;
-        let rows = stmt.query_map(params![format!("{holder}/"), format!("{holder}0")], |r| {
-            Ok(Lease {
-                vnet_id: r.get::<_, i64>(0)? as u64,
-                ip: r.get(1)?,
-                holder: r.get(2)?,
-                service_id: r.get::<_, Option<i64>>(3)?.map(|s| s as u64),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self
+            .db
+            .query(
+                "SELECT vnet_id, ip, holder, service_id FROM leases
+                 WHERE holder > ?1 AND holder < ?2 ORDER BY holder",
+                params![format!("{holder}/"), format!("{holder}0")],
+            )?
+            .into_iter()
+            .map(lease_of)
+            .collect::<anyhow::Result<_>>()?)
     }
 
     fn leases_of_service(&self, service_id: u64) -> Result<Vec<Lease>, NetworkError> {
-        let mut stmt = self.db.prepare_cached(
-            "SELECT vnet_id, ip, holder FROM leases WHERE service_id = ?1 ORDER BY holder",
-        )?;
-        let rows = stmt.query_map(params![service_id as i64], |r| {
-            Ok(Lease {
-                vnet_id: r.get::<_, i64>(0)? as u64,
-                ip: r.get(1)?,
-                holder: r.get(2)?,
-                service_id: Some(service_id),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self
+            .db
+            .query(
+                "SELECT vnet_id, ip, holder, service_id FROM leases
+                 WHERE service_id = ?1 ORDER BY holder",
+                params![service_id],
+            )?
+            .into_iter()
+            .map(lease_of)
+            .collect::<anyhow::Result<_>>()?)
     }
 
     fn lease(
@@ -331,11 +314,10 @@ impl Networks for SqliteStore {
         service_id: Option<u64>,
     ) -> Result<Lease, NetworkError> {
         self.in_transaction(|| {
-            let held: Option<String> = self
-                .db
-                .prepare_cached("SELECT ip FROM leases WHERE vnet_id = ?1 AND holder = ?2")?
-                .query_row(params![vnet as i64, holder], |r| r.get(0))
-                .optional()?;
+            let held = self.db.query_text(
+                "SELECT ip FROM leases WHERE vnet_id = ?1 AND holder = ?2",
+                params![vnet, holder],
+            )?;
             if let Some(ip) = held {
                 return Ok(Lease {
                     vnet_id: vnet,
@@ -371,47 +353,53 @@ impl Networks for SqliteStore {
         service_id: u64,
         keep: &dyn Fn(&str) -> bool,
     ) -> Result<usize, NetworkError> {
-        let holders: Vec<String> = self
-            .db
-            .prepare_cached("SELECT DISTINCT holder FROM leases WHERE service_id = ?1")?
-            .query_map(params![service_id as i64], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        let mut released = 0;
-        for holder in holders.iter().filter(|h| !keep(h)) {
-            released += self
-                .db
-                .prepare_cached("DELETE FROM leases WHERE service_id = ?1 AND holder = ?2")?
-                .execute(params![service_id as i64, holder])?;
-        }
-        Ok(released)
+        self.in_transaction(|| {
+            let holders = self.db.query_texts(
+                "SELECT DISTINCT holder FROM leases WHERE service_id = ?1",
+                params![service_id],
+            )?;
+            let mut released = 0;
+            for holder in holders.iter().filter(|h| !keep(h)) {
+                released += self.db.execute(
+                    "DELETE FROM leases WHERE service_id = ?1 AND holder = ?2",
+                    params![service_id, holder],
+                )?;
+            }
+            Ok(released as usize)
+        })
     }
 
     fn services_with_networks(&self) -> Result<BTreeSet<u64>, NetworkError> {
         let mut out = BTreeSet::new();
         for sql in [
             "SELECT DISTINCT service_id FROM leases WHERE service_id IS NOT NULL",
-            "SELECT DISTINCT CAST(json_extract(body, '$.attributes.SERVICE_ID') AS INTEGER)
-                FROM vnets WHERE json_extract(body, '$.attributes.SERVICE_ID') IS NOT NULL",
             "SELECT DISTINCT service_id FROM vrouters",
             "SELECT DISTINCT service_id FROM vm_attributes",
         ] {
-            let mut stmt = self.db.prepare_cached(sql)?;
-            for id in stmt.query_map([], |r| r.get::<_, i64>(0))? {
-                out.insert(id? as u64);
-            }
+            out.extend(self.db.query_ids(sql, params![])?);
         }
+        // A network's SERVICE_ID is text Flotilla wrote: one that is not a
+        // number names no service.
+        let service_id = self.db.dialect().body_attribute("SERVICE_ID");
+        let marked = self.db.query_texts(
+            &format!(
+                "SELECT DISTINCT CAST({service_id} AS TEXT) FROM vnets
+                 WHERE {service_id} IS NOT NULL"
+            ),
+            params![],
+        )?;
+        out.extend(marked.iter().filter_map(|id| id.parse::<u64>().ok()));
         Ok(out)
     }
 
     fn networks_of_service(&self, service_id: u64) -> Result<Vec<Resource>, NetworkError> {
-        let bodies: Vec<String> = self
-            .db
-            .prepare_cached(
-                "SELECT body FROM vnets
-                 WHERE json_extract(body, '$.attributes.SERVICE_ID') = ?1 ORDER BY id",
-            )?
-            .query_map(params![service_id.to_string()], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+        let bodies = self.db.query_texts(
+            &format!(
+                "SELECT body FROM vnets WHERE {} = ?1 ORDER BY id",
+                self.db.dialect().body_attribute("SERVICE_ID")
+            ),
+            params![service_id.to_string()],
+        )?;
         bodies
             .iter()
             .map(|b| Ok(serde_json::from_str(b)?))
@@ -419,13 +407,13 @@ impl Networks for SqliteStore {
     }
 
     fn network_made_by(&self, operation_id: &str) -> Result<Option<Resource>, NetworkError> {
-        let body: Option<String> = self
-            .db
-            .prepare_cached(
-                "SELECT body FROM vnets WHERE json_extract(body, '$.attributes.OPERATION_ID') = ?1",
-            )?
-            .query_row(params![operation_id], |r| r.get(0))
-            .optional()?;
+        let body = self.db.query_text(
+            &format!(
+                "SELECT body FROM vnets WHERE {} = ?1",
+                self.db.dialect().body_attribute("OPERATION_ID")
+            ),
+            params![operation_id],
+        )?;
         Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
     }
 
@@ -525,9 +513,10 @@ impl Networks for SqliteStore {
             if self.resource(ResourceKind::Vnet, id)?.is_none() {
                 return Ok(false);
             }
-            self.db
-                .prepare_cached("DELETE FROM leases WHERE vnet_id = ?1 OR holder = ?2")?
-                .execute(params![id as i64, format!("vnet-{id}")])?;
+            self.db.execute(
+                "DELETE FROM leases WHERE vnet_id = ?1 OR holder = ?2",
+                params![id, format!("vnet-{id}")],
+            )?;
             Ok(self.delete_resource(ResourceKind::Vnet, id)?)
         })
     }
@@ -539,11 +528,10 @@ impl Networks for SqliteStore {
         floating: &[(usize, u64)],
     ) -> Result<StoredVrouter, NetworkError> {
         self.in_transaction(|| {
-            let existing: Option<String> = self
-                .db
-                .prepare_cached("SELECT body FROM vrouters WHERE service_id = ?1 AND role = ?2")?
-                .query_row(params![service_id as i64, role], |r| r.get(0))
-                .optional()?;
+            let existing = self.db.query_text(
+                "SELECT body FROM vrouters WHERE service_id = ?1 AND role = ?2",
+                params![service_id, role],
+            )?;
             if let Some(body) = existing {
                 return Ok(serde_json::from_str(&body)?);
             }
@@ -560,36 +548,227 @@ impl Networks for SqliteStore {
                 role: role.to_string(),
                 ips,
             };
-            self.db
-                .prepare_cached(
-                    "INSERT INTO vrouters (id, service_id, role, body) VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![
-                    id as i64,
-                    service_id as i64,
-                    role,
-                    serde_json::to_string(&vrouter)?
-                ])?;
+            self.db.execute(
+                "INSERT INTO vrouters (id, service_id, role, body) VALUES (?1, ?2, ?3, ?4)",
+                params![id, service_id, role, serde_json::to_string(&vrouter)?],
+            )?;
             Ok(vrouter)
         })
     }
 
     fn delete_vrouters(&self, service_id: u64) -> Result<usize, NetworkError> {
         self.in_transaction(|| {
-            let ids: Vec<i64> = self
-                .db
-                .prepare_cached("SELECT id FROM vrouters WHERE service_id = ?1")?
-                .query_map(params![service_id as i64], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
+            let ids = self.db.query_ids(
+                "SELECT id FROM vrouters WHERE service_id = ?1",
+                params![service_id],
+            )?;
             for id in &ids {
-                self.db
-                    .prepare_cached("DELETE FROM leases WHERE holder LIKE ?1")?
-                    .execute(params![format!("vrouter-{id}/%")])?;
+                self.db.execute(
+                    "DELETE FROM leases WHERE holder LIKE ?1",
+                    params![format!("vrouter-{id}/%")],
+                )?;
             }
-            self.db
-                .prepare_cached("DELETE FROM vrouters WHERE service_id = ?1")?
-                .execute(params![service_id as i64])?;
+            self.db.execute(
+                "DELETE FROM vrouters WHERE service_id = ?1",
+                params![service_id],
+            )?;
             Ok(ids.len())
         })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    const SERVICE: u64 = 7;
+
+    fn attributes(value: serde_json::Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    fn made_for(operation_id: &str) -> Option<MadeFor<'_>> {
+        Some(MadeFor {
+            service_id: SERVICE,
+            operation_id,
+        })
+    }
+
+    on_every_engine! {
+        fn networks_lease_reserve_instantiate_and_are_deleted(db) {
+            let store = db.open();
+            let owner = Ownership::default();
+            let parent = store
+                .create_resource(
+                    ResourceKind::Vnet,
+                    "parent",
+                    owner.clone(),
+                    attributes(serde_json::json!({
+                        "AR": [{"TYPE": "IP4", "IP": "10.8.0.1", "SIZE": "16"}],
+                        "GATEWAY": "10.8.0.254"
+                    })),
+                )
+                .unwrap();
+            let template = store
+                .create_resource(
+                    ResourceKind::VnetTemplate,
+                    "lab",
+                    owner.clone(),
+                    attributes(serde_json::json!({
+                        "AR": [{"TYPE": "IP4", "IP": "10.9.0.1", "SIZE": "4"}]
+                    })),
+                )
+                .unwrap();
+            // A SERVICE_ID that is no number names no service.
+            store
+                .create_resource(
+                    ResourceKind::Vnet,
+                    "odd",
+                    owner.clone(),
+                    attributes(serde_json::json!({"SERVICE_ID": "not a number"})),
+                )
+                .unwrap();
+
+            let first = store.lease(parent, "op-1/NIC0", Some(SERVICE)).unwrap();
+            assert_eq!(first.ip, "10.8.0.1");
+            assert_eq!(store.lease(parent, "op-1/NIC0", Some(SERVICE)).unwrap(), first);
+            store.lease(parent, "op-1/NIC1", Some(SERVICE)).unwrap();
+            store.lease(parent, "op-10/NIC0", Some(SERVICE)).unwrap();
+
+            let child = store
+                .reserve(parent, "child", 3, owner.clone(), made_for("op-net"))
+                .unwrap();
+            assert_eq!(child.attributes["PARENT_NETWORK_ID"], parent.to_string());
+            assert_eq!(child.attributes["GATEWAY"], "10.8.0.254");
+            assert_eq!(child.attributes["SERVICE_ID"], SERVICE.to_string());
+            // Asked again under the same operation: the same network.
+            assert_eq!(
+                store.reserve(parent, "child", 3, owner.clone(), made_for("op-net")).unwrap(),
+                child
+            );
+            for i in 0..5 {
+                store.lease(parent, &format!("op-2/NIC{i}"), None).unwrap();
+            }
+
+            let other = db.open();
+            let leases = other.leases(parent).unwrap();
+            let ips: Vec<&str> = leases.iter().map(|l| l.ip.as_str()).collect();
+            assert_eq!(
+                ips,
+                [
+                    "10.8.0.1", "10.8.0.2", "10.8.0.3", "10.8.0.4", "10.8.0.5", "10.8.0.6",
+                    "10.8.0.7", "10.8.0.8", "10.8.0.9", "10.8.0.10", "10.8.0.11"
+                ]
+            );
+            assert_eq!(leases[3].holder, format!("vnet-{}", child.id));
+            let holders: Vec<String> = other
+                .leases_of("op-1")
+                .unwrap()
+                .into_iter()
+                .map(|l| l.holder)
+                .collect();
+            assert_eq!(holders, ["op-1/NIC0", "op-1/NIC1"]);
+            assert_eq!(other.leases_of_service(SERVICE).unwrap().len(), 6);
+            assert_eq!(other.network_made_by("op-net").unwrap(), Some(child.clone()));
+            assert_eq!(other.network_made_by("op-none").unwrap(), None);
+
+            let made = other
+                .instantiate_network(
+                    template,
+                    "instance",
+                    attributes(serde_json::json!({"DNS": "10.9.0.53"})),
+                    owner.clone(),
+                    made_for("op-inst"),
+                )
+                .unwrap();
+            assert_eq!(made.attributes["TEMPLATE_ID"], template.to_string());
+            assert_eq!(made.attributes["DNS"], "10.9.0.53");
+            assert_eq!(
+                store.networks_of_service(SERVICE).unwrap(),
+                vec![child.clone(), made.clone()]
+            );
+
+            let router = store.vrouter(SERVICE, "edge", &[(0, made.id)]).unwrap();
+            assert_eq!(router.ips, vec![(0, made.id, "10.9.0.1".to_string())]);
+            assert_eq!(other.vrouter(SERVICE, "edge", &[(0, made.id)]).unwrap(), router);
+            assert_eq!(other.leases(made.id).unwrap().len(), 1);
+
+            let mut ready = Map::new();
+            ready.insert("READY".into(), "YES".into());
+            store
+                .save_vm_attributes(&[(SERVICE, "op-1".into(), ready.clone())])
+                .unwrap();
+            ready.insert("APP".into(), "up".into());
+            store
+                .save_vm_attributes(&[
+                    (SERVICE, "op-1".into(), ready.clone()),
+                    (SERVICE, "op-10".into(), Map::new()),
+                ])
+                .unwrap();
+            let mut reported = other.vm_attributes().unwrap();
+            reported.sort_by(|a, b| a.1.cmp(&b.1));
+            assert_eq!(
+                reported,
+                vec![
+                    (SERVICE, "op-1".to_string(), ready),
+                    (SERVICE, "op-10".to_string(), Map::new())
+                ]
+            );
+
+            assert_eq!(
+                other.services_with_networks().unwrap(),
+                BTreeSet::from([SERVICE])
+            );
+            // op-10 left the service: its lease and its report go.
+            let kept = |h: &str| !h.starts_with("op-10");
+            assert_eq!(store.release_unkept(SERVICE, &kept).unwrap(), 1);
+            assert_eq!(store.forget_vm_attributes(SERVICE, &kept).unwrap(), 1);
+            assert_eq!(store.delete_vrouters(SERVICE).unwrap(), 1);
+            assert!(other.leases(made.id).unwrap().is_empty());
+
+            assert!(store.delete_network(child.id).unwrap());
+            assert!(!store.delete_network(child.id).unwrap());
+            // The reservation's addresses are the parent's again.
+            assert_eq!(other.leases(parent).unwrap().len(), 7);
+            assert_eq!(other.networks_of_service(SERVICE).unwrap(), vec![made]);
+            assert_eq!(store.release_unkept(SERVICE, &|_| false).unwrap(), 2);
+            assert_eq!(store.forget_vm_attributes(SERVICE, &|_| false).unwrap(), 1);
+        }
+
+        fn addresses_leased_by_two_connections_at_once_are_all_different(db) {
+            const EACH: usize = 20;
+            let network = db
+                .open()
+                .create_resource(
+                    ResourceKind::Vnet,
+                    "shared",
+                    Ownership::default(),
+                    attributes(serde_json::json!({
+                        "AR": [{"TYPE": "IP4", "IP": "10.6.0.1", "SIZE": "64"}]
+                    })),
+                )
+                .unwrap();
+            let leased: Vec<Vec<String>> = std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..2)
+                    .map(|worker| {
+                        let store = db.open();
+                        scope.spawn(move || {
+                            (0..EACH)
+                                .map(|i| {
+                                    let holder = format!("op-{worker}-{i}/NIC0");
+                                    store.lease(network, &holder, None).unwrap().ip
+                                })
+                                .collect()
+                        })
+                    })
+                    .collect();
+                workers.into_iter().map(|w| w.join().unwrap()).collect()
+            });
+            let mut all = leased.concat();
+            all.sort();
+            all.dedup();
+            assert_eq!(all.len(), 2 * EACH);
+            assert_eq!(db.open().leases(network).unwrap().len(), 2 * EACH);
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! VM templates and images: one table each, one shape for both.
 
-use super::SqliteStore;
+use super::SqlStore;
+use crate::database::{Database, params};
 use anyhow::Context as _;
-use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value};
 
 /// A resource that is a name, an owner and OpenNebula attributes: a VM
@@ -80,7 +80,7 @@ pub trait Resources {
     fn resource(&self, kind: ResourceKind, id: u64) -> anyhow::Result<Option<Resource>>;
 }
 
-impl Resources for SqliteStore {
+impl<D: Database> Resources for SqlStore<D> {
     fn create_vm_template(
         &self,
         name: &str,
@@ -101,59 +101,62 @@ impl Resources for SqliteStore {
         ownership: flotilla_core::permissions::Ownership,
         attributes: Map<String, Value>,
     ) -> anyhow::Result<u64> {
-        let id = self.next_id(kind.table())?;
-        let r = Resource {
-            id,
-            name: name.to_string(),
-            ownership,
-            attributes,
-        };
-        self.save_resource(kind, &r)?;
-        Ok(id)
+        self.in_transaction(|| {
+            let id = self.next_id(kind.table())?;
+            let r = Resource {
+                id,
+                name: name.to_string(),
+                ownership,
+                attributes,
+            };
+            self.save_resource(kind, &r)?;
+            Ok(id)
+        })
     }
 
     fn save_resource(&self, kind: ResourceKind, r: &Resource) -> anyhow::Result<()> {
-        self.db
-            .prepare_cached(&format!(
-                "INSERT OR REPLACE INTO {} (id, name, body) VALUES (?1, ?2, ?3)",
+        self.db.execute(
+            &format!(
+                "INSERT INTO {} (id, name, body) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, body = excluded.body",
                 kind.table()
-            ))?
-            .execute(params![r.id as i64, r.name, serde_json::to_string(r)?])?;
+            ),
+            params![r.id, r.name.as_str(), serde_json::to_string(r)?],
+        )?;
         Ok(())
     }
 
     fn resources(&self, kind: ResourceKind) -> anyhow::Result<Vec<Resource>> {
-        let mut stmt = self
-            .db
-            .prepare(&format!("SELECT body FROM {} ORDER BY id", kind.table()))?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        let mut out = Vec::new();
-        for body in rows {
-            out.push(
-                serde_json::from_str(&body?)
-                    .with_context(|| format!("a stored {} is not readable", kind.label()))?,
-            );
-        }
-        Ok(out)
+        self.db
+            .query_texts(
+                &format!("SELECT body FROM {} ORDER BY id", kind.table()),
+                params![],
+            )?
+            .iter()
+            .map(|body| {
+                serde_json::from_str(body)
+                    .with_context(|| format!("a stored {} is not readable", kind.label()))
+            })
+            .collect()
     }
 
     fn delete_resource(&self, kind: ResourceKind, id: u64) -> anyhow::Result<bool> {
         Ok(self.db.execute(
             &format!("DELETE FROM {} WHERE id = ?1", kind.table()),
-            params![id as i64],
+            params![id],
         )? > 0)
     }
 
     fn resource(&self, kind: ResourceKind, id: u64) -> anyhow::Result<Option<Resource>> {
-        let body: Option<String> = self
-            .db
-            .prepare_cached(&format!("SELECT body FROM {} WHERE id = ?1", kind.table()))?
-            .query_row(params![id as i64], |r| r.get(0))
-            .optional()?;
-        body.map(|b| {
-            serde_json::from_str(&b)
-                .with_context(|| format!("a stored {} is not readable", kind.label()))
-        })
-        .transpose()
+        self.db
+            .query_text(
+                &format!("SELECT body FROM {} WHERE id = ?1", kind.table()),
+                params![id],
+            )?
+            .map(|b| {
+                serde_json::from_str(&b)
+                    .with_context(|| format!("a stored {} is not readable", kind.label()))
+            })
+            .transpose()
     }
 }

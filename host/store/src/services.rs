@@ -3,10 +3,10 @@
 //! last `LOG_RETAINED` of each service are kept), and a service read back
 //! gets the last `LOG_KEPT` of them, as many as the life cycle keeps.
 
-use super::SqliteStore;
+use super::SqlStore;
+use crate::database::{Database, params};
 use anyhow::Context as _;
 use flotilla_core::service::lifecycle::{LOG_KEPT, LogEntry, Service, Severity};
-use rusqlite::{OptionalExtension, params};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -78,35 +78,28 @@ pub trait Services {
     fn delete_service_template(&self, id: u64) -> anyhow::Result<bool>;
 }
 
-impl Services for SqliteStore {
+impl<D: Database> Services for SqlStore<D> {
     fn next_service_id(&self) -> anyhow::Result<u64> {
         self.next_id("services")
     }
 
     fn save_service(&self, service: &Service) -> anyhow::Result<()> {
-        let previous = self.shared_service(service.id)?;
-        let appended = appended(previous.as_deref(), service);
         // The log is not in the document (`Service::log` is not
-        // serialized): its new entries go to `service_log`.
+        // serialized): its new entries go to `service_log`. What is new is
+        // counted against the stored version read in the same
+        // transaction, so that another server's save in between is seen.
         let body = serde_json::to_string(service)?;
-        self.db.execute_batch("SAVEPOINT save_service")?;
-        let written = (|| -> anyhow::Result<()> {
-            self.db
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO services (id, state, body) VALUES (?1, ?2, ?3)",
-                )?
-                .execute(params![service.id as i64, service.state.number(), body])?;
-            self.append_log(service.id, appended)
-        })();
-        match written {
-            Ok(()) => self.db.execute_batch("RELEASE save_service")?,
-            Err(e) => {
-                let _ = self
-                    .db
-                    .execute_batch("ROLLBACK TO save_service; RELEASE save_service");
-                return Err(e);
-            }
-        }
+        let appended = self.in_savepoint("save_service", || {
+            let previous = self.shared_service(service.id)?;
+            let appended = appended(previous.as_deref(), service);
+            self.db.execute(
+                "INSERT INTO services (id, state, body) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body",
+                params![service.id, service.state.number(), body],
+            )?;
+            self.append_log(service.id, appended)?;
+            Ok(appended)
+        })?;
         // Each entry reaches the server's log once, when it is written,
         // with the service's id for whoever searches the log.
         for entry in appended {
@@ -126,12 +119,13 @@ impl Services for SqliteStore {
     }
 
     fn delete_service(&self, id: u64) -> anyhow::Result<()> {
-        self.db
-            .execute("DELETE FROM services WHERE id = ?1", params![id as i64])?;
-        self.db.execute(
-            "DELETE FROM service_log WHERE service_id = ?1",
-            params![id as i64],
-        )?;
+        self.in_transaction(|| -> anyhow::Result<()> {
+            self.db
+                .execute("DELETE FROM services WHERE id = ?1", params![id])?;
+            self.db
+                .execute("DELETE FROM service_log WHERE service_id = ?1", params![id])?;
+            Ok(())
+        })?;
         self.services.borrow_mut().remove(&id);
         Ok(())
     }
@@ -142,47 +136,23 @@ impl Services for SqliteStore {
 
     fn shared_service(&self, id: u64) -> anyhow::Result<Option<Arc<Service>>> {
         self.drop_stale_caches();
-        if let Some(service) = self.services.borrow().get(&id) {
-            return Ok(Some(service.clone()));
-        }
-        let body: Option<String> = self
-            .db
-            .prepare_cached("SELECT body FROM services WHERE id = ?1")?
-            .query_row(params![id as i64], |r| r.get(0))
-            .optional()?;
-        let service: Option<Service> = body
-            .map(|b| serde_json::from_str(&b).context("a stored service is not readable"))
-            .transpose()?;
-        let service = match service {
-            Some(mut service) => {
-                service.log = self.service_log(id)?;
-                Some(Arc::new(service))
-            }
-            None => None,
-        };
-        if let Some(service) = &service {
-            self.services.borrow_mut().insert(id, service.clone());
-        }
-        Ok(service)
+        self.cached_service(id)
     }
 
     fn services(&self) -> anyhow::Result<Vec<Arc<Service>>> {
+        // One check of the caches for the whole list.
+        self.drop_stale_caches();
         let mut out = Vec::new();
         for id in self.service_ids()? {
             // A service deleted between the two reads is simply not listed.
-            out.extend(self.shared_service(id)?);
+            out.extend(self.cached_service(id)?);
         }
         Ok(out)
     }
 
     fn service_ids(&self) -> anyhow::Result<Vec<u64>> {
-        let mut stmt = self.db.prepare("SELECT id FROM services ORDER BY id")?;
-        let ids = stmt.query_map([], |r| r.get::<_, i64>(0))?;
-        Ok(ids
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .map(|i| i as u64)
-            .collect())
+        self.db
+            .query_ids("SELECT id FROM services ORDER BY id", params![])
     }
 
     fn next_service_template_id(&self) -> anyhow::Result<u64> {
@@ -191,96 +161,106 @@ impl Services for SqliteStore {
 
     fn save_service_template(&self, doc: &ServiceTemplateDoc) -> anyhow::Result<()> {
         self.db.execute(
-            "INSERT OR REPLACE INTO service_templates (id, body) VALUES (?1, ?2)",
-            params![doc.id as i64, serde_json::to_string(doc)?],
+            "INSERT INTO service_templates (id, body) VALUES (?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+            params![doc.id, serde_json::to_string(doc)?],
         )?;
         Ok(())
     }
 
     fn service_template(&self, id: u64) -> anyhow::Result<Option<ServiceTemplateDoc>> {
-        let body: Option<String> = self
-            .db
-            .query_row(
+        self.db
+            .query_text(
                 "SELECT body FROM service_templates WHERE id = ?1",
-                params![id as i64],
-                |r| r.get(0),
-            )
-            .optional()?;
-        body.map(|b| serde_json::from_str(&b).context("a stored service template is not readable"))
+                params![id],
+            )?
+            .map(|b| serde_json::from_str(&b).context("a stored service template is not readable"))
             .transpose()
     }
 
     fn service_templates(&self) -> anyhow::Result<Vec<ServiceTemplateDoc>> {
-        let mut stmt = self
-            .db
-            .prepare("SELECT body FROM service_templates ORDER BY id")?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        let mut out = Vec::new();
-        for body in rows {
-            out.push(
-                serde_json::from_str(&body?)
-                    .context("a stored service template is not readable")?,
-            );
-        }
-        Ok(out)
+        self.db
+            .query_texts("SELECT body FROM service_templates ORDER BY id", params![])?
+            .iter()
+            .map(|b| serde_json::from_str(b).context("a stored service template is not readable"))
+            .collect()
     }
 
     fn delete_service_template(&self, id: u64) -> anyhow::Result<bool> {
-        Ok(self.db.execute(
-            "DELETE FROM service_templates WHERE id = ?1",
-            params![id as i64],
-        )? > 0)
+        Ok(self
+            .db
+            .execute("DELETE FROM service_templates WHERE id = ?1", params![id])?
+            > 0)
     }
 }
 
-impl SqliteStore {
+impl<D: Database> SqlStore<D> {
+    /// A service from the cache, or read (and cached); the caller checked
+    /// the cache is fresh.
+    fn cached_service(&self, id: u64) -> anyhow::Result<Option<Arc<Service>>> {
+        if let Some(service) = self.services.borrow().get(&id) {
+            return Ok(Some(service.clone()));
+        }
+        let Some(body) = self
+            .db
+            .query_text("SELECT body FROM services WHERE id = ?1", params![id])?
+        else {
+            return Ok(None);
+        };
+        let mut service: Service =
+            serde_json::from_str(&body).context("a stored service is not readable")?;
+        service.log = self.service_log(id)?;
+        let service = Arc::new(service);
+        self.services.borrow_mut().insert(id, service.clone());
+        Ok(Some(service))
+    }
+
     fn append_log(&self, id: u64, entries: &[LogEntry]) -> anyhow::Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut seq: i64 = self
+        let mut seq = self
             .db
-            .prepare_cached(
+            .query_integer(
                 "SELECT COALESCE(MAX(seq) + 1, 0) FROM service_log WHERE service_id = ?1",
+                params![id],
             )?
-            .query_row(params![id as i64], |r| r.get(0))?;
-        let mut insert = self.db.prepare_cached(
-            "INSERT INTO service_log (service_id, seq, time_ms, severity, message)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
+            .unwrap_or(0);
         for entry in entries {
-            insert.execute(params![
-                id as i64,
-                seq,
-                entry.time_ms as i64,
-                severity_text(entry.severity),
-                entry.message
-            ])?;
+            self.db.execute(
+                "INSERT INTO service_log (service_id, seq, time_ms, severity, message)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    id,
+                    seq,
+                    entry.time_ms,
+                    severity_text(entry.severity),
+                    entry.message.as_str()
+                ],
+            )?;
             seq += 1;
         }
-        self.db
-            .prepare_cached("DELETE FROM service_log WHERE service_id = ?1 AND seq < ?2")?
-            .execute(params![id as i64, seq - LOG_RETAINED])?;
+        self.db.execute(
+            "DELETE FROM service_log WHERE service_id = ?1 AND seq < ?2",
+            params![id, seq - LOG_RETAINED],
+        )?;
         Ok(())
     }
 
     /// The last `LOG_KEPT` entries of a service's log, oldest first.
     fn service_log(&self, id: u64) -> anyhow::Result<Vec<LogEntry>> {
-        let mut stmt = self.db.prepare_cached(
+        let rows = self.db.query(
             "SELECT time_ms, severity, message FROM service_log
              WHERE service_id = ?1 ORDER BY seq DESC LIMIT ?2",
+            params![id, LOG_KEPT as u64],
         )?;
-        let rows = stmt.query_map(params![id as i64, LOG_KEPT as i64], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get(2)?))
-        })?;
         let mut log = Vec::new();
-        for row in rows {
-            let (time_ms, severity, message) = row?;
+        for mut row in rows {
             log.push(LogEntry {
-                time_ms: time_ms as u64,
-                severity: serde_json::from_value(Value::String(severity))
+                time_ms: row.id(0)?,
+                severity: serde_json::from_value(Value::String(row.text(1)?))
                     .context("a stored log entry is not readable")?,
-                message,
+                message: row.text(2)?,
             });
         }
         log.reverse();

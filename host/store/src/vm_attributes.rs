@@ -2,8 +2,8 @@
 //! application's values): kept per VM, keyed by the service and the VM's
 //! operation id, so it outlives a restart and goes with the VM.
 
-use super::SqliteStore;
-use rusqlite::params;
+use super::SqlStore;
+use crate::database::{Database, params};
 use serde_json::{Map, Value};
 
 /// One VM's reported attributes.
@@ -26,40 +26,29 @@ pub trait VmAttributes {
     ) -> anyhow::Result<usize>;
 }
 
-impl VmAttributes for SqliteStore {
+impl<D: Database> VmAttributes for SqlStore<D> {
     fn save_vm_attributes(&self, reports: &[VmReport]) -> anyhow::Result<()> {
         self.in_transaction(|| -> anyhow::Result<()> {
-            let mut stmt = self.db.prepare_cached(
-                "INSERT OR REPLACE INTO vm_attributes (service_id, operation_id, body) VALUES (?1, ?2, ?3)",
-            )?;
             for (service, operation, attributes) in reports {
-                stmt.execute(params![
-                    *service as i64,
-                    operation,
-                    serde_json::to_string(attributes)?
-                ])?;
+                self.db.execute(
+                    "INSERT INTO vm_attributes (service_id, operation_id, body) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (service_id, operation_id) DO UPDATE SET body = excluded.body",
+                    params![*service, operation, serde_json::to_string(attributes)?],
+                )?;
             }
             Ok(())
         })
     }
 
     fn vm_attributes(&self) -> anyhow::Result<Vec<VmReport>> {
-        let mut stmt = self
-            .db
-            .prepare("SELECT service_id, operation_id, body FROM vm_attributes")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)? as u64,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (service, operation, body) = row?;
-            out.push((service, operation, serde_json::from_str(&body)?));
-        }
-        Ok(out)
+        self.db
+            .query(
+                "SELECT service_id, operation_id, body FROM vm_attributes",
+                params![],
+            )?
+            .into_iter()
+            .map(|mut r| Ok((r.id(0)?, r.text(1)?, serde_json::from_str(&r.text(2)?)?)))
+            .collect()
     }
 
     fn forget_vm_attributes(
@@ -67,20 +56,19 @@ impl VmAttributes for SqliteStore {
         service_id: u64,
         keep: &dyn Fn(&str) -> bool,
     ) -> anyhow::Result<usize> {
-        let operations: Vec<String> = self
-            .db
-            .prepare_cached("SELECT operation_id FROM vm_attributes WHERE service_id = ?1")?
-            .query_map(params![service_id as i64], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        let mut forgotten = 0;
-        for op in operations.iter().filter(|op| !keep(op)) {
-            forgotten += self
-                .db
-                .prepare_cached(
+        self.in_transaction(|| {
+            let operations = self.db.query_texts(
+                "SELECT operation_id FROM vm_attributes WHERE service_id = ?1",
+                params![service_id],
+            )?;
+            let mut forgotten = 0;
+            for op in operations.iter().filter(|op| !keep(op)) {
+                forgotten += self.db.execute(
                     "DELETE FROM vm_attributes WHERE service_id = ?1 AND operation_id = ?2",
-                )?
-                .execute(params![service_id as i64, op])?;
-        }
-        Ok(forgotten)
+                    params![service_id, op],
+                )?;
+            }
+            Ok(forgotten as usize)
+        })
     }
 }
