@@ -2,6 +2,7 @@
 # fresh data directory, stopped and removed when the script ends.
 #
 #   start_server CONFIG API_PORT SIM_PORT   # CONFIG: flotilla.toml, \n for newlines
+#   STORE_URL=postgres://… start_server …    # the store in that (empty) database
 #
 # sets data (the data directory), server (its pid), api (its URL) and auth
 # (oneadmin's user:password) once the API answers.
@@ -9,6 +10,9 @@
 start_server() {
   data=$(mktemp -d)
   printf '%b' "$1" >"$data/flotilla.toml"
+  if [ -n "${STORE_URL:-}" ]; then
+    printf '\n[store]\nurl = "%s"\n' "$STORE_URL" >>"$data/flotilla.toml"
+  fi
   "$bin" serve --data-dir "$data" --listen "127.0.0.1:$2" \
     --sim-listen "127.0.0.1:$3" >"$data/serve.log" 2>&1 &
   server=$!

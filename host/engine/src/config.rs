@@ -36,7 +36,18 @@ pub struct Config {
     pub engine: EngineConfig,
     pub onegate: OneGateConfig,
     pub fleet: FleetConfig,
+    pub store: StoreConfig,
     pub plugins: BTreeMap<String, Grant>,
+}
+
+/// Where the server keeps its records.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// A PostgreSQL database (`postgres://user:password@host:port/db`)
+    /// instead of the SQLite file `flotilla.db` in the data directory.
+    /// One server per database: a second is refused at start.
+    pub url: Option<String>,
 }
 
 /// The hosts VMs are placed on (created with `flotilla host create`).
@@ -380,6 +391,17 @@ impl Config {
             )
             .into());
         }
+        if let Some(url) = &config.store.url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(FieldError::new(
+                "store.url",
+                // Not echoed: a URL may hold a password.
+                "must be a PostgreSQL URL (postgres://user@host:port/database); without \
+                 the setting, the store is SQLite in the data directory",
+            )
+            .into());
+        }
         if let Some(endpoint) = &config.onegate.endpoint
             && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
         {
@@ -589,6 +611,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("onegate.endpoint"), "{err}");
+        let err = Config::parse("[store]\nurl = \"mysql://u:secret@db/f\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("store.url") && !err.contains("secret"),
+            "{err}"
+        );
+        let store = Config::parse("[store]\nurl = \"postgres://u@db/f\"\n").unwrap();
+        assert_eq!(store.store.url.as_deref(), Some("postgres://u@db/f"));
         let err = Config::parse("[onegate]\nreports_per_second = 0\n")
             .unwrap_err()
             .to_string();

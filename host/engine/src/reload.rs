@@ -162,6 +162,11 @@ impl Reloader {
                 format!("{:?}", current.fleet),
                 format!("{:?}", config.fleet),
             ),
+            (
+                "store",
+                format!("{:?}", current.store),
+                format!("{:?}", config.store),
+            ),
         ] {
             if before != after {
                 done.at_restart

@@ -37,6 +37,7 @@ mod testing;
 
 mod accounts;
 pub mod backup;
+mod claim;
 pub mod database;
 mod hosts;
 pub mod migrations;
@@ -44,11 +45,14 @@ mod networks;
 mod pg;
 pub mod registry;
 mod resources;
+#[cfg(any(test, feature = "scratch-postgres"))]
+pub mod scratch;
 mod services;
 mod sqlite;
 mod vm_attributes;
 
 pub use accounts::{Accounts, StoredUser, User};
+pub use claim::DatabaseClaim;
 pub use database::Database;
 pub use hosts::Hosts;
 pub use networks::{

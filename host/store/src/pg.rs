@@ -552,7 +552,34 @@ pub(crate) mod tests {
             a_transaction_with_a_failed_statement_is_not_committed,
         ),
         ("open_takes_a_postgresql_url", open_takes_a_postgresql_url),
+        (
+            "a_database_is_claimed_by_one_server_at_a_time",
+            a_database_is_claimed_by_one_server_at_a_time,
+        ),
     ];
+
+    fn a_database_is_claimed_by_one_server_at_a_time(db: &PgDatabase) {
+        let first = crate::DatabaseClaim::take(&db.url).unwrap();
+        let refused = format!(
+            "{:#}",
+            crate::DatabaseClaim::take(&db.url)
+                .err()
+                .expect("a second server is refused")
+        );
+        assert!(
+            refused.contains("another Flotilla server")
+                && refused.contains(&db.name)
+                && refused.contains("127.0.0.1"),
+            "{refused}"
+        );
+        // A server stopped lets go of the database.
+        drop(first);
+        let second = crate::DatabaseClaim::take(&db.url).expect("free once the first stopped");
+        // So does a server killed: its connection ends.
+        assert_eq!(db.cut_connections(), 1);
+        crate::DatabaseClaim::take(&db.url).expect("free once the holder's connection ended");
+        drop(second);
+    }
 
     fn the_schema_is_sqlites_and_is_migrated_once(db: &PgDatabase) {
         let store = PgStore::connect(&db.url).unwrap();

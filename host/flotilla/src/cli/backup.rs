@@ -43,7 +43,24 @@ pub fn lock(data_dir: &Path) -> Result<std::fs::File> {
     }
 }
 
+/// A data directory whose server keeps its records in PostgreSQL has no
+/// `flotilla.db` to copy: say how that database is backed up instead.
+fn refuse_postgresql(data_dir: &Path, what: &str) -> Result<()> {
+    // A configuration that does not load is the server's to report.
+    let config = crate::config::Config::load(&data_dir.join("flotilla.toml"));
+    if config.is_ok_and(|c| c.store.url.is_some()) {
+        return Err(CliError::Local(format!(
+            "the server of {} keeps its records in the PostgreSQL database of store.url: \
+             {what} it with PostgreSQL's own tools (pg_dump, pg_restore; see the README, \
+             \"Running on PostgreSQL\")",
+            data_dir.display()
+        )));
+    }
+    Ok(())
+}
+
 pub fn backup(args: BackupArgs) -> Result<ExitCode> {
+    refuse_postgresql(&args.data.dir(), "back up")?;
     let db = args.data.dir().join("flotilla.db");
     let started = std::time::Instant::now();
     let info = crate::store::backup::backup(&db, &args.file).map_err(|e| format!("{e:#}"))?;
@@ -59,6 +76,7 @@ pub fn backup(args: BackupArgs) -> Result<ExitCode> {
 }
 
 pub fn restore(args: BackupArgs) -> Result<ExitCode> {
+    refuse_postgresql(&args.data.dir(), "restore")?;
     let dir = args.data.dir();
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let _held = lock(&dir).map_err(|e| format!("{e}: stop it before restoring"))?;

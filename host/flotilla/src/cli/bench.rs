@@ -27,6 +27,11 @@ pub enum BenchCommand {
         /// VMs per service (two roles).
         #[arg(long, default_value_t = 10)]
         vms: u32,
+        /// Also deploy them through the Wasm driver with the store in this
+        /// PostgreSQL database (`postgres://…`, empty; the bench leaves its
+        /// records there), beside SQLite.
+        #[arg(long)]
+        postgres: Option<String>,
     },
     /// Scale one role from 1 VM to each size (zero boot time) through the
     /// Wasm driver, timed until the role runs them all: the times should
@@ -100,7 +105,11 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode> {
     super::init_tracing("warn");
     let (calls, vms) = match cmd {
         BenchCommand::Plugins { calls, vms } => (calls, vms),
-        BenchCommand::Deploy { services, vms } => return deploy(services, vms).await,
+        BenchCommand::Deploy {
+            services,
+            vms,
+            postgres,
+        } => return deploy(services, vms, postgres).await,
         BenchCommand::Scale { to } => return scale(to).await,
         BenchCommand::Policies {
             roles,
@@ -411,15 +420,17 @@ async fn bench_engine(
     std::sync::Arc<SimHypervisor>,
     TempDir,
 )> {
-    bench_engine_with(native, settings, None).await
+    bench_engine_with(native, settings, None, None).await
 }
 
 /// [`bench_engine`], its policies evaluated by `policies` (the built-in
-/// policy natively when `None`).
+/// policy natively when `None`), its store the empty PostgreSQL database
+/// `postgres` (SQLite in a temporary directory when `None`).
 async fn bench_engine_with(
     native: bool,
     settings: crate::engine::Settings,
     policies: Option<std::sync::Arc<crate::engine::PluginLibrary>>,
+    postgres: Option<&str>,
 ) -> Result<(
     crate::engine::Engine,
     std::sync::Arc<SimHypervisor>,
@@ -457,9 +468,28 @@ async fn bench_engine_with(
         std::env::temp_dir().join(format!("flotilla-bench-{}-{native}", std::process::id())),
     );
     std::fs::create_dir_all(&dir.0).map_err(CliError::local)?;
-    let store = crate::store::SqliteStore::open(&dir.0.join("flotilla.db"))
-        .map_err(|e| format!("{e:#}"))?
-        .boxed();
+    let store = match postgres {
+        None => crate::store::SqliteStore::open(&dir.0.join("flotilla.db"))
+            .map_err(|e| format!("{e:#}"))?
+            .boxed(),
+        Some(url) => {
+            let store = crate::store::PgStore::connect(url)
+                .map_err(|e| format!("--postgres: {e:#}"))?
+                .boxed();
+            let empty = store
+                .service_ids()
+                .map_err(|e| format!("{e:#}"))?
+                .is_empty()
+                && store
+                    .resources(crate::store::ResourceKind::VmTemplate)
+                    .map_err(|e| format!("{e:#}"))?
+                    .is_empty();
+            if !empty {
+                return Err("--postgres: the database must be empty (a new one per run)".into());
+            }
+            store
+        }
+    };
     let attrs = serde_json::json!({"CPU": "1", "MEMORY": "512", "SIM_BOOT_SECONDS": 0});
     store
         .create_vm_template(
@@ -508,12 +538,17 @@ async fn rounds_until(
 }
 
 /// Time to RUNNING of `services` services of `vms` VMs each, on one backend.
-async fn deploy_on(native: bool, services: u32, vms: u32) -> Result<(Duration, usize)> {
+async fn deploy_on(
+    native: bool,
+    services: u32,
+    vms: u32,
+    postgres: Option<&str>,
+) -> Result<(Duration, usize)> {
     let settings = crate::engine::Settings {
         wait_ms: 600_000,
         ..Default::default()
     };
-    let (engine, sim, _dir) = bench_engine(native, settings).await?;
+    let (engine, sim, _dir) = bench_engine_with(native, settings, None, postgres).await?;
     let half = vms / 2;
     let template = serde_json::json!({
         "name": "bench",
@@ -597,19 +632,26 @@ async fn scale(sizes: Vec<u32>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn deploy(services: u32, vms: u32) -> Result<ExitCode> {
+async fn deploy(services: u32, vms: u32, postgres: Option<String>) -> Result<ExitCode> {
     if services == 0 || vms < 2 {
         return Err("--services must be at least 1 and --vms at least 2".into());
     }
-    let (wasm, wasm_vms) = deploy_on(false, services, vms).await?;
-    let (native, native_vms) = deploy_on(true, services, vms).await?;
+    let (wasm, wasm_vms) = deploy_on(false, services, vms, None).await?;
+    let (native, native_vms) = deploy_on(true, services, vms, None).await?;
+    let on_postgres = match &postgres {
+        Some(url) => Some(deploy_on(false, services, vms, Some(url)).await?),
+        None => None,
+    };
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
     table.set_header(["driver", "services", "VMs", "time to all RUNNING", "VMs/s"]);
-    for (name, t, n) in [
+    let rows = [
         ("sim (Wasm plugin)", wasm, wasm_vms),
         ("sim (native)", native, native_vms),
-    ] {
+    ]
+    .into_iter()
+    .chain(on_postgres.map(|(t, n)| ("sim (Wasm plugin), PostgreSQL store", t, n)));
+    for (name, t, n) in rows {
         table.add_row([
             name.to_string(),
             services.to_string(),

@@ -120,6 +120,28 @@ async fn start_sim(
     sim::spawn(hypervisor, listener).map_err(CliError::local)
 }
 
+/// The store `[store] url` names (PostgreSQL, claimed for this server
+/// while it runs), else SQLite's `flotilla.db` in the data directory.
+fn open_store(
+    url: Option<&str>,
+    data_dir: &std::path::Path,
+) -> Result<(
+    Box<dyn crate::store::Store>,
+    Option<crate::store::DatabaseClaim>,
+)> {
+    let Some(url) = url else {
+        let store = crate::store::SqliteStore::open(&data_dir.join("flotilla.db"))
+            .map_err(|e| format!("database: {e:#}"))?;
+        return Ok((store.boxed(), None));
+    };
+    // Claimed before anything is written: a second server must not even
+    // migrate the schema under a running one.
+    let claim = crate::store::DatabaseClaim::take(url).map_err(|e| format!("store.url: {e:#}"))?;
+    let store = crate::store::PgStore::connect(url).map_err(|e| format!("store.url: {e:#}"))?;
+    tracing::info!("the store is the PostgreSQL database of store.url");
+    Ok((store.boxed(), Some(claim)))
+}
+
 pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
     super::init_tracing_as("info", args.log_format);
     let data_dir = args.data.dir();
@@ -184,9 +206,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
 
     // One server per data directory; `restore` waits for none.
     let _lock = super::backup::lock(&data_dir)?;
-    let store = crate::store::SqliteStore::open(&data_dir.join("flotilla.db"))
-        .map_err(|e| format!("database: {e:#}"))?
-        .boxed();
+    let (store, _claim) = open_store(config.store.url.as_deref(), &data_dir)?;
     match crate::access::users::bootstrap(&*store, &data_dir) {
         Ok(Some(path)) => tracing::info!(
             "created user oneadmin; its credentials are in {}",

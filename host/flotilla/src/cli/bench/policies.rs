@@ -327,7 +327,7 @@ async fn latency(library: Arc<PluginLibrary>, runs: u32) -> Result<super::Row> {
         ..Default::default()
     };
     let (engine, sim, _dir): (_, _, TempDir) =
-        super::bench_engine_with(false, settings, Some(library)).await?;
+        super::bench_engine_with(false, settings, Some(library), None).await?;
     let looping = engine.spawn_loop(Duration::from_millis(100));
     let template = serde_json::json!({
         "name": "latency", "deployment": "none",
