@@ -455,28 +455,11 @@ pub(crate) mod tests {
 
         fn ids_taken_by_two_connections_at_once_are_all_different(db) {
             const EACH: usize = 40;
-            let taken: Vec<Vec<u64>> = std::thread::scope(|scope| {
-                let workers: Vec<_> = (0..2)
-                    .map(|worker| {
-                        let store = db.open();
-                        scope.spawn(move || {
-                            (0..EACH)
-                                .map(|i| {
-                                    let name = format!("image-{worker}-{i}");
-                                    store
-                                        .create_resource(
-                                            ResourceKind::Image,
-                                            &name,
-                                            Ownership::default(),
-                                            Map::new(),
-                                        )
-                                        .unwrap()
-                                })
-                                .collect()
-                        })
-                    })
-                    .collect();
-                workers.into_iter().map(|w| w.join().unwrap()).collect()
+            let taken = db.on_two_connections(EACH, |store, connection, i| {
+                let name = format!("image-{connection}-{i}");
+                store
+                    .create_resource(ResourceKind::Image, &name, Ownership::default(), Map::new())
+                    .unwrap()
             });
             let mut all: Vec<u64> = taken.concat();
             all.sort_unstable();

@@ -748,21 +748,9 @@ pub(crate) mod tests {
                     })),
                 )
                 .unwrap();
-            let leased: Vec<Vec<String>> = std::thread::scope(|scope| {
-                let workers: Vec<_> = (0..2)
-                    .map(|worker| {
-                        let store = db.open();
-                        scope.spawn(move || {
-                            (0..EACH)
-                                .map(|i| {
-                                    let holder = format!("op-{worker}-{i}/NIC0");
-                                    store.lease(network, &holder, None).unwrap().ip
-                                })
-                                .collect()
-                        })
-                    })
-                    .collect();
-                workers.into_iter().map(|w| w.join().unwrap()).collect()
+            let leased = db.on_two_connections(EACH, |store, connection, i| {
+                let holder = format!("op-{connection}-{i}/NIC0");
+                store.lease(network, &holder, None).unwrap().ip
             });
             let mut all = leased.concat();
             all.sort();

@@ -59,6 +59,25 @@ impl TestDb {
         }
     }
 
+    /// Two connections (as two servers' would be) each calling `call(store,
+    /// connection, i)` for `i` in `0..each`, both at once; what each got.
+    pub fn on_two_connections<T: Send>(
+        &self,
+        each: usize,
+        call: impl Fn(&dyn Store, usize, usize) -> T + Sync,
+    ) -> Vec<Vec<T>> {
+        let call = &call;
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..2)
+                .map(|connection| {
+                    let store = self.open();
+                    scope.spawn(move || (0..each).map(|i| call(&*store, connection, i)).collect())
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        })
+    }
+
     /// The rows of a table, counted through a connection of its own.
     pub fn count_rows(&self, table: &str) -> i64 {
         fn count<D: Database>(store: SqlStore<D>, table: &str) -> i64 {
