@@ -35,8 +35,7 @@ impl DatabaseClaim {
     /// Claim the database at `url`, or say why not: another server holds
     /// it, or the database cannot be reached.
     pub fn take(url: &str) -> anyhow::Result<DatabaseClaim> {
-        let config: Config = url.parse().context("reading the PostgreSQL URL")?;
-        let database = config.get_dbname().unwrap_or("(the user's)").to_string();
+        let (config, database) = crate::pg::read_url(url)?;
         let (stop, stopped) = mpsc::channel::<()>();
         let (answer, claimed) = mpsc::channel::<anyhow::Result<()>>();
         // The client blocks on a runtime of its own: on a thread of its

@@ -5,7 +5,7 @@
 //! statement of the server is in this crate (the simulated hypervisor
 //! keeps its own database).
 //!
-//! The store runs on one of two engines, chosen by [`open`]'s location:
+//! The store runs on one of two engines, as the server's `[store] url` says:
 //! - SQLite ([`SqliteStore`]): one file in the data directory, in WAL
 //!   mode, for one server;
 //! - PostgreSQL ([`PgStore`], `postgres://user@host:port/db`): one
@@ -112,21 +112,6 @@ impl dyn Store + '_ {
             (None, Ok(())) => Err(E::from(anyhow::anyhow!("a transaction did not run"))),
         }
     }
-}
-
-/// Open the store at `location`: a PostgreSQL database for a
-/// `postgres://` or `postgresql://` URL, else an SQLite file, its path
-/// given as it is or after `sqlite:` (`sqlite:///var/lib/flotilla.db` is
-/// an absolute path, as in a URL).
-pub fn open(location: &str) -> anyhow::Result<Box<dyn Store>> {
-    if location.starts_with("postgres://") || location.starts_with("postgresql://") {
-        return Ok(PgStore::connect(location)?.boxed());
-    }
-    let path = location
-        .strip_prefix("sqlite://")
-        .or_else(|| location.strip_prefix("sqlite:"))
-        .unwrap_or(location);
-    Ok(SqliteStore::open(Path::new(path))?.boxed())
 }
 
 impl<D: Database> Store for SqlStore<D> {
@@ -548,18 +533,6 @@ pub(crate) mod tests {
             assert!(other.delete_service_template(id).unwrap());
             assert_eq!(store.service_template(id).unwrap(), None);
         }
-    }
-
-    #[test]
-    fn open_takes_a_path_or_an_sqlite_url() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("flotilla.db");
-        let location = path.to_str().unwrap();
-        open(location).unwrap().insert_group("staff").unwrap();
-        let store = open(&format!("sqlite:{location}")).unwrap();
-        assert!(store.group_id_by_name("staff").unwrap().is_some());
-        let store = open(&format!("sqlite://{location}")).unwrap();
-        assert_eq!(store.schema_version().unwrap(), migrations::latest());
     }
 
     /// Every case of every engine, then PostgreSQL's own, on one server

@@ -122,11 +122,7 @@ impl Postgres {
     /// Connect to the database at `url` (`postgres://user@host:port/db`)
     /// and make its versions' row if it has none.
     pub(crate) fn connect(url: &str) -> anyhow::Result<Postgres> {
-        let mut config: Config = url.parse().context("reading the PostgreSQL URL")?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        let database = config.get_dbname().unwrap_or("(the user's)").to_string();
+        let (config, database) = read_url(url)?;
         let (requests, incoming) = mpsc::channel::<Request>();
         let (answer, replies) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -325,6 +321,18 @@ impl Database for Postgres {
         anyhow::ensure!(changed == 1, "the database has no store_versions row");
         Ok(())
     }
+}
+
+/// The connection settings of `url` (with a connect timeout unless it
+/// sets one) and the database's name, for messages: what the store's
+/// connection and a server's claim both connect with.
+pub(crate) fn read_url(url: &str) -> anyhow::Result<(Config, String)> {
+    let mut config: Config = url.parse().context("reading the PostgreSQL URL")?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    let database = config.get_dbname().unwrap_or("(the user's)").to_string();
+    Ok((config, database))
 }
 
 /// The connection, on its thread.
@@ -551,7 +559,10 @@ pub(crate) mod tests {
             "a_transaction_with_a_failed_statement_is_not_committed",
             a_transaction_with_a_failed_statement_is_not_committed,
         ),
-        ("open_takes_a_postgresql_url", open_takes_a_postgresql_url),
+        (
+            "connect_takes_a_postgresql_url",
+            connect_takes_a_postgresql_url,
+        ),
         (
             "a_database_is_claimed_by_one_server_at_a_time",
             a_database_is_claimed_by_one_server_at_a_time,
@@ -719,13 +730,16 @@ pub(crate) mod tests {
         assert_eq!(store.insert_group("ops").unwrap(), 1);
     }
 
-    fn open_takes_a_postgresql_url(db: &PgDatabase) {
-        crate::open(&db.url).unwrap().insert_group("staff").unwrap();
+    fn connect_takes_a_postgresql_url(db: &PgDatabase) {
+        PgStore::connect(&db.url)
+            .unwrap()
+            .insert_group("staff")
+            .unwrap();
         let other_spelling = db.url.replacen("postgres://", "postgresql://", 1);
-        let store = crate::open(&other_spelling).unwrap();
+        let store = PgStore::connect(&other_spelling).unwrap();
         assert!(store.group_id_by_name("staff").unwrap().is_some());
         // Nothing listens on port 1: an error, not a panic.
-        assert!(crate::open("postgres://flotilla@127.0.0.1:1/flotilla").is_err());
-        assert!(crate::open("postgres://flotilla@127.0.0.1:notaport/flotilla").is_err());
+        assert!(PgStore::connect("postgres://flotilla@127.0.0.1:1/flotilla").is_err());
+        assert!(PgStore::connect("postgres://flotilla@127.0.0.1:notaport/flotilla").is_err());
     }
 }
